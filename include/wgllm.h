@@ -1,0 +1,147 @@
+/* wgllm: run Llama-family models from GGUF files.
+ *
+ * Threading contract: a wgllm_model is immutable after loading and may be shared
+ * by any number of contexts on any threads. A wgllm_context (KV cache, logits)
+ * and a wgllm_sampler are used by one thread at a time.
+ *
+ * Errors: functions return a wgllm_status; details are in a message. Functions
+ * that create a handle take (err, err_size) and write a one-line message there;
+ * functions on a context keep the last message, read with wgllm_context_error().
+ * No function exits or aborts on bad input.
+ */
+#ifndef WGLLM_H
+#define WGLLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WGLLM_VERSION "0.1.0"
+
+typedef int32_t wgllm_token;
+
+typedef enum wgllm_status {
+    WGLLM_OK = 0,
+    WGLLM_ERR_INVALID_ARG = 1, /* bad parameter from the caller */
+    WGLLM_ERR_IO = 2,          /* cannot open / read / write a file */
+    WGLLM_ERR_FORMAT = 3,      /* malformed file */
+    WGLLM_ERR_UNSUPPORTED = 4, /* valid file using something we do not implement */
+    WGLLM_ERR_NO_MEMORY = 5,
+    WGLLM_ERR_CONTEXT_FULL = 6, /* tokens do not fit in the context window */
+    WGLLM_ERR_BACKEND = 7,     /* backend failure (device lost, ...) */
+} wgllm_status;
+
+const char *wgllm_status_name(wgllm_status s);
+
+/* ---- model ---- */
+typedef struct wgllm_model wgllm_model;
+
+typedef enum wgllm_backend_kind {
+    WGLLM_BACKEND_CPU = 0,
+    WGLLM_BACKEND_AUTO = 1, /* best available; today the CPU */
+} wgllm_backend_kind;
+
+typedef struct wgllm_model_params {
+    wgllm_backend_kind backend;
+    int n_threads;   /* CPU worker threads; <= 0: number of online CPUs */
+    bool vocab_only; /* load metadata and tokenizer, no weights */
+} wgllm_model_params;
+
+wgllm_model_params wgllm_model_default_params(void);
+
+/* Loads a GGUF file. On failure *out is NULL and err holds a one-line message.
+ * The caller frees the model with wgllm_model_free after every context on it. */
+wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params,
+                              wgllm_model **out, char *err, size_t err_size);
+void wgllm_model_free(wgllm_model *m);
+
+typedef struct wgllm_model_info {
+    int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim;
+    float rope_freq_base, norm_eps;
+    bool tied_output;
+    const char *name;    /* general.name or "" (owned by the model) */
+    const char *backend; /* "cpu" */
+    uint64_t weight_bytes;
+} wgllm_model_info;
+
+void wgllm_model_get_info(const wgllm_model *m, wgllm_model_info *info);
+
+/* ---- tokenizer ---- */
+/* Encodes text (len bytes). Writes at most max_out ids and returns the total
+ * count (call again with a larger buffer if it exceeds max_out), or -1 on error. */
+int64_t wgllm_tokenize(const wgllm_model *m, const char *text, size_t len, bool add_bos,
+                       wgllm_token *out, int64_t max_out);
+/* Bytes of a whole id sequence (exact inverse of wgllm_tokenize). Returns the byte
+ * count; out is NUL-terminated when cap > count. */
+size_t wgllm_detokenize(const wgllm_model *m, const wgllm_token *ids, size_t n, char *out, size_t cap);
+wgllm_token wgllm_token_bos(const wgllm_model *m);
+wgllm_token wgllm_token_eos(const wgllm_model *m);
+bool wgllm_add_bos_default(const wgllm_model *m);
+
+/* Streaming detokenizer: text released by each new token, always valid UTF-8. */
+typedef struct wgllm_detokenizer wgllm_detokenizer;
+wgllm_detokenizer *wgllm_detokenizer_create(const wgllm_model *m);
+void wgllm_detokenizer_free(wgllm_detokenizer *d);
+/* Returns text borrowed until the next call on d (never NULL). */
+const char *wgllm_detokenizer_push(wgllm_detokenizer *d, wgllm_token id, size_t *len);
+const char *wgllm_detokenizer_flush(wgllm_detokenizer *d, size_t *len);
+
+/* ---- context (one sequence: KV cache + logits) ---- */
+typedef struct wgllm_context wgllm_context;
+
+typedef struct wgllm_context_params {
+    int n_ctx; /* <= 0: the model's training context */
+} wgllm_context_params;
+
+wgllm_context_params wgllm_context_default_params(void);
+wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_params *params,
+                                  wgllm_context **out, char *err, size_t err_size);
+void wgllm_context_free(wgllm_context *c);
+const char *wgllm_context_error(const wgllm_context *c); /* "" if none */
+int wgllm_context_n_ctx(const wgllm_context *c);
+int wgllm_context_n_past(const wgllm_context *c); /* tokens in the KV cache */
+/* Forgets cached tokens from position `pos` on (0 clears the sequence). */
+void wgllm_context_truncate(wgllm_context *c, int pos);
+
+/* Evaluates n tokens at positions n_past..n_past+n-1 and appends them to the
+ * cache. Logits of the last token are then available; with all_logits, those of
+ * every token in the batch. Fails with WGLLM_ERR_CONTEXT_FULL (nothing changed)
+ * if the tokens do not fit, WGLLM_ERR_INVALID_ARG for an out-of-range id. */
+wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool all_logits);
+
+/* Logits of batch row i (0 = last evaluated token when all_logits was false).
+ * Borrowed until the next wgllm_eval. */
+const float *wgllm_get_logits(const wgllm_context *c, int i);
+int wgllm_n_vocab(const wgllm_model *m);
+
+/* ---- sampler ---- */
+typedef struct wgllm_sampler wgllm_sampler;
+
+typedef struct wgllm_sampler_params {
+    float temperature;    /* <= 0: greedy (argmax) */
+    int top_k;            /* <= 0: off */
+    float top_p;          /* >= 1: off */
+    float min_p;          /* <= 0: off */
+    float repeat_penalty; /* 1: off */
+    int repeat_last_n;    /* window of recent tokens the penalty looks at */
+    uint64_t seed;
+} wgllm_sampler_params;
+
+wgllm_sampler_params wgllm_sampler_default_params(void);
+/* NULL on invalid parameters (NaN, negative top_p, ...) with a message in err. */
+wgllm_sampler *wgllm_sampler_create(const wgllm_sampler_params *p, char *err, size_t err_size);
+void wgllm_sampler_free(wgllm_sampler *s);
+/* Records a token (prompt or generated) for the repetition penalty. */
+void wgllm_sampler_accept(wgllm_sampler *s, wgllm_token t);
+/* Picks a token from n_vocab logits (not modified). If logprob is non-NULL it
+ * receives log p(token) under the model's unmodified distribution. */
+wgllm_token wgllm_sampler_sample(wgllm_sampler *s, const float *logits, int n_vocab, float *logprob);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,60 @@
+/* SentencePiece-BPE tokenizer ("llama" model in GGUF): merges by piece score,
+ * byte fallback to <0xNN>, leading-space (dummy prefix) rule, and a detokenizer
+ * that streams valid UTF-8. A wg_tokenizer is immutable after creation and may be
+ * shared by threads. */
+#ifndef WGLLM_TOKENIZER_H
+#define WGLLM_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf/gguf.h"
+#include "tokenizer/vocab.h"
+
+typedef struct wg_tokenizer wg_tokenizer;
+
+/* Builds from the tokenizer.ggml.* keys. NULL + one-line err on failure
+ * (missing keys, unsupported tokenizer.ggml.model, inconsistent array lengths). */
+wg_tokenizer *wg_tokenizer_from_gguf(const gguf_file *f, char *err, size_t err_size);
+/* Builds from a vocab (copied; caller keeps ownership of v). */
+wg_tokenizer *wg_tokenizer_from_vocab(const wg_vocab *v, char *err, size_t err_size);
+void wg_tokenizer_free(wg_tokenizer *t);
+
+int32_t wg_tokenizer_n_vocab(const wg_tokenizer *t);
+int32_t wg_tokenizer_bos(const wg_tokenizer *t); /* -1 if none */
+int32_t wg_tokenizer_eos(const wg_tokenizer *t);
+bool wg_tokenizer_add_bos(const wg_tokenizer *t); /* the file's default */
+
+/* Encodes len bytes of text (any bytes; invalid UTF-8 goes through byte fallback).
+ * Writes at most max_out ids; returns the total count, which may exceed max_out
+ * (then call again with a larger buffer), or -1 on internal failure (OOM). */
+int64_t wg_tokenize(const wg_tokenizer *t, const char *text, size_t len, bool add_bos,
+                    int32_t *out, int64_t max_out);
+
+/* Decoded bytes of one token as they would appear in running text that is not
+ * at the start: U+2581 -> ' ', "<0xNN>" -> that byte, control tokens -> "".
+ * Returns a pointer owned by t and its length; NULL for an out-of-range id. */
+const char *wg_token_to_bytes(const wg_tokenizer *t, int32_t id, size_t *len);
+
+/* Decodes a whole id sequence to bytes, exactly inverting wg_tokenize (the
+ * dummy-prefix space of the first piece is removed). Returns the byte count
+ * (may exceed cap: call again); out is NUL-terminated when cap > count. */
+size_t wg_detokenize(const wg_tokenizer *t, const int32_t *ids, size_t n, char *out, size_t cap);
+
+/* Streaming detokenizer: feed ids one at a time, receive text that is always
+ * valid UTF-8 (incomplete sequences are held back until completed; bytes that
+ * can never form a valid sequence become U+FFFD). */
+typedef struct wg_detok_stream {
+    unsigned char pending[8];
+    int n_pending;
+    bool at_start; /* true until the first non-control piece: strips the dummy prefix */
+} wg_detok_stream;
+
+void wg_detok_stream_init(wg_detok_stream *s);
+/* Appends the text released by `id` to out (cap bytes, NUL-terminated); returns its length. */
+size_t wg_detok_stream_push(const wg_tokenizer *t, wg_detok_stream *s, int32_t id, char *out, size_t cap);
+/* Releases what is still pending (as U+FFFD) at end of stream. */
+size_t wg_detok_stream_flush(wg_detok_stream *s, char *out, size_t cap);
+
+#endif

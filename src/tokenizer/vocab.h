@@ -1,0 +1,31 @@
+/* A tokenizer vocabulary as stored in GGUF (tokenizer.ggml.* keys). Used by the
+ * tokenizer, by the converters that write it, and by `wgllm info`. */
+#ifndef WGLLM_TOKENIZER_VOCAB_H
+#define WGLLM_TOKENIZER_VOCAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Token types, numbered as llama.cpp's llama_token_type / SentencePiece's. */
+enum {
+    WG_TOKEN_NORMAL = 1,
+    WG_TOKEN_UNKNOWN = 2,
+    WG_TOKEN_CONTROL = 3,
+    WG_TOKEN_USER_DEFINED = 4,
+    WG_TOKEN_UNUSED = 5,
+    WG_TOKEN_BYTE = 6,
+};
+
+typedef struct wg_vocab {
+    int32_t n;       /* number of pieces */
+    char **pieces;   /* n NUL-terminated UTF-8 strings, SentencePiece spelling (U+2581 for space, "<0xNN>" for bytes) */
+    float *scores;   /* n */
+    int32_t *types;  /* n, WG_TOKEN_* */
+    int32_t bos, eos, unk, pad; /* -1 when absent */
+    bool add_bos, add_eos, add_space_prefix;
+} wg_vocab;
+
+/* Frees the arrays and strings and zeroes the struct. */
+void wg_vocab_clear(wg_vocab *v);
+
+#endif
