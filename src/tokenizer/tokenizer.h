@@ -25,8 +25,15 @@ int32_t wg_tokenizer_n_vocab(const wg_tokenizer *t);
 int32_t wg_tokenizer_bos(const wg_tokenizer *t); /* -1 if none */
 int32_t wg_tokenizer_eos(const wg_tokenizer *t);
 bool wg_tokenizer_add_bos(const wg_tokenizer *t); /* the file's default */
+bool wg_tokenizer_add_space_prefix(const wg_tokenizer *t);
+/* The tokenizer's vocabulary (owned by t, read-only). */
+const wg_vocab *wg_tokenizer_vocab(const wg_tokenizer *t);
+/* Longest wg_token_to_bytes result over the vocabulary. */
+size_t wg_tokenizer_max_token_bytes(const wg_tokenizer *t);
 
 /* Encodes len bytes of text (any bytes; invalid UTF-8 goes through byte fallback).
+ * As in SentencePiece, a U+2581 already in the text is read as a space, so it
+ * decodes back as ' '; every other byte string decodes back exactly.
  * Writes at most max_out ids; returns the total count, which may exceed max_out
  * (then call again with a larger buffer), or -1 on internal failure (OOM). */
 int64_t wg_tokenize(const wg_tokenizer *t, const char *text, size_t len, bool add_bos,
@@ -52,9 +59,18 @@ typedef struct wg_detok_stream {
 } wg_detok_stream;
 
 void wg_detok_stream_init(wg_detok_stream *s);
-/* Appends the text released by `id` to out (cap bytes, NUL-terminated); returns its length. */
+/* Appends the text released by `id` to out (cap bytes, NUL-terminated); returns its length.
+ * With cap >= wg_detok_stream_max_out(t) nothing is ever cut; with less, the text is cut
+ * at a character boundary and the rest is lost. Out-of-range ids release nothing. */
 size_t wg_detok_stream_push(const wg_tokenizer *t, wg_detok_stream *s, int32_t id, char *out, size_t cap);
-/* Releases what is still pending (as U+FFFD) at end of stream. */
+/* Releases what is still pending (as U+FFFD) at end of stream. cap >= 10 always suffices. */
 size_t wg_detok_stream_flush(wg_detok_stream *s, char *out, size_t cap);
+/* A buffer size for push (NUL included) that is always large enough. */
+size_t wg_detok_stream_max_out(const wg_tokenizer *t);
+
+/* Copies len bytes to out as valid UTF-8, replacing each maximal invalid subpart
+ * (Unicode ch. 3, "U+FFFD substitution of maximal subparts") with U+FFFD. Writes
+ * at most cap bytes (NUL-terminated when it fits) and returns the full length. */
+size_t wg_utf8_sanitize(const char *in, size_t len, char *out, size_t cap);
 
 #endif

@@ -28,4 +28,12 @@ typedef struct wg_vocab {
 /* Frees the arrays and strings and zeroes the struct. */
 void wg_vocab_clear(wg_vocab *v);
 
+/* Allocates n pieces (all NULL), scores 0, types NORMAL, special ids -1,
+ * add_bos/add_space_prefix true, add_eos false. false (v zeroed) on OOM or n < 0. */
+bool wg_vocab_alloc(wg_vocab *v, int32_t n);
+
+/* Byte value 0..255 if piece is spelled "<0xNN>" (two uppercase or lowercase hex
+ * digits), else -1. */
+int wg_piece_byte_value(const char *piece);
+
 #endif

@@ -1,0 +1,79 @@
+/* The seam between model code and compute backends (CPU now, WebGPU next).
+ *
+ * Model code only sees wg_tensor handles and calls the ops below; it never reads
+ * backend memory directly (read/write go through the backend). Activations are
+ * f32 matrices stored row by row: a tensor of shape [ne0, ne1] holds ne1 rows of
+ * ne0 floats (one row per token). Weights keep their GGUF block type; a weight of
+ * shape [ne0, ne1] has ne1 output rows of ne0 inputs, as in GGUF.
+ *
+ * A backend may execute ops lazily (a GPU records them) as long as results are
+ * visible to `read`. A backend instance is used by one thread at a time.
+ */
+#ifndef WGLLM_BACKEND_H
+#define WGLLM_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wg_tensor {
+    uint32_t type; /* wg_type */
+    int64_t ne0;   /* row length */
+    int64_t ne1;   /* number of rows */
+    void *impl;    /* backend-private storage */
+} wg_tensor;
+
+typedef struct wg_backend wg_backend;
+
+typedef struct wg_backend_ops {
+    const char *name;
+    void (*destroy)(wg_backend *b);
+
+    /* Weight of any supported type; `data` holds ne1 rows of wg_type_row_bytes(type, ne0)
+     * and must stay valid until the tensor is freed (backends may reference it, e.g. mmap). */
+    wg_tensor *(*weight_create)(wg_backend *b, uint32_t type, int64_t ne0, int64_t ne1, const void *data,
+                                char *err, size_t err_size);
+    /* Zero-initialised f32 activation matrix. */
+    wg_tensor *(*buffer_create)(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size);
+    void (*tensor_free)(wg_backend *b, wg_tensor *t);
+    /* Copies rows [row0, row0+n) between host memory and an f32 tensor. */
+    void (*write_rows)(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, const float *src);
+    void (*read_rows)(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n, float *dst);
+
+    /* ---- ops on the first n rows (tokens) of their operands ---- */
+    /* out[i] = dequantized row ids[i] of table. */
+    void (*get_rows)(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out);
+    /* dst[dst_row0 + i] = src[src_row0 + i] for i < n. */
+    void (*copy_rows)(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
+                      int64_t dst_row0);
+    /* out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * w   (w: f32 vector of x's row length) */
+    void (*rms_norm)(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
+    /* out[i][r] = dot(W row r, x[i])   (x row length = W->ne0, out row length = W->ne1) */
+    void (*matmul)(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+    /* Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of each head of row i
+     * by angle (pos0 + i) * freq_scale * base^(-2j/rope_dims). */
+    void (*rope)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
+                 float freq_base, float freq_scale);
+    /* Stores k[i], v[i] at cache rows pos0 + i. */
+    void (*kv_store)(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
+                     const wg_tensor *v, int pos0, int n);
+    /* Causal grouped-query attention: row i (position pos0 + i) attends to cache rows
+     * 0..pos0+i; query head h uses kv head h / (n_head / n_head_kv). */
+    void (*attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out);
+    /* out[i] = silu(gate[i]) * up[i] */
+    void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
+    /* x[i] += y[i] */
+    void (*add)(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n);
+    /* Waits until all recorded work is done. False if any op since the last call
+     * failed; error() then says why. */
+    bool (*synchronize)(wg_backend *b);
+    const char *(*error)(const wg_backend *b);
+} wg_backend_ops;
+
+struct wg_backend {
+    const wg_backend_ops *ops;
+    void *ctx;
+};
+
+#endif

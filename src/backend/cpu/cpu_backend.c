@@ -1,0 +1,152 @@
+/* CPU backend: tensors in host memory, ops parallelised over a thread pool.
+ * Weights reference the caller's (mmapped) bytes when suitably aligned, so a
+ * model file is never copied. */
+#include "backend/cpu/cpu_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_internal.h"
+#include "quant/types.h"
+
+static void cpu_destroy(wg_backend *b) {
+    if (!b) return;
+    cpu_ctx *c = b->ctx;
+    if (c) {
+        wg_threadpool_free(c->pool);
+        free(c->scratch);
+        free(c);
+    }
+    free(b);
+}
+
+static wg_tensor *tensor_new(uint32_t type, int64_t ne0, int64_t ne1) {
+    wg_tensor *t = calloc(1, sizeof *t + sizeof(cpu_tensor));
+    if (!t) return NULL;
+    t->type = type;
+    t->ne0 = ne0;
+    t->ne1 = ne1;
+    t->impl = (char *)t + sizeof *t;
+    return t;
+}
+
+static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64_t ne1, const void *data,
+                                    char *err, size_t err_size) {
+    size_t row_bytes = wg_type_row_bytes(type, ne0);
+    if (row_bytes == 0 || ne1 <= 0) {
+        snprintf(err, err_size, "cpu backend: bad weight shape [%lld, %lld] for type %u", (long long)ne0,
+                 (long long)ne1, type);
+        return NULL;
+    }
+    wg_tensor *t = tensor_new(type, ne0, ne1);
+    if (!t) {
+        snprintf(err, err_size, "cpu backend: out of memory");
+        return NULL;
+    }
+    cpu_tensor *ct = t->impl;
+    ct->row_bytes = row_bytes;
+    /* f32 rows are read as floats: copy data that is not 4-byte aligned. */
+    if (((uintptr_t)data & 3u) != 0) {
+        size_t total = row_bytes * (size_t)ne1;
+        void *copy = malloc(total);
+        if (!copy) {
+            free(t);
+            snprintf(err, err_size, "cpu backend: out of memory copying a %zu-byte weight", total);
+            return NULL;
+        }
+        memcpy(copy, data, total);
+        ct->data = copy;
+        ct->owned = true;
+    } else {
+        ct->data = (void *)data;
+    }
+    return t;
+}
+
+static wg_tensor *cpu_buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
+    if (ne0 <= 0 || ne1 <= 0 || (uint64_t)ne0 > SIZE_MAX / sizeof(float) / (uint64_t)ne1) {
+        snprintf(err, err_size, "cpu backend: bad buffer shape [%lld, %lld]", (long long)ne0, (long long)ne1);
+        return NULL;
+    }
+    wg_tensor *t = tensor_new(WG_TYPE_F32, ne0, ne1);
+    float *data = t ? calloc((size_t)ne0 * (size_t)ne1, sizeof(float)) : NULL;
+    if (!data) {
+        free(t);
+        snprintf(err, err_size, "cpu backend: out of memory for a [%lld, %lld] buffer", (long long)ne0,
+                 (long long)ne1);
+        return NULL;
+    }
+    cpu_tensor *ct = t->impl;
+    ct->data = data;
+    ct->owned = true;
+    ct->row_bytes = (size_t)ne0 * sizeof(float);
+    return t;
+}
+
+static void cpu_tensor_free(wg_backend *b, wg_tensor *t) {
+    if (!t) return;
+    cpu_tensor *ct = t->impl;
+    if (ct->owned) free(ct->data);
+    free(t);
+}
+
+static void cpu_write_rows(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, const float *src) {
+    memcpy(cpu_row(t, row0), src, (size_t)n * (size_t)t->ne0 * sizeof(float));
+}
+
+static void cpu_read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n, float *dst) {
+    memcpy(dst, cpu_row(t, row0), (size_t)n * (size_t)t->ne0 * sizeof(float));
+}
+
+static bool cpu_synchronize(wg_backend *b) {
+    cpu_ctx *c = b->ctx;
+    bool ok = !c->failed;
+    c->failed = false;
+    return ok;
+}
+
+static const char *cpu_error(const wg_backend *b) { return ((const cpu_ctx *)b->ctx)->error; }
+
+static const wg_backend_ops k_cpu_ops = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .weight_create = cpu_weight_create,
+    .buffer_create = cpu_buffer_create,
+    .tensor_free = cpu_tensor_free,
+    .write_rows = cpu_write_rows,
+    .read_rows = cpu_read_rows,
+    .get_rows = cpu_op_get_rows,
+    .copy_rows = cpu_op_copy_rows,
+    .rms_norm = cpu_op_rms_norm,
+    .matmul = cpu_op_matmul,
+    .rope = cpu_op_rope,
+    .kv_store = cpu_op_kv_store,
+    .attention = cpu_op_attention,
+    .swiglu = cpu_op_swiglu,
+    .add = cpu_op_add,
+    .synchronize = cpu_synchronize,
+    .error = cpu_error,
+};
+
+wg_backend *wg_backend_cpu_create(int n_threads, char *err, size_t err_size) {
+    if (n_threads <= 0) n_threads = cpu_online_count();
+    wg_backend *b = calloc(1, sizeof *b);
+    cpu_ctx *c = calloc(1, sizeof *c);
+    if (!b || !c) {
+        free(b);
+        free(c);
+        snprintf(err, err_size, "cpu backend: out of memory");
+        return NULL;
+    }
+    c->pool = wg_threadpool_create(n_threads);
+    if (!c->pool) {
+        free(b);
+        free(c);
+        snprintf(err, err_size, "cpu backend: cannot start %d threads", n_threads);
+        return NULL;
+    }
+    b->ops = &k_cpu_ops;
+    b->ctx = c;
+    return b;
+}

@@ -1,0 +1,46 @@
+/* Shared between the CPU backend's files; not part of the backend seam. */
+#ifndef WGLLM_BACKEND_CPU_INTERNAL_H
+#define WGLLM_BACKEND_CPU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/threadpool.h"
+
+typedef struct cpu_tensor {
+    void *data;
+    size_t row_bytes;
+    bool owned;
+} cpu_tensor;
+
+typedef struct cpu_ctx {
+    wg_threadpool *pool;
+    float *scratch; /* per-thread attention scores, grown on demand */
+    size_t scratch_floats;
+    bool failed; /* an op could not run; reported by synchronize */
+    char error[128];
+} cpu_ctx;
+
+static inline void *cpu_row(const wg_tensor *t, int64_t row) {
+    const cpu_tensor *ct = t->impl;
+    return (char *)ct->data + (size_t)row * ct->row_bytes;
+}
+
+int cpu_online_count(void);
+
+void cpu_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out);
+void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
+                      int64_t dst_row0);
+void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
+void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
+                 float freq_base, float freq_scale);
+void cpu_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
+                     const wg_tensor *v, int pos0, int n);
+void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out);
+void cpu_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
+void cpu_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n);
+
+#endif

@@ -1,0 +1,137 @@
+/* `wgllm bench`: prompt-processing and generation speed, time to first token
+ * and peak memory, as a table and as one JSON line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "wgllm.h"
+
+static void bench_usage(FILE *out) {
+    fprintf(out, "usage: wgllm bench -m FILE [-p PROMPT_TOKENS=512] [-n GEN_TOKENS=128] [--reps R=3] [-t THREADS]\n"
+                 "                   [--backend cpu|auto] [--json]\n");
+}
+
+static double median(double *v, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model_path = NULL, *v;
+    long long n_prompt = 512, n_gen = 128, reps = 3, threads = 0;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-m")) {
+            if (!(model_path = arg_value(argc, argv, &i, "bench"))) return 2;
+        } else if (!strcmp(a, "-p")) {
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 1, 1 << 20, &n_prompt)) goto bad;
+        } else if (!strcmp(a, "-n")) {
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 0, 1 << 20, &n_gen)) goto bad;
+        } else if (!strcmp(a, "--reps")) {
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 1, 1000, &reps)) goto bad;
+        } else if (!strcmp(a, "-t")) {
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 1, 1024, &threads)) goto bad;
+        } else if (!strcmp(a, "--backend")) {
+            if (!(v = arg_value(argc, argv, &i, "bench")) || (strcmp(v, "cpu") && strcmp(v, "auto"))) goto bad;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            bench_usage(stdout);
+            return 0;
+        } else {
+            goto bad;
+        }
+    }
+    if (!model_path) goto bad;
+
+    char err[512];
+    wgllm_model *m = NULL;
+    wgllm_context *c = NULL;
+    wgllm_token *ids = NULL;
+    int rc = 1;
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.n_threads = (int)threads;
+    if (wgllm_model_load(model_path, &mp, &m, err, sizeof err) != WGLLM_OK) {
+        fprintf(stderr, "wgllm bench: error: %s\n", err);
+        return 1;
+    }
+    wgllm_model_info info;
+    wgllm_model_get_info(m, &info);
+    wgllm_context_params cp = wgllm_context_default_params();
+    cp.n_ctx = (int)(n_prompt + n_gen);
+    if (cp.n_ctx > info.n_ctx_train) {
+        fprintf(stderr, "wgllm bench: error: -p + -n = %d exceeds the model's context %d\n", cp.n_ctx, info.n_ctx_train);
+        goto done;
+    }
+    if (wgllm_context_create(m, &cp, &c, err, sizeof err) != WGLLM_OK) {
+        fprintf(stderr, "wgllm bench: error: %s\n", err);
+        goto done;
+    }
+    /* A fixed pseudo-random prompt: the speed of dense math does not depend on the ids. */
+    ids = malloc(sizeof *ids * (size_t)n_prompt);
+    if (!ids) goto done;
+    uint64_t s = 12345;
+    for (long long i = 0; i < n_prompt; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (wgllm_token)(3 + (s >> 33) % (uint64_t)(info.n_vocab - 3));
+    }
+    double pp[1000], tg[1000], ttft[1000];
+    for (long long r = 0; r < reps; r++) {
+        wgllm_context_truncate(c, 0);
+        double t0 = now_seconds();
+        if (wgllm_eval(c, ids, (int)n_prompt, false) != WGLLM_OK) {
+            fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c));
+            goto done;
+        }
+        double t1 = now_seconds();
+        pp[r] = (double)n_prompt / (t1 - t0);
+        ttft[r] = t1 - t0;
+        double t2 = now_seconds();
+        for (long long i = 0; i < n_gen; i++) {
+            const float *lg = wgllm_get_logits(c, 0);
+            wgllm_token best = 0;
+            for (int k = 1; k < info.n_vocab; k++)
+                if (lg[k] > lg[best]) best = k;
+            if (wgllm_eval(c, &best, 1, false) != WGLLM_OK) {
+                fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c));
+                goto done;
+            }
+        }
+        double t3 = now_seconds();
+        tg[r] = n_gen > 0 ? (double)n_gen / (t3 - t2) : 0.0;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mib = (double)ru.ru_maxrss / 1024.0;
+    double pp_med = median(pp, (int)reps), tg_med = median(tg, (int)reps), ttft_med = median(ttft, (int)reps);
+    if (json) {
+        printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"reps\":%lld,"
+               "\"prompt_tok_s\":%.2f,\"gen_tok_s\":%.2f,\"ttft_s\":%.4f,\"peak_rss_mib\":%.1f,\"weight_bytes\":%llu}\n",
+               info.name, info.backend, threads, n_prompt, n_gen, reps, pp_med, tg_med, ttft_med, rss_mib,
+               (unsigned long long)info.weight_bytes);
+    } else {
+        printf("| model | backend | threads | test | tok/s (median of %lld) |\n|---|---|---|---|---|\n", reps);
+        printf("| %s | %s | %lld | pp%lld | %.2f |\n", info.name, info.backend, threads, n_prompt, pp_med);
+        printf("| %s | %s | %lld | tg%lld | %.2f |\n", info.name, info.backend, threads, n_gen, tg_med);
+        printf("time to first token (pp%lld): %.3f s; peak RSS %.1f MiB; weights %.1f MiB\n", n_prompt, ttft_med,
+               rss_mib, (double)info.weight_bytes / (1024.0 * 1024.0));
+    }
+    rc = 0;
+done:
+    free(ids);
+    wgllm_context_free(c);
+    wgllm_model_free(m);
+    return rc;
+bad:
+    bench_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,133 @@
+/* `wgllm convert`: llama2.c checkpoints and SentencePiece models to GGUF. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "convert/llama2c.h"
+#include "convert/llama_gguf.h"
+#include "quant/types.h"
+#include "tokenizer/vocab_load.h"
+
+static const char k_convert_usage[] =
+    "usage: wgllm convert llama2c CKPT.bin TOKENIZER.bin OUT.gguf [--type f32|f16|q8_0|q4_0] [--name NAME]\n"
+    "                     [-t THREADS]\n"
+    "       wgllm convert spm TOKENIZER.model OUT.gguf\n"
+    "\n"
+    "  llama2c  a llama2.c legacy checkpoint and its tokenizer.bin to a Llama GGUF\n"
+    "           (--type: type of the 2-D weights, default f32; norms stay f32; a matrix\n"
+    "           whose rows are not whole blocks is stored as f16)\n"
+    "  spm      a SentencePiece tokenizer.model to a vocabulary-only GGUF\n";
+
+static int convert_usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "wgllm convert: error: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", k_convert_usage);
+    return 2;
+}
+
+/* Parses a thread count in 1..1024. */
+static bool parse_threads(const char *s, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > 1024) return false;
+    *out = (int)v;
+    return true;
+}
+
+int cmd_convert(int argc, char **argv) {
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        fputs(k_convert_usage, stdout);
+        return 0;
+    }
+    if (argc < 2) return convert_usage_error("%s", "missing the input format (llama2c or spm)");
+    const char *format = argv[1];
+    bool is_llama2c = strcmp(format, "llama2c") == 0;
+    if (!is_llama2c && strcmp(format, "spm") != 0)
+        return convert_usage_error("unknown input format '%s' (expected llama2c or spm)", format);
+
+    const char *pos[3] = {0};
+    int n_pos = 0;
+    const char *type_name = "f32", *name = NULL;
+    int n_threads = 0;
+    bool options_done = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!options_done && strcmp(a, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (options_done || a[0] != '-' || a[1] == 0) {
+            if (n_pos == 3) return convert_usage_error("unexpected argument '%s'", a);
+            pos[n_pos++] = a;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(k_convert_usage, stdout);
+            return 0;
+        }
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        size_t key_len = eq ? (size_t)(eq - a) : strlen(a);
+        char key[32];
+        if (key_len >= sizeof key) return convert_usage_error("unknown option '%s'", a);
+        memcpy(key, a, key_len);
+        key[key_len] = 0;
+        bool known = is_llama2c && (strcmp(key, "--type") == 0 || strcmp(key, "--name") == 0 ||
+                                    strcmp(key, "-t") == 0 || strcmp(key, "--threads") == 0);
+        if (!known) return convert_usage_error("unknown option '%s'", a);
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) return convert_usage_error("option %s needs a value", key);
+            val = argv[++i];
+        }
+        if (strcmp(key, "--type") == 0) {
+            type_name = val;
+        } else if (strcmp(key, "--name") == 0) {
+            name = val;
+        } else if (!parse_threads(val, &n_threads)) {
+            return convert_usage_error("bad thread count '%s' (expected 1..1024)", val);
+        }
+    }
+
+    char err[512];
+    if (!is_llama2c) {
+        if (n_pos != 2) return convert_usage_error("%s", "spm needs TOKENIZER.model and OUT.gguf");
+        wg_vocab v;
+        if (!wg_vocab_load_spm(pos[0], &v, err, sizeof err)) {
+            fprintf(stderr, "wgllm convert: error: %s: %s\n", pos[0], err);
+            return 1;
+        }
+        bool ok = wg_llama_write_vocab_gguf(pos[1], &v, err, sizeof err);
+        int n = v.n;
+        wg_vocab_clear(&v);
+        if (!ok) {
+            fprintf(stderr, "wgllm convert: error: %s\n", err);
+            return 1;
+        }
+        fprintf(stderr, "wgllm convert: wrote %s (vocabulary only, %d pieces)\n", pos[1], n);
+        return 0;
+    }
+
+    if (n_pos != 3) return convert_usage_error("%s", "llama2c needs CKPT.bin, TOKENIZER.bin and OUT.gguf");
+    int type = wg_type_from_name(type_name);
+    if (type < 0 || wg_llama_file_type((uint32_t)type) < 0)
+        return convert_usage_error("unsupported --type '%s' (expected f32, f16, q8_0 or q4_0)", type_name);
+    wg_llama_write_opts opts = {
+        .name = name,
+        .type = (uint32_t)type,
+        .n_threads = n_threads,
+        .log = stderr,
+        .progress = true,
+        .log_prefix = "wgllm convert",
+    };
+    if (!wg_llama2c_convert(pos[0], pos[1], pos[2], &opts, err, sizeof err)) {
+        fprintf(stderr, "wgllm convert: error: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "wgllm convert: wrote %s (%s)\n", pos[2], wg_type_name((uint32_t)type));
+    return 0;
+}

@@ -1,0 +1,50 @@
+/* `wgllm info`: a GGUF file's metadata and tensor table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "gguf/gguf.h"
+#include "quant/types.h"
+
+int cmd_info(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') {
+        if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+            printf("usage: wgllm info FILE\n");
+            return 0;
+        }
+        fprintf(stderr, "usage: wgllm info FILE\n");
+        return 2;
+    }
+    char err[512];
+    gguf_file *f = gguf_open(argv[1], err, sizeof err);
+    if (!f) {
+        fprintf(stderr, "wgllm info: error: %s: %s\n", argv[1], err);
+        return 1;
+    }
+    printf("file: %s\nGGUF version %u, %zu bytes, alignment %u, data at offset %llu\n\n", argv[1], gguf_version(f),
+           gguf_file_size(f), gguf_alignment(f), (unsigned long long)gguf_data_offset(f));
+    printf("metadata (%lld keys):\n", (long long)gguf_n_kv(f));
+    char buf[512];
+    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
+        gguf_kv_format(f, i, buf, sizeof buf);
+        printf("  %-44s %-8s %s\n", gguf_kv_key(f, i), gguf_vtype_name(gguf_kv_type(f, i)), buf);
+    }
+    printf("\ntensors (%lld):\n  %-36s %-6s %-22s %12s %12s\n", (long long)gguf_n_tensors(f), "name", "type", "shape",
+           "bytes", "offset");
+    uint64_t total = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor_info *t = gguf_tensor(f, i);
+        char shape[64];
+        int n = snprintf(shape, sizeof shape, "[%lld", (long long)t->ne[0]);
+        for (uint32_t d = 1; d < t->n_dims && n > 0 && (size_t)n < sizeof shape; d++)
+            n += snprintf(shape + n, sizeof shape - (size_t)n, ", %lld", (long long)t->ne[d]);
+        if (n > 0 && (size_t)n < sizeof shape) snprintf(shape + n, sizeof shape - (size_t)n, "]");
+        const char *tn = wg_type_name(t->type);
+        printf("  %-36s %-6s %-22s %12llu %12llu\n", t->name, tn ? tn : "?", shape, (unsigned long long)t->nbytes,
+               (unsigned long long)t->offset);
+        total += t->nbytes;
+    }
+    printf("\ntotal tensor data: %llu bytes (%.2f MiB)\n", (unsigned long long)total, (double)total / (1024.0 * 1024.0));
+    gguf_close(f);
+    return 0;
+}

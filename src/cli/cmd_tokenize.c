@@ -1,0 +1,69 @@
+/* `wgllm tokenize`: print the token ids of a text (vocabulary only, no weights). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "wgllm.h"
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *model_path = NULL, *file = NULL, *text = NULL;
+    bool no_bos = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
+            if (!(model_path = arg_value(argc, argv, &i, "tokenize"))) return 2;
+        } else if (!strcmp(argv[i], "--file") || !strcmp(argv[i], "-f")) {
+            if (!(file = arg_value(argc, argv, &i, "tokenize"))) return 2;
+        } else if (!strcmp(argv[i], "--no-bos")) {
+            no_bos = true;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: wgllm tokenize -m FILE [--no-bos] [--file PATH | TEXT]\n");
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1] != 0 && !text) {
+            fprintf(stderr, "wgllm tokenize: error: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else if (!text) {
+            text = argv[i];
+        } else {
+            fprintf(stderr, "wgllm tokenize: error: more than one text given (quote it)\n");
+            return 2;
+        }
+    }
+    if (!model_path || (file && text)) {
+        fprintf(stderr, "usage: wgllm tokenize -m FILE [--no-bos] [--file PATH | TEXT]\n");
+        return 2;
+    }
+    char err[512];
+    size_t len = text ? strlen(text) : 0;
+    char *buf = NULL;
+    if (file && !(buf = read_file_bytes(file, &len, err, sizeof err))) {
+        fprintf(stderr, "wgllm tokenize: error: %s\n", err);
+        return 1;
+    }
+    const char *s = buf ? buf : (text ? text : "");
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.vocab_only = true;
+    wgllm_model *m = NULL;
+    if (wgllm_model_load(model_path, &mp, &m, err, sizeof err) != WGLLM_OK) {
+        fprintf(stderr, "wgllm tokenize: error: %s\n", err);
+        free(buf);
+        return 1;
+    }
+    bool add_bos = !no_bos && wgllm_add_bos_default(m);
+    int64_t n = wgllm_tokenize(m, s, len, add_bos, NULL, 0);
+    wgllm_token *ids = n >= 0 ? malloc(sizeof *ids * (size_t)(n + 1)) : NULL;
+    int rc = 1;
+    if (!ids) {
+        fprintf(stderr, "wgllm tokenize: error: tokenization failed\n");
+    } else {
+        wgllm_tokenize(m, s, len, add_bos, ids, n);
+        for (int64_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+        putchar('\n');
+        rc = 0;
+    }
+    free(ids);
+    free(buf);
+    wgllm_model_free(m);
+    return rc;
+}

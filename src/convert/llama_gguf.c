@@ -1,0 +1,390 @@
+#include "convert/llama_gguf.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "quant/quant.h"
+#include "quant/types.h"
+
+#define LAYER_TENSORS 9
+
+/* Per-layer tensors in llama.cpp's usual file order. */
+static const wg_llama_tensor_kind k_layer_kinds[LAYER_TENSORS] = {
+    WG_LT_ATTN_NORM, WG_LT_ATTN_Q,    WG_LT_ATTN_K,    WG_LT_ATTN_V,  WG_LT_ATTN_OUTPUT,
+    WG_LT_FFN_NORM,  WG_LT_FFN_GATE,  WG_LT_FFN_DOWN,  WG_LT_FFN_UP,
+};
+
+static const char *kind_suffix(wg_llama_tensor_kind k) {
+    switch (k) {
+    case WG_LT_TOKEN_EMBD: return "token_embd.weight";
+    case WG_LT_ATTN_NORM: return "attn_norm.weight";
+    case WG_LT_ATTN_Q: return "attn_q.weight";
+    case WG_LT_ATTN_K: return "attn_k.weight";
+    case WG_LT_ATTN_V: return "attn_v.weight";
+    case WG_LT_ATTN_OUTPUT: return "attn_output.weight";
+    case WG_LT_FFN_NORM: return "ffn_norm.weight";
+    case WG_LT_FFN_GATE: return "ffn_gate.weight";
+    case WG_LT_FFN_DOWN: return "ffn_down.weight";
+    case WG_LT_FFN_UP: return "ffn_up.weight";
+    case WG_LT_OUTPUT_NORM: return "output_norm.weight";
+    case WG_LT_OUTPUT: return "output.weight";
+    }
+    return "?";
+}
+
+bool wg_llama_shape_check(const wg_llama_shape *s, char *err, size_t err_size) {
+    const struct {
+        const char *name;
+        int32_t v;
+    } dims[] = {
+        {"dim", s->n_embd},     {"ffn", s->n_ff},        {"layers", s->n_layer}, {"heads", s->n_head},
+        {"kv-heads", s->n_head_kv}, {"vocab", s->n_vocab}, {"ctx", s->n_ctx},
+    };
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        if (dims[i].v <= 0 || dims[i].v > WG_LLAMA_MAX_DIM) {
+            snprintf(err, err_size, "%s must be in 1..%d (got %d)", dims[i].name, WG_LLAMA_MAX_DIM,
+                     (int)dims[i].v);
+            return false;
+        }
+    }
+    if (s->n_embd % s->n_head != 0) {
+        snprintf(err, err_size, "dim %d is not a multiple of heads %d", (int)s->n_embd, (int)s->n_head);
+        return false;
+    }
+    if ((s->n_embd / s->n_head) % 2 != 0) {
+        snprintf(err, err_size, "head size %d (dim / heads) must be even for rotary embeddings",
+                 (int)(s->n_embd / s->n_head));
+        return false;
+    }
+    if (s->n_head % s->n_head_kv != 0) {
+        snprintf(err, err_size, "heads %d is not a multiple of kv-heads %d", (int)s->n_head, (int)s->n_head_kv);
+        return false;
+    }
+    return true;
+}
+
+int wg_llama_tensor_count(const wg_llama_shape *s) {
+    return 1 + s->n_layer * LAYER_TENSORS + 1 + (s->tied ? 0 : 1);
+}
+
+bool wg_llama_tensor_at(const wg_llama_shape *s, int index, wg_llama_tensor_desc *out) {
+    int n = wg_llama_tensor_count(s);
+    if (index < 0 || index >= n) return false;
+    memset(out, 0, sizeof *out);
+    out->index = index;
+    out->layer = -1;
+    if (index == 0) {
+        out->kind = WG_LT_TOKEN_EMBD;
+    } else if (index <= s->n_layer * LAYER_TENSORS) {
+        out->layer = (index - 1) / LAYER_TENSORS;
+        out->kind = k_layer_kinds[(index - 1) % LAYER_TENSORS];
+    } else if (index == s->n_layer * LAYER_TENSORS + 1) {
+        out->kind = WG_LT_OUTPUT_NORM;
+    } else {
+        out->kind = WG_LT_OUTPUT;
+    }
+
+    int64_t kv_dim = (int64_t)s->n_embd / s->n_head * s->n_head_kv;
+    int64_t cols = s->n_embd, rows = 1;
+    switch (out->kind) {
+    case WG_LT_TOKEN_EMBD:
+    case WG_LT_OUTPUT: rows = s->n_vocab; break;
+    case WG_LT_ATTN_NORM:
+    case WG_LT_FFN_NORM:
+    case WG_LT_OUTPUT_NORM: out->is_norm = true; break;
+    case WG_LT_ATTN_Q:
+    case WG_LT_ATTN_OUTPUT: rows = s->n_embd; break;
+    case WG_LT_ATTN_K:
+    case WG_LT_ATTN_V: rows = kv_dim; break;
+    case WG_LT_FFN_GATE:
+    case WG_LT_FFN_UP: rows = s->n_ff; break;
+    case WG_LT_FFN_DOWN:
+        cols = s->n_ff;
+        rows = s->n_embd;
+        break;
+    }
+    out->n_cols = cols;
+    out->n_rows = rows;
+    if (out->layer >= 0)
+        snprintf(out->name, sizeof out->name, "blk.%d.%s", out->layer, kind_suffix(out->kind));
+    else
+        snprintf(out->name, sizeof out->name, "%s", kind_suffix(out->kind));
+    return true;
+}
+
+int wg_llama_file_type(uint32_t type) {
+    switch (type) {
+    case WG_TYPE_F32: return 0;  /* LLAMA_FTYPE_ALL_F32 */
+    case WG_TYPE_F16: return 1;  /* LLAMA_FTYPE_MOSTLY_F16 */
+    case WG_TYPE_Q4_0: return 2; /* LLAMA_FTYPE_MOSTLY_Q4_0 */
+    case WG_TYPE_Q8_0: return 7; /* LLAMA_FTYPE_MOSTLY_Q8_0 */
+    default: return -1;
+    }
+}
+
+int wg_llama_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) return 1;
+    if (n > 256) return 256;
+    return (int)n;
+}
+
+bool wg_llama_set_vocab_kv(gguf_writer *w, const wg_vocab *v) {
+    bool ok = gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    ok = ok && gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->pieces, (size_t)v->n);
+    ok = ok && gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_VT_FLOAT32, v->scores, (size_t)v->n);
+    ok = ok && gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_VT_INT32, v->types, (size_t)v->n);
+    if (v->bos >= 0) ok = ok && gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)v->bos);
+    if (v->eos >= 0) ok = ok && gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)v->eos);
+    if (v->unk >= 0) ok = ok && gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)v->unk);
+    if (v->pad >= 0) ok = ok && gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)v->pad);
+    ok = ok && gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", v->add_bos);
+    ok = ok && gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", v->add_eos);
+    ok = ok && gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", v->add_space_prefix);
+    return ok;
+}
+
+static bool set_model_kv(gguf_writer *w, const wg_llama_shape *s, const wg_llama_write_opts *o) {
+    bool ok = gguf_writer_set_str(w, "general.architecture", "llama");
+    if (o->name) ok = ok && gguf_writer_set_str(w, "general.name", o->name);
+    ok = ok && gguf_writer_set_u32(w, "general.file_type", (uint32_t)wg_llama_file_type(o->type));
+    ok = ok && gguf_writer_set_u32(w, "llama.context_length", (uint32_t)s->n_ctx);
+    ok = ok && gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s->n_embd);
+    ok = ok && gguf_writer_set_u32(w, "llama.block_count", (uint32_t)s->n_layer);
+    ok = ok && gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s->n_ff);
+    ok = ok && gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s->n_head);
+    ok = ok && gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s->n_head_kv);
+    ok = ok && gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)(s->n_embd / s->n_head));
+    ok = ok && gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
+    ok = ok && gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    ok = ok && gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)s->n_vocab);
+    return ok;
+}
+
+/* Storage type of one tensor: norms stay f32; a matrix whose rows do not split
+ * into whole blocks of the target type falls back to f16. */
+static uint32_t tensor_type(const wg_llama_tensor_desc *t, uint32_t target) {
+    if (t->is_norm) return WG_TYPE_F32;
+    if (wg_type_row_bytes(target, t->n_cols) == 0) return WG_TYPE_F16;
+    return target;
+}
+
+/* ---- parallel conversion of one tensor ---- */
+
+typedef struct convert_job {
+    const wg_llama_tensor_desc *t;
+    uint32_t type;
+    size_t row_bytes;
+    int64_t chunk_rows;
+    atomic_llong next_chunk;
+    wg_llama_fill_fn fill;
+    void *fill_ctx;
+    uint8_t *out;
+    atomic_bool failed;
+} convert_job;
+
+static void *convert_worker(void *arg) {
+    convert_job *job = arg;
+    const wg_llama_tensor_desc *t = job->t;
+    float *scratch = malloc((size_t)job->chunk_rows * (size_t)t->n_cols * sizeof(float));
+    if (!scratch) {
+        atomic_store(&job->failed, true);
+        return NULL;
+    }
+    int64_t n_chunks = (t->n_rows + job->chunk_rows - 1) / job->chunk_rows;
+    for (;;) {
+        int64_t c = atomic_fetch_add(&job->next_chunk, 1);
+        if (c >= n_chunks || atomic_load(&job->failed)) break;
+        int64_t row0 = c * job->chunk_rows;
+        int64_t n = t->n_rows - row0 < job->chunk_rows ? t->n_rows - row0 : job->chunk_rows;
+        job->fill(job->fill_ctx, t, row0, n, scratch);
+        for (int64_t r = 0; r < n; r++) {
+            uint8_t *dst = job->out + (size_t)(row0 + r) * job->row_bytes;
+            if (!wg_quantize_row(job->type, scratch + (size_t)r * (size_t)t->n_cols, dst, t->n_cols)) {
+                atomic_store(&job->failed, true);
+                break;
+            }
+        }
+    }
+    free(scratch);
+    return NULL;
+}
+
+/* Converts all rows of t into out (n_rows * row_bytes bytes). */
+static bool convert_tensor(const wg_llama_tensor_desc *t, uint32_t type, wg_llama_fill_fn fill, void *fill_ctx,
+                           int n_threads, uint8_t *out, char *err, size_t err_size) {
+    convert_job job;
+    job.t = t;
+    job.type = type;
+    job.row_bytes = wg_type_row_bytes(type, t->n_cols);
+    /* ~1 MiB of f32 scratch per chunk: big enough to amortise, small enough to balance threads. */
+    job.chunk_rows = (1 << 18) / t->n_cols;
+    if (job.chunk_rows < 1) job.chunk_rows = 1;
+    atomic_init(&job.next_chunk, 0);
+    atomic_init(&job.failed, false);
+    job.fill = fill;
+    job.fill_ctx = fill_ctx;
+    job.out = out;
+
+    int64_t n_chunks = (t->n_rows + job.chunk_rows - 1) / job.chunk_rows;
+    int n_workers = n_threads < 1 ? 1 : n_threads;
+    if (n_workers > n_chunks) n_workers = (int)n_chunks;
+
+    pthread_t *threads = calloc((size_t)n_workers, sizeof *threads);
+    if (!threads) {
+        snprintf(err, err_size, "out of memory");
+        return false;
+    }
+    int started = 0;
+    /* Worker 0 is this thread; the others are helpers. */
+    for (int i = 1; i < n_workers; i++) {
+        if (pthread_create(&threads[i], NULL, convert_worker, &job) != 0) break;
+        started = i;
+    }
+    convert_worker(&job);
+    for (int i = 1; i <= started; i++) pthread_join(threads[i], NULL);
+    free(threads);
+    if (atomic_load(&job.failed)) {
+        snprintf(err, err_size, "%s: cannot convert to %s (out of memory or unsupported type)", t->name,
+                 wg_type_name(type));
+        return false;
+    }
+    return true;
+}
+
+static uint64_t total_params(const wg_llama_shape *s) {
+    uint64_t n = 0;
+    for (int i = 0; i < wg_llama_tensor_count(s); i++) {
+        wg_llama_tensor_desc t;
+        wg_llama_tensor_at(s, i, &t);
+        n += (uint64_t)t.n_cols * (uint64_t)t.n_rows;
+    }
+    return n;
+}
+
+static void human_size(uint64_t bytes, char *buf, size_t size) {
+    if (bytes >= (1ull << 30))
+        snprintf(buf, size, "%.2f GiB", (double)bytes / (double)(1ull << 30));
+    else
+        snprintf(buf, size, "%.1f MiB", (double)bytes / (double)(1ull << 20));
+}
+
+bool wg_llama_write_gguf(const char *path, const wg_llama_shape *s, const wg_vocab *v,
+                         const wg_llama_write_opts *opts, wg_llama_fill_fn fill, void *fill_ctx, char *err,
+                         size_t err_size) {
+    if (!wg_llama_shape_check(s, err, err_size)) return false;
+    if (wg_llama_file_type(opts->type) < 0) {
+        snprintf(err, err_size, "cannot write weights of type %s (use f32, f16, q8_0 or q4_0)",
+                 wg_type_name(opts->type) ? wg_type_name(opts->type) : "?");
+        return false;
+    }
+    if (v->n != s->n_vocab) {
+        snprintf(err, err_size, "vocabulary has %d pieces but the model has %d", (int)v->n, (int)s->n_vocab);
+        return false;
+    }
+    const char *prefix = opts->log_prefix ? opts->log_prefix : "wgllm";
+    int n_threads = opts->n_threads > 0 ? opts->n_threads : wg_llama_default_threads();
+
+    gguf_writer *w = gguf_writer_create();
+    if (!w) {
+        snprintf(err, err_size, "out of memory");
+        return false;
+    }
+    bool ok = set_model_kv(w, s, opts) && wg_llama_set_vocab_kv(w, v);
+
+    int n_tensors = wg_llama_tensor_count(s);
+    uint64_t total_bytes = 0;
+    size_t max_bytes = 0;
+    int n_fallback = 0;
+    unsigned fallback_kinds = 0;
+    for (int i = 0; ok && i < n_tensors; i++) {
+        wg_llama_tensor_desc t;
+        wg_llama_tensor_at(s, i, &t);
+        uint32_t type = tensor_type(&t, opts->type);
+        if (type != opts->type && !t.is_norm) {
+            n_fallback++;
+            fallback_kinds |= 1u << t.kind;
+        }
+        int64_t ne[2] = {t.n_cols, t.n_rows};
+        ok = gguf_writer_add_tensor(w, t.name, type, t.is_norm ? 1 : 2, ne);
+        size_t bytes = wg_type_row_bytes(type, t.n_cols) * (size_t)t.n_rows;
+        total_bytes += bytes;
+        if (bytes > max_bytes) max_bytes = bytes;
+    }
+    if (n_fallback > 0 && opts->log) {
+        char kinds[256] = "";
+        size_t used = 0;
+        for (unsigned k = 0; k <= WG_LT_OUTPUT; k++)
+            if (fallback_kinds & (1u << k) && used < sizeof kinds)
+                used += (size_t)snprintf(kinds + used, sizeof kinds - used, "%s%s", used ? ", " : "",
+                                         kind_suffix((wg_llama_tensor_kind)k));
+        int64_t block = 0;
+        wg_type_traits(opts->type, &block, NULL);
+        fprintf(opts->log, "%s: note: %d tensors stored as f16: rows not a multiple of the %s block size %lld (%s)\n",
+                prefix, n_fallback, wg_type_name(opts->type), (long long)block, kinds);
+    }
+    if (ok) ok = gguf_writer_begin(w, path);
+    if (!ok) {
+        snprintf(err, err_size, "%s", gguf_writer_error(w));
+        gguf_writer_free(w);
+        return false;
+    }
+
+    uint8_t *buf = malloc(max_bytes ? max_bytes : 1);
+    if (!buf) {
+        snprintf(err, err_size, "out of memory (%zu bytes for one tensor)", max_bytes);
+        gguf_writer_free(w);
+        return false;
+    }
+    uint64_t done_bytes = 0;
+    bool progress = opts->progress && opts->log && total_params(s) > 100000000ull;
+    for (int i = 0; i < n_tensors; i++) {
+        wg_llama_tensor_desc t;
+        wg_llama_tensor_at(s, i, &t);
+        uint32_t type = tensor_type(&t, opts->type);
+        size_t bytes = wg_type_row_bytes(type, t.n_cols) * (size_t)t.n_rows;
+        if (!convert_tensor(&t, type, fill, fill_ctx, t.n_rows > 1 ? n_threads : 1, buf, err, err_size)) {
+            free(buf);
+            gguf_writer_free(w);
+            return false;
+        }
+        if (!gguf_writer_write_tensor(w, buf, bytes)) {
+            snprintf(err, err_size, "%s", gguf_writer_error(w));
+            free(buf);
+            gguf_writer_free(w);
+            return false;
+        }
+        done_bytes += bytes;
+        if (progress) {
+            char a[32], b[32];
+            human_size(done_bytes, a, sizeof a);
+            human_size(total_bytes, b, sizeof b);
+            fprintf(opts->log, "%s: [%*d/%d] %-28s %-5s %s of %s\n", prefix, n_tensors >= 100 ? 3 : 2, i + 1,
+                    n_tensors, t.name, wg_type_name(type), a, b);
+        }
+    }
+    free(buf);
+    if (!gguf_writer_finish(w)) {
+        snprintf(err, err_size, "%s", gguf_writer_error(w));
+        gguf_writer_free(w);
+        return false;
+    }
+    gguf_writer_free(w);
+    return true;
+}
+
+bool wg_llama_write_vocab_gguf(const char *path, const wg_vocab *v, char *err, size_t err_size) {
+    gguf_writer *w = gguf_writer_create();
+    if (!w) {
+        snprintf(err, err_size, "out of memory");
+        return false;
+    }
+    bool ok = gguf_writer_set_str(w, "general.architecture", "llama") && wg_llama_set_vocab_kv(w, v) &&
+              gguf_writer_begin(w, path) && gguf_writer_finish(w);
+    if (!ok) snprintf(err, err_size, "%s", gguf_writer_error(w));
+    gguf_writer_free(w);
+    return ok;
+}

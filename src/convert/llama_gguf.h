@@ -1,0 +1,99 @@
+/* Writes a Llama model as GGUF with llama.cpp's tensor names and metadata keys.
+ * Shared by the llama2.c converter and the synthetic-model generator: they only
+ * say where each tensor's f32 rows come from; this file lays out the tensors,
+ * converts them to the requested type in parallel and streams them to disk one
+ * tensor at a time (peak memory: one converted tensor plus per-thread scratch). */
+#ifndef WGLLM_CONVERT_LLAMA_GGUF_H
+#define WGLLM_CONVERT_LLAMA_GGUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gguf/gguf.h"
+#include "tokenizer/vocab.h"
+
+/* Hyper-parameters of a Llama model (names after llama.cpp's hparams). */
+typedef struct wg_llama_shape {
+    int32_t n_embd;    /* model width (dim) */
+    int32_t n_ff;      /* feed-forward hidden width */
+    int32_t n_layer;
+    int32_t n_head;    /* query heads */
+    int32_t n_head_kv; /* key/value heads (grouped-query attention when < n_head) */
+    int32_t n_vocab;
+    int32_t n_ctx;     /* training context length */
+    bool tied;         /* no output.weight: the classifier reuses token_embd */
+} wg_llama_shape;
+
+/* Largest value accepted for any dimension; keeps every size product far from overflow. */
+#define WG_LLAMA_MAX_DIM (1 << 20)
+
+typedef enum wg_llama_tensor_kind {
+    WG_LT_TOKEN_EMBD,
+    WG_LT_ATTN_NORM,
+    WG_LT_ATTN_Q,
+    WG_LT_ATTN_K,
+    WG_LT_ATTN_V,
+    WG_LT_ATTN_OUTPUT,
+    WG_LT_FFN_NORM,
+    WG_LT_FFN_GATE,
+    WG_LT_FFN_DOWN,
+    WG_LT_FFN_UP,
+    WG_LT_OUTPUT_NORM,
+    WG_LT_OUTPUT,
+} wg_llama_tensor_kind;
+
+/* One tensor of the file. A matrix has n_rows rows of n_cols contiguous values
+ * (GGUF ne = {n_cols, n_rows}); a norm weight is one row (ne = {n_cols}). */
+typedef struct wg_llama_tensor_desc {
+    int index;   /* position in the file's tensor list, 0-based */
+    wg_llama_tensor_kind kind;
+    int layer;   /* block number, -1 outside the blocks */
+    int64_t n_cols;
+    int64_t n_rows;
+    bool is_norm; /* 1-D, always stored as f32 */
+    char name[48];
+} wg_llama_tensor_desc;
+
+/* Fills rows [row0, row0 + n_rows) of tensor t with f32 values, row-major.
+ * Called from several threads at once with disjoint row ranges. */
+typedef void (*wg_llama_fill_fn)(void *ctx, const wg_llama_tensor_desc *t, int64_t row0, int64_t n_rows,
+                                 float *dst);
+
+typedef struct wg_llama_write_opts {
+    const char *name;  /* general.name; NULL: not written */
+    uint32_t type;     /* target type of the 2-D weights: F32, F16, Q8_0 or Q4_0 */
+    int n_threads;     /* <= 0: number of online CPUs */
+    FILE *log;         /* notes and progress lines; NULL: quiet */
+    bool progress;     /* one line per tensor on log, for models of more than 100M parameters */
+    const char *log_prefix; /* e.g. "wgllm synth" */
+} wg_llama_write_opts;
+
+/* Checks the shape is a valid Llama: everything positive and <= WG_LLAMA_MAX_DIM,
+ * n_embd divisible by n_head, even head size, n_head divisible by n_head_kv. */
+bool wg_llama_shape_check(const wg_llama_shape *s, char *err, size_t err_size);
+
+/* Number of tensors in the file and the description of the one at index. */
+int wg_llama_tensor_count(const wg_llama_shape *s);
+bool wg_llama_tensor_at(const wg_llama_shape *s, int index, wg_llama_tensor_desc *out);
+
+/* llama.cpp's general.file_type (LLAMA_FTYPE_*) for a weight type; -1 if we cannot write it. */
+int wg_llama_file_type(uint32_t type);
+
+/* Sets the tokenizer.ggml.* keys describing v (model "llama"). */
+bool wg_llama_set_vocab_kv(gguf_writer *w, const wg_vocab *v);
+
+/* Writes the whole model to path (atomically: on failure no file is left).
+ * v->n must equal s->n_vocab. */
+bool wg_llama_write_gguf(const char *path, const wg_llama_shape *s, const wg_vocab *v,
+                         const wg_llama_write_opts *opts, wg_llama_fill_fn fill, void *fill_ctx, char *err,
+                         size_t err_size);
+
+/* Writes a vocabulary-only GGUF: general.architecture "llama" plus tokenizer.* keys. */
+bool wg_llama_write_vocab_gguf(const char *path, const wg_vocab *v, char *err, size_t err_size);
+
+/* Number of online CPUs (at least 1). */
+int wg_llama_default_threads(void);
+
+#endif

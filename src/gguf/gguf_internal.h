@@ -1,0 +1,58 @@
+/* Private layout of a parsed GGUF file, shared by the reader and the
+ * formatting code, plus small value-type helpers used by reader and writer. */
+#ifndef WGLLM_GGUF_INTERNAL_H
+#define WGLLM_GGUF_INTERNAL_H
+
+#include "gguf/gguf.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the GGUF code reads and writes little-endian values in host order"
+#endif
+
+/* Largest general.alignment accepted on both sides: enough for any page size,
+ * small enough that padding can never be a denial of service. */
+#define GGUF_MAX_ALIGNMENT (1u << 24)
+
+typedef struct gguf_kv {
+    const char *key;         /* NUL-terminated copy (keys never contain NUL) */
+    uint64_t key_len;
+    gguf_vtype type;
+    gguf_vtype arr_type;     /* element type when type == GGUF_VT_ARRAY */
+    uint64_t n;              /* array: element count; string: byte length */
+    const uint8_t *val;      /* scalar: its bytes; string: first byte; array: first element */
+    const uint64_t *str_off; /* string arrays: file offset of each element's length prefix */
+} gguf_kv;
+
+/* Open-addressing hash table from a name to its index (kv or tensor). */
+typedef struct gguf_name_index {
+    int64_t *slots; /* -1 = empty */
+    uint64_t mask;  /* capacity - 1, capacity a power of two */
+} gguf_name_index;
+
+struct gguf_file {
+    const uint8_t *base;
+    size_t size;
+    void *mapping; /* non-NULL when gguf_open mapped the file; size bytes long */
+
+    uint32_t version;
+    uint32_t alignment;
+    uint64_t data_offset;
+
+    int64_t n_kv;
+    gguf_kv *kv;
+    int64_t n_tensors;
+    gguf_tensor_info *tensors;
+
+    char *names; /* arena holding every key and tensor name */
+    gguf_name_index key_index;
+    gguf_name_index tensor_index;
+};
+
+/* Bytes of one value of a fixed-size type; 0 for strings, arrays and unknown ids. */
+size_t gguf_vtype_size(gguf_vtype t);
+
+/* Writes s[0..n) as a double-quoted, escaped string of at most max_chars source
+ * bytes (then `...`), NUL-terminated within out_size. Returns the length written. */
+size_t gguf_escape(const char *s, size_t n, size_t max_chars, char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,151 @@
+/* A context: one sequence's KV cache, activation buffers and logits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+
+#define WG_DEFAULT_BATCH 64
+
+wgllm_context_params wgllm_context_default_params(void) {
+    wgllm_context_params p = {.n_ctx = 0};
+    return p;
+}
+
+void wgllm_context_free(wgllm_context *c) {
+    if (!c) return;
+    wg_backend *b = c->model->backend;
+    if (c->k_cache) {
+        for (int l = 0; l < c->model->hp.n_layer; l++) {
+            b->ops->tensor_free(b, c->k_cache[l]);
+            if (c->v_cache) b->ops->tensor_free(b, c->v_cache[l]);
+        }
+    }
+    free(c->k_cache);
+    free(c->v_cache);
+    wg_tensor *bufs[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->proj, c->gate, c->up, c->hidden, c->last, c->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) b->ops->tensor_free(b, bufs[i]);
+    free(c->host_logits);
+    free(c);
+}
+
+wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_params *params, wgllm_context **out,
+                                  char *err, size_t err_size) {
+    char scratch[8];
+    if (!err || err_size == 0) {
+        err = scratch;
+        err_size = sizeof scratch;
+    }
+    if (!out || !m) return WGLLM_ERR_INVALID_ARG;
+    *out = NULL;
+    if (!m->backend) {
+        snprintf(err, err_size, "model was loaded vocab-only: it cannot evaluate");
+        return WGLLM_ERR_INVALID_ARG;
+    }
+    const wg_hparams *hp = &m->hp;
+    int n_ctx = params && params->n_ctx > 0 ? params->n_ctx : hp->n_ctx_train;
+    if (n_ctx > hp->n_ctx_train) {
+        snprintf(err, err_size, "context size %d exceeds the model's training context %d", n_ctx, hp->n_ctx_train);
+        return WGLLM_ERR_INVALID_ARG;
+    }
+    wgllm_context *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, err_size, "out of memory");
+        return WGLLM_ERR_NO_MEMORY;
+    }
+    c->model = m;
+    c->n_ctx = n_ctx;
+    c->n_batch = n_ctx < WG_DEFAULT_BATCH ? n_ctx : WG_DEFAULT_BATCH;
+    wg_backend *b = m->backend;
+    const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim, q_dim = (int64_t)hp->n_head * hp->head_dim;
+    const int nb = c->n_batch;
+    c->k_cache = calloc((size_t)hp->n_layer, sizeof *c->k_cache);
+    c->v_cache = calloc((size_t)hp->n_layer, sizeof *c->v_cache);
+    c->cap_logit_rows = nb;
+    c->host_logits = malloc(sizeof(float) * (size_t)hp->n_vocab * (size_t)nb);
+    bool ok = c->k_cache && c->v_cache && c->host_logits;
+    for (int l = 0; ok && l < hp->n_layer; l++) {
+        ok = (c->k_cache[l] = b->ops->buffer_create(b, kv_dim, n_ctx, err, err_size)) != NULL &&
+             (c->v_cache[l] = b->ops->buffer_create(b, kv_dim, n_ctx, err, err_size)) != NULL;
+    }
+    struct {
+        wg_tensor **slot;
+        int64_t ne0, ne1;
+    } bufs[] = {
+        {&c->x, hp->n_embd, nb},   {&c->xb, hp->n_embd > q_dim ? hp->n_embd : q_dim, nb},
+        {&c->q, q_dim, nb},        {&c->k, kv_dim, nb},
+        {&c->v, kv_dim, nb},       {&c->att, q_dim, nb},
+        {&c->proj, hp->n_embd, nb}, {&c->gate, hp->n_ff, nb},
+        {&c->up, hp->n_ff, nb},    {&c->hidden, hp->n_ff, nb},
+        {&c->last, hp->n_embd, 1}, {&c->logits, hp->n_vocab, nb},
+    };
+    for (size_t i = 0; ok && i < sizeof bufs / sizeof bufs[0]; i++)
+        ok = (*bufs[i].slot = b->ops->buffer_create(b, bufs[i].ne0, bufs[i].ne1, err, err_size)) != NULL;
+    if (!ok) {
+        if (!err[0]) snprintf(err, err_size, "out of memory for a context of %d tokens", n_ctx);
+        wgllm_context_free(c);
+        return WGLLM_ERR_NO_MEMORY;
+    }
+    *out = c;
+    return WGLLM_OK;
+}
+
+const char *wgllm_context_error(const wgllm_context *c) { return c ? c->error : "no context"; }
+int wgllm_context_n_ctx(const wgllm_context *c) { return c->n_ctx; }
+int wgllm_context_n_past(const wgllm_context *c) { return c->n_past; }
+
+void wgllm_context_truncate(wgllm_context *c, int pos) {
+    if (pos >= 0 && pos < c->n_past) c->n_past = pos;
+}
+
+static wgllm_status fail(wgllm_context *c, wgllm_status s, const char *msg) {
+    snprintf(c->error, sizeof c->error, "%s", msg);
+    return s;
+}
+
+wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool all_logits) {
+    if (!c) return WGLLM_ERR_INVALID_ARG;
+    c->error[0] = 0;
+    if (!tokens || n <= 0) return fail(c, WGLLM_ERR_INVALID_ARG, "no tokens to evaluate");
+    if (n > c->n_ctx - c->n_past) {
+        snprintf(c->error, sizeof c->error, "%d tokens do not fit: %d of %d context positions are free", n,
+                 c->n_ctx - c->n_past, c->n_ctx);
+        return WGLLM_ERR_CONTEXT_FULL;
+    }
+    const int n_vocab = c->model->hp.n_vocab;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            snprintf(c->error, sizeof c->error, "token id %d out of range [0, %d)", tokens[i], n_vocab);
+            return WGLLM_ERR_INVALID_ARG;
+        }
+    }
+    if (all_logits && n > c->cap_logit_rows) {
+        float *p = realloc(c->host_logits, sizeof(float) * (size_t)n_vocab * (size_t)n);
+        if (!p) return fail(c, WGLLM_ERR_NO_MEMORY, "out of memory for logits");
+        c->host_logits = p;
+        c->cap_logit_rows = n;
+    }
+    wgllm_model *m = (wgllm_model *)c->model; /* the lock is the only mutable part */
+    pthread_mutex_lock(&m->eval_lock);
+    int start_past = c->n_past;
+    bool ok = true;
+    for (int done = 0; ok && done < n; done += c->n_batch) {
+        int chunk = n - done < c->n_batch ? n - done : c->n_batch;
+        ok = wg_forward(c, tokens + done, chunk, all_logits, all_logits ? done : 0);
+        if (ok) c->n_past += chunk;
+    }
+    if (!ok) {
+        snprintf(c->error, sizeof c->error, "backend failure: %s", m->backend->ops->error(m->backend));
+        c->n_past = start_past;
+    }
+    pthread_mutex_unlock(&m->eval_lock);
+    if (!ok) return WGLLM_ERR_BACKEND;
+    c->n_logit_rows = all_logits ? n : 1;
+    return WGLLM_OK;
+}
+
+const float *wgllm_get_logits(const wgllm_context *c, int i) {
+    if (!c || i < 0 || i >= c->n_logit_rows) return NULL;
+    return c->host_logits + (size_t)i * (size_t)c->model->hp.n_vocab;
+}

@@ -1,0 +1,229 @@
+/* Loading a llama GGUF: hyper-parameters, tokenizer, and every weight checked
+ * for name, shape and type before it is handed to the backend. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "model/model.h"
+#include "quant/quant.h"
+
+wgllm_model_params wgllm_model_default_params(void) {
+    wgllm_model_params p = {.backend = WGLLM_BACKEND_AUTO, .n_threads = 0, .vocab_only = false};
+    return p;
+}
+
+typedef struct loader {
+    wgllm_model *m;
+    char *err;
+    size_t err_size;
+    size_t norm_used; /* floats of m->norm_data handed out */
+} loader;
+
+static const gguf_tensor_info *find_checked(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
+    const gguf_tensor_info *ti = gguf_find_tensor(ld->m->file, name);
+    if (!ti) {
+        snprintf(ld->err, ld->err_size, "missing tensor '%s'", name);
+        return NULL;
+    }
+    int64_t got1 = ti->n_dims >= 2 ? ti->ne[1] : 1;
+    bool extra_dims = (ti->n_dims >= 3 && ti->ne[2] != 1) || (ti->n_dims >= 4 && ti->ne[3] != 1);
+    if (ti->ne[0] != ne0 || got1 != ne1 || extra_dims) {
+        snprintf(ld->err, ld->err_size, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
+                 (long long)ti->ne[0], (long long)got1, (long long)ne0, (long long)ne1);
+        return NULL;
+    }
+    if (!wg_type_supported(ti->type)) {
+        const char *tn = wg_type_name(ti->type);
+        snprintf(ld->err, ld->err_size, "tensor '%s' has type %s (id %u), which this build does not support", name,
+                 tn ? tn : "unknown", ti->type);
+        return NULL;
+    }
+    return ti;
+}
+
+/* A 2-D weight handed to the backend in its stored format. */
+static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
+    const gguf_tensor_info *ti = find_checked(ld, name, ne0, ne1);
+    if (!ti) return NULL;
+    wg_backend *b = ld->m->backend;
+    char berr[160];
+    wg_tensor *t = b->ops->weight_create(b, ti->type, ne0, ne1, ti->data, berr, sizeof berr);
+    if (!t) {
+        snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, berr);
+        return NULL;
+    }
+    ld->m->weight_bytes += ti->nbytes;
+    return t;
+}
+
+/* A norm vector, converted to f32 whatever its stored type. */
+static wg_tensor *load_vector(loader *ld, const char *name, int64_t n) {
+    const gguf_tensor_info *ti = find_checked(ld, name, n, 1);
+    if (!ti) return NULL;
+    float *dst = ld->m->norm_data + ld->norm_used;
+    ld->norm_used += (size_t)n;
+    if (!wg_dequantize_row(ti->type, ti->data, dst, n)) {
+        snprintf(ld->err, ld->err_size, "tensor '%s': cannot convert type %u to f32", name, ti->type);
+        return NULL;
+    }
+    wg_backend *b = ld->m->backend;
+    char berr[160];
+    wg_tensor *t = b->ops->weight_create(b, WG_TYPE_F32, n, 1, dst, berr, sizeof berr);
+    if (!t) snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, berr);
+    ld->m->weight_bytes += ti->nbytes;
+    return t;
+}
+
+static bool load_weights(loader *ld) {
+    wgllm_model *m = ld->m;
+    const wg_hparams *hp = &m->hp;
+    const int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim, dkv = (int64_t)hp->n_head_kv * hp->head_dim;
+    m->norm_data = malloc(sizeof(float) * (size_t)d * (size_t)(2 * hp->n_layer + 1));
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->norm_data || !m->layers) {
+        snprintf(ld->err, ld->err_size, "out of memory");
+        return false;
+    }
+    if (!(m->tok_embd = load_matrix(ld, "token_embd.weight", d, hp->n_vocab))) return false;
+    char name[96];
+    for (int l = 0; l < hp->n_layer; l++) {
+        wg_layer *L = &m->layers[l];
+#define LAYER_TENSOR(field, suffix, loadexpr)                      \
+    snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix);     \
+    if (!(L->field = (loadexpr))) return false;
+        LAYER_TENSOR(attn_norm, "attn_norm", load_vector(ld, name, d))
+        LAYER_TENSOR(wq, "attn_q", load_matrix(ld, name, d, dq))
+        LAYER_TENSOR(wk, "attn_k", load_matrix(ld, name, d, dkv))
+        LAYER_TENSOR(wv, "attn_v", load_matrix(ld, name, d, dkv))
+        LAYER_TENSOR(wo, "attn_output", load_matrix(ld, name, dq, d))
+        LAYER_TENSOR(ffn_norm, "ffn_norm", load_vector(ld, name, d))
+        LAYER_TENSOR(w_gate, "ffn_gate", load_matrix(ld, name, d, hp->n_ff))
+        LAYER_TENSOR(w_up, "ffn_up", load_matrix(ld, name, d, hp->n_ff))
+        LAYER_TENSOR(w_down, "ffn_down", load_matrix(ld, name, hp->n_ff, d))
+#undef LAYER_TENSOR
+    }
+    if (!(m->out_norm = load_vector(ld, "output_norm.weight", d))) return false;
+    if (gguf_find_tensor(m->file, "output.weight")) {
+        if (!(m->output = load_matrix(ld, "output.weight", d, hp->n_vocab))) return false;
+    } else {
+        m->output = m->tok_embd; /* tied embeddings */
+        m->tied = true;
+    }
+    return true;
+}
+
+static void free_tensor(wgllm_model *m, wg_tensor *t) {
+    if (t) m->backend->ops->tensor_free(m->backend, t);
+}
+
+void wgllm_model_free(wgllm_model *m) {
+    if (!m) return;
+    if (m->backend) {
+        if (m->layers) {
+            for (int l = 0; l < m->hp.n_layer; l++) {
+                wg_layer *L = &m->layers[l];
+                wg_tensor *ts[] = {L->attn_norm, L->wq, L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
+                for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free_tensor(m, ts[i]);
+            }
+        }
+        if (!m->tied) free_tensor(m, m->output);
+        free_tensor(m, m->tok_embd);
+        free_tensor(m, m->out_norm);
+        m->backend->ops->destroy(m->backend);
+    }
+    free(m->layers);
+    free(m->norm_data);
+    wg_tokenizer_free(m->tok);
+    gguf_close(m->file);
+    pthread_mutex_destroy(&m->eval_lock);
+    free(m);
+}
+
+wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params, wgllm_model **out, char *err,
+                              size_t err_size) {
+    char scratch[8];
+    if (!err || err_size == 0) {
+        err = scratch;
+        err_size = sizeof scratch;
+    }
+    err[0] = 0;
+    if (!out) return WGLLM_ERR_INVALID_ARG;
+    *out = NULL;
+    if (!path) {
+        snprintf(err, err_size, "no model path given");
+        return WGLLM_ERR_INVALID_ARG;
+    }
+    wgllm_model_params p = params ? *params : wgllm_model_default_params();
+    wgllm_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, err_size, "out of memory");
+        return WGLLM_ERR_NO_MEMORY;
+    }
+    pthread_mutex_init(&m->eval_lock, NULL);
+    char sub[200];
+    m->file = gguf_open(path, sub, sizeof sub);
+    if (!m->file) {
+        snprintf(err, err_size, "%s: %s", path, sub);
+        wgllm_model_free(m);
+        /* gguf_open says "cannot open" for I/O problems; everything else is a format problem. */
+        return strstr(sub, "cannot open") || strstr(sub, "cannot read") || strstr(sub, "directory") ? WGLLM_ERR_IO
+                                                                                                    : WGLLM_ERR_FORMAT;
+    }
+    m->tok = wg_tokenizer_from_gguf(m->file, sub, sizeof sub);
+    if (!m->tok) {
+        snprintf(err, err_size, "%s: tokenizer: %s", path, sub);
+        wgllm_model_free(m);
+        return WGLLM_ERR_UNSUPPORTED;
+    }
+    const char *name;
+    size_t name_len;
+    if (gguf_get_str(m->file, "general.name", &name, &name_len))
+        snprintf(m->name, sizeof m->name, "%.*s", (int)(name_len < sizeof m->name ? name_len : sizeof m->name - 1), name);
+    if (p.vocab_only) {
+        m->hp.n_vocab = wg_tokenizer_n_vocab(m->tok);
+        *out = m;
+        return WGLLM_OK;
+    }
+    if (!wg_hparams_load(m->file, &m->hp, sub, sizeof sub)) {
+        snprintf(err, err_size, "%s: %s", path, sub);
+        wgllm_model_free(m);
+        return WGLLM_ERR_UNSUPPORTED;
+    }
+    m->hp.n_vocab = wg_tokenizer_n_vocab(m->tok);
+    m->backend = wg_backend_cpu_create(p.n_threads, sub, sizeof sub);
+    if (!m->backend) {
+        snprintf(err, err_size, "%s", sub);
+        wgllm_model_free(m);
+        return WGLLM_ERR_BACKEND;
+    }
+    loader ld = {m, sub, sizeof sub, 0};
+    if (!load_weights(&ld)) {
+        snprintf(err, err_size, "%s: %s", path, sub);
+        wgllm_model_free(m);
+        return strstr(sub, "does not support") ? WGLLM_ERR_UNSUPPORTED : WGLLM_ERR_FORMAT;
+    }
+    *out = m;
+    return WGLLM_OK;
+}
+
+void wgllm_model_get_info(const wgllm_model *m, wgllm_model_info *info) {
+    memset(info, 0, sizeof *info);
+    const wg_hparams *hp = &m->hp;
+    info->n_vocab = hp->n_vocab;
+    info->n_ctx_train = hp->n_ctx_train;
+    info->n_embd = hp->n_embd;
+    info->n_layer = hp->n_layer;
+    info->n_head = hp->n_head;
+    info->n_head_kv = hp->n_head_kv;
+    info->n_ff = hp->n_ff;
+    info->head_dim = hp->head_dim;
+    info->rope_freq_base = hp->rope_base;
+    info->norm_eps = hp->norm_eps;
+    info->tied_output = m->tied;
+    info->name = m->name;
+    info->backend = m->backend ? m->backend->ops->name : "none";
+    info->weight_bytes = m->weight_bytes;
+}
+
+int wgllm_n_vocab(const wgllm_model *m) { return m->hp.n_vocab; }

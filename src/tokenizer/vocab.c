@@ -1,0 +1,145 @@
+/* wg_vocab storage and its construction from GGUF tokenizer.ggml.* keys. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/vocab.h"
+#include "tokenizer/vocab_load.h"
+
+void wg_vocab_clear(wg_vocab *v) {
+    if (!v) return;
+    if (v->pieces) {
+        for (int32_t i = 0; i < v->n; i++) free(v->pieces[i]);
+    }
+    free(v->pieces);
+    free(v->scores);
+    free(v->types);
+    memset(v, 0, sizeof *v);
+}
+
+bool wg_vocab_alloc(wg_vocab *v, int32_t n) {
+    memset(v, 0, sizeof *v);
+    if (n < 0) return false;
+    size_t count = n > 0 ? (size_t)n : 1;
+    v->pieces = calloc(count, sizeof *v->pieces);
+    v->scores = calloc(count, sizeof *v->scores);
+    v->types = malloc(count * sizeof *v->types);
+    if (!v->pieces || !v->scores || !v->types) {
+        free(v->pieces);
+        free(v->scores);
+        free(v->types);
+        memset(v, 0, sizeof *v);
+        return false;
+    }
+    v->n = n;
+    for (int32_t i = 0; i < n; i++) v->types[i] = WG_TOKEN_NORMAL;
+    v->bos = v->eos = v->unk = v->pad = -1;
+    v->add_bos = true;
+    v->add_eos = false;
+    v->add_space_prefix = true;
+    return true;
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+int wg_piece_byte_value(const char *p) {
+    if (!p || p[0] != '<' || p[1] != '0' || p[2] != 'x') return -1;
+    int hi = hex_digit(p[3]);
+    int lo = hi < 0 ? -1 : hex_digit(p[4]);
+    if (lo < 0 || p[5] != '>' || p[6] != '\0') return -1;
+    return hi * 16 + lo;
+}
+
+/* ---- GGUF ---- */
+
+static bool fail(wg_vocab *out, char *err, size_t err_size, const char *msg, const char *key) {
+    wg_vocab_clear(out);
+    if (err && err_size) snprintf(err, err_size, "%s%s%s", msg, key ? ": " : "", key ? key : "");
+    return false;
+}
+
+/* An optional special-token id; out-of-range values fall back to the default,
+ * as llama.cpp does, and a default outside the vocab means "none". */
+static int32_t special_id(const gguf_file *f, const char *key, int32_t dflt, int32_t n) {
+    int64_t v;
+    if (gguf_get_i64(f, key, &v) && v >= 0 && v < n) return (int32_t)v;
+    return dflt >= 0 && dflt < n ? dflt : -1;
+}
+
+static bool flag(const gguf_file *f, const char *key, bool dflt) {
+    bool b;
+    return gguf_get_bool(f, key, &b) ? b : dflt;
+}
+
+/* Finds an optional per-token array; -1 if absent, -2 if present with the wrong length. */
+static int64_t optional_array(const gguf_file *f, const char *key, int64_t n) {
+    int64_t k = gguf_find_key(f, key);
+    if (k < 0) return -1;
+    return gguf_arr_n(f, k) == n ? k : -2;
+}
+
+bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err_size) {
+    memset(out, 0, sizeof *out);
+    const char *model;
+    size_t model_len;
+    if (!gguf_get_str(f, "tokenizer.ggml.model", &model, &model_len))
+        return fail(out, err, err_size, "missing tokenizer key", "tokenizer.ggml.model");
+    if (model_len != 5 || memcmp(model, "llama", 5) != 0) {
+        if (err && err_size)
+            snprintf(err, err_size,
+                     "unsupported tokenizer model '%.*s' (tokenizer.ggml.model): only 'llama' (SentencePiece BPE) is supported",
+                     (int)(model_len > 64 ? 64 : model_len), model);
+        return false;
+    }
+    int64_t k_tok = gguf_find_key(f, "tokenizer.ggml.tokens");
+    if (k_tok < 0) return fail(out, err, err_size, "missing tokenizer key", "tokenizer.ggml.tokens");
+    int64_t n = gguf_arr_n(f, k_tok);
+    if (n <= 0 || gguf_arr_type(f, k_tok) != GGUF_VT_STRING)
+        return fail(out, err, err_size, "expected a non-empty string array", "tokenizer.ggml.tokens");
+    if (n > INT32_MAX) return fail(out, err, err_size, "too many tokens", "tokenizer.ggml.tokens");
+    int64_t k_score = optional_array(f, "tokenizer.ggml.scores", n);
+    if (k_score == -2) return fail(out, err, err_size, "array length differs from tokenizer.ggml.tokens", "tokenizer.ggml.scores");
+    int64_t k_type = optional_array(f, "tokenizer.ggml.token_type", n);
+    if (k_type == -2) return fail(out, err, err_size, "array length differs from tokenizer.ggml.tokens", "tokenizer.ggml.token_type");
+
+    if (!wg_vocab_alloc(out, (int32_t)n)) return fail(out, err, err_size, "out of memory reading the vocabulary", NULL);
+    for (int64_t i = 0; i < n; i++) {
+        const char *s;
+        size_t len;
+        if (!gguf_arr_get_str(f, k_tok, i, &s, &len))
+            return fail(out, err, err_size, "cannot read a token string", "tokenizer.ggml.tokens");
+        char *piece = malloc(len + 1);
+        if (!piece) return fail(out, err, err_size, "out of memory reading the vocabulary", NULL);
+        memcpy(piece, s, len);
+        piece[len] = '\0';
+        out->pieces[i] = piece;
+        if (k_score >= 0) {
+            double d;
+            if (!gguf_arr_get_f64(f, k_score, i, &d))
+                return fail(out, err, err_size, "cannot read a score", "tokenizer.ggml.scores");
+            out->scores[i] = (float)d;
+        }
+        if (k_type >= 0) {
+            int64_t t;
+            if (!gguf_arr_get_i64(f, k_type, i, &t))
+                return fail(out, err, err_size, "cannot read a token type", "tokenizer.ggml.token_type");
+            out->types[i] = t >= WG_TOKEN_NORMAL && t <= WG_TOKEN_BYTE ? (int32_t)t : WG_TOKEN_NORMAL;
+        } else if (wg_piece_byte_value(piece) >= 0) {
+            out->types[i] = WG_TOKEN_BYTE;
+        }
+    }
+    int32_t n32 = (int32_t)n;
+    out->bos = special_id(f, "tokenizer.ggml.bos_token_id", 1, n32);
+    out->eos = special_id(f, "tokenizer.ggml.eos_token_id", 2, n32);
+    out->unk = special_id(f, "tokenizer.ggml.unknown_token_id", 0, n32);
+    out->pad = special_id(f, "tokenizer.ggml.padding_token_id", -1, n32);
+    out->add_bos = flag(f, "tokenizer.ggml.add_bos_token", true);
+    out->add_eos = flag(f, "tokenizer.ggml.add_eos_token", false);
+    out->add_space_prefix = flag(f, "tokenizer.ggml.add_space_prefix", true);
+    return true;
+}

@@ -1,0 +1,182 @@
+/* CPU backend ops against plain double-precision references on random inputs,
+ * and identical results for 1 and 3 threads. This is the harness every other
+ * backend's ops will be held to. */
+#include <math.h>
+#include <stdint.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "check.h"
+#include "quant/quant.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 4503599627370496.0 - 1.0);
+}
+
+static double rel_err(const float *a, const double *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - ref[i]);
+        if (d > num) num = d;
+        if (fabs(ref[i]) > den) den = fabs(ref[i]);
+    }
+    return den > 0 ? num / den : num;
+}
+
+static wg_tensor *buf(wg_backend *b, int64_t ne0, int64_t ne1, const float *data) {
+    char err[128];
+    wg_tensor *t = b->ops->buffer_create(b, ne0, ne1, err, sizeof err);
+    if (t && data) b->ops->write_rows(b, t, 0, ne1, data);
+    return t;
+}
+
+static void test_matmul(wg_backend *b, uint32_t type, int64_t k, int64_t m, int n) {
+    float *w = malloc(sizeof(float) * (size_t)(k * m)), *x = malloc(sizeof(float) * (size_t)(k * n));
+    float *deq = malloc(sizeof(float) * (size_t)(k * m)), *out = malloc(sizeof(float) * (size_t)(m * n));
+    double *ref = malloc(sizeof(double) * (size_t)(m * n));
+    size_t rb = wg_type_row_bytes(type, k);
+    unsigned char *q = malloc(rb * (size_t)m);
+    for (int64_t i = 0; i < k * m; i++) w[i] = frand() * 0.1f;
+    for (int64_t i = 0; i < k * n; i++) x[i] = frand();
+    for (int64_t r = 0; r < m; r++) {
+        wg_quantize_row(type, w + r * k, q + (size_t)r * rb, k);
+        wg_dequantize_row(type, q + (size_t)r * rb, deq + r * k, k);
+    }
+    for (int i = 0; i < n; i++)
+        for (int64_t r = 0; r < m; r++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)deq[r * k + j] * x[(int64_t)i * k + j];
+            ref[(int64_t)i * m + r] = s;
+        }
+    char err[128];
+    wg_tensor *W = b->ops->weight_create(b, type, k, m, q, err, sizeof err);
+    wg_tensor *X = buf(b, k, n, x), *Y = buf(b, m, n, NULL);
+    b->ops->matmul(b, W, X, n, Y);
+    b->ops->read_rows(b, Y, 0, n, out);
+    double e = rel_err(out, ref, (size_t)(m * n));
+    CHECK_MSG(e < 1e-5, "matmul %s k=%lld m=%lld n=%d rel err %g", wg_type_name(type), (long long)k, (long long)m, n, e);
+    b->ops->tensor_free(b, W);
+    b->ops->tensor_free(b, X);
+    b->ops->tensor_free(b, Y);
+    free(w); free(x); free(deq); free(out); free(ref); free(q);
+}
+
+static void test_attention(wg_backend *b, int n_head, int n_head_kv, int hd, int pos0, int n) {
+    int qd = n_head * hd, kvd = n_head_kv * hd, ctx = pos0 + n + 3;
+    float *q = malloc(sizeof(float) * (size_t)(qd * n)), *kc = malloc(sizeof(float) * (size_t)(kvd * ctx)),
+          *vc = malloc(sizeof(float) * (size_t)(kvd * ctx)), *out = malloc(sizeof(float) * (size_t)(qd * n));
+    double *ref = calloc((size_t)(qd * n), sizeof(double)), *sc = malloc(sizeof(double) * (size_t)ctx);
+    for (int i = 0; i < qd * n; i++) q[i] = frand() * 2;
+    for (int i = 0; i < kvd * ctx; i++) kc[i] = frand() * 2, vc[i] = frand();
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < n_head; h++) {
+            int kvh = h / (n_head / n_head_kv), pos = pos0 + i;
+            double mx = -1e300, sum = 0;
+            for (int t = 0; t <= pos; t++) {
+                double s = 0;
+                for (int d = 0; d < hd; d++) s += (double)q[i * qd + h * hd + d] * kc[t * kvd + kvh * hd + d];
+                sc[t] = s / sqrt((double)hd);
+                if (sc[t] > mx) mx = sc[t];
+            }
+            for (int t = 0; t <= pos; t++) sum += (sc[t] = exp(sc[t] - mx));
+            for (int t = 0; t <= pos; t++)
+                for (int d = 0; d < hd; d++) ref[i * qd + h * hd + d] += sc[t] / sum * vc[t * kvd + kvh * hd + d];
+        }
+    wg_tensor *Q = buf(b, qd, n, q), *K = buf(b, kvd, ctx, kc), *V = buf(b, kvd, ctx, vc), *O = buf(b, qd, n, NULL);
+    b->ops->attention(b, Q, K, V, pos0, n, n_head, n_head_kv, hd, O);
+    b->ops->read_rows(b, O, 0, n, out);
+    double e = rel_err(out, ref, (size_t)(qd * n));
+    CHECK_MSG(e < 1e-5, "attention heads %d/%d hd %d pos0 %d n %d: rel err %g", n_head, n_head_kv, hd, pos0, n, e);
+    wg_tensor *ts[] = {Q, K, V, O};
+    for (int i = 0; i < 4; i++) b->ops->tensor_free(b, ts[i]);
+    free(q); free(kc); free(vc); free(out); free(ref); free(sc);
+}
+
+static void test_small_ops(wg_backend *b) {
+    enum { D = 96, N = 5 };
+    float x[D * N], w[D], g[D * N], u[D * N], out[D * N];
+    double ref[D * N];
+    for (int i = 0; i < D * N; i++) x[i] = frand() * 3, g[i] = frand() * 4, u[i] = frand();
+    for (int i = 0; i < D; i++) w[i] = 1 + frand() * 0.5f;
+    char err[128];
+    wg_tensor *X = buf(b, D, N, x), *W = b->ops->weight_create(b, WG_TYPE_F32, D, 1, w, err, sizeof err),
+              *O = buf(b, D, N, NULL), *G = buf(b, D, N, g), *U = buf(b, D, N, u);
+    /* rms_norm */
+    b->ops->rms_norm(b, X, W, 1e-5f, N, O);
+    b->ops->read_rows(b, O, 0, N, out);
+    for (int i = 0; i < N; i++) {
+        double ss = 0;
+        for (int j = 0; j < D; j++) ss += (double)x[i * D + j] * x[i * D + j];
+        double sc = 1 / sqrt(ss / D + 1e-5);
+        for (int j = 0; j < D; j++) ref[i * D + j] = x[i * D + j] * sc * w[j];
+    }
+    CHECK(rel_err(out, ref, D * N) < 1e-6);
+    /* swiglu */
+    b->ops->swiglu(b, G, U, N, O);
+    b->ops->read_rows(b, O, 0, N, out);
+    for (int i = 0; i < D * N; i++) ref[i] = g[i] / (1 + exp(-(double)g[i])) * u[i];
+    CHECK(rel_err(out, ref, D * N) < 1e-6);
+    /* add */
+    b->ops->add(b, G, U, N);
+    b->ops->read_rows(b, G, 0, N, out);
+    for (int i = 0; i < D * N; i++) ref[i] = (double)g[i] + u[i];
+    CHECK(rel_err(out, ref, D * N) < 1e-6);
+    /* rope: 4 heads of 24, rotate the first 16 dims, pos0 = 7 */
+    b->ops->write_rows(b, X, 0, N, x);
+    b->ops->rope(b, X, N, 4, 24, 16, 7, 10000.0f, 1.0f);
+    b->ops->read_rows(b, X, 0, N, out);
+    for (int i = 0; i < N; i++)
+        for (int h = 0; h < 4; h++)
+            for (int j = 0; j < 24; j += 2) {
+                int o = i * D + h * 24 + j;
+                if (j >= 16) {
+                    ref[o] = x[o], ref[o + 1] = x[o + 1];
+                    continue;
+                }
+                double th = (7 + i) * pow(10000.0, -(double)j / 16);
+                ref[o] = x[o] * cos(th) - x[o + 1] * sin(th);
+                ref[o + 1] = x[o] * sin(th) + x[o + 1] * cos(th);
+            }
+    CHECK(rel_err(out, ref, D * N) < 1e-5);
+    /* get_rows from a q8_0 table, copy_rows */
+    unsigned char table[3 * 34 * 3];
+    float rows[3 * D], deq[D];
+    for (int i = 0; i < 3 * D; i++) rows[i] = frand();
+    for (int r = 0; r < 3; r++) wg_quantize_row(WG_TYPE_Q8_0, rows + r * D, table + r * 102, D);
+    wg_tensor *T = b->ops->weight_create(b, WG_TYPE_Q8_0, D, 3, table, err, sizeof err);
+    int32_t ids[2] = {2, 0};
+    b->ops->get_rows(b, T, ids, 2, O);
+    b->ops->copy_rows(b, O, 1, 1, X, 4);
+    b->ops->read_rows(b, X, 4, 1, out);
+    wg_dequantize_row(WG_TYPE_Q8_0, table, deq, D);
+    CHECK(memcmp(out, deq, sizeof deq) == 0);
+    wg_tensor *ts[] = {X, W, O, G, U, T};
+    for (int i = 0; i < 6; i++) b->ops->tensor_free(b, ts[i]);
+}
+
+int main(void) {
+    char err[128];
+    wg_backend *b1 = wg_backend_cpu_create(1, err, sizeof err), *b3 = wg_backend_cpu_create(3, err, sizeof err);
+    CHECK(b1 && b3);
+    if (!b1 || !b3) CHECK_DONE();
+    const uint32_t types[] = {WG_TYPE_F32, WG_TYPE_F16, WG_TYPE_BF16, WG_TYPE_Q4_0, WG_TYPE_Q4_1,
+                              WG_TYPE_Q5_0, WG_TYPE_Q5_1, WG_TYPE_Q8_0};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        test_matmul(b1, types[t], 64, 17, 1);
+        test_matmul(b3, types[t], 256, 333, 1);
+        test_matmul(b3, types[t], 96, 130, 7);
+    }
+    test_matmul(b3, WG_TYPE_F32, 172, 64, 3); /* a row length that is no multiple of 32 */
+    test_attention(b1, 4, 4, 8, 0, 1);
+    test_attention(b3, 8, 4, 8, 5, 6);
+    test_attention(b3, 8, 2, 64, 100, 3);
+    test_attention(b3, 6, 1, 32, 0, 40);
+    test_small_ops(b1);
+    test_small_ops(b3);
+    b1->ops->destroy(b1);
+    b3->ops->destroy(b3);
+    CHECK_DONE();
+}
