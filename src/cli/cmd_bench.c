@@ -132,6 +132,7 @@ done:
     wgllm_model_free(m);
     return rc;
 bad:
+    fprintf(stderr, "wgllm bench: error: invalid or missing arguments\n");
     bench_usage(stderr);
     return 2;
 }

@@ -12,7 +12,7 @@ int cmd_info(int argc, char **argv) {
             printf("usage: wgllm info FILE\n");
             return 0;
         }
-        fprintf(stderr, "usage: wgllm info FILE\n");
+        fprintf(stderr, "wgllm info: error: expected exactly one FILE\nusage: wgllm info FILE\n");
         return 2;
     }
     char err[512];

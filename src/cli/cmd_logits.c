@@ -47,20 +47,35 @@ int cmd_logits(int argc, char **argv) {
         } else if (!strcmp(a, "-o")) {
             if (!(out_path = arg_value(argc, argv, &i, "logits"))) return 2;
         } else if (!strcmp(a, "--batch")) {
-            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1 << 20, &batch)) return 2;
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1 << 20, &batch)) {
+                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
+                return 2;
+            }
         } else if (!strcmp(a, "-t")) {
-            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1024, &threads)) return 2;
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1024, &threads)) {
+                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
+                return 2;
+            }
         } else if (!strcmp(a, "-c")) {
-            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1 << 24, &n_ctx)) return 2;
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1 << 24, &n_ctx)) {
+                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
+                return 2;
+            }
         } else {
-            fprintf(stderr, "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX]\n");
+            fprintf(stderr, "wgllm logits: error: bad option or value '%s'\n"
+                            "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX]\n", a);
             return 2;
         }
     }
     wgllm_token *ids = NULL;
     int n = 0;
-    if (!model_path || !ids_str || !out_path || parse_ids(ids_str, &ids, &n) != 0 || n == 0) {
-        fprintf(stderr, "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX]\n");
+    if (!model_path || !ids_str || !out_path) {
+        fprintf(stderr, "wgllm logits: error: -m, --ids and -o are required\n"
+                        "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX]\n");
+        return 2;
+    }
+    if (parse_ids(ids_str, &ids, &n) != 0 || n == 0) {
+        fprintf(stderr, "wgllm logits: error: --ids needs a list of non-negative token ids\n");
         free(ids);
         return 2;
     }

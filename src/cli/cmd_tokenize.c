@@ -31,7 +31,8 @@ int cmd_tokenize(int argc, char **argv) {
         }
     }
     if (!model_path || (file && text)) {
-        fprintf(stderr, "usage: wgllm tokenize -m FILE [--no-bos] [--file PATH | TEXT]\n");
+        fprintf(stderr, "wgllm tokenize: error: %s\nusage: wgllm tokenize -m FILE [--no-bos] [--file PATH | TEXT]\n",
+                model_path ? "give either --file or TEXT, not both" : "no model given (-m FILE)");
         return 2;
     }
     char err[512];

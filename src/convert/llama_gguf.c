@@ -239,7 +239,7 @@ static bool convert_tensor(const wg_llama_tensor_desc *t, uint32_t type, wg_llam
         return false;
     }
     int started = 0;
-    /* Worker 0 is this thread; the others are helpers. */
+    /* This thread works too; the others are extra workers. */
     for (int i = 1; i < n_workers; i++) {
         if (pthread_create(&threads[i], NULL, convert_worker, &job) != 0) break;
         started = i;
@@ -272,6 +272,80 @@ static void human_size(uint64_t bytes, char *buf, size_t size) {
         snprintf(buf, size, "%.1f MiB", (double)bytes / (double)(1ull << 20));
 }
 
+/* Adds every tensor's info to w; reports the total and largest tensor sizes and
+ * prints one note if some matrices fall back to f16. */
+static bool add_tensor_infos(gguf_writer *w, const wg_llama_shape *s, const wg_llama_write_opts *opts,
+                             const char *prefix, uint64_t *total_bytes, size_t *max_bytes) {
+    int n_fallback = 0;
+    unsigned fallback_kinds = 0;
+    *total_bytes = 0;
+    *max_bytes = 0;
+    for (int i = 0; i < wg_llama_tensor_count(s); i++) {
+        wg_llama_tensor_desc t;
+        wg_llama_tensor_at(s, i, &t);
+        uint32_t type = tensor_type(&t, opts->type);
+        if (type != opts->type && !t.is_norm) {
+            n_fallback++;
+            fallback_kinds |= 1u << t.kind;
+        }
+        int64_t ne[2] = {t.n_cols, t.n_rows};
+        if (!gguf_writer_add_tensor(w, t.name, type, t.is_norm ? 1 : 2, ne)) return false;
+        size_t bytes = wg_type_row_bytes(type, t.n_cols) * (size_t)t.n_rows;
+        *total_bytes += bytes;
+        if (bytes > *max_bytes) *max_bytes = bytes;
+    }
+    if (n_fallback > 0 && opts->log) {
+        char kinds[256] = "";
+        size_t used = 0;
+        for (unsigned k = 0; k <= WG_LT_OUTPUT; k++)
+            if (fallback_kinds & (1u << k) && used < sizeof kinds)
+                used += (size_t)snprintf(kinds + used, sizeof kinds - used, "%s%s", used ? ", " : "",
+                                         kind_suffix((wg_llama_tensor_kind)k));
+        int64_t block = 0;
+        wg_type_traits(opts->type, &block, NULL);
+        fprintf(opts->log, "%s: note: %d tensors stored as f16: rows not a multiple of the %s block size %lld (%s)\n",
+                prefix, n_fallback, wg_type_name(opts->type), (long long)block, kinds);
+    }
+    return true;
+}
+
+/* Converts and writes the tensors one by one through a single reusable buffer. */
+static bool stream_tensors(gguf_writer *w, const wg_llama_shape *s, const wg_llama_write_opts *opts,
+                           const char *prefix, uint64_t total_bytes, size_t max_bytes, wg_llama_fill_fn fill,
+                           void *fill_ctx, char *err, size_t err_size) {
+    int n_threads = opts->n_threads > 0 ? opts->n_threads : wg_llama_default_threads();
+    bool progress = opts->progress && opts->log && total_params(s) > 100000000ull;
+    uint8_t *buf = malloc(max_bytes ? max_bytes : 1);
+    if (!buf) {
+        snprintf(err, err_size, "out of memory (%zu bytes for one tensor)", max_bytes);
+        return false;
+    }
+    int n_tensors = wg_llama_tensor_count(s);
+    uint64_t done_bytes = 0;
+    bool ok = true;
+    for (int i = 0; ok && i < n_tensors; i++) {
+        wg_llama_tensor_desc t;
+        wg_llama_tensor_at(s, i, &t);
+        uint32_t type = tensor_type(&t, opts->type);
+        size_t bytes = wg_type_row_bytes(type, t.n_cols) * (size_t)t.n_rows;
+        ok = convert_tensor(&t, type, fill, fill_ctx, t.n_rows > 1 ? n_threads : 1, buf, err, err_size);
+        if (ok && !gguf_writer_write_tensor(w, buf, bytes)) {
+            snprintf(err, err_size, "%s", gguf_writer_error(w));
+            ok = false;
+        }
+        done_bytes += bytes;
+        if (ok && progress) {
+            char a[32], b[32];
+            human_size(done_bytes, a, sizeof a);
+            human_size(total_bytes, b, sizeof b);
+            fprintf(opts->log, "%s: [%*d/%d] %-28s %-5s %s of %s\n", prefix, n_tensors >= 100 ? 3 : 2, i + 1,
+                    n_tensors, t.name, wg_type_name(type), a, b);
+        }
+    }
+    free(buf);
+    return ok;
+}
+
 bool wg_llama_write_gguf(const char *path, const wg_llama_shape *s, const wg_vocab *v,
                          const wg_llama_write_opts *opts, wg_llama_fill_fn fill, void *fill_ctx, char *err,
                          size_t err_size) {
@@ -286,94 +360,26 @@ bool wg_llama_write_gguf(const char *path, const wg_llama_shape *s, const wg_voc
         return false;
     }
     const char *prefix = opts->log_prefix ? opts->log_prefix : "wgllm";
-    int n_threads = opts->n_threads > 0 ? opts->n_threads : wg_llama_default_threads();
-
     gguf_writer *w = gguf_writer_create();
     if (!w) {
         snprintf(err, err_size, "out of memory");
         return false;
     }
-    bool ok = set_model_kv(w, s, opts) && wg_llama_set_vocab_kv(w, v);
-
-    int n_tensors = wg_llama_tensor_count(s);
     uint64_t total_bytes = 0;
     size_t max_bytes = 0;
-    int n_fallback = 0;
-    unsigned fallback_kinds = 0;
-    for (int i = 0; ok && i < n_tensors; i++) {
-        wg_llama_tensor_desc t;
-        wg_llama_tensor_at(s, i, &t);
-        uint32_t type = tensor_type(&t, opts->type);
-        if (type != opts->type && !t.is_norm) {
-            n_fallback++;
-            fallback_kinds |= 1u << t.kind;
-        }
-        int64_t ne[2] = {t.n_cols, t.n_rows};
-        ok = gguf_writer_add_tensor(w, t.name, type, t.is_norm ? 1 : 2, ne);
-        size_t bytes = wg_type_row_bytes(type, t.n_cols) * (size_t)t.n_rows;
-        total_bytes += bytes;
-        if (bytes > max_bytes) max_bytes = bytes;
-    }
-    if (n_fallback > 0 && opts->log) {
-        char kinds[256] = "";
-        size_t used = 0;
-        for (unsigned k = 0; k <= WG_LT_OUTPUT; k++)
-            if (fallback_kinds & (1u << k) && used < sizeof kinds)
-                used += (size_t)snprintf(kinds + used, sizeof kinds - used, "%s%s", used ? ", " : "",
-                                         kind_suffix((wg_llama_tensor_kind)k));
-        int64_t block = 0;
-        wg_type_traits(opts->type, &block, NULL);
-        fprintf(opts->log, "%s: note: %d tensors stored as f16: rows not a multiple of the %s block size %lld (%s)\n",
-                prefix, n_fallback, wg_type_name(opts->type), (long long)block, kinds);
-    }
-    if (ok) ok = gguf_writer_begin(w, path);
+    bool ok = set_model_kv(w, s, opts) && wg_llama_set_vocab_kv(w, v) &&
+              add_tensor_infos(w, s, opts, prefix, &total_bytes, &max_bytes) && gguf_writer_begin(w, path);
     if (!ok) {
         snprintf(err, err_size, "%s", gguf_writer_error(w));
-        gguf_writer_free(w);
-        return false;
-    }
-
-    uint8_t *buf = malloc(max_bytes ? max_bytes : 1);
-    if (!buf) {
-        snprintf(err, err_size, "out of memory (%zu bytes for one tensor)", max_bytes);
-        gguf_writer_free(w);
-        return false;
-    }
-    uint64_t done_bytes = 0;
-    bool progress = opts->progress && opts->log && total_params(s) > 100000000ull;
-    for (int i = 0; i < n_tensors; i++) {
-        wg_llama_tensor_desc t;
-        wg_llama_tensor_at(s, i, &t);
-        uint32_t type = tensor_type(&t, opts->type);
-        size_t bytes = wg_type_row_bytes(type, t.n_cols) * (size_t)t.n_rows;
-        if (!convert_tensor(&t, type, fill, fill_ctx, t.n_rows > 1 ? n_threads : 1, buf, err, err_size)) {
-            free(buf);
-            gguf_writer_free(w);
-            return false;
-        }
-        if (!gguf_writer_write_tensor(w, buf, bytes)) {
+    } else {
+        ok = stream_tensors(w, s, opts, prefix, total_bytes, max_bytes, fill, fill_ctx, err, err_size);
+        if (ok && !gguf_writer_finish(w)) {
             snprintf(err, err_size, "%s", gguf_writer_error(w));
-            free(buf);
-            gguf_writer_free(w);
-            return false;
-        }
-        done_bytes += bytes;
-        if (progress) {
-            char a[32], b[32];
-            human_size(done_bytes, a, sizeof a);
-            human_size(total_bytes, b, sizeof b);
-            fprintf(opts->log, "%s: [%*d/%d] %-28s %-5s %s of %s\n", prefix, n_tensors >= 100 ? 3 : 2, i + 1,
-                    n_tensors, t.name, wg_type_name(type), a, b);
+            ok = false;
         }
     }
-    free(buf);
-    if (!gguf_writer_finish(w)) {
-        snprintf(err, err_size, "%s", gguf_writer_error(w));
-        gguf_writer_free(w);
-        return false;
-    }
-    gguf_writer_free(w);
-    return true;
+    gguf_writer_free(w); /* removes the temporary file of a failed write */
+    return ok;
 }
 
 bool wg_llama_write_vocab_gguf(const char *path, const wg_vocab *v, char *err, size_t err_size) {

@@ -128,18 +128,18 @@ static double weight_std(const synth_source *src, const wg_llama_tensor_desc *t)
 static void synth_fill(void *ctx, const wg_llama_tensor_desc *t, int64_t row0, int64_t n_rows, float *dst) {
     const synth_source *src = ctx;
     const double std = weight_std(src, t);
-    const double mean = t->is_norm ? 1.0 : 0.0;
-    /* sum of 4 U(0,1) has mean 2 and variance 1/3 */
-    const double scale = std * sqrt(3.0) / 65536.0;
+    const float mean = t->is_norm ? 1.0f : 0.0f;
+    /* Each 16-bit lane is uniform on 0..65535 (mean 32767.5, variance ~65536^2/12): the
+     * sum of four has mean 131070 and std 65536/sqrt(3). Integers stay exact in float. */
+    const float scale = (float)(std * sqrt(3.0) / 65536.0);
     for (int64_t r = 0; r < n_rows; r++) {
         uint64_t state = mix64(mix64(mix64(src->seed) ^ (uint64_t)t->index) + (uint64_t)(row0 + r));
         float *row = dst + r * t->n_cols;
         for (int64_t c = 0; c < t->n_cols; c++) {
             state += 0x9e3779b97f4a7c15ull;
             uint64_t z = mix64(state);
-            double sum = (double)(z & 0xffff) + (double)((z >> 16) & 0xffff) + (double)((z >> 32) & 0xffff) +
-                         (double)(z >> 48) + 2.0 - 2.0 * 65536.0;
-            row[c] = (float)(mean + sum * scale);
+            int32_t sum = (int32_t)((z & 0xffff) + ((z >> 16) & 0xffff) + ((z >> 32) & 0xffff) + (z >> 48));
+            row[c] = mean + (float)(sum - 131070) * scale;
         }
     }
 }

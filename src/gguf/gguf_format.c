@@ -1,4 +1,5 @@
-/* Value-type facts and the one-line rendering of metadata values used by
+/* Facts shared by the GGUF reader and writer (value-type names and sizes,
+ * tensor sizes) and the one-line rendering of metadata values used by
  * `wgllm info` and by the reader's error messages. */
 #include "gguf/gguf_internal.h"
 
@@ -27,6 +28,27 @@ static const uint8_t k_vtype_sizes[GGUF_VT_COUNT_] = {
 const char *gguf_vtype_name(gguf_vtype t) { return (unsigned)t < GGUF_VT_COUNT_ ? k_vtype_names[t] : "unknown"; }
 
 size_t gguf_vtype_size(gguf_vtype t) { return (unsigned)t < GGUF_VT_COUNT_ ? k_vtype_sizes[t] : 0; }
+
+bool gguf_grow(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need < *cap) return true;
+    size_t ncap = *cap ? *cap * 2 : 16, bytes;
+    if (ncap <= need) ncap = need + 1;
+    if (__builtin_mul_overflow(ncap, elem, &bytes)) return false;
+    void *n = realloc(*arr, bytes);
+    if (!n) return false;
+    *arr = n;
+    *cap = ncap;
+    return true;
+}
+
+bool gguf_tensor_nbytes(int64_t block_size, int64_t block_bytes, const int64_t ne[GGUF_MAX_DIMS], uint64_t *nbytes) {
+    int64_t n;
+    bool overflow = __builtin_mul_overflow(ne[0] / block_size, block_bytes, &n);
+    for (int d = 1; d < GGUF_MAX_DIMS; d++) overflow = overflow || __builtin_mul_overflow(n, ne[d], &n);
+    if (overflow) return false;
+    *nbytes = (uint64_t)n;
+    return true;
+}
 
 /* A bounded output buffer: appends are cut at the end, always NUL-terminated. */
 typedef struct out {

@@ -48,6 +48,14 @@ struct gguf_file {
     gguf_name_index tensor_index;
 };
 
+/* Grows *arr (of elem-byte items) so that index `need` fits, doubling the
+ * capacity; false when out of memory (the array is left as it was). */
+bool gguf_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
+/* Data bytes of a tensor whose ne[0] is a multiple of block_size (unused dims
+ * are 1); false if the size overflows int64. */
+bool gguf_tensor_nbytes(int64_t block_size, int64_t block_bytes, const int64_t ne[GGUF_MAX_DIMS], uint64_t *nbytes);
+
 /* Bytes of one value of a fixed-size type; 0 for strings, arrays and unknown ids. */
 size_t gguf_vtype_size(gguf_vtype t);
 

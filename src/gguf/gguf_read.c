@@ -33,14 +33,25 @@ typedef struct parser {
     size_t err_size;
 } parser;
 
+static void vset_err(char *err, size_t err_size, const char *fmt, va_list ap) {
+    if (err && err_size > 0) vsnprintf(err, err_size, fmt, ap);
+}
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t err_size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset_err(err, err_size, fmt, ap);
+    va_end(ap);
+}
+
+/* Records why the file is rejected; returns false for `return fail(...)`. */
 static bool fail(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool fail(parser *p, const char *fmt, ...) {
-    if (p->err && p->err_size > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(p->err, p->err_size, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vset_err(p->err, p->err_size, fmt, ap);
+    va_end(ap);
     return false;
 }
 
@@ -57,21 +68,6 @@ static bool read_u64(parser *p, uint64_t *v) {
     if (remaining(p) < sizeof *v) return false;
     memcpy(v, p->base + p->pos, sizeof *v);
     p->pos += sizeof *v;
-    return true;
-}
-
-/* Grows *arr (of elem-sized items) so that index `need` fits; capacity doubles,
- * so memory tracks what the file really contains, not what its header claims. */
-static bool grow(void **arr, int64_t *cap, int64_t need, size_t elem) {
-    if (need < *cap) return true;
-    int64_t ncap = *cap ? *cap * 2 : 16;
-    if (ncap <= need) ncap = need + 1;
-    size_t bytes;
-    if (__builtin_mul_overflow((size_t)ncap, elem, &bytes)) return false;
-    void *n = realloc(*arr, bytes);
-    if (!n) return false;
-    *arr = n;
-    *cap = ncap;
     return true;
 }
 
@@ -138,6 +134,8 @@ static shown_name show(const uint8_t *s, size_t n) {
     gguf_escape((const char *)s, n, 48, r.s, sizeof r.s);
     return r;
 }
+
+static shown_name show_str(const char *s) { return show((const uint8_t *)s, strlen(s)); }
 
 static bool parse_string_array(parser *p, gguf_kv *kv, int64_t i, const char *key) {
     uint64_t n = kv->n;
@@ -214,14 +212,16 @@ static bool parse_name(parser *p, const char *what, int64_t i, const char *label
     return true;
 }
 
+/* Arrays grow as entries are read, so memory tracks what the file holds rather
+ * than what a corrupt header claims. */
 static bool parse_kvs(parser *p, gguf_file *f, uint64_t n_kv) {
-    int64_t cap = 0;
+    size_t cap = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
-        if (!grow((void **)&f->kv, &cap, (int64_t)i, sizeof *f->kv)) return fail(p, "out of memory reading kv %" PRIu64, i);
+        if (!gguf_grow((void **)&f->kv, &cap, (size_t)i, sizeof *f->kv)) return fail(p, "out of memory reading kv %" PRIu64, i);
         gguf_kv *kv = &f->kv[i];
         memset(kv, 0, sizeof *kv);
         f->n_kv = (int64_t)i + 1; /* counted now so cleanup frees its string index */
-        const uint8_t *key;
+        const uint8_t *key = NULL;
         if (!parse_name(p, "kv", (int64_t)i, "key", &key, &kv->key_len)) return false;
         kv->key = (const char *)key; /* replaced by the arena copy later */
         if (!parse_value(p, kv, (int64_t)i, show(key, kv->key_len).s)) return false;
@@ -232,7 +232,7 @@ static bool parse_kvs(parser *p, gguf_file *f, uint64_t n_kv) {
 /* ---- tensors ---- */
 
 static bool parse_tensor(parser *p, gguf_tensor_info *t, uint64_t *name_len, int64_t i) {
-    const uint8_t *name;
+    const uint8_t *name = NULL;
     if (!parse_name(p, "tensor info", i, "name", &name, name_len)) return false;
     t->name = (const char *)name; /* replaced by the arena copy later */
     shown_name nm = show(name, *name_len);
@@ -258,11 +258,7 @@ static bool parse_tensor(parser *p, gguf_tensor_info *t, uint64_t *name_len, int
     if (t->ne[0] % bs != 0)
         return fail(p, "tensor %" PRId64 " %s: ne[0] = %" PRId64 " is not a multiple of the %s block size %" PRId64, i, nm.s, t->ne[0],
                     wg_type_name(t->type), bs);
-    int64_t nbytes;
-    bool overflow = __builtin_mul_overflow(t->ne[0] / bs, bb, &nbytes);
-    for (uint32_t d = 1; d < GGUF_MAX_DIMS; d++) overflow = overflow || __builtin_mul_overflow(nbytes, t->ne[d], &nbytes);
-    if (overflow) return fail(p, "tensor %" PRId64 " %s: data size overflows", i, nm.s);
-    t->nbytes = (uint64_t)nbytes;
+    if (!gguf_tensor_nbytes(bs, bb, t->ne, &t->nbytes)) return fail(p, "tensor %" PRId64 " %s: data size overflows", i, nm.s);
     return true;
 }
 
@@ -289,16 +285,15 @@ static bool check_tensor_data(parser *p, gguf_file *f) {
     bool ok = true;
     for (int64_t i = 0; i < f->n_tensors && ok; i++) {
         gguf_tensor_info *t = &f->tensors[i];
-        shown_name nm = show((const uint8_t *)t->name, strlen(t->name));
         if (t->offset % f->alignment != 0)
-            ok = fail(p, "tensor %" PRId64 " %s: offset %" PRIu64 " is misaligned (not a multiple of the alignment %u)", i, nm.s,
-                      t->offset, f->alignment);
+            ok = fail(p, "tensor %" PRId64 " %s: offset %" PRIu64 " is misaligned (not a multiple of the alignment %u)", i,
+                      show_str(t->name).s, t->offset, f->alignment);
         else if (t->offset >= data_size)
             ok = fail(p, "tensor %" PRId64 " %s: data offset %" PRIu64 " is outside the file (the data section has %" PRIu64 " bytes)", i,
-                      nm.s, t->offset, data_size);
+                      show_str(t->name).s, t->offset, data_size);
         else if (t->nbytes > data_size - t->offset)
             ok = fail(p, "truncated file in tensor data: tensor %" PRId64 " %s needs %" PRIu64 " bytes at data offset %" PRIu64
-                      " but the data section has only %" PRIu64, i, nm.s, t->nbytes, t->offset, data_size);
+                      " but the data section has only %" PRIu64, i, show_str(t->name).s, t->nbytes, t->offset, data_size);
         if (!ok) break;
         t->data = f->base + f->data_offset + t->offset;
         spans[i] = (span){t->offset, t->offset + t->nbytes, i};
@@ -307,10 +302,9 @@ static bool check_tensor_data(parser *p, gguf_file *f) {
         qsort(spans, (size_t)f->n_tensors, sizeof *spans, span_cmp);
         for (int64_t i = 1; i < f->n_tensors && ok; i++) {
             if (spans[i].begin < spans[i - 1].end) {
-                const char *a = f->tensors[spans[i - 1].tensor].name, *b = f->tensors[spans[i].tensor].name;
                 ok = fail(p, "overlapping tensors %s and %s (data bytes [%" PRIu64 ", %" PRIu64 ") and [%" PRIu64 ", %" PRIu64 "))",
-                          show((const uint8_t *)a, strlen(a)).s, show((const uint8_t *)b, strlen(b)).s, spans[i - 1].begin,
-                          spans[i - 1].end, spans[i].begin, spans[i].end);
+                          show_str(f->tensors[spans[i - 1].tensor].name).s, show_str(f->tensors[spans[i].tensor].name).s,
+                          spans[i - 1].begin, spans[i - 1].end, spans[i].begin, spans[i].end);
             }
         }
     }
@@ -319,10 +313,10 @@ static bool check_tensor_data(parser *p, gguf_file *f) {
 }
 
 static bool parse_tensors(parser *p, gguf_file *f, uint64_t n_tensors, uint64_t **name_lens) {
-    int64_t cap = 0, len_cap = 0;
+    size_t cap = 0, len_cap = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
-        if (!grow((void **)&f->tensors, &cap, (int64_t)i, sizeof *f->tensors) ||
-            !grow((void **)name_lens, &len_cap, (int64_t)i, sizeof **name_lens))
+        if (!gguf_grow((void **)&f->tensors, &cap, (size_t)i, sizeof *f->tensors) ||
+            !gguf_grow((void **)name_lens, &len_cap, (size_t)i, sizeof **name_lens))
             return fail(p, "out of memory reading tensor info %" PRIu64, i);
         memset(&f->tensors[i], 0, sizeof f->tensors[i]);
         if (!parse_tensor(p, &f->tensors[i], &(*name_lens)[i], (int64_t)i)) return false;
@@ -361,15 +355,12 @@ static bool index_names(parser *p, gguf_file *f) {
     for (int64_t i = 0; i < f->n_kv; i++) {
         int64_t j = index_insert(f, &f->key_index, kv_name, i);
         if (j >= 0)
-            return fail(p, "duplicate key %s (kv %" PRId64 " and kv %" PRId64 ")",
-                        show((const uint8_t *)f->kv[i].key, f->kv[i].key_len).s, j, i);
+            return fail(p, "duplicate key %s (kv %" PRId64 " and kv %" PRId64 ")", show_str(f->kv[i].key).s, j, i);
     }
     for (int64_t i = 0; i < f->n_tensors; i++) {
         int64_t j = index_insert(f, &f->tensor_index, tensor_name, i);
-        const char *nm = f->tensors[i].name;
         if (j >= 0)
-            return fail(p, "duplicate tensor name %s (tensors %" PRId64 " and %" PRId64 ")", show((const uint8_t *)nm, strlen(nm)).s, j,
-                        i);
+            return fail(p, "duplicate tensor name %s (tensors %" PRId64 " and %" PRId64 ")", show_str(f->tensors[i].name).s, j, i);
     }
     return true;
 }
@@ -415,7 +406,7 @@ static bool read_alignment(parser *p, gguf_file *f) {
 }
 
 static bool parse_file(parser *p, gguf_file *f) {
-    uint64_t n_tensors, n_kv;
+    uint64_t n_tensors = 0, n_kv = 0;
     if (!parse_header(p, f, &n_tensors, &n_kv) || !parse_kvs(p, f, n_kv)) return false;
     uint64_t *name_lens = NULL;
     bool ok = parse_tensors(p, f, n_tensors, &name_lens) && copy_names(p, f, name_lens) && index_names(p, f) && read_alignment(p, f);
@@ -427,15 +418,6 @@ static bool parse_file(parser *p, gguf_file *f) {
 }
 
 /* ---- open / close ---- */
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_size, const char *fmt, ...) {
-    if (!err || err_size == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
 
 gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t err_size) {
     if (!data && size > 0) {

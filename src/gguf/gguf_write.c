@@ -104,17 +104,6 @@ const char *gguf_writer_error(const gguf_writer *w) {
     return w->failed ? w->err : "";
 }
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need < *cap) return true;
-    size_t ncap = *cap ? *cap * 2 : 16, bytes;
-    if (__builtin_mul_overflow(ncap, elem, &bytes)) return false;
-    void *n = realloc(*arr, bytes);
-    if (!n) return false;
-    *arr = n;
-    *cap = ncap;
-    return true;
-}
-
 /* ---- metadata ---- */
 
 /* Stores an encoded value under key (replacing an older one); owns blob. */
@@ -128,7 +117,7 @@ static bool set_blob(gguf_writer *w, const char *key, uint8_t *blob, size_t len)
         }
     }
     char *k = strdup(key);
-    if (!k || !grow((void **)&w->kv, &w->cap_kv, w->n_kv, sizeof *w->kv)) {
+    if (!k || !gguf_grow((void **)&w->kv, &w->cap_kv, w->n_kv, sizeof *w->kv)) {
         free(k);
         free(blob);
         return wfail(w, "out of memory storing key '%s'", key);
@@ -248,16 +237,12 @@ bool gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uin
     if (t.ne[0] % bs != 0)
         return wfail(w, "tensor '%s': ne[0] = %" PRId64 " is not a multiple of the %s block size %" PRId64, name, t.ne[0],
                      wg_type_name(type), bs);
-    int64_t nbytes;
-    bool overflow = __builtin_mul_overflow(t.ne[0] / bs, bb, &nbytes);
-    for (uint32_t d = 1; d < GGUF_MAX_DIMS; d++) overflow = overflow || __builtin_mul_overflow(nbytes, t.ne[d], &nbytes);
-    if (overflow) return wfail(w, "tensor '%s': data size overflows", name);
-    t.nbytes = (uint64_t)nbytes;
+    if (!gguf_tensor_nbytes(bs, bb, t.ne, &t.nbytes)) return wfail(w, "tensor '%s': data size overflows", name);
     /* Linear scan: writers handle hundreds of tensors, not millions. */
     for (size_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0) return wfail(w, "duplicate tensor name '%s'", name);
     t.name = strdup(name);
-    if (!t.name || !grow((void **)&w->t, &w->cap_t, w->n_t, sizeof *w->t)) {
+    if (!t.name || !gguf_grow((void **)&w->t, &w->cap_t, w->n_t, sizeof *w->t)) {
         free(t.name);
         return wfail(w, "out of memory adding tensor '%s'", name);
     }

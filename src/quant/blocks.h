@@ -69,32 +69,42 @@ static inline float wg_sum8(const float acc[8]) {
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-/* Per-format kernels (q4.c, q5.c, q8.c, float_rows.c). */
+/* Per-format kernels (q4.c, q5.c, q8.c, float_rows.c). The *_dot_ref kernels are
+ * the plain C reference; the *_dot kernels (dot_vec.c) are the same sums in
+ * compiler vector types where the compiler has them, else the reference. */
 void wg_q4_0_dequantize(const uint8_t *src, float *dst, int64_t nb);
 void wg_q4_0_quantize(const float *src, uint8_t *dst, int64_t nb);
+float wg_q4_0_dot_ref(const uint8_t *row, const float *x, int64_t nb);
 float wg_q4_0_dot(const uint8_t *row, const float *x, int64_t nb);
 void wg_q4_1_dequantize(const uint8_t *src, float *dst, int64_t nb);
 void wg_q4_1_quantize(const float *src, uint8_t *dst, int64_t nb);
+float wg_q4_1_dot_ref(const uint8_t *row, const float *x, int64_t nb);
 float wg_q4_1_dot(const uint8_t *row, const float *x, int64_t nb);
 
 void wg_q5_0_dequantize(const uint8_t *src, float *dst, int64_t nb);
 void wg_q5_0_quantize(const float *src, uint8_t *dst, int64_t nb);
+float wg_q5_0_dot_ref(const uint8_t *row, const float *x, int64_t nb);
 float wg_q5_0_dot(const uint8_t *row, const float *x, int64_t nb);
 void wg_q5_1_dequantize(const uint8_t *src, float *dst, int64_t nb);
 void wg_q5_1_quantize(const float *src, uint8_t *dst, int64_t nb);
+float wg_q5_1_dot_ref(const uint8_t *row, const float *x, int64_t nb);
 float wg_q5_1_dot(const uint8_t *row, const float *x, int64_t nb);
 
 void wg_q8_0_dequantize(const uint8_t *src, float *dst, int64_t nb);
 void wg_q8_0_quantize(const float *src, uint8_t *dst, int64_t nb);
+float wg_q8_0_dot_ref(const uint8_t *row, const float *x, int64_t nb);
 float wg_q8_0_dot(const uint8_t *row, const float *x, int64_t nb);
 
 /* Element-wise rows (n elements, no blocks). */
 void wg_f16_dequantize(const uint8_t *src, float *dst, int64_t n);
 void wg_f16_quantize(const float *src, uint8_t *dst, int64_t n);
+float wg_f16_dot_ref(const uint8_t *row, const float *x, int64_t n);
 float wg_f16_dot(const uint8_t *row, const float *x, int64_t n);
 void wg_bf16_dequantize(const uint8_t *src, float *dst, int64_t n);
 void wg_bf16_quantize(const float *src, uint8_t *dst, int64_t n);
+float wg_bf16_dot_ref(const uint8_t *row, const float *x, int64_t n);
 float wg_bf16_dot(const uint8_t *row, const float *x, int64_t n);
+float wg_f32_dot_ref(const uint8_t *row, const float *x, int64_t n);
 float wg_f32_dot(const uint8_t *row, const float *x, int64_t n);
 
 /* (int)v clamped to [0, hi], as ggml's MIN(hi, (int8_t)v) for the values its

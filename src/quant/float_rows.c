@@ -21,7 +21,7 @@ void wg_bf16_quantize(const float *src, uint8_t *dst, int64_t n) {
 /* The element-wise dots work in chunks of 8 (one lane each) and finish the
  * n % 8 tail in a last partial chunk, so any n is accepted. */
 
-float wg_f16_dot(const uint8_t *row, const float *x, int64_t n) {
+float wg_f16_dot_ref(const uint8_t *row, const float *x, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -31,7 +31,7 @@ float wg_f16_dot(const uint8_t *row, const float *x, int64_t n) {
     return wg_sum8(acc);
 }
 
-float wg_bf16_dot(const uint8_t *row, const float *x, int64_t n) {
+float wg_bf16_dot_ref(const uint8_t *row, const float *x, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -42,7 +42,7 @@ float wg_bf16_dot(const uint8_t *row, const float *x, int64_t n) {
 }
 
 /* The row may sit at any byte offset in a file mapping: memcpy, not a cast. */
-float wg_f32_dot(const uint8_t *row, const float *x, int64_t n) {
+float wg_f32_dot_ref(const uint8_t *row, const float *x, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {

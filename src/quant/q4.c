@@ -54,7 +54,7 @@ void wg_q4_0_quantize(const float *src, uint8_t *dst, int64_t nb) {
 
 /* Per block: 8 lane sums of (q - 8) * x, then scaled once by d into 8 running
  * lanes. Fixed-length loops over local arrays, which compilers vectorize. */
-float wg_q4_0_dot(const uint8_t *row, const float *x, int64_t nb) {
+float wg_q4_0_dot_ref(const uint8_t *row, const float *x, int64_t nb) {
     float acc[8] = {0};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q4_0_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));
@@ -106,7 +106,7 @@ void wg_q4_1_quantize(const float *src, uint8_t *dst, int64_t nb) {
 
 /* Each value is rebuilt exactly as the dequantizer does (q*d, then + m) so the
  * dot matches the dequantized row up to summation order. */
-float wg_q4_1_dot(const uint8_t *row, const float *x, int64_t nb) {
+float wg_q4_1_dot_ref(const uint8_t *row, const float *x, int64_t nb) {
     float acc[8] = {0};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q4_1_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));

@@ -63,7 +63,7 @@ void wg_q5_0_quantize(const float *src, uint8_t *dst, int64_t nb) {
     }
 }
 
-float wg_q5_0_dot(const uint8_t *row, const float *x, int64_t nb) {
+float wg_q5_0_dot_ref(const uint8_t *row, const float *x, int64_t nb) {
     float acc[8] = {0};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q5_0_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));
@@ -111,7 +111,7 @@ void wg_q5_1_quantize(const float *src, uint8_t *dst, int64_t nb) {
     }
 }
 
-float wg_q5_1_dot(const uint8_t *row, const float *x, int64_t nb) {
+float wg_q5_1_dot_ref(const uint8_t *row, const float *x, int64_t nb) {
     float acc[8] = {0};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q5_1_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));

@@ -29,7 +29,7 @@ void wg_q8_0_quantize(const float *src, uint8_t *dst, int64_t nb) {
     }
 }
 
-float wg_q8_0_dot(const uint8_t *row, const float *x, int64_t nb) {
+float wg_q8_0_dot_ref(const uint8_t *row, const float *x, int64_t nb) {
     float acc[8] = {0};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q8_0_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));

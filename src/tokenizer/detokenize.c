@@ -21,6 +21,7 @@ static const char *piece_text(const wg_tokenizer *t, int32_t id, bool *at_start,
 size_t wg_detokenize(const wg_tokenizer *t, const int32_t *ids, size_t n, char *out, size_t cap) {
     size_t total = 0;
     bool at_start = true;
+    if (!out) cap = 0; /* a pure size query */
     for (size_t i = 0; i < n; i++) {
         size_t len;
         const char *p = piece_text(t, ids[i], &at_start, &len);

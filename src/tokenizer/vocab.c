@@ -138,6 +138,13 @@ bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err
     out->eos = special_id(f, "tokenizer.ggml.eos_token_id", 2, n32);
     out->unk = special_id(f, "tokenizer.ggml.unknown_token_id", 0, n32);
     out->pad = special_id(f, "tokenizer.ggml.padding_token_id", -1, n32);
+    if (k_type < 0) {
+        /* Without token types, the named specials still must not decode as text. */
+        if (out->unk >= 0) out->types[out->unk] = WG_TOKEN_UNKNOWN;
+        if (out->bos >= 0) out->types[out->bos] = WG_TOKEN_CONTROL;
+        if (out->eos >= 0) out->types[out->eos] = WG_TOKEN_CONTROL;
+        if (out->pad >= 0) out->types[out->pad] = WG_TOKEN_CONTROL;
+    }
     out->add_bos = flag(f, "tokenizer.ggml.add_bos_token", true);
     out->add_eos = flag(f, "tokenizer.ggml.add_eos_token", false);
     out->add_space_prefix = flag(f, "tokenizer.ggml.add_space_prefix", true);

@@ -207,8 +207,17 @@ typedef struct corpus_case {
 } corpus_case;
 
 static void m_cut_header(gb *b, const layout *l) { b->len = 16; }
-static void m_cut_kv_key(gb *b, const layout *l) { b->len = l->kv_at[3] + 5; }
-static void m_cut_kv_value(gb *b, const layout *l) { b->len = l->kv_value_at[l->kv_u32] + 2; }
+/* The counts are lowered with the cut, or the file would fail the count check first. */
+static void m_cut_kv_key(gb *b, const layout *l) {
+    patch_u64(b, l->n_tensors_at, 0);
+    patch_u64(b, l->n_kv_at, 4);
+    b->len = l->kv_at[3] + 5;
+}
+static void m_cut_kv_value(gb *b, const layout *l) {
+    patch_u64(b, l->n_tensors_at, 0);
+    patch_u64(b, l->n_kv_at, (uint64_t)l->kv_u32 + 1);
+    b->len = l->kv_value_at[l->kv_u32] + 2;
+}
 static void m_cut_tensor_info(gb *b, const layout *l) { b->len = l->t_ndims_at[1] + 2; }
 static void m_cut_tensor_data(gb *b, const layout *l) { b->len = l->data_at + 40; }
 static void m_magic(gb *b, const layout *l) { memcpy(b->p, "GGML", 4); }
@@ -254,14 +263,14 @@ static void m_overlap(gb *b, const layout *l) { patch_u64(b, l->t_offset_at[1], 
 #define V3_ALIGN64 {3, 64, 40}
 
 static const corpus_case k_cases[] = {
-    {"valid_v3.gguf", NULL, V3, NULL},
-    {"valid_v2_align64.gguf", NULL, {2, 64, 300}, NULL},
-    {"valid_unsupported_type.gguf", NULL, V3, m_type_unsupported},
+    {"valid_v3", NULL, V3, NULL},
+    {"valid_v2_align64", NULL, {2, 64, 300}, NULL},
+    {"valid_unsupported_type", NULL, V3, m_type_unsupported},
     {NULL, "file too small for a GGUF header", V3, m_cut_header},
-    {"truncated_kv_key.gguf", "truncated file in kv 3 key", V3, m_cut_kv_key},
+    {"truncated_kv_key", "truncated file in kv 3 key", V3, m_cut_kv_key},
     {NULL, "truncated file in kv 5 \"test.u32\" value", V3, m_cut_kv_value},
     {NULL, "truncated file in tensor info 1", V3, m_cut_tensor_info},
-    {"truncated_data.gguf", "truncated file in tensor data", V3, m_cut_tensor_data},
+    {"truncated_data", "truncated file in tensor data", V3, m_cut_tensor_data},
     {NULL, "bad magic \"GGML\"", V3, m_magic},
     {NULL, "unsupported GGUF version 1 ", V3, m_version1},
     {NULL, "unsupported GGUF version 7 ", V3, m_version7},
@@ -270,14 +279,14 @@ static const corpus_case k_cases[] = {
     {NULL, "absurd counts", V3, m_many_tensors},
     {NULL, "kv 2: key length 1099511627776 goes beyond the end of the file", V3, m_key_len},
     {NULL, "\"general.architecture\": string length", V3, m_str_len},
-    {"bad_string_len.gguf", "string 1 length 18446744073709551612 goes beyond the end", V3, m_arr_str_len},
+    {"bad_string_len", "string 1 length 18446744073709551612 goes beyond the end", V3, m_arr_str_len},
     {NULL, "truncated file in kv 14 \"tokenizer.ggml.scores\" value", V3, m_arr_count},
-    {"unknown_vtype.gguf", "unknown metadata value type 13", V3, m_vtype},
-    {"nested_array.gguf", "arrays of arrays are not supported", V3, m_nested},
-    {"bad_alignment.gguf", "invalid alignment 48", V3_ALIGN64, m_align48},
+    {"unknown_vtype", "unknown metadata value type 13", V3, m_vtype},
+    {"nested_array", "arrays of arrays are not supported", V3, m_nested},
+    {"bad_alignment", "invalid alignment 48", V3_ALIGN64, m_align48},
     {NULL, "invalid alignment 0", V3_ALIGN64, m_align0},
     {NULL, "invalid alignment: general.alignment has type i32", V3_ALIGN64, m_align_type},
-    {"duplicate_key.gguf", "duplicate key \"test.u8\" (kv 1 and kv 2)", V3, m_dup_key},
+    {"duplicate_key", "duplicate key \"test.u8\" (kv 1 and kv 2)", V3, m_dup_key},
     {NULL, "duplicate tensor name \"a\"", V3, m_dup_tensor},
     {NULL, "tensor 0 \"a\": 0 dimensions", V3, m_dims0},
     {NULL, "tensor 0 \"a\": 5 dimensions", V3, m_dims5},
@@ -285,11 +294,11 @@ static const corpus_case k_cases[] = {
     {NULL, "dimension 1 is -3 (must be positive)", V3, m_dim_negative},
     {NULL, "element count overflows", V3, m_dim_overflow},
     {NULL, "data size overflows", V3, m_size_overflow},
-    {"unknown_tensor_type.gguf", "unknown tensor type id 4", V3, m_type4},
+    {"unknown_tensor_type", "unknown tensor type id 4", V3, m_type4},
     {NULL, "ne[0] = 48 is not a multiple of the q4_0 block size 32", V3, m_block},
     {NULL, "tensor 2 \"c\": data offset 1048576 is outside the file", V3, m_outside},
-    {"misaligned.gguf", "offset 136 is misaligned", V3, m_misaligned},
-    {"overlap.gguf", "overlapping tensors \"a\" and \"b\"", V3, m_overlap},
+    {"misaligned", "offset 136 is misaligned", V3, m_misaligned},
+    {"overlap", "overlapping tensors \"a\" and \"b\"", V3, m_overlap},
 };
 
 #define N_CASES (sizeof k_cases / sizeof k_cases[0])

@@ -16,10 +16,12 @@ ERROR_LINE = re.compile(r"^wgllm( [a-z0-9-]+)?: error: \S")
 
 
 def expect_error(p, code, *words):
-    """Exit `code`, exactly one error line, mentioning every word (case-insensitive)."""
+    """Exit `code` (or one of a tuple of codes), exactly one error line, mentioning every
+    word (case-insensitive)."""
     err = p.stderr.decode("utf-8", errors="replace")
+    codes = code if isinstance(code, tuple) else (code,)
     assert p.returncode >= 0, f"killed by signal {-p.returncode}: {err}"
-    assert p.returncode == code, f"exit {p.returncode}, expected {code}: {err}"
+    assert p.returncode in codes, f"exit {p.returncode}, expected {code}: {err}"
     assert "Sanitizer" not in err and "runtime error" not in err, err
     lines = [line for line in err.splitlines() if ERROR_LINE.match(line)]
     assert len(lines) == 1, f"expected one error line, got: {err!r}"
@@ -156,6 +158,13 @@ def test_prompt_longer_than_context(wgllm, small_model):
                  "context")
 
 
+def test_context_larger_than_training_context(wgllm, small_model):
+    """-c above the model's llama.context_length (128 for aidreams260K) is refused: RoPE
+    positions past the training context were never trained."""
+    expect_error(wgllm.run("run", "-m", small_model, "-c", "4096", "-n", "3", "--temp", "0"), 1,
+                 "context")
+
+
 def test_logits_more_ids_than_context(wgllm, small_model, scratch):
     ids = " ".join(["1"] + ["300"] * 20)
     expect_error(wgllm.run("logits", "-m", small_model, "-c", "16", "--ids", ids,
@@ -165,14 +174,14 @@ def test_logits_more_ids_than_context(wgllm, small_model, scratch):
 def test_token_id_out_of_range(wgllm, small_model, scratch):
     expect_error(wgllm.run("logits", "-m", small_model, "--ids", "1 512", "-o",
                            scratch / "range.f32"), 1)
+    # a negative id may be refused while parsing the list (usage) or when evaluating
     expect_error(wgllm.run("logits", "-m", small_model, "--ids", "1 -1", "-o",
-                           scratch / "range.f32"), 1)
+                           scratch / "range.f32"), (1, 2))
 
 
 # ---- usage errors: exit 2 ----
 
 USAGE_ERRORS = {
-    "no-command": [],
     "unknown-command": ["frobnicate"],
     "unknown-flag": ["run", "-m", "{model}", "--bogus"],
     "run-without-model": ["run", "-p", "hi"],
@@ -191,6 +200,12 @@ USAGE_ERRORS = {
     "convert-bad-type": ["convert", "llama2c", "{ckpt}", "{tok}", "{out}", "--type", "q3_k"],
     "synth-bad-type": ["synth", "--type", "q9_9", "--seed", "1", "{out}"],
 }
+
+
+def test_no_command_prints_usage(wgllm):
+    p = wgllm.run()
+    assert p.returncode == 2
+    assert b"usage" in p.stderr.lower()
 
 
 @pytest.mark.parametrize("name", list(USAGE_ERRORS))

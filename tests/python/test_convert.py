@@ -335,8 +335,8 @@ def test_synth_flags_override(wgllm, scratch, qname):
 
 
 def test_synth_deterministic_across_threads(wgllm, scratch):
-    # vocab 5000 x dim 64: token_embd spans several work chunks, so threads really share it
-    args = ["--preset", "tiny", "--vocab", "5000", "--ffn", "4096", "--type", "q4_0"]
+    # ffn 16384 x dim 64: each ffn matrix spans four work chunks, so threads really share it
+    args = ["--preset", "tiny", "--ffn", "16384", "--type", "q4_0"]
     a = synth_file(wgllm, scratch, "det-a", *args, "--seed", "42", "-t", "1")
     b = synth_file(wgllm, scratch, "det-b", *args, "--seed", "42", "-t", "3")
     c = synth_file(wgllm, scratch, "det-c", *args, "--seed", "43", "-t", "2")
@@ -437,7 +437,7 @@ BAD_CHECKPOINTS = {
     "huge-layers": (lambda d: _with_header(d, 2, 0x7FFFFFFF), "n_layers"),
     "dim-not-heads-multiple": (lambda d: _with_header(d, 0, 60), "heads"),
     "kv-not-dividing": (lambda d: _with_header(d, 4, 3), "kv-heads"),
-    "wrong-dim": (lambda d: _with_header(d, 0, 72), "size mismatch"),
+    "wrong-dim": (lambda d: _with_header(d, 0, 128), "size mismatch"),
     "vocab-sign-flipped": (lambda d: _with_header(d, 5, -512), "vocab_size sign"),
     "export-v1-magic": (lambda d: struct.pack("<Ii", 0x616B3432, 1) + d[8:], "legacy"),
 }

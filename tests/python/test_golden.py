@@ -14,9 +14,10 @@ import pytest
 
 from conftest import THREADS, prompt_length, relative_error
 
-# Our f32 forward pass against llama2.c's f32 forward pass: both round in
-# float32 but sum in different orders. Measured at most ~1e-5 of the row's largest
-# logit (the float64 reference is within 9.6e-6 of llama2.c); bound 1e-4.
+# Our f32 forward pass against llama2.c's f32 forward pass: both round in float32
+# but sum in different orders. Measured (worst row, |diff| / row's max |logit|):
+# 1.05e-5 (stories260K, 256 positions), 1.3e-6 (aidreams260K); the float64
+# reference itself is within 9.6e-6 of llama2.c. Bound 1e-4.
 GOLDEN_LOGITS_BOUND = 1e-4
 
 SOURCES = ["shared", "converted"]
@@ -96,4 +97,6 @@ def test_greedy_text(name, source, golden_cases, converted, wgllm):
     if 2 in golden.ids:
         assert expected.endswith(LLAMA2C_EOS_PIECE)
         expected = expected[: -len(LLAMA2C_EOS_PIECE)]
-    assert out == expected
+    # like llama2.c, `wgllm run` ends its output with a newline; compare without it
+    assert out.endswith(b"\n")
+    assert out[:-1] == expected

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "tokenizer/tokenizer.h"
@@ -833,6 +834,95 @@ static void test_spm_file_corruption(const char *path) {
     free(buf);
 }
 
+/* ---- GGUF metadata ---- */
+
+/* The reference GGUFs were written by an independent converter from the llama2.c
+ * tokenizers: the vocabulary read from their keys must equal the one read from
+ * tokenizer.bin, and encode the prompts the same way. */
+static void test_gguf_reference(void) {
+    static const char *const pairs[2][2] = {{"models/stories260K-f32.gguf", "models/tok512.bin"},
+                                            {"models/aidreams260K-f32.gguf", "models/aidreams_tok512.bin"}};
+    for (int k = 0; k < 2; k++) {
+        char gpath[1024], tpath[1024], err[256];
+        shared_path(gpath, sizeof gpath, pairs[k][0]);
+        shared_path(tpath, sizeof tpath, pairs[k][1]);
+        gguf_file *f = gguf_open(gpath, err, sizeof err);
+        CHECK_MSG(f != NULL, "%s", err);
+        if (!f) continue;
+        wg_vocab g, b;
+        bool ok = wg_vocab_from_gguf(f, &g, err, sizeof err);
+        CHECK_MSG(ok, "%s", err);
+        wg_tokenizer *t = wg_tokenizer_from_gguf(f, err, sizeof err);
+        CHECK_MSG(t != NULL, "%s", err);
+        gguf_close(f);
+        if (ok && wg_vocab_load_llama2c(tpath, &b, err, sizeof err)) {
+            int diffs = g.n != b.n;
+            for (int32_t i = 0; i < g.n && i < b.n; i++)
+                diffs += strcmp(g.pieces[i], b.pieces[i]) != 0 || g.scores[i] != b.scores[i] || g.types[i] != b.types[i];
+            CHECK_MSG(diffs == 0, "%s: %d pieces differ from %s", gpath, diffs, tpath);
+            CHECK(g.bos == 1 && g.eos == 2 && g.unk == 0 && g.pad == -1 && g.add_bos && !g.add_eos && g.add_space_prefix);
+            wg_vocab_clear(&b);
+        }
+        wg_vocab_clear(&g);
+        if (t) {
+            int32_t ids[64];
+            int64_t n = wg_tokenize(t, "Once upon a time", 16, true, ids, 64);
+            /* First prompt ids, as in test_llama2c_prompts. */
+            CHECK(n == (k == 0 ? 17 : 13) && ids[0] == 1 && ids[1] == (k == 0 ? 482 : 429) && ids[n - 1] == (k == 0 ? 496 : 430));
+            wg_tokenizer_free(t);
+        }
+    }
+}
+
+/* Files written with the GGUF writer: refused models, and llama.cpp's defaults. */
+static void test_gguf_keys(void) {
+    char dir[64], path[128], err[256];
+    snprintf(dir, sizeof dir, "test_tokenizer_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/vocab.gguf", dir);
+    static const char *const toks[] = {"<unk>", "<s>", "</s>", "<0x0A>", "\xE2\x96\x81", "\xE2\x96\x81\x61", "b"};
+    static const char *const models[] = {"gpt2", "bert", "llama", "llama"};
+    for (int k = 0; k < 4; k++) {
+        gguf_writer *w = gguf_writer_create();
+        bool ok = gguf_writer_set_str(w, "general.architecture", "llama") &&
+                  gguf_writer_set_str(w, "tokenizer.ggml.model", models[k]) &&
+                  gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, k == 3 ? 6 : 7);
+        if (k == 3) { /* scores of the wrong length */
+            float sc[7] = {0};
+            ok = ok && gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_VT_FLOAT32, sc, 7);
+        }
+        ok = ok && gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1000) && /* out of range: default */
+             gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", false) && gguf_writer_begin(w, path) &&
+             gguf_writer_finish(w);
+        CHECK_MSG(ok, "gguf writer: %s", gguf_writer_error(w));
+        gguf_writer_free(w);
+        gguf_file *f = gguf_open(path, err, sizeof err);
+        CHECK_MSG(f != NULL, "%s", err);
+        if (!f) continue;
+        err[0] = '\0';
+        wg_tokenizer *t = wg_tokenizer_from_gguf(f, err, sizeof err);
+        if (k < 2) {
+            CHECK_MSG(t == NULL && strstr(err, models[k]) && strstr(err, "unsupported"), "%s", err);
+        } else if (k == 3) {
+            CHECK_MSG(t == NULL && strstr(err, "tokenizer.ggml.scores"), "%s", err);
+        } else {
+            CHECK_MSG(t != NULL, "%s", err);
+            if (t) {
+                const wg_vocab *v = wg_tokenizer_vocab(t);
+                CHECK(v->n == 7 && v->bos == 1 && v->eos == 2 && v->unk == 0 && v->pad == -1);
+                CHECK(v->types[0] == WG_TOKEN_UNKNOWN && v->types[1] == WG_TOKEN_CONTROL && v->types[3] == WG_TOKEN_BYTE &&
+                      v->types[5] == WG_TOKEN_NORMAL && v->scores[5] == 0.0f);
+                CHECK(v->add_bos && !v->add_eos && !v->add_space_prefix);
+                CHECK(ids_are(t, "a b\n", true, (const int32_t[]){1, 0, 4, 6, 3}, 5)); /* no "a" piece and no <0x61>: unk */
+                wg_tokenizer_free(t);
+            }
+        }
+        gguf_close(f);
+    }
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void) {
     char path[1024], err[256];
     shared_path(path, sizeof path, "models/tokenizer.model");
@@ -857,5 +947,7 @@ int main(void) {
     test_merge_rules();
     test_spm_parser();
     test_llama2c_parser();
+    test_gguf_reference();
+    test_gguf_keys();
     CHECK_DONE();
 }

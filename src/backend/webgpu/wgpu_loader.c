@@ -1,0 +1,82 @@
+#include "backend/webgpu/wgpu_loader.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef WGLLM_WEBGPU_DEFAULT_LIB
+#define WGLLM_WEBGPU_DEFAULT_LIB ""
+#endif
+
+static const char k_soname[] = "libwgpu_native.so";
+
+const char *wg_wgpu_default_path(void) {
+    const char *env = getenv("WGLLM_WEBGPU_LIB");
+    if (env && *env) return env;
+    if (WGLLM_WEBGPU_DEFAULT_LIB[0] && access(WGLLM_WEBGPU_DEFAULT_LIB, R_OK) == 0) return WGLLM_WEBGPU_DEFAULT_LIB;
+    return k_soname;
+}
+
+WGPUStringView wg_sv(const char *s) {
+    WGPUStringView v = {s, s ? strlen(s) : 0};
+    return v;
+}
+
+void wg_sv_copy(WGPUStringView v, char *dst, size_t dst_size) {
+    if (!dst_size) return;
+    size_t n = 0;
+    if (v.data) n = v.length == WGPU_STRLEN ? strlen(v.data) : v.length;
+    if (n >= dst_size) n = dst_size - 1;
+    if (n) memcpy(dst, v.data, n);
+    dst[n] = '\0';
+}
+
+/* dlsym returns an object pointer; POSIX guarantees it converts to a function pointer,
+ * ISO C does not, hence the copy instead of a cast. */
+static bool resolve(void *lib, const char *name, void *fn_ptr, size_t fn_size) {
+    void *sym = dlsym(lib, name);
+    if (!sym) return false;
+    memcpy(fn_ptr, &sym, fn_size);
+    return true;
+}
+
+bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
+    memset(api, 0, sizeof *api);
+    if (!path || !*path) path = wg_wgpu_default_path();
+
+    dlerror();
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *why = dlerror();
+        snprintf(err, err_size, "cannot load WebGPU library '%s': %s (run scripts/install-webgpu.sh or set WGLLM_WEBGPU_LIB)",
+                 path, why ? why : "unknown error");
+        return false;
+    }
+
+#define WG_WGPU_RESOLVE_REQUIRED_(name)                                                               \
+    if (!resolve(lib, "wgpu" #name, &api->name, sizeof api->name)) {                                  \
+        const char *why_ = dlerror();                                                                 \
+        snprintf(err, err_size, "WebGPU library '%s' lacks wgpu" #name ": %s (not a compatible webgpu.h " \
+                 "implementation?)", path, why_ ? why_ : "symbol not found");                         \
+        dlclose(lib);                                                                                 \
+        memset(api, 0, sizeof *api);                                                                  \
+        return false;                                                                                 \
+    }
+#define WG_WGPU_RESOLVE_NATIVE_(name) resolve(lib, "wgpu" #name, &api->name, sizeof api->name);
+    WG_WGPU_REQUIRED_PROCS(WG_WGPU_RESOLVE_REQUIRED_)
+    WG_WGPU_NATIVE_PROCS(WG_WGPU_RESOLVE_NATIVE_)
+#undef WG_WGPU_RESOLVE_REQUIRED_
+#undef WG_WGPU_RESOLVE_NATIVE_
+    dlerror(); /* an absent optional symbol is not an error */
+
+    api->lib = lib;
+    snprintf(api->path, sizeof api->path, "%s", path);
+    return true;
+}
+
+void wg_wgpu_unload(wg_wgpu *api) {
+    /* Deliberately no dlclose (see the header). dlopen of the same path later reuses the mapping. */
+    memset(api, 0, sizeof *api);
+}
