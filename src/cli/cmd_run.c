@@ -195,7 +195,12 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "wgllm run: error: out of memory\n");
         goto done;
     }
-    for (int64_t i = 0; i < n_prompt; i++) wgllm_sampler_accept(smp, ids[i]);
+    /* The prompt goes through the detokenizer unprinted, so the first generated
+     * piece keeps its leading space (only the text's very start loses it). */
+    for (int64_t i = 0; i < n_prompt; i++) {
+        wgllm_sampler_accept(smp, ids[i]);
+        wgllm_detokenizer_push(detok, ids[i], NULL);
+    }
 
     double t0 = now_seconds();
     if (wgllm_eval(ctx, ids, (int)n_prompt, false) != WGLLM_OK) {

@@ -28,8 +28,15 @@ typedef float vf __attribute__((vector_size(4 * VL)));
 typedef int32_t vi __attribute__((vector_size(4 * VL)));
 typedef uint32_t vu __attribute__((vector_size(4 * VL)));
 typedef uint16_t vu16 __attribute__((vector_size(2 * VL)));
-typedef uint8_t vu8 __attribute__((vector_size(VL)));
-typedef int8_t vi8 __attribute__((vector_size(VL)));
+
+/* VL bytes widened to int32 lanes (signedness from p's type). Written as an
+ * initializer because GCC turns this into one widening load (pmovzx/pmovsx)
+ * but scalarizes __builtin_convertvector from a byte vector. */
+#if VL == 8
+#define BYTES_TO_I32(p) ((vi){(p)[0], (p)[1], (p)[2], (p)[3], (p)[4], (p)[5], (p)[6], (p)[7]})
+#else
+#define BYTES_TO_I32(p) ((vi){(p)[0], (p)[1], (p)[2], (p)[3]})
+#endif
 
 /* Statement macros rather than functions, see above. memcpy: any alignment. */
 #define LOAD(dst, p) memcpy(&(dst), (p), sizeof(dst))
@@ -51,9 +58,7 @@ static inline float hsum(const vf acc[NV]) {
  * then their high nibbles. */
 #define NIBBLES(dst, qs, c)                                   \
     do {                                                      \
-        vu8 b_;                                               \
-        LOAD(b_, (qs) + ((c) * VL) % 16);                     \
-        (dst) = __builtin_convertvector(b_, vi);              \
+        (dst) = BYTES_TO_I32((qs) + ((c) * VL) % 16);         \
         (dst) = (c) * VL < 16 ? ((dst) & 15) : ((dst) >> 4); \
     } while (0)
 
@@ -62,7 +67,7 @@ static inline float hsum(const vf acc[NV]) {
     do {                                                                          \
         const vu qhv_ = (vu){0} + (qh);                                           \
         vu bit_;                                                                  \
-        UNROLL for (int l_ = 0; l_ < VL; l_++) bit_[l_] = 1u << ((c) * VL + l_);         \
+        UNROLL for (int l_ = 0; l_ < VL; l_++) bit_[l_] = 1u << ((c) * VL + l_);  \
         (dst) = (vi)((qhv_ & bit_) != 0) & 16;                                    \
     } while (0)
 
@@ -167,10 +172,8 @@ float wg_q8_0_dot(const uint8_t *row, const float *x, int64_t nb) {
         const uint8_t *qs = row + 2;
 #define Q8_0_CHUNK(q, c)            \
     do {                            \
-        vi8 b_;                     \
-        LOAD(b_, qs + (c) * VL);    \
-        /* via int32: GCC scalarizes int8 -> float */ \
-        (q) = TO_F32(__builtin_convertvector(b_, vi)); \
+        const int8_t *b_ = (const int8_t *)qs + (c) * VL; \
+        (q) = TO_F32(BYTES_TO_I32(b_)); \
     } while (0)
         vf s[NV];
         BLOCK_SUM(s, x, Q8_0_CHUNK);

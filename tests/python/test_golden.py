@@ -48,14 +48,15 @@ def test_greedy_ids(golden, model_path, wgllm):
                             "--ignore-eos", "-n", n_new)
     generated = [t["id"] for t in tokens]
     assert golden.ids[:n_prompt] + generated == golden.ids
-    # logprob = log-softmax of the raw logits at the step that chose the token;
-    # llama2.c's logits give the same numbers to float32 accuracy.
+    # logprob = log-softmax of the raw logits at the step that chose the token.
+    # From llama2.c's logits: measured within 5e-5 (the JSON carries a few decimals,
+    # and logits of magnitude ~10 differ by ~1e-4 relative at most); bound 3e-4.
     rows = golden.logits[n_prompt - 1: n_prompt - 1 + len(generated)].astype(np.float64)
     shifted = rows - rows.max(axis=1, keepdims=True)
     log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     expected = log_softmax[np.arange(len(generated)), generated]
     got = np.array([t["logprob"] for t in tokens])
-    assert np.max(np.abs(got - expected)) <= 1e-3
+    assert np.max(np.abs(got - expected)) <= 3e-4
 
 
 @pytest.mark.parametrize("name", ["aidreams260K_greedy_empty", "aidreams260K_greedy_once"])

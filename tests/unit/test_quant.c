@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "quant/blocks.h" /* the per-format kernels, to test fast against reference */
 #include "quant/quant.h"
 
 static uint32_t f32_bits(float f) {
@@ -445,6 +446,36 @@ static void test_dot(void) {
     }
 }
 
+/* The vector kernels against the plain C references (same lanes, same order;
+ * only fused multiply-adds may differ), on rows of 1 to 129 blocks. */
+static void test_dot_kernels_agree(void) {
+    typedef float (*dot_fn)(const uint8_t *, const float *, int64_t);
+    static const struct { uint32_t type; dot_fn fast, ref; } k_kernels[] = {
+        {WG_TYPE_F32, wg_f32_dot, wg_f32_dot_ref},    {WG_TYPE_F16, wg_f16_dot, wg_f16_dot_ref},
+        {WG_TYPE_BF16, wg_bf16_dot, wg_bf16_dot_ref}, {WG_TYPE_Q4_0, wg_q4_0_dot, wg_q4_0_dot_ref},
+        {WG_TYPE_Q4_1, wg_q4_1_dot, wg_q4_1_dot_ref}, {WG_TYPE_Q5_0, wg_q5_0_dot, wg_q5_0_dot_ref},
+        {WG_TYPE_Q5_1, wg_q5_1_dot, wg_q5_1_dot_ref}, {WG_TYPE_Q8_0, wg_q8_0_dot, wg_q8_0_dot_ref},
+    };
+    enum { NMAX = 32 * 129 };
+    static float w[NMAX], x[NMAX], deq[NMAX];
+    static uint8_t row[NMAX * 4];
+    uint32_t s = 99u;
+    for (size_t t = 0; t < sizeof k_kernels / sizeof k_kernels[0]; t++) {
+        int64_t bs = 0;
+        CHECK(wg_type_traits(k_kernels[t].type, &bs, NULL));
+        for (int64_t n = 32; n <= NMAX; n = n * 2 + 32) {
+            fill_random_row(w, n, &s);
+            for (int64_t i = 0; i < n; i++) x[i] = rng_unit(&s);
+            CHECK(wg_quantize_row(k_kernels[t].type, w, row, n) && wg_dequantize_row(k_kernels[t].type, row, deq, n));
+            double mag = 0;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)deq[i] * x[i]);
+            const float fast = k_kernels[t].fast(row, x, n / bs), ref = k_kernels[t].ref(row, x, n / bs);
+            CHECK_MSG(fabs((double)fast - ref) <= 1e-6 * mag, "%s n=%lld: kernel %.9g, reference %.9g",
+                      wg_type_name(k_kernels[t].type), (long long)n, (double)fast, (double)ref);
+        }
+    }
+}
+
 /* ---- (5) byte identity with llama.cpp's reference quantizers ---- */
 
 /* The expected bytes below were produced by llama.cpp's gguf-py reference
@@ -681,6 +712,7 @@ int main(void) {
     test_bf16_tables();
     test_round_trip();
     test_dot();
+    test_dot_kernels_agree();
     test_reference_bytes();
     test_negative_zero_block();
     CHECK_DONE();

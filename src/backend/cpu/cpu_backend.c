@@ -16,6 +16,7 @@ static void cpu_destroy(wg_backend *b) {
     if (c) {
         wg_threadpool_free(c->pool);
         free(c->scratch);
+        free(c->rowbuf);
         free(c);
     }
     free(b);

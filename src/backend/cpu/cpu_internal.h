@@ -18,6 +18,8 @@ typedef struct cpu_ctx {
     wg_threadpool *pool;
     float *scratch; /* per-thread attention scores, grown on demand */
     size_t scratch_floats;
+    float *rowbuf; /* per-thread dequantized weight rows for batched matmul */
+    size_t rowbuf_floats;
     bool failed; /* an op could not run; reported by synchronize */
     char error[128];
 } cpu_ctx;

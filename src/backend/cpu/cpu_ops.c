@@ -44,22 +44,49 @@ typedef struct {
     const wg_tensor *w, *x;
     wg_tensor *out;
     int n;
+    float *rowbuf; /* per-thread f32 row, for batches */
 } matmul_job;
+
+/* Batches below this size dot the quantized row directly; larger ones expand
+ * each weight row once (into a per-thread buffer) and reuse it for every token. */
+#define MATMUL_EXPAND_MIN_BATCH 4
 
 static void matmul_range(void *arg, int64_t r0, int64_t r1, int tid) {
     const matmul_job *j = arg;
     const int64_t k = j->w->ne0, m = j->w->ne1;
     const float *x = cpu_row(j->x, 0);
     float *out = cpu_row(j->out, 0);
+    const bool expand = j->rowbuf != NULL;
+    float *buf = expand ? j->rowbuf + (size_t)tid * (size_t)k : NULL;
     for (int64_t r = r0; r < r1; r++) {
         const void *row = cpu_row(j->w, r);
-        for (int i = 0; i < j->n; i++) out[(size_t)i * (size_t)m + (size_t)r] = wg_vec_dot_f32(j->w->type, row, x + (size_t)i * (size_t)k, k);
+        uint32_t type = j->w->type;
+        if (expand) {
+            wg_dequantize_row(type, row, buf, k);
+            row = buf;
+            type = WG_TYPE_F32;
+        }
+        for (int i = 0; i < j->n; i++)
+            out[(size_t)i * (size_t)m + (size_t)r] = wg_vec_dot_f32(type, row, x + (size_t)i * (size_t)k, k);
     }
 }
 
 void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
-    matmul_job j = {w, x, out, n};
+    cpu_ctx *c = b->ctx;
+    matmul_job j = {w, x, out, n, NULL};
     wg_threadpool *p = pool_of(b);
+    if (n >= MATMUL_EXPAND_MIN_BATCH && w->type != WG_TYPE_F32) {
+        size_t need = (size_t)w->ne0 * (size_t)wg_threadpool_size(p);
+        if (need > c->rowbuf_floats) {
+            float *nb = realloc(c->rowbuf, need * sizeof(float));
+            if (nb) {
+                c->rowbuf = nb;
+                c->rowbuf_floats = need;
+            }
+        }
+        /* Without the buffer the direct path still gives the right answer, only slower. */
+        if (need <= c->rowbuf_floats) j.rowbuf = c->rowbuf;
+    }
     int64_t rows = w->ne1;
     /* ~8 chunks per thread balances load; very small matrices stay on one thread. */
     int64_t grain = rows / (8 * wg_threadpool_size(p));

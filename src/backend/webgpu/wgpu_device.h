@@ -93,9 +93,10 @@ typedef struct wg_device {
     /* Written by the error / device-lost callbacks; read through wg_device_check. */
     int error_count;
     char error[2048];  /* first uncaptured error since the last wg_device_check */
-    bool lost;
+    bool lost;         /* device lost, or a wait timed out: the device is unusable */
     bool closing;
     char lost_message[1024];
+    struct wg_device_pending *pending; /* private: results of calls in flight */
 } wg_device;
 
 /* Requests a device on adapter `adapter_index` with the limits above raised to what the

@@ -44,14 +44,19 @@ static bool resolve(void *lib, const char *name, void *fn_ptr, size_t fn_size) {
 
 bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
     memset(api, 0, sizeof *api);
-    if (!path || !*path) path = wg_wgpu_default_path();
+    const char *env = getenv("WGLLM_WEBGPU_LIB");
+    const char *hint = "; check the path";
+    if (!path || !*path) {
+        path = wg_wgpu_default_path();
+        hint = env && *env ? "; check WGLLM_WEBGPU_LIB"
+                           : "; run scripts/install-webgpu.sh or point WGLLM_WEBGPU_LIB at a webgpu.h library";
+    }
 
     dlerror();
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         const char *why = dlerror();
-        snprintf(err, err_size, "cannot load WebGPU library '%s': %s (run scripts/install-webgpu.sh or set WGLLM_WEBGPU_LIB)",
-                 path, why ? why : "unknown error");
+        snprintf(err, err_size, "cannot load WebGPU library '%s': %s%s", path, why ? why : "unknown error", hint);
         return false;
     }
 
