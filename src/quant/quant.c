@@ -1,5 +1,5 @@
 /* Row-level entry points: check the arguments, then hand whole blocks to the
- * kernel of the type (q4.c, q5.c, q8.c, float_rows.c). */
+ * kernel of the type (q4.c, q5.c, q8.c, float_rows.c; dots in dot_vec.c). */
 #include "quant/quant.h"
 
 #include <math.h>
