@@ -2,7 +2,7 @@
 # Invoked as: cmake -DKERNEL_DIR=... -DOUT=... -P embed_wgsl.cmake
 file(GLOB kernels "${KERNEL_DIR}/*.wgsl")
 list(SORT kernels)
-set(body "/* Generated from kernels/*.wgsl by cmake/embed_wgsl.cmake. Do not edit. */\n#include <stddef.h>\n#include <string.h>\n\n")
+set(body "/* Generated from the kernels folder by cmake/embed_wgsl.cmake. Do not edit. */\n#include <stddef.h>\n#include <string.h>\n\n")
 set(table "")
 set(i 0)
 foreach(k ${kernels})

@@ -42,12 +42,17 @@ typedef struct wgllm_model wgllm_model;
 
 typedef enum wgllm_backend_kind {
     WGLLM_BACKEND_CPU = 0,
-    WGLLM_BACKEND_AUTO = 1, /* best available; today the CPU */
+    WGLLM_BACKEND_AUTO = 1,   /* a hardware WebGPU adapter if there is one and the model fits, else the CPU */
+    WGLLM_BACKEND_WEBGPU = 2,
 } wgllm_backend_kind;
+
+/* Parses "cpu", "webgpu" or "auto"; false for anything else. */
+bool wgllm_backend_kind_from_name(const char *name, wgllm_backend_kind *out);
 
 typedef struct wgllm_model_params {
     wgllm_backend_kind backend;
     int n_threads;   /* CPU worker threads; <= 0: number of online CPUs */
+    int device;      /* WebGPU adapter index (see `wgllm devices`); < 0: first suitable */
     bool vocab_only; /* load metadata and tokenizer, no weights */
 } wgllm_model_params;
 
@@ -64,7 +69,7 @@ typedef struct wgllm_model_info {
     float rope_freq_base, norm_eps;
     bool tied_output;
     const char *name;    /* general.name or "" (owned by the model) */
-    const char *backend; /* "cpu" */
+    const char *backend; /* which backend runs the model and, under AUTO, why (owned by the model) */
     uint64_t weight_bytes;
 } wgllm_model_info;
 

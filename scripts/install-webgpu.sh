@@ -50,6 +50,10 @@ if [ -f "$dest/STAMP" ] && [ "$(cat "$dest/STAMP")" = "$stamp" ] &&
   exit 0
 fi
 
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "error: python3 is needed to fetch wgpu-native (scripts/install-deps.sh installs it)" >&2
+  exit 1
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

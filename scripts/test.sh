@@ -9,8 +9,10 @@ root=$PWD
 export WGLLM_SHARED=${WGLLM_SHARED:-$root/../shared}
 fuzz_seconds=${FUZZ_SECONDS:-60}
 jobs=$(nproc)
+export NODEVICE_SELECT=1 # Mesa's device-select layer only adds noise about XDG_RUNTIME_DIR
 
 scripts/install-deps.sh
+scripts/install-webgpu.sh
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 py=$root/.venv/bin/python

@@ -11,7 +11,7 @@
 
 static void bench_usage(FILE *out) {
     fprintf(out, "usage: wgllm bench -m FILE [-p PROMPT_TOKENS=512] [-n GEN_TOKENS=128] [--reps R=3] [-t THREADS]\n"
-                 "                   [--backend cpu|auto] [--json]\n");
+                 "                   [--backend cpu|webgpu|auto] [--device N] [--json]\n");
 }
 
 static double median(double *v, int n) {
@@ -26,7 +26,8 @@ static double median(double *v, int n) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *v;
-    long long n_prompt = 512, n_gen = 128, reps = 3, threads = 0;
+    long long n_prompt = 512, n_gen = 128, reps = 3, threads = 0, device = -1;
+    wgllm_backend_kind backend = WGLLM_BACKEND_AUTO;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -41,7 +42,9 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "-t")) {
             if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 1, 1024, &threads)) goto bad;
         } else if (!strcmp(a, "--backend")) {
-            if (!(v = arg_value(argc, argv, &i, "bench")) || (strcmp(v, "cpu") && strcmp(v, "auto"))) goto bad;
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !wgllm_backend_kind_from_name(v, &backend)) goto bad;
+        } else if (!strcmp(a, "--device")) {
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 0, 64, &device)) goto bad;
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -60,6 +63,8 @@ int cmd_bench(int argc, char **argv) {
     int rc = 1;
     wgllm_model_params mp = wgllm_model_default_params();
     mp.n_threads = (int)threads;
+    mp.backend = backend;
+    mp.device = (int)device;
     if (wgllm_model_load(model_path, &mp, &m, err, sizeof err) != WGLLM_OK) {
         fprintf(stderr, "wgllm bench: error: %s\n", err);
         return 1;

@@ -3,8 +3,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend/webgpu/wgpu_device.h"
 #include "cli/commands.h"
+
+#ifndef WGLLM_HAVE_WEBGPU
+/* CPU-only build (configured with -DWGLLM_WEBGPU=OFF). */
+int cmd_devices(int argc, char **argv) {
+    fprintf(stderr, "wgllm devices: error: this wgllm was built without WebGPU (reconfigure with "
+                    "-DWGLLM_WEBGPU=ON after scripts/install-webgpu.sh)\n");
+    return 1;
+}
+#else
+
+#include "backend/webgpu/wgpu_device.h"
 #include "cli/json_out.h"
 
 static void usage(FILE *out) {
@@ -154,3 +164,5 @@ int cmd_devices(int argc, char **argv) {
     wg_gpu_close(g);
     return rc;
 }
+
+#endif /* WGLLM_HAVE_WEBGPU */

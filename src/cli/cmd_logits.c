@@ -37,7 +37,8 @@ static int parse_ids(const char *s, wgllm_token **out, int *n_out) {
 
 int cmd_logits(int argc, char **argv) {
     const char *model_path = NULL, *ids_str = NULL, *out_path = NULL, *v;
-    long long batch = 1, threads = 0, n_ctx = 0;
+    long long batch = 1, threads = 0, n_ctx = 0, device = -1;
+    wgllm_backend_kind backend = WGLLM_BACKEND_CPU; /* tests name the backend they check */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-m")) {
@@ -56,6 +57,16 @@ int cmd_logits(int argc, char **argv) {
                 fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
                 return 2;
             }
+        } else if (!strcmp(a, "--backend")) {
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !wgllm_backend_kind_from_name(v, &backend)) {
+                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
+                return 2;
+            }
+        } else if (!strcmp(a, "--device")) {
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 0, 64, &device)) {
+                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
+                return 2;
+            }
         } else if (!strcmp(a, "-c")) {
             if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1 << 24, &n_ctx)) {
                 fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
@@ -63,7 +74,7 @@ int cmd_logits(int argc, char **argv) {
             }
         } else {
             fprintf(stderr, "wgllm logits: error: bad option or value '%s'\n"
-                            "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX]\n", a);
+                            "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX] [--backend B] [--device N]\n", a);
             return 2;
         }
     }
@@ -71,7 +82,7 @@ int cmd_logits(int argc, char **argv) {
     int n = 0;
     if (!model_path || !ids_str || !out_path) {
         fprintf(stderr, "wgllm logits: error: -m, --ids and -o are required\n"
-                        "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX]\n");
+                        "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX] [--backend B] [--device N]\n");
         return 2;
     }
     if (parse_ids(ids_str, &ids, &n) != 0 || n == 0) {
@@ -86,6 +97,8 @@ int cmd_logits(int argc, char **argv) {
     FILE *out = NULL;
     wgllm_model_params mp = wgllm_model_default_params();
     mp.n_threads = (int)threads;
+    mp.backend = backend;
+    mp.device = (int)device;
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = (int)n_ctx;
     if (wgllm_model_load(model_path, &mp, &m, err, sizeof err) != WGLLM_OK ||

@@ -22,7 +22,8 @@ static void run_usage(FILE *out) {
             "  --seed S             random seed (default: from the clock, printed)\n"
             "  -t THREADS           CPU threads (default: all online CPUs)\n"
             "  -c CTX               context size (default: the model's)\n"
-            "  --backend cpu|auto   compute backend (default auto)\n"
+            "  --backend cpu|webgpu|auto  compute backend (default auto: a GPU if present, else the CPU)\n"
+            "  --device N           WebGPU adapter (see `wgllm devices`)\n"
             "  --json               one JSON object per generated token instead of text\n"
             "  --ignore-eos         keep generating after the end-of-sequence token\n"
             "  --no-bos             do not prepend the BOS token\n");
@@ -30,7 +31,8 @@ static void run_usage(FILE *out) {
 
 typedef struct run_opts {
     const char *model, *prompt, *prompt_file;
-    long long n_predict, threads, n_ctx;
+    long long n_predict, threads, n_ctx, device;
+    wgllm_backend_kind backend;
     wgllm_sampler_params sp;
     bool seed_given, json, ignore_eos, no_bos;
 } run_opts;
@@ -38,6 +40,8 @@ typedef struct run_opts {
 static int parse(int argc, char **argv, run_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
+    o->device = -1;
+    o->backend = WGLLM_BACKEND_AUTO;
     o->sp = wgllm_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -102,10 +106,10 @@ static int parse(int argc, char **argv, run_opts *o) {
             if (!arg_int(v, 1, 1 << 24, &o->n_ctx)) BAD();
         } else if (!strcmp(a, "--backend")) {
             VALUE();
-            if (strcmp(v, "cpu") && strcmp(v, "auto")) {
-                fprintf(stderr, "wgllm run: error: backend '%s' is not available in this build (cpu, auto)\n", v);
-                return 2;
-            }
+            if (!wgllm_backend_kind_from_name(v, &o->backend)) BAD();
+        } else if (!strcmp(a, "--device")) {
+            VALUE();
+            if (!arg_int(v, 0, 64, &o->device)) BAD();
         } else if (!strcmp(a, "--json")) {
             o->json = true;
         } else if (!strcmp(a, "--ignore-eos")) {
@@ -158,10 +162,15 @@ int cmd_run(int argc, char **argv) {
 
     wgllm_model_params mp = wgllm_model_default_params();
     mp.n_threads = (int)o.threads;
+    mp.backend = o.backend;
+    mp.device = (int)o.device;
     if (wgllm_model_load(o.model, &mp, &model, err, sizeof err) != WGLLM_OK) {
         fprintf(stderr, "wgllm run: error: %s\n", err);
         goto done;
     }
+    wgllm_model_info minfo;
+    wgllm_model_get_info(model, &minfo);
+    fprintf(stderr, "backend: %s\n", minfo.backend);
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = (int)o.n_ctx;
     if (wgllm_context_create(model, &cp, &ctx, err, sizeof err) != WGLLM_OK) {

@@ -35,6 +35,7 @@ struct wgllm_model {
     bool tied;
     float *norm_data; /* f32 copies of the norm vectors */
     char name[128];
+    char backend_desc[320]; /* which backend and why */
     uint64_t weight_bytes;
 };
 

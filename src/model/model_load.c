@@ -4,20 +4,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu/cpu_backend.h"
+#include "backend/registry.h"
 #include "model/model.h"
 #include "quant/quant.h"
 
 wgllm_model_params wgllm_model_default_params(void) {
-    wgllm_model_params p = {.backend = WGLLM_BACKEND_AUTO, .n_threads = 0, .vocab_only = false};
+    wgllm_model_params p = {.backend = WGLLM_BACKEND_AUTO, .n_threads = 0, .device = -1, .vocab_only = false};
     return p;
+}
+
+bool wgllm_backend_kind_from_name(const char *name, wgllm_backend_kind *out) {
+    static const struct {
+        const char *name;
+        wgllm_backend_kind kind;
+    } names[] = {{"cpu", WGLLM_BACKEND_CPU}, {"auto", WGLLM_BACKEND_AUTO}, {"webgpu", WGLLM_BACKEND_WEBGPU}};
+    for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].kind;
+            return true;
+        }
+    return false;
 }
 
 typedef struct loader {
     wgllm_model *m;
     char *err;
     size_t err_size;
-    size_t norm_used; /* floats of m->norm_data handed out */
+    size_t norm_used;    /* floats of m->norm_data handed out */
+    bool backend_failed; /* the backend could not take a weight (e.g. out of GPU memory) */
 } loader;
 
 static const gguf_tensor_info *find_checked(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
@@ -51,6 +65,7 @@ static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t
     wg_tensor *t = b->ops->weight_create(b, ti->type, ne0, ne1, ti->data, berr, sizeof berr);
     if (!t) {
         snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, berr);
+        ld->backend_failed = true;
         return NULL;
     }
     ld->m->weight_bytes += ti->nbytes;
@@ -70,7 +85,10 @@ static wg_tensor *load_vector(loader *ld, const char *name, int64_t n) {
     wg_backend *b = ld->m->backend;
     char berr[160];
     wg_tensor *t = b->ops->weight_create(b, WG_TYPE_F32, n, 1, dst, berr, sizeof berr);
-    if (!t) snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, berr);
+    if (!t) {
+        snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, berr);
+        ld->backend_failed = true;
+    }
     ld->m->weight_bytes += ti->nbytes;
     return t;
 }
@@ -117,19 +135,31 @@ static void free_tensor(wgllm_model *m, wg_tensor *t) {
     if (t) m->backend->ops->tensor_free(m->backend, t);
 }
 
+/* Frees every weight and the arrays that hold them; the backend stays. */
+static void release_weights(wgllm_model *m) {
+    if (m->layers) {
+        for (int l = 0; l < m->hp.n_layer; l++) {
+            wg_layer *L = &m->layers[l];
+            wg_tensor *ts[] = {L->attn_norm, L->wq, L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
+            for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free_tensor(m, ts[i]);
+        }
+    }
+    if (!m->tied) free_tensor(m, m->output);
+    free_tensor(m, m->tok_embd);
+    free_tensor(m, m->out_norm);
+    free(m->layers);
+    free(m->norm_data);
+    m->layers = NULL;
+    m->norm_data = NULL;
+    m->tok_embd = m->out_norm = m->output = NULL;
+    m->tied = false;
+    m->weight_bytes = 0;
+}
+
 void wgllm_model_free(wgllm_model *m) {
     if (!m) return;
     if (m->backend) {
-        if (m->layers) {
-            for (int l = 0; l < m->hp.n_layer; l++) {
-                wg_layer *L = &m->layers[l];
-                wg_tensor *ts[] = {L->attn_norm, L->wq, L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
-                for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free_tensor(m, ts[i]);
-            }
-        }
-        if (!m->tied) free_tensor(m, m->output);
-        free_tensor(m, m->tok_embd);
-        free_tensor(m, m->out_norm);
+        release_weights(m);
         m->backend->ops->destroy(m->backend);
     }
     free(m->layers);
@@ -191,17 +221,38 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         return WGLLM_ERR_UNSUPPORTED;
     }
     m->hp.n_vocab = wg_tokenizer_n_vocab(m->tok);
-    m->backend = wg_backend_cpu_create(p.n_threads, sub, sizeof sub);
+    m->backend = wg_backend_create_kind(p.backend, p.n_threads, p.device, m->backend_desc, sizeof m->backend_desc, sub,
+                                        sizeof sub);
     if (!m->backend) {
         snprintf(err, err_size, "%s", sub);
         wgllm_model_free(m);
         return WGLLM_ERR_BACKEND;
     }
-    loader ld = {m, sub, sizeof sub, 0};
-    if (!load_weights(&ld)) {
+    loader ld = {m, sub, sizeof sub, 0, false};
+    bool loaded = load_weights(&ld);
+    if (!loaded && ld.backend_failed && p.backend == WGLLM_BACKEND_AUTO && strcmp(m->backend->ops->name, "cpu") != 0) {
+        /* The model did not fit on the GPU: AUTO falls back to the CPU and says why. */
+        char why[300];
+        snprintf(why, sizeof why, "(auto: %.200s)", sub);
+        release_weights(m);
+        m->backend->ops->destroy(m->backend);
+        m->backend = wg_backend_create_kind(WGLLM_BACKEND_CPU, p.n_threads, -1, m->backend_desc,
+                                            sizeof m->backend_desc, sub, sizeof sub);
+        if (!m->backend) {
+            snprintf(err, err_size, "%s", sub);
+            wgllm_model_free(m);
+            return WGLLM_ERR_BACKEND;
+        }
+        snprintf(m->backend_desc, sizeof m->backend_desc, "cpu %s", why);
+        ld = (loader){m, sub, sizeof sub, 0, false};
+        loaded = load_weights(&ld);
+    }
+    if (!loaded) {
         snprintf(err, err_size, "%s: %s", path, sub);
         wgllm_model_free(m);
-        return strstr(sub, "does not support") ? WGLLM_ERR_UNSUPPORTED : WGLLM_ERR_FORMAT;
+        return ld.backend_failed ? WGLLM_ERR_BACKEND
+               : strstr(sub, "does not support") ? WGLLM_ERR_UNSUPPORTED
+                                                 : WGLLM_ERR_FORMAT;
     }
     *out = m;
     return WGLLM_OK;
@@ -222,7 +273,7 @@ void wgllm_model_get_info(const wgllm_model *m, wgllm_model_info *info) {
     info->norm_eps = hp->norm_eps;
     info->tied_output = m->tied;
     info->name = m->name;
-    info->backend = m->backend ? m->backend->ops->name : "none";
+    info->backend = m->backend ? m->backend_desc : "none";
     info->weight_bytes = m->weight_bytes;
 }
 

@@ -7,7 +7,6 @@ shared GGUF files.
 
 import numpy as np
 
-import llama_ref
 from conftest import prompt_length, relative_error
 
 # llama2.c computes in float32 (sums of up to 172 products, softmax, 5 layers);

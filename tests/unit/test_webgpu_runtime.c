@@ -188,6 +188,24 @@ static void test_errors_are_reported(wg_device *d) {
     wg_buffer_free(d, b);
 }
 
+/* A destroyed device (what a driver reset leaves behind): later calls fail with a message, never crash.
+ * (wgpu-native only calls the device-lost callback on a real loss, so the test cannot fake one.) */
+static void test_destroyed_device(wg_gpu *g) {
+    char err[4096] = "";
+    wg_device *d = wg_device_create(g, 0, err, sizeof err);
+    CHECK_MSG(d != NULL, "%s", err);
+    if (!d) return;
+    d->api->DeviceDestroy(d->device);
+    err[0] = '\0';
+    CHECK(wg_buffer_create(d, 64, "after_destroy", err, sizeof err) == NULL);
+    printf("after destroy: %s\n", err);
+    CHECK_MSG(strstr(err, "after_destroy") != NULL, "message: %s", err);
+    err[0] = '\0';
+    CHECK(wg_pipeline_create(d, "affine_after_destroy", k_affine_wgsl, "main", err, sizeof err) == NULL);
+    CHECK_MSG(strstr(err, "affine_after_destroy") != NULL, "message: %s", err);
+    wg_device_destroy(d);
+}
+
 int main(void) {
     test_bad_library();
 
@@ -228,6 +246,7 @@ int main(void) {
         CHECK_MSG(wg_device_check(d, err, sizeof err), "%s", err);
         wg_device_destroy(d);
     }
+    test_destroyed_device(g);
     wg_gpu_close(g);
     CHECK_DONE();
 }

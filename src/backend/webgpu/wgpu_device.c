@@ -40,8 +40,8 @@ static bool env_flag(const char *name) {
     return v && *v && strcmp(v, "0") != 0;
 }
 
-/* wgpu-native's backend mask. GL is left out by default: it is a downlevel compute target
- * and its EGL probing prints noise on machines without a display. */
+/* wgpu-native's backend mask. GL is left out by default: it is a downlevel compute target,
+ * and on a GPU-less Linux machine it lists llvmpipe a second time next to lavapipe. */
 static bool backends_from_env(WGPUInstanceBackend *out, char *err, size_t err_size) {
     const char *v = getenv("WGLLM_WEBGPU_BACKEND");
     *out = WGPUInstanceBackend_Primary;
@@ -73,19 +73,23 @@ static double elapsed_ms(const struct timespec *t0) {
     return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* Drives callbacks until *done. wgpu-native completes work in wgpuDevicePoll and runs
- * callbacks there or in ProcessEvents; Dawn only needs ProcessEvents. Spins briefly (a GPU
- * read-back is usually a few hundred microseconds away) and then sleeps between polls so a
- * CPU device (lavapipe) keeps the cores. */
-static bool pump(const wg_gpu *g, WGPUDevice dev, const bool *done, int timeout_ms, const char *what, char *err,
+/* Drives callbacks until *done (or *lost). wgpuInstanceProcessEvents polls every device of
+ * the instance in both wgpu-native and Dawn. wgpu-native's own wgpuDevicePoll is avoided:
+ * it aborts the process when the device reports an error (e.g. loss) instead of returning.
+ * Spins briefly (a GPU read-back is usually well under a millisecond away), then sleeps
+ * between polls so a CPU device (lavapipe) keeps the cores. */
+static bool pump(const wg_gpu *g, const bool *done, const bool *lost, int timeout_ms, const char *what, char *err,
                  size_t err_size) {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         if (*done) return true;
-        if (dev && g->api.DevicePoll) g->api.DevicePoll(dev, 0, NULL);
         g->api.InstanceProcessEvents(g->instance);
         if (*done) return true;
+        if (lost && *lost) { /* the awaited callback may never come */
+            snprintf(err, err_size, "WebGPU: device lost while waiting for %s", what);
+            return false;
+        }
         double ms = elapsed_ms(&t0);
         if (ms > timeout_ms) {
             snprintf(err, err_size, "WebGPU: timed out after %d ms waiting for %s", timeout_ms, what);
@@ -210,7 +214,7 @@ static bool find_adapters(wg_gpu *g, WGPUInstanceBackend backends, char *err, si
     opts.powerPreference = WGPUPowerPreference_HighPerformance;
     WGPURequestAdapterCallbackInfo cb = {NULL, WGPUCallbackMode_AllowProcessEvents, on_adapter, &r, NULL};
     g->api.InstanceRequestAdapter(g->instance, &opts, cb);
-    if (!pump(g, NULL, &r.done, WG_GPU_WAIT_TIMEOUT_MS, "an adapter", err, err_size)) return false;
+    if (!pump(g, &r.done, NULL, WG_GPU_WAIT_TIMEOUT_MS, "an adapter", err, err_size)) return false;
     if (r.status == WGPURequestAdapterStatus_Success && r.adapter) g->adapters[g->n_adapters++] = r.adapter;
     /* "Unavailable" just means no adapter; anything else is a real failure. */
     else if (r.status != WGPURequestAdapterStatus_Unavailable) {
@@ -303,9 +307,13 @@ struct wg_device_pending {
 
 /* Waits for a callback; a timeout leaves the device unusable (marked lost). */
 static bool device_wait(wg_device *d, const bool *done, const char *what, char *err, size_t err_size) {
-    if (pump(d->gpu, d->device, done, WG_GPU_WAIT_TIMEOUT_MS, what, err, err_size)) return true;
-    d->lost = true;
-    snprintf(d->lost_message, sizeof d->lost_message, "%s", err);
+    char msg[256];
+    if (pump(d->gpu, done, &d->lost, WG_GPU_WAIT_TIMEOUT_MS, what, msg, sizeof msg)) return true;
+    if (!d->lost) { /* timed out */
+        d->lost = true;
+        snprintf(d->lost_message, sizeof d->lost_message, "%s", msg);
+    }
+    snprintf(err, err_size, "%s", d->lost_message);
     return false;
 }
 
@@ -419,7 +427,7 @@ wg_device *wg_device_create(wg_gpu *g, int adapter_index, char *err, size_t err_
     WGPURequestDeviceCallbackInfo cb = {NULL, WGPUCallbackMode_AllowProcessEvents, on_device, r, NULL};
     g->api.AdapterRequestDevice(adapter, &desc, cb);
     /* On a timeout d stays allocated: the callbacks registered above may still arrive. */
-    if (!pump(g, NULL, &r->done, WG_GPU_WAIT_TIMEOUT_MS, "a device", err, err_size)) return NULL;
+    if (!pump(g, &r->done, NULL, WG_GPU_WAIT_TIMEOUT_MS, "a device", err, err_size)) return NULL;
     if (r->status != WGPURequestDeviceStatus_Success || !r->device) {
         snprintf(err, err_size, "WebGPU: cannot create a device on '%s': %s", g->info[adapter_index].name,
                  r->message[0] ? r->message : "unknown error");
@@ -448,8 +456,7 @@ void wg_device_destroy(wg_device *d) {
     d->closing = true;
     if (d->device) {
         api->DeviceDestroy(d->device);
-        /* Deliver the device-lost callback now, while d is still alive. */
-        if (api->DevicePoll) api->DevicePoll(d->device, 0, NULL);
+        /* Deliver any device-lost callback now, while d is still alive. */
         api->InstanceProcessEvents(d->gpu->instance);
         if (d->queue) api->QueueRelease(d->queue);
         api->DeviceRelease(d->device);
@@ -460,7 +467,6 @@ void wg_device_destroy(wg_device *d) {
 }
 
 bool wg_device_check(wg_device *d, char *err, size_t err_size) {
-    if (d->api->DevicePoll) d->api->DevicePoll(d->device, 0, NULL);
     d->api->InstanceProcessEvents(d->gpu->instance);
     if (d->lost) {
         snprintf(err, err_size, "%s", d->lost_message);
@@ -468,9 +474,9 @@ bool wg_device_check(wg_device *d, char *err, size_t err_size) {
     }
     if (d->error_count) {
         if (d->error_count > 1)
-            snprintf(err, err_size, "%s (and %d more errors)", d->error, d->error_count - 1);
+            snprintf(err, err_size, "%.900s (and %d more errors)", d->error, d->error_count - 1);
         else
-            snprintf(err, err_size, "%s", d->error);
+            snprintf(err, err_size, "%.900s", d->error);
         d->error_count = 0;
         d->error[0] = '\0';
         return false;
@@ -480,7 +486,7 @@ bool wg_device_check(wg_device *d, char *err, size_t err_size) {
 
 bool wg_device_wait(wg_device *d, const bool *done, int timeout_ms, const char *what, char *err, size_t err_size) {
     if (!device_alive(d, err, err_size)) return false;
-    return pump(d->gpu, d->device, done, timeout_ms, what, err, err_size);
+    return pump(d->gpu, done, &d->lost, timeout_ms, what, err, err_size);
 }
 
 static void on_work_done(WGPUQueueWorkDoneStatus status, WGPUStringView message, void *u1, void *u2) {
@@ -498,7 +504,6 @@ bool wg_device_finish(wg_device *d, char *err, size_t err_size) {
 }
 
 /* ---------------------------------------------------------------- error scopes */
-
 
 static void on_pop_scope(WGPUPopErrorScopeStatus status, WGPUErrorType type, WGPUStringView message, void *u1,
                          void *u2) {

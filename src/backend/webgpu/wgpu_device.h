@@ -7,8 +7,10 @@
  *
  * Environment:
  *   WGLLM_WEBGPU_LIB=/path        webgpu.h library to load (see wgpu_loader.h)
- *   WGLLM_WEBGPU_VALIDATION=1     backend validation (wgpu-native instance flags) and error
- *                                 scopes around every submit (wg_device.validation)
+ *   WGLLM_WEBGPU_VALIDATION=1     wgpu-native's debug + validation instance flags, and
+ *                                 wg_device.validation, which asks the backend to wrap its
+ *                                 submits in error scopes (buffer and pipeline creation here
+ *                                 always run inside error scopes, to return their messages)
  *   WGLLM_WEBGPU_BACKEND=NAME     wgpu-native only: vulkan (default: vulkan, metal, dx12),
  *                                 gl, metal, dx12 or all
  *

@@ -52,6 +52,10 @@ bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
                            : "; run scripts/install-webgpu.sh or point WGLLM_WEBGPU_LIB at a webgpu.h library";
     }
 
+    /* Mesa's device-select Vulkan layer only reorders devices (wgpu lists them all
+     * anyway) and prints errors about XDG_RUNTIME_DIR on headless machines. A value
+     * the user set is kept. */
+    setenv("NODEVICE_SELECT", "1", 0);
     dlerror();
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {

@@ -1,0 +1,89 @@
+#include "backend/registry.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_backend.h"
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+#include "backend/webgpu/wgpu_backend.h"
+#include "backend/webgpu/wgpu_device.h"
+#endif
+
+bool wg_backend_have_webgpu(void) {
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+    return true;
+#else
+    return false;
+#endif
+}
+
+static wg_backend *make_cpu(int n_threads, const char *why, char *desc, size_t desc_size, char *err,
+                            size_t err_size) {
+    wg_backend *b = wg_backend_cpu_create(n_threads, err, err_size);
+    if (b) snprintf(desc, desc_size, "cpu%s%s", why ? " " : "", why ? why : "");
+    return b;
+}
+
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+/* Index of the adapter AUTO should use: the requested one if it is a real GPU,
+ * else the first real GPU; -1 with a reason if there is none. A software
+ * adapter (lavapipe, SwiftShader) is slower than the CPU backend, so AUTO skips it. */
+static int pick_gpu_adapter(int device, char *why, size_t why_size) {
+    char err[256];
+    wg_gpu *g = wg_gpu_open(NULL, err, sizeof err);
+    if (!g) {
+        snprintf(why, why_size, "(WebGPU unavailable: %s)", err);
+        return -1;
+    }
+    int pick = -1;
+    for (int i = 0; i < g->n_adapters && pick < 0; i++) {
+        if (device >= 0 && i != device) continue;
+        if (g->info[i].type != WGPUAdapterType_CPU) pick = i;
+    }
+    if (pick < 0)
+        snprintf(why, why_size, "(%s)",
+                 g->n_adapters == 0 ? "no WebGPU adapter found" : "only software WebGPU adapters: the CPU backend is faster");
+    wg_gpu_close(g);
+    return pick;
+}
+#endif
+
+wg_backend *wg_backend_create_kind(wgllm_backend_kind kind, int n_threads, int device, char *desc, size_t desc_size,
+                                   char *err, size_t err_size) {
+    desc[0] = 0;
+    switch (kind) {
+    case WGLLM_BACKEND_CPU:
+        return make_cpu(n_threads, NULL, desc, desc_size, err, err_size);
+    case WGLLM_BACKEND_WEBGPU:
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+    {
+        wg_backend *b = wg_backend_webgpu_create(device, err, err_size);
+        if (b) snprintf(desc, desc_size, "webgpu");
+        return b;
+    }
+#else
+        snprintf(err, err_size, "this build has no WebGPU backend (run scripts/install-webgpu.sh and rebuild)");
+        return NULL;
+#endif
+    case WGLLM_BACKEND_AUTO: {
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+        char why[300];
+        int adapter = pick_gpu_adapter(device, why, sizeof why);
+        if (adapter >= 0) {
+            char werr[256];
+            wg_backend *b = wg_backend_webgpu_create(adapter, werr, sizeof werr);
+            if (b) {
+                snprintf(desc, desc_size, "webgpu (auto: GPU adapter %d)", adapter);
+                return b;
+            }
+            snprintf(why, sizeof why, "(auto: WebGPU device failed: %s)", werr);
+        }
+        return make_cpu(n_threads, why, desc, desc_size, err, err_size);
+#else
+        return make_cpu(n_threads, "(auto: this build has no WebGPU backend)", desc, desc_size, err, err_size);
+#endif
+    }
+    }
+    snprintf(err, err_size, "unknown backend kind %d", (int)kind);
+    return NULL;
+}
