@@ -119,8 +119,13 @@ void wgllm_context_truncate(wgllm_context *c, int pos);
 wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool all_logits);
 
 /* Logits of batch row i (0 = last evaluated token when all_logits was false).
- * Borrowed until the next wgllm_eval. */
+ * Borrowed until the next wgllm_eval; NULL on a backend failure (see wgllm_context_error).
+ * On a GPU backend the row is copied to the host on first use. */
 const float *wgllm_get_logits(const wgllm_context *c, int i);
+/* The most likely next token after the last evaluated one (first index on ties),
+ * computed on the device where the backend can, so only one integer is read back.
+ * -1 on failure. */
+wgllm_token wgllm_greedy(wgllm_context *c);
 int wgllm_n_vocab(const wgllm_model *m);
 
 /* ---- sampler ---- */

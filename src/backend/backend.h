@@ -65,6 +65,10 @@ typedef struct wg_backend_ops {
     void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
     /* x[i] += y[i] */
     void (*add)(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n);
+    /* Optional (may be NULL): index of the largest value of row `row` of an f32 tensor,
+     * the first on ties; -1 on failure. Lets greedy decoding read back one integer
+     * instead of a row of logits. */
+    int32_t (*argmax)(wg_backend *b, const wg_tensor *x, int64_t row);
     /* Waits until all recorded work is done. False if any op since the last call
      * failed; error() then says why. */
     bool (*synchronize)(wg_backend *b);

@@ -97,16 +97,18 @@ int cmd_bench(int argc, char **argv) {
             fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c));
             goto done;
         }
+        wgllm_token first = wgllm_greedy(c); /* the first token is part of its latency */
         double t1 = now_seconds();
+        if (first < 0) {
+            fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c));
+            goto done;
+        }
         pp[r] = (double)n_prompt / (t1 - t0);
         ttft[r] = t1 - t0;
         double t2 = now_seconds();
         for (long long i = 0; i < n_gen; i++) {
-            const float *lg = wgllm_get_logits(c, 0);
-            wgllm_token best = 0;
-            for (int k = 1; k < info.n_vocab; k++)
-                if (lg[k] > lg[best]) best = k;
-            if (wgllm_eval(c, &best, 1, false) != WGLLM_OK) {
+            wgllm_token best = wgllm_greedy(c);
+            if (best < 0 || wgllm_eval(c, &best, 1, false) != WGLLM_OK) {
                 fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c));
                 goto done;
             }

@@ -221,11 +221,20 @@ int cmd_run(int argc, char **argv) {
     const int n_vocab = wgllm_n_vocab(model);
     long long n_gen = 0;
     const char *stop = "length";
+    /* Plain greedy text needs no logits on the host: the backend picks the token. */
+    const bool device_greedy = o.sp.temperature <= 0.0f && o.sp.repeat_penalty == 1.0f && !o.json;
     while (n_gen < o.n_predict) {
         float logprob = 0.0f;
-        wgllm_token tok = wgllm_sampler_sample(smp, wgllm_get_logits(ctx, 0), n_vocab, &logprob);
+        wgllm_token tok;
+        if (device_greedy) {
+            tok = wgllm_greedy(ctx);
+        } else {
+            const float *logits = wgllm_get_logits(ctx, 0);
+            tok = logits ? wgllm_sampler_sample(smp, logits, n_vocab, &logprob) : -1;
+        }
         if (tok < 0) {
-            fprintf(stderr, "wgllm run: error: sampling failed (out of memory)\n");
+            fprintf(stderr, "\nwgllm run: error: sampling failed: %s\n",
+                    wgllm_context_error(ctx)[0] ? wgllm_context_error(ctx) : "out of memory");
             goto done;
         }
         wgllm_sampler_accept(smp, tok);

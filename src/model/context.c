@@ -130,11 +130,16 @@ wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool
     pthread_mutex_lock(&m->eval_lock);
     int start_past = c->n_past;
     bool ok = true;
+    /* Logits stay on the device unless all rows were asked for (then each chunk's
+     * rows are copied before the next chunk overwrites them); wgllm_get_logits
+     * and wgllm_greedy fetch what they need. */
+    c->logits_on_host = false;
     for (int done = 0; ok && done < n; done += c->n_batch) {
         int chunk = n - done < c->n_batch ? n - done : c->n_batch;
-        ok = wg_forward(c, tokens + done, chunk, all_logits, all_logits ? done : 0);
+        ok = wg_forward(c, tokens + done, chunk, all_logits, all_logits, all_logits ? done : 0);
         if (ok) c->n_past += chunk;
     }
+    c->logits_on_host = all_logits;
     if (!ok) {
         snprintf(c->error, sizeof c->error, "backend failure: %s", m->backend->ops->error(m->backend));
         c->n_past = start_past;
@@ -145,7 +150,43 @@ wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool
     return WGLLM_OK;
 }
 
-const float *wgllm_get_logits(const wgllm_context *c, int i) {
-    if (!c || i < 0 || i >= c->n_logit_rows) return NULL;
+const float *wgllm_get_logits(const wgllm_context *cc, int i) {
+    if (!cc || i < 0 || i >= cc->n_logit_rows) return NULL;
+    wgllm_context *c = (wgllm_context *)cc; /* the lazy copy is a cache, not a visible change */
+    if (!c->logits_on_host) {
+        wgllm_model *m = (wgllm_model *)c->model;
+        pthread_mutex_lock(&m->eval_lock);
+        m->backend->ops->read_rows(m->backend, c->logits, 0, 1, c->host_logits);
+        bool ok = m->backend->ops->synchronize(m->backend);
+        pthread_mutex_unlock(&m->eval_lock);
+        if (!ok) {
+            snprintf(c->error, sizeof c->error, "backend failure: %s", m->backend->ops->error(m->backend));
+            return NULL;
+        }
+        c->logits_on_host = true;
+    }
     return c->host_logits + (size_t)i * (size_t)c->model->hp.n_vocab;
+}
+
+wgllm_token wgllm_greedy(wgllm_context *c) {
+    if (!c || c->n_logit_rows < 1) return -1;
+    const int row = c->n_logit_rows - 1;
+    wgllm_model *m = (wgllm_model *)c->model;
+    if (!c->logits_on_host && m->backend->ops->argmax && c->n_logit_rows == 1) {
+        pthread_mutex_lock(&m->eval_lock);
+        int32_t t = m->backend->ops->argmax(m->backend, c->logits, 0);
+        bool ok = m->backend->ops->synchronize(m->backend);
+        pthread_mutex_unlock(&m->eval_lock);
+        if (!ok || t < 0) {
+            snprintf(c->error, sizeof c->error, "backend failure: %s", m->backend->ops->error(m->backend));
+            return -1;
+        }
+        return t;
+    }
+    const float *l = wgllm_get_logits(c, row);
+    if (!l) return -1;
+    int best = 0;
+    for (int i = 1; i < m->hp.n_vocab; i++)
+        if (l[i] > l[best]) best = i;
+    return best;
 }

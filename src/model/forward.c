@@ -2,7 +2,7 @@
  * seam. Shapes are (row length, rows); one row per token of the batch. */
 #include "model/model.h"
 
-bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, int out_row0) {
+bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, bool copy_out, int out_row0) {
     const wgllm_model *m = c->model;
     const wg_hparams *hp = &m->hp;
     wg_backend *b = m->backend;
@@ -46,7 +46,6 @@ bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, in
     }
     ops->rms_norm(b, h, m->out_norm, hp->norm_eps, rows, c->xb);
     ops->matmul(b, m->output, c->xb, rows, c->logits); // (n_vocab, rows)
-    ops->read_rows(b, c->logits, 0, rows,
-                   c->host_logits + (size_t)out_row0 * (size_t)hp->n_vocab);
+    if (copy_out) ops->read_rows(b, c->logits, 0, rows, c->host_logits + (size_t)out_row0 * (size_t)hp->n_vocab);
     return ops->synchronize(b);
 }

@@ -45,8 +45,10 @@ struct wgllm_context {
     wg_tensor **k_cache, **v_cache; /* per layer: [kv_dim, n_ctx] */
     /* activations for up to n_batch tokens */
     wg_tensor *x, *xb, *q, *k, *v, *att, *proj, *gate, *up, *hidden, *last, *logits;
-    float *host_logits; /* rows of n_vocab */
+    float *host_logits; /* rows of n_vocab, copied from c->logits on first use */
     int n_logit_rows, cap_logit_rows;
+    bool logits_on_host; /* host_logits holds the last evaluation's rows */
+    int logits_row0;     /* host row of device logits row 0 for the last chunk */
     char error[256];
 };
 
@@ -54,8 +56,9 @@ struct wgllm_context {
 bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_size);
 
 /* Runs tokens ids[0..n) (n <= c->n_batch) at positions c->n_past.. and appends them
- * to the cache. Logits: of every token when all_logits, else of the last one,
- * into c->host_logits starting at row `out_row0`. */
-bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, int out_row0);
+ * to the cache. Logits of every token when all_logits, else of the last one, are
+ * left in the device tensor c->logits; with copy_out they are also copied to
+ * c->host_logits starting at row `out_row0`. */
+bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, bool copy_out, int out_row0);
 
 #endif
