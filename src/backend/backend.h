@@ -27,6 +27,9 @@ typedef struct wg_backend wg_backend;
 
 typedef struct wg_backend_ops {
     const char *name;
+    /* True when weight tensors keep pointing at the caller's bytes (CPU); false when
+     * weight_create copies them (to a GPU), so the caller may drop its pages. */
+    bool weights_reference_host;
     void (*destroy)(wg_backend *b);
 
     /* Weight of any supported type; `data` holds ne1 rows of wg_type_row_bytes(type, ne0)

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend/registry.h"
 #include "model/model.h"
@@ -56,6 +58,17 @@ static const gguf_tensor_info *find_checked(loader *ld, const char *name, int64_
     return ti;
 }
 
+/* Once a backend has copied a weight (to a GPU), its pages of the mapped file are
+ * dropped, so host memory stays small while a large model uploads. */
+static void drop_host_pages(const loader *ld, const gguf_tensor_info *ti) {
+    if (ld->m->backend->ops->weights_reference_host) return;
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t begin = ((uintptr_t)ti->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)ti->data + ti->nbytes) & ~((uintptr_t)page - 1);
+    if (end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
 /* A 2-D weight handed to the backend in its stored format. */
 static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
     const gguf_tensor_info *ti = find_checked(ld, name, ne0, ne1);
@@ -69,6 +82,7 @@ static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t
         return NULL;
     }
     ld->m->weight_bytes += ti->nbytes;
+    drop_host_pages(ld, ti);
     return t;
 }
 

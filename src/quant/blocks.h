@@ -107,6 +107,21 @@ float wg_bf16_dot(const uint8_t *row, const float *x, int64_t n);
 float wg_f32_dot_ref(const uint8_t *row, const float *x, int64_t n);
 float wg_f32_dot(const uint8_t *row, const float *x, int64_t n);
 
+#if defined(WGLLM_X86_AVX2_DOTS)
+/* The same kernels built for AVX2 + FMA (dot_vec_avx2.c); only call them when
+ * the CPU has both. */
+float wg_q4_0_dot_avx2(const uint8_t *row, const float *x, int64_t nb);
+float wg_q4_1_dot_avx2(const uint8_t *row, const float *x, int64_t nb);
+float wg_q5_0_dot_avx2(const uint8_t *row, const float *x, int64_t nb);
+float wg_q5_1_dot_avx2(const uint8_t *row, const float *x, int64_t nb);
+float wg_q8_0_dot_avx2(const uint8_t *row, const float *x, int64_t nb);
+float wg_f16_dot_avx2(const uint8_t *row, const float *x, int64_t n);
+float wg_bf16_dot_avx2(const uint8_t *row, const float *x, int64_t n);
+float wg_f32_dot_avx2(const uint8_t *row, const float *x, int64_t n);
+void wg_f32_dot4_avx2(const float *w, const float *x, int64_t stride, int64_t n, float out[4]);
+#endif
+void wg_f32_dot4(const float *w, const float *x, int64_t stride, int64_t n, float out[4]);
+
 /* (int)v clamped to [0, hi], as ggml's MIN(hi, (int8_t)v) for the values its
  * quantizers produce, but defined for NaN and out-of-range input too. */
 static inline int wg_trunc_clamp(float v, int hi) {

@@ -10,6 +10,11 @@
  * the target flags. */
 #include "quant/blocks.h"
 
+/* dot_vec_avx2.c includes this file again with WG_DOT_NAME adding a suffix. */
+#ifndef WG_DOT_NAME
+#define WG_DOT_NAME(f) f
+#endif
+
 #if (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9)) && defined(__BYTE_ORDER__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 
@@ -84,7 +89,7 @@ static inline float hsum(const vf acc[NV]) {
         }                                           \
     } while (0)
 
-float wg_q4_0_dot(const uint8_t *row, const float *x, int64_t nb) {
+float WG_DOT_NAME(wg_q4_0_dot)(const uint8_t *row, const float *x, int64_t nb) {
     vf acc[NV] = {{0}};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q4_0_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));
@@ -103,7 +108,7 @@ float wg_q4_0_dot(const uint8_t *row, const float *x, int64_t nb) {
 }
 
 /* q4_1 and q5_1 values as the dequantizer makes them: q*d, then + m. */
-float wg_q4_1_dot(const uint8_t *row, const float *x, int64_t nb) {
+float WG_DOT_NAME(wg_q4_1_dot)(const uint8_t *row, const float *x, int64_t nb) {
     vf acc[NV] = {{0}};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q4_1_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));
@@ -123,7 +128,7 @@ float wg_q4_1_dot(const uint8_t *row, const float *x, int64_t nb) {
     return hsum(acc);
 }
 
-float wg_q5_0_dot(const uint8_t *row, const float *x, int64_t nb) {
+float WG_DOT_NAME(wg_q5_0_dot)(const uint8_t *row, const float *x, int64_t nb) {
     vf acc[NV] = {{0}};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q5_0_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));
@@ -143,7 +148,7 @@ float wg_q5_0_dot(const uint8_t *row, const float *x, int64_t nb) {
     return hsum(acc);
 }
 
-float wg_q5_1_dot(const uint8_t *row, const float *x, int64_t nb) {
+float WG_DOT_NAME(wg_q5_1_dot)(const uint8_t *row, const float *x, int64_t nb) {
     vf acc[NV] = {{0}};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q5_1_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));
@@ -165,7 +170,7 @@ float wg_q5_1_dot(const uint8_t *row, const float *x, int64_t nb) {
     return hsum(acc);
 }
 
-float wg_q8_0_dot(const uint8_t *row, const float *x, int64_t nb) {
+float WG_DOT_NAME(wg_q8_0_dot)(const uint8_t *row, const float *x, int64_t nb) {
     vf acc[NV] = {{0}};
     for (int64_t ib = 0; ib < nb; ib++, row += WG_Q8_0_BYTES, x += WG_QK) {
         const float d = wg_half_to_float(wg_load_le16(row));
@@ -203,13 +208,13 @@ float wg_q8_0_dot(const uint8_t *row, const float *x, int64_t nb) {
         return wg_sum8(a_);                                                     \
     } while (0)
 
-float wg_f32_dot(const uint8_t *row, const float *x, int64_t n) {
+float WG_DOT_NAME(wg_f32_dot)(const uint8_t *row, const float *x, int64_t n) {
 #define F32_DECODE(w, i) LOAD(w, row + 4 * (i))
 #define F32_SCALAR(i) f32_at(row, i)
     ROW_DOT(row, x, n, F32_DECODE, F32_SCALAR);
 }
 
-float wg_bf16_dot(const uint8_t *row, const float *x, int64_t n) {
+float WG_DOT_NAME(wg_bf16_dot)(const uint8_t *row, const float *x, int64_t n) {
 #define BF16_DECODE(w, i)                                          \
     do {                                                           \
         vu16 h_;                                                   \
@@ -222,7 +227,7 @@ float wg_bf16_dot(const uint8_t *row, const float *x, int64_t n) {
 }
 
 /* Halves decoded as wg_half_to_float does, with masks in place of selects. */
-float wg_f16_dot(const uint8_t *row, const float *x, int64_t n) {
+float WG_DOT_NAME(wg_f16_dot)(const uint8_t *row, const float *x, int64_t n) {
 #define F16_DECODE(w, i)                                                         \
     do {                                                                         \
         vu16 h16_;                                                               \
@@ -242,6 +247,41 @@ float wg_f16_dot(const uint8_t *row, const float *x, int64_t n) {
     ROW_DOT(row, x, n, F16_DECODE, F16_SCALAR);
 }
 
+/* Four dot products of one f32 row with four vectors x, x + stride, ... : the row
+ * is loaded once for all four, and four independent accumulators hide the
+ * latency of the multiply-adds (the batched matmul's inner loop). */
+void WG_DOT_NAME(wg_f32_dot4)(const float *w, const float *x, int64_t stride, int64_t n, float out[4]) {
+    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    const float *x1 = x + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        vf wv, v0, v1, v2, v3;
+        LOAD(wv, w + i);
+        LOAD(v0, x + i);
+        LOAD(v1, x1 + i);
+        LOAD(v2, x2 + i);
+        LOAD(v3, x3 + i);
+        a0 += wv * v0;
+        a1 += wv * v1;
+        a2 += wv * v2;
+        a3 += wv * v3;
+    }
+    float s[4] = {0, 0, 0, 0};
+    for (int l = 0; l < VL; l++) {
+        s[0] += a0[l];
+        s[1] += a1[l];
+        s[2] += a2[l];
+        s[3] += a3[l];
+    }
+    for (; i < n; i++) {
+        s[0] += w[i] * x[i];
+        s[1] += w[i] * x1[i];
+        s[2] += w[i] * x2[i];
+        s[3] += w[i] * x3[i];
+    }
+    memcpy(out, s, sizeof s);
+}
+
 #else /* no vector types: the references */
 
 float wg_q4_0_dot(const uint8_t *row, const float *x, int64_t nb) { return wg_q4_0_dot_ref(row, x, nb); }
@@ -252,5 +292,12 @@ float wg_q8_0_dot(const uint8_t *row, const float *x, int64_t nb) { return wg_q8
 float wg_f32_dot(const uint8_t *row, const float *x, int64_t n) { return wg_f32_dot_ref(row, x, n); }
 float wg_f16_dot(const uint8_t *row, const float *x, int64_t n) { return wg_f16_dot_ref(row, x, n); }
 float wg_bf16_dot(const uint8_t *row, const float *x, int64_t n) { return wg_bf16_dot_ref(row, x, n); }
+void wg_f32_dot4(const float *w, const float *x, int64_t stride, int64_t n, float out[4]) {
+    for (int t = 0; t < 4; t++) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < n; i++) s += w[i] * x[t * stride + i];
+        out[t] = s;
+    }
+}
 
 #endif

@@ -51,6 +51,13 @@ bool wg_quantize_row(uint32_t type, const float *src, void *dst, int64_t n) {
     }
 }
 
+#if defined(WGLLM_X86_AVX2_DOTS)
+static bool cpu_has_avx2_fma(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+#define DOT(f) (cpu_has_avx2_fma() ? f##_avx2 : f)
+#else
+#define DOT(f) f
+#endif
+
 /* An unsupported type or a bad length gives NaN, which no real dot produces
  * from finite data, so a caller that skipped wg_type_supported() notices. */
 float wg_vec_dot_f32(uint32_t type, const void *row, const float *x, int64_t n) {
@@ -60,14 +67,18 @@ float wg_vec_dot_f32(uint32_t type, const void *row, const float *x, int64_t n) 
     if (!row || !x) return NAN;
     const uint8_t *r = row;
     switch (type) {
-    case WG_TYPE_F32: return wg_f32_dot(r, x, nb);
-    case WG_TYPE_F16: return wg_f16_dot(r, x, nb);
-    case WG_TYPE_BF16: return wg_bf16_dot(r, x, nb);
-    case WG_TYPE_Q4_0: return wg_q4_0_dot(r, x, nb);
-    case WG_TYPE_Q4_1: return wg_q4_1_dot(r, x, nb);
-    case WG_TYPE_Q5_0: return wg_q5_0_dot(r, x, nb);
-    case WG_TYPE_Q5_1: return wg_q5_1_dot(r, x, nb);
-    case WG_TYPE_Q8_0: return wg_q8_0_dot(r, x, nb);
+    case WG_TYPE_F32: return DOT(wg_f32_dot)(r, x, nb);
+    case WG_TYPE_F16: return DOT(wg_f16_dot)(r, x, nb);
+    case WG_TYPE_BF16: return DOT(wg_bf16_dot)(r, x, nb);
+    case WG_TYPE_Q4_0: return DOT(wg_q4_0_dot)(r, x, nb);
+    case WG_TYPE_Q4_1: return DOT(wg_q4_1_dot)(r, x, nb);
+    case WG_TYPE_Q5_0: return DOT(wg_q5_0_dot)(r, x, nb);
+    case WG_TYPE_Q5_1: return DOT(wg_q5_1_dot)(r, x, nb);
+    case WG_TYPE_Q8_0: return DOT(wg_q8_0_dot)(r, x, nb);
     default: return NAN;
     }
+}
+
+void wg_vec_dot4_f32(const float *w, const float *x, int64_t x_stride, int64_t n, float out[4]) {
+    DOT(wg_f32_dot4)(w, x, x_stride, n, out);
 }

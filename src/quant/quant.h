@@ -26,4 +26,8 @@ bool wg_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
  * scalar paths; the row is never expanded to memory. */
 float wg_vec_dot_f32(uint32_t type, const void *row, const float *x, int64_t n);
 
+/* out[t] = sum_i w[i] * x[t * x_stride + i] for t = 0..3 (f32 row w of length n):
+ * the batched matmul's kernel, which reads the row once for four tokens. */
+void wg_vec_dot4_f32(const float *w, const float *x, int64_t x_stride, int64_t n, float out[4]);
+
 #endif

@@ -111,6 +111,7 @@ static const char *cpu_error(const wg_backend *b) { return ((const cpu_ctx *)b->
 
 static const wg_backend_ops k_cpu_ops = {
     .name = "cpu",
+    .weights_reference_host = true,
     .destroy = cpu_destroy,
     .weight_create = cpu_weight_create,
     .buffer_create = cpu_buffer_create,

@@ -66,7 +66,15 @@ static void matmul_range(void *arg, int64_t r0, int64_t r1, int tid) {
             row = buf;
             type = WG_TYPE_F32;
         }
-        for (int i = 0; i < j->n; i++)
+        int i = 0;
+        if (type == WG_TYPE_F32) {
+            for (; i + 4 <= j->n; i += 4) {
+                float o[4];
+                wg_vec_dot4_f32(row, x + (size_t)i * (size_t)k, k, k, o);
+                for (int t = 0; t < 4; t++) out[(size_t)(i + t) * (size_t)m + (size_t)r] = o[t];
+            }
+        }
+        for (; i < j->n; i++)
             out[(size_t)i * (size_t)m + (size_t)r] = wg_vec_dot_f32(type, row, x + (size_t)i * (size_t)k, k);
     }
 }

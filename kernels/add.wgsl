@@ -1,0 +1,21 @@
+// x += y, element-wise (residual connection).
+
+struct Params {
+    count: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Yv: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = (wid.y * nwg.x + wid.x) * 256u + li;
+    if (idx < P.count) {
+        X[idx] = X[idx] + Yv[idx];
+    }
+}

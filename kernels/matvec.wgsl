@@ -1,0 +1,51 @@
+// y = W x for one token (decode): memory-bound, so each weight byte is read once.
+// A workgroup of 256 threads computes 8 rows; the 32 threads of a row each take every
+// 32nd block and their partial sums are reduced in workgroup memory. Needs rows of a
+// multiple of 32 elements. Appended to a weight-format file (fmt_*.wgsl) that provides
+// w_dot(row_byte_offset, block, x).
+
+struct Params {
+    m: u32,          // rows in this weight binding
+    nb: u32,         // 32-element blocks per row
+    row_bytes: u32,
+    out_off: u32,    // output index of the binding's first row
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> W: array<u32>;
+@group(0) @binding(2) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+
+const TPR: u32 = 32u;              // threads per row
+const RPW: u32 = 256u / TPR;       // rows per workgroup
+
+var<workgroup> red: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = (wid.y * nwg.x + wid.x) * RPW + li / TPR;
+    let lane = li % TPR;
+    var acc = 0.0;
+    if (r < P.m) {
+        let ro = r * P.row_bytes;
+        for (var b = lane; b < P.nb; b += TPR) {
+            var x: array<vec4<f32>, 8>;
+            for (var i = 0u; i < 8u; i++) {
+                x[i] = X[b * 8u + i];
+            }
+            acc += w_dot(ro, b, x);
+        }
+    }
+    red[li] = acc;
+    workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+            red[li] += red[li + s];
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u && r < P.m) {
+        Y[P.out_off + r] = red[li];
+    }
+}

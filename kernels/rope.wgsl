@@ -1,0 +1,45 @@
+// Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of every head of row i
+// by angle ((pos0 + i) * freq_scale) * freq[j], in place. The inverse frequencies come
+// from the host (same arithmetic as the CPU backend); one thread per pair.
+
+struct Params {
+    n_heads: u32,
+    head_dim: u32,
+    half_dims: u32,  // rope_dims / 2
+    pos0: u32,
+    stride: u32,     // row length of x
+    count: u32,      // n * n_heads * half_dims
+    freq_scale: f32,
+    pad: u32,
+    freqs: array<vec4<f32>, 32>,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+
+// cos and sin of any angle: reduced to [-pi, pi] first, where the built-ins are accurate.
+// 2*pi = C1 + C2 + C3 with C1 short enough that k * C1 is exact.
+fn cos_sin(a: f32) -> vec2<f32> {
+    let k = round(a * 0.15915494309189535);
+    let r = ((a - k * 6.28125) - k * 1.9353071693331003e-3) - k * 1.0253131677018246e-11;
+    return vec2<f32>(cos(r), sin(r));
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = (wid.y * nwg.x + wid.x) * 256u + li;
+    if (idx >= P.count) {
+        return;
+    }
+    let j = idx % P.half_dims;
+    let h = (idx / P.half_dims) % P.n_heads;
+    let i = idx / (P.half_dims * P.n_heads);
+    let pos = f32(P.pos0 + i) * P.freq_scale;
+    let cs = cos_sin(pos * P.freqs[j >> 2u][j & 3u]);
+    let o = i * P.stride + h * P.head_dim + 2u * j;
+    let a = X[o];
+    let b = X[o + 1u];
+    X[o] = a * cs.x - b * cs.y;
+    X[o + 1u] = a * cs.y + b * cs.x;
+}
