@@ -71,6 +71,7 @@ typedef struct wgllm_model_info {
     const char *name;    /* general.name or "" (owned by the model) */
     const char *backend; /* which backend runs the model and, under AUTO, why (owned by the model) */
     uint64_t weight_bytes;
+    uint64_t device_memory; /* bytes the backend holds on its device (GPU), 0 for the CPU */
 } wgllm_model_info;
 
 void wgllm_model_get_info(const wgllm_model *m, wgllm_model_info *info);

@@ -76,6 +76,8 @@ typedef struct wg_backend_ops {
      * failed; error() then says why. */
     bool (*synchronize)(wg_backend *b);
     const char *(*error)(const wg_backend *b);
+    /* Optional (may be NULL): bytes of device memory this backend has allocated. */
+    uint64_t (*device_memory)(const wg_backend *b);
 } wg_backend_ops;
 
 struct wg_backend {

@@ -118,19 +118,22 @@ int cmd_bench(int argc, char **argv) {
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    wgllm_model_get_info(m, &info); /* device memory now includes the context's buffers */
     double rss_mib = (double)ru.ru_maxrss / 1024.0;
     double pp_med = median(pp, (int)reps), tg_med = median(tg, (int)reps), ttft_med = median(ttft, (int)reps);
     if (json) {
         printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%lld,\"n_prompt\":%lld,\"n_gen\":%lld,\"reps\":%lld,"
-               "\"prompt_tok_s\":%.2f,\"gen_tok_s\":%.2f,\"ttft_s\":%.4f,\"peak_rss_mib\":%.1f,\"weight_bytes\":%llu}\n",
+               "\"prompt_tok_s\":%.2f,\"gen_tok_s\":%.2f,\"ttft_s\":%.4f,\"peak_rss_mib\":%.1f,\"weight_bytes\":%llu,"
+               "\"device_memory_bytes\":%llu}\n",
                info.name, info.backend, threads, n_prompt, n_gen, reps, pp_med, tg_med, ttft_med, rss_mib,
-               (unsigned long long)info.weight_bytes);
+               (unsigned long long)info.weight_bytes, (unsigned long long)info.device_memory);
     } else {
         printf("| model | backend | threads | test | tok/s (median of %lld) |\n|---|---|---|---|---|\n", reps);
         printf("| %s | %s | %lld | pp%lld | %.2f |\n", info.name, info.backend, threads, n_prompt, pp_med);
         printf("| %s | %s | %lld | tg%lld | %.2f |\n", info.name, info.backend, threads, n_gen, tg_med);
-        printf("time to first token (pp%lld): %.3f s; peak RSS %.1f MiB; weights %.1f MiB\n", n_prompt, ttft_med,
-               rss_mib, (double)info.weight_bytes / (1024.0 * 1024.0));
+        printf("time to first token (pp%lld): %.3f s; peak RSS %.1f MiB; weights %.1f MiB; device memory %.1f MiB\n",
+               n_prompt, ttft_med, rss_mib, (double)info.weight_bytes / (1024.0 * 1024.0),
+               (double)info.device_memory / (1024.0 * 1024.0));
     }
     rc = 0;
 done:

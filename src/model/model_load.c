@@ -289,6 +289,7 @@ void wgllm_model_get_info(const wgllm_model *m, wgllm_model_info *info) {
     info->name = m->name;
     info->backend = m->backend ? m->backend_desc : "none";
     info->weight_bytes = m->weight_bytes;
+    if (m->backend && m->backend->ops->device_memory) info->device_memory = m->backend->ops->device_memory(m->backend);
 }
 
 int wgllm_n_vocab(const wgllm_model *m) { return m->hp.n_vocab; }

@@ -1,0 +1,71 @@
+/* The WebGPU backend's compute pipelines, all built once when the backend is created.
+ *
+ * Every kernel has the same binding scheme: group 0, binding 0 is its parameter block
+ * (a uniform with a dynamic offset into the per-submit parameter buffer), bindings
+ * 1..n are storage buffers. Weight kernels (matvec, matmul, get_rows) exist once per
+ * weight format: the format's decoding functions (kernels/fmt_<type>.wgsl) are put in
+ * front of the generic body.
+ *
+ * WGLLM_KERNEL_DIR=/path loads kernels from that folder instead of the embedded copies
+ * (for kernel development without rebuilding).
+ */
+#ifndef WGLLM_WGPU_PIPELINES_H
+#define WGLLM_WGPU_PIPELINES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/webgpu/wgpu_device.h"
+
+/* Weight formats, in the order of the per-format kernels below. */
+enum {
+    WGB_FMT_F32,
+    WGB_FMT_F16,
+    WGB_FMT_BF16,
+    WGB_FMT_Q4_0,
+    WGB_FMT_Q4_1,
+    WGB_FMT_Q5_0,
+    WGB_FMT_Q5_1,
+    WGB_FMT_Q8_0,
+    WGB_FMT_COUNT
+};
+
+typedef enum wgb_kernel {
+    WGB_K_MATVEC,                            /* + format */
+    WGB_K_MATMUL = WGB_K_MATVEC + WGB_FMT_COUNT, /* + format */
+    WGB_K_GET_ROWS = WGB_K_MATMUL + WGB_FMT_COUNT, /* + format */
+    WGB_K_RMS_NORM = WGB_K_GET_ROWS + WGB_FMT_COUNT,
+    WGB_K_ROPE,
+    WGB_K_KV_STORE,
+    WGB_K_ATTENTION,
+    WGB_K_SWIGLU,
+    WGB_K_ADD,
+    WGB_K_COPY,
+    WGB_K_ARGMAX,
+    WGB_K_COUNT
+} wgb_kernel;
+
+/* Bytes of one parameter slot: the largest minUniformBufferOffsetAlignment WebGPU allows. */
+#define WGB_SLOT_BYTES 256u
+#define WGB_MAX_STORAGE 4
+
+typedef struct wgb_pipeline {
+    WGPUComputePipeline pipe;
+    WGPUBindGroupLayout layout;
+    int n_storage;        /* storage bindings 1..n_storage */
+    uint32_t param_slots; /* size of the parameter block in slots */
+} wgb_pipeline;
+
+typedef struct wgb_pipelines {
+    wgb_pipeline k[WGB_K_COUNT];
+} wgb_pipelines;
+
+/* Format index of a weight type (wg_type), or -1 if the backend has no kernels for it. */
+int wgb_format_of(uint32_t type);
+
+/* Builds every pipeline; false with the failing kernel and the compiler's message in err. */
+bool wgb_pipelines_create(wg_device *d, wgb_pipelines *p, char *err, size_t err_size);
+void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p);
+
+#endif
