@@ -1,9 +1,12 @@
-// Causal grouped-query attention over the KV cache. One workgroup per (query head, token):
-// positions are visited in chunks of 256 (one score per thread), with a running maximum
-// and sum (online softmax), so any context length works with fixed workgroup memory.
-// For the weighted sum of values the 256 threads form 256 / head_dim groups; group g
-// handles every G-th position of a chunk for all head_dim dimensions; the groups'
-// partial sums are added at the end. Needs head_dim <= 256.
+// Causal grouped-query attention over the KV cache (numerically safe softmax).
+// One workgroup per (query head, token, split): a split is a range of positions, visited
+// in chunks of 256 (one score per thread) with a running maximum and sum (online softmax),
+// so any context length works with fixed workgroup memory. With one split the result is
+// written directly; with several (decode: few tokens, long context), each split writes its
+// maximum, sum and unnormalised output to `part` and attention_combine.wgsl merges them.
+// For the weighted sum of values the threads form groups of head_dim / 4 (one vec4 of
+// dimensions each); group g takes every G-th position of a chunk. Needs head_dim <= 256
+// and head_dim, the cache row length a multiple of 4.
 
 struct Params {
     n_head: u32,
@@ -14,48 +17,58 @@ struct Params {
     kv_stride: u32,
     out_stride: u32,
     scale: f32,      // 1 / sqrt(head_dim)
+    n_split: u32,
+    split_len: u32,  // positions per split (a multiple of 256)
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
-@group(0) @binding(2) var<storage, read> Kc: array<f32>;
-@group(0) @binding(3) var<storage, read> Vc: array<f32>;
+@group(0) @binding(2) var<storage, read> Kc: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> Vc: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
+@group(0) @binding(5) var<storage, read_write> part: array<f32>;
 
 const CH: u32 = 256u;
 // Below any finite score; exp(NEG - m) is 0 for any real m.
 const NEG: f32 = -3.0e38;
 
-var<workgroup> qs: array<f32, 256>;
+var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> sc: array<f32, 256>;
 var<workgroup> red: array<f32, 256>;
+var<workgroup> red4: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let h = wid.x;
+    let h = wid.x / P.n_split;
+    let split = wid.x % P.n_split;
     let i = wid.y;
-    let hd = P.hd;
+    let hd4 = P.hd / 4u;
     let n_pos = P.pos0 + i + 1u;
-    let kvo = (h / P.group) * hd;
-    if (li < hd) {
-        qs[li] = Q[i * P.q_stride + h * hd + li];
+    let kvs4 = P.kv_stride / 4u;
+    let kvo4 = (h / P.group) * hd4;
+    if (li < P.hd) {
+        qs[li / 4u][li % 4u] = Q[i * P.q_stride + h * P.hd + li];
     }
     workgroupBarrier();
 
-    let ng = CH / hd;      // groups in the weighted sum
-    let g = li / hd;
-    let d = li % hd;
+    let ng = CH / hd4;     // groups in the weighted sum
+    let g = li / hd4;
+    let d4 = li % hd4;
     var m_run = NEG;
     var l_run = 0.0;
-    var o = 0.0;
-    for (var c0 = 0u; c0 < n_pos; c0 += CH) {
+    var o = vec4<f32>(0.0);
+    let start = split * P.split_len;
+    let stop = min(n_pos, start + P.split_len);
+    for (var c0 = start; c0 < stop; c0 += CH) {
         let t = c0 + li;
         var s = NEG;
-        if (t < n_pos) {
-            let kb = t * P.kv_stride + kvo;
+        if (t < stop) {
+            let kb = t * kvs4 + kvo4;
             var acc = 0.0;
-            for (var e = 0u; e < hd; e++) {
-                acc += qs[e] * Kc[kb + e];
+            for (var e = 0u; e < hd4; e++) {
+                acc += dot(qs[e], Kc[kb + e]);
             }
             s = acc * P.scale;
         }
@@ -70,7 +83,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         let m_new = max(m_run, red[0]);
         workgroupBarrier();
         var p = 0.0;
-        if (t < n_pos) {
+        if (t < stop) {
             p = exp(s - m_new);
         }
         sc[li] = p;
@@ -86,22 +99,39 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         l_run = l_run * alpha + red[0];
         m_run = m_new;
         o *= alpha;
-        let clen = min(CH, n_pos - c0);
+        let clen = min(CH, stop - c0);
         if (g < ng) {
             for (var tt = g; tt < clen; tt += ng) {
-                o += sc[tt] * Vc[(c0 + tt) * P.kv_stride + kvo + d];
+                o += sc[tt] * Vc[(c0 + tt) * kvs4 + kvo4 + d4];
             }
         }
         workgroupBarrier();
     }
     // Partial sums of the groups, summed per dimension.
-    red[li] = o;
+    red4[li] = o;
     workgroupBarrier();
-    if (li < hd) {
-        var sum = 0.0;
+    if (li < hd4) {
+        var sum = vec4<f32>(0.0);
         for (var gg = 0u; gg < ng; gg++) {
-            sum += red[gg * hd + li];
+            sum += red4[gg * hd4 + li];
         }
-        O[i * P.out_stride + h * hd + li] = sum / l_run;
+        if (P.n_split == 1u) {
+            let ob = i * P.out_stride + h * P.hd + li * 4u;
+            let v = sum / l_run;
+            O[ob] = v.x;
+            O[ob + 1u] = v.y;
+            O[ob + 2u] = v.z;
+            O[ob + 3u] = v.w;
+        } else {
+            let pb = ((i * P.n_head + h) * P.n_split + split) * (P.hd + 2u);
+            if (li == 0u) {
+                part[pb] = m_run;
+                part[pb + 1u] = l_run;
+            }
+            part[pb + 2u + li * 4u] = sum.x;
+            part[pb + 3u + li * 4u] = sum.y;
+            part[pb + 4u + li * 4u] = sum.z;
+            part[pb + 5u + li * 4u] = sum.w;
+        }
     }
 }

@@ -1,5 +1,5 @@
 // Weight format bf16 (the high half of an f32). Prepended to a kernel body that declares
-// `W: array<u32>`. w_dot / w_quad need rows of a multiple of 32 elements; w_elem takes any.
+// `W: array<u32>`. w_quad needs rows of a multiple of 32 elements; w_elem takes any.
 
 fn bf2(w: u32) -> vec2<f32> {
     return bitcast<vec2<f32>>(vec2<u32>(w << 16u, w & 0xffff0000u));
@@ -8,14 +8,6 @@ fn bf2(w: u32) -> vec2<f32> {
 fn w_quad(ro: u32, b: u32, i: u32) -> vec4<f32> {
     let wi = (ro >> 2u) + b * 16u + i * 2u;
     return vec4<f32>(bf2(W[wi]), bf2(W[wi + 1u]));
-}
-
-fn w_dot(ro: u32, b: u32, x: array<vec4<f32>, 8>) -> f32 {
-    var s = 0.0;
-    for (var i = 0u; i < 8u; i++) {
-        s += dot(w_quad(ro, b, i), x[i]);
-    }
-    return s;
 }
 
 fn w_elem(ro: u32, e: u32) -> f32 {

@@ -21,18 +21,6 @@ fn nib4(w: u32, sh: u32) -> vec4<f32> {
     return vec4<f32>((vec4<u32>(w) >> vec4<u32>(sh, sh + 8u, sh + 16u, sh + 24u)) & vec4<u32>(15u));
 }
 
-// Dot product of block b of the row at byte ro with 32 values of x.
-fn w_dot(ro: u32, b: u32, x: array<vec4<f32>, 8>) -> f32 {
-    let o = ro + b * 18u;
-    let d = w_half(o);
-    var s = 0.0;
-    for (var i = 0u; i < 4u; i++) {
-        let q = w_u32(o + 2u + 4u * i);
-        s += dot(nib4(q, 0u) - 8.0, x[i]) + dot(nib4(q, 4u) - 8.0, x[i + 4u]);
-    }
-    return d * s;
-}
-
 // Elements 4i .. 4i+3 of block b.
 fn w_quad(ro: u32, b: u32, i: u32) -> vec4<f32> {
     let o = ro + b * 18u;

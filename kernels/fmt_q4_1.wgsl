@@ -10,19 +10,6 @@ fn w_dm(wi: u32) -> vec2<f32> {
     return unpack2x16float(W[wi]);
 }
 
-fn w_dot(ro: u32, b: u32, x: array<vec4<f32>, 8>) -> f32 {
-    let wi = (ro >> 2u) + b * 5u;
-    let dm = w_dm(wi);
-    var s = 0.0;
-    var sx = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i++) {
-        let q = W[wi + 1u + i];
-        s += dot(nib4(q, 0u), x[i]) + dot(nib4(q, 4u), x[i + 4u]);
-        sx += x[i] + x[i + 4u];
-    }
-    return dm.x * s + dm.y * (sx.x + sx.y + sx.z + sx.w);
-}
-
 fn w_quad(ro: u32, b: u32, i: u32) -> vec4<f32> {
     let wi = (ro >> 2u) + b * 5u;
     let dm = w_dm(wi);

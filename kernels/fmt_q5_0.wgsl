@@ -23,18 +23,6 @@ fn q5x4(w: u32, sh: u32, h: u32) -> vec4<f32> {
     return vec4<f32>(lo | hi);
 }
 
-fn w_dot(ro: u32, b: u32, x: array<vec4<f32>, 8>) -> f32 {
-    let o = ro + b * 22u;
-    let d = w_half(o);
-    let qh = w_u32(o + 2u);
-    var s = 0.0;
-    for (var i = 0u; i < 4u; i++) {
-        let q = w_u32(o + 6u + 4u * i);
-        s += dot(q5x4(q, 0u, qh >> (4u * i)) - 16.0, x[i]) + dot(q5x4(q, 4u, qh >> (16u + 4u * i)) - 16.0, x[i + 4u]);
-    }
-    return d * s;
-}
-
 fn w_quad(ro: u32, b: u32, i: u32) -> vec4<f32> {
     let o = ro + b * 22u;
     let qh = w_u32(o + 2u);

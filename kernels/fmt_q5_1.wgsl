@@ -8,20 +8,6 @@ fn q5x4(w: u32, sh: u32, h: u32) -> vec4<f32> {
     return vec4<f32>(lo | hi);
 }
 
-fn w_dot(ro: u32, b: u32, x: array<vec4<f32>, 8>) -> f32 {
-    let wi = (ro >> 2u) + b * 6u;
-    let dm = unpack2x16float(W[wi]);
-    let qh = W[wi + 1u];
-    var s = 0.0;
-    var sx = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i++) {
-        let q = W[wi + 2u + i];
-        s += dot(q5x4(q, 0u, qh >> (4u * i)), x[i]) + dot(q5x4(q, 4u, qh >> (16u + 4u * i)), x[i + 4u]);
-        sx += x[i] + x[i + 4u];
-    }
-    return dm.x * s + dm.y * (sx.x + sx.y + sx.z + sx.w);
-}
-
 fn w_quad(ro: u32, b: u32, i: u32) -> vec4<f32> {
     let wi = (ro >> 2u) + b * 6u;
     let dm = unpack2x16float(W[wi]);

@@ -20,16 +20,6 @@ fn i8x4(w: u32) -> vec4<f32> {
     return vec4<f32>((vec4<i32>(bitcast<i32>(w)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
 }
 
-fn w_dot(ro: u32, b: u32, x: array<vec4<f32>, 8>) -> f32 {
-    let o = ro + b * 34u;
-    let d = w_half(o);
-    var s = 0.0;
-    for (var i = 0u; i < 8u; i++) {
-        s += dot(i8x4(w_u32(o + 2u + 4u * i)), x[i]);
-    }
-    return d * s;
-}
-
 fn w_quad(ro: u32, b: u32, i: u32) -> vec4<f32> {
     let o = ro + b * 34u;
     return i8x4(w_u32(o + 2u + 4u * i)) * w_half(o);

@@ -26,6 +26,33 @@ const TK: u32 = 32u;
 var<workgroup> Ws: array<f32, 2048>; // [TK][TM]
 var<workgroup> Xs: array<f32, 2048>; // [TK][TN]
 
+fn w_elem_or0(ro: u32, e: u32) -> f32 {
+    if (e < P.k) {
+        return w_elem(ro, e);
+    }
+    return 0.0;
+}
+
+// Rows r, r + 16, r + 32, r + 48 of token t.
+fn store(r: u32, t: u32, v: vec4<f32>) {
+    if (t >= P.n) {
+        return;
+    }
+    let o = P.out_off + t * P.out_stride;
+    if (r < P.m) {
+        Y[o + r] = v.x;
+    }
+    if (r + 16u < P.m) {
+        Y[o + r + 16u] = v.y;
+    }
+    if (r + 32u < P.m) {
+        Y[o + r + 32u] = v.z;
+    }
+    if (r + 48u < P.m) {
+        Y[o + r + 48u] = v.w;
+    }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let row0 = wid.x * TM;
@@ -35,10 +62,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     // Loader role: tile row (or token) lr, elements 8*lc .. 8*lc+7 of the step.
     let lr = li / 4u;
     let lc = li % 4u;
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = 0.0;
-    }
+    // acc_j: rows tx + 16 i (i = component) of token ty + 16 j. Plain vectors, not an
+    // array: arrays indexed in loops may end up in slow local memory.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     let nkb = (P.k + TK - 1u) / TK;
     for (var kb = 0u; kb < nkb; kb++) {
         var w0 = vec4<f32>(0.0);
@@ -50,22 +79,21 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
                 w0 = w_quad(ro, kb, lc * 2u);
                 w1 = w_quad(ro, kb, lc * 2u + 1u);
             } else {
-                for (var c = 0u; c < 4u; c++) {
-                    let e = kb * TK + lc * 8u + c;
-                    if (e < P.k) {
-                        w0[c] = w_elem(ro, e);
-                    }
-                    if (e + 4u < P.k) {
-                        w1[c] = w_elem(ro, e + 4u);
-                    }
-                }
+                let e = kb * TK + lc * 8u;
+                w0 = vec4<f32>(w_elem_or0(ro, e), w_elem_or0(ro, e + 1u), w_elem_or0(ro, e + 2u), w_elem_or0(ro, e + 3u));
+                w1 = vec4<f32>(w_elem_or0(ro, e + 4u), w_elem_or0(ro, e + 5u), w_elem_or0(ro, e + 6u), w_elem_or0(ro, e + 7u));
             }
         }
         let t = tok0 + lr;
-        for (var c = 0u; c < 4u; c++) {
-            Ws[(lc * 8u + c) * TM + lr] = w0[c];
-            Ws[(lc * 8u + 4u + c) * TM + lr] = w1[c];
-        }
+        let ws = lc * 8u * TM + lr;
+        Ws[ws] = w0.x;
+        Ws[ws + TM] = w0.y;
+        Ws[ws + 2u * TM] = w0.z;
+        Ws[ws + 3u * TM] = w0.w;
+        Ws[ws + 4u * TM] = w1.x;
+        Ws[ws + 5u * TM] = w1.y;
+        Ws[ws + 6u * TM] = w1.z;
+        Ws[ws + 7u * TM] = w1.w;
         for (var c = 0u; c < 8u; c++) {
             let e = kb * TK + lc * 8u + c;
             var v = 0.0;
@@ -78,22 +106,15 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         for (var kk = 0u; kk < TK; kk++) {
             let a = vec4<f32>(Ws[kk * TM + tx], Ws[kk * TM + tx + 16u], Ws[kk * TM + tx + 32u], Ws[kk * TM + tx + 48u]);
             let bv = vec4<f32>(Xs[kk * TN + ty], Xs[kk * TN + ty + 16u], Xs[kk * TN + ty + 32u], Xs[kk * TN + ty + 48u]);
-            for (var j = 0u; j < 4u; j++) {
-                acc[j * 4u + 0u] += a.x * bv[j];
-                acc[j * 4u + 1u] += a.y * bv[j];
-                acc[j * 4u + 2u] += a.z * bv[j];
-                acc[j * 4u + 3u] += a.w * bv[j];
-            }
+            acc0 += a * bv.x;
+            acc1 += a * bv.y;
+            acc2 += a * bv.z;
+            acc3 += a * bv.w;
         }
         workgroupBarrier();
     }
-    for (var j = 0u; j < 4u; j++) {
-        let t = tok0 + ty + 16u * j;
-        for (var i = 0u; i < 4u; i++) {
-            let r = row0 + tx + 16u * i;
-            if (r < P.m && t < P.n) {
-                Y[P.out_off + t * P.out_stride + r] = acc[j * 4u + i];
-            }
-        }
-    }
+    store(row0 + tx, tok0 + ty, acc0);
+    store(row0 + tx, tok0 + ty + 16u, acc1);
+    store(row0 + tx, tok0 + ty + 32u, acc2);
+    store(row0 + tx, tok0 + ty + 48u, acc3);
 }

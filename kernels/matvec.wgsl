@@ -1,8 +1,10 @@
 // y = W x for one token (decode): memory-bound, so each weight byte is read once.
-// A workgroup of 256 threads computes 8 rows; the 32 threads of a row each take every
-// 32nd block and their partial sums are reduced in workgroup memory. Needs rows of a
-// multiple of 32 elements. Appended to a weight-format file (fmt_*.wgsl) that provides
-// w_dot(row_byte_offset, block, x).
+// A workgroup of 256 threads computes 8 rows; the 32 threads of a row take a quarter of a
+// block each (4 threads per block, 8 blocks per step), so that neighbouring threads read
+// neighbouring bytes of W and of x; the partial sums are reduced in workgroup memory.
+// Needs rows of a multiple of 32 elements. Appended to a weight-format file
+// (fmt_<type>.wgsl) and its block dot product (dot_<type>.wgsl):
+// w_dot(row_byte_offset, block, quarter, x_vec4_index), which reads x through xv.
 
 struct Params {
     m: u32,          // rows in this weight binding
@@ -21,6 +23,10 @@ const RPW: u32 = 256u / TPR;       // rows per workgroup
 
 var<workgroup> red: array<f32, 256>;
 
+fn xv(i: u32) -> vec4<f32> {
+    return X[i];
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -29,12 +35,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     var acc = 0.0;
     if (r < P.m) {
         let ro = r * P.row_bytes;
-        for (var b = lane; b < P.nb; b += TPR) {
-            var x: array<vec4<f32>, 8>;
-            for (var i = 0u; i < 8u; i++) {
-                x[i] = X[b * 8u + i];
-            }
-            acc += w_dot(ro, b, x);
+        for (var it = lane; it < P.nb * 4u; it += TPR) {
+            let b = it >> 2u;
+            acc += w_dot(ro, b, it & 3u, b * 8u);
         }
     }
     red[li] = acc;

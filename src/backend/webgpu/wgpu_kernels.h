@@ -1,4 +1,4 @@
-/* WGSL kernel sources (kernels/*.wgsl), embedded at build time by cmake/embed_wgsl.cmake. */
+/* WGSL kernel sources (the kernels folder), embedded at build time by cmake/embed_wgsl.cmake. */
 #ifndef WGLLM_WGPU_KERNELS_H
 #define WGLLM_WGPU_KERNELS_H
 

@@ -3,8 +3,8 @@
  * Every kernel has the same binding scheme: group 0, binding 0 is its parameter block
  * (a uniform with a dynamic offset into the per-submit parameter buffer), bindings
  * 1..n are storage buffers. Weight kernels (matvec, matmul, get_rows) exist once per
- * weight format: the format's decoding functions (kernels/fmt_<type>.wgsl) are put in
- * front of the generic body.
+ * weight format: the format's decoding functions (kernels/fmt_<type>.wgsl, and for matvec
+ * its block dot product kernels/dot_<type>.wgsl) are put in front of the generic body.
  *
  * WGLLM_KERNEL_DIR=/path loads kernels from that folder instead of the embedded copies
  * (for kernel development without rebuilding).
@@ -39,6 +39,7 @@ typedef enum wgb_kernel {
     WGB_K_ROPE,
     WGB_K_KV_STORE,
     WGB_K_ATTENTION,
+    WGB_K_ATTN_COMBINE,
     WGB_K_SWIGLU,
     WGB_K_ADD,
     WGB_K_COPY,
@@ -48,7 +49,7 @@ typedef enum wgb_kernel {
 
 /* Bytes of one parameter slot: the largest minUniformBufferOffsetAlignment WebGPU allows. */
 #define WGB_SLOT_BYTES 256u
-#define WGB_MAX_STORAGE 4
+#define WGB_MAX_STORAGE 5
 
 typedef struct wgb_pipeline {
     WGPUComputePipeline pipe;

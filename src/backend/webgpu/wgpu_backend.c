@@ -1,0 +1,668 @@
+/* WebGPU backend: device and pipelines, tensors (weights sub-allocated in a few large
+ * buffers, activations one buffer each), the recording of dispatches with their
+ * parameter slots and cached bind groups, submission and read-back. The ops themselves
+ * are in wgpu_ops.c. */
+#include "backend/webgpu/wgpu_backend.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/webgpu/wgpu_internal.h"
+#include "quant/types.h"
+
+/* Parameter slots per submit; a forward step of a 7B model takes ~550. */
+#define PARAM_SLOTS 4096u
+/* Weight buffers grow from 16 MiB, doubling, up to 1 GiB (or maxBufferSize). */
+#define POOL_FIRST_BYTES ((uint64_t)16 << 20)
+#define POOL_MAX_BYTES ((uint64_t)1 << 30)
+/* Wait for the queue after this many uploaded bytes, so staging copies are released. */
+#define UPLOAD_WAIT_BYTES ((uint64_t)256 << 20)
+
+struct wgb_pool {
+    wgb_bind bind; /* the whole buffer */
+    uint64_t used;
+    int refs;
+    wgb_pool *next;
+};
+
+void wgb_fail(wgb_ctx *c, const char *fmt, ...) {
+    if (c->failed) return;
+    c->failed = true;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof c->error, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+/* ------------------------------------------------------------ bind group cache */
+
+static uint64_t hash_key(const uint64_t *key) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < 2 + 3 * WGB_MAX_STORAGE; i++) {
+        h ^= key[i];
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static bool index_rebuild(wgb_ctx *c, size_t cap) {
+    int32_t *idx = malloc(cap * sizeof *idx);
+    if (!idx) return false;
+    for (size_t i = 0; i < cap; i++) idx[i] = -1;
+    for (size_t e = 0; e < c->n_bgs; e++) {
+        size_t h = (size_t)hash_key(c->bgs[e].key) & (cap - 1);
+        while (idx[h] >= 0) h = (h + 1) & (cap - 1);
+        idx[h] = (int32_t)e;
+    }
+    free(c->bg_index);
+    c->bg_index = idx;
+    c->index_cap = cap;
+    return true;
+}
+
+static WGPUBindGroup bind_group_for(wgb_ctx *c, int k, const wgb_bind *binds) {
+    const wgb_pipeline *p = &c->pl.k[k];
+    wgb_bg_entry want;
+    memset(&want, 0, sizeof want);
+    want.key[0] = (uint64_t)k;
+    want.key[1] = c->params_id;
+    for (int i = 0; i < p->n_storage; i++) {
+        want.key[2 + 3 * i] = binds[i].id;
+        want.key[3 + 3 * i] = binds[i].offset;
+        want.key[4 + 3 * i] = binds[i].size;
+    }
+    if (c->index_cap) {
+        size_t h = (size_t)hash_key(want.key) & (c->index_cap - 1);
+        for (; c->bg_index[h] >= 0; h = (h + 1) & (c->index_cap - 1)) {
+            wgb_bg_entry *e = &c->bgs[c->bg_index[h]];
+            if (memcmp(e->key, want.key, sizeof want.key) == 0) return e->bg;
+        }
+    }
+    WGPUBindGroupEntry entries[1 + WGB_MAX_STORAGE];
+    entries[0] = (WGPUBindGroupEntry)WGPU_BIND_GROUP_ENTRY_INIT;
+    entries[0].binding = 0;
+    entries[0].buffer = c->params;
+    entries[0].offset = 0;
+    entries[0].size = (uint64_t)p->param_slots * WGB_SLOT_BYTES;
+    for (int i = 0; i < p->n_storage; i++) {
+        entries[1 + i] = (WGPUBindGroupEntry)WGPU_BIND_GROUP_ENTRY_INIT;
+        entries[1 + i].binding = (uint32_t)(1 + i);
+        entries[1 + i].buffer = binds[i].buf;
+        entries[1 + i].offset = binds[i].offset;
+        entries[1 + i].size = binds[i].size;
+    }
+    WGPUBindGroupDescriptor d = WGPU_BIND_GROUP_DESCRIPTOR_INIT;
+    d.layout = p->layout;
+    d.entryCount = (size_t)p->n_storage + 1;
+    d.entries = entries;
+    want.bg = c->api->DeviceCreateBindGroup(c->dev->device, &d);
+    if (!want.bg) {
+        wgb_fail(c, "WebGPU: cannot create a bind group");
+        return NULL;
+    }
+    if (c->n_bgs == c->cap_bgs) {
+        size_t cap = c->cap_bgs ? c->cap_bgs * 2 : 256;
+        wgb_bg_entry *nb = realloc(c->bgs, cap * sizeof *nb);
+        if (!nb) { /* uncached: released at the next purge is not possible, so give up */
+            c->api->BindGroupRelease(want.bg);
+            wgb_fail(c, "WebGPU: out of memory for bind groups");
+            return NULL;
+        }
+        c->bgs = nb;
+        c->cap_bgs = cap;
+    }
+    c->bgs[c->n_bgs++] = want;
+    if (c->n_bgs * 2 > c->index_cap) {
+        if (!index_rebuild(c, c->index_cap ? c->index_cap * 2 : 512)) {
+            wgb_fail(c, "WebGPU: out of memory for bind groups");
+            return NULL;
+        }
+    } else {
+        size_t h = (size_t)hash_key(want.key) & (c->index_cap - 1);
+        while (c->bg_index[h] >= 0) h = (h + 1) & (c->index_cap - 1);
+        c->bg_index[h] = (int32_t)(c->n_bgs - 1);
+    }
+    return want.bg;
+}
+
+/* Drops the cached bind groups that use buffer `id` (before the buffer goes away). */
+static void purge_bind_groups(wgb_ctx *c, uint64_t id) {
+    size_t kept = 0;
+    for (size_t e = 0; e < c->n_bgs; e++) {
+        bool uses = false;
+        for (int i = 0; i < WGB_MAX_STORAGE; i++) uses |= c->bgs[e].key[2 + 3 * i] == id;
+        if (uses) c->api->BindGroupRelease(c->bgs[e].bg);
+        else c->bgs[kept++] = c->bgs[e];
+    }
+    if (kept == c->n_bgs) return;
+    c->n_bgs = kept;
+    if (c->index_cap && !index_rebuild(c, c->index_cap)) {
+        free(c->bg_index); /* lookups fall back to creating new groups */
+        c->bg_index = NULL;
+        c->index_cap = 0;
+    }
+}
+
+/* ------------------------------------------------------------ recording */
+
+void wgb_flush(wgb_ctx *c) {
+    if (!c->enc) return;
+    const wg_wgpu *api = c->api;
+    if (c->pass) {
+        api->ComputePassEncoderEnd(c->pass);
+        api->ComputePassEncoderRelease(c->pass);
+        c->pass = NULL;
+    }
+    WGPUCommandBuffer cmd = api->CommandEncoderFinish(c->enc, NULL);
+    api->CommandEncoderRelease(c->enc);
+    c->enc = NULL;
+    if (c->n_slots) api->QueueWriteBuffer(c->dev->queue, c->params, 0, c->slots, (size_t)c->n_slots * WGB_SLOT_BYTES);
+    c->n_slots = 0;
+    if (cmd) {
+        api->QueueSubmit(c->dev->queue, 1, &cmd);
+        api->CommandBufferRelease(cmd);
+    } else {
+        wgb_fail(c, "WebGPU: cannot finish a command buffer");
+    }
+}
+
+static bool ensure_encoder(wgb_ctx *c) {
+    if (!c->enc) c->enc = c->api->DeviceCreateCommandEncoder(c->dev->device, NULL);
+    if (!c->enc) wgb_fail(c, "WebGPU: cannot create a command encoder");
+    return c->enc != NULL;
+}
+
+static bool ensure_pass(wgb_ctx *c) {
+    if (c->pass) return true;
+    if (!ensure_encoder(c)) return false;
+    c->pass = c->api->CommandEncoderBeginComputePass(c->enc, NULL);
+    if (!c->pass) wgb_fail(c, "WebGPU: cannot begin a compute pass");
+    return c->pass != NULL;
+}
+
+void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, const wgb_bind *binds, uint32_t gx,
+                  uint32_t gy) {
+    if (c->dev->lost || gx == 0 || gy == 0) return;
+    const wgb_pipeline *p = &c->pl.k[k];
+    if (c->n_slots + p->param_slots > c->cap_slots) wgb_flush(c);
+    WGPUBindGroup bg = bind_group_for(c, k, binds);
+    if (!bg || !ensure_pass(c)) return;
+    uint32_t slot = c->n_slots;
+    c->n_slots += p->param_slots;
+    uint8_t *dst = c->slots + (size_t)slot * WGB_SLOT_BYTES;
+    memset(dst, 0, (size_t)p->param_slots * WGB_SLOT_BYTES);
+    memcpy(dst, params, param_bytes);
+    uint32_t dyn = slot * WGB_SLOT_BYTES;
+    const wg_wgpu *api = c->api;
+    api->ComputePassEncoderSetPipeline(c->pass, p->pipe);
+    api->ComputePassEncoderSetBindGroup(c->pass, 0, bg, 1, &dyn);
+    api->ComputePassEncoderDispatchWorkgroups(c->pass, gx, gy, 1);
+}
+
+void wgb_dispatch_linear(wgb_ctx *c, int k, const void *params, size_t param_bytes, const wgb_bind *binds,
+                         uint64_t groups) {
+    if (groups == 0) return;
+    uint64_t gx = groups < c->max_groups ? groups : c->max_groups;
+    uint64_t gy = (groups + gx - 1) / gx;
+    if (gy > c->max_groups) {
+        wgb_fail(c, "WebGPU: %llu workgroups exceed the device's dispatch limit", (unsigned long long)groups);
+        return;
+    }
+    wgb_dispatch(c, k, params, param_bytes, binds, (uint32_t)gx, (uint32_t)gy);
+}
+
+/* ------------------------------------------------------------ read-back */
+
+static void on_map(WGPUMapAsyncStatus status, WGPUStringView message, void *u1, void *u2) {
+    wgb_ctx *c = u1;
+    c->map_status = status;
+    c->map_done = true;
+}
+
+bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint64_t size) {
+    if (c->dev->lost) {
+        wgb_fail(c, "%s", c->dev->lost_message);
+        return false;
+    }
+    const wg_wgpu *api = c->api;
+    uint64_t bytes = round_up(size ? size : 4, 4);
+    if (bytes > c->readback_bytes) {
+        if (c->readback) {
+            api->BufferDestroy(c->readback);
+            api->BufferRelease(c->readback);
+        }
+        uint64_t want = bytes < 65536 ? 65536 : round_up(bytes, 65536);
+        WGPUBufferDescriptor d = WGPU_BUFFER_DESCRIPTOR_INIT;
+        d.label = wg_sv("read-back");
+        d.usage = WGPUBufferUsage_MapRead | WGPUBufferUsage_CopyDst;
+        d.size = want;
+        c->readback = api->DeviceCreateBuffer(c->dev->device, &d);
+        c->readback_bytes = c->readback ? want : 0;
+        if (!c->readback) {
+            wgb_fail(c, "WebGPU: cannot create a %llu-byte read-back buffer", (unsigned long long)want);
+            return false;
+        }
+    }
+    if (!ensure_encoder(c)) return false;
+    if (c->pass) {
+        api->ComputePassEncoderEnd(c->pass);
+        api->ComputePassEncoderRelease(c->pass);
+        c->pass = NULL;
+    }
+    api->CommandEncoderCopyBufferToBuffer(c->enc, src->buf, src->offset + offset, c->readback, 0, bytes);
+    wgb_flush(c);
+    c->map_done = false;
+    WGPUBufferMapCallbackInfo cb = {NULL, WGPUCallbackMode_AllowProcessEvents, on_map, c, NULL};
+    api->BufferMapAsync(c->readback, WGPUMapMode_Read, 0, (size_t)bytes, cb);
+    char err[1024];
+    if (!wg_device_wait(c->dev, &c->map_done, WG_GPU_WAIT_TIMEOUT_MS, "a read-back", err, sizeof err)) {
+        wgb_fail(c, "%s", err);
+        c->dev->lost = true; /* the map is still pending: the buffer cannot be reused */
+        snprintf(c->dev->lost_message, sizeof c->dev->lost_message, "%s", err);
+        return false;
+    }
+    bool ok = c->map_status == WGPUMapAsyncStatus_Success;
+    if (ok) {
+        const void *p = api->BufferGetConstMappedRange(c->readback, 0, (size_t)bytes);
+        if (p) memcpy(dst, p, (size_t)size);
+        else ok = false;
+        api->BufferUnmap(c->readback);
+    }
+    if (!wg_device_check(c->dev, err, sizeof err)) {
+        wgb_fail(c, "%s", err);
+        return false;
+    }
+    if (!ok) wgb_fail(c, "WebGPU: read-back failed (map status %d)", (int)c->map_status);
+    return ok;
+}
+
+bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out) {
+    wgb_bind *s = &c->scratch[slot];
+    bytes = round_up(bytes ? bytes : 4, 256);
+    if (s->size < bytes) {
+        if (s->buf) {
+            wgb_flush(c); /* recorded work may still use the old one */
+            purge_bind_groups(c, s->id);
+            wg_buffer_free(c->dev, s->buf);
+            memset(s, 0, sizeof *s);
+        }
+        char err[512];
+        s->buf = wg_buffer_create(c->dev, bytes, "scratch", err, sizeof err);
+        if (!s->buf) {
+            wgb_fail(c, "%s", err);
+            return false;
+        }
+        s->id = ++c->next_id;
+        s->size = bytes;
+    }
+    *out = *s;
+    return true;
+}
+
+/* ------------------------------------------------------------ tensors */
+
+static wg_tensor *tensor_new(uint32_t type, int64_t ne0, int64_t ne1, int n_parts) {
+    wg_tensor *t = calloc(1, sizeof *t + sizeof(wgb_tensor) + (size_t)n_parts * sizeof(wgb_part));
+    if (!t) return NULL;
+    t->type = type;
+    t->ne0 = ne0;
+    t->ne1 = ne1;
+    wgb_tensor *wt = (wgb_tensor *)(t + 1);
+    wt->n_parts = n_parts;
+    wt->parts = (wgb_part *)(wt + 1);
+    t->impl = wt;
+    return t;
+}
+
+/* A range of `bytes` in a weight buffer, at an offset a binding may start at. */
+static wgb_pool *pool_alloc(wgb_ctx *c, uint64_t bytes, uint64_t *offset, char *err, size_t err_size) {
+    for (wgb_pool *p = c->pools; p; p = p->next) {
+        uint64_t off = round_up(p->used, c->offset_align);
+        if (off <= p->bind.size && bytes <= p->bind.size - off) {
+            p->used = off + bytes;
+            *offset = off;
+            return p;
+        }
+    }
+    uint64_t size = c->next_pool_bytes > c->pool_cap ? c->pool_cap : c->next_pool_bytes;
+    if (size < bytes) size = bytes;
+    wgb_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    p->bind.buf = wg_buffer_create(c->dev, size, "weights", err, err_size);
+    if (!p->bind.buf) {
+        free(p);
+        return NULL;
+    }
+    p->bind.id = ++c->next_id;
+    p->bind.size = size;
+    c->device_bytes += size;
+    p->used = bytes;
+    p->next = c->pools;
+    c->pools = p;
+    if (c->next_pool_bytes < c->pool_cap) c->next_pool_bytes *= 2;
+    *offset = 0;
+    return p;
+}
+
+static void pool_release(wgb_ctx *c, wgb_pool *p) {
+    if (--p->refs > 0) return;
+    for (wgb_pool **pp = &c->pools; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    purge_bind_groups(c, p->bind.id);
+    wg_buffer_free(c->dev, p->bind.buf);
+    c->device_bytes -= p->bind.size;
+    free(p);
+}
+
+/* Uploads bytes that need not be a multiple of 4 (the binding is padded). */
+static bool upload(wgb_ctx *c, const wgb_bind *dst, const uint8_t *src, uint64_t bytes, char *err, size_t err_size) {
+    uint64_t body = bytes & ~(uint64_t)3;
+    if (body && !wg_buffer_write(c->dev, dst->buf, dst->offset, src, (size_t)body, err, err_size)) return false;
+    if (bytes > body) {
+        uint8_t tail[4] = {0};
+        memcpy(tail, src + body, (size_t)(bytes - body));
+        if (!wg_buffer_write(c->dev, dst->buf, dst->offset + body, tail, 4, err, err_size)) return false;
+    }
+    c->uploaded += bytes;
+    if (c->uploaded >= UPLOAD_WAIT_BYTES) {
+        c->uploaded = 0;
+        c->api->QueueSubmit(c->dev->queue, 0, NULL); /* pushes the queued writes */
+        if (!wg_device_finish(c->dev, err, err_size)) return false;
+    }
+    return true;
+}
+
+static void tensor_free(wg_backend *b, wg_tensor *t) {
+    if (!t) return;
+    wgb_ctx *c = wgb_ctx_of(b);
+    wgb_tensor *wt = wgb_t(t);
+    wgb_flush(c); /* recorded dispatches may use it */
+    for (int i = 0; i < wt->n_parts; i++) {
+        wgb_part *p = &wt->parts[i];
+        if (wt->weight) {
+            if (p->pool) pool_release(c, p->pool);
+        } else if (p->bind.buf) {
+            purge_bind_groups(c, p->bind.id);
+            wg_buffer_free(c->dev, p->bind.buf);
+            c->device_bytes -= p->bind.size;
+        }
+    }
+    free(t);
+}
+
+static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64_t ne1, const void *data, char *err,
+                                size_t err_size) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    size_t rb = wg_type_row_bytes(type, ne0);
+    if (wgb_format_of(type) < 0) {
+        snprintf(err, err_size, "webgpu backend: weights of type %s are not supported",
+                 wg_type_name(type) ? wg_type_name(type) : "unknown");
+        return NULL;
+    }
+    if (rb == 0 || ne1 <= 0 || !data) {
+        snprintf(err, err_size, "webgpu backend: bad weight shape [%lld, %lld] for type %s", (long long)ne0,
+                 (long long)ne1, wg_type_name(type));
+        return NULL;
+    }
+    uint64_t max_bytes = c->weight_binding_max & ~(uint64_t)3;
+    int64_t rows_per_part = (int64_t)(max_bytes / rb);
+    if (rows_per_part < 1) {
+        snprintf(err, err_size, "webgpu backend: a weight row of %zu bytes exceeds the %llu-byte binding limit", rb,
+                 (unsigned long long)max_bytes);
+        return NULL;
+    }
+    int64_t n_parts = (ne1 + rows_per_part - 1) / rows_per_part;
+    if (n_parts > 1 << 20) {
+        snprintf(err, err_size, "webgpu backend: weight [%lld, %lld] needs too many bindings", (long long)ne0,
+                 (long long)ne1);
+        return NULL;
+    }
+    wg_tensor *t = tensor_new(type, ne0, ne1, (int)n_parts);
+    if (!t) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    wgb_tensor *wt = wgb_t(t);
+    wt->weight = true;
+    wt->row_bytes = rb;
+    wt->n_parts = 0; /* counts the parts made so far, for tensor_free on failure */
+    for (int64_t i = 0; i < n_parts; i++) {
+        wgb_part *p = &wt->parts[i];
+        p->row0 = i * rows_per_part;
+        p->rows = ne1 - p->row0 < rows_per_part ? ne1 - p->row0 : rows_per_part;
+        uint64_t bytes = (uint64_t)p->rows * rb;
+        uint64_t off;
+        p->pool = pool_alloc(c, round_up(bytes, 4), &off, err, err_size);
+        if (!p->pool) {
+            tensor_free(b, t);
+            return NULL;
+        }
+        p->pool->refs++;
+        wt->n_parts++;
+        p->bind = p->pool->bind;
+        p->bind.offset = off;
+        p->bind.size = round_up(bytes, 4);
+        if (!upload(c, &p->bind, (const uint8_t *)data + (size_t)p->row0 * rb, bytes, err, err_size)) {
+            tensor_free(b, t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (ne0 <= 0 || ne1 <= 0 || (uint64_t)ne0 > UINT64_MAX / 4 / (uint64_t)ne1) {
+        snprintf(err, err_size, "webgpu backend: bad buffer shape [%lld, %lld]", (long long)ne0, (long long)ne1);
+        return NULL;
+    }
+    uint64_t bytes = (uint64_t)ne0 * (uint64_t)ne1 * 4;
+    /* Kernels index activations with 32-bit element offsets. */
+    if (bytes > c->binding_max || bytes / 4 > UINT32_MAX) {
+        snprintf(err, err_size,
+                 "webgpu backend: a [%lld, %lld] f32 buffer (%llu bytes) exceeds the device's storage binding "
+                 "limit of %llu bytes",
+                 (long long)ne0, (long long)ne1, (unsigned long long)bytes, (unsigned long long)c->binding_max);
+        return NULL;
+    }
+    wg_tensor *t = tensor_new(WG_TYPE_F32, ne0, ne1, 1);
+    if (!t) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    wgb_tensor *wt = wgb_t(t);
+    wt->row_bytes = (size_t)ne0 * 4;
+    wgb_part *p = &wt->parts[0];
+    p->rows = ne1;
+    p->bind.buf = wg_buffer_create(c->dev, bytes, "activations", err, err_size);
+    if (!p->bind.buf) {
+        free(t);
+        return NULL;
+    }
+    p->bind.id = ++c->next_id;
+    p->bind.size = bytes;
+    c->device_bytes += bytes;
+    return t;
+}
+
+static bool rows_ok(wgb_ctx *c, const wg_tensor *t, int64_t row0, int64_t n, const char *op) {
+    if (!t || wgb_t(t)->weight || row0 < 0 || n < 0 || row0 > t->ne1 || n > t->ne1 - row0) {
+        wgb_fail(c, "webgpu backend: %s of rows [%lld, +%lld) is outside the tensor", op, (long long)row0,
+                 (long long)n);
+        return false;
+    }
+    return true;
+}
+
+static void write_rows(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, const float *src) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (!rows_ok(c, t, row0, n, "write") || n == 0) return;
+    wgb_flush(c); /* queue order: earlier ops see the old rows, later ones the new */
+    char err[512];
+    wgb_bind d = wgb_act(t);
+    if (!wg_buffer_write(c->dev, d.buf, (uint64_t)row0 * wgb_t(t)->row_bytes, src,
+                         (size_t)n * wgb_t(t)->row_bytes, err, sizeof err))
+        wgb_fail(c, "%s", err);
+}
+
+static void read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n, float *dst) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (!rows_ok(c, t, row0, n, "read") || n == 0) return;
+    wgb_bind s = wgb_act(t);
+    size_t rb = wgb_t(t)->row_bytes;
+    wgb_read(c, &s, (uint64_t)row0 * rb, dst, (uint64_t)n * rb);
+}
+
+static bool synchronize(wg_backend *b) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    wgb_flush(c);
+    char err[1024];
+    if (!wg_device_finish(c->dev, err, sizeof err)) wgb_fail(c, "%s", err);
+    bool ok = !c->failed;
+    c->failed = false;
+    return ok;
+}
+
+static const char *error_of(const wg_backend *b) { return wgb_ctx_of(b)->error; }
+
+static uint64_t device_memory(const wg_backend *b) { return wgb_ctx_of(b)->device_bytes; }
+
+static void destroy(wg_backend *b) {
+    if (!b) return;
+    wgb_ctx *c = b->ctx;
+    if (c) {
+        if (c->dev) {
+            char err[256];
+            wgb_flush(c);
+            wg_device_finish(c->dev, err, sizeof err);
+            for (size_t i = 0; i < c->n_bgs; i++) c->api->BindGroupRelease(c->bgs[i].bg);
+            while (c->pools) {
+                wgb_pool *p = c->pools;
+                c->pools = p->next;
+                wg_buffer_free(c->dev, p->bind.buf);
+                free(p);
+            }
+            for (int i = 0; i < 3; i++) wg_buffer_free(c->dev, c->scratch[i].buf);
+            wg_buffer_free(c->dev, c->argmax_out.buf);
+            wg_buffer_free(c->dev, c->readback);
+            wg_buffer_free(c->dev, c->params);
+            wgb_pipelines_destroy(c->dev, &c->pl);
+            wg_device_destroy(c->dev);
+        }
+        if (c->gpu) wg_gpu_close(c->gpu);
+        free(c->bgs);
+        free(c->bg_index);
+        free(c->slots);
+        free(c);
+    }
+    free(b);
+}
+
+static const wg_backend_ops k_webgpu_ops = {
+    .name = "webgpu",
+    .weights_reference_host = false,
+    .destroy = destroy,
+    .weight_create = weight_create,
+    .buffer_create = buffer_create,
+    .tensor_free = tensor_free,
+    .write_rows = write_rows,
+    .read_rows = read_rows,
+    .get_rows = wgb_op_get_rows,
+    .copy_rows = wgb_op_copy_rows,
+    .rms_norm = wgb_op_rms_norm,
+    .matmul = wgb_op_matmul,
+    .rope = wgb_op_rope,
+    .kv_store = wgb_op_kv_store,
+    .attention = wgb_op_attention,
+    .swiglu = wgb_op_swiglu,
+    .add = wgb_op_add,
+    .argmax = wgb_op_argmax,
+    .synchronize = synchronize,
+    .error = error_of,
+    .device_memory = device_memory,
+};
+
+/* WGLLM_WEBGPU_MAX_BINDING: a smaller weight binding limit, so tests can split weights. */
+static uint64_t binding_override(uint64_t device_max) {
+    const char *v = getenv("WGLLM_WEBGPU_MAX_BINDING");
+    if (!v || !*v) return device_max;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || x < 4 || x > device_max) return device_max;
+    return x & ~3ull;
+}
+
+wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_size) {
+    wg_backend *b = calloc(1, sizeof *b);
+    wgb_ctx *c = calloc(1, sizeof *c);
+    if (!b || !c) {
+        free(b);
+        free(c);
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    b->ops = &k_webgpu_ops;
+    b->ctx = c;
+    c->gpu = wg_gpu_open(NULL, err, err_size);
+    if (!c->gpu) goto fail;
+    if (c->gpu->n_adapters == 0) {
+        snprintf(err, err_size,
+                 "WebGPU: no adapter found (library '%s'; without a GPU install Mesa's Vulkan drivers: "
+                 "scripts/install-webgpu.sh)",
+                 c->gpu->api.path);
+        goto fail;
+    }
+    c->dev = wg_device_create(c->gpu, adapter_index < 0 ? 0 : adapter_index, err, err_size);
+    if (!c->dev) goto fail;
+    c->api = c->dev->api;
+    const wg_gpu_limits *l = &c->dev->limits;
+    c->binding_max = l->max_storage_buffer_binding_size & ~(uint64_t)3;
+    c->weight_binding_max = binding_override(c->binding_max);
+    c->offset_align = l->min_storage_buffer_offset_alignment ? l->min_storage_buffer_offset_alignment : 256;
+    c->max_groups = l->max_compute_workgroups_per_dimension ? l->max_compute_workgroups_per_dimension : 65535;
+    c->pool_cap = l->max_buffer_size < POOL_MAX_BYTES ? l->max_buffer_size : POOL_MAX_BYTES;
+    c->next_pool_bytes = POOL_FIRST_BYTES;
+    if (l->max_compute_invocations_per_workgroup < 256 || l->max_compute_workgroup_storage_size < 16384) {
+        snprintf(err, err_size, "WebGPU: the device allows %u invocations and %u bytes of workgroup memory; "
+                 "the kernels need 256 and 16384", l->max_compute_invocations_per_workgroup,
+                 l->max_compute_workgroup_storage_size);
+        goto fail;
+    }
+    if (!wgb_pipelines_create(c->dev, &c->pl, err, err_size)) goto fail;
+
+    c->cap_slots = PARAM_SLOTS;
+    c->slots = calloc(c->cap_slots, WGB_SLOT_BYTES);
+    WGPUBufferDescriptor pd = WGPU_BUFFER_DESCRIPTOR_INIT;
+    pd.label = wg_sv("op parameters");
+    pd.usage = WGPUBufferUsage_Uniform | WGPUBufferUsage_CopyDst;
+    pd.size = (uint64_t)c->cap_slots * WGB_SLOT_BYTES;
+    c->params = c->slots ? c->api->DeviceCreateBuffer(c->dev->device, &pd) : NULL;
+    c->params_id = ++c->next_id;
+    c->argmax_out.buf = wg_buffer_create(c->dev, 256, "argmax", err, err_size);
+    c->argmax_out.id = ++c->next_id;
+    c->argmax_out.size = 256;
+    if (!c->params || !c->argmax_out.buf) {
+        if (!c->argmax_out.buf) goto fail;
+        snprintf(err, err_size, "WebGPU: cannot create the parameter buffer");
+        goto fail;
+    }
+    if (!wg_device_check(c->dev, err, err_size)) goto fail;
+    return b;
+fail:
+    destroy(b);
+    return NULL;
+}

@@ -1,0 +1,134 @@
+/* Shared between the WebGPU backend's files (wgpu_backend.c: tensors, recording and
+ * submission; wgpu_ops.c: the ops); not part of the backend seam.
+ *
+ * Recording model: ops are dispatched into one command encoder / compute pass that is
+ * submitted by synchronize, read_rows, argmax, write_rows (to keep queue order) or when
+ * the parameter slots run out. Each dispatch's parameters go to a 256-byte slot of a host
+ * array that is written to the GPU with one queue write just before the submit and bound
+ * with a dynamic offset, so bind groups do not depend on the parameters and are cached. */
+#ifndef WGLLM_WGPU_INTERNAL_H
+#define WGLLM_WGPU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "backend/webgpu/wgpu_device.h"
+#include "backend/webgpu/wgpu_pipelines.h"
+
+/* A buffer range as bound to a kernel. `id` names the buffer in the bind group cache
+ * (unique for the backend's lifetime, unlike handles, which may be reused). */
+typedef struct wgb_bind {
+    WGPUBuffer buf;
+    uint64_t id;
+    uint64_t offset;
+    uint64_t size;
+} wgb_bind;
+
+typedef struct wgb_pool wgb_pool;
+
+/* Weights: rows [row0, row0 + rows) in one binding each. Activations: one part. */
+typedef struct wgb_part {
+    wgb_bind bind;
+    int64_t row0, rows;
+    wgb_pool *pool; /* weights only */
+} wgb_part;
+
+typedef struct wgb_tensor {
+    bool weight;
+    size_t row_bytes;
+    int n_parts;
+    wgb_part *parts;
+} wgb_tensor;
+
+typedef struct wgb_bg_entry {
+    uint64_t key[2 + 3 * WGB_MAX_STORAGE];
+    WGPUBindGroup bg;
+} wgb_bg_entry;
+
+typedef struct wgb_ctx {
+    wg_gpu *gpu;
+    wg_device *dev;
+    const wg_wgpu *api;
+    wgb_pipelines pl;
+    uint64_t weight_binding_max; /* weights are split into bindings of at most this */
+    uint64_t binding_max;        /* the device's maxStorageBufferBindingSize */
+    uint32_t offset_align;       /* minStorageBufferOffsetAlignment */
+    uint32_t max_groups;         /* maxComputeWorkgroupsPerDimension */
+    uint64_t next_id;
+    uint64_t device_bytes; /* weights and activations allocated */
+
+    wgb_pool *pools;
+    uint64_t next_pool_bytes, pool_cap;
+    uint64_t uploaded; /* bytes written since the last wait (bounds staging memory) */
+
+    /* recording */
+    WGPUCommandEncoder enc;
+    WGPUComputePassEncoder pass;
+    WGPUBuffer params;
+    uint64_t params_id;
+    uint8_t *slots;
+    uint32_t n_slots, cap_slots;
+
+    /* bind group cache: entries plus an open-addressing index into them */
+    wgb_bg_entry *bgs;
+    size_t n_bgs, cap_bgs;
+    int32_t *bg_index;
+    size_t index_cap;
+
+    /* read-back staging (MAP_READ), argmax result, scratch for aliased operands */
+    WGPUBuffer readback;
+    uint64_t readback_bytes;
+    wgb_bind argmax_out;
+    wgb_bind scratch[3]; /* 0, 1: aliased operands; 2: attention partials */
+
+    bool map_done;
+    WGPUMapAsyncStatus map_status;
+
+    bool failed;
+    char error[1024];
+} wgb_ctx;
+
+static inline wgb_ctx *wgb_ctx_of(const wg_backend *b) { return (wgb_ctx *)b->ctx; }
+static inline wgb_tensor *wgb_t(const wg_tensor *t) { return (wgb_tensor *)t->impl; }
+/* The whole buffer of an activation tensor. */
+static inline wgb_bind wgb_act(const wg_tensor *t) { return wgb_t(t)->parts[0].bind; }
+
+/* Records the first failure (later ones are usually consequences); synchronize reports it. */
+void wgb_fail(wgb_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records one dispatch of kernel k with `param_bytes` of parameters and the storage
+ * bindings (in binding order). Workgroup counts beyond one dimension's limit are
+ * spread over y (kernels using the linear index (y * nx + x)). */
+void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, const wgb_bind *binds, uint32_t gx,
+                  uint32_t gy);
+/* Dispatch of a kernel over `groups` workgroups, laid out over x and y. */
+void wgb_dispatch_linear(wgb_ctx *c, int k, const void *params, size_t param_bytes, const wgb_bind *binds,
+                         uint64_t groups);
+
+/* Submits recorded work (no wait). */
+void wgb_flush(wgb_ctx *c);
+/* Copies `size` bytes of a buffer to host memory after all recorded work. */
+bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint64_t size);
+/* A scratch buffer of at least `bytes`: slots 0 and 1 for operands aliasing an output,
+ * 2 for attention's per-split partial results. */
+bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
+
+/* ops (wgpu_ops.c) */
+void wgb_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out);
+void wgb_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
+                      int64_t dst_row0);
+void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
+void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
+                 float freq_base, float freq_scale);
+void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
+                     const wg_tensor *v, int pos0, int n);
+void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out);
+void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
+void wgb_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n);
+int32_t wgb_op_argmax(wg_backend *b, const wg_tensor *x, int64_t row);
+
+#endif

@@ -1,0 +1,327 @@
+/* The WebGPU backend's ops: each checks its operands, fills the kernel's parameter block
+ * (the struct Params of kernels/<name>.wgsl, field for field) and records dispatches. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/webgpu/wgpu_internal.h"
+#include "quant/types.h"
+
+#define MATVEC_ROWS_PER_GROUP 8u /* kernels/matvec.wgsl: 256 threads / 32 threads per row */
+#define MATMUL_TILE 64u          /* kernels/matmul.wgsl: TM = TN */
+#define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
+#define ROPE_MAX_PAIRS 128       /* kernels/rope.wgsl: freqs array */
+#define ATTN_MAX_HEAD_DIM 256    /* kernels/attention.wgsl: one workgroup of 256 */
+#define ATTN_SPLIT 256u          /* positions per split: one chunk of kernels/attention.wgsl */
+#define ATTN_BUSY_PAIRS 256      /* (token, head) pairs that keep the GPU busy without splits */
+
+static uint64_t groups_of(uint64_t items, uint64_t per_group) { return (items + per_group - 1) / per_group; }
+
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static bool is_act(const wg_tensor *t) { return t && !wgb_t(t)->weight; }
+
+/* An operand `in` bound next to the output buffer `out` would be bound twice in one
+ * dispatch (read-only and read-write), which WebGPU forbids: copy it to scratch first. */
+static bool unaliased(wgb_ctx *c, int slot, const wg_tensor *in, const wg_tensor *out, wgb_bind *res) {
+    *res = wgb_act(in);
+    if (res->id != wgb_act(out).id) return true;
+    uint64_t count = res->size / 4;
+    wgb_bind s;
+    if (!wgb_scratch(c, slot, res->size, &s)) return false;
+    uint32_t p[4] = {(uint32_t)count, 0, 0, 0};
+    wgb_bind bb[2] = {*res, s};
+    wgb_dispatch_linear(c, WGB_K_COPY, p, sizeof p, bb, groups_of(count, 256));
+    *res = s;
+    return true;
+}
+
+/* Rows [0, n) of an activation with at least `len` elements per row? */
+static bool fits(wgb_ctx *c, const wg_tensor *t, int64_t n, int64_t row_len, const char *op) {
+    if (!is_act(t) || n < 0 || n > t->ne1 || row_len > t->ne0) {
+        wgb_fail(c, "webgpu backend: %s: operand shape [%lld, %lld] too small for %lld rows of %lld", op,
+                 t ? (long long)t->ne0 : 0LL, t ? (long long)t->ne1 : 0LL, (long long)n, (long long)row_len);
+        return false;
+    }
+    return true;
+}
+
+void wgb_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    const wgb_tensor *tt = wgb_t(table);
+    int fmt = wgb_format_of(table->type);
+    if (!tt->weight || fmt < 0) {
+        wgb_fail(c, "webgpu backend: get_rows needs a weight table");
+        return;
+    }
+    if (!fits(c, out, n, table->ne0, "get_rows")) return;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= table->ne1) {
+            wgb_fail(c, "webgpu backend: get_rows: id %d outside [0, %lld)", ids[i], (long long)table->ne1);
+            return;
+        }
+    }
+    /* Consecutive ids that fall in the same binding share a dispatch. */
+    for (int i = 0; i < n;) {
+        int part = 0;
+        while (ids[i] >= tt->parts[part].row0 + tt->parts[part].rows) part++;
+        const wgb_part *p = &tt->parts[part];
+        struct {
+            uint32_t ne0, row_bytes, out_row0, n_ids, out_stride, pad[3];
+            uint32_t ids[GET_ROWS_MAX_IDS];
+        } prm;
+        memset(&prm, 0, sizeof prm);
+        prm.ne0 = (uint32_t)table->ne0;
+        prm.row_bytes = (uint32_t)tt->row_bytes;
+        prm.out_row0 = (uint32_t)i;
+        prm.out_stride = (uint32_t)out->ne0;
+        int j = i;
+        while (j < n && j - i < GET_ROWS_MAX_IDS && ids[j] >= p->row0 && ids[j] < p->row0 + p->rows) {
+            prm.ids[j - i] = (uint32_t)(ids[j] - p->row0);
+            j++;
+        }
+        prm.n_ids = (uint32_t)(j - i);
+        wgb_bind bb[2] = {p->bind, wgb_act(out)};
+        wgb_dispatch(c, WGB_K_GET_ROWS + fmt, &prm, sizeof prm, bb, prm.n_ids, 1);
+        i = j;
+    }
+}
+
+void wgb_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
+                      int64_t dst_row0) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    uint64_t count = (uint64_t)n * (uint64_t)src->ne0;
+    uint64_t so = (uint64_t)src_row0 * (uint64_t)src->ne0, dof = (uint64_t)dst_row0 * (uint64_t)dst->ne0;
+    if (!is_act(src) || !is_act(dst) || src_row0 < 0 || dst_row0 < 0 || so + count > wgb_act(src).size / 4 ||
+        dof + count > wgb_act(dst).size / 4) {
+        wgb_fail(c, "webgpu backend: copy_rows outside its tensors");
+        return;
+    }
+    wgb_bind from = wgb_act(src);
+    if (from.id == wgb_act(dst).id) { /* memmove within one buffer: through scratch */
+        wgb_bind s;
+        if (!wgb_scratch(c, 0, count * 4, &s)) return;
+        uint32_t p[4] = {(uint32_t)count, (uint32_t)so, 0, 0};
+        wgb_bind bb[2] = {from, s};
+        wgb_dispatch_linear(c, WGB_K_COPY, p, sizeof p, bb, groups_of(count, 256));
+        from = s;
+        so = 0;
+    }
+    uint32_t p[4] = {(uint32_t)count, (uint32_t)so, (uint32_t)dof, 0};
+    wgb_bind bb[2] = {from, wgb_act(dst)};
+    wgb_dispatch_linear(c, WGB_K_COPY, p, sizeof p, bb, groups_of(count, 256));
+}
+
+void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    if (!fits(c, x, n, x->ne0, "rms_norm") || !fits(c, out, n, x->ne0, "rms_norm")) return;
+    if (w->type != WG_TYPE_F32 || w->ne0 < x->ne0) { /* an f32 vector, as a weight or an activation */
+        wgb_fail(c, "webgpu backend: rms_norm weight must be f32 of length %lld", (long long)x->ne0);
+        return;
+    }
+    if ((uint32_t)n > c->max_groups) {
+        wgb_fail(c, "webgpu backend: rms_norm of %d rows exceeds the dispatch limit", n);
+        return;
+    }
+    wgb_bind xb, wb;
+    if (!unaliased(c, 0, x, out, &xb)) return;
+    if (wgb_t(w)->weight) wb = wgb_t(w)->parts[0].bind;
+    else if (!unaliased(c, 1, w, out, &wb)) return;
+    struct {
+        uint32_t d, x_stride, out_stride, eps;
+    } p = {(uint32_t)x->ne0, (uint32_t)x->ne0, (uint32_t)out->ne0, f32_bits(eps)};
+    wgb_bind bb[3] = {xb, wb, wgb_act(out)};
+    wgb_dispatch(c, WGB_K_RMS_NORM, &p, sizeof p, bb, (uint32_t)n, 1);
+}
+
+void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    const wgb_tensor *wt = wgb_t(w);
+    int fmt = wgb_format_of(w->type);
+    if (n <= 0) return;
+    if (!wt->weight || fmt < 0) {
+        wgb_fail(c, "webgpu backend: matmul needs a weight");
+        return;
+    }
+    const int64_t k = w->ne0, m = w->ne1;
+    /* Same layout as the CPU backend: x rows of k floats, out rows of m floats, packed. */
+    if (!is_act(x) || !is_act(out) || (uint64_t)n * (uint64_t)k > wgb_act(x).size / 4 ||
+        (uint64_t)n * (uint64_t)m > wgb_act(out).size / 4) {
+        wgb_fail(c, "webgpu backend: matmul operands too small for [%lld, %lld] x %d", (long long)k, (long long)m,
+                 n);
+        return;
+    }
+    wgb_bind xb;
+    if (!unaliased(c, 0, x, out, &xb)) return;
+    const bool blocks = k % 32 == 0;
+    for (int i = 0; i < wt->n_parts; i++) {
+        const wgb_part *p = &wt->parts[i];
+        wgb_bind bb[3] = {p->bind, xb, wgb_act(out)};
+        if (n == 1 && blocks) {
+            uint32_t prm[4] = {(uint32_t)p->rows, (uint32_t)(k / 32), (uint32_t)wt->row_bytes, (uint32_t)p->row0};
+            wgb_dispatch_linear(c, WGB_K_MATVEC + fmt, prm, sizeof prm, bb,
+                                groups_of((uint64_t)p->rows, MATVEC_ROWS_PER_GROUP));
+        } else {
+            uint32_t prm[8] = {(uint32_t)p->rows, (uint32_t)n,         (uint32_t)k,  (uint32_t)wt->row_bytes,
+                               (uint32_t)p->row0, (uint32_t)m, blocks ? 1u : 0u, 0};
+            uint64_t gx = groups_of((uint64_t)p->rows, MATMUL_TILE), gy = groups_of((uint64_t)n, MATMUL_TILE);
+            if (gx > c->max_groups || gy > c->max_groups) {
+                wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
+                return;
+            }
+            wgb_dispatch(c, WGB_K_MATMUL + fmt, prm, sizeof prm, bb, (uint32_t)gx, (uint32_t)gy);
+        }
+    }
+}
+
+void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
+                 float freq_base, float freq_scale) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    int pairs = (rope_dims + 1) / 2; /* the CPU loop: j = 0, 2, ... < rope_dims */
+    if (!fits(c, x, n, (int64_t)n_heads * head_dim, "rope")) return;
+    if (pairs <= 0 || pairs > ROPE_MAX_PAIRS || 2 * pairs > head_dim || pos0 < 0) {
+        wgb_fail(c, "webgpu backend: rope of %d dims (head_dim %d) is not supported (at most %d)", rope_dims,
+                 head_dim, 2 * ROPE_MAX_PAIRS);
+        return;
+    }
+    struct {
+        uint32_t n_heads, head_dim, half_dims, pos0, stride, count, freq_scale, pad;
+        float freqs[ROPE_MAX_PAIRS];
+    } p;
+    memset(&p, 0, sizeof p);
+    p.n_heads = (uint32_t)n_heads;
+    p.head_dim = (uint32_t)head_dim;
+    p.half_dims = (uint32_t)pairs;
+    p.pos0 = (uint32_t)pos0;
+    p.stride = (uint32_t)x->ne0;
+    p.count = (uint32_t)n * (uint32_t)n_heads * (uint32_t)pairs;
+    p.freq_scale = f32_bits(freq_scale);
+    /* The CPU backend's expression, so both rotate by the same f32 angles. */
+    for (int j = 0; j < rope_dims; j += 2) p.freqs[j / 2] = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
+    wgb_bind bb[1] = {wgb_act(x)};
+    wgb_dispatch_linear(c, WGB_K_ROPE, &p, sizeof p, bb, groups_of(p.count, 256));
+}
+
+void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
+                     const wg_tensor *v, int pos0, int n) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    if (!fits(c, k, n, k->ne0, "kv_store") || !fits(c, v, n, v->ne0, "kv_store") || pos0 < 0 ||
+        !fits(c, k_cache, (int64_t)pos0 + n, k->ne0, "kv_store") ||
+        !fits(c, v_cache, (int64_t)pos0 + n, v->ne0, "kv_store"))
+        return;
+    uint32_t p[4] = {(uint32_t)(n * k->ne0), (uint32_t)(n * v->ne0), (uint32_t)(pos0 * k_cache->ne0),
+                     (uint32_t)(pos0 * v_cache->ne0)};
+    wgb_bind bb[4] = {wgb_act(k), wgb_act(v), wgb_act(k_cache), wgb_act(v_cache)};
+    uint64_t count = p[0] > p[1] ? p[0] : p[1];
+    wgb_dispatch_linear(c, WGB_K_KV_STORE, p, sizeof p, bb, groups_of(count, 256));
+}
+
+void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv) {
+        wgb_fail(c, "webgpu backend: attention with %d heads, %d kv heads, head_dim %d is not supported "
+                 "(head_dim <= %d)", n_head, n_head_kv, head_dim, ATTN_MAX_HEAD_DIM);
+        return;
+    }
+    int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_head_kv * head_dim;
+    if (!fits(c, q, n, qd, "attention") || !fits(c, out, n, qd, "attention") || pos0 < 0 ||
+        !fits(c, k_cache, (int64_t)pos0 + n, kvd, "attention") || !fits(c, v_cache, (int64_t)pos0 + n, kvd, "attention"))
+        return;
+    if ((uint32_t)n_head > c->max_groups || (uint32_t)n > c->max_groups) {
+        wgb_fail(c, "webgpu backend: attention too large for one dispatch");
+        return;
+    }
+    if (k_cache->ne0 != v_cache->ne0) {
+        wgb_fail(c, "webgpu backend: attention needs k and v caches of the same row length");
+        return;
+    }
+    if (head_dim % 4 || k_cache->ne0 % 4) {
+        wgb_fail(c, "webgpu backend: attention needs head_dim and the cache row length in multiples of 4");
+        return;
+    }
+    wgb_bind qb;
+    if (!unaliased(c, 0, q, out, &qb)) return;
+    /* Few (token, head) pairs cannot fill the GPU: split the positions over workgroups
+     * and merge the splits in a second dispatch. */
+    const uint32_t n_pos = (uint32_t)pos0 + (uint32_t)n;
+    uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (n_pos + ATTN_SPLIT - 1) / ATTN_SPLIT;
+    if ((uint64_t)n_head * n_split > c->max_groups) n_split = 1;
+    struct {
+        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, pad[2];
+    } p = {(uint32_t)n_head,
+           (uint32_t)(n_head / n_head_kv),
+           (uint32_t)head_dim,
+           (uint32_t)pos0,
+           (uint32_t)q->ne0,
+           (uint32_t)k_cache->ne0,
+           (uint32_t)out->ne0,
+           f32_bits(1.0f / sqrtf((float)head_dim)),
+           n_split,
+           n_split == 1 ? n_pos : ATTN_SPLIT,
+           {0, 0}};
+    wgb_bind part;
+    uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
+    if (!wgb_scratch(c, 2, n_split > 1 ? part_floats * 4 : 256, &part)) return;
+    wgb_bind bb[5] = {qb, wgb_act(k_cache), wgb_act(v_cache), wgb_act(out), part};
+    wgb_dispatch(c, WGB_K_ATTENTION, &p, sizeof p, bb, (uint32_t)n_head * n_split, (uint32_t)n);
+    if (n_split > 1) {
+        uint32_t pc[4] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0};
+        wgb_bind cb[2] = {part, wgb_act(out)};
+        wgb_dispatch(c, WGB_K_ATTN_COMBINE, pc, sizeof pc, cb, (uint32_t)n_head, (uint32_t)n);
+    }
+}
+
+void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    uint64_t count = (uint64_t)n * (uint64_t)gate->ne0;
+    if (!is_act(gate) || !is_act(up) || !is_act(out) || count > wgb_act(gate).size / 4 ||
+        count > wgb_act(up).size / 4 || count > wgb_act(out).size / 4) {
+        wgb_fail(c, "webgpu backend: swiglu operands too small");
+        return;
+    }
+    wgb_bind gb, ub;
+    if (!unaliased(c, 0, gate, out, &gb) || !unaliased(c, 1, up, out, &ub)) return;
+    uint32_t p[4] = {(uint32_t)count, 0, 0, 0};
+    wgb_bind bb[3] = {gb, ub, wgb_act(out)};
+    wgb_dispatch_linear(c, WGB_K_SWIGLU, p, sizeof p, bb, groups_of(count, 256));
+}
+
+void wgb_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    uint64_t count = (uint64_t)n * (uint64_t)x->ne0;
+    if (!is_act(x) || !is_act(y) || count > wgb_act(x).size / 4 || count > wgb_act(y).size / 4) {
+        wgb_fail(c, "webgpu backend: add operands too small");
+        return;
+    }
+    wgb_bind yb;
+    if (!unaliased(c, 0, y, x, &yb)) return;
+    uint32_t p[4] = {(uint32_t)count, 0, 0, 0};
+    wgb_bind bb[2] = {wgb_act(x), yb};
+    wgb_dispatch_linear(c, WGB_K_ADD, p, sizeof p, bb, groups_of(count, 256));
+}
+
+int32_t wgb_op_argmax(wg_backend *b, const wg_tensor *x, int64_t row) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (!is_act(x) || row < 0 || row >= x->ne1) {
+        wgb_fail(c, "webgpu backend: argmax of row %lld outside the tensor", (long long)row);
+        return -1;
+    }
+    uint32_t p[4] = {(uint32_t)(row * x->ne0), (uint32_t)x->ne0, 0, 0};
+    wgb_bind bb[2] = {wgb_act(x), c->argmax_out};
+    wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
+    uint32_t r = 0;
+    if (!wgb_read(c, &c->argmax_out, 0, &r, sizeof r) || c->failed) return -1;
+    return r < (uint32_t)x->ne0 ? (int32_t)r : -1;
+}

@@ -1,0 +1,234 @@
+/* Builds the backend's compute pipelines with explicit layouts (the parameter binding
+ * needs a dynamic offset, which automatic layouts do not give). */
+#include "backend/webgpu/wgpu_pipelines.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/webgpu/wgpu_kernels.h"
+#include "quant/types.h"
+
+static const char *const k_fmt_names[WGB_FMT_COUNT] = {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"};
+
+int wgb_format_of(uint32_t type) {
+    switch (type) {
+    case WG_TYPE_F32: return WGB_FMT_F32;
+    case WG_TYPE_F16: return WGB_FMT_F16;
+    case WG_TYPE_BF16: return WGB_FMT_BF16;
+    case WG_TYPE_Q4_0: return WGB_FMT_Q4_0;
+    case WG_TYPE_Q4_1: return WGB_FMT_Q4_1;
+    case WG_TYPE_Q5_0: return WGB_FMT_Q5_0;
+    case WG_TYPE_Q5_1: return WGB_FMT_Q5_1;
+    case WG_TYPE_Q8_0: return WGB_FMT_Q8_0;
+    default: return -1;
+    }
+}
+
+/* How a kernel is put together: body file, storage bindings ('r' read-only, 'w' read-write,
+ * in binding order from 1) and the size of its parameter block. */
+typedef struct {
+    const char *body;
+    const char *access;
+    uint32_t param_slots;
+} kernel_spec;
+
+static kernel_spec spec_of(int k, int *fmt) {
+    *fmt = -1;
+    if (k < WGB_K_MATMUL) {
+        *fmt = k - WGB_K_MATVEC;
+        return (kernel_spec){"matvec", "rrw", 1};
+    }
+    if (k < WGB_K_GET_ROWS) {
+        *fmt = k - WGB_K_MATMUL;
+        return (kernel_spec){"matmul", "rrw", 1};
+    }
+    if (k < WGB_K_RMS_NORM) {
+        *fmt = k - WGB_K_GET_ROWS;
+        return (kernel_spec){"get_rows", "rw", 2};
+    }
+    switch (k) {
+    case WGB_K_RMS_NORM: return (kernel_spec){"rms_norm", "rrw", 1};
+    case WGB_K_ROPE: return (kernel_spec){"rope", "w", 3};
+    case WGB_K_KV_STORE: return (kernel_spec){"kv_store", "rrww", 1};
+    case WGB_K_ATTENTION: return (kernel_spec){"attention", "rrrww", 1};
+    case WGB_K_ATTN_COMBINE: return (kernel_spec){"attention_combine", "rw", 1};
+    case WGB_K_SWIGLU: return (kernel_spec){"swiglu", "rrw", 1};
+    case WGB_K_ADD: return (kernel_spec){"add", "wr", 1};
+    case WGB_K_COPY: return (kernel_spec){"copy", "rw", 1};
+    default: return (kernel_spec){"argmax", "rw", 1};
+    }
+}
+
+/* Kernel text: from WGLLM_KERNEL_DIR when set (development), else the embedded copy.
+ * Returns a malloc'ed string or NULL with a message. */
+static char *load_kernel(const char *name, char *err, size_t err_size) {
+    const char *dir = getenv("WGLLM_KERNEL_DIR");
+    if (!dir || !*dir) {
+        const char *src = wg_kernel_source(name);
+        if (!src) {
+            snprintf(err, err_size, "WebGPU: kernel '%s' is not built in", name);
+            return NULL;
+        }
+        return strdup(src);
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.wgsl", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "WebGPU: cannot open kernel %s (WGLLM_KERNEL_DIR)", path);
+        return NULL;
+    }
+    char *buf = NULL;
+    long len = -1;
+    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+    if (len >= 0 && fseek(f, 0, SEEK_SET) == 0) buf = malloc((size_t)len + 1);
+    if (buf && fread(buf, 1, (size_t)len, f) == (size_t)len) {
+        buf[len] = '\0';
+    } else {
+        free(buf);
+        buf = NULL;
+        snprintf(err, err_size, "WebGPU: cannot read kernel %s", path);
+    }
+    fclose(f);
+    return buf;
+}
+
+typedef struct {
+    bool done;
+    WGPUPopErrorScopeStatus status;
+    WGPUErrorType type;
+    char message[2048];
+} scope_result;
+
+static void on_pop(WGPUPopErrorScopeStatus status, WGPUErrorType type, WGPUStringView message, void *u1, void *u2) {
+    scope_result *r = u1;
+    r->status = status;
+    r->type = type;
+    wg_sv_copy(message, r->message, sizeof r->message);
+    r->done = true;
+}
+
+/* Pops one error scope; false with the message if it caught an error. The result lives
+ * on the heap: after a timeout the callback may still come. */
+static bool pop_scope(wg_device *d, const char *what, char *err, size_t err_size) {
+    scope_result *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, err_size, "out of memory");
+        return false;
+    }
+    WGPUPopErrorScopeCallbackInfo cb = {NULL, WGPUCallbackMode_AllowProcessEvents, on_pop, r, NULL};
+    d->api->DevicePopErrorScope(d->device, cb);
+    if (!wg_device_wait(d, &r->done, WG_GPU_WAIT_TIMEOUT_MS, what, err, err_size)) return false; /* r leaks */
+    bool ok = r->status == WGPUPopErrorScopeStatus_Success && r->type == WGPUErrorType_NoError;
+    if (!ok) snprintf(err, err_size, "%s: %s", what, r->message[0] ? r->message : "WebGPU error");
+    free(r);
+    return ok;
+}
+
+static bool build_one(wg_device *d, int k, wgb_pipeline *out, char *err, size_t err_size) {
+    const wg_wgpu *api = d->api;
+    int fmt;
+    kernel_spec s = spec_of(k, &fmt);
+    char label[64];
+    if (fmt >= 0) snprintf(label, sizeof label, "%s_%s", s.body, k_fmt_names[fmt]);
+    else snprintf(label, sizeof label, "%s", s.body);
+
+    char *body = load_kernel(s.body, err, err_size);
+    if (!body) return false;
+    char *text = body;
+    if (fmt >= 0) {
+        char fname[32];
+        snprintf(fname, sizeof fname, "fmt_%s", k_fmt_names[fmt]);
+        char *head = load_kernel(fname, err, err_size);
+        /* matvec also needs the format's block dot product */
+        char *dot = NULL;
+        if (head && k < WGB_K_MATMUL) {
+            snprintf(fname, sizeof fname, "dot_%s", k_fmt_names[fmt]);
+            dot = load_kernel(fname, err, err_size);
+        }
+        bool have = head && (dot || k >= WGB_K_MATMUL);
+        text = have ? malloc(strlen(head) + (dot ? strlen(dot) : 0) + strlen(body) + 3) : NULL;
+        if (text) sprintf(text, "%s\n%s\n%s", head, dot ? dot : "", body);
+        else if (have) snprintf(err, err_size, "out of memory");
+        free(head);
+        free(dot);
+        free(body);
+        if (!text) return false;
+    }
+
+    int n = (int)strlen(s.access);
+    WGPUBindGroupLayoutEntry entries[1 + WGB_MAX_STORAGE];
+    for (int i = 0; i <= n; i++) {
+        WGPUBindGroupLayoutEntry e = WGPU_BIND_GROUP_LAYOUT_ENTRY_INIT;
+        e.binding = (uint32_t)i;
+        e.visibility = WGPUShaderStage_Compute;
+        if (i == 0) {
+            e.buffer.type = WGPUBufferBindingType_Uniform;
+            e.buffer.hasDynamicOffset = WGPU_TRUE;
+            e.buffer.minBindingSize = (uint64_t)s.param_slots * WGB_SLOT_BYTES;
+        } else {
+            e.buffer.type = s.access[i - 1] == 'w' ? WGPUBufferBindingType_Storage
+                                                   : WGPUBufferBindingType_ReadOnlyStorage;
+        }
+        entries[i] = e;
+    }
+
+    d->api->DevicePushErrorScope(d->device, WGPUErrorFilter_Validation);
+    WGPUBindGroupLayoutDescriptor ld = WGPU_BIND_GROUP_LAYOUT_DESCRIPTOR_INIT;
+    ld.label = wg_sv(label);
+    ld.entryCount = (size_t)n + 1;
+    ld.entries = entries;
+    WGPUBindGroupLayout bgl = api->DeviceCreateBindGroupLayout(d->device, &ld);
+    WGPUPipelineLayoutDescriptor pld = WGPU_PIPELINE_LAYOUT_DESCRIPTOR_INIT;
+    pld.bindGroupLayoutCount = 1;
+    pld.bindGroupLayouts = &bgl;
+    WGPUPipelineLayout pl = api->DeviceCreatePipelineLayout(d->device, &pld);
+
+    WGPUShaderSourceWGSL src = WGPU_SHADER_SOURCE_WGSL_INIT;
+    src.code = wg_sv(text);
+    WGPUShaderModuleDescriptor md = {&src.chain, wg_sv(label)};
+    WGPUShaderModule mod = api->DeviceCreateShaderModule(d->device, &md);
+    WGPUComputePipelineDescriptor pd = WGPU_COMPUTE_PIPELINE_DESCRIPTOR_INIT;
+    pd.label = wg_sv(label);
+    pd.layout = pl;
+    pd.compute.module = mod;
+    pd.compute.entryPoint = wg_sv("main");
+    WGPUComputePipeline pipe = api->DeviceCreateComputePipeline(d->device, &pd);
+    char what[96];
+    snprintf(what, sizeof what, "WGSL kernel '%s'", label);
+    bool ok = pop_scope(d, what, err, err_size);
+    if (mod) api->ShaderModuleRelease(mod);
+    if (pl) api->PipelineLayoutRelease(pl);
+    free(text);
+    if (!ok || !pipe || !bgl) {
+        if (ok) snprintf(err, err_size, "%s: pipeline creation failed", what);
+        if (pipe) api->ComputePipelineRelease(pipe);
+        if (bgl) api->BindGroupLayoutRelease(bgl);
+        return false;
+    }
+    out->pipe = pipe;
+    out->layout = bgl;
+    out->n_storage = n;
+    out->param_slots = s.param_slots;
+    return true;
+}
+
+bool wgb_pipelines_create(wg_device *d, wgb_pipelines *p, char *err, size_t err_size) {
+    memset(p, 0, sizeof *p);
+    for (int k = 0; k < WGB_K_COUNT; k++) {
+        if (!build_one(d, k, &p->k[k], err, err_size)) {
+            wgb_pipelines_destroy(d, p);
+            return false;
+        }
+    }
+    return true;
+}
+
+void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p) {
+    for (int k = 0; k < WGB_K_COUNT; k++) {
+        if (p->k[k].pipe) d->api->ComputePipelineRelease(p->k[k].pipe);
+        if (p->k[k].layout) d->api->BindGroupLayoutRelease(p->k[k].layout);
+    }
+    memset(p, 0, sizeof *p);
+}
