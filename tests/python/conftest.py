@@ -127,11 +127,11 @@ class Wgllm:
         self._count += 1
         return self.scratch / f"out{self._count}{suffix}"
 
-    def logits(self, model, ids, batch=1, ctx=None):
+    def logits(self, model, ids, batch=1, ctx=None, backend="cpu"):
         """float32 [len(ids), n_vocab] from `wgllm logits`."""
         out = self.temp_path(".f32")
         args = ["logits", "-m", model, "--ids", " ".join(map(str, ids)), "-o", out,
-                "--batch", batch, "-t", THREADS]
+                "--batch", batch, "-t", THREADS, "--backend", backend]
         if ctx is not None:
             args += ["-c", ctx]
         self.ok(*args)
