@@ -5,35 +5,105 @@ golden llama2.c cases."""
 
 import os
 
+import gguf
+import numpy as np
 import pytest
 
+import llama_ref
 from conftest import prompt_length, relative_error
-from test_forward import BATCH_BOUND, MODELS, case  # noqa: F401  (the fixture is reused)
+from test_forward import BATCH_BOUND, BOUNDS, MODELS, case  # noqa: F401  (the fixture is reused)
 
-# The WebGPU kernels accumulate in f32 like the CPU backend, in a different order
-# (workgroup tree reductions). Measured worst relative error against the float64
-# reference over every model of test_forward.py: see the test output (-s); the
-# per-op kernel tests in tests/unit/test_webgpu_backend.c measure <= 1.6e-6.
-# Bound: the same 1e-4 that the CPU backend is held to.
-WEBGPU_BOUND = 1e-4
+# One bound per weight type. The WebGPU kernels accumulate in f32 like the CPU backend,
+# in a different order (workgroup tree reductions): measured worst relative error
+# against the float64 reference over every model of test_forward.py <= 3.9e-6 (see the
+# test output, -s); those types get the CPU backend's bounds.
+# Q4_0 decode (one token per step) rounds the activations to int8 blocks of 32 before
+# each Q4_0 matrix and takes integer dot products, the same trade llama.cpp's CPU and
+# CUDA backends make for quantized weights (its q8_0 activation rule): the weights are
+# read at full memory speed, and the logits move by the 8-bit rounding of x. Measured
+# against the float64 reference (30 positions, lavapipe): stories260K 0.117 (a tiny
+# model whose logits swing with small changes), written 0.036, synth 0.025, aidreams260K
+# 0.012; a float64 emulation of the same rounding gives the same numbers. Bound 0.25;
+# the tight check of Q4_0 is against that emulation (Q4_INT8_BOUND below).
+WEBGPU_BOUND = dict(BOUNDS, q4_0=0.25)
+
+# Q4_0 logits against the float64 reference with the int8 rounding of x emulated (the
+# kernels' arithmetic apart from f32 sums). Rounding is discontinuous: where an element
+# of x sits on a .5 boundary, the f32 and float64 activations may round it to
+# neighbouring integers, and that one flip moves the later positions (through the KV
+# cache) by up to 4.7e-3 (measured: aidreams260K, from position 9 on; 12 of 30 rows).
+# The median row is <= 5.3e-7 (measured, every Q4_0 model). So: the median row
+# within 1e-4 (the bound of the other types), every row within 2e-2 (a few flips), while a
+# wrong scale or nibble moves every row by O(1).
+Q4_INT8_MEDIAN_BOUND = 1e-4
+Q4_INT8_MAX_BOUND = 2e-2
+
+# wgllm's weight names -> attributes of llama_ref's Layer
+_LAYER_WEIGHTS = {"attn_q": "wq", "attn_k": "wk", "attn_v": "wv", "attn_output": "wo",
+                  "ffn_gate": "w_gate", "ffn_up": "w_up", "ffn_down": "w_down"}
+
+
+def _round_x_int8(x):
+    """x as quantize_x_q8.wgsl rounds it: blocks of 32, d = amax / 127 in f32,
+    q = x / d rounded half away from zero; returned as q * d in float64."""
+    x = np.asarray(x, dtype=np.float32).reshape(-1, 32)
+    d = np.max(np.abs(x), axis=1, keepdims=True) / np.float32(127)
+    inv = np.where(d > 0, np.float32(1) / np.where(d > 0, d, np.float32(1)), np.float32(0)).astype(np.float32)
+    s = x * inv
+    q = np.sign(s) * np.floor(np.abs(s) + np.float32(0.5))
+    return (q.astype(np.float64) * d.astype(np.float64)).reshape(-1)
+
+
+class _Int8X:
+    """A Q4_0 matrix whose products see x rounded to int8 first."""
+
+    def __init__(self, w):
+        self.w = w
+        self.shape = w.shape
+
+    def __matmul__(self, x):
+        return self.w @ _round_x_int8(x)
+
+
+def int8_x_reference(path, ids):
+    """llama_ref's float64 logits with x rounded to int8 before every Q4_0 matrix."""
+    model = llama_ref.Model(path)
+    q4 = {t.name for t in gguf.GGUFReader(path).tensors if t.tensor_type == gguf.GGMLQuantizationType.Q4_0}
+    for i, layer in enumerate(model.layers):
+        for name, attr in _LAYER_WEIGHTS.items():
+            if f"blk.{i}.{name}.weight" in q4:
+                setattr(layer, attr, _Int8X(getattr(layer, attr)))
+    if ("token_embd.weight" if model.tied else "output.weight") in q4:
+        model.output = _Int8X(model.output)
+    return llama_ref.logits(model, ids)
 
 
 def test_webgpu_logits_match_reference(case, wgllm, ref_logits):  # noqa: F811
-    path, ids, _ = case
+    path, ids, qtype = case
     ours = wgllm.logits(path, ids, backend="webgpu")
     err = relative_error(ours, ref_logits(path, ids))
     print(f"{path.name}: webgpu relative error {err:.3g}")
-    assert err <= WEBGPU_BOUND, f"{path.name}: webgpu relative error {err:.3g} > {WEBGPU_BOUND}"
+    bound = WEBGPU_BOUND[qtype]
+    assert err <= bound, f"{path.name}: webgpu relative error {err:.3g} > {bound}"
+    if qtype == "q4_0":
+        ref = int8_x_reference(path, ids)
+        rows = np.max(np.abs(ours - ref), axis=1) / np.max(np.abs(ref), axis=1)
+        med, worst = float(np.median(rows)), float(np.max(rows))
+        print(f"{path.name}: webgpu vs int8-x reference: median row {med:.3g}, worst {worst:.3g}")
+        assert med <= Q4_INT8_MEDIAN_BOUND, f"{path.name}: median row error vs int8-x reference {med:.3g}"
+        assert worst <= Q4_INT8_MAX_BOUND, f"{path.name}: worst row error vs int8-x reference {worst:.3g}"
 
 
 def test_webgpu_batched_prefill(case, wgllm):  # noqa: F811
     """Prompt evaluation in batches of 7 (the tiled matrix-matrix kernels) against
-    one token at a time (the matrix-vector kernels), both on WebGPU."""
-    path, ids, _ = case
+    one token at a time (the matrix-vector kernels), both on WebGPU. Q4_0 rounds x to
+    int8 one token at a time only, so there the two differ by that rounding."""
+    path, ids, qtype = case
     single = wgllm.logits(path, ids, batch=1, backend="webgpu")
     batched = wgllm.logits(path, ids, batch=7, backend="webgpu")
     err = relative_error(batched, single)
-    assert err <= 10 * BATCH_BOUND, f"{path.name}: batch 7 vs 1 relative error {err:.3g}"
+    bound = WEBGPU_BOUND[qtype] if qtype == "q4_0" else 10 * BATCH_BOUND
+    assert err <= bound, f"{path.name}: batch 7 vs 1 relative error {err:.3g}"
 
 
 @pytest.mark.parametrize("source", ["shared", "converted"])

@@ -86,13 +86,13 @@ static WGPUBindGroup bind_group_for(wgb_ctx *c, int k, const wgb_bind *binds) {
     }
     WGPUBindGroupEntry entries[1 + WGB_MAX_STORAGE];
     entries[0] = (WGPUBindGroupEntry)WGPU_BIND_GROUP_ENTRY_INIT;
-    entries[0].binding = 0;
+    entries[0].binding = p->param_binding;
     entries[0].buffer = c->params;
     entries[0].offset = 0;
     entries[0].size = (uint64_t)p->param_slots * WGB_SLOT_BYTES;
     for (int i = 0; i < p->n_storage; i++) {
         entries[1 + i] = (WGPUBindGroupEntry)WGPU_BIND_GROUP_ENTRY_INIT;
-        entries[1 + i].binding = (uint32_t)(1 + i);
+        entries[1 + i].binding = p->first_storage + (uint32_t)i;
         entries[1 + i].buffer = binds[i].buf;
         entries[1 + i].offset = binds[i].offset;
         entries[1 + i].size = binds[i].size;
@@ -190,6 +190,11 @@ void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, con
                   uint32_t gy) {
     if (c->dev->lost || gx == 0 || gy == 0) return;
     const wgb_pipeline *p = &c->pl.k[k];
+    /* A kernel writing the activation whose int8 copy is cached makes that copy stale. */
+    if (c->q8_x_id) {
+        for (int i = 0; i < p->n_storage; i++)
+            if ((p->written >> i & 1u) && binds[i].id == c->q8_x_id) c->q8_x_id = 0;
+    }
     if (c->n_slots + p->param_slots > c->cap_slots) wgb_flush(c);
     WGPUBindGroup bg = bind_group_for(c, k, binds);
     if (!bg || !ensure_pass(c)) return;
@@ -286,6 +291,7 @@ bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out) {
     wgb_bind *s = &c->scratch[slot];
     bytes = round_up(bytes ? bytes : 4, 256);
     if (s->size < bytes) {
+        if (slot == WGB_SCRATCH_XQ || slot == WGB_SCRATCH_XS) c->q8_x_id = 0; /* the new buffer holds nothing */
         if (s->buf) {
             wgb_flush(c); /* recorded work may still use the old one */
             purge_bind_groups(c, s->id);
@@ -511,6 +517,7 @@ static void write_rows(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, con
     wgb_ctx *c = wgb_ctx_of(b);
     if (!rows_ok(c, t, row0, n, "write") || n == 0) return;
     wgb_flush(c); /* queue order: earlier ops see the old rows, later ones the new */
+    if (wgb_act(t).id == c->q8_x_id) c->q8_x_id = 0;
     char err[512];
     wgb_bind d = wgb_act(t);
     if (!wg_buffer_write(c->dev, d.buf, (uint64_t)row0 * wgb_t(t)->row_bytes, src,
@@ -532,6 +539,7 @@ static bool synchronize(wg_backend *b) {
     char err[1024];
     if (!wg_device_finish(c->dev, err, sizeof err)) wgb_fail(c, "%s", err);
     bool ok = !c->failed;
+    if (!ok) c->q8_x_id = 0; /* a failed step may have skipped the quantize dispatch */
     c->failed = false;
     return ok;
 }
@@ -555,7 +563,7 @@ static void destroy(wg_backend *b) {
                 wg_buffer_free(c->dev, p->bind.buf);
                 free(p);
             }
-            for (int i = 0; i < 3; i++) wg_buffer_free(c->dev, c->scratch[i].buf);
+            for (int i = 0; i < WGB_SCRATCH_COUNT; i++) wg_buffer_free(c->dev, c->scratch[i].buf);
             wg_buffer_free(c->dev, c->argmax_out.buf);
             wg_buffer_free(c->dev, c->readback);
             wg_buffer_free(c->dev, c->params);
@@ -606,6 +614,13 @@ static uint64_t binding_override(uint64_t device_max) {
     return x & ~3ull;
 }
 
+/* An on/off switch from the environment: "0" is off, anything else on, unset the default. */
+static bool env_flag(const char *name, bool dflt) {
+    const char *v = getenv(name);
+    if (!v || !*v) return dflt;
+    return strcmp(v, "0") != 0;
+}
+
 wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_size) {
     wg_backend *b = calloc(1, sizeof *b);
     wgb_ctx *c = calloc(1, sizeof *c);
@@ -642,7 +657,10 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
                  l->max_compute_workgroup_storage_size);
         goto fail;
     }
-    if (!wgb_pipelines_create(c->dev, &c->pl, err, err_size)) goto fail;
+    c->q4_int8 = env_flag("WGLLM_WEBGPU_Q4_INT8", true);
+    if (!wgb_pipelines_create(c->dev, c->dev->features.subgroups && env_flag("WGLLM_WEBGPU_SUBGROUPS", true), &c->pl,
+                              err, err_size))
+        goto fail;
 
     c->cap_slots = PARAM_SLOTS;
     c->slots = calloc(c->cap_slots, WGB_SLOT_BYTES);

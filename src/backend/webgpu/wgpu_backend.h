@@ -4,6 +4,11 @@
  * Environment:
  *   WGLLM_WEBGPU_MAX_BINDING=BYTES  (testing) split weights into bindings of at most this
  *                                   many bytes, below the device's own limit
+ *   WGLLM_WEBGPU_Q4_INT8=0          Q4_0 decode on f32 activations (the reference path);
+ *                                   by default x is rounded to int8 blocks of 32 first and
+ *                                   the dot products are integer (as llama.cpp does)
+ *   WGLLM_WEBGPU_SUBGROUPS=0        (testing) the kernels' workgroup-memory reductions even
+ *                                   where the device has subgroups
  *   see also wgpu_device.h (library, validation) and wgpu_pipelines.h (kernel folder)
  */
 #ifndef WGLLM_WGPU_BACKEND_H

@@ -47,6 +47,12 @@ typedef struct wgb_bg_entry {
     WGPUBindGroup bg;
 } wgb_bg_entry;
 
+/* Scratch buffers: operands aliasing an output (0, 1), attention partials, int8 x and
+ * its block scales for the Q4_0 decode matvec. */
+enum { WGB_SCRATCH_ALIAS0, WGB_SCRATCH_ALIAS1, WGB_SCRATCH_ATTN, WGB_SCRATCH_XQ, WGB_SCRATCH_XS, WGB_SCRATCH_COUNT };
+
+#define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
+
 typedef struct wgb_ctx {
     wg_gpu *gpu;
     wg_device *dev;
@@ -81,7 +87,21 @@ typedef struct wgb_ctx {
     WGPUBuffer readback;
     uint64_t readback_bytes;
     wgb_bind argmax_out;
-    wgb_bind scratch[3]; /* 0, 1: aliased operands; 2: attention partials */
+    wgb_bind scratch[WGB_SCRATCH_COUNT];
+
+    /* Q4_0 decode matvec on int8 x (WGLLM_WEBGPU_Q4_INT8=0: the f32 matvec instead). The
+     * int8 x lives in scratch XQ/XS; q8_x_id / q8_k name the activation (buffer id, row
+     * length) it was made from, 0 when none: every dispatch writing that activation and
+     * every host write to it clear q8_x_id, so matmuls on the same x (q, k, v; gate, up)
+     * quantize it once. */
+    bool q4_int8;
+    uint64_t q8_x_id;
+    int64_t q8_k;
+
+    /* rope's frequencies for (rope_base, rope_dims); rope_dims 0: none yet */
+    float rope_freqs[WGB_ROPE_MAX_PAIRS];
+    float rope_base;
+    int rope_dims;
 
     bool map_done;
     WGPUMapAsyncStatus map_status;
@@ -111,8 +131,7 @@ void wgb_dispatch_linear(wgb_ctx *c, int k, const void *params, size_t param_byt
 void wgb_flush(wgb_ctx *c);
 /* Copies `size` bytes of a buffer to host memory after all recorded work. */
 bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint64_t size);
-/* A scratch buffer of at least `bytes`: slots 0 and 1 for operands aliasing an output,
- * 2 for attention's per-split partial results. */
+/* A scratch buffer (WGB_SCRATCH_*) of at least `bytes`; grows on demand. */
 bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
 
 /* ops (wgpu_ops.c) */

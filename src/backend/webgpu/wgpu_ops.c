@@ -9,8 +9,10 @@
 
 #define MATVEC_ROWS_PER_GROUP 8u /* kernels/matvec.wgsl: 256 threads / 32 threads per row */
 #define MATMUL_TILE 64u          /* kernels/matmul.wgsl: TM = TN */
+#define Q8_QUANT_WORDS 256u      /* kernels/quantize_x_q8.wgsl: packed words (4 elements) per workgroup */
+#define Q8_MATVEC_ROWS 4u        /* kernels/matvec_q4_0_q8.wgsl: ROWS */
 #define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
-#define ROPE_MAX_PAIRS 128       /* kernels/rope.wgsl: freqs array */
+#define ROPE_MAX_PAIRS WGB_ROPE_MAX_PAIRS
 #define ATTN_MAX_HEAD_DIM 256    /* kernels/attention.wgsl: one workgroup of 256 */
 #define ATTN_SPLIT 256u          /* positions per split: one chunk of kernels/attention.wgsl */
 #define ATTN_BUSY_PAIRS 256      /* (token, head) pairs that keep the GPU busy without splits */
@@ -140,6 +142,32 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
     wgb_dispatch(c, WGB_K_RMS_NORM, &p, sizeof p, bb, (uint32_t)n, 1);
 }
 
+/* Decode with Q4_0 weights, as llama.cpp does it: x rounded to int8 blocks of 32 (one f32
+ * scale each), then integer dot products, so only the weights' 4.5 bits per element are
+ * read at full width. x is quantized once while it stays unchanged (see wgb_ctx.q8_x_id):
+ * the q, k, v (and gate, up) matmuls of a layer share it. */
+static void matvec_q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, const wg_tensor *x, wg_tensor *out) {
+    const wgb_bind xb = wgb_act(x);
+    wgb_bind xq, xs;
+    if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k, &xq) || !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8, &xs))
+        return;
+    if (c->q8_x_id != xb.id || c->q8_k != k) {
+        uint32_t p[4] = {(uint32_t)k, 1, 0, 0}; /* k, n, x_off */
+        wgb_bind bb[3] = {xb, xq, xs};
+        bool was_failed = c->failed;
+        wgb_dispatch_linear(c, WGB_K_QUANTIZE_X_Q8, p, sizeof p, bb, groups_of((uint64_t)k / 4, Q8_QUANT_WORDS));
+        /* cache only what was surely recorded */
+        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : xb.id;
+        c->q8_k = k;
+    }
+    for (int i = 0; i < wt->n_parts; i++) {
+        const wgb_part *part = &wt->parts[i];
+        uint32_t p[4] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, 0}; /* k, m, y_off */
+        wgb_bind bb[4] = {part->bind, xq, xs, wgb_act(out)};
+        wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8, p, sizeof p, bb, groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
+    }
+}
+
 void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
     wgb_ctx *c = wgb_ctx_of(b);
     const wgb_tensor *wt = wgb_t(w);
@@ -157,9 +185,13 @@ void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
                  n);
         return;
     }
+    const bool blocks = k % 32 == 0;
+    if (n == 1 && blocks && fmt == WGB_FMT_Q4_0 && c->q4_int8) {
+        matvec_q4_0_int8(c, wt, k, x, out); /* x and out may alias: x is read into scratch first */
+        return;
+    }
     wgb_bind xb;
     if (!unaliased(c, 0, x, out, &xb)) return;
-    const bool blocks = k % 32 == 0;
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *p = &wt->parts[i];
         wgb_bind bb[3] = {p->bind, xb, wgb_act(out)};
@@ -203,8 +235,15 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     p.stride = (uint32_t)x->ne0;
     p.count = (uint32_t)n * (uint32_t)n_heads * (uint32_t)pairs;
     p.freq_scale = f32_bits(freq_scale);
-    /* The CPU backend's expression, so both rotate by the same f32 angles. */
-    for (int j = 0; j < rope_dims; j += 2) p.freqs[j / 2] = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
+    /* The CPU backend's expression, so both rotate by the same f32 angles; computed once
+     * per (base, dims), not for every layer and step. */
+    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0) {
+        for (int j = 0; j < rope_dims; j += 2)
+            c->rope_freqs[j / 2] = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
+        c->rope_dims = rope_dims;
+        c->rope_base = freq_base;
+    }
+    memcpy(p.freqs, c->rope_freqs, sizeof(float) * (size_t)pairs);
     wgb_bind bb[1] = {wgb_act(x)};
     wgb_dispatch_linear(c, WGB_K_ROPE, &p, sizeof p, bb, groups_of(p.count, 256));
 }

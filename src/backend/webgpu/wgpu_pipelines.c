@@ -31,32 +31,39 @@ typedef struct {
     const char *body;
     const char *access;
     uint32_t param_slots;
+    bool params_last; /* parameter block after the storage bindings */
+    bool has_subgroup_entry; /* `main_subgroup` between the SUBGROUPS markers */
 } kernel_spec;
 
 static kernel_spec spec_of(int k, int *fmt) {
     *fmt = -1;
     if (k < WGB_K_MATMUL) {
         *fmt = k - WGB_K_MATVEC;
-        return (kernel_spec){"matvec", "rrw", 1};
+        return (kernel_spec){.body = "matvec", .access = "rrw", .param_slots = 1};
     }
     if (k < WGB_K_GET_ROWS) {
         *fmt = k - WGB_K_MATMUL;
-        return (kernel_spec){"matmul", "rrw", 1};
+        return (kernel_spec){.body = "matmul", .access = "rrw", .param_slots = 1};
     }
     if (k < WGB_K_RMS_NORM) {
         *fmt = k - WGB_K_GET_ROWS;
-        return (kernel_spec){"get_rows", "rw", 2};
+        return (kernel_spec){.body = "get_rows", .access = "rw", .param_slots = 2};
     }
     switch (k) {
-    case WGB_K_RMS_NORM: return (kernel_spec){"rms_norm", "rrw", 1};
-    case WGB_K_ROPE: return (kernel_spec){"rope", "w", 3};
-    case WGB_K_KV_STORE: return (kernel_spec){"kv_store", "rrww", 1};
-    case WGB_K_ATTENTION: return (kernel_spec){"attention", "rrrww", 1};
-    case WGB_K_ATTN_COMBINE: return (kernel_spec){"attention_combine", "rw", 1};
-    case WGB_K_SWIGLU: return (kernel_spec){"swiglu", "rrw", 1};
-    case WGB_K_ADD: return (kernel_spec){"add", "wr", 1};
-    case WGB_K_COPY: return (kernel_spec){"copy", "rw", 1};
-    default: return (kernel_spec){"argmax", "rw", 1};
+    case WGB_K_RMS_NORM: return (kernel_spec){.body = "rms_norm", .access = "rrw", .param_slots = 1};
+    case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3};
+    case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1};
+    case WGB_K_ATTENTION: return (kernel_spec){.body = "attention", .access = "rrrww", .param_slots = 1};
+    case WGB_K_ATTN_COMBINE: return (kernel_spec){.body = "attention_combine", .access = "rw", .param_slots = 1};
+    case WGB_K_SWIGLU: return (kernel_spec){.body = "swiglu", .access = "rrw", .param_slots = 1};
+    case WGB_K_ADD: return (kernel_spec){.body = "add", .access = "wr", .param_slots = 1};
+    case WGB_K_COPY: return (kernel_spec){.body = "copy", .access = "rw", .param_slots = 1};
+    case WGB_K_QUANTIZE_X_Q8:
+        return (kernel_spec){.body = "quantize_x_q8", .access = "rww", .param_slots = 1, .params_last = true};
+    case WGB_K_MATVEC_Q4_0_Q8:
+        return (kernel_spec){.body = "matvec_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
+                             .has_subgroup_entry = true};
+    default: return (kernel_spec){.body = "argmax", .access = "rw", .param_slots = 1};
     }
 }
 
@@ -94,6 +101,19 @@ static char *load_kernel(const char *name, char *err, size_t err_size) {
     return buf;
 }
 
+/* Removes the lines from the one containing "SUBGROUPS-BEGIN" to the one containing
+ * "SUBGROUPS-END" (for devices without the subgroups feature, whose compiler rejects the
+ * subgroup builtins). False if the markers are missing or out of order. */
+static bool cut_subgroups(char *text) {
+    char *begin = strstr(text, "// SUBGROUPS-BEGIN");
+    char *end = begin ? strstr(begin, "// SUBGROUPS-END") : NULL;
+    if (!begin || !end) return false;
+    char *after = strchr(end, '\n');
+    after = after ? after + 1 : end + strlen(end);
+    memmove(begin, after, strlen(after) + 1);
+    return true;
+}
+
 typedef struct {
     bool done;
     WGPUPopErrorScopeStatus status;
@@ -126,7 +146,7 @@ static bool pop_scope(wg_device *d, const char *what, char *err, size_t err_size
     return ok;
 }
 
-static bool build_one(wg_device *d, int k, wgb_pipeline *out, char *err, size_t err_size) {
+static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, char *err, size_t err_size) {
     const wg_wgpu *api = d->api;
     int fmt;
     kernel_spec s = spec_of(k, &fmt);
@@ -156,20 +176,30 @@ static bool build_one(wg_device *d, int k, wgb_pipeline *out, char *err, size_t 
         free(body);
         if (!text) return false;
     }
+    const bool use_subgroups = s.has_subgroup_entry && subgroups;
+    if (s.has_subgroup_entry && !subgroups && !cut_subgroups(text)) {
+        snprintf(err, err_size, "WebGPU: kernel '%s' lacks its SUBGROUPS-BEGIN/END markers", label);
+        free(text);
+        return false;
+    }
 
     int n = (int)strlen(s.access);
+    const uint32_t param_binding = s.params_last ? (uint32_t)n : 0, first_storage = s.params_last ? 0 : 1;
+    uint32_t written = 0;
     WGPUBindGroupLayoutEntry entries[1 + WGB_MAX_STORAGE];
     for (int i = 0; i <= n; i++) {
         WGPUBindGroupLayoutEntry e = WGPU_BIND_GROUP_LAYOUT_ENTRY_INIT;
-        e.binding = (uint32_t)i;
         e.visibility = WGPUShaderStage_Compute;
         if (i == 0) {
+            e.binding = param_binding;
             e.buffer.type = WGPUBufferBindingType_Uniform;
             e.buffer.hasDynamicOffset = WGPU_TRUE;
             e.buffer.minBindingSize = (uint64_t)s.param_slots * WGB_SLOT_BYTES;
         } else {
-            e.buffer.type = s.access[i - 1] == 'w' ? WGPUBufferBindingType_Storage
-                                                   : WGPUBufferBindingType_ReadOnlyStorage;
+            e.binding = first_storage + (uint32_t)(i - 1);
+            bool w = s.access[i - 1] == 'w';
+            if (w) written |= 1u << (i - 1);
+            e.buffer.type = w ? WGPUBufferBindingType_Storage : WGPUBufferBindingType_ReadOnlyStorage;
         }
         entries[i] = e;
     }
@@ -193,7 +223,7 @@ static bool build_one(wg_device *d, int k, wgb_pipeline *out, char *err, size_t 
     pd.label = wg_sv(label);
     pd.layout = pl;
     pd.compute.module = mod;
-    pd.compute.entryPoint = wg_sv("main");
+    pd.compute.entryPoint = wg_sv(use_subgroups ? "main_subgroup" : "main");
     WGPUComputePipeline pipe = api->DeviceCreateComputePipeline(d->device, &pd);
     char what[96];
     snprintf(what, sizeof what, "WGSL kernel '%s'", label);
@@ -210,14 +240,17 @@ static bool build_one(wg_device *d, int k, wgb_pipeline *out, char *err, size_t 
     out->pipe = pipe;
     out->layout = bgl;
     out->n_storage = n;
+    out->first_storage = first_storage;
+    out->param_binding = param_binding;
+    out->written = written;
     out->param_slots = s.param_slots;
     return true;
 }
 
-bool wgb_pipelines_create(wg_device *d, wgb_pipelines *p, char *err, size_t err_size) {
+bool wgb_pipelines_create(wg_device *d, bool subgroups, wgb_pipelines *p, char *err, size_t err_size) {
     memset(p, 0, sizeof *p);
     for (int k = 0; k < WGB_K_COUNT; k++) {
-        if (!build_one(d, k, &p->k[k], err, err_size)) {
+        if (!build_one(d, k, subgroups, &p->k[k], err, err_size)) {
             wgb_pipelines_destroy(d, p);
             return false;
         }

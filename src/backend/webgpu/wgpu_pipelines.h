@@ -2,7 +2,9 @@
  *
  * Every kernel has the same binding scheme: group 0, binding 0 is its parameter block
  * (a uniform with a dynamic offset into the per-submit parameter buffer), bindings
- * 1..n are storage buffers. Weight kernels (matvec, matmul, get_rows) exist once per
+ * 1..n are storage buffers; except the int8 decode pair (quantize_x_q8, matvec_q4_0_q8,
+ * shared with the matvec benchmark), whose storage bindings come first (0..n-1) and the
+ * parameter block last (n). Weight kernels (matvec, matmul, get_rows) exist once per
  * weight format: the format's decoding functions (kernels/fmt_<type>.wgsl, and for matvec
  * its block dot product kernels/dot_<type>.wgsl) are put in front of the generic body.
  *
@@ -44,6 +46,8 @@ typedef enum wgb_kernel {
     WGB_K_ADD,
     WGB_K_COPY,
     WGB_K_ARGMAX,
+    WGB_K_QUANTIZE_X_Q8,   /* decode x -> int8 blocks, for the Q4_0 x int8 matvec */
+    WGB_K_MATVEC_Q4_0_Q8,
     WGB_K_COUNT
 } wgb_kernel;
 
@@ -54,8 +58,11 @@ typedef enum wgb_kernel {
 typedef struct wgb_pipeline {
     WGPUComputePipeline pipe;
     WGPUBindGroupLayout layout;
-    int n_storage;        /* storage bindings 1..n_storage */
-    uint32_t param_slots; /* size of the parameter block in slots */
+    int n_storage;          /* storage bindings first_storage .. first_storage + n_storage - 1 */
+    uint32_t first_storage; /* 1, or 0 when the parameter block comes last */
+    uint32_t param_binding; /* 0, or n_storage */
+    uint32_t written;       /* bit i: storage binding i (in binding order) is read-write */
+    uint32_t param_slots;   /* size of the parameter block in slots */
 } wgb_pipeline;
 
 typedef struct wgb_pipelines {
@@ -65,8 +72,10 @@ typedef struct wgb_pipelines {
 /* Format index of a weight type (wg_type), or -1 if the backend has no kernels for it. */
 int wgb_format_of(uint32_t type);
 
-/* Builds every pipeline; false with the failing kernel and the compiler's message in err. */
-bool wgb_pipelines_create(wg_device *d, wgb_pipelines *p, char *err, size_t err_size);
+/* Builds every pipeline; false with the failing kernel and the compiler's message in err.
+ * `subgroups`: use the subgroup entry points where a kernel has them (the device must
+ * have the subgroups feature); otherwise their code is cut out of the kernel text. */
+bool wgb_pipelines_create(wg_device *d, bool subgroups, wgb_pipelines *p, char *err, size_t err_size);
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p);
 
 #endif
