@@ -119,6 +119,19 @@ void wgllm_context_truncate(wgllm_context *c, int pos);
  * if the tokens do not fit, WGLLM_ERR_INVALID_ARG for an out-of-range id. */
 wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool all_logits);
 
+/* Evaluates several sequences in one step: ctxs[i] (distinct contexts of one model)
+ * appends n_tokens[i] >= 1 tokens from tokens[i], e.g. one token for a sequence that
+ * is decoding and a chunk of prompt for one that is being prefilled. The weights are
+ * read once for the whole step, which is what makes many concurrent streams cheap.
+ * Afterwards each context holds its last token's logits (wgllm_get_logits(c, 0),
+ * wgllm_greedy(c)), exactly as if it had been evaluated alone. Every context is
+ * checked first: if any would overflow (WGLLM_ERR_CONTEXT_FULL) or has a bad id
+ * (WGLLM_ERR_INVALID_ARG), nothing is evaluated and the offending context's
+ * wgllm_context_error says why. Thread-safe across models; calls on one model
+ * are serialised. */
+wgllm_status wgllm_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const *tokens, const int *n_tokens,
+                              int n_seqs);
+
 /* Logits of batch row i (0 = last evaluated token when all_logits was false).
  * Borrowed until the next wgllm_eval; NULL on a backend failure (see wgllm_context_error).
  * On a GPU backend the row is copied to the host on first use. */

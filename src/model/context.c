@@ -190,3 +190,35 @@ wgllm_token wgllm_greedy(wgllm_context *c) {
         if (l[i] > l[best]) best = i;
     return best;
 }
+
+/* Checks one sequence of a batch without changing it. */
+static wgllm_status batch_check(wgllm_context *c, const wgllm_token *tokens, int n) {
+    c->error[0] = 0;
+    if (!tokens || n <= 0) return fail(c, WGLLM_ERR_INVALID_ARG, "no tokens to evaluate");
+    if (n > c->n_ctx - c->n_past) {
+        snprintf(c->error, sizeof c->error, "%d tokens do not fit: %d of %d context positions are free", n,
+                 c->n_ctx - c->n_past, c->n_ctx);
+        return WGLLM_ERR_CONTEXT_FULL;
+    }
+    const int n_vocab = c->model->hp.n_vocab;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            snprintf(c->error, sizeof c->error, "token id %d out of range [0, %d)", tokens[i], n_vocab);
+            return WGLLM_ERR_INVALID_ARG;
+        }
+    }
+    return WGLLM_OK;
+}
+
+wgllm_status wgllm_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const *tokens, const int *n_tokens,
+                              int n_seqs) {
+    if (!ctxs || !tokens || !n_tokens || n_seqs <= 0) return WGLLM_ERR_INVALID_ARG;
+    for (int i = 0; i < n_seqs; i++) {
+        if (!ctxs[i] || ctxs[i]->model != ctxs[0]->model) return WGLLM_ERR_INVALID_ARG;
+        for (int j = 0; j < i; j++)
+            if (ctxs[j] == ctxs[i]) return fail(ctxs[i], WGLLM_ERR_INVALID_ARG, "context appears twice in a batch");
+        wgllm_status s = batch_check(ctxs[i], tokens[i], n_tokens[i]);
+        if (s != WGLLM_OK) return s;
+    }
+    return wg_eval_batch(ctxs, tokens, n_tokens, n_seqs);
+}

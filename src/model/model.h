@@ -61,4 +61,8 @@ bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_s
  * c->host_logits starting at row `out_row0`. */
 bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, bool copy_out, int out_row0);
 
+/* wgllm_eval_batch after its arguments were checked. */
+wgllm_status wg_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const *tokens, const int *n_tokens,
+                           int n_seqs);
+
 #endif
