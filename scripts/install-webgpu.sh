@@ -13,21 +13,8 @@ wgpu_version=0.32.0
 dest=.deps/wgpu
 
 # ---- Debian packages ----
-packages=(mesa-vulkan-drivers libvulkan1)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "error: packages missing (${missing[*]}); run as root or install them first" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. scripts/lib/apt.sh
+ensure_packages mesa-vulkan-drivers libvulkan1
 
 # ---- wgpu-native from the wheel ----
 case "$(uname -m)" in
