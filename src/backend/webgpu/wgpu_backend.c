@@ -159,6 +159,7 @@ void wgb_flush(wgb_ctx *c) {
         api->ComputePassEncoderRelease(c->pass);
         c->pass = NULL;
     }
+    wgb_profile_before_finish(c, c->enc);
     WGPUCommandBuffer cmd = api->CommandEncoderFinish(c->enc, NULL);
     api->CommandEncoderRelease(c->enc);
     c->enc = NULL;
@@ -167,6 +168,7 @@ void wgb_flush(wgb_ctx *c) {
     if (cmd) {
         api->QueueSubmit(c->dev->queue, 1, &cmd);
         api->CommandBufferRelease(cmd);
+        wgb_profile_after_submit(c);
     } else {
         wgb_fail(c, "WebGPU: cannot finish a command buffer");
     }
@@ -181,7 +183,7 @@ static bool ensure_encoder(wgb_ctx *c) {
 static bool ensure_pass(wgb_ctx *c) {
     if (c->pass) return true;
     if (!ensure_encoder(c)) return false;
-    c->pass = c->api->CommandEncoderBeginComputePass(c->enc, NULL);
+    c->pass = wgb_profile_begin_pass(c, -1);
     if (!c->pass) wgb_fail(c, "WebGPU: cannot begin a compute pass");
     return c->pass != NULL;
 }
@@ -195,9 +197,20 @@ void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, con
         for (int i = 0; i < p->n_storage; i++)
             if ((p->written >> i & 1u) && binds[i].id == c->q8_x_id) c->q8_x_id = 0;
     }
-    if (c->n_slots + p->param_slots > c->cap_slots) wgb_flush(c);
+    if (c->n_slots + p->param_slots > c->cap_slots || wgb_profile_full(c)) wgb_flush(c);
     WGPUBindGroup bg = bind_group_for(c, k, binds);
-    if (!bg || !ensure_pass(c)) return;
+    if (!bg) return;
+    const bool own_pass = c->prof.mode == 1; /* profiling each dispatch */
+    if (own_pass) {
+        if (c->pass) {
+            c->api->ComputePassEncoderEnd(c->pass);
+            c->api->ComputePassEncoderRelease(c->pass);
+            c->pass = NULL;
+        }
+        if (!ensure_encoder(c)) return;
+        c->pass = wgb_profile_begin_pass(c, k);
+    }
+    if (!ensure_pass(c)) return;
     uint32_t slot = c->n_slots;
     c->n_slots += p->param_slots;
     uint8_t *dst = c->slots + (size_t)slot * WGB_SLOT_BYTES;
@@ -208,6 +221,11 @@ void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, con
     api->ComputePassEncoderSetPipeline(c->pass, p->pipe);
     api->ComputePassEncoderSetBindGroup(c->pass, 0, bg, 1, &dyn);
     api->ComputePassEncoderDispatchWorkgroups(c->pass, gx, gy, 1);
+    if (own_pass) {
+        api->ComputePassEncoderEnd(c->pass);
+        api->ComputePassEncoderRelease(c->pass);
+        c->pass = NULL;
+    }
 }
 
 void wgb_dispatch_linear(wgb_ctx *c, int k, const void *params, size_t param_bytes, const wgb_bind *binds,
@@ -556,6 +574,8 @@ static void destroy(wg_backend *b) {
             char err[256];
             wgb_flush(c);
             wg_device_finish(c->dev, err, sizeof err);
+            wgb_profile_report(c);
+            wgb_profile_destroy(c);
             for (size_t i = 0; i < c->n_bgs; i++) c->api->BindGroupRelease(c->bgs[i].bg);
             while (c->pools) {
                 wgb_pool *p = c->pools;
@@ -662,6 +682,7 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
                               err, err_size))
         goto fail;
 
+    wgb_profile_init(c);
     c->cap_slots = PARAM_SLOTS;
     c->slots = calloc(c->cap_slots, WGB_SLOT_BYTES);
     WGPUBufferDescriptor pd = WGPU_BUFFER_DESCRIPTOR_INIT;

@@ -53,6 +53,22 @@ enum { WGB_SCRATCH_ALIAS0, WGB_SCRATCH_ALIAS1, WGB_SCRATCH_ATTN, WGB_SCRATCH_XQ,
 
 #define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
 
+/* GPU time per kernel from timestamp queries (WGLLM_WEBGPU_PROFILE=1: every dispatch in
+ * its own timed pass, so the sum includes ~µs of per-pass overhead; =pass: the normal
+ * passes timed, i.e. the GPU's busy time). Reported on stderr when the backend closes. */
+#define WGB_PROFILE_SLOTS 2048 /* 4096 queries: WebGPU's query set limit */
+typedef struct wgb_profile {
+    int mode; /* 0 off, 1 per dispatch, 2 per pass */
+    WGPUQuerySet queries;
+    WGPUBuffer resolve, readback;
+    uint32_t n;                       /* timed scopes in the command buffer being recorded */
+    int16_t kernel[WGB_PROFILE_SLOTS]; /* kernel of each scope, -1 for a whole pass */
+    double ns[WGB_K_COUNT + 1];       /* last entry: whole passes */
+    uint64_t calls[WGB_K_COUNT + 1];
+    uint64_t submits;
+    double period; /* ns per timestamp tick */
+} wgb_profile;
+
 typedef struct wgb_ctx {
     wg_gpu *gpu;
     wg_device *dev;
@@ -106,9 +122,21 @@ typedef struct wgb_ctx {
     bool map_done;
     WGPUMapAsyncStatus map_status;
 
+    wgb_profile prof;
+
     bool failed;
     char error[1024];
 } wgb_ctx;
+
+/* wgpu_profile.c */
+void wgb_profile_init(wgb_ctx *c);
+bool wgb_profile_full(const wgb_ctx *c);
+/* Begins a compute pass, timed when profiling; `kernel` < 0 for a pass of many dispatches. */
+WGPUComputePassEncoder wgb_profile_begin_pass(wgb_ctx *c, int kernel);
+void wgb_profile_before_finish(wgb_ctx *c, WGPUCommandEncoder enc);
+void wgb_profile_after_submit(wgb_ctx *c);
+void wgb_profile_report(wgb_ctx *c);
+void wgb_profile_destroy(wgb_ctx *c);
 
 static inline wgb_ctx *wgb_ctx_of(const wg_backend *b) { return (wgb_ctx *)b->ctx; }
 static inline wgb_tensor *wgb_t(const wg_tensor *t) { return (wgb_tensor *)t->impl; }

@@ -238,6 +238,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         return false;
     }
     out->pipe = pipe;
+    snprintf(out->label, sizeof out->label, "%s", label);
     out->layout = bgl;
     out->n_storage = n;
     out->first_storage = first_storage;

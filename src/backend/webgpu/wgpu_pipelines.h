@@ -63,6 +63,7 @@ typedef struct wgb_pipeline {
     uint32_t param_binding; /* 0, or n_storage */
     uint32_t written;       /* bit i: storage binding i (in binding order) is read-write */
     uint32_t param_slots;   /* size of the parameter block in slots */
+    char label[64];         /* e.g. "matvec_q4_0", for errors and the profiler */
 } wgb_pipeline;
 
 typedef struct wgb_pipelines {
