@@ -19,7 +19,7 @@ struct Params {
     scale: f32,      // 1 / sqrt(head_dim)
     n_split: u32,
     split_len: u32,  // positions per split (a multiple of 256)
-    pad0: u32,
+    row0: u32,       // first row of q and out
     pad1: u32,
 }
 
@@ -49,7 +49,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let kvs4 = P.kv_stride / 4u;
     let kvo4 = (h / P.group) * hd4;
     if (li < P.hd) {
-        qs[li / 4u][li % 4u] = Q[i * P.q_stride + h * P.hd + li];
+        qs[li / 4u][li % 4u] = Q[(P.row0 + i) * P.q_stride + h * P.hd + li];
     }
     workgroupBarrier();
 
@@ -116,7 +116,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
             sum += red4[gg * hd4 + li];
         }
         if (P.n_split == 1u) {
-            let ob = i * P.out_stride + h * P.hd + li * 4u;
+            let ob = (P.row0 + i) * P.out_stride + h * P.hd + li * 4u;
             let v = sum / l_run;
             O[ob] = v.x;
             O[ob + 1u] = v.y;

@@ -6,6 +6,10 @@ struct Params {
     hd: u32,
     n_split: u32,
     out_stride: u32,
+    row0: u32,       // first row of out
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -33,6 +37,6 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         }
     }
     if (li < P.hd) {
-        O[i * P.out_stride + h * P.hd + li] = acc / l;
+        O[(P.row0 + i) * P.out_stride + h * P.hd + li] = acc / l;
     }
 }

@@ -5,6 +5,10 @@ struct Params {
     v_count: u32,
     k_dst: u32,
     v_dst: u32,
+    k_src: u32,
+    v_src: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -18,9 +22,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = (wid.y * nwg.x + wid.x) * 256u + li;
     if (idx < P.k_count) {
-        Kc[P.k_dst + idx] = K[idx];
+        Kc[P.k_dst + idx] = K[P.k_src + idx];
     }
     if (idx < P.v_count) {
-        Vc[P.v_dst + idx] = V[idx];
+        Vc[P.v_dst + idx] = V[P.v_src + idx];
     }
 }

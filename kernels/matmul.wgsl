@@ -1,7 +1,10 @@
-// Y = W X for a batch of tokens (prefill): a 64-row x 64-token output tile per workgroup,
-// 32 columns of W (one quant block) and of X staged in workgroup memory per step, each
-// thread accumulating a 4x4 sub-tile in registers. Appended to a weight-format file
-// (fmt_*.wgsl) providing w_quad (block-aligned rows) and w_elem (any row length).
+// Y = W X for a batch of tokens (prefill, batched decode): a 128-row x 64-token output
+// tile per workgroup of 256. Per step, one quant block (32 columns) of 128 W rows and of
+// 64 X rows is dequantized into workgroup memory; each thread then accumulates an 8-row x
+// 4-token sub-tile in registers, reading 3 vec4s of workgroup memory per 32 FMAs (the
+// step is bound by arithmetic, not by workgroup-memory bandwidth). Appended to a
+// weight-format file (fmt_*.wgsl) providing w_quad (block-aligned rows) and w_elem (any
+// row length).
 
 struct Params {
     m: u32,          // rows in this weight binding
@@ -11,7 +14,7 @@ struct Params {
     out_off: u32,    // output index of the binding's first row
     out_stride: u32, // output row stride (all rows of the weight)
     aligned: u32,    // 1: k is a multiple of 32, read whole quads
-    pad: u32,
+    accumulate: u32, // != 0: Y += W X (a residual add fused into the product)
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -19,12 +22,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 
-const TM: u32 = 64u;
+const TM: u32 = 128u;
 const TN: u32 = 64u;
 const TK: u32 = 32u;
 
-var<workgroup> Ws: array<f32, 2048>; // [TK][TM]
-var<workgroup> Xs: array<f32, 2048>; // [TK][TN]
+// Ws[kk * TM / 4 + r / 4][r % 4] = W[row0 + r][k0 + kk]; Xs likewise with tokens.
+var<workgroup> Ws: array<vec4<f32>, 1024>; // TK * TM / 4
+var<workgroup> Xs: array<vec4<f32>, 512>;  // TK * TN / 4
 
 fn w_elem_or0(ro: u32, e: u32) -> f32 {
     if (e < P.k) {
@@ -33,88 +37,113 @@ fn w_elem_or0(ro: u32, e: u32) -> f32 {
     return 0.0;
 }
 
-// Rows r, r + 16, r + 32, r + 48 of token t.
-fn store(r: u32, t: u32, v: vec4<f32>) {
+fn put_y(o: u32, v: f32) {
+    if (P.accumulate != 0u) {
+        Y[o] += v;
+    } else {
+        Y[o] = v;
+    }
+}
+
+// Rows r .. r + 3 of token t.
+fn store4(r: u32, t: u32, v: vec4<f32>) {
     if (t >= P.n) {
         return;
     }
-    let o = P.out_off + t * P.out_stride;
+    let o = P.out_off + t * P.out_stride + r;
     if (r < P.m) {
-        Y[o + r] = v.x;
+        put_y(o, v.x);
     }
-    if (r + 16u < P.m) {
-        Y[o + r + 16u] = v.y;
+    if (r + 1u < P.m) {
+        put_y(o + 1u, v.y);
     }
-    if (r + 32u < P.m) {
-        Y[o + r + 32u] = v.z;
+    if (r + 2u < P.m) {
+        put_y(o + 2u, v.z);
     }
-    if (r + 48u < P.m) {
-        Y[o + r + 48u] = v.w;
+    if (r + 3u < P.m) {
+        put_y(o + 3u, v.w);
     }
+}
+
+fn put_w(kk: u32, r: u32, v: f32) {
+    Ws[kk * (TM / 4u) + (r >> 2u)][r & 3u] = v;
 }
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let row0 = wid.x * TM;
     let tok0 = wid.y * TN;
-    let tx = li % 16u;
-    let ty = li / 16u;
-    // Loader role: tile row (or token) lr, elements 8*lc .. 8*lc+7 of the step.
-    let lr = li / 4u;
-    let lc = li % 4u;
-    // acc_j: rows tx + 16 i (i = component) of token ty + 16 j. Plain vectors, not an
-    // array: arrays indexed in loops may end up in slow local memory.
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    let tx = li % 16u; // rows 4 tx .. 4 tx + 3 and 64 + 4 tx .. 64 + 4 tx + 3
+    let ty = li / 16u; // tokens 4 ty .. 4 ty + 3
+    // W loader: tile row wr, 16 elements from 16 wc; X loader: token xr, 8 elements from 8 xc.
+    let wr = li >> 1u;
+    let wc = li & 1u;
+    let xr = li >> 2u;
+    let xc = li & 3u;
+    var a00 = vec4<f32>(0.0); // a<token j><row half h>
+    var a01 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0);
+    var a20 = vec4<f32>(0.0);
+    var a21 = vec4<f32>(0.0);
+    var a30 = vec4<f32>(0.0);
+    var a31 = vec4<f32>(0.0);
     let nkb = (P.k + TK - 1u) / TK;
     for (var kb = 0u; kb < nkb; kb++) {
-        var w0 = vec4<f32>(0.0);
-        var w1 = vec4<f32>(0.0);
-        let r = row0 + lr;
-        if (r < P.m) {
-            let ro = r * P.row_bytes;
-            if (P.aligned != 0u) {
-                w0 = w_quad(ro, kb, lc * 2u);
-                w1 = w_quad(ro, kb, lc * 2u + 1u);
-            } else {
-                let e = kb * TK + lc * 8u;
-                w0 = vec4<f32>(w_elem_or0(ro, e), w_elem_or0(ro, e + 1u), w_elem_or0(ro, e + 2u), w_elem_or0(ro, e + 3u));
-                w1 = vec4<f32>(w_elem_or0(ro, e + 4u), w_elem_or0(ro, e + 5u), w_elem_or0(ro, e + 6u), w_elem_or0(ro, e + 7u));
+        let r = row0 + wr;
+        for (var q = 0u; q < 4u; q++) {
+            var v = vec4<f32>(0.0);
+            let e = wc * 16u + q * 4u;
+            if (r < P.m) {
+                let ro = r * P.row_bytes;
+                if (P.aligned != 0u) {
+                    v = w_quad(ro, kb, wc * 4u + q);
+                } else {
+                    let g = kb * TK + e;
+                    v = vec4<f32>(w_elem_or0(ro, g), w_elem_or0(ro, g + 1u), w_elem_or0(ro, g + 2u),
+                                  w_elem_or0(ro, g + 3u));
+                }
             }
+            put_w(e, wr, v.x);
+            put_w(e + 1u, wr, v.y);
+            put_w(e + 2u, wr, v.z);
+            put_w(e + 3u, wr, v.w);
         }
-        let t = tok0 + lr;
-        let ws = lc * 8u * TM + lr;
-        Ws[ws] = w0.x;
-        Ws[ws + TM] = w0.y;
-        Ws[ws + 2u * TM] = w0.z;
-        Ws[ws + 3u * TM] = w0.w;
-        Ws[ws + 4u * TM] = w1.x;
-        Ws[ws + 5u * TM] = w1.y;
-        Ws[ws + 6u * TM] = w1.z;
-        Ws[ws + 7u * TM] = w1.w;
+        let t = tok0 + xr;
         for (var c = 0u; c < 8u; c++) {
-            let e = kb * TK + lc * 8u + c;
+            let kk = xc * 8u + c;
+            let e = kb * TK + kk;
             var v = 0.0;
             if (t < P.n && e < P.k) {
                 v = X[t * P.k + e];
             }
-            Xs[(lc * 8u + c) * TN + lr] = v;
+            Xs[kk * (TN / 4u) + (xr >> 2u)][xr & 3u] = v;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk++) {
-            let a = vec4<f32>(Ws[kk * TM + tx], Ws[kk * TM + tx + 16u], Ws[kk * TM + tx + 32u], Ws[kk * TM + tx + 48u]);
-            let bv = vec4<f32>(Xs[kk * TN + ty], Xs[kk * TN + ty + 16u], Xs[kk * TN + ty + 32u], Xs[kk * TN + ty + 48u]);
-            acc0 += a * bv.x;
-            acc1 += a * bv.y;
-            acc2 += a * bv.z;
-            acc3 += a * bv.w;
+            let w0 = Ws[kk * (TM / 4u) + tx];
+            let w1 = Ws[kk * (TM / 4u) + 16u + tx];
+            let b = Xs[kk * (TN / 4u) + ty];
+            a00 += w0 * b.x;
+            a01 += w1 * b.x;
+            a10 += w0 * b.y;
+            a11 += w1 * b.y;
+            a20 += w0 * b.z;
+            a21 += w1 * b.z;
+            a30 += w0 * b.w;
+            a31 += w1 * b.w;
         }
         workgroupBarrier();
     }
-    store(row0 + tx, tok0 + ty, acc0);
-    store(row0 + tx, tok0 + ty + 16u, acc1);
-    store(row0 + tx, tok0 + ty + 32u, acc2);
-    store(row0 + tx, tok0 + ty + 48u, acc3);
+    let ra = row0 + 4u * tx;
+    let rb = row0 + 64u + 4u * tx;
+    let t0 = tok0 + 4u * ty;
+    store4(ra, t0, a00);
+    store4(rb, t0, a01);
+    store4(ra, t0 + 1u, a10);
+    store4(rb, t0 + 1u, a11);
+    store4(ra, t0 + 2u, a20);
+    store4(rb, t0 + 2u, a21);
+    store4(ra, t0 + 3u, a30);
+    store4(rb, t0 + 3u, a31);
 }

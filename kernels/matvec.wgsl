@@ -11,6 +11,10 @@ struct Params {
     nb: u32,         // 32-element blocks per row
     row_bytes: u32,
     out_off: u32,    // output index of the binding's first row
+    accumulate: u32, // != 0: Y += W x (a residual add fused into the product)
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -49,6 +53,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         workgroupBarrier();
     }
     if (lane == 0u && r < P.m) {
-        Y[P.out_off + r] = red[li];
+        let o = P.out_off + r;
+        Y[o] = select(red[li], Y[o] + red[li], P.accumulate != 0u);
     }
 }

@@ -11,7 +11,8 @@
 //   1 xq:     array<u32>, read        k / 4 words: int8 x, 4 per word, little-endian
 //   2 xs:     array<f32>, read        k / 32 scales of x
 //   3 y:      array<f32>, read_write  y[y_off + r] for r < m
-//   4 params: uniform { k: u32, m: u32, y_off: u32, _pad: u32 }   (k a multiple of 32)
+//   4 params: uniform { k: u32, m: u32, y_off: u32, accumulate: u32 }   (k a multiple of 32;
+//             accumulate != 0: y += W x, the residual add fused into the matvec)
 //
 // Workgroup size WG (128), ROWS (4) rows per workgroup. Invocation t takes blocks
 // t, t + WG, ... of each of its ROWS rows, so neighbouring invocations read neighbouring
@@ -34,7 +35,7 @@ struct Params {
     k: u32,
     m: u32,
     y_off: u32,
-    _pad: u32,
+    accumulate: u32,
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
@@ -124,7 +125,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         }
     }
     if (t < ROWS && row0 + t < params.m) {
-        y[params.y_off + row0 + t] = partial[t * WG];
+        let o = params.y_off + row0 + t;
+        y[o] = select(partial[t * WG], y[o] + partial[t * WG], params.accumulate != 0u);
     }
 }
 
@@ -158,7 +160,8 @@ fn main_subgroup(@builtin(workgroup_id) wg: vec3<u32>,
         for (var i = 0u; i < n_sg; i++) {
             sum += sg_partial[t * (WG / 4u) + i];
         }
-        y[params.y_off + row0 + t] = sum;
+        let o = params.y_off + row0 + t;
+        y[o] = select(sum, y[o] + sum, params.accumulate != 0u);
     }
 }
 // SUBGROUPS-END

@@ -10,7 +10,7 @@ struct Params {
     stride: u32,     // row length of x
     count: u32,      // n * n_heads * half_dims
     freq_scale: f32,
-    pad: u32,
+    row0: u32,       // first row of x
     freqs: array<vec4<f32>, 32>,
 }
 
@@ -37,7 +37,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let i = idx / (P.half_dims * P.n_heads);
     let pos = f32(P.pos0 + i) * P.freq_scale;
     let cs = cos_sin(pos * P.freqs[j >> 2u][j & 3u]);
-    let o = i * P.stride + h * P.head_dim + 2u * j;
+    let o = (P.row0 + i) * P.stride + h * P.head_dim + 2u * j;
     let a = X[o];
     let b = X[o + 1u];
     X[o] = a * cs.x - b * cs.y;

@@ -30,6 +30,9 @@ typedef struct wg_backend_ops {
     /* True when weight tensors keep pointing at the caller's bytes (CPU); false when
      * weight_create copies them (to a GPU), so the caller may drop its pages. */
     bool weights_reference_host;
+    /* Tokens per forward step that use the backend well (a GPU wants big batches, to
+     * read each weight tile once for many tokens); contexts size their buffers by it. */
+    int batch_hint;
     void (*destroy)(wg_backend *b);
 
     /* Weight of any supported type; `data` holds ne1 rows of wg_type_row_bytes(type, ne0)
@@ -53,17 +56,25 @@ typedef struct wg_backend_ops {
     void (*rms_norm)(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
     /* out[i][r] = dot(W row r, x[i])   (x row length = W->ne0, out row length = W->ne1) */
     void (*matmul)(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
-    /* Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of each head of row i
-     * by angle (pos0 + i) * freq_scale * base^(-2j/rope_dims). */
+    /* The next three work on rows row0 .. row0+n-1 of their activations (one sequence's
+     * tokens inside a batch of several sequences), the i-th of them at position pos0 + i. */
+    /* Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of each head of row
+     * row0 + i by angle (pos0 + i) * freq_scale * base^(-2j/rope_dims). */
     void (*rope)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale);
-    /* Stores k[i], v[i] at cache rows pos0 + i. */
+                 float freq_base, float freq_scale, int row0);
+    /* Stores k[row0 + i], v[row0 + i] at cache rows pos0 + i. */
     void (*kv_store)(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
-                     const wg_tensor *v, int pos0, int n);
-    /* Causal grouped-query attention: row i (position pos0 + i) attends to cache rows
-     * 0..pos0+i; query head h uses kv head h / (n_head / n_head_kv). */
+                     const wg_tensor *v, int pos0, int n, int row0);
+    /* Causal grouped-query attention: q row row0 + i (position pos0 + i) attends to cache
+     * rows 0..pos0+i, into out row row0 + i; query head h uses kv head h / (n_head / n_head_kv). */
     void (*attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out);
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
+    /* Optional fused forms (NULL: the model uses matmul, add and swiglu); same results
+     * up to f32 rounding. out[i] += W x[i]: */
+    void (*matmul_add)(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+    /* out[i] = silu(W_gate x[i]) * (W_up x[i]): */
+    void (*matmul_swiglu)(wg_backend *b, const wg_tensor *w_gate, const wg_tensor *w_up, const wg_tensor *x, int n,
+                          wg_tensor *out);
     /* out[i] = silu(gate[i]) * up[i] */
     void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
     /* x[i] += y[i] */

@@ -23,9 +23,7 @@ void wgllm_context_free(wgllm_context *c) {
     }
     free(c->k_cache);
     free(c->v_cache);
-    wg_tensor *bufs[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->proj, c->gate, c->up, c->hidden, c->last, c->logits};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i]) b->ops->tensor_free(b, bufs[i]);
+    wg_acts_free(c->model, &c->acts);
     free(c->host_logits);
     free(c);
 }
@@ -56,9 +54,10 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
     }
     c->model = m;
     c->n_ctx = n_ctx;
-    c->n_batch = n_ctx < WG_DEFAULT_BATCH ? n_ctx : WG_DEFAULT_BATCH;
+    int batch = m->backend->ops->batch_hint > 0 ? m->backend->ops->batch_hint : WG_DEFAULT_BATCH;
+    c->n_batch = n_ctx < batch ? n_ctx : batch;
     wg_backend *b = m->backend;
-    const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim, q_dim = (int64_t)hp->n_head * hp->head_dim;
+    const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
     const int nb = c->n_batch;
     c->k_cache = calloc((size_t)hp->n_layer, sizeof *c->k_cache);
     c->v_cache = calloc((size_t)hp->n_layer, sizeof *c->v_cache);
@@ -69,19 +68,7 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
         ok = (c->k_cache[l] = b->ops->buffer_create(b, kv_dim, n_ctx, err, err_size)) != NULL &&
              (c->v_cache[l] = b->ops->buffer_create(b, kv_dim, n_ctx, err, err_size)) != NULL;
     }
-    struct {
-        wg_tensor **slot;
-        int64_t ne0, ne1;
-    } bufs[] = {
-        {&c->x, hp->n_embd, nb},   {&c->xb, hp->n_embd > q_dim ? hp->n_embd : q_dim, nb},
-        {&c->q, q_dim, nb},        {&c->k, kv_dim, nb},
-        {&c->v, kv_dim, nb},       {&c->att, q_dim, nb},
-        {&c->proj, hp->n_embd, nb}, {&c->gate, hp->n_ff, nb},
-        {&c->up, hp->n_ff, nb},    {&c->hidden, hp->n_ff, nb},
-        {&c->last, hp->n_embd, 1}, {&c->logits, hp->n_vocab, nb},
-    };
-    for (size_t i = 0; ok && i < sizeof bufs / sizeof bufs[0]; i++)
-        ok = (*bufs[i].slot = b->ops->buffer_create(b, bufs[i].ne0, bufs[i].ne1, err, err_size)) != NULL;
+    ok = ok && wg_acts_create(m, nb, &c->acts, err, err_size);
     if (!ok) {
         if (!err[0]) snprintf(err, err_size, "out of memory for a context of %d tokens", n_ctx);
         wgllm_context_free(c);
@@ -136,7 +123,12 @@ wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool
     c->logits_on_host = false;
     for (int done = 0; ok && done < n; done += c->n_batch) {
         int chunk = n - done < c->n_batch ? n - done : c->n_batch;
-        ok = wg_forward(c, tokens + done, chunk, all_logits, all_logits, all_logits ? done : 0);
+        wg_seq seq = {c, tokens + done, chunk};
+        ok = wg_forward(m, &c->acts, &seq, 1, all_logits);
+        if (ok && all_logits)
+            m->backend->ops->read_rows(m->backend, c->acts.logits, 0, chunk,
+                                       c->host_logits + (size_t)done * (size_t)n_vocab);
+        ok = m->backend->ops->synchronize(m->backend) && ok;
         if (ok) c->n_past += chunk;
     }
     c->logits_on_host = all_logits;
@@ -156,7 +148,7 @@ const float *wgllm_get_logits(const wgllm_context *cc, int i) {
     if (!c->logits_on_host) {
         wgllm_model *m = (wgllm_model *)c->model;
         pthread_mutex_lock(&m->eval_lock);
-        m->backend->ops->read_rows(m->backend, c->logits, 0, 1, c->host_logits);
+        m->backend->ops->read_rows(m->backend, c->acts.logits, 0, 1, c->host_logits);
         bool ok = m->backend->ops->synchronize(m->backend);
         pthread_mutex_unlock(&m->eval_lock);
         if (!ok) {
@@ -174,7 +166,7 @@ wgllm_token wgllm_greedy(wgllm_context *c) {
     wgllm_model *m = (wgllm_model *)c->model;
     if (!c->logits_on_host && m->backend->ops->argmax && c->n_logit_rows == 1) {
         pthread_mutex_lock(&m->eval_lock);
-        int32_t t = m->backend->ops->argmax(m->backend, c->logits, 0);
+        int32_t t = m->backend->ops->argmax(m->backend, c->acts.logits, 0);
         bool ok = m->backend->ops->synchronize(m->backend);
         pthread_mutex_unlock(&m->eval_lock);
         if (!ok || t < 0) {

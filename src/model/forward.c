@@ -1,51 +1,123 @@
-/* The Llama forward pass over a batch of tokens, written against the backend
- * seam. Shapes are (row length, rows); one row per token of the batch. */
+/* The Llama forward pass over a batch of tokens, written against the backend seam.
+ * Shapes are (row length, rows); one row per token. The tokens of several sequences
+ * share the matrix products (each weight is read once per step); rotary embedding, the
+ * KV cache and attention are per sequence, on that sequence's rows. */
+#include <stdlib.h>
+
 #include "model/model.h"
 
-bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, bool copy_out, int out_row0) {
-    const wgllm_model *m = c->model;
+bool wg_acts_create(const wgllm_model *m, int rows, wg_acts *a, char *err, size_t err_size) {
+    const wg_hparams *hp = &m->hp;
+    wg_backend *b = m->backend;
+    const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim, q_dim = (int64_t)hp->n_head * hp->head_dim;
+    const bool fused_ffn = b->ops->matmul_swiglu != NULL;
+    *a = (wg_acts){.rows = rows};
+    struct {
+        wg_tensor **slot;
+        int64_t ne0;
+    } bufs[] = {
+        {&a->x, hp->n_embd},      {&a->xb, hp->n_embd > q_dim ? hp->n_embd : q_dim},
+        {&a->q, q_dim},           {&a->k, kv_dim},
+        {&a->v, kv_dim},          {&a->att, q_dim},
+        {&a->proj, hp->n_embd},   {&a->hidden, hp->n_ff},
+        {&a->last, hp->n_embd},   {&a->logits, hp->n_vocab},
+        {fused_ffn ? NULL : &a->gate, hp->n_ff}, {fused_ffn ? NULL : &a->up, hp->n_ff},
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (!bufs[i].slot) continue;
+        *bufs[i].slot = b->ops->buffer_create(b, bufs[i].ne0, rows, err, err_size);
+        if (!*bufs[i].slot) {
+            wg_acts_free(m, a);
+            return false;
+        }
+    }
+    return true;
+}
+
+void wg_acts_free(const wgllm_model *m, wg_acts *a) {
+    wg_backend *b = m->backend;
+    wg_tensor *bufs[] = {a->x, a->xb, a->q, a->k, a->v, a->att, a->proj, a->hidden, a->last, a->logits, a->gate, a->up};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) b->ops->tensor_free(b, bufs[i]);
+    *a = (wg_acts){0};
+}
+
+/* Token ids of all sequences, back to back (seqs[0].ids itself for one sequence). */
+static int32_t *gather_ids(const wg_seq *seqs, int n_seqs, int total) {
+    if (n_seqs == 1) return (int32_t *)seqs[0].ids;
+    int32_t *ids = malloc(sizeof *ids * (size_t)total);
+    if (!ids) return NULL;
+    int r = 0;
+    for (int s = 0; s < n_seqs; s++)
+        for (int i = 0; i < seqs[s].n; i++) ids[r++] = seqs[s].ids[i];
+    return ids;
+}
+
+bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs, bool all_logits) {
     const wg_hparams *hp = &m->hp;
     wg_backend *b = m->backend;
     const wg_backend_ops *ops = b->ops;
-    const int pos0 = c->n_past;
-
-    ops->get_rows(b, m->tok_embd, ids, n, c->x); // x: (n_embd, n)
+    int n = 0;
+    for (int s = 0; s < n_seqs; s++) n += seqs[s].n;
+    int32_t *ids = gather_ids(seqs, n_seqs, n);
+    if (!ids) return false;
+    ops->get_rows(b, m->tok_embd, ids, n, a->x); // x: (n_embd, n)
+    if (ids != seqs[0].ids) free(ids);
 
     for (int l = 0; l < hp->n_layer; l++) {
         const wg_layer *L = &m->layers[l];
 
         // attention block
-        ops->rms_norm(b, c->x, L->attn_norm, hp->norm_eps, n, c->xb);
-        ops->matmul(b, L->wq, c->xb, n, c->q); // (n_head * head_dim, n)
-        ops->matmul(b, L->wk, c->xb, n, c->k); // (n_head_kv * head_dim, n)
-        ops->matmul(b, L->wv, c->xb, n, c->v);
-        ops->rope(b, c->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale);
-        ops->rope(b, c->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale);
-        ops->kv_store(b, c->k_cache[l], c->v_cache[l], c->k, c->v, pos0, n);
-        ops->attention(b, c->q, c->k_cache[l], c->v_cache[l], pos0, n, hp->n_head, hp->n_head_kv, hp->head_dim,
-                       c->att); // (n_head * head_dim, n)
-        ops->matmul(b, L->wo, c->att, n, c->proj); // (n_embd, n)
-        ops->add(b, c->x, c->proj, n);
+        ops->rms_norm(b, a->x, L->attn_norm, hp->norm_eps, n, a->xb);
+        ops->matmul(b, L->wq, a->xb, n, a->q); // (n_head * head_dim, n)
+        ops->matmul(b, L->wk, a->xb, n, a->k); // (n_head_kv * head_dim, n)
+        ops->matmul(b, L->wv, a->xb, n, a->v);
+        for (int s = 0, row0 = 0; s < n_seqs; row0 += seqs[s].n, s++) {
+            wgllm_context *c = seqs[s].c;
+            const int ns = seqs[s].n, pos0 = c->n_past;
+            ops->rope(b, a->q, ns, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale, row0);
+            ops->rope(b, a->k, ns, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale,
+                      row0);
+            ops->kv_store(b, c->k_cache[l], c->v_cache[l], a->k, a->v, pos0, ns, row0);
+            ops->attention(b, a->q, c->k_cache[l], c->v_cache[l], pos0, ns, hp->n_head, hp->n_head_kv, hp->head_dim,
+                           a->att, row0); // (n_head * head_dim, n)
+        }
+        if (ops->matmul_add) {
+            ops->matmul_add(b, L->wo, a->att, n, a->x); // x += wo att
+        } else {
+            ops->matmul(b, L->wo, a->att, n, a->proj); // (n_embd, n)
+            ops->add(b, a->x, a->proj, n);
+        }
 
         // feed-forward block (SwiGLU)
-        ops->rms_norm(b, c->x, L->ffn_norm, hp->norm_eps, n, c->xb);
-        ops->matmul(b, L->w_gate, c->xb, n, c->gate); // (n_ff, n)
-        ops->matmul(b, L->w_up, c->xb, n, c->up);
-        ops->swiglu(b, c->gate, c->up, n, c->hidden);
-        ops->matmul(b, L->w_down, c->hidden, n, c->proj); // (n_embd, n)
-        ops->add(b, c->x, c->proj, n);
+        ops->rms_norm(b, a->x, L->ffn_norm, hp->norm_eps, n, a->xb);
+        if (ops->matmul_swiglu) {
+            ops->matmul_swiglu(b, L->w_gate, L->w_up, a->xb, n, a->hidden); // (n_ff, n)
+        } else {
+            ops->matmul(b, L->w_gate, a->xb, n, a->gate); // (n_ff, n)
+            ops->matmul(b, L->w_up, a->xb, n, a->up);
+            ops->swiglu(b, a->gate, a->up, n, a->hidden);
+        }
+        if (ops->matmul_add) {
+            ops->matmul_add(b, L->w_down, a->hidden, n, a->x); // x += w_down hidden
+        } else {
+            ops->matmul(b, L->w_down, a->hidden, n, a->proj); // (n_embd, n)
+            ops->add(b, a->x, a->proj, n);
+        }
     }
 
-    // output head: every row, or just the last one
-    const wg_tensor *h = c->x;
+    // output head: every row, or each sequence's last one
+    const wg_tensor *h = a->x;
     int rows = n;
     if (!all_logits) {
-        ops->copy_rows(b, c->x, n - 1, 1, c->last, 0);
-        h = c->last;
-        rows = 1;
+        for (int s = 0, end = 0; s < n_seqs; s++) {
+            end += seqs[s].n;
+            ops->copy_rows(b, a->x, end - 1, 1, a->last, s);
+        }
+        h = a->last;
+        rows = n_seqs;
     }
-    ops->rms_norm(b, h, m->out_norm, hp->norm_eps, rows, c->xb);
-    ops->matmul(b, m->output, c->xb, rows, c->logits); // (n_vocab, rows)
-    if (copy_out) ops->read_rows(b, c->logits, 0, rows, c->host_logits + (size_t)out_row0 * (size_t)hp->n_vocab);
-    return ops->synchronize(b);
+    ops->rms_norm(b, h, m->out_norm, hp->norm_eps, rows, a->xb);
+    ops->matmul(b, m->output, a->xb, rows, a->logits); // (n_vocab, rows)
+    return true;
 }

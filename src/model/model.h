@@ -24,11 +24,19 @@ typedef struct wg_layer {
     wg_tensor *ffn_norm, *w_gate, *w_up, *w_down;
 } wg_layer;
 
+/* Activation buffers for up to `rows` tokens of one forward step. */
+typedef struct wg_acts {
+    int rows;
+    wg_tensor *x, *xb, *q, *k, *v, *att, *proj, *hidden, *last, *logits;
+    wg_tensor *gate, *up; /* NULL when the backend fuses gate, up and SwiGLU */
+} wg_acts;
+
 struct wgllm_model {
     gguf_file *file;
     wg_tokenizer *tok;
     wg_backend *backend;
     pthread_mutex_t eval_lock; /* the backend runs one forward pass at a time */
+    wg_acts batch_acts;        /* for wgllm_eval_batch; grown on demand under eval_lock */
     wg_hparams hp;
     wg_layer *layers;
     wg_tensor *tok_embd, *out_norm, *output; /* output == tok_embd when tied */
@@ -43,8 +51,7 @@ struct wgllm_context {
     const wgllm_model *model;
     int n_ctx, n_batch, n_past;
     wg_tensor **k_cache, **v_cache; /* per layer: [kv_dim, n_ctx] */
-    /* activations for up to n_batch tokens */
-    wg_tensor *x, *xb, *q, *k, *v, *att, *proj, *gate, *up, *hidden, *last, *logits;
+    wg_acts acts; /* for up to n_batch tokens; acts.logits row 0 holds the last token's logits */
     float *host_logits; /* rows of n_vocab, copied from c->logits on first use */
     int n_logit_rows, cap_logit_rows;
     bool logits_on_host; /* host_logits holds the last evaluation's rows */
@@ -55,11 +62,21 @@ struct wgllm_context {
 /* Loads hyper-parameters from llama.* keys. */
 bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_size);
 
-/* Runs tokens ids[0..n) (n <= c->n_batch) at positions c->n_past.. and appends them
- * to the cache. Logits of every token when all_logits, else of the last one, are
- * left in the device tensor c->logits; with copy_out they are also copied to
- * c->host_logits starting at row `out_row0`. */
-bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, bool copy_out, int out_row0);
+bool wg_acts_create(const wgllm_model *m, int rows, wg_acts *a, char *err, size_t err_size);
+void wg_acts_free(const wgllm_model *m, wg_acts *a);
+
+/* One sequence's part of a forward step: n tokens at positions c->n_past.. */
+typedef struct wg_seq {
+    wgllm_context *c;
+    const int32_t *ids;
+    int n;
+} wg_seq;
+
+/* Runs a forward step over the sequences (sum of n <= a->rows) and appends their tokens
+ * to their caches (n_past is left to the caller). Logits stay on the device in
+ * a->logits: with all_logits (one sequence only) one row per token, otherwise one row per
+ * sequence, its last token's. */
+bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs, bool all_logits);
 
 /* wgllm_eval_batch after its arguments were checked. */
 wgllm_status wg_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const *tokens, const int *n_tokens,

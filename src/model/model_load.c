@@ -173,6 +173,7 @@ static void release_weights(wgllm_model *m) {
 void wgllm_model_free(wgllm_model *m) {
     if (!m) return;
     if (m->backend) {
+        wg_acts_free(m, &m->batch_acts);
         release_weights(m);
         m->backend->ops->destroy(m->backend);
     }

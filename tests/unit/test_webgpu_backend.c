@@ -317,9 +317,9 @@ static void test_rope(pair *p) {
         twin x = act_new(p, (int64_t)cases[i].heads * cases[i].hd, cases[i].n, 1.0f);
         if (x.g) {
             p->gpu->ops->rope(p->gpu, x.g, cases[i].n, cases[i].heads, cases[i].hd, cases[i].dims, cases[i].pos0,
-                              10000.0f, cases[i].scale);
+                              10000.0f, cases[i].scale, 0);
             p->cpu->ops->rope(p->cpu, x.c, cases[i].n, cases[i].heads, cases[i].hd, cases[i].dims, cases[i].pos0,
-                              10000.0f, cases[i].scale);
+                              10000.0f, cases[i].scale, 0);
             compare(p, &x, 0, cases[i].n, BOUND_REDUCE, OP_ROPE, what);
         }
         twin_free(p, &x);
@@ -338,8 +338,8 @@ static void check_attention(pair *p, int n_head, int n_head_kv, int hd, int pos0
         int chunk = pos < pos0 ? (pos0 - pos < 64 ? pos0 - pos : 64) : n;
         twin k = act_new(p, kvd, chunk, 2.0f), v = act_new(p, kvd, chunk, 1.0f);
         if (k.g && v.g && kc.g && vc.g) {
-            p->gpu->ops->kv_store(p->gpu, kc.g, vc.g, k.g, v.g, pos, chunk);
-            p->cpu->ops->kv_store(p->cpu, kc.c, vc.c, k.c, v.c, pos, chunk);
+            p->gpu->ops->kv_store(p->gpu, kc.g, vc.g, k.g, v.g, pos, chunk, 0);
+            p->cpu->ops->kv_store(p->cpu, kc.c, vc.c, k.c, v.c, pos, chunk, 0);
         }
         twin_free(p, &k);
         twin_free(p, &v);
@@ -348,8 +348,8 @@ static void check_attention(pair *p, int n_head, int n_head_kv, int hd, int pos0
     compare(p, &kc, 0, n_ctx, 0.0, OP_KV, what);
     compare(p, &vc, 0, n_ctx, 0.0, OP_KV, what);
     if (q.g && out.g && kc.g) {
-        p->gpu->ops->attention(p->gpu, q.g, kc.g, vc.g, pos0, n, n_head, n_head_kv, hd, out.g);
-        p->cpu->ops->attention(p->cpu, q.c, kc.c, vc.c, pos0, n, n_head, n_head_kv, hd, out.c);
+        p->gpu->ops->attention(p->gpu, q.g, kc.g, vc.g, pos0, n, n_head, n_head_kv, hd, out.g, 0);
+        p->cpu->ops->attention(p->cpu, q.c, kc.c, vc.c, pos0, n, n_head, n_head_kv, hd, out.c, 0);
         compare(p, &out, 0, n, BOUND_REDUCE, OP_ATTN, what);
     }
     twin_free(p, &kc);
@@ -475,10 +475,10 @@ static void test_layer(pair *p, uint32_t type) {
             o->matmul(b, T(wq), T(xb), n, T(q));
             o->matmul(b, T(wk), T(xb), n, T(k));
             o->matmul(b, T(wv), T(xb), n, T(v));
-            o->rope(b, T(q), n, n_head, hd, hd, pos, 10000.0f, 1.0f);
-            o->rope(b, T(k), n, n_head_kv, hd, hd, pos, 10000.0f, 1.0f);
-            o->kv_store(b, T(kc), T(vc), T(k), T(v), pos, n);
-            o->attention(b, T(q), T(kc), T(vc), pos, n, n_head, n_head_kv, hd, T(att));
+            o->rope(b, T(q), n, n_head, hd, hd, pos, 10000.0f, 1.0f, 0);
+            o->rope(b, T(k), n, n_head_kv, hd, hd, pos, 10000.0f, 1.0f, 0);
+            o->kv_store(b, T(kc), T(vc), T(k), T(v), pos, n, 0);
+            o->attention(b, T(q), T(kc), T(vc), pos, n, n_head, n_head_kv, hd, T(att), 0);
             o->matmul(b, T(wo), T(att), n, T(proj));
             o->add(b, T(x), T(proj), n);
             o->rms_norm(b, T(x), T(fn), 1e-5f, n, T(xb));

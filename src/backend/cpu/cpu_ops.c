@@ -104,9 +104,9 @@ void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
 }
 
 void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale) {
+                 float freq_base, float freq_scale, int row0) {
     for (int i = 0; i < n; i++) {
-        float *xi = cpu_row(x, i);
+        float *xi = cpu_row(x, row0 + i);
         float pos = (float)(pos0 + i) * freq_scale;
         for (int j = 0; j < rope_dims; j += 2) {
             float freq = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
@@ -122,16 +122,16 @@ void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
 }
 
 void cpu_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
-                     const wg_tensor *v, int pos0, int n) {
-    memcpy(cpu_row(k_cache, pos0), cpu_row(k, 0), (size_t)n * (size_t)k->ne0 * sizeof(float));
-    memcpy(cpu_row(v_cache, pos0), cpu_row(v, 0), (size_t)n * (size_t)v->ne0 * sizeof(float));
+                     const wg_tensor *v, int pos0, int n, int row0) {
+    memcpy(cpu_row(k_cache, pos0), cpu_row(k, row0), (size_t)n * (size_t)k->ne0 * sizeof(float));
+    memcpy(cpu_row(v_cache, pos0), cpu_row(v, row0), (size_t)n * (size_t)v->ne0 * sizeof(float));
 }
 
 /* ---- attention: one work item per (token, query head) ---- */
 typedef struct {
     const wg_tensor *q, *k_cache, *v_cache;
     wg_tensor *out;
-    int pos0, n_head, n_head_kv, head_dim;
+    int pos0, n_head, n_head_kv, head_dim, row0;
     float *scratch;
     size_t scratch_stride;
 } attn_job;
@@ -144,7 +144,7 @@ static void attention_range(void *arg, int64_t it0, int64_t it1, int tid) {
     for (int64_t it = it0; it < it1; it++) {
         int i = (int)(it / j->n_head), h = (int)(it % j->n_head);
         int pos = j->pos0 + i, kvh = h / group;
-        const float *q = (const float *)cpu_row(j->q, i) + (size_t)h * hd;
+        const float *q = (const float *)cpu_row(j->q, j->row0 + i) + (size_t)h * hd;
         float mx = -INFINITY;
         for (int t = 0; t <= pos; t++) {
             const float *k = (const float *)cpu_row(j->k_cache, t) + (size_t)kvh * hd;
@@ -160,7 +160,7 @@ static void attention_range(void *arg, int64_t it0, int64_t it1, int tid) {
             sum += att[t];
         }
         float inv = 1.0f / sum;
-        float *o = (float *)cpu_row(j->out, i) + (size_t)h * hd;
+        float *o = (float *)cpu_row(j->out, j->row0 + i) + (size_t)h * hd;
         memset(o, 0, (size_t)hd * sizeof(float));
         for (int t = 0; t <= pos; t++) {
             const float *v = (const float *)cpu_row(j->v_cache, t) + (size_t)kvh * hd;
@@ -171,7 +171,7 @@ static void attention_range(void *arg, int64_t it0, int64_t it1, int tid) {
 }
 
 void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out) {
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0) {
     cpu_ctx *c = b->ctx;
     size_t stride = (size_t)k_cache->ne1;
     size_t need = stride * (size_t)wg_threadpool_size(c->pool);
@@ -185,7 +185,7 @@ void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
         c->scratch = s;
         c->scratch_floats = need;
     }
-    attn_job j = {q, k_cache, v_cache, out, pos0, n_head, n_head_kv, head_dim, c->scratch, stride};
+    attn_job j = {q, k_cache, v_cache, out, pos0, n_head, n_head_kv, head_dim, row0, c->scratch, stride};
     int64_t items = (int64_t)n * n_head;
     int64_t grain = (int64_t)pos0 + n < 64 ? items : 1;
     wg_threadpool_run(c->pool, attention_range, &j, items, grain);

@@ -602,6 +602,7 @@ static void destroy(wg_backend *b) {
 static const wg_backend_ops k_webgpu_ops = {
     .name = "webgpu",
     .weights_reference_host = false,
+    .batch_hint = 512,
     .destroy = destroy,
     .weight_create = weight_create,
     .buffer_create = buffer_create,
@@ -612,6 +613,8 @@ static const wg_backend_ops k_webgpu_ops = {
     .copy_rows = wgb_op_copy_rows,
     .rms_norm = wgb_op_rms_norm,
     .matmul = wgb_op_matmul,
+    .matmul_add = wgb_op_matmul_add,
+    .matmul_swiglu = wgb_op_matmul_swiglu,
     .rope = wgb_op_rope,
     .kv_store = wgb_op_kv_store,
     .attention = wgb_op_attention,

@@ -49,7 +49,16 @@ typedef struct wgb_bg_entry {
 
 /* Scratch buffers: operands aliasing an output (0, 1), attention partials, int8 x and
  * its block scales for the Q4_0 decode matvec. */
-enum { WGB_SCRATCH_ALIAS0, WGB_SCRATCH_ALIAS1, WGB_SCRATCH_ATTN, WGB_SCRATCH_XQ, WGB_SCRATCH_XS, WGB_SCRATCH_COUNT };
+enum {
+    WGB_SCRATCH_ALIAS0,
+    WGB_SCRATCH_ALIAS1,
+    WGB_SCRATCH_ATTN,
+    WGB_SCRATCH_XQ,
+    WGB_SCRATCH_XS,
+    WGB_SCRATCH_GATE, /* matmul_swiglu without its fused kernel */
+    WGB_SCRATCH_UP,
+    WGB_SCRATCH_COUNT
+};
 
 #define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
 
@@ -168,12 +177,15 @@ void wgb_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
                       int64_t dst_row0);
 void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
 void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+void wgb_op_matmul_add(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tensor *w_up, const wg_tensor *x, int n,
+                          wg_tensor *out);
 void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale);
+                 float freq_base, float freq_scale, int row0);
 void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
-                     const wg_tensor *v, int pos0, int n);
+                     const wg_tensor *v, int pos0, int n, int row0);
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out);
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
 void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
 void wgb_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n);
 int32_t wgb_op_argmax(wg_backend *b, const wg_tensor *x, int64_t row);

@@ -8,7 +8,8 @@
 #include "quant/types.h"
 
 #define MATVEC_ROWS_PER_GROUP 8u /* kernels/matvec.wgsl: 256 threads / 32 threads per row */
-#define MATMUL_TILE 64u          /* kernels/matmul.wgsl: TM = TN */
+#define MATMUL_TILE_M 128u       /* kernels/matmul.wgsl: TM */
+#define MATMUL_TILE_N 64u        /* kernels/matmul.wgsl: TN */
 #define Q8_QUANT_WORDS 256u      /* kernels/quantize_x_q8.wgsl: packed words (4 elements) per workgroup */
 #define Q8_MATVEC_ROWS 4u        /* kernels/matvec_q4_0_q8.wgsl: ROWS */
 #define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
@@ -135,6 +136,20 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
     if (!unaliased(c, 0, x, out, &xb)) return;
     if (wgb_t(w)->weight) wb = wgb_t(w)->parts[0].bind;
     else if (!unaliased(c, 1, w, out, &wb)) return;
+    if (n == 1 && c->q4_int8 && x->ne0 % 32 == 0) {
+        /* decode: also leave out's int8 copy for the Q4_0 matvecs that follow */
+        wgb_bind xq, xs;
+        const int64_t k = x->ne0;
+        if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k, &xq) || !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8, &xs))
+            return;
+        uint32_t p[4] = {(uint32_t)k, f32_bits(eps), 0, 0};
+        wgb_bind bb[5] = {xb, wb, wgb_act(out), xq, xs};
+        bool was_failed = c->failed;
+        wgb_dispatch(c, WGB_K_RMS_NORM_Q8, p, sizeof p, bb, 1, 1);
+        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
+        c->q8_k = k;
+        return;
+    }
     struct {
         uint32_t d, x_stride, out_stride, eps;
     } p = {(uint32_t)x->ne0, (uint32_t)x->ne0, (uint32_t)out->ne0, f32_bits(eps)};
@@ -142,67 +157,74 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
     wgb_dispatch(c, WGB_K_RMS_NORM, &p, sizeof p, bb, (uint32_t)n, 1);
 }
 
-/* Decode with Q4_0 weights, as llama.cpp does it: x rounded to int8 blocks of 32 (one f32
- * scale each), then integer dot products, so only the weights' 4.5 bits per element are
- * read at full width. x is quantized once while it stays unchanged (see wgb_ctx.q8_x_id):
- * the q, k, v (and gate, up) matmuls of a layer share it. */
-static void matvec_q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, const wg_tensor *x, wg_tensor *out) {
-    const wgb_bind xb = wgb_act(x);
-    wgb_bind xq, xs;
-    if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k, &xq) || !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8, &xs))
-        return;
+/* x as int8 blocks of 32 (one f32 scale each) in scratch XQ/XS, made once while x stays
+ * unchanged (see wgb_ctx.q8_x_id): the q, k, v (and gate, up) matmuls of a layer share it. */
+static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, wgb_bind *xq, wgb_bind *xs) {
+    if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k, xq) || !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8, xs))
+        return false;
     if (c->q8_x_id != xb.id || c->q8_k != k) {
         uint32_t p[4] = {(uint32_t)k, 1, 0, 0}; /* k, n, x_off */
-        wgb_bind bb[3] = {xb, xq, xs};
+        wgb_bind bb[3] = {xb, *xq, *xs};
         bool was_failed = c->failed;
         wgb_dispatch_linear(c, WGB_K_QUANTIZE_X_Q8, p, sizeof p, bb, groups_of((uint64_t)k / 4, Q8_QUANT_WORDS));
         /* cache only what was surely recorded */
         c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : xb.id;
         c->q8_k = k;
     }
+    return true;
+}
+
+/* Decode with Q4_0 weights, as llama.cpp does it: x rounded to int8 blocks, then integer
+ * dot products, so only the weights' 4.5 bits per element are read at full width. */
+static void matvec_q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, wgb_bind xb, wgb_bind ob,
+                             bool accumulate) {
+    wgb_bind xq, xs;
+    if (!ensure_q8(c, xb, k, &xq, &xs)) return;
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *part = &wt->parts[i];
-        uint32_t p[4] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, 0}; /* k, m, y_off */
-        wgb_bind bb[4] = {part->bind, xq, xs, wgb_act(out)};
+        uint32_t p[4] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, accumulate}; /* k, m, y_off */
+        wgb_bind bb[4] = {part->bind, xq, xs, ob};
         wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8, p, sizeof p, bb, groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
     }
 }
 
-void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
-    wgb_ctx *c = wgb_ctx_of(b);
-    const wgb_tensor *wt = wgb_t(w);
-    int fmt = wgb_format_of(w->type);
-    if (n <= 0) return;
-    if (!wt->weight || fmt < 0) {
+/* Checks a matmul's operands: w a weight with kernels, x and out big enough for n rows. */
+static bool matmul_ok(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_bind ob) {
+    if (!wgb_t(w)->weight || wgb_format_of(w->type) < 0) {
         wgb_fail(c, "webgpu backend: matmul needs a weight");
-        return;
+        return false;
     }
+    if ((uint64_t)n * (uint64_t)w->ne0 > xb.size / 4 || (uint64_t)n * (uint64_t)w->ne1 > ob.size / 4) {
+        wgb_fail(c, "webgpu backend: matmul operands too small for [%lld, %lld] x %d", (long long)w->ne0,
+                 (long long)w->ne1, n);
+        return false;
+    }
+    return true;
+}
+
+/* out = W x, or out += W x. x rows of k floats, out rows of m floats, packed (as on the CPU).
+ * x must not be the buffer of out. */
+static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_bind ob, bool accumulate) {
+    const wgb_tensor *wt = wgb_t(w);
+    const int fmt = wgb_format_of(w->type);
     const int64_t k = w->ne0, m = w->ne1;
-    /* Same layout as the CPU backend: x rows of k floats, out rows of m floats, packed. */
-    if (!is_act(x) || !is_act(out) || (uint64_t)n * (uint64_t)k > wgb_act(x).size / 4 ||
-        (uint64_t)n * (uint64_t)m > wgb_act(out).size / 4) {
-        wgb_fail(c, "webgpu backend: matmul operands too small for [%lld, %lld] x %d", (long long)k, (long long)m,
-                 n);
-        return;
-    }
     const bool blocks = k % 32 == 0;
     if (n == 1 && blocks && fmt == WGB_FMT_Q4_0 && c->q4_int8) {
-        matvec_q4_0_int8(c, wt, k, x, out); /* x and out may alias: x is read into scratch first */
+        matvec_q4_0_int8(c, wt, k, xb, ob, accumulate);
         return;
     }
-    wgb_bind xb;
-    if (!unaliased(c, 0, x, out, &xb)) return;
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *p = &wt->parts[i];
-        wgb_bind bb[3] = {p->bind, xb, wgb_act(out)};
+        wgb_bind bb[3] = {p->bind, xb, ob};
         if (n == 1 && blocks) {
-            uint32_t prm[4] = {(uint32_t)p->rows, (uint32_t)(k / 32), (uint32_t)wt->row_bytes, (uint32_t)p->row0};
+            uint32_t prm[8] = {(uint32_t)p->rows, (uint32_t)(k / 32), (uint32_t)wt->row_bytes, (uint32_t)p->row0,
+                               accumulate, 0, 0, 0};
             wgb_dispatch_linear(c, WGB_K_MATVEC + fmt, prm, sizeof prm, bb,
                                 groups_of((uint64_t)p->rows, MATVEC_ROWS_PER_GROUP));
         } else {
             uint32_t prm[8] = {(uint32_t)p->rows, (uint32_t)n,         (uint32_t)k,  (uint32_t)wt->row_bytes,
-                               (uint32_t)p->row0, (uint32_t)m, blocks ? 1u : 0u, 0};
-            uint64_t gx = groups_of((uint64_t)p->rows, MATMUL_TILE), gy = groups_of((uint64_t)n, MATMUL_TILE);
+                               (uint32_t)p->row0, (uint32_t)m, blocks ? 1u : 0u, accumulate};
+            uint64_t gx = groups_of((uint64_t)p->rows, MATMUL_TILE_M), gy = groups_of((uint64_t)n, MATMUL_TILE_N);
             if (gx > c->max_groups || gy > c->max_groups) {
                 wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
                 return;
@@ -212,19 +234,76 @@ void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
     }
 }
 
+static void matmul_op(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out,
+                      bool accumulate) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    if (!is_act(x) || !is_act(out)) {
+        wgb_fail(c, "webgpu backend: matmul of a weight");
+        return;
+    }
+    if (!matmul_ok(c, w, wgb_act(x), n, wgb_act(out))) return;
+    /* the int8 path reads x through scratch, so x may be out there */
+    const bool via_int8 = n == 1 && w->ne0 % 32 == 0 && w->type == WG_TYPE_Q4_0 && c->q4_int8;
+    wgb_bind xb = wgb_act(x);
+    if (!via_int8 && !unaliased(c, 0, x, out, &xb)) return;
+    matmul_into(c, w, xb, n, wgb_act(out), accumulate);
+}
+
+void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
+    matmul_op(b, w, x, n, out, false);
+}
+
+void wgb_op_matmul_add(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
+    matmul_op(b, w, x, n, out, true);
+}
+
+void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tensor *w_up, const wg_tensor *x, int n,
+                          wg_tensor *out) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    const int64_t k = w_gate->ne0, m = w_gate->ne1;
+    if (!is_act(x) || !is_act(out) || w_up->ne0 != k || w_up->ne1 != m) {
+        wgb_fail(c, "webgpu backend: matmul_swiglu operands do not match");
+        return;
+    }
+    if (!matmul_ok(c, w_gate, wgb_act(x), n, wgb_act(out)) || !matmul_ok(c, w_up, wgb_act(x), n, wgb_act(out)))
+        return;
+    const wgb_tensor *gt = wgb_t(w_gate), *ut = wgb_t(w_up);
+    if (n == 1 && k % 32 == 0 && c->q4_int8 && w_gate->type == WG_TYPE_Q4_0 && w_up->type == WG_TYPE_Q4_0 &&
+        gt->n_parts == 1 && ut->n_parts == 1 && wgb_act(x).id != wgb_act(out).id) {
+        wgb_bind xq, xs;
+        if (!ensure_q8(c, wgb_act(x), k, &xq, &xs)) return;
+        uint32_t p[4] = {(uint32_t)k, (uint32_t)m, 0, 0};
+        wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
+        wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)m, Q8_MATVEC_ROWS));
+        return;
+    }
+    /* general case: both products into scratch, then the element-wise SwiGLU */
+    uint64_t bytes = (uint64_t)n * (uint64_t)m * 4;
+    wgb_bind gb, ub, xb;
+    if (!wgb_scratch(c, WGB_SCRATCH_GATE, bytes, &gb) || !wgb_scratch(c, WGB_SCRATCH_UP, bytes, &ub)) return;
+    xb = wgb_act(x);
+    matmul_into(c, w_gate, xb, n, gb, false);
+    matmul_into(c, w_up, xb, n, ub, false);
+    uint32_t p[4] = {(uint32_t)((uint64_t)n * (uint64_t)m), 0, 0, 0};
+    wgb_bind bb[3] = {gb, ub, wgb_act(out)};
+    wgb_dispatch_linear(c, WGB_K_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)n * (uint64_t)m, 256));
+}
+
 void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale) {
+                 float freq_base, float freq_scale, int row0) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
     int pairs = (rope_dims + 1) / 2; /* the CPU loop: j = 0, 2, ... < rope_dims */
-    if (!fits(c, x, n, (int64_t)n_heads * head_dim, "rope")) return;
+    if (row0 < 0 || !fits(c, x, (int64_t)row0 + n, (int64_t)n_heads * head_dim, "rope")) return;
     if (pairs <= 0 || pairs > ROPE_MAX_PAIRS || 2 * pairs > head_dim || pos0 < 0) {
         wgb_fail(c, "webgpu backend: rope of %d dims (head_dim %d) is not supported (at most %d)", rope_dims,
                  head_dim, 2 * ROPE_MAX_PAIRS);
         return;
     }
     struct {
-        uint32_t n_heads, head_dim, half_dims, pos0, stride, count, freq_scale, pad;
+        uint32_t n_heads, head_dim, half_dims, pos0, stride, count, freq_scale, row0;
         float freqs[ROPE_MAX_PAIRS];
     } p;
     memset(&p, 0, sizeof p);
@@ -235,6 +314,7 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     p.stride = (uint32_t)x->ne0;
     p.count = (uint32_t)n * (uint32_t)n_heads * (uint32_t)pairs;
     p.freq_scale = f32_bits(freq_scale);
+    p.row0 = (uint32_t)row0;
     /* The CPU backend's expression, so both rotate by the same f32 angles; computed once
      * per (base, dims), not for every layer and step. */
     if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0) {
@@ -249,22 +329,23 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
 }
 
 void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
-                     const wg_tensor *v, int pos0, int n) {
+                     const wg_tensor *v, int pos0, int n, int row0) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
-    if (!fits(c, k, n, k->ne0, "kv_store") || !fits(c, v, n, v->ne0, "kv_store") || pos0 < 0 ||
+    if (row0 < 0 || !fits(c, k, (int64_t)row0 + n, k->ne0, "kv_store") ||
+        !fits(c, v, (int64_t)row0 + n, v->ne0, "kv_store") || pos0 < 0 ||
         !fits(c, k_cache, (int64_t)pos0 + n, k->ne0, "kv_store") ||
         !fits(c, v_cache, (int64_t)pos0 + n, v->ne0, "kv_store"))
         return;
-    uint32_t p[4] = {(uint32_t)(n * k->ne0), (uint32_t)(n * v->ne0), (uint32_t)(pos0 * k_cache->ne0),
-                     (uint32_t)(pos0 * v_cache->ne0)};
+    uint32_t p[8] = {(uint32_t)(n * k->ne0),          (uint32_t)(n * v->ne0),          (uint32_t)(pos0 * k_cache->ne0),
+                     (uint32_t)(pos0 * v_cache->ne0), (uint32_t)(row0 * k->ne0), (uint32_t)(row0 * v->ne0), 0, 0};
     wgb_bind bb[4] = {wgb_act(k), wgb_act(v), wgb_act(k_cache), wgb_act(v_cache)};
     uint64_t count = p[0] > p[1] ? p[0] : p[1];
     wgb_dispatch_linear(c, WGB_K_KV_STORE, p, sizeof p, bb, groups_of(count, 256));
 }
 
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out) {
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
     if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv) {
@@ -273,7 +354,8 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
         return;
     }
     int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_head_kv * head_dim;
-    if (!fits(c, q, n, qd, "attention") || !fits(c, out, n, qd, "attention") || pos0 < 0 ||
+    if (row0 < 0 || !fits(c, q, (int64_t)row0 + n, qd, "attention") || !fits(c, out, (int64_t)row0 + n, qd, "attention") ||
+        pos0 < 0 ||
         !fits(c, k_cache, (int64_t)pos0 + n, kvd, "attention") || !fits(c, v_cache, (int64_t)pos0 + n, kvd, "attention"))
         return;
     if ((uint32_t)n_head > c->max_groups || (uint32_t)n > c->max_groups) {
@@ -296,7 +378,7 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (n_pos + ATTN_SPLIT - 1) / ATTN_SPLIT;
     if ((uint64_t)n_head * n_split > c->max_groups) n_split = 1;
     struct {
-        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, pad[2];
+        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, pad;
     } p = {(uint32_t)n_head,
            (uint32_t)(n_head / n_head_kv),
            (uint32_t)head_dim,
@@ -307,14 +389,15 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
            f32_bits(1.0f / sqrtf((float)head_dim)),
            n_split,
            n_split == 1 ? n_pos : ATTN_SPLIT,
-           {0, 0}};
+           (uint32_t)row0,
+           0};
     wgb_bind part;
     uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
     if (!wgb_scratch(c, 2, n_split > 1 ? part_floats * 4 : 256, &part)) return;
     wgb_bind bb[5] = {qb, wgb_act(k_cache), wgb_act(v_cache), wgb_act(out), part};
     wgb_dispatch(c, WGB_K_ATTENTION, &p, sizeof p, bb, (uint32_t)n_head * n_split, (uint32_t)n);
     if (n_split > 1) {
-        uint32_t pc[4] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0};
+        uint32_t pc[8] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0, (uint32_t)row0, 0, 0, 0};
         wgb_bind cb[2] = {part, wgb_act(out)};
         wgb_dispatch(c, WGB_K_ATTN_COMBINE, pc, sizeof pc, cb, (uint32_t)n_head, (uint32_t)n);
     }

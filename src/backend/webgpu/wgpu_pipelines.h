@@ -48,6 +48,8 @@ typedef enum wgb_kernel {
     WGB_K_ARGMAX,
     WGB_K_QUANTIZE_X_Q8,   /* decode x -> int8 blocks, for the Q4_0 x int8 matvec */
     WGB_K_MATVEC_Q4_0_Q8,
+    WGB_K_RMS_NORM_Q8,            /* decode: RMSNorm that also writes the int8 x */
+    WGB_K_MATVEC_Q4_0_Q8_SWIGLU,  /* decode: silu(Wg x) * (Wu x) in one dispatch */
     WGB_K_COUNT
 } wgb_kernel;
 
