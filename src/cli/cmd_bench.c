@@ -6,12 +6,15 @@
 #include <sys/resource.h>
 
 #include "cli/args.h"
+#include "cli/bench_parallel.h"
 #include "cli/commands.h"
 #include "wgllm.h"
 
 static void bench_usage(FILE *out) {
     fprintf(out, "usage: wgllm bench -m FILE [-p PROMPT_TOKENS=512] [-n GEN_TOKENS=128] [--reps R=3] [-t THREADS]\n"
-                 "                   [--backend cpu|webgpu|auto] [--device N] [--json]\n");
+                 "                   [--backend cpu|webgpu|auto] [--device N] [--parallel N,N,...] [--json]\n"
+                 "--parallel: also the aggregate generation speed of N streams decoding together\n"
+                 "            (continuous batching; a 32-token prompt each, -n tokens generated)\n");
 }
 
 static double median(double *v, int n) {
@@ -29,6 +32,8 @@ int cmd_bench(int argc, char **argv) {
     long long n_prompt = 512, n_gen = 128, reps = 3, threads = 0, device = -1;
     wgllm_backend_kind backend = WGLLM_BACKEND_AUTO;
     bool json = false;
+    long long par[16];
+    int n_par = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-m")) {
@@ -47,6 +52,14 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 0, 64, &device)) goto bad;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--parallel")) {
+            if (!(v = arg_value(argc, argv, &i, "bench"))) return 2;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (n_par == 16 || !arg_int(tok, 1, 256, &par[n_par])) goto bad;
+                n_par++;
+            }
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             bench_usage(stdout);
             return 0;
@@ -134,6 +147,16 @@ int cmd_bench(int argc, char **argv) {
         printf("time to first token (pp%lld): %.3f s; peak RSS %.1f MiB; weights %.1f MiB; device memory %.1f MiB\n",
                n_prompt, ttft_med, rss_mib, (double)info.weight_bytes / (1024.0 * 1024.0),
                (double)info.device_memory / (1024.0 * 1024.0));
+    }
+    for (int i = 0; i < n_par; i++) {
+        double rate = bench_parallel(m, (int)par[i], n_gen > 0 ? (int)n_gen : 1, now_seconds);
+        if (rate < 0) goto done;
+        if (json)
+            printf("{\"model\":\"%s\",\"backend\":\"%s\",\"streams\":%lld,\"n_gen\":%lld,\"aggregate_gen_tok_s\":%.2f}\n",
+                   info.name, info.backend, par[i], n_gen, rate);
+        else
+            printf("| %s | %s | %lld | tg%lld x %lld streams | %.2f (aggregate) |\n", info.name, info.backend, threads,
+                   n_gen, par[i], rate);
     }
     rc = 0;
 done:
