@@ -19,6 +19,7 @@ static const command k_commands[] = {
     {"devices", cmd_devices, "list WebGPU adapters with their limits and features"},
     {"convert", cmd_convert, "convert llama2.c checkpoints / SentencePiece models to GGUF"},
     {"synth", cmd_synth, "write a random-weight model of any shape"},
+    {"quantize", cmd_quantize, "rewrite a model with quantized weights (q4_0 .. q6_k, q4_k_m, q5_k_m)"},
     {"logits", cmd_logits, "dump the logits of a token sequence (testing)"},
 };
 

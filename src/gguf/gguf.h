@@ -117,6 +117,8 @@ bool gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
 /* Numeric array of n elements of elem_type (little-endian host data). */
 bool gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_vtype elem_type, const void *data, size_t n);
 bool gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, size_t n);
+/* Copies metadata entry i of f (any value type, exact bytes) under the same key. */
+bool gguf_writer_copy_kv(gguf_writer *w, const gguf_file *f, int64_t i);
 
 /* Adds a tensor info; ne has n_dims entries, ne[0] contiguous. Checks the
  * type is known and ne[0] is a multiple of its block size. */

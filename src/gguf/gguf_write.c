@@ -220,6 +220,43 @@ bool gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const 
     return set_blob(w, key, b, len);
 }
 
+/* Copies kv i of f byte for byte: every value type, strings with any bytes. */
+bool gguf_writer_copy_kv(gguf_writer *w, const gguf_file *f, int64_t i) {
+    if (!f || i < 0 || i >= f->n_kv) return wfail(w, "metadata copy: no kv %lld", (long long)i);
+    const gguf_kv *kv = &f->kv[i];
+    if (!check_key(w, kv->key)) return false;
+    const uint8_t *from;
+    size_t bytes;
+    if (kv->type == GGUF_VT_STRING) {
+        from = kv->val - 8; /* the length prefix */
+        bytes = 8 + (size_t)kv->n;
+    } else if (kv->type == GGUF_VT_ARRAY) {
+        from = kv->val - 12; /* element type and count */
+        if (kv->arr_type == GGUF_VT_STRING) { /* up to the end of the last string */
+            uint64_t end = (uint64_t)(kv->val - f->base);
+            if (kv->n) {
+                uint64_t last = kv->str_off[kv->n - 1], len;
+                memcpy(&len, f->base + last, 8);
+                end = last + 8 + len;
+            }
+            bytes = (size_t)(end - (uint64_t)(from - f->base));
+        } else {
+            size_t esz = gguf_vtype_size(kv->arr_type);
+            if (esz == 0) return wfail(w, "metadata copy: array '%s' has elements of type %u", kv->key, kv->arr_type);
+            bytes = 12 + (size_t)kv->n * esz;
+        }
+    } else {
+        from = kv->val;
+        bytes = gguf_vtype_size(kv->type);
+        if (bytes == 0) return wfail(w, "metadata copy: '%s' has value type %u", kv->key, kv->type);
+    }
+    size_t len;
+    uint8_t *b = new_blob(w, kv->key, kv->type, bytes, &len);
+    if (!b) return false;
+    memcpy(b + 4, from, bytes);
+    return set_blob(w, kv->key, b, len);
+}
+
 /* ---- tensor infos ---- */
 
 bool gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne) {

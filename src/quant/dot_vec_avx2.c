@@ -4,6 +4,7 @@
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
 #define WG_DOT_NAME(f) f##_avx2
 #include "dot_vec.c"
+#include "kquant_dot.c" /* the K-quant kernels too */
 #else
 typedef int wg_dot_vec_avx2_unused; /* ISO C forbids an empty translation unit */
 #endif

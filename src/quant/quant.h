@@ -19,8 +19,14 @@ uint16_t wg_f32_to_bf16(float f);
 bool wg_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 
 /* Reference quantizer: same bytes as llama.cpp's quantize_row_*_ref.
- * Supported targets: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0. */
+ * Supported targets: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+ * Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K. */
 bool wg_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
+
+/* Same, with importance weights qw[0..n) of the row's columns (NULL: as
+ * wg_quantize_row): llama.cpp's quantize_*_impl for Q4_0..Q5_1 and the
+ * K-quants; F32, F16, BF16, Q8_0 and Q8_K ignore qw. */
+bool wg_quantize_row_weighted(uint32_t type, const float *src, void *dst, int64_t n, const float *qw);
 
 /* sum_i row[i] * x[i] with x in f32. Accumulates in f32 per block, like ggml's
  * scalar paths; the row is never expanded to memory. */

@@ -141,7 +141,7 @@ static void test_bad_arguments(void) {
     float out[64];
     CHECK(!wg_dequantize_row(WG_TYPE_Q4_0, buf, out, 31));
     CHECK(!wg_dequantize_row(WG_TYPE_Q4_0, buf, out, -32));
-    CHECK(!wg_dequantize_row(WG_TYPE_Q4_K, buf, out, 256));
+    CHECK(!wg_dequantize_row(WG_TYPE_Q8_1, buf, out, 32));
     CHECK(!wg_dequantize_row(99, buf, out, 32));
     CHECK(!wg_dequantize_row(WG_TYPE_Q8_0, NULL, out, 32));
     CHECK(wg_dequantize_row(WG_TYPE_Q8_0, NULL, NULL, 0));
@@ -149,7 +149,7 @@ static void test_bad_arguments(void) {
     CHECK(!wg_quantize_row(WG_TYPE_Q8_1, out, buf, 32));
     CHECK(!wg_quantize_row(WG_TYPE_I8, out, buf, 32));
     CHECK(isnan(wg_vec_dot_f32(WG_TYPE_Q4_0, buf, out, 33)));
-    CHECK(isnan(wg_vec_dot_f32(WG_TYPE_Q6_K, buf, out, 256)));
+    CHECK(isnan(wg_vec_dot_f32(WG_TYPE_Q8_1, buf, out, 32)));
     CHECK(wg_vec_dot_f32(WG_TYPE_Q4_0, buf, out, 0) == 0.0f);
 }
 
