@@ -61,6 +61,9 @@ enum {
 };
 
 #define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
+/* Up to this many tokens, Q4_0 products use the int8 matrix-vector kernels (a few tokens
+ * per weight read) instead of the tiled matmul, which needs many tokens to fill the GPU. */
+#define WGB_SMALL_BATCH 32
 
 /* GPU time per kernel from timestamp queries (WGLLM_WEBGPU_PROFILE=1: every dispatch in
  * its own timed pass, so the sum includes ~µs of per-pass overhead; =pass: the normal
@@ -122,6 +125,7 @@ typedef struct wgb_ctx {
     bool q4_int8;
     uint64_t q8_x_id;
     int64_t q8_k;
+    int q8_n; /* rows of x made */
 
     /* rope's frequencies for (rope_base, rope_dims); rope_dims 0: none yet */
     float rope_freqs[WGB_ROPE_MAX_PAIRS];

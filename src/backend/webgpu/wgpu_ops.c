@@ -12,6 +12,7 @@
 #define MATMUL_TILE_N 64u        /* kernels/matmul.wgsl: TN */
 #define Q8_QUANT_WORDS 256u      /* kernels/quantize_x_q8.wgsl: packed words (4 elements) per workgroup */
 #define Q8_MATVEC_ROWS 4u        /* kernels/matvec_q4_0_q8.wgsl: ROWS */
+#define Q8_MATVEC_NT 8           /* kernels/matvec_q4_0_q8_nt.wgsl: NT, tokens per dispatch */
 #define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
 #define ROPE_MAX_PAIRS WGB_ROPE_MAX_PAIRS
 #define ATTN_MAX_HEAD_DIM 256    /* kernels/attention.wgsl: one workgroup of 256 */
@@ -148,6 +149,7 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
         wgb_dispatch(c, WGB_K_RMS_NORM_Q8, p, sizeof p, bb, 1, 1);
         c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
         c->q8_k = k;
+        c->q8_n = 1;
         return;
     }
     struct {
@@ -157,34 +159,51 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
     wgb_dispatch(c, WGB_K_RMS_NORM, &p, sizeof p, bb, (uint32_t)n, 1);
 }
 
-/* x as int8 blocks of 32 (one f32 scale each) in scratch XQ/XS, made once while x stays
- * unchanged (see wgb_ctx.q8_x_id): the q, k, v (and gate, up) matmuls of a layer share it. */
-static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, wgb_bind *xq, wgb_bind *xs) {
-    if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k, xq) || !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8, xs))
+/* n rows of x as int8 blocks of 32 (one f32 scale each) in scratch XQ/XS, made once while
+ * x stays unchanged (see wgb_ctx.q8_x_id): the q, k, v (and gate, up) matmuls of a layer
+ * share it. */
+static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, wgb_bind *xs) {
+    if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k * (uint64_t)n, xq) ||
+        !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8 * (uint64_t)n, xs))
         return false;
-    if (c->q8_x_id != xb.id || c->q8_k != k) {
-        uint32_t p[4] = {(uint32_t)k, 1, 0, 0}; /* k, n, x_off */
+    if (c->q8_x_id != xb.id || c->q8_k != k || c->q8_n != n) {
+        uint32_t p[4] = {(uint32_t)k, (uint32_t)n, 0, 0}; /* k, n, x_off */
         wgb_bind bb[3] = {xb, *xq, *xs};
         bool was_failed = c->failed;
-        wgb_dispatch_linear(c, WGB_K_QUANTIZE_X_Q8, p, sizeof p, bb, groups_of((uint64_t)k / 4, Q8_QUANT_WORDS));
+        wgb_dispatch_linear(c, WGB_K_QUANTIZE_X_Q8, p, sizeof p, bb,
+                            groups_of((uint64_t)k / 4 * (uint64_t)n, Q8_QUANT_WORDS));
         /* cache only what was surely recorded */
         c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : xb.id;
         c->q8_k = k;
+        c->q8_n = n;
     }
     return true;
 }
 
 /* Decode with Q4_0 weights, as llama.cpp does it: x rounded to int8 blocks, then integer
- * dot products, so only the weights' 4.5 bits per element are read at full width. */
-static void matvec_q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, wgb_bind xb, wgb_bind ob,
-                             bool accumulate) {
+ * dot products, so only the weights' 4.5 bits per element are read at full width. A few
+ * tokens (several sequences decoding together) share each weight read. */
+static void matvec_q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_t m, wgb_bind xb, int n,
+                             wgb_bind ob, bool accumulate) {
     wgb_bind xq, xs;
-    if (!ensure_q8(c, xb, k, &xq, &xs)) return;
+    if (!ensure_q8(c, xb, k, n, &xq, &xs)) return;
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *part = &wt->parts[i];
-        uint32_t p[4] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, accumulate}; /* k, m, y_off */
-        wgb_bind bb[4] = {part->bind, xq, xs, ob};
-        wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8, p, sizeof p, bb, groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
+        if (n == 1) {
+            uint32_t p[4] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, accumulate}; /* k, m, y_off */
+            wgb_bind bb[4] = {part->bind, xq, xs, ob};
+            wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8, p, sizeof p, bb,
+                                groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
+            continue;
+        }
+        for (int t0 = 0; t0 < n; t0 += Q8_MATVEC_NT) {
+            int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
+            uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)(part->row0 + (int64_t)t0 * m), accumulate,
+                             (uint32_t)nt, (uint32_t)m, (uint32_t)t0, 0}; /* ..., n, y_stride, x_tok0 */
+            wgb_bind bb[4] = {part->bind, xq, xs, ob};
+            wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT, p, sizeof p, bb,
+                                groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
+        }
     }
 }
 
@@ -209,8 +228,8 @@ static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_
     const int fmt = wgb_format_of(w->type);
     const int64_t k = w->ne0, m = w->ne1;
     const bool blocks = k % 32 == 0;
-    if (n == 1 && blocks && fmt == WGB_FMT_Q4_0 && c->q4_int8) {
-        matvec_q4_0_int8(c, wt, k, xb, ob, accumulate);
+    if (n <= WGB_SMALL_BATCH && blocks && fmt == WGB_FMT_Q4_0 && c->q4_int8) {
+        matvec_q4_0_int8(c, wt, k, m, xb, n, ob, accumulate);
         return;
     }
     for (int i = 0; i < wt->n_parts; i++) {
@@ -244,7 +263,7 @@ static void matmul_op(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int
     }
     if (!matmul_ok(c, w, wgb_act(x), n, wgb_act(out))) return;
     /* the int8 path reads x through scratch, so x may be out there */
-    const bool via_int8 = n == 1 && w->ne0 % 32 == 0 && w->type == WG_TYPE_Q4_0 && c->q4_int8;
+    const bool via_int8 = n <= WGB_SMALL_BATCH && w->ne0 % 32 == 0 && w->type == WG_TYPE_Q4_0 && c->q4_int8;
     wgb_bind xb = wgb_act(x);
     if (!via_int8 && !unaliased(c, 0, x, out, &xb)) return;
     matmul_into(c, w, xb, n, wgb_act(out), accumulate);
@@ -273,7 +292,7 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
     if (n == 1 && k % 32 == 0 && c->q4_int8 && w_gate->type == WG_TYPE_Q4_0 && w_up->type == WG_TYPE_Q4_0 &&
         gt->n_parts == 1 && ut->n_parts == 1 && wgb_act(x).id != wgb_act(out).id) {
         wgb_bind xq, xs;
-        if (!ensure_q8(c, wgb_act(x), k, &xq, &xs)) return;
+        if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return;
         uint32_t p[4] = {(uint32_t)k, (uint32_t)m, 0, 0};
         wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
         wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)m, Q8_MATVEC_ROWS));

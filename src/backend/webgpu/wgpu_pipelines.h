@@ -50,6 +50,7 @@ typedef enum wgb_kernel {
     WGB_K_MATVEC_Q4_0_Q8,
     WGB_K_RMS_NORM_Q8,            /* decode: RMSNorm that also writes the int8 x */
     WGB_K_MATVEC_Q4_0_Q8_SWIGLU,  /* decode: silu(Wg x) * (Wu x) in one dispatch */
+    WGB_K_MATVEC_Q4_0_Q8_NT,      /* batched decode: a few tokens per weight read */
     WGB_K_COUNT
 } wgb_kernel;
 
