@@ -2,7 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
 #include "server/server_internal.h"
+#include "tokenizer/tokenizer.h"
 
 const char *srv_finish_name(srv_finish f) {
     return f == SRV_FINISH_LENGTH ? "length" : "stop";
@@ -18,9 +20,9 @@ cJSON *srv_openai_usage(int prompt_tokens, int completion_tokens) {
 
 /* The piece of one token as valid UTF-8 text (a lone byte token becomes U+FFFD), plus its raw bytes. */
 static char *token_text(const srv_model *m, wgllm_token id, cJSON **bytes) {
-    char raw[256];
-    size_t n = wgllm_detokenize(m->model, &id, 1, raw, sizeof raw);
-    if (n >= sizeof raw) n = sizeof raw - 1;
+    size_t n = 0;
+    const char *raw = wg_token_to_bytes(m->model->tok, id, &n); /* the piece as it appears in running text */
+    if (!raw) n = 0;
     if (bytes) {
         *bytes = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(*bytes, cJSON_CreateNumber((unsigned char)raw[i]));

@@ -243,7 +243,7 @@ static bool parse_fields(const cJSON *root, srv_request *r, srv_error *e) {
         r->seed = d < 0 ? (uint64_t)(int64_t)d : (uint64_t)d;
     }
     if (!parse_stop(root, r, e) || !parse_logprobs(root, r, e)) return false;
-    if (!get_bool(root, "stream", &r->stream, e)) return false;
+    if (!get_bool(root, "stream", &r->stream, e) || !get_bool(root, "ignore_eos", &r->ignore_eos, e)) return false;
     if (r->kind == SRV_REQ_COMPLETION && !get_bool(root, "echo", &r->echo, e)) return false;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so)) {

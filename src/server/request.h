@@ -49,6 +49,7 @@ typedef struct srv_request {
     char *stops[SRV_MAX_STOPS];
     int n_stops;
     bool stream, include_usage, echo;
+    bool ignore_eos; /* extension: keep generating after the end-of-sequence token */
     bool logprobs;    /* return the chosen token's log-probability */
     int top_logprobs; /* alternatives per position, 0..SRV_MAX_TOP_LOGPROBS */
 } srv_request;

@@ -174,7 +174,7 @@ static void next_token(srv_sched *s, seq *q) {
     else
         srv_metrics_token_latency(s->metrics, now - q->t_last);
     q->t_last = now;
-    if (tok == wgllm_token_eos(m->model)) {
+    if (tok == wgllm_token_eos(m->model) && !r->ignore_eos) {
         size_t n;
         const char *tail = wgllm_detokenizer_flush(q->detok, &n);
         pending_add(q, tail, n);
