@@ -17,6 +17,12 @@ from conftest import THREADS
 START_TIMEOUT = 60
 
 
+@pytest.fixture(scope="session")
+def synth_small(synth):
+    """A random-weight model large enough that a generation takes a while (drain, reload, queue tests)."""
+    return synth("small", ["--preset", "small", "--type", "q8_0", "--seed", "1"])
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
