@@ -62,7 +62,8 @@ class Server:
         return self.proc.pid
 
     def log(self):
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def access_log(self):
