@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 . scripts/lib/apt.sh
 
 packages=(build-essential cmake clang libclang-rt-14-dev pkg-config python3 python3-venv
-          libcjson-dev libmicrohttpd-dev)
+          libcjson-dev libmicrohttpd-dev
+          prometheus wrk curl)
 ensure_packages "${packages[@]}"

@@ -21,6 +21,7 @@ static const command k_commands[] = {
     {"synth", cmd_synth, "write a random-weight model of any shape"},
     {"quantize", cmd_quantize, "rewrite a model with quantized weights (q4_0 .. q6_k, q4_k_m, q5_k_m)"},
     {"logits", cmd_logits, "dump the logits of a token sequence (testing)"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
 };
 
 static void usage(FILE *out) {

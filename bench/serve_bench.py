@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Aggregate generation speed of `wgllm serve` at 1, 2, 4, 8 and 16 concurrent streams.
+
+Starts the server on a free loopback port (or uses --url), sends N simultaneous
+streaming /v1/completions requests (greedy, ignore_eos, --max-tokens each) per level,
+and reports generated tokens per second over the wall time of the level, the median
+time to first token and the per-stream speed. Prints a Markdown table, then one JSON
+object. Standard library only.
+
+  bench/serve_bench.py --model MODEL.gguf [--bin build/wgllm] [--backend cpu] [--threads 2]
+                       [--levels 1,2,4,8,16] [--max-tokens 64] [--parallel 16]
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url, proc, timeout=600):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            sys.exit(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit("server not ready")
+
+
+def model_id(url):
+    with urllib.request.urlopen(url + "/v1/models", timeout=30) as r:
+        return json.load(r)["data"][0]["id"]
+
+
+def one_stream(url, model, prompt, max_tokens, out):
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
+            "stream": True, "stream_options": {"include_usage": True}}
+    req = urllib.request.Request(url + "/v1/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    t0 = time.monotonic()
+    ttft, tokens = None, 0
+    with urllib.request.urlopen(req, timeout=3600) as r:
+        for raw in r:
+            line = raw.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            obj = json.loads(line[6:])
+            if obj.get("choices") and obj["choices"][0].get("text") and ttft is None:
+                ttft = time.monotonic() - t0
+            if obj.get("usage"):
+                tokens = obj["usage"]["completion_tokens"]
+    out.append({"tokens": tokens, "ttft": ttft or 0.0, "seconds": time.monotonic() - t0})
+
+
+def run_level(url, model, n, max_tokens):
+    out = []
+    threads = [threading.Thread(target=one_stream, args=(url, model, f"Stream {i} begins here:", max_tokens, out))
+               for i in range(n)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - t0
+    total = sum(o["tokens"] for o in out)
+    return {
+        "streams": n,
+        "generated_tokens": total,
+        "wall_seconds": round(wall, 3),
+        "aggregate_tok_s": round(total / wall, 2),
+        "per_stream_tok_s": round(statistics.median(o["tokens"] / o["seconds"] for o in out), 2),
+        "median_ttft_s": round(statistics.median(o["ttft"] for o in out), 3),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="GGUF file (starts a server)")
+    ap.add_argument("--url", help="use a running server instead")
+    ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "build", "wgllm"))
+    ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--parallel", type=int, default=16)
+    ap.add_argument("--ctx", type=int, default=0)
+    ap.add_argument("--levels", default="1,2,4,8,16")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed requests before the levels")
+    args = ap.parse_args()
+    if not args.url and not args.model:
+        ap.error("give --model or --url")
+    proc = None
+    url = args.url
+    if not url:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [args.bin, "serve", "-m", args.model, "--port", str(port), "--backend", args.backend,
+               "--parallel", str(args.parallel), "--max-queue", "256"]
+        if args.threads:
+            cmd += ["-t", str(args.threads)]
+        if args.ctx:
+            cmd += ["-c", str(args.ctx)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(url, proc)
+        model = model_id(url)
+        for _ in range(args.warmup):
+            run_level(url, model, 1, 8)
+        rows = [run_level(url, model, int(n), args.max_tokens) for n in args.levels.split(",")]
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=120)
+    print("| streams | generated tokens | wall s | aggregate tok/s | per-stream tok/s | median TTFT s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['streams']} | {r['generated_tokens']} | {r['wall_seconds']} | {r['aggregate_tok_s']} | "
+              f"{r['per_stream_tok_s']} | {r['median_ttft_s']} |")
+    print(json.dumps({"model": args.model or url, "backend": args.backend, "max_tokens": args.max_tokens,
+                      "levels": rows}))
+
+
+if __name__ == "__main__":
+    main()

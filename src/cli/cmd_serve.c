@@ -1,0 +1,111 @@
+/* `wgllm serve`: the OpenAI-compatible HTTP server. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "server/server.h"
+
+static void serve_usage(FILE *out) {
+    fprintf(out,
+            "usage: wgllm serve -m FILE [options]\n"
+            "  --host ADDR          listen address (default 127.0.0.1)\n"
+            "  --port N             TCP port, 0 = any free port (default 8080)\n"
+            "  --backend cpu|webgpu|auto  compute backend (default auto)\n"
+            "  --device N           WebGPU adapter (see `wgllm devices`)\n"
+            "  -t THREADS           CPU threads (default: all online CPUs)\n"
+            "  --parallel N         sequences decoded together, one KV cache each (default 4)\n"
+            "  -c, --ctx N          context size of each sequence (default: the model's)\n"
+            "  --max-queue N        requests that may wait for a sequence slot; beyond: 429 (default 64)\n"
+            "  --drain-timeout S    seconds SIGTERM waits for requests in flight (default 30)\n"
+            "  --api-key KEY        require 'Authorization: Bearer KEY' (default: $WGLLM_API_KEY, else none)\n"
+            "  --alias NAME         model id in the API (default: the file name without .gguf)\n"
+            "  --max-body BYTES     largest request body; beyond: 413 (default 1048576)\n"
+            "  --prefill-chunk N    prompt tokens a sequence evaluates per step (default 64)\n"
+            "  --step-tokens N      most tokens in one batched step (default 128)\n");
+}
+
+int cmd_serve(int argc, char **argv) {
+    srv_options o;
+    srv_options_defaults(&o);
+    const char *env_key = getenv("WGLLM_API_KEY");
+    if (env_key && env_key[0]) o.api_key = env_key;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        long long n;
+        float f;
+#define VALUE() \
+    if (!(v = arg_value(argc, argv, &i, "serve"))) return 2
+#define BAD()                                                                       \
+    do {                                                                            \
+        fprintf(stderr, "wgllm serve: error: invalid value '%s' for %s\n", v, a); \
+        return 2;                                                                   \
+    } while (0)
+#define INT(lo, hi, dst)                       \
+    do {                                       \
+        VALUE();                               \
+        if (!arg_int(v, lo, hi, &n)) BAD();    \
+        dst = (int)n;                          \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            serve_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            VALUE();
+            o.model_path = v;
+        } else if (!strcmp(a, "--host")) {
+            VALUE();
+            o.host = v;
+        } else if (!strcmp(a, "--port")) {
+            INT(0, 65535, o.port);
+        } else if (!strcmp(a, "--backend")) {
+            VALUE();
+            if (!wgllm_backend_kind_from_name(v, &o.backend)) BAD();
+        } else if (!strcmp(a, "--device")) {
+            INT(0, 64, o.device);
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            INT(1, 1024, o.n_threads);
+        } else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
+            INT(1, 256, o.parallel);
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
+            INT(1, 1 << 24, o.n_ctx);
+        } else if (!strcmp(a, "--max-queue")) {
+            INT(0, 1 << 20, o.max_queue);
+        } else if (!strcmp(a, "--drain-timeout")) {
+            VALUE();
+            if (!arg_float(v, &f) || f < 0 || f > 86400) BAD();
+            o.drain_timeout = f;
+        } else if (!strcmp(a, "--api-key")) {
+            VALUE();
+            if (!v[0]) BAD();
+            o.api_key = v;
+        } else if (!strcmp(a, "--alias")) {
+            VALUE();
+            if (!v[0] || strlen(v) >= 128) BAD();
+            o.alias = v;
+        } else if (!strcmp(a, "--max-body")) {
+            VALUE();
+            if (!arg_int(v, 1024, 1LL << 32, &n)) BAD();
+            o.max_body = (size_t)n;
+        } else if (!strcmp(a, "--prefill-chunk")) {
+            INT(1, 1 << 16, o.prefill_chunk);
+        } else if (!strcmp(a, "--step-tokens")) {
+            INT(1, 1 << 20, o.step_tokens);
+        } else {
+            fprintf(stderr, "wgllm serve: error: unknown option '%s'\n", a);
+            serve_usage(stderr);
+            return 2;
+        }
+#undef VALUE
+#undef BAD
+#undef INT
+    }
+    if (!o.model_path) {
+        fprintf(stderr, "wgllm serve: error: no model given (-m FILE)\n");
+        serve_usage(stderr);
+        return 2;
+    }
+    if (o.step_tokens < o.parallel) o.step_tokens = o.parallel; /* every decoding sequence fits in a step */
+    return srv_run(&o);
+}

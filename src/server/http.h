@@ -1,0 +1,17 @@
+/* The libmicrohttpd daemon: one thread per connection, so a request may wait for
+ * its generation (or stream it) without holding up anyone else. */
+#ifndef WGLLM_SERVER_HTTP_H
+#define WGLLM_SERVER_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct srv_server;
+
+bool srv_http_start(struct srv_server *srv, char *err, size_t err_size);
+int srv_http_port(struct srv_server *srv);
+/* Closes the listening socket; connections already accepted carry on. */
+void srv_http_stop_accepting(struct srv_server *srv);
+void srv_http_stop(struct srv_server *srv);
+
+#endif

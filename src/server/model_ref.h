@@ -1,0 +1,50 @@
+/* Loaded models, reference-counted so that a hot reload can switch to a new model
+ * while requests in flight finish on the old one, which is freed with its last user. */
+#ifndef WGLLM_SERVER_MODEL_REF_H
+#define WGLLM_SERVER_MODEL_REF_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/chat_template.h"
+#include "wgllm.h"
+
+typedef struct srv_model {
+    wgllm_model *model;
+    char id[128];   /* name in the API */
+    char path[1024];
+    int n_vocab, n_ctx, parallel;
+    int64_t created; /* unix time of the load */
+    srv_chat_format chat;
+    uint64_t device_memory;
+    int refs;                /* guarded by the registry's lock */
+    /* KV cache slots, created on first use; touched only by the scheduler thread
+     * while a sequence on this model holds a reference. */
+    wgllm_context **ctxs;
+    bool *ctx_busy;
+} srv_model;
+
+typedef struct srv_models {
+    pthread_mutex_t mu;
+    pthread_mutex_t reload_mu; /* one reload at a time */
+    srv_model *current;
+    const char *alias;
+    wgllm_model_params params;
+    int n_ctx, parallel;
+} srv_models;
+
+/* Where a model named on the command line or in a reload request is read from. */
+const char *server_resolve_model_path(const char *path, char *buf, size_t buf_size);
+
+bool srv_models_init(srv_models *r, const char *path, const char *alias, const wgllm_model_params *params,
+                     int n_ctx, int parallel, char *err, size_t err_size);
+void srv_models_destroy(srv_models *r);
+/* The current model with one more reference (NULL only before init). */
+srv_model *srv_models_acquire(srv_models *r);
+void srv_models_release(srv_models *r, srv_model *m);
+/* Loads path (NULL: the current model's file again) beside the current model and
+ * makes it current. On failure the old model stays and err says why. */
+bool srv_models_reload(srv_models *r, const char *path, char *id_out, size_t id_size, char *err, size_t err_size);
+
+#endif

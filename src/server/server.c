@@ -1,0 +1,138 @@
+/* Server lifecycle: load, listen, wait for signals, reload on SIGHUP, drain on SIGTERM. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/http.h"
+#include "server/server_internal.h"
+
+void srv_options_defaults(srv_options *o) {
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    o->backend = WGLLM_BACKEND_AUTO;
+    o->device = -1;
+    o->parallel = 4;
+    o->max_queue = 64;
+    o->drain_timeout = 30.0;
+    o->max_body = 1 << 20;
+    o->prefill_chunk = 64;
+    o->step_tokens = 128;
+}
+
+void srv_new_id(srv_server *srv, const char *prefix, char *out, size_t size) {
+    uint64_t n = atomic_fetch_add(&srv->next_id, 1);
+    uint64_t x = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ULL ^ (n + 1) * 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 31;
+    snprintf(out, size, "%s%016llx%06llx", prefix, (unsigned long long)x, (unsigned long long)(n & 0xFFFFFF));
+}
+
+static void log_event(const char *event, const char *key, const char *value) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", event);
+    if (key) cJSON_AddStringToObject(o, key, value);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s) fprintf(stderr, "%s\n", s);
+    free(s);
+}
+
+bool srv_reload(srv_server *srv, const char *path, char *id, size_t id_size, char *err, size_t err_size) {
+    bool ok = srv_models_reload(&srv->models, path, id, id_size, err, err_size);
+    srv_metrics_reload(srv->metrics, ok);
+    log_event(ok ? "reloaded" : "reload_failed", ok ? "model" : "error", ok ? id : err);
+    return ok;
+}
+
+static int drain(srv_server *srv) {
+    atomic_store(&srv->draining, true);
+    srv_http_stop_accepting(srv);
+    log_event("draining", NULL, NULL);
+    double deadline = srv_now() + srv->opt.drain_timeout;
+    int exit_code = 0;
+    for (;;) {
+        srv_sched_stats st;
+        srv_sched_get_stats(srv->sched, &st);
+        if (st.queued == 0 && st.active == 0 && atomic_load(&srv->open_requests) == 0) break;
+        if (srv_now() >= deadline) {
+            log_event("drain_timeout", NULL, NULL);
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return exit_code;
+}
+
+int srv_run(const srv_options *o) {
+    srv_server *srv = calloc(1, sizeof *srv);
+    if (!srv) return 1;
+    srv->opt = *o;
+    atomic_init(&srv->draining, false);
+    atomic_init(&srv->open_requests, 0);
+    atomic_init(&srv->next_id, 0);
+    char err[512];
+    int rc = 1;
+    bool models_ok = false;
+
+    /* Signals go to this thread only (sigwait below): block them before any thread starts. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.backend = o->backend;
+    mp.device = o->device;
+    mp.n_threads = o->n_threads;
+    if (!(srv->metrics = srv_metrics_create())) {
+        fprintf(stderr, "wgllm serve: error: out of memory\n");
+        goto done;
+    }
+    if (!srv_models_init(&srv->models, o->model_path, o->alias, &mp, o->n_ctx, o->parallel, err, sizeof err)) {
+        fprintf(stderr, "wgllm serve: error: %s\n", err);
+        goto done;
+    }
+    models_ok = true;
+    srv_sched_params sp = {o->parallel, o->max_queue, o->prefill_chunk, o->step_tokens};
+    if (!(srv->sched = srv_sched_create(&sp, srv->metrics, err, sizeof err)) || !srv_http_start(srv, err, sizeof err)) {
+        fprintf(stderr, "wgllm serve: error: %s\n", err);
+        goto done;
+    }
+    {
+        srv_model *m = srv_models_acquire(&srv->models);
+        wgllm_model_info info;
+        wgllm_model_get_info(m->model, &info);
+        fprintf(stderr, "backend: %s\n", info.backend);
+        fprintf(stderr,
+                "{\"event\":\"listening\",\"host\":\"%s\",\"port\":%d,\"model\":\"%s\",\"parallel\":%d,"
+                "\"ctx\":%d,\"chat_template\":\"%s\"}\n",
+                o->host, srv_http_port(srv), m->id, o->parallel, m->n_ctx, srv_chat_format_name(m->chat));
+        srv_models_release(&srv->models, m);
+    }
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            char id[128];
+            srv_reload(srv, NULL, id, sizeof id, err, sizeof err);
+            continue;
+        }
+        rc = drain(srv);
+        break;
+    }
+    log_event("stopped", NULL, NULL);
+done:
+    srv_http_stop(srv);
+    srv_sched_free(srv->sched);
+    if (models_ok) srv_models_destroy(&srv->models);
+    srv_metrics_free(srv->metrics);
+    free(srv);
+    return rc;
+}

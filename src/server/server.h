@@ -1,0 +1,31 @@
+/* `wgllm serve`: an OpenAI-compatible HTTP server with continuous batching. */
+#ifndef WGLLM_SERVER_H
+#define WGLLM_SERVER_H
+
+#include <stddef.h>
+
+#include "wgllm.h"
+
+typedef struct srv_options {
+    const char *model_path;
+    const char *host; /* listen address (IPv4 or IPv6 literal) */
+    int port;         /* 0: any free port (printed) */
+    wgllm_backend_kind backend;
+    int device, n_threads;
+    int parallel;        /* sequences decoded together */
+    int n_ctx;           /* per sequence; 0: the model's training context */
+    int max_queue;       /* requests that may wait for a slot */
+    double drain_timeout; /* seconds */
+    const char *api_key; /* NULL: no authentication */
+    const char *alias;   /* model id in the API; NULL: the file name without .gguf */
+    size_t max_body;     /* bytes */
+    int prefill_chunk;   /* prompt tokens a sequence feeds per step */
+    int step_tokens;     /* most tokens one batched step evaluates */
+} srv_options;
+
+void srv_options_defaults(srv_options *o);
+
+/* Runs until SIGTERM/SIGINT and the drain that follows. Returns the process exit code. */
+int srv_run(const srv_options *o);
+
+#endif

@@ -1,0 +1,74 @@
+/* State shared by the server's HTTP layer, routes and operations. */
+#ifndef WGLLM_SERVER_INTERNAL_H
+#define WGLLM_SERVER_INTERNAL_H
+
+#include <cJSON.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "server/job.h"
+#include "server/metrics.h"
+#include "server/model_ref.h"
+#include "server/request.h"
+#include "server/scheduler.h"
+#include "server/server.h"
+
+typedef struct srv_server {
+    srv_options opt;
+    srv_models models;
+    srv_sched *sched;
+    srv_metrics *metrics;
+    struct MHD_Daemon *daemon;
+    atomic_bool draining;
+    atomic_int open_requests; /* HTTP requests received and not yet completed */
+    atomic_uint_fast64_t next_id;
+} srv_server;
+
+/* One HTTP request, from its headers to the completion notification. */
+typedef struct srv_conn {
+    srv_server *srv;
+    struct MHD_Connection *mhd;
+    char method[16], path[128], remote[64];
+    const char *route; /* static route name for metrics */
+    double t_start;
+    char *body;
+    size_t body_len, body_cap;
+    bool too_big, responded, streamed;
+    int status;
+    int prompt_tokens, completion_tokens;
+    srv_job *job; /* a generation in progress, cancelled if the client leaves */
+    char error_code[48];
+} srv_conn;
+
+/* ---- responses (http.c); each queues one response and records the status ---- */
+enum MHD_Result srv_reply(srv_conn *c, int status, const char *content_type, char *body, size_t len);
+enum MHD_Result srv_reply_json(srv_conn *c, int status, cJSON *obj); /* frees obj */
+enum MHD_Result srv_reply_error(srv_conn *c, const srv_error *e);
+enum MHD_Result srv_reply_errorf(srv_conn *c, int status, const char *type, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* True when the client has closed its side of the connection. */
+bool srv_client_gone(srv_conn *c);
+
+/* ---- routes ---- */
+enum MHD_Result srv_route_health(srv_conn *c);
+enum MHD_Result srv_route_ready(srv_conn *c);
+enum MHD_Result srv_route_models(srv_conn *c);
+enum MHD_Result srv_route_metrics(srv_conn *c);
+enum MHD_Result srv_route_tokenize(srv_conn *c);
+enum MHD_Result srv_route_detokenize(srv_conn *c);
+enum MHD_Result srv_route_reload(srv_conn *c);
+enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind);
+
+/* ---- OpenAI response bodies (openai_format.c) ---- */
+cJSON *srv_openai_response(const srv_job *j, const char *id, int64_t created, const char *text, size_t len);
+cJSON *srv_openai_chunk(const srv_job *j, const char *id, int64_t created, const char *text, size_t len,
+                        const srv_token_logprob *lps, int n_lps, bool first, srv_finish finish);
+cJSON *srv_openai_usage(int prompt_tokens, int completion_tokens);
+const char *srv_finish_name(srv_finish f);
+
+/* ---- operations (server.c) ---- */
+bool srv_reload(srv_server *srv, const char *path, char *id, size_t id_size, char *err, size_t err_size);
+void srv_new_id(srv_server *srv, const char *prefix, char *out, size_t size);
+
+#endif
