@@ -8,3 +8,6 @@ packages=(build-essential cmake clang libclang-rt-14-dev pkg-config python3 pyth
           libcjson-dev libmicrohttpd-dev
           prometheus wrk curl)
 ensure_packages "${packages[@]}"
+# Deployment tests (tests/python/test_deploy_*.py): promtool, and buildah/podman/debootstrap to
+# build and run the container image without a registry.
+ensure_packages prometheus buildah podman debootstrap

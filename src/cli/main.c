@@ -22,6 +22,7 @@ static const command k_commands[] = {
     {"quantize", cmd_quantize, "rewrite a model with quantized weights (q4_0 .. q6_k, q4_k_m, q5_k_m)"},
     {"logits", cmd_logits, "dump the logits of a token sequence (testing)"},
     {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
+    {"cache-model", cmd_cache_model, "copy a model into the shared-memory model cache"},
 };
 
 static void usage(FILE *out) {
