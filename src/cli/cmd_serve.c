@@ -21,6 +21,8 @@ static void serve_usage(FILE *out) {
             "  --drain-timeout S    seconds SIGTERM waits for requests in flight (default 30)\n"
             "  --api-key KEY        require 'Authorization: Bearer KEY' (default: $WGLLM_API_KEY, else none)\n"
             "  --alias NAME         model id in the API (default: the file name without .gguf)\n"
+            "  --model-cache DIR    serve a verified copy of the model kept in DIR (e.g. a tmpfs such as\n"
+            "                       /dev/shm): copied once, atomically; corrupt or partial copies are rebuilt\n"
             "  --max-body BYTES     largest request body; beyond: 413 (default 1048576)\n"
             "  --prefill-chunk N    prompt tokens a sequence evaluates per step (default 64)\n"
             "  --step-tokens N      most tokens in one batched step (default 128)\n");
@@ -80,6 +82,10 @@ int cmd_serve(int argc, char **argv) {
             VALUE();
             if (!v[0]) BAD();
             o.api_key = v;
+        } else if (!strcmp(a, "--model-cache")) {
+            VALUE();
+            if (!v[0]) BAD();
+            o.model_cache = v;
         } else if (!strcmp(a, "--alias")) {
             VALUE();
             if (!v[0] || strlen(v) >= 128) BAD();

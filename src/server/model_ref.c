@@ -5,10 +5,20 @@
 #include <time.h>
 
 #include "gguf/gguf.h"
+#include "server/model_cache.h"
 #include "server/model_ref.h"
 
-const char *server_resolve_model_path(const char *path, char *buf, size_t buf_size) {
-    snprintf(buf, buf_size, "%s", path);
+const char *server_resolve_model_path(const srv_models *r, const char *path, char *buf, size_t buf_size, char *err,
+                                      size_t err_size) {
+    if (!r->model_cache) {
+        snprintf(buf, buf_size, "%s", path);
+        return buf;
+    }
+    char why[512];
+    if (wg_model_cache_resolve(r->model_cache, path, buf, buf_size, why, sizeof why) != 0) {
+        snprintf(err, err_size, "model cache: %s", why);
+        return NULL;
+    }
     return buf;
 }
 
@@ -43,7 +53,8 @@ static void model_free(srv_model *m) {
 
 static srv_model *model_load(srv_models *r, const char *path_in, char *err, size_t err_size) {
     char resolved[1024];
-    const char *path = server_resolve_model_path(path_in, resolved, sizeof resolved);
+    const char *path = server_resolve_model_path(r, path_in, resolved, sizeof resolved, err, err_size);
+    if (!path) return NULL;
     srv_model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, err_size, "out of memory");
@@ -68,7 +79,7 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
     m->device_memory = info.device_memory;
     m->created = (int64_t)time(NULL);
     m->chat = detect_chat(path);
-    snprintf(m->path, sizeof m->path, "%s", path);
+    snprintf(m->path, sizeof m->path, "%s", path_in); /* the source: a reload re-reads (and re-caches) it */
     if (r->alias)
         snprintf(m->id, sizeof m->id, "%s", r->alias);
     else
@@ -84,12 +95,13 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
     return m;
 }
 
-bool srv_models_init(srv_models *r, const char *path, const char *alias, const wgllm_model_params *params,
-                     int n_ctx, int parallel, char *err, size_t err_size) {
+bool srv_models_init(srv_models *r, const char *path, const char *alias, const char *model_cache,
+                     const wgllm_model_params *params, int n_ctx, int parallel, char *err, size_t err_size) {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->reload_mu, NULL);
     r->alias = alias;
+    r->model_cache = model_cache;
     r->params = *params;
     r->n_ctx = n_ctx;
     r->parallel = parallel;

@@ -30,15 +30,19 @@ typedef struct srv_models {
     pthread_mutex_t reload_mu; /* one reload at a time */
     srv_model *current;
     const char *alias;
+    const char *model_cache; /* --model-cache DIR, or NULL */
     wgllm_model_params params;
     int n_ctx, parallel;
 } srv_models;
 
-/* Where a model named on the command line or in a reload request is read from. */
-const char *server_resolve_model_path(const char *path, char *buf, size_t buf_size);
+/* Where a model named on the command line or in a reload request is read from: the file
+ * itself, or its verified copy in the shared-memory model cache (made on first use). NULL
+ * with a message in err when the cache cannot provide it. */
+const char *server_resolve_model_path(const srv_models *r, const char *path, char *buf, size_t buf_size, char *err,
+                                      size_t err_size);
 
-bool srv_models_init(srv_models *r, const char *path, const char *alias, const wgllm_model_params *params,
-                     int n_ctx, int parallel, char *err, size_t err_size);
+bool srv_models_init(srv_models *r, const char *path, const char *alias, const char *model_cache,
+                     const wgllm_model_params *params, int n_ctx, int parallel, char *err, size_t err_size);
 void srv_models_destroy(srv_models *r);
 /* The current model with one more reference (NULL only before init). */
 srv_model *srv_models_acquire(srv_models *r);

@@ -95,7 +95,7 @@ int srv_run(const srv_options *o) {
         fprintf(stderr, "wgllm serve: error: out of memory\n");
         goto done;
     }
-    if (!srv_models_init(&srv->models, o->model_path, o->alias, &mp, o->n_ctx, o->parallel, err, sizeof err)) {
+    if (!srv_models_init(&srv->models, o->model_path, o->alias, o->model_cache, &mp, o->n_ctx, o->parallel, err, sizeof err)) {
         fprintf(stderr, "wgllm serve: error: %s\n", err);
         goto done;
     }

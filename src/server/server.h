@@ -18,6 +18,7 @@ typedef struct srv_options {
     double drain_timeout; /* seconds */
     const char *api_key; /* NULL: no authentication */
     const char *alias;   /* model id in the API; NULL: the file name without .gguf */
+    const char *model_cache; /* directory (a tmpfs) holding verified copies of models; NULL: none */
     size_t max_body;     /* bytes */
     int prefill_chunk;   /* prompt tokens a sequence feeds per step */
     int step_tokens;     /* most tokens one batched step evaluates */

@@ -1,6 +1,7 @@
 """Builds the container image with buildah (deploy/build-image.sh: a local Debian 12 base made
 with debootstrap when no registry is reachable, chroot isolation) and runs it
-(deploy/smoke-image.sh: non-root user, Vulkan loader and Mesa ICD found, tokens generated).
+(deploy/smoke-image.sh --serve: non-root user, Vulkan loader and Mesa ICD found, tokens generated,
+`wgllm serve` started through the entrypoint answers /health, the HEALTHCHECK script and a completion).
 Minutes on a cold machine (base image and layers are cached afterwards)."""
 
 import os
@@ -20,7 +21,8 @@ def test_image_builds_and_runs():
     size = int(subprocess.run(["podman", "image", "inspect", "--format", "{{.Size}}", IMAGE],
                               capture_output=True, text=True, check=True).stdout)
     assert 50_000_000 < size < 1_500_000_000, size
-    smoke = subprocess.run([REPO / "deploy" / "smoke-image.sh", IMAGE], capture_output=True, text=True,
+    smoke = subprocess.run([REPO / "deploy" / "smoke-image.sh", "--serve", IMAGE], capture_output=True, text=True,
                            timeout=300)
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     assert "smoke: CLI checks passed" in smoke.stdout
+    assert "smoke: serve checks passed" in smoke.stdout

@@ -120,3 +120,37 @@ def test_cli_errors(wgllm, scratch, model):
     assert p.returncode == 1
     assert p.stderr.startswith(b"wgllm cache-model: error: cannot open model")
     assert p.stderr.count(b"\n") == 1
+
+
+def test_serve_with_model_cache(wgllm, shared):
+    """`wgllm serve --model-cache DIR` serves from a verified copy in a tmpfs; a corrupted copy
+    is detected at the next start and rebuilt, and the answers stay the same."""
+    import tempfile
+
+    from server_util import Server, post
+
+    aidreams = shared / "models" / "aidreams260K-f32.gguf"
+    shm = Path("/dev/shm")
+    assert shm.is_dir(), "/dev/shm (a tmpfs) is needed for the model cache test"
+    with tempfile.TemporaryDirectory(dir=shm, prefix="wgllm-cache-test-") as cache_dir:
+        body = {"model": "m", "prompt": "Once upon a time", "max_tokens": 12, "temperature": 0}
+        texts = []
+        for attempt in range(2):
+            srv = Server(wgllm, aidreams, "--model-cache", cache_dir, "--alias", "m", name=f"cache{attempt}")
+            try:
+                status, _, obj = post(srv.url, "/v1/completions", body)
+                assert status == 200, obj
+                texts.append(obj["choices"][0]["text"])
+            finally:
+                srv.stop()
+            copies = [p for p in Path(cache_dir).iterdir() if p.stat().st_size == aidreams.stat().st_size]
+            assert len(copies) == 1, list(Path(cache_dir).iterdir())
+            assert sha256(copies[0]) == sha256(aidreams)
+            assert copies[0].stat().st_ino != aidreams.stat().st_ino  # a copy, not a link
+            if attempt == 0:  # flip one byte in the middle of the cached copy
+                with open(copies[0], "r+b") as f:
+                    f.seek(aidreams.stat().st_size // 2)
+                    b = f.read(1)
+                    f.seek(-1, os.SEEK_CUR)
+                    f.write(bytes([b[0] ^ 0xFF]))
+        assert texts[0] == texts[1] and texts[0]
