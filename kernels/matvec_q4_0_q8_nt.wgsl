@@ -29,7 +29,8 @@ const WG: u32 = 128u;
 const ROWS: u32 = 4u;
 const NT: u32 = 8u;
 
-var<workgroup> partial: array<f32, WG * ROWS * NT>;
+// acc[j][r]: token j, row row0 + r.
+var<workgroup> partial: array<vec4<f32>, WG * NT>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
@@ -43,13 +44,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     let m = params.m;
     let n = params.n;
     let xw = params.k / 4u; // words of one token's xq
-    var acc: array<f32, ROWS * NT>;
-    for (var i = 0u; i < ROWS * NT; i++) {
-        acc[i] = 0.0;
+    var acc: array<vec4<f32>, NT>;
+    for (var j = 0u; j < NT; j++) {
+        acc[j] = vec4<f32>(0.0);
     }
     let ones = 0x01010101u;
     let lo = 0x0f0f0f0fu;
     for (var b = t; b < nb; b += WG) {
+        // The ROWS weight blocks, decoded once: low and high nibbles as packed bytes.
+        var wl: array<vec4<u32>, ROWS>;
+        var wh: array<vec4<u32>, ROWS>;
+        var wd: vec4<f32>;
         for (var r = 0u; r < ROWS; r++) {
             let row = min(row0 + r, m - 1u);
             let g = row * nb + b;
@@ -61,52 +66,49 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             let w4 = w[base + 4u];
             let odd = (g & 1u) == 1u;
             let dw2 = unpack2x16float(w0);
-            let dw = select(dw2.x, dw2.y, odd);
-            let q0 = select((w0 >> 16u) | (w1 << 16u), w1, odd);
-            let q1 = select((w1 >> 16u) | (w2 << 16u), w2, odd);
-            let q2 = select((w2 >> 16u) | (w3 << 16u), w3, odd);
-            let q3 = select((w3 >> 16u) | (w4 << 16u), w4, odd);
-            for (var j = 0u; j < NT; j++) {
-                if (j < n) {
-                    let xb = (params.x_tok0 + j) * xw + b * 8u;
-                    let x0 = xq[xb];
-                    let x1 = xq[xb + 1u];
-                    let x2 = xq[xb + 2u];
-                    let x3 = xq[xb + 3u];
-                    let x4 = xq[xb + 4u];
-                    let x5 = xq[xb + 5u];
-                    let x6 = xq[xb + 6u];
-                    let x7 = xq[xb + 7u];
-                    let xsum8 = 8 * (dot4I8Packed(x0, ones) + dot4I8Packed(x1, ones) + dot4I8Packed(x2, ones) +
-                                     dot4I8Packed(x3, ones) + dot4I8Packed(x4, ones) + dot4I8Packed(x5, ones) +
-                                     dot4I8Packed(x6, ones) + dot4I8Packed(x7, ones));
-                    let s = dot4I8Packed(q0 & lo, x0) + dot4I8Packed(q1 & lo, x1) +
-                            dot4I8Packed(q2 & lo, x2) + dot4I8Packed(q3 & lo, x3) +
-                            dot4I8Packed((q0 >> 4u) & lo, x4) + dot4I8Packed((q1 >> 4u) & lo, x5) +
-                            dot4I8Packed((q2 >> 4u) & lo, x6) + dot4I8Packed((q3 >> 4u) & lo, x7);
-                    acc[r * NT + j] += f32(s - xsum8) * (dw * xs[(params.x_tok0 + j) * nb + b]);
+            wd[r] = select(dw2.x, dw2.y, odd);
+            let q = vec4<u32>(select((w0 >> 16u) | (w1 << 16u), w1, odd), select((w1 >> 16u) | (w2 << 16u), w2, odd),
+                              select((w2 >> 16u) | (w3 << 16u), w3, odd), select((w3 >> 16u) | (w4 << 16u), w4, odd));
+            wl[r] = q & vec4<u32>(lo);
+            wh[r] = (q >> vec4<u32>(4u)) & vec4<u32>(lo);
+        }
+        for (var j = 0u; j < NT; j++) {
+            if (j < n) {
+                let tok = params.x_tok0 + j;
+                let xb = tok * xw + b * 8u;
+                let xa = vec4<u32>(xq[xb], xq[xb + 1u], xq[xb + 2u], xq[xb + 3u]);
+                let xc = vec4<u32>(xq[xb + 4u], xq[xb + 5u], xq[xb + 6u], xq[xb + 7u]);
+                let xsum8 = 8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
+                                 dot4I8Packed(xa.w, ones) + dot4I8Packed(xc.x, ones) + dot4I8Packed(xc.y, ones) +
+                                 dot4I8Packed(xc.z, ones) + dot4I8Packed(xc.w, ones));
+                var s: vec4<i32>;
+                for (var r = 0u; r < ROWS; r++) {
+                    s[r] = dot4I8Packed(wl[r].x, xa.x) + dot4I8Packed(wl[r].y, xa.y) + dot4I8Packed(wl[r].z, xa.z) +
+                           dot4I8Packed(wl[r].w, xa.w) + dot4I8Packed(wh[r].x, xc.x) + dot4I8Packed(wh[r].y, xc.y) +
+                           dot4I8Packed(wh[r].z, xc.z) + dot4I8Packed(wh[r].w, xc.w);
                 }
+                acc[j] += vec4<f32>(s - vec4<i32>(xsum8)) * (wd * xs[tok * nb + b]);
             }
         }
     }
-    for (var i = 0u; i < ROWS * NT; i++) {
-        partial[i * WG + t] = acc[i];
+    for (var j = 0u; j < NT; j++) {
+        partial[j * WG + t] = acc[j];
     }
     for (var half = WG / 2u; half > 0u; half >>= 1u) {
         workgroupBarrier();
         if (t < half) {
-            for (var i = 0u; i < ROWS * NT; i++) {
-                partial[i * WG + t] += partial[i * WG + t + half];
+            for (var j = 0u; j < NT; j++) {
+                partial[j * WG + t] += partial[j * WG + t + half];
             }
         }
     }
     workgroupBarrier();
     if (t < ROWS * NT) {
-        let r = t / NT;
-        let j = t % NT;
+        let r = t % ROWS;
+        let j = t / ROWS;
         if (j < n && row0 + r < m) {
             let o = params.y_off + j * params.y_stride + row0 + r;
-            let v = partial[t * WG];
+            let v = partial[j * WG][r];
             y[o] = select(v, y[o] + v, params.accumulate != 0u);
         }
     }
