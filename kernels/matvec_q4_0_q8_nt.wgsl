@@ -25,32 +25,36 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-const WG: u32 = 128u;
+// A workgroup is RG groups of TPR threads; group g owns rows row0 + ROWS g .. + ROWS - 1 and
+// its threads split the row's blocks, so the final reduction spans only TPR threads.
+const TPR: u32 = 32u;
+const RG: u32 = 4u;
+const WG: u32 = TPR * RG;
 const ROWS: u32 = 4u;
 const NT: u32 = 8u;
 
-// acc[j][r]: token j, row row0 + r.
-var<workgroup> partial: array<vec4<f32>, WG * NT>;
+// token j of group g, lane l: partial[(g * NT + j) * TPR + l], component r = row.
+var<workgroup> partial: array<vec4<f32>, RG * NT * TPR>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) t: u32) {
-    let row0 = (wg.x + wg.y * nwg.x) * ROWS;
-    if (row0 >= params.m) {
-        return;
-    }
+        @builtin(local_invocation_index) li: u32) {
+    let grp = li / TPR;
+    let t = li % TPR;
+    let row0 = ((wg.x + wg.y * nwg.x) * RG + grp) * ROWS;
     let nb = params.k / 32u;
     let m = params.m;
     let n = params.n;
     let xw = params.k / 4u; // words of one token's xq
+    let live = row0 < m;    // not a return: the barriers below need every thread
     var acc: array<vec4<f32>, NT>;
     for (var j = 0u; j < NT; j++) {
         acc[j] = vec4<f32>(0.0);
     }
     let ones = 0x01010101u;
     let lo = 0x0f0f0f0fu;
-    for (var b = t; b < nb; b += WG) {
+    for (var b = t; live && b < nb; b += TPR) {
         // The ROWS weight blocks, decoded once: low and high nibbles as packed bytes.
         var wl: array<vec4<u32>, ROWS>;
         var wh: array<vec4<u32>, ROWS>;
@@ -91,24 +95,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             }
         }
     }
+    let pb = grp * NT * TPR;
     for (var j = 0u; j < NT; j++) {
-        partial[j * WG + t] = acc[j];
+        partial[pb + j * TPR + t] = acc[j];
     }
-    for (var half = WG / 2u; half > 0u; half >>= 1u) {
+    for (var half = TPR / 2u; half > 0u; half >>= 1u) {
         workgroupBarrier();
         if (t < half) {
             for (var j = 0u; j < NT; j++) {
-                partial[j * WG + t] += partial[j * WG + t + half];
+                partial[pb + j * TPR + t] += partial[pb + j * TPR + t + half];
             }
         }
     }
     workgroupBarrier();
-    if (t < ROWS * NT) {
+    if (live && t < ROWS * NT) {
         let r = t % ROWS;
         let j = t / ROWS;
         if (j < n && row0 + r < m) {
             let o = params.y_off + j * params.y_stride + row0 + r;
-            let v = partial[j * WG][r];
+            let v = partial[pb + j * TPR][r];
             y[o] = select(v, y[o] + v, params.accumulate != 0u);
         }
     }

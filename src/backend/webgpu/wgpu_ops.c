@@ -13,6 +13,7 @@
 #define Q8_QUANT_WORDS 256u      /* kernels/quantize_x_q8.wgsl: packed words (4 elements) per workgroup */
 #define Q8_MATVEC_ROWS 4u        /* kernels/matvec_q4_0_q8.wgsl: ROWS */
 #define Q8_MATVEC_NT 8           /* kernels/matvec_q4_0_q8_nt.wgsl: NT, tokens per dispatch */
+#define Q8_MATVEC_NT_ROWS 16u    /* kernels/matvec_q4_0_q8_nt.wgsl: RG * ROWS rows per workgroup */
 #define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
 #define ROPE_MAX_PAIRS WGB_ROPE_MAX_PAIRS
 #define ATTN_MAX_HEAD_DIM 256    /* kernels/attention.wgsl: one workgroup of 256 */
@@ -202,7 +203,7 @@ static void matvec_q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_
                              (uint32_t)nt, (uint32_t)m, (uint32_t)t0, 0}; /* ..., n, y_stride, x_tok0 */
             wgb_bind bb[4] = {part->bind, xq, xs, ob};
             wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT, p, sizeof p, bb,
-                                groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
+                                groups_of((uint64_t)part->rows, Q8_MATVEC_NT_ROWS));
         }
     }
 }
