@@ -123,19 +123,25 @@ static const char *config_token(const cJSON *config, const char *key) {
 }
 
 static bool read_ids(const cJSON *vocab, const cJSON *added, wg_vocab *out, char *err, size_t err_size) {
-    int32_t n = 0, id;
+    int32_t n = 0, id, named = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, vocab) {
         if (!item->string || !id_value(item, &id))
             return failf(err, err_size, "model.vocab: entry '%.40s' has no valid id", item->string ? item->string : "");
         if (id + 1 > n) n = id + 1;
+        named++;
     }
     cJSON_ArrayForEach(item, added) {
         if (!id_value(cJSON_GetObjectItemCaseSensitive(item, "id"), &id) || !str_field(item, "content"))
             return failf(err, err_size, "added_tokens: an entry lacks a valid id or content");
         if (id + 1 > n) n = id + 1;
+        named++;
     }
     if (n == 0) return failf(err, err_size, "model.vocab is empty");
+    /* Real vocabularies are dense (a few padding ids at most): a lone huge id is
+     * a broken file, not a reason to allocate millions of placeholders. */
+    if (n > 2 * named + 1024)
+        return failf(err, err_size, "token ids are too sparse (highest id %d for %d tokens)", (int)(n - 1), (int)named);
     if (!wg_vocab_alloc(out, n)) return failf(err, err_size, "out of memory");
     out->kind = WG_VOCAB_BPE;
     out->add_space_prefix = false;
