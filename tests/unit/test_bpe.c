@@ -292,6 +292,31 @@ static void test_merges_and_specials(void) {
     wg_tokenizer_free(t);
 }
 
+/* SentencePiece vocabularies parse specials too, with the dummy prefix again
+ * after each special token (as llama.cpp); without parsing nothing changes. */
+static void test_spm_specials(void) {
+    static const char *const pieces[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a", "a", "\xE2\x96\x81"};
+    static const int32_t types[] = {WG_TOKEN_UNKNOWN, WG_TOKEN_CONTROL, WG_TOKEN_CONTROL, WG_TOKEN_NORMAL,
+                                    WG_TOKEN_NORMAL, WG_TOKEN_NORMAL};
+    wg_vocab v;
+    CHECK(wg_vocab_alloc(&v, 6));
+    for (int32_t i = 0; i < 6; i++) {
+        v.pieces[i] = dup_str(pieces[i]);
+        v.types[i] = types[i];
+    }
+    v.unk = 0;
+    v.bos = 1;
+    v.eos = 2;
+    wg_tokenizer *t = wg_tokenizer_from_vocab(&v, NULL, 0);
+    wg_vocab_clear(&v);
+    CHECK(t != NULL);
+    if (!t) return;
+    CHECK(ids_are(t, "a</s>a", true, (const int32_t[]){3, 2, 3}, 3));
+    CHECK(ids_are(t, "a</s>a", false, (const int32_t[]){3, 0, 0, 0, 0, 4}, 6));
+    CHECK(wg_tokenizer_is_eog(t, 2) && !wg_tokenizer_is_eog(t, 1));
+    wg_tokenizer_free(t);
+}
+
 /* ---- GGUF loading through the public API ---- */
 
 static bool write_gguf(const char *path, const char *pre, bool with_merges) {
@@ -358,6 +383,7 @@ int main(void) {
     test_byte_alphabet();
     test_pretokenizer();
     test_merges_and_specials();
+    test_spm_specials();
     test_gguf_load();
     CHECK_DONE();
 }
