@@ -87,6 +87,14 @@ size_t wgllm_detokenize(const wgllm_model *m, const wgllm_token *ids, size_t n, 
 wgllm_token wgllm_token_bos(const wgllm_model *m);
 wgllm_token wgllm_token_eos(const wgllm_model *m);
 bool wgllm_add_bos_default(const wgllm_model *m);
+/* wgllm_tokenize that, with parse_special, turns the text of special (control)
+ * tokens such as "<|begin_of_text|>" or "<|eot_id|>" into those tokens; without
+ * it they are plain text, exactly as wgllm_tokenize. */
+int64_t wgllm_tokenize_special(const wgllm_model *m, const char *text, size_t len, bool add_bos,
+                               bool parse_special, wgllm_token *out, int64_t max_out);
+/* True for every token that ends a generation: eos, and end-of-turn tokens such
+ * as Llama 3's <|eot_id|>, <|eom_id|> and <|end_of_text|>. */
+bool wgllm_token_is_eog(const wgllm_model *m, wgllm_token t);
 
 /* Streaming detokenizer: text released by each new token, always valid UTF-8. */
 typedef struct wgllm_detokenizer wgllm_detokenizer;

@@ -1,10 +1,12 @@
-/* `wgllm convert`: llama2.c checkpoints and SentencePiece models to GGUF. */
+/* `wgllm convert`: llama2.c checkpoints, SentencePiece models and Hugging Face
+ * byte-level BPE tokenizers to GGUF. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "convert/hf_tokenizer.h"
 #include "convert/llama2c.h"
 #include "convert/llama_gguf.h"
 #include "quant/types.h"
@@ -14,11 +16,15 @@ static const char k_convert_usage[] =
     "usage: wgllm convert llama2c CKPT.bin TOKENIZER.bin OUT.gguf [--type f32|f16|q8_0|q4_0] [--name NAME]\n"
     "                     [-t THREADS]\n"
     "       wgllm convert spm TOKENIZER.model OUT.gguf\n"
+    "       wgllm convert hf-tokenizer TOKENIZER.json OUT.gguf [--config TOKENIZER_CONFIG.json]\n"
     "\n"
     "  llama2c  a llama2.c legacy checkpoint and its tokenizer.bin to a Llama GGUF\n"
     "           (--type: type of the 2-D weights, default f32; norms stay f32; a matrix\n"
     "           whose rows are not whole blocks is stored as f16)\n"
-    "  spm      a SentencePiece tokenizer.model to a vocabulary-only GGUF\n";
+    "  spm      a SentencePiece tokenizer.model to a vocabulary-only GGUF\n"
+    "  hf-tokenizer  a Hugging Face tokenizer.json (byte-level BPE with Llama 3's\n"
+    "           pre-tokenizer) to a vocabulary-only GGUF; bos/eos come from --config\n"
+    "           (default: tokenizer_config.json beside TOKENIZER.json, if there)\n";
 
 static int convert_usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "wgllm convert: error: ");
@@ -37,20 +43,61 @@ static bool parse_threads(const char *s, int *out) {
     return true;
 }
 
+/* The tokenizer_config.json beside tokenizer.json, if there is one (malloc'ed path or NULL). */
+static char *sibling_config(const char *json_path) {
+    const char *slash = strrchr(json_path, '/');
+    size_t dir_len = slash ? (size_t)(slash - json_path + 1) : 0;
+    static const char name[] = "tokenizer_config.json";
+    char *p = malloc(dir_len + sizeof name);
+    if (!p) return NULL;
+    memcpy(p, json_path, dir_len);
+    memcpy(p + dir_len, name, sizeof name);
+    FILE *f = fopen(p, "rb");
+    if (!f) {
+        free(p);
+        return NULL;
+    }
+    fclose(f);
+    return p;
+}
+
+static int convert_hf_tokenizer(const char *json_path, const char *config, const char *out_path) {
+    char err[512];
+    char *found = config ? NULL : sibling_config(json_path);
+    if (found) fprintf(stderr, "wgllm convert: using %s\n", found);
+    gguf_writer *w = gguf_writer_create();
+    bool ok = w && gguf_writer_set_str(w, "general.architecture", "llama");
+    if (!w || !ok) {
+        snprintf(err, sizeof err, "%s", w ? gguf_writer_error(w) : "out of memory");
+    } else if ((ok = wg_hf_tokenizer_to_gguf(json_path, config ? config : found, w, err, sizeof err))) {
+        ok = gguf_writer_begin(w, out_path) && gguf_writer_finish(w);
+        if (!ok) snprintf(err, sizeof err, "%s", gguf_writer_error(w));
+    }
+    gguf_writer_free(w);
+    free(found);
+    if (!ok) {
+        fprintf(stderr, "wgllm convert: error: %s: %s\n", json_path, err);
+        return 1;
+    }
+    fprintf(stderr, "wgllm convert: wrote %s (vocabulary only, byte-level BPE)\n", out_path);
+    return 0;
+}
+
 int cmd_convert(int argc, char **argv) {
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         fputs(k_convert_usage, stdout);
         return 0;
     }
-    if (argc < 2) return convert_usage_error("%s", "missing the input format (llama2c or spm)");
+    if (argc < 2) return convert_usage_error("%s", "missing the input format (llama2c, spm or hf-tokenizer)");
     const char *format = argv[1];
     bool is_llama2c = strcmp(format, "llama2c") == 0;
-    if (!is_llama2c && strcmp(format, "spm") != 0)
-        return convert_usage_error("unknown input format '%s' (expected llama2c or spm)", format);
+    bool is_hf_tok = strcmp(format, "hf-tokenizer") == 0;
+    if (!is_llama2c && !is_hf_tok && strcmp(format, "spm") != 0)
+        return convert_usage_error("unknown input format '%s' (expected llama2c, spm or hf-tokenizer)", format);
 
     const char *pos[3] = {0};
     int n_pos = 0;
-    const char *type_name = "f32", *name = NULL;
+    const char *type_name = "f32", *name = NULL, *config = NULL;
     int n_threads = 0;
     bool options_done = false;
     for (int i = 2; i < argc; i++) {
@@ -75,8 +122,9 @@ int cmd_convert(int argc, char **argv) {
         if (key_len >= sizeof key) return convert_usage_error("unknown option '%s'", a);
         memcpy(key, a, key_len);
         key[key_len] = 0;
-        bool known = is_llama2c && (strcmp(key, "--type") == 0 || strcmp(key, "--name") == 0 ||
-                                    strcmp(key, "-t") == 0 || strcmp(key, "--threads") == 0);
+        bool known = (is_llama2c && (strcmp(key, "--type") == 0 || strcmp(key, "--name") == 0 ||
+                                     strcmp(key, "-t") == 0 || strcmp(key, "--threads") == 0)) ||
+                     (is_hf_tok && strcmp(key, "--config") == 0);
         if (!known) return convert_usage_error("unknown option '%s'", a);
         if (eq) {
             val = eq + 1;
@@ -84,7 +132,9 @@ int cmd_convert(int argc, char **argv) {
             if (i + 1 >= argc) return convert_usage_error("option %s needs a value", key);
             val = argv[++i];
         }
-        if (strcmp(key, "--type") == 0) {
+        if (strcmp(key, "--config") == 0) {
+            config = val;
+        } else if (strcmp(key, "--type") == 0) {
             type_name = val;
         } else if (strcmp(key, "--name") == 0) {
             name = val;
@@ -94,6 +144,10 @@ int cmd_convert(int argc, char **argv) {
     }
 
     char err[512];
+    if (is_hf_tok) {
+        if (n_pos != 2) return convert_usage_error("%s", "hf-tokenizer needs TOKENIZER.json and OUT.gguf");
+        return convert_hf_tokenizer(pos[0], config, pos[1]);
+    }
     if (!is_llama2c) {
         if (n_pos != 2) return convert_usage_error("%s", "spm needs TOKENIZER.model and OUT.gguf");
         wg_vocab v;

@@ -25,7 +25,7 @@ static void run_usage(FILE *out) {
             "  --backend cpu|webgpu|auto  compute backend (default auto: a GPU if present, else the CPU)\n"
             "  --device N           WebGPU adapter (see `wgllm devices`)\n"
             "  --json               one JSON object per generated token instead of text\n"
-            "  --ignore-eos         keep generating after the end-of-sequence token\n"
+            "  --ignore-eos         keep generating after an end-of-generation token (eos, <|eot_id|>, ...)\n"
             "  --no-bos             do not prepend the BOS token\n");
 }
 
@@ -217,7 +217,6 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     double t1 = now_seconds();
-    const wgllm_token eos = wgllm_token_eos(model);
     const int n_vocab = wgllm_n_vocab(model);
     long long n_gen = 0;
     const char *stop = "length";
@@ -249,7 +248,7 @@ int cmd_run(int argc, char **argv) {
             fwrite(piece, 1, len, stdout);
         }
         fflush(stdout);
-        if (tok == eos && !o.ignore_eos) {
+        if (wgllm_token_is_eog(model, tok) && !o.ignore_eos) {
             stop = "eos";
             break;
         }

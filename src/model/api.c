@@ -32,6 +32,14 @@ wgllm_token wgllm_token_bos(const wgllm_model *m) { return wg_tokenizer_bos(m->t
 wgllm_token wgllm_token_eos(const wgllm_model *m) { return wg_tokenizer_eos(m->tok); }
 bool wgllm_add_bos_default(const wgllm_model *m) { return wg_tokenizer_add_bos(m->tok); }
 
+int64_t wgllm_tokenize_special(const wgllm_model *m, const char *text, size_t len, bool add_bos,
+                               bool parse_special, wgllm_token *out, int64_t max_out) {
+    if (!m || (!text && len > 0)) return -1;
+    return wg_tokenize_ex(m->tok, text ? text : "", len, add_bos, parse_special, out, max_out);
+}
+
+bool wgllm_token_is_eog(const wgllm_model *m, wgllm_token t) { return m && wg_tokenizer_is_eog(m->tok, t); }
+
 struct wgllm_detokenizer {
     const wgllm_model *model;
     wg_detok_stream stream;

@@ -1,4 +1,5 @@
-/* SentencePiece-BPE encoding (as SentencePiece's bpe_model.cc, llama.cpp's
+/* Tokenizer construction, dispatch between the two models, and
+ * SentencePiece-BPE encoding (as SentencePiece's bpe_model.cc, llama.cpp's
  * llm_tokenizer_spm and llama2.c's encode): the text, with a dummy-prefix space
  * and every space spelled U+2581, is split into UTF-8 characters; the adjacent
  * pair whose concatenation is the highest-scoring piece (leftmost on ties) is
@@ -8,21 +9,8 @@
 #include <string.h>
 #include <stdio.h>
 
-#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/vocab_load.h"
-
-struct wg_tokenizer {
-    wg_vocab v;               /* owned copy */
-    uint32_t *piece_len;      /* strlen of each piece */
-    int32_t *slots;           /* open-addressing table of matchable pieces: id, or -1 */
-    size_t slot_mask;         /* n_slots - 1 (a power of two) */
-    size_t max_piece_len;     /* longest matchable piece: longer pairs are not looked up */
-    int32_t byte_id[256];     /* the <0xNN> token of each byte, -1 if absent */
-    bool has_byte_tokens;
-    char *text;               /* decoded bytes of every token, back to back */
-    size_t *text_off;         /* n + 1 offsets into text */
-    size_t max_text_len;
-};
 
 #define SPACE_MARK "\xE2\x96\x81" /* U+2581, SentencePiece's visible space */
 
@@ -68,6 +56,18 @@ static bool copy_vocab(wg_vocab *dst, const wg_vocab *src) {
     dst->add_bos = src->add_bos;
     dst->add_eos = src->add_eos;
     dst->add_space_prefix = src->add_space_prefix;
+    dst->kind = src->kind;
+    dst->eot = src->eot;
+    dst->eom = src->eom;
+    if (src->n_merges > 0) {
+        if (!wg_vocab_alloc_merges(dst, src->n_merges)) return false;
+        for (int32_t i = 0; i < src->n_merges; i++) {
+            const char *m = src->merges[i] ? src->merges[i] : "";
+            size_t len = strlen(m);
+            if (!(dst->merges[i] = malloc(len + 1))) return false;
+            memcpy(dst->merges[i], m, len + 1);
+        }
+    }
     return true;
 }
 
@@ -76,6 +76,15 @@ static size_t token_text(const wg_tokenizer *t, int32_t id, char *out) {
     const char *p = t->v.pieces[id];
     int32_t type = t->v.types[id];
     if (type == WG_TOKEN_CONTROL) return 0;
+    if (t->v.kind == WG_VOCAB_BPE) {
+        /* As llama.cpp's token_to_piece without special: byte-level pieces decode
+         * to their bytes, user-defined pieces are literal text, the rest is silent. */
+        if (type == WG_TOKEN_NORMAL) return wg_bpe_piece_bytes(p, out);
+        if (type != WG_TOKEN_USER_DEFINED) return 0;
+        size_t len = strlen(p);
+        if (out) memcpy(out, p, len);
+        return len;
+    }
     if (type == WG_TOKEN_UNKNOWN) {
         if (out) memcpy(out, "\xE2\x96\x85", 3); /* U+2585, as llama.cpp prints it */
         return 3;
@@ -144,7 +153,8 @@ static bool build_tables(wg_tokenizer *t) {
     t->text = malloc(total ? total : 1);
     if (!t->text) return false;
     for (int32_t id = 0; id < n; id++) token_text(t, id, t->text + t->text_off[id]);
-    return true;
+    if (t->v.kind == WG_VOCAB_BPE && !(t->bpe = wg_bpe_create(&t->v, NULL, NULL, 0))) return false;
+    return wg_specials_build(t);
 }
 
 wg_tokenizer *wg_tokenizer_from_vocab(const wg_vocab *v, char *err, size_t err_size) {
@@ -152,8 +162,12 @@ wg_tokenizer *wg_tokenizer_from_vocab(const wg_vocab *v, char *err, size_t err_s
         if (err && err_size) snprintf(err, err_size, "tokenizer: empty vocabulary");
         return NULL;
     }
-    const int32_t specials[4] = {v->bos, v->eos, v->unk, v->pad};
-    for (int k = 0; k < 4; k++) {
+    if (v->kind != WG_VOCAB_SPM && v->kind != WG_VOCAB_BPE) {
+        if (err && err_size) snprintf(err, err_size, "tokenizer: unknown vocabulary kind %d", (int)v->kind);
+        return NULL;
+    }
+    const int32_t specials[6] = {v->bos, v->eos, v->unk, v->pad, v->eot, v->eom};
+    for (int k = 0; k < 6; k++) {
         if (specials[k] < -1 || specials[k] >= v->n) {
             if (err && err_size) snprintf(err, err_size, "tokenizer: special token id %d outside the vocabulary (%d pieces)", (int)specials[k], (int)v->n);
             return NULL;
@@ -183,6 +197,9 @@ void wg_tokenizer_free(wg_tokenizer *t) {
     free(t->slots);
     free(t->text);
     free(t->text_off);
+    wg_bpe_free(t->bpe);
+    free(t->specials);
+    free(t->eog);
     free(t);
 }
 
@@ -327,12 +344,12 @@ static void emit_symbol(const wg_tokenizer *t, id_sink *s, const char *p, int32_
 }
 
 /* Normalizes: optional leading space, then ' ' -> U+2581. Returns the length or -1. */
-static int64_t normalize(const wg_tokenizer *t, const char *text, size_t len, char **out) {
+static int64_t normalize(bool prefix, const char *text, size_t len, char **out) {
     if (len > (size_t)(INT32_MAX / 3 - 3)) return -1; /* symbol offsets are int32 */
     char *buf = malloc(3 * (len + 1));
     if (!buf) return -1;
     size_t w = 0;
-    if (t->v.add_space_prefix && len > 0) {
+    if (prefix && len > 0) {
         memcpy(buf, SPACE_MARK, 3);
         w = 3;
     }
@@ -348,21 +365,16 @@ static int64_t normalize(const wg_tokenizer *t, const char *text, size_t len, ch
     return (int64_t)w;
 }
 
-int64_t wg_tokenize(const wg_tokenizer *t, const char *text, size_t len, bool add_bos,
-                    int32_t *out, int64_t max_out) {
-    id_sink sink = {out, out ? max_out : 0, 0};
-    if (sink.max_out < 0) sink.max_out = 0;
-    if (add_bos && t->v.bos >= 0) emit(&sink, t->v.bos);
-    if (len == 0) return sink.count;
-    if (!text) return -1;
-
+/* SentencePiece encoding of one stretch of text (with the dummy-prefix space when prefix). */
+static bool spm_encode(const wg_tokenizer *t, const char *text, size_t len, bool prefix, id_sink *sink) {
+    if (len == 0) return true;
     char *norm = NULL;
-    int64_t nlen = normalize(t, text, len, &norm);
-    if (nlen < 0) return -1;
+    int64_t nlen = normalize(prefix, text, len, &norm);
+    if (nlen < 0) return false;
     encoder e = {t, norm, malloc((size_t)nlen * sizeof(symbol)), {NULL, 0, 0}};
     if (!e.sym) {
         free(norm);
-        return -1;
+        return false;
     }
     int32_t n_sym = 0;
     for (int32_t pos = 0; pos < nlen; n_sym++) {
@@ -385,10 +397,68 @@ int64_t wg_tokenize(const wg_tokenizer *t, const char *text, size_t len, bool ad
     }
     if (ok) {
         for (int32_t i = 0; i >= 0 && n_sym > 0; i = e.sym[i].next)
-            emit_symbol(t, &sink, norm + e.sym[i].start, e.sym[i].len);
+            emit_symbol(t, sink, norm + e.sym[i].start, e.sym[i].len);
     }
     free(e.heap.a);
     free(e.sym);
     free(norm);
-    return ok ? sink.count : -1;
+    return ok;
+}
+
+/* ---- byte-level BPE: pre-tokenize, then BPE each piece ---- */
+
+typedef struct bpe_run {
+    const wg_tokenizer *t;
+    const char *text;
+    id_sink *sink;
+} bpe_run;
+
+static void bpe_emit(void *ctx, int32_t id) { emit((id_sink *)ctx, id); }
+
+static bool bpe_word(void *ctx, size_t start, size_t len) {
+    bpe_run *r = ctx;
+    return wg_bpe_encode_word(r->t->bpe, r->text + start, len, bpe_emit, r->sink);
+}
+
+static bool bpe_encode(const wg_tokenizer *t, const char *text, size_t len, id_sink *sink) {
+    bpe_run r = {t, text, sink};
+    return wg_pretok_llama3(text, len, bpe_word, &r);
+}
+
+int64_t wg_tokenize_ex(const wg_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
+                       int32_t *out, int64_t max_out) {
+    id_sink sink = {out, out ? max_out : 0, 0};
+    if (sink.max_out < 0) sink.max_out = 0;
+    if (add_bos && t->v.bos >= 0) emit(&sink, t->v.bos);
+    if (len == 0) return sink.count;
+    if (!text) return -1;
+    bool bpe = t->v.kind == WG_VOCAB_BPE;
+    if (!bpe && !parse_special) /* plain SentencePiece: no partition at all */
+        return spm_encode(t, text, len, t->v.add_space_prefix, &sink) ? sink.count : -1;
+
+    /* Special tokens are cut out first; the text between them is encoded on its
+     * own. SentencePiece adds its dummy prefix at the start and after each
+     * special token, as llama.cpp does. */
+    bool prev_special = true;
+    for (size_t pos = 0; pos < len;) {
+        int32_t id = -1;
+        size_t mlen = 0;
+        size_t at = wg_specials_find(t, text, len, pos, parse_special, &id, &mlen);
+        if (at > pos) {
+            bool ok = bpe ? bpe_encode(t, text + pos, at - pos, &sink)
+                          : spm_encode(t, text + pos, at - pos, t->v.add_space_prefix && prev_special, &sink);
+            if (!ok) return -1;
+            prev_special = false;
+        }
+        if (at == len) break;
+        emit(&sink, id);
+        prev_special = true;
+        pos = at + mlen;
+    }
+    return sink.count;
+}
+
+int64_t wg_tokenize(const wg_tokenizer *t, const char *text, size_t len, bool add_bos,
+                    int32_t *out, int64_t max_out) {
+    return wg_tokenize_ex(t, text, len, add_bos, false, out, max_out);
 }

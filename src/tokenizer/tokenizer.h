@@ -1,7 +1,14 @@
-/* SentencePiece-BPE tokenizer ("llama" model in GGUF): merges by piece score,
- * byte fallback to <0xNN>, leading-space (dummy prefix) rule, and a detokenizer
- * that streams valid UTF-8. A wg_tokenizer is immutable after creation and may be
- * shared by threads. */
+/* The tokenizers of GGUF files, chosen by tokenizer.ggml.model:
+ *  - "llama": SentencePiece BPE, merges by piece score, byte fallback to <0xNN>,
+ *    leading-space (dummy prefix) rule;
+ *  - "gpt2" with the Llama 3 pre-tokenizer ("llama-bpe"): byte-level BPE, merges
+ *    by rank (see bpe.h). Bytes that are not valid UTF-8 go through the byte
+ *    alphabet unchanged (each one splits like a punctuation character), so every
+ *    byte string decodes back exactly.
+ * Both have special tokens matched whole in the text (CONTROL on request,
+ * USER_DEFINED always for "gpt2"), an end-of-generation set, and a detokenizer
+ * that streams valid UTF-8. A wg_tokenizer is immutable after creation and may
+ * be shared by threads. */
 #ifndef WGLLM_TOKENIZER_H
 #define WGLLM_TOKENIZER_H
 
@@ -39,8 +46,25 @@ size_t wg_tokenizer_max_token_bytes(const wg_tokenizer *t);
 int64_t wg_tokenize(const wg_tokenizer *t, const char *text, size_t len, bool add_bos,
                     int32_t *out, int64_t max_out);
 
+/* wg_tokenize with special-token parsing: when parse_special, the text of a
+ * CONTROL token (e.g. "<|eot_id|>") anywhere in the input becomes that token
+ * (leftmost, then longest match); otherwise it is ordinary text. USER_DEFINED
+ * tokens of a "gpt2" vocabulary are matched either way (as Hugging Face's
+ * non-special added tokens). For "llama" without parse_special this is exactly
+ * wg_tokenize; with it, the dummy-prefix space is also added after each special
+ * token (as llama.cpp does). */
+int64_t wg_tokenize_ex(const wg_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
+                       int32_t *out, int64_t max_out);
+
+/* True for the tokens that end a generation: eos, the file's eot/eom ids, and
+ * the CONTROL/USER_DEFINED tokens spelled <|eot_id|>, <|eom_id|>, <|end_of_text|>. */
+bool wg_tokenizer_is_eog(const wg_tokenizer *t, int32_t id);
+
 /* Decoded bytes of one token as they would appear in running text that is not
- * at the start: U+2581 -> ' ', "<0xNN>" -> that byte, control tokens -> "".
+ * at the start: U+2581 -> ' ', "<0xNN>" -> that byte, control tokens -> "";
+ * for "gpt2", byte-level pieces -> their bytes, USER_DEFINED pieces -> their
+ * text, CONTROL/UNKNOWN/UNUSED/BYTE -> "" (llama.cpp's token_to_piece with
+ * special = false).
  * Returns a pointer owned by t and its length; NULL for an out-of-range id. */
 const char *wg_token_to_bytes(const wg_tokenizer *t, int32_t id, size_t *len);
 

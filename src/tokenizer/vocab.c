@@ -12,6 +12,10 @@ void wg_vocab_clear(wg_vocab *v) {
         for (int32_t i = 0; i < v->n; i++) free(v->pieces[i]);
     }
     free(v->pieces);
+    if (v->merges) {
+        for (int32_t i = 0; i < v->n_merges; i++) free(v->merges[i]);
+    }
+    free(v->merges);
     free(v->scores);
     free(v->types);
     memset(v, 0, sizeof *v);
@@ -33,10 +37,19 @@ bool wg_vocab_alloc(wg_vocab *v, int32_t n) {
     }
     v->n = n;
     for (int32_t i = 0; i < n; i++) v->types[i] = WG_TOKEN_NORMAL;
-    v->bos = v->eos = v->unk = v->pad = -1;
+    v->bos = v->eos = v->unk = v->pad = v->eot = v->eom = -1;
+    v->kind = WG_VOCAB_SPM;
     v->add_bos = true;
     v->add_eos = false;
     v->add_space_prefix = true;
+    return true;
+}
+
+bool wg_vocab_alloc_merges(wg_vocab *v, int32_t n) {
+    if (n < 0 || v->merges) return false;
+    v->merges = calloc(n > 0 ? (size_t)n : 1, sizeof *v->merges);
+    if (!v->merges) return false;
+    v->n_merges = n;
     return true;
 }
 
@@ -83,16 +96,63 @@ static int64_t optional_array(const gguf_file *f, const char *key, int64_t n) {
     return gguf_arr_n(f, k) == n ? k : -2;
 }
 
+/* Accepted tokenizer.ggml.pre names of the Llama 3 split regex (llama.cpp's spellings). */
+static bool llama3_pre(const char *pre, size_t len) {
+    static const char *const names[] = {"llama-bpe", "llama3", "llama-v3"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], pre, len) == 0) return true;
+    return false;
+}
+
+/* The byte-level BPE keys: pre-tokenizer name and merges. */
+static bool read_bpe_keys(const gguf_file *f, wg_vocab *out, char *err, size_t err_size) {
+    const char *pre;
+    size_t pre_len;
+    if (!gguf_get_str(f, "tokenizer.ggml.pre", &pre, &pre_len)) {
+        pre = "";
+        pre_len = 0;
+    }
+    if (!llama3_pre(pre, pre_len)) {
+        if (err && err_size)
+            snprintf(err, err_size,
+                     "unsupported pre-tokenizer '%.*s' (tokenizer.ggml.pre) for tokenizer model 'gpt2': "
+                     "only 'llama-bpe' (Llama 3) is supported",
+                     (int)(pre_len > 64 ? 64 : pre_len), pre);
+        wg_vocab_clear(out);
+        return false;
+    }
+    int64_t k = gguf_find_key(f, "tokenizer.ggml.merges");
+    if (k < 0) return fail(out, err, err_size, "missing tokenizer key", "tokenizer.ggml.merges");
+    int64_t n = gguf_arr_n(f, k);
+    if (n < 0 || n > INT32_MAX || (n > 0 && gguf_arr_type(f, k) != GGUF_VT_STRING))
+        return fail(out, err, err_size, "expected a string array", "tokenizer.ggml.merges");
+    if (!wg_vocab_alloc_merges(out, (int32_t)n)) return fail(out, err, err_size, "out of memory reading the merges", NULL);
+    for (int64_t i = 0; i < n; i++) {
+        const char *s;
+        size_t len;
+        if (!gguf_arr_get_str(f, k, i, &s, &len))
+            return fail(out, err, err_size, "cannot read a merge", "tokenizer.ggml.merges");
+        char *m = malloc(len + 1);
+        if (!m) return fail(out, err, err_size, "out of memory reading the merges", NULL);
+        memcpy(m, s, len);
+        m[len] = '\0';
+        out->merges[i] = m;
+    }
+    return true;
+}
+
 bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err_size) {
     memset(out, 0, sizeof *out);
     const char *model;
     size_t model_len;
     if (!gguf_get_str(f, "tokenizer.ggml.model", &model, &model_len))
         return fail(out, err, err_size, "missing tokenizer key", "tokenizer.ggml.model");
-    if (model_len != 5 || memcmp(model, "llama", 5) != 0) {
+    bool is_bpe = model_len == 4 && memcmp(model, "gpt2", 4) == 0;
+    if (!is_bpe && (model_len != 5 || memcmp(model, "llama", 5) != 0)) {
         if (err && err_size)
             snprintf(err, err_size,
-                     "unsupported tokenizer model '%.*s' (tokenizer.ggml.model): only 'llama' (SentencePiece BPE) is supported",
+                     "unsupported tokenizer model '%.*s' (tokenizer.ggml.model): only 'llama' (SentencePiece BPE) "
+                     "and 'gpt2' (byte-level BPE) are supported",
                      (int)(model_len > 64 ? 64 : model_len), model);
         return false;
     }
@@ -129,15 +189,22 @@ bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err
             if (!gguf_arr_get_i64(f, k_type, i, &t))
                 return fail(out, err, err_size, "cannot read a token type", "tokenizer.ggml.token_type");
             out->types[i] = t >= WG_TOKEN_NORMAL && t <= WG_TOKEN_BYTE ? (int32_t)t : WG_TOKEN_NORMAL;
-        } else if (wg_piece_byte_value(piece) >= 0) {
+        } else if (!is_bpe && wg_piece_byte_value(piece) >= 0) {
             out->types[i] = WG_TOKEN_BYTE;
         }
     }
     int32_t n32 = (int32_t)n;
-    out->bos = special_id(f, "tokenizer.ggml.bos_token_id", 1, n32);
-    out->eos = special_id(f, "tokenizer.ggml.eos_token_id", 2, n32);
-    out->unk = special_id(f, "tokenizer.ggml.unknown_token_id", 0, n32);
+    if (is_bpe) {
+        out->kind = WG_VOCAB_BPE;
+        if (!read_bpe_keys(f, out, err, err_size)) return false;
+    }
+    /* Byte-level vocabularies have no conventional special ids to fall back to. */
+    out->bos = special_id(f, "tokenizer.ggml.bos_token_id", is_bpe ? -1 : 1, n32);
+    out->eos = special_id(f, "tokenizer.ggml.eos_token_id", is_bpe ? -1 : 2, n32);
+    out->unk = special_id(f, "tokenizer.ggml.unknown_token_id", is_bpe ? -1 : 0, n32);
     out->pad = special_id(f, "tokenizer.ggml.padding_token_id", -1, n32);
+    out->eot = special_id(f, "tokenizer.ggml.eot_token_id", -1, n32);
+    out->eom = special_id(f, "tokenizer.ggml.eom_token_id", -1, n32);
     if (k_type < 0) {
         /* Without token types, the named specials still must not decode as text. */
         if (out->unk >= 0) out->types[out->unk] = WG_TOKEN_UNKNOWN;
@@ -147,6 +214,6 @@ bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err
     }
     out->add_bos = flag(f, "tokenizer.ggml.add_bos_token", true);
     out->add_eos = flag(f, "tokenizer.ggml.add_eos_token", false);
-    out->add_space_prefix = flag(f, "tokenizer.ggml.add_space_prefix", true);
+    out->add_space_prefix = flag(f, "tokenizer.ggml.add_space_prefix", !is_bpe);
     return true;
 }

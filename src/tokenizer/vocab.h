@@ -16,6 +16,12 @@ enum {
     WG_TOKEN_BYTE = 6,
 };
 
+/* Which tokenizer a vocabulary is for (tokenizer.ggml.model). */
+enum {
+    WG_VOCAB_SPM = 0, /* "llama": SentencePiece BPE, merges by score */
+    WG_VOCAB_BPE = 1, /* "gpt2": byte-level BPE, merges by rank, Llama 3 pre-tokenizer */
+};
+
 typedef struct wg_vocab {
     int32_t n;       /* number of pieces */
     char **pieces;   /* n NUL-terminated UTF-8 strings, SentencePiece spelling (U+2581 for space, "<0xNN>" for bytes) */
@@ -23,17 +29,25 @@ typedef struct wg_vocab {
     int32_t *types;  /* n, WG_TOKEN_* */
     int32_t bos, eos, unk, pad; /* -1 when absent */
     bool add_bos, add_eos, add_space_prefix;
+    int32_t kind;    /* WG_VOCAB_* */
+    char **merges;   /* BPE only: n_merges "left right" strings, rank = index */
+    int32_t n_merges;
+    int32_t eot, eom; /* end-of-turn / end-of-message ids, -1 when absent */
 } wg_vocab;
 
 /* Frees the arrays and strings and zeroes the struct. */
 void wg_vocab_clear(wg_vocab *v);
 
 /* Allocates n pieces (all NULL), scores 0, types NORMAL, special ids -1,
- * add_bos/add_space_prefix true, add_eos false. false (v zeroed) on OOM or n < 0. */
+ * add_bos/add_space_prefix true, add_eos false, kind SPM, no merges.
+ * false (v zeroed) on OOM or n < 0. */
 bool wg_vocab_alloc(wg_vocab *v, int32_t n);
 
 /* Byte value 0..255 if piece is spelled "<0xNN>" (two uppercase or lowercase hex
  * digits), else -1. */
 int wg_piece_byte_value(const char *piece);
+
+/* Allocates n merges (all NULL) on a vocab (replacing none). false on OOM or n < 0. */
+bool wg_vocab_alloc_merges(wg_vocab *v, int32_t n);
 
 #endif

@@ -12,12 +12,15 @@
 #include "gguf/gguf.h"
 #include "tokenizer/vocab.h"
 
-/* tokenizer.ggml.model must be "llama" (SentencePiece BPE); any other model
- * ("gpt2", "bert", ...) is refused with a message naming it. Optional keys take
- * llama.cpp's defaults: scores 0, bos 1, eos 2, unk 0, no pad, add_bos true,
- * add_eos false, add_space_prefix true; special ids outside the vocabulary fall
- * back to those defaults. Without token_type, pieces are NORMAL except "<0xNN>"
- * (BYTE), the unk id (UNKNOWN) and the bos/eos/pad ids (CONTROL). */
+/* tokenizer.ggml.model "llama" (SentencePiece BPE) or "gpt2" (byte-level BPE;
+ * tokenizer.ggml.pre must then name the Llama 3 split, "llama-bpe", and
+ * tokenizer.ggml.merges is required); any other model ("bert", ...) is refused
+ * with a message naming it. Optional keys take llama.cpp's defaults: scores 0,
+ * for "llama" bos 1, eos 2, unk 0 (for "gpt2" none), no pad/eot/eom, add_bos true,
+ * add_eos false, add_space_prefix true for "llama" (false for "gpt2"); special
+ * ids outside the vocabulary fall back to those defaults. Without token_type,
+ * pieces are NORMAL except "<0xNN>" of "llama" (BYTE), the unk id (UNKNOWN) and
+ * the bos/eos/pad ids (CONTROL). */
 bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err_size);
 
 /* SentencePiece ModelProto: pieces (piece, score, type), trainer_spec
