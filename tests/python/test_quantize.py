@@ -318,10 +318,10 @@ def test_unconvertible_input(wgllm, scratch):
 
 
 def test_webgpu_refuses_kquants(wgllm, quantized):
-    """The WebGPU backend has no K-quant kernels yet: a clean error naming the type;
-    auto runs on the CPU."""
-    path = quantized("q4_k", "--pure")
+    """The WebGPU backend has no Q2_K/Q3_K kernels (Q4_K .. Q6_K: test_webgpu_kquant.py):
+    a clean error naming the type; auto runs on the CPU."""
+    path = quantized("q2_k", "--pure")
     p = wgllm.run("logits", "-m", path, "--ids", "1 5", "-o", wgllm.temp_path(".f32"), "--backend", "webgpu")
     assert p.returncode == 1
-    assert "q4_k" in p.stderr.decode(), p.stderr
+    assert "q2_k" in p.stderr.decode(), p.stderr
     wgllm.logits(path, [1, 5], backend="auto")

@@ -446,8 +446,8 @@ static void test_errors(pair *p) {
         CHECK(p->gpu->ops->synchronize(p->gpu));
     }
     char err[256] = "";
-    CHECK(p->gpu->ops->weight_create(p->gpu, WG_TYPE_Q4_K, 256, 2, w.data, err, sizeof err) == NULL);
-    CHECK_MSG(strstr(err, "q4_k") != NULL, "message: %s", err);
+    CHECK(p->gpu->ops->weight_create(p->gpu, WG_TYPE_Q2_K, 256, 2, w.data, err, sizeof err) == NULL);
+    CHECK_MSG(strstr(err, "q2_k") != NULL, "message: %s", err);
     twin_free(p, &w);
     twin_free(p, &out);
 }

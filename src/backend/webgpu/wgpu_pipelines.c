@@ -9,7 +9,8 @@
 #include "backend/webgpu/wgpu_kernels.h"
 #include "quant/types.h"
 
-static const char *const k_fmt_names[WGB_FMT_COUNT] = {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"};
+static const char *const k_fmt_names[WGB_FMT_COUNT] = {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0",
+                                                       "q4_k", "q5_k", "q6_k"};
 
 int wgb_format_of(uint32_t type) {
     switch (type) {
@@ -21,6 +22,9 @@ int wgb_format_of(uint32_t type) {
     case WG_TYPE_Q5_0: return WGB_FMT_Q5_0;
     case WG_TYPE_Q5_1: return WGB_FMT_Q5_1;
     case WG_TYPE_Q8_0: return WGB_FMT_Q8_0;
+    case WG_TYPE_Q4_K: return WGB_FMT_Q4_K;
+    case WG_TYPE_Q5_K: return WGB_FMT_Q5_K;
+    case WG_TYPE_Q6_K: return WGB_FMT_Q6_K;
     default: return -1;
     }
 }

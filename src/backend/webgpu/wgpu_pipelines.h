@@ -30,6 +30,9 @@ enum {
     WGB_FMT_Q5_0,
     WGB_FMT_Q5_1,
     WGB_FMT_Q8_0,
+    WGB_FMT_Q4_K,
+    WGB_FMT_Q5_K,
+    WGB_FMT_Q6_K,
     WGB_FMT_COUNT
 };
 
