@@ -11,7 +11,15 @@ serve=0
 if [ "${1:-}" = "--serve" ]; then serve=1; shift; fi
 image=${1:-${WGLLM_IMAGE:-localhost/wgllm:latest}}
 ctr=$(buildah from "$image")
-cleanup() { [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null; buildah rm "$ctr" >/dev/null; }
+# The server runs in a chroot as a grandchild of buildah: stop it by its command line too, or
+# it would outlive the script (and keep its caller's pipes open).
+cleanup() {
+  if [ -n "${server_pid:-}" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    pkill -TERM -f "wgllm serve .*--port ${port}( |$)" 2>/dev/null || true
+  fi
+  buildah rm "$ctr" >/dev/null
+}
 trap cleanup EXIT
 in_image() { buildah run --isolation chroot --user 10001:10001 "$@"; }
 fail() { echo "smoke: FAIL: $*" >&2; exit 1; }
@@ -42,7 +50,7 @@ if [ "$serve" = 1 ]; then
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null || fail "GET /health"
   in_image --network host --env WGLLM_PORT="$port" "$ctr" -- /usr/local/bin/wgllm-healthcheck || fail "HEALTHCHECK"
   reply=$(curl -fsS "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
-          -d '{"prompt":"hello","max_tokens":4,"temperature":0}') || fail "POST /v1/completions"
+          -d '{"model":"m","prompt":"hello","max_tokens":4,"temperature":0}') || fail "POST /v1/completions"
   grep -q '"choices"' <<<"$reply" || fail "completion reply: $reply"
   echo "smoke: serve checks passed"
 fi
