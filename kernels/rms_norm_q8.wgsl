@@ -2,7 +2,10 @@
 // y = x / sqrt(mean(x^2) + eps) * w, written as f32 (Y) and as quantize_x_q8.wgsl's
 // layout (XQ: 4 int8 per word, XS: one f32 scale per 32-block, llama.cpp's q8_0 rule with
 // rounding half away from zero). Saves a dispatch and a read of y per layer and norm.
-// One workgroup; thread t owns the 32-blocks t, t + 256, ... (d a multiple of 32).
+// Workgroup g of ceil(d / 1024) writes elements 1024 g .. 1024 g + 1023; every workgroup
+// first sums the squares of the whole row itself (d * 4 bytes from cache: cheaper than a
+// second dispatch). Each thread makes one packed word: 8 threads share a 32-block.
+// d is a multiple of 32.
 
 struct Params {
     d: u32,
@@ -19,16 +22,15 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> XS: array<f32>;
 
 var<workgroup> red: array<f32, 256>;
+var<workgroup> lane_amax: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) li: u32) {
-    let nb = P.d / 32u;
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let n4 = P.d / 4u;
     var ss = 0.0;
-    for (var b = li; b < nb; b += 256u) {
-        for (var i = 0u; i < 8u; i++) {
-            let v = X[b * 8u + i];
-            ss += dot(v, v);
-        }
+    for (var i = li; i < n4; i += 256u) {
+        let v = X[i];
+        ss += dot(v, v);
     }
     red[li] = ss;
     workgroupBarrier();
@@ -39,23 +41,30 @@ fn main(@builtin(local_invocation_index) li: u32) {
         workgroupBarrier();
     }
     let scale = 1.0 / sqrt(red[0] / f32(P.d) + P.eps);
-    for (var b = li; b < nb; b += 256u) {
-        var y: array<vec4<f32>, 8>;
-        var amax = 0.0;
-        for (var i = 0u; i < 8u; i++) {
-            let v = X[b * 8u + i] * scale * Wn[b * 8u + i];
-            y[i] = v;
-            Y[b * 8u + i] = v;
-            let a = abs(v);
-            amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
-        }
-        let d = amax / 127.0;
-        let id = select(0.0, 1.0 / d, d > 0.0);
-        for (var i = 0u; i < 8u; i++) {
-            let s = y[i] * id;
-            let r = sign(s) * floor(abs(s) + vec4<f32>(0.5));
-            XQ[b * 8u + i] = pack4xI8Clamp(vec4<i32>(r));
-        }
-        XS[b] = d;
+    let word = wid.x * 256u + li; // vec4 index = packed word index
+    let live = word < n4;
+    var v = vec4<f32>(0.0);
+    if (live) {
+        v = X[word] * scale * Wn[word];
+        Y[word] = v;
+    }
+    let a = abs(v);
+    lane_amax[li] = max(max(a.x, a.y), max(a.z, a.w));
+    workgroupBarrier();
+    let first = li & ~7u;
+    var amax = lane_amax[first];
+    for (var j = 1u; j < 8u; j++) {
+        amax = max(amax, lane_amax[first + j]);
+    }
+    if (!live) {
+        return;
+    }
+    let d = amax / 127.0;
+    let id = select(0.0, 1.0 / d, d > 0.0);
+    let q = v * id;
+    let r = sign(q) * floor(abs(q) + vec4<f32>(0.5));
+    XQ[word] = pack4xI8Clamp(vec4<i32>(r));
+    if ((li & 7u) == 0u) {
+        XS[word / 8u] = d;
     }
 }

@@ -281,7 +281,7 @@ static void test_get_rows(pair *p) {
 }
 
 static void test_rms_norm(pair *p) {
-    static const struct { int64_t d; int n; } cases[] = {{8, 1}, {96, 7}, {4100, 2}, {1056, 64}};
+    static const struct { int64_t d; int n; } cases[] = {{8, 1}, {96, 7}, {4100, 2}, {1056, 64}, {2080, 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char what[96];
         snprintf(what, sizeof what, "rms_norm d=%lld n=%d", (long long)cases[i].d, cases[i].n);

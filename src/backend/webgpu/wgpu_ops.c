@@ -147,7 +147,7 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
         uint32_t p[4] = {(uint32_t)k, f32_bits(eps), 0, 0};
         wgb_bind bb[5] = {xb, wb, wgb_act(out), xq, xs};
         bool was_failed = c->failed;
-        wgb_dispatch(c, WGB_K_RMS_NORM_Q8, p, sizeof p, bb, 1, 1);
+        wgb_dispatch_linear(c, WGB_K_RMS_NORM_Q8, p, sizeof p, bb, groups_of((uint64_t)k / 4, 256));
         c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
         c->q8_k = k;
         c->q8_n = 1;
