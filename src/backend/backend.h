@@ -54,9 +54,12 @@ typedef struct wg_backend_ops {
     /* out[i][r] = dot(W row r, x[i])   (x row length = W->ne0, out row length = W->ne1) */
     void (*matmul)(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
     /* Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of each head of row i
-     * by angle (pos0 + i) * freq_scale * base^(-2j/rope_dims). */
+     * by angle (pos0 + i) * freq_scale * base^(-2j/rope_dims) / freq_factors[j].
+     * freq_factors: NULL (all 1) or rope_dims / 2 host floats that stay valid and unchanged
+     * while the backend lives (the model's rope_freqs.weight, Llama 3 scaling); a model
+     * constant, not an activation, so it is not a tensor. */
     void (*rope)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale);
+                 float freq_base, float freq_scale, const float *freq_factors);
     /* Stores k[i], v[i] at cache rows pos0 + i. */
     void (*kv_store)(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n);

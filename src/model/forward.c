@@ -19,8 +19,10 @@ bool wg_forward(wgllm_context *c, const int32_t *ids, int n, bool all_logits, bo
         ops->matmul(b, L->wq, c->xb, n, c->q); // (n_head * head_dim, n)
         ops->matmul(b, L->wk, c->xb, n, c->k); // (n_head_kv * head_dim, n)
         ops->matmul(b, L->wv, c->xb, n, c->v);
-        ops->rope(b, c->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale);
-        ops->rope(b, c->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale);
+        ops->rope(b, c->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale,
+                  m->rope_factors);
+        ops->rope(b, c->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale,
+                  m->rope_factors);
         ops->kv_store(b, c->k_cache[l], c->v_cache[l], c->k, c->v, pos0, n);
         ops->attention(b, c->q, c->k_cache[l], c->v_cache[l], pos0, n, hp->n_head, hp->n_head_kv, hp->head_dim,
                        c->att); // (n_head * head_dim, n)

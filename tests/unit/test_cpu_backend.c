@@ -126,7 +126,7 @@ static void test_small_ops(wg_backend *b) {
     CHECK(rel_err(out, ref, D * N) < 1e-6);
     /* rope: 4 heads of 24, rotate the first 16 dims, pos0 = 7 */
     b->ops->write_rows(b, X, 0, N, x);
-    b->ops->rope(b, X, N, 4, 24, 16, 7, 10000.0f, 1.0f);
+    b->ops->rope(b, X, N, 4, 24, 16, 7, 10000.0f, 1.0f, NULL);
     b->ops->read_rows(b, X, 0, N, out);
     for (int i = 0; i < N; i++)
         for (int h = 0; h < 4; h++)

@@ -317,9 +317,9 @@ static void test_rope(pair *p) {
         twin x = act_new(p, (int64_t)cases[i].heads * cases[i].hd, cases[i].n, 1.0f);
         if (x.g) {
             p->gpu->ops->rope(p->gpu, x.g, cases[i].n, cases[i].heads, cases[i].hd, cases[i].dims, cases[i].pos0,
-                              10000.0f, cases[i].scale);
+                              10000.0f, cases[i].scale, NULL);
             p->cpu->ops->rope(p->cpu, x.c, cases[i].n, cases[i].heads, cases[i].hd, cases[i].dims, cases[i].pos0,
-                              10000.0f, cases[i].scale);
+                              10000.0f, cases[i].scale, NULL);
             compare(p, &x, 0, cases[i].n, BOUND_REDUCE, OP_ROPE, what);
         }
         twin_free(p, &x);
@@ -475,8 +475,8 @@ static void test_layer(pair *p, uint32_t type) {
             o->matmul(b, T(wq), T(xb), n, T(q));
             o->matmul(b, T(wk), T(xb), n, T(k));
             o->matmul(b, T(wv), T(xb), n, T(v));
-            o->rope(b, T(q), n, n_head, hd, hd, pos, 10000.0f, 1.0f);
-            o->rope(b, T(k), n, n_head_kv, hd, hd, pos, 10000.0f, 1.0f);
+            o->rope(b, T(q), n, n_head, hd, hd, pos, 10000.0f, 1.0f, NULL);
+            o->rope(b, T(k), n, n_head_kv, hd, hd, pos, 10000.0f, 1.0f, NULL);
             o->kv_store(b, T(kc), T(vc), T(k), T(v), pos, n);
             o->attention(b, T(q), T(kc), T(vc), pos, n, n_head, n_head_kv, hd, T(att));
             o->matmul(b, T(wo), T(att), n, T(proj));

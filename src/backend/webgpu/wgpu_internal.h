@@ -98,10 +98,11 @@ typedef struct wgb_ctx {
     uint64_t q8_x_id;
     int64_t q8_k;
 
-    /* rope's frequencies for (rope_base, rope_dims); rope_dims 0: none yet */
+    /* rope's frequencies for (rope_base, rope_dims, rope_factors); rope_dims 0: none yet */
     float rope_freqs[WGB_ROPE_MAX_PAIRS];
     float rope_base;
     int rope_dims;
+    const float *rope_factors;
 
     bool map_done;
     WGPUMapAsyncStatus map_status;
@@ -141,7 +142,7 @@ void wgb_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
 void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
 void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
 void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale);
+                 float freq_base, float freq_scale, const float *freq_factors);
 void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n);
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,

@@ -213,7 +213,7 @@ void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
 }
 
 void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale) {
+                 float freq_base, float freq_scale, const float *freq_factors) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
     int pairs = (rope_dims + 1) / 2; /* the CPU loop: j = 0, 2, ... < rope_dims */
@@ -236,12 +236,16 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     p.count = (uint32_t)n * (uint32_t)n_heads * (uint32_t)pairs;
     p.freq_scale = f32_bits(freq_scale);
     /* The CPU backend's expression, so both rotate by the same f32 angles; computed once
-     * per (base, dims), not for every layer and step. */
-    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0) {
-        for (int j = 0; j < rope_dims; j += 2)
+     * per (base, dims, factors), not for every layer and step. */
+    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0 ||
+        c->rope_factors != freq_factors) {
+        for (int j = 0; j < rope_dims; j += 2) {
             c->rope_freqs[j / 2] = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
+            if (freq_factors) c->rope_freqs[j / 2] /= freq_factors[j / 2];
+        }
         c->rope_dims = rope_dims;
         c->rope_base = freq_base;
+        c->rope_factors = freq_factors;
     }
     memcpy(p.freqs, c->rope_freqs, sizeof(float) * (size_t)pairs);
     wgb_bind bb[1] = {wgb_act(x)};
