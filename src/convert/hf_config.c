@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "convert/json_file.h"
+#include "convert/safetensors.h"
 
 static const cJSON *field(const cJSON *obj, const char *key) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -65,8 +66,9 @@ static bool check_architecture(const cJSON *root, char *err, size_t err_size) {
         if (strcmp(a->valuestring, "LlamaForCausalLM") == 0) return true;
         if (!first) first = a->valuestring;
     }
-    snprintf(err, err_size, "config.json: unsupported architecture '%.60s' (supported: LlamaForCausalLM)",
-             first ? first : "?");
+    char shown[96];
+    wg_st_printable(first ? first : "?", shown, sizeof shown);
+    snprintf(err, err_size, "config.json: unsupported architecture '%s' (supported: LlamaForCausalLM)", shown);
     return false;
 }
 
@@ -100,7 +102,9 @@ static bool parse_rope(const cJSON *root, wg_hf_config *c, char *err, size_t err
     if (strcmp(t, "default") == 0) return true;
     bool linear = strcmp(t, "linear") == 0, llama3 = strcmp(t, "llama3") == 0;
     if (!linear && !llama3) {
-        snprintf(err, err_size, "config.json: unsupported rope scaling '%.40s' (supported: linear, llama3)", t);
+        char shown[48];
+        wg_st_printable(t, shown, sizeof shown);
+        snprintf(err, err_size, "config.json: unsupported rope scaling '%s' (supported: linear, llama3)", shown);
         return false;
     }
     if (!field(rs, "factor")) {
@@ -139,8 +143,9 @@ bool wg_hf_config_parse(const cJSON *root, wg_hf_config *out, char *err, size_t 
     if (!check_architecture(root, err, err_size)) return false;
     const cJSON *act = field(root, "hidden_act");
     if (act && !(cJSON_IsString(act) && strcmp(act->valuestring, "silu") == 0)) {
-        snprintf(err, err_size, "config.json: unsupported hidden_act '%.40s' (supported: silu)",
-                 cJSON_IsString(act) ? act->valuestring : "?");
+        char shown[48];
+        wg_st_printable(cJSON_IsString(act) ? act->valuestring : "?", shown, sizeof shown);
+        snprintf(err, err_size, "config.json: unsupported hidden_act '%s' (supported: silu)", shown);
         return false;
     }
     if (get_bool(root, "attention_bias", false) || get_bool(root, "mlp_bias", false)) {

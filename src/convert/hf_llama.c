@@ -151,7 +151,9 @@ static bool resolve_tensors(const wg_st_checkpoint *ck, const wg_llama_shape *s,
         for (int64_t i = 0; ok && i < wg_st_n_tensors(file); i++) {
             const char *name = wg_st_tensor_at(file, i)->name;
             if (ignorable(name) || bsearch(&name, expected, (size_t)n_expected, sizeof *expected, cmp_str)) continue;
-            snprintf(err, err_size, "unexpected tensor '%.80s' (not part of a %d-layer LlamaForCausalLM)", name,
+            char shown[96];
+            wg_st_printable(name, shown, sizeof shown);
+            snprintf(err, err_size, "unexpected tensor '%s' (not part of a %d-layer LlamaForCausalLM)", shown,
                      (int)s->n_layer);
             ok = false;
         }

@@ -34,6 +34,15 @@ static const struct {
     {"BOOL", 1, UINT32_MAX}, {"F8_E4M3", 1, UINT32_MAX}, {"F8_E5M2", 1, UINT32_MAX},
 };
 
+void wg_st_printable(const char *s, char *out, size_t out_size) {
+    size_t n = 0;
+    for (; s && s[n] && n < 80 && n + 1 < out_size; n++) {
+        unsigned char c = (unsigned char)s[n];
+        out[n] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if (out_size) out[n < out_size ? n : out_size - 1] = 0;
+}
+
 static void free_tensors(wg_st_tensor *t, int64_t n) {
     for (int64_t i = 0; t && i < n; i++) free((char *)t[i].name);
     free(t);
@@ -58,16 +67,17 @@ static bool json_u64(const cJSON *j, uint64_t *out) {
 /* Fills *t from one header entry; data_size is the byte count after the header. */
 static bool parse_entry(const cJSON *e, const uint8_t *data, uint64_t data_size, wg_st_tensor *t, char *err,
                         size_t err_size) {
-    const char *name = e->string;
+    char name[96];
+    wg_st_printable(e->string, name, sizeof name);
     if (!cJSON_IsObject(e)) {
-        snprintf(err, err_size, "tensor '%.80s': header entry is not an object", name);
+        snprintf(err, err_size, "tensor '%s': header entry is not an object", name);
         return false;
     }
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsString(dtype) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs)) {
-        snprintf(err, err_size, "tensor '%.80s': header entry needs dtype, shape and data_offsets", name);
+        snprintf(err, err_size, "tensor '%s': header entry needs dtype, shape and data_offsets", name);
         return false;
     }
     uint32_t elem = 0;
@@ -79,12 +89,14 @@ static bool parse_entry(const cJSON *e, const uint8_t *data, uint64_t data_size,
         }
     }
     if (elem == 0) {
-        snprintf(err, err_size, "tensor '%.80s': unknown dtype '%.20s'", name, dtype->valuestring);
+        char dt[24];
+        wg_st_printable(dtype->valuestring, dt, sizeof dt);
+        snprintf(err, err_size, "tensor '%s': unknown dtype '%s'", name, dt);
         return false;
     }
     int n_dims = cJSON_GetArraySize(shape);
     if (n_dims > WG_ST_MAX_DIMS) {
-        snprintf(err, err_size, "tensor '%.80s': %d dimensions (at most %d)", name, n_dims, WG_ST_MAX_DIMS);
+        snprintf(err, err_size, "tensor '%s': %d dimensions (at most %d)", name, n_dims, WG_ST_MAX_DIMS);
         return false;
     }
     t->n_dims = n_dims;
@@ -93,12 +105,12 @@ static bool parse_entry(const cJSON *e, const uint8_t *data, uint64_t data_size,
     for (const cJSON *s = shape->child; s; s = s->next, d++) {
         uint64_t v;
         if (!json_u64(s, &v) || v > INT64_MAX) {
-            snprintf(err, err_size, "tensor '%.80s': shape entries must be non-negative integers", name);
+            snprintf(err, err_size, "tensor '%s': shape entries must be non-negative integers", name);
             return false;
         }
         t->shape[d] = (int64_t)v;
         if (v != 0 && count > UINT64_MAX / v) {
-            snprintf(err, err_size, "tensor '%.80s': shape overflows", name);
+            snprintf(err, err_size, "tensor '%s': shape overflows", name);
             return false;
         }
         count *= v;
@@ -106,17 +118,17 @@ static bool parse_entry(const cJSON *e, const uint8_t *data, uint64_t data_size,
     uint64_t begin, end;
     if (cJSON_GetArraySize(offs) != 2 || !json_u64(offs->child, &begin) || !json_u64(offs->child->next, &end) ||
         begin > end) {
-        snprintf(err, err_size, "tensor '%.80s': data_offsets must be two integers [begin, end] with begin <= end",
+        snprintf(err, err_size, "tensor '%s': data_offsets must be two integers [begin, end] with begin <= end",
                  name);
         return false;
     }
     if (end > data_size) {
-        snprintf(err, err_size, "tensor '%.80s': data_offsets [%llu, %llu] outside the %llu data bytes of the file",
+        snprintf(err, err_size, "tensor '%s': data_offsets [%llu, %llu] outside the %llu data bytes of the file",
                  name, (unsigned long long)begin, (unsigned long long)end, (unsigned long long)data_size);
         return false;
     }
     if (count > UINT64_MAX / elem || count * elem != end - begin) {
-        snprintf(err, err_size, "tensor '%.80s': %llu bytes in data_offsets but shape x %s needs %llu", name,
+        snprintf(err, err_size, "tensor '%s': %llu bytes in data_offsets but shape x %s needs %llu", name,
                  (unsigned long long)(end - begin), t->dtype,
                  count > UINT64_MAX / elem ? 0ull : (unsigned long long)(count * elem));
         return false;
@@ -182,7 +194,9 @@ static bool parse_file(wg_st_file *f, const uint8_t *base, size_t size, char *er
     qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, cmp_names);
     for (int64_t i = 1; i < f->n; i++) {
         if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0) {
-            snprintf(err, err_size, "tensor '%.80s' appears twice in the header", f->tensors[i].name);
+            char name[96];
+            wg_st_printable(f->tensors[i].name, name, sizeof name);
+            snprintf(err, err_size, "tensor '%s' appears twice in the header", name);
             return false;
         }
     }
@@ -256,8 +270,9 @@ const wg_st_tensor *wg_st_find(const wg_st_file *f, const char *name) {
 
 bool wg_st_tensor_readable(const wg_st_tensor *t, char *err, size_t err_size) {
     if (t->type == WG_TYPE_F32 || t->type == WG_TYPE_F16 || t->type == WG_TYPE_BF16) return true;
-    snprintf(err, err_size, "tensor '%.80s' has dtype %s, which is not supported (F32, F16 or BF16)", t->name,
-             t->dtype);
+    char name[96];
+    wg_st_printable(t->name, name, sizeof name);
+    snprintf(err, err_size, "tensor '%s' has dtype %s, which is not supported (F32, F16 or BF16)", name, t->dtype);
     return false;
 }
 
@@ -336,8 +351,9 @@ static bool open_index(wg_st_checkpoint *c, const char *dir, const char *index_p
     int n_shards = 0;
     for (const cJSON *e = ok ? map->child : NULL; ok && e; e = e->next) {
         if (!cJSON_IsString(e) || !plain_file_name(e->valuestring)) {
-            snprintf(err, err_size, "%s: weight_map entry '%.80s' is not a file name in the folder", index_path,
-                     e->string);
+            char name[96];
+            wg_st_printable(e->string, name, sizeof name);
+            snprintf(err, err_size, "%s: weight_map entry '%s' is not a file name in the folder", index_path, name);
             ok = false;
             break;
         }
@@ -357,8 +373,10 @@ static bool open_index(wg_st_checkpoint *c, const char *dir, const char *index_p
             ok = add_file(c, path, err, err_size);
         }
         if (ok && !wg_st_find(c->files[s], e->string)) {
-            snprintf(err, err_size, "%s: tensor '%.80s' is not in %.100s as the index says", index_path, e->string,
-                     e->valuestring);
+            char name[96], file[96];
+            wg_st_printable(e->string, name, sizeof name);
+            wg_st_printable(e->valuestring, file, sizeof file);
+            snprintf(err, err_size, "%s: tensor '%s' is not in %s as the index says", index_path, name, file);
             ok = false;
         }
     }
@@ -367,8 +385,11 @@ static bool open_index(wg_st_checkpoint *c, const char *dir, const char *index_p
             const char *name = wg_st_tensor_at(c->files[a], i)->name;
             for (int b = a + 1; ok && b < c->n_files; b++) {
                 if (wg_st_find(c->files[b], name)) {
-                    snprintf(err, err_size, "tensor '%.80s' is in two shards (%.80s and %.80s)", name, shards[a],
-                             shards[b]);
+                    char nm[96], fa[96], fb[96];
+                    wg_st_printable(name, nm, sizeof nm);
+                    wg_st_printable(shards[a], fa, sizeof fa);
+                    wg_st_printable(shards[b], fb, sizeof fb);
+                    snprintf(err, err_size, "tensor '%s' is in two shards (%s and %s)", nm, fa, fb);
                     ok = false;
                 }
             }

@@ -45,6 +45,10 @@ const wg_st_tensor *wg_st_find(const wg_st_file *f, const char *name);
 /* True for the dtypes a converter can read (F32, F16, BF16); else writes why to err. */
 bool wg_st_tensor_readable(const wg_st_tensor *t, char *err, size_t err_size);
 
+/* Copies at most 80 bytes of s into out with control characters as '?', so that names
+ * from a file keep error messages on one line. */
+void wg_st_printable(const char *s, char *out, size_t out_size);
+
 /* Element i of a readable tensor as f32 (unaligned-safe). */
 float wg_st_get_f32(const wg_st_tensor *t, uint64_t i);
 

@@ -73,7 +73,7 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
         wg_tensor **slot;
         int64_t ne0, ne1;
     } bufs[] = {
-        {&c->x, hp->n_embd, nb},   {&c->xb, hp->n_embd > q_dim ? hp->n_embd : q_dim, nb},
+        {&c->x, hp->n_embd, nb},   {&c->xb, hp->n_embd, nb},
         {&c->q, q_dim, nb},        {&c->k, kv_dim, nb},
         {&c->v, kv_dim, nb},       {&c->att, q_dim, nb},
         {&c->proj, hp->n_embd, nb}, {&c->gate, hp->n_ff, nb},
