@@ -306,6 +306,18 @@ def test_f32_logits_match_transformers_semantics(wgllm, scratch, checkpoints, na
     assert relative_error(llama_ref.logits(llama_ref.Model(str(out)), IDS[:8]), ref[:8]) <= 1e-9
 
 
+@pytest.mark.parametrize("name", ["llama3", "wide"])
+def test_webgpu_backend(wgllm, scratch, checkpoints, name):
+    """The WebGPU backend (lavapipe in CI) on the converted files: rope factors, linear
+    scaling and wide heads go through its kernels too."""
+    folder, params, w = checkpoints[name]
+    out = convert(wgllm, folder, scratch / f"hf-{name}-webgpu.gguf")
+    ref = hf_logits(params, w, IDS)
+    for batch in (1, len(IDS)):
+        err = relative_error(wgllm.logits(out, IDS, batch=batch, backend="webgpu"), ref)
+        assert err <= BOUND, f"{name} on webgpu, batch {batch}: relative error {err:.3g}"
+
+
 def test_llama3_file_layout(wgllm, scratch, checkpoints):
     folder, params, w = checkpoints["llama3"]
     out = convert(wgllm, folder, scratch / "hf-llama3-layout.gguf")

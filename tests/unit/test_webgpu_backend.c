@@ -324,6 +324,24 @@ static void test_rope(pair *p) {
         }
         twin_free(p, &x);
     }
+    /* per-pair frequency divisors (Llama 3 scaling), and a second set right after: the
+     * backend's cached frequencies must follow the factors, not only base and dims */
+    float factors[2][32];
+    for (int j = 0; j < 32; j++) {
+        factors[0][j] = j < 4 ? 1.0f : j < 10 ? 1.0f + 0.7f * (float)(j - 3) : 8.0f;
+        factors[1][j] = 1.0f + 0.25f * (float)j;
+    }
+    for (int k = 0; k < 2; k++) {
+        char what[64];
+        snprintf(what, sizeof what, "rope with freq factors set %d", k);
+        twin x = act_new(p, 4 * 64, 5, 1.0f);
+        if (x.g) {
+            p->gpu->ops->rope(p->gpu, x.g, 5, 4, 64, 64, 700, 500000.0f, 1.0f, factors[k]);
+            p->cpu->ops->rope(p->cpu, x.c, 5, 4, 64, 64, 700, 500000.0f, 1.0f, factors[k]);
+            compare(p, &x, 0, 5, BOUND_REDUCE, OP_ROPE, what);
+        }
+        twin_free(p, &x);
+    }
 }
 
 /* Fills caches up to pos0 + n with kv_store (checked), then attends. */
