@@ -59,9 +59,12 @@ typedef struct wg_backend_ops {
     /* The next three work on rows row0 .. row0+n-1 of their activations (one sequence's
      * tokens inside a batch of several sequences), the i-th of them at position pos0 + i. */
     /* Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of each head of row
-     * row0 + i by angle (pos0 + i) * freq_scale * base^(-2j/rope_dims). */
+     * row0 + i by angle (pos0 + i) * freq_scale * base^(-2j/rope_dims) / freq_factors[j].
+     * freq_factors: NULL (all 1) or rope_dims / 2 host floats that stay valid and unchanged
+     * while the backend lives (the model's rope_freqs.weight, Llama 3 scaling); a model
+     * constant, not an activation, so it is not a tensor. */
     void (*rope)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, int row0);
+                 float freq_base, float freq_scale, const float *freq_factors, int row0);
     /* Stores k[row0 + i], v[row0 + i] at cache rows pos0 + i. */
     void (*kv_store)(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0);

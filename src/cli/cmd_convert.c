@@ -1,11 +1,12 @@
-/* `wgllm convert`: llama2.c checkpoints, SentencePiece models and Hugging Face
- * byte-level BPE tokenizers to GGUF. */
+/* `wgllm convert`: llama2.c checkpoints, Hugging Face Llama checkpoints, SentencePiece
+ * models and Hugging Face byte-level BPE tokenizers to GGUF. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "convert/hf_llama.h"
 #include "convert/hf_tokenizer.h"
 #include "convert/llama2c.h"
 #include "convert/llama_gguf.h"
@@ -15,12 +16,16 @@
 static const char k_convert_usage[] =
     "usage: wgllm convert llama2c CKPT.bin TOKENIZER.bin OUT.gguf [--type f32|f16|q8_0|q4_0] [--name NAME]\n"
     "                     [-t THREADS]\n"
+    "       wgllm convert hf DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] [--name NAME] [-t THREADS]\n"
     "       wgllm convert spm TOKENIZER.model OUT.gguf\n"
     "       wgllm convert hf-tokenizer TOKENIZER.json OUT.gguf [--config TOKENIZER_CONFIG.json]\n"
     "\n"
     "  llama2c  a llama2.c legacy checkpoint and its tokenizer.bin to a Llama GGUF\n"
     "           (--type: type of the 2-D weights, default f32; norms stay f32; a matrix\n"
     "           whose rows are not whole blocks is stored as f16)\n"
+    "  hf       a Hugging Face LlamaForCausalLM folder (config.json, model.safetensors or\n"
+    "           model.safetensors.index.json, tokenizer.model or tokenizer.json) to a Llama\n"
+    "           GGUF (--type as for llama2c, plus bf16; the name defaults to the folder's)\n"
     "  spm      a SentencePiece tokenizer.model to a vocabulary-only GGUF\n"
     "  hf-tokenizer  a Hugging Face tokenizer.json (byte-level BPE with Llama 3's\n"
     "           pre-tokenizer) to a vocabulary-only GGUF; bos/eos come from --config\n"
@@ -88,12 +93,13 @@ int cmd_convert(int argc, char **argv) {
         fputs(k_convert_usage, stdout);
         return 0;
     }
-    if (argc < 2) return convert_usage_error("%s", "missing the input format (llama2c, spm or hf-tokenizer)");
+    if (argc < 2) return convert_usage_error("%s", "missing the input format (llama2c, hf, spm or hf-tokenizer)");
     const char *format = argv[1];
-    bool is_llama2c = strcmp(format, "llama2c") == 0;
+    bool is_hf = strcmp(format, "hf") == 0;
+    bool is_llama2c = strcmp(format, "llama2c") == 0 || is_hf; /* same options */
     bool is_hf_tok = strcmp(format, "hf-tokenizer") == 0;
     if (!is_llama2c && !is_hf_tok && strcmp(format, "spm") != 0)
-        return convert_usage_error("unknown input format '%s' (expected llama2c, spm or hf-tokenizer)", format);
+        return convert_usage_error("unknown input format '%s' (expected llama2c, hf, spm or hf-tokenizer)", format);
 
     const char *pos[3] = {0};
     int n_pos = 0;
@@ -166,10 +172,16 @@ int cmd_convert(int argc, char **argv) {
         return 0;
     }
 
-    if (n_pos != 3) return convert_usage_error("%s", "llama2c needs CKPT.bin, TOKENIZER.bin and OUT.gguf");
+    if (is_hf && n_pos != 2) return convert_usage_error("%s", "hf needs DIR and OUT.gguf");
+    if (!is_hf && n_pos != 3) return convert_usage_error("%s", "llama2c needs CKPT.bin, TOKENIZER.bin and OUT.gguf");
     int type = wg_type_from_name(type_name);
-    if (type < 0 || wg_llama_file_type((uint32_t)type) < 0)
-        return convert_usage_error("unsupported --type '%s' (expected f32, f16, q8_0 or q4_0)", type_name);
+    if (is_hf && type == WG_TYPE_BF16) {
+        /* accepted for hf only: Hugging Face weights are often bf16 already */
+    } else if (type < 0 || type == WG_TYPE_BF16 || wg_llama_file_type((uint32_t)type) < 0) {
+        return convert_usage_error(is_hf ? "unsupported --type '%s' (expected f32, f16, bf16, q8_0 or q4_0)"
+                                         : "unsupported --type '%s' (expected f32, f16, q8_0 or q4_0)",
+                                   type_name);
+    }
     wg_llama_write_opts opts = {
         .name = name,
         .type = (uint32_t)type,
@@ -178,10 +190,12 @@ int cmd_convert(int argc, char **argv) {
         .progress = true,
         .log_prefix = "wgllm convert",
     };
-    if (!wg_llama2c_convert(pos[0], pos[1], pos[2], &opts, err, sizeof err)) {
+    bool ok = is_hf ? wg_hf_llama_convert(pos[0], pos[1], &opts, err, sizeof err)
+                    : wg_llama2c_convert(pos[0], pos[1], pos[2], &opts, err, sizeof err);
+    if (!ok) {
         fprintf(stderr, "wgllm convert: error: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "wgllm convert: wrote %s (%s)\n", pos[2], wg_type_name((uint32_t)type));
+    fprintf(stderr, "wgllm convert: wrote %s (%s)\n", pos[is_hf ? 1 : 2], wg_type_name((uint32_t)type));
     return 0;
 }

@@ -17,7 +17,7 @@ static const command k_commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"info", cmd_info, "print a GGUF file's metadata and tensors"},
     {"devices", cmd_devices, "list WebGPU adapters with their limits and features"},
-    {"convert", cmd_convert, "convert llama2.c checkpoints / SentencePiece models to GGUF"},
+    {"convert", cmd_convert, "convert Hugging Face / llama2.c checkpoints, SentencePiece models to GGUF"},
     {"synth", cmd_synth, "write a random-weight model of any shape"},
     {"quantize", cmd_quantize, "rewrite a model with quantized weights (q4_0 .. q6_k, q4_k_m, q5_k_m)"},
     {"logits", cmd_logits, "dump the logits of a token sequence (testing)"},

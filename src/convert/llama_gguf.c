@@ -31,8 +31,13 @@ static const char *kind_suffix(wg_llama_tensor_kind k) {
     case WG_LT_FFN_UP: return "ffn_up.weight";
     case WG_LT_OUTPUT_NORM: return "output_norm.weight";
     case WG_LT_OUTPUT: return "output.weight";
+    case WG_LT_ROPE_FREQS: return "rope_freqs.weight";
     }
     return "?";
+}
+
+int32_t wg_llama_head_dim(const wg_llama_shape *s) {
+    return s->ext.head_dim > 0 ? s->ext.head_dim : (s->n_head > 0 ? s->n_embd / s->n_head : 0);
 }
 
 bool wg_llama_shape_check(const wg_llama_shape *s, char *err, size_t err_size) {
@@ -50,11 +55,19 @@ bool wg_llama_shape_check(const wg_llama_shape *s, char *err, size_t err_size) {
             return false;
         }
     }
-    if (s->n_embd % s->n_head != 0) {
+    if (s->ext.head_dim < 0 || s->ext.head_dim > WG_LLAMA_MAX_DIM / s->n_head) {
+        snprintf(err, err_size, "head size %d out of range", (int)s->ext.head_dim);
+        return false;
+    }
+    if (s->ext.head_dim > 0 && s->ext.head_dim % 2 != 0) {
+        snprintf(err, err_size, "head size %d must be even for rotary embeddings", (int)s->ext.head_dim);
+        return false;
+    }
+    if (s->ext.head_dim == 0 && s->n_embd % s->n_head != 0) {
         snprintf(err, err_size, "dim %d is not a multiple of heads %d", (int)s->n_embd, (int)s->n_head);
         return false;
     }
-    if ((s->n_embd / s->n_head) % 2 != 0) {
+    if (s->ext.head_dim == 0 && (s->n_embd / s->n_head) % 2 != 0) {
         snprintf(err, err_size, "head size %d (dim / heads) must be even for rotary embeddings",
                  (int)(s->n_embd / s->n_head));
         return false;
@@ -67,7 +80,7 @@ bool wg_llama_shape_check(const wg_llama_shape *s, char *err, size_t err_size) {
 }
 
 int wg_llama_tensor_count(const wg_llama_shape *s) {
-    return 1 + s->n_layer * LAYER_TENSORS + 1 + (s->tied ? 0 : 1);
+    return 1 + s->n_layer * LAYER_TENSORS + 1 + (s->tied ? 0 : 1) + (s->ext.rope_freqs ? 1 : 0);
 }
 
 bool wg_llama_tensor_at(const wg_llama_shape *s, int index, wg_llama_tensor_desc *out) {
@@ -83,11 +96,14 @@ bool wg_llama_tensor_at(const wg_llama_shape *s, int index, wg_llama_tensor_desc
         out->kind = k_layer_kinds[(index - 1) % LAYER_TENSORS];
     } else if (index == s->n_layer * LAYER_TENSORS + 1) {
         out->kind = WG_LT_OUTPUT_NORM;
+    } else if (s->ext.rope_freqs && index == n - 1) {
+        out->kind = WG_LT_ROPE_FREQS;
     } else {
         out->kind = WG_LT_OUTPUT;
     }
 
-    int64_t kv_dim = (int64_t)s->n_embd / s->n_head * s->n_head_kv;
+    int64_t head_dim = wg_llama_head_dim(s);
+    int64_t kv_dim = head_dim * s->n_head_kv, q_dim = head_dim * s->n_head;
     int64_t cols = s->n_embd, rows = 1;
     switch (out->kind) {
     case WG_LT_TOKEN_EMBD:
@@ -95,8 +111,15 @@ bool wg_llama_tensor_at(const wg_llama_shape *s, int index, wg_llama_tensor_desc
     case WG_LT_ATTN_NORM:
     case WG_LT_FFN_NORM:
     case WG_LT_OUTPUT_NORM: out->is_norm = true; break;
-    case WG_LT_ATTN_Q:
-    case WG_LT_ATTN_OUTPUT: rows = s->n_embd; break;
+    case WG_LT_ATTN_Q: rows = q_dim; break;
+    case WG_LT_ATTN_OUTPUT:
+        cols = q_dim;
+        rows = s->n_embd;
+        break;
+    case WG_LT_ROPE_FREQS:
+        cols = head_dim / 2;
+        out->is_norm = true;
+        break;
     case WG_LT_ATTN_K:
     case WG_LT_ATTN_V: rows = kv_dim; break;
     case WG_LT_FFN_GATE:
@@ -119,6 +142,7 @@ int wg_llama_file_type(uint32_t type) {
     switch (type) {
     case WG_TYPE_F32: return 0;  /* LLAMA_FTYPE_ALL_F32 */
     case WG_TYPE_F16: return 1;  /* LLAMA_FTYPE_MOSTLY_F16 */
+    case WG_TYPE_BF16: return 32; /* LLAMA_FTYPE_MOSTLY_BF16 */
     case WG_TYPE_Q4_0: return 2; /* LLAMA_FTYPE_MOSTLY_Q4_0 */
     case WG_TYPE_Q8_0: return 7; /* LLAMA_FTYPE_MOSTLY_Q8_0 */
     default: return -1;
@@ -157,9 +181,25 @@ static bool set_model_kv(gguf_writer *w, const wg_llama_shape *s, const wg_llama
     ok = ok && gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s->n_ff);
     ok = ok && gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s->n_head);
     ok = ok && gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s->n_head_kv);
-    ok = ok && gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)(s->n_embd / s->n_head));
-    ok = ok && gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
-    ok = ok && gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    uint32_t head_dim = (uint32_t)wg_llama_head_dim(s);
+    if (s->ext.head_dim > 0 && s->ext.head_dim * s->n_head != s->n_embd) {
+        ok = ok && gguf_writer_set_u32(w, "llama.attention.key_length", head_dim);
+        ok = ok && gguf_writer_set_u32(w, "llama.attention.value_length", head_dim);
+    }
+    ok = ok && gguf_writer_set_u32(w, "llama.rope.dimension_count", head_dim);
+    float base = s->ext.rope_freq_base > 0 ? s->ext.rope_freq_base : 10000.0f;
+    float eps = s->ext.rms_eps > 0 ? s->ext.rms_eps : 1e-5f;
+    ok = ok && gguf_writer_set_f32(w, "llama.rope.freq_base", base);
+    ok = ok && gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", eps);
+    if (s->ext.rope_scaling != WG_LLAMA_ROPE_SCALING_NONE) {
+        /* llama.cpp's keys; Llama 3's per-pair factors travel in rope_freqs.weight */
+        ok = ok && gguf_writer_set_str(w, "llama.rope.scaling.type",
+                                       s->ext.rope_scaling == WG_LLAMA_ROPE_SCALING_LINEAR ? "linear" : "llama3");
+        ok = ok && gguf_writer_set_f32(w, "llama.rope.scaling.factor", s->ext.rope_scaling_factor);
+        if (s->ext.rope_scaling_orig_ctx > 0)
+            ok = ok && gguf_writer_set_u32(w, "llama.rope.scaling.original_context_length",
+                                           (uint32_t)s->ext.rope_scaling_orig_ctx);
+    }
     ok = ok && gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)s->n_vocab);
     return ok;
 }
@@ -297,7 +337,7 @@ static bool add_tensor_infos(gguf_writer *w, const wg_llama_shape *s, const wg_l
     if (n_fallback > 0 && opts->log) {
         char kinds[256] = "";
         size_t used = 0;
-        for (unsigned k = 0; k <= WG_LT_OUTPUT; k++)
+        for (unsigned k = 0; k <= WG_LT_ROPE_FREQS; k++)
             if (fallback_kinds & (1u << k) && used < sizeof kinds)
                 used += (size_t)snprintf(kinds + used, sizeof kinds - used, "%s%s", used ? ", " : "",
                                          kind_suffix((wg_llama_tensor_kind)k));
@@ -351,11 +391,15 @@ bool wg_llama_write_gguf(const char *path, const wg_llama_shape *s, const wg_voc
                          size_t err_size) {
     if (!wg_llama_shape_check(s, err, err_size)) return false;
     if (wg_llama_file_type(opts->type) < 0) {
-        snprintf(err, err_size, "cannot write weights of type %s (use f32, f16, q8_0 or q4_0)",
+        snprintf(err, err_size, "cannot write weights of type %s (use f32, f16, bf16, q8_0 or q4_0)",
                  wg_type_name(opts->type) ? wg_type_name(opts->type) : "?");
         return false;
     }
-    if (v->n != s->n_vocab) {
+    if (!v && !opts->vocab_kv) {
+        snprintf(err, err_size, "no vocabulary to write");
+        return false;
+    }
+    if (v && v->n != s->n_vocab) {
         snprintf(err, err_size, "vocabulary has %d pieces but the model has %d", (int)v->n, (int)s->n_vocab);
         return false;
     }
@@ -367,10 +411,17 @@ bool wg_llama_write_gguf(const char *path, const wg_llama_shape *s, const wg_voc
     }
     uint64_t total_bytes = 0;
     size_t max_bytes = 0;
-    bool ok = set_model_kv(w, s, opts) && wg_llama_set_vocab_kv(w, v) &&
-              add_tensor_infos(w, s, opts, prefix, &total_bytes, &max_bytes) && gguf_writer_begin(w, path);
+    bool vocab_failed = false;
+    bool ok = set_model_kv(w, s, opts);
+    if (ok && v) {
+        ok = wg_llama_set_vocab_kv(w, v);
+    } else if (ok) {
+        ok = opts->vocab_kv(opts->vocab_ctx, w, err, err_size);
+        vocab_failed = !ok;
+    }
+    ok = ok && add_tensor_infos(w, s, opts, prefix, &total_bytes, &max_bytes) && gguf_writer_begin(w, path);
     if (!ok) {
-        snprintf(err, err_size, "%s", gguf_writer_error(w));
+        if (!vocab_failed) snprintf(err, err_size, "%s", gguf_writer_error(w));
     } else {
         ok = stream_tensors(w, s, opts, prefix, total_bytes, max_bytes, fill, fill_ctx, err, err_size);
         if (ok && !gguf_writer_finish(w)) {

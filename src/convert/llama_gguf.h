@@ -14,6 +14,17 @@
 #include "gguf/gguf.h"
 #include "tokenizer/vocab.h"
 
+/* What newer Llama checkpoints add to llama2.c's shape; zero means llama2.c's default. */
+typedef struct wg_llama_ext {
+    int32_t head_dim;        /* 0: n_embd / n_head */
+    float rope_freq_base;    /* 0: 10000 */
+    float rms_eps;           /* 0: 1e-5 */
+    int32_t rope_scaling;    /* WG_LLAMA_ROPE_SCALING_*; factor and original context below */
+    float rope_scaling_factor;
+    int32_t rope_scaling_orig_ctx;
+    bool rope_freqs;         /* a rope_freqs.weight tensor of head_dim / 2 f32 factors (kind WG_LT_ROPE_FREQS) */
+} wg_llama_ext;
+
 /* Hyper-parameters of a Llama model (names after llama.cpp's hparams). */
 typedef struct wg_llama_shape {
     int32_t n_embd;    /* model width (dim) */
@@ -24,7 +35,13 @@ typedef struct wg_llama_shape {
     int32_t n_vocab;
     int32_t n_ctx;     /* training context length */
     bool tied;         /* no output.weight: the classifier reuses token_embd */
+    wg_llama_ext ext;  /* all zero for a llama2.c-style model */
 } wg_llama_shape;
+
+enum { WG_LLAMA_ROPE_SCALING_NONE = 0, WG_LLAMA_ROPE_SCALING_LINEAR, WG_LLAMA_ROPE_SCALING_LLAMA3 };
+
+/* Head size of a shape (head_dim, or n_embd / n_head when 0). */
+int32_t wg_llama_head_dim(const wg_llama_shape *s);
 
 /* Largest value accepted for any dimension; keeps every size product far from overflow. */
 #define WG_LLAMA_MAX_DIM (1 << 20)
@@ -42,6 +59,7 @@ typedef enum wg_llama_tensor_kind {
     WG_LT_FFN_UP,
     WG_LT_OUTPUT_NORM,
     WG_LT_OUTPUT,
+    WG_LT_ROPE_FREQS, /* per-pair rope frequency divisors (Llama 3 scaling), after everything else */
 } wg_llama_tensor_kind;
 
 /* One tensor of the file. A matrix has n_rows rows of n_cols contiguous values
@@ -68,6 +86,9 @@ typedef struct wg_llama_write_opts {
     FILE *log;         /* notes and progress lines; NULL: quiet */
     bool progress;     /* one line per tensor on log, for models of more than 100M parameters */
     const char *log_prefix; /* e.g. "wgllm synth" */
+    /* Tokenizer keys when wg_llama_write_gguf gets no wg_vocab (e.g. a BPE tokenizer.json). */
+    bool (*vocab_kv)(void *ctx, gguf_writer *w, char *err, size_t err_size);
+    void *vocab_ctx;
 } wg_llama_write_opts;
 
 /* Checks the shape is a valid Llama: everything positive and <= WG_LLAMA_MAX_DIM,
@@ -85,7 +106,7 @@ int wg_llama_file_type(uint32_t type);
 bool wg_llama_set_vocab_kv(gguf_writer *w, const wg_vocab *v);
 
 /* Writes the whole model to path (atomically: on failure no file is left).
- * v->n must equal s->n_vocab. */
+ * v->n must equal s->n_vocab; v may be NULL when opts->vocab_kv writes the tokenizer. */
 bool wg_llama_write_gguf(const char *path, const wg_llama_shape *s, const wg_vocab *v,
                          const wg_llama_write_opts *opts, wg_llama_fill_fn fill, void *fill_ctx, char *err,
                          size_t err_size);

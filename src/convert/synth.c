@@ -7,12 +7,12 @@
 /* Shapes of well-known models (weights random). */
 static const wg_synth_preset k_presets[] = {
     /* name         dim   ffn    layers heads kv  vocab  ctx   tied */
-    {"tiny", {64, 192, 2, 4, 2, 512, 256, true}},
-    {"small", {256, 768, 4, 8, 4, 4096, 1024, false}},
-    {"tinyllama", {2048, 5632, 22, 32, 4, 32000, 2048, false}},
-    {"llama2-7b", {4096, 11008, 32, 32, 32, 32000, 4096, false}},
-    {"llama2-13b", {5120, 13824, 40, 40, 40, 32000, 4096, false}},
-    {"llama3-8b", {4096, 14336, 32, 32, 8, 32000, 8192, false}},
+    {"tiny", {64, 192, 2, 4, 2, 512, 256, true, {0}}},
+    {"small", {256, 768, 4, 8, 4, 4096, 1024, false, {0}}},
+    {"tinyllama", {2048, 5632, 22, 32, 4, 32000, 2048, false, {0}}},
+    {"llama2-7b", {4096, 11008, 32, 32, 32, 32000, 4096, false, {0}}},
+    {"llama2-13b", {5120, 13824, 40, 40, 40, 32000, 4096, false, {0}}},
+    {"llama3-8b", {4096, 14336, 32, 32, 8, 32000, 8192, false, {0}}},
 };
 
 const wg_synth_preset *wg_synth_presets(int *count) {

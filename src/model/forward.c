@@ -16,7 +16,7 @@ bool wg_acts_create(const wgllm_model *m, int rows, wg_acts *a, char *err, size_
         wg_tensor **slot;
         int64_t ne0;
     } bufs[] = {
-        {&a->x, hp->n_embd},      {&a->xb, hp->n_embd > q_dim ? hp->n_embd : q_dim},
+        {&a->x, hp->n_embd},      {&a->xb, hp->n_embd}, /* packed rows: the matmuls read n_embd per token */
         {&a->q, q_dim},           {&a->k, kv_dim},
         {&a->v, kv_dim},          {&a->att, q_dim},
         {&a->proj, hp->n_embd},   {&a->hidden, hp->n_ff},
@@ -75,9 +75,10 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
         for (int s = 0, row0 = 0; s < n_seqs; row0 += seqs[s].n, s++) {
             wgllm_context *c = seqs[s].c;
             const int ns = seqs[s].n, pos0 = c->n_past;
-            ops->rope(b, a->q, ns, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale, row0);
+            ops->rope(b, a->q, ns, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale,
+                      m->rope_factors, row0);
             ops->rope(b, a->k, ns, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale,
-                      row0);
+                      m->rope_factors, row0);
             ops->kv_store(b, c->k_cache[l], c->v_cache[l], a->k, a->v, pos0, ns, row0);
             ops->attention(b, a->q, c->k_cache[l], c->v_cache[l], pos0, ns, hp->n_head, hp->n_head_kv, hp->head_dim,
                            a->att, row0); // (n_head * head_dim, n)

@@ -81,7 +81,8 @@ bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_s
                  (double)hp->norm_eps);
         return false;
     }
-    /* RoPE scaling: none and linear are supported; others are refused rather than run wrong. */
+    /* RoPE scaling: none, linear and llama3 (whose factors are the tensor rope_freqs.weight)
+     * are supported; others are refused rather than run wrong. */
     hp->rope_scale = 1.0f;
     const char *st;
     size_t st_len;
@@ -93,6 +94,8 @@ bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_s
                 return false;
             }
             hp->rope_scale = 1.0f / factor;
+        } else if (st_len == 6 && memcmp(st, "llama3", 6) == 0) {
+            hp->rope_llama3 = true;
         } else if (!(st_len == 4 && memcmp(st, "none", 4) == 0)) {
             snprintf(err, err_size, "unsupported rope scaling type '%.*s'", (int)(st_len > 40 ? 40 : st_len), st);
             return false;

@@ -16,6 +16,7 @@ typedef struct wg_hparams {
     int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
     int head_dim, rope_dims;
     float rope_base, rope_scale; /* rope_scale multiplies positions (linear scaling) */
+    bool rope_llama3;            /* Llama 3 scaling: per-pair divisors in rope_freqs.weight */
     float norm_eps;
 } wg_hparams;
 
@@ -42,6 +43,7 @@ struct wgllm_model {
     wg_tensor *tok_embd, *out_norm, *output; /* output == tok_embd when tied */
     bool tied;
     float *norm_data; /* f32 copies of the norm vectors */
+    float *rope_factors; /* rope_dims / 2 frequency divisors from rope_freqs.weight; NULL: none */
     char name[128];
     char backend_desc[320]; /* which backend and why */
     uint64_t weight_bytes;

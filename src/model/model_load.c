@@ -1,5 +1,6 @@
 /* Loading a llama GGUF: hyper-parameters, tokenizer, and every weight checked
  * for name, shape and type before it is handed to the backend. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,37 @@ static wg_tensor *load_vector(loader *ld, const char *name, int64_t n) {
     return t;
 }
 
+/* rope_freqs.weight: per-pair divisors of the rotation frequencies (Llama 3 scaling, as
+ * llama.cpp's converter writes it). Optional unless llama.rope.scaling.type is llama3. */
+static bool load_rope_factors(loader *ld) {
+    wgllm_model *m = ld->m;
+    const int64_t pairs = m->hp.rope_dims / 2;
+    if (!gguf_find_tensor(m->file, "rope_freqs.weight")) {
+        if (!m->hp.rope_llama3) return true;
+        snprintf(ld->err, ld->err_size, "llama3 rope scaling needs the tensor 'rope_freqs.weight'");
+        return false;
+    }
+    const gguf_tensor_info *ti = find_checked(ld, "rope_freqs.weight", pairs, 1);
+    if (!ti) return false;
+    m->rope_factors = malloc(sizeof(float) * (size_t)pairs);
+    if (!m->rope_factors) {
+        snprintf(ld->err, ld->err_size, "out of memory");
+        return false;
+    }
+    if (!wg_dequantize_row(ti->type, ti->data, m->rope_factors, pairs)) {
+        snprintf(ld->err, ld->err_size, "tensor 'rope_freqs.weight': cannot convert type %u to f32", ti->type);
+        return false;
+    }
+    for (int64_t j = 0; j < pairs; j++) {
+        if (!(m->rope_factors[j] > 0.0f) || !isfinite(m->rope_factors[j])) {
+            snprintf(ld->err, ld->err_size, "tensor 'rope_freqs.weight': factor %lld is %g (must be positive)",
+                     (long long)j, (double)m->rope_factors[j]);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool load_weights(loader *ld) {
     wgllm_model *m = ld->m;
     const wg_hparams *hp = &m->hp;
@@ -117,6 +149,7 @@ static bool load_weights(loader *ld) {
         snprintf(ld->err, ld->err_size, "out of memory");
         return false;
     }
+    if (!load_rope_factors(ld)) return false;
     if (!(m->tok_embd = load_matrix(ld, "token_embd.weight", d, hp->n_vocab))) return false;
     char name[96];
     for (int l = 0; l < hp->n_layer; l++) {
@@ -163,8 +196,10 @@ static void release_weights(wgllm_model *m) {
     free_tensor(m, m->out_norm);
     free(m->layers);
     free(m->norm_data);
+    free(m->rope_factors);
     m->layers = NULL;
     m->norm_data = NULL;
+    m->rope_factors = NULL;
     m->tok_embd = m->out_norm = m->output = NULL;
     m->tied = false;
     m->weight_bytes = 0;

@@ -13,7 +13,9 @@ llama2.c):
   * RMSNorm: x / sqrt(mean(x^2) + eps) * w, eps = llama.attention.layer_norm_rms_epsilon.
   * RoPE "normal" mode (llama.cpp LLAMA_ROPE_TYPE_NORM = llama2.c): rotate
     adjacent pairs (x[2i], x[2i+1]) of each head by theta_i = pos * base^(-2i/n_rot);
-    dimensions past n_rot (llama.rope.dimension_count) are left alone.
+    dimensions past n_rot (llama.rope.dimension_count) are left alone. Linear
+    scaling (llama.rope.scaling.type "linear") multiplies pos by 1/factor; a
+    rope_freqs.weight tensor (Llama 3 scaling) divides theta_i by its entry i.
   * Grouped-query attention: query head h reads key/value head h // (n_head / n_head_kv).
   * Scores scaled by 1/sqrt(head_dim), causal (positions 0..pos), softmax.
   * SwiGLU FFN: down @ (silu(gate @ x) * (up @ x)).
@@ -77,6 +79,10 @@ class Model:
         self.rope_base = float(_field(reader, "llama.rope.freq_base", 10000.0))
         # llama.cpp requires this key for llama; 1e-5 is what llama2.c hard-codes.
         self.eps = float(_field(reader, "llama.attention.layer_norm_rms_epsilon", 1e-5))
+        self.pos_scale = 1.0
+        if _field(reader, "llama.rope.scaling.type") == "linear":
+            self.pos_scale = 1.0 / float(_field(reader, "llama.rope.scaling.factor"))
+        self.rope_factors = w.get("rope_freqs.weight")  # (n_rot // 2,) or None
 
         self.tok_embd = w["token_embd.weight"]      # (n_vocab, dim)
         self.n_vocab = self.tok_embd.shape[0]
@@ -98,11 +104,13 @@ def rmsnorm(x, weight, eps):
     return x / np.sqrt(np.mean(x * x) + eps) * weight
 
 
-def rope(x, pos, n_rot, base):
+def rope(x, pos, n_rot, base, factors=None):
     """Rotates adjacent pairs of every head. x: (n_heads, head_dim)."""
     out = x.copy()
     for i in range(n_rot // 2):
         theta = pos * base ** (-2.0 * i / n_rot)
+        if factors is not None:
+            theta /= factors[i]
         c, s = np.cos(theta), np.sin(theta)
         a, b = x[:, 2 * i], x[:, 2 * i + 1]
         out[:, 2 * i] = a * c - b * s
@@ -136,8 +144,8 @@ def forward(m, cache, token, pos):
         q = (layer.wq @ xb).reshape(m.n_head, m.head_dim)
         k = (layer.wk @ xb).reshape(m.n_head_kv, m.head_dim)
         v = (layer.wv @ xb).reshape(m.n_head_kv, m.head_dim)
-        q = rope(q, pos, m.n_rot, m.rope_base)
-        k = rope(k, pos, m.n_rot, m.rope_base)
+        q = rope(q, pos * m.pos_scale, m.n_rot, m.rope_base, m.rope_factors)
+        k = rope(k, pos * m.pos_scale, m.n_rot, m.rope_base, m.rope_factors)
         cache.k[l, pos] = k
         cache.v[l, pos] = v
         heads = np.zeros((m.n_head, m.head_dim))

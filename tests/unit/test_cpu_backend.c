@@ -126,7 +126,7 @@ static void test_small_ops(wg_backend *b) {
     CHECK(rel_err(out, ref, D * N) < 1e-6);
     /* rope: 4 heads of 24, rotate the first 16 dims, pos0 = 7 */
     b->ops->write_rows(b, X, 0, N, x);
-    b->ops->rope(b, X, N, 4, 24, 16, 7, 10000.0f, 1.0f, 0);
+    b->ops->rope(b, X, N, 4, 24, 16, 7, 10000.0f, 1.0f, NULL, 0);
     b->ops->read_rows(b, X, 0, N, out);
     for (int i = 0; i < N; i++)
         for (int h = 0; h < 4; h++)
@@ -137,6 +137,24 @@ static void test_small_ops(wg_backend *b) {
                     continue;
                 }
                 double th = (7 + i) * pow(10000.0, -(double)j / 16);
+                ref[o] = x[o] * cos(th) - x[o + 1] * sin(th);
+                ref[o + 1] = x[o] * sin(th) + x[o + 1] * cos(th);
+            }
+    CHECK(rel_err(out, ref, D * N) < 1e-5);
+    /* rope with per-pair frequency divisors (Llama 3 scaling): same layout, angle / factor */
+    const float factors[8] = {1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, 8.0f, 8.0f};
+    b->ops->write_rows(b, X, 0, N, x);
+    b->ops->rope(b, X, N, 4, 24, 16, 7, 10000.0f, 1.0f, factors, 0);
+    b->ops->read_rows(b, X, 0, N, out);
+    for (int i = 0; i < N; i++)
+        for (int h = 0; h < 4; h++)
+            for (int j = 0; j < 24; j += 2) {
+                int o = i * D + h * 24 + j;
+                if (j >= 16) {
+                    ref[o] = x[o], ref[o + 1] = x[o + 1];
+                    continue;
+                }
+                double th = (7 + i) * pow(10000.0, -(double)j / 16) / factors[j / 2];
                 ref[o] = x[o] * cos(th) - x[o + 1] * sin(th);
                 ref[o + 1] = x[o] * sin(th) + x[o + 1] * cos(th);
             }

@@ -322,10 +322,28 @@ static void test_rope(pair *p) {
         twin x = act_new(p, (int64_t)cases[i].heads * cases[i].hd, cases[i].n, 1.0f);
         if (x.g) {
             p->gpu->ops->rope(p->gpu, x.g, cases[i].n, cases[i].heads, cases[i].hd, cases[i].dims, cases[i].pos0,
-                              10000.0f, cases[i].scale, 0);
+                              10000.0f, cases[i].scale, NULL, 0);
             p->cpu->ops->rope(p->cpu, x.c, cases[i].n, cases[i].heads, cases[i].hd, cases[i].dims, cases[i].pos0,
-                              10000.0f, cases[i].scale, 0);
+                              10000.0f, cases[i].scale, NULL, 0);
             compare(p, &x, 0, cases[i].n, BOUND_REDUCE, OP_ROPE, what);
+        }
+        twin_free(p, &x);
+    }
+    /* per-pair frequency divisors (Llama 3 scaling), and a second set right after: the
+     * backend's cached frequencies must follow the factors, not only base and dims */
+    float factors[2][32];
+    for (int j = 0; j < 32; j++) {
+        factors[0][j] = j < 4 ? 1.0f : j < 10 ? 1.0f + 0.7f * (float)(j - 3) : 8.0f;
+        factors[1][j] = 1.0f + 0.25f * (float)j;
+    }
+    for (int k = 0; k < 2; k++) {
+        char what[64];
+        snprintf(what, sizeof what, "rope with freq factors set %d", k);
+        twin x = act_new(p, 4 * 64, 5, 1.0f);
+        if (x.g) {
+            p->gpu->ops->rope(p->gpu, x.g, 5, 4, 64, 64, 700, 500000.0f, 1.0f, factors[k], 0);
+            p->cpu->ops->rope(p->cpu, x.c, 5, 4, 64, 64, 700, 500000.0f, 1.0f, factors[k], 0);
+            compare(p, &x, 0, 5, BOUND_REDUCE, OP_ROPE, what);
         }
         twin_free(p, &x);
     }
@@ -480,8 +498,8 @@ static void test_layer(pair *p, uint32_t type) {
             o->matmul(b, T(wq), T(xb), n, T(q));
             o->matmul(b, T(wk), T(xb), n, T(k));
             o->matmul(b, T(wv), T(xb), n, T(v));
-            o->rope(b, T(q), n, n_head, hd, hd, pos, 10000.0f, 1.0f, 0);
-            o->rope(b, T(k), n, n_head_kv, hd, hd, pos, 10000.0f, 1.0f, 0);
+            o->rope(b, T(q), n, n_head, hd, hd, pos, 10000.0f, 1.0f, NULL, 0);
+            o->rope(b, T(k), n, n_head_kv, hd, hd, pos, 10000.0f, 1.0f, NULL, 0);
             o->kv_store(b, T(kc), T(vc), T(k), T(v), pos, n, 0);
             o->attention(b, T(q), T(kc), T(vc), pos, n, n_head, n_head_kv, hd, T(att), 0);
             o->matmul(b, T(wo), T(att), n, T(proj));

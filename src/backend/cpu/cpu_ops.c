@@ -104,12 +104,13 @@ void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
 }
 
 void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, int row0) {
+                 float freq_base, float freq_scale, const float *freq_factors, int row0) {
     for (int i = 0; i < n; i++) {
         float *xi = cpu_row(x, row0 + i);
         float pos = (float)(pos0 + i) * freq_scale;
         for (int j = 0; j < rope_dims; j += 2) {
             float freq = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
+            if (freq_factors) freq /= freq_factors[j / 2];
             float c = cosf(pos * freq), s = sinf(pos * freq);
             for (int h = 0; h < n_heads; h++) {
                 float *v = xi + (size_t)h * (size_t)head_dim + j;

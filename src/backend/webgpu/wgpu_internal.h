@@ -127,10 +127,11 @@ typedef struct wgb_ctx {
     int64_t q8_k;
     int q8_n; /* rows of x made */
 
-    /* rope's frequencies for (rope_base, rope_dims); rope_dims 0: none yet */
+    /* rope's frequencies for (rope_base, rope_dims, rope_factors); rope_dims 0: none yet */
     float rope_freqs[WGB_ROPE_MAX_PAIRS];
     float rope_base;
     int rope_dims;
+    const float *rope_factors;
 
     bool map_done;
     WGPUMapAsyncStatus map_status;
@@ -185,7 +186,7 @@ void wgb_op_matmul_add(wg_backend *b, const wg_tensor *w, const wg_tensor *x, in
 void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tensor *w_up, const wg_tensor *x, int n,
                           wg_tensor *out);
 void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, int row0);
+                 float freq_base, float freq_scale, const float *freq_factors, int row0);
 void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0);
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,

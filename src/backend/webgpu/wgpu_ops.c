@@ -312,7 +312,7 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
 }
 
 void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, int row0) {
+                 float freq_base, float freq_scale, const float *freq_factors, int row0) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
     int pairs = (rope_dims + 1) / 2; /* the CPU loop: j = 0, 2, ... < rope_dims */
@@ -336,12 +336,16 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     p.freq_scale = f32_bits(freq_scale);
     p.row0 = (uint32_t)row0;
     /* The CPU backend's expression, so both rotate by the same f32 angles; computed once
-     * per (base, dims), not for every layer and step. */
-    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0) {
-        for (int j = 0; j < rope_dims; j += 2)
+     * per (base, dims, factors), not for every layer and step. */
+    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0 ||
+        c->rope_factors != freq_factors) {
+        for (int j = 0; j < rope_dims; j += 2) {
             c->rope_freqs[j / 2] = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
+            if (freq_factors) c->rope_freqs[j / 2] /= freq_factors[j / 2];
+        }
         c->rope_dims = rope_dims;
         c->rope_base = freq_base;
+        c->rope_factors = freq_factors;
     }
     memcpy(p.freqs, c->rope_freqs, sizeof(float) * (size_t)pairs);
     wgb_bind bb[1] = {wgb_act(x)};

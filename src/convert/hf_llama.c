@@ -1,0 +1,285 @@
+#include "convert/hf_llama.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "convert/hf_config.h"
+#include "convert/hf_tokenizer.h"
+#include "convert/safetensors.h"
+#include "quant/quant.h"
+#include "quant/types.h"
+#include "tokenizer/vocab_load.h"
+
+#define PATH_BYTES 4096
+
+typedef struct hf_source {
+    const wg_hf_config *cfg;
+    const wg_st_tensor **by_index; /* source of GGUF tensor i; NULL for rope_freqs */
+    float *rope_factors;           /* head_dim / 2, when the shape has rope_freqs */
+} hf_source;
+
+/* Hugging Face name of the tensor GGUF calls t->name. */
+static void hf_name(const wg_llama_tensor_desc *t, char *buf, size_t size) {
+    const char *suffix = NULL;
+    switch (t->kind) {
+    case WG_LT_TOKEN_EMBD: snprintf(buf, size, "model.embed_tokens.weight"); return;
+    case WG_LT_OUTPUT_NORM: snprintf(buf, size, "model.norm.weight"); return;
+    case WG_LT_OUTPUT: snprintf(buf, size, "lm_head.weight"); return;
+    case WG_LT_ROPE_FREQS: snprintf(buf, size, "(computed)"); return;
+    case WG_LT_ATTN_NORM: suffix = "input_layernorm"; break;
+    case WG_LT_ATTN_Q: suffix = "self_attn.q_proj"; break;
+    case WG_LT_ATTN_K: suffix = "self_attn.k_proj"; break;
+    case WG_LT_ATTN_V: suffix = "self_attn.v_proj"; break;
+    case WG_LT_ATTN_OUTPUT: suffix = "self_attn.o_proj"; break;
+    case WG_LT_FFN_NORM: suffix = "post_attention_layernorm"; break;
+    case WG_LT_FFN_GATE: suffix = "mlp.gate_proj"; break;
+    case WG_LT_FFN_DOWN: suffix = "mlp.down_proj"; break;
+    case WG_LT_FFN_UP: suffix = "mlp.up_proj"; break;
+    }
+    snprintf(buf, size, "model.layers.%d.%s.weight", t->layer, suffix);
+}
+
+/* Row r of GGUF's q or k comes from this row of Hugging Face's: inside each head the
+ * pair (2j, 2j+1) is (j, j + d/2) of the rotate-half layout. */
+static int64_t permuted_row(int64_t r, int64_t head_dim) {
+    int64_t h = r / head_dim, i = r % head_dim;
+    return h * head_dim + (i % 2) * (head_dim / 2) + i / 2;
+}
+
+static void read_row(const wg_st_tensor *st, uint64_t first, int64_t n, float *dst) {
+    const uint8_t *p = (const uint8_t *)st->data;
+    if (st->type == WG_TYPE_F32) {
+        memcpy(dst, p + first * 4, (size_t)n * 4);
+        return;
+    }
+    p += first * 2;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+        dst[i] = st->type == WG_TYPE_F16 ? wg_fp16_to_f32(h) : wg_bf16_to_f32(h);
+    }
+}
+
+static void hf_fill(void *ctx, const wg_llama_tensor_desc *t, int64_t row0, int64_t n_rows, float *dst) {
+    const hf_source *src = ctx;
+    if (t->kind == WG_LT_ROPE_FREQS) {
+        memcpy(dst, src->rope_factors, (size_t)t->n_cols * sizeof(float));
+        return;
+    }
+    const wg_st_tensor *st = src->by_index[t->index];
+    bool permute = t->kind == WG_LT_ATTN_Q || t->kind == WG_LT_ATTN_K;
+    int64_t head_dim = wg_llama_head_dim(&src->cfg->shape);
+    for (int64_t r = 0; r < n_rows; r++) {
+        int64_t row = permute ? permuted_row(row0 + r, head_dim) : row0 + r;
+        read_row(st, (uint64_t)row * (uint64_t)t->n_cols, t->n_cols, dst + r * t->n_cols);
+    }
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Ends with ".rotary_emb.inv_freq": a buffer older checkpoints saved; recomputed, not read. */
+static bool ignorable(const char *name) {
+    const char *tail = ".rotary_emb.inv_freq";
+    size_t n = strlen(name), m = strlen(tail);
+    return n >= m && strcmp(name + n - m, tail) == 0;
+}
+
+/* Finds every tensor the GGUF needs, checks dtype and shape, and refuses tensors this
+ * converter would silently drop (biases, unknown layers). */
+static bool resolve_tensors(const wg_st_checkpoint *ck, const wg_llama_shape *s, const wg_st_tensor **by_index,
+                            char *err, size_t err_size) {
+    int n = wg_llama_tensor_count(s);
+    char **expected = calloc((size_t)n + 1, sizeof *expected);
+    if (!expected) {
+        snprintf(err, err_size, "out of memory");
+        return false;
+    }
+    int n_expected = 0;
+    bool ok = true;
+    for (int i = 0; ok && i < n; i++) {
+        wg_llama_tensor_desc t;
+        wg_llama_tensor_at(s, i, &t);
+        by_index[i] = NULL;
+        if (t.kind == WG_LT_ROPE_FREQS) continue;
+        char name[96];
+        hf_name(&t, name, sizeof name);
+        const wg_st_tensor *st = wg_st_checkpoint_find(ck, name);
+        if (!st) {
+            snprintf(err, err_size, "missing tensor '%s'%s", name,
+                     t.kind == WG_LT_OUTPUT ? " (and config.json has tie_word_embeddings false)" : "");
+            ok = false;
+            break;
+        }
+        if (!wg_st_tensor_readable(st, err, err_size)) {
+            ok = false;
+            break;
+        }
+        bool shape_ok = t.is_norm ? st->n_dims == 1 && st->shape[0] == t.n_cols
+                                  : st->n_dims == 2 && st->shape[0] == t.n_rows && st->shape[1] == t.n_cols;
+        if (!shape_ok) {
+            char got[64] = "", *p = got;
+            for (int d = 0; d < st->n_dims && p < got + sizeof got - 24; d++)
+                p += sprintf(p, "%s%lld", d ? ", " : "", (long long)st->shape[d]);
+            if (t.is_norm)
+                snprintf(err, err_size, "tensor '%s' has shape [%s], config.json implies [%lld]", name, got,
+                         (long long)t.n_cols);
+            else
+                snprintf(err, err_size, "tensor '%s' has shape [%s], config.json implies [%lld, %lld]", name, got,
+                         (long long)t.n_rows, (long long)t.n_cols);
+            ok = false;
+            break;
+        }
+        by_index[i] = st;
+        if (!(expected[n_expected++] = strdup(name))) {
+            snprintf(err, err_size, "out of memory");
+            ok = false;
+        }
+    }
+    if (ok && s->tied && !(expected[n_expected++] = strdup("lm_head.weight"))) { /* a tied copy is harmless */
+        snprintf(err, err_size, "out of memory");
+        ok = false;
+    }
+    if (ok) qsort(expected, (size_t)n_expected, sizeof *expected, cmp_str);
+    for (int f = 0; ok && f < wg_st_checkpoint_n_files(ck); f++) {
+        const wg_st_file *file = wg_st_checkpoint_file(ck, f);
+        for (int64_t i = 0; ok && i < wg_st_n_tensors(file); i++) {
+            const char *name = wg_st_tensor_at(file, i)->name;
+            if (ignorable(name) || bsearch(&name, expected, (size_t)n_expected, sizeof *expected, cmp_str)) continue;
+            char shown[96];
+            wg_st_printable(name, shown, sizeof shown);
+            snprintf(err, err_size, "unexpected tensor '%s' (not part of a %d-layer LlamaForCausalLM)", shown,
+                     (int)s->n_layer);
+            ok = false;
+        }
+    }
+    for (int i = 0; i < n_expected; i++) free(expected[i]);
+    free(expected);
+    return ok;
+}
+
+/* tokenizer.model with config.json's vocab_size pieces: more is an error, fewer are
+ * padded with unused "[PAD<i>]" pieces (the model's extra embedding rows). */
+static bool load_spm(const char *path, int32_t n_vocab, wg_vocab *v, char *err, size_t err_size) {
+    char why[300];
+    if (!wg_vocab_load_spm(path, v, why, sizeof why)) {
+        snprintf(err, err_size, "%s: %s", path, why);
+        return false;
+    }
+    if (v->n > n_vocab) {
+        snprintf(err, err_size, "%s has %d pieces but config.json's vocab_size is %d", path, (int)v->n, (int)n_vocab);
+        wg_vocab_clear(v);
+        return false;
+    }
+    if (v->n == n_vocab) return true;
+    char **pieces = realloc(v->pieces, sizeof *pieces * (size_t)n_vocab);
+    if (pieces) v->pieces = pieces;
+    float *scores = pieces ? realloc(v->scores, sizeof *scores * (size_t)n_vocab) : NULL;
+    if (scores) v->scores = scores;
+    int32_t *types = scores ? realloc(v->types, sizeof *types * (size_t)n_vocab) : NULL;
+    if (types) v->types = types;
+    bool ok = types != NULL;
+    for (int32_t i = v->n; ok && i < n_vocab; i++) {
+        char piece[32];
+        snprintf(piece, sizeof piece, "[PAD%d]", (int)i);
+        v->pieces[i] = strdup(piece);
+        v->scores[i] = 0.0f;
+        v->types[i] = WG_TOKEN_UNUSED;
+        if (!v->pieces[i]) ok = false;
+        else v->n = i + 1;
+    }
+    if (!ok) {
+        snprintf(err, err_size, "out of memory");
+        wg_vocab_clear(v);
+    }
+    return ok;
+}
+
+typedef struct json_vocab {
+    char json[PATH_BYTES];
+    char config[PATH_BYTES]; /* "" when there is no tokenizer_config.json */
+} json_vocab;
+
+static bool json_vocab_kv(void *ctx, gguf_writer *w, char *err, size_t err_size) {
+    const json_vocab *jv = ctx;
+    return wg_hf_tokenizer_to_gguf(jv->json, jv->config[0] ? jv->config : NULL, w, err, err_size);
+}
+
+static bool is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* "some/dir/Llama-3.2-1B/" -> "Llama-3.2-1B" (through realpath, so "." works too). */
+static void folder_name(const char *dir, char *buf, size_t size) {
+    char real[PATH_MAX];
+    const char *path = realpath(dir, real) ? real : dir;
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--;
+    size_t start = len;
+    while (start > 0 && path[start - 1] != '/') start--;
+    snprintf(buf, size, "%.*s", (int)(len - start), path + start);
+}
+
+bool wg_hf_llama_convert(const char *dir, const char *out_path, const wg_llama_write_opts *opts, char *err,
+                         size_t err_size) {
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, err_size, "%s: not a folder", dir);
+        return false;
+    }
+    char path[PATH_BYTES], why[400];
+    wg_hf_config cfg;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (!wg_hf_config_load(path, &cfg, why, sizeof why)) {
+        snprintf(err, err_size, "%s", why);
+        return false;
+    }
+    const wg_llama_shape *s = &cfg.shape;
+
+    /* tokenizer first: a folder without one fails before any weight is read */
+    wg_vocab vocab = {0};
+    bool have_vocab = false;
+    json_vocab jv = {{0}, {0}};
+    wg_llama_write_opts o = *opts;
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    if (is_file(path)) {
+        if (!load_spm(path, s->n_vocab, &vocab, err, err_size)) return false;
+        have_vocab = true;
+    } else {
+        snprintf(jv.json, sizeof jv.json, "%s/tokenizer.json", dir);
+        if (!is_file(jv.json)) {
+            snprintf(err, err_size, "%s: no tokenizer.model or tokenizer.json", dir);
+            return false;
+        }
+        snprintf(jv.config, sizeof jv.config, "%s/tokenizer_config.json", dir);
+        if (!is_file(jv.config)) jv.config[0] = 0;
+        o.vocab_kv = json_vocab_kv;
+        o.vocab_ctx = &jv;
+    }
+
+    wg_st_checkpoint *ck = wg_st_checkpoint_open(dir, err, err_size);
+    int n = wg_llama_tensor_count(s);
+    hf_source src = {&cfg, calloc((size_t)n, sizeof(const wg_st_tensor *)), NULL};
+    int32_t head_dim = wg_llama_head_dim(s);
+    if (s->ext.rope_freqs) src.rope_factors = calloc((size_t)head_dim / 2, sizeof(float));
+    bool ok = ck != NULL;
+    if (ok && (!src.by_index || (s->ext.rope_freqs && !src.rope_factors))) {
+        snprintf(err, err_size, "out of memory");
+        ok = false;
+    }
+    ok = ok && resolve_tensors(ck, s, src.by_index, err, err_size);
+    if (ok) {
+        if (src.rope_factors) wg_hf_llama3_rope_factors(&cfg, src.rope_factors);
+        char name[256];
+        folder_name(dir, name, sizeof name);
+        if (!o.name) o.name = name;
+        ok = wg_llama_write_gguf(out_path, s, have_vocab ? &vocab : NULL, &o, hf_fill, &src, err, err_size);
+    }
+    free(src.rope_factors);
+    free(src.by_index);
+    wg_st_checkpoint_free(ck);
+    if (have_vocab) wg_vocab_clear(&vocab);
+    return ok;
+}
