@@ -20,6 +20,7 @@ static const command k_commands[] = {
     {"convert", cmd_convert, "convert llama2.c checkpoints / SentencePiece models to GGUF"},
     {"synth", cmd_synth, "write a random-weight model of any shape"},
     {"logits", cmd_logits, "dump the logits of a token sequence (testing)"},
+    {"perplexity", cmd_perplexity, "perplexity of a text; KL divergence against a base model"},
 };
 
 static void usage(FILE *out) {
