@@ -21,6 +21,7 @@ static const command k_commands[] = {
     {"synth", cmd_synth, "write a random-weight model of any shape"},
     {"logits", cmd_logits, "dump the logits of a token sequence (testing)"},
     {"perplexity", cmd_perplexity, "perplexity of a text; KL divergence against a base model"},
+    {"imatrix", cmd_imatrix, "importance matrix of a model over a calibration text"},
 };
 
 static void usage(FILE *out) {
