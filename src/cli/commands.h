@@ -14,5 +14,7 @@ int cmd_devices(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_cache_model(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_imatrix(int argc, char **argv);
 
 #endif

@@ -23,6 +23,8 @@ static const command k_commands[] = {
     {"logits", cmd_logits, "dump the logits of a token sequence (testing)"},
     {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
     {"cache-model", cmd_cache_model, "copy a model into the shared-memory model cache"},
+    {"perplexity", cmd_perplexity, "perplexity of a text; KL divergence against a base model"},
+    {"imatrix", cmd_imatrix, "importance matrix of a model over a calibration text"},
 };
 
 static void usage(FILE *out) {
