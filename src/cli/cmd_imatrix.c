@@ -88,7 +88,7 @@ int cmd_imatrix(int argc, char **argv) {
     wgllm_model *m = NULL;
     wgllm_context *c = NULL;
     wgllm_token *ids = NULL;
-    wg_imatrix *im = NULL;
+    wg_imatrix_collector *im = NULL;
 
     if (!(text = read_file_bytes(o.text, &text_len, err, sizeof err))) goto fail;
     wgllm_model_params mp = wgllm_model_default_params();
@@ -114,7 +114,7 @@ int cmd_imatrix(int argc, char **argv) {
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = (int)ctx;
     if (wgllm_context_create(m, &cp, &c, err, sizeof err) != WGLLM_OK) goto fail;
-    if (!(im = wg_imatrix_attach(m, err, sizeof err))) goto fail;
+    if (!(im = wg_imatrix_collector_attach(m, err, sizeof err))) goto fail;
 
     int64_t n_chunks = (n + ctx - 1) / ctx, tokens = 0;
     if (o.chunks && o.chunks < n_chunks) n_chunks = o.chunks;
@@ -129,17 +129,17 @@ int cmd_imatrix(int argc, char **argv) {
         }
         tokens += len;
     }
-    wg_imatrix_detach(im);
+    wg_imatrix_collector_detach(im);
     const char *datasets[1] = {o.text};
-    if (!wg_imatrix_write(im, o.out, (uint32_t)n_chunks, (uint32_t)ctx, datasets, 1, err, sizeof err)) goto fail;
+    if (!wg_imatrix_collector_write(im, o.out, (uint32_t)n_chunks, (uint32_t)ctx, datasets, 1, err, sizeof err)) goto fail;
     fprintf(stderr, "imatrix: %lld chunks of up to %lld tokens (%lld tokens), %d matrices, %.2f s -> %s\n",
-            (long long)n_chunks, ctx, (long long)tokens, wg_imatrix_n_entries(im), now_seconds() - t0, o.out);
+            (long long)n_chunks, ctx, (long long)tokens, wg_imatrix_collector_n_entries(im), now_seconds() - t0, o.out);
     rc = 0;
     goto done;
 fail:
     fprintf(stderr, "wgllm imatrix: error: %s\n", err);
 done:
-    wg_imatrix_free(im);
+    wg_imatrix_collector_free(im);
     free(ids);
     free(text);
     wgllm_context_free(c);

@@ -18,7 +18,7 @@ typedef struct im_entry {
     int64_t count;
 } im_entry;
 
-struct wg_imatrix {
+struct wg_imatrix_collector {
     wg_backend self;     /* the observer installed as m->backend */
     wg_backend_ops ops;  /* forwarding table; flags copied from the inner backend */
     wg_backend *inner;   /* the model's own backend */
@@ -30,11 +30,11 @@ struct wg_imatrix {
     char error[200]; /* first failure while observing */
 };
 
-static wg_backend *inner_of(const wg_backend *b) { return ((const wg_imatrix *)b->ctx)->inner; }
+static wg_backend *inner_of(const wg_backend *b) { return ((const wg_imatrix_collector *)b->ctx)->inner; }
 
 /* ---- observed op ---- */
 static void obs_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
-    wg_imatrix *im = b->ctx;
+    wg_imatrix_collector *im = b->ctx;
     wg_backend *in = im->inner;
     im_entry *e = NULL;
     for (int i = 0; i < im->n_entries && !e; i++)
@@ -91,16 +91,17 @@ static void fwd_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, 
     inner_of(b)->ops->rms_norm(inner_of(b), x, w, eps, n, out);
 }
 static void fwd_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                     float freq_base, float freq_scale) {
-    inner_of(b)->ops->rope(inner_of(b), x, n, n_heads, head_dim, rope_dims, pos0, freq_base, freq_scale);
+                     float freq_base, float freq_scale, const float *freq_factors, int row0) {
+    inner_of(b)->ops->rope(inner_of(b), x, n, n_heads, head_dim, rope_dims, pos0, freq_base, freq_scale, freq_factors,
+                           row0);
 }
 static void fwd_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
-                         const wg_tensor *v, int pos0, int n) {
-    inner_of(b)->ops->kv_store(inner_of(b), k_cache, v_cache, k, v, pos0, n);
+                         const wg_tensor *v, int pos0, int n, int row0) {
+    inner_of(b)->ops->kv_store(inner_of(b), k_cache, v_cache, k, v, pos0, n, row0);
 }
 static void fwd_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                          int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out) {
-    inner_of(b)->ops->attention(inner_of(b), q, k_cache, v_cache, pos0, n, n_head, n_head_kv, head_dim, out);
+                          int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0) {
+    inner_of(b)->ops->attention(inner_of(b), q, k_cache, v_cache, pos0, n, n_head, n_head_kv, head_dim, out, row0);
 }
 static void fwd_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out) {
     inner_of(b)->ops->swiglu(inner_of(b), gate, up, n, out);
@@ -116,7 +117,7 @@ static const char *fwd_error(const wg_backend *b) { return inner_of(b)->ops->err
 static uint64_t fwd_device_memory(const wg_backend *b) { return inner_of(b)->ops->device_memory(inner_of(b)); }
 
 /* ---- lifecycle ---- */
-static bool add_entry(wg_imatrix *im, const wg_tensor *w, const char *name, char *err, size_t err_size) {
+static bool add_entry(wg_imatrix_collector *im, const wg_tensor *w, const char *name, char *err, size_t err_size) {
     im_entry *e = &im->entries[im->n_entries];
     e->w = w;
     snprintf(e->name, sizeof e->name, "%s", name);
@@ -128,7 +129,7 @@ static bool add_entry(wg_imatrix *im, const wg_tensor *w, const char *name, char
     return true;
 }
 
-static bool build_table(wg_imatrix *im, const wgllm_model *m, char *err, size_t err_size) {
+static bool build_table(wg_imatrix_collector *im, const wgllm_model *m, char *err, size_t err_size) {
     const int n_layer = m->hp.n_layer;
     if (!(im->entries = calloc((size_t)n_layer * 7 + 1, sizeof *im->entries))) {
         snprintf(err, err_size, "out of memory");
@@ -147,18 +148,18 @@ static bool build_table(wg_imatrix *im, const wgllm_model *m, char *err, size_t 
     return add_entry(im, m->output, m->tied ? "token_embd.weight" : "output.weight", err, err_size);
 }
 
-wg_imatrix *wg_imatrix_attach(wgllm_model *m, char *err, size_t err_size) {
+wg_imatrix_collector *wg_imatrix_collector_attach(wgllm_model *m, char *err, size_t err_size) {
     if (!m || !m->backend || !m->layers) {
         snprintf(err, err_size, "the model has no weights to observe");
         return NULL;
     }
-    wg_imatrix *im = calloc(1, sizeof *im);
+    wg_imatrix_collector *im = calloc(1, sizeof *im);
     if (!im) {
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
     if (!build_table(im, m, err, err_size)) {
-        wg_imatrix_free(im);
+        wg_imatrix_collector_free(im);
         return NULL;
     }
     const wg_backend_ops *io = m->backend->ops;
@@ -193,28 +194,28 @@ wg_imatrix *wg_imatrix_attach(wgllm_model *m, char *err, size_t err_size) {
     return im;
 }
 
-void wg_imatrix_detach(wg_imatrix *im) {
+void wg_imatrix_collector_detach(wg_imatrix_collector *im) {
     if (!im || !im->model) return;
     if (im->model->backend == &im->self) im->model->backend = im->inner;
     im->model = NULL;
 }
 
-void wg_imatrix_free(wg_imatrix *im) {
+void wg_imatrix_collector_free(wg_imatrix_collector *im) {
     if (!im) return;
-    wg_imatrix_detach(im);
+    wg_imatrix_collector_detach(im);
     for (int i = 0; i < im->n_entries; i++) free(im->entries[i].sum2);
     free(im->entries);
     free(im->rows);
     free(im);
 }
 
-int wg_imatrix_n_entries(const wg_imatrix *im) { return im->n_entries; }
-int64_t wg_imatrix_entry_count(const wg_imatrix *im, int i) {
+int wg_imatrix_collector_n_entries(const wg_imatrix_collector *im) { return im->n_entries; }
+int64_t wg_imatrix_collector_entry_count(const wg_imatrix_collector *im, int i) {
     return i >= 0 && i < im->n_entries ? im->entries[i].count : -1;
 }
 
 /* ---- output ---- */
-bool wg_imatrix_write(const wg_imatrix *im, const char *path, uint32_t chunk_count, uint32_t chunk_size,
+bool wg_imatrix_collector_write(const wg_imatrix_collector *im, const char *path, uint32_t chunk_count, uint32_t chunk_size,
                       const char *const *datasets, size_t n_datasets, char *err, size_t err_size) {
     if (im->error[0]) {
         snprintf(err, err_size, "collecting the importance matrix failed: %s", im->error);

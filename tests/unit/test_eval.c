@@ -150,7 +150,7 @@ static void test_imatrix_observer(void) {
     for (int i = 0; i < 7; i++) memcpy(plain + (size_t)i * (size_t)nv, wgllm_get_logits(c, i), sizeof(float) * (size_t)nv);
 
     wg_backend *own = m->backend;
-    wg_imatrix *im = wg_imatrix_attach(m, err, sizeof err);
+    wg_imatrix_collector *im = wg_imatrix_collector_attach(m, err, sizeof err);
     CHECK(im != NULL && m->backend != own);
     wgllm_context_truncate(c, 0);
     CHECK(wgllm_eval(c, ids, 4, true) == WGLLM_OK); /* two chunks: 4 tokens then 3 */
@@ -159,15 +159,15 @@ static void test_imatrix_observer(void) {
     for (int i = 0; i < 3; i++)
         same = same && !memcmp(wgllm_get_logits(c, i), plain + (size_t)(4 + i) * (size_t)nv, sizeof(float) * (size_t)nv);
     CHECK(same);
-    wg_imatrix_detach(im);
+    wg_imatrix_collector_detach(im);
     CHECK(m->backend == own);
-    int n = wg_imatrix_n_entries(im);
+    int n = wg_imatrix_collector_n_entries(im);
     CHECK(n == 5 * 7 + 1);
-    for (int i = 0; i < n; i++) CHECK_MSG(wg_imatrix_entry_count(im, i) == 7, "entry %d: %lld", i, (long long)wg_imatrix_entry_count(im, i));
+    for (int i = 0; i < n; i++) CHECK_MSG(wg_imatrix_collector_entry_count(im, i) == 7, "entry %d: %lld", i, (long long)wg_imatrix_collector_entry_count(im, i));
     wgllm_context_truncate(c, 0);
     CHECK(wgllm_eval(c, ids, 7, true) == WGLLM_OK); /* no longer observed */
-    CHECK(wg_imatrix_entry_count(im, 0) == 7);
-    wg_imatrix_free(im);
+    CHECK(wg_imatrix_collector_entry_count(im, 0) == 7);
+    wg_imatrix_collector_free(im);
     free(plain);
     wgllm_context_free(c);
     wgllm_model_free(m);
