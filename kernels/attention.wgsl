@@ -25,8 +25,9 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
-@group(0) @binding(2) var<storage, read> Kc: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> Vc: array<vec4<f32>>;
+// KV4: vec4 of the cache's element type, f32 or f16 (declared in front of this file by the host).
+@group(0) @binding(2) var<storage, read> Kc: array<KV4>;
+@group(0) @binding(3) var<storage, read> Vc: array<KV4>;
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
 @group(0) @binding(5) var<storage, read_write> part: array<f32>;
 
@@ -68,7 +69,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
             let kb = t * kvs4 + kvo4;
             var acc = 0.0;
             for (var e = 0u; e < hd4; e++) {
-                acc += dot(qs[e], Kc[kb + e]);
+                acc += dot(qs[e], vec4<f32>(Kc[kb + e]));
             }
             s = acc * P.scale;
         }
@@ -102,7 +103,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         let clen = min(CH, stop - c0);
         if (g < ng) {
             for (var tt = g; tt < clen; tt += ng) {
-                o += sc[tt] * Vc[(c0 + tt) * kvs4 + kvo4 + d4];
+                o += sc[tt] * vec4<f32>(Vc[(c0 + tt) * kvs4 + kvo4 + d4]);
             }
         }
         workgroupBarrier();

@@ -41,6 +41,10 @@ typedef struct wg_backend_ops {
                                 char *err, size_t err_size);
     /* Zero-initialised f32 activation matrix. */
     wg_tensor *(*buffer_create)(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size);
+    /* Optional (NULL: buffer_create): a KV cache of ne1 rows of ne0 values. A backend may
+     * store it in less precision (f16 on GPUs that have it); reads and writes of its rows
+     * still take f32. */
+    wg_tensor *(*kv_cache_create)(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size);
     void (*tensor_free)(wg_backend *b, wg_tensor *t);
     /* Copies rows [row0, row0+n) between host memory and an f32 tensor. */
     void (*write_rows)(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, const float *src);

@@ -65,8 +65,10 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
     c->host_logits = malloc(sizeof(float) * (size_t)hp->n_vocab * (size_t)nb);
     bool ok = c->k_cache && c->v_cache && c->host_logits;
     for (int l = 0; ok && l < hp->n_layer; l++) {
-        ok = (c->k_cache[l] = b->ops->buffer_create(b, kv_dim, n_ctx, err, err_size)) != NULL &&
-             (c->v_cache[l] = b->ops->buffer_create(b, kv_dim, n_ctx, err, err_size)) != NULL;
+        wg_tensor *(*make)(wg_backend *, int64_t, int64_t, char *, size_t) =
+            b->ops->kv_cache_create ? b->ops->kv_cache_create : b->ops->buffer_create;
+        ok = (c->k_cache[l] = make(b, kv_dim, n_ctx, err, err_size)) != NULL &&
+             (c->v_cache[l] = make(b, kv_dim, n_ctx, err, err_size)) != NULL;
     }
     ok = ok && wg_acts_create(m, nb, &c->acts, err, err_size);
     if (!ok) {

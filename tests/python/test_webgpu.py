@@ -123,6 +123,52 @@ def test_webgpu_golden_ids(golden, source, converted, wgllm):
     assert text == ref_text
 
 
+# The f16 KV cache (the default on devices with shader-f16): K and V rounded to 11
+# significant bits (relative 4.9e-4 per element) move scores and outputs by about that
+# much in every layer. Measured against the float64 reference (f32 weights, 30 positions,
+# lavapipe): worst 4.3e-3 (stories260K-f16), 1e-3 or less for most models. Bound 1e-2 for the f32/f16/q8_0 models; Q4_0 keeps its own
+# (larger) bound. Greedy ids must still equal llama2.c's for every golden case.
+KV_F16_BOUND = 1e-2
+
+
+def test_webgpu_f16_kv_logits(case, wgllm, ref_logits, monkeypatch):  # noqa: F811
+    path, ids, qtype = case
+    monkeypatch.setenv("WGLLM_WEBGPU_KV_F16", "1")
+    ours = wgllm.logits(path, ids, backend="webgpu")
+    err = relative_error(ours, ref_logits(path, ids))
+    print(f"{path.name}: webgpu f16 KV relative error {err:.3g}")
+    bound = max(KV_F16_BOUND, WEBGPU_BOUND[qtype])
+    assert err <= bound, f"{path.name}: webgpu (f16 KV) relative error {err:.3g} > {bound}"
+    # and the f16 cache is really used: the logits differ from the f32 cache's
+    monkeypatch.setenv("WGLLM_WEBGPU_KV_F16", "0")
+    f32 = wgllm.logits(path, ids, backend="webgpu")
+    assert relative_error(ours, f32) > 0, f"{path.name}: f16 and f32 KV caches gave identical logits"
+
+
+def test_webgpu_f16_kv_golden_ids(golden, wgllm, monkeypatch):
+    """The product default (f16 KV cache) follows llama2.c's greedy ids. Where a near tie
+    makes it pick another token, the reference's top two logits at that position must be
+    within the f16 cache's error (KV_F16_BOUND of the row's largest logit): a real bug
+    diverges where the reference has a clear winner."""
+    monkeypatch.setenv("WGLLM_WEBGPU_KV_F16", "1")
+    n_prompt = prompt_length(golden)
+    args = ["-m", golden.gguf, "--temp", "0", "--ignore-eos", "-n", len(golden.ids) - n_prompt, "--backend", "webgpu"]
+    if golden.prompt is not None:
+        args += ["-p", golden.prompt]
+    ids = golden.ids[:n_prompt] + [t["id"] for t in wgllm.run_json(*args)]
+    if ids == golden.ids:
+        return
+    first = next(i for i, (a, b) in enumerate(zip(ids, golden.ids)) if a != b)
+    assert first >= n_prompt
+    ref = wgllm.logits(golden.gguf, golden.ids[:first], backend="cpu")[-1]
+    margin = float(ref[golden.ids[first]] - ref[ids[first]])
+    scale = float(np.max(np.abs(ref)))
+    print(f"{golden.name}: f16 KV diverges at position {first} of {len(ids)}, reference margin "
+          f"{margin:.3g} ({margin / scale:.3g} of the row's largest logit)")
+    assert first > n_prompt + 8, f"f16 KV diverges right after the prompt (position {first})"
+    assert 0 <= margin <= KV_F16_BOUND * scale, f"diverged at {first} where the reference margin is {margin:.3g}"
+
+
 def error_line(p):
     err = p.stderr.decode("utf-8", errors="replace")
     lines = [line for line in err.splitlines() if "error:" in line]

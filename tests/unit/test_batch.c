@@ -118,8 +118,11 @@ static void test_backend(const char *path, wgllm_backend_kind kind, const char *
     float worst = 0.0f;
     run_batched(m, n_vocab, batched, ref, &worst);
     CHECK_MSG(memcmp(alone, batched, sizeof alone) == 0, "%s: batched greedy ids differ", name);
-    /* Different kernels (batched matrix products vs one-token ones) sum in different orders. */
-    CHECK_MSG(worst <= 1e-4f, "%s: logits rel. error %.3g", name, worst);
+    /* Different kernels (batched matrix products vs one-token ones) sum in different orders;
+     * with an f16 KV cache (WebGPU with shader-f16) such a difference can flip the f16
+     * rounding of a K or V value (2^-11 relative): measured 1.05e-4 there, 2e-6 on the CPU. */
+    float bound = kind == WGLLM_BACKEND_CPU ? 1e-4f : 1e-3f;
+    CHECK_MSG(worst <= bound, "%s: logits rel. error %.3g", name, worst);
     printf("%s: %d sequences x %d tokens, batched vs alone: ids equal, worst logits rel. error %.3g\n", name, N_SEQ,
            N_GEN, worst);
 

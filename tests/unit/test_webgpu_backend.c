@@ -350,11 +350,29 @@ static void test_rope(pair *p) {
 }
 
 /* Fills caches up to pos0 + n with kv_store (checked), then attends. */
-static void check_attention(pair *p, int n_head, int n_head_kv, int hd, int pos0, int n) {
+/* The KV cache the model gets from kv_cache_create: f16 on a device with shader-f16. K and V
+ * then hold 11 significant bits: a stored value is within 2^-11 of the f32 one (relative),
+ * and attention outputs move by about that much. */
+#define BOUND_KV_F16 4.9e-4
+#define BOUND_ATTN_KV_F16 2e-3
+
+static twin kv_new(pair *p, int64_t ne0, int64_t ne1, bool half) {
+    if (!half) return act_new(p, ne0, ne1, 0.0f);
+    char err[512] = "";
+    twin t = {0};
+    t.g = p->gpu->ops->kv_cache_create(p->gpu, ne0, ne1, err, sizeof err);
+    CHECK_MSG(t.g != NULL, "%s", err);
+    t.c = p->cpu->ops->buffer_create(p->cpu, ne0, ne1, err, sizeof err);
+    CHECK_MSG(t.c != NULL, "%s", err);
+    return t;
+}
+
+static void check_attention_kv(pair *p, int n_head, int n_head_kv, int hd, int pos0, int n, bool half) {
     char what[128];
-    snprintf(what, sizeof what, "attention heads=%d kv=%d hd=%d pos0=%d n=%d", n_head, n_head_kv, hd, pos0, n);
+    snprintf(what, sizeof what, "attention%s heads=%d kv=%d hd=%d pos0=%d n=%d", half ? " (f16 KV)" : "", n_head,
+             n_head_kv, hd, pos0, n);
     const int64_t kvd = (int64_t)n_head_kv * hd, qd = (int64_t)n_head * hd, n_ctx = pos0 + n + 5;
-    twin kc = act_new(p, kvd, n_ctx, 0.0f), vc = act_new(p, kvd, n_ctx, 0.0f);
+    twin kc = kv_new(p, kvd, n_ctx, half), vc = kv_new(p, kvd, n_ctx, half);
     twin q = act_new(p, qd, n, 1.0f), out = act_new(p, qd, n, 0.0f);
     /* History in chunks of at most 64 rows, as the model does, then this batch. */
     for (int pos = 0; pos < pos0 + n;) {
@@ -368,17 +386,21 @@ static void check_attention(pair *p, int n_head, int n_head_kv, int hd, int pos0
         twin_free(p, &v);
         pos += chunk;
     }
-    compare(p, &kc, 0, n_ctx, 0.0, OP_KV, what);
-    compare(p, &vc, 0, n_ctx, 0.0, OP_KV, what);
+    compare(p, &kc, 0, n_ctx, half ? BOUND_KV_F16 : 0.0, OP_KV, what);
+    compare(p, &vc, 0, n_ctx, half ? BOUND_KV_F16 : 0.0, OP_KV, what);
     if (q.g && out.g && kc.g) {
         p->gpu->ops->attention(p->gpu, q.g, kc.g, vc.g, pos0, n, n_head, n_head_kv, hd, out.g, 0);
         p->cpu->ops->attention(p->cpu, q.c, kc.c, vc.c, pos0, n, n_head, n_head_kv, hd, out.c, 0);
-        compare(p, &out, 0, n, BOUND_REDUCE, OP_ATTN, what);
+        compare(p, &out, 0, n, half ? BOUND_ATTN_KV_F16 : BOUND_REDUCE, OP_ATTN, what);
     }
     twin_free(p, &kc);
     twin_free(p, &vc);
     twin_free(p, &q);
     twin_free(p, &out);
+}
+
+static void check_attention(pair *p, int n_head, int n_head_kv, int hd, int pos0, int n) {
+    check_attention_kv(p, n_head, n_head_kv, hd, pos0, n, false);
 }
 
 static void test_attention(pair *p) {
@@ -398,6 +420,14 @@ static void test_attention(pair *p) {
     /* 256 pairs and more: one workgroup per pair, no splits */
     check_attention(p, 32, 8, 64, 100, 8);
     check_attention(p, 32, 32, 128, 290, 9);
+    /* the f16 cache, where the device has shader-f16 (lavapipe has it) */
+    char err[256];
+    wg_tensor *probe = p->gpu->ops->kv_cache_create(p->gpu, 64, 4, err, sizeof err);
+    CHECK_MSG(probe != NULL, "%s", err);
+    if (probe) p->gpu->ops->tensor_free(p->gpu, probe);
+    check_attention_kv(p, 8, 2, 64, 300, 1, true);
+    check_attention_kv(p, 8, 8, 128, 40, 7, true);
+    check_attention_kv(p, 4, 2, 64, 250, 11, true);
 }
 
 static void test_elementwise(pair *p) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend/webgpu/wgpu_internal.h"
+#include "quant/blocks.h"
 #include "quant/types.h"
 
 /* Parameter slots per submit; a forward step of a 7B model takes ~550. */
@@ -487,19 +488,20 @@ static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64
     return t;
 }
 
-static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
-    wgb_ctx *c = wgb_ctx_of(b);
+static wg_tensor *buffer_new(wgb_ctx *c, int64_t ne0, int64_t ne1, bool half, char *err, size_t err_size) {
+    const uint64_t esize = half ? 2 : 4;
     if (ne0 <= 0 || ne1 <= 0 || (uint64_t)ne0 > UINT64_MAX / 4 / (uint64_t)ne1) {
         snprintf(err, err_size, "webgpu backend: bad buffer shape [%lld, %lld]", (long long)ne0, (long long)ne1);
         return NULL;
     }
-    uint64_t bytes = (uint64_t)ne0 * (uint64_t)ne1 * 4;
+    uint64_t bytes = round_up((uint64_t)ne0 * (uint64_t)ne1 * esize, 4);
     /* Kernels index activations with 32-bit element offsets. */
-    if (bytes > c->binding_max || bytes / 4 > UINT32_MAX) {
+    if (bytes > c->binding_max || bytes / esize > UINT32_MAX) {
         snprintf(err, err_size,
-                 "webgpu backend: a [%lld, %lld] f32 buffer (%llu bytes) exceeds the device's storage binding "
+                 "webgpu backend: a [%lld, %lld] %s buffer (%llu bytes) exceeds the device's storage binding "
                  "limit of %llu bytes",
-                 (long long)ne0, (long long)ne1, (unsigned long long)bytes, (unsigned long long)c->binding_max);
+                 (long long)ne0, (long long)ne1, half ? "f16" : "f32", (unsigned long long)bytes,
+                 (unsigned long long)c->binding_max);
         return NULL;
     }
     wg_tensor *t = tensor_new(WG_TYPE_F32, ne0, ne1, 1);
@@ -508,10 +510,11 @@ static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *e
         return NULL;
     }
     wgb_tensor *wt = wgb_t(t);
-    wt->row_bytes = (size_t)ne0 * 4;
+    wt->half = half;
+    wt->row_bytes = (size_t)((uint64_t)ne0 * esize);
     wgb_part *p = &wt->parts[0];
     p->rows = ne1;
-    p->bind.buf = wg_buffer_create(c->dev, bytes, "activations", err, err_size);
+    p->bind.buf = wg_buffer_create(c->dev, bytes, half ? "kv cache (f16)" : "activations", err, err_size);
     if (!p->bind.buf) {
         free(t);
         return NULL;
@@ -520,6 +523,16 @@ static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *e
     p->bind.size = bytes;
     c->device_bytes += bytes;
     return t;
+}
+
+static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
+    return buffer_new(wgb_ctx_of(b), ne0, ne1, false, err, err_size);
+}
+
+/* f16 where the device has shader-f16: half the memory and half the bytes attention reads. */
+static wg_tensor *kv_cache_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    return buffer_new(c, ne0, ne1, c->kv_f16 && ne0 % 4 == 0, err, err_size);
 }
 
 static bool rows_ok(wgb_ctx *c, const wg_tensor *t, int64_t row0, int64_t n, const char *op) {
@@ -538,9 +551,19 @@ static void write_rows(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, con
     if (wgb_act(t).id == c->q8_x_id) c->q8_x_id = 0;
     char err[512];
     wgb_bind d = wgb_act(t);
-    if (!wg_buffer_write(c->dev, d.buf, (uint64_t)row0 * wgb_t(t)->row_bytes, src,
-                         (size_t)n * wgb_t(t)->row_bytes, err, sizeof err))
+    const size_t bytes = (size_t)n * wgb_t(t)->row_bytes;
+    void *h = NULL;
+    if (wgb_t(t)->half) { /* an f16 tensor: rounded on the host (row bytes are even) */
+        if (!(h = malloc(bytes + 2))) {
+            wgb_fail(c, "out of memory");
+            return;
+        }
+        wg_f16_quantize(src, h, (int64_t)n * t->ne0);
+        src = h;
+    }
+    if (!wg_buffer_write(c->dev, d.buf, (uint64_t)row0 * wgb_t(t)->row_bytes, src, bytes, err, sizeof err))
         wgb_fail(c, "%s", err);
+    free(h);
 }
 
 static void read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n, float *dst) {
@@ -548,7 +571,17 @@ static void read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n
     if (!rows_ok(c, t, row0, n, "read") || n == 0) return;
     wgb_bind s = wgb_act(t);
     size_t rb = wgb_t(t)->row_bytes;
-    wgb_read(c, &s, (uint64_t)row0 * rb, dst, (uint64_t)n * rb);
+    if (!wgb_t(t)->half) {
+        wgb_read(c, &s, (uint64_t)row0 * rb, dst, (uint64_t)n * rb);
+        return;
+    }
+    uint8_t *h = malloc((size_t)n * rb);
+    if (!h) {
+        wgb_fail(c, "out of memory");
+        return;
+    }
+    if (wgb_read(c, &s, (uint64_t)row0 * rb, h, (uint64_t)n * rb)) wg_f16_dequantize(h, dst, (int64_t)n * t->ne0);
+    free(h);
 }
 
 static bool synchronize(wg_backend *b) {
@@ -606,6 +639,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .destroy = destroy,
     .weight_create = weight_create,
     .buffer_create = buffer_create,
+    .kv_cache_create = kv_cache_create,
     .tensor_free = tensor_free,
     .write_rows = write_rows,
     .read_rows = read_rows,
@@ -681,7 +715,8 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
         goto fail;
     }
     c->q4_int8 = env_flag("WGLLM_WEBGPU_Q4_INT8", true);
-    if (!wgb_pipelines_create(c->dev, c->dev->features.subgroups && env_flag("WGLLM_WEBGPU_SUBGROUPS", true), &c->pl,
+    c->kv_f16 = c->dev->features.shader_f16 && env_flag("WGLLM_WEBGPU_KV_F16", true);
+    if (!wgb_pipelines_create(c->dev, c->dev->features.subgroups && env_flag("WGLLM_WEBGPU_SUBGROUPS", true), c->kv_f16, &c->pl,
                               err, err_size))
         goto fail;
 

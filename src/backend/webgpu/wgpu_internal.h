@@ -37,6 +37,7 @@ typedef struct wgb_part {
 
 typedef struct wgb_tensor {
     bool weight;
+    bool half; /* an activation stored as f16 (the KV cache on devices with shader-f16) */
     size_t row_bytes;
     int n_parts;
     wgb_part *parts;
@@ -123,6 +124,7 @@ typedef struct wgb_ctx {
      * every host write to it clear q8_x_id, so matmuls on the same x (q, k, v; gate, up)
      * quantize it once. */
     bool q4_int8;
+    bool kv_f16; /* KV caches in f16 (shader-f16; WGLLM_WEBGPU_KV_F16=0: f32) */
     uint64_t q8_x_id;
     int64_t q8_k;
     int q8_n; /* rows of x made */

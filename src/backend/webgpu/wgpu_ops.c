@@ -363,9 +363,14 @@ void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, cons
         return;
     uint32_t p[8] = {(uint32_t)(n * k->ne0),          (uint32_t)(n * v->ne0),          (uint32_t)(pos0 * k_cache->ne0),
                      (uint32_t)(pos0 * v_cache->ne0), (uint32_t)(row0 * k->ne0), (uint32_t)(row0 * v->ne0), 0, 0};
+    const bool half = wgb_t(k_cache)->half;
+    if (half != wgb_t(v_cache)->half) {
+        wgb_fail(c, "webgpu backend: kv_store needs k and v caches of one precision");
+        return;
+    }
     wgb_bind bb[4] = {wgb_act(k), wgb_act(v), wgb_act(k_cache), wgb_act(v_cache)};
     uint64_t count = p[0] > p[1] ? p[0] : p[1];
-    wgb_dispatch_linear(c, WGB_K_KV_STORE, p, sizeof p, bb, groups_of(count, 256));
+    wgb_dispatch_linear(c, half ? WGB_K_KV_STORE_F16 : WGB_K_KV_STORE, p, sizeof p, bb, groups_of(count, 256));
 }
 
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
@@ -386,7 +391,7 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
         wgb_fail(c, "webgpu backend: attention too large for one dispatch");
         return;
     }
-    if (k_cache->ne0 != v_cache->ne0) {
+    if (k_cache->ne0 != v_cache->ne0 || wgb_t(k_cache)->half != wgb_t(v_cache)->half) {
         wgb_fail(c, "webgpu backend: attention needs k and v caches of the same row length");
         return;
     }
@@ -419,7 +424,8 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
     if (!wgb_scratch(c, 2, n_split > 1 ? part_floats * 4 : 256, &part)) return;
     wgb_bind bb[5] = {qb, wgb_act(k_cache), wgb_act(v_cache), wgb_act(out), part};
-    wgb_dispatch(c, WGB_K_ATTENTION, &p, sizeof p, bb, (uint32_t)n_head * n_split, (uint32_t)n);
+    wgb_dispatch(c, wgb_t(k_cache)->half ? WGB_K_ATTENTION_F16 : WGB_K_ATTENTION, &p, sizeof p, bb,
+                 (uint32_t)n_head * n_split, (uint32_t)n);
     if (n_split > 1) {
         uint32_t pc[8] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0, (uint32_t)row0, 0, 0, 0};
         wgb_bind cb[2] = {part, wgb_act(out)};

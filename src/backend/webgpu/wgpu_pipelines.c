@@ -37,7 +37,12 @@ typedef struct {
     uint32_t param_slots;
     bool params_last; /* parameter block after the storage bindings */
     bool has_subgroup_entry; /* `main_subgroup` between the SUBGROUPS markers */
+    const char *prefix;      /* WGSL put in front of the body (type aliases), or NULL */
+    bool needs_f16;          /* built only on devices with shader-f16 */
 } kernel_spec;
+
+#define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
+#define KV_F16 "enable f16;\nalias KV4 = vec4<f16>;\nalias KVS = f16;\n"
 
 static kernel_spec spec_of(int k, int *fmt) {
     *fmt = -1;
@@ -56,8 +61,15 @@ static kernel_spec spec_of(int k, int *fmt) {
     switch (k) {
     case WGB_K_RMS_NORM: return (kernel_spec){.body = "rms_norm", .access = "rrw", .param_slots = 1};
     case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3};
-    case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1};
-    case WGB_K_ATTENTION: return (kernel_spec){.body = "attention", .access = "rrrww", .param_slots = 1};
+    case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
+    case WGB_K_ATTENTION:
+        return (kernel_spec){.body = "attention", .access = "rrrww", .param_slots = 1, .prefix = KV_F32};
+    case WGB_K_KV_STORE_F16:
+        return (kernel_spec){
+            .body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
+    case WGB_K_ATTENTION_F16:
+        return (kernel_spec){
+            .body = "attention", .access = "rrrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
     case WGB_K_ATTN_COMBINE: return (kernel_spec){.body = "attention_combine", .access = "rw", .param_slots = 1};
     case WGB_K_SWIGLU: return (kernel_spec){.body = "swiglu", .access = "rrw", .param_slots = 1};
     case WGB_K_ADD: return (kernel_spec){.body = "add", .access = "wr", .param_slots = 1};
@@ -161,7 +173,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
     kernel_spec s = spec_of(k, &fmt);
     char label[64];
     if (fmt >= 0) snprintf(label, sizeof label, "%s_%s", s.body, k_fmt_names[fmt]);
-    else snprintf(label, sizeof label, "%s", s.body);
+    else snprintf(label, sizeof label, "%s%s", s.body, s.needs_f16 ? "_f16" : "");
 
     char *body = load_kernel(s.body, err, err_size);
     if (!body) return false;
@@ -184,6 +196,17 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         free(dot);
         free(body);
         if (!text) return false;
+    }
+    if (s.prefix) {
+        char *t = malloc(strlen(s.prefix) + strlen(text) + 1);
+        if (!t) {
+            free(text);
+            snprintf(err, err_size, "out of memory");
+            return false;
+        }
+        sprintf(t, "%s%s", s.prefix, text);
+        free(text);
+        text = t;
     }
     const bool use_subgroups = s.has_subgroup_entry && subgroups;
     if (s.has_subgroup_entry && !subgroups && !cut_subgroups(text)) {
@@ -257,9 +280,11 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
     return true;
 }
 
-bool wgb_pipelines_create(wg_device *d, bool subgroups, wgb_pipelines *p, char *err, size_t err_size) {
+bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines *p, char *err, size_t err_size) {
     memset(p, 0, sizeof *p);
     for (int k = 0; k < WGB_K_COUNT; k++) {
+        int fmt;
+        if (spec_of(k, &fmt).needs_f16 && !f16) continue;
         if (!build_one(d, k, subgroups, &p->k[k], err, err_size)) {
             wgb_pipelines_destroy(d, p);
             return false;

@@ -54,6 +54,8 @@ typedef enum wgb_kernel {
     WGB_K_RMS_NORM_Q8,            /* decode: RMSNorm that also writes the int8 x */
     WGB_K_MATVEC_Q4_0_Q8_SWIGLU,  /* decode: silu(Wg x) * (Wu x) in one dispatch */
     WGB_K_MATVEC_Q4_0_Q8_NT,      /* batched decode: a few tokens per weight read */
+    WGB_K_KV_STORE_F16,           /* kv_store and attention over an f16 KV cache (shader-f16) */
+    WGB_K_ATTENTION_F16,
     WGB_K_COUNT
 } wgb_kernel;
 
@@ -81,8 +83,10 @@ int wgb_format_of(uint32_t type);
 
 /* Builds every pipeline; false with the failing kernel and the compiler's message in err.
  * `subgroups`: use the subgroup entry points where a kernel has them (the device must
- * have the subgroups feature); otherwise their code is cut out of the kernel text. */
-bool wgb_pipelines_create(wg_device *d, bool subgroups, wgb_pipelines *p, char *err, size_t err_size);
+ * have the subgroups feature); otherwise their code is cut out of the kernel text.
+ * `f16`: also the f16 KV cache kernels (the device must have shader-f16); without it
+ * their pipelines stay empty. */
+bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines *p, char *err, size_t err_size);
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p);
 
 #endif
