@@ -149,6 +149,18 @@ const float *wgllm_get_logits(const wgllm_context *c, int i);
  * -1 on failure. */
 wgllm_token wgllm_greedy(wgllm_context *c);
 int wgllm_n_vocab(const wgllm_model *m);
+/* Greedy generation of up to n_max tokens after the last evaluated one (which must have
+ * left its logits). Each token is passed to on_token (may be NULL), which returns false to
+ * stop after it; generation also stops after an end-of-generation token when stop_at_eog
+ * (that token is passed too) and when the context is full. On backends that can, the next
+ * step is queued on the device before the current token is read back (the id stays on
+ * the GPU), so the GPU does not idle while the CPU reads a token and records the next
+ * step. Afterwards the context holds every produced token except the last, as after the
+ * equivalent wgllm_greedy / wgllm_eval loop, and no logits (evaluate before sampling
+ * again). Returns the number of tokens produced, -1 on failure (wgllm_context_error). */
+int wgllm_generate_greedy(wgllm_context *c, int n_max, bool (*on_token)(wgllm_token t, void *user), void *user,
+                          bool stop_at_eog);
+
 
 /* ---- sampler ---- */
 typedef struct wgllm_sampler wgllm_sampler;

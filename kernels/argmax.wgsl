@@ -4,7 +4,7 @@
 struct Params {
     off: u32,        // first element of the row
     len: u32,
-    pad0: u32,
+    slot: u32,       // result index in R
     pad1: u32,
 }
 
@@ -44,6 +44,6 @@ fn main(@builtin(local_invocation_index) li: u32) {
         workgroupBarrier();
     }
     if (li == 0u) {
-        R[0] = bi[0];
+        R[P.slot] = bi[0];
     }
 }

@@ -90,6 +90,15 @@ typedef struct wg_backend_ops {
      * the first on ties; -1 on failure. Lets greedy decoding read back one integer
      * instead of a row of logits. */
     int32_t (*argmax)(wg_backend *b, const wg_tensor *x, int64_t row);
+    /* Optional (all three or none): greedy decoding without a CPU round trip per token.
+     * argmax_to_slot records the argmax of row `row` into device id slot `slot` (0..3),
+     * submits, and starts reading it back; get_rows_from_slot records the embedding row
+     * of the id in that slot into out row 0 (false, recording nothing, when this table
+     * cannot: the caller then reads the id and uses get_rows); read_slot waits for the
+     * slot's id (-1 on failure). So step t+1 can be queued before token t reaches the CPU. */
+    void (*argmax_to_slot)(wg_backend *b, const wg_tensor *x, int64_t row, int slot);
+    bool (*get_rows_from_slot)(wg_backend *b, const wg_tensor *table, int slot, wg_tensor *out);
+    int32_t (*read_slot)(wg_backend *b, int slot);
     /* Waits until all recorded work is done. False if any op since the last call
      * failed; error() then says why. */
     bool (*synchronize)(wg_backend *b);

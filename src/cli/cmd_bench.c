@@ -118,13 +118,13 @@ int cmd_bench(int argc, char **argv) {
         }
         pp[r] = (double)n_prompt / (t1 - t0);
         ttft[r] = t1 - t0;
+        /* n_gen steps: the first token, then greedy generation (the next step queued on the
+         * device before each token is read back, where the backend can) */
         double t2 = now_seconds();
-        for (long long i = 0; i < n_gen; i++) {
-            wgllm_token best = wgllm_greedy(c);
-            if (best < 0 || wgllm_eval(c, &best, 1, false) != WGLLM_OK) {
-                fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c));
-                goto done;
-            }
+        if (n_gen > 0 && (wgllm_eval(c, &first, 1, false) != WGLLM_OK ||
+                          wgllm_generate_greedy(c, (int)n_gen, NULL, NULL, false) != (int)n_gen)) {
+            fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c));
+            goto done;
         }
         double t3 = now_seconds();
         tg[r] = n_gen > 0 ? (double)n_gen / (t3 - t2) : 0.0;

@@ -1,4 +1,5 @@
 /* `wgllm run`: generate text from a prompt, streaming it to stdout. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,25 @@ static int parse(int argc, char **argv, run_opts *o) {
     return 0;
 }
 
+typedef struct {
+    const wgllm_model *model;
+    wgllm_detokenizer *detok;
+    long long n;
+    bool eog;
+} greedy_out;
+
+/* Streams one greedy token's text. */
+static bool print_token(wgllm_token t, void *user) {
+    greedy_out *g = user;
+    size_t len;
+    const char *piece = wgllm_detokenizer_push(g->detok, t, &len);
+    fwrite(piece, 1, len, stdout);
+    fflush(stdout);
+    g->n++;
+    g->eog = wgllm_token_is_eog(g->model, t);
+    return true;
+}
+
 int cmd_run(int argc, char **argv) {
     run_opts o;
     int rc = parse(argc, argv, &o);
@@ -220,9 +240,21 @@ int cmd_run(int argc, char **argv) {
     const int n_vocab = wgllm_n_vocab(model);
     long long n_gen = 0;
     const char *stop = "length";
-    /* Plain greedy text needs no logits on the host: the backend picks the token. */
+    /* Plain greedy text needs no logits on the host: the backend picks the token, and
+     * queues the next step before the token reaches the CPU where it can. */
     const bool device_greedy = o.sp.temperature <= 0.0f && o.sp.repeat_penalty == 1.0f && !o.json;
-    while (n_gen < o.n_predict) {
+    if (device_greedy && o.n_predict > 0) {
+        greedy_out out = {model, detok, 0, false};
+        int n = wgllm_generate_greedy(ctx, o.n_predict > INT32_MAX ? INT32_MAX : (int)o.n_predict, print_token, &out,
+                                      !o.ignore_eos);
+        if (n < 0) {
+            fprintf(stderr, "\nwgllm run: error: %s\n", wgllm_context_error(ctx));
+            goto done;
+        }
+        n_gen = n;
+        stop = out.eog ? "eos" : n_gen >= o.n_predict ? "length" : "context full";
+    }
+    while (!device_greedy && n_gen < o.n_predict) {
         float logprob = 0.0f;
         wgllm_token tok;
         if (device_greedy) {

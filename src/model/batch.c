@@ -49,7 +49,7 @@ wgllm_status wg_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const 
             int rem = n_tokens[s] - done[s];
             if (rem <= 0) continue;
             int take = rem < rows - used ? rem : rows - used;
-            seqs[k] = (wg_seq){ctxs[s], tokens[s] + done[s], take};
+            seqs[k] = (wg_seq){ctxs[s], tokens[s] + done[s], take, -1};
             slot[k++] = s;
             used += take;
         }

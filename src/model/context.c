@@ -125,7 +125,7 @@ wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool
     c->logits_on_host = false;
     for (int done = 0; ok && done < n; done += c->n_batch) {
         int chunk = n - done < c->n_batch ? n - done : c->n_batch;
-        wg_seq seq = {c, tokens + done, chunk};
+        wg_seq seq = {c, tokens + done, chunk, -1};
         ok = wg_forward(m, &c->acts, &seq, 1, all_logits);
         if (ok && all_logits)
             m->backend->ops->read_rows(m->backend, c->acts.logits, 0, chunk,

@@ -59,10 +59,18 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
     const wg_backend_ops *ops = b->ops;
     int n = 0;
     for (int s = 0; s < n_seqs; s++) n += seqs[s].n;
-    int32_t *ids = gather_ids(seqs, n_seqs, n);
-    if (!ids) return false;
-    ops->get_rows(b, m->tok_embd, ids, n, a->x); // x: (n_embd, n)
-    if (ids != seqs[0].ids) free(ids);
+    if (n_seqs == 1 && seqs[0].id_slot >= 0) { // the id is on the device (generate.c)
+        if (!ops->get_rows_from_slot(b, m->tok_embd, seqs[0].id_slot, a->x)) {
+            int32_t id = ops->read_slot(b, seqs[0].id_slot);
+            if (id < 0) return false;
+            ops->get_rows(b, m->tok_embd, &id, 1, a->x);
+        }
+    } else {
+        int32_t *ids = gather_ids(seqs, n_seqs, n);
+        if (!ids) return false;
+        ops->get_rows(b, m->tok_embd, ids, n, a->x); // x: (n_embd, n)
+        if (ids != seqs[0].ids) free(ids);
+    }
 
     for (int l = 0; l < hp->n_layer; l++) {
         const wg_layer *L = &m->layers[l];

@@ -72,6 +72,7 @@ typedef struct wg_seq {
     wgllm_context *c;
     const int32_t *ids;
     int n;
+    int id_slot; /* >= 0: one token whose id is in that device slot (ids unused); see generate.c */
 } wg_seq;
 
 /* Runs a forward step over the sequences (sum of n <= a->rows) and appends their tokens

@@ -181,6 +181,16 @@ static bool ensure_encoder(wgb_ctx *c) {
     return c->enc != NULL;
 }
 
+bool wgb_encoder_outside_pass(wgb_ctx *c) {
+    if (!ensure_encoder(c)) return false;
+    if (c->pass) {
+        c->api->ComputePassEncoderEnd(c->pass);
+        c->api->ComputePassEncoderRelease(c->pass);
+        c->pass = NULL;
+    }
+    return true;
+}
+
 static bool ensure_pass(wgb_ctx *c) {
     if (c->pass) return true;
     if (!ensure_encoder(c)) return false;
@@ -617,6 +627,7 @@ static void destroy(wg_backend *b) {
                 free(p);
             }
             for (int i = 0; i < WGB_SCRATCH_COUNT; i++) wg_buffer_free(c->dev, c->scratch[i].buf);
+            wgb_id_slots_destroy(c);
             wg_buffer_free(c->dev, c->argmax_out.buf);
             wg_buffer_free(c->dev, c->readback);
             wg_buffer_free(c->dev, c->params);
@@ -655,6 +666,9 @@ static const wg_backend_ops k_webgpu_ops = {
     .swiglu = wgb_op_swiglu,
     .add = wgb_op_add,
     .argmax = wgb_op_argmax,
+    .argmax_to_slot = wgb_op_argmax_to_slot,
+    .get_rows_from_slot = wgb_op_get_rows_from_slot,
+    .read_slot = wgb_op_read_slot,
     .synchronize = synchronize,
     .error = error_of,
     .device_memory = device_memory,

@@ -62,6 +62,7 @@ enum {
 };
 
 #define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
+#define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
 /* Up to this many tokens, Q4_0 products use the int8 matrix-vector kernels (a few tokens
  * per weight read) instead of the tiled matmul, which needs many tokens to fill the GPU. */
 #define WGB_SMALL_BATCH 32
@@ -138,11 +139,28 @@ typedef struct wgb_ctx {
     bool map_done;
     WGPUMapAsyncStatus map_status;
 
+    /* greedy decoding through device id slots (wgpu_greedy.c): argmax_out[slot] holds the
+     * id, copied to a mappable buffer per slot that is read while later steps run */
+    struct wgb_id_slot {
+        WGPUBuffer buf;
+        bool pending, done, has_value;
+        WGPUMapAsyncStatus status;
+        int32_t value; /* once read, until the slot is filled again */
+    } id_slots[WGB_ID_SLOTS];
+
     wgb_profile prof;
 
     bool failed;
     char error[1024];
 } wgb_ctx;
+
+/* wgpu_greedy.c */
+void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int slot);
+bool wgb_op_get_rows_from_slot(wg_backend *b, const wg_tensor *table, int slot, wg_tensor *out);
+int32_t wgb_op_read_slot(wg_backend *b, int slot);
+void wgb_id_slots_destroy(wgb_ctx *c);
+/* wgpu_backend.c: an open command encoder with no compute pass open (for copies) */
+bool wgb_encoder_outside_pass(wgb_ctx *c);
 
 /* wgpu_profile.c */
 void wgb_profile_init(wgb_ctx *c);
