@@ -13,7 +13,7 @@
 #define Q8_QUANT_WORDS 256u      /* kernels/quantize_x_q8.wgsl: packed words (4 elements) per workgroup */
 #define Q8_MATVEC_ROWS 4u        /* kernels/matvec_q4_0_q8.wgsl: ROWS */
 #define Q8_MATVEC_NT 8           /* kernels/matvec_q4_0_q8_nt.wgsl: NT, tokens per dispatch */
-#define Q8_MATVEC_NT_ROWS 16u    /* kernels/matvec_q4_0_q8_nt.wgsl: RG * ROWS rows per workgroup */
+#define Q8_MATVEC_NT_ROWS 16u    /* matvec_q4_0_q8_nt.wgsl, matvec_q4_0_q8_swiglu.wgsl: RG * ROWS rows per workgroup */
 #define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
 #define ROPE_MAX_PAIRS WGB_ROPE_MAX_PAIRS
 #define ATTN_MAX_HEAD_DIM 256    /* kernels/attention.wgsl: one workgroup of 256 */
@@ -296,7 +296,7 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
         if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return;
         uint32_t p[4] = {(uint32_t)k, (uint32_t)m, 0, 0};
         wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
-        wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)m, Q8_MATVEC_ROWS));
+        wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)m, Q8_MATVEC_NT_ROWS));
         return;
     }
     /* general case: both products into scratch, then the element-wise SwiGLU */
