@@ -11,8 +11,8 @@ each head, repeat_kv for grouped-query attention, the llama3 inverse-frequency
 adjustment of transformers' _compute_llama3_parameters, linear scaling as
 inv_freq / factor). It shares nothing with the engine or with llama_ref.py, so
 a logits match also checks the q/k row permutation and the rope factors.
-transformers itself is not used: its PyPI install pulls torch with CUDA
-(several GB, minutes), too heavy for the test suite.
+transformers itself is the reference of test_convert_hf_transformers.py; this
+file stays a second check that needs no torch and covers more checkpoint shapes.
 """
 
 import json
