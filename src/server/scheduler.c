@@ -46,8 +46,7 @@ struct srv_sched {
 
 static void retire(srv_sched *s, seq *q, srv_finish f, const char *error) {
     srv_job *j = q->job;
-    srv_job_finish(j, f, q->n_gen, error);
-    if (q->n_gen > 0 || f != SRV_FINISH_ERROR) srv_metrics_inference(s->metrics, srv_now() - j->t_arrival);
+    int n_gen = q->n_gen;
     if (q->ctx) j->model->ctx_busy[q->ctx_index] = false;
     wgllm_sampler_free(q->smp);
     wgllm_detokenizer_free(q->detok);
@@ -55,10 +54,14 @@ static void retire(srv_sched *s, seq *q, srv_finish f, const char *error) {
     free(q->work);
     free(q->pending);
     memset(q, 0, sizeof *q);
-    srv_job_release(j);
+    /* the slot is counted free and the latency recorded before the client is woken, so a
+       client that reads /metrics right after its response sees its own request finished */
     pthread_mutex_lock(&s->mu);
     s->n_active--;
     pthread_mutex_unlock(&s->mu);
+    if (n_gen > 0 || f != SRV_FINISH_ERROR) srv_metrics_inference(s->metrics, srv_now() - j->t_arrival);
+    srv_job_finish(j, f, n_gen, error);
+    srv_job_release(j);
 }
 
 /* Takes a KV slot of the job's model and sets up sampling; false: retired with an error. */
