@@ -1,10 +1,12 @@
 // Y = W X for a batch of tokens (prefill, batched decode): a 128-row x 64-token output
 // tile per workgroup of 256. Per step, one quant block (32 columns) of 128 W rows and of
 // 64 X rows is dequantized into workgroup memory; each thread then accumulates an 8-row x
-// 4-token sub-tile in registers, reading 3 vec4s of workgroup memory per 32 FMAs (the
-// step is bound by arithmetic, not by workgroup-memory bandwidth). Appended to a
-// weight-format file (fmt_*.wgsl) providing w_quad (block-aligned rows) and w_elem (any
-// row length).
+// 4-token sub-tile in registers, reading 3 vec4s of workgroup memory per 32 FMAs.
+// The next step's weights and tokens are fetched into registers before this step's
+// arithmetic, so their load latency is hidden behind it (w_fetch / w_unpack come from a
+// matmul_fetch_*.wgsl file; formats whose fetch cannot be split decode at fetch time).
+// Appended to a weight-format file (fmt_*.wgsl) providing w_quad (block-aligned rows) and
+// w_elem (any row length).
 
 struct Params {
     m: u32,          // rows in this weight binding
@@ -37,6 +39,26 @@ fn w_elem_or0(ro: u32, e: u32) -> f32 {
     return 0.0;
 }
 
+// Elements 4 q .. 4 q + 3 of block kb of weight row r (zeros past the matrix).
+fn load_w(r: u32, kb: u32, q: u32) -> vec4<f32> {
+    if (r >= P.m) {
+        return vec4<f32>(0.0);
+    }
+    let ro = r * P.row_bytes;
+    if (P.aligned != 0u) {
+        return w_quad(ro, kb, q);
+    }
+    let g = kb * TK + 4u * q;
+    return vec4<f32>(w_elem_or0(ro, g), w_elem_or0(ro, g + 1u), w_elem_or0(ro, g + 2u), w_elem_or0(ro, g + 3u));
+}
+
+fn x_or0(t: u32, e: u32) -> f32 {
+    if (t < P.n && e < P.k) {
+        return X[t * P.k + e];
+    }
+    return 0.0;
+}
+
 fn put_y(o: u32, v: f32) {
     if (P.accumulate != 0u) {
         Y[o] += v;
@@ -65,8 +87,15 @@ fn store4(r: u32, t: u32, v: vec4<f32>) {
     }
 }
 
-fn put_w(kk: u32, r: u32, v: f32) {
-    Ws[kk * (TM / 4u) + (r >> 2u)][r & 3u] = v;
+fn put_w(kk: u32, r: u32, v: vec4<f32>) {
+    Ws[kk * (TM / 4u) + (r >> 2u)][r & 3u] = v.x;
+    Ws[(kk + 1u) * (TM / 4u) + (r >> 2u)][r & 3u] = v.y;
+    Ws[(kk + 2u) * (TM / 4u) + (r >> 2u)][r & 3u] = v.z;
+    Ws[(kk + 3u) * (TM / 4u) + (r >> 2u)][r & 3u] = v.w;
+}
+
+fn put_x(kk: u32, t: u32, v: f32) {
+    Xs[kk * (TN / 4u) + (t >> 2u)][t & 3u] = v;
 }
 
 @compute @workgroup_size(256)
@@ -75,11 +104,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let tok0 = wid.y * TN;
     let tx = li % 16u; // rows 4 tx .. 4 tx + 3 and 64 + 4 tx .. 64 + 4 tx + 3
     let ty = li / 16u; // tokens 4 ty .. 4 ty + 3
-    // W loader: tile row wr, 16 elements from 16 wc; X loader: token xr, 8 elements from 8 xc.
+    // W loader: tile row wr, elements 16 wc .. 16 wc + 15; X loader: token xr, 8 from 8 xc.
     let wr = li >> 1u;
     let wc = li & 1u;
     let xr = li >> 2u;
     let xc = li & 3u;
+    let xt = tok0 + xr;
     var a00 = vec4<f32>(0.0); // a<token j><row half h>
     var a01 = vec4<f32>(0.0);
     var a10 = vec4<f32>(0.0);
@@ -89,37 +119,44 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     var a30 = vec4<f32>(0.0);
     var a31 = vec4<f32>(0.0);
     let nkb = (P.k + TK - 1u) / TK;
+    // the next step's part of the tiles, in registers
+    var pw = w_fetch(row0 + wr, 0u, wc);
+    var px0 = x_or0(xt, xc * 8u);
+    var px1 = x_or0(xt, xc * 8u + 1u);
+    var px2 = x_or0(xt, xc * 8u + 2u);
+    var px3 = x_or0(xt, xc * 8u + 3u);
+    var px4 = x_or0(xt, xc * 8u + 4u);
+    var px5 = x_or0(xt, xc * 8u + 5u);
+    var px6 = x_or0(xt, xc * 8u + 6u);
+    var px7 = x_or0(xt, xc * 8u + 7u);
     for (var kb = 0u; kb < nkb; kb++) {
-        let r = row0 + wr;
-        for (var q = 0u; q < 4u; q++) {
-            var v = vec4<f32>(0.0);
-            let e = wc * 16u + q * 4u;
-            if (r < P.m) {
-                let ro = r * P.row_bytes;
-                if (P.aligned != 0u) {
-                    v = w_quad(ro, kb, wc * 4u + q);
-                } else {
-                    let g = kb * TK + e;
-                    v = vec4<f32>(w_elem_or0(ro, g), w_elem_or0(ro, g + 1u), w_elem_or0(ro, g + 2u),
-                                  w_elem_or0(ro, g + 3u));
-                }
-            }
-            put_w(e, wr, v.x);
-            put_w(e + 1u, wr, v.y);
-            put_w(e + 2u, wr, v.z);
-            put_w(e + 3u, wr, v.w);
-        }
-        let t = tok0 + xr;
-        for (var c = 0u; c < 8u; c++) {
-            let kk = xc * 8u + c;
-            let e = kb * TK + kk;
-            var v = 0.0;
-            if (t < P.n && e < P.k) {
-                v = X[t * P.k + e];
-            }
-            Xs[kk * (TN / 4u) + (xr >> 2u)][xr & 3u] = v;
-        }
+        let e = wc * 16u;
+        put_w(e, wr, w_unpack(pw, wc, 0u));
+        put_w(e + 4u, wr, w_unpack(pw, wc, 1u));
+        put_w(e + 8u, wr, w_unpack(pw, wc, 2u));
+        put_w(e + 12u, wr, w_unpack(pw, wc, 3u));
+        let xk = xc * 8u;
+        put_x(xk, xr, px0);
+        put_x(xk + 1u, xr, px1);
+        put_x(xk + 2u, xr, px2);
+        put_x(xk + 3u, xr, px3);
+        put_x(xk + 4u, xr, px4);
+        put_x(xk + 5u, xr, px5);
+        put_x(xk + 6u, xr, px6);
+        put_x(xk + 7u, xr, px7);
         workgroupBarrier();
+        if (kb + 1u < nkb) {
+            pw = w_fetch(row0 + wr, kb + 1u, wc);
+            let xe = (kb + 1u) * TK + xk;
+            px0 = x_or0(xt, xe);
+            px1 = x_or0(xt, xe + 1u);
+            px2 = x_or0(xt, xe + 2u);
+            px3 = x_or0(xt, xe + 3u);
+            px4 = x_or0(xt, xe + 4u);
+            px5 = x_or0(xt, xe + 5u);
+            px6 = x_or0(xt, xe + 6u);
+            px7 = x_or0(xt, xe + 7u);
+        }
         for (var kk = 0u; kk < TK; kk++) {
             let w0 = Ws[kk * (TM / 4u) + tx];
             let w1 = Ws[kk * (TM / 4u) + 16u + tx];

@@ -252,6 +252,10 @@ static void test_matmul(pair *p) {
         check_matmul(p, k_types[t], 35, 19, 3);
         check_matmul(p, k_types[t], 70, 5, 2);
     }
+    /* Several token tiles (64 tokens each) and a partial last one. */
+    check_matmul(p, WG_TYPE_Q4_0, 352, 130, 130);
+    check_matmul(p, WG_TYPE_Q8_0, 96, 37, 70);
+    check_matmul(p, k_types[1], 35, 19, 70);
 }
 
 static void check_get_rows(pair *p, uint32_t type, int64_t ne0, int64_t ne1, int n) {

@@ -182,13 +182,15 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         char fname[32];
         snprintf(fname, sizeof fname, "fmt_%s", k_fmt_names[fmt]);
         char *head = load_kernel(fname, err, err_size);
-        /* matvec also needs the format's block dot product */
+        /* matvec also needs the format's block dot product, matmul its weight fetch */
         char *dot = NULL;
         if (head && k < WGB_K_MATMUL) {
             snprintf(fname, sizeof fname, "dot_%s", k_fmt_names[fmt]);
             dot = load_kernel(fname, err, err_size);
+        } else if (head && k < WGB_K_GET_ROWS) {
+            dot = load_kernel(fmt == WGB_FMT_Q4_0 ? "matmul_fetch_q4_0" : "matmul_fetch_any", err, err_size);
         }
-        bool have = head && (dot || k >= WGB_K_MATMUL);
+        bool have = head && (dot || k >= WGB_K_GET_ROWS);
         text = have ? malloc(strlen(head) + (dot ? strlen(dot) : 0) + strlen(body) + 3) : NULL;
         if (text) sprintf(text, "%s\n%s\n%s", head, dot ? dot : "", body);
         else if (have) snprintf(err, err_size, "out of memory");
