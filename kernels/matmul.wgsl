@@ -105,12 +105,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let tx = li % 16u; // rows 4 tx .. 4 tx + 3 and 64 + 4 tx .. 64 + 4 tx + 3
     let ty = li / 16u; // tokens 4 ty .. 4 ty + 3
     // W loader: tile row wr, elements 16 wc .. 16 wc + 15; X loader: token xr, 8 from 8 xc.
-    // Neighbouring invocations take neighbouring rows and tokens, so their scalar stores to
-    // workgroup memory fall in distinct banks.
-    let wr = li & 127u;
-    let wc = li >> 7u;
-    let xr = li & 63u;
-    let xc = li >> 6u;
+    let wr = li >> 1u;
+    let wc = li & 1u;
+    let xr = li >> 2u;
+    let xc = li & 3u;
     let xt = tok0 + xr;
     var a00 = vec4<f32>(0.0); // a<token j><row half h>
     var a01 = vec4<f32>(0.0);
