@@ -8,7 +8,7 @@
 //                                     of qs[j], element j + 16 in the high nibble; value (q - 8) * d).
 //                                     Blocks are 2-byte aligned: even blocks start on a word, odd
 //                                     blocks 2 bytes into one. The binding may end mid-word (padded).
-//   1 xq:     array<u32>, read        k / 4 words: int8 x, 4 per word, little-endian
+//   1 xq:     array<vec4<u32>>, read  k / 4 words: int8 x, 4 per word, little-endian (read 4 words at a time)
 //   2 xs:     array<f32>, read        k / 32 scales of x
 //   3 y:      array<f32>, read_write  y[y_off + r] for r < m
 //   4 params: uniform { k: u32, m: u32, y_off: u32, accumulate: u32 }   (k a multiple of 32;
@@ -39,7 +39,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
-@group(0) @binding(1) var<storage, read> xq: array<u32>;
+@group(0) @binding(1) var<storage, read> xq: array<vec4<u32>>; // 16-byte loads
 @group(0) @binding(2) var<storage, read> xs: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
@@ -60,15 +60,16 @@ fn partial_dots(row0: u32, t: u32) -> array<f32, ROWS> {
     }
     for (var b = t; b < nb; b += WG) {
         // x block b: 8 words; elements 0..15 in words 0..3, 16..31 in words 4..7.
-        let xb = b * 8u;
-        let x0 = xq[xb];
-        let x1 = xq[xb + 1u];
-        let x2 = xq[xb + 2u];
-        let x3 = xq[xb + 3u];
-        let x4 = xq[xb + 4u];
-        let x5 = xq[xb + 5u];
-        let x6 = xq[xb + 6u];
-        let x7 = xq[xb + 7u];
+        let xa = xq[b * 2u];
+        let xc = xq[b * 2u + 1u];
+        let x0 = xa.x;
+        let x1 = xa.y;
+        let x2 = xa.z;
+        let x3 = xa.w;
+        let x4 = xc.x;
+        let x5 = xc.y;
+        let x6 = xc.z;
+        let x7 = xc.w;
         let dx = xs[b];
         // sum(q - 8) x = sum q x - 8 sum x: the nibbles stay unsigned bytes.
         let ones = 0x01010101u;

@@ -17,7 +17,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> wg_: array<u32>;
 @group(0) @binding(2) var<storage, read> wu_: array<u32>;
-@group(0) @binding(3) var<storage, read> xq: array<u32>;
+@group(0) @binding(3) var<storage, read> xq: array<vec4<u32>>; // 16-byte loads
 @group(0) @binding(4) var<storage, read> xs: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
@@ -62,8 +62,8 @@ fn main(@builtin(workgroup_id) wgid: vec3<u32>,
     var accu = vec4<f32>(0.0);
     let ones = 0x01010101u;
     for (var b = t; live && b < nb; b += TPR) {
-        let xa = vec4<u32>(xq[b * 8u], xq[b * 8u + 1u], xq[b * 8u + 2u], xq[b * 8u + 3u]);
-        let xc = vec4<u32>(xq[b * 8u + 4u], xq[b * 8u + 5u], xq[b * 8u + 6u], xq[b * 8u + 7u]);
+        let xa = xq[b * 2u];
+        let xc = xq[b * 2u + 1u];
         let xsum8 = f32(8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
                              dot4I8Packed(xa.w, ones) + dot4I8Packed(xc.x, ones) + dot4I8Packed(xc.y, ones) +
                              dot4I8Packed(xc.z, ones) + dot4I8Packed(xc.w, ones)));
