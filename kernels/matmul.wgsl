@@ -104,7 +104,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let tok0 = wid.y * TN;
     let tx = li % 16u; // rows 4 tx .. 4 tx + 3 and 64 + 4 tx .. 64 + 4 tx + 3
     let ty = li / 16u; // tokens 4 ty .. 4 ty + 3
-    // W loader: tile row wr, elements 16 wc .. 16 wc + 15; X loader: token xr, 8 from 8 xc.
+    // W loader: tile row wr, elements 16 wc .. 16 wc + 15; X loader: token xr, elements
+    // xc, xc + 4, ..., xc + 28 (the 4 loaders of a token read 16 contiguous bytes at a time).
     let wr = li >> 1u;
     let wc = li & 1u;
     let xr = li >> 2u;
@@ -121,41 +122,40 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let nkb = (P.k + TK - 1u) / TK;
     // the next step's part of the tiles, in registers
     var pw = w_fetch(row0 + wr, 0u, wc);
-    var px0 = x_or0(xt, xc * 8u);
-    var px1 = x_or0(xt, xc * 8u + 1u);
-    var px2 = x_or0(xt, xc * 8u + 2u);
-    var px3 = x_or0(xt, xc * 8u + 3u);
-    var px4 = x_or0(xt, xc * 8u + 4u);
-    var px5 = x_or0(xt, xc * 8u + 5u);
-    var px6 = x_or0(xt, xc * 8u + 6u);
-    var px7 = x_or0(xt, xc * 8u + 7u);
+    var px0 = x_or0(xt, xc);
+    var px1 = x_or0(xt, xc + 4u);
+    var px2 = x_or0(xt, xc + 8u);
+    var px3 = x_or0(xt, xc + 12u);
+    var px4 = x_or0(xt, xc + 16u);
+    var px5 = x_or0(xt, xc + 20u);
+    var px6 = x_or0(xt, xc + 24u);
+    var px7 = x_or0(xt, xc + 28u);
     for (var kb = 0u; kb < nkb; kb++) {
         let e = wc * 16u;
         put_w(e, wr, w_unpack(pw, wc, 0u));
         put_w(e + 4u, wr, w_unpack(pw, wc, 1u));
         put_w(e + 8u, wr, w_unpack(pw, wc, 2u));
         put_w(e + 12u, wr, w_unpack(pw, wc, 3u));
-        let xk = xc * 8u;
-        put_x(xk, xr, px0);
-        put_x(xk + 1u, xr, px1);
-        put_x(xk + 2u, xr, px2);
-        put_x(xk + 3u, xr, px3);
-        put_x(xk + 4u, xr, px4);
-        put_x(xk + 5u, xr, px5);
-        put_x(xk + 6u, xr, px6);
-        put_x(xk + 7u, xr, px7);
+        put_x(xc, xr, px0);
+        put_x(xc + 4u, xr, px1);
+        put_x(xc + 8u, xr, px2);
+        put_x(xc + 12u, xr, px3);
+        put_x(xc + 16u, xr, px4);
+        put_x(xc + 20u, xr, px5);
+        put_x(xc + 24u, xr, px6);
+        put_x(xc + 28u, xr, px7);
         workgroupBarrier();
         if (kb + 1u < nkb) {
             pw = w_fetch(row0 + wr, kb + 1u, wc);
-            let xe = (kb + 1u) * TK + xk;
+            let xe = (kb + 1u) * TK + xc;
             px0 = x_or0(xt, xe);
-            px1 = x_or0(xt, xe + 1u);
-            px2 = x_or0(xt, xe + 2u);
-            px3 = x_or0(xt, xe + 3u);
-            px4 = x_or0(xt, xe + 4u);
-            px5 = x_or0(xt, xe + 5u);
-            px6 = x_or0(xt, xe + 6u);
-            px7 = x_or0(xt, xe + 7u);
+            px1 = x_or0(xt, xe + 4u);
+            px2 = x_or0(xt, xe + 8u);
+            px3 = x_or0(xt, xe + 12u);
+            px4 = x_or0(xt, xe + 16u);
+            px5 = x_or0(xt, xe + 20u);
+            px6 = x_or0(xt, xe + 24u);
+            px7 = x_or0(xt, xe + 28u);
         }
         for (var kk = 0u; kk < TK; kk++) {
             let w0 = Ws[kk * (TM / 4u) + tx];
