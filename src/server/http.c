@@ -27,6 +27,10 @@ enum MHD_Result srv_reply(srv_conn *c, int status, const char *content_type, cha
     MHD_destroy_response(r);
     c->status = status;
     c->responded = true;
+    /* counted now, not when the connection closes: a client that reads /metrics right after
+       this response must see it */
+    if (!c->counted) srv_metrics_request(c->srv->metrics, c->route, status);
+    c->counted = true;
     return ret;
 }
 
@@ -199,7 +203,7 @@ static void on_completed(void *cls, struct MHD_Connection *mhd, void **con_cls, 
         srv_job_release(c->job);
     }
     int status = c->responded ? c->status : 499; /* 499: the client left before an answer */
-    srv_metrics_request(srv->metrics, c->route, status);
+    if (!c->counted) srv_metrics_request(srv->metrics, c->route, status); /* streams and 499s */
     srv_access_log(c, ok, srv_now() - c->t_start);
     free(c->body);
     free(c);

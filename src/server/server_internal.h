@@ -35,6 +35,7 @@ typedef struct srv_conn {
     char *body;
     size_t body_len, body_cap;
     bool too_big, responded, streamed;
+    bool counted; /* in the request metrics already */
     int status;
     int prompt_tokens, completion_tokens;
     srv_job *job; /* a generation in progress, cancelled if the client leaves */
