@@ -40,8 +40,58 @@ var<workgroup> sc: array<f32, 256>;
 var<workgroup> red: array<f32, 256>;
 var<workgroup> red4: array<vec4<f32>, 256>;
 
+// The entry point and the two softmax reductions come in two versions: with subgroup
+// operations (2 barriers per reduction) and with a workgroup-memory tree (8). The host keeps
+// one of the sections marked below, as the device has the "subgroups" feature or not.
+
+// SUBGROUPS-BEGIN
+// One slot per subgroup; subgroups are consecutive runs of local_invocation_index, at least
+// 4 wide (see matvec_q4_0_q8.wgsl).
+var<workgroup> sg_red: array<f32, 64>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(subgroup_size) sgs: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    attend(li, wid, sgs, lane);
+}
+
+// The maximum (is_max) or the sum of v over the workgroup, returned to every thread.
+fn reduce(v: f32, is_max: bool, li: u32, sgs: u32, lane: u32) -> f32 {
+    let r = select(subgroupAdd(v), subgroupMax(v), is_max);
+    if (lane == 0u) {
+        sg_red[li / sgs] = r;
+    }
+    workgroupBarrier();
+    var acc = sg_red[0];
+    for (var i = 1u; i < 256u / sgs; i++) {
+        acc = select(acc + sg_red[i], max(acc, sg_red[i]), is_max);
+    }
+    workgroupBarrier();
+    return acc;
+}
+// SUBGROUPS-END
+// NO-SUBGROUPS-BEGIN
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    attend(li, wid, 0u, 0u);
+}
+
+fn reduce(v: f32, is_max: bool, li: u32, sgs: u32, lane: u32) -> f32 {
+    red[li] = v;
+    workgroupBarrier();
+    for (var st = 128u; st > 0u; st >>= 1u) {
+        if (li < st) {
+            red[li] = select(red[li] + red[li + st], max(red[li], red[li + st]), is_max);
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+// NO-SUBGROUPS-END
+
+fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     let h = wid.x / P.n_split;
     let split = wid.x % P.n_split;
     let i = wid.y;
@@ -73,31 +123,15 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
             }
             s = acc * P.scale;
         }
-        red[li] = s;
-        workgroupBarrier();
-        for (var st = 128u; st > 0u; st >>= 1u) {
-            if (li < st) {
-                red[li] = max(red[li], red[li + st]);
-            }
-            workgroupBarrier();
-        }
-        let m_new = max(m_run, red[0]);
-        workgroupBarrier();
+        let m_new = max(m_run, reduce(s, true, li, sgs, lane));
         var p = 0.0;
         if (t < stop) {
             p = exp(s - m_new);
         }
         sc[li] = p;
-        red[li] = p;
-        workgroupBarrier();
-        for (var st = 128u; st > 0u; st >>= 1u) {
-            if (li < st) {
-                red[li] += red[li + st];
-            }
-            workgroupBarrier();
-        }
+        let p_sum = reduce(p, false, li, sgs, lane); // its barriers also publish sc
         let alpha = exp(m_run - m_new);
-        l_run = l_run * alpha + red[0];
+        l_run = l_run * alpha + p_sum;
         m_run = m_new;
         o *= alpha;
         let clen = min(CH, stop - c0);

@@ -125,6 +125,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
             }
         }
     }
+    workgroupBarrier(); // threads 1 .. ROWS - 1 read what thread 0 summed last
     if (t < ROWS && row0 + t < params.m) {
         let o = params.y_off + row0 + t;
         y[o] = select(partial[t * WG], y[o] + partial[t * WG], params.accumulate != 0u);

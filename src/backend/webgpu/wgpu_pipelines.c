@@ -37,6 +37,7 @@ typedef struct {
     uint32_t param_slots;
     bool params_last; /* parameter block after the storage bindings */
     bool has_subgroup_entry; /* `main_subgroup` between the SUBGROUPS markers */
+    bool has_subgroup_variant; /* `main` in a SUBGROUPS and a NO-SUBGROUPS section; one is kept */
     const char *prefix;      /* WGSL put in front of the body (type aliases), or NULL */
     bool needs_f16;          /* built only on devices with shader-f16 */
 } kernel_spec;
@@ -63,13 +64,18 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3};
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
-        return (kernel_spec){.body = "attention", .access = "rrrww", .param_slots = 1, .prefix = KV_F32};
+        return (kernel_spec){
+            .body = "attention", .access = "rrrww", .param_slots = 1, .prefix = KV_F32, .has_subgroup_variant = true};
     case WGB_K_KV_STORE_F16:
         return (kernel_spec){
             .body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
     case WGB_K_ATTENTION_F16:
-        return (kernel_spec){
-            .body = "attention", .access = "rrrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
+        return (kernel_spec){.body = "attention",
+                             .access = "rrrww",
+                             .param_slots = 1,
+                             .prefix = KV_F16,
+                             .needs_f16 = true,
+                             .has_subgroup_variant = true};
     case WGB_K_ATTN_COMBINE: return (kernel_spec){.body = "attention_combine", .access = "rw", .param_slots = 1};
     case WGB_K_SWIGLU: return (kernel_spec){.body = "swiglu", .access = "rrw", .param_slots = 1};
     case WGB_K_ADD: return (kernel_spec){.body = "add", .access = "wr", .param_slots = 1};
@@ -122,18 +128,23 @@ static char *load_kernel(const char *name, char *err, size_t err_size) {
     return buf;
 }
 
-/* Removes the lines from the one containing "SUBGROUPS-BEGIN" to the one containing
- * "SUBGROUPS-END" (for devices without the subgroups feature, whose compiler rejects the
- * subgroup builtins). False if the markers are missing or out of order. */
-static bool cut_subgroups(char *text) {
-    char *begin = strstr(text, "// SUBGROUPS-BEGIN");
-    char *end = begin ? strstr(begin, "// SUBGROUPS-END") : NULL;
+/* Removes the lines from the one containing `begin_marker` to the one containing
+ * `end_marker`. False if the markers are missing or out of order. */
+static bool cut_section(char *text, const char *begin_marker, const char *end_marker) {
+    char *begin = strstr(text, begin_marker);
+    char *end = begin ? strstr(begin, end_marker) : NULL;
     if (!begin || !end) return false;
     char *after = strchr(end, '\n');
     after = after ? after + 1 : end + strlen(end);
     memmove(begin, after, strlen(after) + 1);
     return true;
 }
+
+/* The SUBGROUPS-BEGIN/END section goes on devices without the subgroups feature (their
+ * compiler rejects the subgroup builtins); in kernels with a fallback section, the
+ * NO-SUBGROUPS-BEGIN/END section goes on devices with it. */
+static bool cut_subgroups(char *text) { return cut_section(text, "// SUBGROUPS-BEGIN", "// SUBGROUPS-END"); }
+static bool cut_fallback(char *text) { return cut_section(text, "// NO-SUBGROUPS-BEGIN", "// NO-SUBGROUPS-END"); }
 
 typedef struct {
     bool done;
@@ -211,7 +222,8 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         text = t;
     }
     const bool use_subgroups = s.has_subgroup_entry && subgroups;
-    if (s.has_subgroup_entry && !subgroups && !cut_subgroups(text)) {
+    if (((s.has_subgroup_entry || s.has_subgroup_variant) && !subgroups && !cut_subgroups(text)) ||
+        (s.has_subgroup_variant && subgroups && !cut_fallback(text))) {
         snprintf(err, err_size, "WebGPU: kernel '%s' lacks its SUBGROUPS-BEGIN/END markers", label);
         free(text);
         return false;
