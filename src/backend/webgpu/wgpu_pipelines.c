@@ -84,6 +84,12 @@ static kernel_spec spec_of(int k, int *fmt) {
         return (kernel_spec){.body = "matvec_q4_0_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true};
     case WGB_K_MATVEC_Q4_0_Q8_SWIGLU:
         return (kernel_spec){.body = "matvec_q4_0_q8_swiglu", .access = "rrrrw", .param_slots = 1};
+    case WGB_K_MATVEC_Q4_0_Q8_QKV:
+        return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
+                             .has_subgroup_entry = true, .prefix = KV_F32};
+    case WGB_K_MATVEC_Q4_0_Q8_QKV_F16:
+        return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
+                             .has_subgroup_entry = true, .prefix = KV_F16, .needs_f16 = true};
     default: return (kernel_spec){.body = "argmax", .access = "rw", .param_slots = 1};
     }
 }
