@@ -53,28 +53,10 @@ const ROWS: u32 = 4u;
 
 var<workgroup> partial: array<f32, WG * ROWS>;
 
-// One x block: its 8 int8 words, scale and 8 * sum (for the nibble offset).
-struct XBlock {
-    w: array<u32, 8>,
-    d: f32,
-    sum8: i32,
-}
-
-fn x_block(b: u32) -> XBlock {
-    var xb: XBlock;
-    let ones = 0x01010101u;
-    var s = 0;
-    for (var i = 0u; i < 8u; i++) {
-        xb.w[i] = xq[b * 8u + i];
-        s += dot4I8Packed(xb.w[i], ones);
-    }
-    xb.d = xs[b];
-    xb.sum8 = 8 * s;
-    return xb;
-}
-
-// Weight words w0..w4 of Q4_0 block g (see matvec_q4_0_q8.wgsl) times x block xb.
-fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32, xb: XBlock) -> f32 {
+// Weight words w0..w4 of Q4_0 block g (see matvec_q4_0_q8.wgsl) times the x block with
+// int8 words xa (elements 0..15), xb (16..31), 8 * element sum xsum8 and scale dx.
+fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32, xa: vec4<u32>, xb: vec4<u32>, xsum8: i32,
+             dx: f32) -> f32 {
     let odd = (g & 1u) == 1u;
     let dw2 = unpack2x16float(w0);
     let dw = select(dw2.x, dw2.y, odd);
@@ -83,16 +65,16 @@ fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32, xb: XBlock) ->
     let q2 = select((w2 >> 16u) | (w3 << 16u), w3, odd);
     let q3 = select((w3 >> 16u) | (w4 << 16u), w4, odd);
     let lo = 0x0f0f0f0fu;
-    let s = dot4I8Packed(q0 & lo, xb.w[0]) + dot4I8Packed(q1 & lo, xb.w[1]) +
-            dot4I8Packed(q2 & lo, xb.w[2]) + dot4I8Packed(q3 & lo, xb.w[3]) +
-            dot4I8Packed((q0 >> 4u) & lo, xb.w[4]) + dot4I8Packed((q1 >> 4u) & lo, xb.w[5]) +
-            dot4I8Packed((q2 >> 4u) & lo, xb.w[6]) + dot4I8Packed((q3 >> 4u) & lo, xb.w[7]);
-    return f32(s - xb.sum8) * (dw * xb.d);
+    let s = dot4I8Packed(q0 & lo, xa.x) + dot4I8Packed(q1 & lo, xa.y) +
+            dot4I8Packed(q2 & lo, xa.z) + dot4I8Packed(q3 & lo, xa.w) +
+            dot4I8Packed((q0 >> 4u) & lo, xb.x) + dot4I8Packed((q1 >> 4u) & lo, xb.y) +
+            dot4I8Packed((q2 >> 4u) & lo, xb.z) + dot4I8Packed((q3 >> 4u) & lo, xb.w);
+    return f32(s - xsum8) * (dw * dx);
 }
 
 // Partial dot products of invocation t for rows lr0 .. lr0 + ROWS - 1 of matrix `which`
-// (0 q, 1 k, 2 v; uniform over the workgroup). One loop per matrix: a binding cannot be
-// chosen at run time.
+// (0 q, 1 k, 2 v; uniform over the workgroup, so the branch on it is too): the order of
+// matvec_q4_0_q8.wgsl's partial_dots.
 fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
     let nb = params.k / 32u;
     var acc: array<f32, ROWS>;
@@ -100,17 +82,26 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
         acc[r] = 0.0;
     }
     for (var b = t; b < nb; b += WG) {
-        let xb = x_block(b);
+        let xw = b * 8u;
+        let xa = vec4<u32>(xq[xw], xq[xw + 1u], xq[xw + 2u], xq[xw + 3u]);
+        let xb = vec4<u32>(xq[xw + 4u], xq[xw + 5u], xq[xw + 6u], xq[xw + 7u]);
+        let dx = xs[b];
+        let ones = 0x01010101u;
+        let xsum8 = 8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
+                         dot4I8Packed(xa.w, ones) + dot4I8Packed(xb.x, ones) + dot4I8Packed(xb.y, ones) +
+                         dot4I8Packed(xb.z, ones) + dot4I8Packed(xb.w, ones));
         for (var r = 0u; r < ROWS; r++) {
-            let g = (lr0 + r) * nb + b;
-            let base = (g * 9u) >> 1u;
+            let g = (lr0 + r) * nb + b;      // block index in its matrix
+            let base = (g * 9u) >> 1u;       // word holding the block's first byte (18 g / 4)
+            var d: f32;
             if (which == 0u) {
-                acc[r] += block_dot(wq[base], wq[base + 1u], wq[base + 2u], wq[base + 3u], wq[base + 4u], g, xb);
+                d = block_dot(wq[base], wq[base + 1u], wq[base + 2u], wq[base + 3u], wq[base + 4u], g, xa, xb, xsum8, dx);
             } else if (which == 1u) {
-                acc[r] += block_dot(wk[base], wk[base + 1u], wk[base + 2u], wk[base + 3u], wk[base + 4u], g, xb);
+                d = block_dot(wk[base], wk[base + 1u], wk[base + 2u], wk[base + 3u], wk[base + 4u], g, xa, xb, xsum8, dx);
             } else {
-                acc[r] += block_dot(wv[base], wv[base + 1u], wv[base + 2u], wv[base + 3u], wv[base + 4u], g, xb);
+                d = block_dot(wv[base], wv[base + 1u], wv[base + 2u], wv[base + 3u], wv[base + 4u], g, xa, xb, xsum8, dx);
             }
+            acc[r] += d;
         }
     }
     return acc;

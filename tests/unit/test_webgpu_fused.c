@@ -312,6 +312,56 @@ static void check_declines(wg_backend *g, uint32_t type, int64_t k, const char *
     free(after);
 }
 
+/* Decode attention also leaves its output as int8 blocks for the Q4_0 matvec that follows
+ * (no quantize dispatch): that matvec must equal, bit for bit, the one on a fresh rounding
+ * of the same output (host write: the int8 copy is made again by quantize_x_q8), and the
+ * int8 reference at BOUND_REF. Positions cover one split, several splits (attention_combine
+ * rounds) and many heads without splits. */
+static void check_attention_q8(ctx *c, int n_head, int n_head_kv, int hd, int pos, bool half) {
+    wg_backend *g = c->gpu;
+    const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd, m = 48, n_ctx = pos + 1;
+    char what[128];
+    snprintf(what, sizeof what, "attention then q4_0 matvec heads %d/%d hd %d pos %d %s cache", n_head, n_head_kv, hd,
+             pos, half ? "f16" : "f32");
+    float *q = rand_vec((size_t)qd, 1.0f), *kv = rand_vec((size_t)(kvd * n_ctx), 1.0f);
+    uint8_t *wd = q4_weight(qd, m);
+    wg_tensor *w = weight(g, WG_TYPE_Q4_0, wd, qd, m), *qt = act(g, qd, 1, q, false), *att = act(g, qd, 1, NULL, false);
+    wg_tensor *kc = act(g, kvd, n_ctx, kv, half), *vc = act(g, kvd, n_ctx, kv, half);
+    wg_tensor *y1 = act(g, m, 1, NULL, false), *y2 = act(g, m, 1, NULL, false);
+    float *a = malloc(sizeof(float) * (size_t)qd), *r1 = malloc(sizeof(float) * (size_t)m),
+          *r2 = malloc(sizeof(float) * (size_t)m);
+    double *ref = malloc(sizeof(double) * (size_t)m);
+    if (w && qt && att && kc && vc && y1 && y2) {
+        g->ops->attention(g, qt, kc, vc, pos, 1, n_head, n_head_kv, hd, att, 0);
+        g->ops->matmul(g, w, att, 1, y1);
+        read_all(g, att, a);
+        g->ops->write_rows(g, att, 0, 1, a); /* the same values; the int8 copy is stale now */
+        g->ops->matmul(g, w, att, 1, y2);
+        read_all(g, y1, r1);
+        read_all(g, y2, r2);
+        CHECK_MSG(memcmp(r1, r2, sizeof(float) * (size_t)m) == 0, "%s: differs from quantize_x_q8's rounding (%.3g)",
+                  what, rel_err_f(r1, r2, (size_t)m));
+        matvec_q8_ref(wd, qd, m, a, ref);
+        note(c, 1, rel_err(r1, ref, (size_t)m), BOUND_REF, what, "vs int8 reference");
+    }
+    wg_tensor *gt[] = {w, qt, att, kc, vc, y1, y2};
+    for (size_t i = 0; i < sizeof gt / sizeof gt[0]; i++)
+        if (gt[i]) g->ops->tensor_free(g, gt[i]);
+    void *bufs[] = {q, kv, wd, a, r1, r2, ref};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+}
+
+static void run_attention_q8(ctx *c) {
+    static const int positions[] = {0, 5, 255, 256, 300, 600};
+    for (int half = 0; half < 2; half++) {
+        for (size_t p = 0; p < 6; p++) {
+            check_attention_q8(c, 8, 2, 64, positions[p], half);
+            check_attention_q8(c, 4, 4, 128, positions[p], half);
+        }
+        check_attention_q8(c, 256, 64, 32, 300, half); /* 256 heads: one split at any length */
+    }
+}
+
 static wg_backend *make_gpu(void) {
     char err[2048] = "";
     wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
@@ -336,6 +386,7 @@ int main(void) {
     c.gpu = make_gpu();
     if (c.cpu && c.gpu && c.gpu->ops->qkv_rope_store) {
         run_cases(&c);
+        run_attention_q8(&c);
         check_declines(c.gpu, WG_TYPE_Q8_0, 64, "q8_0 weights");
         report(&c, "subgroup reduction (where the device has subgroups)");
     }
@@ -347,6 +398,7 @@ int main(void) {
     unsetenv("WGLLM_WEBGPU_SUBGROUPS");
     if (w.cpu && w.gpu && w.gpu->ops->qkv_rope_store) {
         run_cases(&w);
+        run_attention_q8(&w);
         report(&w, "workgroup-memory reduction");
     }
     if (w.gpu) w.gpu->ops->destroy(w.gpu);

@@ -462,8 +462,15 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     const uint32_t n_pos = (uint32_t)pos0 + (uint32_t)n;
     uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (n_pos + ATTN_SPLIT - 1) / ATTN_SPLIT;
     if ((uint64_t)n_head * n_split > c->max_groups) n_split = 1;
+    /* Decode: out also as int8 blocks, so the Q4_0 matvec after it (wo) needs no quantize
+     * dispatch (ensure_q8 finds it made). */
+    const bool q8 = n == 1 && row0 == 0 && c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
+    wgb_bind xq, xs;
+    if (!wgb_scratch(c, WGB_SCRATCH_XQ, q8 ? (uint64_t)qd : 4, &xq) ||
+        !wgb_scratch(c, WGB_SCRATCH_XS, q8 ? (uint64_t)qd / 8 : 4, &xs))
+        return;
     struct {
-        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, pad;
+        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
     } p = {(uint32_t)n_head,
            (uint32_t)(n_head / n_head_kv),
            (uint32_t)head_dim,
@@ -475,17 +482,23 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
            n_split,
            n_split == 1 ? n_pos : ATTN_SPLIT,
            (uint32_t)row0,
-           0};
+           q8 && n_split == 1};
     wgb_bind part;
     uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
     if (!wgb_scratch(c, 2, n_split > 1 ? part_floats * 4 : 256, &part)) return;
-    wgb_bind bb[5] = {qb, wgb_act(k_cache), wgb_act(v_cache), wgb_act(out), part};
+    wgb_bind bb[7] = {qb, wgb_act(k_cache), wgb_act(v_cache), wgb_act(out), part, xq, xs};
+    bool was_failed = c->failed;
     wgb_dispatch(c, wgb_t(k_cache)->half ? WGB_K_ATTENTION_F16 : WGB_K_ATTENTION, &p, sizeof p, bb,
                  (uint32_t)n_head * n_split, (uint32_t)n);
     if (n_split > 1) {
-        uint32_t pc[8] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0, (uint32_t)row0, 0, 0, 0};
-        wgb_bind cb[2] = {part, wgb_act(out)};
+        uint32_t pc[8] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0, (uint32_t)row0, q8, 0, 0};
+        wgb_bind cb[4] = {part, wgb_act(out), xq, xs};
         wgb_dispatch(c, WGB_K_ATTN_COMBINE, pc, sizeof pc, cb, (uint32_t)n_head, (uint32_t)n);
+    }
+    if (q8) { /* cache only what was surely recorded */
+        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
+        c->q8_k = qd;
+        c->q8_n = 1;
     }
 }
 

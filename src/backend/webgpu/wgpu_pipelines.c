@@ -63,14 +63,14 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3};
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
-        return (kernel_spec){.body = "attention", .access = "rrrww", .param_slots = 1, .prefix = KV_F32};
+        return (kernel_spec){.body = "attention", .access = "rrrwwww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_KV_STORE_F16:
         return (kernel_spec){
             .body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
     case WGB_K_ATTENTION_F16:
         return (kernel_spec){
-            .body = "attention", .access = "rrrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
-    case WGB_K_ATTN_COMBINE: return (kernel_spec){.body = "attention_combine", .access = "rw", .param_slots = 1};
+            .body = "attention", .access = "rrrwwww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
+    case WGB_K_ATTN_COMBINE: return (kernel_spec){.body = "attention_combine", .access = "rwww", .param_slots = 1};
     case WGB_K_SWIGLU: return (kernel_spec){.body = "swiglu", .access = "rrw", .param_slots = 1};
     case WGB_K_ADD: return (kernel_spec){.body = "add", .access = "wr", .param_slots = 1};
     case WGB_K_COPY: return (kernel_spec){.body = "copy", .access = "rw", .param_slots = 1};
