@@ -7,6 +7,10 @@
 // For the weighted sum of values the threads form groups of head_dim / 4 (one vec4 of
 // dimensions each); group g takes every G-th position of a chunk. Needs head_dim <= 256
 // and head_dim, the cache row length a multiple of 4.
+// q8 != 0 (decode, one split, head_dim a multiple of 32): out is also written as int8
+// blocks of 32 with f32 scales (XQ, XS: quantize_x_q8.wgsl's layout and rule, bit for bit),
+// for the Q4_0 x int8 matvec that reads it next; needs n = 1 and row0 = 0, out_stride = the
+// row length that matvec quantizes.
 
 struct Params {
     n_head: u32,
@@ -20,7 +24,7 @@ struct Params {
     n_split: u32,
     split_len: u32,  // positions per split (a multiple of 256)
     row0: u32,       // first row of q and out
-    pad1: u32,
+    q8: u32,         // also write out as int8 blocks (see above)
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -30,6 +34,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> Vc: array<KV4>;
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
 @group(0) @binding(5) var<storage, read_write> part: array<f32>;
+@group(0) @binding(6) var<storage, read_write> XQ: array<u32>;
+@group(0) @binding(7) var<storage, read_write> XS: array<f32>;
 
 const CH: u32 = 256u;
 // Below any finite score; exp(NEG - m) is 0 for any real m.
@@ -145,6 +151,7 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     // Partial sums of the groups, summed per dimension.
     red4[li] = o;
     workgroupBarrier();
+    var v = vec4<f32>(0.0);   // this thread's 4 outputs (n_split == 1)
     if (li < hd4) {
         var sum = vec4<f32>(0.0);
         for (var gg = 0u; gg < ng; gg++) {
@@ -152,7 +159,7 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
         }
         if (P.n_split == 1u) {
             let ob = (P.row0 + i) * P.out_stride + h * P.hd + li * 4u;
-            let v = sum / l_run;
+            v = sum / l_run;
             O[ob] = v.x;
             O[ob + 1u] = v.y;
             O[ob + 2u] = v.z;
@@ -167,6 +174,29 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
             part[pb + 3u + li * 4u] = sum.y;
             part[pb + 4u + li * 4u] = sum.z;
             part[pb + 5u + li * 4u] = sum.w;
+        }
+    }
+    if (P.q8 == 0u) {
+        return;   // uniform
+    }
+    // int8 blocks: one packed word per thread, 8 threads per block of 32
+    let a = abs(v);
+    red[li] = max(max(a.x, a.y), max(a.z, a.w));
+    workgroupBarrier();
+    if (li < hd4) {
+        let first = li & ~7u;
+        var amax = red[first];
+        for (var j = 1u; j < 8u; j++) {
+            amax = max(amax, red[first + j]);
+        }
+        let d = amax / 127.0;
+        let id = select(0.0, 1.0 / d, d > 0.0);
+        let s = v * id;
+        let r = sign(s) * floor(abs(s) + vec4<f32>(0.5));
+        let word = h * hd4 + li;
+        XQ[word] = pack4xI8Clamp(vec4<i32>(r));
+        if ((li & 7u) == 0u) {
+            XS[word / 8u] = d;
         }
     }
 }

@@ -1,5 +1,6 @@
 // Merges the per-split results of attention.wgsl: out = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M)
 // with M the largest split maximum. One workgroup per (query head, token).
+// q8 != 0: out is also written as int8 blocks (see attention.wgsl's q8).
 
 struct Params {
     n_head: u32,
@@ -7,7 +8,7 @@ struct Params {
     n_split: u32,
     out_stride: u32,
     row0: u32,       // first row of out
-    pad0: u32,
+    q8: u32,         // also write out as int8 blocks
     pad1: u32,
     pad2: u32,
 }
@@ -15,6 +16,11 @@ struct Params {
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
+@group(0) @binding(3) var<storage, read_write> XQ: array<u32>;
+@group(0) @binding(4) var<storage, read_write> XS: array<f32>;
+
+var<workgroup> vals: array<f32, 256>;
+var<workgroup> lane_amax: array<f32, 64>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -36,7 +42,38 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
             acc += part[pb + 2u + li] * f;
         }
     }
+    let y = acc / l;
     if (li < P.hd) {
-        O[(P.row0 + i) * P.out_stride + h * P.hd + li] = acc / l;
+        O[(P.row0 + i) * P.out_stride + h * P.hd + li] = y;
+    }
+    if (P.q8 == 0u) {
+        return;   // uniform
+    }
+    // int8 blocks as quantize_x_q8.wgsl makes them: thread w < hd / 4 packs elements 4w .. 4w + 3
+    vals[li] = y;
+    workgroupBarrier();
+    let hd4 = P.hd / 4u;
+    var v = vec4<f32>(0.0);
+    if (li < hd4) {
+        v = vec4<f32>(vals[4u * li], vals[4u * li + 1u], vals[4u * li + 2u], vals[4u * li + 3u]);
+        let a = abs(v);
+        lane_amax[li] = max(max(a.x, a.y), max(a.z, a.w));
+    }
+    workgroupBarrier();
+    if (li < hd4) {
+        let first = li & ~7u;
+        var amax = lane_amax[first];
+        for (var j = 1u; j < 8u; j++) {
+            amax = max(amax, lane_amax[first + j]);
+        }
+        let d = amax / 127.0;
+        let id = select(0.0, 1.0 / d, d > 0.0);
+        let s = v * id;
+        let r = sign(s) * floor(abs(s) + vec4<f32>(0.5));
+        let word = h * hd4 + li;
+        XQ[word] = pack4xI8Clamp(vec4<i32>(r));
+        if ((li & 7u) == 0u) {
+            XS[word / 8u] = d;
+        }
     }
 }

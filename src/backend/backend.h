@@ -82,6 +82,14 @@ typedef struct wg_backend_ops {
     /* out[i] = silu(W_gate x[i]) * (W_up x[i]): */
     void (*matmul_swiglu)(wg_backend *b, const wg_tensor *w_gate, const wg_tensor *w_up, const wg_tensor *x, int n,
                           wg_tensor *out);
+    /* Optional (NULL, or false having recorded nothing: the model uses matmul, rope and
+     * kv_store): one token's attention inputs at once. q_out row 0 = Wq x[0] rotated as by
+     * rope at position pos0; cache rows pos0 = Wk x[0] rotated likewise, and Wv x[0]. k and
+     * v are left in no activation. */
+    bool (*qkv_rope_store)(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
+                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
+                           float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
+                           wg_tensor *k_cache, wg_tensor *v_cache);
     /* out[i] = silu(gate[i]) * up[i] */
     void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
     /* x[i] += y[i] */

@@ -77,17 +77,27 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
 
         // attention block
         ops->rms_norm(b, a->x, L->attn_norm, hp->norm_eps, n, a->xb);
-        ops->matmul(b, L->wq, a->xb, n, a->q); // (n_head * head_dim, n)
-        ops->matmul(b, L->wk, a->xb, n, a->k); // (n_head_kv * head_dim, n)
-        ops->matmul(b, L->wv, a->xb, n, a->v);
+        // one decoding sequence: q, k, v, rope and the cache store in one op where the backend has it
+        const bool fused_qkv = n_seqs == 1 && n == 1 && ops->qkv_rope_store &&
+                               ops->qkv_rope_store(b, L->wq, L->wk, L->wv, a->xb, hp->n_head, hp->n_head_kv,
+                                                   hp->head_dim, hp->rope_dims, seqs[0].c->n_past, hp->rope_base,
+                                                   hp->rope_scale, m->rope_factors, a->q, seqs[0].c->k_cache[l],
+                                                   seqs[0].c->v_cache[l]);
+        if (!fused_qkv) {
+            ops->matmul(b, L->wq, a->xb, n, a->q); // (n_head * head_dim, n)
+            ops->matmul(b, L->wk, a->xb, n, a->k); // (n_head_kv * head_dim, n)
+            ops->matmul(b, L->wv, a->xb, n, a->v);
+        }
         for (int s = 0, row0 = 0; s < n_seqs; row0 += seqs[s].n, s++) {
             wgllm_context *c = seqs[s].c;
             const int ns = seqs[s].n, pos0 = c->n_past;
-            ops->rope(b, a->q, ns, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale,
-                      m->rope_factors, row0);
-            ops->rope(b, a->k, ns, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base, hp->rope_scale,
-                      m->rope_factors, row0);
-            ops->kv_store(b, c->k_cache[l], c->v_cache[l], a->k, a->v, pos0, ns, row0);
+            if (!fused_qkv) {
+                ops->rope(b, a->q, ns, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base,
+                          hp->rope_scale, m->rope_factors, row0);
+                ops->rope(b, a->k, ns, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base,
+                          hp->rope_scale, m->rope_factors, row0);
+                ops->kv_store(b, c->k_cache[l], c->v_cache[l], a->k, a->v, pos0, ns, row0);
+            }
             ops->attention(b, a->q, c->k_cache[l], c->v_cache[l], pos0, ns, hp->n_head, hp->n_head_kv, hp->head_dim,
                            a->att, row0); // (n_head * head_dim, n)
         }

@@ -662,6 +662,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .matmul_swiglu = wgb_op_matmul_swiglu,
     .rope = wgb_op_rope,
     .kv_store = wgb_op_kv_store,
+    .qkv_rope_store = wgb_op_qkv_rope_store,
     .attention = wgb_op_attention,
     .swiglu = wgb_op_swiglu,
     .add = wgb_op_add,

@@ -209,6 +209,10 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
                  float freq_base, float freq_scale, const float *freq_factors, int row0);
 void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0);
+bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
+                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
+                           float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
+                           wg_tensor *k_cache, wg_tensor *v_cache);
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
                       int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
 void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);

@@ -311,6 +311,22 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
     wgb_dispatch_linear(c, WGB_K_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)n * (uint64_t)m, 256));
 }
 
+/* rope's inverse frequencies, in the CPU backend's expression so both rotate by the same
+ * f32 angles; computed once per (base, dims, factors), not for every layer and step. */
+static const float *rope_freqs(wgb_ctx *c, int rope_dims, float freq_base, const float *freq_factors) {
+    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0 ||
+        c->rope_factors != freq_factors) {
+        for (int j = 0; j < rope_dims; j += 2) {
+            c->rope_freqs[j / 2] = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
+            if (freq_factors) c->rope_freqs[j / 2] /= freq_factors[j / 2];
+        }
+        c->rope_dims = rope_dims;
+        c->rope_base = freq_base;
+        c->rope_factors = freq_factors;
+    }
+    return c->rope_freqs;
+}
+
 void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
                  float freq_base, float freq_scale, const float *freq_factors, int row0) {
     wgb_ctx *c = wgb_ctx_of(b);
@@ -335,19 +351,7 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     p.count = (uint32_t)n * (uint32_t)n_heads * (uint32_t)pairs;
     p.freq_scale = f32_bits(freq_scale);
     p.row0 = (uint32_t)row0;
-    /* The CPU backend's expression, so both rotate by the same f32 angles; computed once
-     * per (base, dims, factors), not for every layer and step. */
-    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0 ||
-        c->rope_factors != freq_factors) {
-        for (int j = 0; j < rope_dims; j += 2) {
-            c->rope_freqs[j / 2] = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
-            if (freq_factors) c->rope_freqs[j / 2] /= freq_factors[j / 2];
-        }
-        c->rope_dims = rope_dims;
-        c->rope_base = freq_base;
-        c->rope_factors = freq_factors;
-    }
-    memcpy(p.freqs, c->rope_freqs, sizeof(float) * (size_t)pairs);
+    memcpy(p.freqs, rope_freqs(c, rope_dims, freq_base, freq_factors), sizeof(float) * (size_t)pairs);
     wgb_bind bb[1] = {wgb_act(x)};
     wgb_dispatch_linear(c, WGB_K_ROPE, &p, sizeof p, bb, groups_of(p.count, 256));
 }
@@ -371,6 +375,58 @@ void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, cons
     wgb_bind bb[4] = {wgb_act(k), wgb_act(v), wgb_act(k_cache), wgb_act(v_cache)};
     uint64_t count = p[0] > p[1] ? p[0] : p[1];
     wgb_dispatch_linear(c, half ? WGB_K_KV_STORE_F16 : WGB_K_KV_STORE, p, sizeof p, bb, groups_of(count, 256));
+}
+
+/* A Q4_0 weight in one binding, of `rows` rows of k. */
+static bool q4_single(const wg_tensor *w, int64_t k, int64_t rows) {
+    return w && wgb_t(w)->weight && w->type == WG_TYPE_Q4_0 && wgb_t(w)->n_parts == 1 && w->ne0 == k && w->ne1 == rows;
+}
+
+/* Decode (one token) with Q4_0 q, k, v weights on int8 x: the three products, the rotary
+ * embedding of q and k and the store of k and v at cache row pos0, in one dispatch
+ * (kernels/matvec_q4_0_q8_qkv.wgsl) instead of six. False, recording nothing, where that
+ * kernel does not apply; the model then calls matmul, rope and kv_store. */
+bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
+                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
+                           float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
+                           wg_tensor *k_cache, wg_tensor *v_cache) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (!c->q4_int8 || !wq || !is_act(x) || !is_act(q_out) || !is_act(k_cache) || !is_act(v_cache)) return false;
+    const int64_t k = wq->ne0, m_q = (int64_t)n_head * head_dim, m_kv = (int64_t)n_head_kv * head_dim;
+    const int pairs = (rope_dims + 1) / 2; /* as in rope */
+    if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % 4 || k <= 0 || k % 32 || x->ne0 < k ||
+        x->ne1 < 1 || !q4_single(wq, k, m_q) || !q4_single(wk, k, m_kv) || !q4_single(wv, k, m_kv))
+        return false;
+    if (pairs <= 0 || pairs > ROPE_MAX_PAIRS || 2 * pairs > head_dim || pos0 < 0) return false;
+    if (q_out->ne0 < m_q || q_out->ne1 < 1 || k_cache->ne0 < m_kv || v_cache->ne0 < m_kv || pos0 >= k_cache->ne1 ||
+        pos0 >= v_cache->ne1)
+        return false;
+    const bool half = wgb_t(k_cache)->half;
+    const int kern = half ? WGB_K_MATVEC_Q4_0_Q8_QKV_F16 : WGB_K_MATVEC_Q4_0_Q8_QKV;
+    const uint64_t qid = wgb_act(q_out).id, kid = wgb_act(k_cache).id, vid = wgb_act(v_cache).id;
+    if (half != wgb_t(v_cache)->half || !c->pl.k[kern].pipe || qid == kid || qid == vid || kid == vid) return false;
+
+    wgb_bind xq, xs;
+    if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return true; /* failure recorded */
+    struct {
+        uint32_t k, m_q, m_kv, head_dim, half_dims, pos, freq_scale, k_dst, v_dst, pad[3];
+        float freqs[ROPE_MAX_PAIRS];
+    } p;
+    memset(&p, 0, sizeof p);
+    p.k = (uint32_t)k;
+    p.m_q = (uint32_t)m_q;
+    p.m_kv = (uint32_t)m_kv;
+    p.head_dim = (uint32_t)head_dim;
+    p.half_dims = (uint32_t)pairs;
+    p.pos = (uint32_t)pos0;
+    p.freq_scale = f32_bits(freq_scale);
+    p.k_dst = (uint32_t)((int64_t)pos0 * k_cache->ne0);
+    p.v_dst = (uint32_t)((int64_t)pos0 * v_cache->ne0);
+    memcpy(p.freqs, rope_freqs(c, rope_dims, freq_base, freq_factors), sizeof(float) * (size_t)pairs);
+    wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
+                      wgb_act(q_out), wgb_act(k_cache), wgb_act(v_cache)};
+    wgb_dispatch_linear(c, kern, &p, sizeof p, bb, (uint64_t)(m_q + 2 * m_kv) / Q8_MATVEC_ROWS);
+    return true;
 }
 
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
@@ -406,8 +462,15 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     const uint32_t n_pos = (uint32_t)pos0 + (uint32_t)n;
     uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (n_pos + ATTN_SPLIT - 1) / ATTN_SPLIT;
     if ((uint64_t)n_head * n_split > c->max_groups) n_split = 1;
+    /* Decode: out also as int8 blocks, so the Q4_0 matvec after it (wo) needs no quantize
+     * dispatch (ensure_q8 finds it made). */
+    const bool q8 = n == 1 && row0 == 0 && c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
+    wgb_bind xq, xs;
+    if (!wgb_scratch(c, WGB_SCRATCH_XQ, q8 ? (uint64_t)qd : 4, &xq) ||
+        !wgb_scratch(c, WGB_SCRATCH_XS, q8 ? (uint64_t)qd / 8 : 4, &xs))
+        return;
     struct {
-        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, pad;
+        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
     } p = {(uint32_t)n_head,
            (uint32_t)(n_head / n_head_kv),
            (uint32_t)head_dim,
@@ -419,17 +482,23 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
            n_split,
            n_split == 1 ? n_pos : ATTN_SPLIT,
            (uint32_t)row0,
-           0};
+           q8 && n_split == 1};
     wgb_bind part;
     uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
     if (!wgb_scratch(c, 2, n_split > 1 ? part_floats * 4 : 256, &part)) return;
-    wgb_bind bb[5] = {qb, wgb_act(k_cache), wgb_act(v_cache), wgb_act(out), part};
+    wgb_bind bb[7] = {qb, wgb_act(k_cache), wgb_act(v_cache), wgb_act(out), part, xq, xs};
+    bool was_failed = c->failed;
     wgb_dispatch(c, wgb_t(k_cache)->half ? WGB_K_ATTENTION_F16 : WGB_K_ATTENTION, &p, sizeof p, bb,
                  (uint32_t)n_head * n_split, (uint32_t)n);
     if (n_split > 1) {
-        uint32_t pc[8] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0, (uint32_t)row0, 0, 0, 0};
-        wgb_bind cb[2] = {part, wgb_act(out)};
+        uint32_t pc[8] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0, (uint32_t)row0, q8, 0, 0};
+        wgb_bind cb[4] = {part, wgb_act(out), xq, xs};
         wgb_dispatch(c, WGB_K_ATTN_COMBINE, pc, sizeof pc, cb, (uint32_t)n_head, (uint32_t)n);
+    }
+    if (q8) { /* cache only what was surely recorded */
+        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
+        c->q8_k = qd;
+        c->q8_n = 1;
     }
 }
 

@@ -65,18 +65,18 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
         return (kernel_spec){
-            .body = "attention", .access = "rrrww", .param_slots = 1, .prefix = KV_F32, .has_subgroup_variant = true};
+            .body = "attention", .access = "rrrwwww", .param_slots = 1, .prefix = KV_F32, .has_subgroup_variant = true};
     case WGB_K_KV_STORE_F16:
         return (kernel_spec){
             .body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
     case WGB_K_ATTENTION_F16:
         return (kernel_spec){.body = "attention",
-                             .access = "rrrww",
+                             .access = "rrrwwww",
                              .param_slots = 1,
                              .prefix = KV_F16,
                              .needs_f16 = true,
                              .has_subgroup_variant = true};
-    case WGB_K_ATTN_COMBINE: return (kernel_spec){.body = "attention_combine", .access = "rw", .param_slots = 1};
+    case WGB_K_ATTN_COMBINE: return (kernel_spec){.body = "attention_combine", .access = "rwww", .param_slots = 1};
     case WGB_K_SWIGLU: return (kernel_spec){.body = "swiglu", .access = "rrw", .param_slots = 1};
     case WGB_K_ADD: return (kernel_spec){.body = "add", .access = "wr", .param_slots = 1};
     case WGB_K_COPY: return (kernel_spec){.body = "copy", .access = "rw", .param_slots = 1};
@@ -90,6 +90,12 @@ static kernel_spec spec_of(int k, int *fmt) {
         return (kernel_spec){.body = "matvec_q4_0_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true};
     case WGB_K_MATVEC_Q4_0_Q8_SWIGLU:
         return (kernel_spec){.body = "matvec_q4_0_q8_swiglu", .access = "rrrrw", .param_slots = 1};
+    case WGB_K_MATVEC_Q4_0_Q8_QKV:
+        return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
+                             .has_subgroup_entry = true, .prefix = KV_F32};
+    case WGB_K_MATVEC_Q4_0_Q8_QKV_F16:
+        return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
+                             .has_subgroup_entry = true, .prefix = KV_F16, .needs_f16 = true};
     default: return (kernel_spec){.body = "argmax", .access = "rw", .param_slots = 1};
     }
 }

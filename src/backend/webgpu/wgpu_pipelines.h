@@ -56,12 +56,14 @@ typedef enum wgb_kernel {
     WGB_K_MATVEC_Q4_0_Q8_NT,      /* batched decode: a few tokens per weight read */
     WGB_K_KV_STORE_F16,           /* kv_store and attention over an f16 KV cache (shader-f16) */
     WGB_K_ATTENTION_F16,
+    WGB_K_MATVEC_Q4_0_Q8_QKV,     /* decode: q, k, v products, rope and KV store in one dispatch */
+    WGB_K_MATVEC_Q4_0_Q8_QKV_F16, /* the same into an f16 KV cache */
     WGB_K_COUNT
 } wgb_kernel;
 
 /* Bytes of one parameter slot: the largest minUniformBufferOffsetAlignment WebGPU allows. */
 #define WGB_SLOT_BYTES 256u
-#define WGB_MAX_STORAGE 5
+#define WGB_MAX_STORAGE 8 /* WebGPU's minimum maxStorageBuffersPerShaderStage */
 
 typedef struct wgb_pipeline {
     WGPUComputePipeline pipe;

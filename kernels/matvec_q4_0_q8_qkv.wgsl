@@ -1,0 +1,215 @@
+// matvec_q4_0_q8_qkv: one decode token's attention inputs in one dispatch: q = Wq x,
+// k = Wk x, v = Wv x (Q4_0 weights, x as int8 blocks from quantize_x_q8.wgsl or
+// rms_norm_q8.wgsl), rotary embedding of q and k at position pos, and k, v stored into
+// the KV caches at row pos. Equal to matvec_q4_0_q8.wgsl three times, then rope.wgsl
+// twice and kv_store.wgsl (same dot products, reduction order and angle arithmetic).
+//
+// Rows are numbered over q, then k, then v (m_q + 2 m_kv in all); a workgroup owns ROWS
+// (4) consecutive rows. head_dim is a multiple of 4, so a workgroup stays inside one of
+// the three matrices and holds both rows (2j, 2j + 1) of every rotated pair: after the
+// reduction, the thread of a row reads its partner's sum from workgroup memory.
+//
+// Bindings (group 0):
+//   0 params: uniform Params (below)
+//   1 wq, 2 wk, 3 wv: array<u32>, read   Q4_0 rows as in matvec_q4_0_q8.wgsl (one binding each)
+//   4 xq: array<u32>, read               k / 4 words of int8 x
+//   5 xs: array<f32>, read               k / 32 scales of x
+//   6 q:  array<f32>, read_write         q[r] for r < m_q
+//   7 kc, 8 vc: array<KVS>, read_write   kc[k_dst + r], vc[v_dst + r] for r < m_kv
+// KVS: the caches' element type, f32 or f16 (declared in front of this file by the host).
+// Dispatch: groups = (m_q + 2 m_kv) / ROWS, laid out as in matvec_q4_0_q8.wgsl.
+//
+// Entry points: `main` (workgroup-memory reduction) and `main_subgroup` (subgroupAdd,
+// between the SUBGROUPS-BEGIN/END markers, cut out by the host without the feature).
+
+struct Params {
+    k: u32,
+    m_q: u32,        // n_head * head_dim
+    m_kv: u32,       // n_head_kv * head_dim
+    head_dim: u32,
+    half_dims: u32,  // rotated pairs per head: (rope_dims + 1) / 2
+    pos: u32,
+    freq_scale: f32,
+    k_dst: u32,      // pos * cache row length
+    v_dst: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+    freqs: array<vec4<f32>, 32>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> wq: array<u32>;
+@group(0) @binding(2) var<storage, read> wk: array<u32>;
+@group(0) @binding(3) var<storage, read> wv: array<u32>;
+@group(0) @binding(4) var<storage, read> xq: array<u32>;
+@group(0) @binding(5) var<storage, read> xs: array<f32>;
+@group(0) @binding(6) var<storage, read_write> q: array<f32>;
+@group(0) @binding(7) var<storage, read_write> kc: array<KVS>;
+@group(0) @binding(8) var<storage, read_write> vc: array<KVS>;
+
+const WG: u32 = 128u;
+const ROWS: u32 = 4u;
+
+var<workgroup> partial: array<f32, WG * ROWS>;
+
+// Weight words w0..w4 of Q4_0 block g (see matvec_q4_0_q8.wgsl) times the x block with
+// int8 words xa (elements 0..15), xb (16..31), 8 * element sum xsum8 and scale dx.
+fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32, xa: vec4<u32>, xb: vec4<u32>, xsum8: i32,
+             dx: f32) -> f32 {
+    let odd = (g & 1u) == 1u;
+    let dw2 = unpack2x16float(w0);
+    let dw = select(dw2.x, dw2.y, odd);
+    let q0 = select((w0 >> 16u) | (w1 << 16u), w1, odd);
+    let q1 = select((w1 >> 16u) | (w2 << 16u), w2, odd);
+    let q2 = select((w2 >> 16u) | (w3 << 16u), w3, odd);
+    let q3 = select((w3 >> 16u) | (w4 << 16u), w4, odd);
+    let lo = 0x0f0f0f0fu;
+    let s = dot4I8Packed(q0 & lo, xa.x) + dot4I8Packed(q1 & lo, xa.y) +
+            dot4I8Packed(q2 & lo, xa.z) + dot4I8Packed(q3 & lo, xa.w) +
+            dot4I8Packed((q0 >> 4u) & lo, xb.x) + dot4I8Packed((q1 >> 4u) & lo, xb.y) +
+            dot4I8Packed((q2 >> 4u) & lo, xb.z) + dot4I8Packed((q3 >> 4u) & lo, xb.w);
+    return f32(s - xsum8) * (dw * dx);
+}
+
+// Partial dot products of invocation t for rows lr0 .. lr0 + ROWS - 1 of matrix `which`
+// (0 q, 1 k, 2 v; uniform over the workgroup, so the branch on it is too): the order of
+// matvec_q4_0_q8.wgsl's partial_dots.
+fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
+    let nb = params.k / 32u;
+    var acc: array<f32, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        acc[r] = 0.0;
+    }
+    for (var b = t; b < nb; b += WG) {
+        let xw = b * 8u;
+        let xa = vec4<u32>(xq[xw], xq[xw + 1u], xq[xw + 2u], xq[xw + 3u]);
+        let xb = vec4<u32>(xq[xw + 4u], xq[xw + 5u], xq[xw + 6u], xq[xw + 7u]);
+        let dx = xs[b];
+        let ones = 0x01010101u;
+        let xsum8 = 8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
+                         dot4I8Packed(xa.w, ones) + dot4I8Packed(xb.x, ones) + dot4I8Packed(xb.y, ones) +
+                         dot4I8Packed(xb.z, ones) + dot4I8Packed(xb.w, ones));
+        for (var r = 0u; r < ROWS; r++) {
+            let g = (lr0 + r) * nb + b;      // block index in its matrix
+            let base = (g * 9u) >> 1u;       // word holding the block's first byte (18 g / 4)
+            var d: f32;
+            if (which == 0u) {
+                d = block_dot(wq[base], wq[base + 1u], wq[base + 2u], wq[base + 3u], wq[base + 4u], g, xa, xb, xsum8, dx);
+            } else if (which == 1u) {
+                d = block_dot(wk[base], wk[base + 1u], wk[base + 2u], wk[base + 3u], wk[base + 4u], g, xa, xb, xsum8, dx);
+            } else {
+                d = block_dot(wv[base], wv[base + 1u], wv[base + 2u], wv[base + 3u], wv[base + 4u], g, xa, xb, xsum8, dx);
+            }
+            acc[r] += d;
+        }
+    }
+    return acc;
+}
+
+// cos and sin as in rope.wgsl (argument reduced to [-pi, pi] first).
+fn cos_sin(a: f32) -> vec2<f32> {
+    let k = round(a * 0.15915494309189535);
+    let r = ((a - k * 6.28125) - k * 1.9353071693331003e-3) - k * 1.0253131677018246e-11;
+    return vec2<f32>(cos(r), sin(r));
+}
+
+// Row lr of matrix `which` holds `own`; `mate` is its pair partner's sum (row lr ^ 1).
+// Rotates (q and k, dims below 2 * half_dims) and stores.
+fn finish(which: u32, lr: u32, own: f32, mate: f32) {
+    if (which == 2u) {
+        vc[params.v_dst + lr] = KVS(own);
+        return;
+    }
+    var y = own;
+    let d = lr % params.head_dim;
+    let j = d >> 1u;
+    if (j < params.half_dims) {
+        let pos = f32(params.pos) * params.freq_scale;
+        let cs = cos_sin(pos * params.freqs[j >> 2u][j & 3u]);
+        if ((d & 1u) == 0u) {
+            y = own * cs.x - mate * cs.y;   // a = own, b = mate
+        } else {
+            y = mate * cs.y + own * cs.x;   // a = mate, b = own
+        }
+    }
+    if (which == 0u) {
+        q[lr] = y;
+    } else {
+        kc[params.k_dst + lr] = KVS(y);
+    }
+}
+
+// Which matrix rows row0 .. row0 + ROWS - 1 belong to, and the first one's index in it.
+fn locate(row0: u32) -> vec2<u32> {
+    if (row0 < params.m_q) {
+        return vec2<u32>(0u, row0);
+    }
+    if (row0 < params.m_q + params.m_kv) {
+        return vec2<u32>(1u, row0 - params.m_q);
+    }
+    return vec2<u32>(2u, row0 - params.m_q - params.m_kv);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+    let row0 = (wg.x + wg.y * nwg.x) * ROWS;
+    if (row0 >= params.m_q + 2u * params.m_kv) {
+        return;   // whole workgroup: uniform
+    }
+    let at = locate(row0);
+    let acc = partial_dots(at.x, at.y, t);
+    for (var r = 0u; r < ROWS; r++) {
+        partial[r * WG + t] = acc[r];
+    }
+    for (var half = WG / 2u; half > 0u; half >>= 1u) {
+        workgroupBarrier();
+        if (t < half) {
+            for (var r = 0u; r < ROWS; r++) {
+                partial[r * WG + t] += partial[r * WG + t + half];
+            }
+        }
+    }
+    workgroupBarrier();
+    if (t < ROWS) {
+        finish(at.x, at.y + t, partial[t * WG], partial[(t ^ 1u) * WG]);
+    }
+}
+
+// SUBGROUPS-BEGIN
+var<workgroup> sg_partial: array<f32, (WG / 4u) * ROWS>;
+
+@compute @workgroup_size(WG)
+fn main_subgroup(@builtin(workgroup_id) wg: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) t: u32,
+                 @builtin(subgroup_invocation_id) lane: u32,
+                 @builtin(subgroup_size) sg_size: u32) {
+    let row0 = (wg.x + wg.y * nwg.x) * ROWS;
+    if (row0 >= params.m_q + 2u * params.m_kv) {
+        return;
+    }
+    let at = locate(row0);
+    let acc = partial_dots(at.x, at.y, t);
+    let n_sg = (WG + sg_size - 1u) / sg_size;
+    let sg = t / sg_size;
+    for (var r = 0u; r < ROWS; r++) {
+        let s = subgroupAdd(acc[r]);
+        if (lane == 0u) {
+            sg_partial[r * (WG / 4u) + sg] = s;
+        }
+    }
+    workgroupBarrier();
+    if (t < ROWS) {
+        var own = 0.0;
+        var mate = 0.0;
+        for (var i = 0u; i < n_sg; i++) {
+            own += sg_partial[t * (WG / 4u) + i];
+            mate += sg_partial[(t ^ 1u) * (WG / 4u) + i];
+        }
+        finish(at.x, at.y + t, own, mate);
+    }
+}
+// SUBGROUPS-END
