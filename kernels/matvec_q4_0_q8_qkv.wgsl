@@ -12,7 +12,7 @@
 // Bindings (group 0):
 //   0 params: uniform Params (below)
 //   1 wq, 2 wk, 3 wv: array<u32>, read   Q4_0 rows as in matvec_q4_0_q8.wgsl (one binding each)
-//   4 xq: array<u32>, read               k / 4 words of int8 x
+//   4 xq: array<vec4<u32>>, read         k / 4 words of int8 x (read 4 words at a time)
 //   5 xs: array<f32>, read               k / 32 scales of x
 //   6 q:  array<f32>, read_write         q[r] for r < m_q
 //   7 kc, 8 vc: array<KVS>, read_write   kc[k_dst + r], vc[v_dst + r] for r < m_kv
@@ -42,7 +42,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> wq: array<u32>;
 @group(0) @binding(2) var<storage, read> wk: array<u32>;
 @group(0) @binding(3) var<storage, read> wv: array<u32>;
-@group(0) @binding(4) var<storage, read> xq: array<u32>;
+@group(0) @binding(4) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read> xs: array<f32>;
 @group(0) @binding(6) var<storage, read_write> q: array<f32>;
 @group(0) @binding(7) var<storage, read_write> kc: array<KVS>;
@@ -83,8 +83,8 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
     }
     for (var b = t; b < nb; b += WG) {
         let xw = b * 8u;
-        let xa = vec4<u32>(xq[xw], xq[xw + 1u], xq[xw + 2u], xq[xw + 3u]);
-        let xb = vec4<u32>(xq[xw + 4u], xq[xw + 5u], xq[xw + 6u], xq[xw + 7u]);
+        let xa = xq[xw >> 2u];
+        let xb = xq[(xw >> 2u) + 1u];
         let dx = xs[b];
         let ones = 0x01010101u;
         let xsum8 = 8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
