@@ -28,12 +28,9 @@ const TM: u32 = 128u;
 const TN: u32 = 64u;
 const TK: u32 = 32u;
 
-// Ws[kk * TM / 4 + r / 4][r % 4] = W[row0 + r][k0 + kk]; Xs likewise with tokens, but
-// XS (18) vec4s per column, not 16: the four loaders of a token store to columns 4 apart,
-// which the padding puts in distinct memory banks.
-const XS: u32 = 18u;
+// Ws[kk * TM / 4 + r / 4][r % 4] = W[row0 + r][k0 + kk]; Xs likewise with tokens.
 var<workgroup> Ws: array<vec4<f32>, 1024>; // TK * TM / 4
-var<workgroup> Xs: array<vec4<f32>, 576>;  // TK * XS
+var<workgroup> Xs: array<vec4<f32>, 512>;  // TK * TN / 4
 
 fn w_elem_or0(ro: u32, e: u32) -> f32 {
     if (e < P.k) {
@@ -98,7 +95,7 @@ fn put_w(kk: u32, r: u32, v: vec4<f32>) {
 }
 
 fn put_x(kk: u32, t: u32, v: f32) {
-    Xs[kk * XS + (t >> 2u)][t & 3u] = v;
+    Xs[kk * (TN / 4u) + (t >> 2u)][t & 3u] = v;
 }
 
 @compute @workgroup_size(256)
@@ -163,7 +160,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         for (var kk = 0u; kk < TK; kk++) {
             let w0 = Ws[kk * (TM / 4u) + tx];
             let w1 = Ws[kk * (TM / 4u) + 16u + tx];
-            let b = Xs[kk * XS + ty];
+            let b = Xs[kk * (TN / 4u) + ty];
             a00 += w0 * b.x;
             a01 += w1 * b.x;
             a10 += w0 * b.y;
