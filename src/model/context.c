@@ -93,8 +93,8 @@ static wgllm_status fail(wgllm_context *c, wgllm_status s, const char *msg) {
     return s;
 }
 
-wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool all_logits) {
-    if (!c) return WGLLM_ERR_INVALID_ARG;
+/* Checks tokens to be appended to c (one sequence of a batch) without changing c. */
+static wgllm_status check_tokens(wgllm_context *c, const wgllm_token *tokens, int n) {
     c->error[0] = 0;
     if (!tokens || n <= 0) return fail(c, WGLLM_ERR_INVALID_ARG, "no tokens to evaluate");
     if (n > c->n_ctx - c->n_past) {
@@ -109,6 +109,14 @@ wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool
             return WGLLM_ERR_INVALID_ARG;
         }
     }
+    return WGLLM_OK;
+}
+
+wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool all_logits) {
+    if (!c) return WGLLM_ERR_INVALID_ARG;
+    wgllm_status st = check_tokens(c, tokens, n);
+    if (st != WGLLM_OK) return st;
+    const int n_vocab = c->model->hp.n_vocab;
     if (all_logits && n > c->cap_logit_rows) {
         float *p = realloc(c->host_logits, sizeof(float) * (size_t)n_vocab * (size_t)n);
         if (!p) return fail(c, WGLLM_ERR_NO_MEMORY, "out of memory for logits");
@@ -185,25 +193,6 @@ wgllm_token wgllm_greedy(wgllm_context *c) {
     return best;
 }
 
-/* Checks one sequence of a batch without changing it. */
-static wgllm_status batch_check(wgllm_context *c, const wgllm_token *tokens, int n) {
-    c->error[0] = 0;
-    if (!tokens || n <= 0) return fail(c, WGLLM_ERR_INVALID_ARG, "no tokens to evaluate");
-    if (n > c->n_ctx - c->n_past) {
-        snprintf(c->error, sizeof c->error, "%d tokens do not fit: %d of %d context positions are free", n,
-                 c->n_ctx - c->n_past, c->n_ctx);
-        return WGLLM_ERR_CONTEXT_FULL;
-    }
-    const int n_vocab = c->model->hp.n_vocab;
-    for (int i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
-            snprintf(c->error, sizeof c->error, "token id %d out of range [0, %d)", tokens[i], n_vocab);
-            return WGLLM_ERR_INVALID_ARG;
-        }
-    }
-    return WGLLM_OK;
-}
-
 wgllm_status wgllm_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const *tokens, const int *n_tokens,
                               int n_seqs) {
     if (!ctxs || !tokens || !n_tokens || n_seqs <= 0) return WGLLM_ERR_INVALID_ARG;
@@ -211,7 +200,7 @@ wgllm_status wgllm_eval_batch(wgllm_context *const *ctxs, const wgllm_token *con
         if (!ctxs[i] || ctxs[i]->model != ctxs[0]->model) return WGLLM_ERR_INVALID_ARG;
         for (int j = 0; j < i; j++)
             if (ctxs[j] == ctxs[i]) return fail(ctxs[i], WGLLM_ERR_INVALID_ARG, "context appears twice in a batch");
-        wgllm_status s = batch_check(ctxs[i], tokens[i], n_tokens[i]);
+        wgllm_status s = check_tokens(ctxs[i], tokens[i], n_tokens[i]);
         if (s != WGLLM_OK) return s;
     }
     return wg_eval_batch(ctxs, tokens, n_tokens, n_seqs);
