@@ -98,6 +98,16 @@ static char *read_text(const char *dir, const char *name) {
     return s;
 }
 
+/* lib's text, then the kernel's. */
+static char *read_kernel(const char *dir, const char *lib, const char *name) {
+    char *a = read_text(dir, lib), *b = read_text(dir, name);
+    char *s = a && b ? malloc(strlen(a) + strlen(b) + 2) : NULL;
+    if (s) sprintf(s, "%s\n%s", a, b);
+    free(a);
+    free(b);
+    return s;
+}
+
 /* Replaces the first line starting with `prefix` by `line` (both without newline). */
 static bool replace_line(char **src, const char *prefix, const char *line) {
     char *p = strstr(*src, prefix);
@@ -670,7 +680,9 @@ int main(int argc, char **argv) {
         printf("timestamp period: %g ns/tick\n", B.ns_per_tick);
     }
 
-    char *qsrc = read_text(dir, "quantize_x_q8.wgsl"), *msrc = read_text(dir, "matvec_q4_0_q8.wgsl");
+    /* as the backend builds them: the shared functions in front of each kernel */
+    char *qsrc = read_kernel(dir, "lib_q8_round.wgsl", "quantize_x_q8.wgsl");
+    char *msrc = read_kernel(dir, "lib_q4_0_int8.wgsl", "matvec_q4_0_q8.wgsl");
     if (!qsrc || !msrc) return 1;
     WGPUComputePipeline qpipe = build(&B, "quantize_x_q8", qsrc, "main");
     if (!qpipe) return 1;

@@ -66,12 +66,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         for (var j = 1u; j < 8u; j++) {
             amax = max(amax, lane_amax[first + j]);
         }
-        let d = amax / 127.0;
-        let id = select(0.0, 1.0 / d, d > 0.0);
-        let s = v * id;
-        let r = sign(s) * floor(abs(s) + vec4<f32>(0.5));
+        let d = q8_scale(amax);
         let word = h * hd4 + li;
-        XQ[word] = pack4xI8Clamp(vec4<i32>(r));
+        XQ[word] = q8_pack4(v, d);
         if ((li & 7u) == 0u) {
             XS[word / 8u] = d;
         }

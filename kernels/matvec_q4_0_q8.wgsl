@@ -3,11 +3,8 @@
 // 32-block with dot4I8Packed, one f32 multiply-add per block and row.
 //
 // Bindings (group 0):
-//   0 w:      array<u32>, read        rows of k / 32 Q4_0 blocks of 18 bytes, contiguous, row 0 at
-//                                     byte 0 (a block: f16 d, 16 bytes qs; element j in the low nibble
-//                                     of qs[j], element j + 16 in the high nibble; value (q - 8) * d).
-//                                     Blocks are 2-byte aligned: even blocks start on a word, odd
-//                                     blocks 2 bytes into one. The binding may end mid-word (padded).
+//   0 w:      array<u32>, read        rows of k / 32 Q4_0 blocks, contiguous, row 0 at byte 0
+//                                     (the layout: lib_q4_0_int8.wgsl, put in front of this file)
 //   1 xq:     array<vec4<u32>>, read  k / 4 words: int8 x, 4 per word, little-endian (read 4 words at a time)
 //   2 xs:     array<f32>, read        k / 32 scales of x
 //   3 y:      array<f32>, read_write  y[y_off + r] for r < m
@@ -59,47 +56,16 @@ fn partial_dots(row0: u32, t: u32) -> array<f32, ROWS> {
         acc[r] = 0.0;
     }
     for (var b = t; b < nb; b += WG) {
-        // x block b: 8 words; elements 0..15 in words 0..3, 16..31 in words 4..7.
         let xa = xq[b * 2u];
         let xc = xq[b * 2u + 1u];
-        let x0 = xa.x;
-        let x1 = xa.y;
-        let x2 = xa.z;
-        let x3 = xa.w;
-        let x4 = xc.x;
-        let x5 = xc.y;
-        let x6 = xc.z;
-        let x7 = xc.w;
         let dx = xs[b];
-        // sum(q - 8) x = sum q x - 8 sum x: the nibbles stay unsigned bytes.
-        let ones = 0x01010101u;
-        let xsum8 = 8 * (dot4I8Packed(x0, ones) + dot4I8Packed(x1, ones) + dot4I8Packed(x2, ones) +
-                         dot4I8Packed(x3, ones) + dot4I8Packed(x4, ones) + dot4I8Packed(x5, ones) +
-                         dot4I8Packed(x6, ones) + dot4I8Packed(x7, ones));
+        let xsum8 = q8_sum8(xa, xc);
         for (var r = 0u; r < ROWS; r++) {
             let row = min(row0 + r, m - 1u);
-            let g = row * nb + b;              // global block index
-            let base = (g * 9u) >> 1u;         // word holding the block's first byte (18 g / 4)
-            let w0 = w[base];
-            let w1 = w[base + 1u];
-            let w2 = w[base + 2u];
-            let w3 = w[base + 3u];
-            let w4 = w[base + 4u];
-            let odd = (g & 1u) == 1u;
-            // even block: d = low half of w0, qs = bytes 2.. of w0..w4
-            // odd block:  d = high half of w0, qs = w1..w4
-            let dw2 = unpack2x16float(w0);
-            let dw = select(dw2.x, dw2.y, odd);
-            let q0 = select((w0 >> 16u) | (w1 << 16u), w1, odd);
-            let q1 = select((w1 >> 16u) | (w2 << 16u), w2, odd);
-            let q2 = select((w2 >> 16u) | (w3 << 16u), w3, odd);
-            let q3 = select((w3 >> 16u) | (w4 << 16u), w4, odd);
-            let lo = 0x0f0f0f0fu;
-            let s = dot4I8Packed(q0 & lo, x0) + dot4I8Packed(q1 & lo, x1) +
-                    dot4I8Packed(q2 & lo, x2) + dot4I8Packed(q3 & lo, x3) +
-                    dot4I8Packed((q0 >> 4u) & lo, x4) + dot4I8Packed((q1 >> 4u) & lo, x5) +
-                    dot4I8Packed((q2 >> 4u) & lo, x6) + dot4I8Packed((q3 >> 4u) & lo, x7);
-            acc[r] += f32(s - xsum8) * (dw * dx);
+            let g = row * nb + b; // global block index
+            let base = q4_0_word(g);
+            let blk = q4_0_unpack(w[base], w[base + 1u], w[base + 2u], w[base + 3u], w[base + 4u], g);
+            acc[r] += f32(q4_0_dot(blk, xa, xc) - xsum8) * (blk.d * dx);
         }
     }
     return acc;

@@ -1,6 +1,6 @@
 // matvec_q4_0_q8_nt: Y = W X for a Q4_0 weight matrix and a few tokens (2 to NT) at
 // once: the batched decode step of several sequences. Like matvec_q4_0_q8.wgsl (see there
-// for the Q4_0 layout and int8 x), but each weight block is decoded once and dotted with
+// for the dispatch; lib_q4_0_int8.wgsl, put in front, for the blocks), but each weight block is decoded once and dotted with
 // every token's x, so the weights are read once per step instead of once per token; the
 // tiled matmul would leave most of the GPU idle at such small batches.
 //
@@ -39,46 +39,14 @@ const NT: u32 = 8u;
 // token j of group g, lane l: partial[(g * NT + j) * TPR + l], component r = row.
 var<workgroup> partial: array<vec2<f32>, RG * NT * TPR>;
 
-struct Block2 {
-    l0: vec4<u32>, // low nibbles of row 0 (elements 0..15 as bytes)
-    h0: vec4<u32>, // high nibbles of row 0 (elements 16..31)
-    l1: vec4<u32>,
-    h1: vec4<u32>,
-    d: vec2<f32>,  // the rows' scales
-}
-
-// Block b of a row: its 16 nibble bytes as 4 words, and its scale in *d.
-fn nibbles(row: u32, b: u32, nb: u32, d: ptr<function, f32>) -> vec4<u32> {
-    let g = row * nb + b;
-    let base = (g * 9u) >> 1u;
-    let w0 = w[base];
-    let w1 = w[base + 1u];
-    let w2 = w[base + 2u];
-    let w3 = w[base + 3u];
-    let w4 = w[base + 4u];
-    let odd = (g & 1u) == 1u;
-    let dw2 = unpack2x16float(w0);
-    *d = select(dw2.x, dw2.y, odd);
-    return vec4<u32>(select((w0 >> 16u) | (w1 << 16u), w1, odd), select((w1 >> 16u) | (w2 << 16u), w2, odd),
-                     select((w2 >> 16u) | (w3 << 16u), w3, odd), select((w3 >> 16u) | (w4 << 16u), w4, odd));
-}
-
 // Both rows' contributions of block b for token tok.
-fn tok_dot(blk: Block2, tok: u32, b: u32, nb: u32, xw: u32) -> vec2<f32> {
-    let ones = 0x01010101u;
+fn tok_dot(b0: Q4Block, b1: Q4Block, tok: u32, b: u32, nb: u32, xw: u32) -> vec2<f32> {
     let xb = (tok * xw + b * 8u) >> 2u;
     let xa = xq[xb];
     let xc = xq[xb + 1u];
-    let xsum8 = 8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
-                     dot4I8Packed(xa.w, ones) + dot4I8Packed(xc.x, ones) + dot4I8Packed(xc.y, ones) +
-                     dot4I8Packed(xc.z, ones) + dot4I8Packed(xc.w, ones));
-    let s0 = dot4I8Packed(blk.l0.x, xa.x) + dot4I8Packed(blk.l0.y, xa.y) + dot4I8Packed(blk.l0.z, xa.z) +
-             dot4I8Packed(blk.l0.w, xa.w) + dot4I8Packed(blk.h0.x, xc.x) + dot4I8Packed(blk.h0.y, xc.y) +
-             dot4I8Packed(blk.h0.z, xc.z) + dot4I8Packed(blk.h0.w, xc.w);
-    let s1 = dot4I8Packed(blk.l1.x, xa.x) + dot4I8Packed(blk.l1.y, xa.y) + dot4I8Packed(blk.l1.z, xa.z) +
-             dot4I8Packed(blk.l1.w, xa.w) + dot4I8Packed(blk.h1.x, xc.x) + dot4I8Packed(blk.h1.y, xc.y) +
-             dot4I8Packed(blk.h1.z, xc.z) + dot4I8Packed(blk.h1.w, xc.w);
-    return vec2<f32>(vec2<i32>(s0, s1) - vec2<i32>(xsum8)) * (blk.d * xs[tok * nb + b]);
+    let xsum8 = q8_sum8(xa, xc);
+    let s = vec2<i32>(q4_0_dot(b0, xa, xc), q4_0_dot(b1, xa, xc));
+    return vec2<f32>(s - vec2<i32>(xsum8)) * (vec2<f32>(b0.d, b1.d) * xs[tok * nb + b]);
 }
 
 @compute @workgroup_size(WG)
@@ -102,35 +70,35 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     var a5 = vec2<f32>(0.0);
     var a6 = vec2<f32>(0.0);
     var a7 = vec2<f32>(0.0);
-    let lo = vec4<u32>(0x0f0f0f0fu);
     for (var b = t; live && b < nb; b += TPR) {
-        // The two weight blocks, decoded once: low and high nibbles as packed bytes.
-        var d0: f32;
-        var d1: f32;
-        let q0 = nibbles(row0, b, nb, &d0);
-        let q1 = nibbles(min(row0 + 1u, m - 1u), b, nb, &d1);
-        let blk = Block2(q0 & lo, (q0 >> vec4<u32>(4u)) & lo, q1 & lo, (q1 >> vec4<u32>(4u)) & lo, vec2<f32>(d0, d1));
-        a0 += tok_dot(blk, x0, b, nb, xw);
+        // The two weight blocks, decoded once for every token.
+        let g0 = row0 * nb + b;
+        let g1 = min(row0 + 1u, m - 1u) * nb + b;
+        let o0 = q4_0_word(g0);
+        let o1 = q4_0_word(g1);
+        let blk0 = q4_0_unpack(w[o0], w[o0 + 1u], w[o0 + 2u], w[o0 + 3u], w[o0 + 4u], g0);
+        let blk1 = q4_0_unpack(w[o1], w[o1 + 1u], w[o1 + 2u], w[o1 + 3u], w[o1 + 4u], g1);
+        a0 += tok_dot(blk0, blk1, x0, b, nb, xw);
         if (n > 1u) {
-            a1 += tok_dot(blk, x0 + 1u, b, nb, xw);
+            a1 += tok_dot(blk0, blk1, x0 + 1u, b, nb, xw);
         }
         if (n > 2u) {
-            a2 += tok_dot(blk, x0 + 2u, b, nb, xw);
+            a2 += tok_dot(blk0, blk1, x0 + 2u, b, nb, xw);
         }
         if (n > 3u) {
-            a3 += tok_dot(blk, x0 + 3u, b, nb, xw);
+            a3 += tok_dot(blk0, blk1, x0 + 3u, b, nb, xw);
         }
         if (n > 4u) {
-            a4 += tok_dot(blk, x0 + 4u, b, nb, xw);
+            a4 += tok_dot(blk0, blk1, x0 + 4u, b, nb, xw);
         }
         if (n > 5u) {
-            a5 += tok_dot(blk, x0 + 5u, b, nb, xw);
+            a5 += tok_dot(blk0, blk1, x0 + 5u, b, nb, xw);
         }
         if (n > 6u) {
-            a6 += tok_dot(blk, x0 + 6u, b, nb, xw);
+            a6 += tok_dot(blk0, blk1, x0 + 6u, b, nb, xw);
         }
         if (n > 7u) {
-            a7 += tok_dot(blk, x0 + 7u, b, nb, xw);
+            a7 += tok_dot(blk0, blk1, x0 + 7u, b, nb, xw);
         }
     }
     let pb = grp * NT * TPR;

@@ -57,19 +57,8 @@ var<workgroup> partial: array<f32, WG * ROWS>;
 // int8 words xa (elements 0..15), xb (16..31), 8 * element sum xsum8 and scale dx.
 fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32, xa: vec4<u32>, xb: vec4<u32>, xsum8: i32,
              dx: f32) -> f32 {
-    let odd = (g & 1u) == 1u;
-    let dw2 = unpack2x16float(w0);
-    let dw = select(dw2.x, dw2.y, odd);
-    let q0 = select((w0 >> 16u) | (w1 << 16u), w1, odd);
-    let q1 = select((w1 >> 16u) | (w2 << 16u), w2, odd);
-    let q2 = select((w2 >> 16u) | (w3 << 16u), w3, odd);
-    let q3 = select((w3 >> 16u) | (w4 << 16u), w4, odd);
-    let lo = 0x0f0f0f0fu;
-    let s = dot4I8Packed(q0 & lo, xa.x) + dot4I8Packed(q1 & lo, xa.y) +
-            dot4I8Packed(q2 & lo, xa.z) + dot4I8Packed(q3 & lo, xa.w) +
-            dot4I8Packed((q0 >> 4u) & lo, xb.x) + dot4I8Packed((q1 >> 4u) & lo, xb.y) +
-            dot4I8Packed((q2 >> 4u) & lo, xb.z) + dot4I8Packed((q3 >> 4u) & lo, xb.w);
-    return f32(s - xsum8) * (dw * dx);
+    let blk = q4_0_unpack(w0, w1, w2, w3, w4, g);
+    return f32(q4_0_dot(blk, xa, xb) - xsum8) * (blk.d * dx);
 }
 
 // Partial dot products of invocation t for rows lr0 .. lr0 + ROWS - 1 of matrix `which`
@@ -86,13 +75,10 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
         let xa = xq[xw >> 2u];
         let xb = xq[(xw >> 2u) + 1u];
         let dx = xs[b];
-        let ones = 0x01010101u;
-        let xsum8 = 8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
-                         dot4I8Packed(xa.w, ones) + dot4I8Packed(xb.x, ones) + dot4I8Packed(xb.y, ones) +
-                         dot4I8Packed(xb.z, ones) + dot4I8Packed(xb.w, ones));
+        let xsum8 = q8_sum8(xa, xb);
         for (var r = 0u; r < ROWS; r++) {
             let g = (lr0 + r) * nb + b;      // block index in its matrix
-            let base = (g * 9u) >> 1u;       // word holding the block's first byte (18 g / 4)
+            let base = q4_0_word(g);
             var d: f32;
             if (which == 0u) {
                 d = block_dot(wq[base], wq[base + 1u], wq[base + 2u], wq[base + 3u], wq[base + 4u], g, xa, xb, xsum8, dx);

@@ -1,8 +1,8 @@
 // The feed-forward's first half for one token, Q4_0 weights x int8 activations:
 // y[r] = silu(Wg[r] . x) * (Wu[r] . x). Gate and up rows are computed by the same
 // workgroup, so the SwiGLU needs no extra dispatch and no gate/up buffers.
-// x comes from quantize_x_q8.wgsl or rms_norm_q8.wgsl; the block decoding is that of
-// matvec_q4_0_q8.wgsl (see there for the Q4_0 layout and the dispatch shape).
+// x comes from quantize_x_q8.wgsl or rms_norm_q8.wgsl; the blocks are decoded by
+// lib_q4_0_int8.wgsl (put in front of this file); the dispatch shape is that of matvec_q4_0_q8.wgsl.
 //
 // Bindings: 0 params { k, m, pad, pad }; 1 Wg, 2 Wu (rows of k / 32 Q4_0 blocks, row 0 at
 // byte 0 of the binding); 3 xq, 4 xs; 5 y (m floats).
@@ -31,23 +31,6 @@ const ROWS: u32 = 4u;
 // group g, lane l: gate sums in partial[(2 g) * TPR + l], up sums in partial[(2 g + 1) * TPR + l]
 var<workgroup> partial: array<vec4<f32>, 2u * RG * TPR>;
 
-// Integer dot product of one Q4_0 block (its 5 words starting at the block's first
-// word; `odd`: the block starts 2 bytes into w0) with 32 int8 x (8 words).
-fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, odd: bool, xa: vec4<u32>, xc: vec4<u32>) -> vec2<f32> {
-    let dw2 = unpack2x16float(w0);
-    let dw = select(dw2.x, dw2.y, odd);
-    let q0 = select((w0 >> 16u) | (w1 << 16u), w1, odd);
-    let q1 = select((w1 >> 16u) | (w2 << 16u), w2, odd);
-    let q2 = select((w2 >> 16u) | (w3 << 16u), w3, odd);
-    let q3 = select((w3 >> 16u) | (w4 << 16u), w4, odd);
-    let lo = 0x0f0f0f0fu;
-    let s = dot4I8Packed(q0 & lo, xa.x) + dot4I8Packed(q1 & lo, xa.y) +
-            dot4I8Packed(q2 & lo, xa.z) + dot4I8Packed(q3 & lo, xa.w) +
-            dot4I8Packed((q0 >> 4u) & lo, xc.x) + dot4I8Packed((q1 >> 4u) & lo, xc.y) +
-            dot4I8Packed((q2 >> 4u) & lo, xc.z) + dot4I8Packed((q3 >> 4u) & lo, xc.w);
-    return vec2<f32>(f32(s), dw);
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wgid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
@@ -60,23 +43,19 @@ fn main(@builtin(workgroup_id) wgid: vec3<u32>,
     let live = row0 < m; // not a return: the barriers below need every thread
     var accg = vec4<f32>(0.0);
     var accu = vec4<f32>(0.0);
-    let ones = 0x01010101u;
     for (var b = t; live && b < nb; b += TPR) {
         let xa = xq[b * 2u];
         let xc = xq[b * 2u + 1u];
-        let xsum8 = f32(8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
-                             dot4I8Packed(xa.w, ones) + dot4I8Packed(xc.x, ones) + dot4I8Packed(xc.y, ones) +
-                             dot4I8Packed(xc.z, ones) + dot4I8Packed(xc.w, ones)));
+        let xsum8 = q8_sum8(xa, xc);
         let dx = xs[b];
         for (var r = 0u; r < ROWS; r++) {
             let row = min(row0 + r, m - 1u);
             let g = row * nb + b;
-            let base = (g * 9u) >> 1u;
-            let odd = (g & 1u) == 1u;
-            let sg = block_dot(wg_[base], wg_[base + 1u], wg_[base + 2u], wg_[base + 3u], wg_[base + 4u], odd, xa, xc);
-            let su = block_dot(wu_[base], wu_[base + 1u], wu_[base + 2u], wu_[base + 3u], wu_[base + 4u], odd, xa, xc);
-            accg[r] += (sg.x - xsum8) * (sg.y * dx);
-            accu[r] += (su.x - xsum8) * (su.y * dx);
+            let base = q4_0_word(g);
+            let bg = q4_0_unpack(wg_[base], wg_[base + 1u], wg_[base + 2u], wg_[base + 3u], wg_[base + 4u], g);
+            let bu = q4_0_unpack(wu_[base], wu_[base + 1u], wu_[base + 2u], wu_[base + 3u], wu_[base + 4u], g);
+            accg[r] += f32(q4_0_dot(bg, xa, xc) - xsum8) * (bg.d * dx);
+            accu[r] += f32(q4_0_dot(bu, xa, xc) - xsum8) * (bu.d * dx);
         }
     }
     let pg = 2u * grp * TPR;

@@ -59,12 +59,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     if (!live) {
         return;
     }
-    let d = amax / 127.0;
-    let id = select(0.0, 1.0 / d, d > 0.0);
-    let s = v * id;
-    // round half away from zero, like C's roundf (WGSL round() is half to even)
-    let r = sign(s) * floor(abs(s) + vec4<f32>(0.5));
-    xq[word] = pack4xI8Clamp(vec4<i32>(r));
+    let d = q8_scale(amax);
+    xq[word] = q8_pack4(v, d);
     if ((lid & 7u) == 0u) {
         xs[word / 8u] = d;
     }

@@ -59,11 +59,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     if (!live) {
         return;
     }
-    let d = amax / 127.0;
-    let id = select(0.0, 1.0 / d, d > 0.0);
-    let q = v * id;
-    let r = sign(q) * floor(abs(q) + vec4<f32>(0.5));
-    XQ[word] = pack4xI8Clamp(vec4<i32>(r));
+    let d = q8_scale(amax);
+    XQ[word] = q8_pack4(v, d);
     if ((li & 7u) == 0u) {
         XS[word / 8u] = d;
     }

@@ -40,10 +40,13 @@ typedef struct {
     bool has_subgroup_variant; /* `main` in a SUBGROUPS and a NO-SUBGROUPS section; one is kept */
     const char *prefix;      /* WGSL put in front of the body (type aliases), or NULL */
     bool needs_f16;          /* built only on devices with shader-f16 */
+    const char *lib;         /* kernel file of shared functions put in front of the body, or NULL */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
 #define KV_F16 "enable f16;\nalias KV4 = vec4<f16>;\nalias KVS = f16;\n"
+#define LIB_Q8 "lib_q8_round"
+#define LIB_Q4 "lib_q4_0_int8"
 
 static kernel_spec spec_of(int k, int *fmt) {
     *fmt = -1;
@@ -65,7 +68,8 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
         return (kernel_spec){
-            .body = "attention", .access = "rrrwwww", .param_slots = 1, .prefix = KV_F32, .has_subgroup_variant = true};
+            .body = "attention", .access = "rrrwwww", .param_slots = 1, .prefix = KV_F32, .has_subgroup_variant = true,
+            .lib = LIB_Q8};
     case WGB_K_KV_STORE_F16:
         return (kernel_spec){
             .body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
@@ -75,27 +79,32 @@ static kernel_spec spec_of(int k, int *fmt) {
                              .param_slots = 1,
                              .prefix = KV_F16,
                              .needs_f16 = true,
-                             .has_subgroup_variant = true};
-    case WGB_K_ATTN_COMBINE: return (kernel_spec){.body = "attention_combine", .access = "rwww", .param_slots = 1};
+                             .has_subgroup_variant = true,
+                             .lib = LIB_Q8};
+    case WGB_K_ATTN_COMBINE:
+        return (kernel_spec){.body = "attention_combine", .access = "rwww", .param_slots = 1, .lib = LIB_Q8};
     case WGB_K_SWIGLU: return (kernel_spec){.body = "swiglu", .access = "rrw", .param_slots = 1};
     case WGB_K_ADD: return (kernel_spec){.body = "add", .access = "wr", .param_slots = 1};
     case WGB_K_COPY: return (kernel_spec){.body = "copy", .access = "rw", .param_slots = 1};
     case WGB_K_QUANTIZE_X_Q8:
-        return (kernel_spec){.body = "quantize_x_q8", .access = "rww", .param_slots = 1, .params_last = true};
+        return (kernel_spec){
+            .body = "quantize_x_q8", .access = "rww", .param_slots = 1, .params_last = true, .lib = LIB_Q8};
     case WGB_K_MATVEC_Q4_0_Q8:
         return (kernel_spec){.body = "matvec_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
-                             .has_subgroup_entry = true};
-    case WGB_K_RMS_NORM_Q8: return (kernel_spec){.body = "rms_norm_q8", .access = "rrwww", .param_slots = 1};
+                             .has_subgroup_entry = true, .lib = LIB_Q4};
+    case WGB_K_RMS_NORM_Q8:
+        return (kernel_spec){.body = "rms_norm_q8", .access = "rrwww", .param_slots = 1, .lib = LIB_Q8};
     case WGB_K_MATVEC_Q4_0_Q8_NT:
-        return (kernel_spec){.body = "matvec_q4_0_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true};
+        return (kernel_spec){
+            .body = "matvec_q4_0_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true, .lib = LIB_Q4};
     case WGB_K_MATVEC_Q4_0_Q8_SWIGLU:
-        return (kernel_spec){.body = "matvec_q4_0_q8_swiglu", .access = "rrrrw", .param_slots = 1};
+        return (kernel_spec){.body = "matvec_q4_0_q8_swiglu", .access = "rrrrw", .param_slots = 1, .lib = LIB_Q4};
     case WGB_K_MATVEC_Q4_0_Q8_QKV:
         return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
-                             .has_subgroup_entry = true, .prefix = KV_F32};
+                             .has_subgroup_entry = true, .prefix = KV_F32, .lib = LIB_Q4};
     case WGB_K_MATVEC_Q4_0_Q8_QKV_F16:
         return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
-                             .has_subgroup_entry = true, .prefix = KV_F16, .needs_f16 = true};
+                             .has_subgroup_entry = true, .prefix = KV_F16, .needs_f16 = true, .lib = LIB_Q4};
     default: return (kernel_spec){.body = "argmax", .access = "rw", .param_slots = 1};
     }
 }
@@ -216,7 +225,17 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         free(body);
         if (!text) return false;
     }
-    if (s.prefix) {
+    if (s.lib) {
+        char *lib = load_kernel(s.lib, err, err_size);
+        char *t = lib ? malloc(strlen(lib) + strlen(text) + 2) : NULL;
+        if (t) sprintf(t, "%s\n%s", lib, text);
+        else if (lib) snprintf(err, err_size, "out of memory");
+        free(lib);
+        free(text);
+        if (!t) return false;
+        text = t;
+    }
+    if (s.prefix) { /* first: `enable` directives must precede everything */
         char *t = malloc(strlen(s.prefix) + strlen(text) + 1);
         if (!t) {
             free(text);
