@@ -22,6 +22,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/webgpu/wgpu_backend.h"
 #include "check.h"
+#include "int8_ref.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
@@ -148,42 +149,6 @@ static double compare(pair *p, const twin *t, int64_t row0, int64_t n, double bo
     free(g);
     free(c);
     return rel;
-}
-
-/* x rounded as kernels/quantize_x_q8.wgsl does (llama.cpp's q8_0 rule, f32 scale):
- * d = amax / 127, q = x / d rounded half away from zero, per block of 32. */
-static void quantize_x_q8_ref(const float *x, int64_t k, int8_t *q, float *d) {
-    for (int64_t b = 0; b < k / 32; b++) {
-        float amax = 0.0f;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
-        d[b] = amax / 127.0f;
-        float id = d[b] > 0.0f ? 1.0f / d[b] : 0.0f;
-        for (int j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)roundf(x[b * 32 + j] * id);
-    }
-}
-
-/* y = W x for Q4_0 rows and int8 x: exact integer dot per block, scales applied in double. */
-static void matvec_q4_0_q8_ref(const uint8_t *w, int64_t k, int64_t m, const float *x, double *y) {
-    int8_t *q = malloc((size_t)k);
-    float *d = malloc(sizeof(float) * (size_t)(k / 32));
-    quantize_x_q8_ref(x, k, q, d);
-    const size_t rb = wg_type_row_bytes(WG_TYPE_Q4_0, k);
-    for (int64_t r = 0; r < m; r++) {
-        double acc = 0.0;
-        for (int64_t b = 0; b < k / 32; b++) {
-            const uint8_t *blk = w + (size_t)r * rb + (size_t)b * 18;
-            double dw = wg_fp16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
-            long dot = 0;
-            for (int j = 0; j < 16; j++) {
-                dot += (long)((blk[2 + j] & 15) - 8) * q[b * 32 + j];
-                dot += (long)((blk[2 + j] >> 4) - 8) * q[b * 32 + j + 16];
-            }
-            acc += dw * (double)d[b] * (double)dot;
-        }
-        y[r] = acc;
-    }
-    free(q);
-    free(d);
 }
 
 /* Rows 0..n-1 of the GPU result `y` against the int8 reference from x's current GPU contents. */

@@ -24,6 +24,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/webgpu/wgpu_backend.h"
 #include "check.h"
+#include "int8_ref.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
@@ -76,37 +77,6 @@ static double rel_err_f(const float *a, const float *b, size_t n) {
     double r = rel_err(a, bd, n);
     free(bd);
     return r;
-}
-
-/* W x with x rounded to int8 blocks of 32 (d = amax / 127, round half away from zero),
- * exact integer block dots, scales in double. */
-static void matvec_q8_ref(const uint8_t *w, int64_t k, int64_t m, const float *x, double *y) {
-    int8_t *q = malloc((size_t)k);
-    float *d = malloc(sizeof(float) * (size_t)(k / 32));
-    for (int64_t b = 0; b < k / 32; b++) {
-        float amax = 0.0f;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
-        d[b] = amax / 127.0f;
-        float id = d[b] > 0.0f ? 1.0f / d[b] : 0.0f;
-        for (int j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)roundf(x[b * 32 + j] * id);
-    }
-    const size_t rb = wg_type_row_bytes(WG_TYPE_Q4_0, k);
-    for (int64_t r = 0; r < m; r++) {
-        double acc = 0.0;
-        for (int64_t b = 0; b < k / 32; b++) {
-            const uint8_t *blk = w + (size_t)r * rb + (size_t)b * 18;
-            double dw = wg_fp16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
-            long dot = 0;
-            for (int j = 0; j < 16; j++) {
-                dot += (long)((blk[2 + j] & 15) - 8) * q[b * 32 + j];
-                dot += (long)((blk[2 + j] >> 4) - 8) * q[b * 32 + j + 16];
-            }
-            acc += dw * (double)d[b] * (double)dot;
-        }
-        y[r] = acc;
-    }
-    free(q);
-    free(d);
 }
 
 /* rope's rotation of n_heads heads in double; the angle as the backends round it. */
@@ -227,9 +197,9 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
         /* 2. against the int8 reference in double */
         double *qr = malloc(sizeof(double) * (size_t)m_q), *kr = malloc(sizeof(double) * (size_t)m_kv),
                *vr = malloc(sizeof(double) * (size_t)m_kv);
-        matvec_q8_ref(wqd, k, m_q, x, qr);
-        matvec_q8_ref(wkd, k, m_kv, x, kr);
-        matvec_q8_ref(wvd, k, m_kv, x, vr);
+        matvec_q4_0_q8_ref(wqd, k, m_q, x, qr);
+        matvec_q4_0_q8_ref(wkd, k, m_kv, x, kr);
+        matvec_q4_0_q8_ref(wvd, k, m_kv, x, vr);
         rope_ref(qr, s->n_head, s->head_dim, s->rope_dims, pos, base, scale, factors);
         rope_ref(kr, s->n_head_kv, s->head_dim, s->rope_dims, pos, base, scale, factors);
         const double bkv = half ? BOUND_F16 : BOUND_REF;
@@ -341,7 +311,7 @@ static void check_attention_q8(ctx *c, int n_head, int n_head_kv, int hd, int po
         read_all(g, y2, r2);
         CHECK_MSG(memcmp(r1, r2, sizeof(float) * (size_t)m) == 0, "%s: differs from quantize_x_q8's rounding (%.3g)",
                   what, rel_err_f(r1, r2, (size_t)m));
-        matvec_q8_ref(wd, qd, m, a, ref);
+        matvec_q4_0_q8_ref(wd, qd, m, a, ref);
         note(c, 1, rel_err(r1, ref, (size_t)m), BOUND_REF, what, "vs int8 reference");
     }
     wg_tensor *gt[] = {w, qt, att, kc, vc, y1, y2};
