@@ -1,5 +1,6 @@
 // Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of every head of row i
-// by angle ((pos0 + i) * freq_scale) * freq[j], in place. The inverse frequencies come
+// by angle (position * freq_scale) * freq[j], in place; the position of row i is pos0 + i,
+// or pos[i] with per_row (a batch of sequences, each at its own position, i < 32). The inverse frequencies come
 // from the host (same arithmetic as the CPU backend); one thread per pair.
 
 struct Params {
@@ -11,7 +12,12 @@ struct Params {
     count: u32,      // n * n_heads * half_dims
     freq_scale: f32,
     row0: u32,       // first row of x
+    per_row: u32,    // != 0: row i is at position pos[i]
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
     freqs: array<vec4<f32>, 32>,
+    pos: array<vec4<u32>, 8>,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -35,7 +41,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let j = idx % P.half_dims;
     let h = (idx / P.half_dims) % P.n_heads;
     let i = idx / (P.half_dims * P.n_heads);
-    let pos = f32(P.pos0 + i) * P.freq_scale;
+    var at = P.pos0 + i;
+    if (P.per_row != 0u) {
+        at = P.pos[i >> 2u][i & 3u];
+    }
+    let pos = f32(at) * P.freq_scale;
     let cs = cos_sin(pos * P.freqs[j >> 2u][j & 3u]);
     let o = (P.row0 + i) * P.stride + h * P.head_dim + 2u * j;
     let a = X[o];

@@ -90,6 +90,11 @@ typedef struct wg_backend_ops {
                            const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
                            float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
                            wg_tensor *k_cache, wg_tensor *v_cache);
+    /* Optional (NULL, or false having recorded nothing: the model calls rope per sequence):
+     * rotates rows 0..n-1 of x as rope does, row i at position pos[i] (a batch of sequences,
+     * each at its own position), in one go. pos is read during the call. */
+    bool (*rope_rows)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
+                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors);
     /* out[i] = silu(gate[i]) * up[i] */
     void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
     /* x[i] += y[i] */

@@ -45,7 +45,7 @@ void wg_acts_free(const wgllm_model *m, wg_acts *a) {
 /* Token ids of all sequences, back to back (seqs[0].ids itself for one sequence). */
 static int32_t *gather_ids(const wg_seq *seqs, int n_seqs, int total) {
     if (n_seqs == 1) return (int32_t *)seqs[0].ids;
-    int32_t *ids = malloc(sizeof *ids * (size_t)total);
+    int32_t *ids = calloc((size_t)total, sizeof *ids);
     if (!ids) return NULL;
     int r = 0;
     for (int s = 0; s < n_seqs; s++)
@@ -69,7 +69,16 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
         int32_t *ids = gather_ids(seqs, n_seqs, n);
         if (!ids) return false;
         ops->get_rows(b, m->tok_embd, ids, n, a->x); // x: (n_embd, n)
-        if (ids != seqs[0].ids) free(ids);
+        if (n_seqs > 1) free(ids); /* else it is seqs[0].ids */
+    }
+
+    // positions of the rows of a small batch of sequences, for rope_rows
+    int32_t pos_buf[64];
+    const int32_t *pos = NULL;
+    if (n_seqs > 1 && n <= (int)(sizeof pos_buf / sizeof pos_buf[0]) && ops->rope_rows) {
+        for (int s = 0, r = 0; s < n_seqs; s++)
+            for (int i = 0; i < seqs[s].n; i++) pos_buf[r++] = seqs[s].c->n_past + i;
+        pos = pos_buf;
     }
 
     for (int l = 0; l < hp->n_layer; l++) {
@@ -83,21 +92,27 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
                                                    hp->head_dim, hp->rope_dims, seqs[0].c->n_past, hp->rope_base,
                                                    hp->rope_scale, m->rope_factors, a->q, seqs[0].c->k_cache[l],
                                                    seqs[0].c->v_cache[l]);
+        bool q_roped = fused_qkv, k_roped = fused_qkv;
         if (!fused_qkv) {
             ops->matmul(b, L->wq, a->xb, n, a->q); // (n_head * head_dim, n)
             ops->matmul(b, L->wk, a->xb, n, a->k); // (n_head_kv * head_dim, n)
             ops->matmul(b, L->wv, a->xb, n, a->v);
+            // several sequences: rope over all their rows at once where the backend can
+            q_roped = pos && ops->rope_rows(b, a->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos, hp->rope_base,
+                                            hp->rope_scale, m->rope_factors);
+            k_roped = q_roped && ops->rope_rows(b, a->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos,
+                                                hp->rope_base, hp->rope_scale, m->rope_factors);
         }
         for (int s = 0, row0 = 0; s < n_seqs; row0 += seqs[s].n, s++) {
             wgllm_context *c = seqs[s].c;
             const int ns = seqs[s].n, pos0 = c->n_past;
-            if (!fused_qkv) {
+            if (!q_roped)
                 ops->rope(b, a->q, ns, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base,
                           hp->rope_scale, m->rope_factors, row0);
+            if (!k_roped)
                 ops->rope(b, a->k, ns, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base,
                           hp->rope_scale, m->rope_factors, row0);
-                ops->kv_store(b, c->k_cache[l], c->v_cache[l], a->k, a->v, pos0, ns, row0);
-            }
+            if (!fused_qkv) ops->kv_store(b, c->k_cache[l], c->v_cache[l], a->k, a->v, pos0, ns, row0);
             ops->attention(b, a->q, c->k_cache[l], c->v_cache[l], pos0, ns, hp->n_head, hp->n_head_kv, hp->head_dim,
                            a->att, row0); // (n_head * head_dim, n)
         }

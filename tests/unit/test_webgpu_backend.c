@@ -316,6 +316,31 @@ static void test_rope(pair *p) {
         }
         twin_free(p, &x);
     }
+    /* rope_rows: each row at its own position (a batch of sequences), in one dispatch; the
+     * CPU backend's rope_rows is its rope per row */
+    static const int32_t pos[32] = {0,  7,  300, 1,   2,  2,  999, 64, 5,  4,   3,   2,  1, 0,    31,  32,
+                                    33, 255, 256, 257, 12, 11, 10,  9,  8,  700, 701, 40, 41, 4095, 1000, 6};
+    static const int ns[] = {2, 7, 32};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "rope_rows n=%d", ns[i]);
+        twin x = act_new(p, 6 * 128, ns[i], 1.0f);
+        if (x.g) {
+            CHECK(p->gpu->ops->rope_rows(p->gpu, x.g, ns[i], 6, 128, 96, pos, 10000.0f, 1.0f, factors[1]));
+            CHECK(p->cpu->ops->rope_rows(p->cpu, x.c, ns[i], 6, 128, 96, pos, 10000.0f, 1.0f, factors[1]));
+            compare(p, &x, 0, ns[i], BOUND_REDUCE, OP_ROPE, what);
+        }
+        twin_free(p, &x);
+    }
+    /* what the WebGPU form cannot take it declines, recording nothing */
+    twin y = act_new(p, 2 * 64, 33, 1.0f);
+    if (y.g) {
+        int32_t many[33] = {0}, neg[2] = {3, -1};
+        CHECK(!p->gpu->ops->rope_rows(p->gpu, y.g, 33, 2, 64, 64, many, 10000.0f, 1.0f, NULL));
+        CHECK(!p->gpu->ops->rope_rows(p->gpu, y.g, 2, 2, 64, 64, neg, 10000.0f, 1.0f, NULL));
+        compare(p, &y, 0, 33, 0.0, OP_ROPE, "rope_rows declined: x unchanged");
+    }
+    twin_free(p, &y);
 }
 
 /* Fills caches up to pos0 + n with kv_store (checked), then attends. */

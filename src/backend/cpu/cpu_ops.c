@@ -122,6 +122,13 @@ void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     }
 }
 
+bool cpu_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
+                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors) {
+    for (int i = 0; i < n; i++)
+        cpu_op_rope(b, x, 1, n_heads, head_dim, rope_dims, pos[i], freq_base, freq_scale, freq_factors, i);
+    return true;
+}
+
 void cpu_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0) {
     memcpy(cpu_row(k_cache, pos0), cpu_row(k, row0), (size_t)n * (size_t)k->ne0 * sizeof(float));

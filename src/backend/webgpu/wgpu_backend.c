@@ -661,6 +661,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .matmul_add = wgb_op_matmul_add,
     .matmul_swiglu = wgb_op_matmul_swiglu,
     .rope = wgb_op_rope,
+    .rope_rows = wgb_op_rope_rows,
     .kv_store = wgb_op_kv_store,
     .qkv_rope_store = wgb_op_qkv_rope_store,
     .attention = wgb_op_attention,

@@ -62,6 +62,7 @@ enum {
 };
 
 #define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
+#define WGB_ROPE_MAX_ROWS 32   /* kernels/rope.wgsl: pos array (rope_rows) */
 #define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
 /* Up to this many tokens, Q4_0 products use the int8 matrix-vector kernels (a few tokens
  * per weight read) instead of the tiled matmul, which needs many tokens to fill the GPU. */
@@ -207,6 +208,8 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
                           wg_tensor *out);
 void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
                  float freq_base, float freq_scale, const float *freq_factors, int row0);
+bool wgb_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
+                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors);
 void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0);
 bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,

@@ -327,10 +327,10 @@ static const float *rope_freqs(wgb_ctx *c, int rope_dims, float freq_base, const
     return c->rope_freqs;
 }
 
-void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, const float *freq_factors, int row0) {
-    wgb_ctx *c = wgb_ctx_of(b);
-    if (n <= 0) return;
+/* rope of rows row0 .. row0 + n - 1, row i at position pos0 + i, or at pos[i] when pos is
+ * given (n <= WGB_ROPE_MAX_ROWS then). */
+static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
+                          const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors, int row0) {
     int pairs = (rope_dims + 1) / 2; /* the CPU loop: j = 0, 2, ... < rope_dims */
     if (row0 < 0 || !fits(c, x, (int64_t)row0 + n, (int64_t)n_heads * head_dim, "rope")) return;
     if (pairs <= 0 || pairs > ROPE_MAX_PAIRS || 2 * pairs > head_dim || pos0 < 0) {
@@ -340,7 +340,9 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     }
     struct {
         uint32_t n_heads, head_dim, half_dims, pos0, stride, count, freq_scale, row0;
+        uint32_t per_row, pad[3];
         float freqs[ROPE_MAX_PAIRS];
+        uint32_t pos[WGB_ROPE_MAX_ROWS];
     } p;
     memset(&p, 0, sizeof p);
     p.n_heads = (uint32_t)n_heads;
@@ -351,9 +353,27 @@ void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     p.count = (uint32_t)n * (uint32_t)n_heads * (uint32_t)pairs;
     p.freq_scale = f32_bits(freq_scale);
     p.row0 = (uint32_t)row0;
+    p.per_row = pos != NULL;
+    for (int i = 0; pos && i < n; i++) p.pos[i] = (uint32_t)pos[i];
     memcpy(p.freqs, rope_freqs(c, rope_dims, freq_base, freq_factors), sizeof(float) * (size_t)pairs);
     wgb_bind bb[1] = {wgb_act(x)};
     wgb_dispatch_linear(c, WGB_K_ROPE, &p, sizeof p, bb, groups_of(p.count, 256));
+}
+
+void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
+                 float freq_base, float freq_scale, const float *freq_factors, int row0) {
+    if (n <= 0) return;
+    rope_dispatch(wgb_ctx_of(b), x, n, n_heads, head_dim, rope_dims, pos0, NULL, freq_base, freq_scale, freq_factors,
+                  row0);
+}
+
+bool wgb_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
+                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors) {
+    if (n <= 0 || n > WGB_ROPE_MAX_ROWS || !pos) return false;
+    for (int i = 0; i < n; i++)
+        if (pos[i] < 0) return false;
+    rope_dispatch(wgb_ctx_of(b), x, n, n_heads, head_dim, rope_dims, 0, pos, freq_base, freq_scale, freq_factors, 0);
+    return true;
 }
 
 void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
