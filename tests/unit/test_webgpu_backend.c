@@ -326,8 +326,8 @@ static void test_rope(pair *p) {
         snprintf(what, sizeof what, "rope_rows n=%d", ns[i]);
         twin x = act_new(p, 6 * 128, ns[i], 1.0f);
         if (x.g) {
-            CHECK(p->gpu->ops->rope_rows(p->gpu, x.g, ns[i], 6, 128, 96, pos, 10000.0f, 1.0f, factors[1]));
-            CHECK(p->cpu->ops->rope_rows(p->cpu, x.c, ns[i], 6, 128, 96, pos, 10000.0f, 1.0f, factors[1]));
+            CHECK(p->gpu->ops->rope_rows(p->gpu, x.g, ns[i], 6, 128, 64, pos, 10000.0f, 1.0f, factors[1]));
+            CHECK(p->cpu->ops->rope_rows(p->cpu, x.c, ns[i], 6, 128, 64, pos, 10000.0f, 1.0f, factors[1]));
             compare(p, &x, 0, ns[i], BOUND_REDUCE, OP_ROPE, what);
         }
         twin_free(p, &x);
