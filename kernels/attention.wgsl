@@ -9,8 +9,10 @@
 // and head_dim, the cache row length a multiple of 4.
 // q8 != 0 (decode, one split, head_dim a multiple of 32): out is also written as int8
 // blocks of 32 with f32 scales (XQ, XS: quantize_x_q8.wgsl's layout and rule, bit for bit),
-// for the Q4_0 x int8 matvec that reads it next; needs n = 1 and row0 = 0, out_stride = the
-// row length that matvec quantizes.
+// for the Q4_0 x int8 matvec that reads it next; needs row0 = 0 and out_stride = the row
+// length that matvec quantizes.
+// per_row != 0 (several sequences decoding one token each): token i has its own position
+// and KV cache, given in rows[i].
 
 struct Params {
     n_head: u32,
@@ -25,6 +27,13 @@ struct Params {
     split_len: u32,  // positions per split (a multiple of 256)
     row0: u32,       // first row of q and out
     q8: u32,         // also write out as int8 blocks (see above)
+    per_row: u32,    // != 0: token i's position and caches come from rows[i] (a batch of sequences)
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+    // per_row: (position, first vec4 of the sequence's K cache, of its V cache, unused);
+    // the caches of all sequences lie in the bound K and V arenas
+    rows: array<vec4<u32>, 32>,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -102,9 +111,16 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     let split = wid.x % P.n_split;
     let i = wid.y;
     let hd4 = P.hd / 4u;
-    let n_pos = P.pos0 + i + 1u;
+    var n_pos = P.pos0 + i + 1u;
     let kvs4 = P.kv_stride / 4u;
-    let kvo4 = (h / P.group) * hd4;
+    var kvo4 = (h / P.group) * hd4; // this head's first vec4 in a K row
+    var vvo4 = kvo4;                // ... in a V row
+    if (P.per_row != 0u) {
+        let r = P.rows[i];
+        n_pos = r.x + 1u;
+        kvo4 += r.y;
+        vvo4 += r.z;
+    }
     if (li < P.hd) {
         qs[li / 4u][li % 4u] = Q[(P.row0 + i) * P.q_stride + h * P.hd + li];
     }
@@ -143,7 +159,7 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
         let clen = min(CH, stop - c0);
         if (g < ng) {
             for (var tt = g; tt < clen; tt += ng) {
-                o += sc[tt] * vec4<f32>(Vc[(c0 + tt) * kvs4 + kvo4 + d4]);
+                o += sc[tt] * vec4<f32>(Vc[(c0 + tt) * kvs4 + vvo4 + d4]);
             }
         }
         workgroupBarrier();
@@ -190,7 +206,7 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
             amax = max(amax, red[first + j]);
         }
         let d = q8_scale(amax);
-        let word = h * hd4 + li;
+        let word = i * (P.out_stride / 4u) + h * hd4 + li;
         XQ[word] = q8_pack4(v, d);
         if ((li & 7u) == 0u) {
             XS[word / 8u] = d;

@@ -43,8 +43,10 @@ typedef struct wg_backend_ops {
     wg_tensor *(*buffer_create)(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size);
     /* Optional (NULL: buffer_create): a KV cache of ne1 rows of ne0 values. A backend may
      * store it in less precision (f16 on GPUs that have it); reads and writes of its rows
-     * still take f32. */
-    wg_tensor *(*kv_cache_create)(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size);
+     * still take f32. Caches of one `group` (the model passes 2 * layer for K, 2 * layer + 1
+     * for V) may be kept side by side, so that decode_attention reaches the caches of many
+     * sequences at once. */
+    wg_tensor *(*kv_cache_create)(wg_backend *b, int64_t ne0, int64_t ne1, int group, char *err, size_t err_size);
     void (*tensor_free)(wg_backend *b, wg_tensor *t);
     /* Copies rows [row0, row0+n) between host memory and an f32 tensor. */
     void (*write_rows)(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, const float *src);
@@ -95,6 +97,14 @@ typedef struct wg_backend_ops {
      * each at its own position), in one go. pos is read during the call. */
     bool (*rope_rows)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
                       const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors);
+    /* Optional (NULL, or false having recorded nothing: the model calls kv_store and
+     * attention per sequence): n sequences decoding one token each, sequence i in row i of
+     * q, k, v and out. Stores k and v row i at row pos[i] of k_caches[i] and v_caches[i],
+     * then attends as attention does: q row i to rows 0..pos[i] of those caches, into out
+     * row i. The arrays are read during the call. */
+    bool (*decode_attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
+                             wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
+                             int n_head, int n_head_kv, int head_dim, wg_tensor *out);
     /* out[i] = silu(gate[i]) * up[i] */
     void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
     /* x[i] += y[i] */

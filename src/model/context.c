@@ -14,16 +14,19 @@ wgllm_context_params wgllm_context_default_params(void) {
 
 void wgllm_context_free(wgllm_context *c) {
     if (!c) return;
-    wg_backend *b = c->model->backend;
+    wgllm_model *m = (wgllm_model *)c->model; /* its lock: other contexts may be evaluating */
+    wg_backend *b = m->backend;
+    pthread_mutex_lock(&m->eval_lock);
     if (c->k_cache) {
-        for (int l = 0; l < c->model->hp.n_layer; l++) {
-            b->ops->tensor_free(b, c->k_cache[l]);
-            if (c->v_cache) b->ops->tensor_free(b, c->v_cache[l]);
+        for (int l = 0; l < m->hp.n_layer; l++) {
+            if (c->k_cache[l]) b->ops->tensor_free(b, c->k_cache[l]);
+            if (c->v_cache && c->v_cache[l]) b->ops->tensor_free(b, c->v_cache[l]);
         }
     }
+    wg_acts_free(m, &c->acts);
+    pthread_mutex_unlock(&m->eval_lock);
     free(c->k_cache);
     free(c->v_cache);
-    wg_acts_free(c->model, &c->acts);
     free(c->host_logits);
     free(c);
 }
@@ -64,13 +67,19 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
     c->cap_logit_rows = nb;
     c->host_logits = malloc(sizeof(float) * (size_t)hp->n_vocab * (size_t)nb);
     bool ok = c->k_cache && c->v_cache && c->host_logits;
+    /* the backend is not thread-safe: other contexts of the model may be evaluating */
+    wgllm_model *locked = (wgllm_model *)m; /* the lock is the model's mutable part */
+    pthread_mutex_lock(&locked->eval_lock);
     for (int l = 0; ok && l < hp->n_layer; l++) {
-        wg_tensor *(*make)(wg_backend *, int64_t, int64_t, char *, size_t) =
-            b->ops->kv_cache_create ? b->ops->kv_cache_create : b->ops->buffer_create;
-        ok = (c->k_cache[l] = make(b, kv_dim, n_ctx, err, err_size)) != NULL &&
-             (c->v_cache[l] = make(b, kv_dim, n_ctx, err, err_size)) != NULL;
+        if (b->ops->kv_cache_create)
+            ok = (c->k_cache[l] = b->ops->kv_cache_create(b, kv_dim, n_ctx, 2 * l, err, err_size)) != NULL &&
+                 (c->v_cache[l] = b->ops->kv_cache_create(b, kv_dim, n_ctx, 2 * l + 1, err, err_size)) != NULL;
+        else
+            ok = (c->k_cache[l] = b->ops->buffer_create(b, kv_dim, n_ctx, err, err_size)) != NULL &&
+                 (c->v_cache[l] = b->ops->buffer_create(b, kv_dim, n_ctx, err, err_size)) != NULL;
     }
     ok = ok && wg_acts_create(m, nb, &c->acts, err, err_size);
+    pthread_mutex_unlock(&locked->eval_lock);
     if (!ok) {
         if (!err[0]) snprintf(err, err_size, "out of memory for a context of %d tokens", n_ctx);
         wgllm_context_free(c);

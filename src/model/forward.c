@@ -81,6 +81,10 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
         pos = pos_buf;
     }
 
+    // a decode step of several sequences (one token each, their positions in pos)
+    wg_tensor *k_caches[64], *v_caches[64];
+    const bool decode = pos && n == n_seqs && n_seqs <= (int)(sizeof k_caches / sizeof k_caches[0]);
+
     for (int l = 0; l < hp->n_layer; l++) {
         const wg_layer *L = &m->layers[l];
 
@@ -103,6 +107,17 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
             k_roped = q_roped && ops->rope_rows(b, a->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos,
                                                 hp->rope_base, hp->rope_scale, m->rope_factors);
         }
+        // several sequences decoding one token each: all KV stores and attention at once
+        // where the backend can
+        if (decode && q_roped && k_roped && ops->decode_attention) {
+            for (int s = 0; s < n_seqs; s++) {
+                k_caches[s] = seqs[s].c->k_cache[l];
+                v_caches[s] = seqs[s].c->v_cache[l];
+            }
+            if (ops->decode_attention(b, a->q, a->k, a->v, k_caches, v_caches, pos, n, hp->n_head, hp->n_head_kv,
+                                      hp->head_dim, a->att))
+                goto attention_done;
+        }
         for (int s = 0, row0 = 0; s < n_seqs; row0 += seqs[s].n, s++) {
             wgllm_context *c = seqs[s].c;
             const int ns = seqs[s].n, pos0 = c->n_past;
@@ -116,6 +131,7 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
             ops->attention(b, a->q, c->k_cache[l], c->v_cache[l], pos0, ns, hp->n_head, hp->n_head_kv, hp->head_dim,
                            a->att, row0); // (n_head * head_dim, n)
         }
+    attention_done:
         if (ops->matmul_add) {
             ops->matmul_add(b, L->wo, a->att, n, a->x); // x += wo att
         } else {

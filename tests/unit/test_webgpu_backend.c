@@ -354,7 +354,8 @@ static twin kv_new(pair *p, int64_t ne0, int64_t ne1, bool half) {
     if (!half) return act_new(p, ne0, ne1, 0.0f);
     char err[512] = "";
     twin t = {0};
-    t.g = p->gpu->ops->kv_cache_create(p->gpu, ne0, ne1, err, sizeof err);
+    static int group; /* a group per cache: each in its own arena, as separate layers are */
+    t.g = p->gpu->ops->kv_cache_create(p->gpu, ne0, ne1, group++, err, sizeof err);
     CHECK_MSG(t.g != NULL, "%s", err);
     t.c = p->cpu->ops->buffer_create(p->cpu, ne0, ne1, err, sizeof err);
     CHECK_MSG(t.c != NULL, "%s", err);
@@ -416,7 +417,7 @@ static void test_attention(pair *p) {
     check_attention(p, 32, 32, 128, 290, 9);
     /* the f16 cache, where the device has shader-f16 (lavapipe has it) */
     char err[256];
-    wg_tensor *probe = p->gpu->ops->kv_cache_create(p->gpu, 64, 4, err, sizeof err);
+    wg_tensor *probe = p->gpu->ops->kv_cache_create(p->gpu, 64, 4, 0, err, sizeof err);
     CHECK_MSG(probe != NULL, "%s", err);
     if (probe) p->gpu->ops->tensor_free(p->gpu, probe);
     check_attention_kv(p, 8, 2, 64, 300, 1, true);

@@ -116,7 +116,8 @@ static wg_tensor *weight(wg_backend *b, uint32_t type, const void *data, int64_t
 
 static wg_tensor *act(wg_backend *b, int64_t ne0, int64_t ne1, const float *init, bool kv) {
     char err[512] = "";
-    wg_tensor *t = kv ? b->ops->kv_cache_create(b, ne0, ne1, err, sizeof err)
+    static int group; /* a group per cache: each in its own arena, as separate layers are */
+    wg_tensor *t = kv ? b->ops->kv_cache_create(b, ne0, ne1, group++, err, sizeof err)
                       : b->ops->buffer_create(b, ne0, ne1, err, sizeof err);
     CHECK_MSG(t != NULL, "buffer [%lld, %lld]: %s", (long long)ne0, (long long)ne1, err);
     if (t && init) b->ops->write_rows(b, t, 0, ne1, init);

@@ -133,7 +133,7 @@ static WGPUBindGroup bind_group_for(wgb_ctx *c, int k, const wgb_bind *binds) {
 }
 
 /* Drops the cached bind groups that use buffer `id` (before the buffer goes away). */
-static void purge_bind_groups(wgb_ctx *c, uint64_t id) {
+void wgb_purge_bind_groups(wgb_ctx *c, uint64_t id) {
     size_t kept = 0;
     for (size_t e = 0; e < c->n_bgs; e++) {
         bool uses = false;
@@ -323,7 +323,7 @@ bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out) {
         if (slot == WGB_SCRATCH_XQ || slot == WGB_SCRATCH_XS) c->q8_x_id = 0; /* the new buffer holds nothing */
         if (s->buf) {
             wgb_flush(c); /* recorded work may still use the old one */
-            purge_bind_groups(c, s->id);
+            wgb_purge_bind_groups(c, s->id);
             wg_buffer_free(c->dev, s->buf);
             memset(s, 0, sizeof *s);
         }
@@ -342,7 +342,7 @@ bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out) {
 
 /* ------------------------------------------------------------ tensors */
 
-static wg_tensor *tensor_new(uint32_t type, int64_t ne0, int64_t ne1, int n_parts) {
+wg_tensor *wgb_tensor_new(uint32_t type, int64_t ne0, int64_t ne1, int n_parts) {
     wg_tensor *t = calloc(1, sizeof *t + sizeof(wgb_tensor) + (size_t)n_parts * sizeof(wgb_part));
     if (!t) return NULL;
     t->type = type;
@@ -396,7 +396,7 @@ static void pool_release(wgb_ctx *c, wgb_pool *p) {
             break;
         }
     }
-    purge_bind_groups(c, p->bind.id);
+    wgb_purge_bind_groups(c, p->bind.id);
     wg_buffer_free(c->dev, p->bind.buf);
     c->device_bytes -= p->bind.size;
     free(p);
@@ -425,12 +425,17 @@ static void tensor_free(wg_backend *b, wg_tensor *t) {
     wgb_ctx *c = wgb_ctx_of(b);
     wgb_tensor *wt = wgb_t(t);
     wgb_flush(c); /* recorded dispatches may use it */
+    if (wt->arena) {
+        wgb_kv_cache_release(c, wt);
+        free(t);
+        return;
+    }
     for (int i = 0; i < wt->n_parts; i++) {
         wgb_part *p = &wt->parts[i];
         if (wt->weight) {
             if (p->pool) pool_release(c, p->pool);
         } else if (p->bind.buf) {
-            purge_bind_groups(c, p->bind.id);
+            wgb_purge_bind_groups(c, p->bind.id);
             wg_buffer_free(c->dev, p->bind.buf);
             c->device_bytes -= p->bind.size;
         }
@@ -465,7 +470,7 @@ static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64
                  (long long)ne1);
         return NULL;
     }
-    wg_tensor *t = tensor_new(type, ne0, ne1, (int)n_parts);
+    wg_tensor *t = wgb_tensor_new(type, ne0, ne1, (int)n_parts);
     if (!t) {
         snprintf(err, err_size, "out of memory");
         return NULL;
@@ -514,7 +519,7 @@ static wg_tensor *buffer_new(wgb_ctx *c, int64_t ne0, int64_t ne1, bool half, ch
                  (unsigned long long)c->binding_max);
         return NULL;
     }
-    wg_tensor *t = tensor_new(WG_TYPE_F32, ne0, ne1, 1);
+    wg_tensor *t = wgb_tensor_new(WG_TYPE_F32, ne0, ne1, 1);
     if (!t) {
         snprintf(err, err_size, "out of memory");
         return NULL;
@@ -539,11 +544,6 @@ static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *e
     return buffer_new(wgb_ctx_of(b), ne0, ne1, false, err, err_size);
 }
 
-/* f16 where the device has shader-f16: half the memory and half the bytes attention reads. */
-static wg_tensor *kv_cache_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
-    wgb_ctx *c = wgb_ctx_of(b);
-    return buffer_new(c, ne0, ne1, c->kv_f16 && ne0 % 4 == 0, err, err_size);
-}
 
 static bool rows_ok(wgb_ctx *c, const wg_tensor *t, int64_t row0, int64_t n, const char *op) {
     if (!t || wgb_t(t)->weight || row0 < 0 || n < 0 || row0 > t->ne1 || n > t->ne1 - row0) {
@@ -571,7 +571,7 @@ static void write_rows(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, con
         wg_f16_quantize(src, h, (int64_t)n * t->ne0);
         src = h;
     }
-    if (!wg_buffer_write(c->dev, d.buf, (uint64_t)row0 * wgb_t(t)->row_bytes, src, bytes, err, sizeof err))
+    if (!wg_buffer_write(c->dev, d.buf, d.offset + (uint64_t)row0 * wgb_t(t)->row_bytes, src, bytes, err, sizeof err))
         wgb_fail(c, "%s", err);
     free(h);
 }
@@ -619,6 +619,7 @@ static void destroy(wg_backend *b) {
             wg_device_finish(c->dev, err, sizeof err);
             wgb_profile_report(c);
             wgb_profile_destroy(c);
+            wgb_kv_arenas_destroy(c);
             for (size_t i = 0; i < c->n_bgs; i++) c->api->BindGroupRelease(c->bgs[i].bg);
             while (c->pools) {
                 wgb_pool *p = c->pools;
@@ -650,7 +651,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .destroy = destroy,
     .weight_create = weight_create,
     .buffer_create = buffer_create,
-    .kv_cache_create = kv_cache_create,
+    .kv_cache_create = wgb_kv_cache_create,
     .tensor_free = tensor_free,
     .write_rows = write_rows,
     .read_rows = read_rows,
@@ -665,6 +666,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .kv_store = wgb_op_kv_store,
     .qkv_rope_store = wgb_op_qkv_rope_store,
     .attention = wgb_op_attention,
+    .decode_attention = wgb_op_decode_attention,
     .swiglu = wgb_op_swiglu,
     .add = wgb_op_add,
     .argmax = wgb_op_argmax,

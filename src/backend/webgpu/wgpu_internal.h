@@ -35,13 +35,32 @@ typedef struct wgb_part {
     wgb_pool *pool; /* weights only */
 } wgb_part;
 
+typedef struct wgb_kv_arena wgb_kv_arena;
+
 typedef struct wgb_tensor {
     bool weight;
     bool half; /* an activation stored as f16 (the KV cache on devices with shader-f16) */
     size_t row_bytes;
     int n_parts;
     wgb_part *parts;
+    wgb_kv_arena *arena; /* a KV cache: the arena holding it (wgpu_kv_cache.c), else NULL */
+    int arena_slot;
 } wgb_tensor;
+
+/* KV caches of one group (the model passes one group per layer and K or V) of one size,
+ * side by side in one buffer: an op over several sequences then binds all their caches
+ * of a layer once. The buffer grows by doubling (the caches in it are copied over, their
+ * bindings updated); the slots of freed caches are reused. */
+struct wgb_kv_arena {
+    wgb_kv_arena *next;
+    int group;
+    bool half;
+    uint64_t slot_bytes; /* a multiple of the storage offset alignment */
+    WGPUBuffer buf;
+    uint64_t id;
+    int cap, used;
+    struct wg_tensor **slots; /* the cache in each slot, NULL when free */
+};
 
 typedef struct wgb_bg_entry {
     uint64_t key[2 + 3 * WGB_MAX_STORAGE];
@@ -63,6 +82,7 @@ enum {
 
 #define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
 #define WGB_ROPE_MAX_ROWS 32   /* kernels/rope.wgsl: pos array (rope_rows) */
+#define WGB_DECODE_MAX_ROWS 32 /* kernels/attention.wgsl, kv_store_rows.wgsl: rows array (decode_attention) */
 #define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
 /* Up to this many tokens, Q4_0 products use the int8 matrix-vector kernels (a few tokens
  * per weight read) instead of the tiled matmul, which needs many tokens to fill the GPU. */
@@ -98,6 +118,7 @@ typedef struct wgb_ctx {
 
     wgb_pool *pools;
     uint64_t next_pool_bytes, pool_cap;
+    wgb_kv_arena *kv_arenas;
     uint64_t uploaded; /* bytes written since the last wait (bounds staging memory) */
 
     /* recording */
@@ -162,6 +183,17 @@ int32_t wgb_op_read_slot(wg_backend *b, int slot);
 void wgb_id_slots_destroy(wgb_ctx *c);
 /* wgpu_backend.c: an open command encoder with no compute pass open (for copies) */
 bool wgb_encoder_outside_pass(wgb_ctx *c);
+/* wgpu_backend.c: an empty tensor handle with n_parts parts */
+struct wg_tensor *wgb_tensor_new(uint32_t type, int64_t ne0, int64_t ne1, int n_parts);
+/* wgpu_backend.c: drops the cached bind groups that use buffer `id` (before it goes away) */
+void wgb_purge_bind_groups(wgb_ctx *c, uint64_t id);
+
+/* wgpu_kv_cache.c */
+struct wg_tensor *wgb_kv_cache_create(wg_backend *b, int64_t ne0, int64_t ne1, int group, char *err,
+                                      size_t err_size);
+/* Gives a cache's slot back to its arena (the arena goes when it is empty). */
+void wgb_kv_cache_release(wgb_ctx *c, wgb_tensor *wt);
+void wgb_kv_arenas_destroy(wgb_ctx *c);
 
 /* wgpu_profile.c */
 void wgb_profile_init(wgb_ctx *c);
@@ -216,6 +248,9 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
                            const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
                            float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
                            wg_tensor *k_cache, wg_tensor *v_cache);
+bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
+                             wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
+                             int n_head, int n_head_kv, int head_dim, wg_tensor *out);
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
                       int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
 void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);

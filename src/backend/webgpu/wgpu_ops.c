@@ -449,6 +449,62 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     return true;
 }
 
+/* The attention kernel (and its split merge) for n query rows from row0; rows == NULL:
+ * row i at position pos0 + i over the caches bound at kb, vb; else row i at rows[i][0]
+ * over caches starting at elements rows[i][1], rows[i][2] of kb, vb. n_pos: positions of
+ * the longest row. q8: also write out as int8 blocks for the matvec after it. */
+static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bind kb, wgb_bind vb, bool half,
+                               int64_t kv_stride,
+                               int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0,
+                               const uint32_t (*rows)[4], uint32_t n_pos, bool q8) {
+    const int64_t qd = (int64_t)n_head * head_dim;
+    /* Few (token, head) pairs cannot fill the GPU: split the positions over workgroups
+     * and merge the splits in a second dispatch. */
+    uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (n_pos + ATTN_SPLIT - 1) / ATTN_SPLIT;
+    if ((uint64_t)n_head * n_split > c->max_groups) n_split = 1;
+    wgb_bind xq, xs;
+    if (!wgb_scratch(c, WGB_SCRATCH_XQ, q8 ? (uint64_t)qd * (uint64_t)n : 4, &xq) ||
+        !wgb_scratch(c, WGB_SCRATCH_XS, q8 ? (uint64_t)qd / 8 * (uint64_t)n : 4, &xs))
+        return;
+    struct {
+        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
+        uint32_t per_row, pad[3];
+        uint32_t rows[WGB_DECODE_MAX_ROWS][4];
+    } p;
+    memset(&p, 0, sizeof p);
+    p.n_head = (uint32_t)n_head;
+    p.group = (uint32_t)(n_head / n_head_kv);
+    p.hd = (uint32_t)head_dim;
+    p.pos0 = (uint32_t)pos0;
+    p.q_stride = (uint32_t)q_stride;
+    p.kv_stride = (uint32_t)kv_stride;
+    p.out_stride = (uint32_t)out->ne0;
+    p.scale = f32_bits(1.0f / sqrtf((float)head_dim));
+    p.n_split = n_split;
+    p.split_len = n_split == 1 ? n_pos : ATTN_SPLIT;
+    p.row0 = (uint32_t)row0;
+    p.q8 = q8 && n_split == 1;
+    p.per_row = rows != NULL;
+    if (rows) memcpy(p.rows, rows, sizeof(uint32_t) * 4 * (size_t)n);
+    wgb_bind part;
+    uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
+    if (!wgb_scratch(c, WGB_SCRATCH_ATTN, n_split > 1 ? part_floats * 4 : 256, &part)) return;
+    wgb_bind bb[7] = {qb, kb, vb, wgb_act(out), part, xq, xs};
+    bool was_failed = c->failed;
+    wgb_dispatch(c, half ? WGB_K_ATTENTION_F16 : WGB_K_ATTENTION, &p, sizeof p, bb, (uint32_t)n_head * n_split,
+                 (uint32_t)n);
+    if (n_split > 1) {
+        uint32_t pc[8] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0, (uint32_t)row0, q8, 0, 0};
+        wgb_bind cb[4] = {part, wgb_act(out), xq, xs};
+        wgb_dispatch(c, WGB_K_ATTN_COMBINE, pc, sizeof pc, cb, (uint32_t)n_head, (uint32_t)n);
+    }
+    if (q8) { /* cache only what was surely recorded */
+        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
+        c->q8_k = qd;
+        c->q8_n = n;
+    }
+}
+
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
                       int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0) {
     wgb_ctx *c = wgb_ctx_of(b);
@@ -477,49 +533,91 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     }
     wgb_bind qb;
     if (!unaliased(c, 0, q, out, &qb)) return;
-    /* Few (token, head) pairs cannot fill the GPU: split the positions over workgroups
-     * and merge the splits in a second dispatch. */
-    const uint32_t n_pos = (uint32_t)pos0 + (uint32_t)n;
-    uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (n_pos + ATTN_SPLIT - 1) / ATTN_SPLIT;
-    if ((uint64_t)n_head * n_split > c->max_groups) n_split = 1;
     /* Decode: out also as int8 blocks, so the Q4_0 matvec after it (wo) needs no quantize
      * dispatch (ensure_q8 finds it made). */
     const bool q8 = n == 1 && row0 == 0 && c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
-    wgb_bind xq, xs;
-    if (!wgb_scratch(c, WGB_SCRATCH_XQ, q8 ? (uint64_t)qd : 4, &xq) ||
-        !wgb_scratch(c, WGB_SCRATCH_XS, q8 ? (uint64_t)qd / 8 : 4, &xs))
-        return;
+    attention_dispatch(c, qb, q->ne0, wgb_act(k_cache), wgb_act(v_cache), wgb_t(k_cache)->half, k_cache->ne0, pos0, n, n_head,
+                       n_head_kv, head_dim, out, row0, NULL, (uint32_t)pos0 + (uint32_t)n, q8);
+}
+
+/* An arena's whole buffer as one binding. */
+static wgb_bind arena_bind(const wgb_kv_arena *a) {
+    return (wgb_bind){.buf = a->buf, .id = a->id, .offset = 0, .size = (uint64_t)a->cap * a->slot_bytes};
+}
+
+/* The caches of a batched decode step, checked: activations of one precision and row
+ * length, each in its arena, all K caches in one arena and all V caches in another, each
+ * long enough for its position. False (nothing recorded) otherwise. */
+static bool decode_caches_ok(wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
+                             int64_t kvd) {
+    const wgb_tensor *k0 = wgb_t(k_caches[0]), *v0 = wgb_t(v_caches[0]);
+    if (!k0->arena || !v0->arena || k0->arena == v0->arena) return false;
+    for (int i = 0; i < n; i++) {
+        const wg_tensor *kc = k_caches[i], *vc = v_caches[i];
+        if (!is_act(kc) || !is_act(vc) || wgb_t(kc)->arena != k0->arena || wgb_t(vc)->arena != v0->arena) return false;
+        if (kc->ne0 != k_caches[0]->ne0 || vc->ne0 != kc->ne0 || kc->ne0 < kvd || kc->ne0 % 4 ||
+            wgb_t(kc)->half != k0->half || wgb_t(vc)->half != k0->half)
+            return false;
+        if (pos[i] < 0 || pos[i] >= kc->ne1 || pos[i] >= vc->ne1) return false;
+        for (int j = 0; j < i; j++) /* one cache per sequence */
+            if (k_caches[j] == kc || v_caches[j] == vc) return false;
+    }
+    return true;
+}
+
+bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
+                             wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
+                             int n_head, int n_head_kv, int head_dim, wg_tensor *out) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0 || n > WGB_DECODE_MAX_ROWS || !k_caches || !v_caches || !pos) return false;
+    if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
+        n_head % n_head_kv || (uint32_t)n_head > c->max_groups)
+        return false;
+    const int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_head_kv * head_dim;
+    if (!is_act(q) || !is_act(k) || !is_act(v) || !is_act(out) || q->ne1 < n || k->ne1 < n || v->ne1 < n ||
+        out->ne1 < n || q->ne0 < qd || out->ne0 < qd || k->ne0 < kvd || v->ne0 < kvd)
+        return false;
+    if (!decode_caches_ok(k_caches, v_caches, pos, n, kvd)) return false;
+    const wgb_tensor *k0 = wgb_t(k_caches[0]), *v0 = wgb_t(v_caches[0]);
+    const bool half = k0->half;
+    const uint64_t esize = half ? 2 : 4;
+    /* each token's position and the first element of its sequence's caches in the arenas
+     * (a multiple of 4: slots start at the storage offset alignment) */
+    uint32_t rows[WGB_DECODE_MAX_ROWS][4];
+    uint32_t max_pos = 0;
+    for (int i = 0; i < n; i++) {
+        rows[i][0] = (uint32_t)pos[i];
+        rows[i][1] = (uint32_t)(wgb_act(k_caches[i]).offset / esize);
+        rows[i][2] = (uint32_t)(wgb_act(v_caches[i]).offset / esize);
+        rows[i][3] = 0;
+        if ((uint32_t)pos[i] > max_pos) max_pos = (uint32_t)pos[i];
+    }
+    const wgb_bind kb = arena_bind(k0->arena), vb = arena_bind(v0->arena);
+
     struct {
-        uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
-    } p = {(uint32_t)n_head,
-           (uint32_t)(n_head / n_head_kv),
-           (uint32_t)head_dim,
-           (uint32_t)pos0,
-           (uint32_t)q->ne0,
-           (uint32_t)k_cache->ne0,
-           (uint32_t)out->ne0,
-           f32_bits(1.0f / sqrtf((float)head_dim)),
-           n_split,
-           n_split == 1 ? n_pos : ATTN_SPLIT,
-           (uint32_t)row0,
-           q8 && n_split == 1};
-    wgb_bind part;
-    uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
-    if (!wgb_scratch(c, 2, n_split > 1 ? part_floats * 4 : 256, &part)) return;
-    wgb_bind bb[7] = {qb, wgb_act(k_cache), wgb_act(v_cache), wgb_act(out), part, xq, xs};
-    bool was_failed = c->failed;
-    wgb_dispatch(c, wgb_t(k_cache)->half ? WGB_K_ATTENTION_F16 : WGB_K_ATTENTION, &p, sizeof p, bb,
-                 (uint32_t)n_head * n_split, (uint32_t)n);
-    if (n_split > 1) {
-        uint32_t pc[8] = {(uint32_t)n_head, (uint32_t)head_dim, n_split, (uint32_t)out->ne0, (uint32_t)row0, q8, 0, 0};
-        wgb_bind cb[4] = {part, wgb_act(out), xq, xs};
-        wgb_dispatch(c, WGB_K_ATTN_COMBINE, pc, sizeof pc, cb, (uint32_t)n_head, (uint32_t)n);
+        uint32_t count, k_stride, v_stride, kv_stride;
+        uint32_t rows[WGB_DECODE_MAX_ROWS][4];
+    } ps;
+    memset(&ps, 0, sizeof ps);
+    ps.count = (uint32_t)kvd;
+    ps.k_stride = (uint32_t)k->ne0;
+    ps.v_stride = (uint32_t)v->ne0;
+    ps.kv_stride = (uint32_t)k_caches[0]->ne0;
+    memcpy(ps.rows, rows, sizeof(uint32_t) * 4 * (size_t)n);
+    wgb_bind sb[4] = {wgb_act(k), wgb_act(v), kb, vb};
+    wgb_dispatch(c, half ? WGB_K_KV_STORE_ROWS_F16 : WGB_K_KV_STORE_ROWS, &ps, sizeof ps, sb,
+                 (uint32_t)groups_of((uint64_t)kvd, 256), (uint32_t)n);
+
+    wgb_bind qb;
+    if (!unaliased(c, 0, q, out, &qb)) return true; /* failure recorded */
+    const bool q8 = c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
+    for (int i = 0; i < n; i++) { /* attention reads the caches as vec4s */
+        rows[i][1] /= 4;
+        rows[i][2] /= 4;
     }
-    if (q8) { /* cache only what was surely recorded */
-        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
-        c->q8_k = qd;
-        c->q8_n = 1;
-    }
+    attention_dispatch(c, qb, q->ne0, kb, vb, half, k_caches[0]->ne0, 0, n, n_head, n_head_kv, head_dim, out, 0, rows,
+                       max_pos + 1, q8);
+    return true;
 }
 
 void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out) {

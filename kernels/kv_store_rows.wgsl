@@ -1,0 +1,30 @@
+// A batched decode step's KV store: row i of k and v (sequence i's new token) goes to row
+// rows[i].x of that sequence's caches, which start at element rows[i].y (K) and rows[i].z
+// (V) of the bound cache arenas (see wgb_kv_arena). One workgroup row per token.
+
+struct Params {
+    count: u32,     // elements per row (the KV width)
+    k_stride: u32,  // row lengths of k and v
+    v_stride: u32,
+    kv_stride: u32, // cache row length
+    rows: array<vec4<u32>, 32>,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> K: array<f32>;
+@group(0) @binding(2) var<storage, read> V: array<f32>;
+// KVS: the cache's element type, f32 or f16 (declared in front of this file by the host).
+@group(0) @binding(3) var<storage, read_write> Kc: array<KVS>;
+@group(0) @binding(4) var<storage, read_write> Vc: array<KVS>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let i = wid.y;
+    let e = wid.x * 256u + li;
+    if (e >= P.count) {
+        return;
+    }
+    let r = P.rows[i];
+    Kc[r.y + r.x * P.kv_stride + e] = KVS(K[i * P.k_stride + e]);
+    Vc[r.z + r.x * P.kv_stride + e] = KVS(V[i * P.v_stride + e]);
+}

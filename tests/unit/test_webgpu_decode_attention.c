@@ -1,0 +1,206 @@
+/* The WebGPU backend's decode_attention (several sequences decoding one token each: all
+ * KV stores and all attention in one dispatch each, the sequences' caches side by side in
+ * arenas) against the same backend's kv_store and attention called once per sequence on
+ * caches of their own. Same kernels and arithmetic per row, so the outputs and caches must
+ * agree to f32 rounding (bound 1e-6, max|diff| / max|value|), with f16 and f32 caches.
+ * Also checked:
+ *   - positions from 0 to the end of the cache, so one row takes one split of positions
+ *     and another several (empty splits merge as nothing);
+ *   - caches written before their arena grew (the growth copies them);
+ *   - the int8 copy of the output that the Q4_0 matmul after attention (wo) reads: the wo
+ *     products equal those on the output quantized by quantize_x_q8;
+ *   - the op declines (returns false, records nothing) for caches in different arenas, a
+ *     cache given twice, a position past the cache, and too many rows. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/webgpu/wgpu_backend.h"
+#include "check.h"
+#include "quant/quant.h"
+#include "quant/types.h"
+
+#define N_SEQ 5
+#define N_CTX 800
+#define BOUND 1e-6
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void) { /* uniform in [-1, 1) */
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
+}
+
+static float *rand_vec(size_t n) {
+    float *v = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) v[i] = frand();
+    return v;
+}
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double md = 0.0, mb = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= md)) md = d; /* NaN propagates */
+        if (fabs((double)b[i]) > mb) mb = fabs((double)b[i]);
+    }
+    return mb > 0 ? md / mb : md;
+}
+
+static wg_tensor *buf(wg_backend *b, int64_t ne0, int64_t ne1, const float *init) {
+    char err[512] = "";
+    wg_tensor *t = b->ops->buffer_create(b, ne0, ne1, err, sizeof err);
+    CHECK_MSG(t != NULL, "%s", err);
+    if (t && init) b->ops->write_rows(b, t, 0, ne1, init);
+    return t;
+}
+
+static wg_tensor *cache(wg_backend *b, int64_t ne0, int group, const float *init) {
+    char err[512] = "";
+    wg_tensor *t = b->ops->kv_cache_create(b, ne0, N_CTX, group, err, sizeof err);
+    CHECK_MSG(t != NULL, "%s", err);
+    if (t && init) b->ops->write_rows(b, t, 0, N_CTX, init);
+    return t;
+}
+
+static void read_all(wg_backend *b, const wg_tensor *t, int64_t rows, float *dst) {
+    b->ops->read_rows(b, t, 0, rows, dst);
+    CHECK_MSG(b->ops->synchronize(b), "%s", b->ops->error(b));
+}
+
+static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, const char *what) {
+    const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
+    const int32_t pos[N_SEQ] = {0, 7, 300, 650, N_CTX - 1};
+    float *q = rand_vec((size_t)(qd * N_SEQ)), *k = rand_vec((size_t)(kvd * N_SEQ)), *v = rand_vec((size_t)(kvd * N_SEQ));
+    wg_tensor *tq = buf(g, qd, N_SEQ, q), *tk = buf(g, kvd, N_SEQ, k), *tv = buf(g, kvd, N_SEQ, v);
+    wg_tensor *out = buf(g, qd, N_SEQ, NULL), *out_ref = buf(g, qd, N_SEQ, NULL);
+    /* Batched caches in groups 0 (K) and 1 (V), each written as soon as it exists, so the
+     * later ones grow the arena under the earlier ones; reference caches in groups of their own. */
+    wg_tensor *kc[N_SEQ], *vc[N_SEQ], *kr[N_SEQ], *vr[N_SEQ];
+    for (int s = 0; s < N_SEQ; s++) {
+        float *ik = rand_vec((size_t)(kvd * N_CTX)), *iv = rand_vec((size_t)(kvd * N_CTX));
+        kc[s] = cache(g, kvd, 0, ik);
+        vc[s] = cache(g, kvd, 1, iv);
+        kr[s] = cache(g, kvd, 2 + 2 * s, ik);
+        vr[s] = cache(g, kvd, 3 + 2 * s, iv);
+        free(ik);
+        free(iv);
+    }
+    for (int s = 0; s < N_SEQ; s++) {
+        g->ops->kv_store(g, kr[s], vr[s], tk, tv, pos[s], 1, s);
+        g->ops->attention(g, tq, kr[s], vr[s], pos[s], 1, n_head, n_head_kv, hd, out_ref, s);
+    }
+    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, N_SEQ, n_head, n_head_kv, hd, out),
+              "%s: decode_attention declined", what);
+
+    /* wo right after attention: its int8 x comes from the attention kernel */
+    const int64_t m = 96;
+    const size_t rb = wg_type_row_bytes(WG_TYPE_Q4_0, qd);
+    uint8_t *w = malloc(rb * (size_t)m);
+    for (int64_t r = 0; r < m; r++) {
+        float *row = rand_vec((size_t)qd);
+        CHECK(wg_quantize_row(WG_TYPE_Q4_0, row, w + (size_t)r * rb, qd));
+        free(row);
+    }
+    char err[512] = "";
+    wg_tensor *wo = g->ops->weight_create(g, WG_TYPE_Q4_0, qd, m, w, err, sizeof err);
+    CHECK_MSG(wo != NULL, "%s", err);
+    wg_tensor *y = buf(g, m, N_SEQ, NULL), *y_ref = buf(g, m, N_SEQ, NULL);
+    g->ops->matmul(g, wo, out, N_SEQ, y);
+    g->ops->matmul(g, wo, out_ref, N_SEQ, y_ref);
+
+    float *a = malloc(sizeof(float) * (size_t)(qd * N_SEQ)), *b = malloc(sizeof(float) * (size_t)(qd * N_SEQ));
+    read_all(g, out, N_SEQ, a);
+    read_all(g, out_ref, N_SEQ, b);
+    double e_out = rel_err(a, b, (size_t)(qd * N_SEQ));
+    CHECK_MSG(e_out <= BOUND, "%s: attention output rel. error %.3g", what, e_out);
+    read_all(g, y, N_SEQ, a);
+    read_all(g, y_ref, N_SEQ, b);
+    double e_wo = rel_err(a, b, (size_t)(m * N_SEQ));
+    CHECK_MSG(e_wo <= BOUND, "%s: wo after attention rel. error %.3g", what, e_wo);
+    free(a);
+    free(b);
+
+    float *ca = malloc(sizeof(float) * (size_t)(kvd * N_CTX)), *cb = malloc(sizeof(float) * (size_t)(kvd * N_CTX));
+    int bad = 0;
+    for (int s = 0; s < N_SEQ; s++) {
+        read_all(g, kc[s], N_CTX, ca);
+        read_all(g, kr[s], N_CTX, cb);
+        bad += memcmp(ca, cb, sizeof(float) * (size_t)(kvd * N_CTX)) != 0;
+        read_all(g, vc[s], N_CTX, ca);
+        read_all(g, vr[s], N_CTX, cb);
+        bad += memcmp(ca, cb, sizeof(float) * (size_t)(kvd * N_CTX)) != 0;
+    }
+    CHECK_MSG(bad == 0, "%s: %d caches differ from the per-sequence kv_store", what, bad);
+    free(ca);
+    free(cb);
+    printf("%s: %d sequences, positions 0..%d: output rel. error %.3g, wo %.3g, caches equal\n", what, N_SEQ,
+           N_CTX - 1, e_out, e_wo);
+
+    /* declines */
+    wg_tensor *mixed[N_SEQ];
+    memcpy(mixed, kc, sizeof mixed);
+    mixed[2] = kr[2]; /* another arena */
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, out));
+    memcpy(mixed, kc, sizeof mixed);
+    mixed[1] = kc[0]; /* one cache twice */
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, out));
+    const int32_t past[N_SEQ] = {0, 1, 2, 3, N_CTX};
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, 33, n_head, n_head_kv, hd, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd, out));
+    CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
+
+    /* a freed slot is reused, and starts empty */
+    g->ops->tensor_free(g, kc[1]);
+    kc[1] = cache(g, kvd, 0, NULL);
+    float *z = malloc(sizeof(float) * (size_t)(kvd * N_CTX));
+    read_all(g, kc[1], N_CTX, z);
+    int nonzero = 0;
+    for (int64_t i = 0; i < kvd * N_CTX; i++) nonzero += z[i] != 0.0f;
+    CHECK_MSG(nonzero == 0, "%s: a reused cache slot holds %d old values", what, nonzero);
+    free(z);
+
+    for (int s = 0; s < N_SEQ; s++) {
+        g->ops->tensor_free(g, kc[s]);
+        g->ops->tensor_free(g, vc[s]);
+        g->ops->tensor_free(g, kr[s]);
+        g->ops->tensor_free(g, vr[s]);
+    }
+    wg_tensor *ts[] = {tq, tk, tv, out, out_ref, wo, y, y_ref};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) g->ops->tensor_free(g, ts[i]);
+    free(w);
+    free(q);
+    free(k);
+    free(v);
+}
+
+static void run(const char *what) {
+    char err[512] = "";
+    wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    if (!g) return;
+    CHECK(g->ops->decode_attention != NULL);
+    if (g->ops->decode_attention) {
+        char name[128];
+        snprintf(name, sizeof name, "%s, GQA 8/2 heads of 64", what);
+        check_case(g, 8, 2, 64, name);
+        snprintf(name, sizeof name, "%s, 4 heads of 32", what);
+        check_case(g, 4, 4, 32, name);
+    }
+    g->ops->destroy(g);
+}
+
+int main(void) {
+    unsetenv("WGLLM_WEBGPU_Q4_INT8");
+    unsetenv("WGLLM_WEBGPU_KV_F16");
+    run("default cache (f16 where the device has shader-f16)");
+    setenv("WGLLM_WEBGPU_KV_F16", "0", 1);
+    run("f32 cache");
+    unsetenv("WGLLM_WEBGPU_KV_F16");
+    CHECK_DONE();
+}
