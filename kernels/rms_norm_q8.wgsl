@@ -1,8 +1,9 @@
-// One token's RMSNorm, also rounded to int8 blocks for the Q4_0 x int8 matvec (decode):
+// RMSNorm of rows (tokens), also rounded to int8 blocks for the Q4_0 x int8 products:
 // y = x / sqrt(mean(x^2) + eps) * w, written as f32 (Y) and as quantize_x_q8.wgsl's
 // layout (XQ: 4 int8 per word, XS: one f32 scale per 32-block, llama.cpp's q8_0 rule with
 // rounding half away from zero). Saves a dispatch and a read of y per layer and norm.
-// Workgroup g of ceil(d / 1024) writes elements 1024 g .. 1024 g + 1023; every workgroup
+// Workgroup (g, row) of (ceil(d / 1024), rows) writes elements 1024 g .. 1024 g + 1023 of
+// the row (rows packed: stride d in X, Y, XQ, XS as quantize_x_q8.wgsl lays them); every workgroup
 // first sums the squares of the whole row itself (d * 4 bytes from cache: cheaper than a
 // second dispatch). Each thread makes one packed word: 8 threads share a 32-block.
 // d is a multiple of 32.
@@ -27,9 +28,10 @@ var<workgroup> lane_amax: array<f32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let n4 = P.d / 4u;
+    let rb = wid.y * n4; // the row's first vec4 (= packed word)
     var ss = 0.0;
     for (var i = li; i < n4; i += 256u) {
-        let v = X[i];
+        let v = X[rb + i];
         ss += dot(v, v);
     }
     red[li] = ss;
@@ -45,8 +47,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let live = word < n4;
     var v = vec4<f32>(0.0);
     if (live) {
-        v = X[word] * scale * Wn[word];
-        Y[word] = v;
+        v = X[rb + word] * scale * Wn[word];
+        Y[rb + word] = v;
     }
     let a = abs(v);
     lane_amax[li] = max(max(a.x, a.y), max(a.z, a.w));
@@ -60,8 +62,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         return;
     }
     let d = q8_scale(amax);
-    XQ[word] = q8_pack4(v, d);
+    XQ[rb + word] = q8_pack4(v, d);
     if ((li & 7u) == 0u) {
-        XS[word / 8u] = d;
+        XS[(rb + word) / 8u] = d;
     }
 }

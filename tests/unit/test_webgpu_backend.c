@@ -644,24 +644,28 @@ static void test_fused(pair *p) {
             for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) twin_free(p, all[i]);
         }
     }
-    /* RMSNorm of one token, then a Q4_0 matvec on its output (the int8 copy the norm made) */
+    /* RMSNorm of 1 and of 5 tokens, then a Q4_0 product on its output (the int8 copy the norm made) */
     const int64_t d = 960; /* one row within the 4 KiB bindings of the split run */
-    twin x = act_new(p, d, 1, 3.0f), xn = act_new(p, d, 1, 0.0f), y = act_new(p, 40, 1, 0.0f);
-    twin w = weight_new(p, WG_TYPE_Q4_0, d, 40, 1.0f);
     float *wv = malloc(sizeof(float) * (size_t)d);
     fill(wv, (size_t)d, 1.5f);
     char err[256];
     wg_tensor *nw = o->weight_create(g, WG_TYPE_F32, d, 1, wv, err, sizeof err);
     CHECK(nw != NULL);
-    if (nw && x.g && xn.g && y.g && w.g) {
-        o->rms_norm(g, x.g, nw, 1e-5f, 1, xn.g);
-        o->matmul(g, w.g, xn.g, 1, y.g);
-        if (p->q4_int8) compare_q8(p, &w, &xn, &y, 1, "rms_norm then q4_0 matvec");
+    for (int n = 1; n <= 5; n += 4) {
+        twin x = act_new(p, d, n, 3.0f), xn = act_new(p, d, n, 0.0f), y = act_new(p, 40, n, 0.0f);
+        twin w = weight_new(p, WG_TYPE_Q4_0, d, 40, 1.0f);
+        if (nw && x.g && xn.g && y.g && w.g) {
+            char what[64];
+            snprintf(what, sizeof what, "rms_norm then q4_0 matvec, %d tokens", n);
+            o->rms_norm(g, x.g, nw, 1e-5f, n, xn.g);
+            o->matmul(g, w.g, xn.g, n, y.g);
+            if (p->q4_int8) compare_q8(p, &w, &xn, &y, n, what);
+        }
+        twin *all[] = {&x, &xn, &y, &w};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) twin_free(p, all[i]);
     }
     if (nw) o->tensor_free(g, nw);
     free(wv);
-    twin *all[] = {&x, &xn, &y, &w};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) twin_free(p, all[i]);
 }
 
 static void report(const pair *p, const char *title) {

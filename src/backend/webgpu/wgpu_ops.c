@@ -138,19 +138,20 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
     if (!unaliased(c, 0, x, out, &xb)) return;
     if (wgb_t(w)->weight) wb = wgb_t(w)->parts[0].bind;
     else if (!unaliased(c, 1, w, out, &wb)) return;
-    if (n == 1 && c->q4_int8 && x->ne0 % 32 == 0) {
-        /* decode: also leave out's int8 copy for the Q4_0 matvecs that follow */
+    if (n <= WGB_SMALL_BATCH && c->q4_int8 && x->ne0 % 32 == 0 && out->ne0 == x->ne0) {
+        /* decode: also leave out's int8 copy for the Q4_0 products that follow */
         wgb_bind xq, xs;
         const int64_t k = x->ne0;
-        if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k, &xq) || !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8, &xs))
+        if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k * (uint64_t)n, &xq) ||
+            !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8 * (uint64_t)n, &xs))
             return;
         uint32_t p[4] = {(uint32_t)k, f32_bits(eps), 0, 0};
         wgb_bind bb[5] = {xb, wb, wgb_act(out), xq, xs};
         bool was_failed = c->failed;
-        wgb_dispatch_linear(c, WGB_K_RMS_NORM_Q8, p, sizeof p, bb, groups_of((uint64_t)k / 4, 256));
+        wgb_dispatch(c, WGB_K_RMS_NORM_Q8, p, sizeof p, bb, (uint32_t)groups_of((uint64_t)k / 4, 256), (uint32_t)n);
         c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
         c->q8_k = k;
-        c->q8_n = 1;
+        c->q8_n = n;
         return;
     }
     struct {
