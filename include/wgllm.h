@@ -148,6 +148,11 @@ const float *wgllm_get_logits(const wgllm_context *c, int i);
  * computed on the device where the backend can, so only one integer is read back.
  * -1 on failure. */
 wgllm_token wgllm_greedy(wgllm_context *c);
+/* wgllm_greedy of n contexts of one model (a batch just evaluated with wgllm_eval_batch),
+ * out[i] for ctxs[i]; on a GPU backend all ids come back in one read instead of n.
+ * WGLLM_ERR_INVALID_ARG for contexts of different models; on a failure, the failing
+ * context's wgllm_context_error says why. */
+wgllm_status wgllm_greedy_batch(wgllm_context *const *ctxs, int n, wgllm_token *out);
 int wgllm_n_vocab(const wgllm_model *m);
 /* Greedy generation of up to n_max tokens after the last evaluated one (which must have
  * left its logits). Each token is passed to on_token (may be NULL), which returns false to

@@ -30,14 +30,24 @@ struct Params {
 // its threads split the rows' blocks, so the final reduction spans only TPR threads.
 // Two rows per group (not more) keep enough warps in flight to hide the memory latency;
 // the per-token accumulators are named registers, not an indexed array, so they are not
-// spilled to local memory.
+// spilled to local memory. Each thread loads its next blocks' weights before it works on
+// the current ones, so the loads overlap the arithmetic.
 const TPR: u32 = 32u;
 const RG: u32 = 8u;
 const WG: u32 = TPR * RG;
 const NT: u32 = 8u;
 
-// token j of group g, lane l: partial[(g * NT + j) * TPR + l], component r = row.
-var<workgroup> partial: array<vec2<f32>, RG * NT * TPR>;
+// Per-token sums of both rows (x: row0, y: row0 + 1).
+struct Acc {
+    a0: vec2<f32>,
+    a1: vec2<f32>,
+    a2: vec2<f32>,
+    a3: vec2<f32>,
+    a4: vec2<f32>,
+    a5: vec2<f32>,
+    a6: vec2<f32>,
+    a7: vec2<f32>,
+}
 
 // Both rows' contributions of block b for token tok.
 fn tok_dot(b0: Q4Block, b1: Q4Block, tok: u32, b: u32, nb: u32, xw: u32) -> vec2<f32> {
@@ -49,67 +59,97 @@ fn tok_dot(b0: Q4Block, b1: Q4Block, tok: u32, b: u32, nb: u32, xw: u32) -> vec2
     return vec2<f32>(s - vec2<i32>(xsum8)) * (vec2<f32>(b0.d, b1.d) * xs[tok * nb + b]);
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-    let grp = li / TPR;
-    let t = li % TPR;
-    let row0 = ((wg.x + wg.y * nwg.x) * RG + grp) * 2u;
+// This thread's share (blocks t, t + TPR, ...) of rows row0, row0 + 1 for every token.
+fn dots(row0: u32, t: u32, live: bool) -> Acc {
     let nb = params.k / 32u;
     let m = params.m;
     let n = params.n;
     let xw = params.k / 4u; // words of one token's xq
-    let live = row0 < m;    // not a return: the barriers below need every thread
     let x0 = params.x_tok0;
-    var a0 = vec2<f32>(0.0);
-    var a1 = vec2<f32>(0.0);
-    var a2 = vec2<f32>(0.0);
-    var a3 = vec2<f32>(0.0);
-    var a4 = vec2<f32>(0.0);
-    var a5 = vec2<f32>(0.0);
-    var a6 = vec2<f32>(0.0);
-    var a7 = vec2<f32>(0.0);
-    for (var b = t; live && b < nb; b += TPR) {
-        // The two weight blocks, decoded once for every token.
-        let g0 = row0 * nb + b;
-        let g1 = min(row0 + 1u, m - 1u) * nb + b;
-        let o0 = q4_0_word(g0);
-        let o1 = q4_0_word(g1);
-        let blk0 = q4_0_unpack(w[o0], w[o0 + 1u], w[o0 + 2u], w[o0 + 3u], w[o0 + 4u], g0);
-        let blk1 = q4_0_unpack(w[o1], w[o1 + 1u], w[o1 + 2u], w[o1 + 3u], w[o1 + 4u], g1);
-        a0 += tok_dot(blk0, blk1, x0, b, nb, xw);
+    var acc: Acc;
+    let r1 = min(row0 + 1u, m - 1u);
+    // the first blocks' words, then always one iteration ahead
+    var b = t;
+    var w0 = array<u32, 5>();
+    var w1 = array<u32, 5>();
+    if (live && b < nb) {
+        let o0 = q4_0_word(row0 * nb + b);
+        let o1 = q4_0_word(r1 * nb + b);
+        w0 = array<u32, 5>(w[o0], w[o0 + 1u], w[o0 + 2u], w[o0 + 3u], w[o0 + 4u]);
+        w1 = array<u32, 5>(w[o1], w[o1 + 1u], w[o1 + 2u], w[o1 + 3u], w[o1 + 4u]);
+    }
+    for (; live && b < nb; b += TPR) {
+        let blk0 = q4_0_unpack(w0[0], w0[1], w0[2], w0[3], w0[4], row0 * nb + b);
+        let blk1 = q4_0_unpack(w1[0], w1[1], w1[2], w1[3], w1[4], r1 * nb + b);
+        let bn = b + TPR;
+        if (bn < nb) {
+            let o0 = q4_0_word(row0 * nb + bn);
+            let o1 = q4_0_word(r1 * nb + bn);
+            w0 = array<u32, 5>(w[o0], w[o0 + 1u], w[o0 + 2u], w[o0 + 3u], w[o0 + 4u]);
+            w1 = array<u32, 5>(w[o1], w[o1 + 1u], w[o1 + 2u], w[o1 + 3u], w[o1 + 4u]);
+        }
+        acc.a0 += tok_dot(blk0, blk1, x0, b, nb, xw);
         if (n > 1u) {
-            a1 += tok_dot(blk0, blk1, x0 + 1u, b, nb, xw);
+            acc.a1 += tok_dot(blk0, blk1, x0 + 1u, b, nb, xw);
         }
         if (n > 2u) {
-            a2 += tok_dot(blk0, blk1, x0 + 2u, b, nb, xw);
+            acc.a2 += tok_dot(blk0, blk1, x0 + 2u, b, nb, xw);
         }
         if (n > 3u) {
-            a3 += tok_dot(blk0, blk1, x0 + 3u, b, nb, xw);
+            acc.a3 += tok_dot(blk0, blk1, x0 + 3u, b, nb, xw);
         }
         if (n > 4u) {
-            a4 += tok_dot(blk0, blk1, x0 + 4u, b, nb, xw);
+            acc.a4 += tok_dot(blk0, blk1, x0 + 4u, b, nb, xw);
         }
         if (n > 5u) {
-            a5 += tok_dot(blk0, blk1, x0 + 5u, b, nb, xw);
+            acc.a5 += tok_dot(blk0, blk1, x0 + 5u, b, nb, xw);
         }
         if (n > 6u) {
-            a6 += tok_dot(blk0, blk1, x0 + 6u, b, nb, xw);
+            acc.a6 += tok_dot(blk0, blk1, x0 + 6u, b, nb, xw);
         }
         if (n > 7u) {
-            a7 += tok_dot(blk0, blk1, x0 + 7u, b, nb, xw);
+            acc.a7 += tok_dot(blk0, blk1, x0 + 7u, b, nb, xw);
         }
     }
+    return acc;
+}
+
+fn token_sum(s: Acc, j: u32) -> vec2<f32> {
+    var v = s.a0;
+    v = select(v, s.a1, j == 1u);
+    v = select(v, s.a2, j == 2u);
+    v = select(v, s.a3, j == 3u);
+    v = select(v, s.a4, j == 4u);
+    v = select(v, s.a5, j == 5u);
+    v = select(v, s.a6, j == 6u);
+    v = select(v, s.a7, j == 7u);
+    return v;
+}
+
+// Thread t < 2 NT of a group writes row row0 + t % 2 of token t / 2 from the group's sums.
+fn put(row0: u32, t: u32, v: vec2<f32>) {
+    let r = t % 2u;
+    let j = t / 2u;
+    if (j < params.n && row0 + r < params.m) {
+        let o = params.y_off + j * params.y_stride + row0 + r;
+        y[o] = select(v[r], y[o] + v[r], params.accumulate != 0u);
+    }
+}
+
+// token j of group g, lane l: partial[(g * NT + j) * TPR + l], component r = row.
+var<workgroup> partial: array<vec2<f32>, RG * NT * TPR>;
+
+// The group's sums by a workgroup-memory tree (every thread of the workgroup calls it).
+fn tree_sum(acc: Acc, grp: u32, t: u32) -> Acc {
     let pb = grp * NT * TPR;
-    partial[pb + t] = a0;
-    partial[pb + TPR + t] = a1;
-    partial[pb + 2u * TPR + t] = a2;
-    partial[pb + 3u * TPR + t] = a3;
-    partial[pb + 4u * TPR + t] = a4;
-    partial[pb + 5u * TPR + t] = a5;
-    partial[pb + 6u * TPR + t] = a6;
-    partial[pb + 7u * TPR + t] = a7;
+    partial[pb + t] = acc.a0;
+    partial[pb + TPR + t] = acc.a1;
+    partial[pb + 2u * TPR + t] = acc.a2;
+    partial[pb + 3u * TPR + t] = acc.a3;
+    partial[pb + 4u * TPR + t] = acc.a4;
+    partial[pb + 5u * TPR + t] = acc.a5;
+    partial[pb + 6u * TPR + t] = acc.a6;
+    partial[pb + 7u * TPR + t] = acc.a7;
     for (var half = TPR / 2u; half > 0u; half >>= 1u) {
         workgroupBarrier();
         if (t < half) {
@@ -119,13 +159,57 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         }
     }
     workgroupBarrier();
-    if (live && t < 2u * NT) {
-        let r = t % 2u;
-        let j = t / 2u;
-        if (j < n && row0 + r < m) {
-            let o = params.y_off + j * params.y_stride + row0 + r;
-            let v = partial[pb + j * TPR][r];
-            y[o] = select(v, y[o] + v, params.accumulate != 0u);
+    return Acc(partial[pb], partial[pb + TPR], partial[pb + 2u * TPR], partial[pb + 3u * TPR],
+               partial[pb + 4u * TPR], partial[pb + 5u * TPR], partial[pb + 6u * TPR], partial[pb + 7u * TPR]);
+}
+
+// The host keeps one of the two entry points below, as the device has subgroups or not.
+
+// SUBGROUPS-BEGIN
+// Subgroups of at least TPR lanes hold whole groups (both are aligned runs of
+// local_invocation_index): a butterfly of shuffles within 32 lanes sums a group without
+// workgroup memory or barriers. Smaller subgroups take the tree.
+fn xor_sum(a: Acc, mask: u32) -> Acc {
+    return Acc(a.a0 + subgroupShuffleXor(a.a0, mask), a.a1 + subgroupShuffleXor(a.a1, mask),
+               a.a2 + subgroupShuffleXor(a.a2, mask), a.a3 + subgroupShuffleXor(a.a3, mask),
+               a.a4 + subgroupShuffleXor(a.a4, mask), a.a5 + subgroupShuffleXor(a.a5, mask),
+               a.a6 + subgroupShuffleXor(a.a6, mask), a.a7 + subgroupShuffleXor(a.a7, mask));
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_size) sgs: u32) {
+    let grp = li / TPR;
+    let t = li % TPR;
+    let row0 = ((wg.x + wg.y * nwg.x) * RG + grp) * 2u;
+    let live = row0 < params.m; // not a return: the tree's barriers need every thread
+    var s = dots(row0, t, live);
+    if (sgs >= TPR) {
+        for (var mask = TPR / 2u; mask > 0u; mask >>= 1u) {
+            s = xor_sum(s, mask);
         }
+    } else {
+        s = tree_sum(s, grp, t);
+    }
+    if (live && t < 2u * NT) {
+        put(row0, t, token_sum(s, t / 2u));
     }
 }
+// SUBGROUPS-END
+// NO-SUBGROUPS-BEGIN
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let grp = li / TPR;
+    let t = li % TPR;
+    let row0 = ((wg.x + wg.y * nwg.x) * RG + grp) * 2u;
+    let live = row0 < params.m; // not a return: the tree's barriers need every thread
+    let s = tree_sum(dots(row0, t, live), grp, t);
+    if (live && t < 2u * NT) {
+        put(row0, t, token_sum(s, t / 2u));
+    }
+}
+// NO-SUBGROUPS-END

@@ -113,6 +113,10 @@ typedef struct wg_backend_ops {
      * the first on ties; -1 on failure. Lets greedy decoding read back one integer
      * instead of a row of logits. */
     int32_t (*argmax)(wg_backend *b, const wg_tensor *x, int64_t row);
+    /* Optional (may be NULL, or false having recorded nothing when it cannot, e.g. too
+     * many rows): out[i] = argmax of row 0 of x[i], as argmax gives it, for several tensors
+     * read back together (one round trip for a batch of sequences); -1 on failure. */
+    bool (*argmax_rows)(wg_backend *b, const wg_tensor *const *x, int n, int32_t *out);
     /* Optional (all three or none): greedy decoding without a CPU round trip per token.
      * argmax_to_slot records the argmax of row `row` into device id slot `slot` (0..3),
      * submits, and starts reading it back; get_rows_from_slot records the embedding row

@@ -38,12 +38,12 @@ double bench_parallel(wgllm_model *m, int n_streams, int n_gen, double (*clock)(
     }
     double t0 = clock();
     for (int g = 0; g < n_gen; g++) {
+        if (wgllm_greedy_batch(c, n_streams, next) != WGLLM_OK) {
+            for (int i = 0; i < n_streams; i++)
+                if (wgllm_context_error(c[i])[0]) fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c[i]));
+            goto done;
+        }
         for (int i = 0; i < n_streams; i++) {
-            next[i] = wgllm_greedy(c[i]);
-            if (next[i] < 0) {
-                fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c[i]));
-                goto done;
-            }
             tok[i] = &next[i];
             nt[i] = 1;
         }

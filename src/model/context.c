@@ -202,6 +202,45 @@ wgllm_token wgllm_greedy(wgllm_context *c) {
     return best;
 }
 
+#define GREEDY_BATCH_MAX 64
+
+wgllm_status wgllm_greedy_batch(wgllm_context *const *ctxs, int n, wgllm_token *out) {
+    if (!ctxs || !out || n <= 0) return WGLLM_ERR_INVALID_ARG;
+    for (int i = 0; i < n; i++)
+        if (!ctxs[i] || ctxs[i]->model != ctxs[0]->model) return WGLLM_ERR_INVALID_ARG;
+    wgllm_model *m = (wgllm_model *)ctxs[0]->model;
+    const wg_backend_ops *ops = m->backend->ops;
+    bool done[GREEDY_BATCH_MAX] = {0};
+    if (ops->argmax_rows && n <= GREEDY_BATCH_MAX) { /* logits still on the device: one read for all */
+        const wg_tensor *rows[GREEDY_BATCH_MAX];
+        int who[GREEDY_BATCH_MAX], k = 0;
+        for (int i = 0; i < n; i++) {
+            if (ctxs[i]->logits_on_host || ctxs[i]->n_logit_rows != 1) continue;
+            rows[k] = ctxs[i]->acts.logits;
+            who[k++] = i;
+        }
+        int32_t ids[GREEDY_BATCH_MAX];
+        pthread_mutex_lock(&m->eval_lock);
+        bool taken = k > 1 && ops->argmax_rows(m->backend, rows, k, ids);
+        bool ok = !taken || ops->synchronize(m->backend);
+        pthread_mutex_unlock(&m->eval_lock);
+        for (int j = 0; taken && j < k; j++) {
+            if (!ok || ids[j] < 0) {
+                snprintf(ctxs[who[j]]->error, sizeof ctxs[who[j]]->error, "backend failure: %s",
+                         ops->error(m->backend));
+                return WGLLM_ERR_BACKEND;
+            }
+            out[who[j]] = ids[j];
+            done[who[j]] = true;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (i < GREEDY_BATCH_MAX && done[i]) continue;
+        if ((out[i] = wgllm_greedy(ctxs[i])) < 0) return WGLLM_ERR_BACKEND;
+    }
+    return WGLLM_OK;
+}
+
 wgllm_status wgllm_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const *tokens, const int *n_tokens,
                               int n_seqs) {
     if (!ctxs || !tokens || !n_tokens || n_seqs <= 0) return WGLLM_ERR_INVALID_ARG;

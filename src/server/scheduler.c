@@ -19,6 +19,8 @@ typedef struct seq {
     wgllm_sampler *smp;
     wgllm_detokenizer *detok;
     bool need_logits;
+    bool has_greedy;     /* greedy: `greedy` holds the next token, read with the batch's */
+    wgllm_token greedy;
     int32_t *counts;   /* per-token counts of generated tokens (penalties) */
     float *work;
     char *pending;     /* generated text held back while it may begin a stop string */
@@ -67,6 +69,7 @@ static void retire(srv_sched *s, seq *q, srv_finish f, const char *error) {
 /* Takes a KV slot of the job's model and sets up sampling; false: retired with an error. */
 static bool start(srv_sched *s, seq *q) {
     srv_job *j = q->job;
+    q->has_greedy = false;
     srv_model *m = j->model;
     char err[256] = "";
     int idx = -1;
@@ -148,7 +151,8 @@ static void next_token(srv_sched *s, seq *q) {
     wgllm_token tok;
     srv_token_logprob lp, *lpp = NULL;
     if (!q->need_logits) {
-        tok = wgllm_greedy(q->ctx);
+        tok = q->has_greedy ? q->greedy : wgllm_greedy(q->ctx);
+        q->has_greedy = false;
     } else {
         const float *logits = wgllm_get_logits(q->ctx, 0);
         if (!logits) {
@@ -210,6 +214,25 @@ static void next_token(srv_sched *s, seq *q) {
     }
 }
 
+/* The greedy tokens of a step's sequences that sample greedily, read back together (one
+ * device round trip instead of one per sequence); next_token takes them. */
+static void greedy_ahead(srv_sched *s, const int *members, int n) {
+    wgllm_context *ctxs[SRV_MAX_PARALLEL];
+    wgllm_token ids[SRV_MAX_PARALLEL];
+    int who[SRV_MAX_PARALLEL], k = 0;
+    for (int g = 0; g < n; g++) {
+        seq *q = &s->seqs[members[g]];
+        if (q->need_logits || q->n_fed + q->step_n < q->job->n_prompt) continue; /* sampled, or still in prefill */
+        ctxs[k] = q->ctx;
+        who[k++] = members[g];
+    }
+    if (k < 2 || wgllm_greedy_batch(ctxs, k, ids) != WGLLM_OK) return; /* next_token asks one by one */
+    for (int i = 0; i < k; i++) {
+        s->seqs[who[i]].greedy = ids[i];
+        s->seqs[who[i]].has_greedy = true;
+    }
+}
+
 /* One batched forward step over every active sequence. */
 static void step(srv_sched *s) {
     int P = s->p.parallel, budget = s->p.step_tokens;
@@ -263,6 +286,7 @@ static void step(srv_sched *s) {
             members[n++] = k;
         }
         wgllm_status st = wgllm_eval_batch(ctxs, toks, ns, n);
+        if (st == WGLLM_OK) greedy_ahead(s, members, n);
         for (int g = 0; g < n; g++) {
             seq *q = &s->seqs[members[g]];
             if (st != WGLLM_OK) {

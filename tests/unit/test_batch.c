@@ -80,6 +80,17 @@ static void run_batched(wgllm_model *m, int n_vocab, wgllm_token ids[N_SEQ][N_GE
         }
         if (k == 0) break;
         CHECK(wgllm_eval_batch(bc, bt, bn, k) == WGLLM_OK);
+        /* the greedy ids of the sequences that now have logits, read together, must be
+         * what wgllm_greedy gives each */
+        wgllm_context *gc[N_SEQ];
+        wgllm_token gids[N_SEQ];
+        int ng = 0;
+        for (int i = 0; i < k; i++)
+            if (fed[who[i]] + bn[i] >= np[who[i]]) gc[ng++] = bc[i];
+        if (ng > 0) {
+            CHECK(wgllm_greedy_batch(gc, ng, gids) == WGLLM_OK);
+            for (int i = 0; i < ng; i++) CHECK_MSG(gids[i] == wgllm_greedy(gc[i]), "greedy_batch id %d differs", i);
+        }
         for (int i = 0; i < k; i++) {
             int s = who[i];
             if (fed[s] < np[s]) {
@@ -150,6 +161,9 @@ static void test_backend(const char *path, wgllm_backend_kind kind, const char *
     tk[1] = t5;
     CHECK(wgllm_eval_batch(twice, tk, nn, 2) == WGLLM_ERR_INVALID_ARG);
     CHECK(wgllm_eval_batch(both, tk, nn, 0) == WGLLM_ERR_INVALID_ARG);
+    wgllm_token ids2[2];
+    CHECK(wgllm_greedy_batch(both, 0, ids2) == WGLLM_ERR_INVALID_ARG);
+    CHECK(wgllm_greedy_batch(NULL, 2, ids2) == WGLLM_ERR_INVALID_ARG);
     wgllm_context_free(a);
     wgllm_context_free(b);
     free(ref);

@@ -670,6 +670,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .swiglu = wgb_op_swiglu,
     .add = wgb_op_add,
     .argmax = wgb_op_argmax,
+    .argmax_rows = wgb_op_argmax_rows,
     .argmax_to_slot = wgb_op_argmax_to_slot,
     .get_rows_from_slot = wgb_op_get_rows_from_slot,
     .read_slot = wgb_op_read_slot,

@@ -251,6 +251,7 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
 bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
                              int n_head, int n_head_kv, int head_dim, wg_tensor *out);
+bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t *out);
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
                       int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
 void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);

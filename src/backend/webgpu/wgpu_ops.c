@@ -665,3 +665,21 @@ int32_t wgb_op_argmax(wg_backend *b, const wg_tensor *x, int64_t row) {
     if (!wgb_read(c, &c->argmax_out, 0, &r, sizeof r) || c->failed) return -1;
     return r < (uint32_t)x->ne0 ? (int32_t)r : -1;
 }
+
+bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t *out) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    /* results in argmax_out after the id slots of wgpu_greedy.c */
+    const int first = WGB_ID_SLOTS, cap = (int)(c->argmax_out.size / 4) - WGB_ID_SLOTS;
+    if (n <= 0 || n > cap) return false;
+    for (int i = 0; i < n; i++)
+        if (!is_act(x[i]) || x[i]->ne1 < 1) return false;
+    for (int i = 0; i < n; i++) {
+        uint32_t p[4] = {0, (uint32_t)x[i]->ne0, (uint32_t)(first + i), 0};
+        wgb_bind bb[2] = {wgb_act(x[i]), c->argmax_out};
+        wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
+    }
+    uint32_t r[64];
+    const bool ok = wgb_read(c, &c->argmax_out, (uint64_t)first * 4, r, (uint64_t)n * 4) && !c->failed;
+    for (int i = 0; i < n; i++) out[i] = ok && r[i] < (uint32_t)x[i]->ne0 ? (int32_t)r[i] : -1;
+    return true;
+}
