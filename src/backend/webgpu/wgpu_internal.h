@@ -64,10 +64,6 @@ enum {
 #define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
 #define WGB_ROPE_MAX_ROWS 32   /* kernels/rope.wgsl: pos array (rope_rows) */
 #define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
-/* Up to this many tokens, Q4_0 products use the int8 matrix-vector kernels (a few tokens
- * per weight read) instead of the tiled matmul, which needs many tokens to fill the GPU. */
-#define WGB_SMALL_BATCH 32
-
 /* GPU time per kernel from timestamp queries (WGLLM_WEBGPU_PROFILE=1: every dispatch in
  * its own timed pass, so the sum includes ~µs of per-pass overhead; =pass: the normal
  * passes timed, i.e. the GPU's busy time). Reported on stderr when the backend closes. */
