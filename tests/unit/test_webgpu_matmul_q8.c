@@ -154,7 +154,8 @@ static void check_product(ctx *c, int64_t k, int64_t m, int n, bool accumulate, 
     q4w w = q4_new(g, k, m);
     const size_t nx = (size_t)k * (size_t)n, ny = (size_t)m * (size_t)n;
     /* y0: stale values to overwrite, and one row more that must stay as it is */
-    float *x = rand_vec(nx, 2.0f), *y0 = rand_vec(ny + (size_t)m, 4.0f), *got = malloc(sizeof(float) * (ny + (size_t)m));
+    float *x = rand_vec(nx, 2.0f), *y0 = rand_vec(ny + (size_t)m, 4.0f);
+    float *got = malloc(sizeof(float) * (ny + (size_t)m));
     double *ref = malloc(sizeof(double) * ny);
     wg_tensor *xt = act(g, k, n, x), *yt = act(g, m, n + 1, y0);
     if (w.t && xt && yt) {

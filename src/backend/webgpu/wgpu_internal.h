@@ -116,7 +116,7 @@ typedef struct wgb_ctx {
     wgb_bind argmax_out;
     wgb_bind scratch[WGB_SCRATCH_COUNT];
 
-    /* Q4_0 decode matvec on int8 x (WGLLM_WEBGPU_Q4_INT8=0: the f32 matvec instead). The
+    /* Q4_0 products on int8 x (WGLLM_WEBGPU_Q4_INT8=0: the f32 kernels instead). The
      * int8 x lives in scratch XQ/XS; q8_x_id / q8_k name the activation (buffer id, row
      * length) it was made from, 0 when none: every dispatch writing that activation and
      * every host write to it clear q8_x_id, so matmuls on the same x (q, k, v; gate, up)

@@ -200,7 +200,8 @@ static void q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_t m, wg
         if (n >= Q8_MATMUL_MIN_TOKENS) {
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
                              (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
-            uint64_t gx = groups_of((uint64_t)part->rows, Q8_MATMUL_TILE_M), gy = groups_of((uint64_t)n, Q8_MATMUL_TILE_N);
+            uint64_t gx = groups_of((uint64_t)part->rows, Q8_MATMUL_TILE_M);
+            uint64_t gy = groups_of((uint64_t)n, Q8_MATMUL_TILE_N);
             if (gx > c->max_groups || gy > c->max_groups) {
                 wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
                 return;
