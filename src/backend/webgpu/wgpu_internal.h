@@ -84,10 +84,6 @@ enum {
 #define WGB_ROPE_MAX_ROWS 32   /* kernels/rope.wgsl: pos array (rope_rows) */
 #define WGB_DECODE_MAX_ROWS 32 /* kernels/attention.wgsl, kv_store_rows.wgsl: rows array (decode_attention) */
 #define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
-/* Up to this many tokens, Q4_0 products use the int8 matrix-vector kernels (a few tokens
- * per weight read) instead of the tiled matmul, which needs many tokens to fill the GPU. */
-#define WGB_SMALL_BATCH 32
-
 /* GPU time per kernel from timestamp queries (WGLLM_WEBGPU_PROFILE=1: every dispatch in
  * its own timed pass, so the sum includes ~µs of per-pass overhead; =pass: the normal
  * passes timed, i.e. the GPU's busy time). Reported on stderr when the backend closes. */
@@ -141,7 +137,7 @@ typedef struct wgb_ctx {
     wgb_bind argmax_out;
     wgb_bind scratch[WGB_SCRATCH_COUNT];
 
-    /* Q4_0 decode matvec on int8 x (WGLLM_WEBGPU_Q4_INT8=0: the f32 matvec instead). The
+    /* Q4_0 products on int8 x (WGLLM_WEBGPU_Q4_INT8=0: the f32 kernels instead). The
      * int8 x lives in scratch XQ/XS; q8_x_id / q8_k name the activation (buffer id, row
      * length) it was made from, 0 when none: every dispatch writing that activation and
      * every host write to it clear q8_x_id, so matmuls on the same x (q, k, v; gate, up)

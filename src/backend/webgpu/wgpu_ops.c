@@ -14,6 +14,13 @@
 #define Q8_MATVEC_ROWS 4u        /* kernels/matvec_q4_0_q8.wgsl: ROWS */
 #define Q8_MATVEC_NT 8           /* kernels/matvec_q4_0_q8_nt.wgsl: NT, tokens per dispatch */
 #define Q8_MATVEC_NT_ROWS 16u    /* matvec_q4_0_q8_nt.wgsl, matvec_q4_0_q8_swiglu.wgsl: RG * ROWS rows per workgroup */
+#define Q8_MATMUL_TILE_M 128u    /* kernels/matmul_q4_0_q8.wgsl: TM */
+#define Q8_MATMUL_TILE_N 64u     /* kernels/matmul_q4_0_q8.wgsl: TN */
+/* From this many tokens on, Q4_0 products on int8 x use the tiled kernel, below it the
+ * matvecs (which read the weights once per 8 tokens). The tiled kernel's 64-token tiles
+ * need many tokens to fill a big GPU: at 16 tokens it ran at 0.43x of two nt passes on an
+ * H200 (7B shapes, 248 vs 572 tok/s for 16 streams). */
+#define Q8_MATMUL_MIN_TOKENS 33
 #define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
 #define ROPE_MAX_PAIRS WGB_ROPE_MAX_PAIRS
 #define ATTN_MAX_HEAD_DIM 256    /* kernels/attention.wgsl: one workgroup of 256 */
@@ -138,8 +145,8 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
     if (!unaliased(c, 0, x, out, &xb)) return;
     if (wgb_t(w)->weight) wb = wgb_t(w)->parts[0].bind;
     else if (!unaliased(c, 1, w, out, &wb)) return;
-    if (n <= WGB_SMALL_BATCH && c->q4_int8 && x->ne0 % 32 == 0 && out->ne0 == x->ne0) {
-        /* decode: also leave out's int8 copy for the Q4_0 products that follow */
+    if (c->q4_int8 && x->ne0 % 32 == 0 && out->ne0 == x->ne0) {
+        /* also leave out's int8 copy for the Q4_0 products that follow */
         wgb_bind xq, xs;
         const int64_t k = x->ne0;
         if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k * (uint64_t)n, &xq) ||
@@ -182,18 +189,31 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
     return true;
 }
 
-/* Decode with Q4_0 weights, as llama.cpp does it: x rounded to int8 blocks, then integer
- * dot products, so only the weights' 4.5 bits per element are read at full width. A few
- * tokens (several sequences decoding together) share each weight read. */
-static void matvec_q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_t m, wgb_bind xb, int n,
-                             wgb_bind ob, bool accumulate) {
+/* Q4_0 weights times x rounded to int8 blocks, as llama.cpp does it: integer dot products,
+ * so only the weights' 4.5 bits per element are read at full width. One token: the int8
+ * matvec; a few (several sequences decoding together): the nt matvec, 8 tokens per weight
+ * read; from Q8_MATMUL_MIN_TOKENS on (prompts): the tiled int8 matmul. */
+static void q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_t m, wgb_bind xb, int n, wgb_bind ob,
+                      bool accumulate) {
     wgb_bind xq, xs;
     if (!ensure_q8(c, xb, k, n, &xq, &xs)) return;
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *part = &wt->parts[i];
+        wgb_bind bb[4] = {part->bind, xq, xs, ob};
+        if (n >= Q8_MATMUL_MIN_TOKENS) {
+            uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
+                             (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
+            uint64_t gx = groups_of((uint64_t)part->rows, Q8_MATMUL_TILE_M);
+            uint64_t gy = groups_of((uint64_t)n, Q8_MATMUL_TILE_N);
+            if (gx > c->max_groups || gy > c->max_groups) {
+                wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
+                return;
+            }
+            wgb_dispatch(c, WGB_K_MATMUL_Q4_0_Q8, p, sizeof p, bb, (uint32_t)gx, (uint32_t)gy);
+            continue;
+        }
         if (n == 1) {
             uint32_t p[4] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, accumulate}; /* k, m, y_off */
-            wgb_bind bb[4] = {part->bind, xq, xs, ob};
             wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8, p, sizeof p, bb,
                                 groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
             continue;
@@ -202,11 +222,16 @@ static void matvec_q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_
             int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)(part->row0 + (int64_t)t0 * m), accumulate,
                              (uint32_t)nt, (uint32_t)m, (uint32_t)t0, 0}; /* ..., n, y_stride, x_tok0 */
-            wgb_bind bb[4] = {part->bind, xq, xs, ob};
             wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT, p, sizeof p, bb,
                                 groups_of((uint64_t)part->rows, Q8_MATVEC_NT_ROWS));
         }
     }
+}
+
+/* Q4_0 products on int8 x (q4_0_int8) where the weight's rows are whole blocks; they read x
+ * through scratch, so x may be the output buffer. */
+static bool via_int8(const wgb_ctx *c, const wg_tensor *w) {
+    return c->q4_int8 && w->type == WG_TYPE_Q4_0 && w->ne0 % 32 == 0;
 }
 
 /* Checks a matmul's operands: w a weight with kernels, x and out big enough for n rows. */
@@ -224,14 +249,16 @@ static bool matmul_ok(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_bi
 }
 
 /* out = W x, or out += W x. x rows of k floats, out rows of m floats, packed (as on the CPU).
- * x must not be the buffer of out. */
+ * x must not be the buffer of out, except via_int8. Q4_0: q4_0_int8 (every batch size).
+ * Other formats: the per-format matvec for one token, else the f32 tiled matmul
+ * (kernels/matmul.wgsl, decoding the weights into workgroup memory). */
 static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_bind ob, bool accumulate) {
     const wgb_tensor *wt = wgb_t(w);
     const int fmt = wgb_format_of(w->type);
     const int64_t k = w->ne0, m = w->ne1;
     const bool blocks = k % 32 == 0;
-    if (n <= WGB_SMALL_BATCH && blocks && fmt == WGB_FMT_Q4_0 && c->q4_int8) {
-        matvec_q4_0_int8(c, wt, k, m, xb, n, ob, accumulate);
+    if (via_int8(c, w)) {
+        q4_0_int8(c, wt, k, m, xb, n, ob, accumulate);
         return;
     }
     for (int i = 0; i < wt->n_parts; i++) {
@@ -264,10 +291,8 @@ static void matmul_op(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int
         return;
     }
     if (!matmul_ok(c, w, wgb_act(x), n, wgb_act(out))) return;
-    /* the int8 path reads x through scratch, so x may be out there */
-    const bool via_int8 = n <= WGB_SMALL_BATCH && w->ne0 % 32 == 0 && w->type == WG_TYPE_Q4_0 && c->q4_int8;
     wgb_bind xb = wgb_act(x);
-    if (!via_int8 && !unaliased(c, 0, x, out, &xb)) return;
+    if (!via_int8(c, w) && !unaliased(c, 0, x, out, &xb)) return;
     matmul_into(c, w, xb, n, wgb_act(out), accumulate);
 }
 

@@ -111,6 +111,9 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_MATVEC_Q4_0_Q8_QKV_F16:
         return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
                              .has_subgroup_entry = true, .prefix = KV_F16, .needs_f16 = true, .lib = LIB_Q4};
+    case WGB_K_MATMUL_Q4_0_Q8:
+        return (kernel_spec){
+            .body = "matmul_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true, .lib = LIB_Q4};
     default: return (kernel_spec){.body = "argmax", .access = "rw", .param_slots = 1};
     }
 }

@@ -60,6 +60,7 @@ typedef enum wgb_kernel {
     WGB_K_MATVEC_Q4_0_Q8_QKV_F16, /* the same into an f16 KV cache */
     WGB_K_KV_STORE_ROWS,          /* batched decode: each token's k, v into its sequence's caches */
     WGB_K_KV_STORE_ROWS_F16,
+    WGB_K_MATMUL_Q4_0_Q8,         /* prompts: Q4_0 tiles times int8 x */
     WGB_K_COUNT
 } wgb_kernel;
 
