@@ -166,6 +166,7 @@ void wgb_flush(wgb_ctx *c) {
     c->enc = NULL;
     if (c->n_slots) api->QueueWriteBuffer(c->dev->queue, c->params, 0, c->slots, (size_t)c->n_slots * WGB_SLOT_BYTES);
     c->n_slots = 0;
+    c->n_recorded = 0;
     if (cmd) {
         api->QueueSubmit(c->dev->queue, 1, &cmd);
         api->CommandBufferRelease(cmd);
@@ -237,6 +238,7 @@ void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, con
         api->ComputePassEncoderRelease(c->pass);
         c->pass = NULL;
     }
+    if (c->submit_every && ++c->n_recorded >= c->submit_every) wgb_flush(c);
 }
 
 void wgb_dispatch_linear(wgb_ctx *c, int k, const void *params, size_t param_bytes, const wgb_bind *binds,
@@ -690,6 +692,16 @@ static uint64_t binding_override(uint64_t device_max) {
     return x & ~3ull;
 }
 
+/* A count from the environment (unset or malformed: the default). */
+static uint32_t env_uint(const char *name, uint32_t dflt) {
+    const char *v = getenv(name);
+    if (!v || !*v) return dflt;
+    char *end;
+    errno = 0;
+    unsigned long x = strtoul(v, &end, 10);
+    return errno || *end || x > 1000000 ? dflt : (uint32_t)x;
+}
+
 /* An on/off switch from the environment: "0" is off, anything else on, unset the default. */
 static bool env_flag(const char *name, bool dflt) {
     const char *v = getenv(name);
@@ -741,6 +753,8 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
 
     wgb_profile_init(c);
     c->cap_slots = PARAM_SLOTS;
+    /* H200, 7B Q4_0, 8 streams: 1,140 tok/s with 64 against 963-1,088 submitting once a step */
+    c->submit_every = env_uint("WGLLM_WEBGPU_SUBMIT_EVERY", 64);
     c->slots = calloc(c->cap_slots, WGB_SLOT_BYTES);
     WGPUBufferDescriptor pd = WGPU_BUFFER_DESCRIPTOR_INIT;
     pd.label = wg_sv("op parameters");
