@@ -590,12 +590,12 @@ static void test_q8_cache(pair *p) {
  * leaves the int8 x for the next Q4_0 matvec against the int8 reference. */
 static void test_fused(pair *p) {
     static const uint32_t types[] = {WG_TYPE_Q4_0, WG_TYPE_F16};
-    static const int ns[] = {1, 3, 40};
+    static const int ns[] = {1, 3, 13, 40}; /* 13: two 8-token passes of the batched-decode kernels */
     wg_backend *g = p->gpu;
     const wg_backend_ops *o = g->ops;
     for (size_t t = 0; t < 2; t++) {
-        for (size_t j = 0; j < 3; j++) {
-            const int64_t k = 160, m = 72;
+        for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
+            const int64_t k = 160, m = 75; /* m: a partial workgroup of rows */
             const int n = ns[j];
             char what[96];
             twin w = weight_new(p, types[t], k, m, 1.0f), w2 = weight_new(p, types[t], k, m, 1.0f);

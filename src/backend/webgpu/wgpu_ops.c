@@ -325,6 +325,21 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
         wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)m, Q8_MATVEC_NT_ROWS));
         return;
     }
+    if (n < Q8_MATMUL_MIN_TOKENS && k % 32 == 0 && via_int8(c, w_gate) && w_up->type == WG_TYPE_Q4_0 &&
+        gt->n_parts == 1 && ut->n_parts == 1) {
+        /* a few tokens (a batched decode step): 8 at a time, gate and up rows together */
+        wgb_bind xq, xs;
+        if (!ensure_q8(c, wgb_act(x), k, n, &xq, &xs)) return;
+        wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
+        for (int t0 = 0; t0 < n; t0 += Q8_MATVEC_NT) {
+            int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
+            uint32_t p[8] = {(uint32_t)k, (uint32_t)m, (uint32_t)((int64_t)t0 * m), (uint32_t)nt,
+                             (uint32_t)m, (uint32_t)t0, 0, 0}; /* k, m, y_off, n, y_stride, x_tok0 */
+            wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU, p, sizeof p, bb,
+                                groups_of((uint64_t)m, Q8_MATVEC_NT_ROWS));
+        }
+        return;
+    }
     /* general case: both products into scratch, then the element-wise SwiGLU */
     uint64_t bytes = (uint64_t)n * (uint64_t)m * 4;
     wgb_bind gb, ub, xb;
