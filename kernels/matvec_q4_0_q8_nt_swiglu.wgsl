@@ -1,7 +1,7 @@
 // matvec_q4_0_q8_nt_swiglu: the feed-forward's first half for a few tokens (2 to NT: the
 // batched decode step of several sequences), Q4_0 weights x int8 activations:
 // y[j][r] = silu(Wg[r] . x[j]) * (Wu[r] . x[j]). As matvec_q4_0_q8_nt.wgsl (see there), but
-// each group owns two rows of both matrices, so the SwiGLU needs no gate and up buffers and
+// each group owns one row of both matrices, so the SwiGLU needs no gate and up buffers and
 // no extra dispatch. lib_q4_0_int8.wgsl is put in front of this file.
 //
 // Bindings: 0 params; 1 Wg, 2 Wu (rows of k / 32 Q4_0 blocks); 3 xq (k / 4 words per token,
@@ -26,33 +26,34 @@ struct Params {
 @group(0) @binding(4) var<storage, read> xs: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-// A workgroup is RG groups of TPR threads; group g owns rows row0 = 2 (RG wg + g) and
-// row0 + 1 of both matrices; its threads split the blocks, and the group's sums are made
-// with subgroup shuffles (subgroups of at least TPR lanes) or a workgroup-memory tree.
+// A workgroup is RG groups of TPR threads; group g owns row RG wg + g of both matrices
+// (two blocks per step, as matvec_q4_0_q8_nt.wgsl: more would cost occupancy); its threads
+// split the blocks, and the group's sums are made with subgroup shuffles (subgroups of at
+// least TPR lanes) or a workgroup-memory tree.
 const TPR: u32 = 32u;
 const RG: u32 = 8u;
 const WG: u32 = TPR * RG;
 const NT: u32 = 8u;
 
-// per token: (gate row0, gate row0 + 1, up row0, up row0 + 1)
+// per token: (gate, up) of the group's row
 struct Acc {
-    a0: vec4<f32>,
-    a1: vec4<f32>,
-    a2: vec4<f32>,
-    a3: vec4<f32>,
-    a4: vec4<f32>,
-    a5: vec4<f32>,
-    a6: vec4<f32>,
-    a7: vec4<f32>,
+    a0: vec2<f32>,
+    a1: vec2<f32>,
+    a2: vec2<f32>,
+    a3: vec2<f32>,
+    a4: vec2<f32>,
+    a5: vec2<f32>,
+    a6: vec2<f32>,
+    a7: vec2<f32>,
 }
 
-fn tok_dot(b0: Q4Block, b1: Q4Block, b2: Q4Block, b3: Q4Block, tok: u32, b: u32, nb: u32, xw: u32) -> vec4<f32> {
+fn tok_dot(b0: Q4Block, b1: Q4Block, tok: u32, b: u32, nb: u32, xw: u32) -> vec2<f32> {
     let xb = (tok * xw + b * 8u) >> 2u;
     let xa = xq[xb];
     let xc = xq[xb + 1u];
     let xsum8 = q8_sum8(xa, xc);
-    let s = vec4<i32>(q4_0_dot(b0, xa, xc), q4_0_dot(b1, xa, xc), q4_0_dot(b2, xa, xc), q4_0_dot(b3, xa, xc));
-    return vec4<f32>(s - vec4<i32>(xsum8)) * (vec4<f32>(b0.d, b1.d, b2.d, b3.d) * xs[tok * nb + b]);
+    let s = vec2<i32>(q4_0_dot(b0, xa, xc), q4_0_dot(b1, xa, xc));
+    return vec2<f32>(s - vec2<i32>(xsum8)) * (vec2<f32>(b0.d, b1.d) * xs[tok * nb + b]);
 }
 
 fn load_g(g: u32) -> array<u32, 5> {
@@ -71,50 +72,40 @@ fn unpack5(a: array<u32, 5>, g: u32) -> Q4Block {
 
 // This thread's share (blocks t, t + TPR, ...) for every token; the next blocks' words are
 // loaded before the current ones are used.
-fn dots(row0: u32, t: u32, live: bool) -> Acc {
+fn dots(row: u32, t: u32, live: bool) -> Acc {
     let nb = params.k / 32u;
-    let m = params.m;
     let n = params.n;
     let xw = params.k / 4u;
     let x0 = params.x_tok0;
     var acc: Acc;
-    let r1 = min(row0 + 1u, m - 1u);
     var b = t;
     var w0 = array<u32, 5>();
     var w1 = array<u32, 5>();
-    var w2 = array<u32, 5>();
-    var w3 = array<u32, 5>();
     if (live && b < nb) {
-        w0 = load_g(row0 * nb + b);
-        w1 = load_g(r1 * nb + b);
-        w2 = load_u(row0 * nb + b);
-        w3 = load_u(r1 * nb + b);
+        w0 = load_g(row * nb + b);
+        w1 = load_u(row * nb + b);
     }
     for (; live && b < nb; b += TPR) {
-        let blk0 = unpack5(w0, row0 * nb + b);
-        let blk1 = unpack5(w1, r1 * nb + b);
-        let blk2 = unpack5(w2, row0 * nb + b);
-        let blk3 = unpack5(w3, r1 * nb + b);
+        let blk0 = unpack5(w0, row * nb + b);
+        let blk1 = unpack5(w1, row * nb + b);
         let bn = b + TPR;
         if (bn < nb) {
-            w0 = load_g(row0 * nb + bn);
-            w1 = load_g(r1 * nb + bn);
-            w2 = load_u(row0 * nb + bn);
-            w3 = load_u(r1 * nb + bn);
+            w0 = load_g(row * nb + bn);
+            w1 = load_u(row * nb + bn);
         }
-        acc.a0 += tok_dot(blk0, blk1, blk2, blk3, x0, b, nb, xw);
-        if (n > 1u) { acc.a1 += tok_dot(blk0, blk1, blk2, blk3, x0 + 1u, b, nb, xw); }
-        if (n > 2u) { acc.a2 += tok_dot(blk0, blk1, blk2, blk3, x0 + 2u, b, nb, xw); }
-        if (n > 3u) { acc.a3 += tok_dot(blk0, blk1, blk2, blk3, x0 + 3u, b, nb, xw); }
-        if (n > 4u) { acc.a4 += tok_dot(blk0, blk1, blk2, blk3, x0 + 4u, b, nb, xw); }
-        if (n > 5u) { acc.a5 += tok_dot(blk0, blk1, blk2, blk3, x0 + 5u, b, nb, xw); }
-        if (n > 6u) { acc.a6 += tok_dot(blk0, blk1, blk2, blk3, x0 + 6u, b, nb, xw); }
-        if (n > 7u) { acc.a7 += tok_dot(blk0, blk1, blk2, blk3, x0 + 7u, b, nb, xw); }
+        acc.a0 += tok_dot(blk0, blk1, x0, b, nb, xw);
+        if (n > 1u) { acc.a1 += tok_dot(blk0, blk1, x0 + 1u, b, nb, xw); }
+        if (n > 2u) { acc.a2 += tok_dot(blk0, blk1, x0 + 2u, b, nb, xw); }
+        if (n > 3u) { acc.a3 += tok_dot(blk0, blk1, x0 + 3u, b, nb, xw); }
+        if (n > 4u) { acc.a4 += tok_dot(blk0, blk1, x0 + 4u, b, nb, xw); }
+        if (n > 5u) { acc.a5 += tok_dot(blk0, blk1, x0 + 5u, b, nb, xw); }
+        if (n > 6u) { acc.a6 += tok_dot(blk0, blk1, x0 + 6u, b, nb, xw); }
+        if (n > 7u) { acc.a7 += tok_dot(blk0, blk1, x0 + 7u, b, nb, xw); }
     }
     return acc;
 }
 
-fn token_sum(s: Acc, j: u32) -> vec4<f32> {
+fn token_sum(s: Acc, j: u32) -> vec2<f32> {
     var v = s.a0;
     v = select(v, s.a1, j == 1u);
     v = select(v, s.a2, j == 2u);
@@ -126,17 +117,15 @@ fn token_sum(s: Acc, j: u32) -> vec4<f32> {
     return v;
 }
 
-// Thread t < 2 NT of a group writes row row0 + t % 2 of token t / 2.
-fn put(row0: u32, t: u32, v: vec4<f32>) {
-    let r = t % 2u;
-    let j = t / 2u;
-    if (j < params.n && row0 + r < params.m) {
-        let g = v[r];
-        y[params.y_off + j * params.y_stride + row0 + r] = g / (1.0 + exp(-g)) * v[2u + r];
+// Thread t < NT of a group writes its row of token t.
+fn put(row: u32, t: u32, v: vec2<f32>) {
+    if (t < params.n && row < params.m) {
+        let g = v.x;
+        y[params.y_off + t * params.y_stride + row] = g / (1.0 + exp(-g)) * v.y;
     }
 }
 
-var<workgroup> partial: array<vec4<f32>, RG * NT * TPR>;
+var<workgroup> partial: array<vec2<f32>, RG * NT * TPR>;
 
 fn tree_sum(acc: Acc, grp: u32, t: u32) -> Acc {
     let pb = grp * NT * TPR;
@@ -176,9 +165,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(subgroup_size) sgs: u32) {
     let grp = li / TPR;
     let t = li % TPR;
-    let row0 = ((wg.x + wg.y * nwg.x) * RG + grp) * 2u;
-    let live = row0 < params.m;
-    var s = dots(row0, t, live);
+    let row = (wg.x + wg.y * nwg.x) * RG + grp;
+    let live = row < params.m;
+    var s = dots(row, t, live);
     if (sgs >= TPR) {
         for (var mask = TPR / 2u; mask > 0u; mask >>= 1u) {
             s = xor_sum(s, mask);
@@ -186,8 +175,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
     } else {
         s = tree_sum(s, grp, t);
     }
-    if (live && t < 2u * NT) {
-        put(row0, t, token_sum(s, t / 2u));
+    if (live && t < NT) {
+        put(row, t, token_sum(s, t));
     }
 }
 // SUBGROUPS-END
@@ -198,11 +187,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
     let grp = li / TPR;
     let t = li % TPR;
-    let row0 = ((wg.x + wg.y * nwg.x) * RG + grp) * 2u;
-    let live = row0 < params.m;
-    let s = tree_sum(dots(row0, t, live), grp, t);
-    if (live && t < 2u * NT) {
-        put(row0, t, token_sum(s, t / 2u));
+    let row = (wg.x + wg.y * nwg.x) * RG + grp;
+    let live = row < params.m;
+    let s = tree_sum(dots(row, t, live), grp, t);
+    if (live && t < NT) {
+        put(row, t, token_sum(s, t));
     }
 }
 // NO-SUBGROUPS-END

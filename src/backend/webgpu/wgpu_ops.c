@@ -14,6 +14,7 @@
 #define Q8_MATVEC_ROWS 4u        /* kernels/matvec_q4_0_q8.wgsl: ROWS */
 #define Q8_MATVEC_NT 8           /* kernels/matvec_q4_0_q8_nt.wgsl: NT, tokens per dispatch */
 #define Q8_MATVEC_NT_ROWS 16u    /* matvec_q4_0_q8_nt.wgsl, matvec_q4_0_q8_swiglu.wgsl: RG * ROWS rows per workgroup */
+#define Q8_NT_SWIGLU_ROWS 8u     /* matvec_q4_0_q8_nt_swiglu.wgsl: RG rows (of both matrices) per workgroup */
 #define Q8_MATMUL_TILE_M 128u    /* kernels/matmul_q4_0_q8.wgsl: TM */
 #define Q8_MATMUL_TILE_N 64u     /* kernels/matmul_q4_0_q8.wgsl: TN */
 /* From this many tokens on, Q4_0 products on int8 x use the tiled kernel, below it the
@@ -336,7 +337,7 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
             uint32_t p[8] = {(uint32_t)k, (uint32_t)m, (uint32_t)((int64_t)t0 * m), (uint32_t)nt,
                              (uint32_t)m, (uint32_t)t0, 0, 0}; /* k, m, y_off, n, y_stride, x_tok0 */
             wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU, p, sizeof p, bb,
-                                groups_of((uint64_t)m, Q8_MATVEC_NT_ROWS));
+                                groups_of((uint64_t)m, Q8_NT_SWIGLU_ROWS));
         }
         return;
     }
