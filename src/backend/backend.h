@@ -92,6 +92,10 @@ typedef struct wg_backend_ops {
                            const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
                            float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
                            wg_tensor *k_cache, wg_tensor *v_cache);
+    /* Optional (NULL, or false having recorded nothing: the model calls matmul three
+     * times): q = Wq x, k = Wk x, v = Wv x for rows 0..n-1 of x, in one go. */
+    bool (*matmul_qkv)(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
+                       const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v);
     /* Optional (NULL, or false having recorded nothing: the model calls rope per sequence):
      * rotates rows 0..n-1 of x as rope does, row i at position pos[i] (a batch of sequences,
      * each at its own position), in one go. pos is read during the call. */

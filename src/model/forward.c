@@ -98,9 +98,11 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
                                                    seqs[0].c->v_cache[l]);
         bool q_roped = fused_qkv, k_roped = fused_qkv;
         if (!fused_qkv) {
-            ops->matmul(b, L->wq, a->xb, n, a->q); // (n_head * head_dim, n)
-            ops->matmul(b, L->wk, a->xb, n, a->k); // (n_head_kv * head_dim, n)
-            ops->matmul(b, L->wv, a->xb, n, a->v);
+            if (!ops->matmul_qkv || !ops->matmul_qkv(b, L->wq, L->wk, L->wv, a->xb, n, a->q, a->k, a->v)) {
+                ops->matmul(b, L->wq, a->xb, n, a->q); // (n_head * head_dim, n)
+                ops->matmul(b, L->wk, a->xb, n, a->k); // (n_head_kv * head_dim, n)
+                ops->matmul(b, L->wv, a->xb, n, a->v);
+            }
             // several sequences: rope over all their rows at once where the backend can
             q_roped = pos && ops->rope_rows(b, a->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos, hp->rope_base,
                                             hp->rope_scale, m->rope_factors);

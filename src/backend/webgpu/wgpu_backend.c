@@ -663,6 +663,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .matmul = wgb_op_matmul,
     .matmul_add = wgb_op_matmul_add,
     .matmul_swiglu = wgb_op_matmul_swiglu,
+    .matmul_qkv = wgb_op_matmul_qkv,
     .rope = wgb_op_rope,
     .rope_rows = wgb_op_rope_rows,
     .kv_store = wgb_op_kv_store,

@@ -251,6 +251,8 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
                              int n_head, int n_head_kv, int head_dim, wg_tensor *out);
 bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t *out);
+bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
+                       const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v);
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
                       int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
 void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);

@@ -305,6 +305,34 @@ void wgb_op_matmul_add(wg_backend *b, const wg_tensor *w, const wg_tensor *x, in
     matmul_op(b, w, x, n, out, true);
 }
 
+/* A few tokens' q, k, v products with Q4_0 weights in one dispatch (the batched decode
+ * step); false, recording nothing, where matvec_q4_0_q8_nt_qkv.wgsl does not apply. */
+bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
+                       const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n < 2 || n >= Q8_MATMUL_MIN_TOKENS || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
+    const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
+    if (!via_int8(c, wq) || !via_int8(c, wk) || !via_int8(c, wv) || wk->ne0 != kd || wv->ne0 != kd ||
+        wv->ne1 != m_kv || m_q % Q8_MATVEC_NT_ROWS || m_kv % Q8_MATVEC_NT_ROWS || wgb_t(wq)->n_parts != 1 ||
+        wgb_t(wk)->n_parts != 1 || wgb_t(wv)->n_parts != 1 || x->ne0 < kd || x->ne1 < n || q->ne0 < m_q ||
+        k->ne0 < m_kv || v->ne0 != k->ne0 || q->ne1 < n || k->ne1 < n || v->ne1 < n)
+        return false;
+    const uint64_t qid = wgb_act(q).id, kid = wgb_act(k).id, vid = wgb_act(v).id;
+    if (qid == kid || qid == vid || kid == vid) return false;
+    wgb_bind xq, xs;
+    if (!ensure_q8(c, wgb_act(x), kd, n, &xq, &xs)) return true; /* failure recorded */
+    wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
+                      wgb_act(q), wgb_act(k), wgb_act(v)};
+    for (int t0 = 0; t0 < n; t0 += Q8_MATVEC_NT) {
+        int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
+        uint32_t p[8] = {(uint32_t)kd, (uint32_t)m_q, (uint32_t)m_kv, (uint32_t)nt,
+                         (uint32_t)q->ne0, (uint32_t)k->ne0, (uint32_t)t0, 0};
+        wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT_QKV, p, sizeof p, bb,
+                            groups_of((uint64_t)(m_q + 2 * m_kv), Q8_MATVEC_NT_ROWS));
+    }
+    return true;
+}
+
 void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tensor *w_up, const wg_tensor *x, int n,
                           wg_tensor *out) {
     wgb_ctx *c = wgb_ctx_of(b);

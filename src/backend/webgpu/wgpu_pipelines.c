@@ -103,6 +103,9 @@ static kernel_spec spec_of(int k, int *fmt) {
         return (kernel_spec){
             .body = "matvec_q4_0_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
             .has_subgroup_variant = true, .lib = LIB_Q4};
+    case WGB_K_MATVEC_Q4_0_Q8_NT_QKV:
+        return (kernel_spec){.body = "matvec_q4_0_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1,
+                             .params_last = true, .has_subgroup_variant = true, .lib = LIB_Q4};
     case WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU:
         return (kernel_spec){.body = "matvec_q4_0_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
                              .has_subgroup_variant = true, .lib = LIB_Q4};

@@ -62,6 +62,7 @@ typedef enum wgb_kernel {
     WGB_K_KV_STORE_ROWS_F16,
     WGB_K_MATMUL_Q4_0_Q8,         /* prompts: Q4_0 tiles times int8 x */
     WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU, /* batched decode: silu(Wg x) * (Wu x) for a few tokens */
+    WGB_K_MATVEC_Q4_0_Q8_NT_QKV,    /* batched decode: q, k, v products for a few tokens */
     WGB_K_COUNT
 } wgb_kernel;
 

@@ -1,4 +1,13 @@
-/* The WebGPU backend's decode_attention (several sequences decoding one token each: all
+/* The WebGPU backend's ops for batched decode steps (several sequences decoding one token
+ * each).
+ *
+ * matmul_qkv (the q, k and v products of a few tokens in one dispatch) against three
+ * matmuls on the same x: the same int8 terms in the same order, so equal to f32 rounding
+ * (bound 1e-6); 2 to 13 tokens (two 8-token passes); declined (false, nothing recorded)
+ * for one token, for 33 or more, for row counts that are not multiples of 16, and for
+ * weights other than Q4_0.
+ *
+ * decode_attention (all
  * KV stores and all attention in one dispatch each, the sequences' caches side by side in
  * arenas) against the same backend's kv_store and attention called once per sequence on
  * caches of their own. Same kernels and arithmetic per row, so the outputs and caches must
@@ -179,6 +188,60 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, const c
     free(v);
 }
 
+static wg_tensor *q4_weight(wg_backend *g, int64_t k, int64_t m, uint32_t type) {
+    const size_t rb = wg_type_row_bytes(type, k);
+    uint8_t *w = malloc(rb * (size_t)m);
+    for (int64_t r = 0; r < m; r++) {
+        float *row = rand_vec((size_t)k);
+        CHECK(wg_quantize_row(type, row, w + (size_t)r * rb, k));
+        free(row);
+    }
+    char err[512] = "";
+    wg_tensor *t = g->ops->weight_create(g, type, k, m, w, err, sizeof err);
+    CHECK_MSG(t != NULL, "%s", err);
+    free(w);
+    return t;
+}
+
+static void check_qkv(wg_backend *g, int64_t k, int64_t m_q, int64_t m_kv, int n, bool expect) {
+    char what[128];
+    snprintf(what, sizeof what, "matmul_qkv k=%lld m_q=%lld m_kv=%lld n=%d", (long long)k, (long long)m_q,
+             (long long)m_kv, n);
+    /* Q4_0 weights, except for the one case expected to decline for no other reason */
+    const uint32_t type = expect || m_q % 16 || m_kv % 16 || n < 2 || n > 32 ? WG_TYPE_Q4_0 : WG_TYPE_Q8_0;
+    wg_tensor *wq = q4_weight(g, k, m_q, type), *wk = q4_weight(g, k, m_kv, type), *wv = q4_weight(g, k, m_kv, type);
+    float *xv = rand_vec((size_t)(k * n));
+    wg_tensor *x = buf(g, k, n, xv);
+    wg_tensor *q = buf(g, m_q, n, NULL), *kk = buf(g, m_kv, n, NULL), *v = buf(g, m_kv, n, NULL);
+    wg_tensor *qr = buf(g, m_q, n, NULL), *kr = buf(g, m_kv, n, NULL), *vr = buf(g, m_kv, n, NULL);
+    bool took = g->ops->matmul_qkv(g, wq, wk, wv, x, n, q, kk, v);
+    CHECK_MSG(took == expect, "%s: %s", what, took ? "taken, expected to decline" : "declined");
+    if (took) {
+        g->ops->matmul(g, wq, x, n, qr);
+        g->ops->matmul(g, wk, x, n, kr);
+        g->ops->matmul(g, wv, x, n, vr);
+        const wg_tensor *got[3] = {q, kk, v}, *want[3] = {qr, kr, vr};
+        double worst = 0.0;
+        for (int i = 0; i < 3; i++) {
+            const int64_t cnt = got[i]->ne0 * n;
+            float *a = malloc(sizeof(float) * (size_t)cnt), *b = malloc(sizeof(float) * (size_t)cnt);
+            read_all(g, got[i], n, a);
+            read_all(g, want[i], n, b);
+            double e = rel_err(a, b, (size_t)cnt);
+            if (!(e <= worst)) worst = e;
+            free(a);
+            free(b);
+        }
+        CHECK_MSG(worst <= BOUND, "%s: rel. error %.3g against three matmuls", what, worst);
+        printf("%s: rel. error %.3g against three matmuls\n", what, worst);
+    }
+    CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
+    wg_tensor *all[] = {wq, wk, wv, x, q, kk, v, qr, kr, vr};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]) g->ops->tensor_free(g, all[i]);
+    free(xv);
+}
+
 static void run(const char *what) {
     char err[512] = "";
     wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
@@ -191,6 +254,16 @@ static void run(const char *what) {
         check_case(g, 8, 2, 64, name);
         snprintf(name, sizeof name, "%s, 4 heads of 32", what);
         check_case(g, 4, 4, 32, name);
+    }
+    CHECK(g->ops->matmul_qkv != NULL);
+    if (g->ops->matmul_qkv) {
+        check_qkv(g, 96, 64, 32, 2, true);
+        check_qkv(g, 256, 128, 128, 8, true);
+        check_qkv(g, 96, 64, 16, 13, true);
+        check_qkv(g, 96, 64, 32, 1, false);  /* one token: the fused single-token kernels */
+        check_qkv(g, 96, 64, 32, 33, false); /* the tiled matmul's range */
+        check_qkv(g, 96, 72, 32, 4, false);  /* rows not in 16s */
+        check_qkv(g, 96, 64, 32, 4, false);  /* q8_0 weights (see check_qkv) */
     }
     g->ops->destroy(g);
 }
