@@ -206,7 +206,7 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
             amax = max(amax, red[first + j]);
         }
         let d = q8_scale(amax);
-        let word = i * (P.out_stride / 4u) + h * hd4 + li;
+        let word = (P.row0 + i) * (P.out_stride / 4u) + h * hd4 + li;
         XQ[word] = q8_pack4(v, d);
         if ((li & 7u) == 0u) {
             XS[word / 8u] = d;

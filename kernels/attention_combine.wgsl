@@ -67,7 +67,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
             amax = max(amax, lane_amax[first + j]);
         }
         let d = q8_scale(amax);
-        let word = i * (P.out_stride / 4u) + h * hd4 + li;
+        let word = (P.row0 + i) * (P.out_stride / 4u) + h * hd4 + li;
         XQ[word] = q8_pack4(v, d);
         if ((li & 7u) == 0u) {
             XS[word / 8u] = d;

@@ -1,12 +1,16 @@
-// A batched decode step's KV store: row i of k and v (sequence i's new token) goes to row
-// rows[i].x of that sequence's caches, which start at element rows[i].y (K) and rows[i].z
-// (V) of the bound cache arenas (see wgb_kv_arena). One workgroup row per token.
+// A batched step's KV store: row row0 + i of k and v (a token of some sequence) goes to
+// row rows[i].x of that sequence's caches, which start at element rows[i].y (K) and
+// rows[i].z (V) of the bound cache arenas (see wgb_kv_arena). One workgroup row per token.
 
 struct Params {
     count: u32,     // elements per row (the KV width)
     k_stride: u32,  // row lengths of k and v
     v_stride: u32,
     kv_stride: u32, // cache row length
+    row0: u32,      // row of k and v of the first token
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
     rows: array<vec4<u32>, 32>,
 }
 
@@ -25,6 +29,6 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         return;
     }
     let r = P.rows[i];
-    Kc[r.y + r.x * P.kv_stride + e] = KVS(K[i * P.k_stride + e]);
-    Vc[r.z + r.x * P.kv_stride + e] = KVS(V[i * P.v_stride + e]);
+    Kc[r.y + r.x * P.kv_stride + e] = KVS(K[(P.row0 + i) * P.k_stride + e]);
+    Vc[r.z + r.x * P.kv_stride + e] = KVS(V[(P.row0 + i) * P.v_stride + e]);
 }

@@ -102,10 +102,12 @@ typedef struct wg_backend_ops {
     bool (*rope_rows)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
                       const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors);
     /* Optional (NULL, or false having recorded nothing: the model calls kv_store and
-     * attention per sequence): n sequences decoding one token each, sequence i in row i of
-     * q, k, v and out. Stores k and v row i at row pos[i] of k_caches[i] and v_caches[i],
-     * then attends as attention does: q row i to rows 0..pos[i] of those caches, into out
-     * row i. The arrays are read during the call. */
+     * attention per sequence): the rows of a step of several sequences at once, row i of
+     * q, k, v and out being a token of the sequence whose caches are k_caches[i] and
+     * v_caches[i], at position pos[i] (a sequence's rows in order, at distinct positions).
+     * Stores k and v row i at row pos[i] of its caches, then attends as attention does:
+     * q row i to rows 0..pos[i] of its caches, into out row i. The arrays are read during
+     * the call. */
     bool (*decode_attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
                              int n_head, int n_head_kv, int head_dim, wg_tensor *out);

@@ -81,9 +81,9 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
         pos = pos_buf;
     }
 
-    // a decode step of several sequences (one token each, their positions in pos)
+    // a step of several sequences with every row's position in pos: the caches of each row
     wg_tensor *k_caches[64], *v_caches[64];
-    const bool decode = pos && n == n_seqs && n_seqs <= (int)(sizeof k_caches / sizeof k_caches[0]);
+    const bool rows_known = pos != NULL;
 
     for (int l = 0; l < hp->n_layer; l++) {
         const wg_layer *L = &m->layers[l];
@@ -109,13 +109,13 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
             k_roped = q_roped && ops->rope_rows(b, a->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos,
                                                 hp->rope_base, hp->rope_scale, m->rope_factors);
         }
-        // several sequences decoding one token each: all KV stores and attention at once
-        // where the backend can
-        if (decode && q_roped && k_roped && ops->decode_attention) {
-            for (int s = 0; s < n_seqs; s++) {
-                k_caches[s] = seqs[s].c->k_cache[l];
-                v_caches[s] = seqs[s].c->v_cache[l];
-            }
+        // several sequences: all KV stores and attention at once where the backend can
+        if (rows_known && q_roped && k_roped && ops->decode_attention) {
+            for (int s = 0, r = 0; s < n_seqs; s++)
+                for (int i = 0; i < seqs[s].n; i++, r++) {
+                    k_caches[r] = seqs[s].c->k_cache[l];
+                    v_caches[r] = seqs[s].c->v_cache[l];
+                }
             if (ops->decode_attention(b, a->q, a->k, a->v, k_caches, v_caches, pos, n, hp->n_head, hp->n_head_kv,
                                       hp->head_dim, a->att))
                 goto attention_done;

@@ -18,8 +18,11 @@
  *   - caches written before their arena grew (the growth copies them);
  *   - the int8 copy of the output that the Q4_0 matmul after attention (wo) reads: the wo
  *     products equal those on the output quantized by quantize_x_q8;
- *   - the op declines (returns false, records nothing) for caches in different arenas, a
- *     cache given twice, a position past the cache, and too many rows. */
+ *   - a step whose sequences have several rows each (prompt chunks), over more rows than
+ *     one dispatch takes, so a sequence's rows span two dispatches;
+ *   - the op declines (returns false, records nothing) for caches in different arenas, a K
+ *     cache paired with two V caches, a position past the cache or twice in a sequence,
+ *     and too many rows. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -156,11 +159,11 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, const c
     mixed[2] = kr[2]; /* another arena */
     CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, out));
     memcpy(mixed, kc, sizeof mixed);
-    mixed[1] = kc[0]; /* one cache twice */
+    mixed[1] = kc[0]; /* K of one sequence with V of another */
     CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, out));
     const int32_t past[N_SEQ] = {0, 1, 2, 3, N_CTX};
     CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd, out));
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, 33, n_head, n_head_kv, hd, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, 257, n_head, n_head_kv, hd, out));
     CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
 
@@ -183,6 +186,77 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, const c
     wg_tensor *ts[] = {tq, tk, tv, out, out_ref, wo, y, y_ref};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) g->ops->tensor_free(g, ts[i]);
     free(w);
+    free(q);
+    free(k);
+    free(v);
+}
+
+/* A step of three sequences with several rows each (a prompt chunk, one decoding token, a
+ * chunk that crosses the 32-row dispatches): 36 rows against kv_store and attention per
+ * sequence. */
+static void check_chunks(wg_backend *g, const char *what) {
+    enum { NS = 3, ROWS = 36 };
+    const int n_head = 8, n_head_kv = 2, hd = 64;
+    const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
+    const int len[NS] = {20, 1, 15}, pos0[NS] = {100, 7, 0};
+    float *q = rand_vec((size_t)(qd * ROWS)), *k = rand_vec((size_t)(kvd * ROWS)), *v = rand_vec((size_t)(kvd * ROWS));
+    wg_tensor *tq = buf(g, qd, ROWS, q), *tk = buf(g, kvd, ROWS, k), *tv = buf(g, kvd, ROWS, v);
+    wg_tensor *out = buf(g, qd, ROWS, NULL), *out_ref = buf(g, qd, ROWS, NULL);
+    wg_tensor *kc[NS], *vc[NS], *kr[NS], *vr[NS], *rk[ROWS], *rv[ROWS];
+    int32_t pos[ROWS];
+    for (int s = 0, r = 0; s < NS; s++) {
+        float *ik = rand_vec((size_t)(kvd * N_CTX)), *iv = rand_vec((size_t)(kvd * N_CTX));
+        kc[s] = cache(g, kvd, 0, ik);
+        vc[s] = cache(g, kvd, 1, iv);
+        kr[s] = cache(g, kvd, 2 + 2 * s, ik);
+        vr[s] = cache(g, kvd, 3 + 2 * s, iv);
+        free(ik);
+        free(iv);
+        for (int i = 0; i < len[s]; i++, r++) {
+            rk[r] = kc[s];
+            rv[r] = vc[s];
+            pos[r] = pos0[s] + i;
+        }
+    }
+    for (int s = 0, r0 = 0; s < NS; r0 += len[s], s++) {
+        g->ops->kv_store(g, kr[s], vr[s], tk, tv, pos0[s], len[s], r0);
+        g->ops->attention(g, tq, kr[s], vr[s], pos0[s], len[s], n_head, n_head_kv, hd, out_ref, r0);
+    }
+    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd, out),
+              "%s: decode_attention declined chunks", what);
+    float *a = malloc(sizeof(float) * (size_t)(qd * ROWS)), *b = malloc(sizeof(float) * (size_t)(qd * ROWS));
+    read_all(g, out, ROWS, a);
+    read_all(g, out_ref, ROWS, b);
+    double e = rel_err(a, b, (size_t)(qd * ROWS));
+    CHECK_MSG(e <= BOUND, "%s: chunked step output rel. error %.3g", what, e);
+    free(a);
+    free(b);
+    float *ca = malloc(sizeof(float) * (size_t)(kvd * N_CTX)), *cb = malloc(sizeof(float) * (size_t)(kvd * N_CTX));
+    int bad = 0;
+    for (int s = 0; s < NS; s++) {
+        read_all(g, kc[s], N_CTX, ca);
+        read_all(g, kr[s], N_CTX, cb);
+        bad += memcmp(ca, cb, sizeof(float) * (size_t)(kvd * N_CTX)) != 0;
+        read_all(g, vc[s], N_CTX, ca);
+        read_all(g, vr[s], N_CTX, cb);
+        bad += memcmp(ca, cb, sizeof(float) * (size_t)(kvd * N_CTX)) != 0;
+    }
+    CHECK_MSG(bad == 0, "%s: %d caches differ after the chunked step", what, bad);
+    printf("%s: %d rows of %d sequences (20, 1, 15 rows): output rel. error %.3g, caches equal\n", what, ROWS, NS, e);
+    /* one position twice in a sequence: declined */
+    pos[1] = pos[0];
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd, out));
+    CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
+    free(ca);
+    free(cb);
+    for (int s = 0; s < NS; s++) {
+        g->ops->tensor_free(g, kc[s]);
+        g->ops->tensor_free(g, vc[s]);
+        g->ops->tensor_free(g, kr[s]);
+        g->ops->tensor_free(g, vr[s]);
+    }
+    wg_tensor *ts[] = {tq, tk, tv, out, out_ref};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) g->ops->tensor_free(g, ts[i]);
     free(q);
     free(k);
     free(v);
@@ -254,6 +328,7 @@ static void run(const char *what) {
         check_case(g, 8, 2, 64, name);
         snprintf(name, sizeof name, "%s, 4 heads of 32", what);
         check_case(g, 4, 4, 32, name);
+        check_chunks(g, what);
     }
     CHECK(g->ops->matmul_qkv != NULL);
     if (g->ops->matmul_qkv) {

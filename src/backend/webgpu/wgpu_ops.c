@@ -533,8 +533,9 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
     uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (n_pos + ATTN_SPLIT - 1) / ATTN_SPLIT;
     if ((uint64_t)n_head * n_split > c->max_groups) n_split = 1;
     wgb_bind xq, xs;
-    if (!wgb_scratch(c, WGB_SCRATCH_XQ, q8 ? (uint64_t)qd * (uint64_t)n : 4, &xq) ||
-        !wgb_scratch(c, WGB_SCRATCH_XS, q8 ? (uint64_t)qd / 8 * (uint64_t)n : 4, &xs))
+    const uint64_t q8_rows = (uint64_t)row0 + (uint64_t)n;
+    if (!wgb_scratch(c, WGB_SCRATCH_XQ, q8 ? (uint64_t)qd * q8_rows : 4, &xq) ||
+        !wgb_scratch(c, WGB_SCRATCH_XS, q8 ? (uint64_t)qd / 8 * q8_rows : 4, &xs))
         return;
     struct {
         uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
@@ -629,8 +630,8 @@ static bool decode_caches_ok(wg_tensor *const *k_caches, wg_tensor *const *v_cac
             wgb_t(kc)->half != k0->half || wgb_t(vc)->half != k0->half)
             return false;
         if (pos[i] < 0 || pos[i] >= kc->ne1 || pos[i] >= vc->ne1) return false;
-        for (int j = 0; j < i; j++) /* one cache per sequence */
-            if (k_caches[j] == kc || v_caches[j] == vc) return false;
+        for (int j = 0; j < i; j++) /* a sequence's rows: one cache pair, distinct positions */
+            if ((k_caches[j] == kc) != (v_caches[j] == vc) || (k_caches[j] == kc && pos[j] == pos[i])) return false;
     }
     return true;
 }
@@ -639,7 +640,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
                              int n_head, int n_head_kv, int head_dim, wg_tensor *out) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (n <= 0 || n > WGB_DECODE_MAX_ROWS || !k_caches || !v_caches || !pos) return false;
+    if (n <= 0 || n > WGB_DECODE_MAX_BATCH || !k_caches || !v_caches || !pos) return false;
     if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
         n_head % n_head_kv || (uint32_t)n_head > c->max_groups)
         return false;
@@ -651,42 +652,51 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
     const wgb_tensor *k0 = wgb_t(k_caches[0]), *v0 = wgb_t(v_caches[0]);
     const bool half = k0->half;
     const uint64_t esize = half ? 2 : 4;
-    /* each token's position and the first element of its sequence's caches in the arenas
-     * (a multiple of 4: slots start at the storage offset alignment) */
-    uint32_t rows[WGB_DECODE_MAX_ROWS][4];
-    uint32_t max_pos = 0;
-    for (int i = 0; i < n; i++) {
-        rows[i][0] = (uint32_t)pos[i];
-        rows[i][1] = (uint32_t)(wgb_act(k_caches[i]).offset / esize);
-        rows[i][2] = (uint32_t)(wgb_act(v_caches[i]).offset / esize);
-        rows[i][3] = 0;
-        if ((uint32_t)pos[i] > max_pos) max_pos = (uint32_t)pos[i];
-    }
     const wgb_bind kb = arena_bind(k0->arena), vb = arena_bind(v0->arena);
-
-    struct {
-        uint32_t count, k_stride, v_stride, kv_stride;
-        uint32_t rows[WGB_DECODE_MAX_ROWS][4];
-    } ps;
-    memset(&ps, 0, sizeof ps);
-    ps.count = (uint32_t)kvd;
-    ps.k_stride = (uint32_t)k->ne0;
-    ps.v_stride = (uint32_t)v->ne0;
-    ps.kv_stride = (uint32_t)k_caches[0]->ne0;
-    memcpy(ps.rows, rows, sizeof(uint32_t) * 4 * (size_t)n);
-    wgb_bind sb[4] = {wgb_act(k), wgb_act(v), kb, vb};
-    wgb_dispatch(c, half ? WGB_K_KV_STORE_ROWS_F16 : WGB_K_KV_STORE_ROWS, &ps, sizeof ps, sb,
-                 (uint32_t)groups_of((uint64_t)kvd, 256), (uint32_t)n);
-
     wgb_bind qb;
     if (!unaliased(c, 0, q, out, &qb)) return true; /* failure recorded */
     const bool q8 = c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
-    for (int i = 0; i < n; i++) { /* attention reads the caches as vec4s */
-        rows[i][1] /= 4;
-        rows[i][2] /= 4;
+    wgb_bind xq, xs; /* sized for every row first: the chunks below write their rows of it */
+    if (q8 && (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)qd * (uint64_t)n, &xq) ||
+               !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)qd / 8 * (uint64_t)n, &xs)))
+        return true;
+    /* Chunks of rows in order: a sequence's later rows attend to the earlier ones, which
+     * the earlier chunks (or this chunk's store, before its attention) have stored. */
+    for (int r0 = 0; r0 < n; r0 += WGB_DECODE_MAX_ROWS) {
+        const int nr = n - r0 < WGB_DECODE_MAX_ROWS ? n - r0 : WGB_DECODE_MAX_ROWS;
+        /* each row's position and the first element of its sequence's caches in the
+         * arenas (a multiple of 4: slots start at the storage offset alignment) */
+        uint32_t rows[WGB_DECODE_MAX_ROWS][4];
+        uint32_t max_pos = 0;
+        for (int i = 0; i < nr; i++) {
+            rows[i][0] = (uint32_t)pos[r0 + i];
+            rows[i][1] = (uint32_t)(wgb_act(k_caches[r0 + i]).offset / esize);
+            rows[i][2] = (uint32_t)(wgb_act(v_caches[r0 + i]).offset / esize);
+            rows[i][3] = 0;
+            if (rows[i][0] > max_pos) max_pos = rows[i][0];
+        }
+        struct {
+            uint32_t count, k_stride, v_stride, kv_stride, row0, pad[3];
+            uint32_t rows[WGB_DECODE_MAX_ROWS][4];
+        } ps;
+        memset(&ps, 0, sizeof ps);
+        ps.count = (uint32_t)kvd;
+        ps.k_stride = (uint32_t)k->ne0;
+        ps.v_stride = (uint32_t)v->ne0;
+        ps.kv_stride = (uint32_t)k_caches[0]->ne0;
+        ps.row0 = (uint32_t)r0;
+        memcpy(ps.rows, rows, sizeof(uint32_t) * 4 * (size_t)nr);
+        wgb_bind sb[4] = {wgb_act(k), wgb_act(v), kb, vb};
+        wgb_dispatch(c, half ? WGB_K_KV_STORE_ROWS_F16 : WGB_K_KV_STORE_ROWS, &ps, sizeof ps, sb,
+                     (uint32_t)groups_of((uint64_t)kvd, 256), (uint32_t)nr);
+        for (int i = 0; i < nr; i++) { /* attention reads the caches as vec4s */
+            rows[i][1] /= 4;
+            rows[i][2] /= 4;
+        }
+        attention_dispatch(c, qb, q->ne0, kb, vb, half, k_caches[0]->ne0, 0, nr, n_head, n_head_kv, head_dim, out,
+                           r0, rows, max_pos + 1, q8);
     }
-    attention_dispatch(c, qb, q->ne0, kb, vb, half, k_caches[0]->ne0, 0, n, n_head, n_head_kv, head_dim, out, 0, rows,
-                       max_pos + 1, q8);
+    if (q8 && c->q8_x_id == wgb_act(out).id) c->q8_n = n; /* every chunk wrote its rows */
     return true;
 }
 
