@@ -84,13 +84,23 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
         snprintf(m->id, sizeof m->id, "%s", r->alias);
     else
         model_id_from_path(path, m->id, sizeof m->id);
-    /* The first slot now: a context size the model cannot take fails here, not per request. */
+    /* Every slot's KV cache now, as a long-running server holds them anyway: a context size
+     * the model cannot take, or a device too small for --parallel of them, fails here with
+     * the sizes, not in the middle of a request; and no request waits for an allocation. */
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = m->n_ctx;
-    if (wgllm_context_create(m->model, &cp, &m->ctxs[0], err, err_size) != WGLLM_OK) {
-        model_free(m);
-        return NULL;
+    for (int i = 0; i < m->parallel; i++) {
+        if (wgllm_context_create(m->model, &cp, &m->ctxs[i], err, err_size) != WGLLM_OK) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, err_size, "KV cache for sequence %d of %d (--parallel, %d tokens each): %s", i + 1,
+                     m->parallel, m->n_ctx, why);
+            model_free(m);
+            return NULL;
+        }
     }
+    wgllm_model_get_info(m->model, &info); /* device memory now includes the KV caches */
+    m->device_memory = info.device_memory;
     m->refs = 1; /* the registry's own */
     return m;
 }
