@@ -93,12 +93,7 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
     return acc;
 }
 
-// cos and sin as in rope.wgsl (argument reduced to [-pi, pi] first).
-fn cos_sin(a: f32) -> vec2<f32> {
-    let k = round(a * 0.15915494309189535);
-    let r = ((a - k * 6.28125) - k * 1.9353071693331003e-3) - k * 1.0253131677018246e-11;
-    return vec2<f32>(cos(r), sin(r));
-}
+// cos_sin and rope_elem: lib_rope.wgsl (put in front by the host).
 
 // Row lr of matrix `which` holds `own`; `mate` is its pair partner's sum (row lr ^ 1).
 // Rotates (q and k, dims below 2 * half_dims) and stores.
@@ -114,9 +109,9 @@ fn finish(which: u32, lr: u32, own: f32, mate: f32) {
         let pos = f32(params.pos) * params.freq_scale;
         let cs = cos_sin(pos * params.freqs[j >> 2u][j & 3u]);
         if ((d & 1u) == 0u) {
-            y = own * cs.x - mate * cs.y;   // a = own, b = mate
+            y = rope_elem(own, mate, false, cs); // a = own, b = mate
         } else {
-            y = mate * cs.y + own * cs.x;   // a = mate, b = own
+            y = rope_elem(mate, own, true, cs);  // a = mate, b = own
         }
     }
     if (which == 0u) {

@@ -23,13 +23,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> X: array<f32>;
 
-// cos and sin of any angle: reduced to [-pi, pi] first, where the built-ins are accurate.
-// 2*pi = C1 + C2 + C3 with C1 short enough that k * C1 is exact.
-fn cos_sin(a: f32) -> vec2<f32> {
-    let k = round(a * 0.15915494309189535);
-    let r = ((a - k * 6.28125) - k * 1.9353071693331003e-3) - k * 1.0253131677018246e-11;
-    return vec2<f32>(cos(r), sin(r));
-}
+// cos_sin and rope_elem: lib_rope.wgsl, put in front by the host.
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -50,6 +44,6 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let o = (P.row0 + i) * P.stride + h * P.head_dim + 2u * j;
     let a = X[o];
     let b = X[o + 1u];
-    X[o] = a * cs.x - b * cs.y;
-    X[o + 1u] = a * cs.y + b * cs.x;
+    X[o] = rope_elem(a, b, false, cs);
+    X[o + 1u] = rope_elem(a, b, true, cs);
 }

@@ -40,13 +40,16 @@ typedef struct {
     bool has_subgroup_variant; /* `main` in a SUBGROUPS and a NO-SUBGROUPS section; one is kept */
     const char *prefix;      /* WGSL put in front of the body (type aliases), or NULL */
     bool needs_f16;          /* built only on devices with shader-f16 */
-    const char *lib;         /* kernel file of shared functions put in front of the body, or NULL */
+    const char *lib;         /* kernel files of shared functions put in front of the body (space-separated), or NULL */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
 #define KV_F16 "enable f16;\nalias KV4 = vec4<f16>;\nalias KVS = f16;\n"
 #define LIB_Q8 "lib_q8_round"
 #define LIB_Q4 "lib_q4_0_int8"
+#define LIB_ROPE "lib_rope"
+#define LIB_Q4_ROPE "lib_q4_0_int8 lib_rope"
+#define LIB_Q8_ROPE "lib_q8_round lib_rope"
 
 static kernel_spec spec_of(int k, int *fmt) {
     *fmt = -1;
@@ -64,7 +67,7 @@ static kernel_spec spec_of(int k, int *fmt) {
     }
     switch (k) {
     case WGB_K_RMS_NORM: return (kernel_spec){.body = "rms_norm", .access = "rrw", .param_slots = 1};
-    case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3};
+    case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3, .lib = LIB_ROPE};
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
         return (kernel_spec){
@@ -113,10 +116,10 @@ static kernel_spec spec_of(int k, int *fmt) {
         return (kernel_spec){.body = "matvec_q4_0_q8_swiglu", .access = "rrrrw", .param_slots = 1, .lib = LIB_Q4};
     case WGB_K_MATVEC_Q4_0_Q8_QKV:
         return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
-                             .has_subgroup_entry = true, .prefix = KV_F32, .lib = LIB_Q4};
+                             .has_subgroup_entry = true, .prefix = KV_F32, .lib = LIB_Q4_ROPE};
     case WGB_K_MATVEC_Q4_0_Q8_QKV_F16:
         return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
-                             .has_subgroup_entry = true, .prefix = KV_F16, .needs_f16 = true, .lib = LIB_Q4};
+                             .has_subgroup_entry = true, .prefix = KV_F16, .needs_f16 = true, .lib = LIB_Q4_ROPE};
     case WGB_K_MATMUL_Q4_0_Q8:
         return (kernel_spec){
             .body = "matmul_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true, .lib = LIB_Q4};
@@ -240,8 +243,13 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         free(body);
         if (!text) return false;
     }
-    if (s.lib) {
-        char *lib = load_kernel(s.lib, err, err_size);
+    /* the libraries named in s.lib (space-separated), each put in front */
+    for (const char *l = s.lib; l && *l;) {
+        size_t len = strcspn(l, " ");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), l);
+        l += len + (l[len] == ' ');
+        char *lib = load_kernel(name, err, err_size);
         char *t = lib ? malloc(strlen(lib) + strlen(text) + 2) : NULL;
         if (t) sprintf(t, "%s\n%s", lib, text);
         else if (lib) snprintf(err, err_size, "out of memory");
