@@ -12,7 +12,8 @@
 // for the Q4_0 x int8 matvec that reads it next; needs row0 = 0 and out_stride = the row
 // length that matvec quantizes.
 // per_row != 0 (several sequences decoding one token each): token i has its own position
-// and KV cache, given in rows[i].
+// and KV cache, given in rows[i], and q may be rotated here (half_dims > 0) instead of by a
+// rope dispatch (lib_rope.wgsl is put in front).
 
 struct Params {
     n_head: u32,
@@ -28,12 +29,13 @@ struct Params {
     row0: u32,       // first row of q and out
     q8: u32,         // also write out as int8 blocks (see above)
     per_row: u32,    // != 0: token i's position and caches come from rows[i] (a batch of sequences)
+    half_dims: u32,  // per_row and > 0: q is rotated first (rope_dims / 2 pairs per head, as rope.wgsl)
+    freq_scale: f32,
     pad0: u32,
-    pad1: u32,
-    pad2: u32,
     // per_row: (position, first vec4 of the sequence's K cache, of its V cache, unused);
     // the caches of all sequences lie in the bound K and V arenas
     rows: array<vec4<u32>, 32>,
+    freqs: array<vec4<f32>, 32>,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -122,7 +124,14 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
         vvo4 += r.z;
     }
     if (li < P.hd) {
-        qs[li / 4u][li % 4u] = Q[(P.row0 + i) * P.q_stride + h * P.hd + li];
+        let qb = (P.row0 + i) * P.q_stride + h * P.hd;
+        var qv = Q[qb + li];
+        let j = li >> 1u;
+        if (P.per_row != 0u && j < P.half_dims) {
+            let cs = cos_sin(f32(P.rows[i].x) * P.freq_scale * P.freqs[j >> 2u][j & 3u]);
+            qv = rope_elem(Q[qb + (li & ~1u)], Q[qb + (li | 1u)], (li & 1u) == 1u, cs);
+        }
+        qs[li / 4u][li % 4u] = qv;
     }
     workgroupBarrier();
 

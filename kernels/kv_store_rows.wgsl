@@ -1,6 +1,7 @@
 // A batched step's KV store: row row0 + i of k and v (a token of some sequence) goes to
 // row rows[i].x of that sequence's caches, which start at element rows[i].y (K) and
-// rows[i].z (V) of the bound cache arenas (see wgb_kv_arena). One workgroup row per token.
+// rows[i].z (V) of the bound cache arenas (see wgb_kv_arena), k rotated first when
+// half_dims > 0 (lib_rope.wgsl is put in front). One workgroup row per token.
 
 struct Params {
     count: u32,     // elements per row (the KV width)
@@ -8,10 +9,11 @@ struct Params {
     v_stride: u32,
     kv_stride: u32, // cache row length
     row0: u32,      // row of k and v of the first token
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
+    head_dim: u32,
+    half_dims: u32, // > 0: k is rotated first (rope_dims / 2 pairs per head, as rope.wgsl)
+    freq_scale: f32,
     rows: array<vec4<u32>, 32>,
+    freqs: array<vec4<f32>, 32>,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -29,6 +31,14 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         return;
     }
     let r = P.rows[i];
-    Kc[r.y + r.x * P.kv_stride + e] = KVS(K[(P.row0 + i) * P.k_stride + e]);
+    let kb = (P.row0 + i) * P.k_stride;
+    var kv = K[kb + e];
+    let d = e % P.head_dim;
+    let j = d >> 1u;
+    if (j < P.half_dims) {
+        let cs = cos_sin(f32(r.x) * P.freq_scale * P.freqs[j >> 2u][j & 3u]);
+        kv = rope_elem(K[kb + (e & ~1u)], K[kb + (e | 1u)], (e & 1u) == 1u, cs);
+    }
+    Kc[r.y + r.x * P.kv_stride + e] = KVS(kv);
     Vc[r.z + r.x * P.kv_stride + e] = KVS(V[(P.row0 + i) * P.v_stride + e]);
 }

@@ -105,12 +105,15 @@ typedef struct wg_backend_ops {
      * attention per sequence): the rows of a step of several sequences at once, row i of
      * q, k, v and out being a token of the sequence whose caches are k_caches[i] and
      * v_caches[i], at position pos[i] (a sequence's rows in order, at distinct positions).
+     * With rope_dims > 0, q and k row i are first rotated as rope rotates them at pos[i]
+     * (freq_base, freq_scale, freq_factors as there; q and k themselves stay unrotated).
      * Stores k and v row i at row pos[i] of its caches, then attends as attention does:
      * q row i to rows 0..pos[i] of its caches, into out row i. The arrays are read during
      * the call. */
     bool (*decode_attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
-                             int n_head, int n_head_kv, int head_dim, wg_tensor *out);
+                             int n_head, int n_head_kv, int head_dim, int rope_dims, float freq_base,
+                             float freq_scale, const float *freq_factors, wg_tensor *out);
     /* out[i] = silu(gate[i]) * up[i] */
     void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
     /* x[i] += y[i] */

@@ -72,10 +72,10 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
         if (n_seqs > 1) free(ids); /* else it is seqs[0].ids */
     }
 
-    // positions of the rows of a small batch of sequences, for rope_rows
+    // positions of the rows of a small batch of sequences, for rope_rows and decode_attention
     int32_t pos_buf[64];
     const int32_t *pos = NULL;
-    if (n_seqs > 1 && n <= (int)(sizeof pos_buf / sizeof pos_buf[0]) && ops->rope_rows) {
+    if (n_seqs > 1 && n <= (int)(sizeof pos_buf / sizeof pos_buf[0]) && (ops->rope_rows || ops->decode_attention)) {
         for (int s = 0, r = 0; s < n_seqs; s++)
             for (int i = 0; i < seqs[s].n; i++) pos_buf[r++] = seqs[s].c->n_past + i;
         pos = pos_buf;
@@ -83,7 +83,7 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
 
     // a step of several sequences with every row's position in pos: the caches of each row
     wg_tensor *k_caches[64], *v_caches[64];
-    const bool rows_known = pos != NULL;
+    const bool rows_known = pos != NULL && n <= (int)(sizeof k_caches / sizeof k_caches[0]);
 
     for (int l = 0; l < hp->n_layer; l++) {
         const wg_layer *L = &m->layers[l];
@@ -103,22 +103,23 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
                 ops->matmul(b, L->wk, a->xb, n, a->k); // (n_head_kv * head_dim, n)
                 ops->matmul(b, L->wv, a->xb, n, a->v);
             }
-            // several sequences: rope over all their rows at once where the backend can
-            q_roped = pos && ops->rope_rows(b, a->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos, hp->rope_base,
+            // several sequences: rope, the KV stores and attention of all rows at once where
+            // the backend can
+            if (rows_known && ops->decode_attention) {
+                for (int s = 0, r = 0; s < n_seqs; s++)
+                    for (int i = 0; i < seqs[s].n; i++, r++) {
+                        k_caches[r] = seqs[s].c->k_cache[l];
+                        v_caches[r] = seqs[s].c->v_cache[l];
+                    }
+                if (ops->decode_attention(b, a->q, a->k, a->v, k_caches, v_caches, pos, n, hp->n_head,
+                                          hp->n_head_kv, hp->head_dim, hp->rope_dims, hp->rope_base, hp->rope_scale,
+                                          m->rope_factors, a->att))
+                    goto attention_done;
+            }
+            q_roped = pos && ops->rope_rows && ops->rope_rows(b, a->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos, hp->rope_base,
                                             hp->rope_scale, m->rope_factors);
             k_roped = q_roped && ops->rope_rows(b, a->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos,
                                                 hp->rope_base, hp->rope_scale, m->rope_factors);
-        }
-        // several sequences: all KV stores and attention at once where the backend can
-        if (rows_known && q_roped && k_roped && ops->decode_attention) {
-            for (int s = 0, r = 0; s < n_seqs; s++)
-                for (int i = 0; i < seqs[s].n; i++, r++) {
-                    k_caches[r] = seqs[s].c->k_cache[l];
-                    v_caches[r] = seqs[s].c->v_cache[l];
-                }
-            if (ops->decode_attention(b, a->q, a->k, a->v, k_caches, v_caches, pos, n, hp->n_head, hp->n_head_kv,
-                                      hp->head_dim, a->att))
-                goto attention_done;
         }
         for (int s = 0, row0 = 0; s < n_seqs; row0 += seqs[s].n, s++) {
             wgllm_context *c = seqs[s].c;

@@ -18,6 +18,8 @@
  *   - caches written before their arena grew (the growth copies them);
  *   - the int8 copy of the output that the Q4_0 matmul after attention (wo) reads: the wo
  *     products equal those on the output quantized by quantize_x_q8;
+ *   - rope done by the op (all of each head, or part of it with frequency factors, or
+ *     none) against rope per sequence before kv_store and attention;
  *   - a step whose sequences have several rows each (prompt chunks), over more rows than
  *     one dispatch takes, so a sequence's rows span two dispatches;
  *   - the op declines (returns false, records nothing) for caches in different arenas, a K
@@ -84,7 +86,26 @@ static void read_all(wg_backend *b, const wg_tensor *t, int64_t rows, float *dst
     CHECK_MSG(b->ops->synchronize(b), "%s", b->ops->error(b));
 }
 
-static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, const char *what) {
+#define ROPE_BASE 10000.0f
+#define ROPE_SCALE 0.5f
+
+/* Copies of q and k rotated as the op rotates them: rope per sequence, rows r0 .. r0 + len[s]
+ * of sequence s at positions pos0[s] onwards. */
+static void rotated_copies(wg_backend *g, const wg_tensor *q, const wg_tensor *k, int n, int n_head, int n_head_kv,
+                           int hd, int rope_dims, const float *factors, const int *len, const int *pos0, int n_seqs,
+                           wg_tensor **qr, wg_tensor **kr) {
+    *qr = buf(g, q->ne0, n, NULL);
+    *kr = buf(g, k->ne0, n, NULL);
+    if (!*qr || !*kr) return;
+    g->ops->copy_rows(g, q, 0, n, *qr, 0);
+    g->ops->copy_rows(g, k, 0, n, *kr, 0);
+    for (int s = 0, r0 = 0; rope_dims > 0 && s < n_seqs; r0 += len[s], s++) {
+        g->ops->rope(g, *qr, len[s], n_head, hd, rope_dims, pos0[s], ROPE_BASE, ROPE_SCALE, factors, r0);
+        g->ops->rope(g, *kr, len[s], n_head_kv, hd, rope_dims, pos0[s], ROPE_BASE, ROPE_SCALE, factors, r0);
+    }
+}
+
+static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rope_dims, const char *what) {
     const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
     const int32_t pos[N_SEQ] = {0, 7, 300, 650, N_CTX - 1};
     float *q = rand_vec((size_t)(qd * N_SEQ)), *k = rand_vec((size_t)(kvd * N_SEQ)), *v = rand_vec((size_t)(kvd * N_SEQ));
@@ -102,11 +123,16 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, const c
         free(ik);
         free(iv);
     }
+    int ones[N_SEQ], starts[N_SEQ];
+    for (int s = 0; s < N_SEQ; s++) ones[s] = 1, starts[s] = pos[s];
+    wg_tensor *tqr = NULL, *tkr = NULL;
+    rotated_copies(g, tq, tk, N_SEQ, n_head, n_head_kv, hd, rope_dims, NULL, ones, starts, N_SEQ, &tqr, &tkr);
     for (int s = 0; s < N_SEQ; s++) {
-        g->ops->kv_store(g, kr[s], vr[s], tk, tv, pos[s], 1, s);
-        g->ops->attention(g, tq, kr[s], vr[s], pos[s], 1, n_head, n_head_kv, hd, out_ref, s);
+        g->ops->kv_store(g, kr[s], vr[s], tkr, tv, pos[s], 1, s);
+        g->ops->attention(g, tqr, kr[s], vr[s], pos[s], 1, n_head, n_head_kv, hd, out_ref, s);
     }
-    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, N_SEQ, n_head, n_head_kv, hd, out),
+    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE,
+                                       ROPE_SCALE, NULL, out),
               "%s: decode_attention declined", what);
 
     /* wo right after attention: its int8 x comes from the attention kernel */
@@ -150,21 +176,21 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, const c
     CHECK_MSG(bad == 0, "%s: %d caches differ from the per-sequence kv_store", what, bad);
     free(ca);
     free(cb);
-    printf("%s: %d sequences, positions 0..%d: output rel. error %.3g, wo %.3g, caches equal\n", what, N_SEQ,
-           N_CTX - 1, e_out, e_wo);
+    printf("%s: %d sequences, positions 0..%d, rope over %d dims: output rel. error %.3g, wo %.3g, caches equal\n",
+           what, N_SEQ, N_CTX - 1, rope_dims, e_out, e_wo);
 
     /* declines */
     wg_tensor *mixed[N_SEQ];
     memcpy(mixed, kc, sizeof mixed);
     mixed[2] = kr[2]; /* another arena */
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
     memcpy(mixed, kc, sizeof mixed);
     mixed[1] = kc[0]; /* K of one sequence with V of another */
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
     const int32_t past[N_SEQ] = {0, 1, 2, 3, N_CTX};
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd, out));
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, 257, n_head, n_head_kv, hd, out));
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, 257, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
 
     /* a freed slot is reused, and starts empty */
@@ -183,8 +209,9 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, const c
         g->ops->tensor_free(g, kr[s]);
         g->ops->tensor_free(g, vr[s]);
     }
-    wg_tensor *ts[] = {tq, tk, tv, out, out_ref, wo, y, y_ref};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) g->ops->tensor_free(g, ts[i]);
+    wg_tensor *ts[] = {tq, tk, tv, out, out_ref, wo, y, y_ref, tqr, tkr};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        if (ts[i]) g->ops->tensor_free(g, ts[i]);
     free(w);
     free(q);
     free(k);
@@ -218,11 +245,18 @@ static void check_chunks(wg_backend *g, const char *what) {
             pos[r] = pos0[s] + i;
         }
     }
+    /* rope over the first half of each head, with frequency factors (Llama 3 style) */
+    const int rope_dims = hd / 2;
+    float factors[16];
+    for (int j = 0; j < rope_dims / 2; j++) factors[j] = 1.0f + (float)j / 4.0f;
+    wg_tensor *tqr = NULL, *tkr = NULL;
+    rotated_copies(g, tq, tk, ROWS, n_head, n_head_kv, hd, rope_dims, factors, len, pos0, NS, &tqr, &tkr);
     for (int s = 0, r0 = 0; s < NS; r0 += len[s], s++) {
-        g->ops->kv_store(g, kr[s], vr[s], tk, tv, pos0[s], len[s], r0);
-        g->ops->attention(g, tq, kr[s], vr[s], pos0[s], len[s], n_head, n_head_kv, hd, out_ref, r0);
+        g->ops->kv_store(g, kr[s], vr[s], tkr, tv, pos0[s], len[s], r0);
+        g->ops->attention(g, tqr, kr[s], vr[s], pos0[s], len[s], n_head, n_head_kv, hd, out_ref, r0);
     }
-    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd, out),
+    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd, rope_dims, ROPE_BASE,
+                                       ROPE_SCALE, factors, out),
               "%s: decode_attention declined chunks", what);
     float *a = malloc(sizeof(float) * (size_t)(qd * ROWS)), *b = malloc(sizeof(float) * (size_t)(qd * ROWS));
     read_all(g, out, ROWS, a);
@@ -245,7 +279,8 @@ static void check_chunks(wg_backend *g, const char *what) {
     printf("%s: %d rows of %d sequences (20, 1, 15 rows): output rel. error %.3g, caches equal\n", what, ROWS, NS, e);
     /* one position twice in a sequence: declined */
     pos[1] = pos[0];
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd, rope_dims, ROPE_BASE,
+                                    ROPE_SCALE, factors, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
     free(ca);
     free(cb);
@@ -255,8 +290,9 @@ static void check_chunks(wg_backend *g, const char *what) {
         g->ops->tensor_free(g, kr[s]);
         g->ops->tensor_free(g, vr[s]);
     }
-    wg_tensor *ts[] = {tq, tk, tv, out, out_ref};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) g->ops->tensor_free(g, ts[i]);
+    wg_tensor *ts[] = {tq, tk, tv, out, out_ref, tqr, tkr};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        if (ts[i]) g->ops->tensor_free(g, ts[i]);
     free(q);
     free(k);
     free(v);
@@ -325,9 +361,9 @@ static void run(const char *what) {
     if (g->ops->decode_attention) {
         char name[128];
         snprintf(name, sizeof name, "%s, GQA 8/2 heads of 64", what);
-        check_case(g, 8, 2, 64, name);
+        check_case(g, 8, 2, 64, 64, name);
         snprintf(name, sizeof name, "%s, 4 heads of 32", what);
-        check_case(g, 4, 4, 32, name);
+        check_case(g, 4, 4, 32, 0, name);
         check_chunks(g, what);
     }
     CHECK(g->ops->matmul_qkv != NULL);

@@ -250,7 +250,8 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
                            wg_tensor *k_cache, wg_tensor *v_cache);
 bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
-                             int n_head, int n_head_kv, int head_dim, wg_tensor *out);
+                             int n_head, int n_head_kv, int head_dim, int rope_dims, float freq_base,
+                             float freq_scale, const float *freq_factors, wg_tensor *out);
 bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t *out);
 bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
                        const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v);

@@ -521,12 +521,14 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
 
 /* The attention kernel (and its split merge) for n query rows from row0; rows == NULL:
  * row i at position pos0 + i over the caches bound at kb, vb; else row i at rows[i][0]
- * over caches starting at elements rows[i][1], rows[i][2] of kb, vb. n_pos: positions of
- * the longest row. q8: also write out as int8 blocks for the matvec after it. */
+ * over caches starting at elements rows[i][1], rows[i][2] of kb, vb, and q rotated first
+ * when half_dims > 0 (freqs: half_dims inverse frequencies). n_pos: positions of the
+ * longest row. q8: also write out as int8 blocks for the matvec after it. */
 static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bind kb, wgb_bind vb, bool half,
                                int64_t kv_stride,
                                int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0,
-                               const uint32_t (*rows)[4], uint32_t n_pos, bool q8) {
+                               const uint32_t (*rows)[4], uint32_t n_pos, bool q8, uint32_t half_dims,
+                               float freq_scale, const float *freqs) {
     const int64_t qd = (int64_t)n_head * head_dim;
     /* Few (token, head) pairs cannot fill the GPU: split the positions over workgroups
      * and merge the splits in a second dispatch. */
@@ -539,8 +541,9 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
         return;
     struct {
         uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
-        uint32_t per_row, pad[3];
+        uint32_t per_row, half_dims, freq_scale, pad;
         uint32_t rows[WGB_DECODE_MAX_ROWS][4];
+        float freqs[ROPE_MAX_PAIRS];
     } p;
     memset(&p, 0, sizeof p);
     p.n_head = (uint32_t)n_head;
@@ -557,6 +560,11 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
     p.q8 = q8 && n_split == 1;
     p.per_row = rows != NULL;
     if (rows) memcpy(p.rows, rows, sizeof(uint32_t) * 4 * (size_t)n);
+    if (rows && half_dims) { /* q rotated in the kernel (rows give the positions) */
+        p.half_dims = half_dims;
+        p.freq_scale = f32_bits(freq_scale);
+        memcpy(p.freqs, freqs, sizeof(float) * half_dims);
+    }
     wgb_bind part;
     uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
     if (!wgb_scratch(c, WGB_SCRATCH_ATTN, n_split > 1 ? part_floats * 4 : 256, &part)) return;
@@ -608,7 +616,7 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
      * dispatch (ensure_q8 finds it made). */
     const bool q8 = n == 1 && row0 == 0 && c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
     attention_dispatch(c, qb, q->ne0, wgb_act(k_cache), wgb_act(v_cache), wgb_t(k_cache)->half, k_cache->ne0, pos0, n, n_head,
-                       n_head_kv, head_dim, out, row0, NULL, (uint32_t)pos0 + (uint32_t)n, q8);
+                       n_head_kv, head_dim, out, row0, NULL, (uint32_t)pos0 + (uint32_t)n, q8, 0, 0.0f, NULL);
 }
 
 /* An arena's whole buffer as one binding. */
@@ -638,9 +646,12 @@ static bool decode_caches_ok(wg_tensor *const *k_caches, wg_tensor *const *v_cac
 
 bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
-                             int n_head, int n_head_kv, int head_dim, wg_tensor *out) {
+                             int n_head, int n_head_kv, int head_dim, int rope_dims, float freq_base,
+                             float freq_scale, const float *freq_factors, wg_tensor *out) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0 || n > WGB_DECODE_MAX_BATCH || !k_caches || !v_caches || !pos) return false;
+    const int pairs = rope_dims > 0 ? (rope_dims + 1) / 2 : 0; /* as in rope */
+    if (pairs > ROPE_MAX_PAIRS || 2 * pairs > head_dim) return false;
     if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
         n_head % n_head_kv || (uint32_t)n_head > c->max_groups)
         return false;
@@ -656,6 +667,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
     wgb_bind qb;
     if (!unaliased(c, 0, q, out, &qb)) return true; /* failure recorded */
     const bool q8 = c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
+    const float *freqs = pairs ? rope_freqs(c, rope_dims, freq_base, freq_factors) : NULL;
     wgb_bind xq, xs; /* sized for every row first: the chunks below write their rows of it */
     if (q8 && (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)qd * (uint64_t)n, &xq) ||
                !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)qd / 8 * (uint64_t)n, &xs)))
@@ -676,8 +688,9 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
             if (rows[i][0] > max_pos) max_pos = rows[i][0];
         }
         struct {
-            uint32_t count, k_stride, v_stride, kv_stride, row0, pad[3];
+            uint32_t count, k_stride, v_stride, kv_stride, row0, head_dim, half_dims, freq_scale;
             uint32_t rows[WGB_DECODE_MAX_ROWS][4];
+            float freqs[ROPE_MAX_PAIRS];
         } ps;
         memset(&ps, 0, sizeof ps);
         ps.count = (uint32_t)kvd;
@@ -685,6 +698,10 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
         ps.v_stride = (uint32_t)v->ne0;
         ps.kv_stride = (uint32_t)k_caches[0]->ne0;
         ps.row0 = (uint32_t)r0;
+        ps.head_dim = (uint32_t)head_dim;
+        ps.half_dims = (uint32_t)pairs;
+        ps.freq_scale = f32_bits(freq_scale);
+        if (freqs) memcpy(ps.freqs, freqs, sizeof(float) * (size_t)pairs);
         memcpy(ps.rows, rows, sizeof(uint32_t) * 4 * (size_t)nr);
         wgb_bind sb[4] = {wgb_act(k), wgb_act(v), kb, vb};
         wgb_dispatch(c, half ? WGB_K_KV_STORE_ROWS_F16 : WGB_K_KV_STORE_ROWS, &ps, sizeof ps, sb,
@@ -694,7 +711,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
             rows[i][2] /= 4;
         }
         attention_dispatch(c, qb, q->ne0, kb, vb, half, k_caches[0]->ne0, 0, nr, n_head, n_head_kv, head_dim, out,
-                           r0, rows, max_pos + 1, q8);
+                           r0, rows, max_pos + 1, q8, (uint32_t)pairs, freq_scale, freqs);
     }
     if (q8 && c->q8_x_id == wgb_act(out).id) c->q8_n = n; /* every chunk wrote its rows */
     return true;

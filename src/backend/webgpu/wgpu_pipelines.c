@@ -71,24 +71,26 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
         return (kernel_spec){
-            .body = "attention", .access = "rrrwwww", .param_slots = 3, .prefix = KV_F32, .has_subgroup_variant = true,
-            .lib = LIB_Q8};
+            .body = "attention", .access = "rrrwwww", .param_slots = 5, .prefix = KV_F32, .has_subgroup_variant = true,
+            .lib = LIB_Q8_ROPE};
     case WGB_K_KV_STORE_ROWS:
-        return (kernel_spec){.body = "kv_store_rows", .access = "rrww", .param_slots = 3, .prefix = KV_F32};
+        return (kernel_spec){
+            .body = "kv_store_rows", .access = "rrww", .param_slots = 5, .prefix = KV_F32, .lib = LIB_ROPE};
     case WGB_K_KV_STORE_ROWS_F16:
         return (kernel_spec){
-            .body = "kv_store_rows", .access = "rrww", .param_slots = 3, .prefix = KV_F16, .needs_f16 = true};
+            .body = "kv_store_rows", .access = "rrww", .param_slots = 5, .prefix = KV_F16, .needs_f16 = true,
+            .lib = LIB_ROPE};
     case WGB_K_KV_STORE_F16:
         return (kernel_spec){
             .body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F16, .needs_f16 = true};
     case WGB_K_ATTENTION_F16:
         return (kernel_spec){.body = "attention",
                              .access = "rrrwwww",
-                             .param_slots = 3,
+                             .param_slots = 5,
                              .prefix = KV_F16,
                              .needs_f16 = true,
                              .has_subgroup_variant = true,
-                             .lib = LIB_Q8};
+                             .lib = LIB_Q8_ROPE};
     case WGB_K_ATTN_COMBINE:
         return (kernel_spec){.body = "attention_combine", .access = "rwww", .param_slots = 1, .lib = LIB_Q8};
     case WGB_K_SWIGLU: return (kernel_spec){.body = "swiglu", .access = "rrw", .param_slots = 1};
