@@ -135,6 +135,10 @@ typedef struct wg_backend_ops {
     void (*argmax_to_slot)(wg_backend *b, const wg_tensor *x, int64_t row, int slot);
     bool (*get_rows_from_slot)(wg_backend *b, const wg_tensor *table, int slot, wg_tensor *out);
     int32_t (*read_slot)(wg_backend *b, int slot);
+    /* Optional (may be NULL): submits the work recorded so far without waiting, so the
+     * device starts on a step while the rest of it is recorded. For steps whose results
+     * are waited for right after; a step queued behind a running one gains nothing. */
+    void (*flush)(wg_backend *b);
     /* Waits until all recorded work is done. False if any op since the last call
      * failed; error() then says why. */
     bool (*synchronize)(wg_backend *b);

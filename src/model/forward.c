@@ -85,8 +85,15 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
     wg_tensor *k_caches[64], *v_caches[64];
     const bool rows_known = pos != NULL && n <= (int)(sizeof k_caches / sizeof k_caches[0]);
 
+    // A step waited for right after (not one queued behind a running step): submit every few
+    // layers, so the device starts while the rest is recorded. Queued steps gain nothing and
+    // lose the gaps between command buffers (on an H200, ~2% of a 7B decode step).
+    const bool queued = n_seqs == 1 && seqs[0].id_slot >= 0;
+    const int flush_every = 4;
+
     for (int l = 0; l < hp->n_layer; l++) {
         const wg_layer *L = &m->layers[l];
+        if (!queued && ops->flush && l > 0 && l % flush_every == 0) ops->flush(b);
 
         // attention block
         ops->rms_norm(b, a->x, L->attn_norm, hp->norm_eps, n, a->xb);

@@ -126,7 +126,7 @@ typedef struct wgb_ctx {
     uint8_t *slots;
     uint32_t n_slots, cap_slots;
     /* Dispatches recorded since the last submit, and after how many to submit anyway
-     * (0: only when needed), so the GPU starts on a long step while the rest is recorded. */
+     * (WGLLM_WEBGPU_SUBMIT_EVERY; 0: only when needed or asked by flush). */
     uint32_t n_recorded, submit_every;
 
     /* bind group cache: entries plus an open-addressing index into them */
