@@ -5,6 +5,7 @@
 #define WGLLM_TEST_INT8_REF_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -21,6 +22,41 @@ static inline void quantize_x_q8_ref(const float *x, int64_t k, int8_t *q, float
         float id = d[b] > 0.0f ? 1.0f / d[b] : 0.0f;
         for (int j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)roundf(x[b * 32 + j] * id);
     }
+}
+
+/* An element of x whose x / d lands within Q8_TIE_WINDOW of a .5 boundary may round to
+ * either neighbour on a GPU: WGSL (like Vulkan) lets an f32 division be off by a few ulp,
+ * and the block scale amax / 127 and its reciprocal are divisions (measured: an NVIDIA H200
+ * rounds a few such elements the other way). A few ulp of |x / d| <= 127 is below 1e-4. */
+#define Q8_TIE_WINDOW 1e-4
+
+static inline bool q8_near_tie(float x, float id) {
+    double s = fabs((double)(x * id));
+    return fabs(s - floor(s) - 0.5) < Q8_TIE_WINDOW;
+}
+
+/* slack[r]: how far row r of W x (Q4_0 rows, int8 x as above) may move when the near-tie
+ * elements of x round the other way: the sum of |w_rj| d_x over them. */
+static inline void matvec_q4_0_q8_tie_slack(const uint8_t *w, int64_t k, int64_t m, const float *x, double *slack) {
+    int8_t *q = malloc((size_t)k);
+    float *d = malloc(sizeof(float) * (size_t)(k / 32));
+    quantize_x_q8_ref(x, k, q, d);
+    const size_t rb = wg_type_row_bytes(WG_TYPE_Q4_0, k);
+    for (int64_t r = 0; r < m; r++) slack[r] = 0.0;
+    for (int64_t b = 0; b < k / 32; b++) {
+        const float id = d[b] > 0.0f ? 1.0f / d[b] : 0.0f;
+        for (int j = 0; j < 32; j++) {
+            if (!q8_near_tie(x[b * 32 + j], id)) continue;
+            for (int64_t r = 0; r < m; r++) {
+                const uint8_t *blk = w + (size_t)r * rb + (size_t)b * 18;
+                const double dw = wg_fp16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
+                const int nib = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
+                slack[r] += fabs(dw * (double)(nib - 8)) * (double)d[b];
+            }
+        }
+    }
+    free(q);
+    free(d);
 }
 
 /* y = W x for Q4_0 rows and int8 x: exact integer dot per block, scales applied in double. */

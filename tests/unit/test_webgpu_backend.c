@@ -155,15 +155,18 @@ static double compare(pair *p, const twin *t, int64_t row0, int64_t n, double bo
 static void compare_q8(pair *p, const twin *w, const twin *x, const twin *y, int n, const char *what) {
     const int64_t k = w->g->ne0, m = w->g->ne1;
     float *xv = malloc(sizeof(float) * (size_t)(k * n)), *g = malloc(sizeof(float) * (size_t)(m * n));
-    double *ref = malloc(sizeof(double) * (size_t)m);
+    double *ref = malloc(sizeof(double) * (size_t)m), *slack = malloc(sizeof(double) * (size_t)m);
     p->gpu->ops->read_rows(p->gpu, x->g, 0, n, xv);
     p->gpu->ops->read_rows(p->gpu, y->g, 0, n, g);
     if (sync_ok(p, what)) {
         for (int t = 0; t < n; t++) {
             matvec_q4_0_q8_ref(w->data, k, m, xv + (size_t)(t * k), ref);
+            /* beyond what x's near-tie elements rounding the other way explain (int8_ref.h) */
+            matvec_q4_0_q8_tie_slack(w->data, k, m, xv + (size_t)(t * k), slack);
             double maxr = 0.0, maxd = 0.0;
             for (int64_t i = 0; i < m; i++) {
-                double dd = fabs((double)g[(size_t)(t * m + i)] - ref[i]);
+                double e = fabs((double)g[(size_t)(t * m + i)] - ref[i]) - slack[i];
+                double dd = e < 0.0 ? 0.0 : e; /* NaN stays NaN */
                 if (!(dd <= maxd)) maxd = dd;
                 if (fabs(ref[i]) > maxr) maxr = fabs(ref[i]);
             }
@@ -176,6 +179,7 @@ static void compare_q8(pair *p, const twin *w, const twin *x, const twin *y, int
     free(xv);
     free(g);
     free(ref);
+    free(slack);
 }
 
 static const uint32_t k_types[] = {WG_TYPE_F32,  WG_TYPE_F16,  WG_TYPE_BF16, WG_TYPE_Q4_0,
