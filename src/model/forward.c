@@ -123,8 +123,9 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
                                           m->rope_factors, a->att))
                     goto attention_done;
             }
-            q_roped = pos && ops->rope_rows && ops->rope_rows(b, a->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos, hp->rope_base,
-                                            hp->rope_scale, m->rope_factors);
+            q_roped = pos && ops->rope_rows &&
+                      ops->rope_rows(b, a->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos, hp->rope_base,
+                                     hp->rope_scale, m->rope_factors);
             k_roped = q_roped && ops->rope_rows(b, a->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos,
                                                 hp->rope_base, hp->rope_scale, m->rope_factors);
         }

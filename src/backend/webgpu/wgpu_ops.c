@@ -615,8 +615,9 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     /* Decode: out also as int8 blocks, so the Q4_0 matvec after it (wo) needs no quantize
      * dispatch (ensure_q8 finds it made). */
     const bool q8 = n == 1 && row0 == 0 && c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
-    attention_dispatch(c, qb, q->ne0, wgb_act(k_cache), wgb_act(v_cache), wgb_t(k_cache)->half, k_cache->ne0, pos0, n, n_head,
-                       n_head_kv, head_dim, out, row0, NULL, (uint32_t)pos0 + (uint32_t)n, q8, 0, 0.0f, NULL);
+    attention_dispatch(c, qb, q->ne0, wgb_act(k_cache), wgb_act(v_cache), wgb_t(k_cache)->half, k_cache->ne0, pos0,
+                       n, n_head, n_head_kv, head_dim, out, row0, NULL, (uint32_t)pos0 + (uint32_t)n, q8, 0, 0.0f,
+                       NULL);
 }
 
 /* An arena's whole buffer as one binding. */
