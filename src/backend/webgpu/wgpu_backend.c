@@ -38,7 +38,6 @@ void wgb_fail(wgb_ctx *c, const char *fmt, ...) {
     va_end(ap);
 }
 
-static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 /* ------------------------------------------------------------ bind group cache */
 
@@ -267,13 +266,13 @@ bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint6
         return false;
     }
     const wg_wgpu *api = c->api;
-    uint64_t bytes = round_up(size ? size : 4, 4);
+    uint64_t bytes = wgb_round_up(size ? size : 4, 4);
     if (bytes > c->readback_bytes) {
         if (c->readback) {
             api->BufferDestroy(c->readback);
             api->BufferRelease(c->readback);
         }
-        uint64_t want = bytes < 65536 ? 65536 : round_up(bytes, 65536);
+        uint64_t want = bytes < 65536 ? 65536 : wgb_round_up(bytes, 65536);
         WGPUBufferDescriptor d = WGPU_BUFFER_DESCRIPTOR_INIT;
         d.label = wg_sv("read-back");
         d.usage = WGPUBufferUsage_MapRead | WGPUBufferUsage_CopyDst;
@@ -320,7 +319,7 @@ bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint6
 
 bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out) {
     wgb_bind *s = &c->scratch[slot];
-    bytes = round_up(bytes ? bytes : 4, 256);
+    bytes = wgb_round_up(bytes ? bytes : 4, 256);
     if (s->size < bytes) {
         if (slot == WGB_SCRATCH_XQ || slot == WGB_SCRATCH_XS) c->q8_x_id = 0; /* the new buffer holds nothing */
         if (s->buf) {
@@ -360,7 +359,7 @@ wg_tensor *wgb_tensor_new(uint32_t type, int64_t ne0, int64_t ne1, int n_parts) 
 /* A range of `bytes` in a weight buffer, at an offset a binding may start at. */
 static wgb_pool *pool_alloc(wgb_ctx *c, uint64_t bytes, uint64_t *offset, char *err, size_t err_size) {
     for (wgb_pool *p = c->pools; p; p = p->next) {
-        uint64_t off = round_up(p->used, c->offset_align);
+        uint64_t off = wgb_round_up(p->used, c->offset_align);
         if (off <= p->bind.size && bytes <= p->bind.size - off) {
             p->used = off + bytes;
             *offset = off;
@@ -487,7 +486,7 @@ static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64
         p->rows = ne1 - p->row0 < rows_per_part ? ne1 - p->row0 : rows_per_part;
         uint64_t bytes = (uint64_t)p->rows * rb;
         uint64_t off;
-        p->pool = pool_alloc(c, round_up(bytes, 4), &off, err, err_size);
+        p->pool = pool_alloc(c, wgb_round_up(bytes, 4), &off, err, err_size);
         if (!p->pool) {
             tensor_free(b, t);
             return NULL;
@@ -496,7 +495,7 @@ static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64
         wt->n_parts++;
         p->bind = p->pool->bind;
         p->bind.offset = off;
-        p->bind.size = round_up(bytes, 4);
+        p->bind.size = wgb_round_up(bytes, 4);
         if (!upload(c, &p->bind, (const uint8_t *)data + (size_t)p->row0 * rb, bytes, err, err_size)) {
             tensor_free(b, t);
             return NULL;
@@ -505,20 +504,20 @@ static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64
     return t;
 }
 
-static wg_tensor *buffer_new(wgb_ctx *c, int64_t ne0, int64_t ne1, bool half, char *err, size_t err_size) {
-    const uint64_t esize = half ? 2 : 4;
+/* An f32 activation (KV caches live in arenas: wgpu_kv_cache.c). */
+static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
+    wgb_ctx *c = wgb_ctx_of(b);
     if (ne0 <= 0 || ne1 <= 0 || (uint64_t)ne0 > UINT64_MAX / 4 / (uint64_t)ne1) {
         snprintf(err, err_size, "webgpu backend: bad buffer shape [%lld, %lld]", (long long)ne0, (long long)ne1);
         return NULL;
     }
-    uint64_t bytes = round_up((uint64_t)ne0 * (uint64_t)ne1 * esize, 4);
+    uint64_t bytes = wgb_round_up((uint64_t)ne0 * (uint64_t)ne1 * 4, 4);
     /* Kernels index activations with 32-bit element offsets. */
-    if (bytes > c->binding_max || bytes / esize > UINT32_MAX) {
+    if (bytes > c->binding_max || bytes / 4 > UINT32_MAX) {
         snprintf(err, err_size,
-                 "webgpu backend: a [%lld, %lld] %s buffer (%llu bytes) exceeds the device's storage binding "
+                 "webgpu backend: a [%lld, %lld] f32 buffer (%llu bytes) exceeds the device's storage binding "
                  "limit of %llu bytes",
-                 (long long)ne0, (long long)ne1, half ? "f16" : "f32", (unsigned long long)bytes,
-                 (unsigned long long)c->binding_max);
+                 (long long)ne0, (long long)ne1, (unsigned long long)bytes, (unsigned long long)c->binding_max);
         return NULL;
     }
     wg_tensor *t = wgb_tensor_new(WG_TYPE_F32, ne0, ne1, 1);
@@ -527,11 +526,10 @@ static wg_tensor *buffer_new(wgb_ctx *c, int64_t ne0, int64_t ne1, bool half, ch
         return NULL;
     }
     wgb_tensor *wt = wgb_t(t);
-    wt->half = half;
-    wt->row_bytes = (size_t)((uint64_t)ne0 * esize);
+    wt->row_bytes = (size_t)((uint64_t)ne0 * 4);
     wgb_part *p = &wt->parts[0];
     p->rows = ne1;
-    p->bind.buf = wg_buffer_create(c->dev, bytes, half ? "kv cache (f16)" : "activations", err, err_size);
+    p->bind.buf = wg_buffer_create(c->dev, bytes, "activations", err, err_size);
     if (!p->bind.buf) {
         free(t);
         return NULL;
@@ -541,11 +539,6 @@ static wg_tensor *buffer_new(wgb_ctx *c, int64_t ne0, int64_t ne1, bool half, ch
     c->device_bytes += bytes;
     return t;
 }
-
-static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
-    return buffer_new(wgb_ctx_of(b), ne0, ne1, false, err, err_size);
-}
-
 
 static bool rows_ok(wgb_ctx *c, const wg_tensor *t, int64_t row0, int64_t n, const char *op) {
     if (!t || wgb_t(t)->weight || row0 < 0 || n < 0 || row0 > t->ne1 || n > t->ne1 - row0) {

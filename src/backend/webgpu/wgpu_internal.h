@@ -206,6 +206,7 @@ void wgb_profile_report(wgb_ctx *c);
 void wgb_profile_destroy(wgb_ctx *c);
 
 static inline wgb_ctx *wgb_ctx_of(const wg_backend *b) { return (wgb_ctx *)b->ctx; }
+static inline uint64_t wgb_round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 static inline wgb_tensor *wgb_t(const wg_tensor *t) { return (wgb_tensor *)t->impl; }
 /* The whole buffer of an activation tensor. */
 static inline wgb_bind wgb_act(const wg_tensor *t) { return wgb_t(t)->parts[0].bind; }

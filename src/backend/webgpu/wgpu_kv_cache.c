@@ -8,8 +8,6 @@
 #include "backend/webgpu/wgpu_internal.h"
 #include "quant/types.h"
 
-static uint64_t round_up_to(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
-
 static void set_binding(wgb_kv_arena *a, wg_tensor *t, int slot) {
     wgb_tensor *wt = wgb_t(t);
     wt->parts[0].bind.buf = a->buf;
@@ -59,8 +57,8 @@ wg_tensor *wgb_kv_cache_create(wg_backend *b, int64_t ne0, int64_t ne1, int grou
         snprintf(err, err_size, "webgpu backend: bad KV cache shape [%lld, %lld]", (long long)ne0, (long long)ne1);
         return NULL;
     }
-    const uint64_t bytes = round_up_to((uint64_t)ne0 * (uint64_t)ne1 * esize, 4);
-    const uint64_t slot_bytes = round_up_to(bytes, c->offset_align);
+    const uint64_t bytes = wgb_round_up((uint64_t)ne0 * (uint64_t)ne1 * esize, 4);
+    const uint64_t slot_bytes = wgb_round_up(bytes, c->offset_align);
     if (slot_bytes > c->binding_max || bytes / esize > UINT32_MAX) {
         snprintf(err, err_size,
                  "webgpu backend: a [%lld, %lld] %s KV cache (%llu bytes) exceeds the device's storage binding "
