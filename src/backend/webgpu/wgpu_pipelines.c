@@ -50,6 +50,7 @@ typedef struct {
 #define LIB_ROPE "lib_rope"
 #define LIB_Q4_ROPE "lib_q4_0_int8 lib_rope"
 #define LIB_Q8_ROPE "lib_q8_round lib_rope"
+#define LIB_Q4_NT "lib_q4_0_int8 lib_q4_0_nt"
 
 static kernel_spec spec_of(int k, int *fmt) {
     *fmt = -1;
@@ -107,13 +108,13 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_MATVEC_Q4_0_Q8_NT:
         return (kernel_spec){
             .body = "matvec_q4_0_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
-            .has_subgroup_variant = true, .lib = LIB_Q4};
+            .has_subgroup_variant = true, .lib = LIB_Q4_NT};
     case WGB_K_MATVEC_Q4_0_Q8_NT_QKV:
         return (kernel_spec){.body = "matvec_q4_0_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1,
-                             .params_last = true, .has_subgroup_variant = true, .lib = LIB_Q4};
+                             .params_last = true, .has_subgroup_variant = true, .lib = LIB_Q4_NT};
     case WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU:
         return (kernel_spec){.body = "matvec_q4_0_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
-                             .has_subgroup_variant = true, .lib = LIB_Q4};
+                             .has_subgroup_variant = true, .lib = LIB_Q4_NT};
     case WGB_K_MATVEC_Q4_0_Q8_SWIGLU:
         return (kernel_spec){.body = "matvec_q4_0_q8_swiglu", .access = "rrrrw", .param_slots = 1, .lib = LIB_Q4};
     case WGB_K_MATVEC_Q4_0_Q8_QKV:
@@ -165,14 +166,18 @@ static char *load_kernel(const char *name, char *err, size_t err_size) {
 
 /* Removes the lines from the one containing `begin_marker` to the one containing
  * `end_marker`. False if the markers are missing or out of order. */
+/* Removes every section between the markers (a kernel's and its libraries'); false if there
+ * is none or one is not closed. */
 static bool cut_section(char *text, const char *begin_marker, const char *end_marker) {
-    char *begin = strstr(text, begin_marker);
-    char *end = begin ? strstr(begin, end_marker) : NULL;
-    if (!begin || !end) return false;
-    char *after = strchr(end, '\n');
-    after = after ? after + 1 : end + strlen(end);
-    memmove(begin, after, strlen(after) + 1);
-    return true;
+    bool cut = false;
+    for (char *begin; (begin = strstr(text, begin_marker)) != NULL; cut = true) {
+        char *end = strstr(begin, end_marker);
+        if (!end) return false;
+        char *after = strchr(end, '\n');
+        after = after ? after + 1 : end + strlen(end);
+        memmove(begin, after, strlen(after) + 1);
+    }
+    return cut;
 }
 
 /* The SUBGROUPS-BEGIN/END section goes on devices without the subgroups feature (their
