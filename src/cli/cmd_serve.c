@@ -25,7 +25,13 @@ static void serve_usage(FILE *out) {
             "                       /dev/shm): copied once, atomically; corrupt or partial copies are rebuilt\n"
             "  --max-body BYTES     largest request body; beyond: 413 (default 1048576)\n"
             "  --prefill-chunk N    prompt tokens a sequence evaluates per step (default 64)\n"
-            "  --step-tokens N      most tokens in one batched step (default 128)\n");
+            "  --step-tokens N      most tokens in one batched step (default 128)\n"
+            "  --max-connections N  open HTTP connections, all clients together (default 512); the\n"
+            "                       last eighth is kept for client addresses that hold none yet\n"
+            "  --max-connections-per-ip N  open connections per client address, 0 = no limit\n"
+            "                       (default 128; use 0 behind a proxy, where all share one address)\n"
+            "  --request-timeout S  seconds to receive a whole request, headers and body, counted\n"
+            "                       from the connection (or the previous answer) (default 30)\n");
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -98,6 +104,14 @@ int cmd_serve(int argc, char **argv) {
             INT(1, 1 << 16, o.prefill_chunk);
         } else if (!strcmp(a, "--step-tokens")) {
             INT(1, 1 << 20, o.step_tokens);
+        } else if (!strcmp(a, "--max-connections")) {
+            INT(1, 65536, o.max_connections);
+        } else if (!strcmp(a, "--max-connections-per-ip")) {
+            INT(0, 65536, o.max_connections_per_ip);
+        } else if (!strcmp(a, "--request-timeout")) {
+            VALUE();
+            if (!arg_float(v, &f) || !(f >= 0.1f) || f > 86400) BAD();
+            o.request_timeout = f;
         } else {
             fprintf(stderr, "wgllm serve: error: unknown option '%s'\n", a);
             serve_usage(stderr);

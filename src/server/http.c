@@ -1,16 +1,19 @@
 /* The HTTP layer: request bodies, authentication, dispatch, replies, and the
  * completion notification that logs the request and frees what it held. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "server/access_log.h"
+#include "server/conn_guard.h"
 #include "server/http.h"
 #include "server/server_internal.h"
 
@@ -41,7 +44,7 @@ enum MHD_Result srv_reply_json(srv_conn *c, int status, cJSON *obj) {
     return srv_reply(c, status, "application/json", s, strlen(s));
 }
 
-enum MHD_Result srv_reply_error(srv_conn *c, const srv_error *e) {
+static cJSON *error_object(srv_conn *c, const srv_error *e) {
     cJSON *root = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(err, "message", e->message);
     cJSON_AddStringToObject(err, "type", e->type ? e->type : "invalid_request_error");
@@ -54,8 +57,10 @@ enum MHD_Result srv_reply_error(srv_conn *c, const srv_error *e) {
     else
         cJSON_AddNullToObject(err, "code");
     snprintf(c->error_code, sizeof c->error_code, "%s", e->code ? e->code : e->type ? e->type : "");
-    return srv_reply_json(c, e->status, root);
+    return root;
 }
+
+enum MHD_Result srv_reply_error(srv_conn *c, const srv_error *e) { return srv_reply_json(c, e->status, error_object(c, e)); }
 
 enum MHD_Result srv_reply_errorf(srv_conn *c, int status, const char *type, const char *code, const char *fmt, ...) {
     srv_error e = {.status = status, .type = type, .code = code};
@@ -66,12 +71,80 @@ enum MHD_Result srv_reply_errorf(srv_conn *c, int status, const char *type, cons
     return srv_reply_error(c, &e);
 }
 
-bool srv_client_gone(srv_conn *c) {
+static int conn_fd(srv_conn *c) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return true;
-    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    return ci ? ci->connect_fd : -1;
+}
+
+bool srv_client_gone(srv_conn *c) {
+    int fd = conn_fd(c);
+    if (fd < 0) return true;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
     if (poll(&p, 1, 0) <= 0) return false;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return true; /* reset, or shut down by the deadline */
+    if (!(p.revents & POLLRDHUP) || c->probed || c->responded || !c->http11) return false;
+    /* The client sent FIN: it closed the socket, or only its sending side (and waits for
+       the answer). Only a write tells them apart: a closed socket answers it with a
+       reset, which the next check sees. HTTP/1.1 clients must accept interim 1xx
+       responses before the final one, and MHD writes nothing while a route runs. */
+    c->probed = true;
+    static const char probe[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t n = send(fd, probe, sizeof probe - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+/* Writes all of buf to the (non-blocking) socket within a few seconds. */
+static bool write_raw(int fd, const char *buf, size_t len) {
+    double deadline = srv_now() + 5;
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (srv_now() > deadline || poll(&p, 1, 200) < 0) return false;
+    }
+    return true;
+}
+
+/* Answers a request whose body is still arriving, then ends the connection (the caller
+   returns MHD_NO). libmicrohttpd 0.9.75 queues responses only before the body is read
+   or after all of it, so the answer is written here, with Connection: close. */
+static enum MHD_Result refuse_mid_body(srv_conn *c, const srv_error *e) {
+    int fd = conn_fd(c);
+    char *json = cJSON_PrintUnformatted(error_object(c, e));
+    if (fd < 0 || !json) {
+        free(json);
+        return MHD_NO;
+    }
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "Connection: close\r\n\r\n",
+                      e->status, MHD_get_reason_phrase_for((unsigned)e->status), strlen(json));
+    if (write_raw(fd, head, (size_t)hn) && write_raw(fd, json, strlen(json))) {
+        shutdown(fd, SHUT_WR);
+        /* read a little of what the client is still sending, so that closing with unread
+           data (a reset) is less likely to destroy the answer before the client reads it */
+        char sink[16384];
+        double deadline = srv_now() + 0.5;
+        for (size_t total = 0; total < ((size_t)1 << 20) && srv_now() < deadline;) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, 50) < 0) break;
+            ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+            if (n > 0) total += (size_t)n;
+        }
+        c->status = e->status;
+        c->responded = true;
+        if (!c->counted) srv_metrics_request(c->srv->metrics, c->route, e->status);
+        c->counted = true;
+    }
+    free(json);
+    return MHD_NO;
 }
 
 typedef struct route {
@@ -132,34 +205,95 @@ static enum MHD_Result too_large(srv_conn *c) {
                             "the request body exceeds %zu bytes", c->srv->opt.max_body);
 }
 
+/* Marks requests whose URL has an escaped NUL: MHD decodes %00 and the path string is
+   cut there, so "/health%00x" would reach /health. The returned pointer becomes the
+   request's first *con_cls (a marker, nothing allocated). */
+static char k_nul_in_url;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mhd) {
+    (void)cls;
+    (void)mhd;
+    return strstr(uri, "%00") ? &k_nul_in_url : NULL;
+}
+
+/* What the framing headers say: MHD reads only the first Content-Length, and ignores it
+   beside Transfer-Encoding; a body framed two ways is refused (request smuggling). */
+typedef struct framing {
+    int n_length, n_encoding;
+    const char *length;
+    bool length_conflict, length_malformed, encoding_unknown;
+} framing;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    framing *f = cls;
+    if (!key || !value) return MHD_YES;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        size_t n = strlen(value);
+        if (n == 0 || n > 19 || strspn(value, "0123456789") != n) f->length_malformed = true;
+        if (f->n_length++ && strcmp(value, f->length)) f->length_conflict = true;
+        f->length = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->n_encoding++;
+        if (strcasecmp(value, "chunked")) f->encoding_unknown = true;
+    }
+    return MHD_YES;
+}
+
+/* A 400 for a request whose URL or framing is unsafe to act on, else MHD_YES to go on. */
+static enum MHD_Result check_request_head(srv_conn *c, bool nul_in_url, bool *refused) {
+    *refused = true;
+    if (nul_in_url)
+        return srv_reply_errorf(c, 400, "invalid_request_error", "invalid_url", "the URL contains an escaped NUL (%%00)");
+    framing f = {0};
+    MHD_get_connection_values(c->mhd, MHD_HEADER_KIND, framing_header, &f);
+    if (f.length_malformed || f.length_conflict)
+        return srv_reply_errorf(c, 400, "invalid_request_error", "invalid_content_length",
+                                f.length_conflict ? "conflicting Content-Length headers"
+                                                  : "Content-Length must be a decimal number of bytes");
+    if (f.n_encoding && (f.n_length || f.n_encoding > 1 || f.encoding_unknown))
+        return srv_reply_errorf(c, 400, "invalid_request_error", "invalid_transfer_encoding",
+                                f.n_length ? "a request may have Content-Length or Transfer-Encoding, not both"
+                                           : "the only transfer encoding accepted is a single 'chunked'");
+    *refused = false;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
     srv_server *srv = cls;
     srv_conn *c = *con_cls;
-    if (!c) { /* headers are in; the body (if any) follows */
+    bool nul_in_url = c == (void *)&k_nul_in_url;
+    if (!c || nul_in_url) { /* headers are in; the body (if any) follows */
         if (!(c = calloc(1, sizeof *c))) return MHD_NO;
         *con_cls = c;
         c->srv = srv;
         c->mhd = mhd;
         c->t_start = srv_now();
+        c->http11 = version && !strcmp(version, MHD_HTTP_VERSION_1_1);
         snprintf(c->method, sizeof c->method, "%s", method);
         snprintf(c->path, sizeof c->path, "%s", url);
         const route *r = find_route(url);
         c->route = r ? r->path : "other";
         remote_address(c);
         atomic_fetch_add(&srv->open_requests, 1);
+        bool refused;
+        enum MHD_Result ret = check_request_head(c, nul_in_url, &refused);
         const char *cl = MHD_lookup_connection_value(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > srv->opt.max_body) return too_large(c);
-        return MHD_YES;
+        if (!refused && cl && strtoull(cl, NULL, 10) > srv->opt.max_body) ret = too_large(c);
+        if (c->responded) srv_guard_request_received(mhd); /* answered early: MHD reads no body */
+        return ret;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (c->responded || c->too_big) return MHD_YES; /* discard */
-        if (c->body_len + n > srv->opt.max_body) {
+        if (c->body_len + n > srv->opt.max_body) { /* a chunked body crossing the limit: stop reading now */
             c->too_big = true;
-            return MHD_YES;
+            srv_error e = {.status = 413, .type = "invalid_request_error", .code = "request_too_large"};
+            snprintf(e.message, sizeof e.message, "the request body exceeds %zu bytes", srv->opt.max_body);
+            return refuse_mid_body(c, &e);
         }
         if (c->body_len + n + 1 > c->body_cap) {
             size_t cap = (c->body_len + n + 1) * 2;
@@ -174,6 +308,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
         c->body[c->body_len] = 0;
         return MHD_YES;
     }
+    srv_guard_request_received(mhd);
     if (c->responded) return MHD_YES;
     if (c->too_big) return too_large(c);
     const route *r = find_route(url);
@@ -195,8 +330,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
 static void on_completed(void *cls, struct MHD_Connection *mhd, void **con_cls, enum MHD_RequestTerminationCode toe) {
     srv_server *srv = cls;
     srv_conn *c = *con_cls;
-    if (!c) return;
+    srv_guard_request_done(mhd);
     *con_cls = NULL;
+    if (!c || c == (void *)&k_nul_in_url) return;
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     if (c->job) {
         if (!ok) srv_sched_cancel(srv->sched, c->job);
@@ -210,30 +346,69 @@ static void on_completed(void *cls, struct MHD_Connection *mhd, void **con_cls, 
     atomic_fetch_sub(&srv->open_requests, 1);
 }
 
+/* Binds and listens without SO_REUSEPORT (which lets a second server share the port and
+   split the requests): a port in use fails here. SO_REUSEADDR only allows rebinding while
+   old connections linger in TIME_WAIT. */
+static int open_listener(const struct sockaddr *sa, socklen_t len, const srv_options *o, char *err,
+                         size_t err_size) {
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, err_size, "cannot create a socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->sa_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, sa, len) || listen(fd, SOMAXCONN)) {
+        int e = errno;
+        if (e == EADDRINUSE)
+            snprintf(err, err_size, "port in use: %s port %d is taken by another process", o->host, o->port);
+        else
+            snprintf(err, err_size, "cannot listen on %s port %d: %s", o->host, o->port, strerror(e));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 bool srv_http_start(srv_server *srv, char *err, size_t err_size) {
     const srv_options *o = &srv->opt;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
+    socklen_t ss_len;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, o->host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)o->port);
+        ss_len = sizeof *v4;
     } else if (inet_pton(AF_INET6, o->host, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)o->port);
+        ss_len = sizeof *v6;
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, err_size, "--host '%s' is not an IPv4 or IPv6 address", o->host);
         return false;
     }
-    srv->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &ss,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-                                   (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                   MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    srv_guard_params gp = {o->max_connections, o->max_connections_per_ip, o->request_timeout};
+    if (!(srv->guard = srv_guard_create(&gp))) {
+        snprintf(err, err_size, "cannot start the connection guard");
+        return false;
+    }
+    int fd = open_listener((const struct sockaddr *)&ss, ss_len, o, err, err_size);
+    if (fd < 0) return false;
+    /* MHD's timeout is an idle one (each byte resets it): it ends stalled answers and idle
+       keep-alive connections; the guard's deadline is what bounds a trickled request */
+    srv->daemon = MHD_start_daemon(flags, 0, srv_guard_accept, srv->guard, on_request, srv, MHD_OPTION_LISTEN_SOCKET,
+                                   fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+                                   srv_guard_notify, srv->guard, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(err, err_size, "cannot listen on %s port %d", o->host, o->port);
+        /* not closed here: on some failures MHD has closed it already */
+        snprintf(err, err_size, "cannot start the HTTP server on %s port %d", o->host, o->port);
         return false;
     }
     return true;
@@ -252,4 +427,6 @@ void srv_http_stop_accepting(srv_server *srv) {
 void srv_http_stop(srv_server *srv) {
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    srv_guard_free(srv->guard); /* after the daemon: every connection has been closed */
+    srv->guard = NULL;
 }

@@ -21,6 +21,9 @@ void srv_options_defaults(srv_options *o) {
     o->max_body = 1 << 20;
     o->prefill_chunk = 64;
     o->step_tokens = 128;
+    o->max_connections = 512;
+    o->max_connections_per_ip = 128;
+    o->request_timeout = 30.0;
 }
 
 void srv_new_id(srv_server *srv, const char *prefix, char *out, size_t size) {

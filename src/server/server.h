@@ -22,6 +22,9 @@ typedef struct srv_options {
     size_t max_body;     /* bytes */
     int prefill_chunk;   /* prompt tokens a sequence feeds per step */
     int step_tokens;     /* most tokens one batched step evaluates */
+    int max_connections;        /* open HTTP connections, all clients together */
+    int max_connections_per_ip; /* per client address; 0: no limit */
+    double request_timeout;     /* seconds to receive a whole request (headers and body) */
 } srv_options;
 
 void srv_options_defaults(srv_options *o);

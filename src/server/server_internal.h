@@ -20,6 +20,7 @@ typedef struct srv_server {
     srv_sched *sched;
     srv_metrics *metrics;
     struct MHD_Daemon *daemon;
+    struct srv_guard *guard; /* connection limits and request deadlines */
     atomic_bool draining;
     atomic_int open_requests; /* HTTP requests received and not yet completed */
     atomic_uint_fast64_t next_id;
@@ -36,6 +37,8 @@ typedef struct srv_conn {
     size_t body_len, body_cap;
     bool too_big, responded, streamed;
     bool counted; /* in the request metrics already */
+    bool http11;  /* the request said HTTP/1.1 */
+    bool probed;  /* a half-closed client was sent an interim 100 to learn whether it is still there */
     int status;
     int prompt_tokens, completion_tokens;
     srv_job *job; /* a generation in progress, cancelled if the client leaves */
@@ -48,7 +51,8 @@ enum MHD_Result srv_reply_json(srv_conn *c, int status, cJSON *obj); /* frees ob
 enum MHD_Result srv_reply_error(srv_conn *c, const srv_error *e);
 enum MHD_Result srv_reply_errorf(srv_conn *c, int status, const char *type, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* True when the client has closed its side of the connection. */
+/* True when the client is gone: the connection was reset or a write failed. A client
+   that only shut down its sending side (half-close) still gets its answer. */
 bool srv_client_gone(srv_conn *c);
 
 /* ---- routes ---- */

@@ -1,0 +1,208 @@
+/* Connection admission (per-address limits, slots kept for new addresses) and a
+ * request deadline enforced by a reaper thread. See conn_guard.h. */
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/conn_guard.h"
+
+typedef struct addr_key {
+    int family;
+    unsigned char bytes[16];
+} addr_key;
+
+/* One open connection, from MHD's "started" notification to its "closed" one. */
+typedef struct entry {
+    srv_guard *g;
+    struct entry *prev, *next;
+    addr_key key;
+    int fd;
+    bool receiving; /* waiting for (the rest of) a request */
+    bool cut;       /* already shut down by the reaper */
+    double since;   /* when the current wait for a request began */
+} entry;
+
+struct srv_guard {
+    srv_guard_params p;
+    int reserve; /* slots only addresses without a connection may take */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t reaper;
+    bool stop;
+    entry *head;
+    int n;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool key_of(const struct sockaddr *sa, addr_key *k) {
+    memset(k, 0, sizeof *k);
+    if (!sa) return false;
+    k->family = sa->sa_family;
+    if (sa->sa_family == AF_INET) {
+        memcpy(k->bytes, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        memcpy(k->bytes, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+/* Connections of address k that its client has not closed. A client that closes one
+   connection and opens the next at once would otherwise find the old one still counted
+   (MHD forgets it a little later). Under g->mu, so no descriptor here has been closed.
+   A scan is enough: there are at most max_connections entries. */
+static int count_addr(const srv_guard *g, const addr_key *k) {
+    int n = 0;
+    for (const entry *e = g->head; e; e = e->next) {
+        if (memcmp(&e->key, k, sizeof *k)) continue;
+        struct pollfd p = {.fd = e->fd, .events = POLLRDHUP};
+        if (e->fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) continue;
+        n++;
+    }
+    return n;
+}
+
+enum MHD_Result srv_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+    srv_guard *g = cls;
+    (void)addrlen;
+    addr_key k;
+    key_of(addr, &k);
+    pthread_mutex_lock(&g->mu);
+    int mine = count_addr(g, &k);
+    bool ok = g->n < g->p.max_connections && (g->p.max_per_ip <= 0 || mine < g->p.max_per_ip) &&
+              (mine == 0 || g->n < g->p.max_connections - g->reserve);
+    pthread_mutex_unlock(&g->mu);
+    return ok ? MHD_YES : MHD_NO;
+}
+
+void srv_guard_notify(void *cls, struct MHD_Connection *mhd, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code) {
+    srv_guard *g = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        entry *e = calloc(1, sizeof *e);
+        if (!e) return; /* untracked: no deadline, but counted by MHD's own limit */
+        e->g = g;
+        e->fd = -1;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci) e->fd = ci->connect_fd;
+        ci = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        key_of(ci ? ci->client_addr : NULL, &e->key);
+        e->receiving = true;
+        e->since = now_s();
+        pthread_mutex_lock(&g->mu);
+        e->next = g->head;
+        if (g->head) g->head->prev = e;
+        g->head = e;
+        g->n++;
+        pthread_mutex_unlock(&g->mu);
+        *socket_context = e;
+        return;
+    }
+    entry *e = *socket_context;
+    if (!e) return;
+    /* MHD closes the socket only after this notification returns; unlinking under the
+       lock means the reaper never shuts down a descriptor number that was reused */
+    pthread_mutex_lock(&g->mu);
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        g->head = e->next;
+    if (e->next) e->next->prev = e->prev;
+    g->n--;
+    pthread_mutex_unlock(&g->mu);
+    *socket_context = NULL;
+    free(e);
+}
+
+static entry *entry_of(struct MHD_Connection *mhd) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void set_receiving(struct MHD_Connection *mhd, bool receiving) {
+    entry *e = entry_of(mhd);
+    if (!e) return;
+    pthread_mutex_lock(&e->g->mu);
+    if (receiving && !e->receiving) e->since = now_s();
+    e->receiving = receiving;
+    pthread_mutex_unlock(&e->g->mu);
+}
+
+void srv_guard_request_received(struct MHD_Connection *mhd) { set_receiving(mhd, false); }
+void srv_guard_request_done(struct MHD_Connection *mhd) { set_receiving(mhd, true); }
+
+/* Shuts down (not closes: the descriptor stays MHD's) every connection past its
+   deadline; MHD's thread then sees the end of the stream and closes it. */
+static void *reaper_main(void *arg) {
+    srv_guard *g = arg;
+    double period = g->p.request_timeout / 4;
+    if (period > 0.25) period = 0.25;
+    if (period < 0.01) period = 0.01;
+    pthread_mutex_lock(&g->mu);
+    while (!g->stop) {
+        double t = now_s();
+        for (entry *e = g->head; e; e = e->next)
+            if (e->receiving && !e->cut && e->fd >= 0 && t - e->since > g->p.request_timeout) {
+                shutdown(e->fd, SHUT_RDWR);
+                e->cut = true;
+            }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double end = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + period;
+        ts.tv_sec = (time_t)end;
+        ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+srv_guard *srv_guard_create(const srv_guard_params *p) {
+    srv_guard *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->p = *p;
+    g->reserve = p->max_connections / 8;
+    if (g->reserve < 1 && p->max_connections > 1) g->reserve = 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&g->reaper, NULL, reaper_main, g)) {
+        pthread_cond_destroy(&g->cv);
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void srv_guard_free(srv_guard *g) {
+    if (!g) return;
+    pthread_mutex_lock(&g->mu);
+    g->stop = true;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->reaper, NULL);
+    while (g->head) { /* none once the daemon has stopped; freed anyway */
+        entry *e = g->head;
+        g->head = e->next;
+        free(e);
+    }
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}

@@ -1,0 +1,42 @@
+/* Connection admission and request deadlines for the HTTP daemon.
+ *
+ * libmicrohttpd gives every connection a thread, and its own timeout is an idle
+ * timeout that each incoming byte resets, so a client that trickles its request
+ * (slowloris) holds a slot for as long as it likes. The guard caps connections
+ * overall and per client address, keeps the last slots for addresses that hold
+ * none yet, and shuts down connections whose request has not fully arrived within
+ * a deadline that incoming bytes do not reset.
+ *
+ * Threading: every function may be called from any thread. */
+#ifndef WGLLM_SERVER_CONN_GUARD_H
+#define WGLLM_SERVER_CONN_GUARD_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+typedef struct srv_guard srv_guard;
+
+typedef struct srv_guard_params {
+    int max_connections; /* all clients together */
+    int max_per_ip;      /* 0: no per-address limit */
+    double request_timeout; /* seconds from connection (or from the previous answer) to a whole request */
+} srv_guard_params;
+
+/* Starts the reaper thread. NULL on failure (out of memory or threads). Caller frees with srv_guard_free. */
+srv_guard *srv_guard_create(const srv_guard_params *p);
+/* Stops the reaper. Call after the daemon has stopped (every connection has been notified closed). */
+void srv_guard_free(srv_guard *g);
+
+/* The daemon's accept policy (MHD_AcceptPolicyCallback; cls: the guard). */
+enum MHD_Result srv_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the guard): tracks each connection from start to close. */
+void srv_guard_notify(void *cls, struct MHD_Connection *mhd, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+
+/* The connection's request has fully arrived (or been answered early): its deadline stops. */
+void srv_guard_request_received(struct MHD_Connection *mhd);
+/* The connection's answer is complete: the deadline of the next request on it starts now. */
+void srv_guard_request_done(struct MHD_Connection *mhd);
+
+#endif

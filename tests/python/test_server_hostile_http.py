@@ -1,0 +1,315 @@
+"""Hostile HTTP at the connection level, over raw sockets: slow clients (slowloris),
+half-closed clients, NUL in URLs, request framing (Content-Length, chunked bodies),
+a port already in use, and errors that come back as OpenAI error JSON."""
+
+import json
+import resource
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from server_util import Server, assert_openai_error, request, synth_small  # noqa: F401 (fixture)
+
+MODEL = "aidreams260K-f32"
+TIMEOUT = 3  # --request-timeout of the module's server
+
+
+@pytest.fixture(scope="module")
+def server(wgllm, shared):
+    s = Server(wgllm, shared / "models" / "aidreams260K-f32.gguf", "--max-body", "65536", "--request-timeout",
+               TIMEOUT, name="hostile")
+    yield s
+    assert s.stop() == 0
+
+
+def raw(port, data, timeout=30, src="127.0.0.1"):
+    """Sends data on a fresh connection and returns everything the server sends back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(src, 0)) as s:
+        s.sendall(data)
+        return read_all(s)
+
+
+def read_all(s):
+    out = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def parse(reply):
+    """(status, headers, body) of the final response in reply; interim 1xx answers are skipped."""
+    while True:
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+        if 100 <= status < 200:
+            reply = rest
+            continue
+        if headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while rest:
+                size, _, rest = rest.partition(b"\r\n")
+                n = int(size, 16)
+                if n == 0:
+                    break
+                body += rest[:n]
+                rest = rest[n + 2:]
+            return status, headers, body
+        return status, headers, rest
+
+
+def assert_json_error(reply, status):
+    got, headers, body = parse(reply)
+    assert headers.get("content-type") == "application/json", (got, headers, body)
+    assert_openai_error(got, json.loads(body), status)
+    return json.loads(body)
+
+
+def completion(stream, max_tokens=16):
+    body = json.dumps({"model": MODEL, "prompt": "Once upon a time", "max_tokens": max_tokens, "temperature": 0,
+                       "ignore_eos": True, "stream": stream}).encode()
+    return (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+# ---- F6: NUL in the URL ----
+
+@pytest.mark.parametrize("path", [b"/health%00", b"/health%00.txt", b"/v1/models%00x", b"/metrics?x=%00"])
+def test_nul_in_url_is_400(server, path):
+    reply = raw(server.port, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path)
+    assert assert_json_error(reply, 400)["error"]["code"] == "invalid_url"
+    assert parse(raw(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))[0] == 200
+
+
+# ---- F9: request framing and body limits ----
+
+TOKENIZE = b'{"content": "Hi"}'  # 17 bytes, answered with 200 where framing is ignored
+FRAMING = [
+    ("two different lengths", b"Content-Length: 17\r\nContent-Length: 18\r\n", TOKENIZE + b" "),
+    ("a malformed second length", b"Content-Length: 17\r\nContent-Length: 17x\r\n", TOKENIZE),
+    ("length and chunked", b"Content-Length: 17\r\nTransfer-Encoding: chunked\r\n",
+     b"11\r\n" + TOKENIZE + b"\r\n0\r\n\r\n"),
+    ("unknown transfer encoding", b"Transfer-Encoding: gzip\r\n", TOKENIZE),
+]
+
+
+@pytest.mark.parametrize("name,headers,body", FRAMING, ids=[f[0] for f in FRAMING])
+def test_bad_framing_is_400(server, name, headers, body):
+    reply = raw(server.port, b"POST /tokenize HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n%s" % (headers, body))
+    assert_json_error(reply, 400)
+
+
+def test_same_length_twice_is_accepted(server):
+    body = b'{"content": "Hi"}'
+    reply = raw(server.port, b"POST /tokenize HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), len(body), body))
+    assert parse(reply)[0] == 200
+
+
+def send_chunked_until_refused(port, size_line, total, chunk):
+    """Streams a chunked body of about `total` bytes; returns (bytes sent, seconds, reply)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sent, t0 = 0, time.monotonic()
+    try:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+                  b"Content-Type: application/json\r\n\r\n")
+        if size_line:
+            s.sendall(size_line)
+        try:
+            while sent < total:
+                if size_line:
+                    s.sendall(chunk)
+                else:
+                    s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return sent, time.monotonic() - t0, read_all(s)
+    finally:
+        s.close()
+
+
+def test_chunked_body_is_cut_at_the_limit(server):
+    """A 200 MB chunked body: 413 as soon as --max-body (64 KiB) is crossed, not after reading it all."""
+    sent, seconds, reply = send_chunked_until_refused(server.port, None, 200 << 20, b"a" * 65536)
+    assert sent < 64 << 20, f"the server read {sent} bytes before refusing"
+    assert seconds < 20
+    assert_json_error(reply, 413)
+
+
+def test_absurd_chunk_size_is_refused(server):
+    """A chunk of 2^64-1 bytes: refused when the limit is crossed, not read until a timeout."""
+    sent, seconds, reply = send_chunked_until_refused(server.port, b"ffffffffffffffff\r\n", 200 << 20,
+                                                      b"a" * 65536)
+    assert sent < 64 << 20
+    assert seconds < 20
+    assert_json_error(reply, 413)
+    # and with nothing after the size line, the request deadline ends it
+    t0 = time.monotonic()
+    reply = raw(server.port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"ffffffffffffffff\r\n", timeout=60)
+    assert time.monotonic() - t0 < TIMEOUT + 10
+    assert reply == b""
+
+
+# ---- F5: half-closed clients ----
+
+@pytest.fixture(scope="module")
+def slow_server(wgllm, synth_small):
+    s = Server(wgllm, synth_small, "--parallel", "1", name="hostile-slow")
+    yield s
+    assert s.stop() == 0
+
+
+def synth_completion(stream, max_tokens):
+    body = json.dumps({"model": "synth-small", "prompt": "x", "max_tokens": max_tokens, "temperature": 0,
+                       "ignore_eos": True, "stream": stream}).encode()
+    return (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_half_closed_client_gets_its_answer(slow_server, stream):
+    """A client that shuts down its sending side after the request (as `nc -N` does) still
+    waits for the answer. It queues behind another request, so the server sees its FIN
+    long before there is anything to send."""
+    blocker = threading.Thread(target=raw, args=(slow_server.port, synth_completion(False, 48)), kwargs={"timeout": 120})
+    blocker.start()
+    deadline = time.monotonic() + 60
+    while slow_server.metrics()["wgllm_active_sequences"] < 1:
+        assert time.monotonic() < deadline, "the first request did not start"
+        time.sleep(0.02)
+    try:
+        with socket.create_connection(("127.0.0.1", slow_server.port), timeout=120) as s:
+            s.sendall(synth_completion(stream, 24))
+            s.shutdown(socket.SHUT_WR)
+            reply = read_all(s)
+    finally:
+        blocker.join()
+    assert reply, "no answer to a half-closed client"
+    status, _, body = parse(reply)
+    assert status == 200
+    if stream:
+        events = [ln[6:] for ln in body.decode().split("\n") if ln.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        assert json.loads(events[-2])["choices"][0]["finish_reason"] == "length"
+    else:
+        obj = json.loads(body)
+        assert obj["usage"]["completion_tokens"] == 24
+        assert obj["choices"][0]["finish_reason"] == "length"
+
+
+# ---- port in use ----
+
+def test_second_server_on_a_taken_port_fails(server, wgllm, shared):
+    cmd = [str(wgllm.binary), "serve", "-m", str(shared / "models" / "aidreams260K-f32.gguf"), "--host",
+           "127.0.0.1", "--port", str(server.port), "--backend", "cpu", "-t", "1"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a second server on a port in use kept running")
+    assert p.returncode != 0
+    assert b"port in use" in p.stderr, p.stderr
+    assert request(server.url, "GET", "/health")[0] == 200
+
+
+# ---- F3: slow clients ----
+
+def test_trickled_request_is_cut_by_the_deadline(server):
+    """Header lines every 0.5 s keep an idle timeout from firing; the request deadline does not care."""
+    socks = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(8)]
+    t0 = time.monotonic()
+    cut = [None] * len(socks)
+    for s in socks:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")
+    try:
+        while None in cut and time.monotonic() - t0 < TIMEOUT + 20:
+            for i, s in enumerate(socks):
+                if cut[i] is not None:
+                    continue
+                try:
+                    s.sendall(b"X-Slow-%d: 1\r\n" % int(time.monotonic() * 10))
+                    s.setblocking(False)
+                    try:
+                        gone = s.recv(1) == b""
+                    except BlockingIOError:
+                        gone = False
+                    finally:
+                        s.setblocking(True)
+                except (BrokenPipeError, ConnectionResetError):
+                    gone = True
+                if gone:
+                    cut[i] = time.monotonic() - t0
+            time.sleep(0.5)
+    finally:
+        for s in socks:
+            s.close()
+    assert None not in cut, f"connections still open after {TIMEOUT + 20}s: {cut}"
+    assert min(cut) >= TIMEOUT - 0.5 and max(cut) < TIMEOUT + 10, cut
+    assert request(server.url, "GET", "/health")[0] == 200
+
+
+def test_slowloris_does_not_lock_out_other_clients(wgllm, shared):
+    """600 trickling connections from ten other addresses; requests from 127.0.0.1 still pass."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 1024, "cannot raise the open-file limit"
+    s = Server(wgllm, shared / "models" / "aidreams260K-f32.gguf", name="slowloris")
+    attackers = []
+    stop = threading.Event()
+    try:
+        for i in range(600):
+            try:
+                a = socket.create_connection(("127.0.0.1", s.port), timeout=10,
+                                             source_address=(f"127.0.0.{2 + i % 10}", 0))
+                a.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")
+                attackers.append(a)
+            except OSError:
+                pass
+
+        def trickle():
+            while not stop.wait(2):
+                for a in attackers:
+                    try:
+                        a.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=trickle)
+        t.start()
+        time.sleep(1)
+        held = 0
+        for a in attackers:
+            a.setblocking(False)
+            try:
+                held += a.recv(1) != b""
+            except BlockingIOError:
+                held += 1
+            except OSError:
+                pass
+        assert held >= 300, f"only {held} slow connections were held: the attack did not happen"
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert request(s.url, "GET", "/health", timeout=10)[0] == 200
+            status, _, body = request(s.url, "POST", "/v1/completions",
+                                      {"model": MODEL, "prompt": "Hi", "max_tokens": 4}, timeout=10)
+            assert status == 200, body
+            assert time.monotonic() - t0 < 5
+        stop.set()
+        t.join()
+    finally:
+        stop.set()
+        for a in attackers:
+            a.close()
+        assert s.stop() == 0
