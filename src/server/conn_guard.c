@@ -74,9 +74,7 @@ static int count_addr(const srv_guard *g, const addr_key *k) {
     return n;
 }
 
-enum MHD_Result srv_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
-    srv_guard *g = cls;
-    (void)addrlen;
+bool srv_guard_admit(srv_guard *g, const struct sockaddr *addr) {
     addr_key k;
     key_of(addr, &k);
     pthread_mutex_lock(&g->mu);
@@ -84,36 +82,29 @@ enum MHD_Result srv_guard_accept(void *cls, const struct sockaddr *addr, socklen
     bool ok = g->n < g->p.max_connections && (g->p.max_per_ip <= 0 || mine < g->p.max_per_ip) &&
               (mine == 0 || g->n < g->p.max_connections - g->reserve);
     pthread_mutex_unlock(&g->mu);
-    return ok ? MHD_YES : MHD_NO;
+    return ok;
 }
 
-void srv_guard_notify(void *cls, struct MHD_Connection *mhd, void **socket_context,
-                      enum MHD_ConnectionNotificationCode code) {
-    srv_guard *g = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        entry *e = calloc(1, sizeof *e);
-        if (!e) return; /* untracked: no deadline, but counted by MHD's own limit */
-        e->g = g;
-        e->fd = -1;
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci) e->fd = ci->connect_fd;
-        ci = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        key_of(ci ? ci->client_addr : NULL, &e->key);
-        e->receiving = true;
-        e->since = now_s();
-        pthread_mutex_lock(&g->mu);
-        e->next = g->head;
-        if (g->head) g->head->prev = e;
-        g->head = e;
-        g->n++;
-        pthread_mutex_unlock(&g->mu);
-        *socket_context = e;
-        return;
-    }
-    entry *e = *socket_context;
+void *srv_guard_track(srv_guard *g, int fd, const struct sockaddr *addr) {
+    entry *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->g = g;
+    e->fd = fd;
+    key_of(addr, &e->key);
+    e->receiving = true;
+    e->since = now_s();
+    pthread_mutex_lock(&g->mu);
+    e->next = g->head;
+    if (g->head) g->head->prev = e;
+    g->head = e;
+    g->n++;
+    pthread_mutex_unlock(&g->mu);
+    return e;
+}
+
+void srv_guard_untrack(srv_guard *g, void *track) {
+    entry *e = track;
     if (!e) return;
-    /* MHD closes the socket only after this notification returns; unlinking under the
-       lock means the reaper never shuts down a descriptor number that was reused */
     pthread_mutex_lock(&g->mu);
     if (e->prev)
         e->prev->next = e->next;
@@ -122,8 +113,23 @@ void srv_guard_notify(void *cls, struct MHD_Connection *mhd, void **socket_conte
     if (e->next) e->next->prev = e->prev;
     g->n--;
     pthread_mutex_unlock(&g->mu);
-    *socket_context = NULL;
     free(e);
+}
+
+void srv_guard_notify(void *cls, struct MHD_Connection *mhd, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code) {
+    srv_guard *g = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        /* NULL (out of memory): untracked, no deadline, but still within MHD's own limit */
+        *socket_context = srv_guard_track(g, fd ? fd->connect_fd : -1, ad ? ad->client_addr : NULL);
+        return;
+    }
+    /* MHD closes the socket only after this notification returns; forgetting it under the
+       lock means the reaper never shuts down a descriptor number that was reused */
+    srv_guard_untrack(g, *socket_context);
+    *socket_context = NULL;
 }
 
 static entry *entry_of(struct MHD_Connection *mhd) {

@@ -28,9 +28,15 @@ srv_guard *srv_guard_create(const srv_guard_params *p);
 /* Stops the reaper. Call after the daemon has stopped (every connection has been notified closed). */
 void srv_guard_free(srv_guard *g);
 
-/* The daemon's accept policy (MHD_AcceptPolicyCallback; cls: the guard). */
-enum MHD_Result srv_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
-/* MHD_OPTION_NOTIFY_CONNECTION (cls: the guard): tracks each connection from start to close. */
+/* Whether a new connection from addr may be accepted now. */
+bool srv_guard_admit(srv_guard *g, const struct sockaddr *addr);
+/* Counts an accepted connection and starts its request deadline; fd may be shut down by
+   the reaper until srv_guard_untrack, which must come before the descriptor is closed.
+   NULL when out of memory. */
+void *srv_guard_track(srv_guard *g, int fd, const struct sockaddr *addr);
+void srv_guard_untrack(srv_guard *g, void *track);
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the guard): tracks each connection from start to close
+   (with srv_guard_track and srv_guard_untrack). */
 void srv_guard_notify(void *cls, struct MHD_Connection *mhd, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
 

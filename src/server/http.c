@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "server/access_log.h"
+#include "server/acceptor.h"
 #include "server/conn_guard.h"
 #include "server/http.h"
 #include "server/server_internal.h"
@@ -376,7 +377,9 @@ bool srv_http_start(srv_server *srv, char *err, size_t err_size) {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     socklen_t ss_len;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+    /* connections come from the acceptor (acceptor.h), which holds each until its request head is in */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_NO_LISTEN_SOCKET;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, o->host, &v4->sin_addr) == 1) {
@@ -399,32 +402,36 @@ bool srv_http_start(srv_server *srv, char *err, size_t err_size) {
     }
     int fd = open_listener((const struct sockaddr *)&ss, ss_len, o, err, err_size);
     if (fd < 0) return false;
+    if (getsockname(fd, (struct sockaddr *)&ss, &ss_len) == 0)
+        srv->port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
     /* MHD's timeout is an idle one (each byte resets it): it ends stalled answers and idle
        keep-alive connections; the guard's deadline is what bounds a trickled request */
-    srv->daemon = MHD_start_daemon(flags, 0, srv_guard_accept, srv->guard, on_request, srv, MHD_OPTION_LISTEN_SOCKET,
-                                   fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-                                   srv_guard_notify, srv->guard, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
-                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                                   srv, MHD_OPTION_NOTIFY_CONNECTION, srv_guard_notify, srv->guard,
+                                   MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_CONNECTION_LIMIT,
+                                   (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                   MHD_OPTION_END);
     if (!srv->daemon) {
-        /* not closed here: on some failures MHD has closed it already */
+        close(fd);
         snprintf(err, err_size, "cannot start the HTTP server on %s port %d", o->host, o->port);
+        return false;
+    }
+    if (!(srv->acceptor = srv_acceptor_start(fd, srv->daemon, srv->guard, o->max_connections, o->request_timeout))) {
+        snprintf(err, err_size, "cannot start the connection acceptor");
         return false;
     }
     return true;
 }
 
-int srv_http_port(srv_server *srv) {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return di ? (int)di->port : -1;
-}
+int srv_http_port(srv_server *srv) { return srv->port; }
 
 void srv_http_stop_accepting(srv_server *srv) {
-    MHD_socket s = MHD_quiesce_daemon(srv->daemon);
-    if (s != MHD_INVALID_SOCKET) close(s);
+    srv_acceptor_stop(srv->acceptor);
+    srv->acceptor = NULL;
 }
 
 void srv_http_stop(srv_server *srv) {
+    srv_http_stop_accepting(srv);
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
     srv_guard_free(srv->guard); /* after the daemon: every connection has been closed */

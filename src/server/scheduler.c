@@ -399,9 +399,11 @@ void srv_sched_free(srv_sched *s) {
 srv_submit srv_sched_submit(srv_sched *s, srv_job *j) {
     pthread_mutex_lock(&s->mu);
     prune_queue(s);
-    /* a request may wait only when no slot is free for it right away */
-    int free_slots = s->p.parallel - s->n_active - s->q_len;
-    if (free_slots <= 0 && s->q_len >= s->p.max_queue) {
+    /* the queue's first (parallel - n_active) jobs take free slots at the next step; only
+       those after them wait, and at most max_queue may (counting them all as waiting
+       refused requests that arrived together before the scheduler had woken) */
+    int waiting = s->q_len + 1 - (s->p.parallel - s->n_active);
+    if (waiting > s->p.max_queue) {
         pthread_mutex_unlock(&s->mu);
         return SRV_SUBMIT_FULL;
     }

@@ -20,7 +20,9 @@ typedef struct srv_server {
     srv_sched *sched;
     srv_metrics *metrics;
     struct MHD_Daemon *daemon;
-    struct srv_guard *guard; /* connection limits and request deadlines */
+    struct srv_guard *guard;       /* connection limits and request deadlines */
+    struct srv_acceptor *acceptor; /* accepts, and hands over connections whose request head is in */
+    int port;                      /* bound */
     atomic_bool draining;
     atomic_int open_requests; /* HTTP requests received and not yet completed */
     atomic_uint_fast64_t next_id;

@@ -15,6 +15,7 @@ from server_util import Server, assert_openai_error, request, synth_small  # noq
 
 MODEL = "aidreams260K-f32"
 TIMEOUT = 3  # --request-timeout of the module's server
+TOKENIZE = b'{"content": "Hi"}'  # 17 bytes, answered with 200 where framing is ignored
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +92,49 @@ def test_nul_in_url_is_400(server, path):
     assert parse(raw(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))[0] == 200
 
 
+# ---- protocol errors: JSON, not the HTTP library's HTML pages ----
+
+PROTOCOL = [
+    ("overlong URL", b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    ("long URL", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    ("huge header", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100000 + b"\r\n\r\n", 431),
+    ("many headers", b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-A: 1\r\n" * 500 + b"\r\n", 431),
+    ("HTTP/2.0", b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    ("HTTP/0.9", b"GET /health HTTP/0.9\r\nHost: x\r\n\r\n", 505),
+    ("bad version", b"GET /health HTTQ/1.1\r\nHost: x\r\n\r\n", 400),
+    ("malformed request line", b"GET\r\nHost: x\r\n\r\n", 400),
+    ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
+    ("space in the URL", b"GET /he alth HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("NUL in the request line", b"GET /hea\x00lth HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("header without a colon", b"GET /health HTTP/1.1\r\nHost: x\r\nBroken\r\n\r\n", 400),
+    ("folded header", b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  2\r\n\r\n", 400),
+    ("no Host in HTTP/1.1", b"GET /health HTTP/1.1\r\n\r\n", 400),
+    ("malformed Content-Length", b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n", 400),
+    ("Content-Length with a trailing blank", b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: 17 \r\n\r\n"
+     + TOKENIZE, 400),
+    ("huge Content-Length", b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+     413),
+]
+
+
+@pytest.mark.parametrize("name,data,status", PROTOCOL, ids=[p[0] for p in PROTOCOL])
+def test_protocol_errors_are_json(server, name, data, status):
+    assert_json_error(raw(server.port, data), status)
+
+
+def test_well_formed_variants_pass(server):
+    """What the head check must not refuse: HTTP/1.0 without Host, bare LF line ends,
+    blank lines before the request line, a query, blanks before values."""
+    for data in [b"GET /health HTTP/1.0\r\n\r\n",
+                 b"GET /health HTTP/1.1\nHost: x\nConnection: close\n\n",
+                 b"\r\nGET /health?x=1 HTTP/1.1\r\nHost: x\r\nConnection:   close  \r\n\r\n",
+                 b"POST /tokenize HTTP/1.1\r\nhost: x\r\ncontent-length:  %d\r\nConnection: close\r\n\r\n%s"
+                 % (len(TOKENIZE), TOKENIZE)]:
+        assert parse(raw(server.port, data))[0] == 200, data
+
+
 # ---- F9: request framing and body limits ----
 
-TOKENIZE = b'{"content": "Hi"}'  # 17 bytes, answered with 200 where framing is ignored
 FRAMING = [
     ("two different lengths", b"Content-Length: 17\r\nContent-Length: 18\r\n", TOKENIZE + b" "),
     ("a malformed second length", b"Content-Length: 17\r\nContent-Length: 17x\r\n", TOKENIZE),
