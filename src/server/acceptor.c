@@ -83,9 +83,13 @@ static void refuse(srv_acceptor *a, int i, const srv_head_error *e) {
 
 static void hand_over(srv_acceptor *a, int i) {
     pending q = a->p[i];
-    srv_guard_untrack(a->guard, q.track);
     a->p[i] = a->p[--a->n];
-    MHD_add_connection(a->daemon, q.fd, (const struct sockaddr *)&q.addr, q.addr_len); /* closes it on failure */
+    int one = 1;
+    setsockopt(q.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    srv_guard_hand_over(a->guard, q.track);
+    /* MHD closes the socket if it refuses it */
+    if (MHD_add_connection(a->daemon, q.fd, (const struct sockaddr *)&q.addr, q.addr_len) != MHD_YES)
+        srv_guard_hand_over_failed(a->guard, q.track);
 }
 
 static void look(srv_acceptor *a, int i, double t) {
@@ -99,7 +103,14 @@ static void look(srv_acceptor *a, int i, double t) {
     switch (srv_head_check(a->buf, (size_t)n, &e)) {
     case SRV_HEAD_OK: hand_over(a, i); break;
     case SRV_HEAD_BAD: refuse(a, i, &e); break;
-    case SRV_HEAD_INCOMPLETE: a->p[i].next_peek = t + PEEK_INTERVAL; break;
+    case SRV_HEAD_INCOMPLETE: {
+        /* wake only when more than what was seen has arrived (the peeked bytes stay queued
+           and would keep the socket readable), and look again no sooner than PEEK_INTERVAL */
+        int lowat = (int)n + 1;
+        setsockopt(a->p[i].fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+        a->p[i].next_peek = t + PEEK_INTERVAL;
+        break;
+    }
     }
 }
 
@@ -133,7 +144,7 @@ static void *acceptor_main(void *arg) {
             a->idx[nf - 1] = i;
             a->fds[nf++] = (struct pollfd){.fd = a->p[i].fd, .events = POLLIN | POLLRDHUP};
         }
-        if (poll(a->fds, (nfds_t)nf, 25) <= 0) continue;
+        if (poll(a->fds, (nfds_t)nf, a->n ? 25 : 200) <= 0) continue;
         t = now_s();
         /* highest index first: look() may move the last entry into a slot it frees */
         for (int k = nf - 1; k >= 1; k--)

@@ -24,6 +24,7 @@ typedef struct entry {
     int fd;
     bool receiving; /* waiting for (the rest of) a request */
     bool cut;       /* already shut down by the reaper */
+    bool handed;    /* being handed to MHD, which adopts the record (and its deadline) */
     double since;   /* when the current wait for a request began */
 } entry;
 
@@ -102,6 +103,26 @@ void *srv_guard_track(srv_guard *g, int fd, const struct sockaddr *addr) {
     return e;
 }
 
+void srv_guard_hand_over(srv_guard *g, void *track) {
+    entry *e = track;
+    if (!e) return;
+    pthread_mutex_lock(&g->mu);
+    e->handed = true; /* the reaper leaves it alone: MHD may close the descriptor if it refuses it */
+    pthread_mutex_unlock(&g->mu);
+}
+
+void srv_guard_hand_over_failed(srv_guard *g, void *track) {
+    /* MHD may have notified "started" and then "closed" (which freed the record), so the
+       record is only looked for; only the acceptor thread hands over, so no other handed
+       record can have taken its address meanwhile */
+    entry *e;
+    pthread_mutex_lock(&g->mu);
+    for (e = g->head; e && !(e == track && e->handed); e = e->next) {
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (e) srv_guard_untrack(g, e);
+}
+
 void srv_guard_untrack(srv_guard *g, void *track) {
     entry *e = track;
     if (!e) return;
@@ -122,8 +143,15 @@ void srv_guard_notify(void *cls, struct MHD_Connection *mhd, void **socket_conte
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
         const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        int sock = fd ? fd->connect_fd : -1;
+        entry *e;
+        pthread_mutex_lock(&g->mu);
+        for (e = g->head; e && !(e->handed && e->fd == sock); e = e->next) {
+        }
+        if (e) e->handed = false; /* from srv_guard_hand_over: its deadline runs on */
+        pthread_mutex_unlock(&g->mu);
         /* NULL (out of memory): untracked, no deadline, but still within MHD's own limit */
-        *socket_context = srv_guard_track(g, fd ? fd->connect_fd : -1, ad ? ad->client_addr : NULL);
+        *socket_context = e ? e : srv_guard_track(g, sock, ad ? ad->client_addr : NULL);
         return;
     }
     /* MHD closes the socket only after this notification returns; forgetting it under the
@@ -160,7 +188,7 @@ static void *reaper_main(void *arg) {
     while (!g->stop) {
         double t = now_s();
         for (entry *e = g->head; e; e = e->next)
-            if (e->receiving && !e->cut && e->fd >= 0 && t - e->since > g->p.request_timeout) {
+            if (e->receiving && !e->cut && !e->handed && e->fd >= 0 && t - e->since > g->p.request_timeout) {
                 shutdown(e->fd, SHUT_RDWR);
                 e->cut = true;
             }

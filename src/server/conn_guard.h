@@ -35,6 +35,11 @@ bool srv_guard_admit(srv_guard *g, const struct sockaddr *addr);
    NULL when out of memory. */
 void *srv_guard_track(srv_guard *g, int fd, const struct sockaddr *addr);
 void srv_guard_untrack(srv_guard *g, void *track);
+/* Before MHD_add_connection: MHD's "started" notification adopts the record, so the
+   request deadline keeps counting from the accept. If MHD refuses the connection, call
+   srv_guard_hand_over_failed (not srv_guard_untrack: MHD may have freed the record). */
+void srv_guard_hand_over(srv_guard *g, void *track);
+void srv_guard_hand_over_failed(srv_guard *g, void *track);
 /* MHD_OPTION_NOTIFY_CONNECTION (cls: the guard): tracks each connection from start to close
    (with srv_guard_track and srv_guard_untrack). */
 void srv_guard_notify(void *cls, struct MHD_Connection *mhd, void **socket_context,
