@@ -116,7 +116,9 @@ static bool write_raw(int fd, const char *buf, size_t len) {
    or after all of it, so the answer is written here, with Connection: close. */
 static enum MHD_Result refuse_mid_body(srv_conn *c, const srv_error *e) {
     int fd = conn_fd(c);
-    char *json = cJSON_PrintUnformatted(error_object(c, e));
+    cJSON *obj = error_object(c, e);
+    char *json = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
     if (fd < 0 || !json) {
         free(json);
         return MHD_NO;

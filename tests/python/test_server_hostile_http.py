@@ -23,7 +23,8 @@ def server(wgllm, shared):
     s = Server(wgllm, shared / "models" / "aidreams260K-f32.gguf", "--max-body", "65536", "--request-timeout",
                TIMEOUT, name="hostile")
     yield s
-    assert s.stop() == 0
+    rc = s.stop()
+    assert rc == 0, s.log()[-3000:]
 
 
 def raw(port, data, timeout=30, src="127.0.0.1"):
