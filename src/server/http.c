@@ -61,7 +61,9 @@ static cJSON *error_object(srv_conn *c, const srv_error *e) {
     return root;
 }
 
-enum MHD_Result srv_reply_error(srv_conn *c, const srv_error *e) { return srv_reply_json(c, e->status, error_object(c, e)); }
+enum MHD_Result srv_reply_error(srv_conn *c, const srv_error *e) {
+    return srv_reply_json(c, e->status, error_object(c, e));
+}
 
 enum MHD_Result srv_reply_errorf(srv_conn *c, int status, const char *type, const char *code, const char *fmt, ...) {
     srv_error e = {.status = status, .type = type, .code = code};
@@ -247,7 +249,8 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
 static enum MHD_Result check_request_head(srv_conn *c, bool nul_in_url, bool *refused) {
     *refused = true;
     if (nul_in_url)
-        return srv_reply_errorf(c, 400, "invalid_request_error", "invalid_url", "the URL contains an escaped NUL (%%00)");
+        return srv_reply_errorf(c, 400, "invalid_request_error", "invalid_url",
+                                "the URL contains an escaped NUL (%%00)");
     framing f = {0};
     MHD_get_connection_values(c->mhd, MHD_HEADER_KIND, framing_header, &f);
     if (f.length_malformed || f.length_conflict)
