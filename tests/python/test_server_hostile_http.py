@@ -77,13 +77,6 @@ def assert_json_error(reply, status):
     return json.loads(body)
 
 
-def completion(stream, max_tokens=16):
-    body = json.dumps({"model": MODEL, "prompt": "Once upon a time", "max_tokens": max_tokens, "temperature": 0,
-                       "ignore_eos": True, "stream": stream}).encode()
-    return (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-
-
 # ---- F6: NUL in the URL ----
 
 @pytest.mark.parametrize("path", [b"/health%00", b"/health%00.txt", b"/v1/models%00x", b"/metrics?x=%00"])
@@ -225,7 +218,8 @@ def test_half_closed_client_gets_its_answer(slow_server, stream):
     """A client that shuts down its sending side after the request (as `nc -N` does) still
     waits for the answer. It queues behind another request, so the server sees its FIN
     long before there is anything to send."""
-    blocker = threading.Thread(target=raw, args=(slow_server.port, synth_completion(False, 48)), kwargs={"timeout": 120})
+    blocker = threading.Thread(target=raw, args=(slow_server.port, synth_completion(False, 48)),
+                               kwargs={"timeout": 120})
     blocker.start()
     deadline = time.monotonic() + 60
     while slow_server.metrics()["wgllm_active_sequences"] < 1:
