@@ -77,7 +77,7 @@ def assert_json_error(reply, status):
     return json.loads(body)
 
 
-# ---- F6: NUL in the URL ----
+# ---- NUL in the URL ----
 
 @pytest.mark.parametrize("path", [b"/health%00", b"/health%00.txt", b"/v1/models%00x", b"/metrics?x=%00"])
 def test_nul_in_url_is_400(server, path):
@@ -127,7 +127,7 @@ def test_well_formed_variants_pass(server):
         assert parse(raw(server.port, data))[0] == 200, data
 
 
-# ---- F9: request framing and body limits ----
+# ---- request framing and body limits ----
 
 FRAMING = [
     ("two different lengths", b"Content-Length: 17\r\nContent-Length: 18\r\n", TOKENIZE + b" "),
@@ -197,7 +197,7 @@ def test_absurd_chunk_size_is_refused(server):
     assert reply == b""
 
 
-# ---- F5: half-closed clients ----
+# ---- half-closed clients ----
 
 @pytest.fixture(scope="module")
 def slow_server(wgllm, synth_small):
@@ -259,7 +259,7 @@ def test_second_server_on_a_taken_port_fails(server, wgllm, shared):
     assert request(server.url, "GET", "/health")[0] == 200
 
 
-# ---- F3: slow clients ----
+# ---- slow clients ----
 
 def test_trickled_request_is_cut_by_the_deadline(server):
     """Header lines every 0.5 s keep an idle timeout from firing; the request deadline does not care."""
