@@ -31,6 +31,7 @@ struct srv_acceptor {
     struct MHD_Daemon *daemon;
     srv_guard *guard;
     double timeout;
+    size_t max_body;
     pending *p;
     int n, cap;
     struct pollfd *fds;
@@ -100,7 +101,7 @@ static void look(srv_acceptor *a, int i, double t) {
     }
     if (n < 0) return;
     srv_head_error e;
-    switch (srv_head_check(a->buf, (size_t)n, &e)) {
+    switch (srv_head_check(a->buf, (size_t)n, a->max_body, &e)) {
     case SRV_HEAD_OK: hand_over(a, i); break;
     case SRV_HEAD_BAD: refuse(a, i, &e); break;
     case SRV_HEAD_INCOMPLETE: {
@@ -155,13 +156,14 @@ static void *acceptor_main(void *arg) {
 }
 
 srv_acceptor *srv_acceptor_start(int listen_fd, struct MHD_Daemon *daemon, srv_guard *guard, int max_pending,
-                                 double timeout) {
+                                 double timeout, size_t max_body) {
     srv_acceptor *a = calloc(1, sizeof *a);
     if (a) {
         a->listen_fd = listen_fd;
         a->daemon = daemon;
         a->guard = guard;
         a->timeout = timeout;
+        a->max_body = max_body;
         a->cap = max_pending;
         a->p = calloc((size_t)max_pending, sizeof *a->p);
         a->fds = calloc((size_t)max_pending + 1, sizeof *a->fds);

@@ -17,7 +17,7 @@ typedef struct srv_acceptor srv_acceptor;
    been started with MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC. NULL on failure (listen_fd
    is closed). */
 srv_acceptor *srv_acceptor_start(int listen_fd, struct MHD_Daemon *daemon, srv_guard *guard, int max_pending,
-                                 double timeout);
+                                 double timeout, size_t max_body);
 /* Stops accepting: closes the listening socket and the connections not handed over yet. */
 void srv_acceptor_stop(srv_acceptor *a);
 

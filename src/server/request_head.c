@@ -59,7 +59,32 @@ static srv_head_result check_length(const char *v, size_t n, srv_head_error *e) 
     return SRV_HEAD_OK;
 }
 
-srv_head_result srv_head_check(const char *buf, size_t len, srv_head_error *e) {
+static int hex_value(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* The chunk-size line at p: hex digits, then the end of the line or ';' (extensions), as
+   libmicrohttpd requires. Nothing to say while the line is incomplete. */
+static srv_head_result check_first_chunk(const char *p, const char *end, size_t max_body, srv_head_error *e) {
+    size_t n;
+    const char *next;
+    if (!next_line(p, end, &n, &next)) return SRV_HEAD_OK;
+    size_t i = 0, size = 0;
+    bool over = false;
+    for (int d; i < n && (d = hex_value(p[i])) >= 0; i++) {
+        over = over || size > (max_body >> 4);
+        if (!over) size = size * 16 + (size_t)d;
+    }
+    if (i == 0 || (i < n && p[i] != ';'))
+        return bad(e, 400, "invalid_chunked_body", "malformed chunk size in the chunked request body");
+    if (over || size > max_body) return bad(e, 413, "request_too_large", "a chunk of the request body is too large");
+    return SRV_HEAD_OK;
+}
+
+srv_head_result srv_head_check(const char *buf, size_t len, size_t max_body, srv_head_error *e) {
     const char *p = buf, *end = buf + len, *next;
     size_t n;
     /* blank lines before the request line are allowed (RFC 9112 2.2) */
@@ -74,7 +99,7 @@ srv_head_result srv_head_check(const char *buf, size_t len, srv_head_error *e) {
     if (memchr(p, 0, n)) return bad(e, 400, "invalid_request_line", "the request line contains a NUL byte");
     if (check_request_line(p, n, &http11, e) != SRV_HEAD_OK) return SRV_HEAD_BAD;
     int fields = 0;
-    bool host = false;
+    bool host = false, chunked = false;
     for (p = next;; p = next) {
         if ((size_t)(p - buf) > SRV_HEAD_MAX_BYTES)
             return bad(e, 431, "headers_too_large", "the request head is too large");
@@ -95,9 +120,14 @@ srv_head_result srv_head_check(const char *buf, size_t len, srv_head_error *e) {
             if (((unsigned char)v[i] < ' ' && v[i] != '\t') || v[i] == 0x7f)
                 return bad(e, 400, "invalid_header", "a header field contains a control character");
         if (k == 4 && !strncasecmp(p, "host", 4)) host = true;
+        if (k == 17 && !strncasecmp(p, "transfer-encoding", 17)) {
+            while (vn && (*v == ' ' || *v == '\t')) v++, vn--;
+            while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t')) vn--;
+            chunked = vn == 7 && !strncasecmp(v, "chunked", 7);
+        }
         if (k == 14 && !strncasecmp(p, "content-length", 14) && check_length(v, vn, e) != SRV_HEAD_OK)
             return SRV_HEAD_BAD;
     }
     if (http11 && !host) return bad(e, 400, "missing_host", "HTTP/1.1 requests must have a Host header");
-    return SRV_HEAD_OK;
+    return chunked ? check_first_chunk(next, end, max_body, e) : SRV_HEAD_OK;
 }

@@ -23,7 +23,9 @@ typedef enum srv_head_result {
 } srv_head_result;
 
 /* Looks at the first len bytes received on a connection (buf need not be terminated;
-   nothing past len is read). */
-srv_head_result srv_head_check(const char *buf, size_t len, srv_head_error *e);
+   nothing past len is read). For a chunked body, the first chunk-size line is checked too
+   when it is already there (libmicrohttpd does not tell its callers chunk sizes): one
+   larger than max_body is refused at once with 413. */
+srv_head_result srv_head_check(const char *buf, size_t len, size_t max_body, srv_head_error *e);
 
 #endif

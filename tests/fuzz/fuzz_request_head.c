@@ -13,13 +13,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!buf) return 0;
     memcpy(buf, data, size);
     srv_head_error e = {0};
-    srv_head_result r = srv_head_check(buf, size, &e);
+    srv_head_result r = srv_head_check(buf, size, 65536, &e);
     if (r == SRV_HEAD_BAD) {
         if (!e.code || !e.message) abort();
         if (e.status != 400 && e.status != 413 && e.status != 414 && e.status != 431 && e.status != 505) abort();
     } else if (r == SRV_HEAD_OK) {
         memcpy(buf + size, "GET / HT", 8); /* a pipelined next request must not change the verdict */
-        if (srv_head_check(buf, size + 8, &e) != SRV_HEAD_OK) abort();
+        if (srv_head_check(buf, size + 8, 65536, &e) != SRV_HEAD_OK) abort();
     } else if (r != SRV_HEAD_INCOMPLETE) {
         abort();
     }

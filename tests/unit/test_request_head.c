@@ -4,10 +4,12 @@
 #include "check.h"
 #include "server/request_head.h"
 
+#define MAX_BODY 65536
+
 static srv_head_result run(const char *data, size_t len, srv_head_error *e) {
     char *buf = malloc(len ? len : 1);
     memcpy(buf, data, len);
-    srv_head_result r = srv_head_check(buf, len, e);
+    srv_head_result r = srv_head_check(buf, len, MAX_BODY, e);
     free(buf);
     return r;
 }
@@ -62,6 +64,22 @@ int main(void) {
     BAD("POST / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n", 400);
     BAD("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n", 400);
     BAD("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 413);
+
+    /* the first chunk size of a chunked body, when it came with the head */
+    check_valid("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    const char *chunks[] = {"10000\r\n", "fFfF;ext=1\r\n", "0\r\n\r\n", "1a\n", "ffffffffffffffff", "zz"};
+    for (int i = 0; i < 6; i++) {
+        char head[256];
+        int n = snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  Chunked \r\n\r\n%s",
+                         chunks[i]);
+        CHECK_MSG(run(head, (size_t)n, &e) == SRV_HEAD_OK, "%s", chunks[i]);
+    }
+    BAD("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10001\r\n", 413);
+    BAD("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", 413);
+    BAD("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000000000000001\r\n", 413);
+    BAD("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400);
+    BAD("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\n", 400);
+    BAD("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 400);
 
     /* sizes: URL, head, number of fields; also before the head is complete */
     size_t big = SRV_HEAD_MAX_BYTES * 2;
