@@ -30,6 +30,7 @@ struct srv_acceptor {
     int listen_fd;
     struct MHD_Daemon *daemon;
     srv_guard *guard;
+    srv_metrics *metrics;
     double timeout;
     size_t max_body;
     pending *p;
@@ -79,6 +80,7 @@ static void refuse(srv_acceptor *a, int i, const srv_head_error *e) {
         shutdown(fd, SHUT_WR);
         free(json);
     }
+    srv_metrics_request(a->metrics, "other", e->status);
     drop(a, i);
 }
 
@@ -155,13 +157,14 @@ static void *acceptor_main(void *arg) {
     return NULL;
 }
 
-srv_acceptor *srv_acceptor_start(int listen_fd, struct MHD_Daemon *daemon, srv_guard *guard, int max_pending,
-                                 double timeout, size_t max_body) {
+srv_acceptor *srv_acceptor_start(int listen_fd, struct MHD_Daemon *daemon, srv_guard *guard, srv_metrics *metrics,
+                                 int max_pending, double timeout, size_t max_body) {
     srv_acceptor *a = calloc(1, sizeof *a);
     if (a) {
         a->listen_fd = listen_fd;
         a->daemon = daemon;
         a->guard = guard;
+        a->metrics = metrics;
         a->timeout = timeout;
         a->max_body = max_body;
         a->cap = max_pending;

@@ -10,14 +10,15 @@
 #include <stddef.h>
 
 #include "server/conn_guard.h"
+#include "server/metrics.h"
 
 typedef struct srv_acceptor srv_acceptor;
 
 /* Takes ownership of listen_fd (a non-blocking listening socket). The daemon must have
-   been started with MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC. NULL on failure (listen_fd
-   is closed). */
-srv_acceptor *srv_acceptor_start(int listen_fd, struct MHD_Daemon *daemon, srv_guard *guard, int max_pending,
-                                 double timeout, size_t max_body);
+   been started with MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC. Refused heads are counted
+   in metrics (route "other"). NULL on failure (listen_fd is closed). */
+srv_acceptor *srv_acceptor_start(int listen_fd, struct MHD_Daemon *daemon, srv_guard *guard, srv_metrics *metrics,
+                                 int max_pending, double timeout, size_t max_body);
 /* Stops accepting: closes the listening socket and the connections not handed over yet. */
 void srv_acceptor_stop(srv_acceptor *a);
 

@@ -421,8 +421,8 @@ bool srv_http_start(srv_server *srv, char *err, size_t err_size) {
         snprintf(err, err_size, "cannot start the HTTP server on %s port %d", o->host, o->port);
         return false;
     }
-    if (!(srv->acceptor = srv_acceptor_start(fd, srv->daemon, srv->guard, o->max_connections, o->request_timeout,
-                                              o->max_body))) {
+    if (!(srv->acceptor = srv_acceptor_start(fd, srv->daemon, srv->guard, srv->metrics, o->max_connections,
+                                              o->request_timeout, o->max_body))) {
         snprintf(err, err_size, "cannot start the connection acceptor");
         return false;
     }

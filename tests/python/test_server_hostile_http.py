@@ -113,7 +113,10 @@ PROTOCOL = [
 
 @pytest.mark.parametrize("name,data,status", PROTOCOL, ids=[p[0] for p in PROTOCOL])
 def test_protocol_errors_are_json(server, name, data, status):
+    key = f'wgllm_http_requests_total{{route="other",status="{status}"}}'
+    before = server.metrics().get(key, 0)
     assert_json_error(raw(server.port, data), status)
+    assert server.metrics()[key] == before + 1
 
 
 def test_well_formed_variants_pass(server):
