@@ -79,6 +79,12 @@ static int conn_fd(srv_conn *c) {
     return ci ? ci->connect_fd : -1;
 }
 
+bool srv_client_eof(srv_conn *c) {
+    int fd = conn_fd(c);
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return fd < 0 || (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)));
+}
+
 bool srv_client_gone(srv_conn *c) {
     int fd = conn_fd(c);
     if (fd < 0) return true;

@@ -38,27 +38,30 @@ typedef struct stream {
     int64_t created;
     size_t sent_text;
     int sent_lps;
-    bool first, done_sent;
+    bool first, done_sent, pinged;
     char *echo;
     char *buf;
     size_t len, off, cap;
 } stream;
 
-static bool emit(stream *st, const char *data) {
-    size_t n = strlen(data);
-    if (st->len + n + 9 > st->cap) {
-        size_t cap = (st->len + n + 9) * 2;
+/* Appends one SSE event: prefix ("data: ", or ": " for a comment), text, blank line. */
+static bool emit_line(stream *st, const char *prefix, const char *data) {
+    size_t k = strlen(prefix), n = strlen(data);
+    if (st->len + k + n + 3 > st->cap) {
+        size_t cap = (st->len + k + n + 3) * 2;
         char *p = realloc(st->buf, cap);
         if (!p) return false;
         st->buf = p;
         st->cap = cap;
     }
-    memcpy(st->buf + st->len, "data: ", 6);
-    memcpy(st->buf + st->len + 6, data, n);
-    memcpy(st->buf + st->len + 6 + n, "\n\n", 2);
-    st->len += n + 8;
+    memcpy(st->buf + st->len, prefix, k);
+    memcpy(st->buf + st->len + k, data, n);
+    memcpy(st->buf + st->len + k + n, "\n\n", 2);
+    st->len += k + n + 2;
     return true;
 }
+
+static bool emit(stream *st, const char *data) { return emit_line(st, "data: ", data); }
 
 static bool emit_json(stream *st, cJSON *o) {
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
@@ -140,6 +143,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
         if (st->len == 0 && srv_client_gone(st->c)) {
             srv_sched_cancel(st->srv->sched, j);
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (st->len == 0 && !st->pinged && srv_client_eof(st->c)) {
+            /* closed, or only half-closed? A closed socket answers a write with a reset,
+               which the check above then sees; an SSE comment is ignored by readers */
+            st->pinged = true;
+            emit_line(st, ": ", "ping");
         }
     }
 }

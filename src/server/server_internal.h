@@ -56,6 +56,8 @@ enum MHD_Result srv_reply_errorf(srv_conn *c, int status, const char *type, cons
 /* True when the client is gone: the connection was reset or a write failed. A client
    that only shut down its sending side (half-close) still gets its answer. */
 bool srv_client_gone(srv_conn *c);
+/* True once the client has shut down its sending side (closed, or half-closed and reading). */
+bool srv_client_eof(srv_conn *c);
 
 /* ---- routes ---- */
 enum MHD_Result srv_route_health(srv_conn *c);

@@ -258,6 +258,38 @@ def test_half_closed_client_gets_its_answer(slow_server, stream):
         assert obj["choices"][0]["finish_reason"] == "length"
 
 
+def test_closed_stream_waiting_in_the_queue_is_dropped(slow_server):
+    """A streaming client that closes while its request waits for a slot: its FIN alone
+    could be a half-close, so the server writes an SSE comment, the closed socket answers
+    with a reset, and the request leaves the queue long before the slot frees."""
+    blocker = socket.create_connection(("127.0.0.1", slow_server.port), timeout=120)
+    try:
+        body = json.dumps({"model": "synth-small", "prompt": "x", "max_tokens": 100000, "temperature": 0,
+                           "ignore_eos": True, "stream": True}).encode()
+        req = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        blocker.sendall(req)
+        deadline = time.monotonic() + 60
+        while slow_server.metrics()["wgllm_active_sequences"] < 1:
+            assert time.monotonic() < deadline, "the first request did not start"
+            time.sleep(0.02)
+        with socket.create_connection(("127.0.0.1", slow_server.port), timeout=60) as s:
+            s.sendall(req)
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")  # the stream has begun; it waits in the queue
+            assert slow_server.metrics()["wgllm_queue_depth"] == 1
+        deadline = time.monotonic() + 5
+        while slow_server.metrics()["wgllm_queue_depth"] != 0:
+            assert time.monotonic() < deadline, "the closed stream stayed in the queue"
+            time.sleep(0.02)
+        assert slow_server.metrics()["wgllm_active_sequences"] == 1  # the first one still runs
+    finally:
+        blocker.close()
+    deadline = time.monotonic() + 30
+    while slow_server.metrics()["wgllm_active_sequences"] != 0:
+        assert time.monotonic() < deadline, "the first request was not cancelled"
+        time.sleep(0.02)
+
+
 # ---- port in use ----
 
 def test_second_server_on_a_taken_port_fails(server, wgllm, shared):
