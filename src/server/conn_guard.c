@@ -16,7 +16,7 @@ typedef struct addr_key {
     unsigned char bytes[16];
 } addr_key;
 
-/* One open connection, from MHD's "started" notification to its "closed" one. */
+/* One open connection, from its accept (or MHD's "started" notification) to its close. */
 typedef struct entry {
     srv_guard *g;
     struct entry *prev, *next;

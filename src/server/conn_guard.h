@@ -1,11 +1,11 @@
 /* Connection admission and request deadlines for the HTTP daemon.
  *
- * libmicrohttpd gives every connection a thread, and its own timeout is an idle
- * timeout that each incoming byte resets, so a client that trickles its request
- * (slowloris) holds a slot for as long as it likes. The guard caps connections
- * overall and per client address, keeps the last slots for addresses that hold
- * none yet, and shuts down connections whose request has not fully arrived within
- * a deadline that incoming bytes do not reset.
+ * libmicrohttpd's own timeout is an idle timeout that each incoming byte resets, so a
+ * client that trickles its request (slowloris) could hold a connection for as long as
+ * it likes. The guard caps connections overall and per client address, keeps the last
+ * slots for addresses that hold none yet, and shuts down connections (held by the
+ * acceptor or by libmicrohttpd) whose request has not fully arrived within a deadline
+ * that incoming bytes do not reset.
  *
  * Threading: every function may be called from any thread. */
 #ifndef WGLLM_SERVER_CONN_GUARD_H
