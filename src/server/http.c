@@ -77,28 +77,30 @@ bool srv_client_gone(srv_conn *c) {
 typedef struct route {
     const char *path, *method;
     enum MHD_Result (*fn)(srv_conn *);
-    bool open; /* served without the API key */
+    bool open;  /* served without the API key */
+    bool admin; /* only with --admin-key, which the route checks instead of the API key */
 } route;
 
 static enum MHD_Result route_completions(srv_conn *c) { return srv_route_generate(c, SRV_REQ_COMPLETION); }
 static enum MHD_Result route_chat(srv_conn *c) { return srv_route_generate(c, SRV_REQ_CHAT); }
 
 static const route k_routes[] = {
-    {"/v1/completions", "POST", route_completions, false},
-    {"/v1/chat/completions", "POST", route_chat, false},
-    {"/v1/models", "GET", srv_route_models, false},
-    {"/tokenize", "POST", srv_route_tokenize, false},
-    {"/detokenize", "POST", srv_route_detokenize, false},
-    {"/health", "GET", srv_route_health, true},
-    {"/ready", "GET", srv_route_ready, true},
-    {"/metrics", "GET", srv_route_metrics, true},
-    {"/admin/reload", "POST", srv_route_reload, false},
+    {"/v1/completions", "POST", route_completions, false, false},
+    {"/v1/chat/completions", "POST", route_chat, false, false},
+    {"/v1/models", "GET", srv_route_models, false, false},
+    {"/tokenize", "POST", srv_route_tokenize, false, false},
+    {"/detokenize", "POST", srv_route_detokenize, false, false},
+    {"/health", "GET", srv_route_health, true, false},
+    {"/ready", "GET", srv_route_ready, true, false},
+    {"/metrics", "GET", srv_route_metrics, true, false},
+    {"/admin/reload", "POST", srv_route_reload, true, true},
 };
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
 
-static const route *find_route(const char *url) {
+/* Admin routes do not exist (404) unless --admin-key is given. */
+static const route *find_route(const srv_server *srv, const char *url) {
     for (size_t i = 0; i < N_ROUTES; i++)
-        if (!strcmp(url, k_routes[i].path)) return &k_routes[i];
+        if (!strcmp(url, k_routes[i].path)) return k_routes[i].admin && !srv->opt.admin_key ? NULL : &k_routes[i];
     return NULL;
 }
 
@@ -145,7 +147,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
         c->t_start = srv_now();
         snprintf(c->method, sizeof c->method, "%s", method);
         snprintf(c->path, sizeof c->path, "%s", url);
-        const route *r = find_route(url);
+        const route *r = find_route(srv, url);
         c->route = r ? r->path : "other";
         remote_address(c);
         atomic_fetch_add(&srv->open_requests, 1);
@@ -176,7 +178,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
     }
     if (c->responded) return MHD_YES;
     if (c->too_big) return too_large(c);
-    const route *r = find_route(url);
+    const route *r = find_route(srv, url);
     if (!r)
         return srv_reply_errorf(c, 404, "invalid_request_error", "not_found", "no route for %s %.100s", method, url);
     if (strcmp(method, r->method))
