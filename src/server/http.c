@@ -77,30 +77,30 @@ bool srv_client_gone(srv_conn *c) {
 typedef struct route {
     const char *path, *method;
     enum MHD_Result (*fn)(srv_conn *);
-    bool open;  /* served without the API key */
-    bool admin; /* only with --admin-key, which the route checks instead of the API key */
+    bool open; /* served without the API key */
 } route;
 
 static enum MHD_Result route_completions(srv_conn *c) { return srv_route_generate(c, SRV_REQ_COMPLETION); }
 static enum MHD_Result route_chat(srv_conn *c) { return srv_route_generate(c, SRV_REQ_CHAT); }
 
 static const route k_routes[] = {
-    {"/v1/completions", "POST", route_completions, false, false},
-    {"/v1/chat/completions", "POST", route_chat, false, false},
-    {"/v1/models", "GET", srv_route_models, false, false},
-    {"/tokenize", "POST", srv_route_tokenize, false, false},
-    {"/detokenize", "POST", srv_route_detokenize, false, false},
-    {"/health", "GET", srv_route_health, true, false},
-    {"/ready", "GET", srv_route_ready, true, false},
-    {"/metrics", "GET", srv_route_metrics, true, false},
-    {"/admin/reload", "POST", srv_route_reload, true, true},
+    {"/v1/completions", "POST", route_completions, false},
+    {"/v1/chat/completions", "POST", route_chat, false},
+    {"/v1/models", "GET", srv_route_models, false},
+    {"/tokenize", "POST", srv_route_tokenize, false},
+    {"/detokenize", "POST", srv_route_detokenize, false},
+    {"/health", "GET", srv_route_health, true},
+    {"/ready", "GET", srv_route_ready, true},
+    {"/metrics", "GET", srv_route_metrics, true},
+    {"/admin/reload", "POST", srv_route_reload, true}, /* checks the admin key (admin.c) */
 };
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
 
-/* Admin routes do not exist (404) unless --admin-key is given. */
+/* The admin routes do not exist (404) unless --admin-key is given. */
 static const route *find_route(const srv_server *srv, const char *url) {
+    if (!srv->opt.admin_key && !strncmp(url, "/admin/", 7)) return NULL;
     for (size_t i = 0; i < N_ROUTES; i++)
-        if (!strcmp(url, k_routes[i].path)) return k_routes[i].admin && !srv->opt.admin_key ? NULL : &k_routes[i];
+        if (!strcmp(url, k_routes[i].path)) return &k_routes[i];
     return NULL;
 }
 
