@@ -239,7 +239,7 @@ def _read_stream(port, body, out):
 def test_drain_timeout_cuts_with_errors(wgllm, synth_small):
     """Generations still running when --drain-timeout ends get an error (SSE error event, or
     503) and the process exits 3."""
-    s = Server(wgllm, synth_small, "--parallel", "2", "--drain-timeout", "0.2", name="admin-drain")
+    s = Server(wgllm, synth_small, "--parallel", "2", "--drain-timeout", "0.05", name="admin-drain")
     body = {"model": "synth-small", "prompt": "x", "max_tokens": 100000, "ignore_eos": True, "temperature": 0}
     streamed, plain = {}, {}
     t1 = threading.Thread(target=_read_stream, args=(s.port, {**body, "stream": True}, streamed))
