@@ -3,6 +3,7 @@ browser-style requests and paths outside --models-dir, never quotes a file it re
 blocks on a FIFO; SIGHUP keeps reloading without a key; the model id survives reloads; a
 drain that times out ends the requests it cuts with errors and exits 3."""
 
+import fcntl
 import http.client
 import json
 import os
@@ -193,6 +194,34 @@ def test_fifo_never_blocks(wgllm, models):
     finally:
         assert s.stop(timeout=30) == 0
     assert '"event":"stopped"' in s.log()
+
+
+def test_sigterm_drains_while_a_reload_hangs(wgllm, models):
+    """A reload that cannot finish (here: waiting for the model cache's lock, which the test
+    holds) delays neither SIGTERM nor the drain; a reload request waiting behind it gets 503."""
+    cache = models.parent / "cache"
+    s = Server(wgllm, models / "first.gguf", "--admin-key", ADMIN, "--model-cache", cache, name="admin-stuck")
+    locks = list(cache.glob("*.lock"))
+    assert len(locks) == 1, locks
+    fd = os.open(locks[0], os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        s.signal(signal.SIGHUP)  # the reload of first.gguf now waits for the lock
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=reload(s, {"model": "first.gguf"}, timeout=60)))
+        t.start()
+        time.sleep(0.5)
+        assert t.is_alive() and reloads_ok(s) == 0  # both reloads are stuck
+        assert post(s.url, "/v1/completions", {"model": "first", "prompt": "Hi", "max_tokens": 2})[0] == 200
+        s.signal(signal.SIGTERM)
+        assert s.stop(timeout=30) == 0
+        t.join(timeout=30)
+        status, _, obj = out["r"]
+        assert_openai_error(status, obj, 503)
+        assert obj["error"]["code"] == "shutting_down"
+        assert '"event":"reload_abandoned"' in s.log()
+    finally:
+        os.close(fd)
 
 
 def test_model_id_survives_reload(wgllm, models):
