@@ -18,9 +18,14 @@ static void serve_usage(FILE *out) {
             "  --parallel N         sequences decoded together, one KV cache each (default 4)\n"
             "  -c, --ctx N          context size of each sequence (default: the model's)\n"
             "  --max-queue N        requests that may wait for a sequence slot; beyond: 429 (default 64)\n"
-            "  --drain-timeout S    seconds SIGTERM waits for requests in flight (default 30)\n"
+            "  --drain-timeout S    seconds SIGTERM waits for requests in flight (default 30); requests\n"
+            "                       still running then get an error and the exit code is 3\n"
             "  --api-key KEY        require 'Authorization: Bearer KEY' (default: $WGLLM_API_KEY, else none)\n"
-            "  --alias NAME         model id in the API (default: the file name without .gguf)\n"
+            "  --alias NAME         model id in the API (default: the file name without .gguf); kept\n"
+            "                       across reloads\n"
+            "  --admin-key KEY      enable POST /admin/reload with 'Authorization: Bearer KEY' (default:\n"
+            "                       $WGLLM_ADMIN_KEY, else the admin routes are off: 404)\n"
+            "  --models-dir DIR     reloads may name only files inside DIR (default: the -m file's folder)\n"
             "  --model-cache DIR    serve a verified copy of the model kept in DIR (e.g. a tmpfs such as\n"
             "                       /dev/shm): copied once, atomically; corrupt or partial copies are rebuilt\n"
             "  --max-body BYTES     largest request body; beyond: 413 (default 1048576)\n"
@@ -33,6 +38,8 @@ int cmd_serve(int argc, char **argv) {
     srv_options_defaults(&o);
     const char *env_key = getenv("WGLLM_API_KEY");
     if (env_key && env_key[0]) o.api_key = env_key;
+    const char *env_admin = getenv("WGLLM_ADMIN_KEY");
+    if (env_admin && env_admin[0]) o.admin_key = env_admin;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         long long n;
@@ -82,6 +89,14 @@ int cmd_serve(int argc, char **argv) {
             VALUE();
             if (!v[0]) BAD();
             o.api_key = v;
+        } else if (!strcmp(a, "--admin-key")) {
+            VALUE();
+            if (!v[0]) BAD();
+            o.admin_key = v;
+        } else if (!strcmp(a, "--models-dir")) {
+            VALUE();
+            if (!v[0]) BAD();
+            o.models_dir = v;
         } else if (!strcmp(a, "--model-cache")) {
             VALUE();
             if (!v[0]) BAD();
@@ -110,6 +125,10 @@ int cmd_serve(int argc, char **argv) {
     if (!o.model_path) {
         fprintf(stderr, "wgllm serve: error: no model given (-m FILE)\n");
         serve_usage(stderr);
+        return 2;
+    }
+    if (o.admin_key && o.api_key && !strcmp(o.admin_key, o.api_key)) {
+        fprintf(stderr, "wgllm serve: error: the admin key must differ from the API key\n");
         return 2;
     }
     if (o.step_tokens < o.parallel) o.step_tokens = o.parallel; /* every decoding sequence fits in a step */

@@ -445,7 +445,9 @@ gguf_file *gguf_open(const char *path, char *err, size_t err_size) {
         set_err(err, err_size, "no path given");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO or a device must not wait for a writer (a reload named
+     * one would hang); the check below then refuses anything but a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         set_err(err, err_size, "cannot open '%s': %s", path, strerror(errno));
         return NULL;

@@ -80,10 +80,7 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
     m->created = (int64_t)time(NULL);
     m->chat = detect_chat(path);
     snprintf(m->path, sizeof m->path, "%s", path_in); /* the source: a reload re-reads (and re-caches) it */
-    if (r->alias)
-        snprintf(m->id, sizeof m->id, "%s", r->alias);
-    else
-        model_id_from_path(path, m->id, sizeof m->id);
+    snprintf(m->id, sizeof m->id, "%s", r->id); /* fixed at start: clients keep their id across reloads */
     /* Every slot's KV cache now, as a long-running server holds them anyway: a context size
      * the model cannot take, or a device too small for --parallel of them, fails here with
      * the sizes, not in the middle of a request; and no request waits for an allocation. */
@@ -115,6 +112,10 @@ bool srv_models_init(srv_models *r, const char *path, const char *alias, const c
     r->params = *params;
     r->n_ctx = n_ctx;
     r->parallel = parallel;
+    if (alias)
+        snprintf(r->id, sizeof r->id, "%s", alias);
+    else
+        model_id_from_path(path, r->id, sizeof r->id);
     r->current = model_load(r, path, err, err_size);
     return r->current != NULL;
 }

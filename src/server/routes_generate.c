@@ -100,7 +100,7 @@ static void build_events(stream *st) {
         cJSON_AddStringToObject(e, "message", j->error);
         cJSON_AddStringToObject(e, "type", "server_error");
         cJSON_AddNullToObject(e, "param");
-        cJSON_AddStringToObject(e, "code", "generation_failed");
+        cJSON_AddStringToObject(e, "code", strstr(j->error, "shutting down") ? "shutting_down" : "generation_failed");
         emit_json(st, o);
     } else {
         emit_json(st, srv_openai_chunk(j, st->id, st->created, "", 0, NULL, 0, false, j->finish));
