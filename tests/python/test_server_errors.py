@@ -157,14 +157,15 @@ def test_api_key(wgllm, shared):
         assert s.stop() == 0
 
 
-def test_queue_full_is_429(wgllm, synth_small):
+def test_queue_full_is_429(wgllm, synth):
     """One slot, one queue place: a third request while one runs and one waits gets 429.
     The states are reached one after the other (not by racing threads), so a loaded machine
-    cannot turn the test around."""
+    cannot turn the test around; the slot holder has a long context to fill (seconds)."""
     import http.client
     import time
-    s = Server(wgllm, synth_small, "--parallel", "1", "--max-queue", "1", name="queue")
-    body = {"model": "synth-small", "prompt": "x", "max_tokens": 60, "temperature": 0, "ignore_eos": True}
+    model = synth("small-long", ["--preset", "small", "--ctx", "32768", "--type", "q8_0", "--seed", "1"])
+    s = Server(wgllm, model, "--parallel", "1", "--max-queue", "1", name="queue")
+    body = {"model": "synth-small-long", "prompt": "x", "max_tokens": 60, "temperature": 0, "ignore_eos": True}
     queued = []
     try:
         # 1. a stream holds the only slot while its client reads nothing more
@@ -180,7 +181,7 @@ def test_queue_full_is_429(wgllm, synth_small):
         t.start()
         deadline = time.time() + 60
         while s.metrics()["wgllm_queue_depth"] != 1:
-            assert time.time() < deadline, "the second request never queued"
+            assert time.time() < deadline, f"the second request never queued: {queued} {s.metrics()} {s.log()[-3000:]}"
             time.sleep(0.05)
         # 3. the queue is full: 429 with Retry-After
         status, headers, obj = post(s.url, "/v1/completions", body)
