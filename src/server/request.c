@@ -118,13 +118,14 @@ static bool refuse_unsupported(const cJSON *root, srv_error *e) {
     }
     /* {"type": "text"} is the default: plain text */
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "response_format");
-    if (!cJSON_IsNull(v) && v &&
-        !(cJSON_IsObject(v) && v->child && !v->child->next && is_string(cJSON_GetObjectItemCaseSensitive(v, "type"), "text")))
+    if (v && !cJSON_IsNull(v) &&
+        !(cJSON_IsObject(v) && v->child && !v->child->next &&
+          is_string(cJSON_GetObjectItemCaseSensitive(v, "type"), "text")))
         return unsupported(e, "response_format", "only {\"type\": \"text\"} is implemented (no JSON mode or schema)");
     v = cJSON_GetObjectItemCaseSensitive(root, "suffix");
     if (!is_nothing(v) && !is_string(v, "")) return unsupported(e, "suffix", "insertion is not implemented");
     v = cJSON_GetObjectItemCaseSensitive(root, "modalities");
-    if (!is_nothing(v) && !(cJSON_GetArraySize(v) == 1 && cJSON_IsArray(v) && is_string(v->child, "text")))
+    if (!is_nothing(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1 && is_string(v->child, "text")))
         return unsupported(e, "modalities", "only text is generated");
     static const struct {
         const char *key;
@@ -248,7 +249,7 @@ static bool parse_messages(const cJSON *root, srv_request *r, srv_error *e) {
         if (!(out->role = dup_str(role->valuestring, NULL))) return bad(e, "messages", "out of %s", "memory");
         if (!is_nothing(cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) ||
             !is_nothing(cJSON_GetObjectItemCaseSensitive(m, "function_call")))
-            return unsupported(e, "messages", "messages with tool or function calls need tool calling, not implemented");
+            return unsupported(e, "messages", "tool and function calls in messages are not implemented");
         if (!parse_content(cJSON_GetObjectItemCaseSensitive(m, "content"), out, e)) return false;
     }
     return true;
