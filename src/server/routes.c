@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/json_strict.h"
 #include "server/server_internal.h"
 
 enum MHD_Result srv_route_health(srv_conn *c) {
@@ -63,19 +64,7 @@ enum MHD_Result srv_route_metrics(srv_conn *c) {
     return srv_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
-cJSON *srv_parse_object(srv_conn *c, srv_error *e) {
-    if (!srv_utf8_valid(c->body, c->body_len)) {
-        srv_error_set(e, 400, "invalid_request_error", "invalid_utf8", "", "the request body is not valid UTF-8");
-        return NULL;
-    }
-    cJSON *root = cJSON_ParseWithLength(c->body, c->body_len);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        srv_error_set(e, 400, "invalid_request_error", "invalid_json", "", "the request body must be a JSON object");
-        return NULL;
-    }
-    return root;
-}
+cJSON *srv_parse_object(srv_conn *c, srv_error *e) { return srv_json_parse_object(c->body, c->body_len, e); }
 
 enum MHD_Result srv_route_tokenize(srv_conn *c) {
     srv_error e;

@@ -35,7 +35,7 @@ BAD_COMPLETIONS = [
     ("infinite number", b'{"model": "%s", "prompt": "a", "temperature": 1e999}' % MODEL.encode(), 400),
     ("invalid utf-8", b'{"model": "%s", "prompt": "\xff\xfe"}' % MODEL.encode(), 400),
     ("overlong utf-8", b'{"model": "%s", "prompt": "\xc0\xaf"}' % MODEL.encode(), 400),
-    ("missing model", {"prompt": "a"}, 400),
+    ("model wrong type", {"model": 5, "prompt": "a"}, 400),
     ("missing prompt", {"model": MODEL}, 400),
     ("unknown model", {**OK_BODY, "model": "gpt-5"}, 404),
     ("prompt wrong type", {**OK_BODY, "prompt": {"a": 1}}, 400),
