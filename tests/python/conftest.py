@@ -118,7 +118,10 @@ class Wgllm:
     def run(self, *args, timeout=DEFAULT_TIMEOUT, input=None):
         cmd = [str(self.binary)] + [str(a) for a in args]
         try:
-            return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
+            # no input: an empty stdin, never the runner's (`run` reads a prompt from a pipe)
+            stdin = subprocess.DEVNULL if input is None else None
+            return subprocess.run(cmd, input=input, stdin=stdin, capture_output=True,
+                                  timeout=timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"timed out after {timeout}s: {' '.join(cmd)}")
 
