@@ -32,6 +32,7 @@ static bool fit_context(long long *n_prompt, long long *n_gen, bool p_given, boo
 
 #define DEFAULT_PROMPT 512
 #define DEFAULT_GEN 128
+#define PAR_EXPECT "expected up to 16 stream counts in 1..256, comma-separated"
 #define PAR_MAX_REPS 16 /* --parallel levels run at most this many times */
 
 static double median(double *v, int n) {
@@ -77,11 +78,10 @@ int cmd_bench(int argc, char **argv) {
             char buf[256];
             snprintf(buf, sizeof buf, "%s", v);
             for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                if (n_par == 16 || !arg_int(tok, 1, 256, &par[n_par]))
-                    return bad_value("bench", a, v, "expected up to 16 stream counts in 1..256, comma-separated");
+                if (n_par == 16 || !arg_int(tok, 1, 256, &par[n_par])) return bad_value("bench", a, v, PAR_EXPECT);
                 n_par++;
             }
-            if (n_par == 0) return bad_value("bench", a, v, "expected up to 16 stream counts in 1..256, comma-separated");
+            if (n_par == 0) return bad_value("bench", a, v, PAR_EXPECT);
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             bench_usage(stdout);
             return 0;
