@@ -43,6 +43,7 @@ typedef struct chat {
     int n_msgs, cap_msgs;
     wgllm_token *cached; /* the tokens in the KV cache, in order */
     int n_cached;
+    wgllm_token end_token; /* the template's end-of-turn marker when it is one token (<|im_end|>), else -1 */
 } chat;
 
 static const srv_chat_format k_formats[] = {SRV_CHAT_CHATML, SRV_CHAT_LLAMA2, SRV_CHAT_LLAMA3, SRV_CHAT_ZEPHYR,
@@ -216,6 +217,14 @@ static void reply_print(reply *r, size_t upto) {
     fflush(stdout);
 }
 
+/* The template's end-of-turn marker as a single (special) token, or -1: control tokens print as
+ * nothing, so the text match would miss <|im_end|> in a model whose eos is another token. */
+static wgllm_token marker_token(const wgllm_model *m, const char *marker) {
+    wgllm_token t;
+    if (!marker || wgllm_tokenize_special(m, marker, strlen(marker), false, true, &t, 1) != 1) return -1;
+    return t;
+}
+
 /* Generates and streams one reply; adds it to the conversation. false on a failure. */
 static bool generate(chat *c, int turn) {
     const int n_ctx = wgllm_context_n_ctx(c->ctx), n_vocab = wgllm_n_vocab(c->model);
@@ -223,7 +232,7 @@ static bool generate(chat *c, int turn) {
     const bool greedy = c->g.sp.temperature <= 0.0f && c->g.sp.repeat_penalty == 1.0f;
     wgllm_detokenizer *detok = wgllm_detokenizer_create(c->model);
     reply r = {0};
-    bool ok = detok != NULL && reply_add(&r, "", 0), marker_hit = false;
+    bool ok = detok != NULL && reply_add(&r, "", 0), marker_hit = false, oom = !ok;
     const char *stop = "length";
     long long n_gen = 0;
     while (ok && (c->g.n_predict < 0 || n_gen < c->g.n_predict)) {
@@ -240,13 +249,16 @@ static bool generate(chat *c, int turn) {
             break;
         }
         n_gen++;
-        if (wgllm_token_is_eog(c->model, tok) && !c->g.ignore_eos) {
+        if ((wgllm_token_is_eog(c->model, tok) && !c->g.ignore_eos) || tok == c->end_token) {
             stop = "end of turn";
             break;
         }
         size_t len;
         const char *piece = wgllm_detokenizer_push(detok, tok, &len);
-        if (!(ok = reply_add(&r, piece, len))) break;
+        if (!(ok = reply_add(&r, piece, len))) {
+            oom = true;
+            break;
+        }
         const char *hit = marker ? strstr(r.text, marker) : NULL;
         if (hit) {
             r.len = (size_t)(hit - r.text);
@@ -266,18 +278,16 @@ static bool generate(chat *c, int turn) {
     if (ok && !marker_hit) {
         size_t len;
         const char *tail = wgllm_detokenizer_flush(detok, &len);
-        ok = reply_add(&r, tail, len);
+        oom = !(ok = reply_add(&r, tail, len));
     }
     if (ok) {
         if (marker_hit) r.text[r.len] = 0;
         reply_print(&r, r.len);
         fputc('\n', stdout);
         fflush(stdout);
-        ok = push_msg(c, "assistant", r.text + r.start, r.len - r.start);
-        if (!ok) fprintf(stderr, "wgllm chat: error: out of memory\n");
-    } else if (!detok || !r.text) {
-        fprintf(stderr, "wgllm chat: error: out of memory\n");
+        oom = !(ok = push_msg(c, "assistant", r.text + r.start, r.len - r.start));
     }
+    if (oom) fprintf(stderr, "\nwgllm chat: error: out of memory\n");
     if (ok && c->verbose)
         fprintf(stderr, "chat: turn %d: generated %lld tokens (stop: %s)\n", turn, n_gen, stop);
     free(r.text);
@@ -333,6 +343,7 @@ int cmd_chat(int argc, char **argv) {
     char *line = NULL;
     size_t line_cap = 0;
     if (c.fmt < 0) c.fmt = (int)model_format(c.g.model);
+    c.end_token = marker_token(c.model, srv_chat_end_marker((srv_chat_format)c.fmt));
     if (!(c.cached = malloc(sizeof *c.cached * (size_t)wgllm_context_n_ctx(c.ctx))) ||
         (c.system && !push_msg(&c, "system", c.system, strlen(c.system)))) {
         fprintf(stderr, "wgllm chat: error: out of memory\n");
@@ -346,7 +357,10 @@ int cmd_chat(int argc, char **argv) {
             fflush(stdout);
         }
         ssize_t got = getline(&line, &line_cap, stdin);
-        if (got < 0) break;
+        if (got < 0) {
+            if (tty) fputc('\n', stdout); /* leave the terminal on a fresh line after Ctrl-D */
+            break;
+        }
         size_t len = (size_t)got;
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) break;

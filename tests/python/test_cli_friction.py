@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, THREADS
+from conftest import REPO, THREADS, write_random_llama
 
 # Every command of `wgllm --help`, with arguments that make it fail on an unknown option.
 UNKNOWN_OPTION = {
@@ -200,6 +200,27 @@ def test_chat_message_longer_than_the_context_is_skipped(wgllm, demo):
     out, err, turns, _ = chat(wgllm, demo, ["word " * 100, "hi"], "-n", 4, "-c", 32)
     assert "message skipped" in err
     assert [t[0] for t in turns] == [2], err
+
+
+CHATML = ("{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}"
+          "{% endfor %}{{'<|im_start|>assistant\\n'}}")
+
+
+def test_chat_renders_the_models_template_with_special_tokens(wgllm, scratch):
+    """A model whose tokenizer.chat_template is ChatML: the turn is rendered in it, and its
+    markers are evaluated as the model's special tokens, not spelled out as text."""
+    model = scratch / "chatml.gguf"
+    write_random_llama(model, dim=64, n_layer=1, n_head=4, n_head_kv=2, ffn=128, n_vocab=300, n_ctx=256,
+                       tied=True, control_tokens=["<|im_start|>", "<|im_end|>"], chat_template=CHATML)
+    out, err, turns, generated = chat(wgllm, model, ["hi", "and you?"], "-n", 3, "--system", "Be brief")
+    assert "template chatml" in err and len(generated) == 2, err
+    rendered = "<|im_start|>system\nBe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    plain = wgllm.tokenize(model, rendered)  # the markers spelled out as text
+    ids = [int(t) for t in wgllm.ok("tokenize", "-m", model, "--special", rendered).stdout.split()]
+    assert ids.count(298) == 3 and ids.count(299) == 2, ids  # the markers as single tokens
+    assert len(ids) < len(plain)
+    assert turns[0] == (1, len(ids), 0), (turns, ids)
+    assert turns[1][2] >= len(ids), turns
 
 
 def test_chat_template_option(wgllm, demo):
