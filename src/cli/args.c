@@ -138,7 +138,8 @@ char *read_file_bytes(const char *path, size_t *len, char *err, size_t err_size)
 }
 
 bool stdin_has_text(void) {
-    return !isatty(STDIN_FILENO);
+    struct stat st; /* a closed standard input holds no text either */
+    return fstat(STDIN_FILENO, &st) == 0 && !isatty(STDIN_FILENO);
 }
 
 double now_seconds(void) {
