@@ -46,16 +46,12 @@ int cmd_serve(int argc, char **argv) {
         float f;
 #define VALUE() \
     if (!(v = arg_value(argc, argv, &i, "serve"))) return 2
-#define BAD()                                                                       \
-    do {                                                                            \
-        fprintf(stderr, "wgllm serve: error: invalid value '%s' for %s\n", v, a); \
-        return 2;                                                                   \
-    } while (0)
-#define INT(lo, hi, dst)                       \
-    do {                                       \
-        VALUE();                               \
-        if (!arg_int(v, lo, hi, &n)) BAD();    \
-        dst = (int)n;                          \
+#define BAD() return usage_error("serve", "invalid value '%s' for %s", v, a)
+#define INT(lo, hi, dst)                                    \
+    do {                                                    \
+        VALUE();                                            \
+        if (!opt_int("serve", a, v, lo, hi, &n)) return 2;  \
+        dst = (int)n;                                       \
     } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             serve_usage(stdout);
@@ -70,7 +66,7 @@ int cmd_serve(int argc, char **argv) {
             INT(0, 65535, o.port);
         } else if (!strcmp(a, "--backend")) {
             VALUE();
-            if (!wgllm_backend_kind_from_name(v, &o.backend)) BAD();
+            if (!opt_backend("serve", a, v, &o.backend)) return 2;
         } else if (!strcmp(a, "--device")) {
             INT(0, 64, o.device);
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
@@ -114,18 +110,14 @@ int cmd_serve(int argc, char **argv) {
         } else if (!strcmp(a, "--step-tokens")) {
             INT(1, 1 << 20, o.step_tokens);
         } else {
-            fprintf(stderr, "wgllm serve: error: unknown option '%s'\n", a);
-            serve_usage(stderr);
-            return 2;
+            return usage_error("serve", "unknown option '%s'", a);
         }
 #undef VALUE
 #undef BAD
 #undef INT
     }
     if (!o.model_path) {
-        fprintf(stderr, "wgllm serve: error: no model given (-m FILE)\n");
-        serve_usage(stderr);
-        return 2;
+        return usage_error("serve", "no model given (-m FILE)");
     }
     if (o.admin_key && o.api_key && !strcmp(o.admin_key, o.api_key)) {
         fprintf(stderr, "wgllm serve: error: the admin key must differ from the API key\n");
