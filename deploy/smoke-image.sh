@@ -3,9 +3,10 @@
 # (buildah run --isolation chroot): the binary starts as the non-root user, wgpu-native loads and
 # reaches the Vulkan loader (which finds no driver: the image carries none, a GPU node mounts
 # its own), `--backend auto` falls back to the CPU backend and generates tokens from a random
-# model, the entrypoint refuses to start without WGLLM_MODEL, the binaries are stripped and no
-# compiler is in the image. With --serve it also starts `wgllm serve` through the entrypoint
-# and sends GET /health, the HEALTHCHECK script and POST /v1/completions.
+# model, the entrypoint refuses to start without WGLLM_MODEL, the libraries NVIDIA's Vulkan driver
+# needs from the image are there, the binaries are stripped and no compiler is in the image. With
+# --serve it also starts `wgllm serve` through the entrypoint and sends GET /health, the
+# HEALTHCHECK script and POST /v1/completions.
 # Needs root, buildah and readelf (binutils).
 #   deploy/smoke-image.sh [--serve] [IMAGE]
 set -euo pipefail
@@ -49,6 +50,10 @@ root=$(buildah mount "$ctr")
 for f in opt/wgllm/bin/wgllm opt/wgllm/wgpu/lib/libwgpu_native.so; do
   [ -f "$root/$f" ] || fail "/$f missing"
   if readelf -S "$root/$f" | grep -q '\.symtab'; then fail "/$f is not stripped"; fi
+done
+# The loader, and what NVIDIA's Vulkan driver (mounted by the container toolkit) needs beyond itself.
+for f in libvulkan.so.1 libX11.so.6 libXext.so.6 libEGL.so.1 libGLdispatch.so.0; do
+  [ -e "$root/usr/lib/x86_64-linux-gnu/$f" ] || fail "$f missing"
 done
 for f in usr/bin/cc usr/bin/gcc usr/bin/cmake usr/include/stdio.h; do
   if [ -e "$root/$f" ]; then fail "/$f: build tools reached the image"; fi

@@ -46,12 +46,13 @@ def test_dockerfile_shape():
     stages = [line for line in text.splitlines() if line.startswith("FROM ")]
     assert len(stages) == 2 and "AS build" in stages[0] and "AS runtime" in stages[1]
     build, runtime = text.split("AS runtime", 1)
-    for needed in ("libvulkan1", "apt-get clean", "COPY --from=build /opt/wgllm/", "HEALTHCHECK",
+    for needed in ("libvulkan1", "libx11-6", "libxext6", "libegl1", "apt-get clean", "COPY --from=build /opt/wgllm/", "HEALTHCHECK",
                    "USER 10001", "WGLLM_WEBGPU_LIB=/opt/wgllm/wgpu/lib/libwgpu_native.so",
                    "NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics"):
         assert needed in runtime, needed
-    # The image carries the Vulkan loader only: a GPU node mounts its driver; lavapipe (with LLVM)
-    # would be most of the image and is never picked over the CPU backend.
+    # The image carries the Vulkan loader and the libraries NVIDIA's Vulkan driver needs, not a
+    # driver: a GPU node mounts its own; lavapipe (with LLVM) would be most of the image and is
+    # never picked over the CPU backend.
     for unwanted in ("build-essential", "mesa-vulkan-drivers", "libvulkan-dev"):
         assert unwanted not in runtime, unwanted
     # What the runtime stage copies is stripped and has no headers.
