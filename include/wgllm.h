@@ -54,6 +54,13 @@ typedef struct wgllm_model_params {
     int n_threads;   /* CPU worker threads; <= 0: number of online CPUs */
     int device;      /* WebGPU adapter index (see `wgllm devices`); < 0: first suitable */
     bool vocab_only; /* load metadata and tokenizer, no weights */
+    /* Read the file into private memory instead of mapping it. A mapped file must not
+     * change while the model lives: truncating it (as `cp` over it does) kills the process
+     * with SIGBUS at the next read of a weight. A private copy is immune to whatever happens
+     * to the file after loading, at the cost of the weights' size in process memory on the
+     * CPU backend (not shared with the page cache or other processes). GPU backends upload
+     * each weight and free its copy at once. */
+    bool private_copy;
 } wgllm_model_params;
 
 wgllm_model_params wgllm_model_default_params(void);

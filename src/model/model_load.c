@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "backend/registry.h"
 #include "model/model.h"
@@ -59,21 +57,25 @@ static const gguf_tensor_info *find_checked(loader *ld, const char *name, int64_
     return ti;
 }
 
-/* Once a backend has copied a weight (to a GPU), its pages of the mapped file are
- * dropped, so host memory stays small while a large model uploads. */
+/* Brings a tensor's bytes into memory (a private copy reads them from the file). */
+static bool load_data(loader *ld, const gguf_tensor_info *ti, const char *name) {
+    char why[160];
+    if (gguf_tensor_load(ld->m->file, ti, why, sizeof why)) return true;
+    snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, why);
+    return false;
+}
+
+/* Once a backend has copied a weight (to a GPU), its host pages are dropped, so host
+ * memory stays small while a large model uploads. */
 static void drop_host_pages(const loader *ld, const gguf_tensor_info *ti) {
     if (ld->m->backend->ops->weights_reference_host) return;
-    const long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0) return;
-    uintptr_t begin = ((uintptr_t)ti->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    uintptr_t end = ((uintptr_t)ti->data + ti->nbytes) & ~((uintptr_t)page - 1);
-    if (end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
+    gguf_tensor_unload(ld->m->file, ti);
 }
 
 /* A 2-D weight handed to the backend in its stored format. */
 static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
     const gguf_tensor_info *ti = find_checked(ld, name, ne0, ne1);
-    if (!ti) return NULL;
+    if (!ti || !load_data(ld, ti, name)) return NULL;
     wg_backend *b = ld->m->backend;
     char berr[160];
     wg_tensor *t = b->ops->weight_create(b, ti->type, ne0, ne1, ti->data, berr, sizeof berr);
@@ -90,7 +92,7 @@ static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t
 /* A norm vector, converted to f32 whatever its stored type. */
 static wg_tensor *load_vector(loader *ld, const char *name, int64_t n) {
     const gguf_tensor_info *ti = find_checked(ld, name, n, 1);
-    if (!ti) return NULL;
+    if (!ti || !load_data(ld, ti, name)) return NULL;
     float *dst = ld->m->norm_data + ld->norm_used;
     ld->norm_used += (size_t)n;
     if (!wg_dequantize_row(ti->type, ti->data, dst, n)) {
@@ -119,7 +121,7 @@ static bool load_rope_factors(loader *ld) {
         return false;
     }
     const gguf_tensor_info *ti = find_checked(ld, "rope_freqs.weight", pairs, 1);
-    if (!ti) return false;
+    if (!ti || !load_data(ld, ti, "rope_freqs.weight")) return false;
     m->rope_factors = malloc(sizeof(float) * (size_t)pairs);
     if (!m->rope_factors) {
         snprintf(ld->err, ld->err_size, "out of memory");
@@ -242,7 +244,7 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
     }
     pthread_mutex_init(&m->eval_lock, NULL);
     char sub[200];
-    m->file = gguf_open(path, sub, sizeof sub);
+    m->file = p.private_copy ? gguf_open_private(path, sub, sizeof sub) : gguf_open(path, sub, sizeof sub);
     if (!m->file) {
         snprintf(err, err_size, "%s: %s", path, sub);
         wgllm_model_free(m);
@@ -262,6 +264,7 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         snprintf(m->name, sizeof m->name, "%.*s", (int)(name_len < sizeof m->name ? name_len : sizeof m->name - 1), name);
     if (p.vocab_only) {
         m->hp.n_vocab = wg_tokenizer_n_vocab(m->tok);
+        gguf_detach(m->file, sub, sizeof sub); /* the vocabulary is copied: a change no longer matters */
         *out = m;
         return WGLLM_OK;
     }
@@ -302,7 +305,13 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         wgllm_model_free(m);
         return ld.backend_failed ? WGLLM_ERR_BACKEND
                : strstr(sub, "does not support") ? WGLLM_ERR_UNSUPPORTED
+               : strstr(sub, "shorter") || strstr(sub, "cannot read") ? WGLLM_ERR_IO
                                                  : WGLLM_ERR_FORMAT;
+    }
+    if (!gguf_detach(m->file, sub, sizeof sub)) {
+        snprintf(err, err_size, "%s: %s", path, sub);
+        wgllm_model_free(m);
+        return WGLLM_ERR_IO;
     }
     *out = m;
     return WGLLM_OK;
