@@ -119,6 +119,13 @@ typedef struct wgllm_context_params {
 } wgllm_context_params;
 
 wgllm_context_params wgllm_context_default_params(void);
+/* Checks that n_contexts contexts of n_ctx tokens (<= 0: the training context) fit: on a
+ * backend that keeps them in host memory (the CPU), their KV caches and buffers against
+ * the memory this process can still take (MemAvailable, the cgroup's memory limit,
+ * RLIMIT_AS). WGLLM_ERR_NO_MEMORY with both sizes in err when they do not. A GPU backend
+ * reports its own limit when the caches are created. wgllm_context_create checks one. */
+wgllm_status wgllm_context_check_memory(const wgllm_model *m, int n_ctx, int n_contexts, char *err,
+                                        size_t err_size);
 wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_params *params,
                                   wgllm_context **out, char *err, size_t err_size);
 void wgllm_context_free(wgllm_context *c);

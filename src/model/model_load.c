@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/registry.h"
+#include "model/host_memory.h"
 #include "model/model.h"
 #include "quant/quant.h"
 
@@ -180,6 +181,24 @@ static bool load_weights(loader *ld) {
     return true;
 }
 
+/* A private copy on a backend that computes from host memory keeps every weight there:
+ * a model that cannot fit is refused now, with the sizes, instead of the process being
+ * killed while it reads the file. */
+static bool weights_fit(const wgllm_model *m, char *err, size_t err_size) {
+    if (!gguf_is_private(m->file) || !m->backend->ops->weights_reference_host) return true;
+    uint64_t need = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(m->file); i++) need += gguf_tensor(m->file, i)->nbytes;
+    const wg_host_memory host = wg_host_memory_query();
+    if (need <= host.available) return true;
+    char b_need[32], b_avail[32];
+    snprintf(err, err_size,
+             "the weights need %s of host memory (%llu bytes, read into private memory), but only %s (%llu bytes) "
+             "is available (%s)",
+             wg_format_bytes(need, b_need, sizeof b_need), (unsigned long long)need,
+             wg_format_bytes(host.available, b_avail, sizeof b_avail), (unsigned long long)host.available, host.limit);
+    return false;
+}
+
 static void free_tensor(wgllm_model *m, wg_tensor *t) {
     if (t) m->backend->ops->tensor_free(m->backend, t);
 }
@@ -281,6 +300,11 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         wgllm_model_free(m);
         return WGLLM_ERR_BACKEND;
     }
+    if (!weights_fit(m, sub, sizeof sub)) {
+        snprintf(err, err_size, "%s: %s", path, sub);
+        wgllm_model_free(m);
+        return WGLLM_ERR_NO_MEMORY;
+    }
     loader ld = {m, sub, sizeof sub, 0, false};
     bool loaded = load_weights(&ld);
     if (!loaded && ld.backend_failed && p.backend == WGLLM_BACKEND_AUTO && strcmp(m->backend->ops->name, "cpu") != 0) {
@@ -298,15 +322,16 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         }
         snprintf(m->backend_desc, sizeof m->backend_desc, "cpu %s", why);
         ld = (loader){m, sub, sizeof sub, 0, false};
-        loaded = load_weights(&ld);
+        loaded = weights_fit(m, sub, sizeof sub) && load_weights(&ld);
     }
     if (!loaded) {
         snprintf(err, err_size, "%s: %s", path, sub);
         wgllm_model_free(m);
-        return ld.backend_failed ? WGLLM_ERR_BACKEND
-               : strstr(sub, "does not support") ? WGLLM_ERR_UNSUPPORTED
+        return ld.backend_failed                                      ? WGLLM_ERR_BACKEND
+               : strstr(sub, "does not support")                      ? WGLLM_ERR_UNSUPPORTED
+               : strstr(sub, "host memory")                           ? WGLLM_ERR_NO_MEMORY
                : strstr(sub, "shorter") || strstr(sub, "cannot read") ? WGLLM_ERR_IO
-                                                 : WGLLM_ERR_FORMAT;
+                                                                      : WGLLM_ERR_FORMAT;
     }
     if (!gguf_detach(m->file, sub, sizeof sub)) {
         snprintf(err, err_size, "%s: %s", path, sub);

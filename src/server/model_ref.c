@@ -97,9 +97,15 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
      * the sizes, not in the middle of a request; and no request waits for an allocation. */
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = m->n_ctx;
+    char why[512];
+    if (wgllm_context_check_memory(m->model, m->n_ctx, m->parallel, why, sizeof why) != WGLLM_OK) {
+        snprintf(err, err_size, "KV caches of --parallel %d x --ctx %d: %s; lower --ctx or --parallel", m->parallel,
+                 m->n_ctx, why);
+        model_free(m);
+        return NULL;
+    }
     for (int i = 0; i < m->parallel; i++) {
         if (wgllm_context_create(m->model, &cp, &m->ctxs[i], err, err_size) != WGLLM_OK) {
-            char why[512];
             snprintf(why, sizeof why, "%s", err);
             snprintf(err, err_size, "KV cache for sequence %d of %d (--parallel, %d tokens each): %s", i + 1,
                      m->parallel, m->n_ctx, why);
