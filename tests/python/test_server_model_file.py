@@ -9,6 +9,8 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from server_util import Server, post, synth_small  # noqa: F401 (fixture)
 
 BODY = {"model": "m", "prompt": "Once upon a time", "max_tokens": 24, "temperature": 0, "ignore_eos": True}
@@ -33,14 +35,16 @@ def wait_for_reloads(s, n, result="ok", timeout=60):
         time.sleep(0.05)
 
 
-def test_truncated_then_rewritten_in_place(wgllm, synth, scratch):
+@pytest.mark.parametrize("backend", ["cpu", "webgpu"])
+def test_truncated_then_rewritten_in_place(wgllm, synth, scratch, backend):
     """`: > served.gguf`, completions, then `cp other.gguf served.gguf`, completions: the
-    answers stay those of the model loaded, the process lives; SIGHUP loads the new bytes."""
+    answers stay those of the model loaded, the process lives; SIGHUP loads the new bytes.
+    The CPU computes from the private copy; WebGPU uploaded it and gave its pages back."""
     first = synth("file-a", ["--preset", "tiny", "--type", "f32", "--seed", "11"])
     other = synth("file-b", ["--preset", "tiny", "--type", "q8_0", "--seed", "12"])
-    served = scratch / "served-inplace.gguf"
+    served = scratch / f"served-inplace-{backend}.gguf"
     shutil.copyfile(first, served)
-    s = Server(wgllm, served, "--parallel", "2", "--alias", "m", name="inplace")
+    s = Server(wgllm, served, "--parallel", "2", "--alias", "m", "--backend", backend, name=f"inplace-{backend}")
     try:
         text_a = completion(s)
         with open(served, "r+b") as f:  # the shell's `: > served.gguf`
