@@ -13,16 +13,22 @@ static int batch_rows(const wgllm_model *m, int n_ctx) {
     return n_ctx < batch ? n_ctx : batch;
 }
 
+/* a * b, or UINT64_MAX when that overflows: a size no host has, so it is refused. */
+static uint64_t mul_sat(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
 /* Host bytes of one context's KV cache (f32 K and V of every layer) and of its activation
  * and logit buffers (as wg_acts_create and wgllm_context_create make them). */
 static void context_bytes(const wgllm_model *m, int n_ctx, uint64_t *kv, uint64_t *buffers) {
     const wg_hparams *hp = &m->hp;
     const uint64_t kv_dim = (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim;
     const uint64_t q_dim = (uint64_t)hp->n_head * (uint64_t)hp->head_dim;
-    *kv = 2 * (uint64_t)hp->n_layer * kv_dim * (uint64_t)n_ctx * sizeof(float);
+    *kv = mul_sat(mul_sat(2 * sizeof(float) * (uint64_t)hp->n_layer, kv_dim), (uint64_t)n_ctx);
     const uint64_t row = 4 * (uint64_t)hp->n_embd + 2 * q_dim + 2 * kv_dim + 3 * (uint64_t)hp->n_ff +
                          2 * (uint64_t)hp->n_vocab;
-    *buffers = row * (uint64_t)batch_rows(m, n_ctx) * sizeof(float);
+    *buffers = mul_sat(row, (uint64_t)batch_rows(m, n_ctx) * sizeof(float));
 }
 
 wgllm_status wgllm_context_check_memory(const wgllm_model *m, int n_ctx, int n_contexts, char *err,
@@ -37,7 +43,7 @@ wgllm_status wgllm_context_check_memory(const wgllm_model *m, int n_ctx, int n_c
     if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
     uint64_t kv, buffers;
     context_bytes(m, n_ctx, &kv, &buffers);
-    const uint64_t need = (kv + buffers) * (uint64_t)n_contexts;
+    const uint64_t need = mul_sat(kv > UINT64_MAX - buffers ? UINT64_MAX : kv + buffers, (uint64_t)n_contexts);
     const wg_host_memory host = wg_host_memory_query();
     if (need <= host.available) return WGLLM_OK;
     char b_need[32], b_kv[32], b_avail[32];

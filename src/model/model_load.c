@@ -59,11 +59,8 @@ static const gguf_tensor_info *find_checked(loader *ld, const char *name, int64_
 }
 
 /* Brings a tensor's bytes into memory (a private copy reads them from the file). */
-static bool load_data(loader *ld, const gguf_tensor_info *ti, const char *name) {
-    char why[160];
-    if (gguf_tensor_load(ld->m->file, ti, why, sizeof why)) return true;
-    snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, why);
-    return false;
+static bool load_data(loader *ld, const gguf_tensor_info *ti) {
+    return gguf_tensor_load(ld->m->file, ti, ld->err, ld->err_size);
 }
 
 /* Once a backend has copied a weight (to a GPU), its host pages are dropped, so host
@@ -76,7 +73,7 @@ static void drop_host_pages(const loader *ld, const gguf_tensor_info *ti) {
 /* A 2-D weight handed to the backend in its stored format. */
 static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
     const gguf_tensor_info *ti = find_checked(ld, name, ne0, ne1);
-    if (!ti || !load_data(ld, ti, name)) return NULL;
+    if (!ti || !load_data(ld, ti)) return NULL;
     wg_backend *b = ld->m->backend;
     char berr[160];
     wg_tensor *t = b->ops->weight_create(b, ti->type, ne0, ne1, ti->data, berr, sizeof berr);
@@ -93,7 +90,7 @@ static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t
 /* A norm vector, converted to f32 whatever its stored type. */
 static wg_tensor *load_vector(loader *ld, const char *name, int64_t n) {
     const gguf_tensor_info *ti = find_checked(ld, name, n, 1);
-    if (!ti || !load_data(ld, ti, name)) return NULL;
+    if (!ti || !load_data(ld, ti)) return NULL;
     float *dst = ld->m->norm_data + ld->norm_used;
     ld->norm_used += (size_t)n;
     if (!wg_dequantize_row(ti->type, ti->data, dst, n)) {
@@ -122,7 +119,7 @@ static bool load_rope_factors(loader *ld) {
         return false;
     }
     const gguf_tensor_info *ti = find_checked(ld, "rope_freqs.weight", pairs, 1);
-    if (!ti || !load_data(ld, ti, "rope_freqs.weight")) return false;
+    if (!ti || !load_data(ld, ti)) return false;
     m->rope_factors = malloc(sizeof(float) * (size_t)pairs);
     if (!m->rope_factors) {
         snprintf(ld->err, ld->err_size, "out of memory");
