@@ -52,8 +52,12 @@ def test_serve_refuses_caches_that_do_not_fit(wgllm, huge_ctx_model):
 
 
 def test_serve_starts_with_a_modest_context(wgllm, huge_ctx_model):
-    s = Server(wgllm, huge_ctx_model, "--parallel", "4", "--ctx", "512", "--alias", "m", name="modest")
+    """--ctx 2048 fits: the server starts with its four caches (128 MiB) committed, not merely
+    reserved, so the memory they need was there at start."""
+    s = Server(wgllm, huge_ctx_model, "--parallel", "4", "--ctx", "2048", "--alias", "m", name="modest")
     try:
+        kv_kib = 4 * KV_BYTES // (HUGE_CTX // 2048) // 1024
+        assert s.rss_kib() >= kv_kib, (s.rss_kib(), kv_kib)
         status, _, obj = post(s.url, "/v1/completions", {"model": "m", "prompt": "hi", "max_tokens": 4,
                                                          "temperature": 0, "ignore_eos": True})
         assert status == 200 and obj["usage"]["completion_tokens"] == 4, obj
