@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "gguf/gguf.h"
@@ -32,7 +33,7 @@ static void model_id_from_path(const char *path, char *id, size_t size) {
 
 static srv_chat_format detect_chat(const char *path) {
     char err[256];
-    gguf_file *f = gguf_open(path, err, sizeof err);
+    gguf_file *f = gguf_open_private(path, err, sizeof err); /* reads the metadata only */
     if (!f) return SRV_CHAT_FALLBACK;
     const char *t = NULL;
     size_t len = 0;
@@ -68,7 +69,14 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
         model_free(m);
         return NULL;
     }
-    if (wgllm_model_load(path, &r->params, &m->model, err, err_size) != WGLLM_OK) {
+    /* A served file may be replaced in place at any time (`cp new.gguf model.gguf`), which
+     * would kill a process that maps it (SIGBUS): the weights are read into private memory,
+     * unless they come from the model cache's own copy, which is only ever replaced by rename
+     * (a hard link to the source is not: it is the source's file). */
+    wgllm_model_params mp = r->params;
+    struct stat st;
+    mp.private_copy = !(r->model_cache && stat(path, &st) == 0 && st.st_nlink == 1);
+    if (wgllm_model_load(path, &mp, &m->model, err, err_size) != WGLLM_OK) {
         model_free(m);
         return NULL;
     }
@@ -86,9 +94,15 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
      * the sizes, not in the middle of a request; and no request waits for an allocation. */
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = m->n_ctx;
+    char why[512];
+    if (wgllm_context_check_memory(m->model, m->n_ctx, m->parallel, why, sizeof why) != WGLLM_OK) {
+        snprintf(err, err_size, "KV caches of --parallel %d x --ctx %d: %s; lower --ctx or --parallel", m->parallel,
+                 m->n_ctx, why);
+        model_free(m);
+        return NULL;
+    }
     for (int i = 0; i < m->parallel; i++) {
         if (wgllm_context_create(m->model, &cp, &m->ctxs[i], err, err_size) != WGLLM_OK) {
-            char why[512];
             snprintf(why, sizeof why, "%s", err);
             snprintf(err, err_size, "KV cache for sequence %d of %d (--parallel, %d tokens each): %s", i + 1,
                      m->parallel, m->n_ctx, why);
