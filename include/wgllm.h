@@ -54,6 +54,13 @@ typedef struct wgllm_model_params {
     int n_threads;   /* CPU worker threads; <= 0: number of online CPUs */
     int device;      /* WebGPU adapter index (see `wgllm devices`); < 0: first suitable */
     bool vocab_only; /* load metadata and tokenizer, no weights */
+    /* Read the file into private memory instead of mapping it. A mapped file must not
+     * change while the model lives: truncating it (as `cp` over it does) kills the process
+     * with SIGBUS at the next read of a weight. A private copy is immune to whatever happens
+     * to the file after loading, at the cost of the weights' size in process memory on the
+     * CPU backend (not shared with the page cache or other processes). GPU backends upload
+     * each weight and free its copy at once. */
+    bool private_copy;
 } wgllm_model_params;
 
 wgllm_model_params wgllm_model_default_params(void);
@@ -112,6 +119,13 @@ typedef struct wgllm_context_params {
 } wgllm_context_params;
 
 wgllm_context_params wgllm_context_default_params(void);
+/* Checks that n_contexts contexts of n_ctx tokens (<= 0: the training context) fit: on a
+ * backend that keeps them in host memory (the CPU), their KV caches and buffers against
+ * the memory this process can still take (MemAvailable, the cgroup's memory limit,
+ * RLIMIT_AS). WGLLM_ERR_NO_MEMORY with both sizes in err when they do not. A GPU backend
+ * reports its own limit when the caches are created. wgllm_context_create checks one. */
+wgllm_status wgllm_context_check_memory(const wgllm_model *m, int n_ctx, int n_contexts, char *err,
+                                        size_t err_size);
 wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_params *params,
                                   wgllm_context **out, char *err, size_t err_size);
 void wgllm_context_free(wgllm_context *c);

@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-wgpu_version=0.32.0
+wgpu_version=0.32.0           # the `wgpu` Python wheel that carries the library
+wgpu_native_version=29.0.1.1  # the wgpu-native release inside it (what `wgllm devices` reports)
 dest=.deps/wgpu
 
 # ---- Debian packages ----
@@ -51,7 +52,7 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   python3 -m venv "$tmp/venv"
   pip=("$tmp/venv/bin/python" -m pip)
 fi
-echo "fetching wgpu-native ${wgpu_version} ($platform)"
+echo "fetching wgpu-native ${wgpu_native_version} (in the wgpu ${wgpu_version} Python wheel, $platform)"
 "${pip[@]}" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
   --platform "$platform" "wgpu==${wgpu_version}" -d "$tmp/wheel"
 if [ ! -f "$tmp/wheel/$wheel" ]; then
@@ -85,4 +86,4 @@ echo "$stamp" >"$tmp/out/STAMP"
 mkdir -p "$(dirname "$dest")"
 rm -rf "$dest"
 mv "$tmp/out" "$dest"
-echo "wgpu-native ${wgpu_version} installed in $dest"
+echo "wgpu-native ${wgpu_native_version} installed in $dest"

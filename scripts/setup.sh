@@ -10,6 +10,12 @@ scripts/install-webgpu.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 
+# The WebGPU library and adapters as wgllm sees them (the library's own version, not the wheel's).
+echo "--- wgllm devices"
+if ! build/wgllm devices 2>/dev/null | sed -n -e '1p' -e 's/^device /  device /p'; then
+  echo "  no WebGPU adapter: wgllm runs on the CPU (see scripts/install-webgpu.sh)"
+fi
+
 model=${1:-}
 prompt=${2:-Once upon a time}
 if [ -z "$model" ]; then
@@ -31,3 +37,4 @@ MSG
 fi
 echo "--- wgllm run -m $model -p \"$prompt\""
 build/wgllm run -m "$model" -p "$prompt" -n 120 --temp 0.8 --seed 42
+echo "--- next: build/wgllm chat -m $model, build/wgllm bench -m $model, build/wgllm --help"

@@ -30,6 +30,10 @@ typedef struct wg_backend_ops {
     /* True when weight tensors keep pointing at the caller's bytes (CPU); false when
      * weight_create copies them (to a GPU), so the caller may drop its pages. */
     bool weights_reference_host;
+    /* True when buffers and KV caches live in host memory (CPU): contexts check their size
+     * against the memory the process can still take before creating them, and the backend
+     * commits their pages at creation, so a cache that does not fit fails at start. */
+    bool host_memory;
     /* Tokens per forward step that use the backend well (a GPU wants big batches, to
      * read each weight tile once for many tokens); contexts size their buffers by it. */
     int batch_hint;

@@ -5,8 +5,6 @@
 
 #include "cli/bench_parallel.h"
 
-#define PAR_PROMPT 32
-
 double bench_parallel(wgllm_model *m, int n_streams, int n_gen, double (*clock)(void)) {
     int n_vocab = wgllm_n_vocab(m);
     wgllm_context **c = calloc((size_t)n_streams, sizeof *c);

@@ -3,7 +3,9 @@
 
 #include "wgllm.h"
 
-/* Aggregate generated tokens/s of n_streams greedy sequences (a 32-token prompt each)
+#define PAR_PROMPT 32 /* prompt tokens of each stream */
+
+/* Aggregate generated tokens/s of n_streams greedy sequences (a PAR_PROMPT-token prompt each)
  * decoding n_gen tokens together; -1 on failure (message on stderr). */
 double bench_parallel(wgllm_model *m, int n_streams, int n_gen, double (*clock)(void));
 

@@ -13,10 +13,26 @@
 static void bench_usage(FILE *out) {
     fprintf(out, "usage: wgllm bench -m FILE [-p PROMPT_TOKENS=512] [-n GEN_TOKENS=128] [--reps R=3] [-t THREADS]\n"
                  "                   [--backend cpu|webgpu|auto] [--device N] [--parallel N,N,...] [--json]\n"
+                 "-p/-n: defaults that do not fit the model's context shrink to fit (said on stderr);\n"
+                 "       values given that do not fit are an error\n"
                  "--parallel: also the aggregate generation speed of N streams decoding together (median of --reps)\n"
-                 "            (continuous batching; a 32-token prompt each, -n tokens generated)\n");
+                 "            (continuous batching; a %d-token prompt each, -n tokens generated)\n",
+            PAR_PROMPT);
 }
 
+/* Fits the defaults of -p and -n into a context of n_ctx tokens (1 + the number of
+ * tokens a test evaluates); values the user gave stay as they are. false if they cannot fit. */
+static bool fit_context(long long *n_prompt, long long *n_gen, bool p_given, bool n_given, int n_ctx) {
+    if (*n_prompt + *n_gen <= n_ctx) return true;
+    if (!n_given) *n_gen = p_given ? n_ctx - *n_prompt : n_ctx / 4;
+    if (*n_gen < 0) *n_gen = 0;
+    if (!p_given) *n_prompt = n_ctx - *n_gen;
+    return *n_prompt >= 1 && *n_prompt + *n_gen <= n_ctx;
+}
+
+#define DEFAULT_PROMPT 512
+#define DEFAULT_GEN 128
+#define PAR_EXPECT "expected up to 16 stream counts in 1..256, comma-separated"
 #define PAR_MAX_REPS 16 /* --parallel levels run at most this many times */
 
 static double median(double *v, int n) {
@@ -31,27 +47,30 @@ static double median(double *v, int n) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *v;
-    long long n_prompt = 512, n_gen = 128, reps = 3, threads = 0, device = -1;
+    long long n_prompt = DEFAULT_PROMPT, n_gen = DEFAULT_GEN, reps = 3, threads = 0, device = -1;
     wgllm_backend_kind backend = WGLLM_BACKEND_AUTO;
     bool json = false;
     long long par[16];
     int n_par = 0;
+    bool p_given = false, n_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-m")) {
             if (!(model_path = arg_value(argc, argv, &i, "bench"))) return 2;
         } else if (!strcmp(a, "-p")) {
-            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 1, 1 << 20, &n_prompt)) goto bad;
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !opt_int("bench", a, v, 1, 1 << 20, &n_prompt)) return 2;
+            p_given = true;
         } else if (!strcmp(a, "-n")) {
-            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 0, 1 << 20, &n_gen)) goto bad;
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !opt_int("bench", a, v, 0, 1 << 20, &n_gen)) return 2;
+            n_given = true;
         } else if (!strcmp(a, "--reps")) {
-            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 1, 1000, &reps)) goto bad;
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !opt_int("bench", a, v, 1, 1000, &reps)) return 2;
         } else if (!strcmp(a, "-t")) {
-            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 1, 1024, &threads)) goto bad;
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !opt_int("bench", a, v, 1, 1024, &threads)) return 2;
         } else if (!strcmp(a, "--backend")) {
-            if (!(v = arg_value(argc, argv, &i, "bench")) || !wgllm_backend_kind_from_name(v, &backend)) goto bad;
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !opt_backend("bench", a, v, &backend)) return 2;
         } else if (!strcmp(a, "--device")) {
-            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int(v, 0, 64, &device)) goto bad;
+            if (!(v = arg_value(argc, argv, &i, "bench")) || !opt_int("bench", a, v, 0, 64, &device)) return 2;
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "--parallel")) {
@@ -59,17 +78,18 @@ int cmd_bench(int argc, char **argv) {
             char buf[256];
             snprintf(buf, sizeof buf, "%s", v);
             for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                if (n_par == 16 || !arg_int(tok, 1, 256, &par[n_par])) goto bad;
+                if (n_par == 16 || !arg_int(tok, 1, 256, &par[n_par])) return bad_value("bench", a, v, PAR_EXPECT);
                 n_par++;
             }
+            if (n_par == 0) return bad_value("bench", a, v, PAR_EXPECT);
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             bench_usage(stdout);
             return 0;
         } else {
-            goto bad;
+            return usage_error("bench", "unknown option '%s'", a);
         }
     }
-    if (!model_path) goto bad;
+    if (!model_path) return usage_error("bench", "no model given (-m FILE)");
 
     char err[512];
     wgllm_model *m = NULL;
@@ -87,11 +107,38 @@ int cmd_bench(int argc, char **argv) {
     wgllm_model_info info;
     wgllm_model_get_info(m, &info);
     wgllm_context_params cp = wgllm_context_default_params();
-    cp.n_ctx = (int)(n_prompt + n_gen);
-    if (cp.n_ctx > info.n_ctx_train) {
-        fprintf(stderr, "wgllm bench: error: -p + -n = %d exceeds the model's context %d\n", cp.n_ctx, info.n_ctx_train);
+    const long long asked_p = n_prompt, asked_n = n_gen;
+    if (!fit_context(&n_prompt, &n_gen, p_given, n_given, info.n_ctx_train)) {
+        if (p_given && n_given)
+            fprintf(stderr, "wgllm bench: error: -p %lld + -n %lld = %lld tokens exceed the model's context of %d "
+                            "(give -p and -n that add up to at most %d)\n",
+                    asked_p, asked_n, asked_p + asked_n, info.n_ctx_train, info.n_ctx_train);
+        else if (p_given)
+            fprintf(stderr, "wgllm bench: error: -p %lld exceeds the model's context of %d (give a smaller -p)\n",
+                    asked_p, info.n_ctx_train);
+        else
+            fprintf(stderr, "wgllm bench: error: -n %lld leaves no room for a prompt in the model's context of %d "
+                            "(give a smaller -n)\n",
+                    asked_n, info.n_ctx_train);
         goto done;
     }
+    if (n_prompt != asked_p || n_gen != asked_n) {
+        char what[64];
+        if (n_prompt != asked_p && n_gen != asked_n)
+            snprintf(what, sizeof what, "s -p %d -n %d do", DEFAULT_PROMPT, DEFAULT_GEN);
+        else
+            snprintf(what, sizeof what, " %s %d does", n_gen != asked_n ? "-n" : "-p",
+                     n_gen != asked_n ? DEFAULT_GEN : DEFAULT_PROMPT);
+        fprintf(stderr, "bench: using -p %lld -n %lld: the default%s not fit the model's context of %d tokens\n",
+                n_prompt, n_gen, what, info.n_ctx_train);
+    }
+    if (n_par && PAR_PROMPT + (n_gen > 0 ? n_gen : 1) + 1 > info.n_ctx_train) {
+        fprintf(stderr, "wgllm bench: error: --parallel needs %d + -n + 1 = %lld tokens, more than the model's context "
+                        "of %d (give a smaller -n)\n",
+                PAR_PROMPT, PAR_PROMPT + (n_gen > 0 ? n_gen : 1) + 1, info.n_ctx_train);
+        goto done;
+    }
+    cp.n_ctx = (int)(n_prompt + n_gen);
     if (wgllm_context_create(m, &cp, &c, err, sizeof err) != WGLLM_OK) {
         fprintf(stderr, "wgllm bench: error: %s\n", err);
         goto done;
@@ -173,8 +220,4 @@ done:
     wgllm_context_free(c);
     wgllm_model_free(m);
     return rc;
-bad:
-    fprintf(stderr, "wgllm bench: error: invalid or missing arguments\n");
-    bench_usage(stderr);
-    return 2;
 }

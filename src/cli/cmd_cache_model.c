@@ -17,8 +17,7 @@ static const char k_cache_usage[] =
     "hard-linked instead of copied, unless --no-link.\n";
 
 static int cache_usage_error(const char *msg) {
-    fprintf(stderr, "wgllm cache-model: error: %s\n%s", msg, k_cache_usage);
-    return 2;
+    return usage_error("cache-model", "%s", msg);
 }
 
 int cmd_cache_model(int argc, char **argv) {
@@ -34,8 +33,7 @@ int cmd_cache_model(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--no-link")) {
             opts.allow_hardlink = 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "wgllm cache-model: error: unknown option '%s'\n%s", argv[i], k_cache_usage);
-            return 2;
+            return usage_error("cache-model", "unknown option '%s'", argv[i]);
         } else if (file) {
             return cache_usage_error("expected exactly one FILE");
         } else {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "convert/hf_llama.h"
 #include "convert/hf_tokenizer.h"
@@ -32,10 +33,9 @@ static const char k_convert_usage[] =
     "           (default: tokenizer_config.json beside TOKENIZER.json, if there)\n";
 
 static int convert_usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "wgllm convert: error: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", k_convert_usage);
-    return 2;
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg);
+    return usage_error("convert", "%s", msg);
 }
 
 /* Parses a thread count in 1..1024. */
@@ -93,13 +93,13 @@ int cmd_convert(int argc, char **argv) {
         fputs(k_convert_usage, stdout);
         return 0;
     }
-    if (argc < 2) return convert_usage_error("%s", "missing the input format (llama2c, hf, spm or hf-tokenizer)");
+    if (argc < 2) return convert_usage_error("%s", "missing the input format (choose llama2c, hf, spm or hf-tokenizer)");
     const char *format = argv[1];
     bool is_hf = strcmp(format, "hf") == 0;
     bool is_llama2c = strcmp(format, "llama2c") == 0 || is_hf; /* same options */
     bool is_hf_tok = strcmp(format, "hf-tokenizer") == 0;
     if (!is_llama2c && !is_hf_tok && strcmp(format, "spm") != 0)
-        return convert_usage_error("unknown input format '%s' (expected llama2c, hf, spm or hf-tokenizer)", format);
+        return convert_usage_error("unknown input format '%s' (choose llama2c, hf, spm or hf-tokenizer)", format);
 
     const char *pos[3] = {0};
     int n_pos = 0;
@@ -145,7 +145,7 @@ int cmd_convert(int argc, char **argv) {
         } else if (strcmp(key, "--name") == 0) {
             name = val;
         } else if (!parse_threads(val, &n_threads)) {
-            return convert_usage_error("bad thread count '%s' (expected 1..1024)", val);
+            return convert_usage_error("invalid value '%s' for -t (expected an integer in 1..1024)", val);
         }
     }
 
@@ -178,8 +178,8 @@ int cmd_convert(int argc, char **argv) {
     if (is_hf && type == WG_TYPE_BF16) {
         /* accepted for hf only: Hugging Face weights are often bf16 already */
     } else if (type < 0 || type == WG_TYPE_BF16 || wg_llama_file_type((uint32_t)type) < 0) {
-        return convert_usage_error(is_hf ? "unsupported --type '%s' (expected f32, f16, bf16, q8_0 or q4_0)"
-                                         : "unsupported --type '%s' (expected f32, f16, q8_0 or q4_0)",
+        return convert_usage_error(is_hf ? "invalid value '%s' for --type (choose f32, f16, bf16, q8_0 or q4_0)"
+                                         : "invalid value '%s' for --type (choose f32, f16, q8_0 or q4_0)",
                                    type_name);
     }
     wg_llama_write_opts opts = {

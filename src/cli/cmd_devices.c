@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 
 #ifndef WGLLM_HAVE_WEBGPU
@@ -142,9 +143,7 @@ int cmd_devices(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else {
-            fprintf(stderr, "wgllm devices: error: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
+            return usage_error("devices", "unknown option '%s'", argv[i]);
         }
     }
     char err[1024];

@@ -34,11 +34,6 @@ static int parse(int argc, char **argv, imatrix_opts *o) {
         const char *a = argv[i], *v = NULL;
 #define VALUE() \
     if (!(v = arg_value(argc, argv, &i, "imatrix"))) return 2
-#define BAD()                                                                         \
-    do {                                                                              \
-        fprintf(stderr, "wgllm imatrix: error: invalid value '%s' for %s\n", v, a); \
-        return 2;                                                                     \
-    } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             imatrix_usage(stdout);
             return 0;
@@ -53,26 +48,23 @@ static int parse(int argc, char **argv, imatrix_opts *o) {
             o->out = v;
         } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
             VALUE();
-            if (!arg_int(v, 1, 1 << 24, &o->ctx)) BAD();
+            if (!opt_int("imatrix", a, v, 1, 1 << 24, &o->ctx)) return 2;
         } else if (!strcmp(a, "--chunks")) {
             VALUE();
-            if (!arg_int(v, 1, 1LL << 40, &o->chunks)) BAD();
+            if (!opt_int("imatrix", a, v, 1, 1LL << 40, &o->chunks)) return 2;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             VALUE();
-            if (!arg_int(v, 1, 1024, &o->threads)) BAD();
+            if (!opt_int("imatrix", a, v, 1, 1024, &o->threads)) return 2;
         } else {
-            fprintf(stderr, "wgllm imatrix: error: unknown option '%s'\n", a);
-            imatrix_usage(stderr);
-            return 2;
+            return usage_error("imatrix", "unknown option '%s'", a);
         }
 #undef VALUE
-#undef BAD
     }
     if (!o->model || !o->text || !o->out) {
-        fprintf(stderr, "wgllm imatrix: error: %s\n",
-                !o->model ? "no model given (-m FILE)" : !o->text ? "no text given (-f TEXT)" : "no output given (-o OUT.gguf)");
-        imatrix_usage(stderr);
-        return 2;
+        return usage_error("imatrix", "%s",
+                           !o->model ? "no model given (-m FILE)"
+                           : !o->text ? "no text given (-f TEXT)"
+                                      : "no output given (-o OUT.gguf)");
     }
     return -1;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "quant/types.h"
@@ -12,8 +13,8 @@ int cmd_info(int argc, char **argv) {
             printf("usage: wgllm info FILE\n");
             return 0;
         }
-        fprintf(stderr, "wgllm info: error: expected exactly one FILE\nusage: wgllm info FILE\n");
-        return 2;
+        return usage_error("info", argc == 2 ? "unknown option '%s'" : "expected exactly one FILE%s",
+                           argc == 2 ? argv[1] : "");
     }
     char err[512];
     gguf_file *f = gguf_open(argv[1], err, sizeof err);

@@ -35,60 +35,47 @@ static int parse_ids(const char *s, wgllm_token **out, int *n_out) {
     return 0;
 }
 
+static const char k_logits_usage[] =
+    "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX] [--backend cpu|webgpu|auto]\n"
+    "                    [--device N]\n"
+    "Writes the float32 logits of every id (one row of n_vocab per id), evaluated B ids at a time\n"
+    "(default 1) on the CPU unless --backend says otherwise.\n";
+
 int cmd_logits(int argc, char **argv) {
     const char *model_path = NULL, *ids_str = NULL, *out_path = NULL, *v;
     long long batch = 1, threads = 0, n_ctx = 0, device = -1;
     wgllm_backend_kind backend = WGLLM_BACKEND_CPU; /* tests name the backend they check */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-m")) {
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("%s", k_logits_usage);
+            return 0;
+        } else if (!strcmp(a, "-m")) {
             if (!(model_path = arg_value(argc, argv, &i, "logits"))) return 2;
         } else if (!strcmp(a, "--ids")) {
             if (!(ids_str = arg_value(argc, argv, &i, "logits"))) return 2;
         } else if (!strcmp(a, "-o")) {
             if (!(out_path = arg_value(argc, argv, &i, "logits"))) return 2;
         } else if (!strcmp(a, "--batch")) {
-            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1 << 20, &batch)) {
-                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
-                return 2;
-            }
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !opt_int("logits", a, v, 1, 1 << 20, &batch)) return 2;
         } else if (!strcmp(a, "-t")) {
-            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1024, &threads)) {
-                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
-                return 2;
-            }
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !opt_int("logits", a, v, 1, 1024, &threads)) return 2;
         } else if (!strcmp(a, "--backend")) {
-            if (!(v = arg_value(argc, argv, &i, "logits")) || !wgllm_backend_kind_from_name(v, &backend)) {
-                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
-                return 2;
-            }
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !opt_backend("logits", a, v, &backend)) return 2;
         } else if (!strcmp(a, "--device")) {
-            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 0, 64, &device)) {
-                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
-                return 2;
-            }
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !opt_int("logits", a, v, 0, 64, &device)) return 2;
         } else if (!strcmp(a, "-c")) {
-            if (!(v = arg_value(argc, argv, &i, "logits")) || !arg_int(v, 1, 1 << 24, &n_ctx)) {
-                fprintf(stderr, "wgllm logits: error: invalid value for %s\n", a);
-                return 2;
-            }
+            if (!(v = arg_value(argc, argv, &i, "logits")) || !opt_int("logits", a, v, 1, 1 << 24, &n_ctx)) return 2;
         } else {
-            fprintf(stderr, "wgllm logits: error: bad option or value '%s'\n"
-                            "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX] [--backend B] [--device N]\n", a);
-            return 2;
+            return usage_error("logits", "unknown option '%s'", a);
         }
     }
     wgllm_token *ids = NULL;
     int n = 0;
-    if (!model_path || !ids_str || !out_path) {
-        fprintf(stderr, "wgllm logits: error: -m, --ids and -o are required\n"
-                        "usage: wgllm logits -m FILE --ids \"1 2 3\" -o OUT.f32 [--batch B] [-t N] [-c CTX] [--backend B] [--device N]\n");
-        return 2;
-    }
+    if (!model_path || !ids_str || !out_path) return usage_error("logits", "-m, --ids and -o are required");
     if (parse_ids(ids_str, &ids, &n) != 0 || n == 0) {
-        fprintf(stderr, "wgllm logits: error: --ids needs a list of non-negative token ids\n");
         free(ids);
-        return 2;
+        return bad_value("logits", "--ids", ids_str, "expected a list of non-negative token ids");
     }
     char err[512];
     int rc = 1;

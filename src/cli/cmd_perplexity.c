@@ -49,11 +49,6 @@ static int parse(int argc, char **argv, ppl_opts *o) {
         const char *a = argv[i], *v = NULL;
 #define VALUE() \
     if (!(v = arg_value(argc, argv, &i, "perplexity"))) return 2
-#define BAD()                                                                            \
-    do {                                                                                 \
-        fprintf(stderr, "wgllm perplexity: error: invalid value '%s' for %s\n", v, a); \
-        return 2;                                                                        \
-    } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             ppl_usage(stdout);
             return 0;
@@ -65,19 +60,19 @@ static int parse(int argc, char **argv, ppl_opts *o) {
             o->text = v;
         } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
             VALUE();
-            if (!arg_int(v, 2, 1 << 24, &o->ctx)) BAD();
+            if (!opt_int("perplexity", a, v, 2, 1 << 24, &o->ctx)) return 2;
         } else if (!strcmp(a, "--stride")) {
             VALUE();
-            if (!arg_int(v, 1, 1 << 24, &o->stride)) BAD();
+            if (!opt_int("perplexity", a, v, 1, 1 << 24, &o->stride)) return 2;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             VALUE();
-            if (!arg_int(v, 1, 1024, &o->threads)) BAD();
+            if (!opt_int("perplexity", a, v, 1, 1024, &o->threads)) return 2;
         } else if (!strcmp(a, "--backend")) {
             VALUE();
-            if (!wgllm_backend_kind_from_name(v, &o->backend)) BAD();
+            if (!opt_backend("perplexity", a, v, &o->backend)) return 2;
         } else if (!strcmp(a, "--device")) {
             VALUE();
-            if (!arg_int(v, 0, 64, &o->device)) BAD();
+            if (!opt_int("perplexity", a, v, 0, 64, &o->device)) return 2;
         } else if (!strcmp(a, "--save-logits")) {
             VALUE();
             o->save = v;
@@ -87,21 +82,15 @@ static int parse(int argc, char **argv, ppl_opts *o) {
         } else if (!strcmp(a, "--json")) {
             o->json = true;
         } else {
-            fprintf(stderr, "wgllm perplexity: error: unknown option '%s'\n", a);
-            ppl_usage(stderr);
-            return 2;
+            return usage_error("perplexity", "unknown option '%s'", a);
         }
 #undef VALUE
-#undef BAD
     }
     if (!o->model || !o->text) {
-        fprintf(stderr, "wgllm perplexity: error: %s\n", !o->model ? "no model given (-m FILE)" : "no text given (-f TEXT)");
-        ppl_usage(stderr);
-        return 2;
+        return usage_error("perplexity", "%s", !o->model ? "no model given (-m FILE)" : "no text given (-f TEXT)");
     }
     if (o->ctx && o->stride && o->stride >= o->ctx) {
-        fprintf(stderr, "wgllm perplexity: error: --stride %lld must be smaller than --ctx %lld\n", o->stride, o->ctx);
-        return 2;
+        return usage_error("perplexity", "--stride %lld must be smaller than --ctx %lld", o->stride, o->ctx);
     }
     return -1;
 }

@@ -24,11 +24,9 @@ static void quantize_usage(FILE *f) {
 }
 
 static int quantize_usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "wgllm quantize: error: ");
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    quantize_usage(stderr);
-    return 2;
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg);
+    return usage_error("quantize", "%s", msg);
 }
 
 int cmd_quantize(int argc, char **argv) {
@@ -45,7 +43,7 @@ int cmd_quantize(int argc, char **argv) {
             const char *v = arg_value(argc, argv, &i, "quantize");
             long long n;
             if (!v) return 2;
-            if (!arg_int(v, 1, 1024, &n)) return quantize_usage_error("bad thread count '%s' (expected 1..1024)", v);
+            if (!opt_int("quantize", a, v, 1, 1024, &n)) return 2;
             o.n_threads = (int)n;
         } else if (!strcmp(a, "--imatrix")) {
             if (!(o.imatrix_path = arg_value(argc, argv, &i, "quantize"))) return 2;
@@ -60,7 +58,7 @@ int cmd_quantize(int argc, char **argv) {
     }
     if (n_pos != 3) return quantize_usage_error("%s", "needs IN.gguf, OUT.gguf and TYPE");
     const wg_ftype *ft = wg_ftype_find(pos[2]);
-    if (!ft) return quantize_usage_error("unknown type '%s'", pos[2]);
+    if (!ft) return usage_error("quantize", "unknown type '%s' (choose %s)", pos[2], wg_ftype_names());
     char err[512];
     if (!wg_quantize_file(pos[0], pos[1], ft, &o, err, sizeof err)) {
         fprintf(stderr, "wgllm quantize: error: %s\n", err);

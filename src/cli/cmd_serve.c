@@ -18,9 +18,14 @@ static void serve_usage(FILE *out) {
             "  --parallel N         sequences decoded together, one KV cache each (default 4)\n"
             "  -c, --ctx N          context size of each sequence (default: the model's)\n"
             "  --max-queue N        requests that may wait for a sequence slot; beyond: 429 (default 64)\n"
-            "  --drain-timeout S    seconds SIGTERM waits for requests in flight (default 30)\n"
+            "  --drain-timeout S    seconds SIGTERM waits for requests in flight (default 30); requests\n"
+            "                       still running then get an error and the exit code is 3\n"
             "  --api-key KEY        require 'Authorization: Bearer KEY' (default: $WGLLM_API_KEY, else none)\n"
-            "  --alias NAME         model id in the API (default: the file name without .gguf)\n"
+            "  --alias NAME         model id in the API (default: the file name without .gguf); kept\n"
+            "                       across reloads\n"
+            "  --admin-key KEY      enable POST /admin/reload with 'Authorization: Bearer KEY' (default:\n"
+            "                       $WGLLM_ADMIN_KEY, else the admin routes are off: 404)\n"
+            "  --models-dir DIR     reloads may name only files inside DIR (default: the -m file's folder)\n"
             "  --model-cache DIR    serve a verified copy of the model kept in DIR (e.g. a tmpfs such as\n"
             "                       /dev/shm): copied once, atomically; corrupt or partial copies are rebuilt\n"
             "  --max-body BYTES     largest request body; beyond: 413 (default 1048576)\n"
@@ -39,22 +44,20 @@ int cmd_serve(int argc, char **argv) {
     srv_options_defaults(&o);
     const char *env_key = getenv("WGLLM_API_KEY");
     if (env_key && env_key[0]) o.api_key = env_key;
+    const char *env_admin = getenv("WGLLM_ADMIN_KEY");
+    if (env_admin && env_admin[0]) o.admin_key = env_admin;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         long long n;
         float f;
 #define VALUE() \
     if (!(v = arg_value(argc, argv, &i, "serve"))) return 2
-#define BAD()                                                                       \
-    do {                                                                            \
-        fprintf(stderr, "wgllm serve: error: invalid value '%s' for %s\n", v, a); \
-        return 2;                                                                   \
-    } while (0)
-#define INT(lo, hi, dst)                       \
-    do {                                       \
-        VALUE();                               \
-        if (!arg_int(v, lo, hi, &n)) BAD();    \
-        dst = (int)n;                          \
+#define BAD() return usage_error("serve", "invalid value '%s' for %s", v, a)
+#define INT(lo, hi, dst)                                    \
+    do {                                                    \
+        VALUE();                                            \
+        if (!opt_int("serve", a, v, lo, hi, &n)) return 2;  \
+        dst = (int)n;                                       \
     } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             serve_usage(stdout);
@@ -69,7 +72,7 @@ int cmd_serve(int argc, char **argv) {
             INT(0, 65535, o.port);
         } else if (!strcmp(a, "--backend")) {
             VALUE();
-            if (!wgllm_backend_kind_from_name(v, &o.backend)) BAD();
+            if (!opt_backend("serve", a, v, &o.backend)) return 2;
         } else if (!strcmp(a, "--device")) {
             INT(0, 64, o.device);
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
@@ -88,6 +91,14 @@ int cmd_serve(int argc, char **argv) {
             VALUE();
             if (!v[0]) BAD();
             o.api_key = v;
+        } else if (!strcmp(a, "--admin-key")) {
+            VALUE();
+            if (!v[0]) BAD();
+            o.admin_key = v;
+        } else if (!strcmp(a, "--models-dir")) {
+            VALUE();
+            if (!v[0]) BAD();
+            o.models_dir = v;
         } else if (!strcmp(a, "--model-cache")) {
             VALUE();
             if (!v[0]) BAD();
@@ -113,17 +124,17 @@ int cmd_serve(int argc, char **argv) {
             if (!arg_float(v, &f) || !(f >= 0.1f) || f > 86400) BAD();
             o.request_timeout = f;
         } else {
-            fprintf(stderr, "wgllm serve: error: unknown option '%s'\n", a);
-            serve_usage(stderr);
-            return 2;
+            return usage_error("serve", "unknown option '%s'", a);
         }
 #undef VALUE
 #undef BAD
 #undef INT
     }
     if (!o.model_path) {
-        fprintf(stderr, "wgllm serve: error: no model given (-m FILE)\n");
-        serve_usage(stderr);
+        return usage_error("serve", "no model given (-m FILE)");
+    }
+    if (o.admin_key && o.api_key && !strcmp(o.admin_key, o.api_key)) {
+        fprintf(stderr, "wgllm serve: error: the admin key must differ from the API key\n");
         return 2;
     }
     if (o.step_tokens < o.parallel) o.step_tokens = o.parallel; /* every decoding sequence fits in a step */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "convert/llama_gguf.h"
 #include "convert/synth.h"
@@ -31,11 +32,9 @@ static void synth_print_usage(FILE *f) {
 }
 
 static int synth_usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "wgllm synth: error: ");
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    synth_print_usage(stderr);
-    return 2;
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg);
+    return usage_error("synth", "%s", msg);
 }
 
 static bool parse_int(const char *s, long lo, long hi, int32_t *out) {
@@ -114,10 +113,8 @@ int cmd_synth(int argc, char **argv) {
         }
         if (shape_idx >= 0) {
             if (!parse_int(val, 1, WG_LLAMA_MAX_DIM, &overrides[shape_idx])) {
-                fprintf(stderr, "wgllm synth: error: %s needs an integer in 1..%d (got '%s')\n", key,
-                        WG_LLAMA_MAX_DIM, val);
-                synth_print_usage(stderr);
-                return 2;
+                return usage_error("synth", "invalid value '%s' for %s (expected an integer in 1..%d)", val, key,
+                                   WG_LLAMA_MAX_DIM);
             }
             overridden[shape_idx] = true;
         } else if (strcmp(key, "--preset") == 0) {
@@ -129,23 +126,33 @@ int cmd_synth(int argc, char **argv) {
         } else if (strcmp(key, "--vocab-from") == 0) {
             vocab_from = val;
         } else if (!parse_int(val, 1, 1024, &n_threads)) {
-            return synth_usage_error("bad thread count '%s' (expected 1..1024)", val);
+            return synth_usage_error("invalid value '%s' for -t (expected an integer in 1..1024)", val);
         }
     }
 
     if (!out) return synth_usage_error("%s", "missing OUT.gguf");
     const wg_synth_preset *preset = wg_synth_find_preset(preset_name);
-    if (!preset) return synth_usage_error("unknown preset '%s'", preset_name);
+    if (!preset) {
+        int n;
+        const wg_synth_preset *p = wg_synth_presets(&n);
+        const char *names[32];
+        int k = 0;
+        for (; k < n && k < 31; k++) names[k] = p[k].name;
+        names[k] = NULL;
+        char list[512];
+        return usage_error("synth", "invalid value '%s' for --preset (choose %s)", preset_name,
+                           choice_list(names, list, sizeof list));
+    }
     if (!type_name) return synth_usage_error("%s", "missing --type");
     int type = wg_type_from_name(type_name);
     if (type < 0 || wg_llama_file_type((uint32_t)type) < 0)
-        return synth_usage_error("unsupported --type '%s' (expected f32, f16, q8_0 or q4_0)", type_name);
+        return synth_usage_error("invalid value '%s' for --type (choose f32, f16, q8_0 or q4_0)", type_name);
     if (!seed_str) return synth_usage_error("%s", "missing --seed");
     char *end;
     errno = 0;
     unsigned long long seed = strtoull(seed_str, &end, 0);
     if (errno || end == seed_str || *end || seed_str[0] == '-')
-        return synth_usage_error("bad --seed '%s' (expected an unsigned integer)", seed_str);
+        return synth_usage_error("invalid value '%s' for --seed (expected an unsigned integer)", seed_str);
 
     wg_llama_shape shape = preset->shape;
     for (size_t k = 0; k < N_SHAPE_FLAGS; k++)
@@ -160,12 +167,10 @@ int cmd_synth(int argc, char **argv) {
             return 1;
         }
         if (overridden[VOCAB_FLAG] && overrides[VOCAB_FLAG] != vocab.n) {
-            fprintf(stderr, "wgllm synth: error: --vocab %d disagrees with the %d pieces of %s\n",
-                    (int)overrides[VOCAB_FLAG],
-                    (int)vocab.n, vocab_from);
+            int n_pieces = vocab.n;
             wg_vocab_clear(&vocab);
-            synth_print_usage(stderr);
-            return 2;
+            return usage_error("synth", "--vocab %d disagrees with the %d pieces of %s", (int)overrides[VOCAB_FLAG],
+                               n_pieces, vocab_from);
         }
         shape.n_vocab = vocab.n;
     }

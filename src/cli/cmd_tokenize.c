@@ -45,6 +45,15 @@ static int decode_ids(const wgllm_model *m, const char *s) {
     return 0;
 }
 
+static void tokenize_usage(FILE *out) {
+    fprintf(out, "usage: wgllm tokenize -m FILE [--no-bos] [--special] [--decode] [--file PATH | TEXT]\n"
+                 "  TEXT           the text (default: standard input when it is not a terminal)\n"
+                 "  --file PATH    read the text from a file; - reads standard input\n"
+                 "  --no-bos       do not prepend the BOS token\n"
+                 "  --special      turn the text of special tokens (<|eot_id|>, ...) into those tokens\n"
+                 "  --decode       read token ids instead and write their exact bytes\n");
+}
+
 int cmd_tokenize(int argc, char **argv) {
     const char *model_path = NULL, *file = NULL, *text = NULL;
     bool no_bos = false, special = false, decode = false;
@@ -60,23 +69,20 @@ int cmd_tokenize(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--decode")) {
             decode = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: wgllm tokenize -m FILE [--no-bos] [--special] [--decode] [--file PATH | TEXT]\n");
+            tokenize_usage(stdout);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1] != 0 && !text) {
-            fprintf(stderr, "wgllm tokenize: error: unknown option '%s'\n", argv[i]);
-            return 2;
+            return usage_error("tokenize", "unknown option '%s'", argv[i]);
         } else if (!text) {
             text = argv[i];
         } else {
-            fprintf(stderr, "wgllm tokenize: error: more than one text given (quote it)\n");
-            return 2;
+            return usage_error("tokenize", "more than one text given (quote it)");
         }
     }
-    if (!model_path || (file && text)) {
-        fprintf(stderr, "wgllm tokenize: error: %s\nusage: wgllm tokenize -m FILE [--no-bos] [--special] [--decode] [--file PATH | TEXT]\n",
-                model_path ? "give either --file or TEXT, not both" : "no model given (-m FILE)");
-        return 2;
-    }
+    if (!model_path) return usage_error("tokenize", "no model given (-m FILE)");
+    if (file && text) return usage_error("tokenize", "give either --file or TEXT, not both");
+    /* Without TEXT, a pipe or a file on standard input is the text (as with --file -). */
+    if (!file && !text && stdin_has_text()) file = "-";
     char err[512];
     size_t len = text ? strlen(text) : 0;
     char *buf = NULL;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "wgllm.h"
 
@@ -13,6 +14,7 @@ typedef struct {
 
 static const command k_commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
+    {"chat", cmd_chat, "interactive chat in the model's chat template"},
     {"bench", cmd_bench, "measure prompt and generation speed"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"info", cmd_info, "print a GGUF file's metadata and tensors"},
@@ -50,7 +52,9 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
         if (!strcmp(argv[1], k_commands[i].name)) return k_commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "wgllm: error: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    const char *names[sizeof k_commands / sizeof k_commands[0] + 1];
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++) names[i] = k_commands[i].name;
+    names[sizeof k_commands / sizeof k_commands[0]] = NULL;
+    char list[512];
+    return usage_error(NULL, "unknown command '%s' (choose %s)", argv[1], choice_list(names, list, sizeof list));
 }

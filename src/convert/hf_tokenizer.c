@@ -166,11 +166,12 @@ static bool read_ids(const cJSON *vocab, const cJSON *added, wg_vocab *out, char
 }
 
 static bool read_merges(const cJSON *merges, wg_vocab *out, char *err, size_t err_size) {
-    int n = cJSON_GetArraySize(merges);
     if (!cJSON_IsArray(merges)) return failf(err, err_size, "model.merges is missing or not an array");
+    int n = cJSON_GetArraySize(merges), i = 0;
     if (!wg_vocab_alloc_merges(out, n)) return failf(err, err_size, "out of memory");
-    for (int i = 0; i < n; i++) {
-        const cJSON *m = cJSON_GetArrayItem(merges, i);
+    /* Walk the list: cJSON_GetArrayItem(i) is a linear search, quadratic over 280k merges. */
+    const cJSON *m;
+    cJSON_ArrayForEach(m, merges) {
         const char *a = NULL, *b = NULL;
         size_t al, bl;
         if (cJSON_IsString(m)) {
@@ -181,10 +182,10 @@ static bool read_merges(const cJSON *merges, wg_vocab *out, char *err, size_t er
             al = (size_t)(sp - s);
             b = sp + 1;
             bl = strlen(b);
-        } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
-                   cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
-            a = cJSON_GetArrayItem(m, 0)->valuestring;
-            b = cJSON_GetArrayItem(m, 1)->valuestring;
+        } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) &&
+                   cJSON_IsString(m->child->next)) {
+            a = m->child->valuestring;
+            b = m->child->next->valuestring;
             al = strlen(a);
             bl = strlen(b);
             /* GGUF stores "left right": a space inside a piece would be ambiguous. */
@@ -199,7 +200,7 @@ static bool read_merges(const cJSON *merges, wg_vocab *out, char *err, size_t er
         s[al] = ' ';
         memcpy(s + al + 1, b, bl);
         s[al + 1 + bl] = '\0';
-        out->merges[i] = s;
+        out->merges[i++] = s;
     }
     return true;
 }

@@ -191,15 +191,15 @@ static bool set_model_kv(gguf_writer *w, const wg_llama_shape *s, const wg_llama
     float eps = s->ext.rms_eps > 0 ? s->ext.rms_eps : 1e-5f;
     ok = ok && gguf_writer_set_f32(w, "llama.rope.freq_base", base);
     ok = ok && gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", eps);
-    if (s->ext.rope_scaling != WG_LLAMA_ROPE_SCALING_NONE) {
-        /* llama.cpp's keys; Llama 3's per-pair factors travel in rope_freqs.weight */
-        ok = ok && gguf_writer_set_str(w, "llama.rope.scaling.type",
-                                       s->ext.rope_scaling == WG_LLAMA_ROPE_SCALING_LINEAR ? "linear" : "llama3");
+    if (s->ext.rope_scaling == WG_LLAMA_ROPE_SCALING_LINEAR) {
+        ok = ok && gguf_writer_set_str(w, "llama.rope.scaling.type", "linear");
         ok = ok && gguf_writer_set_f32(w, "llama.rope.scaling.factor", s->ext.rope_scaling_factor);
         if (s->ext.rope_scaling_orig_ctx > 0)
             ok = ok && gguf_writer_set_u32(w, "llama.rope.scaling.original_context_length",
                                            (uint32_t)s->ext.rope_scaling_orig_ctx);
     }
+    /* Llama 3 scaling is the tensor rope_freqs.weight alone, as llama.cpp's converter writes it:
+       llama.cpp refuses a "llama3" scaling type (it has no such enum value). */
     ok = ok && gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)s->n_vocab);
     return ok;
 }

@@ -50,7 +50,28 @@ typedef struct gguf_file gguf_file;
  * writes a one-line message to err (if err_size > 0). Caller frees with gguf_close. */
 gguf_file *gguf_open(const char *path, char *err, size_t err_size);
 
-/* Same, over a caller-owned buffer that must outlive the gguf_file (fuzzing, tests). */
+/* Opens a file into private memory instead of mapping it: the metadata is read now,
+ * each tensor's data by gguf_tensor_load. Whatever happens to the file afterwards
+ * (truncated, rewritten in place, removed) never reaches the gguf_file; with a mapping,
+ * a truncated file raises SIGBUS at the next touch of a page past its new end. Costs
+ * memory for whatever is loaded and kept. The file stays open until gguf_detach. */
+gguf_file *gguf_open_private(const char *path, char *err, size_t err_size);
+bool gguf_is_private(const gguf_file *f);
+
+/* Makes ti's data readable at ti->data: a private file reads it (if it is not already in
+ * memory); a mapped file or a caller buffer has it already. False with a message when the
+ * file no longer holds it (truncated since open) or was detached. Loading and unloading
+ * change the gguf_file: one thread does them, before its data is shared. */
+bool gguf_tensor_load(gguf_file *f, const gguf_tensor_info *ti, char *err, size_t err_size);
+/* Gives back the memory of ti's data (the whole pages inside it) once it was copied
+ * elsewhere (to a GPU). A private file's tensor must be loaded again before it is read. */
+void gguf_tensor_unload(gguf_file *f, const gguf_tensor_info *ti);
+/* A private file: closes it and makes the copy read-only; no tensor can be loaded
+ * afterwards. False with a message if the file's size or mtime changed since open (it
+ * was rewritten while loading: what was read may mix two versions). True otherwise. */
+bool gguf_detach(gguf_file *f, char *err, size_t err_size);
+
+/* As gguf_open, over a caller-owned buffer that must outlive the gguf_file (fuzzing, tests). */
 gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t err_size);
 
 void gguf_close(gguf_file *f);

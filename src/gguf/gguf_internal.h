@@ -32,7 +32,13 @@ typedef struct gguf_name_index {
 struct gguf_file {
     const uint8_t *base;
     size_t size;
-    void *mapping; /* non-NULL when gguf_open mapped the file; size bytes long */
+    void *mapping; /* non-NULL when gguf_open mapped the file (or gguf_open_private
+                    * allocated its private copy); size bytes long */
+    int fd;        /* gguf_open_private: the file, until gguf_detach; -1 otherwise */
+    bool *loaded;  /* gguf_open_private: per tensor, its data was read into place */
+    bool is_private;
+    uint64_t opened_size;    /* gguf_open_private: the file's size and mtime at open, */
+    int64_t opened_mtime_ns; /* to tell that it was rewritten while loading */
 
     uint32_t version;
     uint32_t alignment;
@@ -47,6 +53,12 @@ struct gguf_file {
     gguf_name_index key_index;
     gguf_name_index tensor_index;
 };
+
+/* Parses data[0..size) (gguf_open_memory). *seen (may be NULL) is set, on success and
+ * on failure alike, to the end of the furthest byte the parser looked at: when only
+ * data[0..n) holds the real bytes yet (the rest not read), the outcome is that of the
+ * whole buffer if *seen <= n. */
+gguf_file *gguf_parse(const void *data, size_t size, size_t *seen, char *err, size_t err_size);
 
 /* Grows *arr (of elem-byte items) so that index `need` fits, doubling the
  * capacity; false when out of memory (the array is left as it was). */

@@ -29,6 +29,7 @@ typedef struct parser {
     const uint8_t *base;
     size_t size;
     size_t pos;
+    size_t seen; /* end of the furthest byte looked at (a partly read buffer: see gguf_parse) */
     char *err;
     size_t err_size;
 } parser;
@@ -57,8 +58,13 @@ static bool fail(parser *p, const char *fmt, ...) {
 
 static size_t remaining(const parser *p) { return p->size - p->pos; }
 
+static void saw(parser *p, size_t end) {
+    if (end > p->seen) p->seen = end;
+}
+
 static bool read_u32(parser *p, uint32_t *v) {
     if (remaining(p) < sizeof *v) return false;
+    saw(p, p->pos + sizeof *v);
     memcpy(v, p->base + p->pos, sizeof *v);
     p->pos += sizeof *v;
     return true;
@@ -66,6 +72,7 @@ static bool read_u32(parser *p, uint32_t *v) {
 
 static bool read_u64(parser *p, uint64_t *v) {
     if (remaining(p) < sizeof *v) return false;
+    saw(p, p->pos + sizeof *v);
     memcpy(v, p->base + p->pos, sizeof *v);
     p->pos += sizeof *v;
     return true;
@@ -207,6 +214,7 @@ static bool parse_name(parser *p, const char *what, int64_t i, const char *label
         return fail(p, "%s %" PRId64 ": %s length %" PRIu64 " goes beyond the end of the file (%zu bytes remain)", what, i, label, *len,
                     remaining(p));
     *s = p->base + p->pos;
+    saw(p, p->pos + *len);
     if (memchr(*s, 0, *len)) return fail(p, "%s %" PRId64 ": %s %s contains a NUL byte", what, i, label, show(*s, *len).s);
     p->pos += *len;
     return true;
@@ -369,6 +377,7 @@ static bool index_names(parser *p, gguf_file *f) {
 
 static bool parse_header(parser *p, gguf_file *f, uint64_t *n_tensors, uint64_t *n_kv) {
     if (p->size < 4) return fail(p, "file too small for a GGUF header (%zu bytes, need %d)", p->size, HEADER_BYTES);
+    saw(p, 4);
     if (memcmp(p->base, GGUF_MAGIC, 4) != 0)
         return fail(p, "bad magic %s: not a GGUF file (expected \"GGUF\")", show(p->base, 4).s);
     p->pos = 4;
@@ -419,7 +428,8 @@ static bool parse_file(parser *p, gguf_file *f) {
 
 /* ---- open / close ---- */
 
-gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t err_size) {
+gguf_file *gguf_parse(const void *data, size_t size, size_t *seen, char *err, size_t err_size) {
+    if (seen) *seen = 0;
     if (!data && size > 0) {
         set_err(err, err_size, "no data");
         return NULL;
@@ -432,12 +442,20 @@ gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t err
     static const uint8_t empty[1];
     f->base = data ? data : empty;
     f->size = size;
-    parser p = {f->base, size, 0, err, err_size};
-    if (!parse_file(&p, f)) {
+    f->fd = -1;
+    parser p = {f->base, size, 0, 0, err, err_size};
+    bool ok = parse_file(&p, f);
+    saw(&p, p.pos);
+    if (seen) *seen = p.seen;
+    if (!ok) {
         gguf_close(f);
         return NULL;
     }
     return f;
+}
+
+gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t err_size) {
+    return gguf_parse(data, size, NULL, err, err_size);
 }
 
 gguf_file *gguf_open(const char *path, char *err, size_t err_size) {
@@ -445,7 +463,9 @@ gguf_file *gguf_open(const char *path, char *err, size_t err_size) {
         set_err(err, err_size, "no path given");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO or a device must not wait for a writer (a reload named
+     * one would hang); the check below then refuses anything but a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         set_err(err, err_size, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
@@ -496,6 +516,8 @@ void gguf_close(gguf_file *f) {
     free(f->names);
     free(f->key_index.slots);
     free(f->tensor_index.slots);
+    free(f->loaded);
+    if (f->fd >= 0) close(f->fd);
     if (f->mapping) munmap(f->mapping, f->size);
     free(f);
 }

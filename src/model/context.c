@@ -3,9 +3,60 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/host_memory.h"
 #include "model/model.h"
 
 #define WG_DEFAULT_BATCH 64
+
+static int batch_rows(const wgllm_model *m, int n_ctx) {
+    int batch = m->backend->ops->batch_hint > 0 ? m->backend->ops->batch_hint : WG_DEFAULT_BATCH;
+    return n_ctx < batch ? n_ctx : batch;
+}
+
+/* a * b, or UINT64_MAX when that overflows: a size no host has, so it is refused. */
+static uint64_t mul_sat(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+/* Host bytes of one context's KV cache (f32 K and V of every layer) and of its activation
+ * and logit buffers (as wg_acts_create and wgllm_context_create make them). */
+static void context_bytes(const wgllm_model *m, int n_ctx, uint64_t *kv, uint64_t *buffers) {
+    const wg_hparams *hp = &m->hp;
+    const uint64_t kv_dim = (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim;
+    const uint64_t q_dim = (uint64_t)hp->n_head * (uint64_t)hp->head_dim;
+    *kv = mul_sat(mul_sat(2 * sizeof(float) * (uint64_t)hp->n_layer, kv_dim), (uint64_t)n_ctx);
+    const uint64_t row = 4 * (uint64_t)hp->n_embd + 2 * q_dim + 2 * kv_dim + 3 * (uint64_t)hp->n_ff +
+                         2 * (uint64_t)hp->n_vocab;
+    *buffers = mul_sat(row, (uint64_t)batch_rows(m, n_ctx) * sizeof(float));
+}
+
+wgllm_status wgllm_context_check_memory(const wgllm_model *m, int n_ctx, int n_contexts, char *err,
+                                        size_t err_size) {
+    char scratch[8];
+    if (!err || err_size == 0) {
+        err = scratch;
+        err_size = sizeof scratch;
+    }
+    if (!m || n_contexts < 1) return WGLLM_ERR_INVALID_ARG;
+    if (!m->backend || !m->backend->ops->host_memory) return WGLLM_OK;
+    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
+    uint64_t kv, buffers;
+    context_bytes(m, n_ctx, &kv, &buffers);
+    const uint64_t need = mul_sat(kv > UINT64_MAX - buffers ? UINT64_MAX : kv + buffers, (uint64_t)n_contexts);
+    const wg_host_memory host = wg_host_memory_query();
+    if (need <= host.available) return WGLLM_OK;
+    char b_need[32], b_kv[32], b_avail[32];
+    wg_format_bytes(need, b_need, sizeof b_need);
+    wg_format_bytes(kv, b_kv, sizeof b_kv);
+    wg_format_bytes(host.available, b_avail, sizeof b_avail);
+    snprintf(err, err_size,
+             "%d context%s of %d tokens need%s %s of host memory (%llu bytes; a KV cache takes %s), but only %s "
+             "(%llu bytes) is available (%s)",
+             n_contexts, n_contexts == 1 ? "" : "s", n_ctx, n_contexts == 1 ? "s" : "", b_need,
+             (unsigned long long)need, b_kv, b_avail, (unsigned long long)host.available, host.limit);
+    return WGLLM_ERR_NO_MEMORY;
+}
 
 wgllm_context_params wgllm_context_default_params(void) {
     wgllm_context_params p = {.n_ctx = 0};
@@ -50,6 +101,8 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
         snprintf(err, err_size, "context size %d exceeds the model's training context %d", n_ctx, hp->n_ctx_train);
         return WGLLM_ERR_INVALID_ARG;
     }
+    wgllm_status st = wgllm_context_check_memory(m, n_ctx, 1, err, err_size);
+    if (st != WGLLM_OK) return st;
     wgllm_context *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, err_size, "out of memory");
@@ -57,8 +110,7 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
     }
     c->model = m;
     c->n_ctx = n_ctx;
-    int batch = m->backend->ops->batch_hint > 0 ? m->backend->ops->batch_hint : WG_DEFAULT_BATCH;
-    c->n_batch = n_ctx < batch ? n_ctx : batch;
+    c->n_batch = batch_rows(m, n_ctx);
     wg_backend *b = m->backend;
     const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
     const int nb = c->n_batch;

@@ -4,10 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "backend/registry.h"
+#include "model/host_memory.h"
 #include "model/model.h"
 #include "quant/quant.h"
 
@@ -59,21 +58,22 @@ static const gguf_tensor_info *find_checked(loader *ld, const char *name, int64_
     return ti;
 }
 
-/* Once a backend has copied a weight (to a GPU), its pages of the mapped file are
- * dropped, so host memory stays small while a large model uploads. */
+/* Brings a tensor's bytes into memory (a private copy reads them from the file). */
+static bool load_data(loader *ld, const gguf_tensor_info *ti) {
+    return gguf_tensor_load(ld->m->file, ti, ld->err, ld->err_size);
+}
+
+/* Once a backend has copied a weight (to a GPU), its host pages are dropped, so host
+ * memory stays small while a large model uploads. */
 static void drop_host_pages(const loader *ld, const gguf_tensor_info *ti) {
     if (ld->m->backend->ops->weights_reference_host) return;
-    const long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0) return;
-    uintptr_t begin = ((uintptr_t)ti->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    uintptr_t end = ((uintptr_t)ti->data + ti->nbytes) & ~((uintptr_t)page - 1);
-    if (end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
+    gguf_tensor_unload(ld->m->file, ti);
 }
 
 /* A 2-D weight handed to the backend in its stored format. */
 static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
     const gguf_tensor_info *ti = find_checked(ld, name, ne0, ne1);
-    if (!ti) return NULL;
+    if (!ti || !load_data(ld, ti)) return NULL;
     wg_backend *b = ld->m->backend;
     char berr[160];
     wg_tensor *t = b->ops->weight_create(b, ti->type, ne0, ne1, ti->data, berr, sizeof berr);
@@ -90,7 +90,7 @@ static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t
 /* A norm vector, converted to f32 whatever its stored type. */
 static wg_tensor *load_vector(loader *ld, const char *name, int64_t n) {
     const gguf_tensor_info *ti = find_checked(ld, name, n, 1);
-    if (!ti) return NULL;
+    if (!ti || !load_data(ld, ti)) return NULL;
     float *dst = ld->m->norm_data + ld->norm_used;
     ld->norm_used += (size_t)n;
     if (!wg_dequantize_row(ti->type, ti->data, dst, n)) {
@@ -119,7 +119,7 @@ static bool load_rope_factors(loader *ld) {
         return false;
     }
     const gguf_tensor_info *ti = find_checked(ld, "rope_freqs.weight", pairs, 1);
-    if (!ti) return false;
+    if (!ti || !load_data(ld, ti)) return false;
     m->rope_factors = malloc(sizeof(float) * (size_t)pairs);
     if (!m->rope_factors) {
         snprintf(ld->err, ld->err_size, "out of memory");
@@ -176,6 +176,24 @@ static bool load_weights(loader *ld) {
         m->tied = true;
     }
     return true;
+}
+
+/* A private copy on a backend that computes from host memory keeps every weight there:
+ * a model that cannot fit is refused now, with the sizes, instead of the process being
+ * killed while it reads the file. */
+static bool weights_fit(const wgllm_model *m, char *err, size_t err_size) {
+    if (!gguf_is_private(m->file) || !m->backend->ops->weights_reference_host) return true;
+    uint64_t need = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(m->file); i++) need += gguf_tensor(m->file, i)->nbytes;
+    const wg_host_memory host = wg_host_memory_query();
+    if (need <= host.available) return true;
+    char b_need[32], b_avail[32];
+    snprintf(err, err_size,
+             "the weights need %s of host memory (%llu bytes, read into private memory), but only %s (%llu bytes) "
+             "is available (%s)",
+             wg_format_bytes(need, b_need, sizeof b_need), (unsigned long long)need,
+             wg_format_bytes(host.available, b_avail, sizeof b_avail), (unsigned long long)host.available, host.limit);
+    return false;
 }
 
 static void free_tensor(wgllm_model *m, wg_tensor *t) {
@@ -242,7 +260,7 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
     }
     pthread_mutex_init(&m->eval_lock, NULL);
     char sub[200];
-    m->file = gguf_open(path, sub, sizeof sub);
+    m->file = p.private_copy ? gguf_open_private(path, sub, sizeof sub) : gguf_open(path, sub, sizeof sub);
     if (!m->file) {
         snprintf(err, err_size, "%s: %s", path, sub);
         wgllm_model_free(m);
@@ -262,6 +280,7 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         snprintf(m->name, sizeof m->name, "%.*s", (int)(name_len < sizeof m->name ? name_len : sizeof m->name - 1), name);
     if (p.vocab_only) {
         m->hp.n_vocab = wg_tokenizer_n_vocab(m->tok);
+        gguf_detach(m->file, sub, sizeof sub); /* the vocabulary is copied: a change no longer matters */
         *out = m;
         return WGLLM_OK;
     }
@@ -277,6 +296,11 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         snprintf(err, err_size, "%s", sub);
         wgllm_model_free(m);
         return WGLLM_ERR_BACKEND;
+    }
+    if (!weights_fit(m, sub, sizeof sub)) {
+        snprintf(err, err_size, "%s: %s", path, sub);
+        wgllm_model_free(m);
+        return WGLLM_ERR_NO_MEMORY;
     }
     loader ld = {m, sub, sizeof sub, 0, false};
     bool loaded = load_weights(&ld);
@@ -295,14 +319,21 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         }
         snprintf(m->backend_desc, sizeof m->backend_desc, "cpu %s", why);
         ld = (loader){m, sub, sizeof sub, 0, false};
-        loaded = load_weights(&ld);
+        loaded = weights_fit(m, sub, sizeof sub) && load_weights(&ld);
     }
     if (!loaded) {
         snprintf(err, err_size, "%s: %s", path, sub);
         wgllm_model_free(m);
-        return ld.backend_failed ? WGLLM_ERR_BACKEND
-               : strstr(sub, "does not support") ? WGLLM_ERR_UNSUPPORTED
-                                                 : WGLLM_ERR_FORMAT;
+        return ld.backend_failed                                      ? WGLLM_ERR_BACKEND
+               : strstr(sub, "does not support")                      ? WGLLM_ERR_UNSUPPORTED
+               : strstr(sub, "host memory")                           ? WGLLM_ERR_NO_MEMORY
+               : strstr(sub, "shorter") || strstr(sub, "cannot read") ? WGLLM_ERR_IO
+                                                                      : WGLLM_ERR_FORMAT;
+    }
+    if (!gguf_detach(m->file, sub, sizeof sub)) {
+        snprintf(err, err_size, "%s: %s", path, sub);
+        wgllm_model_free(m);
+        return WGLLM_ERR_IO;
     }
     *out = m;
     return WGLLM_OK;

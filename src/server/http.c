@@ -176,11 +176,13 @@ static const route k_routes[] = {
     {"/health", "GET", srv_route_health, true},
     {"/ready", "GET", srv_route_ready, true},
     {"/metrics", "GET", srv_route_metrics, true},
-    {"/admin/reload", "POST", srv_route_reload, false},
+    {"/admin/reload", "POST", srv_route_reload, true}, /* checks the admin key (admin.c) */
 };
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
 
-static const route *find_route(const char *url) {
+/* The admin routes do not exist (404) unless --admin-key is given. */
+static const route *find_route(const srv_server *srv, const char *url) {
+    if (!srv->opt.admin_key && !strncmp(url, "/admin/", 7)) return NULL;
     for (size_t i = 0; i < N_ROUTES; i++)
         if (!strcmp(url, k_routes[i].path)) return &k_routes[i];
     return NULL;
@@ -286,7 +288,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
         c->http11 = version && !strcmp(version, MHD_HTTP_VERSION_1_1);
         snprintf(c->method, sizeof c->method, "%s", method);
         snprintf(c->path, sizeof c->path, "%s", url);
-        const route *r = find_route(url);
+        const route *r = find_route(srv, url);
         c->route = r ? r->path : "other";
         remote_address(c);
         atomic_fetch_add(&srv->open_requests, 1);
@@ -323,7 +325,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
     srv_guard_request_received(mhd);
     if (c->responded) return MHD_YES;
     if (c->too_big) return too_large(c);
-    const route *r = find_route(url);
+    const route *r = find_route(srv, url);
     if (!r)
         return srv_reply_errorf(c, 404, "invalid_request_error", "not_found", "no route for %s %.100s", method, url);
     if (strcmp(method, r->method))

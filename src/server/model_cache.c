@@ -241,7 +241,7 @@ static int copy_into_partial(const char *source_abs, const struct stat *src, con
             return fail(err, err_size, "not enough space in cache folder %s: %" PRIu64 " bytes free, model needs %" PRIu64,
                         dir, avail, (uint64_t)src->st_size);
     }
-    int in = open(source_abs, O_RDONLY | O_CLOEXEC);
+    int in = open(source_abs, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* never waits on a FIFO swapped in */
     if (in < 0) return fail(err, err_size, "cannot open model %s: %s", source_abs, strerror(errno));
     int out = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0) {

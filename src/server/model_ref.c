@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "gguf/gguf.h"
@@ -32,7 +33,7 @@ static void model_id_from_path(const char *path, char *id, size_t size) {
 
 static srv_chat_format detect_chat(const char *path) {
     char err[256];
-    gguf_file *f = gguf_open(path, err, sizeof err);
+    gguf_file *f = gguf_open_private(path, err, sizeof err); /* reads the metadata only */
     if (!f) return SRV_CHAT_FALLBACK;
     const char *t = NULL;
     size_t len = 0;
@@ -68,7 +69,14 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
         model_free(m);
         return NULL;
     }
-    if (wgllm_model_load(path, &r->params, &m->model, err, err_size) != WGLLM_OK) {
+    /* A served file may be replaced in place at any time (`cp new.gguf model.gguf`), which
+     * would kill a process that maps it (SIGBUS): the weights are read into private memory,
+     * unless they come from the model cache's own copy, which is only ever replaced by rename
+     * (a hard link to the source is not: it is the source's file). */
+    wgllm_model_params mp = r->params;
+    struct stat st;
+    mp.private_copy = !(r->model_cache && stat(path, &st) == 0 && st.st_nlink == 1);
+    if (wgllm_model_load(path, &mp, &m->model, err, err_size) != WGLLM_OK) {
         model_free(m);
         return NULL;
     }
@@ -80,18 +88,21 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
     m->created = (int64_t)time(NULL);
     m->chat = detect_chat(path);
     snprintf(m->path, sizeof m->path, "%s", path_in); /* the source: a reload re-reads (and re-caches) it */
-    if (r->alias)
-        snprintf(m->id, sizeof m->id, "%s", r->alias);
-    else
-        model_id_from_path(path, m->id, sizeof m->id);
+    snprintf(m->id, sizeof m->id, "%s", r->id); /* fixed at start: clients keep their id across reloads */
     /* Every slot's KV cache now, as a long-running server holds them anyway: a context size
      * the model cannot take, or a device too small for --parallel of them, fails here with
      * the sizes, not in the middle of a request; and no request waits for an allocation. */
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = m->n_ctx;
+    char why[512];
+    if (wgllm_context_check_memory(m->model, m->n_ctx, m->parallel, why, sizeof why) != WGLLM_OK) {
+        snprintf(err, err_size, "KV caches of --parallel %d x --ctx %d: %s; lower --ctx or --parallel", m->parallel,
+                 m->n_ctx, why);
+        model_free(m);
+        return NULL;
+    }
     for (int i = 0; i < m->parallel; i++) {
         if (wgllm_context_create(m->model, &cp, &m->ctxs[i], err, err_size) != WGLLM_OK) {
-            char why[512];
             snprintf(why, sizeof why, "%s", err);
             snprintf(err, err_size, "KV cache for sequence %d of %d (--parallel, %d tokens each): %s", i + 1,
                      m->parallel, m->n_ctx, why);
@@ -115,6 +126,10 @@ bool srv_models_init(srv_models *r, const char *path, const char *alias, const c
     r->params = *params;
     r->n_ctx = n_ctx;
     r->parallel = parallel;
+    if (alias)
+        snprintf(r->id, sizeof r->id, "%s", alias);
+    else
+        model_id_from_path(path, r->id, sizeof r->id);
     r->current = model_load(r, path, err, err_size);
     return r->current != NULL;
 }

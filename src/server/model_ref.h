@@ -30,6 +30,7 @@ typedef struct srv_models {
     pthread_mutex_t reload_mu; /* one reload at a time */
     srv_model *current;
     const char *alias;
+    char id[128]; /* the served id: --alias, or the start file's name; kept across reloads */
     const char *model_cache; /* --model-cache DIR, or NULL */
     wgllm_model_params params;
     int n_ctx, parallel;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/json_strict.h"
 #include "server/request.h"
 
 #define MAX_MESSAGES 1024
@@ -69,10 +70,77 @@ static bool get_bool(const cJSON *root, const char *key, bool *out, srv_error *e
     return true;
 }
 
-/* Strings must be valid UTF-8 without NUL bytes (cJSON decodes \u0000 into one). */
+/* Strings must be valid UTF-8; \u0000 was refused by srv_json_check, so C strings are whole. */
 static bool text_ok(const cJSON *v, const char *param, srv_error *e) {
     if (!srv_utf8_valid(v->valuestring, strlen(v->valuestring)))
         return bad(e, param, "'%s' is not valid UTF-8", param);
+    return true;
+}
+
+/* ---- fields that would change the answer but are not implemented ----
+ * Refused (400, code unsupported_parameter, param the field) rather than silently
+ * ignored; a value that asks for nothing (null, [], {}, the neutral number) passes. */
+
+static bool unsupported(srv_error *e, const char *param, const char *why) {
+    srv_error_set(e, 400, "invalid_request_error", "unsupported_parameter", param,
+                  "'%s' is not supported by this server: %s", param, why);
+    return false;
+}
+
+static bool is_nothing(const cJSON *v) {
+    return !v || cJSON_IsNull(v) || ((cJSON_IsArray(v) || cJSON_IsObject(v)) && !v->child);
+}
+
+static bool is_string(const cJSON *v, const char *s) { return cJSON_IsString(v) && !strcmp(v->valuestring, s); }
+
+static bool refuse_unsupported(const cJSON *root, srv_error *e) {
+    static const struct {
+        const char *key, *why;
+    } nothing_only[] = {
+        {"tools", "tool calling is not implemented"},
+        {"functions", "function calling is not implemented"},
+        {"logit_bias", "logit biases are not implemented"},
+        {"audio", "only text is generated"},
+        {"web_search_options", "web search is not implemented"},
+        {"grammar", "constrained generation is not implemented"},
+        {"json_schema", "constrained generation is not implemented"},
+        {"n_predict", "use 'max_tokens'"},
+    };
+    for (size_t i = 0; i < sizeof nothing_only / sizeof nothing_only[0]; i++)
+        if (!is_nothing(cJSON_GetObjectItemCaseSensitive(root, nothing_only[i].key)))
+            return unsupported(e, nothing_only[i].key, nothing_only[i].why);
+    /* with no tools, "none" and "auto" both mean plain text */
+    static const char *const choices[] = {"tool_choice", "function_call"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, choices[i]);
+        if (!is_nothing(v) && !is_string(v, "none") && !is_string(v, "auto"))
+            return unsupported(e, choices[i], "tool and function calling are not implemented");
+    }
+    /* {"type": "text"} is the default: plain text */
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "response_format");
+    if (v && !cJSON_IsNull(v) &&
+        !(cJSON_IsObject(v) && v->child && !v->child->next &&
+          is_string(cJSON_GetObjectItemCaseSensitive(v, "type"), "text")))
+        return unsupported(e, "response_format", "only {\"type\": \"text\"} is implemented (no JSON mode or schema)");
+    v = cJSON_GetObjectItemCaseSensitive(root, "suffix");
+    if (!is_nothing(v) && !is_string(v, "")) return unsupported(e, "suffix", "insertion is not implemented");
+    v = cJSON_GetObjectItemCaseSensitive(root, "modalities");
+    if (!is_nothing(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1 && is_string(v->child, "text")))
+        return unsupported(e, "modalities", "only text is generated");
+    static const struct {
+        const char *key;
+        double neutral;
+        const char *why;
+    } neutral_only[] = {
+        {"best_of", 1, "only one candidate is generated per request"},
+        {"mirostat", 0, "mirostat sampling is not implemented"},
+        {"typical_p", 1, "typical sampling is not implemented"},
+    };
+    for (size_t i = 0; i < sizeof neutral_only / sizeof neutral_only[0]; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(root, neutral_only[i].key);
+        if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == neutral_only[i].neutral))
+            return unsupported(e, neutral_only[i].key, neutral_only[i].why);
+    }
     return true;
 }
 
@@ -179,6 +247,9 @@ static bool parse_messages(const cJSON *root, srv_request *r, srv_error *e) {
         if (!known) return bad(e, "messages", "'%s': role must be system, user, assistant, tool or developer", "messages");
         srv_chat_msg *out = &r->msgs[r->n_msgs++];
         if (!(out->role = dup_str(role->valuestring, NULL))) return bad(e, "messages", "out of %s", "memory");
+        if (!is_nothing(cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) ||
+            !is_nothing(cJSON_GetObjectItemCaseSensitive(m, "function_call")))
+            return unsupported(e, "messages", "tool and function calls in messages are not implemented");
         if (!parse_content(cJSON_GetObjectItemCaseSensitive(m, "content"), out, e)) return false;
     }
     return true;
@@ -204,16 +275,14 @@ static bool parse_logprobs(const cJSON *root, srv_request *r, srv_error *e) {
 }
 
 static bool parse_fields(const cJSON *root, srv_request *r, srv_error *e) {
-    if (!cJSON_IsObject(root)) return bad(e, "", "the request body must be a JSON %s", "object");
+    /* optional, as in llama.cpp: without it the request goes to the served model */
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (!model) {
-        srv_error_set(e, 400, "invalid_request_error", "missing_required_parameter", "model",
-                      "'model' is a required property");
-        return false;
+    if (model && !cJSON_IsNull(model)) {
+        if (!cJSON_IsString(model)) return bad(e, "model", "'%s' must be a string", "model");
+        if (!text_ok(model, "model", e)) return false;
+        if (!(r->model = dup_str(model->valuestring, NULL))) return bad(e, "model", "out of %s", "memory");
     }
-    if (!cJSON_IsString(model)) return bad(e, "model", "'%s' must be a string", "model");
-    if (!text_ok(model, "model", e)) return false;
-    if (!(r->model = dup_str(model->valuestring, NULL))) return bad(e, "model", "out of %s", "memory");
+    if (!refuse_unsupported(root, e)) return false;
     if (r->kind == SRV_REQ_CHAT ? !parse_messages(root, r, e) : !parse_prompt(root, r, e)) return false;
 
     double d = r->max_tokens;
@@ -260,16 +329,8 @@ bool srv_request_parse(const char *body, size_t len, srv_req_kind kind, srv_requ
     r->temperature = 1.0f;
     r->top_p = 1.0f;
     r->repeat_penalty = 1.0f;
-    if (!srv_utf8_valid(body, len)) {
-        srv_error_set(e, 400, "invalid_request_error", "invalid_utf8", "", "the request body is not valid UTF-8");
-        return false;
-    }
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root) {
-        srv_error_set(e, 400, "invalid_request_error", "invalid_json", "",
-                      "the request body is not valid JSON");
-        return false;
-    }
+    cJSON *root = srv_json_parse_object(body, len, e);
+    if (!root) return false;
     bool ok = parse_fields(root, r, e);
     cJSON_Delete(root);
     if (!ok) srv_request_free(r);

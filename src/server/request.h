@@ -31,7 +31,7 @@ typedef struct srv_chat_msg {
 
 typedef struct srv_request {
     srv_req_kind kind;
-    char *model;
+    char *model; /* NULL when the request names none: the served model */
     /* completion: either text or token ids */
     char *prompt;
     size_t prompt_len;

@@ -1,9 +1,10 @@
-/* Small routes: health, readiness, models, metrics, tokenizer, reload. */
+/* Small routes: health, readiness, models, metrics, tokenizer. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/json_strict.h"
 #include "server/server_internal.h"
 
 enum MHD_Result srv_route_health(srv_conn *c) {
@@ -63,23 +64,11 @@ enum MHD_Result srv_route_metrics(srv_conn *c) {
     return srv_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
-static cJSON *parse_object(srv_conn *c, srv_error *e) {
-    if (!srv_utf8_valid(c->body, c->body_len)) {
-        srv_error_set(e, 400, "invalid_request_error", "invalid_utf8", "", "the request body is not valid UTF-8");
-        return NULL;
-    }
-    cJSON *root = cJSON_ParseWithLength(c->body, c->body_len);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        srv_error_set(e, 400, "invalid_request_error", "invalid_json", "", "the request body must be a JSON object");
-        return NULL;
-    }
-    return root;
-}
+cJSON *srv_parse_object(srv_conn *c, srv_error *e) { return srv_json_parse_object(c->body, c->body_len, e); }
 
 enum MHD_Result srv_route_tokenize(srv_conn *c) {
     srv_error e;
-    cJSON *root = parse_object(c, &e);
+    cJSON *root = srv_parse_object(c, &e);
     if (!root) return srv_reply_error(c, &e);
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content");
     const cJSON *special = cJSON_GetObjectItemCaseSensitive(root, "add_special");
@@ -110,7 +99,7 @@ enum MHD_Result srv_route_tokenize(srv_conn *c) {
 
 enum MHD_Result srv_route_detokenize(srv_conn *c) {
     srv_error e;
-    cJSON *root = parse_object(c, &e);
+    cJSON *root = srv_parse_object(c, &e);
     if (!root) return srv_reply_error(c, &e);
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(root, "tokens");
     if (!cJSON_IsArray(tokens)) {
@@ -157,28 +146,4 @@ enum MHD_Result srv_route_detokenize(srv_conn *c) {
     }
     if (!out) return srv_reply_errorf(c, 500, "server_error", NULL, "out of memory");
     return srv_reply_json(c, 200, out);
-}
-
-enum MHD_Result srv_route_reload(srv_conn *c) {
-    const char *path = NULL;
-    cJSON *root = NULL;
-    if (c->body_len) {
-        srv_error e;
-        if (!(root = parse_object(c, &e))) return srv_reply_error(c, &e);
-        const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-        if (model && !cJSON_IsString(model)) {
-            cJSON_Delete(root);
-            srv_error_set(&e, 400, "invalid_request_error", "invalid_value", "model", "'model' must be a file path");
-            return srv_reply_error(c, &e);
-        }
-        if (model) path = model->valuestring;
-    }
-    char id[128], err[512];
-    bool ok = srv_reload(c->srv, path, id, sizeof id, err, sizeof err);
-    cJSON_Delete(root);
-    if (!ok) return srv_reply_errorf(c, 400, "invalid_request_error", "reload_failed", "reload failed: %s", err);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "status", "ok");
-    cJSON_AddStringToObject(o, "model", id);
-    return srv_reply_json(c, 200, o);
 }

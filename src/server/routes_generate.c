@@ -103,7 +103,7 @@ static void build_events(stream *st) {
         cJSON_AddStringToObject(e, "message", j->error);
         cJSON_AddStringToObject(e, "type", "server_error");
         cJSON_AddNullToObject(e, "param");
-        cJSON_AddStringToObject(e, "code", "generation_failed");
+        cJSON_AddStringToObject(e, "code", strstr(j->error, "shutting down") ? "shutting_down" : "generation_failed");
         emit_json(st, o);
     } else {
         emit_json(st, srv_openai_chunk(j, st->id, st->created, "", 0, NULL, 0, false, j->finish));
@@ -249,7 +249,7 @@ enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind) {
     srv_error e;
     if (!srv_request_parse(c->body, c->body_len, kind, &req, &e)) return srv_reply_error(c, &e);
     srv_model *m = srv_models_acquire(&srv->models);
-    if (strcmp(req.model, m->id)) {
+    if (req.model && strcmp(req.model, m->id)) { /* no model: the served one */
         srv_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
                       "the model '%.100s' does not exist; this server serves '%s'", req.model, m->id);
         srv_models_release(&srv->models, m);

@@ -380,15 +380,19 @@ srv_sched *srv_sched_create(const srv_sched_params *p, srv_metrics *metrics, cha
     return s;
 }
 
+void srv_sched_stop(srv_sched *s) {
+    if (!s || !s->thread_started) return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->thread_started = false;
+}
+
 void srv_sched_free(srv_sched *s) {
     if (!s) return;
-    if (s->thread_started) {
-        pthread_mutex_lock(&s->mu);
-        s->stopping = true;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
-    }
+    srv_sched_stop(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->queue);
@@ -398,6 +402,11 @@ void srv_sched_free(srv_sched *s) {
 
 srv_submit srv_sched_submit(srv_sched *s, srv_job *j) {
     pthread_mutex_lock(&s->mu);
+    if (s->stopping) { /* after a drain timed out: answered at once, as the jobs it cut */
+        pthread_mutex_unlock(&s->mu);
+        srv_job_finish(j, SRV_FINISH_ERROR, 0, "server shutting down");
+        return SRV_SUBMIT_OK;
+    }
     prune_queue(s);
     /* the queue's first (parallel - n_active) jobs take free slots at the next step; only
        those after them wait, and at most max_queue may (counting them all as waiting

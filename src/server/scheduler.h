@@ -19,7 +19,11 @@ typedef struct srv_sched_params {
 } srv_sched_params;
 
 srv_sched *srv_sched_create(const srv_sched_params *p, srv_metrics *metrics, char *err, size_t err_size);
-/* Ends every job still queued or running (error "server shutting down") and joins the thread. */
+/* Ends every job still queued or running with the error "server shutting down" (their
+ * clients get a 503 or an SSE error event) and joins the thread; later submissions are
+ * answered at once with the same error. Idempotent. */
+void srv_sched_stop(srv_sched *s);
+/* Stops (as above) and frees. */
 void srv_sched_free(srv_sched *s);
 
 typedef enum srv_submit { SRV_SUBMIT_OK, SRV_SUBMIT_FULL } srv_submit;

@@ -1,4 +1,5 @@
-/* Server lifecycle: load, listen, wait for signals, reload on SIGHUP, drain on SIGTERM. */
+/* Server lifecycle: load, listen, wait for signals, reload on SIGHUP (on the reload
+ * thread, so that a slow load never delays SIGTERM), drain on SIGTERM. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <time.h>
 
 #include "server/http.h"
+#include "server/reload.h"
 #include "server/server_internal.h"
 
 void srv_options_defaults(srv_options *o) {
@@ -50,24 +52,36 @@ bool srv_reload(srv_server *srv, const char *path, char *id, size_t id_size, cha
     return ok;
 }
 
+#define DRAIN_FLUSH_S 5.0 /* after a drain timeout: time for the cut requests to send their errors */
+
+static void sleep_a_little(void) {
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits for the requests in flight; those still running at the deadline are cut: each gets
+ * a 503 (or, streaming, an SSE error event) and the exit code says so. */
 static int drain(srv_server *srv) {
     atomic_store(&srv->draining, true);
     srv_http_stop_accepting(srv);
     log_event("draining", NULL, NULL);
     double deadline = srv_now() + srv->opt.drain_timeout;
-    int exit_code = 0;
     for (;;) {
         srv_sched_stats st;
         srv_sched_get_stats(srv->sched, &st);
-        if (st.queued == 0 && st.active == 0 && atomic_load(&srv->open_requests) == 0) break;
-        if (srv_now() >= deadline) {
-            log_event("drain_timeout", NULL, NULL);
-            break;
-        }
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
+        if (st.queued == 0 && st.active == 0 && atomic_load(&srv->open_requests) == 0) return 0;
+        if (srv_now() >= deadline) break;
+        sleep_a_little();
     }
-    return exit_code;
+    srv_sched_stats st;
+    srv_sched_get_stats(srv->sched, &st);
+    char cut[64];
+    snprintf(cut, sizeof cut, "%d", st.queued + st.active);
+    log_event("drain_timeout", "generations_cut", cut);
+    srv_sched_stop(srv->sched);
+    double flush_until = srv_now() + DRAIN_FLUSH_S;
+    while (atomic_load(&srv->open_requests) > 0 && srv_now() < flush_until) sleep_a_little();
+    return SRV_EXIT_DRAIN_TIMEOUT;
 }
 
 int srv_run(const srv_options *o) {
@@ -103,6 +117,10 @@ int srv_run(const srv_options *o) {
         goto done;
     }
     models_ok = true;
+    if (!srv_admin_init(srv, err, sizeof err) || !(srv->reloader = srv_reloader_create(srv, err, sizeof err))) {
+        fprintf(stderr, "wgllm serve: error: %s\n", err);
+        goto done;
+    }
     srv_sched_params sp = {o->parallel, o->max_queue, o->prefill_chunk, o->step_tokens};
     if (!(srv->sched = srv_sched_create(&sp, srv->metrics, err, sizeof err)) || !srv_http_start(srv, err, sizeof err)) {
         fprintf(stderr, "wgllm serve: error: %s\n", err);
@@ -122,9 +140,8 @@ int srv_run(const srv_options *o) {
     for (;;) {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0) continue;
-        if (sig == SIGHUP) {
-            char id[128];
-            srv_reload(srv, NULL, id, sizeof id, err, sizeof err);
+        if (sig == SIGHUP) { /* the operator's reload: no key, the current file again */
+            srv_reload_ticket_release(srv_reloader_submit(srv->reloader, NULL, true));
             continue;
         }
         rc = drain(srv);
@@ -134,6 +151,11 @@ int srv_run(const srv_options *o) {
 done:
     srv_http_stop(srv);
     srv_sched_free(srv->sched);
+    if (!srv_reloader_stop(srv->reloader)) {
+        /* a load still running uses the registry and the metrics: they go with the process */
+        log_event("reload_abandoned", NULL, NULL);
+        return rc;
+    }
     if (models_ok) srv_models_destroy(&srv->models);
     srv_metrics_free(srv->metrics);
     free(srv);

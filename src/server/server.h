@@ -25,11 +25,17 @@ typedef struct srv_options {
     int max_connections;        /* open HTTP connections, all clients together */
     int max_connections_per_ip; /* per client address; 0: no limit */
     double request_timeout;     /* seconds to receive a whole request (headers and body) */
+    const char *admin_key;  /* NULL: the admin routes are off (404) */
+    const char *models_dir; /* reloads may name files only inside it; NULL: the -m file's directory */
 } srv_options;
 
 void srv_options_defaults(srv_options *o);
 
-/* Runs until SIGTERM/SIGINT and the drain that follows. Returns the process exit code. */
+/* Exit code when the drain timed out and requests were cut (each got a 503 or an SSE error). */
+#define SRV_EXIT_DRAIN_TIMEOUT 3
+
+/* Runs until SIGTERM/SIGINT and the drain that follows. Returns the process exit code:
+ * 0, 1 (could not start) or SRV_EXIT_DRAIN_TIMEOUT. */
 int srv_run(const srv_options *o);
 
 #endif

@@ -3,6 +3,7 @@
 #define WGLLM_SERVER_INTERNAL_H
 
 #include <cJSON.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -26,6 +27,8 @@ typedef struct srv_server {
     atomic_bool draining;
     atomic_int open_requests; /* HTTP requests received and not yet completed */
     atomic_uint_fast64_t next_id;
+    struct srv_reloader *reloader;
+    char models_dir[PATH_MAX]; /* reload paths must resolve inside it (admin.c) */
 } srv_server;
 
 /* One HTTP request, from its headers to the completion notification. */
@@ -66,7 +69,11 @@ enum MHD_Result srv_route_models(srv_conn *c);
 enum MHD_Result srv_route_metrics(srv_conn *c);
 enum MHD_Result srv_route_tokenize(srv_conn *c);
 enum MHD_Result srv_route_detokenize(srv_conn *c);
-enum MHD_Result srv_route_reload(srv_conn *c);
+enum MHD_Result srv_route_reload(srv_conn *c); /* admin.c: checks the admin key itself */
+/* The body as a JSON object (valid UTF-8), or NULL with e set. */
+cJSON *srv_parse_object(srv_conn *c, srv_error *e);
+/* Resolves the models directory (--models-dir, or the -m file's). */
+bool srv_admin_init(srv_server *srv, char *err, size_t err_size);
 enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind);
 
 /* ---- OpenAI response bodies (openai_format.c) ---- */

@@ -2,14 +2,19 @@
  * /v1/completions and /v1/chat/completions, then the chat template renderers and
  * the stop-string scanner on whatever was accepted. Checks the invariants the
  * server relies on: accepted requests hold valid UTF-8, in-range numbers and at
- * most SRV_MAX_STOPS non-empty stop strings; rejected ones carry a 4xx and a message. */
+ * most SRV_MAX_STOPS non-empty stop strings; rejected ones carry a 4xx and a message.
+ * The strict JSON check must agree with cJSON: whatever it accepts, cJSON parses to
+ * the last byte, and cJSON's own printing of an accepted object passes it again. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "server/chat_template.h"
+#include "server/json_strict.h"
 #include "server/request.h"
 #include "server/sampling.h"
 
@@ -21,7 +26,7 @@ static void check(int cond, const char *what) {
 }
 
 static void check_request(const srv_request *r) {
-    check(r->model && srv_utf8_valid(r->model, strlen(r->model)), "model is UTF-8");
+    check(!r->model || srv_utf8_valid(r->model, strlen(r->model)), "model is UTF-8");
     check(r->n_stops >= 0 && r->n_stops <= SRV_MAX_STOPS, "stop count");
     for (int i = 0; i < r->n_stops; i++) check(r->stops[i] && r->stops[i][0], "stop non-empty");
     check(isfinite(r->temperature) && r->temperature >= 0 && r->temperature <= 2, "temperature range");
@@ -51,7 +56,31 @@ static void check_request(const srv_request *r) {
     }
 }
 
+static void check_json(const char *s, size_t size) {
+    srv_error e;
+    if (!srv_json_check(s, size, &e)) {
+        check(e.status == 400 && e.message[0], "JSON error status and message");
+        return;
+    }
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(s, size, &end, false);
+    check(v != NULL, "cJSON parses what the strict check accepts");
+    while (end && end < s + size && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    check(end == s + size, "cJSON reads the whole accepted value");
+    cJSON_Delete(v);
+    cJSON *o = srv_json_parse_object(s, size, &e);
+    if (!o) {
+        check(e.status >= 400 && e.message[0], "object error status and message");
+        return;
+    }
+    char *printed = cJSON_PrintUnformatted(o);
+    check(printed && srv_json_check(printed, strlen(printed), &e), "cJSON's output passes the strict check");
+    free(printed);
+    cJSON_Delete(o);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    check_json((const char *)data, size);
     for (int k = 0; k < 2; k++) {
         srv_request r;
         srv_error e;

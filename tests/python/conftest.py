@@ -118,7 +118,10 @@ class Wgllm:
     def run(self, *args, timeout=DEFAULT_TIMEOUT, input=None):
         cmd = [str(self.binary)] + [str(a) for a in args]
         try:
-            return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
+            # no input: an empty stdin, never the runner's (`run` reads a prompt from a pipe)
+            stdin = subprocess.DEVNULL if input is None else None
+            return subprocess.run(cmd, input=input, stdin=stdin, capture_output=True,
+                                  timeout=timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"timed out after {timeout}s: {' '.join(cmd)}")
 
@@ -258,12 +261,13 @@ def relative_error(ours, ref):
 
 
 def write_random_llama(path, *, dim, n_layer, n_head, n_head_kv, ffn, n_vocab, n_ctx,
-                       tied, types=None, seed=0, rope_dims=None):
+                       tied, types=None, seed=0, rope_dims=None, control_tokens=(), chat_template=None):
     """Writes a small random Llama GGUF with gguf-py (independent of the engine's writer).
 
     types maps a tensor name (or "*" for every 2-D weight) to a gguf.GGMLQuantizationType;
     a type gguf-py cannot quantize gets random raw bytes of the right size. Norms stay F32.
-    The vocabulary: <unk>, <s>, </s>, the 256 byte tokens, then pieces "▁t<i>"."""
+    The vocabulary: <unk>, <s>, </s>, the 256 byte tokens, then pieces "▁t<i>", the last of them
+    replaced by control_tokens (e.g. "<|im_start|>"); chat_template sets tokenizer.chat_template."""
     types = dict(types or {})
     rng = np.random.default_rng(seed)
     head_dim = dim // n_head
@@ -281,12 +285,16 @@ def write_random_llama(path, *, dim, n_layer, n_head, n_head_kv, ffn, n_vocab, n
     w.add_vocab_size(n_vocab)
     w.add_file_type(0)
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    tokens += [f"\u2581t{i}" for i in range(n_vocab - len(tokens))]
+    tokens += [f"\u2581t{i}" for i in range(n_vocab - len(tokens) - len(control_tokens))]
+    tokens += list(control_tokens)
     assert len(tokens) == n_vocab
     w.add_tokenizer_model("llama")
     w.add_token_list(tokens)
     w.add_token_scores([0.0] * 259 + [-float(i) for i in range(n_vocab - 259)])
-    w.add_token_types([2, 3, 3] + [6] * 256 + [1] * (n_vocab - 259))
+    w.add_token_types([2, 3, 3] + [6] * 256 + [1] * (n_vocab - 259 - len(control_tokens))
+                      + [3] * len(control_tokens))
+    if chat_template is not None:
+        w.add_chat_template(chat_template)
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
     w.add_unk_token_id(0)

@@ -55,10 +55,12 @@ def variants(shared, scratch):
 
 
 def test_chat_templates(wgllm, shared, variants):
-    s = Server(wgllm, shared / "models" / "stories260K-f32.gguf", "--alias", "chat", name="chat")
+    s = Server(wgllm, shared / "models" / "stories260K-f32.gguf", "--alias", "chat", "--admin-key", "adm",
+               "--models-dir", variants["chatml"].parent, name="chat")
     try:
         for name, (_, expected) in CASES.items():
-            status, _, obj = post(s.url, "/admin/reload", {"model": str(variants[name])})
+            status, _, obj = post(s.url, "/admin/reload", {"model": str(variants[name])},
+                                  {"Authorization": "Bearer adm"})
             assert status == 200, obj
             models = post(s.url, "/v1/models", None)  # wrong method: still answered with an error
             assert models[0] == 405

@@ -35,7 +35,7 @@ BAD_COMPLETIONS = [
     ("infinite number", b'{"model": "%s", "prompt": "a", "temperature": 1e999}' % MODEL.encode(), 400),
     ("invalid utf-8", b'{"model": "%s", "prompt": "\xff\xfe"}' % MODEL.encode(), 400),
     ("overlong utf-8", b'{"model": "%s", "prompt": "\xc0\xaf"}' % MODEL.encode(), 400),
-    ("missing model", {"prompt": "a"}, 400),
+    ("model wrong type", {"model": 5, "prompt": "a"}, 400),
     ("missing prompt", {"model": MODEL}, 400),
     ("unknown model", {**OK_BODY, "model": "gpt-5"}, 404),
     ("prompt wrong type", {**OK_BODY, "prompt": {"a": 1}}, 400),
@@ -157,30 +157,46 @@ def test_api_key(wgllm, shared):
         assert s.stop() == 0
 
 
-def test_queue_full_is_429(wgllm, synth_small):
-    """One slot, one queue place: of several simultaneous long requests, the extra ones get 429."""
-    s = Server(wgllm, synth_small, "--parallel", "1", "--max-queue", "1", name="queue")
-    body = {"model": "synth-small", "prompt": "x", "max_tokens": 60, "temperature": 0, "ignore_eos": True}
-    results = []
-
-    def call():
-        results.append(post(s.url, "/v1/completions", body, timeout=120))
-
+def test_queue_full_is_429(wgllm, synth):
+    """One slot, one queue place: a third request while one runs and one waits gets 429.
+    The states are reached one after the other (not by racing threads), so a loaded machine
+    cannot turn the test around; the slot holder has a long context to fill (seconds)."""
+    import http.client
+    import time
+    model = synth("small-long", ["--preset", "small", "--ctx", "32768", "--type", "q8_0", "--seed", "1"])
+    s = Server(wgllm, model, "--parallel", "1", "--max-queue", "1", name="queue")
+    body = {"model": "synth-small-long", "prompt": "x", "max_tokens": 60, "temperature": 0, "ignore_eos": True}
+    queued = []
     try:
-        threads = [threading.Thread(target=call) for _ in range(5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        statuses = sorted(r[0] for r in results)
-        assert statuses.count(200) >= 2, statuses
-        assert 429 in statuses, statuses
-        for status, headers, obj in results:
-            if status == 429:
-                assert headers["retry-after"] == "1"
-                assert_openai_error(status, obj, 429)
-            else:
-                assert obj["usage"]["completion_tokens"] == 60
-        assert s.metrics()["wgllm_requests_rejected_total"] == statuses.count(429)
+        # 1. a stream holds the only slot while its client reads nothing more
+        port = int(s.url.rsplit(":", 1)[1])
+        holder = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        holder.request("POST", "/v1/completions", json.dumps({**body, "max_tokens": 100000, "stream": True}),
+                       {"Content-Type": "application/json"})
+        r = holder.getresponse()
+        assert r.status == 200
+        assert r.readline().startswith(b"data: ")
+        deadline = time.time() + 60
+        while s.metrics()["wgllm_active_sequences"] != 1:  # the first chunk may come before the slot
+            assert time.time() < deadline, "the stream never took the slot"
+            time.sleep(0.05)
+        # 2. a second request waits in the queue
+        t = threading.Thread(target=lambda: queued.append(post(s.url, "/v1/completions", body, timeout=120)))
+        t.start()
+        deadline = time.time() + 60
+        while s.metrics()["wgllm_queue_depth"] != 1:
+            assert time.time() < deadline, f"the second request never queued: {queued}"
+            time.sleep(0.05)
+        # 3. the queue is full: 429 with Retry-After
+        status, headers, obj = post(s.url, "/v1/completions", body)
+        assert status == 429
+        assert headers["retry-after"] == "1"
+        assert_openai_error(status, obj, 429)
+        assert s.metrics()["wgllm_requests_rejected_total"] == 1
+        # 4. the holder leaves; the queued request then runs to the end
+        holder.close()
+        t.join(timeout=120)
+        assert queued and queued[0][0] == 200, queued
+        assert queued[0][2]["usage"]["completion_tokens"] == 60
     finally:
         assert s.stop() == 0

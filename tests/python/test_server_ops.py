@@ -163,7 +163,9 @@ def test_hot_reload_under_load(wgllm, synth_small, synth):
     """SIGHUP and POST /admin/reload while requests run: none fails; each text is the
     greedy text of the model it started on."""
     other = synth("small-seed2", ["--preset", "small", "--type", "q8_0", "--seed", "2"])
-    s = Server(wgllm, synth_small, "--parallel", "3", "--alias", "m", name="reload")
+    assert other.parent == synth_small.parent  # inside the default --models-dir
+    s = Server(wgllm, synth_small, "--parallel", "3", "--alias", "m", "--admin-key", "adm", name="reload")
+    admin = {"Authorization": "Bearer adm"}
     try:
         body = {"model": "m", "prompt": "hello", "max_tokens": 30, "temperature": 0, "ignore_eos": True}
         text_a = post(s.url, "/v1/completions", body)[2]["choices"][0]["text"]
@@ -178,7 +180,7 @@ def test_hot_reload_under_load(wgllm, synth_small, synth):
         for t in threads:
             t.start()
         wait_for(lambda: len(results) >= 2, what="traffic")
-        status, _, obj = post(s.url, "/admin/reload", {"model": str(other)})
+        status, _, obj = post(s.url, "/admin/reload", {"model": str(other)}, admin)
         assert status == 200 and obj == {"status": "ok", "model": "m"}
         n = len(results)
         wait_for(lambda: len(results) >= n + 4, what="traffic on the new model")
@@ -188,8 +190,8 @@ def test_hot_reload_under_load(wgllm, synth_small, synth):
         wait_for(lambda: s.metrics()['wgllm_model_reloads_total{result="ok"}'] == 2, what="the SIGHUP reload")
         n = len(results)
         wait_for(lambda: len(results) >= n + 4, what="traffic after SIGHUP")
-        status, _, obj = post(s.url, "/admin/reload", {"model": "/nonexistent.gguf"})
-        assert status == 400 and "reload failed" in obj["error"]["message"]
+        status, _, obj = post(s.url, "/admin/reload", {"model": "/nonexistent.gguf"}, admin)
+        assert status == 404 and "reload failed" in obj["error"]["message"]
         stop.set()
         for t in threads:
             t.join()

@@ -279,6 +279,15 @@ static void test_open_errors(void) {
     CHECK_MSG(strstr(err, "file too small for a GGUF header (0 bytes") != NULL, "got %s", err);
     CHECK(gguf_open(path, NULL, 0) == NULL); /* no error buffer is fine */
     unlink(path);
+    /* A FIFO is refused at once: opening it must not wait for a writer (the alarm ends the
+     * test if it does). */
+    tmp_path(path, sizeof path, "fifo.gguf");
+    CHECK(mkfifo(path, 0600) == 0);
+    alarm(20);
+    CHECK(gguf_open(path, err, sizeof err) == NULL);
+    alarm(0);
+    CHECK_MSG(strstr(err, "not a regular file") != NULL, "got %s", err);
+    unlink(path);
 
     /* A mapped file goes through the same checks as memory. */
     gb b = {0};

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/cpu/cpu_internal.h"
 #include "quant/types.h"
@@ -78,6 +79,11 @@ static wg_tensor *cpu_buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, cha
                  (long long)ne1);
         return NULL;
     }
+    /* calloc only reserves large blocks: touch every page so the memory is committed now
+     * (a KV cache that does not fit fails at start, not at some later token). */
+    const size_t bytes = (size_t)ne0 * (size_t)ne1 * sizeof(float);
+    const long page = sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; page > 0 && i < bytes; i += (size_t)page) ((volatile char *)data)[i] = 0;
     cpu_tensor *ct = t->impl;
     ct->data = data;
     ct->owned = true;
@@ -112,6 +118,7 @@ static const char *cpu_error(const wg_backend *b) { return ((const cpu_ctx *)b->
 static const wg_backend_ops k_cpu_ops = {
     .name = "cpu",
     .weights_reference_host = true,
+    .host_memory = true,
     .destroy = cpu_destroy,
     .weight_create = cpu_weight_create,
     .buffer_create = cpu_buffer_create,
