@@ -1,5 +1,7 @@
 #include "backend/webgpu/wgpu_loader.h"
 
+#include "backend/webgpu/wgpu_dawn2024.h"
+
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +135,9 @@ bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
         dlclose(lib);
         return false;
     }
-    if (!check_revision(lib, path, err, err_size)) {
+    /* One older revision, Dawn's of late 2024, is adapted (wgpu_dawn2024.c); others are refused. */
+    bool dawn2024 = wg_dawn2024_detect(lib);
+    if (!dawn2024 && !check_revision(lib, path, err, err_size)) {
         dlclose(lib);
         return false;
     }
@@ -153,6 +157,16 @@ bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
 #undef WG_WGPU_RESOLVE_REQUIRED_
 #undef WG_WGPU_RESOLVE_NATIVE_
     dlerror(); /* an absent optional symbol is not an error */
+    if (dawn2024) {
+        char why[256];
+        if (!wg_dawn2024_bind(api, lib, why, sizeof why)) {
+            snprintf(err, err_size, "WebGPU library '%s': %s", path, why);
+            dlclose(lib);
+            memset(api, 0, sizeof *api);
+            return false;
+        }
+        api->revision = "Dawn's webgpu.h of late 2024, adapted";
+    }
 
     api->lib = lib;
     snprintf(api->path, sizeof api->path, "%s", path);

@@ -65,6 +65,7 @@ typedef float (*WGLLMProcQueueGetTimestampPeriod)(WGPUQueue queue);
 typedef struct wg_wgpu {
     void *lib;       /* dlopen handle */
     char path[512];  /* the library actually opened */
+    const char *revision; /* NULL: wgllm's webgpu.h; else the older revision adapted (static text) */
 #define WG_WGPU_DECLARE_REQUIRED_(name) WGPUProc##name name;
 #define WG_WGPU_DECLARE_NATIVE_(name) WGLLMProc##name name;
     WG_WGPU_REQUIRED_PROCS(WG_WGPU_DECLARE_REQUIRED_)
