@@ -60,7 +60,7 @@ typedef struct {
 } revision_marker;
 
 static const revision_marker k_older_revisions[] = {
-    {"wgpuInstanceRequestAdapter2", "Dawn's late-2024 move to callback-info structs"},
+    {"wgpuInstanceRequestAdapter2", "the late-2024 move to callback-info structs"},
     {"wgpuGetInstanceCapabilities", "late 2024 to spring 2025"},
     {"wgpuAdapterGetProperties", "mid-2024 or older"},
 };
