@@ -10,11 +10,16 @@ import json
 import platform
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import prompt_length, relative_error
 from test_cli_errors import expect_error
 from test_forward import BOUNDS
+
+# A run on Dawn compiles every kernel through Tint and lavapipe: about 4 s in a release build on
+# two cores, 11 s under ASan; the margin is for a loaded machine.
+DAWN_TIMEOUT = 240
 
 
 def dawn_library():
@@ -42,7 +47,7 @@ def no_signal(p):
 
 def run_auto(wgllm, model):
     """`run --backend auto`: exit 0 and the chosen backend's line on stderr."""
-    p = wgllm.run("run", "-m", model, "-n", "4", "--temp", "0", "-t", "2", "--backend", "auto")
+    p = wgllm.run("run", "-m", model, "-n", "4", "--temp", "0", "-t", "2", "--backend", "auto", timeout=DAWN_TIMEOUT)
     err = no_signal(p)
     assert p.returncode == 0, err
     lines = [line for line in err.splitlines() if line.startswith("backend: ")]
@@ -70,9 +75,13 @@ def test_dawn_of_late_2024(golden_cases, wgllm, monkeypatch):
     n_prompt = prompt_length(golden)
     args = ["-m", golden.gguf, "--temp", "0", "--ignore-eos", "-n", len(golden.ids) - n_prompt,
             "--backend", "webgpu"] + (["-p", golden.prompt] if golden.prompt is not None else [])
-    ids = golden.ids[:n_prompt] + [t["id"] for t in wgllm.run_json(*args)]
+    out = wgllm.ok("run", "--json", "-t", "2", *args, timeout=DAWN_TIMEOUT).stdout.decode()
+    ids = golden.ids[:n_prompt] + [json.loads(line)["id"] for line in out.splitlines()]
     assert ids == golden.ids
-    logits = wgllm.logits(golden.gguf, golden.ids[:golden.n_forward], backend="webgpu")
+    logits_file = wgllm.temp_path(".f32")
+    wgllm.ok("logits", "-m", golden.gguf, "--ids", " ".join(map(str, golden.ids[:golden.n_forward])), "-o",
+             logits_file, "-t", "2", "--backend", "webgpu", timeout=DAWN_TIMEOUT)
+    logits = np.fromfile(logits_file, dtype="<f4").reshape(golden.n_forward, -1)
     error = relative_error(logits, golden.logits)
     print(f"Dawn: relative error of the logits {error:.3g}")
     assert error <= BOUNDS["f32"], error
