@@ -24,7 +24,8 @@ static void expect_refused(const char *path, const char *const *words, size_t n_
 }
 
 int main(void) {
-    const char *older[] = {"older webgpu.h revision", "lacks wgpuGetInstanceLimits", "exports wgpuInstanceRequestAdapter2"};
+    const char *older[] = {"older webgpu.h revision", "lacks wgpuGetInstanceLimits",
+                           "exports wgpuInstanceRequestAdapter2"};
     expect_refused(WGLLM_TEST_FAKE_OLDER, older, 3);
 
     const char *partial[] = {"lacks wgpuInstanceRelease"};

@@ -144,10 +144,11 @@ _Static_assert(sizeof(d24_work_done_callback_info) == 40, "WGPUQueueWorkDoneCall
       (WGPUInstance, d24_request_adapter_options const *, WGPURequestAdapterCallbackInfo))                     \
     X(AdapterRequestDevice2, WGPUFuture, (WGPUAdapter, d24_device_descriptor const *, WGPURequestDeviceCallbackInfo)) \
     X(DeviceCreateBindGroupLayout, WGPUBindGroupLayout, (WGPUDevice, d24_bind_group_layout_descriptor const *)) \
-    X(CommandEncoderBeginComputePass, WGPUComputePassEncoder, (WGPUCommandEncoder, d24_compute_pass_descriptor const *)) \
+    X(CommandEncoderBeginComputePass, WGPUComputePassEncoder,                                                  \
+      (WGPUCommandEncoder, d24_compute_pass_descriptor const *))                                               \
     X(BufferMapAsync2, WGPUFuture, (WGPUBuffer, WGPUMapMode, size_t, size_t, WGPUBufferMapCallbackInfo))       \
     X(DevicePopErrorScope2, WGPUFuture, (WGPUDevice, WGPUPopErrorScopeCallbackInfo))                           \
-    X(QueueOnSubmittedWorkDone2, WGPUFuture, (WGPUQueue, d24_work_done_callback_info))                     \
+    X(QueueOnSubmittedWorkDone2, WGPUFuture, (WGPUQueue, d24_work_done_callback_info))                         \
     X(DeviceCreateShaderModule, WGPUShaderModule, (WGPUDevice, WGPUShaderModuleDescriptor const *))
 
 #define D24_DECLARE_(name, ret, args) ret(*name) args;
@@ -461,7 +462,7 @@ static bool resolve_procs(void *lib, d24_procs *p, char *err, size_t err_size) {
     {                                                                                                      \
         void *sym = dlsym(lib, "wgpu" #name);                                                              \
         if (!sym) {                                                                                        \
-            snprintf(err, err_size, "WebGPU library lacks wgpu" #name " (Dawn of late 2024 expected)");   \
+            snprintf(err, err_size, "it lacks wgpu" #name ", which Dawn's late-2024 revision has");      \
             return false;                                                                                  \
         }                                                                                                  \
         memcpy(&p->name, &sym, sizeof p->name);                                                            \

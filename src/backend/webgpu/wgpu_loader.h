@@ -1,5 +1,6 @@
-/* Run-time binding to a webgpu.h implementation (wgpu-native by default; another library
- * must implement the same revision of webgpu.h, which loading checks by exported names).
+/* Run-time binding to a webgpu.h implementation (wgpu-native by default). Another library
+ * must implement the same revision of webgpu.h, or Dawn's of late 2024, which is adapted
+ * (wgpu_dawn2024.c); loading tells them apart by exported names and refuses others.
  *
  * The library is opened with dlopen and every entry point we call is resolved into a
  * table of function pointers, so wgllm never links against it: a machine without it
