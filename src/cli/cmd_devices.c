@@ -23,7 +23,7 @@ static void usage(FILE *out) {
                  "Lists WebGPU adapters (name, backend, type, limits, features).\n"
                  "  --json   machine-readable output\n\n"
                  "environment:\n"
-                 "  WGLLM_WEBGPU_LIB=PATH       webgpu.h library to load (default: the bundled wgpu-native)\n"
+                 "  WGLLM_WEBGPU_LIB=PATH       webgpu.h library to load (default: the bundled wgpu-native; see README)\n"
                  "  WGLLM_WEBGPU_BACKEND=NAME   vulkan, gl, metal, dx12 or all (wgpu-native only)\n");
 }
 
@@ -56,7 +56,8 @@ static bool has_feature(const wg_gpu_features *f, size_t i) {
 static void print_text(const wg_gpu *g) {
     char version[32];
     version_string(g, version, sizeof version);
-    printf("WebGPU library: %s (version %s)\n", g->api.path, version);
+    printf("WebGPU library: %s (version %s%s%s)\n", g->api.path, version, g->api.revision ? "; " : "",
+           g->api.revision ? g->api.revision : "");
     if (g->n_adapters == 0) return;
     for (int i = 0; i < g->n_adapters; i++) {
         const wg_adapter_info *a = &g->info[i];

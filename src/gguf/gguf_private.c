@@ -59,7 +59,9 @@ gguf_file *gguf_open_private(const char *path, char *err, size_t err_size) {
         set_err(err, err_size, "no path given");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO or device must not block the open (see gguf_open); the check below
+     * refuses anything but a regular file, for which the flag changes nothing. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         set_err(err, err_size, "cannot open '%s': %s", path, strerror(errno));
         return NULL;

@@ -22,6 +22,7 @@ srv_job *srv_job_create(srv_request *req, srv_models *models, srv_model *model, 
     pthread_condattr_destroy(&ca);
     atomic_init(&j->cancelled, false);
     j->refs = 1;
+    j->stop_token = -1;
     j->req = *req;
     memset(req, 0, sizeof *req);
     j->models = models;

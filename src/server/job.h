@@ -39,6 +39,7 @@ typedef struct srv_job {
     int n_prompt;
     const char *stops[SRV_MAX_STOPS + 1];
     int n_stops;
+    wgllm_token stop_token; /* a chat template's end-of-turn token, or -1 */
     double t_arrival;
 
     /* outputs (under mu) */

@@ -72,20 +72,23 @@ enum MHD_Result srv_route_tokenize(srv_conn *c) {
     if (!root) return srv_reply_error(c, &e);
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content");
     const cJSON *special = cJSON_GetObjectItemCaseSensitive(root, "add_special");
-    if (!cJSON_IsString(content) || (special && !cJSON_IsBool(special))) {
+    const cJSON *parse = cJSON_GetObjectItemCaseSensitive(root, "parse_special");
+    if (!cJSON_IsString(content) || (special && !cJSON_IsBool(special)) || (parse && !cJSON_IsBool(parse))) {
         cJSON_Delete(root);
         srv_error_set(&e, 400, "invalid_request_error", "invalid_value", "content",
-                      "expected {\"content\": string, \"add_special\": boolean (optional)}");
+                      "expected {\"content\": string, \"add_special\": boolean, \"parse_special\": boolean} "
+                      "(the booleans optional)");
         return srv_reply_error(c, &e);
     }
     srv_model *m = srv_models_acquire(&c->srv->models);
     bool bos = special ? cJSON_IsTrue(special) : wgllm_add_bos_default(m->model);
     size_t len = strlen(content->valuestring);
-    int64_t n = wgllm_tokenize(m->model, content->valuestring, len, bos, NULL, 0);
+    bool parse_special = cJSON_IsTrue(parse);
+    int64_t n = wgllm_tokenize_special(m->model, content->valuestring, len, bos, parse_special, NULL, 0);
     wgllm_token *ids = n > 0 ? malloc(sizeof *ids * (size_t)n) : NULL;
     cJSON *out = NULL;
     if (n >= 0 && (n == 0 || ids)) {
-        if (n) wgllm_tokenize(m->model, content->valuestring, len, bos, ids, n);
+        if (n) wgllm_tokenize_special(m->model, content->valuestring, len, bos, parse_special, ids, n);
         out = cJSON_CreateObject();
         cJSON *arr = cJSON_AddArrayToObject(out, "tokens");
         for (int64_t i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(ids[i]));

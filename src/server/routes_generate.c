@@ -216,8 +216,12 @@ static wgllm_token *build_prompt(const srv_request *r, const srv_model *m, int *
             text = rendered;
         }
         bool bos = wgllm_add_bos_default(m->model);
-        n = wgllm_tokenize(m->model, text, len, bos, NULL, 0);
-        if (n > 0 && (ids = malloc(sizeof *ids * (size_t)n))) wgllm_tokenize(m->model, text, len, bos, ids, n);
+        /* a rendered chat carries the template's special tokens as text (<|im_start|>, ...):
+           they are parsed, as llama.cpp's server does; a plain prompt stays plain text */
+        bool special = r->kind == SRV_REQ_CHAT;
+        n = wgllm_tokenize_special(m->model, text, len, bos, special, NULL, 0);
+        if (n > 0 && (ids = malloc(sizeof *ids * (size_t)n)))
+            wgllm_tokenize_special(m->model, text, len, bos, special, ids, n);
         free(rendered);
         if (n > 0 && !ids) goto oom;
         if (n < 0) {
@@ -271,7 +275,13 @@ enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind) {
         return srv_reply_errorf(c, 500, "server_error", NULL, "out of memory");
     }
     const char *marker = kind == SRV_REQ_CHAT ? srv_chat_end_marker(m->chat) : NULL;
-    if (marker) j->stops[j->n_stops++] = marker;
+    if (marker) {
+        j->stops[j->n_stops++] = marker;
+        /* a marker that is one special token never appears in the text (control tokens print as
+           nothing): the token itself ends the turn */
+        wgllm_token t[2];
+        if (wgllm_tokenize_special(m->model, marker, strlen(marker), false, true, t, 2) == 1) j->stop_token = t[0];
+    }
     c->job = j;
     c->prompt_tokens = n_prompt;
     if (srv_sched_submit(srv->sched, j) == SRV_SUBMIT_FULL) {

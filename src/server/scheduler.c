@@ -181,7 +181,9 @@ static void next_token(srv_sched *s, seq *q) {
     else
         srv_metrics_token_latency(s->metrics, now - q->t_last);
     q->t_last = now;
-    if (tok == wgllm_token_eos(m->model) && !r->ignore_eos) {
+    /* every end-of-generation token ends it (Llama 3's <|eot_id|> as well as eos), and so does
+       the chat template's end-of-turn token where the model does not mark it as one */
+    if (!r->ignore_eos && (wgllm_token_is_eog(m->model, tok) || tok == j->stop_token)) {
         size_t n;
         const char *tail = wgllm_detokenizer_flush(q->detok, &n);
         pending_add(q, tail, n);

@@ -1,5 +1,7 @@
 #include "backend/webgpu/wgpu_loader.h"
 
+#include "backend/webgpu/wgpu_dawn2024.h"
+
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,68 @@ static bool resolve(void *lib, const char *name, void *fn_ptr, size_t fn_size) {
     return true;
 }
 
+/* webgpu.h changed its ABI several times before it settled (callback-info structs, one flat
+ * WGPULimits, renumbered WGPUSType and WGPUFeatureName values, subgroup sizes in
+ * WGPUAdapterInfo). A library of an older revision exports the names wgllm calls with other
+ * layouts, and the first call crashes; so the revision is told apart by exported names,
+ * before any call. wgllm's headers (the pinned wgpu-native's) have the functions below,
+ * which came last of those changes (webgpu-headers #533, 2025); older revisions lack them. */
+static const char *const k_revision_needs[] = {"wgpuGetInstanceLimits"};
+
+/* Names only older revisions export, to say which one a refused library implements
+ * (the first match is named). */
+typedef struct {
+    const char *symbol;
+    const char *revision;
+} revision_marker;
+
+static const revision_marker k_older_revisions[] = {
+    {"wgpuInstanceRequestAdapter2", "the late-2024 move to callback-info structs"},
+    {"wgpuGetInstanceCapabilities", "late 2024 to spring 2025"},
+    {"wgpuAdapterGetProperties", "mid-2024 or older"},
+};
+
+#define WG_COUNT_(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Which implementation the library is, for messages: wgpu-native reports its version,
+ * Dawn has its own entry points (wgpuDeviceTick). Empty when neither. */
+static void implementation_name(void *lib, char *out, size_t out_size) {
+    WGLLMProcGetVersion get_version = NULL;
+    if (resolve(lib, "wgpuGetVersion", &get_version, sizeof get_version)) {
+        uint32_t v = get_version();
+        snprintf(out, out_size, " (wgpu-native %u.%u.%u.%u)", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
+    } else if (dlsym(lib, "wgpuDeviceTick")) {
+        snprintf(out, out_size, " (Dawn)");
+    } else {
+        out[0] = '\0';
+    }
+}
+
+/* True if the library implements wgllm's revision of webgpu.h; else err names what differs. */
+static bool check_revision(void *lib, const char *path, char *err, size_t err_size) {
+    char lacks[256] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < WG_COUNT_(k_revision_needs); i++) {
+        if (dlsym(lib, k_revision_needs[i]) || n >= sizeof lacks) continue;
+        n += (size_t)snprintf(lacks + n, sizeof lacks - n, "%s%s", n ? ", " : "", k_revision_needs[i]);
+    }
+    if (!lacks[0]) return true;
+    char older[160] = "";
+    for (size_t i = 0; i < WG_COUNT_(k_older_revisions) && !older[0]; i++) {
+        if (dlsym(lib, k_older_revisions[i].symbol))
+            snprintf(older, sizeof older, " and exports %s (%s)", k_older_revisions[i].symbol,
+                     k_older_revisions[i].revision);
+    }
+    char impl[64];
+    implementation_name(lib, impl, sizeof impl);
+    /* The verdict first: callers with short buffers (auto's CPU fallback note) cut the end. */
+    snprintf(err, err_size,
+             "WebGPU library '%s'%s implements an older webgpu.h revision than wgllm (callbacks, limits and enum "
+             "values differ): it lacks %s%s",
+             path, impl, lacks, older);
+    return false;
+}
+
 bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
     memset(api, 0, sizeof *api);
     const char *env = getenv("WGLLM_WEBGPU_LIB");
@@ -64,6 +128,20 @@ bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
         return false;
     }
 
+    /* First, so that an unrelated library (libc, a wrong .so) is called what it is. */
+    if (!dlsym(lib, "wgpuCreateInstance")) {
+        snprintf(err, err_size, "WebGPU library '%s' is not a webgpu.h implementation: it lacks wgpuCreateInstance%s",
+                 path, hint);
+        dlclose(lib);
+        return false;
+    }
+    /* One older revision, Dawn's of late 2024, is adapted (wgpu_dawn2024.c); others are refused. */
+    bool dawn2024 = wg_dawn2024_detect(lib);
+    if (!dawn2024 && !check_revision(lib, path, err, err_size)) {
+        dlclose(lib);
+        return false;
+    }
+
 #define WG_WGPU_RESOLVE_REQUIRED_(name)                                                               \
     if (!resolve(lib, "wgpu" #name, &api->name, sizeof api->name)) {                                  \
         const char *why_ = dlerror();                                                                 \
@@ -79,6 +157,16 @@ bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
 #undef WG_WGPU_RESOLVE_REQUIRED_
 #undef WG_WGPU_RESOLVE_NATIVE_
     dlerror(); /* an absent optional symbol is not an error */
+    if (dawn2024) {
+        char why[256];
+        if (!wg_dawn2024_bind(api, lib, why, sizeof why)) {
+            snprintf(err, err_size, "WebGPU library '%s': %s", path, why);
+            dlclose(lib);
+            memset(api, 0, sizeof *api);
+            return false;
+        }
+        api->revision = "Dawn's webgpu.h of late 2024, adapted";
+    }
 
     api->lib = lib;
     snprintf(api->path, sizeof api->path, "%s", path);

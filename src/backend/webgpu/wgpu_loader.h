@@ -1,4 +1,6 @@
-/* Run-time binding to a webgpu.h implementation (wgpu-native by default, Dawn also works).
+/* Run-time binding to a webgpu.h implementation (wgpu-native by default). Another library
+ * must implement the same revision of webgpu.h, or Dawn's of late 2024, which is adapted
+ * (wgpu_dawn2024.c); loading tells them apart by exported names and refuses others.
  *
  * The library is opened with dlopen and every entry point we call is resolved into a
  * table of function pointers, so wgllm never links against it: a machine without it
@@ -64,6 +66,7 @@ typedef float (*WGLLMProcQueueGetTimestampPeriod)(WGPUQueue queue);
 typedef struct wg_wgpu {
     void *lib;       /* dlopen handle */
     char path[512];  /* the library actually opened */
+    const char *revision; /* NULL: wgllm's webgpu.h; else the older revision adapted (static text) */
 #define WG_WGPU_DECLARE_REQUIRED_(name) WGPUProc##name name;
 #define WG_WGPU_DECLARE_NATIVE_(name) WGLLMProc##name name;
     WG_WGPU_REQUIRED_PROCS(WG_WGPU_DECLARE_REQUIRED_)
@@ -72,8 +75,10 @@ typedef struct wg_wgpu {
 #undef WG_WGPU_DECLARE_NATIVE_
 } wg_wgpu;
 
-/* Opens the library (see the order above; `path` may be NULL) and resolves all entry
- * points. On failure *api is left empty and err says which library and why (dlerror). */
+/* Opens the library (see the order above; `path` may be NULL), checks that it is a webgpu.h
+ * implementation of wgllm's revision (an older one has the same names with other layouts)
+ * and resolves all entry points, calling none of them. On failure *api is left empty and
+ * err says which library and why (dlerror, or what differs). */
 bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size);
 
 /* Forgets the entry points. The library itself stays mapped: wgpu-native owns threads and
