@@ -385,14 +385,11 @@ static int open_listener(const struct sockaddr *sa, socklen_t len, const srv_opt
     return fd;
 }
 
-bool srv_http_start(srv_server *srv, char *err, size_t err_size) {
+bool srv_http_listen(srv_server *srv, char *err, size_t err_size) {
     const srv_options *o = &srv->opt;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     socklen_t ss_len;
-    /* connections come from the acceptor (acceptor.h), which holds each until its request head is in */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_NO_LISTEN_SOCKET;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, o->host, &v4->sin_addr) == 1) {
@@ -403,20 +400,33 @@ bool srv_http_start(srv_server *srv, char *err, size_t err_size) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)o->port);
         ss_len = sizeof *v6;
-        flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, err_size, "--host '%s' is not an IPv4 or IPv6 address", o->host);
-        return false;
-    }
-    srv_guard_params gp = {o->max_connections, o->max_connections_per_ip, o->request_timeout};
-    if (!(srv->guard = srv_guard_create(&gp))) {
-        snprintf(err, err_size, "cannot start the connection guard");
         return false;
     }
     int fd = open_listener((const struct sockaddr *)&ss, ss_len, o, err, err_size);
     if (fd < 0) return false;
     if (getsockname(fd, (struct sockaddr *)&ss, &ss_len) == 0)
         srv->port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+    srv->listen_fd = fd;
+    return true;
+}
+
+bool srv_http_start(srv_server *srv, char *err, size_t err_size) {
+    const srv_options *o = &srv->opt;
+    if (srv->listen_fd < 0 && !srv_http_listen(srv, err, err_size)) return false;
+    /* connections come from the acceptor (acceptor.h), which holds each until its request head is in */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_NO_LISTEN_SOCKET;
+    struct sockaddr_in6 probe;
+    if (inet_pton(AF_INET6, o->host, &probe.sin6_addr) == 1) flags |= MHD_USE_IPv6;
+    srv_guard_params gp = {o->max_connections, o->max_connections_per_ip, o->request_timeout};
+    if (!(srv->guard = srv_guard_create(&gp))) {
+        snprintf(err, err_size, "cannot start the connection guard");
+        return false;
+    }
+    int fd = srv->listen_fd;
+    srv->listen_fd = -1; /* the acceptor's from here on */
     /* MHD's timeout is an idle one (each byte resets it): it ends stalled answers and idle
        keep-alive connections; the guard's deadline is what bounds a trickled request */
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
@@ -445,6 +455,8 @@ void srv_http_stop_accepting(srv_server *srv) {
 }
 
 void srv_http_stop(srv_server *srv) {
+    if (srv->listen_fd >= 0) close(srv->listen_fd); /* bound, never started */
+    srv->listen_fd = -1;
     srv_http_stop_accepting(srv);
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;

@@ -91,6 +91,7 @@ int srv_run(const srv_options *o) {
     atomic_init(&srv->draining, false);
     atomic_init(&srv->open_requests, 0);
     atomic_init(&srv->next_id, 0);
+    srv->listen_fd = -1;
     char err[512];
     int rc = 1;
     bool models_ok = false;
@@ -110,6 +111,11 @@ int srv_run(const srv_options *o) {
     mp.n_threads = o->n_threads;
     if (!(srv->metrics = srv_metrics_create())) {
         fprintf(stderr, "wgllm serve: error: out of memory\n");
+        goto done;
+    }
+    /* the port first: a port in use fails at once, not after a long model load */
+    if (!srv_http_listen(srv, err, sizeof err)) {
+        fprintf(stderr, "wgllm serve: error: %s\n", err);
         goto done;
     }
     if (!srv_models_init(&srv->models, o->model_path, o->alias, o->model_cache, &mp, o->n_ctx, o->parallel, err, sizeof err)) {

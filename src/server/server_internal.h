@@ -24,6 +24,7 @@ typedef struct srv_server {
     struct srv_guard *guard;       /* connection limits and request deadlines */
     struct srv_acceptor *acceptor; /* accepts, and hands over connections whose request head is in */
     int port;                      /* bound */
+    int listen_fd;                 /* bound and listening, until the acceptor takes it; else -1 */
     atomic_bool draining;
     atomic_int open_requests; /* HTTP requests received and not yet completed */
     atomic_uint_fast64_t next_id;

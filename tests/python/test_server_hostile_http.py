@@ -302,6 +302,11 @@ def test_second_server_on_a_taken_port_fails(server, wgllm, shared):
     assert p.returncode != 0
     assert b"port in use" in p.stderr, p.stderr
     assert request(server.url, "GET", "/health")[0] == 200
+    # the port is checked before the model loads: a model that would fail says nothing yet
+    cmd[cmd.index("-m") + 1] = str(wgllm.scratch / "no-such-model.gguf")
+    p = subprocess.run(cmd, capture_output=True, timeout=30)
+    assert p.returncode != 0
+    assert b"port in use" in p.stderr and b"no-such-model" not in p.stderr, p.stderr
 
 
 # ---- slow clients ----
