@@ -102,6 +102,12 @@ int64_t wgllm_tokenize_special(const wgllm_model *m, const char *text, size_t le
 /* True for every token that ends a generation: eos, and end-of-turn tokens such
  * as Llama 3's <|eot_id|>, <|eom_id|> and <|end_of_text|>. */
 bool wgllm_token_is_eog(const wgllm_model *m, wgllm_token t);
+/* The exact bytes of one token's piece as it appears in running text (not at the
+ * start: SentencePiece's U+2581 is a space, "<0xNN>" is that byte, control tokens are
+ * ""). Returns a pointer owned by the model, valid while it lives and not
+ * NUL-terminated, and writes its length to *len; NULL (and *len = 0) for an
+ * out-of-range id or a NULL model. */
+const char *wgllm_token_bytes(const wgllm_model *m, wgllm_token id, size_t *len);
 
 /* Streaming detokenizer: text released by each new token, always valid UTF-8. */
 typedef struct wgllm_detokenizer wgllm_detokenizer;
