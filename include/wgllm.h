@@ -186,6 +186,19 @@ int wgllm_n_vocab(const wgllm_model *m);
 int wgllm_generate_greedy(wgllm_context *c, int n_max, bool (*on_token)(wgllm_token t, void *user), void *user,
                           bool stop_at_eog);
 
+/* Observer of the weight matrix products of a context's evaluations (importance
+ * matrices, activation statistics). Called on the evaluating thread, before each product,
+ * once per weight: `weight` is the weight's GGUF name ("blk.0.attn_q.weight", ...; the
+ * output matrix is "output.weight", or "token_embd.weight" when tied to the embeddings),
+ * x holds n_rows input rows (tokens of this context) of row_len floats. Both are borrowed
+ * for the call. Weights sharing an input (q, k, v; gate, up) see the same rows, and a
+ * product may be announced in several calls of fewer rows. */
+typedef void (*wgllm_matmul_observer)(void *user, const char *weight, const float *x, int n_rows, int64_t row_len);
+/* Sets (fn NULL: removes) the observer of c; per context, so the shared model is not
+ * touched. Observing reads every input back from the device: slow on a GPU.
+ * WGLLM_ERR_NO_MEMORY (see wgllm_context_error) if its row buffer cannot be made. */
+wgllm_status wgllm_context_set_matmul_observer(wgllm_context *c, wgllm_matmul_observer fn, void *user);
+
 
 /* ---- sampler ---- */
 typedef struct wgllm_sampler wgllm_sampler;
