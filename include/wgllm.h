@@ -102,6 +102,12 @@ int64_t wgllm_tokenize_special(const wgllm_model *m, const char *text, size_t le
 /* True for every token that ends a generation: eos, and end-of-turn tokens such
  * as Llama 3's <|eot_id|>, <|eom_id|> and <|end_of_text|>. */
 bool wgllm_token_is_eog(const wgllm_model *m, wgllm_token t);
+/* The exact bytes of one token's piece as it appears in running text (not at the
+ * start: SentencePiece's U+2581 is a space, "<0xNN>" is that byte, control tokens are
+ * ""). Returns a pointer owned by the model, valid while it lives and not
+ * NUL-terminated, and writes its length to *len; NULL (and *len = 0) for an
+ * out-of-range id or a NULL model. */
+const char *wgllm_token_bytes(const wgllm_model *m, wgllm_token id, size_t *len);
 
 /* Streaming detokenizer: text released by each new token, always valid UTF-8. */
 typedef struct wgllm_detokenizer wgllm_detokenizer;
@@ -179,6 +185,19 @@ int wgllm_n_vocab(const wgllm_model *m);
  * again). Returns the number of tokens produced, -1 on failure (wgllm_context_error). */
 int wgllm_generate_greedy(wgllm_context *c, int n_max, bool (*on_token)(wgllm_token t, void *user), void *user,
                           bool stop_at_eog);
+
+/* Observer of the weight matrix products of a context's evaluations (importance
+ * matrices, activation statistics). Called on the evaluating thread, before each product,
+ * once per weight: `weight` is the weight's GGUF name ("blk.0.attn_q.weight", ...; the
+ * output matrix is "output.weight", or "token_embd.weight" when tied to the embeddings),
+ * x holds n_rows input rows (tokens of this context) of row_len floats. Both are borrowed
+ * for the call. Weights sharing an input (q, k, v; gate, up) see the same rows, and a
+ * product may be announced in several calls of fewer rows. */
+typedef void (*wgllm_matmul_observer)(void *user, const char *weight, const float *x, int n_rows, int64_t row_len);
+/* Sets (fn NULL: removes) the observer of c; per context, so the shared model is not
+ * touched. Observing reads every input back from the device: slow on a GPU.
+ * WGLLM_ERR_NO_MEMORY (see wgllm_context_error) if its row buffer cannot be made. */
+wgllm_status wgllm_context_set_matmul_observer(wgllm_context *c, wgllm_matmul_observer fn, void *user);
 
 
 /* ---- sampler ---- */

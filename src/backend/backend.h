@@ -156,4 +156,38 @@ struct wg_backend {
     void *ctx;
 };
 
+/* ---- devices a backend can run on, described generically (`wgllm devices`) ---- */
+#define WG_BACKEND_DEVICE_MAX_FEATURES 16
+#define WG_BACKEND_DEVICE_MAX_LIMITS 16
+
+typedef struct wg_backend_device_limit {
+    const char *name; /* static string, the backend's own spelling (e.g. "maxBufferSize") */
+    uint64_t value;
+} wg_backend_device_limit;
+
+/* Strings are "" when the backend does not know them. */
+typedef struct wg_backend_device {
+    char name[256];
+    char api[32];  /* the native API under the backend: "vulkan", "metal", ... */
+    char type[32]; /* "discrete-gpu", "integrated-gpu", "cpu", ... */
+    char vendor[128];
+    char architecture[128];
+    char driver[256];
+    uint32_t vendor_id, device_id;
+    uint32_t subgroup_min_size, subgroup_max_size; /* 0: none or unknown */
+    int n_features;
+    const char *features[WG_BACKEND_DEVICE_MAX_FEATURES]; /* static strings, in a fixed order */
+    int n_limits;
+    wg_backend_device_limit limits[WG_BACKEND_DEVICE_MAX_LIMITS];
+} wg_backend_device;
+
+typedef struct wg_backend_device_list {
+    char *library;  /* what provides the devices (a library path); owned by the list */
+    char version[32];
+    char *revision; /* NULL or the library's revision; owned by the list */
+    const char *known_features; /* static: the features the backend looks for, for "none of ..." */
+    int n_devices;
+    wg_backend_device *devices; /* n_devices entries; index = the `device` a backend is created with */
+} wg_backend_device_list;
+
 #endif

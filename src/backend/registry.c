@@ -1,6 +1,7 @@
 #include "backend/registry.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
@@ -86,4 +87,26 @@ wg_backend *wg_backend_create_kind(wgllm_backend_kind kind, int n_threads, int d
     }
     snprintf(err, err_size, "unknown backend kind %d", (int)kind);
     return NULL;
+}
+
+wg_backend_device_list *wg_backend_devices_list(wgllm_backend_kind kind, char *err, size_t err_size) {
+    if (kind == WGLLM_BACKEND_WEBGPU) {
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+        return wg_backend_webgpu_devices(err, err_size);
+#else
+        snprintf(err, err_size, "this wgllm was built without WebGPU (reconfigure with -DWGLLM_WEBGPU=ON after "
+                                "scripts/install-webgpu.sh)");
+        return NULL;
+#endif
+    }
+    snprintf(err, err_size, "backend kind %d has no devices to list", (int)kind);
+    return NULL;
+}
+
+void wg_backend_devices_free(wg_backend_device_list *l) {
+    if (!l) return;
+    free(l->library);
+    free(l->revision);
+    free(l->devices);
+    free(l);
 }

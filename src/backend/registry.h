@@ -15,6 +15,13 @@
 wg_backend *wg_backend_create_kind(wgllm_backend_kind kind, int n_threads, int device, char *desc, size_t desc_size,
                                    char *err, size_t err_size);
 
+/* The devices backend `kind` offers (WEBGPU: the adapters of the webgpu.h library);
+ * zero devices is not an error. The caller frees the list with wg_backend_devices_free.
+ * NULL + err when the backend is not in this build, has no devices to choose from
+ * (CPU) or cannot start. */
+wg_backend_device_list *wg_backend_devices_list(wgllm_backend_kind kind, char *err, size_t err_size);
+void wg_backend_devices_free(wg_backend_device_list *l);
+
 /* True when this build contains the WebGPU backend. */
 bool wg_backend_have_webgpu(void);
 

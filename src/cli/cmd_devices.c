@@ -1,21 +1,12 @@
 /* `wgllm devices`: the WebGPU adapters this machine offers, with the limits and features
- * the engine plans with. The index is what `--device N` selects. */
+ * the engine plans with. The index is what `--device N` selects. The backend registry
+ * describes them; this file only prints. */
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/registry.h"
 #include "cli/args.h"
 #include "cli/commands.h"
-
-#ifndef WGLLM_HAVE_WEBGPU
-/* CPU-only build (configured with -DWGLLM_WEBGPU=OFF). */
-int cmd_devices(int argc, char **argv) {
-    fprintf(stderr, "wgllm devices: error: this wgllm was built without WebGPU (reconfigure with "
-                    "-DWGLLM_WEBGPU=ON after scripts/install-webgpu.sh)\n");
-    return 1;
-}
-#else
-
-#include "backend/webgpu/wgpu_device.h"
 #include "cli/json_out.h"
 
 static void usage(FILE *out) {
@@ -27,63 +18,26 @@ static void usage(FILE *out) {
                  "  WGLLM_WEBGPU_BACKEND=NAME   vulkan, gl, metal, dx12 or all (wgpu-native only)\n");
 }
 
-static void version_string(const wg_gpu *g, char *buf, size_t size) {
-    if (!g->api.GetVersion) {
-        snprintf(buf, size, "unknown");
-        return;
-    }
-    unsigned v = g->api.GetVersion();
-    snprintf(buf, size, "%u.%u.%u.%u", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
-}
-
-typedef struct {
-    const char *name;
-    size_t offset;
-} feature_name;
-
-static const feature_name k_feature_names[] = {
-    {"shader-f16", offsetof(wg_gpu_features, shader_f16)},
-    {"subgroups", offsetof(wg_gpu_features, subgroups)},
-    {"timestamp-query", offsetof(wg_gpu_features, timestamp_query)},
-    {"timestamp-query-inside-passes", offsetof(wg_gpu_features, timestamp_inside_passes)},
-};
-#define N_FEATURE_NAMES (sizeof k_feature_names / sizeof k_feature_names[0])
-
-static bool has_feature(const wg_gpu_features *f, size_t i) {
-    return *(const bool *)((const char *)f + k_feature_names[i].offset);
-}
-
-static void print_text(const wg_gpu *g) {
-    char version[32];
-    version_string(g, version, sizeof version);
-    printf("WebGPU library: %s (version %s%s%s)\n", g->api.path, version, g->api.revision ? "; " : "",
-           g->api.revision ? g->api.revision : "");
-    if (g->n_adapters == 0) return;
-    for (int i = 0; i < g->n_adapters; i++) {
-        const wg_adapter_info *a = &g->info[i];
-        const wg_gpu_limits *l = &a->limits;
+static void print_text(const wg_backend_device_list *l) {
+    printf("WebGPU library: %s (version %s%s%s)\n", l->library, l->version, l->revision ? "; " : "",
+           l->revision ? l->revision : "");
+    for (int i = 0; i < l->n_devices; i++) {
+        const wg_backend_device *a = &l->devices[i];
         printf("\ndevice %d: %s\n", i, a->name);
-        printf("  backend       %s\n", wg_backend_type_name(a->backend));
-        printf("  type          %s\n", wg_adapter_type_name(a->type));
+        printf("  backend       %s\n", a->api);
+        printf("  type          %s\n", a->type);
         printf("  vendor        %s (0x%04x), device id 0x%04x\n", a->vendor[0] ? a->vendor : "-", a->vendor_id,
                a->device_id);
         if (a->architecture[0]) printf("  architecture  %s\n", a->architecture);
-        if (a->description[0]) printf("  driver        %s\n", a->description);
+        if (a->driver[0]) printf("  driver        %s\n", a->driver);
         printf("  features     ");
-        int n = 0;
-        for (size_t k = 0; k < N_FEATURE_NAMES; k++)
-            if (has_feature(&a->features, k)) printf(" %s", k_feature_names[k].name), n++;
-        printf("%s\n", n ? "" : " (none of shader-f16, subgroups, timestamp-query)");
+        for (int k = 0; k < a->n_features; k++) printf(" %s", a->features[k]);
+        if (a->n_features) printf("\n");
+        else printf(" (none of %s)\n", l->known_features);
         if (a->subgroup_max_size) printf("  subgroup size %u..%u\n", a->subgroup_min_size, a->subgroup_max_size);
         printf("  limits:\n");
-        printf("    maxStorageBufferBindingSize        %llu\n", (unsigned long long)l->max_storage_buffer_binding_size);
-        printf("    maxBufferSize                      %llu\n", (unsigned long long)l->max_buffer_size);
-        printf("    maxComputeWorkgroupStorageSize     %u\n", l->max_compute_workgroup_storage_size);
-        printf("    maxComputeInvocationsPerWorkgroup  %u\n", l->max_compute_invocations_per_workgroup);
-        printf("    maxComputeWorkgroupSizeX           %u\n", l->max_compute_workgroup_size_x);
-        printf("    maxStorageBuffersPerShaderStage    %u\n", l->max_storage_buffers_per_shader_stage);
-        printf("    maxComputeWorkgroupsPerDimension   %u\n", l->max_compute_workgroups_per_dimension);
-        printf("    minStorageBufferOffsetAlignment    %u\n", l->min_storage_buffer_offset_alignment);
+        for (int k = 0; k < a->n_limits; k++)
+            printf("    %-35s%llu\n", a->limits[k].name, (unsigned long long)a->limits[k].value);
     }
 }
 
@@ -91,48 +45,42 @@ static void json_str(const char *s) {
     json_write_string(stdout, s, strlen(s));
 }
 
-static void print_json(const wg_gpu *g) {
-    char version[32];
-    version_string(g, version, sizeof version);
+static void print_json(const wg_backend_device_list *l) {
     printf("{\"library\": ");
-    json_str(g->api.path);
+    json_str(l->library);
     printf(", \"version\": ");
-    json_str(version);
+    json_str(l->version);
     printf(", \"adapters\": [");
-    for (int i = 0; i < g->n_adapters; i++) {
-        const wg_adapter_info *a = &g->info[i];
-        const wg_gpu_limits *l = &a->limits;
+    for (int i = 0; i < l->n_devices; i++) {
+        const wg_backend_device *a = &l->devices[i];
         printf("%s\n  {\"index\": %d, \"name\": ", i ? "," : "", i);
         json_str(a->name);
         printf(", \"backend\": ");
-        json_str(wg_backend_type_name(a->backend));
+        json_str(a->api);
         printf(", \"type\": ");
-        json_str(wg_adapter_type_name(a->type));
+        json_str(a->type);
         printf(", \"vendor\": ");
         json_str(a->vendor);
         printf(", \"architecture\": ");
         json_str(a->architecture);
         printf(", \"driver\": ");
-        json_str(a->description);
+        json_str(a->driver);
         printf(", \"vendor_id\": %u, \"device_id\": %u", a->vendor_id, a->device_id);
         printf(", \"subgroup_min_size\": %u, \"subgroup_max_size\": %u", a->subgroup_min_size, a->subgroup_max_size);
         printf(",\n   \"features\": [");
-        int n = 0;
-        for (size_t k = 0; k < N_FEATURE_NAMES; k++) {
-            if (!has_feature(&a->features, k)) continue;
-            printf("%s", n++ ? ", " : "");
-            json_str(k_feature_names[k].name);
+        for (int k = 0; k < a->n_features; k++) {
+            printf("%s", k ? ", " : "");
+            json_str(a->features[k]);
         }
-        printf("],\n   \"limits\": {\"maxStorageBufferBindingSize\": %llu, \"maxBufferSize\": %llu, "
-               "\"maxComputeWorkgroupStorageSize\": %u, \"maxComputeInvocationsPerWorkgroup\": %u, "
-               "\"maxComputeWorkgroupSizeX\": %u, \"maxStorageBuffersPerShaderStage\": %u, "
-               "\"maxComputeWorkgroupsPerDimension\": %u, \"minStorageBufferOffsetAlignment\": %u}}",
-               (unsigned long long)l->max_storage_buffer_binding_size, (unsigned long long)l->max_buffer_size,
-               l->max_compute_workgroup_storage_size, l->max_compute_invocations_per_workgroup,
-               l->max_compute_workgroup_size_x, l->max_storage_buffers_per_shader_stage,
-               l->max_compute_workgroups_per_dimension, l->min_storage_buffer_offset_alignment);
+        printf("],\n   \"limits\": {");
+        for (int k = 0; k < a->n_limits; k++) {
+            printf("%s", k ? ", " : "");
+            json_str(a->limits[k].name);
+            printf(": %llu", (unsigned long long)a->limits[k].value);
+        }
+        printf("}}");
     }
-    printf("%s]}\n", g->n_adapters ? "\n" : "");
+    printf("%s]}\n", l->n_devices ? "\n" : "");
 }
 
 int cmd_devices(int argc, char **argv) {
@@ -148,21 +96,19 @@ int cmd_devices(int argc, char **argv) {
         }
     }
     char err[1024];
-    wg_gpu *g = wg_gpu_open(NULL, err, sizeof err);
-    if (!g) {
+    wg_backend_device_list *l = wg_backend_devices_list(WGLLM_BACKEND_WEBGPU, err, sizeof err);
+    if (!l) {
         fprintf(stderr, "wgllm devices: error: %s\n", err);
         return 1;
     }
-    if (json) print_json(g);
-    else print_text(g);
+    if (json) print_json(l);
+    else print_text(l);
     int rc = 0;
-    if (g->n_adapters == 0) {
+    if (l->n_devices == 0) {
         fprintf(stderr, "wgllm devices: error: no WebGPU adapter found (without a GPU, install Mesa's Vulkan "
                         "drivers: scripts/install-webgpu.sh)\n");
         rc = 1;
     }
-    wg_gpu_close(g);
+    wg_backend_devices_free(l);
     return rc;
 }
-
-#endif /* WGLLM_HAVE_WEBGPU */

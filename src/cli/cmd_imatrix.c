@@ -106,7 +106,7 @@ int cmd_imatrix(int argc, char **argv) {
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = (int)ctx;
     if (wgllm_context_create(m, &cp, &c, err, sizeof err) != WGLLM_OK) goto fail;
-    if (!(im = wg_imatrix_collector_attach(m, err, sizeof err))) goto fail;
+    if (!(im = wg_imatrix_collector_attach(c, err, sizeof err))) goto fail;
 
     int64_t n_chunks = (n + ctx - 1) / ctx, tokens = 0;
     if (o.chunks && o.chunks < n_chunks) n_chunks = o.chunks;

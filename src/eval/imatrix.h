@@ -2,12 +2,10 @@
  * tokens of the squared entries of that matrix's input vector (one value per input
  * column), which quantizers use to weight rounding errors.
  *
- * Collected without touching the model code: wg_imatrix_collector_attach puts an observing
- * backend in front of the model's backend. Its matmul reads the input rows back
- * through the inner backend, adds x_j^2 to the sums of the weight (identified by
- * its wg_tensor, named from the model's layer table), then forwards the op; every
- * other op is forwarded unchanged. Detach before freeing the model, and evaluate
- * nothing else on the model while attached.
+ * Collected through a context's matmul observer (wgllm_context_set_matmul_observer):
+ * for each weight product of that context's evaluations, x_j^2 of the input rows is
+ * added to the sums of the weight, by its GGUF name. The model stays untouched and other
+ * contexts of it are not observed. Detach (or free) before freeing the context.
  *
  * Output (wg_imatrix_collector_write), a GGUF file with general.type = "imatrix":
  *   NAME.in_sum2  f32 [ne0]  sum of x_j^2 over tokens, NAME the weight's GGUF name
@@ -27,14 +25,14 @@
 
 typedef struct wg_imatrix_collector wg_imatrix_collector;
 
-/* Installs the observer on m (loaded with weights). NULL with a message on failure. */
-wg_imatrix_collector *wg_imatrix_collector_attach(wgllm_model *m, char *err, size_t err_size);
-/* Puts the model's own backend back (idempotent); the sums stay readable. */
+/* Starts observing c. NULL with a message on failure. */
+wg_imatrix_collector *wg_imatrix_collector_attach(wgllm_context *c, char *err, size_t err_size);
+/* Stops observing (idempotent); the sums stay readable. */
 void wg_imatrix_collector_detach(wg_imatrix_collector *im);
 /* Detaches if needed and frees. */
 void wg_imatrix_collector_free(wg_imatrix_collector *im);
 
-/* Number of weight matrices observed, and tokens summed for the i-th (tests). */
+/* Number of weight matrices observed (in forward-pass order), and tokens summed for the i-th (tests). */
 int wg_imatrix_collector_n_entries(const wg_imatrix_collector *im);
 int64_t wg_imatrix_collector_entry_count(const wg_imatrix_collector *im, int i);
 

@@ -40,6 +40,14 @@ int64_t wgllm_tokenize_special(const wgllm_model *m, const char *text, size_t le
 
 bool wgllm_token_is_eog(const wgllm_model *m, wgllm_token t) { return m && wg_tokenizer_is_eog(m->tok, t); }
 
+const char *wgllm_token_bytes(const wgllm_model *m, wgllm_token id, size_t *len) {
+    if (!m) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    return wg_token_to_bytes(m->tok, id, len);
+}
+
 struct wgllm_detokenizer {
     const wgllm_model *model;
     wg_detok_stream stream;

@@ -79,6 +79,7 @@ void wgllm_context_free(wgllm_context *c) {
     free(c->k_cache);
     free(c->v_cache);
     free(c->host_logits);
+    free(c->observer_rows);
     free(c);
 }
 
@@ -142,6 +143,26 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
 }
 
 const char *wgllm_context_error(const wgllm_context *c) { return c ? c->error : "no context"; }
+
+wgllm_status wgllm_context_set_matmul_observer(wgllm_context *c, wgllm_matmul_observer fn, void *user) {
+    if (!c) return WGLLM_ERR_INVALID_ARG;
+    if (fn && !c->observer_rows) {
+        /* rows of the widest input (n_embd, n_head * head_dim or n_ff), a batch of them at a time */
+        const wg_hparams *hp = &c->model->hp;
+        int64_t width = hp->n_embd;
+        if ((int64_t)hp->n_head * hp->head_dim > width) width = (int64_t)hp->n_head * hp->head_dim;
+        if (hp->n_ff > width) width = hp->n_ff;
+        const int64_t cap = width * c->n_batch;
+        if (!(c->observer_rows = malloc(sizeof(float) * (size_t)cap))) {
+            snprintf(c->error, sizeof c->error, "out of memory for the matmul observer's rows");
+            return WGLLM_ERR_NO_MEMORY;
+        }
+        c->observer_cap = cap;
+    }
+    c->observer = fn;
+    c->observer_user = user;
+    return WGLLM_OK;
+}
 int wgllm_context_n_ctx(const wgllm_context *c) { return c->n_ctx; }
 int wgllm_context_n_past(const wgllm_context *c) { return c->n_past; }
 

@@ -2,6 +2,7 @@
  * Shapes are (row length, rows); one row per token. The tokens of several sequences
  * share the matrix products (each weight is read once per step); rotary embedding, the
  * KV cache and attention are per sequence, on that sequence's rows. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "model/model.h"
@@ -53,12 +54,37 @@ static int32_t *gather_ids(const wg_seq *seqs, int n_seqs, int total) {
     return ids;
 }
 
+/* Hands the input rows x of the products with the weights named blk.<layer>.<kinds[i]>.weight
+ * (layer < 0: kinds are whole names) to the observers of the sequences the rows belong to:
+ * sequence s owns its tokens' rows, or with last_rows only row s. */
+static void observe(const wgllm_model *m, const wg_seq *seqs, int n_seqs, const wg_tensor *x, bool last_rows,
+                    int layer, const char *const *kinds, int n_kinds) {
+    wg_backend *b = m->backend;
+    char name[96];
+    for (int s = 0, row0 = 0; s < n_seqs; row0 += last_rows ? 1 : seqs[s].n, s++) {
+        wgllm_context *c = seqs[s].c;
+        if (!c->observer) continue;
+        const int rows = last_rows ? 1 : seqs[s].n, step = (int)(c->observer_cap / x->ne0);
+        for (int r = 0; r < rows; r += step) {
+            const int k = rows - r < step ? rows - r : step;
+            b->ops->read_rows(b, x, row0 + r, k, c->observer_rows);
+            for (int i = 0; i < n_kinds; i++) {
+                if (layer >= 0) snprintf(name, sizeof name, "blk.%d.%s.weight", layer, kinds[i]);
+                c->observer(c->observer_user, layer >= 0 ? name : kinds[i], c->observer_rows, k, x->ne0);
+            }
+        }
+    }
+}
+
 bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs, bool all_logits) {
     const wg_hparams *hp = &m->hp;
     wg_backend *b = m->backend;
     const wg_backend_ops *ops = b->ops;
     int n = 0;
-    for (int s = 0; s < n_seqs; s++) n += seqs[s].n;
+    bool observed = false; /* some sequence's context has a matmul observer */
+    for (int s = 0; s < n_seqs; s++) n += seqs[s].n, observed = observed || seqs[s].c->observer;
+    static const char *const k_qkv[] = {"attn_q", "attn_k", "attn_v"}, *const k_o[] = {"attn_output"},
+                             *const k_ffn[] = {"ffn_gate", "ffn_up"}, *const k_down[] = {"ffn_down"};
     if (n_seqs == 1 && seqs[0].id_slot >= 0) { // the id is on the device (generate.c)
         if (!ops->get_rows_from_slot(b, m->tok_embd, seqs[0].id_slot, a->x)) {
             int32_t id = ops->read_slot(b, seqs[0].id_slot);
@@ -97,6 +123,7 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
 
         // attention block
         ops->rms_norm(b, a->x, L->attn_norm, hp->norm_eps, n, a->xb);
+        if (observed) observe(m, seqs, n_seqs, a->xb, false, l, k_qkv, 3);
         // one decoding sequence: q, k, v, rope and the cache store in one op where the backend has it
         const bool fused_qkv = n_seqs == 1 && n == 1 && ops->qkv_rope_store &&
                                ops->qkv_rope_store(b, L->wq, L->wk, L->wv, a->xb, hp->n_head, hp->n_head_kv,
@@ -143,6 +170,7 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
                            a->att, row0); // (n_head * head_dim, n)
         }
     attention_done:
+        if (observed) observe(m, seqs, n_seqs, a->att, false, l, k_o, 1);
         if (ops->matmul_add) {
             ops->matmul_add(b, L->wo, a->att, n, a->x); // x += wo att
         } else {
@@ -152,6 +180,7 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
 
         // feed-forward block (SwiGLU)
         ops->rms_norm(b, a->x, L->ffn_norm, hp->norm_eps, n, a->xb);
+        if (observed) observe(m, seqs, n_seqs, a->xb, false, l, k_ffn, 2);
         if (ops->matmul_swiglu) {
             ops->matmul_swiglu(b, L->w_gate, L->w_up, a->xb, n, a->hidden); // (n_ff, n)
         } else {
@@ -159,6 +188,7 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
             ops->matmul(b, L->w_up, a->xb, n, a->up);
             ops->swiglu(b, a->gate, a->up, n, a->hidden);
         }
+        if (observed) observe(m, seqs, n_seqs, a->hidden, false, l, k_down, 1);
         if (ops->matmul_add) {
             ops->matmul_add(b, L->w_down, a->hidden, n, a->x); // x += w_down hidden
         } else {
@@ -179,6 +209,10 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
         rows = n_seqs;
     }
     ops->rms_norm(b, h, m->out_norm, hp->norm_eps, rows, a->xb);
+    if (observed) {
+        const char *const out_name[] = {m->tied ? "token_embd.weight" : "output.weight"};
+        observe(m, seqs, n_seqs, a->xb, !all_logits, -1, out_name, 1);
+    }
     ops->matmul(b, m->output, a->xb, rows, a->logits); // (n_vocab, rows)
     return true;
 }

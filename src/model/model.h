@@ -58,6 +58,10 @@ struct wgllm_context {
     int n_logit_rows, cap_logit_rows;
     bool logits_on_host; /* host_logits holds the last evaluation's rows */
     int logits_row0;     /* host row of device logits row 0 for the last chunk */
+    wgllm_matmul_observer observer; /* NULL: none (see wgllm_context_set_matmul_observer) */
+    void *observer_user;
+    float *observer_rows; /* input rows read back for the observer */
+    int64_t observer_cap; /* floats in observer_rows */
     char error[256];
 };
 

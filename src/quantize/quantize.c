@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend/cpu/threadpool.h"
+#include "util/threadpool.h"
 #include "gguf/gguf.h"
 #include "quant/quant.h"
 #include "quantize/quantize.h"

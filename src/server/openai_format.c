@@ -2,9 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model.h"
 #include "server/server_internal.h"
-#include "tokenizer/tokenizer.h"
 
 const char *srv_finish_name(srv_finish f) {
     return f == SRV_FINISH_LENGTH ? "length" : "stop";
@@ -21,7 +19,7 @@ cJSON *srv_openai_usage(int prompt_tokens, int completion_tokens) {
 /* The piece of one token as valid UTF-8 text (a lone byte token becomes U+FFFD), plus its raw bytes. */
 static char *token_text(const srv_model *m, wgllm_token id, cJSON **bytes) {
     size_t n = 0;
-    const char *raw = wg_token_to_bytes(m->model->tok, id, &n); /* the piece as it appears in running text */
+    const char *raw = wgllm_token_bytes(m->model, id, &n); /* the piece as it appears in running text */
     if (!raw) n = 0;
     if (bytes) {
         *bytes = cJSON_CreateArray();

@@ -150,8 +150,13 @@ static void test_imatrix_observer(void) {
     for (int i = 0; i < 7; i++) memcpy(plain + (size_t)i * (size_t)nv, wgllm_get_logits(c, i), sizeof(float) * (size_t)nv);
 
     wg_backend *own = m->backend;
-    wg_imatrix_collector *im = wg_imatrix_collector_attach(m, err, sizeof err);
-    CHECK(im != NULL && m->backend != own);
+    wg_imatrix_collector *im = wg_imatrix_collector_attach(c, err, sizeof err);
+    CHECK(im != NULL && m->backend == own); /* the model is not touched */
+    wgllm_context *other = NULL; /* a second context of the model is not observed */
+    CHECK(wgllm_context_create(m, NULL, &other, err, sizeof err) == WGLLM_OK);
+    CHECK(other && wgllm_eval(other, ids, 7, true) == WGLLM_OK);
+    CHECK(wg_imatrix_collector_n_entries(im) == 0);
+    wgllm_context_free(other);
     wgllm_context_truncate(c, 0);
     CHECK(wgllm_eval(c, ids, 4, true) == WGLLM_OK); /* two chunks: 4 tokens then 3 */
     CHECK(wgllm_eval(c, ids + 4, 3, true) == WGLLM_OK);
@@ -160,7 +165,6 @@ static void test_imatrix_observer(void) {
         same = same && !memcmp(wgllm_get_logits(c, i), plain + (size_t)(4 + i) * (size_t)nv, sizeof(float) * (size_t)nv);
     CHECK(same);
     wg_imatrix_collector_detach(im);
-    CHECK(m->backend == own);
     int n = wg_imatrix_collector_n_entries(im);
     CHECK(n == 5 * 7 + 1);
     for (int i = 0; i < n; i++) CHECK_MSG(wg_imatrix_collector_entry_count(im, i) == 7, "entry %d: %lld", i, (long long)wg_imatrix_collector_entry_count(im, i));
@@ -173,10 +177,62 @@ static void test_imatrix_observer(void) {
     wgllm_model_free(m);
 }
 
+typedef struct {
+    int calls, rows;
+    char first[8][40];
+} seen;
+
+static void record(void *user, const char *weight, const float *x, int n_rows, int64_t row_len) {
+    seen *s = user;
+    if (s->calls < 8) snprintf(s->first[s->calls], sizeof s->first[0], "%s", weight);
+    s->calls++;
+    if (!strcmp(weight, "blk.0.attn_q.weight") && x && row_len > 0) s->rows += n_rows;
+}
+
+/* The public hook: weights named in forward order, only the observed context's rows
+ * (also inside a batch step of several contexts), nothing once removed. */
+static void test_matmul_observer_hook(void) {
+    const char *shared = getenv("WGLLM_SHARED");
+    if (!shared) return;
+    char path[1024], err[300];
+    snprintf(path, sizeof path, "%s/models/stories260K-f32.gguf", shared);
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.backend = WGLLM_BACKEND_CPU;
+    mp.n_threads = 2;
+    wgllm_model *m = NULL;
+    wgllm_context *a = NULL, *b = NULL;
+    CHECK_MSG(wgllm_model_load(path, &mp, &m, err, sizeof err) == WGLLM_OK, "%s", err);
+    if (!m) return;
+    CHECK(wgllm_context_create(m, NULL, &a, err, sizeof err) == WGLLM_OK);
+    CHECK(wgllm_context_create(m, NULL, &b, err, sizeof err) == WGLLM_OK);
+    seen s = {0};
+    CHECK(wgllm_context_set_matmul_observer(a, record, &s) == WGLLM_OK);
+    const wgllm_token ids[5] = {1, 300, 42, 17, 400};
+    CHECK(wgllm_eval(a, ids, 5, false) == WGLLM_OK);
+    static const char *const order[8] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
+                                         "blk.0.attn_output.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_up.weight",
+                                         "blk.0.ffn_down.weight", "blk.1.attn_q.weight"};
+    for (int i = 0; i < 8; i++) CHECK_MSG(!strcmp(s.first[i], order[i]), "call %d: %s", i, s.first[i]);
+    CHECK(s.calls == 5 * 7 + 1 && s.rows == 5);
+    const wgllm_token *toks[2] = {ids, ids};
+    const int n_tok[2] = {2, 3};
+    wgllm_context *both[2] = {b, a};
+    CHECK(wgllm_eval_batch(both, toks, n_tok, 2) == WGLLM_OK);
+    CHECK_MSG(s.rows == 5 + 3, "rows %d", s.rows); /* a's three tokens, not b's two */
+    CHECK(wgllm_context_set_matmul_observer(a, NULL, NULL) == WGLLM_OK);
+    const int calls = s.calls;
+    CHECK(wgllm_eval(a, ids, 1, false) == WGLLM_OK && s.calls == calls);
+    CHECK(wgllm_context_set_matmul_observer(NULL, record, &s) == WGLLM_ERR_INVALID_ARG);
+    wgllm_context_free(a);
+    wgllm_context_free(b);
+    wgllm_model_free(m);
+}
+
 int main(void) {
     test_windows();
     test_stats();
     test_kl_file();
     test_imatrix_observer();
+    test_matmul_observer_hook();
     CHECK_DONE();
 }

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "backend/backend.h"
-#include "backend/cpu/threadpool.h"
+#include "util/threadpool.h"
 
 typedef struct cpu_tensor {
     void *data;

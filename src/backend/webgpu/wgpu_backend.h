@@ -22,4 +22,8 @@
  * message when the library, the adapter, the device or a kernel is missing or fails. */
 wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_size);
 
+/* The adapters of the default webgpu.h library as generic device descriptions (for
+ * wg_backend_devices_list). NULL with a message when the library or instance fails. */
+wg_backend_device_list *wg_backend_webgpu_devices(char *err, size_t err_size);
+
 #endif

@@ -1,4 +1,4 @@
-#include "backend/cpu/threadpool.h"
+#include "util/threadpool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
