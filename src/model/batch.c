@@ -35,7 +35,8 @@ wgllm_status wg_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const 
         if (!wg_acts_create(m, rows, &m->batch_acts, err, sizeof err)) st = WGLLM_ERR_NO_MEMORY;
     }
     /* a row of logits per sequence (each step's last token of it) */
-    if (st == WGLLM_OK && !wg_acts_reserve_logits(m, &m->batch_acts, n_seqs, err, sizeof err)) st = WGLLM_ERR_NO_MEMORY;
+    if (st == WGLLM_OK && !wg_acts_reserve_logits(m, &m->batch_acts, n_seqs, err, sizeof err))
+        st = WGLLM_ERR_NO_MEMORY;
     if (st != WGLLM_OK)
         snprintf(ctxs[0]->error, sizeof ctxs[0]->error, "cannot allocate batch buffers: %s", err);
     for (int s = 0; s < n_seqs; s++) {

@@ -28,7 +28,8 @@ static void context_bytes(const wgllm_model *m, int n_ctx, uint64_t *kv, uint64_
     const uint64_t q_dim = (uint64_t)hp->n_head * (uint64_t)hp->head_dim;
     *kv = mul_sat(mul_sat(2 * sizeof(float) * (uint64_t)hp->n_layer, kv_dim), (uint64_t)n_ctx);
     const uint64_t row = 4 * (uint64_t)hp->n_embd + 2 * q_dim + 2 * kv_dim + 3 * (uint64_t)hp->n_ff;
-    *buffers = mul_sat(row, (uint64_t)batch_rows(m, n_ctx) * sizeof(float)) + 2 * sizeof(float) * (uint64_t)hp->n_vocab;
+    *buffers = mul_sat(row, (uint64_t)batch_rows(m, n_ctx) * sizeof(float)) +
+               2 * sizeof(float) * (uint64_t)hp->n_vocab;
 }
 
 wgllm_status wgllm_context_check_memory(const wgllm_model *m, int n_ctx, int n_contexts, char *err,

@@ -92,7 +92,8 @@ static void check_matmul(wg_backend *g, wg_backend *cpu, uint32_t type, const vo
     float *a = calloc((size_t)M * N_MAX, sizeof *a), *b = calloc((size_t)M * N_MAX, sizeof *b),
           *r = calloc((size_t)M * N_MAX, sizeof *r);
     if (wg && wc && xg && xc && split && whole && yc) {
-        CHECK_MSG(wgb_t(split)->n_parts == (N_MAX + PART - 1) / PART, "output split into %d parts", wgb_t(split)->n_parts);
+        CHECK_MSG(wgb_t(split)->n_parts == (N_MAX + PART - 1) / PART, "output split into %d parts",
+                  wgb_t(split)->n_parts);
         if (type == WG_TYPE_F32) CHECK(wgb_t(wg)->n_parts > 1); /* the weight is split too */
         g->ops->write_rows(g, xg, 0, N_MAX, x);
         cpu->ops->write_rows(cpu, xc, 0, N_MAX, x);
