@@ -45,6 +45,11 @@ typedef struct wg_backend_ops {
                                 char *err, size_t err_size);
     /* Zero-initialised f32 activation matrix. */
     wg_tensor *(*buffer_create)(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size);
+    /* Optional (NULL: buffer_create): a zero-initialised f32 matrix for results (the logits)
+     * that only matmul writes (as out) and only read_rows, copy_rows and the argmax ops read
+     * (copy_rows may also write it). The backend may keep its rows in several parts, so it
+     * may be larger than a device lets one buffer be bound. */
+    wg_tensor *(*output_create)(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size);
     /* Optional (NULL: buffer_create): a KV cache of ne1 rows of ne0 values. A backend may
      * store it in less precision (f16 on GPUs that have it); reads and writes of its rows
      * still take f32. Caches of one `group` (the model passes 2 * layer for K, 2 * layer + 1

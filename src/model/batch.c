@@ -29,14 +29,16 @@ wgllm_status wg_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const 
     pthread_mutex_lock(&m->eval_lock);
     const int rows = step_rows(m, n_seqs);
     wgllm_status st = WGLLM_OK;
+    char err[200] = "";
     if (m->batch_acts.rows < rows) {
-        char err[256] = "";
         wg_acts_free(m, &m->batch_acts);
-        if (!wg_acts_create(m, rows, &m->batch_acts, err, sizeof err)) {
-            snprintf(ctxs[0]->error, sizeof ctxs[0]->error, "cannot allocate batch buffers: %s", err);
-            st = WGLLM_ERR_NO_MEMORY;
-        }
+        if (!wg_acts_create(m, rows, &m->batch_acts, err, sizeof err)) st = WGLLM_ERR_NO_MEMORY;
     }
+    /* a row of logits per sequence (each step's last token of it) */
+    if (st == WGLLM_OK && !wg_acts_reserve_logits(m, &m->batch_acts, n_seqs, err, sizeof err))
+        st = WGLLM_ERR_NO_MEMORY;
+    if (st != WGLLM_OK)
+        snprintf(ctxs[0]->error, sizeof ctxs[0]->error, "cannot allocate batch buffers: %s", err);
     for (int s = 0; s < n_seqs; s++) {
         start[s] = ctxs[s]->n_past;
         ctxs[s]->logits_on_host = false;

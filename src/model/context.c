@@ -20,15 +20,16 @@ static uint64_t mul_sat(uint64_t a, uint64_t b) {
 }
 
 /* Host bytes of one context's KV cache (f32 K and V of every layer) and of its activation
- * and logit buffers (as wg_acts_create and wgllm_context_create make them). */
+ * and logit buffers (as wg_acts_create and wgllm_context_create make them: one row of
+ * logits on the backend and one on the host, more only when all logits are asked for). */
 static void context_bytes(const wgllm_model *m, int n_ctx, uint64_t *kv, uint64_t *buffers) {
     const wg_hparams *hp = &m->hp;
     const uint64_t kv_dim = (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim;
     const uint64_t q_dim = (uint64_t)hp->n_head * (uint64_t)hp->head_dim;
     *kv = mul_sat(mul_sat(2 * sizeof(float) * (uint64_t)hp->n_layer, kv_dim), (uint64_t)n_ctx);
-    const uint64_t row = 4 * (uint64_t)hp->n_embd + 2 * q_dim + 2 * kv_dim + 3 * (uint64_t)hp->n_ff +
-                         2 * (uint64_t)hp->n_vocab;
-    *buffers = mul_sat(row, (uint64_t)batch_rows(m, n_ctx) * sizeof(float));
+    const uint64_t row = 4 * (uint64_t)hp->n_embd + 2 * q_dim + 2 * kv_dim + 3 * (uint64_t)hp->n_ff;
+    *buffers = mul_sat(row, (uint64_t)batch_rows(m, n_ctx) * sizeof(float)) +
+               2 * sizeof(float) * (uint64_t)hp->n_vocab;
 }
 
 wgllm_status wgllm_context_check_memory(const wgllm_model *m, int n_ctx, int n_contexts, char *err,
@@ -117,8 +118,8 @@ wgllm_status wgllm_context_create(const wgllm_model *m, const wgllm_context_para
     const int nb = c->n_batch;
     c->k_cache = calloc((size_t)hp->n_layer, sizeof *c->k_cache);
     c->v_cache = calloc((size_t)hp->n_layer, sizeof *c->v_cache);
-    c->cap_logit_rows = nb;
-    c->host_logits = malloc(sizeof(float) * (size_t)hp->n_vocab * (size_t)nb);
+    c->cap_logit_rows = 1; /* the last token's; wgllm_eval grows it when all are asked for */
+    c->host_logits = malloc(sizeof(float) * (size_t)hp->n_vocab);
     bool ok = c->k_cache && c->v_cache && c->host_logits;
     /* the backend is not thread-safe: other contexts of the model may be evaluating */
     wgllm_model *locked = (wgllm_model *)m; /* the lock is the model's mutable part */
@@ -208,6 +209,12 @@ wgllm_status wgllm_eval(wgllm_context *c, const wgllm_token *tokens, int n, bool
     wgllm_model *m = (wgllm_model *)c->model; /* the lock is the only mutable part */
     pthread_mutex_lock(&m->eval_lock);
     int start_past = c->n_past;
+    char err[200] = "";
+    if (all_logits && !wg_acts_reserve_logits(m, &c->acts, n < c->n_batch ? n : c->n_batch, err, sizeof err)) {
+        pthread_mutex_unlock(&m->eval_lock);
+        snprintf(c->error, sizeof c->error, "cannot allocate logits: %s", err);
+        return WGLLM_ERR_NO_MEMORY;
+    }
     bool ok = true;
     /* Logits stay on the device unless all rows were asked for (then each chunk's
      * rows are copied before the next chunk overwrites them); wgllm_get_logits

@@ -21,7 +21,7 @@ bool wg_acts_create(const wgllm_model *m, int rows, wg_acts *a, char *err, size_
         {&a->q, q_dim},           {&a->k, kv_dim},
         {&a->v, kv_dim},          {&a->att, q_dim},
         {&a->proj, hp->n_embd},   {&a->hidden, hp->n_ff},
-        {&a->last, hp->n_embd},   {&a->logits, hp->n_vocab},
+        {&a->last, hp->n_embd},
         {fused_ffn ? NULL : &a->gate, hp->n_ff}, {fused_ffn ? NULL : &a->up, hp->n_ff},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
@@ -32,6 +32,25 @@ bool wg_acts_create(const wgllm_model *m, int rows, wg_acts *a, char *err, size_
             return false;
         }
     }
+    if (!wg_acts_reserve_logits(m, a, 1, err, err_size)) {
+        wg_acts_free(m, a);
+        return false;
+    }
+    return true;
+}
+
+bool wg_acts_reserve_logits(const wgllm_model *m, wg_acts *a, int rows, char *err, size_t err_size) {
+    if (a->logits && a->logits->ne1 >= rows) return true;
+    /* grow by doubling (batches of 1, 2, 3, ... sequences), up to a step's rows */
+    int want = a->logits && 2 * a->logits->ne1 > rows ? (int)(2 * a->logits->ne1) : rows;
+    if (want > a->rows) want = rows > a->rows ? rows : a->rows;
+    wg_backend *b = m->backend;
+    /* an output buffer: a backend may split it (a row of a large vocabulary is big) */
+    wg_tensor *t = (b->ops->output_create ? b->ops->output_create : b->ops->buffer_create)(b, m->hp.n_vocab, want,
+                                                                                           err, err_size);
+    if (!t) return false;
+    if (a->logits) b->ops->tensor_free(b, a->logits);
+    a->logits = t;
     return true;
 }
 

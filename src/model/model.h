@@ -25,7 +25,9 @@ typedef struct wg_layer {
     wg_tensor *ffn_norm, *w_gate, *w_up, *w_down;
 } wg_layer;
 
-/* Activation buffers for up to `rows` tokens of one forward step. */
+/* Activation buffers for up to `rows` tokens of one forward step. Logits take a row of
+ * n_vocab each (large: 0.5 MiB for Llama 3), so `logits` holds only as many rows as were
+ * reserved (wg_acts_reserve_logits; one at creation). */
 typedef struct wg_acts {
     int rows;
     wg_tensor *x, *xb, *q, *k, *v, *att, *proj, *hidden, *last, *logits;
@@ -70,6 +72,8 @@ bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_s
 
 bool wg_acts_create(const wgllm_model *m, int rows, wg_acts *a, char *err, size_t err_size);
 void wg_acts_free(const wgllm_model *m, wg_acts *a);
+/* Makes a->logits hold at least `rows` rows (its old contents are lost when it grows). */
+bool wg_acts_reserve_logits(const wgllm_model *m, wg_acts *a, int rows, char *err, size_t err_size);
 
 /* One sequence's part of a forward step: n tokens at positions c->n_past.. */
 typedef struct wg_seq {
@@ -82,7 +86,7 @@ typedef struct wg_seq {
 /* Runs a forward step over the sequences (sum of n <= a->rows) and appends their tokens
  * to their caches (n_past is left to the caller). Logits stay on the device in
  * a->logits: with all_logits (one sequence only) one row per token, otherwise one row per
- * sequence, its last token's. */
+ * sequence, its last token's; the caller reserves those rows. */
 bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs, bool all_logits);
 
 /* wgllm_eval_batch after its arguments were checked. */

@@ -134,6 +134,73 @@ def test_webgpu_golden_ids(golden, source, converted, wgllm):
     assert text == ref_text
 
 
+# Llama 3's vocabulary: a row of logits is 128,256 floats (501 KiB), so 262 rows or more
+# exceed the 128 MiB that WebGPU's default limits (lavapipe's among them) let one buffer
+# be bound. A context keeps one row unless all logits are asked for, and then the backend
+# splits them over bindings.
+LLAMA3_VOCAB = 128256
+LLAMA3_SHAPE = ["--dim", 64, "--layers", 2, "--heads", 4, "--kv-heads", 2, "--ffn", 128,
+                "--vocab", LLAMA3_VOCAB, "--ctx", 1024, "--type", "f32", "--seed", 3]
+
+
+def _chunked_error(ours, ref, rows=50):
+    """relative_error a few rows at a time (these logits are 154 MB a side)."""
+    return max(relative_error(ours[i:i + rows], ref[i:i + rows]) for i in range(0, len(ref), rows))
+
+
+def test_webgpu_llama3_vocabulary_all_logits(synth, wgllm):
+    """300 prompt tokens in one step at the default context, every row's logits (split
+    over three bindings on lavapipe) against the CPU backend's."""
+    path = synth("llama3-vocab", LLAMA3_SHAPE)
+    ids = [int(i) for i in np.random.default_rng(5).integers(0, LLAMA3_VOCAB, 300)]
+    ours = wgllm.logits(path, ids, batch=300, backend="webgpu")
+    err = _chunked_error(ours, wgllm.logits(path, ids, batch=300, backend="cpu"))
+    print(f"llama3 vocabulary, 300 rows of logits: webgpu vs cpu relative error {err:.3g}")
+    assert err <= WEBGPU_BOUND["f32"]
+
+
+def test_webgpu_llama3_vocabulary_generation(synth, wgllm):
+    """A prompt of 604 tokens (steps of 512 and 92) at the default context, then greedy
+    generation, alone and as two streams decoding together: as on the CPU."""
+    path = synth("llama3-vocab", LLAMA3_SHAPE)
+    prompt = "once upon a time there was a little robot who liked to read books " * 25
+    assert len(wgllm.tokenize(path, prompt)) >= 600
+    args = ["-m", path, "-p", prompt, "-n", 3, "--temp", 0, "--ignore-eos"]
+    ours = wgllm.run_json(*args, "--backend", "webgpu")
+    ref = wgllm.run_json(*args, "--backend", "cpu")
+    assert [t["id"] for t in ours] == [t["id"] for t in ref]
+    for a, b in zip(ours, ref):
+        assert abs(a["logprob"] - b["logprob"]) <= 1e-3, (a, b)
+    # continuous batching (wgllm_eval_batch): a row of logits per stream
+    out = wgllm.ok("bench", "-m", path, "-p", 300, "-n", 2, "--reps", 1, "--parallel", 2, "--backend", "webgpu",
+                   timeout=120).stdout.decode()
+    assert "x 2 streams" in out, out
+
+
+def test_webgpu_split_logits(synth, wgllm, monkeypatch):
+    """A small model with WGLLM_WEBGPU_MAX_BINDING lowered, so that its logits (and weights)
+    are split as Llama 3's are on a real device: every row as on the CPU, batched decoding
+    (rows of several streams' logits, copied out of a split buffer) runs."""
+    path = synth("tiny-split", ["--preset", "tiny", "--type", "f32", "--seed", 4])
+    ids = [int(i) for i in np.random.default_rng(6).integers(0, 512, 40)]
+    ref = wgllm.logits(path, ids, batch=40, backend="cpu")
+    monkeypatch.setenv("WGLLM_WEBGPU_MAX_BINDING", "4096")  # 2 rows of 512 logits a binding
+    ours = wgllm.logits(path, ids, batch=40, backend="webgpu")
+    err = relative_error(ours, ref)
+    print(f"tiny, logits split over 4 KiB bindings: webgpu vs cpu relative error {err:.3g}")
+    assert err <= WEBGPU_BOUND["f32"]
+    ours_ids = [t["id"] for t in wgllm.run_json("-m", path, "-p", "hello there", "-n", 6, "--temp", 0,
+                                                "--ignore-eos", "--backend", "webgpu")]
+    monkeypatch.delenv("WGLLM_WEBGPU_MAX_BINDING")
+    ref_ids = [t["id"] for t in wgllm.run_json("-m", path, "-p", "hello there", "-n", 6, "--temp", 0,
+                                               "--ignore-eos", "--backend", "cpu")]
+    assert ours_ids == ref_ids
+    monkeypatch.setenv("WGLLM_WEBGPU_MAX_BINDING", "4096")
+    out = wgllm.ok("bench", "-m", path, "-p", 16, "-n", 4, "--reps", 1, "--parallel", 3, "--backend", "webgpu",
+                   timeout=120).stdout.decode()
+    assert "x 3 streams" in out, out
+
+
 # The f16 KV cache (the default on devices with shader-f16): K and V rounded to 11
 # significant bits (relative 4.9e-4 per element) move scores and outputs by about that
 # much in every layer. Measured against the float64 reference (f32 weights, 30 positions,

@@ -458,7 +458,7 @@ static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64
                  (long long)ne1, wg_type_name(type));
         return NULL;
     }
-    uint64_t max_bytes = c->weight_binding_max & ~(uint64_t)3;
+    uint64_t max_bytes = c->split_binding_max & ~(uint64_t)3;
     int64_t rows_per_part = (int64_t)(max_bytes / rb);
     if (rows_per_part < 1) {
         snprintf(err, err_size, "webgpu backend: a weight row of %zu bytes exceeds the %llu-byte binding limit", rb,
@@ -504,40 +504,63 @@ static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64
     return t;
 }
 
-/* An f32 activation (KV caches live in arenas: wgpu_kv_cache.c). */
-static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
+/* An f32 activation (KV caches live in arenas: wgpu_kv_cache.c): one binding, or with
+ * `split` (outputs) bindings of at most split_binding_max bytes, each of whole rows. */
+static wg_tensor *activation_create(wg_backend *b, int64_t ne0, int64_t ne1, bool split, char *err,
+                                    size_t err_size) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (ne0 <= 0 || ne1 <= 0 || (uint64_t)ne0 > UINT64_MAX / 4 / (uint64_t)ne1) {
         snprintf(err, err_size, "webgpu backend: bad buffer shape [%lld, %lld]", (long long)ne0, (long long)ne1);
         return NULL;
     }
-    uint64_t bytes = wgb_round_up((uint64_t)ne0 * (uint64_t)ne1 * 4, 4);
     /* Kernels index activations with 32-bit element offsets. */
-    if (bytes > c->binding_max || bytes / 4 > UINT32_MAX) {
+    const uint64_t rb = (uint64_t)ne0 * 4, max_bytes = split ? c->split_binding_max : c->binding_max;
+    const uint64_t limit = max_bytes < 4ull * UINT32_MAX ? max_bytes : 4ull * UINT32_MAX;
+    const int64_t rows_per_part = split ? (int64_t)(limit / rb) : ne1;
+    if (rows_per_part < 1 || (uint64_t)rows_per_part * rb > limit) {
         snprintf(err, err_size,
                  "webgpu backend: a [%lld, %lld] f32 buffer (%llu bytes) exceeds the device's storage binding "
                  "limit of %llu bytes",
-                 (long long)ne0, (long long)ne1, (unsigned long long)bytes, (unsigned long long)c->binding_max);
+                 (long long)ne0, (long long)(split ? 1 : ne1), (unsigned long long)(rb * (split ? 1 : (uint64_t)ne1)),
+                 (unsigned long long)max_bytes);
         return NULL;
     }
-    wg_tensor *t = wgb_tensor_new(WG_TYPE_F32, ne0, ne1, 1);
+    const int64_t n_parts = (ne1 + rows_per_part - 1) / rows_per_part;
+    if (n_parts > 1 << 20) {
+        snprintf(err, err_size, "webgpu backend: buffer [%lld, %lld] needs too many bindings", (long long)ne0,
+                 (long long)ne1);
+        return NULL;
+    }
+    wg_tensor *t = wgb_tensor_new(WG_TYPE_F32, ne0, ne1, (int)n_parts);
     if (!t) {
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
     wgb_tensor *wt = wgb_t(t);
-    wt->row_bytes = (size_t)((uint64_t)ne0 * 4);
-    wgb_part *p = &wt->parts[0];
-    p->rows = ne1;
-    p->bind.buf = wg_buffer_create(c->dev, bytes, "activations", err, err_size);
-    if (!p->bind.buf) {
-        free(t);
-        return NULL;
+    wt->row_bytes = (size_t)rb;
+    for (int64_t i = 0; i < n_parts; i++) {
+        wgb_part *p = &wt->parts[i];
+        p->row0 = i * rows_per_part;
+        p->rows = ne1 - p->row0 < rows_per_part ? ne1 - p->row0 : rows_per_part;
+        const uint64_t bytes = (uint64_t)p->rows * rb;
+        p->bind.buf = wg_buffer_create(c->dev, bytes, split ? "outputs" : "activations", err, err_size);
+        if (!p->bind.buf) {
+            tensor_free(b, t); /* frees the parts made so far */
+            return NULL;
+        }
+        p->bind.id = ++c->next_id;
+        p->bind.size = bytes;
+        c->device_bytes += bytes;
     }
-    p->bind.id = ++c->next_id;
-    p->bind.size = bytes;
-    c->device_bytes += bytes;
     return t;
+}
+
+static wg_tensor *buffer_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
+    return activation_create(b, ne0, ne1, false, err, err_size);
+}
+
+static wg_tensor *output_create(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size) {
+    return activation_create(b, ne0, ne1, true, err, err_size);
 }
 
 static bool rows_ok(wgb_ctx *c, const wg_tensor *t, int64_t row0, int64_t n, const char *op) {
@@ -549,13 +572,12 @@ static bool rows_ok(wgb_ctx *c, const wg_tensor *t, int64_t row0, int64_t n, con
     return true;
 }
 
-static void write_rows(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, const float *src) {
-    wgb_ctx *c = wgb_ctx_of(b);
-    if (!rows_ok(c, t, row0, n, "write") || n == 0) return;
-    wgb_flush(c); /* queue order: earlier ops see the old rows, later ones the new */
-    if (wgb_act(t).id == c->q8_x_id) c->q8_x_id = 0;
+/* Rows [row0, row0 + n) of one part of t (outputs may have several). */
+static void write_part(wgb_ctx *c, const wg_tensor *t, const wgb_part *part, int64_t row0, int64_t n,
+                       const float *src) {
+    if (part->bind.id == c->q8_x_id) c->q8_x_id = 0;
     char err[512];
-    wgb_bind d = wgb_act(t);
+    wgb_bind d = part->bind;
     const size_t bytes = (size_t)n * wgb_t(t)->row_bytes;
     void *h = NULL;
     if (wgb_t(t)->half) { /* an f16 tensor: rounded on the host (row bytes are even) */
@@ -571,10 +593,19 @@ static void write_rows(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, con
     free(h);
 }
 
-static void read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n, float *dst) {
+static void write_rows(wg_backend *b, wg_tensor *t, int64_t row0, int64_t n, const float *src) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (!rows_ok(c, t, row0, n, "read") || n == 0) return;
-    wgb_bind s = wgb_act(t);
+    if (!rows_ok(c, t, row0, n, "write") || n == 0) return;
+    wgb_flush(c); /* queue order: earlier ops see the old rows, later ones the new */
+    for (int64_t local = 0, k; n > 0; row0 += k, n -= k, src += k * t->ne0) {
+        const wgb_part *p = wgb_part_of(t, row0, &local);
+        k = n < p->rows - local ? n : p->rows - local;
+        write_part(c, t, p, local, k, src);
+    }
+}
+
+static void read_part(wgb_ctx *c, const wg_tensor *t, const wgb_part *part, int64_t row0, int64_t n, float *dst) {
+    wgb_bind s = part->bind;
     size_t rb = wgb_t(t)->row_bytes;
     if (!wgb_t(t)->half) {
         wgb_read(c, &s, (uint64_t)row0 * rb, dst, (uint64_t)n * rb);
@@ -587,6 +618,16 @@ static void read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n
     }
     if (wgb_read(c, &s, (uint64_t)row0 * rb, h, (uint64_t)n * rb)) wg_f16_dequantize(h, dst, (int64_t)n * t->ne0);
     free(h);
+}
+
+static void read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n, float *dst) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (!rows_ok(c, t, row0, n, "read") || n == 0) return;
+    for (int64_t local = 0, k; n > 0; row0 += k, n -= k, dst += k * t->ne0) {
+        const wgb_part *p = wgb_part_of(t, row0, &local);
+        k = n < p->rows - local ? n : p->rows - local;
+        read_part(c, t, p, local, k, dst);
+    }
 }
 
 static void flush_op(wg_backend *b) { wgb_flush(wgb_ctx_of(b)); }
@@ -648,6 +689,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .destroy = destroy,
     .weight_create = weight_create,
     .buffer_create = buffer_create,
+    .output_create = output_create,
     .kv_cache_create = wgb_kv_cache_create,
     .tensor_free = tensor_free,
     .write_rows = write_rows,
@@ -678,7 +720,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .device_memory = device_memory,
 };
 
-/* WGLLM_WEBGPU_MAX_BINDING: a smaller weight binding limit, so tests can split weights. */
+/* WGLLM_WEBGPU_MAX_BINDING: a smaller limit for split bindings, so tests can split weights and outputs. */
 static uint64_t binding_override(uint64_t device_max) {
     const char *v = getenv("WGLLM_WEBGPU_MAX_BINDING");
     if (!v || !*v) return device_max;
@@ -731,7 +773,7 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
     c->api = c->dev->api;
     const wg_gpu_limits *l = &c->dev->limits;
     c->binding_max = l->max_storage_buffer_binding_size & ~(uint64_t)3;
-    c->weight_binding_max = binding_override(c->binding_max);
+    c->split_binding_max = binding_override(c->binding_max);
     c->offset_align = l->min_storage_buffer_offset_alignment ? l->min_storage_buffer_offset_alignment : 256;
     c->max_groups = l->max_compute_workgroups_per_dimension ? l->max_compute_workgroups_per_dimension : 65535;
     c->pool_cap = l->max_buffer_size < POOL_MAX_BYTES ? l->max_buffer_size : POOL_MAX_BYTES;

@@ -2,8 +2,9 @@
  * their GGUF block formats on the GPU.
  *
  * Environment:
- *   WGLLM_WEBGPU_MAX_BINDING=BYTES  (testing) split weights into bindings of at most this
- *                                   many bytes, below the device's own limit
+ *   WGLLM_WEBGPU_MAX_BINDING=BYTES  (testing) split weights and outputs (output_create) into
+ *                                   bindings of at most this many bytes, below the device's
+ *                                   own limit
  *   WGLLM_WEBGPU_Q4_INT8=0          Q4_0 decode on f32 activations (the reference path);
  *                                   by default x is rounded to int8 blocks of 32 first and
  *                                   the dot products are integer (as llama.cpp does)

@@ -29,7 +29,9 @@ static bool slot_ok(wgb_ctx *c, int slot) {
 void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int slot) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (!slot_ok(c, slot) || c->dev->lost) return;
-    if (wgb_t(x)->weight || row < 0 || row >= x->ne1) {
+    int64_t local;
+    const wgb_part *part = wgb_t(x)->weight ? NULL : wgb_part_of(x, row, &local); /* outputs may be split */
+    if (!part) {
         wgb_fail(c, "webgpu backend: argmax of row %lld outside the tensor", (long long)row);
         return;
     }
@@ -49,8 +51,8 @@ void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int s
             return;
         }
     }
-    uint32_t p[4] = {(uint32_t)(row * x->ne0), (uint32_t)x->ne0, (uint32_t)slot, 0};
-    wgb_bind bb[2] = {wgb_act(x), c->argmax_out};
+    uint32_t p[4] = {(uint32_t)(local * x->ne0), (uint32_t)x->ne0, (uint32_t)slot, 0};
+    wgb_bind bb[2] = {part->bind, c->argmax_out};
     wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
     if (!wgb_encoder_outside_pass(c)) return;
     c->api->CommandEncoderCopyBufferToBuffer(c->enc, c->argmax_out.buf, c->argmax_out.offset + 4u * (uint64_t)slot,

@@ -28,7 +28,8 @@ typedef struct wgb_bind {
 
 typedef struct wgb_pool wgb_pool;
 
-/* Weights: rows [row0, row0 + rows) in one binding each. Activations: one part. */
+/* Weights and outputs (output_create): rows [row0, row0 + rows) in one binding each.
+ * Other activations: one part. */
 typedef struct wgb_part {
     wgb_bind bind;
     int64_t row0, rows;
@@ -106,7 +107,7 @@ typedef struct wgb_ctx {
     wg_device *dev;
     const wg_wgpu *api;
     wgb_pipelines pl;
-    uint64_t weight_binding_max; /* weights are split into bindings of at most this */
+    uint64_t split_binding_max;  /* weights and outputs are split into bindings of at most this */
     uint64_t binding_max;        /* the device's maxStorageBufferBindingSize */
     uint32_t offset_align;       /* minStorageBufferOffsetAlignment */
     uint32_t max_groups;         /* maxComputeWorkgroupsPerDimension */
@@ -210,6 +211,18 @@ static inline uint64_t wgb_round_up(uint64_t v, uint64_t a) { return (v + a - 1)
 static inline wgb_tensor *wgb_t(const wg_tensor *t) { return (wgb_tensor *)t->impl; }
 /* The whole buffer of an activation tensor. */
 static inline wgb_bind wgb_act(const wg_tensor *t) { return wgb_t(t)->parts[0].bind; }
+/* The part of a tensor that holds row `row` (NULL when none does), and the row's index in it. */
+static inline const wgb_part *wgb_part_of(const wg_tensor *t, int64_t row, int64_t *local) {
+    const wgb_tensor *wt = wgb_t(t);
+    for (int i = 0; i < wt->n_parts; i++) {
+        const wgb_part *p = &wt->parts[i];
+        if (row >= p->row0 && row < p->row0 + p->rows) {
+            *local = row - p->row0;
+            return p;
+        }
+    }
+    return NULL;
+}
 
 /* Records the first failure (later ones are usually consequences); synchronize reports it. */
 void wgb_fail(wgb_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

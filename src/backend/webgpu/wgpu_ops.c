@@ -36,7 +36,10 @@ static uint32_t f32_bits(float f) {
     return u;
 }
 
-static bool is_act(const wg_tensor *t) { return t && !wgb_t(t)->weight; }
+/* An activation in one binding. Outputs split over several (output_create) are taken
+ * only where is_out is asked: matmul's out, copy_rows and argmax. */
+static bool is_act(const wg_tensor *t) { return t && !wgb_t(t)->weight && wgb_t(t)->n_parts == 1; }
+static bool is_out(const wg_tensor *t) { return t && !wgb_t(t)->weight; }
 
 /* An operand `in` bound next to the output buffer `out` would be bound twice in one
  * dispatch (read-only and read-write), which WebGPU forbids: copy it to scratch first. */
@@ -104,19 +107,10 @@ void wgb_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, 
     }
 }
 
-void wgb_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
-                      int64_t dst_row0) {
-    wgb_ctx *c = wgb_ctx_of(b);
-    if (n <= 0) return;
-    uint64_t count = (uint64_t)n * (uint64_t)src->ne0;
-    uint64_t so = (uint64_t)src_row0 * (uint64_t)src->ne0, dof = (uint64_t)dst_row0 * (uint64_t)dst->ne0;
-    if (!is_act(src) || !is_act(dst) || src_row0 < 0 || dst_row0 < 0 || so + count > wgb_act(src).size / 4 ||
-        dof + count > wgb_act(dst).size / 4) {
-        wgb_fail(c, "webgpu backend: copy_rows outside its tensors");
-        return;
-    }
-    wgb_bind from = wgb_act(src);
-    if (from.id == wgb_act(dst).id) { /* memmove within one buffer: through scratch */
+/* count floats from `from` (at element so) to `to` (at element dof); through scratch when
+ * both are one buffer (a memmove). */
+static void copy_words(wgb_ctx *c, wgb_bind from, uint64_t so, wgb_bind to, uint64_t dof, uint64_t count) {
+    if (from.id == to.id) {
         wgb_bind s;
         if (!wgb_scratch(c, 0, count * 4, &s)) return;
         uint32_t p[4] = {(uint32_t)count, (uint32_t)so, 0, 0};
@@ -126,8 +120,37 @@ void wgb_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
         so = 0;
     }
     uint32_t p[4] = {(uint32_t)count, (uint32_t)so, (uint32_t)dof, 0};
-    wgb_bind bb[2] = {from, wgb_act(dst)};
+    wgb_bind bb[2] = {from, to};
     wgb_dispatch_linear(c, WGB_K_COPY, p, sizeof p, bb, groups_of(count, 256));
+}
+
+void wgb_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
+                      int64_t dst_row0) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (n <= 0) return;
+    if (!is_out(src) || !is_out(dst) || src_row0 < 0 || dst_row0 < 0 || src_row0 + n > src->ne1 ||
+        (uint64_t)n * (uint64_t)src->ne0 > (uint64_t)(dst->ne1 - dst_row0) * (uint64_t)dst->ne0) {
+        wgb_fail(c, "webgpu backend: copy_rows outside its tensors");
+        return;
+    }
+    if (wgb_t(src)->n_parts == 1 && wgb_t(dst)->n_parts == 1) { /* rows of src->ne0 packed in dst */
+        copy_words(c, wgb_act(src), (uint64_t)src_row0 * (uint64_t)src->ne0, wgb_act(dst),
+                   (uint64_t)dst_row0 * (uint64_t)dst->ne0, (uint64_t)n * (uint64_t)src->ne0);
+        return;
+    }
+    if (src->ne0 != dst->ne0) {
+        wgb_fail(c, "webgpu backend: copy_rows between split tensors of other row lengths");
+        return;
+    }
+    /* a split output: runs of rows that stay in one part of each */
+    for (int64_t k, sl = 0, dl = 0; n > 0; src_row0 += k, dst_row0 += k, n -= (int)k) {
+        const wgb_part *sp = wgb_part_of(src, src_row0, &sl), *dp = wgb_part_of(dst, dst_row0, &dl);
+        k = n;
+        if (k > sp->rows - sl) k = sp->rows - sl;
+        if (k > dp->rows - dl) k = dp->rows - dl;
+        copy_words(c, sp->bind, (uint64_t)sl * (uint64_t)src->ne0, dp->bind, (uint64_t)dl * (uint64_t)dst->ne0,
+                   (uint64_t)k * (uint64_t)src->ne0);
+    }
 }
 
 void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out) {
@@ -283,12 +306,43 @@ static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_
     }
 }
 
+/* out split over bindings (output_create): each part's rows from the same rows of x. The
+ * kernels read x from the start of its binding, so the rows of later parts are copied to
+ * scratch first (a small copy next to the product: x has k floats a row, out m). */
+static void matmul_split_out(wgb_ctx *c, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out,
+                             bool accumulate) {
+    const wgb_tensor *ot = wgb_t(out);
+    const uint64_t k = (uint64_t)w->ne0;
+    if (!wgb_t(w)->weight || wgb_format_of(w->type) < 0 || out->ne0 != w->ne1 || n > out->ne1 ||
+        (uint64_t)n * k > wgb_act(x).size / 4) {
+        wgb_fail(c, "webgpu backend: matmul operands do not fit [%lld, %lld] x %d", (long long)w->ne0,
+                 (long long)w->ne1, n);
+        return;
+    }
+    for (int i = 0; i < ot->n_parts && ot->parts[i].row0 < n; i++) {
+        const wgb_part *p = &ot->parts[i];
+        const int rows = (int)(n - p->row0 < p->rows ? n - p->row0 : p->rows);
+        wgb_bind xb = wgb_act(x);
+        if (p->row0 > 0) {
+            wgb_bind s;
+            if (!wgb_scratch(c, WGB_SCRATCH_ALIAS0, (uint64_t)rows * k * 4, &s)) return;
+            copy_words(c, xb, (uint64_t)p->row0 * k, s, 0, (uint64_t)rows * k);
+            xb = s;
+        }
+        matmul_into(c, w, xb, rows, p->bind, accumulate);
+    }
+}
+
 static void matmul_op(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out,
                       bool accumulate) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
-    if (!is_act(x) || !is_act(out)) {
+    if (!is_act(x) || !is_out(out)) {
         wgb_fail(c, "webgpu backend: matmul of a weight");
+        return;
+    }
+    if (wgb_t(out)->n_parts > 1) {
+        matmul_split_out(c, w, x, n, out, accumulate);
         return;
     }
     if (!matmul_ok(c, w, wgb_act(x), n, wgb_act(out))) return;
@@ -751,12 +805,14 @@ void wgb_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n) {
 
 int32_t wgb_op_argmax(wg_backend *b, const wg_tensor *x, int64_t row) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (!is_act(x) || row < 0 || row >= x->ne1) {
+    int64_t local;
+    const wgb_part *part = is_out(x) ? wgb_part_of(x, row, &local) : NULL;
+    if (!part) {
         wgb_fail(c, "webgpu backend: argmax of row %lld outside the tensor", (long long)row);
         return -1;
     }
-    uint32_t p[4] = {(uint32_t)(row * x->ne0), (uint32_t)x->ne0, 0, 0};
-    wgb_bind bb[2] = {wgb_act(x), c->argmax_out};
+    uint32_t p[4] = {(uint32_t)(local * x->ne0), (uint32_t)x->ne0, 0, 0};
+    wgb_bind bb[2] = {part->bind, c->argmax_out};
     wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
     uint32_t r = 0;
     if (!wgb_read(c, &c->argmax_out, 0, &r, sizeof r) || c->failed) return -1;
@@ -769,10 +825,10 @@ bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t
     const int first = WGB_ID_SLOTS, cap = (int)(c->argmax_out.size / 4) - WGB_ID_SLOTS;
     if (n <= 0 || n > cap) return false;
     for (int i = 0; i < n; i++)
-        if (!is_act(x[i]) || x[i]->ne1 < 1) return false;
+        if (!is_out(x[i]) || x[i]->ne1 < 1) return false;
     for (int i = 0; i < n; i++) {
         uint32_t p[4] = {0, (uint32_t)x[i]->ne0, (uint32_t)(first + i), 0};
-        wgb_bind bb[2] = {wgb_act(x[i]), c->argmax_out};
+        wgb_bind bb[2] = {wgb_act(x[i]), c->argmax_out}; /* row 0: in the first part */
         wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
     }
     uint32_t r[64];
