@@ -1,6 +1,7 @@
 #include "backend/webgpu/wgpu_loader.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,4 +89,36 @@ bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
 void wg_wgpu_unload(wg_wgpu *api) {
     /* Deliberately no dlclose (see the header). dlopen of the same path later reuses the mapping. */
     memset(api, 0, sizeof *api);
+}
+
+/* dl_iterate_phdr visits objects in load order: pin everything from the one holding `anchor`
+ * (the WebGPU library) on, i.e. its dependencies and what it loaded later (Vulkan loader,
+ * drivers, LLVM). Objects loaded before it belong to the host process and are left alone. */
+struct pin_walk {
+    uintptr_t anchor;
+    bool seen;
+};
+
+static int pin_object(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct pin_walk *w = data;
+    if (!w->seen) {
+        for (int i = 0; i < info->dlpi_phnum && !w->seen; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+            w->seen = ph->p_type == PT_LOAD && w->anchor >= start && w->anchor - start < ph->p_memsz;
+        }
+        if (!w->seen) return 0;
+    }
+    /* RTLD_NOLOAD: never loads anything; RTLD_NODELETE: later dlclose calls keep it mapped. */
+    if (info->dlpi_name && info->dlpi_name[0]) (void)dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+    return 0;
+}
+
+void wg_wgpu_keep_loaded(const wg_wgpu *api) {
+    if (!api->lib || !api->CreateInstance) return;
+    struct pin_walk w = {0, false};
+    _Static_assert(sizeof w.anchor == sizeof api->CreateInstance, "function pointers are addresses");
+    memcpy(&w.anchor, &api->CreateInstance, sizeof w.anchor);
+    dl_iterate_phdr(pin_object, &w);
 }
