@@ -15,6 +15,8 @@ scripts/install-deps.sh
 scripts/install-webgpu.sh
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+# torch without the CUDA wheels its PyPI metadata asks for (see tests/requirements-torch.txt)
+.venv/bin/pip install -q --disable-pip-version-check --no-deps --require-hashes -r tests/requirements-torch.txt
 py=$root/.venv/bin/python
 
 passed=0; failed=0
