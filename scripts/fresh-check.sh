@@ -56,7 +56,7 @@ cleanup() {
     umount -R "${mounts[i]}" 2>/dev/null || umount -R -l "${mounts[i]}" 2>/dev/null || true
   done
   if [ "$keep" -eq 0 ] && [ -d "$root" ]; then
-    if findmnt -rn -o TARGET | grep -q "^$root/"; then
+    if findmnt -rn -o TARGET | grep -q "^$root\(/\|$\)"; then
       echo "warning: mounts left under $root; not removing it" >&2
     else
       rm -rf --one-file-system "$root"
@@ -90,6 +90,9 @@ git clone -q "$repo" "$root/src/wgllm"
 git -C "$root/src/wgllm" checkout -q "$ref"
 say "cloned $(git -C "$root/src/wgllm" rev-parse HEAD)"
 
+# The root on itself: "/" inside is then a mount point, as on a real machine (container tools
+# such as podman remount it private and fail otherwise).
+mount --bind "$root" "$root"; mounts+=("$root")
 mount -t proc proc "$root/proc"; mounts+=("$root/proc")
 mount --rbind /sys "$root/sys"; mount --make-rslave "$root/sys"; mounts+=("$root/sys")
 mount --rbind /dev "$root/dev"; mount --make-rslave "$root/dev"; mounts+=("$root/dev")
