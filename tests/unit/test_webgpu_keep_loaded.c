@@ -40,8 +40,9 @@ int main(void) {
     dl_iterate_phdr(collect, &open);
     int vulkan = 0;
     for (int i = 0; i < open.n; i++) vulkan += is_vulkan(open.names[i]);
-    /* The Vulkan loader and at least one driver (libvulkan_lvp.so on CI). */
-    CHECK_MSG(vulkan >= 2, "%d libvulkan* objects loaded while WebGPU is open", vulkan);
+    /* At least the Vulkan loader (the drivers' names vary: libvulkan_lvp.so on CI, NVIDIA's
+     * libGLX_nvidia.so); all of them are checked below. */
+    CHECK_MSG(vulkan >= 1, "no libvulkan* object loaded while WebGPU is open");
 
     wg_gpu_close(g);
 
