@@ -21,15 +21,7 @@ for tool in buildah podman; do
   command -v "$tool" >/dev/null || { echo "error: $tool is not installed (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
-debian_mirror() {
-  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
-  local uri
-  uri=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
-  [ -n "$uri" ] || uri=$(sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\)[[:space:]]\+bookworm[[:space:]].*/\2/p' \
-                       /etc/apt/sources.list 2>/dev/null | head -n1)
-  [ -n "$uri" ] || { echo "error: no Debian mirror found in the apt sources; set DEBIAN_MIRROR" >&2; return 1; }
-  echo "$uri"
-}
+. scripts/lib/debian_mirror.sh
 
 make_local_base() {
   command -v debootstrap >/dev/null || { echo "error: debootstrap is not installed (scripts/install-deps.sh)" >&2; exit 1; }

@@ -9,5 +9,5 @@ packages=(build-essential cmake clang libclang-rt-14-dev pkg-config python3 pyth
           prometheus wrk curl)
 ensure_packages "${packages[@]}"
 # Deployment tests (tests/python/test_deploy_*.py): promtool, and buildah/podman/debootstrap to
-# build and run the container image without a registry.
-ensure_packages prometheus buildah podman debootstrap
+# build and run the container image without a registry; git lists the files of its build context.
+ensure_packages prometheus buildah podman debootstrap git

@@ -15,6 +15,8 @@ scripts/install-deps.sh
 scripts/install-webgpu.sh
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+# torch without the CUDA wheels its PyPI metadata asks for (see tests/requirements-torch.txt)
+.venv/bin/pip install -q --disable-pip-version-check --no-deps --require-hashes -r tests/requirements-torch.txt
 py=$root/.venv/bin/python
 
 passed=0; failed=0
@@ -41,6 +43,8 @@ run_ctest build || status=1
 echo "=== ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGLLM_SANITIZE=ON -DWGLLM_PYTHON="$py" >/dev/null
 cmake --build build-asan -j"$jobs"
+# No LeakSanitizer suppressions: the Vulkan drivers stay loaded until exit (wg_wgpu_keep_loaded),
+# so their process-lifetime data is not reported; sanitize.lsan_canary checks that leaks are.
 ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest build-asan || status=1
 

@@ -269,6 +269,7 @@ wg_gpu *wg_gpu_open(const char *lib_path, char *err, size_t err_size) {
 void wg_gpu_close(wg_gpu *g) {
     if (!g) return;
     for (int i = 0; i < g->n_adapters; i++) g->api.AdapterRelease(g->adapters[i]);
+    wg_wgpu_keep_loaded(&g->api); /* before the Vulkan loader would unload its drivers */
     if (g->instance) g->api.InstanceRelease(g->instance);
     wg_wgpu_unload(&g->api);
     free(g);

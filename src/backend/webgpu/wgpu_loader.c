@@ -3,6 +3,7 @@
 #include "backend/webgpu/wgpu_dawn2024.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,4 +177,50 @@ bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size) {
 void wg_wgpu_unload(wg_wgpu *api) {
     /* Deliberately no dlclose (see the header). dlopen of the same path later reuses the mapping. */
     memset(api, 0, sizeof *api);
+}
+
+/* dl_iterate_phdr visits objects in load order: pin everything from the one holding `anchor`
+ * (the WebGPU library) on, i.e. its dependencies and what it loaded later (Vulkan loader,
+ * drivers, LLVM). Objects loaded before it belong to the host process and are left alone.
+ * The names are collected first: dlopen is not called under dl_iterate_phdr's lock. */
+struct pin_walk {
+    uintptr_t anchor;
+    bool seen;
+    char **names;
+    size_t n, cap;
+};
+
+static int collect_object(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct pin_walk *w = data;
+    for (int i = 0; i < info->dlpi_phnum && !w->seen; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        w->seen = ph->p_type == PT_LOAD && w->anchor >= start && w->anchor - start < ph->p_memsz;
+    }
+    if (!w->seen || !info->dlpi_name || !info->dlpi_name[0]) return 0;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 32;
+        char **names = realloc(w->names, cap * sizeof *names);
+        if (!names) return 1; /* best effort: pin what was collected */
+        w->names = names;
+        w->cap = cap;
+    }
+    w->names[w->n] = strdup(info->dlpi_name);
+    if (w->names[w->n]) w->n++;
+    return 0;
+}
+
+void wg_wgpu_keep_loaded(const wg_wgpu *api) {
+    if (!api->lib || !api->CreateInstance) return;
+    struct pin_walk w = {0};
+    _Static_assert(sizeof w.anchor == sizeof api->CreateInstance, "function pointers are addresses");
+    memcpy(&w.anchor, &api->CreateInstance, sizeof w.anchor);
+    dl_iterate_phdr(collect_object, &w);
+    for (size_t i = 0; i < w.n; i++) {
+        /* RTLD_NOLOAD: never loads anything; RTLD_NODELETE: later dlclose calls keep it mapped. */
+        (void)dlopen(w.names[i], RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+        free(w.names[i]);
+    }
+    free(w.names);
 }

@@ -85,6 +85,14 @@ bool wg_wgpu_load(wg_wgpu *api, const char *path, char *err, size_t err_size);
  * thread-local destructors that must not outlive their code. */
 void wg_wgpu_unload(wg_wgpu *api);
 
+/* Keeps the library's dependencies and everything loaded since it (the Vulkan loader and its
+ * drivers) mapped for the life of the process; call it before releasing the last instance.
+ * Like the library itself, drivers are loaded once per process instead of once per instance:
+ * Mesa's lavapipe keeps process-lifetime data in globals (on AMD Zen CPUs a 128-byte L3 cache
+ * mask from its CPU detection) that an unload drops without freeing, a real loss on each
+ * reload and a leak report from LeakSanitizer, which cannot name an unmapped module. */
+void wg_wgpu_keep_loaded(const wg_wgpu *api);
+
 /* The library wg_wgpu_load(api, NULL, ...) would try first (env or built-in default). */
 const char *wg_wgpu_default_path(void);
 
