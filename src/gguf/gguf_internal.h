@@ -3,6 +3,8 @@
 #ifndef WGLLM_GGUF_INTERNAL_H
 #define WGLLM_GGUF_INTERNAL_H
 
+#include <sys/stat.h>
+
 #include "gguf/gguf.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -59,6 +61,11 @@ struct gguf_file {
  * data[0..n) holds the real bytes yet (the rest not read), the outcome is that of the
  * whole buffer if *seen <= n. */
 gguf_file *gguf_parse(const void *data, size_t size, size_t *seen, char *err, size_t err_size);
+
+/* Opens path for reading if it is a regular file of at least a GGUF header's size whose size
+ * fits in size_t (a FIFO or device is refused without blocking): the descriptor and its fstat
+ * in *st, or -1 with err set. */
+int gguf_open_regular(const char *path, struct stat *st, char *err, size_t err_size);
 
 /* Grows *arr (of elem-byte items) so that index `need` fits, doubling the
  * capacity; false when out of memory (the array is left as it was). */

@@ -55,33 +55,9 @@ static void read_failure(const char *path, char *err, size_t err_size) {
 }
 
 gguf_file *gguf_open_private(const char *path, char *err, size_t err_size) {
-    if (!path) {
-        set_err(err, err_size, "no path given");
-        return NULL;
-    }
-    /* O_NONBLOCK: a FIFO or device must not block the open (see gguf_open); the check below
-     * refuses anything but a regular file, for which the flag changes nothing. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        set_err(err, err_size, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    bool usable = false;
-    if (fstat(fd, &st) != 0)
-        set_err(err, err_size, "cannot stat '%s': %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        set_err(err, err_size, "'%s' is %s, not a regular file", path, S_ISDIR(st.st_mode) ? "a directory" : "special");
-    else if ((uint64_t)st.st_size > SIZE_MAX)
-        set_err(err, err_size, "'%s' is too large to read", path);
-    else if (st.st_size < 24)
-        set_err(err, err_size, "file too small for a GGUF header (%lld bytes, need 24)", (long long)st.st_size);
-    else
-        usable = true;
-    if (!usable) {
-        close(fd);
-        return NULL;
-    }
+    int fd = gguf_open_regular(path, &st, err, err_size);
+    if (fd < 0) return NULL;
     const size_t size = (size_t)st.st_size;
     /* Reserved, not committed: pages cost memory only once read into. */
     uint8_t *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

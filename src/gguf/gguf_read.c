@@ -458,40 +458,43 @@ gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t err
     return gguf_parse(data, size, NULL, err, err_size);
 }
 
-gguf_file *gguf_open(const char *path, char *err, size_t err_size) {
+int gguf_open_regular(const char *path, struct stat *st, char *err, size_t err_size) {
     if (!path) {
         set_err(err, err_size, "no path given");
-        return NULL;
+        return -1;
     }
     /* O_NONBLOCK: opening a FIFO or a device must not wait for a writer (a reload named
-     * one would hang); the check below then refuses anything but a regular file. */
+     * one would hang); the check below then refuses anything but a regular file, for which
+     * the flag changes nothing. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         set_err(err, err_size, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
+        return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    bool ok = false;
+    if (fstat(fd, st) != 0)
         set_err(err, err_size, "cannot stat '%s': %s", path, strerror(errno));
+    else if (!S_ISREG(st->st_mode))
+        set_err(err, err_size, "'%s' is %s, not a regular file", path, S_ISDIR(st->st_mode) ? "a directory" : "special");
+    else if ((uint64_t)st->st_size > SIZE_MAX)
+        set_err(err, err_size, "'%s' is too large for this machine's address space", path);
+    else if ((uint64_t)st->st_size < HEADER_BYTES)
+        set_err(err, err_size, "file too small for a GGUF header (%lld bytes, need %d)", (long long)st->st_size,
+                HEADER_BYTES);
+    else
+        ok = true;
+    if (!ok) {
         close(fd);
-        return NULL;
+        return -1;
     }
-    if (!S_ISREG(st.st_mode)) {
-        set_err(err, err_size, "'%s' is %s, not a regular file", path, S_ISDIR(st.st_mode) ? "a directory" : "special");
-        close(fd);
-        return NULL;
-    }
-    if ((uint64_t)st.st_size > SIZE_MAX) {
-        set_err(err, err_size, "'%s' is too large to map", path);
-        close(fd);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    if (size < HEADER_BYTES) {
-        set_err(err, err_size, "file too small for a GGUF header (%zu bytes, need %d)", size, HEADER_BYTES);
-        close(fd);
-        return NULL;
-    }
+    return fd;
+}
+
+gguf_file *gguf_open(const char *path, char *err, size_t err_size) {
+    struct stat st;
+    int fd = gguf_open_regular(path, &st, err, err_size);
+    if (fd < 0) return NULL;
+    const size_t size = (size_t)st.st_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int map_errno = errno;
     close(fd); /* the mapping keeps the file alive */
