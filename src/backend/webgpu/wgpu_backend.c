@@ -169,6 +169,7 @@ void wgb_flush(wgb_ctx *c) {
     if (cmd) {
         api->QueueSubmit(c->dev->queue, 1, &cmd);
         api->CommandBufferRelease(cmd);
+        c->submitted++;
         wgb_profile_after_submit(c);
     } else {
         wgb_fail(c, "WebGPU: cannot finish a command buffer");
@@ -232,6 +233,7 @@ void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, con
     api->ComputePassEncoderSetPipeline(c->pass, p->pipe);
     api->ComputePassEncoderSetBindGroup(c->pass, 0, bg, 1, &dyn);
     api->ComputePassEncoderDispatchWorkgroups(c->pass, gx, gy, 1);
+    c->dispatched[k]++;
     if (own_pass) {
         api->ComputePassEncoderEnd(c->pass);
         api->ComputePassEncoderRelease(c->pass);

@@ -172,6 +172,10 @@ typedef struct wgb_ctx {
     } id_slots[WGB_ID_SLOTS];
 
     wgb_profile prof;
+    /* Dispatches recorded per kernel and command buffers submitted since the backend
+     * started (tests check which kernels a step takes). */
+    uint64_t dispatched[WGB_K_COUNT];
+    uint64_t submitted;
 
     bool failed;
     char error[1024];

@@ -1,0 +1,207 @@
+/* The WebGPU backend's layer steps issue the kernels they issued when the model code chose
+ * the fusions itself: on a plain Llama model with Q4_0 weights (9 layers, 8 heads of 32,
+ * 4 KV heads), the dispatches per kernel and the command buffers of
+ *   - a decode step of one sequence (q/k/v + rope + store fused, SwiGLU fused),
+ *   - queued greedy steps (no flush every few layers),
+ *   - a decode step of three sequences (q/k/v in one product, rotation, stores and
+ *     attention of all rows at once),
+ *   - a 40-token prompt (tiled products),
+ *   - a step of two 40-token prompts (more rows than the batched attention takes)
+ * equal the counts recorded before the fusions moved behind the backend seam. The f16
+ * and f32 variants of a kernel count as one (devices differ in shader-f16). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/webgpu/wgpu_internal.h"
+#include "check.h"
+#include "convert/synth.h"
+#include "model/model.h"
+#include "quant/types.h"
+#include "wgllm.h"
+
+typedef struct {
+    const char *kernel;
+    int calls;
+} expect;
+
+typedef struct {
+    const char *what;
+    int submits; /* < 0: not checked */
+    expect e[16];
+} scenario;
+
+/* The counts per kernel since the last call, as "name=calls" sorted by kernel index. */
+static void take_counts(wgb_ctx *c, uint64_t *last, uint64_t *last_submits, int *calls, int *submits) {
+    for (int k = 0; k < WGB_K_COUNT; k++) {
+        calls[k] = (int)(c->dispatched[k] - last[k]);
+        last[k] = c->dispatched[k];
+    }
+    *submits = (int)(c->submitted - *last_submits);
+    *last_submits = c->submitted;
+}
+
+/* A kernel's label without an "_f16" suffix. */
+static void base_label(const char *label, char *out, size_t size) {
+    snprintf(out, size, "%s", label);
+    size_t n = strlen(out);
+    if (n > 4 && strcmp(out + n - 4, "_f16") == 0) out[n - 4] = 0;
+}
+
+static void check_counts(wgb_ctx *c, const scenario *sc, const int *calls, int submits) {
+    char got[2048] = "", name[64];
+    size_t used = 0;
+    int total_expected = 0, total = 0;
+    for (int k = 0; k < WGB_K_COUNT; k++) {
+        if (!calls[k]) continue;
+        total += calls[k];
+        base_label(c->pl.k[k].label, name, sizeof name);
+        used += (size_t)snprintf(got + used, sizeof got - used, "%s=%d ", name, calls[k]);
+        if (used >= sizeof got) used = sizeof got - 1;
+    }
+    for (const expect *e = sc->e; e->kernel; e++) {
+        int n = 0;
+        for (int k = 0; k < WGB_K_COUNT; k++) {
+            base_label(c->pl.k[k].label, name, sizeof name);
+            if (strcmp(name, e->kernel) == 0) n += calls[k];
+        }
+        total_expected += e->calls;
+        CHECK_MSG(n == e->calls, "%s: %s dispatched %d times, expected %d (got: %s)", sc->what, e->kernel, n, e->calls,
+                  got);
+    }
+    CHECK_MSG(total == total_expected, "%s: %d dispatches, expected %d (got: %s)", sc->what, total, total_expected,
+              got);
+    if (sc->submits >= 0)
+        CHECK_MSG(submits == sc->submits, "%s: %d command buffers, expected %d", sc->what, submits, sc->submits);
+    printf("%s: %d dispatches, %d command buffers: %s\n", sc->what, total, submits, got);
+}
+
+static bool write_model(const char *path) {
+    const wg_llama_shape shape = {256, 768, 9, 8, 4, 512, 1024, false, {0}};
+    wg_vocab v;
+    char err[512];
+    if (!wg_synth_make_vocab(shape.n_vocab, &v, err, sizeof err)) {
+        CHECK_MSG(0, "vocab: %s", err);
+        return false;
+    }
+    wg_llama_write_opts opts = {.type = WG_TYPE_Q4_0, .n_threads = 2};
+    bool ok = wg_synth_write(path, &shape, &v, 7, &opts, err, sizeof err);
+    CHECK_MSG(ok, "synth: %s", err);
+    wg_vocab_clear(&v);
+    return ok;
+}
+
+static bool on_token(wgllm_token t, void *user) { return true; }
+
+int main(void) {
+    char path[256];
+    snprintf(path, sizeof path, "test_webgpu_layer_dispatches_%d.gguf", (int)getpid());
+    if (!write_model(path)) CHECK_DONE();
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.backend = WGLLM_BACKEND_WEBGPU;
+    wgllm_model *m = NULL;
+    char err[512];
+    if (wgllm_model_load(path, &mp, &m, err, sizeof err) != WGLLM_OK) {
+        remove(path);
+        fprintf(stderr, "cannot load on WebGPU: %s\n", err);
+        CHECK_MSG(0, "WebGPU model load: %s", err);
+        CHECK_DONE();
+    }
+    remove(path);
+    wgb_ctx *c = wgb_ctx_of(m->backend);
+    uint64_t last[WGB_K_COUNT] = {0}, last_submits = 0;
+    int calls[WGB_K_COUNT], submits;
+    wgllm_context *ctx[3] = {NULL};
+    for (int i = 0; i < 3; i++) CHECK(wgllm_context_create(m, NULL, &ctx[i], err, sizeof err) == WGLLM_OK);
+    wgllm_token prompt[80];
+    for (int i = 0; i < 80; i++) prompt[i] = 3 + (i * 37) % 500;
+
+    /* one sequence: a prompt, then one token */
+    CHECK(wgllm_eval(ctx[0], prompt, 5, false) == WGLLM_OK);
+    take_counts(c, last, &last_submits, calls, &submits);
+    CHECK(wgllm_eval(ctx[0], prompt + 5, 1, false) == WGLLM_OK);
+    take_counts(c, last, &last_submits, calls, &submits);
+    static const scenario decode1 = {"decode, one sequence", 3, {{"get_rows_q4_0", 1},
+{"copy", 1},
+{"quantize_x_q8", 9},
+{"matvec_q4_0_q8", 19},
+{"rms_norm_q8", 19},
+{"matvec_q4_0_q8_swiglu", 9},
+{"attention", 9},
+{"matvec_q4_0_q8_qkv", 9}, {NULL, 0}}};
+    check_counts(c, &decode1, calls, submits);
+
+    /* queued greedy steps: 3 tokens, each step but the first queued behind the last */
+    CHECK(wgllm_generate_greedy(ctx[0], 3, on_token, NULL, false) == 3);
+    take_counts(c, last, &last_submits, calls, &submits);
+    static const scenario greedy = {"greedy, 3 tokens", 3, {{"get_rows_q4_0", 2},
+{"copy", 2},
+{"argmax", 3},
+{"quantize_x_q8", 18},
+{"matvec_q4_0_q8", 38},
+{"rms_norm_q8", 38},
+{"matvec_q4_0_q8_swiglu", 18},
+{"attention", 18},
+{"matvec_q4_0_q8_qkv", 18}, {NULL, 0}}};
+    check_counts(c, &greedy, calls, submits);
+
+    /* three sequences decoding together */
+    CHECK(wgllm_eval(ctx[1], prompt, 7, false) == WGLLM_OK);
+    CHECK(wgllm_eval(ctx[2], prompt, 3, false) == WGLLM_OK);
+    take_counts(c, last, &last_submits, calls, &submits);
+    const wgllm_token *toks[3] = {prompt + 10, prompt + 11, prompt + 12};
+    const int ns[3] = {1, 1, 1};
+    CHECK(wgllm_eval_batch(ctx, toks, ns, 3) == WGLLM_OK);
+    take_counts(c, last, &last_submits, calls, &submits);
+    static const scenario batch3 = {"decode, three sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 6},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matvec_q4_0_q8_nt", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matvec_q4_0_q8_nt_swiglu", 9},
+{"matvec_q4_0_q8_nt_qkv", 9}, {NULL, 0}}};
+    check_counts(c, &batch3, calls, submits);
+
+    /* a prompt of 40 tokens on a fresh sequence */
+    wgllm_context_truncate(ctx[1], 0);
+    CHECK(wgllm_eval(ctx[1], prompt, 40, false) == WGLLM_OK);
+    take_counts(c, last, &last_submits, calls, &submits);
+    static const scenario prompt40 = {"prompt, 40 tokens", 5, {{"get_rows_q4_0", 1},
+{"rope", 18},
+{"swiglu", 9},
+{"copy", 1},
+{"quantize_x_q8", 18},
+{"matvec_q4_0_q8", 1},
+{"rms_norm_q8", 19},
+{"kv_store", 9},
+{"attention", 9},
+{"matmul_q4_0_q8", 63}, {NULL, 0}}};
+    check_counts(c, &prompt40, calls, submits);
+
+    /* two prompts of 40 tokens in one step */
+    wgllm_context_truncate(ctx[1], 0);
+    wgllm_context_truncate(ctx[2], 0);
+    const wgllm_token *toks2[2] = {prompt, prompt + 40};
+    const int ns2[2] = {40, 40};
+    CHECK(wgllm_eval_batch(ctx + 1, toks2, ns2, 2) == WGLLM_OK);
+    take_counts(c, last, &last_submits, calls, &submits);
+    static const scenario batch80 = {"two prompts, 80 rows", 5, {{"get_rows_q4_0", 1},
+{"rope", 36},
+{"swiglu", 9},
+{"copy", 4},
+{"quantize_x_q8", 18},
+{"rms_norm_q8", 19},
+{"matvec_q4_0_q8_nt", 1},
+{"kv_store", 18},
+{"attention", 18},
+{"matmul_q4_0_q8", 63}, {NULL, 0}}};
+    check_counts(c, &batch80, calls, submits);
+
+    for (int i = 0; i < 3; i++) wgllm_context_free(ctx[i]);
+    wgllm_model_free(m);
+    CHECK_DONE();
+}
