@@ -25,6 +25,15 @@ typedef struct wg_tensor {
 
 typedef struct wg_backend wg_backend;
 
+/* Rotary position embedding of one model (the rope op and the fused forms that rotate). */
+typedef struct wg_rope {
+    int dims;             /* rotated values at the start of each head (even, <= head_dim) */
+    bool neox;            /* false: adjacent pairs (x[2i], x[2i+1]) (llama's GGUF layout);
+                             true: halves (x[i], x[i + dims/2]) (NeoX style: qwen2, qwen3, phi3) */
+    float base, scale;    /* pair i at position p turns by p * scale * base^(-2i/dims) / factors[i] */
+    const float *factors; /* NULL (all 1) or dims/2 host floats, valid and unchanged while the backend lives */
+} wg_rope;
+
 typedef struct wg_backend_ops {
     const char *name;
     /* True when weight tensors keep pointing at the caller's bytes (CPU); false when
@@ -67,26 +76,27 @@ typedef struct wg_backend_ops {
     /* dst[dst_row0 + i] = src[src_row0 + i] for i < n. */
     void (*copy_rows)(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
                       int64_t dst_row0);
-    /* out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * w   (w: f32 vector of x's row length) */
+    /* RMS norm by groups of w->ne0 consecutive values of each row (w->ne0 divides x's row
+     * length): group g of row i is x[i][g] / sqrt(mean(x[i][g]^2) + eps) * w. w->ne0 == x's
+     * row length: the whole row; == head_dim: each head on its own (q/k norm). out may be x. */
     void (*rms_norm)(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
     /* out[i][r] = dot(W row r, x[i])   (x row length = W->ne0, out row length = W->ne1) */
     void (*matmul)(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
     /* The next three work on rows row0 .. row0+n-1 of their activations (one sequence's
      * tokens inside a batch of several sequences), the i-th of them at position pos0 + i. */
-    /* Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of each head of row
-     * row0 + i by angle (pos0 + i) * freq_scale * base^(-2j/rope_dims) / freq_factors[j].
-     * freq_factors: NULL (all 1) or rope_dims / 2 host floats that stay valid and unchanged
-     * while the backend lives (the model's rope_freqs.weight, Llama 3 scaling); a model
-     * constant, not an activation, so it is not a tensor. */
-    void (*rope)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, const float *freq_factors, int row0);
+    /* Rotates the first rope->dims values of each head of row row0 + i as wg_rope says, at
+     * position pos0 + i. */
+    void (*rope)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
+                 int row0);
     /* Stores k[row0 + i], v[row0 + i] at cache rows pos0 + i. */
     void (*kv_store)(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0);
-    /* Causal grouped-query attention: q row row0 + i (position pos0 + i) attends to cache
-     * rows 0..pos0+i, into out row row0 + i; query head h uses kv head h / (n_head / n_head_kv). */
+    /* Causal grouped-query attention: q row row0 + i (position p = pos0 + i) attends to cache
+     * rows 0..p (window 0) or max(0, p - window + 1)..p (window > 0: sliding window), into out
+     * row row0 + i; query head h uses kv head h / (n_head / n_head_kv). */
     void (*attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, int window, wg_tensor *out,
+                      int row0);
     /* Optional fused forms (NULL: the model uses matmul, add and swiglu); same results
      * up to f32 rounding. out[i] += W x[i]: */
     void (*matmul_add)(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
@@ -98,9 +108,8 @@ typedef struct wg_backend_ops {
      * rope at position pos0; cache rows pos0 = Wk x[0] rotated likewise, and Wv x[0]. k and
      * v are left in no activation. */
     bool (*qkv_rope_store)(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
-                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
-                           float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
-                           wg_tensor *k_cache, wg_tensor *v_cache);
+                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, const wg_rope *rope,
+                           int pos0, wg_tensor *q_out, wg_tensor *k_cache, wg_tensor *v_cache);
     /* Optional (NULL, or false having recorded nothing: the model calls matmul three
      * times): q = Wq x, k = Wk x, v = Wv x for rows 0..n-1 of x, in one go. */
     bool (*matmul_qkv)(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
@@ -108,24 +117,24 @@ typedef struct wg_backend_ops {
     /* Optional (NULL, or false having recorded nothing: the model calls rope per sequence):
      * rotates rows 0..n-1 of x as rope does, row i at position pos[i] (a batch of sequences,
      * each at its own position), in one go. pos is read during the call. */
-    bool (*rope_rows)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
-                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors);
+    bool (*rope_rows)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,
+                      const int32_t *pos);
     /* Optional (NULL, or false having recorded nothing: the model calls kv_store and
      * attention per sequence): the rows of a step of several sequences at once, row i of
      * q, k, v and out being a token of the sequence whose caches are k_caches[i] and
      * v_caches[i], at position pos[i] (a sequence's rows in order, at distinct positions).
-     * With rope_dims > 0, q and k row i are first rotated as rope rotates them at pos[i]
-     * (freq_base, freq_scale, freq_factors as there; q and k themselves stay unrotated).
-     * Stores k and v row i at row pos[i] of its caches, then attends as attention does:
-     * q row i to rows 0..pos[i] of its caches, into out row i. The arrays are read during
-     * the call. */
+     * With rope (not NULL), q and k row i are first rotated as rope rotates them at pos[i]
+     * (q and k themselves stay unrotated). Stores k and v row i at row pos[i] of its
+     * caches, then attends as attention does (with `window`): q row i to rows 0..pos[i]
+     * of its caches, into out row i. The arrays are read during the call. */
     bool (*decode_attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
-                             int n_head, int n_head_kv, int head_dim, int rope_dims, float freq_base,
-                             float freq_scale, const float *freq_factors, wg_tensor *out);
+                             int n_head, int n_head_kv, int head_dim, const wg_rope *rope, int window,
+                             wg_tensor *out);
     /* out[i] = silu(gate[i]) * up[i] */
     void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
-    /* x[i] += y[i] */
+    /* x[i] += y[i]; y of one row (y->ne1 == 1, e.g. a bias made by weight_create, f32):
+     * x[i] += y[0] for each of the n rows. */
     void (*add)(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n);
     /* Optional (may be NULL): index of the largest value of row `row` of an f32 tensor,
      * the first on ties; -1 on failure. Lets greedy decoding read back one integer

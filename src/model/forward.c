@@ -135,6 +135,9 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
     // lose the gaps between command buffers (on an H200, ~2% of a 7B decode step).
     const bool queued = n_seqs == 1 && seqs[0].id_slot >= 0;
     const int flush_every = 4;
+    const wg_rope rope = {.dims = hp->rope_dims, .neox = false, .base = hp->rope_base, .scale = hp->rope_scale,
+                          .factors = m->rope_factors};
+    const int window = 0;
 
     for (int l = 0; l < hp->n_layer; l++) {
         const wg_layer *L = &m->layers[l];
@@ -146,9 +149,8 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
         // one decoding sequence: q, k, v, rope and the cache store in one op where the backend has it
         const bool fused_qkv = n_seqs == 1 && n == 1 && ops->qkv_rope_store &&
                                ops->qkv_rope_store(b, L->wq, L->wk, L->wv, a->xb, hp->n_head, hp->n_head_kv,
-                                                   hp->head_dim, hp->rope_dims, seqs[0].c->n_past, hp->rope_base,
-                                                   hp->rope_scale, m->rope_factors, a->q, seqs[0].c->k_cache[l],
-                                                   seqs[0].c->v_cache[l]);
+                                                   hp->head_dim, &rope, seqs[0].c->n_past, a->q,
+                                                   seqs[0].c->k_cache[l], seqs[0].c->v_cache[l]);
         bool q_roped = fused_qkv, k_roped = fused_qkv;
         if (!fused_qkv) {
             if (!ops->matmul_qkv || !ops->matmul_qkv(b, L->wq, L->wk, L->wv, a->xb, n, a->q, a->k, a->v)) {
@@ -165,28 +167,23 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
                         v_caches[r] = seqs[s].c->v_cache[l];
                     }
                 if (ops->decode_attention(b, a->q, a->k, a->v, k_caches, v_caches, pos, n, hp->n_head,
-                                          hp->n_head_kv, hp->head_dim, hp->rope_dims, hp->rope_base, hp->rope_scale,
-                                          m->rope_factors, a->att))
+                                          hp->n_head_kv, hp->head_dim, &rope, window, a->att))
                     goto attention_done;
             }
             q_roped = pos && ops->rope_rows &&
-                      ops->rope_rows(b, a->q, n, hp->n_head, hp->head_dim, hp->rope_dims, pos, hp->rope_base,
-                                     hp->rope_scale, m->rope_factors);
-            k_roped = q_roped && ops->rope_rows(b, a->k, n, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos,
-                                                hp->rope_base, hp->rope_scale, m->rope_factors);
+                      ops->rope_rows(b, a->q, n, hp->n_head, hp->head_dim, &rope, pos);
+            k_roped = q_roped && ops->rope_rows(b, a->k, n, hp->n_head_kv, hp->head_dim, &rope, pos);
         }
         for (int s = 0, row0 = 0; s < n_seqs; row0 += seqs[s].n, s++) {
             wgllm_context *c = seqs[s].c;
             const int ns = seqs[s].n, pos0 = c->n_past;
             if (!q_roped)
-                ops->rope(b, a->q, ns, hp->n_head, hp->head_dim, hp->rope_dims, pos0, hp->rope_base,
-                          hp->rope_scale, m->rope_factors, row0);
+                ops->rope(b, a->q, ns, hp->n_head, hp->head_dim, &rope, pos0, row0);
             if (!k_roped)
-                ops->rope(b, a->k, ns, hp->n_head_kv, hp->head_dim, hp->rope_dims, pos0, hp->rope_base,
-                          hp->rope_scale, m->rope_factors, row0);
+                ops->rope(b, a->k, ns, hp->n_head_kv, hp->head_dim, &rope, pos0, row0);
             if (!fused_qkv) ops->kv_store(b, c->k_cache[l], c->v_cache[l], a->k, a->v, pos0, ns, row0);
             ops->attention(b, a->q, c->k_cache[l], c->v_cache[l], pos0, ns, hp->n_head, hp->n_head_kv, hp->head_dim,
-                           a->att, row0); // (n_head * head_dim, n)
+                           window, a->att, row0); // (n_head * head_dim, n)
         }
     attention_done:
         if (observed) observe(m, seqs, n_seqs, a->att, false, l, k_o, 1);

@@ -86,7 +86,7 @@ static void test_attention(wg_backend *b, int n_head, int n_head_kv, int hd, int
                 for (int d = 0; d < hd; d++) ref[i * qd + h * hd + d] += sc[t] / sum * vc[t * kvd + kvh * hd + d];
         }
     wg_tensor *Q = buf(b, qd, n, q), *K = buf(b, kvd, ctx, kc), *V = buf(b, kvd, ctx, vc), *O = buf(b, qd, n, NULL);
-    b->ops->attention(b, Q, K, V, pos0, n, n_head, n_head_kv, hd, O, 0);
+    b->ops->attention(b, Q, K, V, pos0, n, n_head, n_head_kv, hd, 0, O, 0);
     b->ops->read_rows(b, O, 0, n, out);
     double e = rel_err(out, ref, (size_t)(qd * n));
     CHECK_MSG(e < 1e-5, "attention heads %d/%d hd %d pos0 %d n %d: rel err %g", n_head, n_head_kv, hd, pos0, n, e);
@@ -126,7 +126,7 @@ static void test_small_ops(wg_backend *b) {
     CHECK(rel_err(out, ref, D * N) < 1e-6);
     /* rope: 4 heads of 24, rotate the first 16 dims, pos0 = 7 */
     b->ops->write_rows(b, X, 0, N, x);
-    b->ops->rope(b, X, N, 4, 24, 16, 7, 10000.0f, 1.0f, NULL, 0);
+    b->ops->rope(b, X, N, 4, 24, &(wg_rope){.dims = 16, .base = 10000.0f, .scale = 1.0f}, 7, 0);
     b->ops->read_rows(b, X, 0, N, out);
     for (int i = 0; i < N; i++)
         for (int h = 0; h < 4; h++)
@@ -144,7 +144,8 @@ static void test_small_ops(wg_backend *b) {
     /* rope with per-pair frequency divisors (Llama 3 scaling): same layout, angle / factor */
     const float factors[8] = {1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, 8.0f, 8.0f};
     b->ops->write_rows(b, X, 0, N, x);
-    b->ops->rope(b, X, N, 4, 24, 16, 7, 10000.0f, 1.0f, factors, 0);
+    b->ops->rope(b, X, N, 4, 24, &(wg_rope){.dims = 16, .base = 10000.0f, .scale = 1.0f, .factors = factors}, 7,
+                 0);
     b->ops->read_rows(b, X, 0, N, out);
     for (int i = 0; i < N; i++)
         for (int h = 0; h < 4; h++)

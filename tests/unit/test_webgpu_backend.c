@@ -294,10 +294,9 @@ static void test_rope(pair *p) {
                  cases[i].dims, cases[i].n, cases[i].pos0);
         twin x = act_new(p, (int64_t)cases[i].heads * cases[i].hd, cases[i].n, 1.0f);
         if (x.g) {
-            p->gpu->ops->rope(p->gpu, x.g, cases[i].n, cases[i].heads, cases[i].hd, cases[i].dims, cases[i].pos0,
-                              10000.0f, cases[i].scale, NULL, 0);
-            p->cpu->ops->rope(p->cpu, x.c, cases[i].n, cases[i].heads, cases[i].hd, cases[i].dims, cases[i].pos0,
-                              10000.0f, cases[i].scale, NULL, 0);
+            const wg_rope r = {.dims = cases[i].dims, .base = 10000.0f, .scale = cases[i].scale};
+            p->gpu->ops->rope(p->gpu, x.g, cases[i].n, cases[i].heads, cases[i].hd, &r, cases[i].pos0, 0);
+            p->cpu->ops->rope(p->cpu, x.c, cases[i].n, cases[i].heads, cases[i].hd, &r, cases[i].pos0, 0);
             compare(p, &x, 0, cases[i].n, BOUND_REDUCE, OP_ROPE, what);
         }
         twin_free(p, &x);
@@ -314,8 +313,9 @@ static void test_rope(pair *p) {
         snprintf(what, sizeof what, "rope with freq factors set %d", k);
         twin x = act_new(p, 4 * 64, 5, 1.0f);
         if (x.g) {
-            p->gpu->ops->rope(p->gpu, x.g, 5, 4, 64, 64, 700, 500000.0f, 1.0f, factors[k], 0);
-            p->cpu->ops->rope(p->cpu, x.c, 5, 4, 64, 64, 700, 500000.0f, 1.0f, factors[k], 0);
+            const wg_rope r = {.dims = 64, .base = 500000.0f, .scale = 1.0f, .factors = factors[k]};
+            p->gpu->ops->rope(p->gpu, x.g, 5, 4, 64, &r, 700, 0);
+            p->cpu->ops->rope(p->cpu, x.c, 5, 4, 64, &r, 700, 0);
             compare(p, &x, 0, 5, BOUND_REDUCE, OP_ROPE, what);
         }
         twin_free(p, &x);
@@ -330,8 +330,9 @@ static void test_rope(pair *p) {
         snprintf(what, sizeof what, "rope_rows n=%d", ns[i]);
         twin x = act_new(p, 6 * 128, ns[i], 1.0f);
         if (x.g) {
-            CHECK(p->gpu->ops->rope_rows(p->gpu, x.g, ns[i], 6, 128, 64, pos, 10000.0f, 1.0f, factors[1]));
-            CHECK(p->cpu->ops->rope_rows(p->cpu, x.c, ns[i], 6, 128, 64, pos, 10000.0f, 1.0f, factors[1]));
+            const wg_rope r = {.dims = 64, .base = 10000.0f, .scale = 1.0f, .factors = factors[1]};
+            CHECK(p->gpu->ops->rope_rows(p->gpu, x.g, ns[i], 6, 128, &r, pos));
+            CHECK(p->cpu->ops->rope_rows(p->cpu, x.c, ns[i], 6, 128, &r, pos));
             compare(p, &x, 0, ns[i], BOUND_REDUCE, OP_ROPE, what);
         }
         twin_free(p, &x);
@@ -340,8 +341,9 @@ static void test_rope(pair *p) {
     twin y = act_new(p, 2 * 64, 33, 1.0f);
     if (y.g) {
         int32_t many[33] = {0}, neg[2] = {3, -1};
-        CHECK(!p->gpu->ops->rope_rows(p->gpu, y.g, 33, 2, 64, 64, many, 10000.0f, 1.0f, NULL));
-        CHECK(!p->gpu->ops->rope_rows(p->gpu, y.g, 2, 2, 64, 64, neg, 10000.0f, 1.0f, NULL));
+        const wg_rope r = {.dims = 64, .base = 10000.0f, .scale = 1.0f};
+        CHECK(!p->gpu->ops->rope_rows(p->gpu, y.g, 33, 2, 64, &r, many));
+        CHECK(!p->gpu->ops->rope_rows(p->gpu, y.g, 2, 2, 64, &r, neg));
         compare(p, &y, 0, 33, 0.0, OP_ROPE, "rope_rows declined: x unchanged");
     }
     twin_free(p, &y);
@@ -388,8 +390,8 @@ static void check_attention_kv(pair *p, int n_head, int n_head_kv, int hd, int p
     compare(p, &kc, 0, n_ctx, half ? BOUND_KV_F16 : 0.0, OP_KV, what);
     compare(p, &vc, 0, n_ctx, half ? BOUND_KV_F16 : 0.0, OP_KV, what);
     if (q.g && out.g && kc.g) {
-        p->gpu->ops->attention(p->gpu, q.g, kc.g, vc.g, pos0, n, n_head, n_head_kv, hd, out.g, 0);
-        p->cpu->ops->attention(p->cpu, q.c, kc.c, vc.c, pos0, n, n_head, n_head_kv, hd, out.c, 0);
+        p->gpu->ops->attention(p->gpu, q.g, kc.g, vc.g, pos0, n, n_head, n_head_kv, hd, 0, out.g, 0);
+        p->cpu->ops->attention(p->cpu, q.c, kc.c, vc.c, pos0, n, n_head, n_head_kv, hd, 0, out.c, 0);
         compare(p, &out, 0, n, half ? BOUND_ATTN_KV_F16 : BOUND_REDUCE, OP_ATTN, what);
     }
     twin_free(p, &kc);
@@ -527,10 +529,11 @@ static void test_layer(pair *p, uint32_t type) {
             o->matmul(b, T(wq), T(xb), n, T(q));
             o->matmul(b, T(wk), T(xb), n, T(k));
             o->matmul(b, T(wv), T(xb), n, T(v));
-            o->rope(b, T(q), n, n_head, hd, hd, pos, 10000.0f, 1.0f, NULL, 0);
-            o->rope(b, T(k), n, n_head_kv, hd, hd, pos, 10000.0f, 1.0f, NULL, 0);
+            const wg_rope r = {.dims = hd, .base = 10000.0f, .scale = 1.0f};
+            o->rope(b, T(q), n, n_head, hd, &r, pos, 0);
+            o->rope(b, T(k), n, n_head_kv, hd, &r, pos, 0);
             o->kv_store(b, T(kc), T(vc), T(k), T(v), pos, n, 0);
-            o->attention(b, T(q), T(kc), T(vc), pos, n, n_head, n_head_kv, hd, T(att), 0);
+            o->attention(b, T(q), T(kc), T(vc), pos, n, n_head, n_head_kv, hd, 0, T(att), 0);
             o->matmul(b, T(wo), T(att), n, T(proj));
             o->add(b, T(x), T(proj), n);
             o->rms_norm(b, T(x), T(fn), 1e-5f, n, T(xb));

@@ -89,6 +89,12 @@ static void read_all(wg_backend *b, const wg_tensor *t, int64_t rows, float *dst
 #define ROPE_BASE 10000.0f
 #define ROPE_SCALE 0.5f
 
+/* The rotation of the cases: dims 0 is none (NULL). */
+static const wg_rope *rope_of(wg_rope *r, int dims, const float *factors) {
+    *r = (wg_rope){.dims = dims, .base = ROPE_BASE, .scale = ROPE_SCALE, .factors = factors};
+    return dims > 0 ? r : NULL;
+}
+
 /* Copies of q and k rotated as the op rotates them: rope per sequence, rows r0 .. r0 + len[s]
  * of sequence s at positions pos0[s] onwards. */
 static void rotated_copies(wg_backend *g, const wg_tensor *q, const wg_tensor *k, int n, int n_head, int n_head_kv,
@@ -100,12 +106,14 @@ static void rotated_copies(wg_backend *g, const wg_tensor *q, const wg_tensor *k
     g->ops->copy_rows(g, q, 0, n, *qr, 0);
     g->ops->copy_rows(g, k, 0, n, *kr, 0);
     for (int s = 0, r0 = 0; rope_dims > 0 && s < n_seqs; r0 += len[s], s++) {
-        g->ops->rope(g, *qr, len[s], n_head, hd, rope_dims, pos0[s], ROPE_BASE, ROPE_SCALE, factors, r0);
-        g->ops->rope(g, *kr, len[s], n_head_kv, hd, rope_dims, pos0[s], ROPE_BASE, ROPE_SCALE, factors, r0);
+        wg_rope r;
+        g->ops->rope(g, *qr, len[s], n_head, hd, rope_of(&r, rope_dims, factors), pos0[s], r0);
+        g->ops->rope(g, *kr, len[s], n_head_kv, hd, rope_of(&r, rope_dims, factors), pos0[s], r0);
     }
 }
 
 static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rope_dims, const char *what) {
+    wg_rope rope;
     const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
     const int32_t pos[N_SEQ] = {0, 7, 300, 650, N_CTX - 1};
     float *q = rand_vec((size_t)(qd * N_SEQ)), *k = rand_vec((size_t)(kvd * N_SEQ)), *v = rand_vec((size_t)(kvd * N_SEQ));
@@ -129,10 +137,10 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
     rotated_copies(g, tq, tk, N_SEQ, n_head, n_head_kv, hd, rope_dims, NULL, ones, starts, N_SEQ, &tqr, &tkr);
     for (int s = 0; s < N_SEQ; s++) {
         g->ops->kv_store(g, kr[s], vr[s], tkr, tv, pos[s], 1, s);
-        g->ops->attention(g, tqr, kr[s], vr[s], pos[s], 1, n_head, n_head_kv, hd, out_ref, s);
+        g->ops->attention(g, tqr, kr[s], vr[s], pos[s], 1, n_head, n_head_kv, hd, 0, out_ref, s);
     }
-    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE,
-                                       ROPE_SCALE, NULL, out),
+    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, N_SEQ, n_head, n_head_kv, hd,
+                                       rope_of(&rope, rope_dims, NULL), 0, out),
               "%s: decode_attention declined", what);
 
     /* wo right after attention: its int8 x comes from the attention kernel */
@@ -183,14 +191,19 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
     wg_tensor *mixed[N_SEQ];
     memcpy(mixed, kc, sizeof mixed);
     mixed[2] = kr[2]; /* another arena */
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd,
+                                    rope_of(&rope, rope_dims, NULL), 0, out));
     memcpy(mixed, kc, sizeof mixed);
     mixed[1] = kc[0]; /* K of one sequence with V of another */
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd,
+                                    rope_of(&rope, rope_dims, NULL), 0, out));
     const int32_t past[N_SEQ] = {0, 1, 2, 3, N_CTX};
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, 257, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd, rope_dims, ROPE_BASE, ROPE_SCALE, NULL, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd,
+                                    rope_of(&rope, rope_dims, NULL), 0, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, 257, n_head, n_head_kv, hd,
+                                    rope_of(&rope, rope_dims, NULL), 0, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd,
+                                    rope_of(&rope, rope_dims, NULL), 0, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
 
     /* a freed slot is reused, and starts empty */
@@ -223,6 +236,7 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
  * sequence. */
 static void check_chunks(wg_backend *g, const char *what) {
     enum { NS = 3, ROWS = 36 };
+    wg_rope rope;
     const int n_head = 8, n_head_kv = 2, hd = 64;
     const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
     const int len[NS] = {20, 1, 15}, pos0[NS] = {100, 7, 0};
@@ -253,10 +267,10 @@ static void check_chunks(wg_backend *g, const char *what) {
     rotated_copies(g, tq, tk, ROWS, n_head, n_head_kv, hd, rope_dims, factors, len, pos0, NS, &tqr, &tkr);
     for (int s = 0, r0 = 0; s < NS; r0 += len[s], s++) {
         g->ops->kv_store(g, kr[s], vr[s], tkr, tv, pos0[s], len[s], r0);
-        g->ops->attention(g, tqr, kr[s], vr[s], pos0[s], len[s], n_head, n_head_kv, hd, out_ref, r0);
+        g->ops->attention(g, tqr, kr[s], vr[s], pos0[s], len[s], n_head, n_head_kv, hd, 0, out_ref, r0);
     }
-    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd, rope_dims, ROPE_BASE,
-                                       ROPE_SCALE, factors, out),
+    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
+                                       rope_of(&rope, rope_dims, factors), 0, out),
               "%s: decode_attention declined chunks", what);
     float *a = malloc(sizeof(float) * (size_t)(qd * ROWS)), *b = malloc(sizeof(float) * (size_t)(qd * ROWS));
     read_all(g, out, ROWS, a);
@@ -279,8 +293,8 @@ static void check_chunks(wg_backend *g, const char *what) {
     printf("%s: %d rows of %d sequences (20, 1, 15 rows): output rel. error %.3g, caches equal\n", what, ROWS, NS, e);
     /* one position twice in a sequence: declined */
     pos[1] = pos[0];
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd, rope_dims, ROPE_BASE,
-                                    ROPE_SCALE, factors, out));
+    CHECK(!g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
+                                    rope_of(&rope, rope_dims, factors), 0, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
     free(ca);
     free(cb);

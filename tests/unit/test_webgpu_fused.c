@@ -172,14 +172,15 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
     if (wq && wk && wv && xg && qf && qu && kt && vt && kcf && vcf && kcu && vcu) {
         read_all(g, kcf, k0); /* the initial caches as stored (f16-rounded in an f16 cache) */
         read_all(g, vcf, v0);
-        bool done = g->ops->qkv_rope_store(g, wq, wk, wv, xg, s->n_head, s->n_head_kv, s->head_dim, s->rope_dims,
-                                           pos, base, scale, factors, qf, kcf, vcf);
+        const wg_rope rope = {.dims = s->rope_dims, .base = base, .scale = scale, .factors = factors};
+        bool done = g->ops->qkv_rope_store(g, wq, wk, wv, xg, s->n_head, s->n_head_kv, s->head_dim, &rope, pos, qf,
+                                           kcf, vcf);
         CHECK_MSG(done, "%s: qkv_rope_store declined", what);
         g->ops->matmul(g, wq, xg, 1, qu);
         g->ops->matmul(g, wk, xg, 1, kt);
         g->ops->matmul(g, wv, xg, 1, vt);
-        g->ops->rope(g, qu, 1, s->n_head, s->head_dim, s->rope_dims, pos, base, scale, factors, 0);
-        g->ops->rope(g, kt, 1, s->n_head_kv, s->head_dim, s->rope_dims, pos, base, scale, factors, 0);
+        g->ops->rope(g, qu, 1, s->n_head, s->head_dim, &rope, pos, 0);
+        g->ops->rope(g, kt, 1, s->n_head_kv, s->head_dim, &rope, pos, 0);
         g->ops->kv_store(g, kcu, vcu, kt, vt, pos, 1, 0);
         read_all(g, qf, q1);
         read_all(g, qu, q2);
@@ -224,8 +225,8 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
             cpu->ops->matmul(cpu, cwq, cx, 1, cq);
             cpu->ops->matmul(cpu, cwk, cx, 1, ck);
             cpu->ops->matmul(cpu, cwv, cx, 1, cv);
-            cpu->ops->rope(cpu, cq, 1, s->n_head, s->head_dim, s->rope_dims, pos, base, scale, factors, 0);
-            cpu->ops->rope(cpu, ck, 1, s->n_head_kv, s->head_dim, s->rope_dims, pos, base, scale, factors, 0);
+            cpu->ops->rope(cpu, cq, 1, s->n_head, s->head_dim, &rope, pos, 0);
+            cpu->ops->rope(cpu, ck, 1, s->n_head_kv, s->head_dim, &rope, pos, 0);
             cpu->ops->kv_store(cpu, ckc, cvc, ck, cv, pos, 1, 0);
             read_all(cpu, cq, q2);
             read_all(cpu, ckc, kc2);
@@ -269,7 +270,8 @@ static void check_declines(wg_backend *g, uint32_t type, int64_t k, const char *
     wg_tensor *w = weight(g, type, wd, k, m), *x = act(g, k, 1, row, false), *q = act(g, m, 1, NULL, false);
     wg_tensor *kc = act(g, m, N_CTX, init, false), *vc = act(g, m, N_CTX, init, false);
     if (w && x && q && kc && vc) {
-        bool done = g->ops->qkv_rope_store(g, w, w, w, x, 1, 1, 64, 64, 5, 10000.0f, 1.0f, NULL, q, kc, vc);
+        const wg_rope rope = {.dims = 64, .base = 10000.0f, .scale = 1.0f};
+        bool done = g->ops->qkv_rope_store(g, w, w, w, x, 1, 1, 64, &rope, 5, q, kc, vc);
         CHECK_MSG(!done, "%s: qkv_rope_store should decline", what);
         read_all(g, kc, after);
         CHECK_MSG(memcmp(after, init, sizeof(float) * (size_t)(m * N_CTX)) == 0, "%s: cache changed", what);
@@ -303,7 +305,7 @@ static void check_attention_q8(ctx *c, int n_head, int n_head_kv, int hd, int po
           *r2 = malloc(sizeof(float) * (size_t)m);
     double *ref = malloc(sizeof(double) * (size_t)m);
     if (w && qt && att && kc && vc && y1 && y2) {
-        g->ops->attention(g, qt, kc, vc, pos, 1, n_head, n_head_kv, hd, att, 0);
+        g->ops->attention(g, qt, kc, vc, pos, 1, n_head, n_head_kv, hd, 0, att, 0);
         g->ops->matmul(g, w, att, 1, y1);
         read_all(g, att, a);
         g->ops->write_rows(g, att, 0, 1, a); /* the same values; the int8 copy is stale now */

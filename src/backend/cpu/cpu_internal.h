@@ -36,14 +36,15 @@ void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
                       int64_t dst_row0);
 void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
 void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
-void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, const float *freq_factors, int row0);
-bool cpu_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
-                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors);
+void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
+                 int row0);
+bool cpu_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,
+                      const int32_t *pos);
 void cpu_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0);
 void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, int window, wg_tensor *out,
+                      int row0);
 void cpu_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
 void cpu_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n);
 

@@ -28,14 +28,16 @@ void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
 
 void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out) {
     const float *wv = cpu_row(w, 0);
-    int64_t d = x->ne0;
+    const int64_t d = x->ne0, g = w->ne0 > 0 && d % w->ne0 == 0 ? w->ne0 : d;
     for (int i = 0; i < n; i++) {
         const float *xi = cpu_row(x, i);
-        float *oi = cpu_row(out, i);
-        double ss = 0.0;
-        for (int64_t j = 0; j < d; j++) ss += (double)xi[j] * xi[j];
-        float scale = (float)(1.0 / sqrt(ss / (double)d + (double)eps));
-        for (int64_t j = 0; j < d; j++) oi[j] = xi[j] * scale * wv[j];
+        float *oi = cpu_row(out, i); /* may be xi: each value is read before it is written */
+        for (int64_t j0 = 0; j0 < d; j0 += g) {
+            double ss = 0.0;
+            for (int64_t j = j0; j < j0 + g; j++) ss += (double)xi[j] * xi[j];
+            float scale = (float)(1.0 / sqrt(ss / (double)g + (double)eps));
+            for (int64_t j = j0; j < j0 + g; j++) oi[j] = xi[j] * scale * wv[j - j0];
+        }
     }
 }
 
@@ -103,29 +105,31 @@ void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
     wg_threadpool_run(p, matmul_range, &j, rows, grain);
 }
 
-void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, const float *freq_factors, int row0) {
+void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
+                 int row0) {
+    const int dims = rope->dims;
+    /* the two values of pair j: adjacent (2j, 2j + 1) or halves (j, j + dims / 2) */
+    const int stride = rope->neox ? 1 : 2, mate = rope->neox ? dims / 2 : 1;
     for (int i = 0; i < n; i++) {
         float *xi = cpu_row(x, row0 + i);
-        float pos = (float)(pos0 + i) * freq_scale;
-        for (int j = 0; j < rope_dims; j += 2) {
-            float freq = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
-            if (freq_factors) freq /= freq_factors[j / 2];
+        float pos = (float)(pos0 + i) * rope->scale;
+        for (int j = 0; j < dims / 2; j++) {
+            float freq = 1.0f / powf(rope->base, (float)(2 * j) / (float)dims);
+            if (rope->factors) freq /= rope->factors[j];
             float c = cosf(pos * freq), s = sinf(pos * freq);
             for (int h = 0; h < n_heads; h++) {
-                float *v = xi + (size_t)h * (size_t)head_dim + j;
-                float a = v[0], bb = v[1];
+                float *v = xi + (size_t)h * (size_t)head_dim + (size_t)(j * stride);
+                float a = v[0], bb = v[mate];
                 v[0] = a * c - bb * s;
-                v[1] = a * s + bb * c;
+                v[mate] = a * s + bb * c;
             }
         }
     }
 }
 
-bool cpu_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
-                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors) {
-    for (int i = 0; i < n; i++)
-        cpu_op_rope(b, x, 1, n_heads, head_dim, rope_dims, pos[i], freq_base, freq_scale, freq_factors, i);
+bool cpu_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,
+                      const int32_t *pos) {
+    for (int i = 0; i < n; i++) cpu_op_rope(b, x, 1, n_heads, head_dim, rope, pos[i], i);
     return true;
 }
 
@@ -139,7 +143,7 @@ void cpu_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, cons
 typedef struct {
     const wg_tensor *q, *k_cache, *v_cache;
     wg_tensor *out;
-    int pos0, n_head, n_head_kv, head_dim, row0;
+    int pos0, n_head, n_head_kv, head_dim, window, row0;
     float *scratch;
     size_t scratch_stride;
 } attn_job;
@@ -152,9 +156,10 @@ static void attention_range(void *arg, int64_t it0, int64_t it1, int tid) {
     for (int64_t it = it0; it < it1; it++) {
         int i = (int)(it / j->n_head), h = (int)(it % j->n_head);
         int pos = j->pos0 + i, kvh = h / group;
+        int first = j->window > 0 && pos - j->window + 1 > 0 ? pos - j->window + 1 : 0;
         const float *q = (const float *)cpu_row(j->q, j->row0 + i) + (size_t)h * hd;
         float mx = -INFINITY;
-        for (int t = 0; t <= pos; t++) {
+        for (int t = first; t <= pos; t++) {
             const float *k = (const float *)cpu_row(j->k_cache, t) + (size_t)kvh * hd;
             float s = 0.0f;
             for (int d = 0; d < hd; d++) s += q[d] * k[d];
@@ -163,14 +168,14 @@ static void attention_range(void *arg, int64_t it0, int64_t it1, int tid) {
             if (s > mx) mx = s;
         }
         float sum = 0.0f;
-        for (int t = 0; t <= pos; t++) {
+        for (int t = first; t <= pos; t++) {
             att[t] = expf(att[t] - mx);
             sum += att[t];
         }
         float inv = 1.0f / sum;
         float *o = (float *)cpu_row(j->out, j->row0 + i) + (size_t)h * hd;
         memset(o, 0, (size_t)hd * sizeof(float));
-        for (int t = 0; t <= pos; t++) {
+        for (int t = first; t <= pos; t++) {
             const float *v = (const float *)cpu_row(j->v_cache, t) + (size_t)kvh * hd;
             float a = att[t] * inv;
             for (int d = 0; d < hd; d++) o[d] += a * v[d];
@@ -179,7 +184,8 @@ static void attention_range(void *arg, int64_t it0, int64_t it1, int tid) {
 }
 
 void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0) {
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, int window, wg_tensor *out,
+                      int row0) {
     cpu_ctx *c = b->ctx;
     size_t stride = (size_t)k_cache->ne1;
     size_t need = stride * (size_t)wg_threadpool_size(c->pool);
@@ -193,7 +199,7 @@ void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
         c->scratch = s;
         c->scratch_floats = need;
     }
-    attn_job j = {q, k_cache, v_cache, out, pos0, n_head, n_head_kv, head_dim, row0, c->scratch, stride};
+    attn_job j = {q, k_cache, v_cache, out, pos0, n_head, n_head_kv, head_dim, window, row0, c->scratch, stride};
     int64_t items = (int64_t)n * n_head;
     int64_t grain = (int64_t)pos0 + n < 64 ? items : 1;
     wg_threadpool_run(c->pool, attention_range, &j, items, grain);
@@ -207,7 +213,16 @@ void cpu_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, in
 }
 
 void cpu_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n) {
-    size_t len = (size_t)n * (size_t)x->ne0;
+    const size_t d = (size_t)x->ne0;
+    if (y->ne1 == 1) { /* one row (a bias) added to each row */
+        const float *c = cpu_row(y, 0);
+        for (int i = 0; i < n; i++) {
+            float *a = cpu_row(x, i);
+            for (size_t k = 0; k < d; k++) a[k] += c[k];
+        }
+        return;
+    }
+    size_t len = (size_t)n * d;
     float *a = cpu_row(x, 0);
     const float *c = cpu_row(y, 0);
     for (size_t i = 0; i < len; i++) a[i] += c[i];

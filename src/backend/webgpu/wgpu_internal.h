@@ -256,25 +256,25 @@ void wgb_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
 void wgb_op_matmul_add(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
 void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tensor *w_up, const wg_tensor *x, int n,
                           wg_tensor *out);
-void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, const float *freq_factors, int row0);
-bool wgb_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
-                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors);
+void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
+                 int row0);
+bool wgb_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,
+                      const int32_t *pos);
 void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0);
 bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
-                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
-                           float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
-                           wg_tensor *k_cache, wg_tensor *v_cache);
+                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, const wg_rope *rope,
+                           int pos0, wg_tensor *q_out, wg_tensor *k_cache, wg_tensor *v_cache);
 bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
-                             int n_head, int n_head_kv, int head_dim, int rope_dims, float freq_base,
-                             float freq_scale, const float *freq_factors, wg_tensor *out);
+                             int n_head, int n_head_kv, int head_dim, const wg_rope *rope, int window,
+                             wg_tensor *out);
 bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t *out);
 bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
                        const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v);
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0);
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, int window, wg_tensor *out,
+                      int row0);
 void wgb_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
 void wgb_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n);
 int32_t wgb_op_argmax(wg_backend *b, const wg_tensor *x, int64_t row);

@@ -437,31 +437,37 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
 
 /* rope's inverse frequencies, in the CPU backend's expression so both rotate by the same
  * f32 angles; computed once per (base, dims, factors), not for every layer and step. */
-static const float *rope_freqs(wgb_ctx *c, int rope_dims, float freq_base, const float *freq_factors) {
-    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &freq_base, sizeof freq_base) != 0 ||
-        c->rope_factors != freq_factors) {
-        for (int j = 0; j < rope_dims; j += 2) {
-            c->rope_freqs[j / 2] = 1.0f / powf(freq_base, (float)j / (float)rope_dims);
-            if (freq_factors) c->rope_freqs[j / 2] /= freq_factors[j / 2];
+static const float *rope_freqs(wgb_ctx *c, const wg_rope *rope) {
+    const int rope_dims = rope->dims;
+    if (c->rope_dims != rope_dims || memcmp(&c->rope_base, &rope->base, sizeof rope->base) != 0 ||
+        c->rope_factors != rope->factors) {
+        for (int j = 0; j < rope_dims / 2; j++) {
+            c->rope_freqs[j] = 1.0f / powf(rope->base, (float)(2 * j) / (float)rope_dims);
+            if (rope->factors) c->rope_freqs[j] /= rope->factors[j];
         }
         c->rope_dims = rope_dims;
-        c->rope_base = freq_base;
-        c->rope_factors = freq_factors;
+        c->rope_base = rope->base;
+        c->rope_factors = rope->factors;
     }
     return c->rope_freqs;
 }
 
+/* A rotation the kernels take: dims even, 0 < dims <= head_dim, at most ROPE_MAX_PAIRS pairs. */
+static bool rope_ok(const wg_rope *rope, int head_dim) {
+    return rope && rope->dims > 0 && rope->dims % 2 == 0 && rope->dims / 2 <= ROPE_MAX_PAIRS && rope->dims <= head_dim;
+}
+
 /* rope of rows row0 .. row0 + n - 1, row i at position pos0 + i, or at pos[i] when pos is
  * given (n <= WGB_ROPE_MAX_ROWS then). */
-static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                          const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors, int row0) {
-    int pairs = (rope_dims + 1) / 2; /* the CPU loop: j = 0, 2, ... < rope_dims */
+static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
+                          const int32_t *pos, int row0) {
     if (row0 < 0 || !fits(c, x, (int64_t)row0 + n, (int64_t)n_heads * head_dim, "rope")) return;
-    if (pairs <= 0 || pairs > ROPE_MAX_PAIRS || 2 * pairs > head_dim || pos0 < 0) {
-        wgb_fail(c, "webgpu backend: rope of %d dims (head_dim %d) is not supported (at most %d)", rope_dims,
-                 head_dim, 2 * ROPE_MAX_PAIRS);
+    if (!rope_ok(rope, head_dim) || pos0 < 0 || rope->neox) {
+        wgb_fail(c, "webgpu backend: rope of %d dims (head_dim %d) is not supported (even, at most %d)",
+                 rope ? rope->dims : 0, head_dim, 2 * ROPE_MAX_PAIRS);
         return;
     }
+    const int pairs = rope->dims / 2;
     struct {
         uint32_t n_heads, head_dim, half_dims, pos0, stride, count, freq_scale, row0;
         uint32_t per_row, pad[3];
@@ -475,28 +481,27 @@ static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head
     p.pos0 = (uint32_t)pos0;
     p.stride = (uint32_t)x->ne0;
     p.count = (uint32_t)n * (uint32_t)n_heads * (uint32_t)pairs;
-    p.freq_scale = f32_bits(freq_scale);
+    p.freq_scale = f32_bits(rope->scale);
     p.row0 = (uint32_t)row0;
     p.per_row = pos != NULL;
     for (int i = 0; pos && i < n; i++) p.pos[i] = (uint32_t)pos[i];
-    memcpy(p.freqs, rope_freqs(c, rope_dims, freq_base, freq_factors), sizeof(float) * (size_t)pairs);
+    memcpy(p.freqs, rope_freqs(c, rope), sizeof(float) * (size_t)pairs);
     wgb_bind bb[1] = {wgb_act(x)};
     wgb_dispatch_linear(c, WGB_K_ROPE, &p, sizeof p, bb, groups_of(p.count, 256));
 }
 
-void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims, int pos0,
-                 float freq_base, float freq_scale, const float *freq_factors, int row0) {
+void wgb_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
+                 int row0) {
     if (n <= 0) return;
-    rope_dispatch(wgb_ctx_of(b), x, n, n_heads, head_dim, rope_dims, pos0, NULL, freq_base, freq_scale, freq_factors,
-                  row0);
+    rope_dispatch(wgb_ctx_of(b), x, n, n_heads, head_dim, rope, pos0, NULL, row0);
 }
 
-bool wgb_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, int rope_dims,
-                      const int32_t *pos, float freq_base, float freq_scale, const float *freq_factors) {
-    if (n <= 0 || n > WGB_ROPE_MAX_ROWS || !pos) return false;
+bool wgb_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,
+                      const int32_t *pos) {
+    if (n <= 0 || n > WGB_ROPE_MAX_ROWS || !pos || !rope_ok(rope, head_dim)) return false;
     for (int i = 0; i < n; i++)
         if (pos[i] < 0) return false;
-    rope_dispatch(wgb_ctx_of(b), x, n, n_heads, head_dim, rope_dims, 0, pos, freq_base, freq_scale, freq_factors, 0);
+    rope_dispatch(wgb_ctx_of(b), x, n, n_heads, head_dim, rope, 0, pos, 0);
     return true;
 }
 
@@ -531,17 +536,16 @@ static bool q4_single(const wg_tensor *w, int64_t k, int64_t rows) {
  * (kernels/matvec_q4_0_q8_qkv.wgsl) instead of six. False, recording nothing, where that
  * kernel does not apply; the model then calls matmul, rope and kv_store. */
 bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
-                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, int rope_dims, int pos0,
-                           float freq_base, float freq_scale, const float *freq_factors, wg_tensor *q_out,
-                           wg_tensor *k_cache, wg_tensor *v_cache) {
+                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, const wg_rope *rope,
+                           int pos0, wg_tensor *q_out, wg_tensor *k_cache, wg_tensor *v_cache) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (!c->q4_int8 || !wq || !is_act(x) || !is_act(q_out) || !is_act(k_cache) || !is_act(v_cache)) return false;
     const int64_t k = wq->ne0, m_q = (int64_t)n_head * head_dim, m_kv = (int64_t)n_head_kv * head_dim;
-    const int pairs = (rope_dims + 1) / 2; /* as in rope */
     if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % 4 || k <= 0 || k % 32 || x->ne0 < k ||
         x->ne1 < 1 || !q4_single(wq, k, m_q) || !q4_single(wk, k, m_kv) || !q4_single(wv, k, m_kv))
         return false;
-    if (pairs <= 0 || pairs > ROPE_MAX_PAIRS || 2 * pairs > head_dim || pos0 < 0) return false;
+    if (!rope_ok(rope, head_dim) || rope->neox || pos0 < 0) return false;
+    const int pairs = rope->dims / 2;
     if (q_out->ne0 < m_q || q_out->ne1 < 1 || k_cache->ne0 < m_kv || v_cache->ne0 < m_kv || pos0 >= k_cache->ne1 ||
         pos0 >= v_cache->ne1)
         return false;
@@ -563,10 +567,10 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     p.head_dim = (uint32_t)head_dim;
     p.half_dims = (uint32_t)pairs;
     p.pos = (uint32_t)pos0;
-    p.freq_scale = f32_bits(freq_scale);
+    p.freq_scale = f32_bits(rope->scale);
     p.k_dst = (uint32_t)((int64_t)pos0 * k_cache->ne0);
     p.v_dst = (uint32_t)((int64_t)pos0 * v_cache->ne0);
-    memcpy(p.freqs, rope_freqs(c, rope_dims, freq_base, freq_factors), sizeof(float) * (size_t)pairs);
+    memcpy(p.freqs, rope_freqs(c, rope), sizeof(float) * (size_t)pairs);
     wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
                       wgb_act(q_out), wgb_act(k_cache), wgb_act(v_cache)};
     wgb_dispatch_linear(c, kern, &p, sizeof p, bb, (uint64_t)(m_q + 2 * m_kv) / Q8_MATVEC_ROWS);
@@ -639,9 +643,14 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
 }
 
 void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0) {
+                      int pos0, int n, int n_head, int n_head_kv, int head_dim, int window, wg_tensor *out,
+                      int row0) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
+    if (window != 0) {
+        wgb_fail(c, "webgpu backend: sliding-window attention is not supported yet");
+        return;
+    }
     if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv) {
         wgb_fail(c, "webgpu backend: attention with %d heads, %d kv heads, head_dim %d is not supported "
                  "(head_dim <= %d)", n_head, n_head_kv, head_dim, ATTN_MAX_HEAD_DIM);
@@ -701,12 +710,14 @@ static bool decode_caches_ok(wg_tensor *const *k_caches, wg_tensor *const *v_cac
 
 bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
                              wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
-                             int n_head, int n_head_kv, int head_dim, int rope_dims, float freq_base,
-                             float freq_scale, const float *freq_factors, wg_tensor *out) {
+                             int n_head, int n_head_kv, int head_dim, const wg_rope *rope, int window,
+                             wg_tensor *out) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (n <= 0 || n > WGB_DECODE_MAX_BATCH || !k_caches || !v_caches || !pos) return false;
-    const int pairs = rope_dims > 0 ? (rope_dims + 1) / 2 : 0; /* as in rope */
-    if (pairs > ROPE_MAX_PAIRS || 2 * pairs > head_dim) return false;
+    if (n <= 0 || n > WGB_DECODE_MAX_BATCH || !k_caches || !v_caches || !pos || window != 0) return false;
+    if (rope && rope->dims == 0) rope = NULL;
+    if (rope && (!rope_ok(rope, head_dim) || rope->neox)) return false;
+    const int pairs = rope ? rope->dims / 2 : 0;
+    const float freq_scale = rope ? rope->scale : 0.0f;
     if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
         n_head % n_head_kv || (uint32_t)n_head > c->max_groups)
         return false;
@@ -722,7 +733,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
     wgb_bind qb;
     if (!unaliased(c, 0, q, out, &qb)) return true; /* failure recorded */
     const bool q8 = c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
-    const float *freqs = pairs ? rope_freqs(c, rope_dims, freq_base, freq_factors) : NULL;
+    const float *freqs = pairs ? rope_freqs(c, rope) : NULL;
     wgb_bind xq, xs; /* sized for every row first: the chunks below write their rows of it */
     if (q8 && (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)qd * (uint64_t)n, &xq) ||
                !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)qd / 8 * (uint64_t)n, &xs)))
