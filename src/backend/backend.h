@@ -24,8 +24,11 @@ typedef struct wg_tensor {
 } wg_tensor;
 
 typedef struct wg_backend wg_backend;
+struct wg_layer_desc;
+struct wg_layer_step;
+struct wg_layer_acts;
 
-/* Rotary position embedding of one model (the rope op and the fused forms that rotate). */
+/* Rotary position embedding of one model (the rope op and the layers of backend/layer.h). */
 typedef struct wg_rope {
     int dims;             /* rotated values at the start of each head (even, <= head_dim) */
     bool neox;            /* false: adjacent pairs (x[2i], x[2i+1]) (llama's GGUF layout);
@@ -62,7 +65,7 @@ typedef struct wg_backend_ops {
     /* Optional (NULL: buffer_create): a KV cache of ne1 rows of ne0 values. A backend may
      * store it in less precision (f16 on GPUs that have it); reads and writes of its rows
      * still take f32. Caches of one `group` (the model passes 2 * layer for K, 2 * layer + 1
-     * for V) may be kept side by side, so that decode_attention reaches the caches of many
+     * for V) may be kept side by side, so that a backend's layer op reaches the caches of many
      * sequences at once. */
     wg_tensor *(*kv_cache_create)(wg_backend *b, int64_t ne0, int64_t ne1, int group, char *err, size_t err_size);
     void (*tensor_free)(wg_backend *b, wg_tensor *t);
@@ -97,41 +100,7 @@ typedef struct wg_backend_ops {
     void (*attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
                       int pos0, int n, int n_head, int n_head_kv, int head_dim, int window, wg_tensor *out,
                       int row0);
-    /* Optional fused forms (NULL: the model uses matmul, add and swiglu); same results
-     * up to f32 rounding. out[i] += W x[i]: */
-    void (*matmul_add)(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
-    /* out[i] = silu(W_gate x[i]) * (W_up x[i]): */
-    void (*matmul_swiglu)(wg_backend *b, const wg_tensor *w_gate, const wg_tensor *w_up, const wg_tensor *x, int n,
-                          wg_tensor *out);
-    /* Optional (NULL, or false having recorded nothing: the model uses matmul, rope and
-     * kv_store): one token's attention inputs at once. q_out row 0 = Wq x[0] rotated as by
-     * rope at position pos0; cache rows pos0 = Wk x[0] rotated likewise, and Wv x[0]. k and
-     * v are left in no activation. */
-    bool (*qkv_rope_store)(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
-                           const wg_tensor *x, int n_head, int n_head_kv, int head_dim, const wg_rope *rope,
-                           int pos0, wg_tensor *q_out, wg_tensor *k_cache, wg_tensor *v_cache);
-    /* Optional (NULL, or false having recorded nothing: the model calls matmul three
-     * times): q = Wq x, k = Wk x, v = Wv x for rows 0..n-1 of x, in one go. */
-    bool (*matmul_qkv)(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
-                       const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v);
-    /* Optional (NULL, or false having recorded nothing: the model calls rope per sequence):
-     * rotates rows 0..n-1 of x as rope does, row i at position pos[i] (a batch of sequences,
-     * each at its own position), in one go. pos is read during the call. */
-    bool (*rope_rows)(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,
-                      const int32_t *pos);
-    /* Optional (NULL, or false having recorded nothing: the model calls kv_store and
-     * attention per sequence): the rows of a step of several sequences at once, row i of
-     * q, k, v and out being a token of the sequence whose caches are k_caches[i] and
-     * v_caches[i], at position pos[i] (a sequence's rows in order, at distinct positions).
-     * With rope (not NULL), q and k row i are first rotated as rope rotates them at pos[i]
-     * (q and k themselves stay unrotated). Stores k and v row i at row pos[i] of its
-     * caches, then attends as attention does (with `window`): q row i to rows 0..pos[i]
-     * of its caches, into out row i. The arrays are read during the call. */
-    bool (*decode_attention)(wg_backend *b, const wg_tensor *q, const wg_tensor *k, const wg_tensor *v,
-                             wg_tensor *const *k_caches, wg_tensor *const *v_caches, const int32_t *pos, int n,
-                             int n_head, int n_head_kv, int head_dim, const wg_rope *rope, int window,
-                             wg_tensor *out);
-    /* out[i] = silu(gate[i]) * up[i] */
+    /* out[i] = silu(gate[i]) * up[i]; out may be gate. */
     void (*swiglu)(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out);
     /* x[i] += y[i]; y of one row (y->ne1 == 1, e.g. a bias made by weight_create, f32):
      * x[i] += y[0] for each of the n rows. */
@@ -153,16 +122,18 @@ typedef struct wg_backend_ops {
     void (*argmax_to_slot)(wg_backend *b, const wg_tensor *x, int64_t row, int slot);
     bool (*get_rows_from_slot)(wg_backend *b, const wg_tensor *table, int slot, wg_tensor *out);
     int32_t (*read_slot)(wg_backend *b, int slot);
-    /* Optional (may be NULL): submits the work recorded so far without waiting, so the
-     * device starts on a step while the rest of it is recorded. For steps whose results
-     * are waited for right after; a step queued behind a running one gains nothing. */
-    void (*flush)(wg_backend *b);
     /* Waits until all recorded work is done. False if any op since the last call
      * failed; error() then says why. */
     bool (*synchronize)(wg_backend *b);
     const char *(*error)(const wg_backend *b);
     /* Optional (may be NULL): bytes of device memory this backend has allocated. */
     uint64_t (*device_memory)(const wg_backend *b);
+
+    /* Optional (NULL: wg_layer_compose, which uses the ops above): one step of one layer
+     * as backend/layer.h describes it, with what this backend fuses; the same results as
+     * wg_layer_compose up to f32 rounding. Never called with an observer. */
+    void (*layer)(wg_backend *b, const struct wg_layer_desc *d, const struct wg_layer_step *s,
+                  const struct wg_layer_acts *a);
 } wg_backend_ops;
 
 struct wg_backend {

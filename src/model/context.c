@@ -25,11 +25,11 @@ static uint64_t mul_sat(uint64_t a, uint64_t b) {
 static void context_bytes(const wgllm_model *m, int n_ctx, uint64_t *kv, uint64_t *buffers) {
     const wg_hparams *hp = &m->hp;
     const uint64_t kv_dim = (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim;
-    const uint64_t q_dim = (uint64_t)hp->n_head * (uint64_t)hp->head_dim;
     *kv = mul_sat(mul_sat(2 * sizeof(float) * (uint64_t)hp->n_layer, kv_dim), (uint64_t)n_ctx);
-    const uint64_t row = 4 * (uint64_t)hp->n_embd + 2 * q_dim + 2 * kv_dim + 3 * (uint64_t)hp->n_ff;
-    *buffers = mul_sat(row, (uint64_t)batch_rows(m, n_ctx) * sizeof(float)) +
-               2 * sizeof(float) * (uint64_t)hp->n_vocab;
+    /* the layers' activations, the last rows, each row's position and sequence */
+    const uint64_t row = wg_layer_acts_row_bytes(&m->layer_descs[0]) + sizeof(float) * (uint64_t)hp->n_embd +
+                         sizeof(int32_t) + sizeof(wg_layer_seq);
+    *buffers = mul_sat(row, (uint64_t)batch_rows(m, n_ctx)) + 2 * sizeof(float) * (uint64_t)hp->n_vocab;
 }
 
 wgllm_status wgllm_context_check_memory(const wgllm_model *m, int n_ctx, int n_contexts, char *err,

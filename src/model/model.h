@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "backend/layer.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 #include "wgllm.h"
@@ -18,20 +19,28 @@ typedef struct wg_hparams {
     float rope_base, rope_scale; /* rope_scale multiplies positions (linear scaling) */
     bool rope_llama3;            /* Llama 3 scaling: per-pair divisors in rope_freqs.weight */
     float norm_eps;
+    const struct wg_arch *arch;
+    bool rope_neox;
+    int swa_window; /* 0: none */
 } wg_hparams;
 
 typedef struct wg_layer {
     wg_tensor *attn_norm, *wq, *wk, *wv, *wo;
     wg_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+    wg_tensor *bq, *bk, *bv; /* NULL: no bias */
+    wg_tensor *q_norm, *k_norm; /* NULL: none */
 } wg_layer;
 
-/* Activation buffers for up to `rows` tokens of one forward step. Logits take a row of
- * n_vocab each (large: 0.5 MiB for Llama 3), so `logits` holds only as many rows as were
- * reserved (wg_acts_reserve_logits; one at creation). */
+/* Buffers for up to `rows` tokens of one forward step: the layers' activations, the last
+ * rows and the logits. Logits take a row of n_vocab each (large: 0.5 MiB for Llama 3), so
+ * `logits` holds only as many rows as were reserved (wg_acts_reserve_logits; one at
+ * creation). */
 typedef struct wg_acts {
     int rows;
-    wg_tensor *x, *xb, *q, *k, *v, *att, *proj, *hidden, *last, *logits;
-    wg_tensor *gate, *up; /* NULL when the backend fuses gate, up and SwiGLU */
+    wg_layer_acts l;
+    wg_tensor *last, *logits;
+    int32_t *pos;       /* rows: each row's position in a step */
+    wg_layer_seq *seqs; /* rows: a step's sequences */
 } wg_acts;
 
 struct wgllm_model {
@@ -42,6 +51,7 @@ struct wgllm_model {
     wg_acts batch_acts;        /* for wgllm_eval_batch; grown on demand under eval_lock */
     wg_hparams hp;
     wg_layer *layers;
+    wg_layer_desc *layer_descs; /* n_layer: the layers as the backends run them */
     wg_tensor *tok_embd, *out_norm, *output; /* output == tok_embd when tied */
     bool tied;
     float *norm_data; /* f32 copies of the norm vectors */
@@ -69,6 +79,9 @@ struct wgllm_context {
 
 /* Loads hyper-parameters from llama.* keys. */
 bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_size);
+
+/* Describes every layer for the backend (m->layer_descs), once the weights are loaded. */
+bool wg_layer_descs_build(wgllm_model *m, char *err, size_t err_size);
 
 bool wg_acts_create(const wgllm_model *m, int rows, wg_acts *a, char *err, size_t err_size);
 void wg_acts_free(const wgllm_model *m, wg_acts *a);

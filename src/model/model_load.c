@@ -213,8 +213,10 @@ static void release_weights(wgllm_model *m) {
     free_tensor(m, m->tok_embd);
     free_tensor(m, m->out_norm);
     free(m->layers);
+    free(m->layer_descs);
     free(m->norm_data);
     free(m->rope_factors);
+    m->layer_descs = NULL;
     m->layers = NULL;
     m->norm_data = NULL;
     m->rope_factors = NULL;
@@ -321,6 +323,7 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         ld = (loader){m, sub, sizeof sub, 0, false};
         loaded = weights_fit(m, sub, sizeof sub) && load_weights(&ld);
     }
+    loaded = loaded && wg_layer_descs_build(m, sub, sizeof sub);
     if (!loaded) {
         snprintf(err, err_size, "%s: %s", path, sub);
         wgllm_model_free(m);

@@ -21,6 +21,8 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/webgpu/wgpu_backend.h"
+#include "backend/cpu/cpu_internal.h"
+#include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
 #include "int8_ref.h"
 #include "quant/quant.h"
@@ -331,8 +333,8 @@ static void test_rope(pair *p) {
         twin x = act_new(p, 6 * 128, ns[i], 1.0f);
         if (x.g) {
             const wg_rope r = {.dims = 64, .base = 10000.0f, .scale = 1.0f, .factors = factors[1]};
-            CHECK(p->gpu->ops->rope_rows(p->gpu, x.g, ns[i], 6, 128, &r, pos));
-            CHECK(p->cpu->ops->rope_rows(p->cpu, x.c, ns[i], 6, 128, &r, pos));
+            CHECK(wgb_op_rope_rows(p->gpu, x.g, ns[i], 6, 128, &r, pos));
+            CHECK(cpu_op_rope_rows(p->cpu, x.c, ns[i], 6, 128, &r, pos));
             compare(p, &x, 0, ns[i], BOUND_REDUCE, OP_ROPE, what);
         }
         twin_free(p, &x);
@@ -342,8 +344,8 @@ static void test_rope(pair *p) {
     if (y.g) {
         int32_t many[33] = {0}, neg[2] = {3, -1};
         const wg_rope r = {.dims = 64, .base = 10000.0f, .scale = 1.0f};
-        CHECK(!p->gpu->ops->rope_rows(p->gpu, y.g, 33, 2, 64, &r, many));
-        CHECK(!p->gpu->ops->rope_rows(p->gpu, y.g, 2, 2, 64, &r, neg));
+        CHECK(!wgb_op_rope_rows(p->gpu, y.g, 33, 2, 64, &r, many));
+        CHECK(!wgb_op_rope_rows(p->gpu, y.g, 2, 2, 64, &r, neg));
         compare(p, &y, 0, 33, 0.0, OP_ROPE, "rope_rows declined: x unchanged");
     }
     twin_free(p, &y);
@@ -613,7 +615,7 @@ static void test_fused(pair *p) {
                 o->copy_rows(g, y.g, 0, n, ref.g, 0);
                 o->matmul(g, w.g, x.g, n, t1.g);
                 o->add(g, ref.g, t1.g, n);
-                o->matmul_add(g, w.g, x.g, n, y.g);
+                wgb_op_matmul_add(g, w.g, x.g, n, y.g);
                 float *a = malloc(sizeof(float) * (size_t)(m * n)), *b = malloc(sizeof(float) * (size_t)(m * n));
                 o->read_rows(g, y.g, 0, n, a);
                 o->read_rows(g, ref.g, 0, n, b);
@@ -631,7 +633,7 @@ static void test_fused(pair *p) {
                 o->matmul(g, w.g, x.g, n, t1.g);
                 o->matmul(g, w2.g, x.g, n, t2.g);
                 o->swiglu(g, t1.g, t2.g, n, ref.g);
-                o->matmul_swiglu(g, w.g, w2.g, x.g, n, y.g);
+                wgb_op_matmul_swiglu(g, w.g, w2.g, x.g, n, y.g);
                 o->read_rows(g, y.g, 0, n, a);
                 o->read_rows(g, ref.g, 0, n, b);
                 snprintf(what, sizeof what, "matmul_swiglu %s n=%d", wg_type_name(types[t]), n);

@@ -32,6 +32,7 @@
 
 #include "backend/backend.h"
 #include "backend/webgpu/wgpu_backend.h"
+#include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -139,7 +140,7 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
         g->ops->kv_store(g, kr[s], vr[s], tkr, tv, pos[s], 1, s);
         g->ops->attention(g, tqr, kr[s], vr[s], pos[s], 1, n_head, n_head_kv, hd, 0, out_ref, s);
     }
-    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, N_SEQ, n_head, n_head_kv, hd,
+    CHECK_MSG(wgb_op_decode_attention(g, tq, tk, tv, kc, vc, pos, N_SEQ, n_head, n_head_kv, hd,
                                        rope_of(&rope, rope_dims, NULL), 0, out),
               "%s: decode_attention declined", what);
 
@@ -191,18 +192,18 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
     wg_tensor *mixed[N_SEQ];
     memcpy(mixed, kc, sizeof mixed);
     mixed[2] = kr[2]; /* another arena */
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd,
+    CHECK(!wgb_op_decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd,
                                     rope_of(&rope, rope_dims, NULL), 0, out));
     memcpy(mixed, kc, sizeof mixed);
     mixed[1] = kc[0]; /* K of one sequence with V of another */
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd,
+    CHECK(!wgb_op_decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd,
                                     rope_of(&rope, rope_dims, NULL), 0, out));
     const int32_t past[N_SEQ] = {0, 1, 2, 3, N_CTX};
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd,
+    CHECK(!wgb_op_decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd,
                                     rope_of(&rope, rope_dims, NULL), 0, out));
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, vc, pos, 257, n_head, n_head_kv, hd,
+    CHECK(!wgb_op_decode_attention(g, tq, tk, tv, kc, vc, pos, 257, n_head, n_head_kv, hd,
                                     rope_of(&rope, rope_dims, NULL), 0, out));
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd,
+    CHECK(!wgb_op_decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd,
                                     rope_of(&rope, rope_dims, NULL), 0, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
 
@@ -269,7 +270,7 @@ static void check_chunks(wg_backend *g, const char *what) {
         g->ops->kv_store(g, kr[s], vr[s], tkr, tv, pos0[s], len[s], r0);
         g->ops->attention(g, tqr, kr[s], vr[s], pos0[s], len[s], n_head, n_head_kv, hd, 0, out_ref, r0);
     }
-    CHECK_MSG(g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
+    CHECK_MSG(wgb_op_decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
                                        rope_of(&rope, rope_dims, factors), 0, out),
               "%s: decode_attention declined chunks", what);
     float *a = malloc(sizeof(float) * (size_t)(qd * ROWS)), *b = malloc(sizeof(float) * (size_t)(qd * ROWS));
@@ -293,7 +294,7 @@ static void check_chunks(wg_backend *g, const char *what) {
     printf("%s: %d rows of %d sequences (20, 1, 15 rows): output rel. error %.3g, caches equal\n", what, ROWS, NS, e);
     /* one position twice in a sequence: declined */
     pos[1] = pos[0];
-    CHECK(!g->ops->decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
+    CHECK(!wgb_op_decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
                                     rope_of(&rope, rope_dims, factors), 0, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
     free(ca);
@@ -338,7 +339,7 @@ static void check_qkv(wg_backend *g, int64_t k, int64_t m_q, int64_t m_kv, int n
     wg_tensor *x = buf(g, k, n, xv);
     wg_tensor *q = buf(g, m_q, n, NULL), *kk = buf(g, m_kv, n, NULL), *v = buf(g, m_kv, n, NULL);
     wg_tensor *qr = buf(g, m_q, n, NULL), *kr = buf(g, m_kv, n, NULL), *vr = buf(g, m_kv, n, NULL);
-    bool took = g->ops->matmul_qkv(g, wq, wk, wv, x, n, q, kk, v);
+    bool took = wgb_op_matmul_qkv(g, wq, wk, wv, x, n, q, kk, v);
     CHECK_MSG(took == expect, "%s: %s", what, took ? "taken, expected to decline" : "declined");
     if (took) {
         g->ops->matmul(g, wq, x, n, qr);
@@ -371,8 +372,7 @@ static void run(const char *what) {
     wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
     CHECK_MSG(g != NULL, "%s", err);
     if (!g) return;
-    CHECK(g->ops->decode_attention != NULL);
-    if (g->ops->decode_attention) {
+    {
         char name[128];
         snprintf(name, sizeof name, "%s, GQA 8/2 heads of 64", what);
         check_case(g, 8, 2, 64, 64, name);
@@ -380,8 +380,7 @@ static void run(const char *what) {
         check_case(g, 4, 4, 32, 0, name);
         check_chunks(g, what);
     }
-    CHECK(g->ops->matmul_qkv != NULL);
-    if (g->ops->matmul_qkv) {
+    {
         check_qkv(g, 96, 64, 32, 2, true);
         check_qkv(g, 256, 128, 128, 8, true);
         check_qkv(g, 96, 64, 16, 13, true);

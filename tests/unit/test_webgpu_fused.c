@@ -23,6 +23,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/webgpu/wgpu_backend.h"
+#include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
 #include "int8_ref.h"
 #include "quant/quant.h"
@@ -173,7 +174,7 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
         read_all(g, kcf, k0); /* the initial caches as stored (f16-rounded in an f16 cache) */
         read_all(g, vcf, v0);
         const wg_rope rope = {.dims = s->rope_dims, .base = base, .scale = scale, .factors = factors};
-        bool done = g->ops->qkv_rope_store(g, wq, wk, wv, xg, s->n_head, s->n_head_kv, s->head_dim, &rope, pos, qf,
+        bool done = wgb_op_qkv_rope_store(g, wq, wk, wv, xg, s->n_head, s->n_head_kv, s->head_dim, &rope, pos, qf,
                                            kcf, vcf);
         CHECK_MSG(done, "%s: qkv_rope_store declined", what);
         g->ops->matmul(g, wq, xg, 1, qu);
@@ -220,7 +221,6 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
         wg_tensor *cx = act(cpu, k, 1, x, false), *cq = act(cpu, m_q, 1, NULL, false);
         wg_tensor *ck = act(cpu, m_kv, 1, NULL, false), *cv = act(cpu, m_kv, 1, NULL, false);
         wg_tensor *ckc = act(cpu, m_kv, N_CTX, k0, false), *cvc = act(cpu, m_kv, N_CTX, v0, false);
-        CHECK(cpu->ops->qkv_rope_store == NULL);
         if (cwq && cwk && cwv && cx && cq && ck && cv && ckc && cvc) {
             cpu->ops->matmul(cpu, cwq, cx, 1, cq);
             cpu->ops->matmul(cpu, cwk, cx, 1, ck);
@@ -271,7 +271,7 @@ static void check_declines(wg_backend *g, uint32_t type, int64_t k, const char *
     wg_tensor *kc = act(g, m, N_CTX, init, false), *vc = act(g, m, N_CTX, init, false);
     if (w && x && q && kc && vc) {
         const wg_rope rope = {.dims = 64, .base = 10000.0f, .scale = 1.0f};
-        bool done = g->ops->qkv_rope_store(g, w, w, w, x, 1, 1, 64, &rope, 5, q, kc, vc);
+        bool done = wgb_op_qkv_rope_store(g, w, w, w, x, 1, 1, 64, &rope, 5, q, kc, vc);
         CHECK_MSG(!done, "%s: qkv_rope_store should decline", what);
         read_all(g, kc, after);
         CHECK_MSG(memcmp(after, init, sizeof(float) * (size_t)(m * N_CTX)) == 0, "%s: cache changed", what);
@@ -339,7 +339,7 @@ static wg_backend *make_gpu(void) {
     char err[2048] = "";
     wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
     CHECK_MSG(g != NULL, "no usable WebGPU device (a GPU, or Mesa's lavapipe on CI): %s", err);
-    CHECK(!g || g->ops->qkv_rope_store != NULL);
+    CHECK(!g || g->ops->layer != NULL);
     return g;
 }
 
@@ -357,7 +357,7 @@ int main(void) {
     ctx c = {.cpu = wg_backend_cpu_create(2, err, sizeof err)};
     CHECK_MSG(c.cpu != NULL, "%s", err);
     c.gpu = make_gpu();
-    if (c.cpu && c.gpu && c.gpu->ops->qkv_rope_store) {
+    if (c.cpu && c.gpu) {
         run_cases(&c);
         run_attention_q8(&c);
         check_declines(c.gpu, WG_TYPE_Q8_0, 64, "q8_0 weights");
@@ -369,7 +369,7 @@ int main(void) {
     setenv("WGLLM_WEBGPU_SUBGROUPS", "0", 1);
     ctx w = {.cpu = c.cpu, .gpu = make_gpu()};
     unsetenv("WGLLM_WEBGPU_SUBGROUPS");
-    if (w.cpu && w.gpu && w.gpu->ops->qkv_rope_store) {
+    if (w.cpu && w.gpu) {
         run_cases(&w);
         run_attention_q8(&w);
         report(&w, "workgroup-memory reduction");

@@ -18,6 +18,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/webgpu/wgpu_backend.h"
+#include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -144,7 +145,7 @@ static void check_matmul(pair *p, uint32_t type, int64_t k, int64_t m, int n, bo
     twin y = act_new(p, m, n, add ? 4.0f : 0.0f);
     if (w.g && w.c && x.g && y.g) {
         if (add) { /* the CPU backend has no fused form: matmul, then add */
-            p->gpu->ops->matmul_add(p->gpu, w.g, x.g, n, y.g);
+            wgb_op_matmul_add(p->gpu, w.g, x.g, n, y.g);
             char err[256] = "";
             wg_tensor *z = p->cpu->ops->buffer_create(p->cpu, m, n, err, sizeof err);
             CHECK_MSG(z != NULL, "%s", err);
@@ -173,7 +174,7 @@ static void check_swiglu(pair *p, uint32_t type, int64_t k, int64_t m, int n) {
     twin x = act_new(p, k, n, 1.0f);
     twin gate = act_new(p, m, n, 0.0f), up = act_new(p, m, n, 0.0f), y = act_new(p, m, n, 0.0f);
     if (wg.g && wg.c && wu.g && wu.c && x.g && gate.c && up.c && y.g) {
-        p->gpu->ops->matmul_swiglu(p->gpu, wg.g, wu.g, x.g, n, y.g);
+        wgb_op_matmul_swiglu(p->gpu, wg.g, wu.g, x.g, n, y.g);
         p->cpu->ops->matmul(p->cpu, wg.c, x.c, n, gate.c);
         p->cpu->ops->matmul(p->cpu, wu.c, x.c, n, up.c);
         p->cpu->ops->swiglu(p->cpu, gate.c, up.c, n, y.c);

@@ -24,6 +24,7 @@
 
 #include "backend/backend.h"
 #include "backend/webgpu/wgpu_backend.h"
+#include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
 #include "int8_ref.h"
 #include "quant/quant.h"
@@ -169,7 +170,7 @@ static void check_product(ctx *c, int64_t k, int64_t m, int n, bool accumulate, 
     double *ref = malloc(sizeof(double) * ny);
     wg_tensor *xt = act(g, k, n, x), *yt = act(g, m, n + 1, y0);
     if (w.t && xt && yt) {
-        if (accumulate) g->ops->matmul_add(g, w.t, xt, n, yt);
+        if (accumulate) wgb_op_matmul_add(g, w.t, xt, n, yt);
         else g->ops->matmul(g, w.t, xt, n, yt);
         if (read_all(g, yt, n + 1, got)) {
             CHECK_MSG(memcmp(got + ny, y0 + ny, sizeof(float) * (size_t)m) == 0, "%s: row n written", what);
@@ -242,7 +243,7 @@ static void check_in_place(ctx *c, int64_t k, int n) {
     double *ref = malloc(sizeof(double) * nx);
     wg_tensor *xt = act(g, k, n, x);
     if (w.t && xt) {
-        g->ops->matmul_add(g, w.t, xt, n, xt);
+        wgb_op_matmul_add(g, w.t, xt, n, xt);
         if (read_all(g, xt, n, got)) {
             double *slack = malloc(sizeof(double) * nx);
             ref_matmul(&w, x, n, ref, slack);
@@ -271,7 +272,7 @@ static void check_swiglu(ctx *c, int64_t k, int64_t m, int n) {
     double *rg = malloc(sizeof(double) * ny), *ru = malloc(sizeof(double) * ny);
     wg_tensor *xt = act(g, k, n, x), *yt = act(g, m, n, NULL);
     if (wg.t && wu.t && xt && yt) {
-        g->ops->matmul_swiglu(g, wg.t, wu.t, xt, n, yt);
+        wgb_op_matmul_swiglu(g, wg.t, wu.t, xt, n, yt);
         if (read_all(g, yt, n, got)) {
             ref_matmul(&wg, x, n, rg, NULL);
             ref_matmul(&wu, x, n, ru, NULL);

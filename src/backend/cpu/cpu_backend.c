@@ -130,7 +130,6 @@ static const wg_backend_ops k_cpu_ops = {
     .rms_norm = cpu_op_rms_norm,
     .matmul = cpu_op_matmul,
     .rope = cpu_op_rope,
-    .rope_rows = cpu_op_rope_rows,
     .kv_store = cpu_op_kv_store,
     .attention = cpu_op_attention,
     .swiglu = cpu_op_swiglu,

@@ -632,8 +632,6 @@ static void read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64_t n
     }
 }
 
-static void flush_op(wg_backend *b) { wgb_flush(wgb_ctx_of(b)); }
-
 static bool synchronize(wg_backend *b) {
     wgb_ctx *c = wgb_ctx_of(b);
     wgb_flush(c);
@@ -700,15 +698,9 @@ static const wg_backend_ops k_webgpu_ops = {
     .copy_rows = wgb_op_copy_rows,
     .rms_norm = wgb_op_rms_norm,
     .matmul = wgb_op_matmul,
-    .matmul_add = wgb_op_matmul_add,
-    .matmul_swiglu = wgb_op_matmul_swiglu,
-    .matmul_qkv = wgb_op_matmul_qkv,
     .rope = wgb_op_rope,
-    .rope_rows = wgb_op_rope_rows,
     .kv_store = wgb_op_kv_store,
-    .qkv_rope_store = wgb_op_qkv_rope_store,
     .attention = wgb_op_attention,
-    .decode_attention = wgb_op_decode_attention,
     .swiglu = wgb_op_swiglu,
     .add = wgb_op_add,
     .argmax = wgb_op_argmax,
@@ -716,10 +708,10 @@ static const wg_backend_ops k_webgpu_ops = {
     .argmax_to_slot = wgb_op_argmax_to_slot,
     .get_rows_from_slot = wgb_op_get_rows_from_slot,
     .read_slot = wgb_op_read_slot,
-    .flush = flush_op,
     .synchronize = synchronize,
     .error = error_of,
     .device_memory = device_memory,
+    .layer = wgb_op_layer,
 };
 
 /* WGLLM_WEBGPU_MAX_BINDING: a smaller limit for split bindings, so tests can split weights and outputs. */
@@ -794,7 +786,7 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
 
     wgb_profile_init(c);
     c->cap_slots = PARAM_SLOTS;
-    c->submit_every = env_uint("WGLLM_WEBGPU_SUBMIT_EVERY", 0); /* experiments; the model calls flush */
+    c->submit_every = env_uint("WGLLM_WEBGPU_SUBMIT_EVERY", 0); /* experiments; wgpu_layer.c flushes */
     c->slots = calloc(c->cap_slots, WGB_SLOT_BYTES);
     WGPUBufferDescriptor pd = WGPU_BUFFER_DESCRIPTOR_INIT;
     pd.label = wg_sv("op parameters");

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "backend/layer.h"
 #include "backend/webgpu/wgpu_device.h"
 #include "backend/webgpu/wgpu_pipelines.h"
 
@@ -247,7 +248,11 @@ bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint6
 /* A scratch buffer (WGB_SCRATCH_*) of at least `bytes`; grows on demand. */
 bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
 
-/* ops (wgpu_ops.c) */
+/* the layer op (wgpu_layer.c): the fused ops below where a step allows them */
+void wgb_op_layer(wg_backend *b, const wg_layer_desc *d, const wg_layer_step *s, const wg_layer_acts *a);
+
+/* ops (wgpu_ops.c); the fused ones (matmul_add, matmul_swiglu, matmul_qkv, rope_rows,
+ * qkv_rope_store, decode_attention) are not in the ops table: wgb_op_layer uses them. */
 void wgb_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out);
 void wgb_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
                       int64_t dst_row0);
