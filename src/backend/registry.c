@@ -10,12 +10,37 @@
 #include "backend/webgpu/wgpu_device.h"
 #endif
 
+bool wgllm_backend_kind_from_name(const char *name, wgllm_backend_kind *out) {
+    static const struct {
+        const char *name;
+        wgllm_backend_kind kind;
+    } names[] = {{"cpu", WGLLM_BACKEND_CPU}, {"auto", WGLLM_BACKEND_AUTO}, {"webgpu", WGLLM_BACKEND_WEBGPU}};
+    for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].kind;
+            return true;
+        }
+    return false;
+}
+
 bool wg_backend_have_webgpu(void) {
 #if defined(WGLLM_HAVE_WEBGPU_BACKEND)
     return true;
 #else
     return false;
 #endif
+}
+
+int wg_backend_kinds(wgllm_backend_kind *out, int cap) {
+    static const wgllm_backend_kind kinds[] = {
+        WGLLM_BACKEND_CPU,
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+        WGLLM_BACKEND_WEBGPU,
+#endif
+    };
+    const int n = (int)(sizeof kinds / sizeof kinds[0]);
+    for (int i = 0; i < n && i < cap; i++) out[i] = kinds[i];
+    return n;
 }
 
 static wg_backend *make_cpu(int n_threads, const char *why, char *desc, size_t desc_size, char *err,

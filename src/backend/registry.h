@@ -25,4 +25,8 @@ void wg_backend_devices_free(wg_backend_device_list *l);
 /* True when this build contains the WebGPU backend. */
 bool wg_backend_have_webgpu(void);
 
+/* The backends of this build (not AUTO), at most `cap` of them into out; returns how many
+ * there are. Tests loop over them, so a new backend gets them. */
+int wg_backend_kinds(wgllm_backend_kind *out, int cap);
+
 #endif

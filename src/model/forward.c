@@ -64,7 +64,7 @@ static int32_t *gather_ids(const wg_seq *seqs, int n_seqs, int total) {
     return ids;
 }
 
-/* What the observers see of a step: its sequences, and the layer whose products are shown. */
+/* A step as the observers see it: its sequences, whose contexts hold the observers. */
 typedef struct observed_step {
     const wgllm_model *m;
     const wg_seq *seqs;

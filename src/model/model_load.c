@@ -15,19 +15,6 @@ wgllm_model_params wgllm_model_default_params(void) {
     return p;
 }
 
-bool wgllm_backend_kind_from_name(const char *name, wgllm_backend_kind *out) {
-    static const struct {
-        const char *name;
-        wgllm_backend_kind kind;
-    } names[] = {{"cpu", WGLLM_BACKEND_CPU}, {"auto", WGLLM_BACKEND_AUTO}, {"webgpu", WGLLM_BACKEND_WEBGPU}};
-    for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(name, names[i].name)) {
-            *out = names[i].kind;
-            return true;
-        }
-    return false;
-}
-
 typedef struct loader {
     wgllm_model *m;
     char *err;
