@@ -18,6 +18,26 @@ bool wg_backend_have_webgpu(void) {
 #endif
 }
 
+static const struct {
+    const char *name;
+    wgllm_backend_kind kind;
+} k_backends[] = {
+    {"cpu", WGLLM_BACKEND_CPU},
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+    {"webgpu", WGLLM_BACKEND_WEBGPU},
+#endif
+};
+
+int wg_backend_registry_count(void) { return (int)(sizeof k_backends / sizeof k_backends[0]); }
+
+const char *wg_backend_registry_name(int i) {
+    return i >= 0 && i < wg_backend_registry_count() ? k_backends[i].name : NULL;
+}
+
+wgllm_backend_kind wg_backend_registry_kind(int i) {
+    return i >= 0 && i < wg_backend_registry_count() ? k_backends[i].kind : WGLLM_BACKEND_CPU;
+}
+
 static wg_backend *make_cpu(int n_threads, const char *why, char *desc, size_t desc_size, char *err,
                             size_t err_size) {
     wg_backend *b = wg_backend_cpu_create(n_threads, err, err_size);

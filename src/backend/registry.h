@@ -22,6 +22,13 @@ wg_backend *wg_backend_create_kind(wgllm_backend_kind kind, int n_threads, int d
 wg_backend_device_list *wg_backend_devices_list(wgllm_backend_kind kind, char *err, size_t err_size);
 void wg_backend_devices_free(wg_backend_device_list *l);
 
+/* The backends of this build, CPU first, for code that treats every backend alike (the op
+ * tests): index i in [0, wg_backend_registry_count()) has a short name ("cpu", "webgpu")
+ * and a kind for wg_backend_create_kind. */
+int wg_backend_registry_count(void);
+const char *wg_backend_registry_name(int i);
+wgllm_backend_kind wg_backend_registry_kind(int i);
+
 /* True when this build contains the WebGPU backend. */
 bool wg_backend_have_webgpu(void);
 
