@@ -1,8 +1,9 @@
-// x += y, element-wise (residual connection).
+// x += y, element-wise (residual connection); with y_len > 0, y is one row of y_len values
+// added to every row of x (a bias).
 
 struct Params {
     count: u32,
-    pad0: u32,
+    y_len: u32,
     pad1: u32,
     pad2: u32,
 }
@@ -16,6 +17,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = (wid.y * nwg.x + wid.x) * 256u + li;
     if (idx < P.count) {
-        X[idx] = X[idx] + Yv[idx];
+        var yi = idx;
+        if (P.y_len != 0u) {
+            yi = idx % P.y_len;
+        }
+        X[idx] = X[idx] + Yv[yi];
     }
 }

@@ -1,4 +1,5 @@
-// Causal grouped-query attention over the KV cache (numerically safe softmax).
+// Causal grouped-query attention over the KV cache (numerically safe softmax), over all
+// earlier positions or the last `window` of them (sliding window).
 // One workgroup per (query head, token, split): a split is a range of positions, visited
 // in chunks of 256 (one score per thread) with a running maximum and sum (online softmax),
 // so any context length works with fixed workgroup memory. With one split the result is
@@ -31,7 +32,11 @@ struct Params {
     per_row: u32,    // != 0: token i's position and caches come from rows[i] (a batch of sequences)
     half_dims: u32,  // per_row and > 0: q is rotated first (rope_dims / 2 pairs per head, as rope.wgsl)
     freq_scale: f32,
+    window: u32,     // > 0: a query at position p attends to positions max(0, p - window + 1) .. p
+    neox: u32,       // != 0: q's rotated pairs are halves, as rope.wgsl's neox
     pad0: u32,
+    pad1: u32,
+    pad2: u32,
     // per_row: (position, first vec4 of the sequence's K cache, of its V cache, unused);
     // the caches of all sequences lie in the bound K and V arenas
     rows: array<vec4<u32>, 32>,
@@ -126,10 +131,13 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     if (li < P.hd) {
         let qb = (P.row0 + i) * P.q_stride + h * P.hd;
         var qv = Q[qb + li];
-        let j = li >> 1u;
+        let rp = rope_pair(li, P.half_dims, P.neox != 0u);
+        let j = rp.x;
         if (P.per_row != 0u && j < P.half_dims) {
             let cs = cos_sin(f32(P.rows[i].x) * P.freq_scale * P.freqs[j >> 2u][j & 3u]);
-            qv = rope_elem(Q[qb + (li & ~1u)], Q[qb + (li | 1u)], (li & 1u) == 1u, cs);
+            let odd = rp.z == 1u;
+            let mate = Q[qb + rp.y];
+            qv = rope_elem(select(qv, mate, odd), select(mate, qv, odd), odd, cs);
         }
         qs[li / 4u][li % 4u] = qv;
     }
@@ -141,7 +149,11 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     var m_run = NEG;
     var l_run = 0.0;
     var o = vec4<f32>(0.0);
-    let start = split * P.split_len;
+    var lo = 0u; // the first position attended to
+    if (P.window != 0u && n_pos > P.window) {
+        lo = n_pos - P.window;
+    }
+    let start = lo + split * P.split_len;
     let stop = min(n_pos, start + P.split_len);
     for (var c0 = start; c0 < stop; c0 += CH) {
         let t = c0 + li;

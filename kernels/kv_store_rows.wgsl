@@ -12,6 +12,10 @@ struct Params {
     head_dim: u32,
     half_dims: u32, // > 0: k is rotated first (rope_dims / 2 pairs per head, as rope.wgsl)
     freq_scale: f32,
+    neox: u32,      // != 0: pairs are halves, as rope.wgsl's neox
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
     rows: array<vec4<u32>, 32>,
     freqs: array<vec4<f32>, 32>,
 }
@@ -34,10 +38,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let kb = (P.row0 + i) * P.k_stride;
     var kv = K[kb + e];
     let d = e % P.head_dim;
-    let j = d >> 1u;
+    let rp = rope_pair(d, P.half_dims, P.neox != 0u);
+    let j = rp.x;
     if (j < P.half_dims) {
         let cs = cos_sin(f32(r.x) * P.freq_scale * P.freqs[j >> 2u][j & 3u]);
-        kv = rope_elem(K[kb + (e & ~1u)], K[kb + (e | 1u)], (e & 1u) == 1u, cs);
+        let mate = kb + e - d + rp.y;
+        let odd = rp.z == 1u;
+        kv = rope_elem(select(kv, K[mate], odd), select(K[mate], kv, odd), odd, cs);
     }
     Kc[r.y + r.x * P.kv_stride + e] = KVS(kv);
     Vc[r.z + r.x * P.kv_stride + e] = KVS(V[(P.row0 + i) * P.v_stride + e]);

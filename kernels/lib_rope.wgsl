@@ -9,11 +9,28 @@ fn cos_sin(a: f32) -> vec2<f32> {
     return vec2<f32>(cos(r), sin(r));
 }
 
-// One element of a rotated pair (a, b) = (x[2j], x[2j + 1]): the first (odd = false) or the
-// second, in the operation order of rope.wgsl so every kernel rotates bit for bit alike.
+// One element of a rotated pair (a, b) = (x[2j], x[2j + 1]) (with neox (x[j], x[j + dims / 2])):
+// the first (odd = false) or the second, in the operation order of rope.wgsl so every kernel
+// rotates bit for bit alike.
 fn rope_elem(a: f32, b: f32, odd: bool, cs: vec2<f32>) -> f32 {
     if (odd) {
         return a * cs.y + b * cs.x;
     }
     return a * cs.x - b * cs.y;
+}
+
+// Where dimension d of a head sits in the rotation of half_dims pairs: (pair j, the partner
+// dimension, 1 for the pair's second element else 0); j >= half_dims: d is not rotated.
+// Adjacent pairs (x[2j], x[2j + 1]), or with neox halves (x[j], x[j + half_dims]).
+fn rope_pair(d: u32, half_dims: u32, neox: bool) -> vec3<u32> {
+    if (neox) {
+        if (d >= 2u * half_dims) {
+            return vec3<u32>(half_dims, d, 0u);
+        }
+        if (d >= half_dims) {
+            return vec3<u32>(d - half_dims, d - half_dims, 1u);
+        }
+        return vec3<u32>(d, d + half_dims, 0u);
+    }
+    return vec3<u32>(d >> 1u, d ^ 1u, d & 1u);
 }

@@ -8,6 +8,9 @@
 // (4) consecutive rows. head_dim is a multiple of 4, so a workgroup stays inside one of
 // the three matrices and holds both rows (2j, 2j + 1) of every rotated pair: after the
 // reduction, the thread of a row reads its partner's sum from workgroup memory.
+// With neox (pairs (j, j + half_dims) of a head, half_dims even) the workgroup's four row
+// slots of a rotated part of q or k take rows (j, j + half_dims, j + 1, j + 1 + half_dims)
+// (slot_row), so partners are again neighbouring slots.
 //
 // Bindings (group 0):
 //   0 params: uniform Params (below)
@@ -32,7 +35,7 @@ struct Params {
     freq_scale: f32,
     k_dst: u32,      // pos * cache row length
     v_dst: u32,
-    pad0: u32,
+    neox: u32,       // != 0: rotated pairs are halves (see above)
     pad1: u32,
     pad2: u32,
     freqs: array<vec4<f32>, 32>,
@@ -66,6 +69,15 @@ fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32, xa: vec4<u32>,
 // matvec_q4_0_q8.wgsl's partial_dots.
 fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
     let nb = params.k / 32u;
+    // slot r computes row rb + (r >> 1) * s1 + (r & 1) * s2 (see slot_row)
+    var rb = lr0;
+    var s1 = 2u;
+    var s2 = 1u;
+    if (permuted(which, lr0)) {
+        rb = slot_row(which, lr0);
+        s1 = 1u;
+        s2 = params.half_dims;
+    }
     var acc: array<f32, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
@@ -77,7 +89,7 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
         let dx = xs[b];
         let xsum8 = q8_sum8(xa, xb);
         for (var r = 0u; r < ROWS; r++) {
-            let g = (lr0 + r) * nb + b;      // block index in its matrix
+            let g = (rb + (r >> 1u) * s1 + (r & 1u) * s2) * nb + b;      // block index in its matrix
             let base = q4_0_word(g);
             var d: f32;
             if (which == 0u) {
@@ -95,8 +107,23 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
 
 // cos_sin and rope_elem: lib_rope.wgsl (put in front by the host).
 
-// Row lr of matrix `which` holds `own`; `mate` is its pair partner's sum (row lr ^ 1).
-// Rotates (q and k, dims below 2 * half_dims) and stores.
+// Row slot lr of matrix `which` lies in a rotated part of a head of q or k, with neox.
+fn permuted(which: u32, lr: u32) -> bool {
+    return params.neox != 0u && which != 2u && lr % params.head_dim < 2u * params.half_dims;
+}
+
+// The matrix row that row slot lr computes: itself, or with neox (permuted) slot 2j' + s of
+// a head's rotated part takes dimension j' + s * half_dims.
+fn slot_row(which: u32, lr: u32) -> u32 {
+    if (!permuted(which, lr)) {
+        return lr;
+    }
+    let d = lr % params.head_dim;
+    return lr - d + (d >> 1u) + (d & 1u) * params.half_dims;
+}
+
+// Row slot lr of matrix `which` holds `own`; `mate` is its pair partner's sum (slot lr ^ 1).
+// Rotates (q and k, dims below 2 * half_dims) and stores at slot_row.
 fn finish(which: u32, lr: u32, own: f32, mate: f32) {
     if (which == 2u) {
         vc[params.v_dst + lr] = KVS(own);
@@ -114,10 +141,11 @@ fn finish(which: u32, lr: u32, own: f32, mate: f32) {
             y = rope_elem(mate, own, true, cs);  // a = mate, b = own
         }
     }
+    let at = slot_row(which, lr);
     if (which == 0u) {
-        q[lr] = y;
+        q[at] = y;
     } else {
-        kc[params.k_dst + lr] = KVS(y);
+        kc[params.k_dst + at] = KVS(y);
     }
 }
 

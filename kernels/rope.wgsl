@@ -1,5 +1,6 @@
-// Rotates adjacent pairs (x[2j], x[2j+1]) of the first rope_dims of every head of row i
-// by angle (position * freq_scale) * freq[j], in place; the position of row i is pos0 + i,
+// Rotates pairs of the first rope_dims of every head of row i, adjacent (x[2j], x[2j+1]) or
+// with neox halves (x[j], x[j + rope_dims / 2]), by angle (position * freq_scale) * freq[j],
+// in place; the position of row i is pos0 + i,
 // or pos[i] with per_row (a batch of sequences, each at its own position, i < 32). The inverse frequencies come
 // from the host (same arithmetic as the CPU backend); one thread per pair.
 
@@ -13,7 +14,7 @@ struct Params {
     freq_scale: f32,
     row0: u32,       // first row of x
     per_row: u32,    // != 0: row i is at position pos[i]
-    pad0: u32,
+    neox: u32,       // != 0: pairs are halves (x[j], x[j + half_dims])
     pad1: u32,
     pad2: u32,
     freqs: array<vec4<f32>, 32>,
@@ -41,9 +42,15 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     }
     let pos = f32(at) * P.freq_scale;
     let cs = cos_sin(pos * P.freqs[j >> 2u][j & 3u]);
-    let o = (P.row0 + i) * P.stride + h * P.head_dim + 2u * j;
+    let hb = (P.row0 + i) * P.stride + h * P.head_dim;
+    var o = hb + 2u * j;
+    var o2 = o + 1u;
+    if (P.neox != 0u) {
+        o = hb + j;
+        o2 = o + P.half_dims;
+    }
     let a = X[o];
-    let b = X[o + 1u];
+    let b = X[o2];
     X[o] = rope_elem(a, b, false, cs);
-    X[o + 1u] = rope_elem(a, b, true, cs);
+    X[o2] = rope_elem(a, b, true, cs);
 }

@@ -10,6 +10,35 @@
 #include "backend/webgpu/wgpu_device.h"
 #endif
 
+bool wg_backend_have_webgpu(void) {
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+    return true;
+#else
+    return false;
+#endif
+}
+
+static const struct {
+    const char *name;
+    wgllm_backend_kind kind;
+} k_backends[] = {
+    {"cpu", WGLLM_BACKEND_CPU},
+#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
+    {"webgpu", WGLLM_BACKEND_WEBGPU},
+#endif
+};
+
+int wg_backend_registry_count(void) { return (int)(sizeof k_backends / sizeof k_backends[0]); }
+
+const char *wg_backend_registry_name(int i) {
+    return i >= 0 && i < wg_backend_registry_count() ? k_backends[i].name : NULL;
+}
+
+wgllm_backend_kind wg_backend_registry_kind(int i) {
+    return i >= 0 && i < wg_backend_registry_count() ? k_backends[i].kind : WGLLM_BACKEND_CPU;
+}
+
+/* Every backend name, also of backends this build lacks (creating one then says so). */
 bool wgllm_backend_kind_from_name(const char *name, wgllm_backend_kind *out) {
     static const struct {
         const char *name;
@@ -21,26 +50,6 @@ bool wgllm_backend_kind_from_name(const char *name, wgllm_backend_kind *out) {
             return true;
         }
     return false;
-}
-
-bool wg_backend_have_webgpu(void) {
-#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
-    return true;
-#else
-    return false;
-#endif
-}
-
-int wg_backend_kinds(wgllm_backend_kind *out, int cap) {
-    static const wgllm_backend_kind kinds[] = {
-        WGLLM_BACKEND_CPU,
-#if defined(WGLLM_HAVE_WEBGPU_BACKEND)
-        WGLLM_BACKEND_WEBGPU,
-#endif
-    };
-    const int n = (int)(sizeof kinds / sizeof kinds[0]);
-    for (int i = 0; i < n && i < cap; i++) out[i] = kinds[i];
-    return n;
 }
 
 static wg_backend *make_cpu(int n_threads, const char *why, char *desc, size_t desc_size, char *err,

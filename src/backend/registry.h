@@ -22,11 +22,14 @@ wg_backend *wg_backend_create_kind(wgllm_backend_kind kind, int n_threads, int d
 wg_backend_device_list *wg_backend_devices_list(wgllm_backend_kind kind, char *err, size_t err_size);
 void wg_backend_devices_free(wg_backend_device_list *l);
 
+/* The backends of this build, CPU first, for code that treats every backend alike (the op
+ * tests): index i in [0, wg_backend_registry_count()) has a short name ("cpu", "webgpu")
+ * and a kind for wg_backend_create_kind. */
+int wg_backend_registry_count(void);
+const char *wg_backend_registry_name(int i);
+wgllm_backend_kind wg_backend_registry_kind(int i);
+
 /* True when this build contains the WebGPU backend. */
 bool wg_backend_have_webgpu(void);
-
-/* The backends of this build (not AUTO), at most `cap` of them into out; returns how many
- * there are. Tests loop over them, so a new backend gets them. */
-int wg_backend_kinds(wgllm_backend_kind *out, int cap);
 
 #endif

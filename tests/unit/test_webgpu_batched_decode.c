@@ -19,7 +19,8 @@
  *   - the int8 copy of the output that the Q4_0 matmul after attention (wo) reads: the wo
  *     products equal those on the output quantized by quantize_x_q8;
  *   - rope done by the op (all of each head, or part of it with frequency factors, or
- *     none) against rope per sequence before kv_store and attention;
+ *     none; adjacent or NeoX pairs) against rope per sequence before kv_store and attention;
+ *   - sliding-window attention (windows of 1, 12 and 300 positions);
  *   - a step whose sequences have several rows each (prompt chunks), over more rows than
  *     one dispatch takes, so a sequence's rows span two dispatches;
  *   - the op declines (returns false, records nothing) for caches in different arenas, a K
@@ -91,15 +92,15 @@ static void read_all(wg_backend *b, const wg_tensor *t, int64_t rows, float *dst
 #define ROPE_SCALE 0.5f
 
 /* The rotation of the cases: dims 0 is none (NULL). */
-static const wg_rope *rope_of(wg_rope *r, int dims, const float *factors) {
-    *r = (wg_rope){.dims = dims, .base = ROPE_BASE, .scale = ROPE_SCALE, .factors = factors};
+static const wg_rope *rope_of(wg_rope *r, int dims, bool neox, const float *factors) {
+    *r = (wg_rope){.dims = dims, .neox = neox, .base = ROPE_BASE, .scale = ROPE_SCALE, .factors = factors};
     return dims > 0 ? r : NULL;
 }
 
 /* Copies of q and k rotated as the op rotates them: rope per sequence, rows r0 .. r0 + len[s]
  * of sequence s at positions pos0[s] onwards. */
 static void rotated_copies(wg_backend *g, const wg_tensor *q, const wg_tensor *k, int n, int n_head, int n_head_kv,
-                           int hd, int rope_dims, const float *factors, const int *len, const int *pos0, int n_seqs,
+                           int hd, int rope_dims, bool neox, const float *factors, const int *len, const int *pos0, int n_seqs,
                            wg_tensor **qr, wg_tensor **kr) {
     *qr = buf(g, q->ne0, n, NULL);
     *kr = buf(g, k->ne0, n, NULL);
@@ -108,12 +109,14 @@ static void rotated_copies(wg_backend *g, const wg_tensor *q, const wg_tensor *k
     g->ops->copy_rows(g, k, 0, n, *kr, 0);
     for (int s = 0, r0 = 0; rope_dims > 0 && s < n_seqs; r0 += len[s], s++) {
         wg_rope r;
-        g->ops->rope(g, *qr, len[s], n_head, hd, rope_of(&r, rope_dims, factors), pos0[s], r0);
-        g->ops->rope(g, *kr, len[s], n_head_kv, hd, rope_of(&r, rope_dims, factors), pos0[s], r0);
+        g->ops->rope(g, *qr, len[s], n_head, hd, rope_of(&r, rope_dims, neox, factors), pos0[s], r0);
+        g->ops->rope(g, *kr, len[s], n_head_kv, hd, rope_of(&r, rope_dims, neox, factors), pos0[s], r0);
     }
 }
 
-static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rope_dims, const char *what) {
+/* neox: NeoX pairs; window > 0: sliding-window attention. */
+static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rope_dims, bool neox, int window,
+                       const char *what) {
     wg_rope rope;
     const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
     const int32_t pos[N_SEQ] = {0, 7, 300, 650, N_CTX - 1};
@@ -135,13 +138,13 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
     int ones[N_SEQ], starts[N_SEQ];
     for (int s = 0; s < N_SEQ; s++) ones[s] = 1, starts[s] = pos[s];
     wg_tensor *tqr = NULL, *tkr = NULL;
-    rotated_copies(g, tq, tk, N_SEQ, n_head, n_head_kv, hd, rope_dims, NULL, ones, starts, N_SEQ, &tqr, &tkr);
+    rotated_copies(g, tq, tk, N_SEQ, n_head, n_head_kv, hd, rope_dims, neox, NULL, ones, starts, N_SEQ, &tqr, &tkr);
     for (int s = 0; s < N_SEQ; s++) {
         g->ops->kv_store(g, kr[s], vr[s], tkr, tv, pos[s], 1, s);
-        g->ops->attention(g, tqr, kr[s], vr[s], pos[s], 1, n_head, n_head_kv, hd, 0, out_ref, s);
+        g->ops->attention(g, tqr, kr[s], vr[s], pos[s], 1, n_head, n_head_kv, hd, window, out_ref, s);
     }
     CHECK_MSG(wgb_op_decode_attention(g, tq, tk, tv, kc, vc, pos, N_SEQ, n_head, n_head_kv, hd,
-                                       rope_of(&rope, rope_dims, NULL), 0, out),
+                                       rope_of(&rope, rope_dims, neox, NULL), window, out),
               "%s: decode_attention declined", what);
 
     /* wo right after attention: its int8 x comes from the attention kernel */
@@ -193,18 +196,18 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
     memcpy(mixed, kc, sizeof mixed);
     mixed[2] = kr[2]; /* another arena */
     CHECK(!wgb_op_decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd,
-                                    rope_of(&rope, rope_dims, NULL), 0, out));
+                                    rope_of(&rope, rope_dims, neox, NULL), window, out));
     memcpy(mixed, kc, sizeof mixed);
     mixed[1] = kc[0]; /* K of one sequence with V of another */
     CHECK(!wgb_op_decode_attention(g, tq, tk, tv, mixed, vc, pos, N_SEQ, n_head, n_head_kv, hd,
-                                    rope_of(&rope, rope_dims, NULL), 0, out));
+                                    rope_of(&rope, rope_dims, neox, NULL), window, out));
     const int32_t past[N_SEQ] = {0, 1, 2, 3, N_CTX};
     CHECK(!wgb_op_decode_attention(g, tq, tk, tv, kc, vc, past, N_SEQ, n_head, n_head_kv, hd,
-                                    rope_of(&rope, rope_dims, NULL), 0, out));
+                                    rope_of(&rope, rope_dims, neox, NULL), window, out));
     CHECK(!wgb_op_decode_attention(g, tq, tk, tv, kc, vc, pos, 257, n_head, n_head_kv, hd,
-                                    rope_of(&rope, rope_dims, NULL), 0, out));
+                                    rope_of(&rope, rope_dims, neox, NULL), window, out));
     CHECK(!wgb_op_decode_attention(g, tq, tk, tv, kc, kc, pos, N_SEQ, n_head, n_head_kv, hd,
-                                    rope_of(&rope, rope_dims, NULL), 0, out));
+                                    rope_of(&rope, rope_dims, neox, NULL), window, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
 
     /* a freed slot is reused, and starts empty */
@@ -235,7 +238,7 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
 /* A step of three sequences with several rows each (a prompt chunk, one decoding token, a
  * chunk that crosses the 32-row dispatches): 36 rows against kv_store and attention per
  * sequence. */
-static void check_chunks(wg_backend *g, const char *what) {
+static void check_chunks(wg_backend *g, bool neox, int window, const char *what) {
     enum { NS = 3, ROWS = 36 };
     wg_rope rope;
     const int n_head = 8, n_head_kv = 2, hd = 64;
@@ -265,13 +268,13 @@ static void check_chunks(wg_backend *g, const char *what) {
     float factors[16];
     for (int j = 0; j < rope_dims / 2; j++) factors[j] = 1.0f + (float)j / 4.0f;
     wg_tensor *tqr = NULL, *tkr = NULL;
-    rotated_copies(g, tq, tk, ROWS, n_head, n_head_kv, hd, rope_dims, factors, len, pos0, NS, &tqr, &tkr);
+    rotated_copies(g, tq, tk, ROWS, n_head, n_head_kv, hd, rope_dims, neox, factors, len, pos0, NS, &tqr, &tkr);
     for (int s = 0, r0 = 0; s < NS; r0 += len[s], s++) {
         g->ops->kv_store(g, kr[s], vr[s], tkr, tv, pos0[s], len[s], r0);
-        g->ops->attention(g, tqr, kr[s], vr[s], pos0[s], len[s], n_head, n_head_kv, hd, 0, out_ref, r0);
+        g->ops->attention(g, tqr, kr[s], vr[s], pos0[s], len[s], n_head, n_head_kv, hd, window, out_ref, r0);
     }
     CHECK_MSG(wgb_op_decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
-                                       rope_of(&rope, rope_dims, factors), 0, out),
+                                       rope_of(&rope, rope_dims, neox, factors), window, out),
               "%s: decode_attention declined chunks", what);
     float *a = malloc(sizeof(float) * (size_t)(qd * ROWS)), *b = malloc(sizeof(float) * (size_t)(qd * ROWS));
     read_all(g, out, ROWS, a);
@@ -295,7 +298,7 @@ static void check_chunks(wg_backend *g, const char *what) {
     /* one position twice in a sequence: declined */
     pos[1] = pos[0];
     CHECK(!wgb_op_decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
-                                    rope_of(&rope, rope_dims, factors), 0, out));
+                                    rope_of(&rope, rope_dims, neox, factors), window, out));
     CHECK_MSG(g->ops->synchronize(g), "%s", g->ops->error(g));
     free(ca);
     free(cb);
@@ -375,10 +378,16 @@ static void run(const char *what) {
     {
         char name[128];
         snprintf(name, sizeof name, "%s, GQA 8/2 heads of 64", what);
-        check_case(g, 8, 2, 64, 64, name);
+        check_case(g, 8, 2, 64, 64, false, 0, name);
         snprintf(name, sizeof name, "%s, 4 heads of 32", what);
-        check_case(g, 4, 4, 32, 0, name);
-        check_chunks(g, what);
+        check_case(g, 4, 4, 32, 0, false, 0, name);
+        snprintf(name, sizeof name, "%s, GQA 8/2 heads of 64, NeoX rope, window 300", what);
+        check_case(g, 8, 2, 64, 64, true, 300, name);
+        snprintf(name, sizeof name, "%s, 4 heads of 32, window 1", what);
+        check_case(g, 4, 4, 32, 0, false, 1, name);
+        check_chunks(g, false, 0, what);
+        snprintf(name, sizeof name, "%s, NeoX rope, window 12", what);
+        check_chunks(g, true, 12, name);
     }
     {
         check_qkv(g, 96, 64, 32, 2, true);

@@ -11,7 +11,7 @@
  *      activation rounding of the decode path (see test_webgpu_backend.c), far below what
  *      a wrong row, pair or angle gives (O(1)).
  * Shapes: grouped-query heads, head_dim 64 and 128, rope_dims < head_dim, frequency
- * factors, k over several 128-block strides; positions 0, 1 and 300; f32 and f16 caches;
+ * factors, adjacent and NeoX (halves) pairs, k over several 128-block strides; positions 0, 1 and 300; f32 and f16 caches;
  * with subgroups and with the workgroup-memory reduction. Cache rows other than pos0 must
  * stay as they were. Also: the op declines (returns false, changes nothing) for weights
  * that are not Q4_0 or are split over bindings. */
@@ -54,6 +54,7 @@ typedef struct {
     int n_head, n_head_kv, head_dim, rope_dims;
     int64_t k;
     bool factors;
+    bool neox; /* pairs (j, j + rope_dims / 2) */
 } shape;
 
 typedef struct {
@@ -81,7 +82,7 @@ static double rel_err_f(const float *a, const float *b, size_t n) {
 }
 
 /* rope's rotation of n_heads heads in double; the angle as the backends round it. */
-static void rope_ref(double *v, int n_heads, int head_dim, int rope_dims, int pos, float base, float scale,
+static void rope_ref(double *v, int n_heads, int head_dim, int rope_dims, bool neox, int pos, float base, float scale,
                      const float *factors) {
     const float p = (float)pos * scale;
     for (int j = 0; j < rope_dims; j += 2) {
@@ -89,10 +90,11 @@ static void rope_ref(double *v, int n_heads, int head_dim, int rope_dims, int po
         if (factors) freq /= factors[j / 2];
         const double a = (double)(p * freq), c = cos(a), s = sin(a);
         for (int h = 0; h < n_heads; h++) {
-            double *e = v + (size_t)h * (size_t)head_dim + j;
-            const double x0 = e[0], x1 = e[1];
+            double *e = v + (size_t)h * (size_t)head_dim + (neox ? j / 2 : j);
+            const int mate = neox ? rope_dims / 2 : 1;
+            const double x0 = e[0], x1 = e[mate];
             e[0] = x0 * c - x1 * s;
-            e[1] = x0 * s + x1 * c;
+            e[mate] = x0 * s + x1 * c;
         }
     }
 }
@@ -148,8 +150,9 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
     const int64_t k = s->k, m_q = (int64_t)s->n_head * s->head_dim, m_kv = (int64_t)s->n_head_kv * s->head_dim;
     const float base = 10000.0f, scale = s->factors ? 0.5f : 1.0f;
     char what[160];
-    snprintf(what, sizeof what, "heads %d/%d hd %d rope %d k %lld%s pos %d %s cache", s->n_head, s->n_head_kv,
-             s->head_dim, s->rope_dims, (long long)k, s->factors ? " factors" : "", pos, half ? "f16" : "f32");
+    snprintf(what, sizeof what, "heads %d/%d hd %d rope %d%s k %lld%s pos %d %s cache", s->n_head, s->n_head_kv,
+             s->head_dim, s->rope_dims, s->neox ? " neox" : "", (long long)k, s->factors ? " factors" : "", pos,
+             half ? "f16" : "f32");
     float *factors = NULL;
     if (s->factors) {
         factors = malloc(sizeof(float) * (size_t)(s->rope_dims / 2));
@@ -173,7 +176,7 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
     if (wq && wk && wv && xg && qf && qu && kt && vt && kcf && vcf && kcu && vcu) {
         read_all(g, kcf, k0); /* the initial caches as stored (f16-rounded in an f16 cache) */
         read_all(g, vcf, v0);
-        const wg_rope rope = {.dims = s->rope_dims, .base = base, .scale = scale, .factors = factors};
+        const wg_rope rope = {.dims = s->rope_dims, .neox = s->neox, .base = base, .scale = scale, .factors = factors};
         bool done = wgb_op_qkv_rope_store(g, wq, wk, wv, xg, s->n_head, s->n_head_kv, s->head_dim, &rope, pos, qf,
                                            kcf, vcf);
         CHECK_MSG(done, "%s: qkv_rope_store declined", what);
@@ -203,8 +206,8 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
         matvec_q4_0_q8_ref(wqd, k, m_q, x, qr);
         matvec_q4_0_q8_ref(wkd, k, m_kv, x, kr);
         matvec_q4_0_q8_ref(wvd, k, m_kv, x, vr);
-        rope_ref(qr, s->n_head, s->head_dim, s->rope_dims, pos, base, scale, factors);
-        rope_ref(kr, s->n_head_kv, s->head_dim, s->rope_dims, pos, base, scale, factors);
+        rope_ref(qr, s->n_head, s->head_dim, s->rope_dims, s->neox, pos, base, scale, factors);
+        rope_ref(kr, s->n_head_kv, s->head_dim, s->rope_dims, s->neox, pos, base, scale, factors);
         const double bkv = half ? BOUND_F16 : BOUND_REF;
         note(c, 1, rel_err(q1, qr, (size_t)m_q), BOUND_REF, what, "q vs int8 reference");
         note(c, half ? 3 : 1, rel_err(kc1 + (size_t)pos * (size_t)m_kv, kr, (size_t)m_kv), bkv, what,
@@ -248,10 +251,13 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
 
 static void run_cases(ctx *c) {
     static const shape shapes[] = {
-        {8, 2, 64, 64, 256, false},    /* grouped-query, 4 query heads per kv head */
-        {4, 4, 128, 128, 160, false},  /* head_dim 128, an odd number of blocks */
-        {6, 2, 128, 64, 96, true},     /* rope_dims < head_dim, frequency factors */
-        {2, 1, 64, 32, 4160, false},   /* 130 blocks: the 128-invocation stride wraps */
+        {8, 2, 64, 64, 256, false, false},    /* grouped-query, 4 query heads per kv head */
+        {4, 4, 128, 128, 160, false, false},  /* head_dim 128, an odd number of blocks */
+        {6, 2, 128, 64, 96, true, false},     /* rope_dims < head_dim, frequency factors */
+        {2, 1, 64, 32, 4160, false, false},   /* 130 blocks: the 128-invocation stride wraps */
+        {8, 2, 64, 64, 256, false, true},  /* NeoX pairs (qwen2, phi3) */
+        {6, 2, 128, 64, 96, true, true},   /* NeoX over part of the head, frequency factors */
+        {2, 2, 96, 96, 128, false, true},  /* phi3's head of 96 */
     };
     static const int positions[] = {0, 1, 300};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -260,7 +266,7 @@ static void run_cases(ctx *c) {
 }
 
 /* Cases the fused kernel does not take: declined, the cache untouched. */
-static void check_declines(wg_backend *g, uint32_t type, int64_t k, const char *what) {
+static void check_declines(wg_backend *g, uint32_t type, int64_t k, const wg_rope *rope, const char *what) {
     const int64_t m = 64;
     const size_t rb = wg_type_row_bytes(type, k);
     uint8_t *wd = calloc(rb, (size_t)m);
@@ -270,8 +276,7 @@ static void check_declines(wg_backend *g, uint32_t type, int64_t k, const char *
     wg_tensor *w = weight(g, type, wd, k, m), *x = act(g, k, 1, row, false), *q = act(g, m, 1, NULL, false);
     wg_tensor *kc = act(g, m, N_CTX, init, false), *vc = act(g, m, N_CTX, init, false);
     if (w && x && q && kc && vc) {
-        const wg_rope rope = {.dims = 64, .base = 10000.0f, .scale = 1.0f};
-        bool done = wgb_op_qkv_rope_store(g, w, w, w, x, 1, 1, 64, &rope, 5, q, kc, vc);
+        bool done = wgb_op_qkv_rope_store(g, w, w, w, x, 1, 1, 64, rope, 5, q, kc, vc);
         CHECK_MSG(!done, "%s: qkv_rope_store should decline", what);
         read_all(g, kc, after);
         CHECK_MSG(memcmp(after, init, sizeof(float) * (size_t)(m * N_CTX)) == 0, "%s: cache changed", what);
@@ -350,6 +355,7 @@ static void report(const ctx *c, const char *title) {
 
 int main(void) {
     char err[256];
+    const wg_rope rope64 = {.dims = 64, .base = 10000.0f, .scale = 1.0f};
     unsetenv("WGLLM_WEBGPU_Q4_INT8");
     unsetenv("WGLLM_WEBGPU_SUBGROUPS");
     unsetenv("WGLLM_WEBGPU_MAX_BINDING");
@@ -360,7 +366,10 @@ int main(void) {
     if (c.cpu && c.gpu) {
         run_cases(&c);
         run_attention_q8(&c);
-        check_declines(c.gpu, WG_TYPE_Q8_0, 64, "q8_0 weights");
+        check_declines(c.gpu, WG_TYPE_Q8_0, 64, &rope64, "q8_0 weights");
+        /* NeoX pairs are taken two at a time: an odd number of pairs is declined */
+        check_declines(c.gpu, WG_TYPE_Q4_0, 64, &(wg_rope){.dims = 34, .neox = true, .base = 10000.0f, .scale = 1.0f},
+                       "neox over 17 pairs");
         report(&c, "subgroup reduction (where the device has subgroups)");
     }
     if (c.gpu) c.gpu->ops->destroy(c.gpu);
@@ -381,7 +390,7 @@ int main(void) {
     wg_backend *sp = make_gpu();
     unsetenv("WGLLM_WEBGPU_MAX_BINDING");
     if (sp) {
-        check_declines(sp, WG_TYPE_Q4_0, 1024, "split q4_0 weights"); /* 64 rows x 576 bytes */
+        check_declines(sp, WG_TYPE_Q4_0, 1024, &rope64, "split q4_0 weights"); /* 64 rows x 576 bytes */
         sp->ops->destroy(sp);
     }
 
@@ -390,7 +399,7 @@ int main(void) {
     wg_backend *f = make_gpu();
     unsetenv("WGLLM_WEBGPU_Q4_INT8");
     if (f) {
-        check_declines(f, WG_TYPE_Q4_0, 64, "WGLLM_WEBGPU_Q4_INT8=0");
+        check_declines(f, WG_TYPE_Q4_0, 64, &rope64, "WGLLM_WEBGPU_Q4_INT8=0");
         f->ops->destroy(f);
     }
     if (c.cpu) c.cpu->ops->destroy(c.cpu);

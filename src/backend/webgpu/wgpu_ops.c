@@ -157,20 +157,23 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
     if (!fits(c, x, n, x->ne0, "rms_norm") || !fits(c, out, n, x->ne0, "rms_norm")) return;
-    if (w->type != WG_TYPE_F32 || w->ne0 < x->ne0) { /* an f32 vector, as a weight or an activation */
-        wgb_fail(c, "webgpu backend: rms_norm weight must be f32 of length %lld", (long long)x->ne0);
+    /* an f32 vector, as a weight or an activation, whose length divides the row */
+    if (w->type != WG_TYPE_F32 || w->ne0 <= 0 || x->ne0 % w->ne0 != 0 || (!wgb_t(w)->weight && !is_act(w))) {
+        wgb_fail(c, "webgpu backend: rms_norm weight must be f32 of a length dividing %lld", (long long)x->ne0);
         return;
     }
-    if ((uint32_t)n > c->max_groups) {
+    const int64_t groups = x->ne0 / w->ne0;
+    if ((uint32_t)n > c->max_groups || (uint64_t)groups > c->max_groups) {
         wgb_fail(c, "webgpu backend: rms_norm of %d rows exceeds the dispatch limit", n);
         return;
     }
+    const bool in_place = x == out;
     wgb_bind xb, wb;
-    if (!unaliased(c, 0, x, out, &xb)) return;
     if (wgb_t(w)->weight) wb = wgb_t(w)->parts[0].bind;
     else if (!unaliased(c, 1, w, out, &wb)) return;
-    if (c->q4_int8 && x->ne0 % 32 == 0 && out->ne0 == x->ne0) {
+    if (c->q4_int8 && x->ne0 % 32 == 0 && out->ne0 == x->ne0 && groups == 1 && !in_place) {
         /* also leave out's int8 copy for the Q4_0 products that follow */
+        if (!unaliased(c, 0, x, out, &xb)) return;
         wgb_bind xq, xs;
         const int64_t k = x->ne0;
         if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k * (uint64_t)n, &xq) ||
@@ -185,11 +188,14 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
         c->q8_n = n;
         return;
     }
+    /* in place: the kernel reads Y itself; X gets the (read-only) weight, never read */
+    if (in_place) xb = wb;
+    else if (!unaliased(c, 0, x, out, &xb)) return;
     struct {
-        uint32_t d, x_stride, out_stride, eps;
-    } p = {(uint32_t)x->ne0, (uint32_t)x->ne0, (uint32_t)out->ne0, f32_bits(eps)};
+        uint32_t d, x_stride, out_stride, eps, in_place, pad[3];
+    } p = {(uint32_t)w->ne0, (uint32_t)x->ne0, (uint32_t)out->ne0, f32_bits(eps), in_place, {0, 0, 0}};
     wgb_bind bb[3] = {xb, wb, wgb_act(out)};
-    wgb_dispatch(c, WGB_K_RMS_NORM, &p, sizeof p, bb, (uint32_t)n, 1);
+    wgb_dispatch(c, WGB_K_RMS_NORM, &p, sizeof p, bb, (uint32_t)groups, (uint32_t)n);
 }
 
 /* n rows of x as int8 blocks of 32 (one f32 scale each) in scratch XQ/XS, made once while
@@ -462,7 +468,7 @@ static bool rope_ok(const wg_rope *rope, int head_dim) {
 static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
                           const int32_t *pos, int row0) {
     if (row0 < 0 || !fits(c, x, (int64_t)row0 + n, (int64_t)n_heads * head_dim, "rope")) return;
-    if (!rope_ok(rope, head_dim) || pos0 < 0 || rope->neox) {
+    if (!rope_ok(rope, head_dim) || pos0 < 0) {
         wgb_fail(c, "webgpu backend: rope of %d dims (head_dim %d) is not supported (even, at most %d)",
                  rope ? rope->dims : 0, head_dim, 2 * ROPE_MAX_PAIRS);
         return;
@@ -470,7 +476,7 @@ static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head
     const int pairs = rope->dims / 2;
     struct {
         uint32_t n_heads, head_dim, half_dims, pos0, stride, count, freq_scale, row0;
-        uint32_t per_row, pad[3];
+        uint32_t per_row, neox, pad[2];
         float freqs[ROPE_MAX_PAIRS];
         uint32_t pos[WGB_ROPE_MAX_ROWS];
     } p;
@@ -484,6 +490,7 @@ static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head
     p.freq_scale = f32_bits(rope->scale);
     p.row0 = (uint32_t)row0;
     p.per_row = pos != NULL;
+    p.neox = rope->neox;
     for (int i = 0; pos && i < n; i++) p.pos[i] = (uint32_t)pos[i];
     memcpy(p.freqs, rope_freqs(c, rope), sizeof(float) * (size_t)pairs);
     wgb_bind bb[1] = {wgb_act(x)};
@@ -544,7 +551,8 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % 4 || k <= 0 || k % 32 || x->ne0 < k ||
         x->ne1 < 1 || !q4_single(wq, k, m_q) || !q4_single(wk, k, m_kv) || !q4_single(wv, k, m_kv))
         return false;
-    if (!rope_ok(rope, head_dim) || rope->neox || pos0 < 0) return false;
+    /* neox: the kernel's row slots take pairs two at a time (matvec_q4_0_q8_qkv.wgsl) */
+    if (!rope_ok(rope, head_dim) || (rope->neox && rope->dims % 4) || pos0 < 0) return false;
     const int pairs = rope->dims / 2;
     if (q_out->ne0 < m_q || q_out->ne1 < 1 || k_cache->ne0 < m_kv || v_cache->ne0 < m_kv || pos0 >= k_cache->ne1 ||
         pos0 >= v_cache->ne1)
@@ -557,7 +565,7 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     wgb_bind xq, xs;
     if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return true; /* failure recorded */
     struct {
-        uint32_t k, m_q, m_kv, head_dim, half_dims, pos, freq_scale, k_dst, v_dst, pad[3];
+        uint32_t k, m_q, m_kv, head_dim, half_dims, pos, freq_scale, k_dst, v_dst, neox, pad[2];
         float freqs[ROPE_MAX_PAIRS];
     } p;
     memset(&p, 0, sizeof p);
@@ -570,6 +578,7 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     p.freq_scale = f32_bits(rope->scale);
     p.k_dst = (uint32_t)((int64_t)pos0 * k_cache->ne0);
     p.v_dst = (uint32_t)((int64_t)pos0 * v_cache->ne0);
+    p.neox = rope->neox;
     memcpy(p.freqs, rope_freqs(c, rope), sizeof(float) * (size_t)pairs);
     wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
                       wgb_act(q_out), wgb_act(k_cache), wgb_act(v_cache)};
@@ -580,17 +589,18 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
 /* The attention kernel (and its split merge) for n query rows from row0; rows == NULL:
  * row i at position pos0 + i over the caches bound at kb, vb; else row i at rows[i][0]
  * over caches starting at elements rows[i][1], rows[i][2] of kb, vb, and q rotated first
- * when half_dims > 0 (freqs: half_dims inverse frequencies). n_pos: positions of the
- * longest row. q8: also write out as int8 blocks for the matvec after it. */
+ * as rope says (NULL: not; freqs: its inverse frequencies). n_pos: positions of the
+ * longest row. window > 0: each row attends to its last `window` positions. q8: also
+ * write out as int8 blocks for the matvec after it. */
 static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bind kb, wgb_bind vb, bool half,
-                               int64_t kv_stride,
-                               int pos0, int n, int n_head, int n_head_kv, int head_dim, wg_tensor *out, int row0,
-                               const uint32_t (*rows)[4], uint32_t n_pos, bool q8, uint32_t half_dims,
-                               float freq_scale, const float *freqs) {
+                               int64_t kv_stride, int pos0, int n, int n_head, int n_head_kv, int head_dim,
+                               int window, wg_tensor *out, int row0, const uint32_t (*rows)[4], uint32_t n_pos,
+                               bool q8, const wg_rope *rope, const float *freqs) {
     const int64_t qd = (int64_t)n_head * head_dim;
     /* Few (token, head) pairs cannot fill the GPU: split the positions over workgroups
      * and merge the splits in a second dispatch. */
-    uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (n_pos + ATTN_SPLIT - 1) / ATTN_SPLIT;
+    const uint32_t span = window > 0 && (uint32_t)window < n_pos ? (uint32_t)window : n_pos; /* per row, at most */
+    uint32_t n_split = (int64_t)n * n_head >= ATTN_BUSY_PAIRS ? 1 : (span + ATTN_SPLIT - 1) / ATTN_SPLIT;
     if ((uint64_t)n_head * n_split > c->max_groups) n_split = 1;
     wgb_bind xq, xs;
     const uint64_t q8_rows = (uint64_t)row0 + (uint64_t)n;
@@ -599,7 +609,7 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
         return;
     struct {
         uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
-        uint32_t per_row, half_dims, freq_scale, pad;
+        uint32_t per_row, half_dims, freq_scale, window, neox, pad[3];
         uint32_t rows[WGB_DECODE_MAX_ROWS][4];
         float freqs[ROPE_MAX_PAIRS];
     } p;
@@ -613,15 +623,17 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
     p.out_stride = (uint32_t)out->ne0;
     p.scale = f32_bits(1.0f / sqrtf((float)head_dim));
     p.n_split = n_split;
-    p.split_len = n_split == 1 ? n_pos : ATTN_SPLIT;
+    p.split_len = n_split == 1 ? span : ATTN_SPLIT;
+    p.window = window > 0 ? (uint32_t)window : 0;
     p.row0 = (uint32_t)row0;
     p.q8 = q8 && n_split == 1;
     p.per_row = rows != NULL;
     if (rows) memcpy(p.rows, rows, sizeof(uint32_t) * 4 * (size_t)n);
-    if (rows && half_dims) { /* q rotated in the kernel (rows give the positions) */
-        p.half_dims = half_dims;
-        p.freq_scale = f32_bits(freq_scale);
-        memcpy(p.freqs, freqs, sizeof(float) * half_dims);
+    if (rows && rope) { /* q rotated in the kernel (rows give the positions) */
+        p.half_dims = (uint32_t)(rope->dims / 2);
+        p.freq_scale = f32_bits(rope->scale);
+        p.neox = rope->neox;
+        memcpy(p.freqs, freqs, sizeof(float) * (size_t)(rope->dims / 2));
     }
     wgb_bind part;
     uint64_t part_floats = (uint64_t)n * (uint64_t)n_head * n_split * (uint64_t)(head_dim + 2);
@@ -647,8 +659,8 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
                       int row0) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
-    if (window != 0) {
-        wgb_fail(c, "webgpu backend: sliding-window attention is not supported yet");
+    if (window < 0) {
+        wgb_fail(c, "webgpu backend: attention window %d", window);
         return;
     }
     if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv) {
@@ -679,8 +691,8 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
      * dispatch (ensure_q8 finds it made). */
     const bool q8 = n == 1 && row0 == 0 && c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
     attention_dispatch(c, qb, q->ne0, wgb_act(k_cache), wgb_act(v_cache), wgb_t(k_cache)->half, k_cache->ne0, pos0,
-                       n, n_head, n_head_kv, head_dim, out, row0, NULL, (uint32_t)pos0 + (uint32_t)n, q8, 0, 0.0f,
-                       NULL);
+                       n, n_head, n_head_kv, head_dim, window, out, row0, NULL, (uint32_t)pos0 + (uint32_t)n, q8,
+                       NULL, NULL);
 }
 
 /* An arena's whole buffer as one binding. */
@@ -713,11 +725,10 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
                              int n_head, int n_head_kv, int head_dim, const wg_rope *rope, int window,
                              wg_tensor *out) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (n <= 0 || n > WGB_DECODE_MAX_BATCH || !k_caches || !v_caches || !pos || window != 0) return false;
+    if (n <= 0 || n > WGB_DECODE_MAX_BATCH || !k_caches || !v_caches || !pos || window < 0) return false;
     if (rope && rope->dims == 0) rope = NULL;
-    if (rope && (!rope_ok(rope, head_dim) || rope->neox)) return false;
+    if (rope && !rope_ok(rope, head_dim)) return false;
     const int pairs = rope ? rope->dims / 2 : 0;
-    const float freq_scale = rope ? rope->scale : 0.0f;
     if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
         n_head % n_head_kv || (uint32_t)n_head > c->max_groups)
         return false;
@@ -754,7 +765,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
             if (rows[i][0] > max_pos) max_pos = rows[i][0];
         }
         struct {
-            uint32_t count, k_stride, v_stride, kv_stride, row0, head_dim, half_dims, freq_scale;
+            uint32_t count, k_stride, v_stride, kv_stride, row0, head_dim, half_dims, freq_scale, neox, pad[3];
             uint32_t rows[WGB_DECODE_MAX_ROWS][4];
             float freqs[ROPE_MAX_PAIRS];
         } ps;
@@ -766,7 +777,8 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
         ps.row0 = (uint32_t)r0;
         ps.head_dim = (uint32_t)head_dim;
         ps.half_dims = (uint32_t)pairs;
-        ps.freq_scale = f32_bits(freq_scale);
+        ps.freq_scale = f32_bits(rope ? rope->scale : 0.0f);
+        ps.neox = rope && rope->neox;
         if (freqs) memcpy(ps.freqs, freqs, sizeof(float) * (size_t)pairs);
         memcpy(ps.rows, rows, sizeof(uint32_t) * 4 * (size_t)nr);
         wgb_bind sb[4] = {wgb_act(k), wgb_act(v), kb, vb};
@@ -776,8 +788,8 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
             rows[i][1] /= 4;
             rows[i][2] /= 4;
         }
-        attention_dispatch(c, qb, q->ne0, kb, vb, half, k_caches[0]->ne0, 0, nr, n_head, n_head_kv, head_dim, out,
-                           r0, rows, max_pos + 1, q8, (uint32_t)pairs, freq_scale, freqs);
+        attention_dispatch(c, qb, q->ne0, kb, vb, half, k_caches[0]->ne0, 0, nr, n_head, n_head_kv, head_dim, window,
+                           out, r0, rows, max_pos + 1, q8, rope, freqs);
     }
     if (q8 && c->q8_x_id == wgb_act(out).id) c->q8_n = n; /* every chunk wrote its rows */
     return true;
@@ -803,13 +815,18 @@ void wgb_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n) {
     wgb_ctx *c = wgb_ctx_of(b);
     if (n <= 0) return;
     uint64_t count = (uint64_t)n * (uint64_t)x->ne0;
-    if (!is_act(x) || !is_act(y) || count > wgb_act(x).size / 4 || count > wgb_act(y).size / 4) {
+    /* y of one row (a bias, possibly an f32 weight): added to each row of x */
+    const bool bcast = y && y->ne1 == 1;
+    const bool y_ok = bcast ? y->type == WG_TYPE_F32 && y->ne0 == x->ne0 && (is_act(y) || wgb_t(y)->n_parts == 1)
+                            : is_act(y) && count <= wgb_act(y).size / 4;
+    if (!is_act(x) || !y_ok || count > wgb_act(x).size / 4) {
         wgb_fail(c, "webgpu backend: add operands too small");
         return;
     }
     wgb_bind yb;
-    if (!unaliased(c, 0, y, x, &yb)) return;
-    uint32_t p[4] = {(uint32_t)count, 0, 0, 0};
+    if (wgb_t(y)->weight) yb = wgb_t(y)->parts[0].bind;
+    else if (!unaliased(c, 0, y, x, &yb)) return;
+    uint32_t p[4] = {(uint32_t)count, bcast ? (uint32_t)x->ne0 : 0u, 0, 0};
     wgb_bind bb[2] = {wgb_act(x), yb};
     wgb_dispatch_linear(c, WGB_K_ADD, p, sizeof p, bb, groups_of(count, 256));
 }
