@@ -1,8 +1,9 @@
 /* The WebGPU backend's `layer` op: a layer step (backend/layer.h) with this backend's
  * fused kernels where the step and the layer allow them, else its primitive ops in the
- * order of wg_layer_compose. Per layer, a Q4_0 decode step of one sequence takes seven
+ * order of wg_layer_compose. Per layer, a Q4_0 decode step of one sequence takes eight
  * dispatches: rms_norm (+ int8 x), q/k/v + rope + cache store, attention (+ int8 out),
- * wo (+= x), rms_norm, gate/up + SwiGLU, down (+= x). */
+ * wo (+= x), rms_norm (+ int8 x), gate/up + SwiGLU, int8 hidden, down (+= x)
+ * (tests/unit/test_webgpu_layer_dispatches.c). */
 #include "backend/layer.h"
 #include "backend/webgpu/wgpu_internal.h"
 
