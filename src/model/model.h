@@ -14,21 +14,21 @@
 #include "wgllm.h"
 
 typedef struct wg_hparams {
+    const struct wg_arch *arch; /* the family's table entry (model/arch.h) */
     int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
     int head_dim, rope_dims;
     float rope_base, rope_scale; /* rope_scale multiplies positions (linear scaling) */
     bool rope_llama3;            /* Llama 3 scaling: per-pair divisors in rope_freqs.weight */
     float norm_eps;
-    const struct wg_arch *arch;
-    bool rope_neox;
-    int swa_window; /* 0: none */
+    bool rope_neox; /* rotate halves (x[i], x[i + rope_dims/2]) instead of adjacent pairs */
+    int swa_window; /* sliding-window attention over this many positions; 0: none */
 } wg_hparams;
 
 typedef struct wg_layer {
     wg_tensor *attn_norm, *wq, *wk, *wv, *wo;
     wg_tensor *ffn_norm, *w_gate, *w_up, *w_down;
-    wg_tensor *bq, *bk, *bv; /* NULL: no bias */
-    wg_tensor *q_norm, *k_norm; /* NULL: none */
+    wg_tensor *bq, *bk, *bv;     /* f32 one-row biases of wq, wk, wv; NULL: no bias */
+    wg_tensor *q_norm, *k_norm;  /* f32 RMS norm weights of head_dim, per head of q and k; NULL: none */
 } wg_layer;
 
 /* Buffers for up to `rows` tokens of one forward step: the layers' activations, the last
