@@ -9,20 +9,26 @@
 
 #include "backend/backend.h"
 #include "gguf/gguf.h"
+#include "model/arch.h"
 #include "tokenizer/tokenizer.h"
 #include "wgllm.h"
 
 typedef struct wg_hparams {
+    const struct wg_arch *arch; /* the family's table entry (model/arch.h) */
     int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
     int head_dim, rope_dims;
     float rope_base, rope_scale; /* rope_scale multiplies positions (linear scaling) */
     bool rope_llama3;            /* Llama 3 scaling: per-pair divisors in rope_freqs.weight */
     float norm_eps;
+    bool rope_neox; /* rotate halves (x[i], x[i + rope_dims/2]) instead of adjacent pairs */
+    int swa_window; /* sliding-window attention over this many positions; 0: none */
 } wg_hparams;
 
 typedef struct wg_layer {
     wg_tensor *attn_norm, *wq, *wk, *wv, *wo;
     wg_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+    wg_tensor *bq, *bk, *bv;     /* f32 one-row biases of wq, wk, wv; NULL: no bias */
+    wg_tensor *q_norm, *k_norm;  /* f32 RMS norm weights of head_dim, per head of q and k; NULL: none */
 } wg_layer;
 
 /* Activation buffers for up to `rows` tokens of one forward step. Logits take a row of
@@ -44,6 +50,7 @@ struct wgllm_model {
     wg_layer *layers;
     wg_tensor *tok_embd, *out_norm, *output; /* output == tok_embd when tied */
     bool tied;
+    wg_arch_features features; /* what the file holds of its family's optional features */
     float *norm_data; /* f32 copies of the norm vectors */
     float *rope_factors; /* rope_dims / 2 frequency divisors from rope_freqs.weight; NULL: none */
     char name[128];
@@ -67,7 +74,7 @@ struct wgllm_context {
     char error[256];
 };
 
-/* Loads hyper-parameters from llama.* keys. */
+/* Loads hyper-parameters from the keys of the file's architecture (model/arch.h). */
 bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_size);
 
 bool wg_acts_create(const wgllm_model *m, int rows, wg_acts *a, char *err, size_t err_size);
