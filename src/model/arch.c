@@ -102,7 +102,7 @@ static bool has(const wg_arch *a, const gguf_file *f, wg_tensor_role role, const
 /* Checks one feature against its presence in the table. */
 static bool feature(const wg_arch *a, wg_presence p, bool found, const char *what, char *err, size_t err_size) {
     if (found && p == WG_ABSENT) {
-        snprintf(err, err_size, "architecture '%s' has no %s, but the file has it", a->name, what);
+        snprintf(err, err_size, "the file has %s, which architecture '%s' never has", what, a->name);
         return false;
     }
     if (!found && p == WG_REQUIRED) {
