@@ -79,6 +79,7 @@ typedef struct wgllm_model_info {
     const char *backend; /* which backend runs the model and, under AUTO, why (owned by the model) */
     uint64_t weight_bytes;
     uint64_t device_memory; /* bytes the backend holds on its device (GPU), 0 for the CPU */
+    const char *arch;       /* general.architecture ("llama", "qwen2", ...); "" with vocab_only (owned by the model) */
 } wgllm_model_info;
 
 void wgllm_model_get_info(const wgllm_model *m, wgllm_model_info *info);

@@ -1,11 +1,43 @@
-/* `wgllm info`: a GGUF file's metadata and tensor table. */
+/* `wgllm info`: a GGUF file's architecture as the loader resolves it, its metadata and
+ * tensor table. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "gguf/gguf.h"
+#include "model/model.h"
 #include "quant/types.h"
+
+static const char *yes_no(bool b) { return b ? "yes" : "no"; }
+
+/* The family the file declares and what the loader resolves from it; a file it would
+ * refuse says why, and its metadata and tensors are still listed. */
+static void print_architecture(const gguf_file *f) {
+    char err[256];
+    wg_hparams hp;
+    wg_arch_features ft;
+    const wg_arch *a = wg_arch_of_file(f, err, sizeof err);
+    if (!a) {
+        printf("architecture: not loadable: %s\n\n", err);
+        return;
+    }
+    printf("architecture: %s (keys %s.*)\n", a->name, a->prefix);
+    if (!wg_hparams_load(f, &hp, err, sizeof err) || !wg_arch_features_resolve(a, f, &ft, err, sizeof err)) {
+        printf("  not loadable: %s\n\n", err);
+        return;
+    }
+    char window[32] = "none";
+    if (hp.swa_window > 0) snprintf(window, sizeof window, "%d", hp.swa_window);
+    printf("  rope: %s, %d of %d dims per head, base %g, scaling %s\n", hp.rope_neox ? "neox" : "adjacent",
+           hp.rope_dims, hp.head_dim, (double)hp.rope_base,
+           hp.rope_llama3 ? "llama3" : hp.rope_scale != 1.0f ? "linear" : "none");
+    printf("  attention: %d heads, %d kv heads, head size %d, sliding window %s\n", hp.n_head, hp.n_head_kv,
+           hp.head_dim, window);
+    printf("  q/k/v bias: %s, q/k norm: %s, fused qkv: %s, fused gate/up: %s, output: %s\n", yes_no(ft.qkv_bias),
+           yes_no(ft.qk_norm), yes_no(ft.fused_qkv), yes_no(ft.fused_gate_up), ft.tied_output ? "tied" : "separate");
+    printf("  embedding scale: %s, logit softcap: %s\n\n", yes_no(a->embd_scale), yes_no(a->logit_softcap));
+}
 
 int cmd_info(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {
@@ -24,6 +56,7 @@ int cmd_info(int argc, char **argv) {
     }
     printf("file: %s\nGGUF version %u, %zu bytes, alignment %u, data at offset %llu\n\n", argv[1], gguf_version(f),
            gguf_file_size(f), gguf_alignment(f), (unsigned long long)gguf_data_offset(f));
+    print_architecture(f);
     printf("metadata (%lld keys):\n", (long long)gguf_n_kv(f));
     char buf[512];
     for (int64_t i = 0; i < gguf_n_kv(f); i++) {

@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "backend/layer.h"
 #include "gguf/gguf.h"
+#include "model/arch.h"
 #include "tokenizer/tokenizer.h"
 #include "wgllm.h"
 
@@ -54,6 +55,7 @@ struct wgllm_model {
     wg_layer_desc *layer_descs; /* n_layer: the layers as the backends run them */
     wg_tensor *tok_embd, *out_norm, *output; /* output == tok_embd when tied */
     bool tied;
+    wg_arch_features features; /* what the file holds of its family's optional features */
     float *norm_data; /* f32 copies of the norm vectors */
     float *rope_factors; /* rope_dims / 2 frequency divisors from rope_freqs.weight; NULL: none */
     char name[128];
@@ -77,7 +79,7 @@ struct wgllm_context {
     char error[256];
 };
 
-/* Loads hyper-parameters from llama.* keys. */
+/* Loads hyper-parameters from the keys of the file's architecture (model/arch.h). */
 bool wg_hparams_load(const gguf_file *f, wg_hparams *hp, char *err, size_t err_size);
 
 /* Describes every layer for the backend (m->layer_descs), once the weights are loaded. */

@@ -1,5 +1,5 @@
-/* Loading a llama GGUF: hyper-parameters, tokenizer, and every weight checked
- * for name, shape and type before it is handed to the backend. */
+/* Loading a GGUF of a supported family (model/arch.h): hyper-parameters, tokenizer, and
+ * every weight checked for name, shape and type before it is handed to the backend. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,15 @@ typedef struct loader {
     size_t err_size;
     size_t norm_used;    /* floats of m->norm_data handed out */
     bool backend_failed; /* the backend could not take a weight (e.g. out of GPU memory) */
+    bool *used;          /* per tensor of the file: read by the loader */
 } loader;
+
+/* name of a tensor of the model's family (see model/arch.h) */
+static const char *tname(const loader *ld, wg_tensor_role role, int layer, const char *kind, char *buf,
+                         size_t size) {
+    if (!wg_arch_tensor_name(ld->m->hp.arch, role, layer, kind, buf, size)) snprintf(buf, size, "?");
+    return buf;
+}
 
 static const gguf_tensor_info *find_checked(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
     const gguf_tensor_info *ti = gguf_find_tensor(ld->m->file, name);
@@ -42,6 +50,7 @@ static const gguf_tensor_info *find_checked(loader *ld, const char *name, int64_
                  tn ? tn : "unknown", ti->type);
         return NULL;
     }
+    ld->used[ti - gguf_tensor(ld->m->file, 0)] = true;
     return ti;
 }
 
@@ -57,55 +66,90 @@ static void drop_host_pages(const loader *ld, const gguf_tensor_info *ti) {
     gguf_tensor_unload(ld->m->file, ti);
 }
 
-/* A 2-D weight handed to the backend in its stored format. */
-static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
-    const gguf_tensor_info *ti = find_checked(ld, name, ne0, ne1);
-    if (!ti || !load_data(ld, ti)) return NULL;
+/* Rows [row0, row0 + rows) of a loaded 2-D weight, handed to the backend as a weight of
+ * their own: fused tensors (rows of q, k and v one after the other) become separate
+ * weights, so the rest of the code never sees them. */
+static wg_tensor *weight_rows(loader *ld, const char *name, const gguf_tensor_info *ti, int64_t row0, int64_t rows) {
     wg_backend *b = ld->m->backend;
+    const size_t rb = wg_type_row_bytes(ti->type, ti->ne[0]);
     char berr[160];
-    wg_tensor *t = b->ops->weight_create(b, ti->type, ne0, ne1, ti->data, berr, sizeof berr);
+    wg_tensor *t = b->ops->weight_create(b, ti->type, ti->ne[0], rows, (const uint8_t *)ti->data + (size_t)row0 * rb,
+                                         berr, sizeof berr);
     if (!t) {
         snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, berr);
         ld->backend_failed = true;
-        return NULL;
     }
-    ld->m->weight_bytes += ti->nbytes;
-    drop_host_pages(ld, ti);
     return t;
 }
 
-/* A norm vector, converted to f32 whatever its stored type. */
-static wg_tensor *load_vector(loader *ld, const char *name, int64_t n) {
+/* A 2-D weight of shape [ne0, sum of rows[i]] split into n_out weights of rows[i] rows
+ * each (n_out == 1: the whole tensor), handed to the backend in its stored format. */
+static bool load_split(loader *ld, const char *name, int64_t ne0, const int64_t *rows, int n_out, wg_tensor **out) {
+    int64_t total = 0;
+    for (int i = 0; i < n_out; i++) total += rows[i];
+    const gguf_tensor_info *ti = find_checked(ld, name, ne0, total);
+    if (!ti || !load_data(ld, ti)) return false;
+    for (int i = 0, row0 = 0; i < n_out; row0 += (int)rows[i], i++)
+        if (!(out[i] = weight_rows(ld, name, ti, row0, rows[i]))) return false;
+    ld->m->weight_bytes += ti->nbytes;
+    drop_host_pages(ld, ti);
+    return true;
+}
+
+static wg_tensor *load_matrix(loader *ld, const char *name, int64_t ne0, int64_t ne1) {
+    wg_tensor *t = NULL;
+    return load_split(ld, name, ne0, &ne1, 1, &t) ? t : NULL;
+}
+
+/* A one-row f32 weight over n floats of m->norm_data. */
+static wg_tensor *f32_weight(loader *ld, const char *name, const float *data, int64_t n) {
+    wg_backend *b = ld->m->backend;
+    char berr[160];
+    wg_tensor *t = b->ops->weight_create(b, WG_TYPE_F32, n, 1, data, berr, sizeof berr);
+    if (!t) {
+        snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, berr);
+        ld->backend_failed = true;
+    }
+    return t;
+}
+
+/* A vector (norm weights, biases) of sum of lens[i] values, converted to f32 whatever its
+ * stored type and split into n_out one-row weights (a fused qkv bias holds three). */
+static bool load_vector_split(loader *ld, const char *name, const int64_t *lens, int n_out, wg_tensor **out) {
+    int64_t n = 0;
+    for (int i = 0; i < n_out; i++) n += lens[i];
     const gguf_tensor_info *ti = find_checked(ld, name, n, 1);
-    if (!ti || !load_data(ld, ti)) return NULL;
+    if (!ti || !load_data(ld, ti)) return false;
     float *dst = ld->m->norm_data + ld->norm_used;
     ld->norm_used += (size_t)n;
     if (!wg_dequantize_row(ti->type, ti->data, dst, n)) {
         snprintf(ld->err, ld->err_size, "tensor '%s': cannot convert type %u to f32", name, ti->type);
-        return NULL;
+        return false;
     }
-    wg_backend *b = ld->m->backend;
-    char berr[160];
-    wg_tensor *t = b->ops->weight_create(b, WG_TYPE_F32, n, 1, dst, berr, sizeof berr);
-    if (!t) {
-        snprintf(ld->err, ld->err_size, "tensor '%s': %s", name, berr);
-        ld->backend_failed = true;
-    }
+    for (int i = 0; i < n_out; dst += lens[i], i++)
+        if (!(out[i] = f32_weight(ld, name, dst, lens[i]))) return false;
     ld->m->weight_bytes += ti->nbytes;
-    return t;
+    return true;
+}
+
+static wg_tensor *load_vector(loader *ld, const char *name, int64_t n) {
+    wg_tensor *t = NULL;
+    return load_vector_split(ld, name, &n, 1, &t) ? t : NULL;
 }
 
 /* rope_freqs.weight: per-pair divisors of the rotation frequencies (Llama 3 scaling, as
- * llama.cpp's converter writes it). Optional unless llama.rope.scaling.type is llama3. */
+ * llama.cpp's converter writes it). Optional unless rope.scaling.type is llama3. */
 static bool load_rope_factors(loader *ld) {
     wgllm_model *m = ld->m;
     const int64_t pairs = m->hp.rope_dims / 2;
-    if (!gguf_find_tensor(m->file, "rope_freqs.weight")) {
-        if (!m->hp.rope_llama3) return true;
-        snprintf(ld->err, ld->err_size, "llama3 rope scaling needs the tensor 'rope_freqs.weight'");
+    char name[96];
+    tname(ld, WG_TENSOR_ROPE_FREQS, 0, "weight", name, sizeof name);
+    if (!m->hp.arch->rope_freqs || !gguf_find_tensor(m->file, name)) {
+        if (!m->hp.rope_llama3) return true; /* a file that has it anyway is refused as unused */
+        snprintf(ld->err, ld->err_size, "llama3 rope scaling needs the tensor '%s'", name);
         return false;
     }
-    const gguf_tensor_info *ti = find_checked(ld, "rope_freqs.weight", pairs, 1);
+    const gguf_tensor_info *ti = find_checked(ld, name, pairs, 1);
     if (!ti || !load_data(ld, ti)) return false;
     m->rope_factors = malloc(sizeof(float) * (size_t)pairs);
     if (!m->rope_factors) {
@@ -113,56 +157,135 @@ static bool load_rope_factors(loader *ld) {
         return false;
     }
     if (!wg_dequantize_row(ti->type, ti->data, m->rope_factors, pairs)) {
-        snprintf(ld->err, ld->err_size, "tensor 'rope_freqs.weight': cannot convert type %u to f32", ti->type);
+        snprintf(ld->err, ld->err_size, "tensor '%s': cannot convert type %u to f32", name, ti->type);
         return false;
     }
     for (int64_t j = 0; j < pairs; j++) {
         if (!(m->rope_factors[j] > 0.0f) || !isfinite(m->rope_factors[j])) {
-            snprintf(ld->err, ld->err_size, "tensor 'rope_freqs.weight': factor %lld is %g (must be positive)",
-                     (long long)j, (double)m->rope_factors[j]);
+            snprintf(ld->err, ld->err_size, "tensor '%s': factor %lld is %g (must be positive)", name, (long long)j,
+                     (double)m->rope_factors[j]);
             return false;
         }
     }
     return true;
 }
 
-static bool load_weights(loader *ld) {
+/* Attention weights of layer l: q, k, v (separate or fused), their biases and q/k norms. */
+static bool load_attention(loader *ld, int l, wg_layer *L) {
+    const wg_hparams *hp = &ld->m->hp;
+    const wg_arch_features *ft = &ld->m->features;
+    const int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim, dkv = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t rows[3] = {dq, dkv, dkv};
+    wg_tensor **w[3] = {&L->wq, &L->wk, &L->wv}, **bias[3] = {&L->bq, &L->bk, &L->bv};
+    const wg_tensor_role roles[3] = {WG_TENSOR_ATTN_Q, WG_TENSOR_ATTN_K, WG_TENSOR_ATTN_V};
+    char name[96];
+    wg_tensor *parts[3] = {0};
+    if (ft->fused_qkv) {
+        bool ok = load_split(ld, tname(ld, WG_TENSOR_ATTN_QKV, l, "weight", name, sizeof name), d, rows, 3, parts);
+        for (int i = 0; i < 3; i++) *w[i] = parts[i];
+        if (!ok) return false;
+        if (ft->qkv_bias) {
+            memset(parts, 0, sizeof parts);
+            ok = load_vector_split(ld, tname(ld, WG_TENSOR_ATTN_QKV, l, "bias", name, sizeof name), rows, 3, parts);
+            for (int i = 0; i < 3; i++) *bias[i] = parts[i];
+            if (!ok) return false;
+        }
+    } else {
+        for (int i = 0; i < 3; i++) {
+            if (!(*w[i] = load_matrix(ld, tname(ld, roles[i], l, "weight", name, sizeof name), d, rows[i])))
+                return false;
+            if (ft->qkv_bias && !(*bias[i] = load_vector(ld, tname(ld, roles[i], l, "bias", name, sizeof name), rows[i])))
+                return false;
+        }
+    }
+    if (ft->qk_norm) {
+        if (!(L->q_norm = load_vector(ld, tname(ld, WG_TENSOR_ATTN_Q_NORM, l, "weight", name, sizeof name), hp->head_dim)) ||
+            !(L->k_norm = load_vector(ld, tname(ld, WG_TENSOR_ATTN_K_NORM, l, "weight", name, sizeof name), hp->head_dim)))
+            return false;
+    }
+    return (L->wo = load_matrix(ld, tname(ld, WG_TENSOR_ATTN_OUT, l, "weight", name, sizeof name), dq, d)) != NULL;
+}
+
+/* Feed-forward weights of layer l: gate and up (separate or fused), down. */
+static bool load_ffn(loader *ld, int l, wg_layer *L) {
+    const wg_hparams *hp = &ld->m->hp;
+    const int64_t d = hp->n_embd, ff = hp->n_ff;
+    char name[96];
+    if (ld->m->features.fused_gate_up) {
+        const int64_t rows[2] = {ff, ff};
+        wg_tensor *parts[2] = {0};
+        bool ok = load_split(ld, tname(ld, WG_TENSOR_FFN_UP, l, "weight", name, sizeof name), d, rows, 2, parts);
+        L->w_gate = parts[0];
+        L->w_up = parts[1];
+        if (!ok) return false;
+    } else if (!(L->w_gate = load_matrix(ld, tname(ld, WG_TENSOR_FFN_GATE, l, "weight", name, sizeof name), d, ff)) ||
+               !(L->w_up = load_matrix(ld, tname(ld, WG_TENSOR_FFN_UP, l, "weight", name, sizeof name), d, ff))) {
+        return false;
+    }
+    return (L->w_down = load_matrix(ld, tname(ld, WG_TENSOR_FFN_DOWN, l, "weight", name, sizeof name), ff, d)) != NULL;
+}
+
+/* Every tensor of the file must have been read: one the loader does not know (an o_proj
+ * bias, expert weights, ...) would otherwise be dropped without a word and the model run
+ * wrong. llama.cpp refuses such files too. */
+static bool all_tensors_used(loader *ld) {
+    const gguf_file *f = ld->m->file;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        if (ld->used[i]) continue;
+        snprintf(ld->err, ld->err_size, "tensor '%s' is not used by architecture '%s' (unsupported feature)",
+                 gguf_tensor(f, i)->name, ld->m->hp.arch->name);
+        return false;
+    }
+    return true;
+}
+
+static bool load_all(loader *ld) {
     wgllm_model *m = ld->m;
     const wg_hparams *hp = &m->hp;
+    if (!wg_arch_features_resolve(hp->arch, m->file, &m->features, ld->err, ld->err_size)) return false;
+    m->tied = m->features.tied_output;
     const int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim, dkv = (int64_t)hp->n_head_kv * hp->head_dim;
-    m->norm_data = malloc(sizeof(float) * (size_t)d * (size_t)(2 * hp->n_layer + 1));
+    /* f32 copies: two norms per layer, the biases and q/k norms where the file has them, the output norm */
+    const int64_t per_layer = 2 * d + (m->features.qkv_bias ? dq + 2 * dkv : 0) +
+                              (m->features.qk_norm ? 2 * (int64_t)hp->head_dim : 0);
+    m->norm_data = malloc(sizeof(float) * (size_t)(per_layer * hp->n_layer + d));
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->norm_data || !m->layers) {
         snprintf(ld->err, ld->err_size, "out of memory");
         return false;
     }
-    if (!load_rope_factors(ld)) return false;
-    if (!(m->tok_embd = load_matrix(ld, "token_embd.weight", d, hp->n_vocab))) return false;
     char name[96];
+    if (!load_rope_factors(ld)) return false;
+    if (!(m->tok_embd = load_matrix(ld, tname(ld, WG_TENSOR_TOKEN_EMBD, 0, "weight", name, sizeof name), d, hp->n_vocab)))
+        return false;
     for (int l = 0; l < hp->n_layer; l++) {
         wg_layer *L = &m->layers[l];
-#define LAYER_TENSOR(field, suffix, loadexpr)                      \
-    snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix);     \
-    if (!(L->field = (loadexpr))) return false;
-        LAYER_TENSOR(attn_norm, "attn_norm", load_vector(ld, name, d))
-        LAYER_TENSOR(wq, "attn_q", load_matrix(ld, name, d, dq))
-        LAYER_TENSOR(wk, "attn_k", load_matrix(ld, name, d, dkv))
-        LAYER_TENSOR(wv, "attn_v", load_matrix(ld, name, d, dkv))
-        LAYER_TENSOR(wo, "attn_output", load_matrix(ld, name, dq, d))
-        LAYER_TENSOR(ffn_norm, "ffn_norm", load_vector(ld, name, d))
-        LAYER_TENSOR(w_gate, "ffn_gate", load_matrix(ld, name, d, hp->n_ff))
-        LAYER_TENSOR(w_up, "ffn_up", load_matrix(ld, name, d, hp->n_ff))
-        LAYER_TENSOR(w_down, "ffn_down", load_matrix(ld, name, hp->n_ff, d))
-#undef LAYER_TENSOR
+        if (!(L->attn_norm = load_vector(ld, tname(ld, WG_TENSOR_ATTN_NORM, l, "weight", name, sizeof name), d)) ||
+            !load_attention(ld, l, L) ||
+            !(L->ffn_norm = load_vector(ld, tname(ld, WG_TENSOR_FFN_NORM, l, "weight", name, sizeof name), d)) ||
+            !load_ffn(ld, l, L))
+            return false;
     }
-    if (!(m->out_norm = load_vector(ld, "output_norm.weight", d))) return false;
-    if (gguf_find_tensor(m->file, "output.weight")) {
-        if (!(m->output = load_matrix(ld, "output.weight", d, hp->n_vocab))) return false;
-    } else {
-        m->output = m->tok_embd; /* tied embeddings */
-        m->tied = true;
+    if (!(m->out_norm = load_vector(ld, tname(ld, WG_TENSOR_OUTPUT_NORM, 0, "weight", name, sizeof name), d)))
+        return false;
+    if (m->tied) {
+        m->output = m->tok_embd;
+    } else if (!(m->output = load_matrix(ld, tname(ld, WG_TENSOR_OUTPUT, 0, "weight", name, sizeof name), d, hp->n_vocab))) {
+        return false;
     }
-    return true;
+    return all_tensors_used(ld);
+}
+
+static bool load_weights(loader *ld) {
+    ld->used = calloc((size_t)gguf_n_tensors(ld->m->file) + 1, sizeof *ld->used);
+    if (!ld->used) {
+        snprintf(ld->err, ld->err_size, "out of memory");
+        return false;
+    }
+    bool ok = load_all(ld);
+    free(ld->used);
+    ld->used = NULL;
+    return ok;
 }
 
 /* A private copy on a backend that computes from host memory keeps every weight there:
@@ -192,7 +315,8 @@ static void release_weights(wgllm_model *m) {
     if (m->layers) {
         for (int l = 0; l < m->hp.n_layer; l++) {
             wg_layer *L = &m->layers[l];
-            wg_tensor *ts[] = {L->attn_norm, L->wq, L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
+            wg_tensor *ts[] = {L->attn_norm, L->wq,       L->wk,   L->wv,     L->wo, L->ffn_norm, L->w_gate,
+                               L->w_up,      L->w_down, L->bq,   L->bk,     L->bv, L->q_norm,   L->k_norm};
             for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free_tensor(m, ts[i]);
         }
     }
@@ -291,7 +415,7 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
         wgllm_model_free(m);
         return WGLLM_ERR_NO_MEMORY;
     }
-    loader ld = {m, sub, sizeof sub, 0, false};
+    loader ld = {m, sub, sizeof sub, 0, false, NULL};
     bool loaded = load_weights(&ld);
     if (!loaded && ld.backend_failed && p.backend == WGLLM_BACKEND_AUTO && strcmp(m->backend->ops->name, "cpu") != 0) {
         /* The model did not fit on the GPU: AUTO falls back to the CPU and says why. */
@@ -307,7 +431,7 @@ wgllm_status wgllm_model_load(const char *path, const wgllm_model_params *params
             return WGLLM_ERR_BACKEND;
         }
         snprintf(m->backend_desc, sizeof m->backend_desc, "cpu %s", why);
-        ld = (loader){m, sub, sizeof sub, 0, false};
+        ld = (loader){m, sub, sizeof sub, 0, false, NULL};
         loaded = weights_fit(m, sub, sizeof sub) && load_weights(&ld);
     }
     loaded = loaded && wg_layer_descs_build(m, sub, sizeof sub);
@@ -343,6 +467,7 @@ void wgllm_model_get_info(const wgllm_model *m, wgllm_model_info *info) {
     info->rope_freq_base = hp->rope_base;
     info->norm_eps = hp->norm_eps;
     info->tied_output = m->tied;
+    info->arch = m->hp.arch ? m->hp.arch->name : "";
     info->name = m->name;
     info->backend = m->backend ? m->backend_desc : "none";
     info->weight_bytes = m->weight_bytes;
