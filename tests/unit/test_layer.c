@@ -4,8 +4,8 @@
  * against wg_layer_compose on the CPU backend (bound 5e-2: a GPU rounds the activations of
  * Q4_0 products to int8 blocks; a wrong bias, norm, rotation, window or row is O(1)).
  *
- * Layers: Q4_0 weights (so WebGPU's fused Q4_0 kernels apply), 4 heads of 32 over 2 KV
- * heads; plain (Llama), with q/k/v biases (Qwen2), with per-head q/k norms (Qwen3), NeoX
+ * Layers: Q4_0 weights (so WebGPU's fused Q4_0 kernels apply), 2 heads of 128 over one KV
+ * head, wider than the model (256 vs 128, as some Qwen3 sizes); plain (Llama), with q/k/v biases (Qwen2), with per-head q/k norms (Qwen3), NeoX
  * rotation of part of each head, and a sliding window of 4 positions (Mistral). Steps, in
  * order, on the same caches: a 5-token prompt; one decoding token (WebGPU: q/k/v, rope and
  * store in one kernel); three sequences of 1, 3 and 1 rows (WebGPU: stores and attention
@@ -23,9 +23,9 @@
 #include "quant/types.h"
 
 #define N_EMBD 128
-#define N_HEAD 4
-#define N_HEAD_KV 2
-#define HEAD_DIM 32
+#define N_HEAD 2
+#define N_HEAD_KV 1
+#define HEAD_DIM 128
 #define N_FF 256
 #define N_CTX 64
 #define N_SEQ 3
