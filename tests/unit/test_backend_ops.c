@@ -474,6 +474,30 @@ static void test_add(ctx *c, int64_t d, int n, int bias) {
     free(ref);
 }
 
+/* Operands the ops do not take: reported by synchronize (false, with a message), no crash,
+ * and the backend works on afterwards. */
+static void test_rejects(ctx *c) {
+    const wg_backend_ops *o = c->b->ops;
+    float *x = rand_vec(96 * 2, 1.0f), *w = rand_vec(40, 1.0f);
+    wg_tensor *X = act(c, 96, 2, x), *O = act(c, 96, 2, NULL), *W = weight(c, WG_TYPE_F32, 40, 1, w);
+    wg_tensor *Y = act(c, 40, 1, w);
+    if (X && O && W && Y) {
+        o->rms_norm(c->b, X, W, 1e-5f, 2, O); /* 40 does not divide 96 */
+        CHECK_MSG(!o->synchronize(c->b) && o->error(c->b) && *o->error(c->b),
+                  "%s: rms_norm with a weight of 40 for rows of 96 not reported", c->name);
+        o->add(c->b, X, Y, 2); /* a bias row of another length */
+        CHECK_MSG(!o->synchronize(c->b) && o->error(c->b) && *o->error(c->b),
+                  "%s: add of a row of 40 to rows of 96 not reported", c->name);
+    }
+    drop(c, X);
+    drop(c, O);
+    drop(c, W);
+    drop(c, Y);
+    free(x);
+    free(w);
+    test_add(c, 96, 2, 2); /* works on afterwards */
+}
+
 static void run_all(ctx *c) {
     static const uint32_t types[] = {WG_TYPE_F32, WG_TYPE_F16, WG_TYPE_Q8_0, WG_TYPE_Q4_0};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
@@ -500,6 +524,7 @@ static void run_all(ctx *c) {
     test_add(c, 200, 4, 1);
     test_add(c, 200, 4, 2);
     test_add(c, 96, 1, 2);
+    test_rejects(c);
 }
 
 int main(void) {
