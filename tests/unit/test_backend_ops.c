@@ -421,7 +421,7 @@ static void test_attentions(ctx *c) {
         {4, 4, 64, 0, 1, 0, 0},      {8, 2, 64, 5, 6, 0, 0},      {8, 2, 64, 5, 6, 4, 0},
         {4, 1, 128, 40, 20, 16, 3},  {8, 8, 32, 700, 1, 0, 0},    {8, 8, 32, 700, 1, 300, 0},
         {8, 2, 64, 600, 1, 1, 0},    {4, 2, 64, 300, 3, 1000, 0}, {2, 1, 64, 280, 40, 100, 0},
-        {8, 4, 96, 30, 9, 8, 1},
+        {8, 4, 96, 30, 9, 8, 1},     {2, 1, 64, 600, 5, 400, 2}, /* window over two splits */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         test_attention(c, cases[i].n_head, cases[i].n_head_kv, cases[i].hd, cases[i].pos0, cases[i].n,
