@@ -331,7 +331,8 @@ static void test_kv_store(ctx *c, int64_t kvd, int pos0, int n, int row0) {
     if (K && V && Kc && Vc) {
         c->b->ops->kv_store(c->b, Kc, Vc, K, V, pos0, n, row0);
         float *kc = read_back(c, Kc, ctx_len), *vc = read_back(c, Vc, ctx_len);
-        double *rk = calloc((size_t)(kvd * ctx_len), sizeof(double)), *rv = calloc((size_t)(kvd * ctx_len), sizeof(double));
+        double *rk = calloc((size_t)(kvd * ctx_len), sizeof(double));
+        double *rv = calloc((size_t)(kvd * ctx_len), sizeof(double));
         for (int64_t i = 0; i < kvd * n; i++) {
             rk[(size_t)(pos0 * kvd + i)] = k[(size_t)(row0 * kvd + i)];
             rv[(size_t)(pos0 * kvd + i)] = v[(size_t)(row0 * kvd + i)];

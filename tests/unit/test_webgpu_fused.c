@@ -10,11 +10,12 @@
  *   3. the CPU backend's matmul, rope and kv_store on f32 x: bound 5e-2, the int8
  *      activation rounding of the decode path (see test_webgpu_backend.c), far below what
  *      a wrong row, pair or angle gives (O(1)).
- * Shapes: grouped-query heads, head_dim 64 and 128, rope_dims < head_dim, frequency
- * factors, adjacent and NeoX (halves) pairs, k over several 128-block strides; positions 0, 1 and 300; f32 and f16 caches;
- * with subgroups and with the workgroup-memory reduction. Cache rows other than pos0 must
- * stay as they were. Also: the op declines (returns false, changes nothing) for weights
- * that are not Q4_0 or are split over bindings. */
+ * Shapes: grouped-query heads, head_dim 64, 96 and 128, rope_dims < head_dim, frequency
+ * factors, adjacent and NeoX (halves) pairs, k over several 128-block strides; positions
+ * 0, 1 and 300; f32 and f16 caches; with subgroups and with the workgroup-memory
+ * reduction. Cache rows other than pos0 must stay as they were. Also: the op declines
+ * (returns false, changes nothing) for weights that are not Q4_0 or are split over
+ * bindings, and for NeoX pairs of an odd count. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
