@@ -78,6 +78,10 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
         s1 = 1u;
         s2 = params.half_dims;
     }
+    var row_blk: array<u32, ROWS>; // each slot's first block in its matrix
+    for (var r = 0u; r < ROWS; r++) {
+        row_blk[r] = (rb + (r >> 1u) * s1 + (r & 1u) * s2) * nb;
+    }
     var acc: array<f32, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
@@ -89,7 +93,7 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
         let dx = xs[b];
         let xsum8 = q8_sum8(xa, xb);
         for (var r = 0u; r < ROWS; r++) {
-            let g = (rb + (r >> 1u) * s1 + (r & 1u) * s2) * nb + b;      // block index in its matrix
+            let g = row_blk[r] + b;      // block index in its matrix
             let base = q4_0_word(g);
             var d: f32;
             if (which == 0u) {

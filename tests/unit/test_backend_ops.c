@@ -331,7 +331,8 @@ static void test_kv_store(ctx *c, int64_t kvd, int pos0, int n, int row0) {
     if (K && V && Kc && Vc) {
         c->b->ops->kv_store(c->b, Kc, Vc, K, V, pos0, n, row0);
         float *kc = read_back(c, Kc, ctx_len), *vc = read_back(c, Vc, ctx_len);
-        double *rk = calloc((size_t)(kvd * ctx_len), sizeof(double)), *rv = calloc((size_t)(kvd * ctx_len), sizeof(double));
+        double *rk = calloc((size_t)(kvd * ctx_len), sizeof(double));
+        double *rv = calloc((size_t)(kvd * ctx_len), sizeof(double));
         for (int64_t i = 0; i < kvd * n; i++) {
             rk[(size_t)(pos0 * kvd + i)] = k[(size_t)(row0 * kvd + i)];
             rv[(size_t)(pos0 * kvd + i)] = v[(size_t)(row0 * kvd + i)];
@@ -421,7 +422,7 @@ static void test_attentions(ctx *c) {
         {4, 4, 64, 0, 1, 0, 0},      {8, 2, 64, 5, 6, 0, 0},      {8, 2, 64, 5, 6, 4, 0},
         {4, 1, 128, 40, 20, 16, 3},  {8, 8, 32, 700, 1, 0, 0},    {8, 8, 32, 700, 1, 300, 0},
         {8, 2, 64, 600, 1, 1, 0},    {4, 2, 64, 300, 3, 1000, 0}, {2, 1, 64, 280, 40, 100, 0},
-        {8, 4, 96, 30, 9, 8, 1},
+        {8, 4, 96, 30, 9, 8, 1},     {2, 1, 64, 600, 5, 400, 2}, /* window over two splits */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         test_attention(c, cases[i].n_head, cases[i].n_head_kv, cases[i].hd, cases[i].pos0, cases[i].n,
@@ -474,6 +475,30 @@ static void test_add(ctx *c, int64_t d, int n, int bias) {
     free(ref);
 }
 
+/* Operands the ops do not take: reported by synchronize (false, with a message), no crash,
+ * and the backend works on afterwards. */
+static void test_rejects(ctx *c) {
+    const wg_backend_ops *o = c->b->ops;
+    float *x = rand_vec(96 * 2, 1.0f), *w = rand_vec(40, 1.0f);
+    wg_tensor *X = act(c, 96, 2, x), *O = act(c, 96, 2, NULL), *W = weight(c, WG_TYPE_F32, 40, 1, w);
+    wg_tensor *Y = act(c, 40, 1, w);
+    if (X && O && W && Y) {
+        o->rms_norm(c->b, X, W, 1e-5f, 2, O); /* 40 does not divide 96 */
+        CHECK_MSG(!o->synchronize(c->b) && o->error(c->b) && *o->error(c->b),
+                  "%s: rms_norm with a weight of 40 for rows of 96 not reported", c->name);
+        o->add(c->b, X, Y, 2); /* a bias row of another length */
+        CHECK_MSG(!o->synchronize(c->b) && o->error(c->b) && *o->error(c->b),
+                  "%s: add of a row of 40 to rows of 96 not reported", c->name);
+    }
+    drop(c, X);
+    drop(c, O);
+    drop(c, W);
+    drop(c, Y);
+    free(x);
+    free(w);
+    test_add(c, 96, 2, 2); /* works on afterwards */
+}
+
 static void run_all(ctx *c) {
     static const uint32_t types[] = {WG_TYPE_F32, WG_TYPE_F16, WG_TYPE_Q8_0, WG_TYPE_Q4_0};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
@@ -500,6 +525,7 @@ static void run_all(ctx *c) {
     test_add(c, 200, 4, 1);
     test_add(c, 200, 4, 2);
     test_add(c, 96, 1, 2);
+    test_rejects(c);
 }
 
 int main(void) {

@@ -100,8 +100,8 @@ static const wg_rope *rope_of(wg_rope *r, int dims, bool neox, const float *fact
 /* Copies of q and k rotated as the op rotates them: rope per sequence, rows r0 .. r0 + len[s]
  * of sequence s at positions pos0[s] onwards. */
 static void rotated_copies(wg_backend *g, const wg_tensor *q, const wg_tensor *k, int n, int n_head, int n_head_kv,
-                           int hd, int rope_dims, bool neox, const float *factors, const int *len, const int *pos0, int n_seqs,
-                           wg_tensor **qr, wg_tensor **kr) {
+                           int hd, int rope_dims, bool neox, const float *factors, const int *len, const int *pos0,
+                           int n_seqs, wg_tensor **qr, wg_tensor **kr) {
     *qr = buf(g, q->ne0, n, NULL);
     *kr = buf(g, k->ne0, n, NULL);
     if (!*qr || !*kr) return;

@@ -26,9 +26,21 @@ void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
     memmove(cpu_row(dst, dst_row0), cpu_row(src, src_row0), (size_t)n * (size_t)src->ne0 * sizeof(float));
 }
 
+/* Records an op's failure for synchronize (the first one). */
+static void fail(wg_backend *b, const char *msg) {
+    cpu_ctx *c = b->ctx;
+    if (c->failed) return;
+    c->failed = true;
+    snprintf(c->error, sizeof c->error, "cpu backend: %s", msg);
+}
+
 void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out) {
+    const int64_t d = x->ne0, g = w->ne0;
+    if (w->type != WG_TYPE_F32 || g <= 0 || d % g != 0) {
+        fail(b, "rms_norm weight must be f32 of a length dividing the row");
+        return;
+    }
     const float *wv = cpu_row(w, 0);
-    const int64_t d = x->ne0, g = w->ne0 > 0 && d % w->ne0 == 0 ? w->ne0 : d;
     for (int i = 0; i < n; i++) {
         const float *xi = cpu_row(x, i);
         float *oi = cpu_row(out, i); /* may be xi: each value is read before it is written */
@@ -192,8 +204,7 @@ void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     if (need > c->scratch_floats) {
         float *s = realloc(c->scratch, need * sizeof(float));
         if (!s) {
-            c->failed = true;
-            snprintf(c->error, sizeof c->error, "cpu backend: out of memory for attention scores");
+            fail(b, "out of memory for attention scores");
             return;
         }
         c->scratch = s;
@@ -214,6 +225,10 @@ void cpu_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, in
 
 void cpu_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n) {
     const size_t d = (size_t)x->ne0;
+    if (y->type != WG_TYPE_F32 || y->ne0 != x->ne0) {
+        fail(b, "add needs an f32 y of x's row length");
+        return;
+    }
     if (y->ne1 == 1) { /* one row (a bias) added to each row */
         const float *c = cpu_row(y, 0);
         for (int i = 0; i < n; i++) {
