@@ -134,6 +134,9 @@ typedef struct wg_backend_ops {
      * wg_layer_compose up to f32 rounding. Never called with an observer. */
     void (*layer)(wg_backend *b, const struct wg_layer_desc *d, const struct wg_layer_step *s,
                   const struct wg_layer_acts *a);
+    /* True when `layer` never uses wg_layer_acts.up (it fuses the gate and up products):
+     * that n_ff buffer is then made only for steps that run wg_layer_compose. */
+    bool layer_without_up;
 } wg_backend_ops;
 
 struct wg_backend {

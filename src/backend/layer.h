@@ -74,7 +74,8 @@ typedef struct wg_layer_step {
 } wg_layer_step;
 
 /* Activations of a step of up to `rows` rows, the same for every backend and layer. x is
- * the residual stream, read and updated; the others are scratch, overwritten. */
+ * the residual stream, read and updated; the others are scratch, overwritten. wg_layer_compose
+ * needs them all; a backend whose `layer` says layer_without_up gets up == NULL. */
 typedef struct wg_layer_acts {
     int rows;
     wg_tensor *x, *xb, *proj;   /* (n_embd, rows) */
@@ -83,14 +84,18 @@ typedef struct wg_layer_acts {
     wg_tensor *hidden, *up;     /* (n_ff, rows) */
 } wg_layer_acts;
 
-/* Runs the layer with the primitive ops only (the default for a backend without `layer`). */
+/* Runs the layer with the primitive ops only (the default for a backend without `layer`);
+ * a->up must be there (wg_layer_acts_for_compose). */
 void wg_layer_compose(wg_backend *b, const wg_layer_desc *d, const wg_layer_step *s, const wg_layer_acts *a);
 
-/* Creates a's buffers for `rows` rows of layers shaped as d (all layers of a model are). */
+/* Creates a's buffers for `rows` rows of layers shaped as d (all layers of a model are), all
+ * but `up` where the backend's layer op goes without it. */
 bool wg_layer_acts_create(wg_backend *b, const wg_layer_desc *d, int rows, wg_layer_acts *a, char *err,
                           size_t err_size);
+/* Makes a->up if it is missing, for wg_layer_compose. */
+bool wg_layer_acts_for_compose(wg_backend *b, wg_layer_acts *a, char *err, size_t err_size);
 void wg_layer_acts_free(wg_backend *b, wg_layer_acts *a);
-/* Bytes of f32 activations per row, as wg_layer_acts_create allocates them. */
+/* Bytes of f32 activations per row, all of them (as for wg_layer_compose). */
 uint64_t wg_layer_acts_row_bytes(const wg_layer_desc *d);
 
 #endif

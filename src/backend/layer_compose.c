@@ -69,13 +69,20 @@ bool wg_layer_acts_create(wg_backend *b, const wg_layer_desc *d, int rows, wg_la
         {&a->x, d->n_embd}, {&a->xb, d->n_embd}, {&a->proj, d->n_embd}, {&a->q, q_dim},        {&a->att, q_dim},
         {&a->k, kv_dim},    {&a->v, kv_dim},     {&a->hidden, d->n_ff}, {&a->up, d->n_ff},
     };
+    const bool no_up = b->ops->layer && b->ops->layer_without_up;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (bufs[i].slot == &a->up && no_up) continue;
         if (!(*bufs[i].slot = b->ops->buffer_create(b, bufs[i].ne0, rows, err, err_size))) {
             wg_layer_acts_free(b, a);
             return false;
         }
     }
     return true;
+}
+
+bool wg_layer_acts_for_compose(wg_backend *b, wg_layer_acts *a, char *err, size_t err_size) {
+    if (!a->up) a->up = b->ops->buffer_create(b, a->hidden->ne0, a->rows, err, err_size);
+    return a->up != NULL;
 }
 
 void wg_layer_acts_free(wg_backend *b, wg_layer_acts *a) {

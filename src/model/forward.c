@@ -142,6 +142,8 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
     };
     void (*layer)(wg_backend *, const wg_layer_desc *, const wg_layer_step *, const wg_layer_acts *) =
         ops->layer && !observed ? ops->layer : wg_layer_compose;
+    char err[160];
+    if (layer == wg_layer_compose && !wg_layer_acts_for_compose(b, &a->l, err, sizeof err)) return false;
     for (int l = 0; l < hp->n_layer; l++) {
         for (int s = 0; s < n_seqs; s++) {
             a->seqs[s].k_cache = seqs[s].c->k_cache[l];

@@ -147,8 +147,10 @@ static bool runner_make(runner *r, wg_backend *b, bool use_layer_op, const host_
         CHECK_MSG(r->k_cache[s] && r->v_cache[s], "cache: %s", err);
         if (!r->k_cache[s] || !r->v_cache[s]) return false;
     }
-    bool ok = wg_layer_acts_create(b, d, ROWS, &r->a, err, sizeof err);
+    bool ok = wg_layer_acts_create(b, d, ROWS, &r->a, err, sizeof err) &&
+              (use_layer_op || wg_layer_acts_for_compose(b, &r->a, err, sizeof err));
     CHECK_MSG(ok, "activations: %s", err);
+    CHECK(r->a.up != NULL || (use_layer_op && b->ops->layer && b->ops->layer_without_up));
     for (int i = 0; i < r->n_w; i++) ok = ok && r->w[i];
     return ok;
 }

@@ -8,7 +8,10 @@
  *   - a 40-token prompt (tiled products),
  *   - a step of two 40-token prompts (more rows than the batched attention takes)
  * equal the counts recorded before the fusions moved behind the backend seam. The f16
- * and f32 variants of a kernel count as one (devices differ in shader-f16). */
+ * and f32 variants of a kernel count as one (devices differ in shader-f16). Also: a step of
+ * a context with a matmul observer (the primitive ops) shows every product's input and gives
+ * the logits of the fused layer. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +97,19 @@ static bool write_model(const char *path) {
 }
 
 static bool on_token(wgllm_token t, void *user) { return true; }
+
+typedef struct {
+    int calls, rows_ffn_down; /* products announced; rows of blk.8.ffn_down's input */
+    double sum_down;           /* sum of blk.8.ffn_down's input (after SwiGLU) */
+} observed;
+
+static void on_matmul(void *user, const char *weight, const float *x, int n_rows, int64_t row_len) {
+    observed *o = user;
+    o->calls++;
+    if (strcmp(weight, "blk.8.ffn_down.weight") != 0) return;
+    o->rows_ffn_down += n_rows;
+    for (int64_t i = 0; i < n_rows * row_len; i++) o->sum_down += x[i];
+}
 
 int main(void) {
     char path[256];
@@ -200,6 +216,30 @@ int main(void) {
 {"attention", 18},
 {"matmul_q4_0_q8", 63}, {NULL, 0}}};
     check_counts(c, &batch80, calls, submits);
+
+    /* A context with a matmul observer: its steps run the primitive ops (wg_layer_compose,
+     * with the n_ff buffer the fused layer goes without), see every product's input and give
+     * the logits of the fused layer. */
+    wgllm_context_truncate(ctx[0], 0);
+    wgllm_context_truncate(ctx[1], 0);
+    CHECK(wgllm_eval(ctx[0], prompt, 6, false) == WGLLM_OK);
+    const float *l0 = wgllm_get_logits(ctx[0], 0);
+    float *plain = l0 ? malloc(sizeof(float) * 512) : NULL;
+    if (plain) memcpy(plain, l0, sizeof(float) * 512);
+    observed o = {0};
+    CHECK(wgllm_context_set_matmul_observer(ctx[1], on_matmul, &o) == WGLLM_OK);
+    CHECK(wgllm_eval(ctx[1], prompt, 6, false) == WGLLM_OK);
+    const float *l1 = wgllm_get_logits(ctx[1], 0);
+    CHECK_MSG(o.calls == 9 * 7 + 1, "%d products observed, expected %d", o.calls, 9 * 7 + 1);
+    CHECK(o.rows_ffn_down == 6 && o.sum_down != 0.0);
+    double md = 0, mx = 0;
+    for (int i = 0; plain && l1 && i < 512; i++) {
+        md = fmax(md, fabs((double)plain[i] - l1[i]));
+        mx = fmax(mx, fabs((double)plain[i]));
+    }
+    CHECK_MSG(plain && l1 && md <= 1e-4 * mx, "observed logits differ by %.3g (max %.3g)", md, mx);
+    printf("observed step: %d products, logits within %.3g of the fused layer's\n", o.calls, mx > 0 ? md / mx : md);
+    free(plain);
 
     for (int i = 0; i < 3; i++) wgllm_context_free(ctx[i]);
     wgllm_model_free(m);

@@ -712,6 +712,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .error = error_of,
     .device_memory = device_memory,
     .layer = wgb_op_layer,
+    .layer_without_up = true,
 };
 
 /* WGLLM_WEBGPU_MAX_BINDING: a smaller limit for split bindings, so tests can split weights and outputs. */
