@@ -102,7 +102,8 @@ static bool load_split(loader *ld, const char *name, int64_t ne0, const int64_t 
     for (int i = 0; i < n_out; i++) total += rows[i];
     const gguf_tensor_info *ti = find_checked(ld, name, ne0, total);
     if (!ti || !load_data(ld, ti)) return false;
-    for (int i = 0, row0 = 0; i < n_out; row0 += (int)rows[i], i++)
+    int64_t row0 = 0;
+    for (int i = 0; i < n_out; row0 += rows[i], i++)
         if (!(out[i] = weight_rows(ld, name, ti, row0, rows[i]))) return false;
     ld->m->weight_bytes += ti->nbytes;
     drop_host_pages(ld, ti);
@@ -261,6 +262,12 @@ static bool load_all(loader *ld) {
     /* f32 copies: two norms per layer, the biases and q/k norms where the file has them, the output norm */
     const int64_t per_layer = 2 * d + (m->features.qkv_bias ? dq + 2 * dkv : 0) +
                               (m->features.qk_norm ? 2 * (int64_t)hp->head_dim : 0);
+    /* hyper-parameters are at most 2^30 each: the count is checked before it can wrap */
+    if ((double)per_layer * hp->n_layer + d > (double)(SIZE_MAX / sizeof(float) / 2)) {
+        snprintf(ld->err, ld->err_size, "the norm and bias vectors of %d layers of %lld values do not fit in memory",
+                 hp->n_layer, (long long)per_layer);
+        return false;
+    }
     m->norm_data = malloc(sizeof(float) * (size_t)(per_layer * hp->n_layer + d));
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->norm_data || !m->layers) {
