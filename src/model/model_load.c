@@ -38,8 +38,7 @@ typedef struct loader {
 } loader;
 
 /* name of a tensor of the model's family (see model/arch.h) */
-static const char *tname(const loader *ld, wg_tensor_role role, int layer, const char *kind, char *buf,
-                         size_t size) {
+static const char *tname(const loader *ld, wg_tensor_role role, int layer, const char *kind, char *buf, size_t size) {
     if (!wg_arch_tensor_name(ld->m->hp.arch, role, layer, kind, buf, size)) snprintf(buf, size, "?");
     return buf;
 }
@@ -208,13 +207,16 @@ static bool load_attention(loader *ld, int l, wg_layer *L) {
         for (int i = 0; i < 3; i++) {
             if (!(*w[i] = load_matrix(ld, tname(ld, roles[i], l, "weight", name, sizeof name), d, rows[i])))
                 return false;
-            if (ft->qkv_bias && !(*bias[i] = load_vector(ld, tname(ld, roles[i], l, "bias", name, sizeof name), rows[i])))
+            if (ft->qkv_bias &&
+                !(*bias[i] = load_vector(ld, tname(ld, roles[i], l, "bias", name, sizeof name), rows[i])))
                 return false;
         }
     }
     if (ft->qk_norm) {
-        if (!(L->q_norm = load_vector(ld, tname(ld, WG_TENSOR_ATTN_Q_NORM, l, "weight", name, sizeof name), hp->head_dim)) ||
-            !(L->k_norm = load_vector(ld, tname(ld, WG_TENSOR_ATTN_K_NORM, l, "weight", name, sizeof name), hp->head_dim)))
+        if (!(L->q_norm =
+                  load_vector(ld, tname(ld, WG_TENSOR_ATTN_Q_NORM, l, "weight", name, sizeof name), hp->head_dim)) ||
+            !(L->k_norm =
+                  load_vector(ld, tname(ld, WG_TENSOR_ATTN_K_NORM, l, "weight", name, sizeof name), hp->head_dim)))
             return false;
     }
     return (L->wo = load_matrix(ld, tname(ld, WG_TENSOR_ATTN_OUT, l, "weight", name, sizeof name), dq, d)) != NULL;
@@ -260,8 +262,8 @@ static bool load_all(loader *ld) {
     m->tied = m->features.tied_output;
     const int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim, dkv = (int64_t)hp->n_head_kv * hp->head_dim;
     /* f32 copies: two norms per layer, the biases and q/k norms where the file has them, the output norm */
-    const int64_t per_layer = 2 * d + (m->features.qkv_bias ? dq + 2 * dkv : 0) +
-                              (m->features.qk_norm ? 2 * (int64_t)hp->head_dim : 0);
+    const int64_t per_layer =
+        2 * d + (m->features.qkv_bias ? dq + 2 * dkv : 0) + (m->features.qk_norm ? 2 * (int64_t)hp->head_dim : 0);
     /* hyper-parameters are at most 2^30 each: the count is checked before it can wrap */
     if ((double)per_layer * hp->n_layer + d > (double)(SIZE_MAX / sizeof(float) / 2)) {
         snprintf(ld->err, ld->err_size, "the norm and bias vectors of %d layers of %lld values do not fit in memory",
@@ -276,7 +278,8 @@ static bool load_all(loader *ld) {
     }
     char name[96];
     if (!load_rope_factors(ld)) return false;
-    if (!(m->tok_embd = load_matrix(ld, tname(ld, WG_TENSOR_TOKEN_EMBD, 0, "weight", name, sizeof name), d, hp->n_vocab)))
+    if (!(m->tok_embd =
+              load_matrix(ld, tname(ld, WG_TENSOR_TOKEN_EMBD, 0, "weight", name, sizeof name), d, hp->n_vocab)))
         return false;
     for (int l = 0; l < hp->n_layer; l++) {
         wg_layer *L = &m->layers[l];
@@ -290,7 +293,8 @@ static bool load_all(loader *ld) {
         return false;
     if (m->tied) {
         m->output = m->tok_embd;
-    } else if (!(m->output = load_matrix(ld, tname(ld, WG_TENSOR_OUTPUT, 0, "weight", name, sizeof name), d, hp->n_vocab))) {
+    } else if (!(m->output =
+                     load_matrix(ld, tname(ld, WG_TENSOR_OUTPUT, 0, "weight", name, sizeof name), d, hp->n_vocab))) {
         return false;
     }
     return all_tensors_used(ld);
@@ -335,8 +339,8 @@ static void release_weights(wgllm_model *m) {
     if (m->layers) {
         for (int l = 0; l < m->hp.n_layer; l++) {
             wg_layer *L = &m->layers[l];
-            wg_tensor *ts[] = {L->attn_norm, L->wq,       L->wk,   L->wv,     L->wo, L->ffn_norm, L->w_gate,
-                               L->w_up,      L->w_down, L->bq,   L->bk,     L->bv, L->q_norm,   L->k_norm};
+            wg_tensor *ts[] = {L->attn_norm, L->wq,     L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate,
+                               L->w_up,      L->w_down, L->bq, L->bk, L->bv, L->q_norm,   L->k_norm};
             for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free_tensor(m, ts[i]);
         }
     }
