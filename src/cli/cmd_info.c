@@ -31,7 +31,9 @@ static void print_architecture(const gguf_file *f) {
     if (hp.swa_window > 0) snprintf(window, sizeof window, "%d", hp.swa_window);
     printf("  rope: %s, %d of %d dims per head, base %g, scaling %s\n", hp.rope_neox ? "neox" : "adjacent",
            hp.rope_dims, hp.head_dim, (double)hp.rope_base,
-           hp.rope_llama3 ? "llama3" : hp.rope_scale != 1.0f ? "linear" : "none");
+           hp.rope_llama3          ? "llama3"
+           : hp.rope_scale != 1.0f ? "linear"
+                                   : "none");
     printf("  attention: %d heads, %d kv heads, head size %d, sliding window %s\n", hp.n_head, hp.n_head_kv,
            hp.head_dim, window);
     printf("  q/k/v bias: %s, q/k norm: %s, fused qkv: %s, fused gate/up: %s, output: %s\n", yes_no(ft.qkv_bias),

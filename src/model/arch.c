@@ -30,23 +30,51 @@ static const char *const gguf_names[WG_TENSOR_COUNT_] = {
 static const wg_arch arches[] = {
     /* Llama 1/2/3/3.1/3.2, Mistral, SmolLM, TinyLlama. Biases are optional as in llama.cpp
      * (LlamaConfig.attention_bias); Mistral's sliding window is written by our converter. */
-    {.name = "llama", .prefix = "llama", .tensor_names = gguf_names, .qkv_bias = WG_OPTIONAL,
-     .qk_norm = WG_ABSENT, .output = WG_OPTIONAL, .fused_qkv = WG_ABSENT, .fused_gate_up = WG_ABSENT,
-     .rope_neox = false, .sliding_window = true, .rope_freqs = true},
+    {.name = "llama",
+     .prefix = "llama",
+     .tensor_names = gguf_names,
+     .qkv_bias = WG_OPTIONAL,
+     .qk_norm = WG_ABSENT,
+     .output = WG_OPTIONAL,
+     .fused_qkv = WG_ABSENT,
+     .fused_gate_up = WG_ABSENT,
+     .rope_neox = false,
+     .sliding_window = true,
+     .rope_freqs = true},
     /* Qwen2, Qwen2.5 (and the DeepSeek-R1 distills): q/k/v always biased. Its
      * use_sliding_window is off in every released model, and llama.cpp ignores it. */
-    {.name = "qwen2", .prefix = "qwen2", .tensor_names = gguf_names, .qkv_bias = WG_REQUIRED,
-     .qk_norm = WG_ABSENT, .output = WG_OPTIONAL, .fused_qkv = WG_ABSENT, .fused_gate_up = WG_ABSENT,
+    {.name = "qwen2",
+     .prefix = "qwen2",
+     .tensor_names = gguf_names,
+     .qkv_bias = WG_REQUIRED,
+     .qk_norm = WG_ABSENT,
+     .output = WG_OPTIONAL,
+     .fused_qkv = WG_ABSENT,
+     .fused_gate_up = WG_ABSENT,
      .rope_neox = true},
     /* Qwen3: per-head RMS norm of q and k; head size from attention.key_length. */
-    {.name = "qwen3", .prefix = "qwen3", .tensor_names = gguf_names, .qkv_bias = WG_OPTIONAL,
-     .qk_norm = WG_REQUIRED, .output = WG_OPTIONAL, .fused_qkv = WG_ABSENT, .fused_gate_up = WG_ABSENT,
+    {.name = "qwen3",
+     .prefix = "qwen3",
+     .tensor_names = gguf_names,
+     .qkv_bias = WG_OPTIONAL,
+     .qk_norm = WG_REQUIRED,
+     .output = WG_OPTIONAL,
+     .fused_qkv = WG_ABSENT,
+     .fused_gate_up = WG_ABSENT,
      .rope_neox = true},
     /* Phi-3: the converter keeps HF's fused qkv_proj and gate_up_proj. Its sliding window
      * (2047 in Phi-3-mini-4k) is honoured as transformers does. */
-    {.name = "phi3", .prefix = "phi3", .tensor_names = gguf_names, .qkv_bias = WG_OPTIONAL,
-     .qk_norm = WG_ABSENT, .output = WG_OPTIONAL, .fused_qkv = WG_OPTIONAL, .fused_gate_up = WG_REQUIRED,
-     .rope_neox = true, .sliding_window = true, .longrope_factors = true},
+    {.name = "phi3",
+     .prefix = "phi3",
+     .tensor_names = gguf_names,
+     .qkv_bias = WG_OPTIONAL,
+     .qk_norm = WG_ABSENT,
+     .output = WG_OPTIONAL,
+     .fused_qkv = WG_OPTIONAL,
+     .fused_gate_up = WG_REQUIRED,
+     .rope_neox = true,
+     .sliding_window = true,
+     .longrope_factors = true},
 };
 
 const wg_arch *wg_arch_find(const char *name, size_t len) {
@@ -83,8 +111,7 @@ bool wg_arch_key(const wg_arch *a, const char *suffix, char *buf, size_t size) {
     return n > 0 && (size_t)n < size;
 }
 
-bool wg_arch_tensor_name(const wg_arch *a, wg_tensor_role role, int layer, const char *kind, char *buf,
-                         size_t size) {
+bool wg_arch_tensor_name(const wg_arch *a, wg_tensor_role role, int layer, const char *kind, char *buf, size_t size) {
     if ((unsigned)role >= WG_TENSOR_COUNT_) return false;
     const char *fmt = a->tensor_names[role];
     char base[64];
@@ -112,8 +139,7 @@ static bool feature(const wg_arch *a, wg_presence p, bool found, const char *wha
     return true;
 }
 
-bool wg_arch_features_resolve(const wg_arch *a, const gguf_file *f, wg_arch_features *out, char *err,
-                              size_t err_size) {
+bool wg_arch_features_resolve(const wg_arch *a, const gguf_file *f, wg_arch_features *out, char *err, size_t err_size) {
     memset(out, 0, sizeof *out);
     out->fused_qkv = has(a, f, WG_TENSOR_ATTN_QKV, "weight");
     out->qkv_bias = out->fused_qkv ? has(a, f, WG_TENSOR_ATTN_QKV, "bias")
@@ -122,12 +148,12 @@ bool wg_arch_features_resolve(const wg_arch *a, const gguf_file *f, wg_arch_feat
     out->qk_norm = has(a, f, WG_TENSOR_ATTN_Q_NORM, "weight") || has(a, f, WG_TENSOR_ATTN_K_NORM, "weight");
     out->tied_output = !has(a, f, WG_TENSOR_OUTPUT, "weight");
     out->fused_gate_up = !has(a, f, WG_TENSOR_FFN_GATE, "weight");
-    out->longrope = has(a, f, WG_TENSOR_ROPE_FACTORS_LONG, "weight") || has(a, f, WG_TENSOR_ROPE_FACTORS_SHORT, "weight");
+    out->longrope =
+        has(a, f, WG_TENSOR_ROPE_FACTORS_LONG, "weight") || has(a, f, WG_TENSOR_ROPE_FACTORS_SHORT, "weight");
     if (out->longrope) {
         snprintf(err, err_size, "%s",
-                 a->longrope_factors
-                     ? "longrope rope scaling (rope_factors_long/short) is not supported"
-                     : "the file has rope_factors_long/short, which its architecture never has");
+                 a->longrope_factors ? "longrope rope scaling (rope_factors_long/short) is not supported"
+                                     : "the file has rope_factors_long/short, which its architecture never has");
         return false;
     }
     if (out->fused_qkv && has(a, f, WG_TENSOR_ATTN_Q, "weight")) {
@@ -142,8 +168,8 @@ bool wg_arch_features_resolve(const wg_arch *a, const gguf_file *f, wg_arch_feat
         return false;
     }
     return feature(a, a->fused_qkv, out->fused_qkv, "fused attn_qkv tensors", err, err_size) &&
-           feature(a, a->fused_gate_up, out->fused_gate_up, "fused ffn gate/up tensors (ffn_up without ffn_gate)",
-                   err, err_size) &&
+           feature(a, a->fused_gate_up, out->fused_gate_up, "fused ffn gate/up tensors (ffn_up without ffn_gate)", err,
+                   err_size) &&
            feature(a, a->qkv_bias, out->qkv_bias, "q/k/v bias tensors", err, err_size) &&
            feature(a, a->qk_norm, out->qk_norm, "q/k norm tensors (attn_q_norm, attn_k_norm)", err, err_size) &&
            feature(a, a->output, !out->tied_output, "an output.weight tensor", err, err_size);

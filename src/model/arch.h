@@ -42,18 +42,18 @@ typedef enum wg_tensor_role {
 } wg_tensor_role;
 
 typedef struct wg_arch {
-    const char *name;   /* general.architecture */
-    const char *prefix; /* of the hyper-parameter keys: "<prefix>.attention.head_count" */
+    const char *name;                /* general.architecture */
+    const char *prefix;              /* of the hyper-parameter keys: "<prefix>.attention.head_count" */
     const char *const *tensor_names; /* WG_TENSOR_COUNT_ names, by role */
-    wg_presence qkv_bias;      /* attn_q/k/v.bias (with fused qkv: attn_qkv.bias) */
-    wg_presence qk_norm;       /* attn_q_norm / attn_k_norm: RMS norm of each head of q and k before rope */
-    wg_presence output;        /* output.weight; absent from a file: tied to token_embd */
-    wg_presence fused_qkv;     /* attn_qkv instead of attn_q, attn_k, attn_v */
-    wg_presence fused_gate_up; /* ffn_up of 2 * n_ff rows (gate, then up) and no ffn_gate */
-    bool rope_neox;            /* rotate halves (x[i], x[i + dims/2]) instead of adjacent pairs */
-    bool sliding_window;       /* honours <prefix>.attention.sliding_window (0: none) */
-    bool rope_freqs;           /* may carry rope_freqs (Llama 3 scaling) */
-    bool longrope_factors;     /* may carry rope_factors_long/short, which are refused by name */
+    wg_presence qkv_bias;            /* attn_q/k/v.bias (with fused qkv: attn_qkv.bias) */
+    wg_presence qk_norm;             /* attn_q_norm / attn_k_norm: RMS norm of each head of q and k before rope */
+    wg_presence output;              /* output.weight; absent from a file: tied to token_embd */
+    wg_presence fused_qkv;           /* attn_qkv instead of attn_q, attn_k, attn_v */
+    wg_presence fused_gate_up;       /* ffn_up of 2 * n_ff rows (gate, then up) and no ffn_gate */
+    bool rope_neox;                  /* rotate halves (x[i], x[i + dims/2]) instead of adjacent pairs */
+    bool sliding_window;             /* honours <prefix>.attention.sliding_window (0: none) */
+    bool rope_freqs;                 /* may carry rope_freqs (Llama 3 scaling) */
+    bool longrope_factors;           /* may carry rope_factors_long/short, which are refused by name */
     /* Gemma-like scaling, none of the families here: embeddings times sqrt(n_embd), and
      * logits soft-capped. Kept so that the flags exist where a family needs them. */
     bool embd_scale, logit_softcap;
@@ -80,7 +80,6 @@ typedef struct wg_arch_features {
 
 /* Resolves the features of f against a's table: false with a one-line message when the
  * file has a tensor the family never has, or lacks one it requires. */
-bool wg_arch_features_resolve(const wg_arch *a, const gguf_file *f, wg_arch_features *out, char *err,
-                              size_t err_size);
+bool wg_arch_features_resolve(const wg_arch *a, const gguf_file *f, wg_arch_features *out, char *err, size_t err_size);
 
 #endif

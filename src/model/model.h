@@ -56,7 +56,7 @@ struct wgllm_model {
     wg_tensor *tok_embd, *out_norm, *output; /* output == tok_embd when tied */
     bool tied;
     wg_arch_features features; /* what the file holds of its family's optional features */
-    float *norm_data; /* f32 copies of the norm vectors */
+    float *norm_data; /* f32 copies of the norm vectors, biases and q/k norms */
     float *rope_factors; /* rope_dims / 2 frequency divisors from rope_freqs.weight; NULL: none */
     char name[128];
     char backend_desc[320]; /* which backend and why */

@@ -25,8 +25,7 @@ typedef struct loader {
 } loader;
 
 /* name of a tensor of the model's family (see model/arch.h) */
-static const char *tname(const loader *ld, wg_tensor_role role, int layer, const char *kind, char *buf,
-                         size_t size) {
+static const char *tname(const loader *ld, wg_tensor_role role, int layer, const char *kind, char *buf, size_t size) {
     if (!wg_arch_tensor_name(ld->m->hp.arch, role, layer, kind, buf, size)) snprintf(buf, size, "?");
     return buf;
 }
@@ -89,7 +88,8 @@ static bool load_split(loader *ld, const char *name, int64_t ne0, const int64_t 
     for (int i = 0; i < n_out; i++) total += rows[i];
     const gguf_tensor_info *ti = find_checked(ld, name, ne0, total);
     if (!ti || !load_data(ld, ti)) return false;
-    for (int i = 0, row0 = 0; i < n_out; row0 += (int)rows[i], i++)
+    int64_t row0 = 0;
+    for (int i = 0; i < n_out; row0 += rows[i], i++)
         if (!(out[i] = weight_rows(ld, name, ti, row0, rows[i]))) return false;
     ld->m->weight_bytes += ti->nbytes;
     drop_host_pages(ld, ti);
@@ -194,13 +194,16 @@ static bool load_attention(loader *ld, int l, wg_layer *L) {
         for (int i = 0; i < 3; i++) {
             if (!(*w[i] = load_matrix(ld, tname(ld, roles[i], l, "weight", name, sizeof name), d, rows[i])))
                 return false;
-            if (ft->qkv_bias && !(*bias[i] = load_vector(ld, tname(ld, roles[i], l, "bias", name, sizeof name), rows[i])))
+            if (ft->qkv_bias &&
+                !(*bias[i] = load_vector(ld, tname(ld, roles[i], l, "bias", name, sizeof name), rows[i])))
                 return false;
         }
     }
     if (ft->qk_norm) {
-        if (!(L->q_norm = load_vector(ld, tname(ld, WG_TENSOR_ATTN_Q_NORM, l, "weight", name, sizeof name), hp->head_dim)) ||
-            !(L->k_norm = load_vector(ld, tname(ld, WG_TENSOR_ATTN_K_NORM, l, "weight", name, sizeof name), hp->head_dim)))
+        if (!(L->q_norm =
+                  load_vector(ld, tname(ld, WG_TENSOR_ATTN_Q_NORM, l, "weight", name, sizeof name), hp->head_dim)) ||
+            !(L->k_norm =
+                  load_vector(ld, tname(ld, WG_TENSOR_ATTN_K_NORM, l, "weight", name, sizeof name), hp->head_dim)))
             return false;
     }
     return (L->wo = load_matrix(ld, tname(ld, WG_TENSOR_ATTN_OUT, l, "weight", name, sizeof name), dq, d)) != NULL;
@@ -246,8 +249,14 @@ static bool load_all(loader *ld) {
     m->tied = m->features.tied_output;
     const int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim, dkv = (int64_t)hp->n_head_kv * hp->head_dim;
     /* f32 copies: two norms per layer, the biases and q/k norms where the file has them, the output norm */
-    const int64_t per_layer = 2 * d + (m->features.qkv_bias ? dq + 2 * dkv : 0) +
-                              (m->features.qk_norm ? 2 * (int64_t)hp->head_dim : 0);
+    const int64_t per_layer =
+        2 * d + (m->features.qkv_bias ? dq + 2 * dkv : 0) + (m->features.qk_norm ? 2 * (int64_t)hp->head_dim : 0);
+    /* hyper-parameters are at most 2^30 each: the count is checked before it can wrap */
+    if ((double)per_layer * hp->n_layer + d > (double)(SIZE_MAX / sizeof(float) / 2)) {
+        snprintf(ld->err, ld->err_size, "the norm and bias vectors of %d layers of %lld values do not fit in memory",
+                 hp->n_layer, (long long)per_layer);
+        return false;
+    }
     m->norm_data = malloc(sizeof(float) * (size_t)(per_layer * hp->n_layer + d));
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->norm_data || !m->layers) {
@@ -256,7 +265,8 @@ static bool load_all(loader *ld) {
     }
     char name[96];
     if (!load_rope_factors(ld)) return false;
-    if (!(m->tok_embd = load_matrix(ld, tname(ld, WG_TENSOR_TOKEN_EMBD, 0, "weight", name, sizeof name), d, hp->n_vocab)))
+    if (!(m->tok_embd =
+              load_matrix(ld, tname(ld, WG_TENSOR_TOKEN_EMBD, 0, "weight", name, sizeof name), d, hp->n_vocab)))
         return false;
     for (int l = 0; l < hp->n_layer; l++) {
         wg_layer *L = &m->layers[l];
@@ -270,7 +280,8 @@ static bool load_all(loader *ld) {
         return false;
     if (m->tied) {
         m->output = m->tok_embd;
-    } else if (!(m->output = load_matrix(ld, tname(ld, WG_TENSOR_OUTPUT, 0, "weight", name, sizeof name), d, hp->n_vocab))) {
+    } else if (!(m->output =
+                     load_matrix(ld, tname(ld, WG_TENSOR_OUTPUT, 0, "weight", name, sizeof name), d, hp->n_vocab))) {
         return false;
     }
     return all_tensors_used(ld);
@@ -315,8 +326,8 @@ static void release_weights(wgllm_model *m) {
     if (m->layers) {
         for (int l = 0; l < m->hp.n_layer; l++) {
             wg_layer *L = &m->layers[l];
-            wg_tensor *ts[] = {L->attn_norm, L->wq,       L->wk,   L->wv,     L->wo, L->ffn_norm, L->w_gate,
-                               L->w_up,      L->w_down, L->bq,   L->bk,     L->bv, L->q_norm,   L->k_norm};
+            wg_tensor *ts[] = {L->attn_norm, L->wq,     L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate,
+                               L->w_up,      L->w_down, L->bq, L->bk, L->bv, L->q_norm,   L->k_norm};
             for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free_tensor(m, ts[i]);
         }
     }

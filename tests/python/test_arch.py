@@ -260,9 +260,22 @@ MALFORMED = {
 }
 
 
+# Refused from the metadata and the tensor list alone: `wgllm info` says why (it reads no weights,
+# so shapes of single tensors are the loader's to check).
+INFO_REFUSES = {"qwen2-no-bias", "qwen2-qk-norm", "qwen3-no-norm", "phi3-separate-gate", "phi3-longrope",
+                "llama-fused-qkv", "llama-fused-gate-up", "qwen3-key-length-zero", "mistral-window-string", "qwen2-yarn",
+                "phi3-llama3-scaling"}
+
+
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_malformed_family_file_refused(case, wgllm, scratch):
     kwargs, words = MALFORMED[case]
     path = write_family(scratch / f"bad-{case}.gguf", **kwargs)
-    expect_error(wgllm.run("run", "-m", path, "-n", "1", "--temp", "0", "-t", "2"), *words)
+    line = expect_error(wgllm.run("run", "-m", path, "-n", "1", "--temp", "0", "-t", "2"), *words)
     expect_error(wgllm.run("logits", "-m", path, "--ids", "1 2", "-o", scratch / "x.f32", "-t", "2"), *words)
+    head = info_lines(wgllm, path)
+    if case in INFO_REFUSES:
+        reason = line.split(f"{path}: ", 1)[1]
+        assert f"  not loadable: {reason}" in head, head
+    else:
+        assert "not loadable" not in head, head

@@ -22,16 +22,18 @@ static void test_table(void) {
         if (!a) continue;
         CHECK(a->rope_neox == neox[i]);
         CHECK(strstr(wg_arch_supported_list(), names[i]) != NULL);
-        CHECK(a->output == WG_OPTIONAL);     /* tied output everywhere */
+        CHECK(a->output == WG_OPTIONAL); /* tied output everywhere */
         CHECK(!a->embd_scale && !a->logit_softcap);
         char buf[96];
         for (int r = 0; r < WG_TENSOR_COUNT_; r++)
-            CHECK_MSG(wg_arch_tensor_name(a, (wg_tensor_role)r, 31, "weight", buf, sizeof buf), "%s role %d", a->name, r);
+            CHECK_MSG(wg_arch_tensor_name(a, (wg_tensor_role)r, 31, "weight", buf, sizeof buf), "%s role %d", a->name,
+                      r);
     }
     const wg_arch *llama = wg_arch_find("llama", 5), *qwen2 = wg_arch_find("qwen2", 5),
                   *qwen3 = wg_arch_find("qwen3", 5), *phi3 = wg_arch_find("phi3", 4);
     if (!llama || !qwen2 || !qwen3 || !phi3) return;
-    CHECK(llama->sliding_window && llama->rope_freqs && llama->qkv_bias == WG_OPTIONAL && llama->fused_qkv == WG_ABSENT);
+    CHECK(llama->sliding_window && llama->rope_freqs && llama->qkv_bias == WG_OPTIONAL &&
+          llama->fused_qkv == WG_ABSENT);
     CHECK(qwen2->qkv_bias == WG_REQUIRED && qwen2->qk_norm == WG_ABSENT && !qwen2->sliding_window);
     CHECK(qwen3->qk_norm == WG_REQUIRED && qwen3->qkv_bias == WG_OPTIONAL);
     CHECK(phi3->fused_qkv == WG_OPTIONAL && phi3->fused_gate_up == WG_REQUIRED && phi3->sliding_window &&
@@ -43,7 +45,8 @@ static void test_table(void) {
     char buf[96];
     CHECK(wg_arch_key(qwen3, "attention.key_length", buf, sizeof buf) && !strcmp(buf, "qwen3.attention.key_length"));
     CHECK(!wg_arch_key(qwen3, "attention.key_length", buf, 10));
-    CHECK(wg_arch_tensor_name(phi3, WG_TENSOR_ATTN_QKV, 7, "bias", buf, sizeof buf) && !strcmp(buf, "blk.7.attn_qkv.bias"));
+    CHECK(wg_arch_tensor_name(phi3, WG_TENSOR_ATTN_QKV, 7, "bias", buf, sizeof buf) &&
+          !strcmp(buf, "blk.7.attn_qkv.bias"));
     CHECK(wg_arch_tensor_name(llama, WG_TENSOR_ROPE_FREQS, 3, "weight", buf, sizeof buf) &&
           !strcmp(buf, "rope_freqs.weight"));
     CHECK(wg_arch_tensor_name(qwen3, WG_TENSOR_ATTN_K_NORM, 0, "weight", buf, sizeof buf) &&
@@ -52,7 +55,9 @@ static void test_table(void) {
     CHECK(!wg_arch_tensor_name(qwen3, WG_TENSOR_COUNT_, 0, "weight", buf, sizeof buf));
 }
 
-static float value(int tensor, int r, int c) { return (float)(tensor + 1) * 0.01f * (float)((r * 37 + c * 11) % 23 - 11); }
+static float value(int tensor, int r, int c) {
+    return (float)(tensor + 1) * 0.01f * (float)((r * 37 + c * 11) % 23 - 11);
+}
 
 /* A tensor's bytes: rows of `type` (f32 or q8_0), value(tensor, r, c). */
 static void *make_rows(int tensor, uint32_t type, int64_t ne0, int64_t ne1, size_t *bytes) {
@@ -77,7 +82,9 @@ typedef struct {
 
 static int specs_of_model(spec *s) {
     int n = 0;
-#define ADD(nm, ty, a, b, dims) (snprintf(s[n].name, sizeof s[n].name, "%s", nm), s[n].type = ty, s[n].ne0 = a, s[n].ne1 = b, s[n].n_dims = dims, n++)
+#define ADD(nm, ty, a, b, dims)                                                                                        \
+    (snprintf(s[n].name, sizeof s[n].name, "%s", nm), s[n].type = ty, s[n].ne0 = a, s[n].ne1 = b, s[n].n_dims = dims,  \
+     n++)
     ADD("token_embd.weight", WG_TYPE_F32, D, VOCAB, 2);
     for (int l = 0; l < N_LAYER; l++) {
         const uint32_t t = l == 0 ? WG_TYPE_Q8_0 : WG_TYPE_F32;
@@ -143,7 +150,8 @@ static int spec_index(const char *name) {
 }
 
 /* The view t holds rows row0.. of the file tensor `name`, as the file stores them. */
-static void check_view(wg_backend *b, const wg_tensor *t, const char *name, int64_t row0, int64_t rows, const char *what) {
+static void check_view(wg_backend *b, const wg_tensor *t, const char *name, int64_t row0, int64_t rows,
+                       const char *what) {
     const int idx = spec_index(name);
     spec s[32];
     specs_of_model(s);
@@ -208,7 +216,8 @@ static void test_phi3_split(const char *path, wgllm_backend_kind kind, const cha
         const wg_tensor *bs[3] = {L->bq, L->bk, L->bv};
         const int64_t off[3] = {0, DQ, DQ + DKV}, len[3] = {DQ, DKV, DKV};
         for (int i = 0; i < 3; i++) {
-            CHECK_MSG(bs[i] && bs[i]->ne0 == len[i] && bs[i]->ne1 == 1 && bs[i]->type == WG_TYPE_F32, "%s bias %d", what, i);
+            CHECK_MSG(bs[i] && bs[i]->ne0 == len[i] && bs[i]->ne1 == 1 && bs[i]->type == WG_TYPE_F32, "%s bias %d",
+                      what, i);
             if (!bs[i] || bs[i]->ne0 != len[i] || bs[i]->ne1 != 1) continue;
             wg_tensor *out = m->backend->ops->buffer_create(m->backend, len[i], 1, err, sizeof err);
             float got[DQ];
