@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "convert/hf_config.h"
+#include "convert/hf_spm.h"
 #include "convert/hf_tokenizer.h"
 #include "convert/safetensors.h"
 #include "quant/quant.h"
@@ -168,43 +169,6 @@ static bool resolve_tensors(const wg_st_checkpoint *ck, const wg_hf_config *cfg,
     return ok;
 }
 
-/* tokenizer.model with config.json's vocab_size pieces: more is an error, fewer are
- * padded with unused "[PAD<i>]" pieces (the model's extra embedding rows). */
-static bool load_spm(const char *path, int32_t n_vocab, wg_vocab *v, char *err, size_t err_size) {
-    char why[300];
-    if (!wg_vocab_load_spm(path, v, why, sizeof why)) {
-        snprintf(err, err_size, "%s: %s", path, why);
-        return false;
-    }
-    if (v->n > n_vocab) {
-        snprintf(err, err_size, "%s has %d pieces but config.json's vocab_size is %d", path, (int)v->n, (int)n_vocab);
-        wg_vocab_clear(v);
-        return false;
-    }
-    if (v->n == n_vocab) return true;
-    char **pieces = realloc(v->pieces, sizeof *pieces * (size_t)n_vocab);
-    if (pieces) v->pieces = pieces;
-    float *scores = pieces ? realloc(v->scores, sizeof *scores * (size_t)n_vocab) : NULL;
-    if (scores) v->scores = scores;
-    int32_t *types = scores ? realloc(v->types, sizeof *types * (size_t)n_vocab) : NULL;
-    if (types) v->types = types;
-    bool ok = types != NULL;
-    for (int32_t i = v->n; ok && i < n_vocab; i++) {
-        char piece[32];
-        snprintf(piece, sizeof piece, "[PAD%d]", (int)i);
-        v->pieces[i] = strdup(piece);
-        v->scores[i] = 0.0f;
-        v->types[i] = WG_TOKEN_UNUSED;
-        if (!v->pieces[i]) ok = false;
-        else v->n = i + 1;
-    }
-    if (!ok) {
-        snprintf(err, err_size, "out of memory");
-        wg_vocab_clear(v);
-    }
-    return ok;
-}
-
 typedef struct json_vocab {
     char json[PATH_BYTES];
     char config[PATH_BYTES]; /* "" when there is no tokenizer_config.json */
@@ -305,7 +269,7 @@ bool wg_hf_llama_convert(const char *dir, const char *out_path, const wg_llama_w
     wg_llama_write_opts o = *opts;
     snprintf(path, sizeof path, "%s/tokenizer.model", dir);
     if (is_file(path)) {
-        if (!load_spm(path, s->n_vocab, &vocab, err, err_size)) return false;
+        if (!wg_hf_spm_load(dir, &cfg, &vocab, err, err_size)) return false;
         have_vocab = true;
     } else {
         snprintf(jv.json, sizeof jv.json, "%s/tokenizer.json", dir);
