@@ -323,7 +323,8 @@ def test_llama3_file_layout(wgllm, scratch, checkpoints):
     out = convert(wgllm, folder, scratch / "hf-llama3-layout.gguf")
     r = gguf.GGUFReader(str(out))
     f = {k: r.fields[k].contents() for k in r.fields if not k.startswith("GGUF.")}
-    assert f["general.architecture"] == "llama" and f["general.name"] == "llama3"
+    # the folder's name as llama.cpp's converter titles it (no _name_or_path in config.json)
+    assert f["general.architecture"] == "llama" and f["general.name"] == "Llama3"
     # as llama.cpp's converter: the factors travel in rope_freqs.weight alone, and no
     # scaling type is written (llama.cpp aborts on a "llama3" type)
     assert not any(k.startswith("llama.rope.scaling.") for k in f), sorted(f)
@@ -550,8 +551,8 @@ BAD = {
     "unexpected tensor": (_extra_bias, "unexpected tensor"),
     "bad config.json": (_bad_config_json, "not valid JSON"),
     "config.json not an object": (_config(lambda c: c.clear() or c.update(x=1)), "architectures"),
-    "other architecture": (_config(lambda c: c.update(architectures=["MistralForCausalLM"])),
-                           "MistralForCausalLM"),
+    "other architecture": (_config(lambda c: c.update(architectures=["GemmaForCausalLM"])),
+                           "unsupported architecture 'GemmaForCausalLM'"),
     "missing hidden_size": (_config(lambda c: c.pop("hidden_size")), "hidden_size"),
     "fractional size": (_config(lambda c: c.update(num_hidden_layers=1.5)), "num_hidden_layers"),
     "heads not dividing": (_config(lambda c: c.update(num_key_value_heads=3)), "kv-heads"),
@@ -603,7 +604,7 @@ def test_llama2_tokenizer_padded_vocab_and_folder_name(wgllm, scratch, shared):
     write_checkpoint(folder, params, w, shared / "models" / "tokenizer.model")
     out = convert(wgllm, str(folder) + "/", scratch / "padded.gguf")
     r = gguf.GGUFReader(str(out))
-    assert r.fields["general.name"].contents() == "My-Model-1B"
+    assert r.fields["general.name"].contents() == "My Model 1B"  # llama.cpp's title of the folder's name
     tokens = r.fields["tokenizer.ggml.tokens"].contents()
     assert len(tokens) == 32003 and tokens[-1] == "[PAD32002]" and tokens[278] == "\u2581the"
     assert r.fields["tokenizer.ggml.token_type"].contents()[-1] == 5  # unused
