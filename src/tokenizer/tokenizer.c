@@ -59,6 +59,7 @@ static bool copy_vocab(wg_vocab *dst, const wg_vocab *src) {
     dst->kind = src->kind;
     dst->eot = src->eot;
     dst->eom = src->eom;
+    dst->pre = src->pre;
     if (src->n_merges > 0) {
         if (!wg_vocab_alloc_merges(dst, src->n_merges)) return false;
         for (int32_t i = 0; i < src->n_merges; i++) {
