@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "convert/hf_tokenizer.h"
+#include "convert/json_file.h"
 
 /* Vocabularies above this many ids are refused: a hostile id must not make us
  * allocate gigabytes (the largest real vocabularies hold about 260k tokens). */
@@ -323,14 +324,28 @@ static char *read_text_file(const char *path, size_t *len, char *err, size_t err
     return buf;
 }
 
-bool wg_hf_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
-                             gguf_writer *w, char *err, size_t err_size) {
+/* config.json's bos_token_id, ... for the ids the tokenizer files left unset (llama.cpp's
+ * SpecialVocab reads them last too). */
+static bool model_config_ids(const char *path, wg_vocab *v, char *err, size_t err_size) {
+    cJSON *c = wg_json_load_file(path, 1u << 20, err, err_size);
+    if (!c) return false;
+    static const char *const keys[] = {"bos_token_id", "eos_token_id", "unk_token_id", "pad_token_id"};
+    int32_t *ids[] = {&v->bos, &v->eos, &v->unk, &v->pad};
+    for (int i = 0; i < 4; i++) {
+        int32_t id;
+        if (*ids[i] < 0 && id_value(cJSON_GetObjectItemCaseSensitive(c, keys[i]), &id) && id < v->n) *ids[i] = id;
+    }
+    cJSON_Delete(c);
+    return true;
+}
+
+static bool to_gguf(const char *json_path, const char *config_path, const char *model_config_path, gguf_writer *w,
+                    char *err, size_t err_size) {
     size_t jl = 0, cl = 0;
-    char *json = read_text_file(tokenizer_json_path, &jl, err, err_size);
+    char *json = read_text_file(json_path, &jl, err, err_size);
     if (!json) return false;
     char *cfg = NULL;
-    if (tokenizer_config_json_path_or_NULL &&
-        !(cfg = read_text_file(tokenizer_config_json_path_or_NULL, &cl, err, err_size))) {
+    if (config_path && !(cfg = read_text_file(config_path, &cl, err, err_size))) {
         free(json);
         return false;
     }
@@ -340,8 +355,22 @@ bool wg_hf_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokeni
     free(json);
     free(cfg);
     if (!ok) return failf(err, err_size, "%s", sub);
+    if (model_config_path && !model_config_ids(model_config_path, &v, err, err_size)) {
+        wg_vocab_clear(&v);
+        return false;
+    }
     ok = wg_bpe_set_vocab_kv(w, &v);
     wg_vocab_clear(&v);
     if (!ok) return failf(err, err_size, "%s", gguf_writer_error(w));
     return true;
+}
+
+bool wg_hf_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
+                             gguf_writer *w, char *err, size_t err_size) {
+    return to_gguf(tokenizer_json_path, tokenizer_config_json_path_or_NULL, NULL, w, err, err_size);
+}
+
+bool wg_hf_folder_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
+                                    const char *config_json_path, gguf_writer *w, char *err, size_t err_size) {
+    return to_gguf(tokenizer_json_path, tokenizer_config_json_path_or_NULL, config_json_path, w, err, err_size);
 }

@@ -110,7 +110,9 @@ def build(scratch, shared, family):
                                                  tie_word_embeddings=False))
     elif family in ("qwen2", "qwen3"):
         tokenizer = qwen2_tokenizer()
-        ids = dict(vocab_size=len(tokenizer), eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"))
+        # as Qwen2's: config.json names a bos id that tokenizer_config.json leaves out
+        ids = dict(vocab_size=len(tokenizer), eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+                   bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"))
         model = (Qwen2ForCausalLM(Qwen2Config(**SMALL, **ids, tie_word_embeddings=True)) if family == "qwen2" else
                  Qwen3ForCausalLM(Qwen3Config(**SMALL, **ids, head_dim=32, tie_word_embeddings=False)))
     else:
@@ -211,6 +213,7 @@ def test_metadata_matches_llama_cpp(family):
         assert a[f"{arch}.attention.sliding_window"] == {"mistral": 16, "phi3": 32}[name]
     else:
         assert a["tokenizer.ggml.pre"] == "qwen2" and a["tokenizer.ggml.model"] == "gpt2"
+        assert a["tokenizer.ggml.bos_token_id"] == a["tokenizer.ggml.padding_token_id"]  # from config.json
     if name == "qwen3":
         assert a["qwen3.attention.key_length"] == 32
     if name == "phi3":
