@@ -567,6 +567,9 @@ BAD = {
     "no weights": (lambda f: (f / "model.safetensors").unlink(), "no model.safetensors"),
     "index escapes the folder": (_index_escapes, "not a file name in the folder"),
     "index names the wrong shard": (_index_wrong_shard, "as the index says"),
+    "bad tokenizer_config.json": (lambda f: (f / "tokenizer_config.json").write_text("{\"added_tokens_decoder\": "),
+                                  "tokenizer_config.json"),
+    "bad added_tokens.json": (lambda f: (f / "added_tokens.json").write_bytes(b"\xff[1,"), "added_tokens.json"),
 }
 
 
@@ -613,3 +616,32 @@ def test_llama2_tokenizer_padded_vocab_and_folder_name(wgllm, scratch, shared):
     ids += [31999, 32002]
     err = relative_error(wgllm.logits(out, ids), hf_logits(params, w, ids))
     assert err <= BOUND
+
+
+def test_added_tokens_of_a_sentencepiece_folder(wgllm, scratch, tokenizer):
+    """Added tokens overwrite their ids as llama.cpp's converter writes them (score -1000;
+    CONTROL when special or spelled <|...|>); entries with ids outside the vocabulary,
+    negative, not numbers, or without text are skipped, not fatal; tokenizer_config.json's
+    eos_token names the eos id."""
+    folder = scratch / "added" / "tiny"
+    small_model(folder, tokenizer)
+    (folder / "added_tokens.json").write_text(json.dumps({"<extra>": 500, "<far>": 10**9, "<neg>": -3, "<str>": "7"}))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "added_tokens_decoder": {"510": {"content": "<|end|>", "special": False},
+                                 "511": {"content": "<sep>", "special": True},
+                                 "512": {"content": "<past-the-end>", "special": True},
+                                 "-1": {"content": "<neg>"}, "x": {"content": "<x>"}, "509": {"content": 5},
+                                 "508": "not an object"},
+        "eos_token": {"content": "<|end|>"}, "add_bos_token": False}))
+    out = convert(wgllm, folder, scratch / "added" / "tiny.gguf")
+    r = gguf.GGUFReader(str(out))
+    tokens = r.fields["tokenizer.ggml.tokens"].contents()
+    types = r.fields["tokenizer.ggml.token_type"].contents()
+    scores = r.fields["tokenizer.ggml.scores"].contents()
+    assert len(tokens) == VOCAB
+    assert (tokens[500], types[500], scores[500]) == ("<extra>", 4, -1000.0)  # USER_DEFINED
+    assert (tokens[510], types[510]) == ("<|end|>", 3) and (tokens[511], types[511]) == ("<sep>", 3)  # CONTROL
+    assert "<far>" not in tokens and "<neg>" not in tokens and "<x>" not in tokens and "<past-the-end>" not in tokens
+    assert r.fields["tokenizer.ggml.eos_token_id"].contents() == 510
+    assert r.fields["tokenizer.ggml.add_bos_token"].contents() is False
+    assert wgllm.tokenize(out, "a<|end|>b", bos=False)  # still a working tokenizer

@@ -20,6 +20,7 @@ The families:
            byte-level BPE tokenizer.json trained here;
   qwen3    Qwen3ForCausalLM, q/k RMS norms, head_dim 32 (not hidden / heads);
   phi3     Phi3ForCausalLM, fused qkv_proj and gate_up_proj, sliding_window 32,
+           partial_rotary_factor 0.5 (as Phi-4-mini's 0.75: 8 of 16 values rotated),
            vocab_size 32064 with Phi-3's added tokens (<|endoftext|>, <|end|>, ...)
            in tokenizer_config.json, and a config.json "_name_or_path" for the name.
 
@@ -118,7 +119,7 @@ def build(scratch, shared, family):
     else:
         model = Phi3ForCausalLM(Phi3Config(**SMALL, vocab_size=32064, original_max_position_embeddings=256,
                                            sliding_window=32, bos_token_id=1, eos_token_id=32000,
-                                           pad_token_id=32000))
+                                           pad_token_id=32000, partial_rotary_factor=0.5))
     model.to(torch.float32).save_pretrained(folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
@@ -218,6 +219,7 @@ def test_metadata_matches_llama_cpp(family):
         assert a["qwen3.attention.key_length"] == 32
     if name == "phi3":
         assert a["general.name"] == b["general.name"] == "Tiny Phi3 v0.1"
+        assert a["phi3.rope.dimension_count"] == 8 and a["phi3.attention.key_length"] == 16
         tokens = a["tokenizer.ggml.tokens"]
         assert tokens[32000] == "<|endoftext|>" and tokens[32007] == "<|end|>" and tokens[32063] == "[PAD32063]"
         assert a["tokenizer.ggml.eos_token_id"] == 32000
