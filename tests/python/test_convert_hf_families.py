@@ -14,6 +14,8 @@ tree of llama_cpp_ref.src_dir(), with its own gguf-py). The two files must have:
     ids; byte-level BPE folders: the Hugging Face tokenizer's ids).
 
 The families:
+  llama    LlamaForCausalLM as Llama 3.2: GQA 4:1, tied, llama3 rope scaling (rope_freqs.weight),
+           a Llama 3 byte-level BPE tokenizer.json;
   mistral  MistralForCausalLM, GQA 2:1, sliding_window 16, untied, the Llama 2
            tokenizer.model;
   qwen2    Qwen2ForCausalLM, q/k/v biases, tied embeddings, a Qwen2-style
@@ -38,19 +40,23 @@ import numpy as np
 import pytest
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast,
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast,
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 import gguf
 from llama_cpp_ref import src_dir
+from test_convert_hf_transformers import llama3_tokenizer
 from test_tokenizer_bpe import training_text
 
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
                r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 # Keys llama.cpp derives from the model's name ("org/name-v0.1" -> organization, basename,
-# version, finetune, a size label such as "mini"); we write general.name only.
-NOT_WRITTEN = {"general.basename", "general.finetune", "general.organization", "general.version"}
+# version, finetune, a size label such as "mini"); we write general.name only. And
+# add_sep_token, which its reading of a post-processor's pair template sets to false
+# for Llama 3: false is also its loader's default (checked below).
+NOT_WRITTEN = {"general.basename", "general.finetune", "general.organization", "general.version",
+               "tokenizer.ggml.add_sep_token"}
 # Ours only: the head size, rotary size and Mistral's window in every file (llama.cpp's
 # loader reads them with these very defaults), and the tokenizer flags at their defaults.
 EXTRA = {"attention.key_length", "attention.value_length", "rope.dimension_count", "attention.sliding_window",
@@ -103,10 +109,19 @@ def qwen2_tokenizer():
 
 
 def build(scratch, shared, family):
-    torch.manual_seed({"mistral": 11, "qwen2": 12, "qwen3": 13, "phi3": 14}[family])
+    torch.manual_seed({"llama": 10, "mistral": 11, "qwen2": 12, "qwen3": 13, "phi3": 14}[family])
     folder = scratch / "families" / f"tiny-{family}"
     tokenizer = None
-    if family == "mistral":
+    if family == "llama":
+        tokenizer = llama3_tokenizer()
+        model = LlamaForCausalLM(LlamaConfig(
+            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2,
+            max_position_embeddings=1024, tie_word_embeddings=True, vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.convert_tokens_to_ids("<|begin_of_text|>"),
+            eos_token_id=tokenizer.convert_tokens_to_ids("<|end_of_text|>"),
+            rope_parameters={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                             "original_max_position_embeddings": 64, "rope_theta": 500000.0}))
+    elif family == "mistral":
         model = MistralForCausalLM(MistralConfig(**SMALL, vocab_size=32000, sliding_window=16,
                                                  tie_word_embeddings=False))
     elif family in ("qwen2", "qwen3"):
@@ -136,7 +151,8 @@ def build(scratch, shared, family):
     return folder, tokenizer
 
 
-FAMILIES = ["mistral", "qwen2", "qwen3", "phi3"]
+FAMILIES = ["llama", "mistral", "qwen2", "qwen3", "phi3"]
+PRE = {"llama": "llama-bpe", "qwen2": "qwen2", "qwen3": "qwen2"}  # byte-level BPE pre-tokenizer names
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +163,7 @@ def converted(scratch, shared, wgllm):
         ours = folder.parent / f"{name}.wgllm.gguf"
         wgllm.ok("convert", "hf", folder, ours, "--type", "f32", timeout=120)
         out[name] = (name, folder, tokenizer, ours, folder.parent / f"{name}.llama-cpp.gguf")
-    llama_cpp_convert([(f, ref, "qwen2" if tok else None) for _, f, tok, _, ref in out.values()])
+    llama_cpp_convert([(f, ref, PRE.get(name)) for name, f, _, _, ref in out.values()])
     return out
 
 
@@ -187,22 +203,23 @@ def test_tensors_match_llama_cpp(family):
         assert list(a[n].shape) == list(t.shape), f"{name}: {n} shape {a[n].shape} vs {t.shape}"
         assert a[n].tensor_type == t.tensor_type, f"{name}: {n} type"
         assert np.array_equal(np.asarray(a[n].data), np.asarray(t.data)), f"{name}: {n} values differ"
-    expected = {"mistral": ["blk.0.attn_q.weight"], "qwen2": ["blk.1.attn_v.bias", "blk.0.attn_q.bias"],
+    expected = {"llama": ["rope_freqs.weight"], "mistral": ["blk.0.attn_q.weight"], "qwen2": ["blk.1.attn_v.bias", "blk.0.attn_q.bias"],
                 "qwen3": ["blk.0.attn_q_norm.weight", "blk.1.attn_k_norm.weight"],
                 "phi3": ["blk.0.attn_qkv.weight", "blk.1.ffn_up.weight"]}[name]
     assert all(n in b for n in expected), sorted(b)
-    assert ("output.weight" in b) == (name != "qwen2"), "tied embeddings: no output.weight"
+    assert ("output.weight" in b) == (name not in ("llama", "qwen2")), "tied embeddings: no output.weight"
 
 
 def test_metadata_matches_llama_cpp(family):
     name, _, _, ours, ref = family
     a, b = fields(ours), fields(ref)
     arch = b["general.architecture"]
-    assert arch == {"mistral": "llama", "phi3": "phi3"}.get(name, name)
+    assert arch == {"mistral": "llama"}.get(name, name)
     missing = sorted(k for k in b if k not in a and k not in NOT_WRITTEN)
     assert not missing, f"{name}: keys llama.cpp writes and we do not: {missing}"
     differ = [(k, a[k], b[k]) for k in b if k in a and not same_value(a[k], b[k])]
     assert not differ, f"{name}: values differ (ours, llama.cpp's): {differ[:5]}"
+    assert b.get("tokenizer.ggml.add_sep_token", False) is False
     extra = sorted(k for k in a if k not in b and k.removeprefix(arch + ".") not in EXTRA)
     assert not extra, f"{name}: keys only we write: {extra}"
     # the items of the converter's metadata, stated once more
@@ -212,6 +229,8 @@ def test_metadata_matches_llama_cpp(family):
     if name in ("mistral", "phi3"):
         assert a["tokenizer.ggml.pre"] == "default" and a["tokenizer.ggml.model"] == "llama"
         assert a[f"{arch}.attention.sliding_window"] == {"mistral": 16, "phi3": 32}[name]
+    elif name == "llama":
+        assert a["tokenizer.ggml.pre"] == "llama-bpe" and not any(k.startswith("llama.rope.scaling") for k in a)
     else:
         assert a["tokenizer.ggml.pre"] == "qwen2" and a["tokenizer.ggml.model"] == "gpt2"
         assert a["tokenizer.ggml.bos_token_id"] == a["tokenizer.ggml.padding_token_id"]  # from config.json
