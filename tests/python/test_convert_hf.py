@@ -645,3 +645,21 @@ def test_added_tokens_of_a_sentencepiece_folder(wgllm, scratch, tokenizer):
     assert r.fields["tokenizer.ggml.eos_token_id"].contents() == 510
     assert r.fields["tokenizer.ggml.add_bos_token"].contents() is False
     assert wgllm.tokenize(out, "a<|end|>b", bos=False)  # still a working tokenizer
+
+
+@pytest.mark.parametrize("name_or_path, option, expected", [
+    (None, None, "Tiny Llama"),                             # the folder's name, titled
+    ("acme/my-model-v0.2", None, "My Model v0.2"),          # a model id: its name, titled
+    ("TinyLlama-1.1B-Chat", None, "TinyLlama 1.1B Chat"),  # words not all lower case stay
+    ("/home/someone/models/x", None, "Tiny Llama"),         # a path: the folder's name
+    ("acme/my-model", "Given/Name as-is", "Given/Name as-is"),  # --name wins, unchanged
+])
+def test_general_name(wgllm, scratch, tokenizer, name_or_path, option, expected):
+    folder = scratch / "names" / str(abs(hash((name_or_path, option)))) / "tiny-llama"
+    small_model(folder, tokenizer)
+    if name_or_path is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config["_name_or_path"] = name_or_path
+        (folder / "config.json").write_text(json.dumps(config))
+    out = convert(wgllm, folder, folder.parent / "out.gguf", *(["--name", option] if option else []))
+    assert gguf.GGUFReader(str(out)).fields["general.name"].contents() == expected
