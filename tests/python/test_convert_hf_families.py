@@ -2,10 +2,10 @@
 
 For each family a tiny random model is built with `transformers` (seeded, float32)
 and written with `save_pretrained`; the same folder is converted by
-`wgllm convert hf --type f32` and by llama.cpp's convert_hf_to_gguf.py (the pinned
+`wgllm convert hf` and by llama.cpp's convert_hf_to_gguf.py (the pinned
 tree of llama_cpp_ref.src_dir(), with its own gguf-py). The two files must have:
-  - the same tensors: names, shapes, types and bit-identical f32 data (so q/k are
-    permuted for llama only, biases, q/k norms and phi3's fused attn_qkv and
+  - the same tensors: names, shapes, types and bit-identical data, in F32 and in Q8_0
+    (so q/k are permuted for llama only, biases, q/k norms and phi3's fused attn_qkv and
     gate-then-up ffn_up are laid out as llama.cpp lays them out);
   - the same value for every key llama.cpp writes, except NOT_WRITTEN; and no key
     of ours that llama.cpp lacks, except EXTRA (keys llama.cpp reads with the same
@@ -75,23 +75,24 @@ PHI3_ADDED = {0: ("<unk>", True), 1: ("<s>", True), 2: ("</s>", False), 32000: (
 
 # Runs convert_hf_to_gguf.py once per job in one process (torch and transformers load
 # once), with the tree's gguf-py first on the path. argv[1]: the tree; argv[2]: JSON
-# [[folder, out, pre], ...], pre the BPE pre-tokenizer name to report or None.
+# [[folder, out, outtype, pre], ...], pre the BPE pre-tokenizer name to report or None.
 LLAMA_CPP_CONVERT = """
 import json, runpy, sys
 tree, jobs = sys.argv[1], json.loads(sys.argv[2])
 sys.path[:0] = [tree, tree + "/gguf-py"]
 from conversion import base
 lookup = base.TextModel.get_vocab_base_pre
-for folder, out, pre in jobs:
+for folder, out, outtype, pre in jobs:
     base.TextModel.get_vocab_base_pre = (lambda self, tokenizer, pre=pre: pre) if pre else lookup
-    sys.argv = [tree + "/convert_hf_to_gguf.py", folder, "--outtype", "f32", "--outfile", out]
+    sys.argv = [tree + "/convert_hf_to_gguf.py", folder, "--outtype", outtype, "--outfile", out]
     runpy.run_path(tree + "/convert_hf_to_gguf.py", run_name="__main__")
 """
 
 
 def llama_cpp_convert(jobs):
     p = subprocess.run([sys.executable, "-c", LLAMA_CPP_CONVERT, str(src_dir()),
-                        json.dumps([[str(f), str(o), pre] for f, o, pre in jobs])], capture_output=True, timeout=600)
+                        json.dumps([[str(f), str(o), t, pre] for f, o, t, pre in jobs])], capture_output=True,
+                       timeout=600)
     assert p.returncode == 0, f"llama.cpp's converter failed:\n{p.stderr.decode(errors='replace')[-3000:]}"
 
 
@@ -160,10 +161,12 @@ def converted(scratch, shared, wgllm):
     out = {}
     for name in FAMILIES:
         folder, tokenizer = build(scratch, shared, name)
-        ours = folder.parent / f"{name}.wgllm.gguf"
-        wgllm.ok("convert", "hf", folder, ours, "--type", "f32", timeout=120)
-        out[name] = (name, folder, tokenizer, ours, folder.parent / f"{name}.llama-cpp.gguf")
-    llama_cpp_convert([(f, ref, PRE.get(name)) for name, f, _, _, ref in out.values()])
+        for t in ("f32", "q8_0"):
+            wgllm.ok("convert", "hf", folder, folder.parent / f"{name}.wgllm.{t}.gguf", "--type", t, timeout=120)
+        out[name] = (name, folder, tokenizer, folder.parent / f"{name}.wgllm.f32.gguf",
+                     folder.parent / f"{name}.llama-cpp.f32.gguf")
+    llama_cpp_convert([(f, f.parent / f"{name}.llama-cpp.{t}.gguf", t, PRE.get(name))
+                       for name, f, _, _, _ in out.values() for t in ("f32", "q8_0")])
     return out
 
 
@@ -194,8 +197,10 @@ def same_value(a, b):
     return a == b
 
 
-def test_tensors_match_llama_cpp(family):
-    name, _, _, ours, ref = family
+@pytest.mark.parametrize("outtype", ["f32", "q8_0"])
+def test_tensors_match_llama_cpp(family, outtype):
+    name, folder, _, _, _ = family
+    ours, ref = (folder.parent / f"{name}.{who}.{outtype}.gguf" for who in ("wgllm", "llama-cpp"))
     a = {t.name: t for t in reader(ours).tensors}
     b = {t.name: t for t in reader(ref).tensors}
     assert sorted(a) == sorted(b), f"{name}: tensor names differ"
