@@ -33,7 +33,8 @@ def hf(scratch):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(training_text(), trainer)
     tok.add_special_tokens(SPECIALS)
-    path = scratch / "qwen2-tokenizer.json"
+    path = scratch / "qwen2" / "tokenizer.json"  # its own folder: no tokenizer_config.json beside it
+    path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
     return path
 
@@ -110,7 +111,8 @@ def test_whole_word_piece_is_still_merged(wgllm, scratch):
         pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
     ])
-    path = scratch / "qwen2-whole-word.json"
+    path = scratch / "qwen2-whole-word" / "tokenizer.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
     out = scratch / "qwen2-whole-word.gguf"
     wgllm.ok("convert", "hf-tokenizer", path, out)
