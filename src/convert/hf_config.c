@@ -140,6 +140,10 @@ static bool parse_family(const cJSON *root, wg_hf_config *c, char *err, size_t e
     if (arch == WG_LLAMA_ARCH_PHI3) {
         /* llama.cpp's count: int(factor * n_embd) // n_head */
         int32_t dims = (int32_t)(factor * (double)s->n_embd) / s->n_head;
+        if (dims < 2) {
+            snprintf(err, err_size, "config.json: \"partial_rotary_factor\" %g rotates no pair of a head", factor);
+            return false;
+        }
         if (dims != wg_llama_head_dim(s)) s->ext.rope_dims = dims;
         const char *key = "original_max_position_embeddings";
         const cJSON *rp = field(root, "rope_parameters");

@@ -271,6 +271,10 @@ def test_unsupported_settings_are_refused(scratch, shared, wgllm):
         (dict(architectures=["Phi3ForCausalLM"], rope_parameters={
             "rope_type": "longrope", "rope_theta": 10000.0, "long_factor": [1.0] * 8, "short_factor": [1.0] * 8,
             "factor": 4.0}), "longrope"),
+        (dict(architectures=["Phi3ForCausalLM"], partial_rotary_factor=0.01), "partial_rotary_factor"),
+        (dict(architectures=["Phi3ForCausalLM"], partial_rotary_factor=0.2), "must be even"),  # 12 // 4 = 3 rotated
+        (dict(partial_rotary_factor=0.5), "only for Phi3ForCausalLM"),
+        (dict(architectures=["MistralForCausalLM"], sliding_window=-4), "sliding_window"),
     ]
     for change, needle in cases:
         (folder / "config.json").write_text(json.dumps(dict(config, **change)))
