@@ -6,9 +6,15 @@ initializer (std 0.02) gives near-uniform attention and logits that would hide m
 
 Tokenizers are real ones, so that llama.cpp's convert_hf_to_gguf.py accepts them (it refuses a
 BPE pre-tokenizer whose ids on its check text it does not know):
-  spm    Llama 2's tokenizer.model (the data folder), used by llama, mistral and phi3;
+  spm    Llama 2's tokenizer.model (the data folder), used by llama, mistral and phi3. The reference
+         ids are sentencepiece's, the library the model was trained with (and that transformers 4's
+         LlamaTokenizer wraps): transformers 5.24 rebuilds tokenizer.model as a `tokenizers` BPE
+         that differs from sentencepiece on runs of spaces and a leading space (9 of the 39 strings
+         of test_families_e2e.py: "Hello  world" gives 15043 259 11526, sentencepiece and
+         llama.cpp 15043 29871 3186);
   qwen2  Qwen2's byte-level BPE, rebuilt as a tokenizer.json from llama.cpp's reference vocabulary
-         models/ggml-vocab-qwen2.gguf (tokens, merges and specials; Qwen2's pre-tokenizer regex).
+         models/ggml-vocab-qwen2.gguf (tokens, merges and specials; Qwen2's pre-tokenizer regex);
+         the reference ids are transformers' own tokenizer's, loaded back from the saved folder.
 """
 
 import json
@@ -18,6 +24,7 @@ import gguf
 import torch
 import transformers
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from sentencepiece import SentencePieceProcessor
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 import llama_cpp_ref
@@ -103,9 +110,31 @@ def save_spm_tokenizer(folder, shared, added=()):
         (folder / "added_tokens.json").write_text(json.dumps({t: 32000 + i for i, t in enumerate(added)}))
 
 
+class SpmIds:
+    """Reference ids of a SentencePiece tokenizer.model: BOS 1 when asked, no special-token parsing."""
+    parses_special = False
+
+    def __init__(self, path):
+        self.sp = SentencePieceProcessor(model_file=str(path))
+
+    def ids(self, text, bos=False):
+        return ([self.sp.bos_id()] if bos else []) + self.sp.encode(text)
+
+
+class HfIds:
+    """Reference ids of a transformers tokenizer; special: the text of special tokens becomes them."""
+    parses_special = True
+
+    def __init__(self, folder):
+        self.tok = AutoTokenizer.from_pretrained(folder)
+
+    def ids(self, text, bos=False, special=False):
+        return self.tok(text, add_special_tokens=bos, split_special_tokens=not special)["input_ids"]
+
+
 def make(family, folder, shared, seed=0, **overrides):
     """Saves a random model of the family (config overrides allowed) with its tokenizer into
-    folder; returns (model in float32 eval mode, the transformers tokenizer loaded from folder)."""
+    folder; returns (model in float32 eval mode, SpmIds or HfIds: the reference tokenizer)."""
     cls_name, params, tok_kind = FAMILIES[family]
     cls = getattr(transformers, cls_name)
     config = cls.config_class(**dict(params, **overrides))
@@ -116,9 +145,9 @@ def make(family, folder, shared, seed=0, **overrides):
     model.save_pretrained(folder, safe_serialization=True)
     if tok_kind == "spm":
         save_spm_tokenizer(folder, shared, PHI3_ADDED if family == "phi3" else ())
-    else:
-        qwen2_tokenizer().save_pretrained(folder)
-    return model, AutoTokenizer.from_pretrained(folder)
+        return model, SpmIds(folder / "tokenizer.model")
+    qwen2_tokenizer().save_pretrained(folder)
+    return model, HfIds(folder)
 
 
 def reference_logits(model, ids):
