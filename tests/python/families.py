@@ -41,7 +41,7 @@ FAMILIES = {
     "llama": ("LlamaForCausalLM", dict(_SMALL, vocab_size=32000, rope_theta=10000.0, tie_word_embeddings=False,
                                        bos_token_id=1, eos_token_id=2), "spm"),
     # Mistral 7B v0.1 style: its 4096 sliding window is longer than the prompts (llama.cpp's converter
-    # does not write it; a short window is test_families_e2e.py's mistral_swa case)
+    # does not write it; test_mistral_sliding_window_matches_transformers has a short one)
     "mistral": ("MistralForCausalLM", dict(_SMALL, vocab_size=32000, rope_theta=10000.0, sliding_window=4096,
                                            tie_word_embeddings=False, bos_token_id=1, eos_token_id=2), "spm"),
     # Qwen2.5-0.5B style: q/k/v biases, NeoX rotary, tied output
