@@ -190,10 +190,11 @@ def test_tokenizer_matches_reference(family, converter, saved, gguf_file, wgllm,
 
 
 @pytest.mark.parametrize("family,converter", CASES)
-def test_greedy_matches_llama_cpp(family, converter, saved, gguf_file, wgllm):
-    _, _, tokenizer = saved(family)
+def test_greedy_matches_llama_cpp(family, converter, gguf_file, wgllm):
     path = gguf_file(family, converter)
-    ids = prompt_ids(tokenizer)
+    # the ids `wgllm run` feeds itself (test_tokenizer_matches_reference checks them), so that
+    # this test compares the two forward passes alone
+    ids = wgllm.tokenize(path, PROMPT)
     theirs = llama_cpp_ref.greedy(path, ids, N_PREDICT)
     for backend in ("cpu", "webgpu"):
         ours = [t["id"] for t in wgllm.run_json("-m", path, "-p", PROMPT, "--temp", "0", "-n", N_PREDICT,
