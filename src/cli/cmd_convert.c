@@ -24,12 +24,15 @@ static const char k_convert_usage[] =
     "  llama2c  a llama2.c legacy checkpoint and its tokenizer.bin to a Llama GGUF\n"
     "           (--type: type of the 2-D weights, default f32; norms stay f32; a matrix\n"
     "           whose rows are not whole blocks is stored as f16)\n"
-    "  hf       a Hugging Face LlamaForCausalLM folder (config.json, model.safetensors or\n"
-    "           model.safetensors.index.json, tokenizer.model or tokenizer.json) to a Llama\n"
-    "           GGUF (--type as for llama2c, plus bf16; the name defaults to the folder's)\n"
+    "  hf       a Hugging Face folder of LlamaForCausalLM, MistralForCausalLM,\n"
+    "           Qwen2ForCausalLM, Qwen3ForCausalLM or Phi3ForCausalLM (config.json,\n"
+    "           model.safetensors or model.safetensors.index.json, tokenizer.model or\n"
+    "           tokenizer.json) to a GGUF as llama.cpp's converter writes it (--type as for\n"
+    "           llama2c, plus bf16; the name defaults to config.json's _name_or_path or\n"
+    "           the folder's)\n"
     "  spm      a SentencePiece tokenizer.model to a vocabulary-only GGUF\n"
-    "  hf-tokenizer  a Hugging Face tokenizer.json (byte-level BPE with Llama 3's\n"
-    "           pre-tokenizer) to a vocabulary-only GGUF; bos/eos come from --config\n"
+    "  hf-tokenizer  a Hugging Face tokenizer.json (byte-level BPE with Llama 3's or\n"
+    "           Qwen2's pre-tokenizer) to a vocabulary-only GGUF; bos/eos come from --config\n"
     "           (default: tokenizer_config.json beside TOKENIZER.json, if there)\n";
 
 static int convert_usage_error(const char *fmt, const char *arg) {

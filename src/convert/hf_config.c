@@ -52,24 +52,105 @@ static bool get_bool(const cJSON *obj, const char *key, bool def) {
     return cJSON_IsBool(j) ? cJSON_IsTrue(j) : def;
 }
 
-static bool check_architecture(const cJSON *root, char *err, size_t err_size) {
+/* The Hugging Face classes converted, and the GGUF arch of each. */
+static const struct {
+    const char *hf, *model_type;
+    int32_t arch;
+} k_archs[] = {
+    {"LlamaForCausalLM", "llama", WG_LLAMA_ARCH_LLAMA},   {"MistralForCausalLM", "mistral", WG_LLAMA_ARCH_LLAMA},
+    {"Qwen2ForCausalLM", "qwen2", WG_LLAMA_ARCH_QWEN2},   {"Qwen3ForCausalLM", "qwen3", WG_LLAMA_ARCH_QWEN3},
+    {"Phi3ForCausalLM", "phi3", WG_LLAMA_ARCH_PHI3},
+};
+#define N_ARCHS (sizeof k_archs / sizeof k_archs[0])
+
+static bool check_architecture(const cJSON *root, wg_hf_config *c, char *err, size_t err_size) {
     const cJSON *arch = field(root, "architectures");
+    const char *first = NULL;
     if (!arch) {
         const cJSON *mt = field(root, "model_type");
-        if (cJSON_IsString(mt) && strcmp(mt->valuestring, "llama") == 0) return true;
-        snprintf(err, err_size, "config.json: no \"architectures\" (expected LlamaForCausalLM)");
+        for (size_t i = 0; cJSON_IsString(mt) && i < N_ARCHS; i++) {
+            if (strcmp(mt->valuestring, k_archs[i].model_type) != 0) continue;
+            c->shape.ext.arch = k_archs[i].arch;
+            snprintf(c->hf_arch, sizeof c->hf_arch, "%s", k_archs[i].hf);
+            return true;
+        }
+        snprintf(err, err_size, "config.json: no \"architectures\" (expected LlamaForCausalLM, MistralForCausalLM, "
+                                "Qwen2ForCausalLM, Qwen3ForCausalLM or Phi3ForCausalLM)");
         return false;
     }
-    const char *first = NULL;
     for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next) {
         if (!cJSON_IsString(a)) continue;
-        if (strcmp(a->valuestring, "LlamaForCausalLM") == 0) return true;
+        for (size_t i = 0; i < N_ARCHS; i++) {
+            if (strcmp(a->valuestring, k_archs[i].hf) != 0) continue;
+            c->shape.ext.arch = k_archs[i].arch;
+            snprintf(c->hf_arch, sizeof c->hf_arch, "%s", k_archs[i].hf);
+            return true;
+        }
         if (!first) first = a->valuestring;
     }
     char shown[96];
     wg_st_printable(first ? first : "?", shown, sizeof shown);
-    snprintf(err, err_size, "config.json: unsupported architecture '%s' (supported: LlamaForCausalLM)", shown);
+    snprintf(err, err_size,
+             "config.json: unsupported architecture '%s' (supported: LlamaForCausalLM, MistralForCausalLM, "
+             "Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)",
+             shown);
     return false;
+}
+
+/* A window or context size that may also be 0 or null ("none"): 0 then. */
+static bool get_window(const cJSON *obj, const char *key, int32_t *out, char *err, size_t err_size) {
+    const cJSON *j = field(obj, key);
+    if (!j || (cJSON_IsNumber(j) && j->valuedouble == 0.0)) {
+        *out = 0;
+        return true;
+    }
+    return get_dim(obj, key, 0, out, err, err_size);
+}
+
+/* A key of config.json, or of its rope_parameters (where transformers 5 moved some). */
+static const cJSON *rope_field(const cJSON *root, const char *key) {
+    const cJSON *j = field(root, key);
+    const cJSON *rp = field(root, "rope_parameters");
+    return j ? j : (cJSON_IsObject(rp) ? field(rp, key) : NULL);
+}
+
+/* Sliding window, partial rotary and the original context, per family. */
+static bool parse_family(const cJSON *root, wg_hf_config *c, char *err, size_t err_size) {
+    wg_llama_shape *s = &c->shape;
+    int32_t arch = s->ext.arch;
+    bool mistral = strcmp(c->hf_arch, "MistralForCausalLM") == 0;
+    if (mistral || arch == WG_LLAMA_ARCH_PHI3) {
+        if (!get_window(root, "sliding_window", &s->ext.swa_window, err, err_size)) return false;
+    }
+    if ((arch == WG_LLAMA_ARCH_QWEN2 || arch == WG_LLAMA_ARCH_QWEN3) && get_bool(root, "use_sliding_window", false)) {
+        snprintf(err, err_size, "config.json: %s with use_sliding_window is not supported", c->hf_arch);
+        return false;
+    }
+    const cJSON *prf = rope_field(root, "partial_rotary_factor");
+    double factor = 1.0;
+    if (prf && !(cJSON_IsNumber(prf) && prf->valuedouble > 0.0 && prf->valuedouble <= 1.0)) {
+        snprintf(err, err_size, "config.json: \"partial_rotary_factor\" must be a number in (0, 1]");
+        return false;
+    }
+    if (prf) factor = prf->valuedouble;
+    if (factor != 1.0 && arch != WG_LLAMA_ARCH_PHI3) {
+        snprintf(err, err_size, "config.json: partial rotary embeddings are supported only for Phi3ForCausalLM");
+        return false;
+    }
+    if (arch == WG_LLAMA_ARCH_PHI3) {
+        /* llama.cpp's count: int(factor * n_embd) // n_head */
+        int32_t dims = (int32_t)(factor * (double)s->n_embd) / s->n_head;
+        if (dims < 2) {
+            snprintf(err, err_size, "config.json: \"partial_rotary_factor\" %g rotates no pair of a head", factor);
+            return false;
+        }
+        if (dims != wg_llama_head_dim(s)) s->ext.rope_dims = dims;
+        const char *key = "original_max_position_embeddings";
+        const cJSON *rp = field(root, "rope_parameters");
+        const cJSON *holder = field(root, key) || !cJSON_IsObject(rp) ? root : rp;
+        if (!get_dim(holder, key, s->n_ctx, &s->ext.rope_scaling_orig_ctx, err, err_size)) return false;
+    }
+    return true;
 }
 
 /* rope_scaling (transformers 4) or rope_parameters (transformers 5, which also carries
@@ -101,10 +182,13 @@ static bool parse_rope(const cJSON *root, wg_hf_config *c, char *err, size_t err
     const char *t = type->valuestring;
     if (strcmp(t, "default") == 0) return true;
     bool linear = strcmp(t, "linear") == 0, llama3 = strcmp(t, "llama3") == 0;
-    if (!linear && !llama3) {
+    if (!linear && !(llama3 && s->ext.arch == WG_LLAMA_ARCH_LLAMA)) {
         char shown[48];
         wg_st_printable(t, shown, sizeof shown);
-        snprintf(err, err_size, "config.json: unsupported rope scaling '%s' (supported: linear, llama3)", shown);
+        bool longrope = strcmp(t, "longrope") == 0 || strcmp(t, "su") == 0;
+        snprintf(err, err_size, "config.json: unsupported rope scaling '%s'%s (supported: linear%s)", shown,
+                 longrope ? " of the long-context Phi-3 models" : "",
+                 s->ext.arch == WG_LLAMA_ARCH_LLAMA ? ", llama3" : "");
         return false;
     }
     if (!field(rs, "factor")) {
@@ -140,7 +224,9 @@ bool wg_hf_config_parse(const cJSON *root, wg_hf_config *out, char *err, size_t 
         snprintf(err, err_size, "config.json: not a JSON object");
         return false;
     }
-    if (!check_architecture(root, err, err_size)) return false;
+    if (!check_architecture(root, out, err, err_size)) return false;
+    const cJSON *nop = field(root, "_name_or_path");
+    if (cJSON_IsString(nop)) snprintf(out->name_or_path, sizeof out->name_or_path, "%s", nop->valuestring);
     const cJSON *act = field(root, "hidden_act");
     if (act && !(cJSON_IsString(act) && strcmp(act->valuestring, "silu") == 0)) {
         char shown[48];
@@ -148,8 +234,9 @@ bool wg_hf_config_parse(const cJSON *root, wg_hf_config *out, char *err, size_t 
         snprintf(err, err_size, "config.json: unsupported hidden_act '%s' (supported: silu)", shown);
         return false;
     }
+    /* Qwen2 always has q/k/v biases (its config has no switch); no other bias is read */
     if (get_bool(root, "attention_bias", false) || get_bool(root, "mlp_bias", false)) {
-        snprintf(err, err_size, "config.json: attention or MLP biases are not supported");
+        snprintf(err, err_size, "config.json: attention or MLP biases are not supported for %s", out->hf_arch);
         return false;
     }
     wg_llama_shape *s = &out->shape;
@@ -169,7 +256,7 @@ bool wg_hf_config_parse(const cJSON *root, wg_hf_config *out, char *err, size_t 
     if (!get_pos(root, "rms_norm_eps", 1e-6, &eps, err, err_size)) return false;
     s->ext.rms_eps = (float)eps;
     s->tied = get_bool(root, "tie_word_embeddings", false);
-    if (!parse_rope(root, out, err, err_size)) return false;
+    if (!parse_rope(root, out, err, err_size) || !parse_family(root, out, err, err_size)) return false;
     char why[200];
     if (!wg_llama_shape_check(s, why, sizeof why)) {
         snprintf(err, err_size, "config.json: %s", why);

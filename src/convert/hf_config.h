@@ -1,5 +1,6 @@
-/* config.json of a Hugging Face Llama checkpoint (LlamaForCausalLM) and the Llama 3
- * RoPE frequency factors derived from it. */
+/* config.json of a Hugging Face checkpoint of the Llama family (LlamaForCausalLM,
+ * MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM) and the
+ * Llama 3 RoPE frequency factors derived from it. */
 #ifndef WGLLM_CONVERT_HF_CONFIG_H
 #define WGLLM_CONVERT_HF_CONFIG_H
 
@@ -11,18 +12,22 @@
 #include "convert/llama_gguf.h"
 
 typedef struct wg_hf_config {
-    wg_llama_shape shape;   /* sizes, rope base, eps, scaling type/factor, tied */
+    wg_llama_shape shape;   /* arch, sizes, rope base/dims, eps, scaling type/factor, window, tied */
+    char hf_arch[32];       /* "Qwen2ForCausalLM", ... */
+    char name_or_path[256]; /* "_name_or_path", "" when absent */
     /* "llama3" scaling parameters (transformers' defaults when absent) */
     float low_freq_factor;  /* 1 */
     float high_freq_factor; /* 4 */
 } wg_hf_config;
 
-/* Reads the fields transformers' LlamaConfig writes (hidden_size, intermediate_size,
+/* Reads the fields transformers' configs write (hidden_size, intermediate_size,
  * num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim, rms_norm_eps,
  * rope_theta, max_position_embeddings, vocab_size, tie_word_embeddings, rope_scaling or
- * rope_parameters) with LlamaConfig's defaults for the optional ones. Refuses other
- * architectures, biases, activations other than silu, and rope scaling other than
- * linear and llama3, each with a one-line message. */
+ * rope_parameters; Mistral's and Phi-3's sliding_window; Phi-3's partial_rotary_factor
+ * and original_max_position_embeddings) with LlamaConfig's defaults for the optional
+ * ones. Refuses other architectures, biases other than Qwen2's, activations other than
+ * silu, Qwen's use_sliding_window, and rope scaling other than linear and (llama only)
+ * llama3, each with a one-line message. */
 bool wg_hf_config_parse(const cJSON *root, wg_hf_config *out, char *err, size_t err_size);
 bool wg_hf_config_load(const char *path, wg_hf_config *out, char *err, size_t err_size);
 

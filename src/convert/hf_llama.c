@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "convert/hf_config.h"
+#include "convert/hf_spm.h"
 #include "convert/hf_tokenizer.h"
 #include "convert/safetensors.h"
 #include "quant/quant.h"
@@ -21,15 +22,22 @@ typedef struct hf_source {
     float *rope_factors;           /* head_dim / 2, when the shape has rope_freqs */
 } hf_source;
 
-/* Hugging Face name of the tensor GGUF calls t->name. */
-static void hf_name(const wg_llama_tensor_desc *t, char *buf, size_t size) {
+/* Hugging Face name of the tensor GGUF calls t->name (phi3's ffn_up is its fused gate_up_proj). */
+static void hf_name(int32_t cfg_arch, const wg_llama_tensor_desc *t, char *buf, size_t size) {
     const char *suffix = NULL;
     switch (t->kind) {
     case WG_LT_TOKEN_EMBD: snprintf(buf, size, "model.embed_tokens.weight"); return;
     case WG_LT_OUTPUT_NORM: snprintf(buf, size, "model.norm.weight"); return;
     case WG_LT_OUTPUT: snprintf(buf, size, "lm_head.weight"); return;
-    case WG_LT_ROPE_FREQS: snprintf(buf, size, "(computed)"); return;
+    case WG_LT_ROPE_FREQS:
+    case WG_LT_KIND_COUNT: snprintf(buf, size, "(computed)"); return;
     case WG_LT_ATTN_NORM: suffix = "input_layernorm"; break;
+    case WG_LT_ATTN_QKV: suffix = "self_attn.qkv_proj"; break;
+    case WG_LT_ATTN_Q_NORM: suffix = "self_attn.q_norm"; break;
+    case WG_LT_ATTN_K_NORM: suffix = "self_attn.k_norm"; break;
+    case WG_LT_ATTN_Q_BIAS: snprintf(buf, size, "model.layers.%d.self_attn.q_proj.bias", t->layer); return;
+    case WG_LT_ATTN_K_BIAS: snprintf(buf, size, "model.layers.%d.self_attn.k_proj.bias", t->layer); return;
+    case WG_LT_ATTN_V_BIAS: snprintf(buf, size, "model.layers.%d.self_attn.v_proj.bias", t->layer); return;
     case WG_LT_ATTN_Q: suffix = "self_attn.q_proj"; break;
     case WG_LT_ATTN_K: suffix = "self_attn.k_proj"; break;
     case WG_LT_ATTN_V: suffix = "self_attn.v_proj"; break;
@@ -37,13 +45,14 @@ static void hf_name(const wg_llama_tensor_desc *t, char *buf, size_t size) {
     case WG_LT_FFN_NORM: suffix = "post_attention_layernorm"; break;
     case WG_LT_FFN_GATE: suffix = "mlp.gate_proj"; break;
     case WG_LT_FFN_DOWN: suffix = "mlp.down_proj"; break;
-    case WG_LT_FFN_UP: suffix = "mlp.up_proj"; break;
+    case WG_LT_FFN_UP: suffix = cfg_arch == WG_LLAMA_ARCH_PHI3 ? "mlp.gate_up_proj" : "mlp.up_proj"; break;
     }
     snprintf(buf, size, "model.layers.%d.%s.weight", t->layer, suffix);
 }
 
 /* Row r of GGUF's q or k comes from this row of Hugging Face's: inside each head the
- * pair (2j, 2j+1) is (j, j + d/2) of the rotate-half layout. */
+ * pair (2j, 2j+1) is (j, j + d/2) of the rotate-half layout. Only llama's files are
+ * permuted: qwen2, qwen3 and phi3 rotate halves (NeoX style) in llama.cpp too. */
 static int64_t permuted_row(int64_t r, int64_t head_dim) {
     int64_t h = r / head_dim, i = r % head_dim;
     return h * head_dim + (i % 2) * (head_dim / 2) + i / 2;
@@ -69,7 +78,7 @@ static void hf_fill(void *ctx, const wg_llama_tensor_desc *t, int64_t row0, int6
         return;
     }
     const wg_st_tensor *st = src->by_index[t->index];
-    bool permute = t->kind == WG_LT_ATTN_Q || t->kind == WG_LT_ATTN_K;
+    bool permute = src->cfg->shape.ext.arch == WG_LLAMA_ARCH_LLAMA && (t->kind == WG_LT_ATTN_Q || t->kind == WG_LT_ATTN_K);
     int64_t head_dim = wg_llama_head_dim(&src->cfg->shape);
     for (int64_t r = 0; r < n_rows; r++) {
         int64_t row = permute ? permuted_row(row0 + r, head_dim) : row0 + r;
@@ -88,8 +97,9 @@ static bool ignorable(const char *name) {
 
 /* Finds every tensor the GGUF needs, checks dtype and shape, and refuses tensors this
  * converter would silently drop (biases, unknown layers). */
-static bool resolve_tensors(const wg_st_checkpoint *ck, const wg_llama_shape *s, const wg_st_tensor **by_index,
+static bool resolve_tensors(const wg_st_checkpoint *ck, const wg_hf_config *cfg, const wg_st_tensor **by_index,
                             char *err, size_t err_size) {
+    const wg_llama_shape *s = &cfg->shape;
     int n = wg_llama_tensor_count(s);
     char **expected = calloc((size_t)n + 1, sizeof *expected);
     if (!expected) {
@@ -104,7 +114,7 @@ static bool resolve_tensors(const wg_st_checkpoint *ck, const wg_llama_shape *s,
         by_index[i] = NULL;
         if (t.kind == WG_LT_ROPE_FREQS) continue;
         char name[96];
-        hf_name(&t, name, sizeof name);
+        hf_name(s->ext.arch, &t, name, sizeof name);
         const wg_st_tensor *st = wg_st_checkpoint_find(ck, name);
         if (!st) {
             snprintf(err, err_size, "missing tensor '%s'%s", name,
@@ -149,8 +159,8 @@ static bool resolve_tensors(const wg_st_checkpoint *ck, const wg_llama_shape *s,
             if (ignorable(name) || bsearch(&name, expected, (size_t)n_expected, sizeof *expected, cmp_str)) continue;
             char shown[96];
             wg_st_printable(name, shown, sizeof shown);
-            snprintf(err, err_size, "unexpected tensor '%s' (not part of a %d-layer LlamaForCausalLM)", shown,
-                     (int)s->n_layer);
+            snprintf(err, err_size, "unexpected tensor '%s' (not part of a %d-layer %s)", shown, (int)s->n_layer,
+                     cfg->hf_arch);
             ok = false;
         }
     }
@@ -159,51 +169,16 @@ static bool resolve_tensors(const wg_st_checkpoint *ck, const wg_llama_shape *s,
     return ok;
 }
 
-/* tokenizer.model with config.json's vocab_size pieces: more is an error, fewer are
- * padded with unused "[PAD<i>]" pieces (the model's extra embedding rows). */
-static bool load_spm(const char *path, int32_t n_vocab, wg_vocab *v, char *err, size_t err_size) {
-    char why[300];
-    if (!wg_vocab_load_spm(path, v, why, sizeof why)) {
-        snprintf(err, err_size, "%s: %s", path, why);
-        return false;
-    }
-    if (v->n > n_vocab) {
-        snprintf(err, err_size, "%s has %d pieces but config.json's vocab_size is %d", path, (int)v->n, (int)n_vocab);
-        wg_vocab_clear(v);
-        return false;
-    }
-    if (v->n == n_vocab) return true;
-    char **pieces = realloc(v->pieces, sizeof *pieces * (size_t)n_vocab);
-    if (pieces) v->pieces = pieces;
-    float *scores = pieces ? realloc(v->scores, sizeof *scores * (size_t)n_vocab) : NULL;
-    if (scores) v->scores = scores;
-    int32_t *types = scores ? realloc(v->types, sizeof *types * (size_t)n_vocab) : NULL;
-    if (types) v->types = types;
-    bool ok = types != NULL;
-    for (int32_t i = v->n; ok && i < n_vocab; i++) {
-        char piece[32];
-        snprintf(piece, sizeof piece, "[PAD%d]", (int)i);
-        v->pieces[i] = strdup(piece);
-        v->scores[i] = 0.0f;
-        v->types[i] = WG_TOKEN_UNUSED;
-        if (!v->pieces[i]) ok = false;
-        else v->n = i + 1;
-    }
-    if (!ok) {
-        snprintf(err, err_size, "out of memory");
-        wg_vocab_clear(v);
-    }
-    return ok;
-}
-
 typedef struct json_vocab {
     char json[PATH_BYTES];
     char config[PATH_BYTES]; /* "" when there is no tokenizer_config.json */
+    char model_config[PATH_BYTES];
 } json_vocab;
 
 static bool json_vocab_kv(void *ctx, gguf_writer *w, char *err, size_t err_size) {
     const json_vocab *jv = ctx;
-    return wg_hf_tokenizer_to_gguf(jv->json, jv->config[0] ? jv->config : NULL, w, err, err_size);
+    return wg_hf_folder_tokenizer_to_gguf(jv->json, jv->config[0] ? jv->config : NULL, jv->model_config, w, err,
+                                          err_size);
 }
 
 static bool is_file(const char *path) {
@@ -220,6 +195,57 @@ static void folder_name(const char *dir, char *buf, size_t size) {
     size_t start = len;
     while (start > 0 && path[start - 1] != '/') start--;
     snprintf(buf, size, "%.*s", (int)(len - start), path + start);
+}
+
+/* gguf-py's Metadata.id_to_title, for ASCII: '-' becomes ' ', and a word in lower
+ * case that is not a version or number ("v0.1", "7b") gets capitals after each
+ * non-letter ("tiny-llama" -> "Tiny Llama"). */
+static void id_to_title(const char *id, char *buf, size_t size) {
+    size_t n = 0;
+    const char *p = id;
+    while (*p && n + 1 < size) {
+        while (*p == ' ' || *p == '-' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        const char *w = p;
+        while (*p && !strchr(" -\t\n\r", *p)) p++;
+        if (p == w) break;
+        bool lower = false, upper = false;
+        for (const char *q = w; q < p; q++) {
+            if (*q >= 'a' && *q <= 'z') lower = true;
+            if (*q >= 'A' && *q <= 'Z') upper = true;
+        }
+        bool number = *w >= '0' && *w <= '9';
+        if (*w == 'v' && p - w > 1 && w[1] >= '0' && w[1] <= '9') {
+            number = true; /* v\d+(\.\d+)*: digits and single dots, ending in a digit */
+            for (const char *q = w + 1; q < p && number; q++)
+                number = (*q >= '0' && *q <= '9') || (*q == '.' && q + 1 < p && q[1] >= '0' && q[1] <= '9');
+        }
+        bool title = lower && !upper && !number;
+        if (n > 0 && n + 1 < size) buf[n++] = ' ';
+        for (const char *q = w; q < p && n + 1 < size; q++) {
+            char ch = *q;
+            bool after_letter = q > w && (((q[-1] | 0x20) >= 'a' && (q[-1] | 0x20) <= 'z') || (unsigned char)q[-1] >= 0x80);
+            if (title && ch >= 'a' && ch <= 'z' && !after_letter) ch = (char)(ch - 32);
+            buf[n++] = ch;
+        }
+    }
+    buf[n < size ? n : size - 1] = 0;
+}
+
+/* general.name as llama.cpp's converter picks it without --model-name: config.json's
+ * "_name_or_path" when it is a model id ("org/name" or "name", not a path), else
+ * the folder's name; the part after the '/', as a title. */
+static void model_name(const wg_hf_config *cfg, const char *dir, char *buf, size_t size) {
+    const char *id = cfg->name_or_path;
+    const char *slash = strchr(id, '/');
+    char folder[256];
+    if (!id[0] || (slash && strchr(slash + 1, '/'))) {
+        folder_name(dir, folder, sizeof folder);
+        id = folder;
+    } else if (slash && !strchr(id, ' ')) {
+        id = slash + 1;
+    }
+    id_to_title(id, buf, size);
+    if (!buf[0]) snprintf(buf, size, "%s", id);
 }
 
 bool wg_hf_llama_convert(const char *dir, const char *out_path, const wg_llama_write_opts *opts, char *err,
@@ -241,11 +267,11 @@ bool wg_hf_llama_convert(const char *dir, const char *out_path, const wg_llama_w
     /* tokenizer first: a folder without one fails before any weight is read */
     wg_vocab vocab = {0};
     bool have_vocab = false;
-    json_vocab jv = {{0}, {0}};
+    json_vocab jv = {{0}, {0}, {0}};
     wg_llama_write_opts o = *opts;
     snprintf(path, sizeof path, "%s/tokenizer.model", dir);
     if (is_file(path)) {
-        if (!load_spm(path, s->n_vocab, &vocab, err, err_size)) return false;
+        if (!wg_hf_spm_load(dir, &cfg, &vocab, err, err_size)) return false;
         have_vocab = true;
     } else {
         snprintf(jv.json, sizeof jv.json, "%s/tokenizer.json", dir);
@@ -254,6 +280,7 @@ bool wg_hf_llama_convert(const char *dir, const char *out_path, const wg_llama_w
             return false;
         }
         snprintf(jv.config, sizeof jv.config, "%s/tokenizer_config.json", dir);
+        snprintf(jv.model_config, sizeof jv.model_config, "%s/config.json", dir);
         if (!is_file(jv.config)) jv.config[0] = 0;
         o.vocab_kv = json_vocab_kv;
         o.vocab_ctx = &jv;
@@ -269,12 +296,13 @@ bool wg_hf_llama_convert(const char *dir, const char *out_path, const wg_llama_w
         snprintf(err, err_size, "out of memory");
         ok = false;
     }
-    ok = ok && resolve_tensors(ck, s, src.by_index, err, err_size);
+    ok = ok && resolve_tensors(ck, &cfg, src.by_index, err, err_size);
     if (ok) {
         if (src.rope_factors) wg_hf_llama3_rope_factors(&cfg, src.rope_factors);
         char name[256];
-        folder_name(dir, name, sizeof name);
+        model_name(&cfg, dir, name, sizeof name);
         if (!o.name) o.name = name;
+        o.hf_metadata = true;
         ok = wg_llama_write_gguf(out_path, s, have_vocab ? &vocab : NULL, &o, hf_fill, &src, err, err_size);
     }
     free(src.rope_factors);

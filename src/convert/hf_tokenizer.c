@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "convert/hf_tokenizer.h"
+#include "convert/json_file.h"
 
 /* Vocabularies above this many ids are refused: a hostile id must not make us
  * allocate gigabytes (the largest real vocabularies hold about 260k tokens). */
@@ -15,6 +16,10 @@
 
 static const char k_llama3_regex[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* Qwen2's: one digit a piece (\\p{N} for \\p{N}{1,3}), the rest as Llama 3's. */
+static const char k_qwen2_regex[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 static bool failf(char *err, size_t err_size, const char *fmt, ...) {
@@ -45,6 +50,7 @@ static bool id_value(const cJSON *v, int32_t *id) {
 
 typedef struct pretok_seen {
     bool split, byte_level, other;
+    int32_t pre; /* WG_PRE_* of the split's regex */
 } pretok_seen;
 
 static void scan_pretok(const cJSON *p, pretok_seen *seen) {
@@ -55,8 +61,10 @@ static void scan_pretok(const cJSON *p, pretok_seen *seen) {
     } else if (type && strcmp(type, "Split") == 0) {
         const char *re = str_field(cJSON_GetObjectItemCaseSensitive(p, "pattern"), "Regex");
         const char *behavior = str_field(p, "behavior");
-        bool ok = re && strcmp(re, k_llama3_regex) == 0 && behavior && strcmp(behavior, "Isolated") == 0 &&
-                  !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "invert"));
+        bool qwen2 = re && strcmp(re, k_qwen2_regex) == 0;
+        bool ok = re && (qwen2 || strcmp(re, k_llama3_regex) == 0) && behavior &&
+                  strcmp(behavior, "Isolated") == 0 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "invert"));
+        seen->pre = qwen2 ? WG_PRE_QWEN2 : WG_PRE_LLAMA3;
         if (ok && !seen->split) seen->split = true;
         else seen->other = true;
     } else if (type && strcmp(type, "ByteLevel") == 0) {
@@ -236,18 +244,19 @@ static bool parse_root(const cJSON *root, const cJSON *config, wg_vocab *out, ch
     if (!type || strcmp(type, "BPE") != 0)
         return failf(err, err_size, "unsupported tokenizer model '%.40s' (model.type): only BPE is supported",
                      type ? type : "(missing)");
-    pretok_seen seen = {false, false, false};
+    pretok_seen seen = {false, false, false, WG_PRE_LLAMA3};
     scan_pretok(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &seen);
     if (!seen.split || !seen.byte_level || seen.other)
-        return failf(err, err_size, "unsupported pre-tokenizer: only Llama 3's (Split on its regex, then ByteLevel "
-                                    "without prefix space or regex) is supported");
+        return failf(err, err_size, "unsupported pre-tokenizer: only Llama 3's and Qwen2's (Split on their regex, "
+                                    "then ByteLevel without prefix space or regex) are supported");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(vocab)) return failf(err, err_size, "model.vocab is missing or not an object");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     if (added && !cJSON_IsArray(added) && !cJSON_IsNull(added)) return failf(err, err_size, "added_tokens is not an array");
     if (config && !cJSON_IsObject(config)) return failf(err, err_size, "tokenizer_config.json: not a JSON object");
-    return read_ids(vocab, cJSON_IsArray(added) ? added : NULL, out, err, err_size) &&
-           read_merges(cJSON_GetObjectItemCaseSensitive(model, "merges"), out, err, err_size) &&
+    if (!read_ids(vocab, cJSON_IsArray(added) ? added : NULL, out, err, err_size)) return false;
+    out->pre = seen.pre;
+    return read_merges(cJSON_GetObjectItemCaseSensitive(model, "merges"), out, err, err_size) &&
            set_specials(root, config, out, err, err_size);
 }
 
@@ -270,7 +279,7 @@ bool wg_hf_tokenizer_parse(const char *json, size_t json_len, const char *config
 
 bool wg_bpe_set_vocab_kv(gguf_writer *w, const wg_vocab *v) {
     bool ok = gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
-    ok = ok && gguf_writer_set_str(w, "tokenizer.ggml.pre", "llama-bpe");
+    ok = ok && gguf_writer_set_str(w, "tokenizer.ggml.pre", v->pre == WG_PRE_QWEN2 ? "qwen2" : "llama-bpe");
     ok = ok && gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->pieces, (size_t)v->n);
     ok = ok && gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_VT_INT32, v->types, (size_t)v->n);
     ok = ok && gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)v->merges, (size_t)v->n_merges);
@@ -315,14 +324,28 @@ static char *read_text_file(const char *path, size_t *len, char *err, size_t err
     return buf;
 }
 
-bool wg_hf_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
-                             gguf_writer *w, char *err, size_t err_size) {
+/* config.json's bos_token_id, ... for the ids the tokenizer files left unset (llama.cpp's
+ * SpecialVocab reads them last too). */
+static bool model_config_ids(const char *path, wg_vocab *v, char *err, size_t err_size) {
+    cJSON *c = wg_json_load_file(path, 1u << 20, err, err_size);
+    if (!c) return false;
+    static const char *const keys[] = {"bos_token_id", "eos_token_id", "unk_token_id", "pad_token_id"};
+    int32_t *ids[] = {&v->bos, &v->eos, &v->unk, &v->pad};
+    for (int i = 0; i < 4; i++) {
+        int32_t id;
+        if (*ids[i] < 0 && id_value(cJSON_GetObjectItemCaseSensitive(c, keys[i]), &id) && id < v->n) *ids[i] = id;
+    }
+    cJSON_Delete(c);
+    return true;
+}
+
+static bool to_gguf(const char *json_path, const char *config_path, const char *model_config_path, gguf_writer *w,
+                    char *err, size_t err_size) {
     size_t jl = 0, cl = 0;
-    char *json = read_text_file(tokenizer_json_path, &jl, err, err_size);
+    char *json = read_text_file(json_path, &jl, err, err_size);
     if (!json) return false;
     char *cfg = NULL;
-    if (tokenizer_config_json_path_or_NULL &&
-        !(cfg = read_text_file(tokenizer_config_json_path_or_NULL, &cl, err, err_size))) {
+    if (config_path && !(cfg = read_text_file(config_path, &cl, err, err_size))) {
         free(json);
         return false;
     }
@@ -332,8 +355,22 @@ bool wg_hf_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokeni
     free(json);
     free(cfg);
     if (!ok) return failf(err, err_size, "%s", sub);
+    if (model_config_path && !model_config_ids(model_config_path, &v, err, err_size)) {
+        wg_vocab_clear(&v);
+        return false;
+    }
     ok = wg_bpe_set_vocab_kv(w, &v);
     wg_vocab_clear(&v);
     if (!ok) return failf(err, err_size, "%s", gguf_writer_error(w));
     return true;
+}
+
+bool wg_hf_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
+                             gguf_writer *w, char *err, size_t err_size) {
+    return to_gguf(tokenizer_json_path, tokenizer_config_json_path_or_NULL, NULL, w, err, err_size);
+}
+
+bool wg_hf_folder_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
+                                    const char *config_json_path, gguf_writer *w, char *err, size_t err_size) {
+    return to_gguf(tokenizer_json_path, tokenizer_config_json_path_or_NULL, config_json_path, w, err, err_size);
 }

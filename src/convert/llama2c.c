@@ -117,7 +117,7 @@ static void ckpt_fill(void *ctx, const wg_llama_tensor_desc *t, int64_t row0, in
     case WG_LT_FFN_UP: base = lay->w3; break;
     case WG_LT_OUTPUT_NORM: base = lay->rms_final; break;
     case WG_LT_OUTPUT: base = lay->wcls; break;
-    case WG_LT_ROPE_FREQS: return; /* never in a llama2.c shape */
+    default: return; /* rope_freqs and the other families' tensors: never in a llama2.c shape */
     }
     /* llama2.c stores each matrix as (out, in) row-major: exactly GGUF's ne = {in, out}. */
     uint64_t per_tensor = (uint64_t)t->n_cols * (uint64_t)t->n_rows;

@@ -9,13 +9,38 @@
 #include "quant/quant.h"
 #include "quant/types.h"
 
-#define LAYER_TENSORS 9
+#include <math.h>
 
-/* Per-layer tensors in llama.cpp's usual file order. */
-static const wg_llama_tensor_kind k_layer_kinds[LAYER_TENSORS] = {
-    WG_LT_ATTN_NORM, WG_LT_ATTN_Q,    WG_LT_ATTN_K,    WG_LT_ATTN_V,  WG_LT_ATTN_OUTPUT,
-    WG_LT_FFN_NORM,  WG_LT_FFN_GATE,  WG_LT_FFN_DOWN,  WG_LT_FFN_UP,
-};
+#define MAX_LAYER_TENSORS 12
+
+/* Per-layer tensors of each arch, in llama.cpp's usual file order. */
+static int layer_kinds(const wg_llama_shape *s, wg_llama_tensor_kind *out) {
+    static const wg_llama_tensor_kind llama[] = {
+        WG_LT_ATTN_NORM, WG_LT_ATTN_Q, WG_LT_ATTN_K,   WG_LT_ATTN_V,  WG_LT_ATTN_OUTPUT,
+        WG_LT_FFN_NORM,  WG_LT_FFN_GATE, WG_LT_FFN_DOWN, WG_LT_FFN_UP,
+    };
+    static const wg_llama_tensor_kind qwen2[] = {
+        WG_LT_ATTN_NORM, WG_LT_ATTN_Q,  WG_LT_ATTN_Q_BIAS, WG_LT_ATTN_K,   WG_LT_ATTN_K_BIAS, WG_LT_ATTN_V,
+        WG_LT_ATTN_V_BIAS, WG_LT_ATTN_OUTPUT, WG_LT_FFN_NORM, WG_LT_FFN_GATE, WG_LT_FFN_DOWN, WG_LT_FFN_UP,
+    };
+    static const wg_llama_tensor_kind qwen3[] = {
+        WG_LT_ATTN_NORM,   WG_LT_ATTN_Q,   WG_LT_ATTN_Q_NORM, WG_LT_ATTN_K,  WG_LT_ATTN_K_NORM, WG_LT_ATTN_V,
+        WG_LT_ATTN_OUTPUT, WG_LT_FFN_NORM, WG_LT_FFN_GATE,    WG_LT_FFN_DOWN, WG_LT_FFN_UP,
+    };
+    static const wg_llama_tensor_kind phi3[] = {
+        WG_LT_ATTN_NORM, WG_LT_ATTN_QKV, WG_LT_ATTN_OUTPUT, WG_LT_FFN_NORM, WG_LT_FFN_DOWN, WG_LT_FFN_UP,
+    };
+    const wg_llama_tensor_kind *k = llama;
+    int n = (int)(sizeof llama / sizeof llama[0]);
+    switch (s->ext.arch) {
+    case WG_LLAMA_ARCH_QWEN2: k = qwen2, n = (int)(sizeof qwen2 / sizeof qwen2[0]); break;
+    case WG_LLAMA_ARCH_QWEN3: k = qwen3, n = (int)(sizeof qwen3 / sizeof qwen3[0]); break;
+    case WG_LLAMA_ARCH_PHI3: k = phi3, n = (int)(sizeof phi3 / sizeof phi3[0]); break;
+    default: break;
+    }
+    if (out) memcpy(out, k, (size_t)n * sizeof *k);
+    return n;
+}
 
 static const char *kind_suffix(wg_llama_tensor_kind k) {
     switch (k) {
@@ -32,8 +57,25 @@ static const char *kind_suffix(wg_llama_tensor_kind k) {
     case WG_LT_OUTPUT_NORM: return "output_norm.weight";
     case WG_LT_OUTPUT: return "output.weight";
     case WG_LT_ROPE_FREQS: return "rope_freqs.weight";
+    case WG_LT_ATTN_Q_BIAS: return "attn_q.bias";
+    case WG_LT_ATTN_K_BIAS: return "attn_k.bias";
+    case WG_LT_ATTN_V_BIAS: return "attn_v.bias";
+    case WG_LT_ATTN_Q_NORM: return "attn_q_norm.weight";
+    case WG_LT_ATTN_K_NORM: return "attn_k_norm.weight";
+    case WG_LT_ATTN_QKV: return "attn_qkv.weight";
+    case WG_LT_KIND_COUNT: break;
     }
     return "?";
+}
+
+const char *wg_llama_arch_name(int32_t arch) {
+    switch (arch) {
+    case WG_LLAMA_ARCH_LLAMA: return "llama";
+    case WG_LLAMA_ARCH_QWEN2: return "qwen2";
+    case WG_LLAMA_ARCH_QWEN3: return "qwen3";
+    case WG_LLAMA_ARCH_PHI3: return "phi3";
+    default: return NULL;
+    }
 }
 
 int32_t wg_llama_head_dim(const wg_llama_shape *s) {
@@ -76,11 +118,24 @@ bool wg_llama_shape_check(const wg_llama_shape *s, char *err, size_t err_size) {
         snprintf(err, err_size, "heads %d is not a multiple of kv-heads %d", (int)s->n_head, (int)s->n_head_kv);
         return false;
     }
+    if (!wg_llama_arch_name(s->ext.arch)) {
+        snprintf(err, err_size, "unknown architecture %d", (int)s->ext.arch);
+        return false;
+    }
+    if (s->ext.rope_dims < 0 || s->ext.rope_dims % 2 != 0 || s->ext.rope_dims > wg_llama_head_dim(s)) {
+        snprintf(err, err_size, "rotary dimensions %d must be even and at most the head size %d",
+                 (int)s->ext.rope_dims, (int)wg_llama_head_dim(s));
+        return false;
+    }
+    if (s->ext.swa_window < 0) {
+        snprintf(err, err_size, "sliding window %d must not be negative", (int)s->ext.swa_window);
+        return false;
+    }
     return true;
 }
 
 int wg_llama_tensor_count(const wg_llama_shape *s) {
-    return 1 + s->n_layer * LAYER_TENSORS + 1 + (s->tied ? 0 : 1) + (s->ext.rope_freqs ? 1 : 0);
+    return 1 + s->n_layer * layer_kinds(s, NULL) + 1 + (s->tied ? 0 : 1) + (s->ext.rope_freqs ? 1 : 0);
 }
 
 bool wg_llama_tensor_at(const wg_llama_shape *s, int index, wg_llama_tensor_desc *out) {
@@ -89,12 +144,14 @@ bool wg_llama_tensor_at(const wg_llama_shape *s, int index, wg_llama_tensor_desc
     memset(out, 0, sizeof *out);
     out->index = index;
     out->layer = -1;
+    wg_llama_tensor_kind kinds[MAX_LAYER_TENSORS];
+    int per_layer = layer_kinds(s, kinds);
     if (index == 0) {
         out->kind = WG_LT_TOKEN_EMBD;
-    } else if (index <= s->n_layer * LAYER_TENSORS) {
-        out->layer = (index - 1) / LAYER_TENSORS;
-        out->kind = k_layer_kinds[(index - 1) % LAYER_TENSORS];
-    } else if (index == s->n_layer * LAYER_TENSORS + 1) {
+    } else if (index <= s->n_layer * per_layer) {
+        out->layer = (index - 1) / per_layer;
+        out->kind = kinds[(index - 1) % per_layer];
+    } else if (index == s->n_layer * per_layer + 1) {
         out->kind = WG_LT_OUTPUT_NORM;
     } else if (s->ext.rope_freqs && index == n - 1) {
         out->kind = WG_LT_ROPE_FREQS;
@@ -122,12 +179,28 @@ bool wg_llama_tensor_at(const wg_llama_shape *s, int index, wg_llama_tensor_desc
         break;
     case WG_LT_ATTN_K:
     case WG_LT_ATTN_V: rows = kv_dim; break;
-    case WG_LT_FFN_GATE:
-    case WG_LT_FFN_UP: rows = s->n_ff; break;
+    case WG_LT_ATTN_QKV: rows = q_dim + 2 * kv_dim; break;
+    case WG_LT_FFN_GATE: rows = s->n_ff; break;
+    case WG_LT_FFN_UP: rows = s->ext.arch == WG_LLAMA_ARCH_PHI3 ? 2 * (int64_t)s->n_ff : s->n_ff; break;
     case WG_LT_FFN_DOWN:
         cols = s->n_ff;
         rows = s->n_embd;
         break;
+    case WG_LT_ATTN_Q_BIAS:
+        cols = q_dim;
+        out->is_norm = true;
+        break;
+    case WG_LT_ATTN_K_BIAS:
+    case WG_LT_ATTN_V_BIAS:
+        cols = kv_dim;
+        out->is_norm = true;
+        break;
+    case WG_LT_ATTN_Q_NORM:
+    case WG_LT_ATTN_K_NORM:
+        cols = head_dim;
+        out->is_norm = true;
+        break;
+    case WG_LT_KIND_COUNT: break;
     }
     out->n_cols = cols;
     out->n_rows = rows;
@@ -171,36 +244,74 @@ bool wg_llama_set_vocab_kv(gguf_writer *w, const wg_vocab *v) {
     return ok;
 }
 
+static uint64_t total_params(const wg_llama_shape *s);
+
+void wg_llama_size_label(uint64_t n, char *buf, size_t size) {
+    /* as gguf-py's model_weight_count_rounded_notation: at least two significant digits */
+    double scaled = (double)n * 1e-3;
+    const char *suffix = "K";
+    if (n > 1000000000000ull) scaled = (double)n * 1e-12, suffix = "T";
+    else if (n > 1000000000ull) scaled = (double)n * 1e-9, suffix = "B";
+    else if (n > 1000000ull) scaled = (double)n * 1e-6, suffix = "M";
+    double whole = nearbyint(scaled); /* Python's round(): half to even, the default mode */
+    int digits = 0;
+    for (double d = whole; d >= 1.0; d = floor(d / 10.0)) digits++;
+    int fix = digits >= 2 ? 0 : 2 - digits;
+    snprintf(buf, size, "%.*f%s", fix, scaled, suffix);
+}
+
+/* "<arch>.<key>" */
+static const char *akey(const wg_llama_shape *s, const char *key, char *buf, size_t size) {
+    snprintf(buf, size, "%s.%s", wg_llama_arch_name(s->ext.arch), key);
+    return buf;
+}
+
 static bool set_model_kv(gguf_writer *w, const wg_llama_shape *s, const wg_llama_write_opts *o) {
-    bool ok = gguf_writer_set_str(w, "general.architecture", "llama");
+    char k[96];
+    bool hf = o->hf_metadata;
+    bool ok = gguf_writer_set_str(w, "general.architecture", wg_llama_arch_name(s->ext.arch));
+    if (hf) ok = ok && gguf_writer_set_str(w, "general.type", "model");
     if (o->name) ok = ok && gguf_writer_set_str(w, "general.name", o->name);
-    ok = ok && gguf_writer_set_u32(w, "general.file_type", (uint32_t)wg_llama_file_type(o->type));
-    ok = ok && gguf_writer_set_u32(w, "llama.context_length", (uint32_t)s->n_ctx);
-    ok = ok && gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s->n_embd);
-    ok = ok && gguf_writer_set_u32(w, "llama.block_count", (uint32_t)s->n_layer);
-    ok = ok && gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s->n_ff);
-    ok = ok && gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s->n_head);
-    ok = ok && gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s->n_head_kv);
-    uint32_t head_dim = (uint32_t)wg_llama_head_dim(s);
-    if (s->ext.head_dim > 0 && s->ext.head_dim * s->n_head != s->n_embd) {
-        ok = ok && gguf_writer_set_u32(w, "llama.attention.key_length", head_dim);
-        ok = ok && gguf_writer_set_u32(w, "llama.attention.value_length", head_dim);
+    if (hf) {
+        char label[32];
+        wg_llama_size_label(total_params(s), label, sizeof label);
+        ok = ok && gguf_writer_set_str(w, "general.size_label", label);
+        ok = ok && gguf_writer_set_u32(w, "general.quantization_version", 2); /* GGML_QNT_VERSION */
     }
-    ok = ok && gguf_writer_set_u32(w, "llama.rope.dimension_count", head_dim);
+    ok = ok && gguf_writer_set_u32(w, "general.file_type", (uint32_t)wg_llama_file_type(o->type));
+    ok = ok && gguf_writer_set_u32(w, akey(s, "context_length", k, sizeof k), (uint32_t)s->n_ctx);
+    ok = ok && gguf_writer_set_u32(w, akey(s, "embedding_length", k, sizeof k), (uint32_t)s->n_embd);
+    ok = ok && gguf_writer_set_u32(w, akey(s, "block_count", k, sizeof k), (uint32_t)s->n_layer);
+    ok = ok && gguf_writer_set_u32(w, akey(s, "feed_forward_length", k, sizeof k), (uint32_t)s->n_ff);
+    ok = ok && gguf_writer_set_u32(w, akey(s, "attention.head_count", k, sizeof k), (uint32_t)s->n_head);
+    ok = ok && gguf_writer_set_u32(w, akey(s, "attention.head_count_kv", k, sizeof k), (uint32_t)s->n_head_kv);
+    uint32_t head_dim = (uint32_t)wg_llama_head_dim(s);
+    if (hf || (s->ext.head_dim > 0 && s->ext.head_dim * s->n_head != s->n_embd)) {
+        ok = ok && gguf_writer_set_u32(w, akey(s, "attention.key_length", k, sizeof k), head_dim);
+        ok = ok && gguf_writer_set_u32(w, akey(s, "attention.value_length", k, sizeof k), head_dim);
+    }
+    uint32_t rope_dims = s->ext.rope_dims > 0 ? (uint32_t)s->ext.rope_dims : head_dim;
+    ok = ok && gguf_writer_set_u32(w, akey(s, "rope.dimension_count", k, sizeof k), rope_dims);
     float base = s->ext.rope_freq_base > 0 ? s->ext.rope_freq_base : 10000.0f;
     float eps = s->ext.rms_eps > 0 ? s->ext.rms_eps : 1e-5f;
-    ok = ok && gguf_writer_set_f32(w, "llama.rope.freq_base", base);
-    ok = ok && gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", eps);
+    ok = ok && gguf_writer_set_f32(w, akey(s, "rope.freq_base", k, sizeof k), base);
+    ok = ok && gguf_writer_set_f32(w, akey(s, "attention.layer_norm_rms_epsilon", k, sizeof k), eps);
     if (s->ext.rope_scaling == WG_LLAMA_ROPE_SCALING_LINEAR) {
-        ok = ok && gguf_writer_set_str(w, "llama.rope.scaling.type", "linear");
-        ok = ok && gguf_writer_set_f32(w, "llama.rope.scaling.factor", s->ext.rope_scaling_factor);
-        if (s->ext.rope_scaling_orig_ctx > 0)
-            ok = ok && gguf_writer_set_u32(w, "llama.rope.scaling.original_context_length",
-                                           (uint32_t)s->ext.rope_scaling_orig_ctx);
+        ok = ok && gguf_writer_set_str(w, akey(s, "rope.scaling.type", k, sizeof k), "linear");
+        ok = ok && gguf_writer_set_f32(w, akey(s, "rope.scaling.factor", k, sizeof k), s->ext.rope_scaling_factor);
     }
     /* Llama 3 scaling is the tensor rope_freqs.weight alone, as llama.cpp's converter writes it:
-       llama.cpp refuses a "llama3" scaling type (it has no such enum value). */
-    ok = ok && gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)s->n_vocab);
+       llama.cpp refuses a "llama3" scaling type (it has no such enum value). phi3 always has the
+       original context (its long-context scaling would start there). */
+    if (s->ext.rope_scaling_orig_ctx > 0 &&
+        (s->ext.rope_scaling == WG_LLAMA_ROPE_SCALING_LINEAR || s->ext.arch == WG_LLAMA_ARCH_PHI3))
+        ok = ok && gguf_writer_set_u32(w, akey(s, "rope.scaling.original_context_length", k, sizeof k),
+                                       (uint32_t)s->ext.rope_scaling_orig_ctx);
+    /* llama.cpp writes phi3's window always (0: none) and reads llama's when present */
+    if (s->ext.swa_window > 0 || s->ext.arch == WG_LLAMA_ARCH_PHI3)
+        ok = ok && gguf_writer_set_u32(w, akey(s, "attention.sliding_window", k, sizeof k), (uint32_t)s->ext.swa_window);
+    if (s->ext.arch == WG_LLAMA_ARCH_LLAMA)
+        ok = ok && gguf_writer_set_u32(w, akey(s, "vocab_size", k, sizeof k), (uint32_t)s->n_vocab);
     return ok;
 }
 
@@ -337,7 +448,7 @@ static bool add_tensor_infos(gguf_writer *w, const wg_llama_shape *s, const wg_l
     if (n_fallback > 0 && opts->log) {
         char kinds[256] = "";
         size_t used = 0;
-        for (unsigned k = 0; k <= WG_LT_ROPE_FREQS; k++)
+        for (unsigned k = 0; k < WG_LT_KIND_COUNT; k++)
             if (fallback_kinds & (1u << k) && used < sizeof kinds)
                 used += (size_t)snprintf(kinds + used, sizeof kinds - used, "%s%s", used ? ", " : "",
                                          kind_suffix((wg_llama_tensor_kind)k));
@@ -415,6 +526,7 @@ bool wg_llama_write_gguf(const char *path, const wg_llama_shape *s, const wg_voc
     bool ok = set_model_kv(w, s, opts);
     if (ok && v) {
         ok = wg_llama_set_vocab_kv(w, v);
+        if (opts->hf_metadata) ok = ok && gguf_writer_set_str(w, "tokenizer.ggml.pre", "default");
     } else if (ok) {
         ok = opts->vocab_kv(opts->vocab_ctx, w, err, err_size);
         vocab_failed = !ok;

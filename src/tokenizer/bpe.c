@@ -269,7 +269,7 @@ bool wg_bpe_encode_word(const wg_bpe *b, const char *word, size_t len, wg_bpe_em
     }
     size_t ml = 0;
     for (size_t i = 0; i < len; i++) ml += (size_t)wg_utf8_encode(wg_bpe_byte_to_cp((unsigned char)word[i]), mapped + ml);
-    int32_t whole = len > 1 ? piece_id(b, mapped, ml) : -1;
+    int32_t whole = len > 1 && b->v->pre == WG_PRE_LLAMA3 ? piece_id(b, mapped, ml) : -1;
     free(mapped);
     if (whole >= 0) { /* a word that is a piece is not merged (ignore_merges) */
         free(s);

@@ -17,6 +17,8 @@ typedef bool (*wg_pretok_fn)(void *ctx, size_t start, size_t len);
 /* Splits text into Llama 3 pre-tokens, in order, covering every byte. Invalid
  * UTF-8 bytes are single "other" characters (punctuation-like). false on OOM. */
 bool wg_pretok_llama3(const char *text, size_t len, wg_pretok_fn fn, void *ctx);
+/* The same with the split of vocabulary pre-tokenizer pre (WG_PRE_*). */
+bool wg_pretok(int32_t pre, const char *text, size_t len, wg_pretok_fn fn, void *ctx);
 
 /* GPT-2's reversible byte <-> code point alphabet: printable Latin-1 bytes map
  * to themselves, the other 68 bytes to U+0100.. in byte order. */
@@ -39,8 +41,9 @@ void wg_bpe_free(wg_bpe *b);
 
 typedef void (*wg_bpe_emit_fn)(void *ctx, int32_t id);
 
-/* Encodes one pre-token (raw bytes). A word that is a whole piece is emitted
- * as is (Llama 3's ignore_merges); otherwise its bytes are merged by rank.
+/* Encodes one pre-token (raw bytes). With Llama 3's pre-tokenizer a word that
+ * is a whole piece is emitted as is (its ignore_merges; Qwen2 has none);
+ * otherwise its bytes are merged by rank.
  * A byte whose alphabet character is not a piece becomes unk (v->unk) or is
  * dropped when there is none. false on OOM. */
 bool wg_bpe_encode_word(const wg_bpe *b, const char *word, size_t len, wg_bpe_emit_fn emit, void *ctx);

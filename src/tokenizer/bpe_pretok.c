@@ -1,7 +1,9 @@
-/* The Llama 3 pre-tokenizer, written out by hand. The split regex is
+/* The Llama 3 and Qwen2 pre-tokenizers, written out by hand. The split regex is
  *
  *   (?i:'s|'t|'re|'ve|'m|'ll|'d) | [^\r\n\p{L}\p{N}]?\p{L}+ | \p{N}{1,3}
  *   | ' '?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+
+ *
+ * for Llama 3; Qwen2's is the same with \p{N} (one digit a piece) for \p{N}{1,3},
  *
  * matched leftmost-first, alternative by alternative, with the backtracking of
  * the greedy quantifiers resolved in closed form (see each case). Every code
@@ -50,8 +52,9 @@ static size_t contraction(const cps *c, size_t i) {
     return 0;
 }
 
-/* End (exclusive, in code points) of the piece that starts at i. */
-static size_t match_at(const cps *c, size_t i) {
+/* End (exclusive, in code points) of the piece that starts at i; a number run
+ * is cut every max_digits digits. */
+static size_t match_at(const cps *c, size_t i, size_t max_digits) {
     size_t n = c->n, j;
     if ((j = contraction(c, i)) > 0) return i + j;
     /* [^\r\n\p{L}\p{N}]?\p{L}+ */
@@ -61,10 +64,10 @@ static size_t match_at(const cps *c, size_t i) {
         while (is_letter(c, j)) j++;
         return j;
     }
-    /* \p{N}{1,3} */
+    /* \p{N}{1,3} (Llama 3) or \p{N} (Qwen2) */
     if (is_number(c, i)) {
         j = i + 1;
-        while (j < i + 3 && is_number(c, j)) j++;
+        while (j < i + max_digits && is_number(c, j)) j++;
         return j;
     }
     /* ' '?[^\s\p{L}\p{N}]+[\r\n]* */
@@ -90,8 +93,9 @@ static size_t match_at(const cps *c, size_t i) {
     return end;
 }
 
-bool wg_pretok_llama3(const char *text, size_t len, wg_pretok_fn fn, void *ctx) {
+bool wg_pretok(int32_t pre, const char *text, size_t len, wg_pretok_fn fn, void *ctx) {
     if (len == 0) return true;
+    size_t max_digits = pre == WG_PRE_QWEN2 ? 1 : 3;
     cps c = {malloc(len * sizeof(uint32_t)), malloc((len + 1) * sizeof(size_t)), 0};
     bool ok = c.cp && c.off;
     for (size_t pos = 0; ok && pos < len;) {
@@ -101,11 +105,15 @@ bool wg_pretok_llama3(const char *text, size_t len, wg_pretok_fn fn, void *ctx) 
     }
     if (ok) c.off[c.n] = len;
     for (size_t i = 0; ok && i < c.n;) {
-        size_t j = match_at(&c, i);
+        size_t j = match_at(&c, i, max_digits);
         ok = fn(ctx, c.off[i], c.off[j] - c.off[i]);
         i = j;
     }
     free(c.cp);
     free(c.off);
     return ok;
+}
+
+bool wg_pretok_llama3(const char *text, size_t len, wg_pretok_fn fn, void *ctx) {
+    return wg_pretok(WG_PRE_LLAMA3, text, len, fn, ctx);
 }

@@ -59,6 +59,7 @@ static bool copy_vocab(wg_vocab *dst, const wg_vocab *src) {
     dst->kind = src->kind;
     dst->eot = src->eot;
     dst->eom = src->eom;
+    dst->pre = src->pre;
     if (src->n_merges > 0) {
         if (!wg_vocab_alloc_merges(dst, src->n_merges)) return false;
         for (int32_t i = 0; i < src->n_merges; i++) {
@@ -422,7 +423,7 @@ static bool bpe_word(void *ctx, size_t start, size_t len) {
 
 static bool bpe_encode(const wg_tokenizer *t, const char *text, size_t len, id_sink *sink) {
     bpe_run r = {t, text, sink};
-    return wg_pretok_llama3(text, len, bpe_word, &r);
+    return wg_pretok(t->v.pre, text, len, bpe_word, &r);
 }
 
 int64_t wg_tokenize_ex(const wg_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,

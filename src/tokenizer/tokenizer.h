@@ -1,8 +1,8 @@
 /* The tokenizers of GGUF files, chosen by tokenizer.ggml.model:
  *  - "llama": SentencePiece BPE, merges by piece score, byte fallback to <0xNN>,
  *    leading-space (dummy prefix) rule;
- *  - "gpt2" with the Llama 3 pre-tokenizer ("llama-bpe"): byte-level BPE, merges
- *    by rank (see bpe.h). Bytes that are not valid UTF-8 go through the byte
+ *  - "gpt2" with the Llama 3 ("llama-bpe") or Qwen2 ("qwen2") pre-tokenizer:
+ *    byte-level BPE, merges by rank (see bpe.h). Bytes that are not valid UTF-8 go through the byte
  *    alphabet unchanged (each one splits like a punctuation character), so every
  *    byte string decodes back exactly.
  * Both have special tokens matched whole in the text (CONTROL on request,

@@ -96,12 +96,18 @@ static int64_t optional_array(const gguf_file *f, const char *key, int64_t n) {
     return gguf_arr_n(f, k) == n ? k : -2;
 }
 
-/* Accepted tokenizer.ggml.pre names of the Llama 3 split regex (llama.cpp's spellings). */
-static bool llama3_pre(const char *pre, size_t len) {
-    static const char *const names[] = {"llama-bpe", "llama3", "llama-v3"};
+/* WG_PRE_* of a tokenizer.ggml.pre name (llama.cpp's spellings of the same split), or -1. */
+static int32_t pre_kind(const char *pre, size_t len) {
+    static const struct {
+        const char *name;
+        int32_t pre;
+    } names[] = {
+        {"llama-bpe", WG_PRE_LLAMA3}, {"llama3", WG_PRE_LLAMA3}, {"llama-v3", WG_PRE_LLAMA3},
+        {"qwen2", WG_PRE_QWEN2}, {"deepseek-r1-qwen", WG_PRE_QWEN2}, /* the DeepSeek-R1 distills of Qwen2.5 */
+    };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i]) == len && memcmp(names[i], pre, len) == 0) return true;
-    return false;
+        if (strlen(names[i].name) == len && memcmp(names[i].name, pre, len) == 0) return names[i].pre;
+    return -1;
 }
 
 /* The byte-level BPE keys: pre-tokenizer name and merges. */
@@ -112,11 +118,12 @@ static bool read_bpe_keys(const gguf_file *f, wg_vocab *out, char *err, size_t e
         pre = "";
         pre_len = 0;
     }
-    if (!llama3_pre(pre, pre_len)) {
+    out->pre = pre_kind(pre, pre_len);
+    if (out->pre < 0) {
         if (err && err_size)
             snprintf(err, err_size,
                      "unsupported pre-tokenizer '%.*s' (tokenizer.ggml.pre) for tokenizer model 'gpt2': "
-                     "only 'llama-bpe' (Llama 3) is supported",
+                     "supported: 'llama-bpe' (Llama 3) and 'qwen2'",
                      (int)(pre_len > 64 ? 64 : pre_len), pre);
         wg_vocab_clear(out);
         return false;

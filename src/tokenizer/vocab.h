@@ -19,7 +19,13 @@ enum {
 /* Which tokenizer a vocabulary is for (tokenizer.ggml.model). */
 enum {
     WG_VOCAB_SPM = 0, /* "llama": SentencePiece BPE, merges by score */
-    WG_VOCAB_BPE = 1, /* "gpt2": byte-level BPE, merges by rank, Llama 3 pre-tokenizer */
+    WG_VOCAB_BPE = 1, /* "gpt2": byte-level BPE, merges by rank, pre-tokenizer below */
+};
+
+/* Pre-tokenizer split of a byte-level BPE vocabulary (tokenizer.ggml.pre). */
+enum {
+    WG_PRE_LLAMA3 = 0, /* "llama-bpe": digits in runs of up to 3, whole-piece words not merged */
+    WG_PRE_QWEN2 = 1,  /* "qwen2": one digit a piece, every word merged */
 };
 
 typedef struct wg_vocab {
@@ -33,6 +39,7 @@ typedef struct wg_vocab {
     char **merges;   /* BPE only: n_merges "left right" strings, rank = index */
     int32_t n_merges;
     int32_t eot, eom; /* end-of-turn / end-of-message ids, -1 when absent */
+    int32_t pre;      /* BPE only: WG_PRE_* */
 } wg_vocab;
 
 /* Frees the arrays and strings and zeroes the struct. */

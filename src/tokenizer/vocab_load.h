@@ -13,7 +13,7 @@
 #include "tokenizer/vocab.h"
 
 /* tokenizer.ggml.model "llama" (SentencePiece BPE) or "gpt2" (byte-level BPE;
- * tokenizer.ggml.pre must then name the Llama 3 split, "llama-bpe", and
+ * tokenizer.ggml.pre must then name the Llama 3 split, "llama-bpe", or Qwen2's, "qwen2", and
  * tokenizer.ggml.merges is required); any other model ("bert", ...) is refused
  * with a message naming it. Optional keys take llama.cpp's defaults: scores 0,
  * for "llama" bos 1, eos 2, unk 0 (for "gpt2" none), no pad/eot/eom, add_bos true,

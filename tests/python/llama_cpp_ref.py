@@ -1,17 +1,24 @@
-"""Where the tests find llama.cpp's own tree (the pinned llama-cpp-python sdist's
-vendor/llama.cpp, unpacked by scripts/fetch-llama-cpp.sh, which scripts/test.sh runs).
+"""llama.cpp as a reference: its own tree (the pinned llama-cpp-python sdist's vendor/llama.cpp,
+unpacked by scripts/fetch-llama-cpp.sh), its converter convert_hf_to_gguf.py, and its CPU build
+(scripts/build-llama-cpp.sh: libllama plus tests/llama_cpp/llama_cpp_greedy.c). scripts/test.sh
+runs both scripts; a missing tree or build fails the test (never skips it).
 
 Environment:
-  WGLLM_LLAMA_CPP_SRC  that vendor/llama.cpp folder (default: the one scripts/fetch-llama-cpp.sh unpacks)
+  WGLLM_LLAMA_CPP_SRC    that vendor/llama.cpp folder (default: the one scripts/fetch-llama-cpp.sh unpacks)
+  WGLLM_LLAMA_CPP_BUILD  the build folder of scripts/build-llama-cpp.sh (default: .deps/llama-cpp-build-<version>)
 """
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 300  # a loaded two-core machine; the converter alone imports torch and transformers
 
 
 def _version():
@@ -26,3 +33,63 @@ def src_dir():
     if not (path / "convert_hf_to_gguf.py").is_file():
         pytest.fail(f"llama.cpp reference tree not found at {path}: run scripts/fetch-llama-cpp.sh")
     return path
+
+
+def build_dir():
+    env = os.environ.get("WGLLM_LLAMA_CPP_BUILD")
+    return Path(env) if env else REPO / ".deps" / f"llama-cpp-build-{_version()}"
+
+
+def greedy_binary():
+    """llama_cpp_greedy of llama.cpp's CPU build; fails the test when it was not built."""
+    path = build_dir() / "llama_cpp_greedy"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"llama.cpp's CPU build not found at {path}: run scripts/build-llama-cpp.sh")
+    return path
+
+
+def _run(cmd, what, env=None):
+    try:
+        p = subprocess.run([str(c) for c in cmd], capture_output=True, stdin=subprocess.DEVNULL,
+                           timeout=TIMEOUT, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} timed out after {TIMEOUT}s")
+    return p
+
+
+def convert_hf(folder, out, outtype="f32"):
+    """Converts a Hugging Face folder with llama.cpp's convert_hf_to_gguf.py (outtype: f32, f16,
+    bf16, q8_0, ...). The converter runs with its own gguf-py first on the path, not the venv's
+    gguf package, as llama.cpp runs it."""
+    src = src_dir()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(src / "gguf-py")] + [p for p in
+                                         env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.pop("NO_LOCAL_GGUF", None)  # set, it would make the converter take the venv's gguf
+    p = _run([sys.executable, src / "convert_hf_to_gguf.py", folder, "--outfile", out,
+              "--outtype", outtype], "convert_hf_to_gguf.py", env)
+    assert p.returncode == 0 and Path(out).is_file(), (
+        f"convert_hf_to_gguf.py {folder}: exit {p.returncode}\n{p.stderr.decode(errors='replace')[-4000:]}")
+    return Path(out)
+
+
+def greedy(model, ids, n_predict, logits=False):
+    """llama.cpp's greedy continuation of the prompt ids: n_predict ids (end-of-generation
+    tokens do not stop it). With logits=True also the float32 [len(ids), n_vocab] logits of
+    the prompt rows. Fails the test with llama.cpp's message when it cannot load the file."""
+    cmd = [greedy_binary(), model, n_predict, ",".join(str(int(t)) for t in ids)]
+    out = None
+    if logits:
+        out = Path(str(model) + ".llama-cpp-logits.f32")
+        cmd.append(out)
+    p = _run(cmd, "llama_cpp_greedy")
+    assert p.returncode == 0, (f"llama.cpp on {model}: exit {p.returncode}\n"
+                               f"{p.stderr.decode(errors='replace')[-4000:]}")
+    generated = [int(t) for t in p.stdout.decode().split()]
+    assert len(generated) == n_predict, f"llama_cpp_greedy printed {p.stdout!r}"
+    if not logits:
+        return generated
+    data = np.fromfile(out, dtype="<f4")
+    out.unlink()
+    assert data.size % len(ids) == 0, f"logits file of {data.size} floats for {len(ids)} ids"
+    return generated, data.reshape(len(ids), -1)

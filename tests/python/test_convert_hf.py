@@ -323,7 +323,8 @@ def test_llama3_file_layout(wgllm, scratch, checkpoints):
     out = convert(wgllm, folder, scratch / "hf-llama3-layout.gguf")
     r = gguf.GGUFReader(str(out))
     f = {k: r.fields[k].contents() for k in r.fields if not k.startswith("GGUF.")}
-    assert f["general.architecture"] == "llama" and f["general.name"] == "llama3"
+    # the folder's name as llama.cpp's converter titles it (no _name_or_path in config.json)
+    assert f["general.architecture"] == "llama" and f["general.name"] == "Llama3"
     # as llama.cpp's converter: the factors travel in rope_freqs.weight alone, and no
     # scaling type is written (llama.cpp aborts on a "llama3" type)
     assert not any(k.startswith("llama.rope.scaling.") for k in f), sorted(f)
@@ -550,8 +551,8 @@ BAD = {
     "unexpected tensor": (_extra_bias, "unexpected tensor"),
     "bad config.json": (_bad_config_json, "not valid JSON"),
     "config.json not an object": (_config(lambda c: c.clear() or c.update(x=1)), "architectures"),
-    "other architecture": (_config(lambda c: c.update(architectures=["MistralForCausalLM"])),
-                           "MistralForCausalLM"),
+    "other architecture": (_config(lambda c: c.update(architectures=["GemmaForCausalLM"])),
+                           "unsupported architecture 'GemmaForCausalLM'"),
     "missing hidden_size": (_config(lambda c: c.pop("hidden_size")), "hidden_size"),
     "fractional size": (_config(lambda c: c.update(num_hidden_layers=1.5)), "num_hidden_layers"),
     "heads not dividing": (_config(lambda c: c.update(num_key_value_heads=3)), "kv-heads"),
@@ -566,6 +567,9 @@ BAD = {
     "no weights": (lambda f: (f / "model.safetensors").unlink(), "no model.safetensors"),
     "index escapes the folder": (_index_escapes, "not a file name in the folder"),
     "index names the wrong shard": (_index_wrong_shard, "as the index says"),
+    "bad tokenizer_config.json": (lambda f: (f / "tokenizer_config.json").write_text("{\"added_tokens_decoder\": "),
+                                  "tokenizer_config.json"),
+    "bad added_tokens.json": (lambda f: (f / "added_tokens.json").write_bytes(b"\xff[1,"), "added_tokens.json"),
 }
 
 
@@ -603,7 +607,7 @@ def test_llama2_tokenizer_padded_vocab_and_folder_name(wgllm, scratch, shared):
     write_checkpoint(folder, params, w, shared / "models" / "tokenizer.model")
     out = convert(wgllm, str(folder) + "/", scratch / "padded.gguf")
     r = gguf.GGUFReader(str(out))
-    assert r.fields["general.name"].contents() == "My-Model-1B"
+    assert r.fields["general.name"].contents() == "My Model 1B"  # llama.cpp's title of the folder's name
     tokens = r.fields["tokenizer.ggml.tokens"].contents()
     assert len(tokens) == 32003 and tokens[-1] == "[PAD32002]" and tokens[278] == "\u2581the"
     assert r.fields["tokenizer.ggml.token_type"].contents()[-1] == 5  # unused
@@ -612,3 +616,50 @@ def test_llama2_tokenizer_padded_vocab_and_folder_name(wgllm, scratch, shared):
     ids += [31999, 32002]
     err = relative_error(wgllm.logits(out, ids), hf_logits(params, w, ids))
     assert err <= BOUND
+
+
+def test_added_tokens_of_a_sentencepiece_folder(wgllm, scratch, tokenizer):
+    """Added tokens overwrite their ids as llama.cpp's converter writes them (score -1000;
+    CONTROL when special or spelled <|...|>); entries with ids outside the vocabulary,
+    negative, not numbers, or without text are skipped, not fatal; tokenizer_config.json's
+    eos_token names the eos id."""
+    folder = scratch / "added" / "tiny"
+    small_model(folder, tokenizer)
+    (folder / "added_tokens.json").write_text(json.dumps({"<extra>": 500, "<far>": 10**9, "<neg>": -3, "<str>": "7"}))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "added_tokens_decoder": {"510": {"content": "<|end|>", "special": False},
+                                 "511": {"content": "<sep>", "special": True},
+                                 "512": {"content": "<past-the-end>", "special": True},
+                                 "-1": {"content": "<neg>"}, "x": {"content": "<x>"}, "509": {"content": 5},
+                                 "508": "not an object"},
+        "eos_token": {"content": "<|end|>"}, "add_bos_token": False}))
+    out = convert(wgllm, folder, scratch / "added" / "tiny.gguf")
+    r = gguf.GGUFReader(str(out))
+    tokens = r.fields["tokenizer.ggml.tokens"].contents()
+    types = r.fields["tokenizer.ggml.token_type"].contents()
+    scores = r.fields["tokenizer.ggml.scores"].contents()
+    assert len(tokens) == VOCAB
+    assert (tokens[500], types[500], scores[500]) == ("<extra>", 4, -1000.0)  # USER_DEFINED
+    assert (tokens[510], types[510]) == ("<|end|>", 3) and (tokens[511], types[511]) == ("<sep>", 3)  # CONTROL
+    assert "<far>" not in tokens and "<neg>" not in tokens and "<x>" not in tokens and "<past-the-end>" not in tokens
+    assert r.fields["tokenizer.ggml.eos_token_id"].contents() == 510
+    assert r.fields["tokenizer.ggml.add_bos_token"].contents() is False
+    assert wgllm.tokenize(out, "a<|end|>b", bos=False)  # still a working tokenizer
+
+
+@pytest.mark.parametrize("name_or_path, option, expected", [
+    (None, None, "Tiny Llama"),                             # the folder's name, titled
+    ("acme/my-model-v0.2", None, "My Model v0.2"),          # a model id: its name, titled
+    ("TinyLlama-1.1B-Chat", None, "TinyLlama 1.1B Chat"),  # words not all lower case stay
+    ("/home/someone/models/x", None, "Tiny Llama"),         # a path: the folder's name
+    ("acme/my-model", "Given/Name as-is", "Given/Name as-is"),  # --name wins, unchanged
+])
+def test_general_name(wgllm, scratch, tokenizer, name_or_path, option, expected):
+    folder = scratch / "names" / str(abs(hash((name_or_path, option)))) / "tiny-llama"
+    small_model(folder, tokenizer)
+    if name_or_path is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config["_name_or_path"] = name_or_path
+        (folder / "config.json").write_text(json.dumps(config))
+    out = convert(wgllm, folder, folder.parent / "out.gguf", *(["--name", option] if option else []))
+    assert gguf.GGUFReader(str(out)).fields["general.name"].contents() == expected
