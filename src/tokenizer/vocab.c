@@ -53,6 +53,29 @@ bool wg_vocab_alloc_merges(wg_vocab *v, int32_t n) {
     return true;
 }
 
+bool wg_vocab_pad(wg_vocab *v, int32_t n, float score) {
+    if (n <= v->n) return n == v->n;
+    char **pieces = realloc(v->pieces, sizeof *pieces * (size_t)n);
+    if (!pieces) return false;
+    v->pieces = pieces;
+    float *scores = realloc(v->scores, sizeof *scores * (size_t)n);
+    if (!scores) return false;
+    v->scores = scores;
+    int32_t *types = realloc(v->types, sizeof *types * (size_t)n);
+    if (!types) return false;
+    v->types = types;
+    for (int32_t i = v->n; i < n; i++) {
+        char piece[32];
+        int len = snprintf(piece, sizeof piece, "[PAD%d]", (int)i);
+        if (!(v->pieces[i] = malloc((size_t)len + 1))) return false;
+        memcpy(v->pieces[i], piece, (size_t)len + 1);
+        v->scores[i] = score;
+        v->types[i] = WG_TOKEN_UNUSED;
+        v->n = i + 1; /* counted at once: wg_vocab_clear frees what was made */
+    }
+    return true;
+}
+
 static int hex_digit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
