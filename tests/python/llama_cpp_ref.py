@@ -40,12 +40,16 @@ def build_dir():
     return Path(env) if env else REPO / ".deps" / f"llama-cpp-build-{_version()}"
 
 
-def greedy_binary():
-    """llama_cpp_greedy of llama.cpp's CPU build; fails the test when it was not built."""
-    path = build_dir() / "llama_cpp_greedy"
+def _binary(name):
+    path = build_dir() / name
     if not (path.is_file() and os.access(path, os.X_OK)):
         pytest.fail(f"llama.cpp's CPU build not found at {path}: run scripts/build-llama-cpp.sh")
     return path
+
+
+def greedy_binary():
+    """llama_cpp_greedy of llama.cpp's CPU build; fails the test when it was not built."""
+    return _binary("llama_cpp_greedy")
 
 
 def _run(cmd, what, env=None):
@@ -93,3 +97,11 @@ def greedy(model, ids, n_predict, logits=False):
     out.unlink()
     assert data.size % len(ids) == 0, f"logits file of {data.size} floats for {len(ids)} ids"
     return generated, data.reshape(len(ids), -1)
+
+
+def tokenize(model, text):
+    """llama.cpp's ids of text, with the bos/eos llama.cpp adds by default on this file."""
+    p = _run([_binary("llama_cpp_tokenize"), model, text], "llama_cpp_tokenize")
+    assert p.returncode == 0, (f"llama.cpp's tokenizer on {model}: exit {p.returncode}\n"
+                               f"{p.stderr.decode(errors='replace')[-4000:]}")
+    return [int(t) for t in p.stdout.decode().split()]

@@ -20,7 +20,9 @@ The families:
            tokenizer.model;
   qwen2    Qwen2ForCausalLM, q/k/v biases, tied embeddings, a Qwen2-style
            byte-level BPE tokenizer.json trained here;
-  qwen3    Qwen3ForCausalLM, q/k RMS norms, head_dim 32 (not hidden / heads);
+  qwen3    Qwen3ForCausalLM, q/k RMS norms, head_dim 32 (not hidden / heads), and config.json's
+           vocab_size rounded up past the tokenizer's size, as Qwen's (151,936 rows for
+           151,646 tokens): both converters pad the vocabulary with "[PAD<id>]" UNUSED tokens;
   phi3     Phi3ForCausalLM, fused qkv_proj and gate_up_proj, sliding_window 32,
            partial_rotary_factor 0.5 (as Phi-4-mini's 0.75: 8 of 16 values rotated),
            vocab_size 32064 with Phi-3's added tokens (<|endoftext|>, <|end|>, ...)
@@ -44,6 +46,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralF
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 import gguf
+import llama_cpp_ref
 from llama_cpp_ref import src_dir
 from test_convert_hf_transformers import llama3_tokenizer
 from test_tokenizer_bpe import training_text
@@ -109,6 +112,11 @@ def qwen2_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
 
 
+def qwen3_vocab_size(n_tokens):
+    """Embedding rows past the tokenizer's last id, rounded up to 128 as Qwen's are."""
+    return (n_tokens // 128 + 1) * 128
+
+
 def build(scratch, shared, family):
     torch.manual_seed({"llama": 10, "mistral": 11, "qwen2": 12, "qwen3": 13, "phi3": 14}[family])
     folder = scratch / "families" / f"tiny-{family}"
@@ -130,8 +138,11 @@ def build(scratch, shared, family):
         # as Qwen2's: config.json names a bos id that tokenizer_config.json leaves out
         ids = dict(vocab_size=len(tokenizer), eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
                    bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"))
-        model = (Qwen2ForCausalLM(Qwen2Config(**SMALL, **ids, tie_word_embeddings=True)) if family == "qwen2" else
-                 Qwen3ForCausalLM(Qwen3Config(**SMALL, **ids, head_dim=32, tie_word_embeddings=False)))
+        if family == "qwen2":
+            model = Qwen2ForCausalLM(Qwen2Config(**SMALL, **ids, tie_word_embeddings=True))
+        else:
+            ids["vocab_size"] = qwen3_vocab_size(len(tokenizer))
+            model = Qwen3ForCausalLM(Qwen3Config(**SMALL, **ids, head_dim=32, tie_word_embeddings=False))
     else:
         model = Phi3ForCausalLM(Phi3Config(**SMALL, vocab_size=32064, original_max_position_embeddings=256,
                                            sliding_window=32, bos_token_id=1, eos_token_id=32000,
@@ -153,6 +164,7 @@ def build(scratch, shared, family):
 
 
 FAMILIES = ["llama", "mistral", "qwen2", "qwen3", "phi3"]
+NO_ADD_BOS_KEY = ("mistral", "qwen2", "qwen3")  # llama.cpp's files of these lack tokenizer.ggml.add_bos_token
 PRE = {"llama": "llama-bpe", "qwen2": "qwen2", "qwen3": "qwen2"}  # byte-level BPE pre-tokenizer names
 
 
@@ -216,7 +228,7 @@ def test_tensors_match_llama_cpp(family, outtype):
 
 
 def test_metadata_matches_llama_cpp(family):
-    name, _, _, ours, ref = family
+    name, _, tokenizer, ours, ref = family
     a, b = fields(ours), fields(ref)
     arch = b["general.architecture"]
     assert arch == {"mistral": "llama"}.get(name, name)
@@ -241,6 +253,15 @@ def test_metadata_matches_llama_cpp(family):
         assert a["tokenizer.ggml.bos_token_id"] == a["tokenizer.ggml.padding_token_id"]  # from config.json
     if name == "qwen3":
         assert a["qwen3.attention.key_length"] == 32
+        # config.json's vocab_size past the tokenizer's size: padded as llama.cpp pads it
+        # (the values equal llama.cpp's, checked above)
+        n_tok = len(tokenizer)
+        n_vocab = qwen3_vocab_size(n_tok)
+        tokens, types = a["tokenizer.ggml.tokens"], a["tokenizer.ggml.token_type"]
+        assert len(tokens) == len(types) == n_vocab > n_tok
+        assert tokens[n_tok:] == [f"[PAD{i}]" for i in range(n_tok, n_vocab)]
+        assert set(types[n_tok:]) == {gguf.TokenType.UNUSED} and "tokenizer.ggml.scores" not in a
+        assert [t.shape[-1] for t in reader(ours).tensors if t.name == "token_embd.weight"] == [n_vocab]
     if name == "phi3":
         assert a["general.name"] == b["general.name"] == "Tiny Phi3 v0.1"
         assert a["phi3.rope.dimension_count"] == 8 and a["phi3.attention.key_length"] == 16
@@ -260,6 +281,30 @@ def test_tokenizers_match(family, wgllm):
         want = tokenizer(text, add_special_tokens=False)["input_ids"] if tokenizer else sp.encode(text)
         assert wgllm.tokenize(ours, text, bos=False) == want, f"{name}: {text!r}"
         assert wgllm.tokenize(ref, text, bos=False) == want, f"{name} (llama.cpp's file): {text!r}"
+
+
+def test_default_bos_as_llama_cpp(family, wgllm):
+    """wgllm's ids with its default bos/eos equal llama.cpp's on both files. A file without
+    tokenizer.ggml.add_bos_token (llama.cpp's converter writes none for these Qwen2
+    folders, nor for Mistral's folder without tokenizer_config.json) adds bos as llama.cpp
+    does for its tokenizer: SentencePiece yes, Qwen2's byte-level BPE no."""
+    name, _, _, ours, ref = family
+    for path in (ours, ref):
+        for text in TEXTS:
+            assert wgllm.tokenize(path, text) == llama_cpp_ref.tokenize(path, text), f"{name}, {path.name}: {text!r}"
+    if name in NO_ADD_BOS_KEY:
+        assert "tokenizer.ggml.add_bos_token" not in fields(ref), name
+        with_bos = wgllm.tokenize(ref, TEXTS[0])
+        without = wgllm.tokenize(ref, TEXTS[0], bos=False)
+        assert with_bos == (without if name.startswith("qwen") else [1] + without), name
+
+
+def test_llama_cpp_runs_both_files(family, wgllm):
+    """llama.cpp's CPU build loads our file (qwen3's padded vocabulary included: unpadded, its
+    token_embd.weight had more rows than the vocabulary) and continues it as its own file."""
+    name, _, _, ours, ref = family
+    ids = wgllm.tokenize(ref, TEXTS[1], bos=False)
+    assert llama_cpp_ref.greedy(ours, ids, 8) == llama_cpp_ref.greedy(ref, ids, 8), name
 
 
 def test_unsupported_settings_are_refused(scratch, shared, wgllm):
