@@ -327,3 +327,12 @@ def test_unsupported_settings_are_refused(scratch, shared, wgllm):
         err = p.stderr.decode()
         assert p.returncode == 1 and err.count("\n") == 1 and needle in err, err
         assert not (scratch / "refused.gguf").exists()
+    # a token past config.json's vocab_size (llama.cpp's converter asserts the same)
+    (folder / "config.json").write_text(json.dumps(config))
+    tj = json.loads((folder / "tokenizer.json").read_text())
+    tj["added_tokens"].append(dict(tj["added_tokens"][-1], id=config["vocab_size"], content="<|extra|>"))
+    (folder / "tokenizer.json").write_text(json.dumps(tj))
+    p = wgllm.run("convert", "hf", folder, scratch / "refused.gguf")
+    err = p.stderr.decode()
+    assert p.returncode == 1 and err.count("\n") == 1 and f"vocab_size is {config['vocab_size']}" in err, err
+    assert not (scratch / "refused.gguf").exists()
