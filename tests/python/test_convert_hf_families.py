@@ -19,7 +19,7 @@ The families:
   mistral  MistralForCausalLM, GQA 2:1, sliding_window 16, untied, the Llama 2
            tokenizer.model;
   qwen2    Qwen2ForCausalLM, q/k/v biases, tied embeddings, a Qwen2-style
-           byte-level BPE tokenizer.json trained here;
+           byte-level BPE tokenizer.json trained here (families.qwen2_trained_tokenizer);
   qwen3    Qwen3ForCausalLM, q/k RMS norms, head_dim 32 (not hidden / heads), and config.json's
            vocab_size rounded up past the tokenizer's size, as Qwen's (151,936 rows for
            151,646 tokens): both converters pad the vocabulary with "[PAD<id>]" UNUSED tokens;
@@ -35,24 +35,18 @@ that look-up. It needs `sentencepiece` for SentencePiece folders (tests/requirem
 """
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast,
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM,
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
+import families
 import gguf
 import llama_cpp_ref
-from llama_cpp_ref import src_dir
 from test_convert_hf_transformers import llama3_tokenizer
 from test_tokenizer_bpe import training_text
-
-QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-               r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 # Keys llama.cpp derives from the model's name ("org/name-v0.1" -> organization, basename,
 # version, finetune, a size label such as "mini"); we write general.name only. And
@@ -75,41 +69,6 @@ SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_att
 PHI3_ADDED = {0: ("<unk>", True), 1: ("<s>", True), 2: ("</s>", False), 32000: ("<|endoftext|>", True),
               32001: ("<|assistant|>", True), 32006: ("<|system|>", True), 32007: ("<|end|>", True),
               32010: ("<|user|>", True)}
-
-# Runs convert_hf_to_gguf.py once per job in one process (torch and transformers load
-# once), with the tree's gguf-py first on the path. argv[1]: the tree; argv[2]: JSON
-# [[folder, out, outtype, pre], ...], pre the BPE pre-tokenizer name to report or None.
-LLAMA_CPP_CONVERT = """
-import json, runpy, sys
-tree, jobs = sys.argv[1], json.loads(sys.argv[2])
-sys.path[:0] = [tree, tree + "/gguf-py"]
-from conversion import base
-lookup = base.TextModel.get_vocab_base_pre
-for folder, out, outtype, pre in jobs:
-    base.TextModel.get_vocab_base_pre = (lambda self, tokenizer, pre=pre: pre) if pre else lookup
-    sys.argv = [tree + "/convert_hf_to_gguf.py", folder, "--outtype", outtype, "--outfile", out]
-    runpy.run_path(tree + "/convert_hf_to_gguf.py", run_name="__main__")
-"""
-
-
-def llama_cpp_convert(jobs):
-    p = subprocess.run([sys.executable, "-c", LLAMA_CPP_CONVERT, str(src_dir()),
-                        json.dumps([[str(f), str(o), t, pre] for f, o, t, pre in jobs])], capture_output=True,
-                       timeout=600)
-    assert p.returncode == 0, f"llama.cpp's converter failed:\n{p.stderr.decode(errors='replace')[-3000:]}"
-
-
-def qwen2_tokenizer():
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(training_text()[:200], trainers.BpeTrainer(
-        vocab_size=600, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok.add_special_tokens(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
 
 
 def qwen3_vocab_size(n_tokens):
@@ -134,7 +93,7 @@ def build(scratch, shared, family):
         model = MistralForCausalLM(MistralConfig(**SMALL, vocab_size=32000, sliding_window=16,
                                                  tie_word_embeddings=False))
     elif family in ("qwen2", "qwen3"):
-        tokenizer = qwen2_tokenizer()
+        tokenizer = families.qwen2_trained_tokenizer(training_text()[:200])
         # as Qwen2's: config.json names a bos id that tokenizer_config.json leaves out
         ids = dict(vocab_size=len(tokenizer), eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
                    bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"))
@@ -177,8 +136,8 @@ def converted(scratch, shared, wgllm):
             wgllm.ok("convert", "hf", folder, folder.parent / f"{name}.wgllm.{t}.gguf", "--type", t, timeout=120)
         out[name] = (name, folder, tokenizer, folder.parent / f"{name}.wgllm.f32.gguf",
                      folder.parent / f"{name}.llama-cpp.f32.gguf")
-    llama_cpp_convert([(f, f.parent / f"{name}.llama-cpp.{t}.gguf", t, PRE.get(name))
-                       for name, f, _, _, _ in out.values() for t in ("f32", "q8_0")])
+    llama_cpp_ref.convert_hf_many([(f, f.parent / f"{name}.llama-cpp.{t}.gguf", t, PRE.get(name))
+                                   for name, f, _, _, _ in out.values() for t in ("f32", "q8_0")])
     return out
 
 
