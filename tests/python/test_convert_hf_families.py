@@ -11,7 +11,9 @@ tree of llama_cpp_ref.src_dir(), with its own gguf-py). The two files must have:
     of ours that llama.cpp lacks, except EXTRA (keys llama.cpp reads with the same
     default, written so that every file states them);
   - tokenizers that give the same ids (SentencePiece folders: also sentencepiece's
-    ids; byte-level BPE folders: the Hugging Face tokenizer's ids).
+    ids; byte-level BPE folders: the Hugging Face tokenizer's ids), and, with the bos/eos
+    wgllm adds by default, llama.cpp's tokenizer's ids (llama_cpp_ref.tokenize);
+  - and llama.cpp's CPU build loads both and continues a prompt alike.
 
 The families:
   llama    LlamaForCausalLM as Llama 3.2: GQA 4:1, tied, llama3 rope scaling (rope_freqs.weight),
