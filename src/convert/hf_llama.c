@@ -173,12 +173,13 @@ typedef struct json_vocab {
     char json[PATH_BYTES];
     char config[PATH_BYTES]; /* "" when there is no tokenizer_config.json */
     char model_config[PATH_BYTES];
+    int32_t n_vocab; /* config.json's vocab_size */
 } json_vocab;
 
 static bool json_vocab_kv(void *ctx, gguf_writer *w, char *err, size_t err_size) {
     const json_vocab *jv = ctx;
-    return wg_hf_folder_tokenizer_to_gguf(jv->json, jv->config[0] ? jv->config : NULL, jv->model_config, w, err,
-                                          err_size);
+    return wg_hf_folder_tokenizer_to_gguf(jv->json, jv->config[0] ? jv->config : NULL, jv->model_config, jv->n_vocab, w,
+                                          err, err_size);
 }
 
 static bool is_file(const char *path) {
@@ -267,7 +268,7 @@ bool wg_hf_llama_convert(const char *dir, const char *out_path, const wg_llama_w
     /* tokenizer first: a folder without one fails before any weight is read */
     wg_vocab vocab = {0};
     bool have_vocab = false;
-    json_vocab jv = {{0}, {0}, {0}};
+    json_vocab jv = {{0}, {0}, {0}, s->n_vocab};
     wg_llama_write_opts o = *opts;
     snprintf(path, sizeof path, "%s/tokenizer.model", dir);
     if (is_file(path)) {

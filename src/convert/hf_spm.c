@@ -29,23 +29,9 @@ static bool pad_to(wg_vocab *v, int32_t n_vocab, char *err, size_t err_size) {
                  (int)n_vocab);
         return false;
     }
-    if (v->n == n_vocab) return true;
-    char **pieces = realloc(v->pieces, sizeof *pieces * (size_t)n_vocab);
-    if (pieces) v->pieces = pieces;
-    float *scores = pieces ? realloc(v->scores, sizeof *scores * (size_t)n_vocab) : NULL;
-    if (scores) v->scores = scores;
-    int32_t *types = scores ? realloc(v->types, sizeof *types * (size_t)n_vocab) : NULL;
-    if (types) v->types = types;
-    bool ok = types != NULL;
-    for (int32_t i = v->n; ok && i < n_vocab; i++) {
-        char piece[32];
-        snprintf(piece, sizeof piece, "[PAD%d]", (int)i);
-        v->pieces[i] = NULL;
-        ok = set_piece(v, i, piece, -10000.0f, WG_TOKEN_UNUSED);
-        if (ok) v->n = i + 1;
-    }
-    if (!ok) snprintf(err, err_size, "out of memory");
-    return ok;
+    if (wg_vocab_pad(v, n_vocab, -10000.0f)) return true;
+    snprintf(err, err_size, "out of memory");
+    return false;
 }
 
 static bool is_file(const char *path) {

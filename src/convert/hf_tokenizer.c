@@ -339,8 +339,8 @@ static bool model_config_ids(const char *path, wg_vocab *v, char *err, size_t er
     return true;
 }
 
-static bool to_gguf(const char *json_path, const char *config_path, const char *model_config_path, gguf_writer *w,
-                    char *err, size_t err_size) {
+static bool to_gguf(const char *json_path, const char *config_path, const char *model_config_path, int32_t n_vocab,
+                    gguf_writer *w, char *err, size_t err_size) {
     size_t jl = 0, cl = 0;
     char *json = read_text_file(json_path, &jl, err, err_size);
     if (!json) return false;
@@ -355,6 +355,16 @@ static bool to_gguf(const char *json_path, const char *config_path, const char *
     free(json);
     free(cfg);
     if (!ok) return failf(err, err_size, "%s", sub);
+    /* padded before the config's ids are read: they may name a padding id, as llama.cpp allows */
+    if (n_vocab > 0 && v.n > n_vocab) {
+        failf(err, err_size, "tokenizer.json has %d tokens but config.json's vocab_size is %d", (int)v.n, (int)n_vocab);
+        wg_vocab_clear(&v);
+        return false;
+    }
+    if (n_vocab > 0 && !wg_vocab_pad(&v, n_vocab, 0.0f)) {
+        wg_vocab_clear(&v);
+        return failf(err, err_size, "out of memory");
+    }
     if (model_config_path && !model_config_ids(model_config_path, &v, err, err_size)) {
         wg_vocab_clear(&v);
         return false;
@@ -367,10 +377,12 @@ static bool to_gguf(const char *json_path, const char *config_path, const char *
 
 bool wg_hf_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
                              gguf_writer *w, char *err, size_t err_size) {
-    return to_gguf(tokenizer_json_path, tokenizer_config_json_path_or_NULL, NULL, w, err, err_size);
+    return to_gguf(tokenizer_json_path, tokenizer_config_json_path_or_NULL, NULL, 0, w, err, err_size);
 }
 
 bool wg_hf_folder_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
-                                    const char *config_json_path, gguf_writer *w, char *err, size_t err_size) {
-    return to_gguf(tokenizer_json_path, tokenizer_config_json_path_or_NULL, config_json_path, w, err, err_size);
+                                    const char *config_json_path, int32_t n_vocab, gguf_writer *w, char *err,
+                                    size_t err_size) {
+    return to_gguf(tokenizer_json_path, tokenizer_config_json_path_or_NULL, config_json_path, n_vocab, w, err,
+                   err_size);
 }

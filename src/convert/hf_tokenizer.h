@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gguf/gguf.h"
 #include "tokenizer/vocab.h"
@@ -38,10 +39,14 @@ bool wg_bpe_set_vocab_kv(gguf_writer *w, const wg_vocab *v);
 bool wg_hf_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
                              gguf_writer *w, char *err, size_t err_size);
 
-/* The same for a model folder: then the bos/eos/unk/pad ids the two files leave unset
- * come from the model's config.json (bos_token_id, ...), as llama.cpp's converter
- * takes them (Qwen2's tokenizer_config.json has no bos_token, its config.json has). */
+/* The same for a model folder: the vocabulary is padded to n_vocab, config.json's
+ * vocab_size, with "[PAD<id>]" UNUSED tokens (Qwen2's embeddings have 151,936 rows for
+ * 151,646 tokens; more tokens than n_vocab is an error), and the bos/eos/unk/pad ids
+ * the two files leave unset come from the model's config.json (bos_token_id, ...), as
+ * llama.cpp's converter takes them (Qwen2's tokenizer_config.json has no bos_token, its
+ * config.json has). */
 bool wg_hf_folder_tokenizer_to_gguf(const char *tokenizer_json_path, const char *tokenizer_config_json_path_or_NULL,
-                                    const char *config_json_path, gguf_writer *w, char *err, size_t err_size);
+                                    const char *config_json_path, int32_t n_vocab, gguf_writer *w, char *err,
+                                    size_t err_size);
 
 #endif

@@ -53,6 +53,29 @@ bool wg_vocab_alloc_merges(wg_vocab *v, int32_t n) {
     return true;
 }
 
+bool wg_vocab_pad(wg_vocab *v, int32_t n, float score) {
+    if (n <= v->n) return n == v->n;
+    char **pieces = realloc(v->pieces, sizeof *pieces * (size_t)n);
+    if (!pieces) return false;
+    v->pieces = pieces;
+    float *scores = realloc(v->scores, sizeof *scores * (size_t)n);
+    if (!scores) return false;
+    v->scores = scores;
+    int32_t *types = realloc(v->types, sizeof *types * (size_t)n);
+    if (!types) return false;
+    v->types = types;
+    for (int32_t i = v->n; i < n; i++) {
+        char piece[32];
+        int len = snprintf(piece, sizeof piece, "[PAD%d]", (int)i);
+        if (!(v->pieces[i] = malloc((size_t)len + 1))) return false;
+        memcpy(v->pieces[i], piece, (size_t)len + 1);
+        v->scores[i] = score;
+        v->types[i] = WG_TOKEN_UNUSED;
+        v->n = i + 1; /* counted at once: wg_vocab_clear frees what was made */
+    }
+    return true;
+}
+
 static int hex_digit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -97,28 +120,37 @@ static int64_t optional_array(const gguf_file *f, const char *key, int64_t n) {
 }
 
 /* WG_PRE_* of a tokenizer.ggml.pre name (llama.cpp's spellings of the same split), or -1. */
-static int32_t pre_kind(const char *pre, size_t len) {
+/* The split a pre-tokenizer name selects, and whether a file without
+ * tokenizer.ggml.add_bos_token adds bos: llama.cpp's llama_vocab::load defaults add_bos
+ * to false for byte-level BPE and sets it only for some pre-tokenizers (Llama 3's, not
+ * Qwen2's). -1 for a name not supported. */
+static int32_t pre_kind(const char *pre, size_t len, bool *add_bos) {
     static const struct {
         const char *name;
         int32_t pre;
+        bool add_bos;
     } names[] = {
-        {"llama-bpe", WG_PRE_LLAMA3}, {"llama3", WG_PRE_LLAMA3}, {"llama-v3", WG_PRE_LLAMA3},
-        {"qwen2", WG_PRE_QWEN2}, {"deepseek-r1-qwen", WG_PRE_QWEN2}, /* the DeepSeek-R1 distills of Qwen2.5 */
+        {"llama-bpe", WG_PRE_LLAMA3, true}, {"llama3", WG_PRE_LLAMA3, true}, {"llama-v3", WG_PRE_LLAMA3, true},
+        {"qwen2", WG_PRE_QWEN2, false},
+        {"deepseek-r1-qwen", WG_PRE_QWEN2, false}, /* the DeepSeek-R1 distills of Qwen2.5 */
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i].name) == len && memcmp(names[i].name, pre, len) == 0) return names[i].pre;
+        if (strlen(names[i].name) == len && memcmp(names[i].name, pre, len) == 0) {
+            *add_bos = names[i].add_bos;
+            return names[i].pre;
+        }
     return -1;
 }
 
 /* The byte-level BPE keys: pre-tokenizer name and merges. */
-static bool read_bpe_keys(const gguf_file *f, wg_vocab *out, char *err, size_t err_size) {
+static bool read_bpe_keys(const gguf_file *f, wg_vocab *out, bool *add_bos, char *err, size_t err_size) {
     const char *pre;
     size_t pre_len;
     if (!gguf_get_str(f, "tokenizer.ggml.pre", &pre, &pre_len)) {
         pre = "";
         pre_len = 0;
     }
-    out->pre = pre_kind(pre, pre_len);
+    out->pre = pre_kind(pre, pre_len, add_bos);
     if (out->pre < 0) {
         if (err && err_size)
             snprintf(err, err_size,
@@ -201,9 +233,10 @@ bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err
         }
     }
     int32_t n32 = (int32_t)n;
+    bool add_bos = true; /* llama.cpp's default for "llama" (SentencePiece) */
     if (is_bpe) {
         out->kind = WG_VOCAB_BPE;
-        if (!read_bpe_keys(f, out, err, err_size)) return false;
+        if (!read_bpe_keys(f, out, &add_bos, err, err_size)) return false;
     }
     /* Byte-level vocabularies have no conventional special ids to fall back to. */
     out->bos = special_id(f, "tokenizer.ggml.bos_token_id", is_bpe ? -1 : 1, n32);
@@ -219,7 +252,7 @@ bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err
         if (out->eos >= 0) out->types[out->eos] = WG_TOKEN_CONTROL;
         if (out->pad >= 0) out->types[out->pad] = WG_TOKEN_CONTROL;
     }
-    out->add_bos = flag(f, "tokenizer.ggml.add_bos_token", true);
+    out->add_bos = flag(f, "tokenizer.ggml.add_bos_token", add_bos);
     out->add_eos = flag(f, "tokenizer.ggml.add_eos_token", false);
     out->add_space_prefix = flag(f, "tokenizer.ggml.add_space_prefix", !is_bpe);
     return true;

@@ -50,6 +50,11 @@ void wg_vocab_clear(wg_vocab *v);
  * false (v zeroed) on OOM or n < 0. */
 bool wg_vocab_alloc(wg_vocab *v, int32_t n);
 
+/* Appends "[PAD<id>]" pieces of type UNUSED and the given score up to n pieces, as
+ * llama.cpp's converter pads a vocabulary to config.json's vocab_size. n < v->n is
+ * false; false on OOM (v stays valid for wg_vocab_clear, with the pieces made so far). */
+bool wg_vocab_pad(wg_vocab *v, int32_t n, float score);
+
 /* Byte value 0..255 if piece is spelled "<0xNN>" (two uppercase or lowercase hex
  * digits), else -1. */
 int wg_piece_byte_value(const char *piece);

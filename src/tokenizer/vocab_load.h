@@ -16,8 +16,10 @@
  * tokenizer.ggml.pre must then name the Llama 3 split, "llama-bpe", or Qwen2's, "qwen2", and
  * tokenizer.ggml.merges is required); any other model ("bert", ...) is refused
  * with a message naming it. Optional keys take llama.cpp's defaults: scores 0,
- * for "llama" bos 1, eos 2, unk 0 (for "gpt2" none), no pad/eot/eom, add_bos true,
- * add_eos false, add_space_prefix true for "llama" (false for "gpt2"); special
+ * for "llama" bos 1, eos 2, unk 0 (for "gpt2" none), no pad/eot/eom, add_bos true for
+ * "llama" and for "gpt2" with Llama 3's pre-tokenizer (false for Qwen2's: llama.cpp
+ * sets it per pre-tokenizer), add_eos false, add_space_prefix true for "llama" (false
+ * for "gpt2"); keys present always win; special
  * ids outside the vocabulary fall back to those defaults. Without token_type,
  * pieces are NORMAL except "<0xNN>" of "llama" (BYTE), the unk id (UNKNOWN) and
  * the bos/eos/pad ids (CONTROL). */

@@ -23,7 +23,7 @@ import shutil
 import gguf
 import torch
 import transformers
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from sentencepiece import SentencePieceProcessor
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -75,8 +75,24 @@ def rescale_weights(model, seed):
                 p.copy_((2.0 if qk else 1.0) / p.shape[1] ** 0.5 * torch.randn(p.shape, generator=gen))
 
 
+def _qwen2_fast(tok, specials, eos):
+    """tok (a BPE model, trained or built) with Qwen2's pre-tokenizer, decoder and specials."""
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(specials)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token="<|endoftext|>")
+
+
+def qwen2_pre_tokenizer():
+    """Qwen2's: a Split on its regex (one digit a piece), then ByteLevel without its own regex."""
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+
+
 def qwen2_tokenizer():
-    """Qwen2's tokenizer as transformers' fast tokenizer, from llama.cpp's reference vocabulary."""
+    """Qwen2's tokenizer as transformers' fast tokenizer, from llama.cpp's reference vocabulary
+    (llama.cpp's converter recognises it by the hash of its ids)."""
     r = gguf.GGUFReader(str(llama_cpp_ref.src_dir() / "models" / "ggml-vocab-qwen2.gguf"))
     tokens = r.fields["tokenizer.ggml.tokens"].contents()
     types = r.fields["tokenizer.ggml.token_type"].contents()
@@ -85,13 +101,19 @@ def qwen2_tokenizer():
     specials = [t for t, ty in zip(tokens, types) if ty == gguf.TokenType.CONTROL]
     tok = Tokenizer(models.BPE(vocab=normal, merges=merges, ignore_merges=False))
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens(specials)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    tok.pre_tokenizer = qwen2_pre_tokenizer()
+    return _qwen2_fast(tok, specials, "<|endoftext|>")
+
+
+def qwen2_trained_tokenizer(texts, vocab_size=600):
+    """A small Qwen2-style tokenizer trained on texts over the byte alphabet, with Qwen2's chat
+    specials. Its ids have no published hash: llama.cpp's converter must be told the
+    pre-tokenizer ("qwen2", llama_cpp_ref.convert_hf_many)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = qwen2_pre_tokenizer()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=vocab_size, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return _qwen2_fast(tok, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], "<|im_end|>")
 
 
 # Phi-3 mini's tokens added after the 32000 of Llama 2's tokenizer.model

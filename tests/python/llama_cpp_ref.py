@@ -8,6 +8,7 @@ Environment:
   WGLLM_LLAMA_CPP_BUILD  the build folder of scripts/build-llama-cpp.sh (default: .deps/llama-cpp-build-<version>)
 """
 
+import json
 import os
 import re
 import subprocess
@@ -40,36 +41,64 @@ def build_dir():
     return Path(env) if env else REPO / ".deps" / f"llama-cpp-build-{_version()}"
 
 
-def greedy_binary():
-    """llama_cpp_greedy of llama.cpp's CPU build; fails the test when it was not built."""
-    path = build_dir() / "llama_cpp_greedy"
+def _binary(name):
+    path = build_dir() / name
     if not (path.is_file() and os.access(path, os.X_OK)):
         pytest.fail(f"llama.cpp's CPU build not found at {path}: run scripts/build-llama-cpp.sh")
     return path
 
 
-def _run(cmd, what, env=None):
+def greedy_binary():
+    """llama_cpp_greedy of llama.cpp's CPU build; fails the test when it was not built."""
+    return _binary("llama_cpp_greedy")
+
+
+def _run(cmd, what, env=None, timeout=TIMEOUT):
     try:
         p = subprocess.run([str(c) for c in cmd], capture_output=True, stdin=subprocess.DEVNULL,
-                           timeout=TIMEOUT, env=env)
+                           timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{what} timed out after {TIMEOUT}s")
+        pytest.fail(f"{what} timed out after {timeout}s")
     return p
 
 
-def convert_hf(folder, out, outtype="f32"):
-    """Converts a Hugging Face folder with llama.cpp's convert_hf_to_gguf.py (outtype: f32, f16,
-    bf16, q8_0, ...). The converter runs with its own gguf-py first on the path, not the venv's
-    gguf package, as llama.cpp runs it."""
+# Runs convert_hf_to_gguf.py once per job in one process (torch and transformers load once),
+# with the tree's gguf-py first on the path as llama.cpp runs it. argv[1]: the tree; argv[2]:
+# JSON [[folder, out, outtype, pre], ...], pre a byte-level BPE pre-tokenizer name to report
+# in place of the converter's look-up by hash, or None.
+_CONVERT = """
+import json, runpy, sys
+tree, jobs = sys.argv[1], json.loads(sys.argv[2])
+sys.path[:0] = [tree, tree + "/gguf-py"]
+from conversion import base
+lookup = base.TextModel.get_vocab_base_pre
+for folder, out, outtype, pre in jobs:
+    base.TextModel.get_vocab_base_pre = (lambda self, tokenizer, pre=pre: pre) if pre else lookup
+    sys.argv = [tree + "/convert_hf_to_gguf.py", folder, "--outtype", outtype, "--outfile", out]
+    runpy.run_path(tree + "/convert_hf_to_gguf.py", run_name="__main__")
+"""
+
+
+def convert_hf_many(jobs):
+    """Converts Hugging Face folders with llama.cpp's convert_hf_to_gguf.py, in one process:
+    jobs are (folder, out, outtype, pre), outtype f32, f16, bf16, q8_0, ...; pre None, or the
+    name of the byte-level BPE pre-tokenizer ("qwen2") for a tokenizer trained in a test, whose
+    ids on the converter's check text have no published hash."""
     src = src_dir()
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(src / "gguf-py")] + [p for p in
-                                         env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.pop("NO_LOCAL_GGUF", None)  # set, it would make the converter take the venv's gguf
-    p = _run([sys.executable, src / "convert_hf_to_gguf.py", folder, "--outfile", out,
-              "--outtype", outtype], "convert_hf_to_gguf.py", env)
-    assert p.returncode == 0 and Path(out).is_file(), (
-        f"convert_hf_to_gguf.py {folder}: exit {p.returncode}\n{p.stderr.decode(errors='replace')[-4000:]}")
+    jobs = [[str(f), str(o), t, pre] for f, o, t, pre in jobs]
+    p = _run([sys.executable, "-c", _CONVERT, src, json.dumps(jobs)], "convert_hf_to_gguf.py", env,
+             timeout=TIMEOUT + 60 * len(jobs))
+    assert p.returncode == 0, (f"convert_hf_to_gguf.py {[j[0] for j in jobs]}: exit {p.returncode}\n"
+                               f"{p.stderr.decode(errors='replace')[-4000:]}")
+    missing = [o for _, o, _, _ in jobs if not Path(o).is_file()]
+    assert not missing, f"convert_hf_to_gguf.py wrote no {missing}"
+
+
+def convert_hf(folder, out, outtype="f32"):
+    """One folder with convert_hf_to_gguf.py (see convert_hf_many); returns out as a Path."""
+    convert_hf_many([(folder, out, outtype, None)])
     return Path(out)
 
 
@@ -93,3 +122,11 @@ def greedy(model, ids, n_predict, logits=False):
     out.unlink()
     assert data.size % len(ids) == 0, f"logits file of {data.size} floats for {len(ids)} ids"
     return generated, data.reshape(len(ids), -1)
+
+
+def tokenize(model, text):
+    """llama.cpp's ids of text, with the bos/eos llama.cpp adds by default on this file."""
+    p = _run([_binary("llama_cpp_tokenize"), model, text], "llama_cpp_tokenize")
+    assert p.returncode == 0, (f"llama.cpp's tokenizer on {model}: exit {p.returncode}\n"
+                               f"{p.stderr.decode(errors='replace')[-4000:]}")
+    return [int(t) for t in p.stdout.decode().split()]

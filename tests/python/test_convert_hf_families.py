@@ -11,7 +11,9 @@ tree of llama_cpp_ref.src_dir(), with its own gguf-py). The two files must have:
     of ours that llama.cpp lacks, except EXTRA (keys llama.cpp reads with the same
     default, written so that every file states them);
   - tokenizers that give the same ids (SentencePiece folders: also sentencepiece's
-    ids; byte-level BPE folders: the Hugging Face tokenizer's ids).
+    ids; byte-level BPE folders: the Hugging Face tokenizer's ids), and, with the bos/eos
+    wgllm adds by default, llama.cpp's tokenizer's ids (llama_cpp_ref.tokenize);
+  - and llama.cpp's CPU build loads both and continues a prompt alike.
 
 The families:
   llama    LlamaForCausalLM as Llama 3.2: GQA 4:1, tied, llama3 rope scaling (rope_freqs.weight),
@@ -19,8 +21,10 @@ The families:
   mistral  MistralForCausalLM, GQA 2:1, sliding_window 16, untied, the Llama 2
            tokenizer.model;
   qwen2    Qwen2ForCausalLM, q/k/v biases, tied embeddings, a Qwen2-style
-           byte-level BPE tokenizer.json trained here;
-  qwen3    Qwen3ForCausalLM, q/k RMS norms, head_dim 32 (not hidden / heads);
+           byte-level BPE tokenizer.json trained here (families.qwen2_trained_tokenizer);
+  qwen3    Qwen3ForCausalLM, q/k RMS norms, head_dim 32 (not hidden / heads), and config.json's
+           vocab_size rounded up past the tokenizer's size, as Qwen's (151,936 rows for
+           151,646 tokens): both converters pad the vocabulary with "[PAD<id>]" UNUSED tokens;
   phi3     Phi3ForCausalLM, fused qkv_proj and gate_up_proj, sliding_window 32,
            partial_rotary_factor 0.5 (as Phi-4-mini's 0.75: 8 of 16 values rotated),
            vocab_size 32064 with Phi-3's added tokens (<|endoftext|>, <|end|>, ...)
@@ -33,23 +37,18 @@ that look-up. It needs `sentencepiece` for SentencePiece folders (tests/requirem
 """
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast,
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM,
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
+import families
 import gguf
-from llama_cpp_ref import src_dir
+import llama_cpp_ref
 from test_convert_hf_transformers import llama3_tokenizer
 from test_tokenizer_bpe import training_text
-
-QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-               r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 # Keys llama.cpp derives from the model's name ("org/name-v0.1" -> organization, basename,
 # version, finetune, a size label such as "mini"); we write general.name only. And
@@ -73,40 +72,10 @@ PHI3_ADDED = {0: ("<unk>", True), 1: ("<s>", True), 2: ("</s>", False), 32000: (
               32001: ("<|assistant|>", True), 32006: ("<|system|>", True), 32007: ("<|end|>", True),
               32010: ("<|user|>", True)}
 
-# Runs convert_hf_to_gguf.py once per job in one process (torch and transformers load
-# once), with the tree's gguf-py first on the path. argv[1]: the tree; argv[2]: JSON
-# [[folder, out, outtype, pre], ...], pre the BPE pre-tokenizer name to report or None.
-LLAMA_CPP_CONVERT = """
-import json, runpy, sys
-tree, jobs = sys.argv[1], json.loads(sys.argv[2])
-sys.path[:0] = [tree, tree + "/gguf-py"]
-from conversion import base
-lookup = base.TextModel.get_vocab_base_pre
-for folder, out, outtype, pre in jobs:
-    base.TextModel.get_vocab_base_pre = (lambda self, tokenizer, pre=pre: pre) if pre else lookup
-    sys.argv = [tree + "/convert_hf_to_gguf.py", folder, "--outtype", outtype, "--outfile", out]
-    runpy.run_path(tree + "/convert_hf_to_gguf.py", run_name="__main__")
-"""
 
-
-def llama_cpp_convert(jobs):
-    p = subprocess.run([sys.executable, "-c", LLAMA_CPP_CONVERT, str(src_dir()),
-                        json.dumps([[str(f), str(o), t, pre] for f, o, t, pre in jobs])], capture_output=True,
-                       timeout=600)
-    assert p.returncode == 0, f"llama.cpp's converter failed:\n{p.stderr.decode(errors='replace')[-3000:]}"
-
-
-def qwen2_tokenizer():
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(training_text()[:200], trainers.BpeTrainer(
-        vocab_size=600, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok.add_special_tokens(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+def qwen3_vocab_size(n_tokens):
+    """Embedding rows past the tokenizer's last id, rounded up to 128 as Qwen's are."""
+    return (n_tokens // 128 + 1) * 128
 
 
 def build(scratch, shared, family):
@@ -126,12 +95,15 @@ def build(scratch, shared, family):
         model = MistralForCausalLM(MistralConfig(**SMALL, vocab_size=32000, sliding_window=16,
                                                  tie_word_embeddings=False))
     elif family in ("qwen2", "qwen3"):
-        tokenizer = qwen2_tokenizer()
+        tokenizer = families.qwen2_trained_tokenizer(training_text()[:200])
         # as Qwen2's: config.json names a bos id that tokenizer_config.json leaves out
         ids = dict(vocab_size=len(tokenizer), eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
                    bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"))
-        model = (Qwen2ForCausalLM(Qwen2Config(**SMALL, **ids, tie_word_embeddings=True)) if family == "qwen2" else
-                 Qwen3ForCausalLM(Qwen3Config(**SMALL, **ids, head_dim=32, tie_word_embeddings=False)))
+        if family == "qwen2":
+            model = Qwen2ForCausalLM(Qwen2Config(**SMALL, **ids, tie_word_embeddings=True))
+        else:
+            ids["vocab_size"] = qwen3_vocab_size(len(tokenizer))
+            model = Qwen3ForCausalLM(Qwen3Config(**SMALL, **ids, head_dim=32, tie_word_embeddings=False))
     else:
         model = Phi3ForCausalLM(Phi3Config(**SMALL, vocab_size=32064, original_max_position_embeddings=256,
                                            sliding_window=32, bos_token_id=1, eos_token_id=32000,
@@ -153,6 +125,7 @@ def build(scratch, shared, family):
 
 
 FAMILIES = ["llama", "mistral", "qwen2", "qwen3", "phi3"]
+NO_ADD_BOS_KEY = ("mistral", "qwen2", "qwen3")  # llama.cpp's files of these lack tokenizer.ggml.add_bos_token
 PRE = {"llama": "llama-bpe", "qwen2": "qwen2", "qwen3": "qwen2"}  # byte-level BPE pre-tokenizer names
 
 
@@ -165,8 +138,8 @@ def converted(scratch, shared, wgllm):
             wgllm.ok("convert", "hf", folder, folder.parent / f"{name}.wgllm.{t}.gguf", "--type", t, timeout=120)
         out[name] = (name, folder, tokenizer, folder.parent / f"{name}.wgllm.f32.gguf",
                      folder.parent / f"{name}.llama-cpp.f32.gguf")
-    llama_cpp_convert([(f, f.parent / f"{name}.llama-cpp.{t}.gguf", t, PRE.get(name))
-                       for name, f, _, _, _ in out.values() for t in ("f32", "q8_0")])
+    llama_cpp_ref.convert_hf_many([(f, f.parent / f"{name}.llama-cpp.{t}.gguf", t, PRE.get(name))
+                                   for name, f, _, _, _ in out.values() for t in ("f32", "q8_0")])
     return out
 
 
@@ -216,7 +189,7 @@ def test_tensors_match_llama_cpp(family, outtype):
 
 
 def test_metadata_matches_llama_cpp(family):
-    name, _, _, ours, ref = family
+    name, _, tokenizer, ours, ref = family
     a, b = fields(ours), fields(ref)
     arch = b["general.architecture"]
     assert arch == {"mistral": "llama"}.get(name, name)
@@ -241,6 +214,15 @@ def test_metadata_matches_llama_cpp(family):
         assert a["tokenizer.ggml.bos_token_id"] == a["tokenizer.ggml.padding_token_id"]  # from config.json
     if name == "qwen3":
         assert a["qwen3.attention.key_length"] == 32
+        # config.json's vocab_size past the tokenizer's size: padded as llama.cpp pads it
+        # (the values equal llama.cpp's, checked above)
+        n_tok = len(tokenizer)
+        n_vocab = qwen3_vocab_size(n_tok)
+        tokens, types = a["tokenizer.ggml.tokens"], a["tokenizer.ggml.token_type"]
+        assert len(tokens) == len(types) == n_vocab > n_tok
+        assert tokens[n_tok:] == [f"[PAD{i}]" for i in range(n_tok, n_vocab)]
+        assert set(types[n_tok:]) == {gguf.TokenType.UNUSED} and "tokenizer.ggml.scores" not in a
+        assert [t.shape[-1] for t in reader(ours).tensors if t.name == "token_embd.weight"] == [n_vocab]
     if name == "phi3":
         assert a["general.name"] == b["general.name"] == "Tiny Phi3 v0.1"
         assert a["phi3.rope.dimension_count"] == 8 and a["phi3.attention.key_length"] == 16
@@ -260,6 +242,30 @@ def test_tokenizers_match(family, wgllm):
         want = tokenizer(text, add_special_tokens=False)["input_ids"] if tokenizer else sp.encode(text)
         assert wgllm.tokenize(ours, text, bos=False) == want, f"{name}: {text!r}"
         assert wgllm.tokenize(ref, text, bos=False) == want, f"{name} (llama.cpp's file): {text!r}"
+
+
+def test_default_bos_as_llama_cpp(family, wgllm):
+    """wgllm's ids with its default bos/eos equal llama.cpp's on both files. A file without
+    tokenizer.ggml.add_bos_token (llama.cpp's converter writes none for these Qwen2
+    folders, nor for Mistral's folder without tokenizer_config.json) adds bos as llama.cpp
+    does for its tokenizer: SentencePiece yes, Qwen2's byte-level BPE no."""
+    name, _, _, ours, ref = family
+    for path in (ours, ref):
+        for text in TEXTS:
+            assert wgllm.tokenize(path, text) == llama_cpp_ref.tokenize(path, text), f"{name}, {path.name}: {text!r}"
+    if name in NO_ADD_BOS_KEY:
+        assert "tokenizer.ggml.add_bos_token" not in fields(ref), name
+        with_bos = wgllm.tokenize(ref, TEXTS[0])
+        without = wgllm.tokenize(ref, TEXTS[0], bos=False)
+        assert with_bos == (without if name.startswith("qwen") else [1] + without), name
+
+
+def test_llama_cpp_runs_both_files(family, wgllm):
+    """llama.cpp's CPU build loads our file (qwen3's padded vocabulary included: unpadded, its
+    token_embd.weight had more rows than the vocabulary) and continues it as its own file."""
+    name, _, _, ours, ref = family
+    ids = wgllm.tokenize(ref, TEXTS[1], bos=False)
+    assert llama_cpp_ref.greedy(ours, ids, 8) == llama_cpp_ref.greedy(ref, ids, 8), name
 
 
 def test_unsupported_settings_are_refused(scratch, shared, wgllm):
@@ -282,3 +288,12 @@ def test_unsupported_settings_are_refused(scratch, shared, wgllm):
         err = p.stderr.decode()
         assert p.returncode == 1 and err.count("\n") == 1 and needle in err, err
         assert not (scratch / "refused.gguf").exists()
+    # a token past config.json's vocab_size (llama.cpp's converter asserts the same)
+    (folder / "config.json").write_text(json.dumps(config))
+    tj = json.loads((folder / "tokenizer.json").read_text())
+    tj["added_tokens"].append(dict(tj["added_tokens"][-1], id=config["vocab_size"], content="<|extra|>"))
+    (folder / "tokenizer.json").write_text(json.dumps(tj))
+    p = wgllm.run("convert", "hf", folder, scratch / "refused.gguf")
+    err = p.stderr.decode()
+    assert p.returncode == 1 and err.count("\n") == 1 and f"vocab_size is {config['vocab_size']}" in err, err
+    assert not (scratch / "refused.gguf").exists()

@@ -14,6 +14,7 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/vocab_load.h"
 #include "wgllm.h"
 
 /* ---- Unicode tables ---- */
@@ -319,7 +320,8 @@ static void test_spm_specials(void) {
 
 /* ---- GGUF loading through the public API ---- */
 
-static bool write_gguf(const char *path, const char *pre, bool with_merges) {
+/* add_bos/add_eos: 0 or 1 writes tokenizer.ggml.add_bos_token/add_eos_token, -1 leaves it out. */
+static bool write_gguf_flags(const char *path, const char *pre, bool with_merges, int add_bos, int add_eos) {
     wg_vocab v;
     if (!make_vocab(&v)) return false;
     gguf_writer *w = gguf_writer_create();
@@ -333,10 +335,56 @@ static bool write_gguf(const char *path, const char *pre, bool with_merges) {
               gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)ID_SPECIAL(0)) &&
               gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)ID_SPECIAL(1)) &&
               gguf_writer_set_u32(w, "tokenizer.ggml.eot_token_id", (uint32_t)ID_WORD(7)) &&
+              (add_bos < 0 || gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", add_bos)) &&
+              (add_eos < 0 || gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", add_eos)) &&
               gguf_writer_begin(w, path) && gguf_writer_finish(w);
     gguf_writer_free(w);
     wg_vocab_clear(&v);
     return ok;
+}
+
+static bool write_gguf(const char *path, const char *pre, bool with_merges) {
+    return write_gguf_flags(path, pre, with_merges, -1, -1);
+}
+
+/* Files without tokenizer.ggml.add_bos_token/add_eos_token take llama.cpp's defaults, which
+ * depend on the pre-tokenizer (llama.cpp's converter writes neither key for Qwen2, and
+ * llama.cpp then adds no bos); keys present always win. */
+static void test_gguf_add_bos_defaults(const char *path) {
+    static const struct {
+        const char *pre;
+        int add_bos, add_eos; /* the keys written, -1: none */
+        bool want_bos, want_eos;
+    } cases[] = {
+        {"llama-bpe", -1, -1, true, false},        {"llama3", -1, -1, true, false},
+        {"llama-v3", -1, -1, true, false},         {"qwen2", -1, -1, false, false},
+        {"deepseek-r1-qwen", -1, -1, false, false}, {"qwen2", 1, -1, true, false},
+        {"qwen2", -1, 1, false, true},             {"llama-bpe", 0, 1, false, true},
+        {"qwen2", 0, 0, false, false},
+    };
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.vocab_only = true;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256];
+        wgllm_model *m = NULL;
+        CHECK(write_gguf_flags(path, cases[i].pre, true, cases[i].add_bos, cases[i].add_eos));
+        CHECK_MSG(wgllm_model_load(path, &mp, &m, err, sizeof err) == WGLLM_OK, "%s", err);
+        if (!m) continue;
+        CHECK_MSG(wgllm_add_bos_default(m) == cases[i].want_bos, "case %zu (%s)", i, cases[i].pre);
+        wgllm_token ids[8];
+        int64_t n = wgllm_tokenize(m, "ab", 2, wgllm_add_bos_default(m), ids, 8);
+        CHECK_MSG(n >= 1 && (ids[0] == ID_SPECIAL(0)) == cases[i].want_bos, "case %zu: %lld ids", i, (long long)n);
+        /* add_eos has no public getter: the vocabulary the loader built states it */
+        wgllm_model_free(m);
+        gguf_file *f = gguf_open(path, err, sizeof err);
+        CHECK_MSG(f != NULL, "%s", err);
+        if (!f) continue;
+        wg_vocab v;
+        CHECK_MSG(wg_vocab_from_gguf(f, &v, err, sizeof err), "%s", err);
+        CHECK_MSG(v.add_bos == cases[i].want_bos && v.add_eos == cases[i].want_eos, "case %zu (%s)", i, cases[i].pre);
+        wg_vocab_clear(&v);
+        gguf_close(f);
+    }
 }
 
 static void test_gguf_load(void) {
@@ -361,6 +409,7 @@ static void test_gguf_load(void) {
         wgllm_model_free(m);
         m = NULL;
     }
+    test_gguf_add_bos_defaults(path);
     CHECK(write_gguf(path, "gpt-4o", true));
     CHECK(wgllm_model_load(path, &mp, &m, err, sizeof err) != WGLLM_OK && strstr(err, "gpt-4o") &&
           strstr(err, "tokenizer.ggml.pre"));
