@@ -48,17 +48,7 @@ CTX = 64  # room for the prompt and the greedy tokens; keeps a 152k vocabulary's
 PROMPT = "The quick brown fox jumps over the lazy dog; then it naps for 12 minutes."
 
 CONVERTERS = ("llama.cpp", "wgllm")
-# (family, converter) pairs that need engine parts not in this tree yet (the architecture table,
-# the new backend ops, `wgllm convert hf` for more than Llama). They are left
-# out of the parametrization, neither skipped nor expected to fail: once those parts are in,
-# empty this set and every pair runs (WGLLM_E2E_ALL=1 runs them all before that, to try a merge).
-PENDING = {("mistral", "wgllm"), ("mistral-swa", "wgllm"),
-           ("qwen2", "llama.cpp"), ("qwen2", "wgllm"),
-           ("qwen3", "llama.cpp"), ("qwen3", "wgllm"),
-           ("phi3", "llama.cpp"), ("phi3", "wgllm")}
-if os.environ.get("WGLLM_E2E_ALL") == "1":
-    PENDING = set()
-CASES = [pytest.param(f, c, id=f"{f}-{c}") for f in families.FAMILIES for c in CONVERTERS if (f, c) not in PENDING]
+CASES = [pytest.param(f, c, id=f"{f}-{c}") for f in families.FAMILIES for c in CONVERTERS]
 SWA = 8  # Mistral's sliding window in test_mistral_sliding_window_matches_transformers, under the prompt length
 
 
@@ -207,23 +197,22 @@ def test_greedy_matches_llama_cpp(family, converter, gguf_file, wgllm):
     print(f"{family} ({converter} file): {N_PREDICT} greedy tokens equal llama.cpp's: {theirs}")
 
 
-if ("mistral-swa", "wgllm") not in PENDING:  # see PENDING
-    def test_mistral_sliding_window_matches_transformers(scratch, shared, wgllm):
-        """A Mistral whose sliding window is shorter than the prompt: `wgllm convert hf` keeps the
-        window (llama.cpp's converter drops it, so only our own file is checked), and the logits
-        on the CPU and WebGPU match transformers, whose logits without the window are far off."""
-        folder = scratch / "families" / "mistral-swa"
-        model, tokenizer = families.make("mistral", folder, shared, seed=7, sliding_window=SWA)
-        ids = prompt_ids(tokenizer)
-        assert len(ids) > 2 * SWA
-        path = folder.parent / "mistral-swa-wgllm-f32.gguf"
-        wgllm.ok("convert", "hf", folder, path, "--type", "f32", timeout=120)
-        n = len(ids)
-        errors = logits_errors(wgllm, path, model, ids, (("cpu", 1), ("cpu", n), ("webgpu", 1), ("webgpu", n)))
-        print("mistral, sliding window 8 (wgllm file) f32: " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
-        for k, err in errors.items():
-            assert err <= BOUND, f"mistral sliding window ({k}): relative error {err:.3g} over {BOUND}"
-        plain, _ = families.make("mistral", folder.parent / "mistral-no-swa", shared, seed=7, sliding_window=None)
-        unwindowed = relative_error(families.reference_logits(plain, ids), families.reference_logits(model, ids))
-        print(f"mistral: transformers' logits without the window differ by {unwindowed:.2g}")
-        assert unwindowed > 100 * BOUND, f"the window changes transformers' logits by only {unwindowed:.3g}"
+def test_mistral_sliding_window_matches_transformers(scratch, shared, wgllm):
+    """A Mistral whose sliding window is shorter than the prompt: `wgllm convert hf` keeps the
+    window (llama.cpp's converter drops it, so only our own file is checked), and the logits
+    on the CPU and WebGPU match transformers, whose logits without the window are far off."""
+    folder = scratch / "families" / "mistral-swa"
+    model, tokenizer = families.make("mistral", folder, shared, seed=7, sliding_window=SWA)
+    ids = prompt_ids(tokenizer)
+    assert len(ids) > 2 * SWA
+    path = folder.parent / "mistral-swa-wgllm-f32.gguf"
+    wgllm.ok("convert", "hf", folder, path, "--type", "f32", timeout=120)
+    n = len(ids)
+    errors = logits_errors(wgllm, path, model, ids, (("cpu", 1), ("cpu", n), ("webgpu", 1), ("webgpu", n)))
+    print("mistral, sliding window 8 (wgllm file) f32: " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
+    for k, err in errors.items():
+        assert err <= BOUND, f"mistral sliding window ({k}): relative error {err:.3g} over {BOUND}"
+    plain, _ = families.make("mistral", folder.parent / "mistral-no-swa", shared, seed=7, sliding_window=None)
+    unwindowed = relative_error(families.reference_logits(plain, ids), families.reference_logits(model, ids))
+    print(f"mistral: transformers' logits without the window differ by {unwindowed:.2g}")
+    assert unwindowed > 100 * BOUND, f"the window changes transformers' logits by only {unwindowed:.3g}"
