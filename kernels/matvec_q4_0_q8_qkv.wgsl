@@ -8,9 +8,10 @@
 // (4) consecutive rows. head_dim is a multiple of 4, so a workgroup stays inside one of
 // the three matrices and holds both rows (2j, 2j + 1) of every rotated pair: after the
 // reduction, the thread of a row reads its partner's sum from workgroup memory.
-// With neox (pairs (j, j + half_dims) of a head, half_dims even) the workgroup's four row
+// With NEOX (pairs (j, j + half_dims) of a head, half_dims even) the workgroup's four row
 // slots of a rotated part of q or k take rows (j, j + half_dims, j + 1, j + 1 + half_dims)
-// (slot_row), so partners are again neighbouring slots.
+// (slot_row), so partners are again neighbouring slots. NEOX is a constant the host puts in
+// front (one pipeline per rope style), so the adjacent-pairs kernel carries none of it.
 //
 // Bindings (group 0):
 //   0 params: uniform Params (below)
@@ -19,7 +20,7 @@
 //   5 xs: array<f32>, read               k / 32 scales of x
 //   6 q:  array<f32>, read_write         q[r] for r < m_q
 //   7 kc, 8 vc: array<KVS>, read_write   kc[k_dst + r], vc[v_dst + r] for r < m_kv
-// KVS: the caches' element type, f32 or f16 (declared in front of this file by the host).
+// KVS: the caches' element type, f32 or f16, and NEOX (declared in front of this file by the host).
 // Dispatch: groups = (m_q + 2 m_kv) / ROWS, laid out as in matvec_q4_0_q8.wgsl.
 //
 // Entry points: `main` (workgroup-memory reduction) and `main_subgroup` (subgroupAdd,
@@ -35,7 +36,7 @@ struct Params {
     freq_scale: f32,
     k_dst: u32,      // pos * cache row length
     v_dst: u32,
-    neox: u32,       // != 0: rotated pairs are halves (see above)
+    pad0: u32,
     pad1: u32,
     pad2: u32,
     freqs: array<vec4<f32>, 32>,
@@ -67,43 +68,44 @@ fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32, xa: vec4<u32>,
 // Partial dot products of invocation t for rows lr0 .. lr0 + ROWS - 1 of matrix `which`
 // (0 q, 1 k, 2 v; uniform over the workgroup, so the branch on it is too): the order of
 // matvec_q4_0_q8.wgsl's partial_dots.
+// Block g of row-matrix `which` times the x block (uniform branch on which).
+fn dot_row(which: u32, g: u32, xa: vec4<u32>, xb: vec4<u32>, xsum8: i32, dx: f32) -> f32 {
+    let base = q4_0_word(g);
+    if (which == 0u) {
+        return block_dot(wq[base], wq[base + 1u], wq[base + 2u], wq[base + 3u], wq[base + 4u], g, xa, xb, xsum8, dx);
+    } else if (which == 1u) {
+        return block_dot(wk[base], wk[base + 1u], wk[base + 2u], wk[base + 3u], wk[base + 4u], g, xa, xb, xsum8, dx);
+    }
+    return block_dot(wv[base], wv[base + 1u], wv[base + 2u], wv[base + 3u], wv[base + 4u], g, xa, xb, xsum8, dx);
+}
+
 fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
     let nb = params.k / 32u;
-    // slot r computes row rb + (r >> 1) * s1 + (r & 1) * s2 (see slot_row)
-    var rb = lr0;
-    var s1 = 2u;
-    var s2 = 1u;
-    if (permuted(which, lr0)) {
-        rb = slot_row(which, lr0);
-        s1 = 1u;
-        s2 = params.half_dims;
-    }
-    var row_blk: array<u32, ROWS>; // each slot's first block in its matrix
-    for (var r = 0u; r < ROWS; r++) {
-        row_blk[r] = (rb + (r >> 1u) * s1 + (r & 1u) * s2) * nb;
-    }
     var acc: array<f32, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
     }
+    if (permuted(which, lr0)) {
+        // slot r computes row rb + (r >> 1) + (r & 1) * half_dims (see slot_row)
+        let rb = slot_row(which, lr0);
+        for (var b = t; b < nb; b += WG) {
+            let xa = xq[b * 2u];
+            let xb = xq[b * 2u + 1u];
+            let dx = xs[b];
+            let xsum8 = q8_sum8(xa, xb);
+            for (var r = 0u; r < ROWS; r++) {
+                acc[r] += dot_row(which, (rb + (r >> 1u) + (r & 1u) * params.half_dims) * nb + b, xa, xb, xsum8, dx);
+            }
+        }
+        return acc;
+    }
     for (var b = t; b < nb; b += WG) {
-        let xw = b * 8u;
-        let xa = xq[xw >> 2u];
-        let xb = xq[(xw >> 2u) + 1u];
+        let xa = xq[b * 2u];
+        let xb = xq[b * 2u + 1u];
         let dx = xs[b];
         let xsum8 = q8_sum8(xa, xb);
         for (var r = 0u; r < ROWS; r++) {
-            let g = row_blk[r] + b;      // block index in its matrix
-            let base = q4_0_word(g);
-            var d: f32;
-            if (which == 0u) {
-                d = block_dot(wq[base], wq[base + 1u], wq[base + 2u], wq[base + 3u], wq[base + 4u], g, xa, xb, xsum8, dx);
-            } else if (which == 1u) {
-                d = block_dot(wk[base], wk[base + 1u], wk[base + 2u], wk[base + 3u], wk[base + 4u], g, xa, xb, xsum8, dx);
-            } else {
-                d = block_dot(wv[base], wv[base + 1u], wv[base + 2u], wv[base + 3u], wv[base + 4u], g, xa, xb, xsum8, dx);
-            }
-            acc[r] += d;
+            acc[r] += dot_row(which, (lr0 + r) * nb + b, xa, xb, xsum8, dx);
         }
     }
     return acc;
@@ -113,7 +115,7 @@ fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
 
 // Row slot lr of matrix `which` lies in a rotated part of a head of q or k, with neox.
 fn permuted(which: u32, lr: u32) -> bool {
-    return params.neox != 0u && which != 2u && lr % params.head_dim < 2u * params.half_dims;
+    return NEOX && which != 2u && lr % params.head_dim < 2u * params.half_dims;
 }
 
 // The matrix row that row slot lr computes: itself, or with neox (permuted) slot 2j' + s of

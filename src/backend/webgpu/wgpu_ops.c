@@ -558,14 +558,15 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
         pos0 >= v_cache->ne1)
         return false;
     const bool half = wgb_t(k_cache)->half;
-    const int kern = half ? WGB_K_MATVEC_Q4_0_Q8_QKV_F16 : WGB_K_MATVEC_Q4_0_Q8_QKV;
+    const int kern = rope->neox ? (half ? WGB_K_MATVEC_Q4_0_Q8_QKV_F16_NEOX : WGB_K_MATVEC_Q4_0_Q8_QKV_NEOX)
+                                : (half ? WGB_K_MATVEC_Q4_0_Q8_QKV_F16 : WGB_K_MATVEC_Q4_0_Q8_QKV);
     const uint64_t qid = wgb_act(q_out).id, kid = wgb_act(k_cache).id, vid = wgb_act(v_cache).id;
     if (half != wgb_t(v_cache)->half || !c->pl.k[kern].pipe || qid == kid || qid == vid || kid == vid) return false;
 
     wgb_bind xq, xs;
     if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return true; /* failure recorded */
     struct {
-        uint32_t k, m_q, m_kv, head_dim, half_dims, pos, freq_scale, k_dst, v_dst, neox, pad[2];
+        uint32_t k, m_q, m_kv, head_dim, half_dims, pos, freq_scale, k_dst, v_dst, pad[3];
         float freqs[ROPE_MAX_PAIRS];
     } p;
     memset(&p, 0, sizeof p);
@@ -578,7 +579,6 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     p.freq_scale = f32_bits(rope->scale);
     p.k_dst = (uint32_t)((int64_t)pos0 * k_cache->ne0);
     p.v_dst = (uint32_t)((int64_t)pos0 * v_cache->ne0);
-    p.neox = rope->neox;
     memcpy(p.freqs, rope_freqs(c, rope), sizeof(float) * (size_t)pairs);
     wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
                       wgb_act(q_out), wgb_act(k_cache), wgb_act(v_cache)};

@@ -45,6 +45,8 @@ typedef struct {
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
 #define KV_F16 "enable f16;\nalias KV4 = vec4<f16>;\nalias KVS = f16;\n"
+#define ROPE_ADJACENT "const NEOX = false;\n"
+#define ROPE_NEOX "const NEOX = true;\n"
 #define LIB_Q8 "lib_q8_round"
 #define LIB_Q4 "lib_q4_0_int8"
 #define LIB_ROPE "lib_rope"
@@ -117,12 +119,19 @@ static kernel_spec spec_of(int k, int *fmt) {
                              .has_subgroup_variant = true, .lib = LIB_Q4_NT};
     case WGB_K_MATVEC_Q4_0_Q8_SWIGLU:
         return (kernel_spec){.body = "matvec_q4_0_q8_swiglu", .access = "rrrrw", .param_slots = 1, .lib = LIB_Q4};
+    /* the rope style is a constant of the kernel, so the adjacent-pairs one pays nothing for NeoX */
     case WGB_K_MATVEC_Q4_0_Q8_QKV:
+    case WGB_K_MATVEC_Q4_0_Q8_QKV_NEOX:
         return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
-                             .has_subgroup_entry = true, .prefix = KV_F32, .lib = LIB_Q4_ROPE};
+                             .has_subgroup_entry = true,
+                             .prefix = k == WGB_K_MATVEC_Q4_0_Q8_QKV ? KV_F32 ROPE_ADJACENT : KV_F32 ROPE_NEOX,
+                             .lib = LIB_Q4_ROPE};
     case WGB_K_MATVEC_Q4_0_Q8_QKV_F16:
+    case WGB_K_MATVEC_Q4_0_Q8_QKV_F16_NEOX:
         return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
-                             .has_subgroup_entry = true, .prefix = KV_F16, .needs_f16 = true, .lib = LIB_Q4_ROPE};
+                             .has_subgroup_entry = true,
+                             .prefix = k == WGB_K_MATVEC_Q4_0_Q8_QKV_F16 ? KV_F16 ROPE_ADJACENT : KV_F16 ROPE_NEOX,
+                             .needs_f16 = true, .lib = LIB_Q4_ROPE};
     case WGB_K_MATMUL_Q4_0_Q8:
         return (kernel_spec){
             .body = "matmul_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true, .lib = LIB_Q4};

@@ -63,6 +63,8 @@ typedef enum wgb_kernel {
     WGB_K_MATMUL_Q4_0_Q8,         /* prompts: Q4_0 tiles times int8 x */
     WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU, /* batched decode: silu(Wg x) * (Wu x) for a few tokens */
     WGB_K_MATVEC_Q4_0_Q8_NT_QKV,    /* batched decode: q, k, v products for a few tokens */
+    WGB_K_MATVEC_Q4_0_Q8_QKV_NEOX,  /* WGB_K_MATVEC_Q4_0_Q8_QKV(_F16) with NeoX-style rope */
+    WGB_K_MATVEC_Q4_0_Q8_QKV_F16_NEOX,
     WGB_K_COUNT
 } wgb_kernel;
 
