@@ -48,9 +48,11 @@ run_ctest build || status=1
 echo "=== ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGLLM_SANITIZE=ON -DWGLLM_PYTHON="$py" >/dev/null
 cmake --build build-asan -j"$jobs"
-# No LeakSanitizer suppressions: the Vulkan drivers stay loaded until exit (wg_wgpu_keep_loaded),
-# so their process-lifetime data is not reported; sanitize.lsan_canary checks that leaks are.
+# The Vulkan drivers stay loaded until exit (wg_wgpu_keep_loaded), so their process-lifetime
+# data is not reported; the one suppression is for blocks lavapipe itself loses
+# (tests/lsan_lavapipe.supp); sanitize.lsan_canary checks that our leaks are still reported.
 ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS=suppressions=$root/tests/lsan_lavapipe.supp \
   run_ctest build-asan || status=1
 
 echo "=== fuzzing (${fuzz_seconds}s per target)"
