@@ -1,0 +1,56 @@
+"""The seed corpus of fuzz_model_load stays meaningful: tests/fuzz/make_model_corpus.py still
+writes exactly the committed files, every valid-* seed loads with weights and runs (`wgllm info`
+resolves it, `wgllm logits` gives finite values), and every broken-* seed is refused with one
+error line, not a crash."""
+
+import filecmp
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_arch import expect_error
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "fuzz" / "corpus" / "model_load"
+VALID = sorted(CORPUS.glob("valid-*.gguf"))
+BROKEN = sorted(CORPUS.glob("broken-*.gguf"))
+
+
+def test_corpus_has_every_family():
+    assert len(VALID) >= 9 and len(BROKEN) >= 8
+    assert {p.name for p in CORPUS.iterdir()} == {p.name for p in VALID + BROKEN}
+    for family in ("llama", "qwen2", "qwen3", "phi3"):
+        assert any(p.name.startswith(f"valid-{family}-") for p in VALID), family
+    for p in VALID + BROKEN:
+        assert p.stat().st_size < 8192, p.name
+
+
+def test_generator_writes_the_committed_corpus(scratch):
+    spec = importlib.util.spec_from_file_location("make_model_corpus",
+                                                  ROOT / "tests" / "fuzz" / "make_model_corpus.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    out = scratch / "model_load"
+    gen.main(out)
+    made = sorted(p.name for p in out.iterdir())
+    assert made == sorted(p.name for p in CORPUS.iterdir())
+    for name in made:
+        assert filecmp.cmp(out / name, CORPUS / name, shallow=False), f"{name} differs: rerun the generator"
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_valid_seed_loads(path, wgllm):
+    out = wgllm.ok("info", path).stdout.decode()
+    assert "not loadable" not in out, out
+    logits = wgllm.logits(path, [1, 2, 3])
+    assert logits.shape == (3, 8)
+    assert np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_broken_seed_refused(path, wgllm, scratch):
+    p = wgllm.run("logits", "-m", path, "--ids", "1 2", "-o", scratch / "unused.f32", "-t", "1",
+                  "--backend", "cpu")
+    expect_error(p, path.name)
