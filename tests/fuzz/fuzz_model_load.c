@@ -4,7 +4,6 @@
  * the CPU backend with one thread as vocab_only, with weights, and with a private
  * copy. A refused file must leave a one-line message; an accepted one must give
  * consistent info. Seeds: tests/fuzz/corpus/model_load (make_model_corpus.py). */
-#define _GNU_SOURCE
 #include "wgllm.h"
 
 #include <stdint.h>
