@@ -27,9 +27,10 @@ BPE_MERGES = ["\u0120 a", "a b"]
 
 def write(path, arch, *, vocab="spm", pre="qwen2", head_dim=None, key_length=None, tied=False,
           bias=False, qk_norm=False, fused_qkv=False, fused_gate_up=False, sliding_window=None,
-          rope_dims=None, f16=False, drop=(), shapes=None, n_vocab_tensor=None, seed=0):
+          rope_dims=None, f16=False, drop=(), shapes=None, n_vocab_tensor=None, block_count=1, dim=DIM,
+          seed=0):
     rng = np.random.default_rng(seed)
-    hd = head_dim or DIM // N_HEAD
+    hd = head_dim or dim // N_HEAD
     dq, dkv = N_HEAD * hd, N_HEAD_KV * hd
     tokens = SPM_TOKENS if vocab == "spm" else BPE_TOKENS
     n_vocab = n_vocab_tensor or len(tokens)
@@ -37,8 +38,8 @@ def write(path, arch, *, vocab="spm", pre="qwen2", head_dim=None, key_length=Non
     w = gguf.GGUFWriter(str(path), arch)
     w.add_name(f"seed-{arch}")
     w.add_context_length(32)
-    w.add_embedding_length(DIM)
-    w.add_block_count(1)
+    w.add_embedding_length(dim)  # a hostile width or layer count: the tensors stay the usual ones
+    w.add_block_count(block_count)
     w.add_feed_forward_length(FFN)
     w.add_head_count(N_HEAD)
     w.add_head_count_kv(N_HEAD_KV)
@@ -130,6 +131,9 @@ BROKEN = {
     "llama-missing-ffn-down": dict(arch="llama", drop=("blk.0.ffn_down.weight",)),
     "llama-vocab-mismatch": dict(arch="llama", n_vocab_tensor=9),
     "gpt2-unknown-pre": dict(arch="llama", vocab="gpt2", pre="nonesuch"),
+    # a few KB claiming 2^25 + 1 layers or a width of 2^29: refused before allocating for them
+    "huge-block-count": dict(arch="qwen2", vocab="gpt2", bias=True, tied=True, block_count=(1 << 25) + 1),
+    "huge-width": dict(arch="llama", dim=1 << 29, head_dim=DIM // N_HEAD),
 }
 
 

@@ -19,7 +19,7 @@ BROKEN = sorted(CORPUS.glob("broken-*.gguf"))
 
 
 def test_corpus_has_every_family():
-    assert len(VALID) >= 9 and len(BROKEN) >= 8
+    assert len(VALID) >= 9 and len(BROKEN) >= 10
     assert {p.name for p in CORPUS.iterdir()} == {p.name for p in VALID + BROKEN}
     for family in ("llama", "qwen2", "qwen3", "phi3"):
         assert any(p.name.startswith(f"valid-{family}-") for p in VALID), family
@@ -54,3 +54,16 @@ def test_broken_seed_refused(path, wgllm, scratch):
     p = wgllm.run("logits", "-m", path, "--ids", "1 2", "-o", scratch / "unused.f32", "-t", "1",
                   "--backend", "cpu")
     expect_error(p, path.name)
+
+
+# A file of a few KB claiming 2^25 + 1 layers (found by fuzz_model_load) or a width of 2^29
+# made the loader allocate 4 to 6 GB for the norm and bias vectors before it found the first
+# missing tensor; it is now refused by comparing with what the file's tensors can hold.
+@pytest.mark.parametrize("name, words", [
+    ("broken-huge-block-count", ("block_count 33554433", "14 tensors")),
+    ("broken-huge-width", ("width 536870912", "more than the file's tensors hold")),
+])
+def test_huge_hparams_refused_before_allocating(name, words, wgllm, scratch):
+    p = wgllm.run("logits", "-m", CORPUS / f"{name}.gguf", "--ids", "1 2", "-o", scratch / "unused.f32",
+                  "-t", "1", "--backend", "cpu")
+    expect_error(p, *words)
