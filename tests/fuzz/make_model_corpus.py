@@ -28,7 +28,7 @@ BPE_MERGES = ["\u0120 a", "a b"]
 def write(path, arch, *, vocab="spm", pre="qwen2", head_dim=None, key_length=None, tied=False,
           bias=False, qk_norm=False, fused_qkv=False, fused_gate_up=False, sliding_window=None,
           rope_dims=None, f16=False, drop=(), shapes=None, n_vocab_tensor=None, block_count=1, dim=DIM,
-          seed=0):
+          tok_model=None, seed=0):
     rng = np.random.default_rng(seed)
     hd = head_dim or dim // N_HEAD
     dq, dkv = N_HEAD * hd, N_HEAD_KV * hd
@@ -53,7 +53,7 @@ def write(path, arch, *, vocab="spm", pre="qwen2", head_dim=None, key_length=Non
         w.add_sliding_window(sliding_window)
     w.add_file_type(1 if f16 else 0)
     if vocab == "spm":
-        w.add_tokenizer_model("llama")
+        w.add_tokenizer_model(tok_model or "llama")
         w.add_token_list(tokens)
         w.add_token_scores([0.0, 0.0, 0.0, -1.0, -2.0, -3.0, -4.0, -5.0])
         w.add_token_types(SPM_TYPES)
@@ -134,6 +134,9 @@ BROKEN = {
     # a few KB claiming 2^25 + 1 layers or a width of 2^29: refused before allocating for them
     "huge-block-count": dict(arch="qwen2", vocab="gpt2", bias=True, tied=True, block_count=(1 << 25) + 1),
     "huge-width": dict(arch="llama", dim=1 << 29, head_dim=DIM // N_HEAD),
+    # names echoed in the error: control bytes must not split it or reach a terminal
+    "tokenizer-model-newline": dict(arch="llama", tok_model="l\nama"),
+    "pre-escape": dict(arch="qwen2", vocab="gpt2", bias=True, pre="x\n\x1b[31my"),
 }
 
 

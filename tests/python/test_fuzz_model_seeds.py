@@ -19,7 +19,7 @@ BROKEN = sorted(CORPUS.glob("broken-*.gguf"))
 
 
 def test_corpus_has_every_family():
-    assert len(VALID) >= 9 and len(BROKEN) >= 10
+    assert len(VALID) >= 9 and len(BROKEN) >= 12
     assert {p.name for p in CORPUS.iterdir()} == {p.name for p in VALID + BROKEN}
     for family in ("llama", "qwen2", "qwen3", "phi3"):
         assert any(p.name.startswith(f"valid-{family}-") for p in VALID), family
@@ -54,6 +54,7 @@ def test_broken_seed_refused(path, wgllm, scratch):
     p = wgllm.run("logits", "-m", path, "--ids", "1 2", "-o", scratch / "unused.f32", "-t", "1",
                   "--backend", "cpu")
     expect_error(p, path.name)
+    assert len(p.stderr.splitlines()) == 1, p.stderr
 
 
 # A file of a few KB claiming 2^25 + 1 layers (found by fuzz_model_load) or a width of 2^29
@@ -67,3 +68,16 @@ def test_huge_hparams_refused_before_allocating(name, words, wgllm, scratch):
     p = wgllm.run("logits", "-m", CORPUS / f"{name}.gguf", "--ids", "1 2", "-o", scratch / "unused.f32",
                   "-t", "1", "--backend", "cpu")
     expect_error(p, *words)
+
+
+# A tokenizer model or pre-tokenizer name with a newline (found by fuzz_model_load) split the
+# error into two lines and passed escape bytes through; they are shown as '?' now.
+@pytest.mark.parametrize("name, words", [
+    ("broken-tokenizer-model-newline", ("unsupported tokenizer model 'l?ama'",)),
+    ("broken-pre-escape", ("unsupported pre-tokenizer 'x??[31my'",)),
+])
+def test_hostile_names_shown_on_one_line(name, words, wgllm, scratch):
+    p = wgllm.run("logits", "-m", CORPUS / f"{name}.gguf", "--ids", "1 2", "-o", scratch / "unused.f32",
+                  "-t", "1", "--backend", "cpu")
+    expect_error(p, *words)
+    assert p.stderr.count(b"\n") == 1 and b"\x1b" not in p.stderr, p.stderr
