@@ -111,6 +111,11 @@ void gguf_kv_format(const gguf_file *f, int64_t i, char *buf, size_t buf_size);
 
 const char *gguf_vtype_name(gguf_vtype t);
 
+/* A file's string as it may appear inside a one-line message: printable ASCII kept, any
+ * other byte (a newline, an escape, UTF-8) shown as '?', at most 40 characters then "...".
+ * Returns buf, always NUL-terminated (buf_size > 0). */
+const char *gguf_str_shown(const char *s, size_t len, char *buf, size_t buf_size);
+
 /* ---- tensors ---- */
 int64_t gguf_n_tensors(const gguf_file *f);
 const gguf_tensor_info *gguf_tensor(const gguf_file *f, int64_t i);

@@ -175,3 +175,14 @@ void gguf_kv_format(const gguf_file *f, int64_t i, char *buf, size_t buf_size) {
     else
         put_number(&o, kv->type, kv->val);
 }
+
+const char *gguf_str_shown(const char *s, size_t len, char *buf, size_t buf_size) {
+    size_t max = buf_size < 44 ? buf_size - 1 : 40, n = 0;
+    for (size_t i = 0; i < len && n < max; i++) buf[n++] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    if (len > max && n + 3 < buf_size) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n] = '\0';
+    return buf;
+}

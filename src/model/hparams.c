@@ -72,8 +72,9 @@ static bool load_rope_scaling(const gguf_file *f, wg_hparams *hp, char *err, siz
     } else if (st_len == 6 && memcmp(st, "llama3", 6) == 0 && hp->arch->rope_freqs) {
         hp->rope_llama3 = true;
     } else if (!(st_len == 4 && memcmp(st, "none", 4) == 0)) {
-        snprintf(err, err_size, "unsupported rope scaling type '%.*s' for architecture '%s'",
-                 (int)(st_len > 40 ? 40 : st_len), st, hp->arch->name);
+        char shown[48];
+        snprintf(err, err_size, "unsupported rope scaling type '%s' for architecture '%s'",
+                 gguf_str_shown(st, st_len, shown, sizeof shown), hp->arch->name);
         return false;
     }
     return true;

@@ -242,6 +242,36 @@ static bool all_tensors_used(loader *ld) {
     return true;
 }
 
+/* The norm and bias vectors copied below are tensors of the file, and every layer has
+ * tensors of its own, so a layer count or width the file's tensors cannot hold is refused
+ * before allocating: a file of a few KB claiming 2^25 layers would otherwise make the
+ * loader ask for gigabytes before it finds the first missing tensor. */
+static bool file_holds(loader *ld, int64_t per_layer) {
+    const gguf_file *f = ld->m->file;
+    const wg_hparams *hp = &ld->m->hp;
+    int64_t n = gguf_n_tensors(f);
+    if (hp->n_layer > n) {
+        snprintf(ld->err, ld->err_size, "block_count %d is more than the file's %lld tensors", hp->n_layer,
+                 (long long)n);
+        return false;
+    }
+    double values = 0; /* double: the sum of the file's element counts cannot wrap */
+    for (int64_t i = 0; i < n; i++) {
+        const gguf_tensor_info *t = gguf_tensor(f, i);
+        double ne = 1;
+        for (uint32_t j = 0; j < t->n_dims; j++) ne *= (double)t->ne[j];
+        values += ne;
+    }
+    double need = (double)per_layer * hp->n_layer + (double)hp->n_embd;
+    if (need > values) {
+        snprintf(ld->err, ld->err_size,
+                 "%d layers of width %d need %.0f norm and bias values, more than the file's tensors hold (%.0f)",
+                 hp->n_layer, hp->n_embd, need, values);
+        return false;
+    }
+    return true;
+}
+
 static bool load_all(loader *ld) {
     wgllm_model *m = ld->m;
     const wg_hparams *hp = &m->hp;
@@ -257,6 +287,7 @@ static bool load_all(loader *ld) {
                  hp->n_layer, (long long)per_layer);
         return false;
     }
+    if (!file_holds(ld, per_layer)) return false;
     m->norm_data = malloc(sizeof(float) * (size_t)(per_layer * hp->n_layer + d));
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->norm_data || !m->layers) {

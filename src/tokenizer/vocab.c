@@ -152,11 +152,12 @@ static bool read_bpe_keys(const gguf_file *f, wg_vocab *out, bool *add_bos, char
     }
     out->pre = pre_kind(pre, pre_len, add_bos);
     if (out->pre < 0) {
+        char shown[48];
         if (err && err_size)
             snprintf(err, err_size,
-                     "unsupported pre-tokenizer '%.*s' (tokenizer.ggml.pre) for tokenizer model 'gpt2': "
+                     "unsupported pre-tokenizer '%s' (tokenizer.ggml.pre) for tokenizer model 'gpt2': "
                      "supported: 'llama-bpe' (Llama 3) and 'qwen2'",
-                     (int)(pre_len > 64 ? 64 : pre_len), pre);
+                     gguf_str_shown(pre, pre_len, shown, sizeof shown));
         wg_vocab_clear(out);
         return false;
     }
@@ -188,11 +189,12 @@ bool wg_vocab_from_gguf(const gguf_file *f, wg_vocab *out, char *err, size_t err
         return fail(out, err, err_size, "missing tokenizer key", "tokenizer.ggml.model");
     bool is_bpe = model_len == 4 && memcmp(model, "gpt2", 4) == 0;
     if (!is_bpe && (model_len != 5 || memcmp(model, "llama", 5) != 0)) {
+        char shown[48]; /* a hostile name must not break the one-line message */
         if (err && err_size)
             snprintf(err, err_size,
-                     "unsupported tokenizer model '%.*s' (tokenizer.ggml.model): only 'llama' (SentencePiece BPE) "
+                     "unsupported tokenizer model '%s' (tokenizer.ggml.model): only 'llama' (SentencePiece BPE) "
                      "and 'gpt2' (byte-level BPE) are supported",
-                     (int)(model_len > 64 ? 64 : model_len), model);
+                     gguf_str_shown(model, model_len, shown, sizeof shown));
         return false;
     }
     int64_t k_tok = gguf_find_key(f, "tokenizer.ggml.tokens");
