@@ -94,14 +94,9 @@ const wg_arch *wg_arch_of_file(const gguf_file *f, char *err, size_t err_size) {
     }
     const wg_arch *a = wg_arch_find(name, len);
     if (!a) {
-        /* only printable bytes of a hostile name reach the message */
-        char shown[41];
-        size_t n = 0;
-        for (size_t i = 0; i < len && n < sizeof shown - 1; i++)
-            shown[n++] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
-        shown[n] = 0;
-        snprintf(err, err_size, "unsupported architecture '%s%s' (supported: %s)", shown, len > n ? "..." : "",
-                 wg_arch_supported_list());
+        char shown[48]; /* only printable bytes of a hostile name reach the message */
+        snprintf(err, err_size, "unsupported architecture '%s' (supported: %s)",
+                 gguf_str_shown(name, len, shown, sizeof shown), wg_arch_supported_list());
     }
     return a;
 }

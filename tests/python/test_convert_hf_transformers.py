@@ -33,6 +33,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, proce
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from conftest import relative_error
+from families import rescale_weights  # O(1) activations and sharp attention
 from test_tokenizer_bpe import LLAMA3_REGEX
 
 BOUND = 1e-4
@@ -52,21 +53,6 @@ CORPUS = [
     "A lazy dog naps in the sun for 12 minutes, then the fox runs away.",
     "Then it jumps; the quick one never naps.",
 ] * 20
-
-
-def rescale_weights(model, seed):
-    """O(1) activations and sharp attention: matrices ~ N(0, 1/cols) (q and k twice
-    that), norms 1 + 0.2 N(0, 1), embeddings N(0, 1)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
-                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
-            elif "embed_tokens" in name:
-                p.copy_(torch.randn(p.shape, generator=gen))
-            else:
-                scale = (2.0 if ("q_proj" in name or "k_proj" in name) else 1.0) / p.shape[1] ** 0.5
-                p.copy_(scale * torch.randn(p.shape, generator=gen))
 
 
 def make_model(params, seed):

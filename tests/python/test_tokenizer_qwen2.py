@@ -12,22 +12,18 @@ hand-picked strings and its 2,000 seeded random ones; decoding gives the bytes b
 import pytest
 
 import gguf
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from families import qwen2_pre_tokenizer
 from test_tokenizer_bpe import CASES, RANDOM, Ours, hf_ids, training_text
 
-QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-               r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 @pytest.fixture(scope="module")
 def hf(scratch):
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = qwen2_pre_tokenizer()
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=3000, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
@@ -107,10 +103,7 @@ def test_whole_word_piece_is_still_merged(wgllm, scratch):
     pieces = sorted(alphabet) + ["ab", "bc", "abc", "12"]
     tok = Tokenizer(models.BPE(vocab={p: i for i, p in enumerate(pieces)},
                                merges=[("a", "b"), ("b", "c"), ("1", "2")], ignore_merges=False))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = qwen2_pre_tokenizer()
     path = scratch / "qwen2-whole-word" / "tokenizer.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
