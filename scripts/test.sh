@@ -65,6 +65,8 @@ for src in tests/fuzz/fuzz_*.c; do
   work=build-fuzz/corpus-$name
   rm -rf "$work"; mkdir -p "$work"
   [ -d "$corpus_seed" ] && cp "$corpus_seed"/* "$work"/ 2>/dev/null || true
+  # seeds that are model files are written here, not kept in the repository
+  if [ "$name" = fuzz_model_load ]; then "$py" tests/fuzz/make_model_corpus.py "$work"; fi
   if build-fuzz/"$name" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 "$work" \
        >build-fuzz/"$name".log 2>&1; then
     echo "fuzz $name: ok ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' build-fuzz/"$name".log | grep -o '[0-9]*$') runs)"

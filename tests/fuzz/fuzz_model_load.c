@@ -3,7 +3,7 @@
  * memory (memfd) that wgllm_model_load opens by its /proc/self/fd path, loaded on
  * the CPU backend with one thread as vocab_only, with weights, and with a private
  * copy. A refused file must leave a one-line message; an accepted one must give
- * consistent info. Seeds: tests/fuzz/corpus/model_load (make_model_corpus.py). */
+ * consistent info. Seeds: written by tests/fuzz/make_model_corpus.py (scripts/test.sh). */
 #include "wgllm.h"
 
 #include <stdint.h>

@@ -2,7 +2,10 @@
 (a few KB each: n_embd 8, one layer, a handful of tokens), written with gguf-py in the key
 and tensor names of llama.cpp's converter, plus a few broken ones.
 
-    .venv/bin/python tests/fuzz/make_model_corpus.py tests/fuzz/corpus/model_load
+    .venv/bin/python tests/fuzz/make_model_corpus.py OUT_DIR
+
+scripts/test.sh writes them into the fuzzer's working corpus before it runs (the repository
+keeps no model file).
 
 Files named valid-*.gguf must load (`wgllm info`), broken-*.gguf must be refused with one
 error line; tests/python/test_fuzz_model_seeds.py checks both. The draws are seeded, so a
