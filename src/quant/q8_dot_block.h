@@ -10,7 +10,7 @@
 
 /* Block geometry of a weight type (ggml-common.h): bytes, offset of the codes (qs),
  * of the 5th bits (qh, 0 if none) and of the minimum m (0 if none); `bias` is what
- * the code of wg_q8_code exceeds the signed value by (q4_0: 8, q5_0: 16, q8_0: 128; the vector kernels
+ * the code of wg_q8_codes exceeds the signed value by (q4_0: 8, q5_0: 16, q8_0: 128; the vector kernels
  * take q8_0's signed bytes as they are, as |w| times q with w's sign, and skip its bias). */
 typedef struct {
     int bytes, qs, qh, m, bias;
@@ -26,22 +26,33 @@ static inline wg_q8_layout wg_q8_layout_of(uint32_t type) {
     }
 }
 
-/* Code j of a block as an unsigned byte: the stored nibbles (and 5th bit), q8_0's
- * signed byte plus 128. Unsigned times signed bytes is also the one form that GCC 12
- * vectorizes correctly with AVX-512 VNNI: a signed-by-signed byte sum here became
- * vpdpbusd (unsigned by signed) in the VNNI file, found by test_cpu_q8_dot. */
-static inline int wg_q8_code(uint32_t type, wg_q8_layout L, const uint8_t *blk, int j) {
-    if (type == WG_TYPE_Q8_0) return blk[L.qs + j] ^ 0x80;
-    const uint8_t byte = blk[L.qs + (j & 15)];
-    int c = j < 16 ? (byte & 15) : (byte >> 4);
-    if (L.qh) c |= (int)((wg_load_le32(blk + L.qh) >> j) & 1u) << 4;
-    return c;
+/* The block's codes as unsigned bytes, in element order: the stored nibbles (and 5th
+ * bits), q8_0's signed bytes plus 128. Unsigned times signed bytes is also the one
+ * form that GCC 12 vectorizes correctly with AVX-512 VNNI: a signed-by-signed byte sum
+ * here became vpdpbusd (unsigned by signed) in the VNNI file, found by test_cpu_q8_dot.
+ * Plain loops over the whole block, which compilers vectorize. */
+static inline void wg_q8_codes(uint32_t type, wg_q8_layout L, const uint8_t *blk, uint8_t c[32]) {
+    const uint8_t *qs = blk + L.qs;
+    if (type == WG_TYPE_Q8_0) {
+        for (int j = 0; j < 32; j++) c[j] = qs[j] ^ 0x80;
+        return;
+    }
+    for (int j = 0; j < 16; j++) {
+        c[j] = qs[j] & 15;
+        c[j + 16] = qs[j] >> 4;
+    }
+    if (L.qh) {
+        const uint32_t qh = wg_load_le32(blk + L.qh);
+        for (int j = 0; j < 32; j++) c[j] |= (uint8_t)(((qh >> j) & 1u) << 4);
+    }
 }
 
 /* sum_j code_j * q_j - bias * sum: the block's dot in integers (|value| < 2^20). */
 static inline int32_t wg_q8_block_isum(uint32_t type, wg_q8_layout L, const uint8_t *blk, const wg_q8_block *x) {
+    uint8_t c[32];
+    wg_q8_codes(type, L, blk, c);
     int32_t s = 0;
-    for (int j = 0; j < 32; j++) s += wg_q8_code(type, L, blk, j) * x->q[j];
+    for (int j = 0; j < 32; j++) s += c[j] * x->q[j];
     return s - L.bias * x->sum;
 }
 
