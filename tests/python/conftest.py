@@ -106,6 +106,11 @@ def scratch():
 # cache; the f16 cache has its own tests with their own bound (test_webgpu.py).
 os.environ.setdefault("WGLLM_WEBGPU_KV_F16", "0")
 
+# The CPU backend rounds x to int8 for quantized matrix-vector products by default.
+# Tests that hold CPU logits to float32 references run its exact f32 path; the int8
+# path has its own bounds (test_cpu_int8.py, tests/unit/test_cpu_q8_dot.c).
+os.environ.setdefault("WGLLM_CPU_EXACT", "1")
+
 
 class Wgllm:
     """Runs the binary with a timeout; every call returns a CompletedProcess with bytes."""

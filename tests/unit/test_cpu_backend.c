@@ -1,5 +1,5 @@
 /* CPU backend ops against plain double-precision references on random inputs,
- * and identical results for 1 and 3 threads. This is the harness every other
+ * and identical results for 1 and 3 threads (the exact f32 path, WGLLM_CPU_EXACT=1). This is the harness every other
  * backend's ops will be held to. */
 #include <math.h>
 #include <stdint.h>
@@ -177,6 +177,9 @@ static void test_small_ops(wg_backend *b) {
 }
 
 int main(void) {
+    /* the f32 path, held to float64 at 1e-5; the default int8 path of quantized
+     * matrix-vector products is test_cpu_q8_dot's */
+    setenv("WGLLM_CPU_EXACT", "1", 1);
     char err[128];
     wg_backend *b1 = wg_backend_cpu_create(1, err, sizeof err), *b3 = wg_backend_cpu_create(3, err, sizeof err);
     CHECK(b1 && b3);

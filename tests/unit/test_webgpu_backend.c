@@ -731,6 +731,7 @@ int main(void) {
     pair p = {.q4_int8 = true};
     unsetenv("WGLLM_WEBGPU_Q4_INT8");
     unsetenv("WGLLM_WEBGPU_SUBGROUPS");
+    setenv("WGLLM_CPU_EXACT", "1", 1); /* the reference: the CPU's f32 path */
     p.cpu = wg_backend_cpu_create(2, err, sizeof err);
     CHECK_MSG(p.cpu != NULL, "%s", err);
     p.gpu = make_gpu();

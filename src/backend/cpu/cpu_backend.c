@@ -18,6 +18,7 @@ static void cpu_destroy(wg_backend *b) {
         wg_threadpool_free(c->pool);
         free(c->scratch);
         free(c->rowbuf);
+        free(c->xq);
         free(c);
     }
     free(b);
@@ -146,6 +147,11 @@ wg_backend *wg_backend_cpu_create(int n_threads, char *err, size_t err_size) {
         free(b);
         free(c);
         snprintf(err, err_size, "cpu backend: out of memory");
+        return NULL;
+    }
+    if (!cpu_arith_from_env(c, err, err_size)) {
+        free(b);
+        free(c);
         return NULL;
     }
     c->pool = wg_threadpool_create(n_threads);

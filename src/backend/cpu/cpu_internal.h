@@ -20,6 +20,10 @@ typedef struct cpu_ctx {
     size_t scratch_floats;
     float *rowbuf; /* per-thread dequantized weight rows for batched matmul */
     size_t rowbuf_floats;
+    bool exact;  /* WGLLM_CPU_EXACT=1: f32 activations everywhere (llama2.c's arithmetic) */
+    int isa;     /* wg_cpu_isa of the int8 kernels (WGLLM_CPU_ISA caps it) */
+    struct wg_q8_block *xq; /* the int8 rows of x of the current matmul, grown on demand */
+    size_t xq_blocks;
     bool failed; /* an op could not run; reported by synchronize */
     char error[128];
 } cpu_ctx;
@@ -36,6 +40,11 @@ void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
                       int64_t dst_row0);
 void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
 void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+/* The decode matmul on int8 x (cpu_matvec_q8.c): false, having done nothing, where it
+ * does not apply (exact mode, a weight type without int8 kernel, no memory). */
+bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+/* Reads WGLLM_CPU_EXACT and WGLLM_CPU_ISA into c; false + message for a bad value. */
+bool cpu_arith_from_env(cpu_ctx *c, char *err, size_t err_size);
 void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
                  int row0);
 bool cpu_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,

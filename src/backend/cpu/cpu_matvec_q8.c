@@ -1,0 +1,75 @@
+/* The CPU backend's decode matmul on int8 activations: each row of x is rounded
+ * once per op into wg_q8_block (src/quant/q8_act.h), then every weight row is an
+ * integer dot per block. This is the default for Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0
+ * weights; WGLLM_CPU_EXACT=1 keeps the f32 path of cpu_ops.c, whose sums follow
+ * llama2.c's arithmetic (the golden tests hold it to that). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_internal.h"
+#include "quant/q8_act.h"
+#include "quant/types.h"
+
+bool cpu_arith_from_env(cpu_ctx *c, char *err, size_t err_size) {
+    const char *exact = getenv("WGLLM_CPU_EXACT");
+    if (exact && *exact && strcmp(exact, "0") != 0 && strcmp(exact, "1") != 0) {
+        snprintf(err, err_size, "cpu backend: WGLLM_CPU_EXACT must be 0 or 1");
+        return false;
+    }
+    c->exact = exact && strcmp(exact, "1") == 0;
+    c->isa = (int)wg_cpu_isa_best();
+    const char *isa = getenv("WGLLM_CPU_ISA");
+    if (isa && *isa) {
+        const int want = wg_cpu_isa_from_name(isa);
+        if (want < 0) {
+            snprintf(err, err_size, "cpu backend: WGLLM_CPU_ISA must be scalar, avx2, avx512 or vnni");
+            return false;
+        }
+        if (want < c->isa) c->isa = want; /* forces a lower level; a higher one than the CPU has is ignored */
+    }
+    return true;
+}
+
+typedef struct {
+    const wg_tensor *w;
+    const wg_q8_block *xq; /* n rows of nb blocks */
+    float *out;            /* [n][m] */
+    int64_t nb, m;
+    int n;
+    wg_q8_dot_fn dot;
+} q8_job;
+
+static void q8_range(void *arg, int64_t r0, int64_t r1, int tid) {
+    const q8_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = cpu_row(j->w, r);
+        for (int i = 0; i < j->n; i++)
+            j->out[(size_t)i * (size_t)j->m + (size_t)r] = j->dot(row, j->xq + (size_t)i * (size_t)j->nb, j->nb);
+    }
+}
+
+bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
+    cpu_ctx *c = b->ctx;
+    if (c->exact || n <= 0 || w->ne0 % 32 != 0) return false;
+    const wg_q8_dot_fn dot = wg_q8_dot_kernel(w->type, c->isa);
+    if (!dot) return false;
+    const int64_t nb = w->ne0 / 32;
+    const size_t need = (size_t)nb * (size_t)n;
+    if (need > c->xq_blocks) {
+        wg_q8_block *q = realloc(c->xq, need * sizeof *q);
+        if (!q) return false; /* the f32 path still gives the answer */
+        c->xq = q;
+        c->xq_blocks = need;
+    }
+    for (int i = 0; i < n; i++) wg_q8_quantize_row(cpu_row(x, i), c->xq + (size_t)i * (size_t)nb, w->ne0);
+    q8_job j = {w, c->xq, cpu_row(out, 0), nb, w->ne1, n, dot};
+    wg_threadpool *p = c->pool;
+    const int64_t rows = w->ne1;
+    /* as the f32 matmul: ~8 chunks per thread, small matrices on one thread */
+    int64_t grain = rows / (8 * wg_threadpool_size(p));
+    if (w->ne0 * rows * n < 32768) grain = rows;
+    if (grain < 1) grain = 1;
+    wg_threadpool_run(p, q8_range, &j, rows, grain);
+    return true;
+}

@@ -1,0 +1,22 @@
+/* Internal to src/quant: the int8 dot kernels of every level (see q8_act.h). Call
+ * the x86 ones only through wg_q8_dot_kernel, which checks the CPU. */
+#ifndef WGLLM_QUANT_Q8_KERNELS_H
+#define WGLLM_QUANT_Q8_KERNELS_H
+
+#include "quant/q8_act.h"
+
+#define WG_Q8_DECLARE(sfx)                                                       \
+    float wg_q8_dot_q4_0##sfx(const uint8_t *row, const wg_q8_block *x, int64_t nb); \
+    float wg_q8_dot_q4_1##sfx(const uint8_t *row, const wg_q8_block *x, int64_t nb); \
+    float wg_q8_dot_q5_0##sfx(const uint8_t *row, const wg_q8_block *x, int64_t nb); \
+    float wg_q8_dot_q5_1##sfx(const uint8_t *row, const wg_q8_block *x, int64_t nb); \
+    float wg_q8_dot_q8_0##sfx(const uint8_t *row, const wg_q8_block *x, int64_t nb);
+
+WG_Q8_DECLARE(_scalar)
+#if defined(WGLLM_X86_Q8_DOTS)
+WG_Q8_DECLARE(_avx2)
+WG_Q8_DECLARE(_avx512)
+WG_Q8_DECLARE(_vnni)
+#endif
+
+#endif
