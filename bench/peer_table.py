@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The table of bench/cpu_vs_llamacpp.sh: tok/s of both engines and the ratio wgllm / llama.cpp.
+
+Reads the script's raw.tsv, one line per result:
+    ENGINE <tab> MODEL <tab> THREADS <tab> TEST <tab> ROUND <tab> JSON
+where ENGINE is llama.cpp, llama.cpp-noamx or wgllm; JSON is one `llama-bench -o jsonl` record
+(its test is named from n_prompt, n_gen and n_depth, and must match TEST) or one
+`wgllm bench --json` line (prompt_tok_s for a pp TEST, gen_tok_s for a tg TEST).
+A process's number is the median of its samples (wgllm bench prints that median); the table's
+number is the median over the rounds. Numbers are read as decimals and every printed value is
+truncated, never rounded up. Standard library only.
+"""
+import fractions
+import json
+import math
+import statistics
+import sys
+from decimal import Decimal
+
+ENGINES = ("llama.cpp", "llama.cpp-noamx", "wgllm")
+
+
+def llama_test_name(rec):
+    """llama-bench's own name of a record's test: pp512, tg128, tg128@d2048."""
+    n_prompt, n_gen, n_depth = int(rec["n_prompt"]), int(rec["n_gen"]), int(rec.get("n_depth", 0))
+    if n_prompt > 0 and n_gen > 0:
+        name = "pp%d+tg%d" % (n_prompt, n_gen)
+    elif n_prompt > 0:
+        name = "pp%d" % n_prompt
+    else:
+        name = "tg%d" % n_gen
+    return name + ("@d%d" % n_depth if n_depth > 0 else "")
+
+
+def process_value(engine, test, text):
+    """tok/s of one engine process, from its JSON line."""
+    rec = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    if engine.startswith("llama.cpp"):
+        got = llama_test_name(rec)
+        if got != test:
+            raise ValueError("llama-bench record is %s, expected %s" % (got, test))
+        samples = rec.get("samples_ts") or [rec["avg_ts"]]
+        return statistics.median(samples)
+    key = "prompt_tok_s" if test.startswith("pp") else "gen_tok_s"
+    return rec[key]
+
+
+def parse_raw(lines):
+    """{(model, threads, test): {engine: [value per round]}}, keys in first-seen order; and the
+    first llama-bench record (for its build details)."""
+    results, first_llama = {}, None
+    for n, line in enumerate(lines, 1):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        parts = line.split("\t", 5)
+        if len(parts) != 6:
+            raise ValueError("raw line %d has %d fields, not 6" % (n, len(parts)))
+        engine, model, threads, test, _round, text = parts
+        if engine not in ENGINES:
+            raise ValueError("raw line %d: unknown engine %r" % (n, engine))
+        value = process_value(engine, test, text)
+        if engine.startswith("llama.cpp") and first_llama is None:
+            first_llama = json.loads(text)
+        results.setdefault((model, int(threads), test), {}).setdefault(engine, []).append(value)
+    return results, first_llama
+
+
+def trunc2(x):
+    """x truncated towards zero to 2 decimals, from its exact value."""
+    q = fractions.Fraction(x) * 100
+    q = math.floor(q) if q >= 0 else -math.floor(-q)
+    sign = "-" if q < 0 else ""
+    return "%s%d.%02d" % (sign, abs(q) // 100, abs(q) % 100)
+
+
+def ratio(a, b):
+    """a / b truncated to 2 decimals, as '0.24x'; 'n/a' where either is missing or b is 0."""
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return trunc2(fractions.Fraction(a) / fractions.Fraction(b)) + "x"
+
+
+def cell(values):
+    if not values:
+        return "n/a"
+    med = trunc2(statistics.median(values))
+    if len(values) == 1:
+        return med
+    return "%s [%s-%s]" % (med, trunc2(min(values)), trunc2(max(values)))
+
+
+def table(results):
+    noamx = any("llama.cpp-noamx" in e for e in results.values())
+    head = ["model", "threads", "test", "llama.cpp tok/s", "wgllm tok/s", "wgllm / llama.cpp"]
+    if noamx:
+        head += ["llama.cpp no AMX tok/s", "wgllm / llama.cpp no AMX"]
+    out = ["| " + " | ".join(head) + " |", "| --- | ---: | --- |" + " ---: |" * (len(head) - 3)]
+    for (model, threads, test), by in results.items():
+        med = {e: statistics.median(v) if v else None for e, v in by.items()}
+        row = [model, str(threads), test, cell(by.get("llama.cpp")), cell(by.get("wgllm")),
+               ratio(med.get("wgllm"), med.get("llama.cpp"))]
+        if noamx:
+            row += [cell(by.get("llama.cpp-noamx")), ratio(med.get("wgllm"), med.get("llama.cpp-noamx"))]
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def peer_details(rec):
+    """What llama-bench says of its own build and settings."""
+    if rec is None:
+        return ""
+    keys = ("build_commit", "build_number", "backends", "flash_attn", "n_batch", "n_ubatch", "repack",
+            "type_k", "type_v", "load_mode", "cpu_info")
+    parts = ["%s %s" % (k, rec[k]) for k in keys if k in rec]
+    return "llama-bench reports: " + "; ".join(parts) + "."
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.stderr.write("usage: peer_table.py RAW.tsv\n")
+        return 2
+    with open(argv[1], encoding="utf-8") as f:
+        results, first_llama = parse_raw(f)
+    if not results:
+        sys.stderr.write("peer_table.py: no results in %s\n" % argv[1])
+        return 1
+    print(table(results))
+    details = peer_details(first_llama)
+    if details:
+        print()
+        print(details)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
