@@ -35,7 +35,8 @@ usage: bench/cpu_vs_llamacpp.sh [options]
   --build-only      build both engines and stop
   -h, --help        this text
 environment: JOBS (build jobs, default nproc), WGLLM_BIN (use this wgllm, skip its build),
-             LLAMA_BENCH_BIN (use this llama-bench, skip its build), PYTHON (default python3)
+             LLAMA_BENCH_BIN (use this llama-bench, skip its builds) and LLAMA_BENCH_NOAMX_BIN
+             (with it: a build without AMX, measured as a third engine), PYTHON (default python3)
 USAGE
 }
 
@@ -73,11 +74,11 @@ jobs=${JOBS:-$(nproc)}
 python=${PYTHON:-python3}
 
 # ---- the machine ----
-cpu_flags=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)
+cpu_flags=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2 || true)
 has_flag() { case " $cpu_flags " in *" $1 "*) return 0 ;; esac; return 1; }
-cpu_model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+cpu_model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || true)
 logical=$(nproc)
-physical=$(lscpu -p=core,socket 2>/dev/null | grep -v '^#' | sort -u | wc -l)
+physical=$( (lscpu -p=core,socket 2>/dev/null || true) | awk '!/^#/ && !seen[$0]++ {n++} END {print n + 0}')
 [ "$physical" -ge 1 ] || physical=$logical
 if [ -z "$threads" ]; then
     if [ "$physical" -le 2 ]; then
@@ -109,17 +110,22 @@ build_llama_bench() {
     mkdir -p "$dir"
     if [ ! -x "$dir/bin/llama-bench" ] || [ ! -f "$dir/machine.stamp" ]; then
         echo "building llama-bench into $dir (flags: ${flags:-none})" >&2
+        # compiler warnings of llama.cpp's tree go to the log, not the terminal
         cmake -S "$src" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
             -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-            -DLLAMA_OPENSSL=OFF -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" >"$dir/configure.log"
-        cmake --build "$dir" -j"$jobs" --target llama-bench >"$dir/build.log"
+            -DLLAMA_OPENSSL=OFF -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" >"$dir/configure.log" 2>&1 ||
+            { tail -20 "$dir/configure.log" >&2; echo "llama.cpp configure failed: $dir/configure.log" >&2; exit 1; }
+        cmake --build "$dir" -j"$jobs" --target llama-bench >"$dir/build.log" 2>&1 ||
+            { grep -m20 -B2 -A5 'error' "$dir/build.log" >&2; echo "llama-bench build failed: $dir/build.log" >&2; exit 1; }
         echo "$stamp" >"$dir/machine.stamp"
     fi
 }
 t_build=$(date +%s)
+llama_bench_noamx=$root/.deps/llama-bench-$version-noamx/bin/llama-bench
 if [ -n "${LLAMA_BENCH_BIN:-}" ]; then
     llama_bench=$LLAMA_BENCH_BIN
     amx=0
+    if [ -n "${LLAMA_BENCH_NOAMX_BIN:-}" ]; then llama_bench_noamx=$LLAMA_BENCH_NOAMX_BIN; amx=1; fi
 else
     build_llama_bench "$root/.deps/llama-bench-$version" ""
     llama_bench=$root/.deps/llama-bench-$version/bin/llama-bench
@@ -127,7 +133,11 @@ else
         build_llama_bench "$root/.deps/llama-bench-$version-noamx" "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
     fi
 fi
-llama_bench_noamx=$root/.deps/llama-bench-$version-noamx/bin/llama-bench
+openmp="OpenMP"
+if [ -f "$(dirname "$(dirname "$llama_bench")")/configure.log" ] &&
+   ! grep -q "Found OpenMP: TRUE" "$(dirname "$(dirname "$llama_bench")")/configure.log"; then
+    openmp="no OpenMP (not found at configure time)"
+fi
 
 # ---- wgllm ----
 if [ -n "${WGLLM_BIN:-}" ]; then
@@ -165,17 +175,20 @@ make_model() {
     model_cmds="$model_cmds
   \`$cmd\`"
     [ -s "$f" ] && return 0
-    echo "making $f" >&2
-    case $name in
+    echo "making $f (progress in $models_dir/make.log)" >&2
+    if ! case $name in
         tinyllama-q4_k_m)
-            "$wgllm" synth --preset tinyllama --ctx $tiny_ctx --type f16 --seed 1 "$f16" >/dev/null
-            "$wgllm" quantize "$f16" "$tmp" q4_k_m >/dev/null
-            rm -f "$f16" ;;
+            "$wgllm" synth --preset tinyllama --ctx $tiny_ctx --type f16 --seed 1 "$f16" &&
+                "$wgllm" quantize "$f16" "$tmp" q4_k_m && rm -f "$f16" ;;
         tinyllama-*)
-            "$wgllm" synth --preset tinyllama --ctx $tiny_ctx --type "${name#tinyllama-}" --seed 1 "$tmp" >/dev/null ;;
+            "$wgllm" synth --preset tinyllama --ctx $tiny_ctx --type "${name#tinyllama-}" --seed 1 "$tmp" ;;
         llama2-7b-*)
-            "$wgllm" synth --preset llama2-7b --type "${name#llama2-7b-}" --seed 1 "$tmp" >/dev/null ;;
-    esac
+            "$wgllm" synth --preset llama2-7b --type "${name#llama2-7b-}" --seed 1 "$tmp" ;;
+    esac >>"$models_dir/make.log" 2>&1; then
+        tail -5 "$models_dir/make.log" >&2
+        echo "cpu_vs_llamacpp.sh: making $name failed (see $models_dir/make.log)" >&2
+        exit 1
+    fi
     mv "$tmp" "$f"
 }
 IFS=, read -r -a model_list <<<"$only"
@@ -270,14 +283,14 @@ noamx_line=""
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC'). wgllm commit: $commit; build: CMake Release, CPU only
   (\`-DWGLLM_WEBGPU=OFF\`), \`-DWGLLM_NATIVE=$native\`.
 - llama.cpp: \`llama-bench\` from the vendor tree of llama-cpp-python $version (the pinned sdist), CMake
-  Release with llama.cpp's defaults (OpenMP, flash attention auto, weight repacking) and
+  Release with llama.cpp's defaults ($openmp, flash attention auto, weight repacking) and
   \`-DGGML_NATIVE=ON\` (\`-march=native\`: every instruction set of this CPU).$noamx_line
 - Machine: $cpu_model, $physical cores / $logical threads; flags of interest:${interest:- none};
   $mem_gib GiB RAM; $(uname -sr); $(cc --version 2>/dev/null | head -1); load average $load_start at the start, $load_end at the end.
 - Models (\`wgllm synth\`, random weights of the real shapes; same files for both engines):$model_cmds
-- Command: \`$cmdline\` ($rounds rounds, engines alternating who goes first; each number is the median
-  over the rounds of each process's median of $reps repetitions: \`llama-bench -r $reps\`, after its
-  warm-up run, and \`wgllm bench --reps $reps\`). Each engine command is in the results folder's
+- Command: \`$cmdline\`. Rounds: $rounds, engines alternating who goes first; each number is the
+  median over the rounds of each process's median (repetitions: $reps, \`llama-bench -r $reps\` after
+  its warm-up run, \`wgllm bench --reps $reps\`). Each engine command is in the results folder's
   commands.log.
 - tg$n_gen: llama-bench on an empty cache, wgllm after a 1-token prompt (\`-p 1 -n $n_gen\`).
   tg$n_gen@d$depth: llama-bench \`-d $depth\`; wgllm bench has no depth option, so \`-p $depth -n $n_gen\`

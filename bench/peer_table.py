@@ -112,7 +112,8 @@ def peer_details(rec):
         return ""
     keys = ("build_commit", "build_number", "backends", "flash_attn", "n_batch", "n_ubatch", "repack",
             "type_k", "type_v", "load_mode", "cpu_info")
-    parts = ["%s %s" % (k, rec[k]) for k in keys if k in rec]
+    names = {"flash_attn": {-1: "-1 (auto)", 0: "0 (off)", 1: "1 (on)"}}
+    parts = ["%s %s" % (k, names.get(k, {}).get(rec[k], rec[k])) for k in keys if k in rec]
     return "llama-bench reports: " + "; ".join(parts) + "."
 
 

@@ -3,6 +3,7 @@ canned `llama-bench -o jsonl` and `wgllm bench --json` lines, and stand-in engin
 them, so that the parsing, the medians and the truncated ratios are checked exactly."""
 
 import importlib.util
+import inspect
 import json
 import os
 import stat
@@ -31,7 +32,7 @@ def llama_record(n_prompt, n_gen, n_depth, samples, threads=2):
            "model_size": 630000000, "model_n_params": 1100000000, "n_batch": 2048, "n_ubatch": 512,
            "n_threads": threads, "cpu_mask": "0x0", "cpu_strict": False, "poll": 50, "type_k": "f16",
            "type_v": "f16", "n_gpu_layers": 99, "n_cpu_moe": 0, "split_mode": "layer", "main_gpu": 0,
-           "no_kv_offload": False, "flash_attn": "auto", "devices": "auto", "tensor_split": "0.00",
+           "no_kv_offload": False, "flash_attn": -1, "devices": "auto", "tensor_split": "0.00",
            "tensor_buft_overrides": "none", "load_mode": "mmap", "lazy_mode": False, "embeddings": False,
            "no_op_offload": 0, "no_host": False, "repack": True, "fit_target": 0, "fit_min_ctx": 0,
            "n_prompt": n_prompt, "n_gen": n_gen, "n_depth": n_depth, "test_time": "2026-12-06T09:00:00Z",
@@ -92,7 +93,7 @@ def test_table_from_canned_output(tmp_path):
     assert rows[2] == ["tinyllama-q4_0", "2", "tg128", "37.40 [37.40-37.40]", "37.39 [37.39-37.39]", "0.99x"]
     assert rows[3] == ["tinyllama-q4_0", "2", "tg128@d2048", "20.00 [20.00-20.00]", "21.00 [21.00-21.00]", "1.05x"]
     assert len(rows) == 4
-    assert "llama-bench reports: build_commit abc1234; build_number 7000; backends CPU; flash_attn auto" in p.stdout
+    assert "llama-bench reports: build_commit abc1234; build_number 7000; backends CPU; flash_attn -1 (auto)" in p.stdout
 
     # the no-AMX build gets its own columns; a missing engine is n/a, never a guess
     with open(path, "a") as f:
@@ -126,12 +127,13 @@ import json, os, sys
 sys.path.insert(0, os.environ["FAKE_DIR"])
 from fake_records import llama_record
 a = sys.argv[1:]
+noamx = sys.argv[0].endswith("-noamx")
 with open(os.environ["FAKE_LOG"], "a") as f:
-    f.write("llama-bench " + " ".join(a) + "\n")
+    f.write(os.path.basename(sys.argv[0]) + " " + " ".join(a) + "\n")
 opt = dict(zip(a[::2], a[1::2]))
 p, n, d, r = int(opt["-p"]), int(opt["-n"]), int(opt.get("-d", 0)), int(opt["-r"])
 assert opt["-o"] == "jsonl" and os.path.isfile(opt["-m"])
-speed = {(8, 0, 0): 100.0, (0, 4, 0): 3.0, (0, 4, 16): 2.0}[(p, n, d)]
+speed = {(8, 0, 0): 100.0, (0, 4, 0): 3.0, (0, 4, 16): 2.0}[(p, n, d)] / (2 if noamx else 1)
 print("noise before the records")
 print(llama_record(p, n, d, [speed] * r, int(opt["-t"])))
 '''
@@ -144,6 +146,8 @@ a = sys.argv[1:]
 with open(os.environ["FAKE_LOG"], "a") as f:
     f.write("wgllm " + " ".join(a) + "\n")
 if a[0] == "synth":
+    if os.environ.get("FAKE_SYNTH_FAILS"):
+        sys.exit("wgllm synth: error: disk full")
     open(a[-1], "wb").write(b"GGUF synth")
 elif a[0] == "quantize":
     assert open(a[1], "rb").read() == b"GGUF synth" and a[3] == "q4_k_m"
@@ -157,23 +161,31 @@ else:
 '''
 
 
-def test_script_end_to_end_with_stand_in_engines(tmp_path):
+def stand_ins(tmp_path):
+    """Stand-in engines in tmp_path/fake and the environment that makes the script use them."""
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / "fake_records.py").write_text(
-        "import json\n" + "".join(__import__("inspect").getsource(f) + "\n" for f in (llama_record, wgllm_record)))
-    for name, text in (("llama-bench", FAKE_LLAMA_BENCH), ("wgllm", FAKE_WGLLM)):
+        "import json\n" + "".join(inspect.getsource(f) + "\n" for f in (llama_record, wgllm_record)))
+    for name, text in (("llama-bench", FAKE_LLAMA_BENCH), ("llama-bench-noamx", FAKE_LLAMA_BENCH),
+                       ("wgllm", FAKE_WGLLM)):
         (fake / name).write_text(text.replace("PYTHON", sys.executable, 1))
         (fake / name).chmod(stat.S_IRWXU)
     log = tmp_path / "engines.log"
     env = dict(os.environ, FAKE_DIR=str(fake), FAKE_LOG=str(log), WGLLM_BIN=str(fake / "wgllm"),
                LLAMA_BENCH_BIN=str(fake / "llama-bench"), PYTHON=sys.executable)
+    env.pop("LLAMA_BENCH_NOAMX_BIN", None)
+    return fake, log, env
+
+
+def test_script_end_to_end_with_stand_in_engines(tmp_path):
+    fake, log, env = stand_ins(tmp_path)
     models, out = tmp_path / "models", tmp_path / "out"
     p = subprocess.run(["bash", SCRIPT, "--models-dir", models, "--out", out, "-t", "2", "--rounds", "2",
                         "--reps", "1", "-p", "8", "-n", "4", "-d", "16", "--only", "tinyllama-q4_0,tinyllama-q4_k_m"],
                        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    assert sorted(os.listdir(models)) == ["tinyllama-q4_0.gguf", "tinyllama-q4_k_m.gguf"]
+    assert sorted(os.listdir(models)) == ["make.log", "tinyllama-q4_0.gguf", "tinyllama-q4_k_m.gguf"]
     calls = log.read_text().splitlines()
     assert calls[0].startswith("wgllm synth --preset tinyllama --ctx 4096 --type q4_0 --seed 1 ")
     assert calls[1].startswith("wgllm synth --preset tinyllama --ctx 4096 --type f16 --seed 1 ")
@@ -231,3 +243,35 @@ def test_script_usage_errors():
         assert p.returncode == 2 and message in p.stderr, (args, p.stderr)
     p = subprocess.run(["bash", SCRIPT, "-h"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.startswith("usage: bench/cpu_vs_llamacpp.sh")
+
+
+def test_script_with_a_build_without_amx(tmp_path):
+    """Where llama.cpp uses AMX, a build without it is a third engine with its own ratio column."""
+    fake, log, env = stand_ins(tmp_path)
+    env["LLAMA_BENCH_NOAMX_BIN"] = str(fake / "llama-bench-noamx")
+    p = subprocess.run(["bash", SCRIPT, "--models-dir", tmp_path / "models", "--out", tmp_path / "out", "-t", "2",
+                        "--rounds", "2", "--reps", "2", "-p", "8", "-n", "4", "-d", "0", "--only", "tinyllama-q8_0"],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    engines = [c.split()[0] for c in log.read_text().splitlines()[1:]]
+    assert engines == ["llama-bench", "llama-bench-noamx", "wgllm"] * 2 + ["wgllm", "llama-bench-noamx",
+                                                                            "llama-bench"] * 2
+    assert "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" in p.stdout
+    rows = rows_of(p.stdout)
+    assert rows[0][6:] == ["llama.cpp no AMX tok/s", "wgllm / llama.cpp no AMX"]
+    assert rows[1] == ["tinyllama-q8_0", "2", "pp8", "100.00 [100.00-100.00]", "100.00 [100.00-100.00]", "1.00x",
+                       "50.00 [50.00-50.00]", "2.00x"]
+    assert rows[2] == ["tinyllama-q8_0", "2", "tg4", "3.00 [3.00-3.00]", "2.99 [2.99-2.99]", "0.99x",
+                       "1.50 [1.50-1.50]", "1.99x"]
+
+
+def test_script_stops_when_a_model_cannot_be_made(tmp_path):
+    fake, log, env = stand_ins(tmp_path)
+    env["FAKE_SYNTH_FAILS"] = "1"
+    models = tmp_path / "models"
+    p = subprocess.run(["bash", SCRIPT, "--models-dir", models, "--out", tmp_path / "out", "-t", "2",
+                        "--only", "tinyllama-q4_0"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert p.returncode == 1
+    assert "disk full" in p.stderr and "making tinyllama-q4_0 failed" in p.stderr
+    assert not (models / "tinyllama-q4_0.gguf").exists()
+    assert not [c for c in log.read_text().splitlines() if " bench " in c or c.startswith("llama-bench")]
