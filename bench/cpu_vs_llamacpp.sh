@@ -273,6 +273,10 @@ mem_gib=$(awk '/^MemTotal:/ {printf "%d", $2 / 1048576}' /proc/meminfo)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit (with local changes)"
 noamx_line=""
+depth_line=""
+[ "$depth" -gt 0 ] && depth_line="
+  tg$n_gen@d$depth: llama-bench \`-d $depth\`; wgllm bench has no depth option, so \`-p $depth -n $n_gen\`
+  (its tg is timed over the same cache positions $depth..$((depth + n_gen - 1)))."
 [ "$amx" = 1 ] && noamx_line="
 - llama.cpp without AMX: the same build with \`-mno-amx-tile -mno-amx-int8 -mno-amx-bf16\` (column \"no AMX\"):
   the 1.0x bar applies to the instruction sets both engines use."
@@ -292,9 +296,7 @@ noamx_line=""
   median over the rounds of each process's median (repetitions: $reps, \`llama-bench -r $reps\` after
   its warm-up run, \`wgllm bench --reps $reps\`). Each engine command is in the results folder's
   commands.log.
-- tg$n_gen: llama-bench on an empty cache, wgllm after a 1-token prompt (\`-p 1 -n $n_gen\`).
-  tg$n_gen@d$depth: llama-bench \`-d $depth\`; wgllm bench has no depth option, so \`-p $depth -n $n_gen\`
-  (its tg is timed over the same cache positions $depth..$((depth + n_gen - 1))).
+- tg$n_gen: llama-bench on an empty cache, wgllm after a 1-token prompt (\`-p 1 -n $n_gen\`).$depth_line
 - Ratios are wgllm / llama.cpp, truncated (never rounded up) to 2 decimals; tok/s truncated as well,
   with the range over the rounds in brackets.
 

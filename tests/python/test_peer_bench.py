@@ -257,6 +257,7 @@ def test_script_with_a_build_without_amx(tmp_path):
     assert engines == ["llama-bench", "llama-bench-noamx", "wgllm"] * 2 + ["wgllm", "llama-bench-noamx",
                                                                             "llama-bench"] * 2
     assert "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" in p.stdout
+    assert "depth" not in p.stdout  # -d 0: no depth test, and no word of one
     rows = rows_of(p.stdout)
     assert rows[0][6:] == ["llama.cpp no AMX tok/s", "wgllm / llama.cpp no AMX"]
     assert rows[1] == ["tinyllama-q8_0", "2", "pp8", "100.00 [100.00-100.00]", "100.00 [100.00-100.00]", "1.00x",
