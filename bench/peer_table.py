@@ -45,9 +45,10 @@ def process_value(engine, test, text):
     return rec[key]
 
 
-def parse_raw(lines):
+def parse_raw(lines, rss=None):
     """{(model, threads, test): {engine: [value per round]}}, keys in first-seen order; and the
-    first llama-bench record (for its build details)."""
+    first llama-bench record (for its build details). rss, a dict, gets wgllm's
+    {(model, threads, test): (largest peak RSS MiB, weights MiB)}."""
     results, first_llama = {}, None
     for n, line in enumerate(lines, 1):
         line = line.rstrip("\n")
@@ -62,8 +63,20 @@ def parse_raw(lines):
         value = process_value(engine, test, text)
         if engine.startswith("llama.cpp") and first_llama is None:
             first_llama = json.loads(text)
-        results.setdefault((model, int(threads), test), {}).setdefault(engine, []).append(value)
+        key = (model, int(threads), test)
+        results.setdefault(key, {}).setdefault(engine, []).append(value)
+        if engine == "wgllm" and rss is not None:
+            rec = json.loads(text, parse_float=Decimal)
+            if "peak_rss_mib" in rec and "weight_bytes" in rec:
+                peak = max(rec["peak_rss_mib"], rss.get(key, (0, 0))[0])
+                rss[key] = (peak, Decimal(rec["weight_bytes"]) / (1024 * 1024))
     return results, first_llama
+
+
+def rss_lines(rss):
+    """wgllm's peak resident memory per test, beside its weights (llama-bench reports none)."""
+    return ["- %s, %d threads, %s: %s MiB (weights %s MiB)" % (m, t, test, trunc2(peak), trunc2(w))
+            for (m, t, test), (peak, w) in rss.items()]
 
 
 def trunc2(x):
@@ -122,7 +135,8 @@ def main(argv):
         sys.stderr.write("usage: peer_table.py RAW.tsv\n")
         return 2
     with open(argv[1], encoding="utf-8") as f:
-        results, first_llama = parse_raw(f)
+        rss = {}
+        results, first_llama = parse_raw(f, rss)
     if not results:
         sys.stderr.write("peer_table.py: no results in %s\n" % argv[1])
         return 1
@@ -131,6 +145,10 @@ def main(argv):
     if details:
         print()
         print(details)
+    if rss:
+        print()
+        print("wgllm's peak RSS (largest of the rounds):")
+        print("\n".join(rss_lines(rss)))
     return 0
 
 

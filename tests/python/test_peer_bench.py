@@ -43,7 +43,7 @@ def llama_record(n_prompt, n_gen, n_depth, samples, threads=2):
 
 def wgllm_record(n_prompt, n_gen, pp, tg):
     return ('{"model":"m","backend":"cpu","threads":2,"n_prompt":%d,"n_gen":%d,"reps":3,'
-            '"prompt_tok_s":%s,"gen_tok_s":%s,"ttft_s":0.1,"peak_rss_mib":600.0,"weight_bytes":1,'
+            '"prompt_tok_s":%s,"gen_tok_s":%s,"ttft_s":0.1,"peak_rss_mib":600.0,"weight_bytes":619094016,'
             '"device_memory_bytes":0}' % (n_prompt, n_gen, pp, tg))
 
 
@@ -93,6 +93,7 @@ def test_table_from_canned_output(tmp_path):
     assert rows[2] == ["tinyllama-q4_0", "2", "tg128", "37.40 [37.40-37.40]", "37.39 [37.39-37.39]", "0.99x"]
     assert rows[3] == ["tinyllama-q4_0", "2", "tg128@d2048", "20.00 [20.00-20.00]", "21.00 [21.00-21.00]", "1.05x"]
     assert len(rows) == 4
+    assert "wgllm's peak RSS (largest of the rounds):\n- tinyllama-q4_0, 2 threads, pp512: 600.00 MiB (weights 590.41 MiB)" in p.stdout
     assert "llama-bench reports: build_commit abc1234; build_number 7000; backends CPU; flash_attn -1 (auto)" in p.stdout
 
     # the no-AMX build gets its own columns; a missing engine is n/a, never a guess
