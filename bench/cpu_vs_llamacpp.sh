@@ -10,7 +10,9 @@
 # 3. makes the models with `wgllm synth` (TinyLlama-shaped Q4_0, Q8_0, Q4_K_M; 7B-shaped Q4_0);
 # 4. runs pp512, tg128 and tg128 at depth 2048 with both engines, interleaved per round, and
 #    prints a markdown record (machine, commits, commands, table of tok/s and the ratio
-#    wgllm / llama.cpp, truncated to 2 decimals) ready for bench/RESULTS.md.
+#    wgllm / llama.cpp, truncated to 2 decimals; wgllm's peak RSS) ready for bench/RESULTS.md.
+# A run too long for one sitting can be split (--only, -t) into several --out folders:
+#    python3 bench/peer_table.py OUT1/raw.tsv OUT2/raw.tsv   makes one table of them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -68,8 +70,10 @@ done
 for v in "$rounds" "$reps" "$n_prompt" "$n_gen" "$depth"; do
     case $v in ''|*[!0-9]*) echo "cpu_vs_llamacpp.sh: '$v' is not a number" >&2; exit 2 ;; esac
 done
-[ "$n_prompt" -ge 1 ] && [ "$n_gen" -ge 1 ] && [ "$rounds" -ge 1 ] && [ "$reps" -ge 1 ] ||
-    { echo "cpu_vs_llamacpp.sh: -p, -n, --rounds and --reps must be at least 1" >&2; exit 2; }
+if [ "$n_prompt" -lt 1 ] || [ "$n_gen" -lt 1 ] || [ "$rounds" -lt 1 ] || [ "$reps" -lt 1 ]; then
+    echo "cpu_vs_llamacpp.sh: -p, -n, --rounds and --reps must be at least 1" >&2
+    exit 2
+fi
 jobs=${JOBS:-$(nproc)}
 python=${PYTHON:-python3}
 
@@ -229,18 +233,19 @@ raw=$out_dir/raw.tsv
 : >"$raw"
 # args: engine label, model, threads, test, round
 run_one() {
-    local engine=$1 model=$2 t=$3 test=$4 round=$5 f=$models_dir/$2.gguf out line
+    local engine=$1 model=$2 t=$3 test=$4 round=$5 f=$models_dir/$2.gguf out line args
     case $engine in
         wgllm)
-            # shellcheck disable=SC2046
-            echo "$wgllm bench -m $f --backend cpu -t $t $(wgllm_args "$test") --reps $reps --json" >>"$out_dir/commands.log"
-            out=$("$wgllm" bench -m "$f" --backend cpu -t "$t" $(wgllm_args "$test") --reps "$reps" --json \
+            read -r -a args <<<"$(wgllm_args "$test")"
+            echo "$wgllm bench -m $f --backend cpu -t $t ${args[*]} --reps $reps --json" >>"$out_dir/commands.log"
+            out=$("$wgllm" bench -m "$f" --backend cpu -t "$t" "${args[@]}" --reps "$reps" --json \
                   2>>"$out_dir/wgllm.stderr") || { echo "wgllm bench failed (see $out_dir/wgllm.stderr)" >&2; exit 1; } ;;
         *)
             local bin=$llama_bench
             [ "$engine" = llama.cpp-noamx ] && bin=$llama_bench_noamx
-            echo "$bin -m $f -t $t $(llama_args "$test") -r $reps -o jsonl" >>"$out_dir/commands.log"
-            out=$("$bin" -m "$f" -t "$t" $(llama_args "$test") -r "$reps" -o jsonl \
+            read -r -a args <<<"$(llama_args "$test")"
+            echo "$bin -m $f -t $t ${args[*]} -r $reps -o jsonl" >>"$out_dir/commands.log"
+            out=$("$bin" -m "$f" -t "$t" "${args[@]}" -r "$reps" -o jsonl \
                   2>>"$out_dir/llama-bench.stderr") || { echo "llama-bench failed (see $out_dir/llama-bench.stderr)" >&2; exit 1; } ;;
     esac
     while IFS= read -r line; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The table of bench/cpu_vs_llamacpp.sh: tok/s of both engines and the ratio wgllm / llama.cpp.
 
-Reads the script's raw.tsv, one line per result:
+Reads the script's raw.tsv (several, from runs split by model or thread count, make one table),
+one line per result:
     ENGINE <tab> MODEL <tab> THREADS <tab> TEST <tab> ROUND <tab> JSON
 where ENGINE is llama.cpp, llama.cpp-noamx or wgllm; JSON is one `llama-bench -o jsonl` record
 (its test is named from n_prompt, n_gen and n_depth, and must match TEST) or one
@@ -131,14 +132,17 @@ def peer_details(rec):
 
 
 def main(argv):
-    if len(argv) != 2:
-        sys.stderr.write("usage: peer_table.py RAW.tsv\n")
+    if len(argv) < 2:
+        sys.stderr.write("usage: peer_table.py RAW.tsv...\n")
         return 2
-    with open(argv[1], encoding="utf-8") as f:
-        rss = {}
-        results, first_llama = parse_raw(f, rss)
+    lines = []
+    for path in argv[1:]:
+        with open(path, encoding="utf-8") as f:
+            lines += f.readlines()
+    rss = {}
+    results, first_llama = parse_raw(lines, rss)
     if not results:
-        sys.stderr.write("peer_table.py: no results in %s\n" % argv[1])
+        sys.stderr.write("peer_table.py: no results in %s\n" % " ".join(argv[1:]))
         return 1
     print(table(results))
     details = peer_details(first_llama)

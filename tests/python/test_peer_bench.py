@@ -96,6 +96,14 @@ def test_table_from_canned_output(tmp_path):
     assert "wgllm's peak RSS (largest of the rounds):\n- tinyllama-q4_0, 2 threads, pp512: 600.00 MiB (weights 590.41 MiB)" in p.stdout
     assert "llama-bench reports: build_commit abc1234; build_number 7000; backends CPU; flash_attn -1 (auto)" in p.stdout
 
+    # runs split in two files make the same table
+    half = path.read_text().splitlines(keepends=True)
+    (tmp_path / "a.tsv").write_text("".join(half[:5]))
+    (tmp_path / "b.tsv").write_text("".join(half[5:]))
+    split = subprocess.run([sys.executable, REPO / "bench" / "peer_table.py", tmp_path / "a.tsv", tmp_path / "b.tsv"],
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert split.stdout == p.stdout
+
     # the no-AMX build gets its own columns; a missing engine is n/a, never a guess
     with open(path, "a") as f:
         f.write("llama.cpp-noamx\ttinyllama-q4_0\t2\tpp512\t1\t%s\n" % llama_record(512, 0, 0, [64.4]))
