@@ -9,6 +9,7 @@
 
 #include "backend/cpu/cpu_internal.h"
 #include "quant/q8_act.h"
+#include "quant/q8_x4.h"
 #include "quant/types.h"
 
 bool cpu_arith_from_env(cpu_ctx *c, char *err, size_t err_size) {
@@ -49,11 +50,31 @@ static void q8_range(void *arg, int64_t r0, int64_t r1, int tid) {
     }
 }
 
+/* Weights repacked four rows at a time: groups of four rows split across threads; each
+ * group's blocks are unpacked once per tile of tokens. */
+typedef struct {
+    const uint8_t *w; /* packed groups */
+    size_t group_bytes;
+    const wg_q8_block *xq;
+    float *out;
+    int64_t nb, m;
+    int n;
+    wg_x4_matmul_fn kernel;
+} x4_job;
+
+static void x4_range(void *arg, int64_t g0, int64_t g1, int tid) {
+    const x4_job *j = arg;
+    for (int64_t g = g0; g < g1; g++)
+        j->kernel(j->w + (size_t)g * j->group_bytes, j->xq, j->nb, j->n, j->nb, j->out + 4 * g, j->m);
+}
+
 bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
     cpu_ctx *c = b->ctx;
     if (c->exact || n <= 0 || w->ne0 % 32 != 0) return false;
-    const wg_q8_dot_fn dot = wg_q8_dot_kernel(w->type, c->isa);
-    if (!dot) return false;
+    const bool x4 = cpu_is_x4(w);
+    const wg_q8_dot_fn dot = x4 ? NULL : wg_q8_dot_kernel(w->type, c->isa);
+    const wg_x4_matmul_fn kernel = x4 ? wg_x4_matmul_kernel(w->type, c->isa) : NULL;
+    if (!dot && !kernel) return false;
     const int64_t nb = w->ne0 / 32;
     const size_t need = (size_t)nb * (size_t)n;
     if (need > c->xq_blocks) {
@@ -63,8 +84,18 @@ bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
         c->xq_blocks = need;
     }
     for (int i = 0; i < n; i++) wg_q8_quantize_row(cpu_row(x, i), c->xq + (size_t)i * (size_t)nb, w->ne0);
-    q8_job j = {w, c->xq, cpu_row(out, 0), nb, w->ne1, n, dot};
     wg_threadpool *p = c->pool;
+    if (x4) {
+        const int64_t groups = w->ne1 / 4;
+        int64_t grain = groups / (8 * wg_threadpool_size(p));
+        if (w->ne0 * w->ne1 * n < 32768) grain = groups;
+        if (grain < 1) grain = 1;
+        x4_job j = {((const cpu_tensor *)w->impl)->data, wg_x4_group_bytes(w->type, w->ne0), c->xq, cpu_row(out, 0),
+                    nb, w->ne1, n, kernel};
+        wg_threadpool_run(p, x4_range, &j, groups, grain);
+        return true;
+    }
+    q8_job j = {w, c->xq, cpu_row(out, 0), nb, w->ne1, n, dot};
     const int64_t rows = w->ne1;
     /* as the f32 matmul: ~8 chunks per thread, small matrices on one thread */
     int64_t grain = rows / (8 * wg_threadpool_size(p));
