@@ -7,6 +7,11 @@
 #include "quant/q8_dot_block.h"
 #include "quant/q8_x4_kernels.h"
 
+void wg_x4_offset_x(wg_q8_block *x, int64_t n_blocks) {
+    for (int64_t b = 0; b < n_blocks; b++)
+        for (int j = 0; j < 32; j++) x[b].q[j] = (int8_t)((uint8_t)x[b].q[j] ^ 0x80u);
+}
+
 bool wg_x4_type(uint32_t type) { return type == WG_TYPE_Q4_0 || type == WG_TYPE_Q8_0; }
 
 size_t wg_x4_group_bytes(uint32_t type, int64_t ne0) { return 4 * wg_type_row_bytes(type, ne0); }
@@ -54,7 +59,9 @@ static void matmul_scalar(uint32_t type, const uint8_t *group, const wg_q8_block
                 uint8_t blk[2 + 32];
                 memcpy(blk, g + 2 * i, 2);
                 memcpy(blk + 2, g + 8 + (size_t)i * cb, cb);
-                acc += wg_q8_block_dot(type, L, blk, xt + b);
+                wg_q8_block xs = xt[b]; /* the codes back to signed */
+                for (int j = 0; j < 32; j++) xs.q[j] = (int8_t)((uint8_t)xs.q[j] ^ 0x80u);
+                acc += wg_q8_block_dot(type, L, blk, &xs);
             }
             out[(size_t)t * (size_t)out_stride + (size_t)i] = acc;
         }

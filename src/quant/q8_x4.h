@@ -33,8 +33,13 @@ void wg_x4_pack(uint32_t type, const uint8_t *src, uint8_t *dst, int64_t ne0, in
 /* Row `row` of packed data back in the file's layout (wg_type_row_bytes(type, ne0) bytes). */
 void wg_x4_unpack_row(uint32_t type, const uint8_t *packed, int64_t row, int64_t ne0, uint8_t *dst);
 
+/* The x4 kernels take x's codes offset to unsigned (q + 128, stored in wg_q8_block.q), so
+ * that the weights can be the signed operand of the byte products. Converts blocks made by
+ * wg_q8_quantize_row (and back: applying it twice restores them). */
+void wg_x4_offset_x(wg_q8_block *x, int64_t n_blocks);
+
 /* out[t * out_stride + i] = dot(row i of the group, x row t) for i < 4, t < nt, where
- * x row t is the nb blocks at x + t * x_stride. */
+ * x row t is the nb blocks at x + t * x_stride, its codes offset by wg_x4_offset_x. */
 typedef void (*wg_x4_matmul_fn)(const uint8_t *group, const wg_q8_block *x, int64_t x_stride, int nt, int64_t nb,
                                 float *out, int64_t out_stride);
 

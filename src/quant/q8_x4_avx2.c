@@ -27,28 +27,33 @@ static inline float hsum4(__m128 s) {
     return _mm_cvtss_f32(s);
 }
 
+/* x codes arrive offset to unsigned (q + 128): sum (q + 128) * v = sum q * v + 128 * sum v,
+ * the last term taken off once per block for all tokens. q4_0's v = code - 8 keeps the
+ * int16 pairs far from saturation (2 * 255 * 8); q8_0 turns x back to signed instead. */
 static inline __attribute__((always_inline)) void q4_0_tile(const uint8_t *group, const wg_q8_block *x,
                                                              int64_t x_stride, int nt, int64_t nb, float *out,
                                                              int64_t out_stride) {
-    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i m4 = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8), c128 = _mm256_set1_epi8(-128);
     const __m256i perm01 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), perm23 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
     __m256 acc01[TILE], acc23[TILE];
     for (int t = 0; t < TILE; t++) acc01[t] = acc23[t] = _mm256_setzero_ps();
     const uint8_t *g = group;
     for (int64_t b = 0; b < nb; b++, g += 72) {
         const __m256i v01 = _mm256_loadu_si256((const __m256i *)(g + 8)), v23 = _mm256_loadu_si256((const __m256i *)(g + 40));
-        const __m256i lo01 = _mm256_and_si256(v01, m4), hi01 = _mm256_and_si256(_mm256_srli_epi16(v01, 4), m4);
-        const __m256i lo23 = _mm256_and_si256(v23, m4), hi23 = _mm256_and_si256(_mm256_srli_epi16(v23, 4), m4);
+        const __m256i lo01 = _mm256_sub_epi8(_mm256_and_si256(v01, m4), eight);
+        const __m256i hi01 = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v01, 4), m4), eight);
+        const __m256i lo23 = _mm256_sub_epi8(_mm256_and_si256(v23, m4), eight);
+        const __m256i hi23 = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v23, 4), m4), eight);
+        const __m256i i01 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_add_epi32(dot_u8s8(c128, lo01), dot_u8s8(c128, hi01)));
+        const __m256i i23 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_add_epi32(dot_u8s8(c128, lo23), dot_u8s8(c128, hi23)));
         const __m256 d4 = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)g)));
         const __m256 dw01 = _mm256_permutevar8x32_ps(d4, perm01), dw23 = _mm256_permutevar8x32_ps(d4, perm23);
         for (int t = 0; t < nt; t++) {
             const wg_q8_block *xb = x + (size_t)t * (size_t)x_stride + b;
             const __m256i xl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xb->q));
             const __m256i xh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xb->q + 16)));
-            const int bias = -8 * xb->sum; /* into the first lane of each row */
-            const __m256i b8 = _mm256_setr_epi32(bias, 0, 0, 0, bias, 0, 0, 0);
-            const __m256i p01 = _mm256_add_epi32(_mm256_add_epi32(dot_u8s8(lo01, xl), dot_u8s8(hi01, xh)), b8);
-            const __m256i p23 = _mm256_add_epi32(_mm256_add_epi32(dot_u8s8(lo23, xl), dot_u8s8(hi23, xh)), b8);
+            const __m256i p01 = _mm256_add_epi32(i01, _mm256_add_epi32(dot_u8s8(xl, lo01), dot_u8s8(xh, hi01)));
+            const __m256i p23 = _mm256_add_epi32(i23, _mm256_add_epi32(dot_u8s8(xl, lo23), dot_u8s8(xh, hi23)));
             const __m256 dx = _mm256_set1_ps(xb->d);
             acc01[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p01), _mm256_mul_ps(dw01, dx), acc01[t]);
             acc23[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p23), _mm256_mul_ps(dw23, dx), acc23[t]);
@@ -66,6 +71,7 @@ static inline __attribute__((always_inline)) void q4_0_tile(const uint8_t *group
 static inline __attribute__((always_inline)) void q8_0_tile(const uint8_t *group, const wg_q8_block *x,
                                                              int64_t x_stride, int nt, int64_t nb, float *out,
                                                              int64_t out_stride) {
+    const __m256i c128 = _mm256_set1_epi8(-128);
     __m256 acc[TILE][4];
     for (int t = 0; t < TILE; t++)
         for (int i = 0; i < 4; i++) acc[t][i] = _mm256_setzero_ps();
@@ -79,7 +85,7 @@ static inline __attribute__((always_inline)) void q8_0_tile(const uint8_t *group
         const __m128 d4 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)g));
         for (int t = 0; t < nt; t++) {
             const wg_q8_block *xb = x + (size_t)t * (size_t)x_stride + b;
-            const __m256i q = _mm256_loadu_si256((const __m256i *)xb->q);
+            const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)xb->q), c128); /* signed */
             const __m128 s4 = _mm_mul_ps(d4, _mm_set1_ps(xb->d));
             for (int i = 0; i < 4; i++) {
                 const __m256i p = dot_u8s8(u[i], _mm256_sign_epi8(q, w[i]));

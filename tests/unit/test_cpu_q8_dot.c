@@ -206,10 +206,13 @@ static void test_x4_kernels(void) {
                         for (int b = 0; b < nb; b++) x[b * 32 + (int)(rnd() % 32)] = 127.0f;
                     wg_q8_quantize_row(x, xq + (size_t)t * (size_t)nb, n);
                 }
+                wg_q8_block *xu = malloc(sizeof(wg_q8_block) * (size_t)nb * TOK);
+                memcpy(xu, xq, sizeof(wg_q8_block) * (size_t)nb * TOK);
+                wg_x4_offset_x(xu, (int64_t)nb * TOK);
                 for (int isa = 0; isa <= best; isa++) {
                     for (int nt = 1; nt <= TOK; nt += nt < 10 ? 1 : 9) {
                         for (int g = 0; g < 2; g++) {
-                            wg_x4_matmul_kernel(type, isa)(packed + (size_t)g * wg_x4_group_bytes(type, n), xq, nb, nt,
+                            wg_x4_matmul_kernel(type, isa)(packed + (size_t)g * wg_x4_group_bytes(type, n), xu, nb, nt,
                                                            nb, out, 4);
                             int bad = 0;
                             for (int t = 0; t < nt; t++)
@@ -225,6 +228,7 @@ static void test_x4_kernels(void) {
                         }
                     }
                 }
+                free(xu);
             }
             free(rows);
             free(packed);
@@ -279,8 +283,12 @@ static float expected_q8(uint32_t type, int level, const uint8_t *q, int64_t k, 
     if (!wg_x4_type(type) || m % 4 != 0) return wg_q8_dot_kernel(type, level)(q + (size_t)r * rb, xq, k / 32);
     uint8_t *packed = malloc(4 * rb);
     float out[4];
+    wg_q8_block *xu = malloc(sizeof(wg_q8_block) * (size_t)(k / 32));
+    memcpy(xu, xq, sizeof(wg_q8_block) * (size_t)(k / 32));
+    wg_x4_offset_x(xu, k / 32);
     wg_x4_pack(type, q + (size_t)(r / 4) * 4 * rb, packed, k, 4);
-    wg_x4_matmul_kernel(type, level)(packed, xq, k / 32, 1, k / 32, out, 4);
+    wg_x4_matmul_kernel(type, level)(packed, xu, k / 32, 1, k / 32, out, 4);
+    free(xu);
     free(packed);
     return out[r % 4];
 }

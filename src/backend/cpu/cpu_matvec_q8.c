@@ -86,6 +86,7 @@ bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
     for (int i = 0; i < n; i++) wg_q8_quantize_row(cpu_row(x, i), c->xq + (size_t)i * (size_t)nb, w->ne0);
     wg_threadpool *p = c->pool;
     if (x4) {
+        wg_x4_offset_x(c->xq, (int64_t)need);
         const int64_t groups = w->ne1 / 4;
         int64_t grain = groups / (8 * wg_threadpool_size(p));
         if (w->ne0 * w->ne1 * n < 32768) grain = groups;
