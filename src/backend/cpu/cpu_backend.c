@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu_internal.h"
-#include "quant/q8_x4.h"
+#include "quant/q8_x16.h"
 #include "quant/types.h"
 
 static void cpu_destroy(wg_backend *b) {
@@ -51,9 +51,10 @@ static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, i
     cpu_tensor *ct = t->impl;
     ct->row_bytes = row_bytes;
     const cpu_ctx *c = b->ctx;
-    /* The int8 kernels read q4_0 and q8_0 four rows at a time from a repacked copy (the
+    /* The int8 kernels read q4_0 and q8_0 sixteen rows at a time from a repacked copy (the
      * model loader then drops the file's pages of it); the exact path keeps the file's rows. */
-    if (!c->exact && wg_x4_type(type) && ne1 % 4 == 0 && ne0 % 32 == 0 && wg_x4_matmul_kernel(type, c->isa)) {
+    if (!c->exact && wg_x16_type(type) && ne1 % WG_X16_ROWS == 0 && ne0 % 32 == 0 &&
+        wg_x16_matmul_kernel(type, c->isa)) {
         const size_t total = row_bytes * (size_t)ne1;
         void *packed = aligned_alloc(64, (total + 63) & ~(size_t)63);
         if (!packed) {
@@ -61,10 +62,10 @@ static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, i
             snprintf(err, err_size, "cpu backend: out of memory repacking a %zu-byte weight", total);
             return NULL;
         }
-        wg_x4_pack(type, data, packed, ne0, ne1);
+        wg_x16_pack(type, data, packed, ne0, ne1);
         ct->data = packed;
         ct->owned = true;
-        ct->x4 = true;
+        ct->x16 = true;
         return t;
     }
     /* f32 rows are read as floats: copy data that is not 4-byte aligned. */

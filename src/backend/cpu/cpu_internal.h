@@ -12,7 +12,7 @@ typedef struct cpu_tensor {
     void *data;
     size_t row_bytes;
     bool owned;
-    bool x4; /* a weight repacked four rows at a time (quant/q8_x4.h): cpu_row does not apply */
+    bool x16; /* a weight repacked sixteen rows at a time (quant/q8_x16.h): cpu_row does not apply */
 } cpu_tensor;
 
 typedef struct cpu_ctx {
@@ -34,7 +34,7 @@ static inline void *cpu_row(const wg_tensor *t, int64_t row) {
     return (char *)ct->data + (size_t)row * ct->row_bytes;
 }
 
-static inline bool cpu_is_x4(const wg_tensor *t) { return ((const cpu_tensor *)t->impl)->x4; }
+static inline bool cpu_is_x16(const wg_tensor *t) { return ((const cpu_tensor *)t->impl)->x16; }
 
 int cpu_online_count(void);
 

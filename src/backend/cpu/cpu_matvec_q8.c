@@ -9,7 +9,7 @@
 
 #include "backend/cpu/cpu_internal.h"
 #include "quant/q8_act.h"
-#include "quant/q8_x4.h"
+#include "quant/q8_x16.h"
 #include "quant/types.h"
 
 bool cpu_arith_from_env(cpu_ctx *c, char *err, size_t err_size) {
@@ -50,8 +50,8 @@ static void q8_range(void *arg, int64_t r0, int64_t r1, int tid) {
     }
 }
 
-/* Weights repacked four rows at a time: groups of four rows split across threads; each
- * group's blocks are unpacked once per tile of tokens. */
+/* Weights repacked sixteen rows at a time: groups of sixteen rows split across threads;
+ * each group's blocks are unpacked once per tile of tokens. */
 typedef struct {
     const uint8_t *w; /* packed groups */
     size_t group_bytes;
@@ -59,21 +59,21 @@ typedef struct {
     float *out;
     int64_t nb, m;
     int n;
-    wg_x4_matmul_fn kernel;
-} x4_job;
+    wg_x16_matmul_fn kernel;
+} x16_job;
 
-static void x4_range(void *arg, int64_t g0, int64_t g1, int tid) {
-    const x4_job *j = arg;
+static void x16_range(void *arg, int64_t g0, int64_t g1, int tid) {
+    const x16_job *j = arg;
     for (int64_t g = g0; g < g1; g++)
-        j->kernel(j->w + (size_t)g * j->group_bytes, j->xq, j->nb, j->n, j->nb, j->out + 4 * g, j->m);
+        j->kernel(j->w + (size_t)g * j->group_bytes, j->xq, j->nb, j->n, j->nb, j->out + WG_X16_ROWS * g, j->m);
 }
 
 bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
     cpu_ctx *c = b->ctx;
     if (c->exact || n <= 0 || w->ne0 % 32 != 0) return false;
-    const bool x4 = cpu_is_x4(w);
-    const wg_q8_dot_fn dot = x4 ? NULL : wg_q8_dot_kernel(w->type, c->isa);
-    const wg_x4_matmul_fn kernel = x4 ? wg_x4_matmul_kernel(w->type, c->isa) : NULL;
+    const bool x16 = cpu_is_x16(w);
+    const wg_q8_dot_fn dot = x16 ? NULL : wg_q8_dot_kernel(w->type, c->isa);
+    const wg_x16_matmul_fn kernel = x16 ? wg_x16_matmul_kernel(w->type, c->isa) : NULL;
     if (!dot && !kernel) return false;
     const int64_t nb = w->ne0 / 32;
     const size_t need = (size_t)nb * (size_t)n;
@@ -85,15 +85,14 @@ bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
     }
     for (int i = 0; i < n; i++) wg_q8_quantize_row(cpu_row(x, i), c->xq + (size_t)i * (size_t)nb, w->ne0);
     wg_threadpool *p = c->pool;
-    if (x4) {
-        wg_x4_offset_x(c->xq, (int64_t)need);
-        const int64_t groups = w->ne1 / 4;
+    if (x16) {
+        const int64_t groups = w->ne1 / WG_X16_ROWS;
         int64_t grain = groups / (8 * wg_threadpool_size(p));
         if (w->ne0 * w->ne1 * n < 32768) grain = groups;
         if (grain < 1) grain = 1;
-        x4_job j = {((const cpu_tensor *)w->impl)->data, wg_x4_group_bytes(w->type, w->ne0), c->xq, cpu_row(out, 0),
-                    nb, w->ne1, n, kernel};
-        wg_threadpool_run(p, x4_range, &j, groups, grain);
+        x16_job j = {((const cpu_tensor *)w->impl)->data, wg_x16_group_bytes(w->type, w->ne0), c->xq,
+                     cpu_row(out, 0), nb, w->ne1, n, kernel};
+        wg_threadpool_run(p, x16_range, &j, groups, grain);
         return true;
     }
     q8_job j = {w, c->xq, cpu_row(out, 0), nb, w->ne1, n, dot};

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu_internal.h"
-#include "quant/q8_x4.h"
+#include "quant/q8_x16.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
@@ -19,14 +19,14 @@ int cpu_online_count(void) {
 static wg_threadpool *pool_of(wg_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
 
 void cpu_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out) {
-    if (cpu_is_x4(table)) { /* each row back in the file's layout first */
+    if (cpu_is_x16(table)) { /* each row back in the file's layout first */
         uint8_t *row = malloc(wg_type_row_bytes(table->type, table->ne0));
         if (!row) {
             cpu_fail(b, "out of memory for an embedding row");
             return;
         }
         for (int i = 0; i < n; i++) {
-            wg_x4_unpack_row(table->type, ((const cpu_tensor *)table->impl)->data, ids[i], table->ne0, row);
+            wg_x16_unpack_row(table->type, ((const cpu_tensor *)table->impl)->data, ids[i], table->ne0, row);
             wg_dequantize_row(table->type, row, cpu_row(out, i), table->ne0);
         }
         free(row);
@@ -109,8 +109,8 @@ static void matmul_range(void *arg, int64_t r0, int64_t r1, int tid) {
 
 void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
     cpu_ctx *c = b->ctx;
-    if ((n < MATMUL_EXPAND_MIN_BATCH || cpu_is_x4(w)) && cpu_matmul_q8(b, w, x, n, out)) return;
-    if (cpu_is_x4(w)) { /* only the int8 kernels read the repacked layout */
+    if ((n < MATMUL_EXPAND_MIN_BATCH || cpu_is_x16(w)) && cpu_matmul_q8(b, w, x, n, out)) return;
+    if (cpu_is_x16(w)) { /* only the int8 kernels read the repacked layout */
         cpu_fail(b, "out of memory for the int8 rows of a matmul");
         return;
     }

@@ -1,4 +1,0 @@
-/* The AVX-512 x4 matmul kernels again with vpdpbusd (the build gives this file
- * -mavx512vnni as well; q8_x4.c calls them only on CPUs with AVX-512 VNNI). */
-#define WG_Q8_VNNI 1
-#include "q8_x4_avx512.c"
