@@ -1,9 +1,9 @@
 /* The prompt matmul on int8 activations: W (rows of Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0
- * blocks) times n rows of x rounded to wg_q8_block. A tile of 8 weight rows by up to
- * 8 tokens: each stretch of weight blocks is decoded once per 8 rows (nibbles
- * unpacked, 5th bits merged, 8 rows interleaved 4 codes at a time so that one
- * vector lane holds one row) and reused for every token; each block of x is reused
- * for the 8 rows.
+ * blocks) times n rows of x rounded to wg_q8_block. A tile of 8 or 16 weight rows by
+ * up to 4-8 tokens: each stretch of weight blocks is decoded once per 8 rows (nibbles
+ * unpacked, 5th bits merged, 8 rows interleaved 4 codes at a time so that one vector
+ * lane holds one row) and reused for every token; each block of x is reused for all
+ * rows of the tile.
  *
  * Every level gives bit for bit what the scalar dot kernels of q8_act.h give, for
  * any n: each lane sums its row's blocks in block order with the same f32 steps
@@ -16,8 +16,8 @@
 
 #include "quant/q8_act.h"
 
-/* Rows per tile: split W between threads in multiples of this. */
-enum { WG_Q8_GEMM_ROWS = 8 };
+/* Rows of the largest tile: split W between threads in multiples of this. */
+enum { WG_Q8_GEMM_ROWS = 16 };
 
 /* out[t * ldo + r] = sum_i row_r[i] * x_t[i] for r in [0, rows), t in [0, n): row r
  * at w + r * row_bytes (nb weight blocks), x_t at x + t * nb. */

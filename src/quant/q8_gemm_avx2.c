@@ -1,7 +1,7 @@
 /* The prompt matmul (q8_gemm.h) and the rounding of x, on 256-bit vectors. One
- * source for three levels: this file as it is (AVX2: vpmaddubsw + vpmaddwd, 4
- * tokens per tile for its 16 registers), and again through q8_gemm_avx512.c
- * (AVX-512 BW/VL: 32 registers, 8 tokens per tile) and q8_gemm_vnni.c (vpdpbusd).
+ * source for three levels: this file as it is (AVX2: vpmaddubsw + vpmaddwd, tiles of
+ * 8 rows by 4 tokens for its 16 registers), and again through q8_gemm_avx512.c
+ * (AVX-512 BW/VL: 32 registers, 16 rows by 6 tokens) and q8_gemm_vnni.c (vpdpbusd).
  * The build gives each file its flags; q8_gemm.c calls them only on CPUs that have them.
  *
  * Layout of a decoded stretch of blocks: for block b and group g (its codes 4g..4g+3),
@@ -9,8 +9,10 @@
  * the 4 codes of x broadcast gives 8 rows' partial sums at once, and the 8 groups
  * of a block add up in int32 without any horizontal sum.
  *
- * Measured on one Zen 4 thread (CPU time; 2048 x 2048 Q4_0, 128 tokens, VNNI): 8 tokens
- * per tile 124 GMAC/s, 4 tokens 113. Decoding the weights is 6-8% of the work at 128
+ * With 32 registers (AVX-512) a tile is 16 rows (two such vectors) by up to 6 tokens:
+ * each broadcast of x then serves 16 rows. Measured on one Zen 4 thread (CPU time;
+ * 2048 x 2048 Q4_0, 128 tokens, VNNI): 16 x 6 about 155 GMAC/s (16 x 4 and 16 x 5 within
+ * noise of it), 8 x 8 125-130, 8 x 4 113. Decoding the weights is 3-8% of the work at 128
  * tokens (every type), so repacking them at load into this layout could save at most
  * that, and would need the mmap'd copy dropped: not done. */
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) &&                        \
@@ -27,6 +29,8 @@
 #if defined(WG_GEMM_VNNI)
 #define SFX(f) f##_vnni
 #define TMAX 8
+#define TMAX2 6
+#define GMAX 2
 /* four u8 x s8 products summed into int32, no intermediate saturation */
 #define DOT4(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 /* q8_0 weights as w + 128 (unsigned), the 128 * sum(x) taken off through the bias */
@@ -35,9 +39,13 @@
 #if defined(WG_GEMM_AVX512)
 #define SFX(f) f##_avx512
 #define TMAX 8
+#define TMAX2 6
+#define GMAX 2
 #else
 #define SFX(f) f##_avx2
 #define TMAX 4
+#define TMAX2 3
+#define GMAX 1
 #endif
 /* pairs in int16 (|pair| <= 2 * 128 * 127, no saturation), pairs of pairs in int32 */
 #define DOT4(acc, u, s) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
@@ -45,7 +53,7 @@
 #define Q8_SIGNED 1
 #endif
 
-#define ROWS WG_Q8_GEMM_ROWS
+#define ROWS 8 /* rows per vector: one 32-bit lane each */
 #define CHUNK 32 /* blocks decoded at a time: 8 KiB of codes, in L1 */
 
 typedef struct {
@@ -142,79 +150,125 @@ static inline __m256i lane_mask(int valid) {
  * to the sums in out (first: started from 0). Each lane repeats the scalar kernel's
  * steps: v = isum * (dw * dx) [+ m * (dx * sum)], acc += v. The loops over tokens and
  * groups must unroll (the sums then live in registers): said to GCC, as -O2 does not. */
-static inline __attribute__((always_inline)) void tile(const int T, uint32_t type, const chunk_t *c, int cb,
-                                                       const wg_q8_block *x, int64_t nb, int64_t b0, float *out,
-                                                       int64_t ldo, bool first, int valid) {
+static inline __attribute__((always_inline)) void tile(const int G, const int T, uint32_t type,
+                                                       const chunk_t *const c[2], int cb, const wg_q8_block *x,
+                                                       int64_t nb, int64_t b0, float *out, int64_t ldo, bool first,
+                                                       const int valid[2]) {
     const wg_q8_layout L = wg_q8_layout_of(type);
     const int bias = type == WG_TYPE_Q8_0 && Q8_SIGNED ? 0 : L.bias;
-    const __m256i mask = lane_mask(valid);
-    __m256 acc[TMAX];
-    _Pragma("GCC unroll 8")
-    for (int t = 0; t < T; t++) {
-        if (first) acc[t] = _mm256_setzero_ps();
-        else if (valid == ROWS) acc[t] = _mm256_loadu_ps(out + t * ldo);
-        else acc[t] = _mm256_maskload_ps(out + t * ldo, mask);
+    __m256i mask[2];
+    __m256 acc[2][TMAX];
+    _Pragma("GCC unroll 2")
+    for (int h = 0; h < G; h++) {
+        mask[h] = lane_mask(valid[h]);
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++) {
+            float *o = out + t * ldo + h * ROWS;
+            if (first) acc[h][t] = _mm256_setzero_ps();
+            else if (valid[h] == ROWS) acc[h][t] = _mm256_loadu_ps(o);
+            else acc[h][t] = _mm256_maskload_ps(o, mask[h]);
+        }
     }
     for (int j = 0; j < cb; j++) {
         const wg_q8_block *xb[TMAX];
-        __m256i ia[TMAX];
+        __m256i ia[2][TMAX];
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++) {
             xb[t] = x + t * nb + b0 + j;
-            ia[t] = _mm256_set1_epi32(-bias * xb[t]->sum);
+            _Pragma("GCC unroll 2")
+            for (int h = 0; h < G; h++) ia[h][t] = _mm256_set1_epi32(-bias * xb[t]->sum);
         }
         _Pragma("GCC unroll 8")
         for (int g = 0; g < 8; g++) {
-            const __m256i u = c->u[j][g];
+            __m256i u[2];
+            _Pragma("GCC unroll 2")
+            for (int h = 0; h < G; h++) u[h] = c[h]->u[j][g];
             _Pragma("GCC unroll 8")
             for (int t = 0; t < T; t++) {
                 int32_t q4;
                 memcpy(&q4, xb[t]->q + 4 * g, 4);
-                __m256i s = _mm256_set1_epi32(q4);
-                if (type == WG_TYPE_Q8_0 && Q8_SIGNED) s = _mm256_sign_epi8(s, c->s[j][g]);
-                ia[t] = DOT4(ia[t], u, s);
+                const __m256i s = _mm256_set1_epi32(q4);
+                _Pragma("GCC unroll 2")
+                for (int h = 0; h < G; h++) {
+                    if (type == WG_TYPE_Q8_0 && Q8_SIGNED) ia[h][t] = DOT4(ia[h][t], u[h], _mm256_sign_epi8(s, c[h]->s[j][g]));
+                    else ia[h][t] = DOT4(ia[h][t], u[h], s);
+                }
             }
         }
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++) {
-            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(ia[t]), _mm256_mul_ps(c->dw[j], _mm256_set1_ps(xb[t]->d)));
-            if (L.m) v = _mm256_add_ps(v, _mm256_mul_ps(c->m[j], _mm256_set1_ps(xb[t]->d * (float)xb[t]->sum)));
-            acc[t] = _mm256_add_ps(acc[t], v);
+            const __m256 dx = _mm256_set1_ps(xb[t]->d);
+            _Pragma("GCC unroll 2")
+            for (int h = 0; h < G; h++) {
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(ia[h][t]), _mm256_mul_ps(c[h]->dw[j], dx));
+                if (L.m) v = _mm256_add_ps(v, _mm256_mul_ps(c[h]->m[j], _mm256_set1_ps(xb[t]->d * (float)xb[t]->sum)));
+                acc[h][t] = _mm256_add_ps(acc[h][t], v);
+            }
         }
     }
-    _Pragma("GCC unroll 8")
-    for (int t = 0; t < T; t++) {
-        if (valid == ROWS) _mm256_storeu_ps(out + t * ldo, acc[t]);
-        else _mm256_maskstore_ps(out + t * ldo, mask, acc[t]);
+    _Pragma("GCC unroll 2")
+    for (int h = 0; h < G; h++) {
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++) {
+            float *o = out + t * ldo + h * ROWS;
+            if (valid[h] == ROWS) _mm256_storeu_ps(o, acc[h][t]);
+            else _mm256_maskstore_ps(o, mask[h], acc[h][t]);
+        }
     }
 }
 
+/* G = 1 or 2 groups of 8 rows, up to TMAX (G = 1) or TMAX2 (G = 2) tokens */
+#define TILE(G, T) tile(G, T, type, cp, cb, xt, nb, b0, o, ldo, first, valid)
+
 static inline void gemm(uint32_t type, const uint8_t *w, size_t row_bytes, int64_t rows, const wg_q8_block *x,
                         int64_t nb, int n, float *out, int64_t ldo) {
-    chunk_t c;
-    for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
-        const int valid = rows - r0 < ROWS ? (int)(rows - r0) : ROWS;
-        const uint8_t *p[ROWS];
-        /* the lanes past the last row read that row again and are not stored */
-        for (int i = 0; i < ROWS; i++) p[i] = w + (size_t)(r0 + (i < valid ? i : valid - 1)) * row_bytes;
+    chunk_t c[2];
+    const chunk_t *const cp[2] = {&c[0], &c[1]};
+    for (int64_t r0 = 0; r0 < rows; r0 += GMAX * ROWS) {
+        int valid[2] = {0, 0};
+        const uint8_t *p[2][ROWS] = {{0}};
+        int G = 0;
+        for (int h = 0; h < GMAX && r0 + h * ROWS < rows; h++, G++) {
+            const int64_t rh = r0 + h * ROWS;
+            valid[h] = rows - rh < ROWS ? (int)(rows - rh) : ROWS;
+            /* the lanes past the last row read that row again and are not stored */
+            for (int i = 0; i < ROWS; i++) p[h][i] = w + (size_t)(rh + (i < valid[h] ? i : valid[h] - 1)) * row_bytes;
+        }
         for (int64_t b0 = 0; b0 < nb; b0 += CHUNK) {
             const int cb = nb - b0 < CHUNK ? (int)(nb - b0) : CHUNK;
-            decode(type, p, b0, cb, &c, w, (size_t)(r0 + ROWS) * row_bytes, (size_t)rows * row_bytes);
-            for (int t0 = 0; t0 < n; t0 += TMAX) {
+            for (int h = 0; h < G; h++)
+                decode(type, p[h], b0, cb, &c[h], w, (size_t)(r0 + (G + h) * ROWS) * row_bytes,
+                       (size_t)rows * row_bytes);
+            const bool first = b0 == 0;
+            const int tmax = G == 2 ? TMAX2 : TMAX;
+            for (int t0 = 0; t0 < n; t0 += tmax) {
                 const wg_q8_block *xt = x + (size_t)t0 * (size_t)nb;
                 float *o = out + (size_t)t0 * (size_t)ldo + r0;
-                const bool first = b0 == 0;
-                switch (n - t0 < TMAX ? n - t0 : TMAX) {
-                case 1: tile(1, type, &c, cb, xt, nb, b0, o, ldo, first, valid); break;
-                case 2: tile(2, type, &c, cb, xt, nb, b0, o, ldo, first, valid); break;
-                case 3: tile(3, type, &c, cb, xt, nb, b0, o, ldo, first, valid); break;
-#if TMAX == 8
-                case 4: tile(4, type, &c, cb, xt, nb, b0, o, ldo, first, valid); break;
-                case 5: tile(5, type, &c, cb, xt, nb, b0, o, ldo, first, valid); break;
-                case 6: tile(6, type, &c, cb, xt, nb, b0, o, ldo, first, valid); break;
-                case 7: tile(7, type, &c, cb, xt, nb, b0, o, ldo, first, valid); break;
+                const int T = n - t0 < tmax ? n - t0 : tmax;
+                if (G == 2) {
+                    switch (T) {
+                    case 1: TILE(2, 1); break;
+                    case 2: TILE(2, 2); break;
+                    case 3: TILE(2, 3); break;
+#if TMAX2 > 4
+                    case 4: TILE(2, 4); break;
+                    case 5: TILE(2, 5); break;
 #endif
-                default: tile(TMAX, type, &c, cb, xt, nb, b0, o, ldo, first, valid); break;
+                    default: TILE(2, TMAX2); break;
+                    }
+                    continue;
+                }
+                switch (T) {
+                case 1: TILE(1, 1); break;
+                case 2: TILE(1, 2); break;
+                case 3: TILE(1, 3); break;
+#if TMAX == 8
+                case 4: TILE(1, 4); break;
+                case 5: TILE(1, 5); break;
+                case 6: TILE(1, 6); break;
+                case 7: TILE(1, 7); break;
+#endif
+                default: TILE(1, TMAX); break;
                 }
             }
         }

@@ -84,8 +84,9 @@ static void test_quantize(void) {
 
 /* ---- the kernels against the scalar dot, (row, token) by (row, token) ---- */
 static void test_kernels(void) {
-    static const int k_rows[] = {1, 7, 8, 9, 17, 40};
-    static const int k_n[] = {1, 2, 3, 4, 5, 7, 8, 9, 17};
+    /* tiles of 8 or 16 rows by 4, 6 or 8 tokens: full, partial and a partial last one */
+    static const int k_rows[] = {1, 7, 8, 9, 12, 17, 23, 40};
+    static const int k_n[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17};
     static const int k_nb[] = {1, 2, 3, 33, 70};
     enum { PAD = 3 }; /* out has ldo = rows + PAD: the gap must stay untouched */
     const float guard = -12345.5f;

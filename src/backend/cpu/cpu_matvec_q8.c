@@ -1,6 +1,6 @@
 /* The CPU backend's matmul on int8 activations: each row of x is rounded once per
- * op into wg_q8_block (src/quant/q8_act.h), then tiles of 8 weight rows by up to 8
- * tokens sum integer block dots (src/quant/q8_gemm.h). One kernel for every batch
+ * op into wg_q8_block (src/quant/q8_act.h), then tiles of up to 16 weight rows by
+ * several tokens sum integer block dots (src/quant/q8_gemm.h). One kernel for every batch
  * size from 2 on; one token takes the dot kernels of q8_act.h. This is the default
  * for Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights; WGLLM_CPU_EXACT=1 keeps the f32 path of
  * cpu_ops.c, whose sums follow llama2.c's arithmetic (the golden tests hold it to that). */
