@@ -3,7 +3,8 @@ trained aidreams260K quantized by `wgllm quantize --pure` (every matrix whose ro
 whole 32-blocks in that type; the 172-wide FFN down projection falls back).
 
 `wgllm logits --batch 1` evaluates one token per forward pass, so every quantized matmul
-is a matrix-vector product and takes the int8 path unless WGLLM_CPU_EXACT=1. Measured
+is a matrix-vector product (the int8 dot kernels unless WGLLM_CPU_EXACT=1); the whole
+prompt in one batch takes the int8 tile of 8 rows by 8 tokens. Measured
 here are the worst row's max|diff| / max|logit|, the mean KL divergence of the int8
 softmax from the exact one, and how often both pick the same top token.
 """
@@ -51,24 +52,42 @@ def quantized(wgllm, shared, scratch):
     return make
 
 
+@pytest.mark.parametrize("batch", [1, len(IDS)])
 @pytest.mark.parametrize("isa", ["best", "scalar"])
 @pytest.mark.parametrize("qtype", sorted(BOUNDS))
-def test_int8_logits_bounded(qtype, isa, wgllm, quantized, monkeypatch):
+def test_int8_logits_bounded(qtype, isa, batch, wgllm, quantized, monkeypatch):
+    """batch 1: the decode path (dot kernels); the whole prompt at once: the tile (q8_gemm.h)."""
     path = quantized(qtype)
     monkeypatch.setenv("WGLLM_CPU_EXACT", "1")
     exact = wgllm.logits(path, IDS).astype(np.float64)
     monkeypatch.setenv("WGLLM_CPU_EXACT", "0")
     if isa != "best":
         monkeypatch.setenv("WGLLM_CPU_ISA", isa)
-    int8 = wgllm.logits(path, IDS).astype(np.float64)
+    int8 = wgllm.logits(path, IDS, batch=batch).astype(np.float64)
     err = relative_error(int8, exact)
     p, q = softmax(exact), softmax(int8)
     kl = float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1)))
     same = float(np.mean(np.argmax(exact, axis=1) == np.argmax(int8, axis=1)))
-    print(f"{qtype} {isa}: worst row {err:.3g}, mean KL {kl:.3g}, same top token {same:.3f}")
+    print(f"{qtype} {isa} batch {batch}: worst row {err:.3g}, mean KL {kl:.3g}, same top token {same:.3f}")
     max_err, max_kl, min_same = BOUNDS[qtype]
     assert err > 0, "int8 logits equal the exact ones: the int8 path did not run"
     assert err <= max_err and kl <= max_kl and same >= min_same, (err, kl, same)
+
+
+@pytest.mark.parametrize("isa", ["best", "scalar"])
+def test_int8_prompt_rows_do_not_depend_on_batch(isa, wgllm, quantized, monkeypatch):
+    """The int8 integer block sums do not depend on the batch: a prompt evaluated 1, 2, 7
+    or 30 tokens at a time differs only by f32 summation order (which may move a code of
+    x by one step in a later layer)."""
+    path = quantized("q5_1")
+    monkeypatch.setenv("WGLLM_CPU_EXACT", "0")
+    if isa != "best":
+        monkeypatch.setenv("WGLLM_CPU_ISA", isa)
+    whole = wgllm.logits(path, IDS, batch=len(IDS))
+    for batch in (1, 2, 7):
+        err = relative_error(wgllm.logits(path, IDS, batch=batch), whole)
+        print(f"{isa} batch {batch} vs {len(IDS)}: {err:.3g}")
+        assert err <= 1e-4, (batch, err)
 
 
 def test_exact_switch_matches_batched_f32(wgllm, quantized, monkeypatch):

@@ -46,8 +46,8 @@ void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
                       int64_t dst_row0);
 void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out);
 void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
-/* The decode matmul on int8 x (cpu_matvec_q8.c): false, having done nothing, where it
- * does not apply (exact mode, a weight type without int8 kernel, no memory). */
+/* The matmul on int8 x (cpu_matvec_q8.c), any batch size: false, having done nothing,
+ * where it does not apply (exact mode, a weight type without int8 kernel, no memory). */
 bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
 /* Reads WGLLM_CPU_EXACT and WGLLM_CPU_ISA into c; false + message for a bad value. */
 bool cpu_arith_from_env(cpu_ctx *c, char *err, size_t err_size);

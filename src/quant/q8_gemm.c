@@ -1,0 +1,64 @@
+/* The portable prompt matmul (rows times tokens of the scalar dot kernels, the
+ * reference of the vector levels) and the table of q8_gemm.h's kernels. */
+#include "quant/q8_gemm.h"
+
+#include "quant/q8_gemm_kernels.h"
+#include "quant/q8_kernels.h"
+#include "quant/types.h"
+
+static inline void gemm_scalar(wg_q8_dot_fn dot, const uint8_t *w, size_t row_bytes, int64_t rows,
+                               const wg_q8_block *x, int64_t nb, int n, float *out, int64_t ldo) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int t = 0; t < n; t++)
+            out[(size_t)t * (size_t)ldo + (size_t)r] = dot(w + (size_t)r * row_bytes, x + (size_t)t * (size_t)nb, nb);
+}
+
+#define GEMM_SCALAR(name)                                                                                  \
+    static void wg_q8_gemm_##name##_scalar(const uint8_t *w, size_t row_bytes, int64_t rows,              \
+                                           const wg_q8_block *x, int64_t nb, int n, float *out, int64_t ldo) { \
+        gemm_scalar(wg_q8_dot_##name##_scalar, w, row_bytes, rows, x, nb, n, out, ldo);                    \
+    }
+GEMM_SCALAR(q4_0)
+GEMM_SCALAR(q4_1)
+GEMM_SCALAR(q5_0)
+GEMM_SCALAR(q5_1)
+GEMM_SCALAR(q8_0)
+
+/* Columns: q4_0, q4_1, q5_0, q5_1, q8_0. */
+#define ROW(sfx) {wg_q8_gemm_q4_0##sfx, wg_q8_gemm_q4_1##sfx, wg_q8_gemm_q5_0##sfx, wg_q8_gemm_q5_1##sfx, wg_q8_gemm_q8_0##sfx}
+static const wg_q8_gemm_fn k_gemm[WG_CPU_ISA_COUNT_][5] = {
+    ROW(_scalar),
+#if defined(WGLLM_X86_Q8_DOTS)
+    ROW(_avx2),
+    ROW(_avx512),
+    ROW(_vnni),
+#endif
+};
+
+static const wg_q8_quantize_fn k_quantize[WG_CPU_ISA_COUNT_] = {
+    wg_q8_quantize_row,
+#if defined(WGLLM_X86_Q8_DOTS)
+    wg_q8_quantize_row_avx2,
+    wg_q8_quantize_row_avx512,
+    wg_q8_quantize_row_vnni,
+#endif
+};
+
+wg_q8_gemm_fn wg_q8_gemm_kernel(uint32_t type, int isa) {
+    int col;
+    switch (type) {
+    case WG_TYPE_Q4_0: col = 0; break;
+    case WG_TYPE_Q4_1: col = 1; break;
+    case WG_TYPE_Q5_0: col = 2; break;
+    case WG_TYPE_Q5_1: col = 3; break;
+    case WG_TYPE_Q8_0: col = 4; break;
+    default: return NULL;
+    }
+    if (isa < 0 || isa > (int)wg_cpu_isa_best()) return NULL;
+    return k_gemm[isa][col];
+}
+
+wg_q8_quantize_fn wg_q8_quantize_kernel(int isa) {
+    if (isa < 0 || isa > (int)wg_cpu_isa_best()) return NULL;
+    return k_quantize[isa];
+}
