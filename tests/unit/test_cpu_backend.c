@@ -196,9 +196,23 @@ int main(void) {
     test_attention(b3, 8, 4, 8, 5, 6);
     test_attention(b3, 8, 2, 64, 100, 3);
     test_attention(b3, 6, 1, 32, 0, 40);
+    /* decoding deep in the cache: split into chunks of positions, merged afterwards */
+    test_attention(b3, 32, 4, 64, 2047, 1);
+    test_attention(b3, 8, 8, 16, 300, 2);
+    test_attention(b1, 4, 2, 64, 700, 1);
     test_small_ops(b1);
     test_small_ops(b3);
     b1->ops->destroy(b1);
     b3->ops->destroy(b3);
+    /* the default (int8) mode's attention takes a polynomial exp, held to the same bound */
+    unsetenv("WGLLM_CPU_EXACT");
+    wg_backend *bq = wg_backend_cpu_create(2, err, sizeof err);
+    CHECK(bq != NULL);
+    if (bq) {
+        test_attention(bq, 32, 4, 64, 2047, 1);
+        test_attention(bq, 8, 2, 64, 100, 3);
+        test_attention(bq, 6, 1, 32, 0, 40);
+        bq->ops->destroy(bq);
+    }
     CHECK_DONE();
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "backend/backend.h"
 #include "util/threadpool.h"
@@ -31,6 +32,14 @@ typedef struct cpu_ctx {
 static inline void *cpu_row(const wg_tensor *t, int64_t row) {
     const cpu_tensor *ct = t->impl;
     return (char *)ct->data + (size_t)row * ct->row_bytes;
+}
+
+/* Records an op's failure for synchronize (the first one). */
+static inline void cpu_fail(wg_backend *b, const char *msg) {
+    cpu_ctx *c = b->ctx;
+    if (c->failed) return;
+    c->failed = true;
+    snprintf(c->error, sizeof c->error, "cpu backend: %s", msg);
 }
 
 int cpu_online_count(void);
