@@ -32,21 +32,65 @@ typedef struct {
     float scale;
 } attn_job;
 
-/* 16 independent partial sums: the compiler turns them into vector lanes. */
 static inline float dot_f32(const float *restrict a, const float *restrict b, int n) {
-    float acc[16] = {0};
-    int d = 0;
-    for (; d + 16 <= n; d += 16)
-        for (int l = 0; l < 16; l++) acc[l] += a[d + l] * b[d + l];
     float s = 0.0f;
-    for (; d < n; d++) s += a[d] * b[d];
-    for (int l = 0; l < 16; l++) s += acc[l];
+    for (int d = 0; d < n; d++) s += a[d] * b[d];
     return s;
 }
 
 static inline void axpy_f32(float *restrict y, float a, const float *restrict x, int n) {
     for (int d = 0; d < n; d++) y[d] += a * x[d];
 }
+
+/* Vectors of 16 floats (GCC/clang vector extensions): one AVX-512 register, two AVX or four
+ * SSE registers, whichever the clone is compiled for. Loops over plain float arrays left
+ * their partial sums on the stack; these stay in registers. Heads of a multiple of 16. */
+#if defined(__GNUC__)
+#define ATTN_VEC 1
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias)); /* unaligned loads */
+typedef float v4 __attribute__((vector_size(16)));
+enum { VEC_MAX = 256 / 16 }; /* head_dim <= 256 */
+
+/* macros and pointers, not vector arguments: those would change the ABI between clones */
+#define ld16(p) (*(const v16u *)(p))
+
+static inline float hsum16(const v16 *a) {
+    v4 p[4];
+    memcpy(p, a, sizeof p);
+    v4 s = (p[0] + p[1]) + (p[2] + p[3]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* sc[g * len + t] = q_g . (K row lo + t) for the group's heads, hd = 16 * nv */
+static inline void scores_vec(float *restrict sc, const float *restrict q, const wg_tensor *k_cache, size_t col,
+                              int lo, int len, int group, int nv) {
+    for (int t = 0; t < len; t++) {
+        const float *k = (const float *)cpu_row(k_cache, lo + t) + col;
+        v16 kv[VEC_MAX];
+        for (int i = 0; i < nv; i++) kv[i] = ld16(k + 16 * i);
+        for (int g = 0; g < group; g++) {
+            const float *qg = q + (size_t)g * 16 * (size_t)nv;
+            v16 acc = ld16(qg) * kv[0];
+            for (int i = 1; i < nv; i++) acc += ld16(qg + 16 * i) * kv[i];
+            sc[(size_t)g * (size_t)len + (size_t)t] = hsum16(&acc);
+        }
+    }
+}
+
+/* acc = sum over t of w[t] * (V row lo + t), hd = 16 * nv */
+static inline void weighted_rows_vec(float *restrict acc, const float *restrict w, const wg_tensor *v, size_t col,
+                                     int lo, int len, int nv) {
+    v16 a[VEC_MAX];
+    for (int i = 0; i < nv; i++) a[i] = (v16){0};
+    for (int t = 0; t < len; t++) {
+        const float *x = (const float *)cpu_row(v, lo + t) + col;
+        const v16 wt = (v16){0} + w[t];
+        for (int i = 0; i < nv; i++) a[i] += wt * ld16(x + 16 * i);
+    }
+    for (int i = 0; i < nv; i++) memcpy(acc + 16 * i, &a[i], sizeof a[i]);
+}
+#endif
 
 /* e^x for x <= 0 within 2 ulp, in straight-line code the compiler vectorises:
  * x = k ln2 + f with |f| <= ln2 / 2, e^f by a degree-6 polynomial, 2^k from the exponent bits. */
@@ -104,10 +148,21 @@ static void attention_items(void *arg, int64_t it0, int64_t it1, int tid) {
         }
         if (len <= 0) continue;
         /* scores: each K row once for the whole group */
-        for (int t = 0; t < len; t++) {
-            const float *k = (const float *)cpu_row(j->k_cache, lo + t) + (size_t)kvh * (size_t)hd;
-            for (int g = 0; g < group; g++) sc[(size_t)g * (size_t)len + (size_t)t] = dot_f32(q + (size_t)g * hd, k, hd) * j->scale;
-        }
+        const size_t col = (size_t)kvh * (size_t)hd;
+#ifdef ATTN_VEC
+        if (hd == 64)
+            scores_vec(sc, q, j->k_cache, col, lo, len, group, 4);
+        else if (hd % 16 == 0 && hd <= 256)
+            scores_vec(sc, q, j->k_cache, col, lo, len, group, hd / 16);
+        else
+#endif
+            for (int t = 0; t < len; t++) {
+                const float *k = (const float *)cpu_row(j->k_cache, lo + t) + col;
+                for (int g = 0; g < group; g++)
+                    sc[(size_t)g * (size_t)len + (size_t)t] = dot_f32(q + (size_t)g * hd, k, hd);
+            }
+        for (int g = 0; g < group; g++)
+            for (int t = 0; t < len; t++) sc[(size_t)g * (size_t)len + (size_t)t] *= j->scale;
         float inv[64];
         for (int g = 0; g < group; g++) {
             float *s = sc + (size_t)g * (size_t)len;
@@ -128,10 +183,21 @@ static void attention_items(void *arg, int64_t it0, int64_t it1, int tid) {
                 inv[g] = 1.0f / sum;
             }
         }
-        /* weighted V: each V row once for the whole group */
-        for (int t = 0; t < len; t++) {
-            const float *v = (const float *)cpu_row(j->v_cache, lo + t) + (size_t)kvh * (size_t)hd;
-            for (int g = 0; g < group; g++) axpy_f32(acc[g], sc[(size_t)g * (size_t)len + (size_t)t] * inv[g], v, hd);
+        /* weighted V, head by head: the chunk's V rows stay in cache for the next head */
+        for (int g = 0; g < group; g++) {
+            float *w = sc + (size_t)g * (size_t)len;
+            for (int t = 0; t < len; t++) w[t] *= inv[g];
+#ifdef ATTN_VEC
+            if (hd == 64) {
+                weighted_rows_vec(acc[g], w, j->v_cache, col, lo, len, 4);
+                continue;
+            }
+            if (hd % 16 == 0 && hd <= 256) {
+                weighted_rows_vec(acc[g], w, j->v_cache, col, lo, len, hd / 16);
+                continue;
+            }
+#endif
+            for (int t = 0; t < len; t++) axpy_f32(acc[g], w[t], (const float *)cpu_row(j->v_cache, lo + t) + col, hd);
         }
     }
 }
