@@ -280,15 +280,21 @@ int main(void) {
     test_split_ops(b1, b3);
     b1->ops->destroy(b1);
     b3->ops->destroy(b3);
-    /* the default (int8) mode's attention takes a polynomial exp, held to the same bound */
+    /* the default (int8) mode's attention takes a polynomial exp, held to the same bound, on
+     * each instruction-set level's copy this CPU can run (a level above it is capped) */
     unsetenv("WGLLM_CPU_EXACT");
-    wg_backend *bq = wg_backend_cpu_create(2, err, sizeof err);
-    CHECK(bq != NULL);
-    if (bq) {
+    const char *levels[] = {"scalar", "avx2", "avx512"};
+    for (int l = 0; l < 3; l++) {
+        setenv("WGLLM_CPU_ISA", levels[l], 1);
+        wg_backend *bq = wg_backend_cpu_create(2, err, sizeof err);
+        CHECK(bq != NULL);
+        if (!bq) continue;
         test_attention(bq, 32, 4, 64, 2047, 1);
         test_attention(bq, 8, 2, 64, 100, 3);
         test_attention(bq, 6, 1, 32, 0, 40);
+        test_attention(bq, 4, 2, 8, 50, 2); /* a head of no multiple of 16: the plain loops */
         bq->ops->destroy(bq);
     }
+    unsetenv("WGLLM_CPU_ISA");
     CHECK_DONE();
 }

@@ -13,12 +13,13 @@
 
 #include "backend/cpu/cpu_internal.h"
 
-/* The kernels are compiled for three x86 levels and picked by the loader (the
- * binary stays portable); elsewhere the compiler's baseline is used. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ATTN_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+/* The kernels are compiled for the x86 levels of the int8 kernels (q8_act.h) and picked
+ * by the backend's level, so WGLLM_CPU_ISA tests each copy and the binary stays portable.
+ * Everything below the entry points is inlined into each copy. */
+#if defined(__GNUC__)
+#define ATTN_INLINE static inline __attribute__((always_inline))
 #else
-#define ATTN_CLONES
+#define ATTN_INLINE static inline
 #endif
 
 typedef struct {
@@ -32,69 +33,91 @@ typedef struct {
     float scale;
 } attn_job;
 
-static inline float dot_f32(const float *restrict a, const float *restrict b, int n) {
+ATTN_INLINE float dot_f32(const float *restrict a, const float *restrict b, int n) {
     float s = 0.0f;
     for (int d = 0; d < n; d++) s += a[d] * b[d];
     return s;
 }
 
-static inline void axpy_f32(float *restrict y, float a, const float *restrict x, int n) {
+ATTN_INLINE void axpy_f32(float *restrict y, float a, const float *restrict x, int n) {
     for (int d = 0; d < n; d++) y[d] += a * x[d];
 }
 
-/* Vectors of 16 floats (GCC/clang vector extensions): one AVX-512 register, two AVX or four
- * SSE registers, whichever the clone is compiled for. Loops over plain float arrays left
- * their partial sums on the stack; these stay in registers. Heads of a multiple of 16. */
+/* Vectors of W floats (GCC/clang vector extensions), W the register width of the level's
+ * copy: 4 (SSE), 8 (AVX2), 16 (AVX-512); wider generic vectors are split through memory.
+ * Loops over plain float arrays left their partial sums on the stack; these stay in
+ * registers. Macros and pointers, not vector arguments, which would change the ABI. */
 #if defined(__GNUC__)
 #define ATTN_VEC 1
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias)); /* unaligned loads */
-typedef float v4 __attribute__((vector_size(16)));
-enum { VEC_MAX = 256 / 16 }; /* head_dim <= 256 */
+#define ATTN_VEC_KERNELS(W)                                                                                     \
+    typedef float v##W __attribute__((vector_size(4 * (W))));                                                   \
+    typedef float v##W##u __attribute__((vector_size(4 * (W)), aligned(4), may_alias)); /* unaligned loads */ \
+                                                                                                                \
+    ATTN_INLINE float hsum##W(const v##W *a) {                                                                  \
+        float s[W];                                                                                             \
+        memcpy(s, a, sizeof s);                                                                                 \
+        for (int w = (W) / 2; w > 0; w /= 2)                                                                    \
+            for (int l = 0; l < w; l++) s[l] += s[l + w];                                                       \
+        return s[0];                                                                                            \
+    }                                                                                                           \
+                                                                                                                \
+    /* sc[g * len + t] = q_g . (K row lo + t) for the group's heads; hd = W * nv <= 256 */                     \
+    ATTN_INLINE void scores_vec##W(float *restrict sc, const float *restrict q, const wg_tensor *k_cache,       \
+                                   size_t col, int lo, int len, int group, int nv) {                            \
+        for (int t = 0; t < len; t++) {                                                                         \
+            const float *k = (const float *)cpu_row(k_cache, lo + t) + col;                                     \
+            v##W kv[256 / (W)];                                                                                 \
+            for (int i = 0; i < nv; i++) kv[i] = *(const v##W##u *)(k + (W) * i);                              \
+            for (int g = 0; g < group; g++) {                                                                   \
+                const float *qg = q + (size_t)g * (W) * (size_t)nv;                                             \
+                v##W acc = *(const v##W##u *)qg * kv[0];                                                        \
+                for (int i = 1; i < nv; i++) acc += *(const v##W##u *)(qg + (W) * i) * kv[i];                   \
+                sc[(size_t)g * (size_t)len + (size_t)t] = hsum##W(&acc);                                        \
+            }                                                                                                   \
+        }                                                                                                       \
+    }                                                                                                           \
+                                                                                                                \
+    /* acc = sum over t of w[t] * (V row lo + t); hd = W * nv <= 256 */                                        \
+    ATTN_INLINE void weighted_rows_vec##W(float *restrict acc, const float *restrict w, const wg_tensor *v,     \
+                                          size_t col, int lo, int len, int nv) {                                \
+        v##W a[256 / (W)];                                                                                      \
+        for (int i = 0; i < nv; i++) a[i] = (v##W){0};                                                          \
+        for (int t = 0; t < len; t++) {                                                                         \
+            const float *x = (const float *)cpu_row(v, lo + t) + col;                                           \
+            const v##W wt = (v##W){0} + w[t];                                                                   \
+            for (int i = 0; i < nv; i++) a[i] += wt * *(const v##W##u *)(x + (W) * i);                         \
+        }                                                                                                       \
+        for (int i = 0; i < nv; i++) memcpy(acc + (W) * i, &a[i], sizeof a[i]);                                 \
+    }
+ATTN_VEC_KERNELS(4)
+ATTN_VEC_KERNELS(8)
+ATTN_VEC_KERNELS(16)
 
-/* macros and pointers, not vector arguments: those would change the ABI between clones */
-#define ld16(p) (*(const v16u *)(p))
-
-static inline float hsum16(const v16 *a) {
-    v4 p[4];
-    memcpy(p, a, sizeof p);
-    v4 s = (p[0] + p[1]) + (p[2] + p[3]);
-    return (s[0] + s[1]) + (s[2] + s[3]);
+/* The scores and the weighted V of hd % 16 == 0, hd <= 256, at vector width vw. */
+ATTN_INLINE void scores_vec(int vw, float *restrict sc, const float *restrict q, const wg_tensor *k_cache, size_t col,
+                            int lo, int len, int group, int hd) {
+    if (vw == 16)
+        scores_vec16(sc, q, k_cache, col, lo, len, group, hd / 16);
+    else if (vw == 8)
+        scores_vec8(sc, q, k_cache, col, lo, len, group, hd / 8);
+    else
+        scores_vec4(sc, q, k_cache, col, lo, len, group, hd / 4);
 }
 
-/* sc[g * len + t] = q_g . (K row lo + t) for the group's heads, hd = 16 * nv */
-static inline void scores_vec(float *restrict sc, const float *restrict q, const wg_tensor *k_cache, size_t col,
-                              int lo, int len, int group, int nv) {
-    for (int t = 0; t < len; t++) {
-        const float *k = (const float *)cpu_row(k_cache, lo + t) + col;
-        v16 kv[VEC_MAX];
-        for (int i = 0; i < nv; i++) kv[i] = ld16(k + 16 * i);
-        for (int g = 0; g < group; g++) {
-            const float *qg = q + (size_t)g * 16 * (size_t)nv;
-            v16 acc = ld16(qg) * kv[0];
-            for (int i = 1; i < nv; i++) acc += ld16(qg + 16 * i) * kv[i];
-            sc[(size_t)g * (size_t)len + (size_t)t] = hsum16(&acc);
-        }
-    }
-}
-
-/* acc = sum over t of w[t] * (V row lo + t), hd = 16 * nv */
-static inline void weighted_rows_vec(float *restrict acc, const float *restrict w, const wg_tensor *v, size_t col,
-                                     int lo, int len, int nv) {
-    v16 a[VEC_MAX];
-    for (int i = 0; i < nv; i++) a[i] = (v16){0};
-    for (int t = 0; t < len; t++) {
-        const float *x = (const float *)cpu_row(v, lo + t) + col;
-        const v16 wt = (v16){0} + w[t];
-        for (int i = 0; i < nv; i++) a[i] += wt * ld16(x + 16 * i);
-    }
-    for (int i = 0; i < nv; i++) memcpy(acc + 16 * i, &a[i], sizeof a[i]);
+ATTN_INLINE void weighted_rows_vec(int vw, float *restrict acc, const float *restrict w, const wg_tensor *v, size_t col,
+                                   int lo, int len, int hd) {
+    if (vw == 16)
+        weighted_rows_vec16(acc, w, v, col, lo, len, hd / 16);
+    else if (vw == 8)
+        weighted_rows_vec8(acc, w, v, col, lo, len, hd / 8);
+    else
+        weighted_rows_vec4(acc, w, v, col, lo, len, hd / 4);
 }
 #endif
 
 /* e^x for x <= 0 within 2 ulp, in straight-line code the compiler vectorises:
  * x = k ln2 + f with |f| <= ln2 / 2, e^f by a degree-6 polynomial, 2^k from the exponent bits. */
-static inline float exp_nonpos(float x) {
+ATTN_INLINE float exp_nonpos(float x) {
     x = x < -87.0f ? -87.0f : x; /* 2^k stays a normal float */
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float r = x * 1.44269504f + shifter;
@@ -116,8 +139,8 @@ static inline float exp_nonpos(float x) {
     return y * two_k;
 }
 
-ATTN_CLONES
-static void attention_items(void *arg, int64_t it0, int64_t it1, int tid) {
+/* vw: the vector width of the copy (a constant in each) */
+ATTN_INLINE void attention_items(void *arg, int64_t it0, int64_t it1, int tid, int vw) {
     const attn_job *j = arg;
     const int hd = j->head_dim, group = j->group, nkv = j->n_head_kv;
     float *sc = j->scores + (size_t)tid * (size_t)group * (size_t)j->chunk;
@@ -151,9 +174,9 @@ static void attention_items(void *arg, int64_t it0, int64_t it1, int tid) {
         const size_t col = (size_t)kvh * (size_t)hd;
 #ifdef ATTN_VEC
         if (hd == 64)
-            scores_vec(sc, q, j->k_cache, col, lo, len, group, 4);
+            scores_vec(vw, sc, q, j->k_cache, col, lo, len, group, 64);
         else if (hd % 16 == 0 && hd <= 256)
-            scores_vec(sc, q, j->k_cache, col, lo, len, group, hd / 16);
+            scores_vec(vw, sc, q, j->k_cache, col, lo, len, group, hd);
         else
 #endif
             for (int t = 0; t < len; t++) {
@@ -189,11 +212,11 @@ static void attention_items(void *arg, int64_t it0, int64_t it1, int tid) {
             for (int t = 0; t < len; t++) w[t] *= inv[g];
 #ifdef ATTN_VEC
             if (hd == 64) {
-                weighted_rows_vec(acc[g], w, j->v_cache, col, lo, len, 4);
+                weighted_rows_vec(vw, acc[g], w, j->v_cache, col, lo, len, 64);
                 continue;
             }
             if (hd % 16 == 0 && hd <= 256) {
-                weighted_rows_vec(acc[g], w, j->v_cache, col, lo, len, hd / 16);
+                weighted_rows_vec(vw, acc[g], w, j->v_cache, col, lo, len, hd);
                 continue;
             }
 #endif
@@ -203,9 +226,8 @@ static void attention_items(void *arg, int64_t it0, int64_t it1, int tid) {
 }
 
 /* Merges the chunks of (token, head) items [it0, it1). */
-ATTN_CLONES
-static void attention_merge(void *arg, int64_t it0, int64_t it1, int tid) {
-    (void)tid;
+ATTN_INLINE void attention_merge(void *arg, int64_t it0, int64_t it1, int tid, int vw) {
+    (void)tid, (void)vw;
     const attn_job *j = arg;
     const int hd = j->head_dim;
     for (int64_t it = it0; it < it1; it++) {
@@ -228,6 +250,25 @@ static void attention_merge(void *arg, int64_t it0, int64_t it1, int tid) {
         for (int d = 0; d < hd; d++) o[d] *= inv;
     }
 }
+
+/* The entry points per level: fn##_scalar, fn##_avx2, fn##_avx512, and fn##_levels. */
+#define ATTN_LEVEL(fn, sfx, vw, attr)                                              \
+    attr static void fn##sfx(void *arg, int64_t it0, int64_t it1, int tid) {       \
+        fn(arg, it0, it1, tid, vw);                                                 \
+    }
+#if defined(WGLLM_X86_Q8_DOTS)
+#define ATTN_LEVELS(fn)                                                                                  \
+    ATTN_LEVEL(fn, _scalar, 4, )                                                                         \
+    ATTN_LEVEL(fn, _avx2, 8, __attribute__((target("avx2,fma,f16c"))))                                   \
+    ATTN_LEVEL(fn, _avx512, 16, __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl"))))      \
+    static const wg_range_fn fn##_levels[3] = {fn##_scalar, fn##_avx2, fn##_avx512};
+#else
+#define ATTN_LEVELS(fn)             \
+    ATTN_LEVEL(fn, _scalar, 4, )    \
+    static const wg_range_fn fn##_levels[1] = {fn##_scalar};
+#endif
+ATTN_LEVELS(attention_items)
+ATTN_LEVELS(attention_merge)
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -266,9 +307,12 @@ void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     const int64_t items = (int64_t)n * n_head_kv * n_chunks;
     /* a short context is not worth waking the pool for */
     const int64_t grain = (int64_t)span * n * n_head * head_dim < 65536 ? items : 1;
-    wg_threadpool_run(c->pool, attention_items, &j, items, grain);
+    /* AVX-512 VNNI adds nothing to f32 code: the AVX-512 copy */
+    const int n_levels = (int)(sizeof attention_items_levels / sizeof attention_items_levels[0]);
+    const int level = c->isa < n_levels ? c->isa : n_levels - 1;
+    wg_threadpool_run(c->pool, attention_items_levels[level], &j, items, grain);
     if (j.part) {
         const int64_t heads = (int64_t)n * n_head;
-        wg_threadpool_run(c->pool, attention_merge, &j, heads, heads < 4 * (int64_t)threads ? heads : heads / (4 * threads));
+        wg_threadpool_run(c->pool, attention_merge_levels[level], &j, heads, heads < 4 * (int64_t)threads ? heads : heads / (4 * threads));
     }
 }
