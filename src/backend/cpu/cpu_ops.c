@@ -52,12 +52,7 @@ void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
 }
 
 /* Records an op's failure for synchronize (the first one). */
-static void fail(wg_backend *b, const char *msg) {
-    cpu_ctx *c = b->ctx;
-    if (c->failed) return;
-    c->failed = true;
-    snprintf(c->error, sizeof c->error, "cpu backend: %s", msg);
-}
+static void fail(wg_backend *b, const char *msg) { cpu_fail(b, msg); }
 
 typedef struct {
     const wg_tensor *x;
