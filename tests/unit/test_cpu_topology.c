@@ -102,5 +102,16 @@ int main(void) {
     CHECK(sched_getaffinity(0, sizeof mine, &mine) == 0);
     int t = wg_cpu_default_threads();
     CHECK_MSG(t >= 1 && t <= CPU_COUNT(&mine), "default threads %d of %d CPUs", t, CPU_COUNT(&mine));
+    /* pinned to one CPU (as by taskset), the default is one thread */
+    cpu_set_t first;
+    CPU_ZERO(&first);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &mine)) {
+            CPU_SET(c, &first);
+            break;
+        }
+    CHECK(sched_setaffinity(0, sizeof first, &first) == 0);
+    CHECK(wg_cpu_default_threads() == 1);
+    CHECK(sched_setaffinity(0, sizeof mine, &mine) == 0);
     CHECK_DONE();
 }
