@@ -15,10 +15,15 @@
  * they never reach the sleep; an idle pool is asleep after this long. */
 #define SPIN_NS 50000
 
+#define JOB_CLOSED (1 << 30)
+
 /* Fields written by different threads sit on their own cache lines. */
 struct wg_threadpool {
     alignas(64) atomic_uint gen; /* bumped for each job (and at quit); workers wait for a change */
-    alignas(64) atomic_int pending; /* workers still inside the current job */
+    /* workers inside the current job, plus JOB_CLOSED once the caller has taken the last
+     * chunk: a worker that comes later stays out, so the caller never waits for a thread
+     * that has not started (one the OS has not scheduled yet, on a busy machine) */
+    alignas(64) atomic_int inside;
     alignas(64) atomic_int_fast64_t next; /* first item not yet handed out */
     alignas(64) atomic_int n_sleeping; /* workers past their spin, in the condition-variable wait */
     atomic_bool quit;
@@ -70,6 +75,7 @@ static unsigned wait_for_job(wg_threadpool *p, unsigned seen) {
         if (g != seen) return g;
         cpu_relax();
         if ((i & 63) != 63) continue;
+        sched_yield(); /* a thread waiting for this core (a busy machine) goes first */
         int64_t t = now_ns();
         if (deadline == 0) {
             deadline = t + SPIN_NS;
@@ -96,8 +102,10 @@ static void *worker_main(void *raw) {
     for (;;) {
         seen = wait_for_job(p, seen);
         if (atomic_load_explicit(&p->quit, memory_order_acquire)) break;
-        run_chunks(p, tid);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        /* Entering synchronises with the caller's reopening, which follows its writes of the
+         * job; a worker that enters a later job than the one it saw still runs it correctly. */
+        if (!(atomic_fetch_add_explicit(&p->inside, 1, memory_order_acq_rel) & JOB_CLOSED)) run_chunks(p, tid);
+        atomic_fetch_sub_explicit(&p->inside, 1, memory_order_release);
     }
     return NULL;
 }
@@ -119,7 +127,7 @@ wg_threadpool *wg_threadpool_create(int n_threads) {
     if (!p) return NULL;
     memset(p, 0, size);
     atomic_init(&p->gen, 0);
-    atomic_init(&p->pending, 0);
+    atomic_init(&p->inside, JOB_CLOSED);
     atomic_init(&p->next, 0);
     atomic_init(&p->n_sleeping, 0);
     atomic_init(&p->quit, false);
@@ -175,21 +183,24 @@ void wg_threadpool_run(wg_threadpool *p, wg_range_fn fn, void *arg, int64_t n, i
     p->n = n;
     p->grain = grain;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-    publish(p); /* its sequentially consistent bump releases the stores above */
+    /* reopen: keeps the count of a late worker of the last job that is just backing out */
+    atomic_fetch_and_explicit(&p->inside, ~JOB_CLOSED, memory_order_release);
+    publish(p);
 
     run_chunks(p, 0);
+    atomic_fetch_or_explicit(&p->inside, JOB_CLOSED, memory_order_acq_rel);
 
-    /* The rest is at most one chunk per worker: poll, and past the spin budget give the
-     * core to a worker that may be waiting for one (a loaded or oversubscribed machine). */
+    /* The rest is at most one chunk per worker inside: poll, and past the spin budget give
+     * the core to such a worker that may be waiting for one (a busy machine). */
     int64_t deadline = 0;
-    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
+    for (int i = 0; (atomic_load_explicit(&p->inside, memory_order_acquire) & ~JOB_CLOSED) > 0; i++) {
         if (deadline < 0) {
             sched_yield();
             continue;
         }
         cpu_relax();
         if ((i & 63) != 63) continue;
+        sched_yield();
         int64_t t = now_ns();
         if (deadline == 0) {
             deadline = t + SPIN_NS;
