@@ -34,17 +34,19 @@ void wg_x16_pack(uint32_t type, const uint8_t *src, uint8_t *dst, int64_t ne0, i
     }
 }
 
-void wg_x16_unpack_row(uint32_t type, const uint8_t *packed, int64_t row, int64_t ne0, uint8_t *dst) {
+void wg_x16_unpack_block(uint32_t type, const uint8_t *packed, int64_t row, int64_t ne0, int64_t b, uint8_t *dst) {
     const int cb = codes_bytes(type);
     const size_t bb = 2 + (size_t)cb;
     const uint8_t off = code_offset(type);
-    const int64_t nb = ne0 / 32;
     const int r = (int)(row % WG_X16_ROWS);
-    const uint8_t *g = packed + (size_t)(row / WG_X16_ROWS) * wg_x16_group_bytes(type, ne0);
-    for (int64_t b = 0; b < nb; b++, g += WG_X16_ROWS * bb, dst += bb) {
-        memcpy(dst, g + 2 * r, 2);
-        for (int j = 0; j < cb; j++) dst[2 + j] = (uint8_t)(g[code_at(r, j)] ^ off);
-    }
+    const uint8_t *g = packed + (size_t)(row / WG_X16_ROWS) * wg_x16_group_bytes(type, ne0) + (size_t)b * WG_X16_ROWS * bb;
+    memcpy(dst, g + 2 * r, 2);
+    for (int j = 0; j < cb; j++) dst[2 + j] = (uint8_t)(g[code_at(r, j)] ^ off);
+}
+
+void wg_x16_unpack_row(uint32_t type, const uint8_t *packed, int64_t row, int64_t ne0, uint8_t *dst) {
+    const size_t bb = wg_type_row_bytes(type, 32);
+    for (int64_t b = 0; b < ne0 / 32; b++) wg_x16_unpack_block(type, packed, row, ne0, b, dst + (size_t)b * bb);
 }
 
 /* The reference: each row's block rebuilt in the file's layout and dotted exactly as

@@ -38,6 +38,9 @@ void wg_x16_pack(uint32_t type, const uint8_t *src, uint8_t *dst, int64_t ne0, i
 /* Row `row` of packed data back in the file's layout (wg_type_row_bytes(type, ne0) bytes). */
 void wg_x16_unpack_row(uint32_t type, const uint8_t *packed, int64_t row, int64_t ne0, uint8_t *dst);
 
+/* Block b of row `row` back in the file's layout (wg_type_row_bytes(type, 32) bytes). */
+void wg_x16_unpack_block(uint32_t type, const uint8_t *packed, int64_t row, int64_t ne0, int64_t b, uint8_t *dst);
+
 /* out[t * out_stride + r] = dot(row r of the group, x row t) for r < 16, t < nt, where
  * x row t is the nb blocks at x + t * x_stride (as wg_q8_quantize_row makes them). */
 typedef void (*wg_x16_matmul_fn)(const uint8_t *group, const wg_q8_block *x, int64_t x_stride, int nt, int64_t nb,

@@ -37,3 +37,23 @@ def test_bench_bad_arguments(wgllm, model, args):
     p = wgllm.run("bench", *(["-m", model] if args else []), *args)
     assert p.returncode == 2, p.stderr
     assert b"wgllm bench: error:" in p.stderr
+
+
+def test_bench_depth(wgllm, model):
+    """-d fills the cache first: the tests run past it (named as llama-bench names them) and
+    only the context left beside it is theirs."""
+    out = wgllm.ok("bench", "-m", model, "--backend", "cpu", "-p", 4, "-n", 2, "--reps", 2, "-t", 2,
+                   "-d", 40).stdout.decode()
+    assert "| pp4 @ d40 |" in out and "| tg2 @ d40 |" in out, out
+    row = json.loads(wgllm.ok("bench", "-m", model, "--backend", "cpu", "-p", 4, "-n", 2, "--reps", 1,
+                              "-t", 2, "-d", 40, "--json").stdout)
+    assert row["depth"] == 40 and row["n_prompt"] == 4 and row["gen_tok_s"] > 0
+    n_ctx = 1024  # the small preset's context
+    wgllm.ok("bench", "-m", model, "--backend", "cpu", "-p", 3, "-n", 2, "--reps", 1, "-t", 2, "-d", n_ctx - 5)
+    p = wgllm.run("bench", "-m", model, "--backend", "cpu", "-p", 4, "-n", 2, "--reps", 1, "-t", 2,
+                  "-d", n_ctx - 5)
+    assert p.returncode == 1 and b"less -d 1019" in p.stderr, p.stderr
+    p = wgllm.run("bench", "-m", model, "--backend", "cpu", "-d", n_ctx)
+    assert p.returncode == 1 and b"give a smaller -d" in p.stderr, p.stderr
+    p = wgllm.run("bench", "-m", model, "-d", "-1")
+    assert p.returncode == 2 and b"wgllm bench: error:" in p.stderr, p.stderr

@@ -77,17 +77,21 @@ def test_int8_logits_bounded(qtype, isa, batch, wgllm, quantized, monkeypatch):
 @pytest.mark.parametrize("isa", ["best", "scalar"])
 def test_int8_prompt_rows_do_not_depend_on_batch(isa, wgllm, quantized, monkeypatch):
     """The int8 integer block sums do not depend on the batch: a prompt evaluated 1, 2, 7
-    or 30 tokens at a time differs only by f32 summation order (which may move a code of
-    x by one step in a later layer)."""
+    or 30 tokens at a time differs only by f32 summation order, in the matmul and in
+    attention (split over positions for short batches). That may move a code of x by one
+    step in a later layer, which in this 64-wide model moves logits by up to ~1% (measured
+    0.0094 for one such flip); a wrong tile or batch split gives O(1)."""
     path = quantized("q5_1")
     monkeypatch.setenv("WGLLM_CPU_EXACT", "0")
     if isa != "best":
         monkeypatch.setenv("WGLLM_CPU_ISA", isa)
     whole = wgllm.logits(path, IDS, batch=len(IDS))
     for batch in (1, 2, 7):
-        err = relative_error(wgllm.logits(path, IDS, batch=batch), whole)
-        print(f"{isa} batch {batch} vs {len(IDS)}: {err:.3g}")
-        assert err <= 1e-4, (batch, err)
+        part = wgllm.logits(path, IDS, batch=batch)
+        err = relative_error(part, whole)
+        same = float(np.mean(np.argmax(part, axis=1) == np.argmax(whole, axis=1)))
+        print(f"{isa} batch {batch} vs {len(IDS)}: {err:.3g}, same top token {same:.3f}")
+        assert err <= 0.025 and same >= 0.95, (batch, err, same)
 
 
 def test_exact_switch_matches_batched_f32(wgllm, quantized, monkeypatch):

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_internal.h"
 #include "check.h"
 #include "quant/quant.h"
 
@@ -93,6 +94,80 @@ static void test_attention(wg_backend *b, int n_head, int n_head_kv, int hd, int
     wg_tensor *ts[] = {Q, K, V, O};
     for (int i = 0; i < 4; i++) b->ops->tensor_free(b, ts[i]);
     free(q); free(kc); free(vc); free(out); free(ref); free(sc);
+}
+
+/* Ops large enough to be split across the pool give exactly the single thread's values
+ * (which test_small_ops holds to the reference); rows of 1000 cut across the split's
+ * 1024-float blocks. */
+static void test_split_ops(wg_backend *b1, wg_backend *b3) {
+    enum { D = 1000, N = 40, KV = 600 };
+    const size_t sz = (size_t)D * N;
+    float *x = malloc(sizeof(float) * sz), *g = malloc(sizeof(float) * sz), *u = malloc(sizeof(float) * sz);
+    float *w = malloc(sizeof(float) * D), *o1 = calloc(2 * sz, sizeof(float)), *o3 = calloc(2 * sz, sizeof(float)); /* kv_store: 2 x KV x N */
+    double *ref = malloc(sizeof(double) * sz);
+    for (size_t i = 0; i < sz; i++) x[i] = frand() * 3, g[i] = frand() * 4, u[i] = frand();
+    for (int i = 0; i < D; i++) w[i] = 1 + frand() * 0.5f;
+    char err[128];
+    wg_backend *bs[2] = {b1, b3};
+    float *outs[2] = {o1, o3};
+    const int32_t pos[N] = {5, 900, 3, 77, 12, 0, 1, 2, 3000, 40};
+    int32_t ids[N];
+    for (int i = 0; i < N; i++) ids[i] = (i * 7) % N;
+    for (int k = 0; k < 7; k++) {
+        for (int v = 0; v < 2; v++) {
+            wg_backend *b = bs[v];
+            wg_tensor *X = buf(b, D, N, x), *G = buf(b, D, N, g), *U = buf(b, D, N, u), *O = buf(b, D, N, NULL);
+            wg_tensor *W = b->ops->weight_create(b, WG_TYPE_F32, D, 1, w, err, sizeof err);
+            wg_tensor *T = b->ops->weight_create(b, WG_TYPE_F32, D, N, u, err, sizeof err);
+            wg_tensor *Kc = buf(b, KV, N + 9, NULL), *Vc = buf(b, KV, N + 9, NULL);
+            wg_tensor *Kx = buf(b, KV, N, x), *Vx = buf(b, KV, N, g);
+            wg_rope rope = {.dims = 64, .base = 10000.0f, .scale = 1.0f};
+            switch (k) {
+            case 0: b->ops->rms_norm(b, X, W, 1e-5f, N, O); break;
+            case 1: b->ops->swiglu(b, G, U, N, O); break;
+            case 2: b->ops->add(b, X, U, N); break;
+            case 3: b->ops->add(b, X, W, N); break;
+            case 4: b->ops->rope(b, X, N, 10, 100, &rope, 17, 0); break;
+            case 5: b->ops->get_rows(b, T, ids, N, O); break;
+            case 6:
+                b->ops->kv_store(b, Kc, Vc, Kx, Vx, 9, N, 0);
+                b->ops->read_rows(b, Kc, 9, N, outs[v]);
+                b->ops->read_rows(b, Vc, 9, N, outs[v] + (size_t)KV * N);
+                break;
+            }
+            if (k == 2 || k == 3 || k == 4) b->ops->read_rows(b, X, 0, N, outs[v]);
+            else if (k != 6) b->ops->read_rows(b, O, 0, N, outs[v]);
+            CHECK(b->ops->synchronize(b));
+            wg_tensor *ts[] = {X, G, U, O, W, T, Kc, Vc, Kx, Vx};
+            for (int i = 0; i < 10; i++) b->ops->tensor_free(b, ts[i]);
+        }
+        CHECK_MSG(memcmp(o1, o3, sizeof(float) * 2 * sz) == 0, "split op %d differs from one thread's", k);
+        /* spot checks against the plain formulas */
+        if (k == 3) {
+            for (size_t i = 0; i < sz; i++) ref[i] = (double)x[i] + w[i % D];
+            CHECK(rel_err(o3, ref, sz) < 1e-6);
+        } else if (k == 5) {
+            CHECK(memcmp(o3 + (size_t)D * 3, u + (size_t)D * ids[3], sizeof(float) * D) == 0);
+        } else if (k == 6) {
+            CHECK(memcmp(o3, x, sizeof(float) * KV * N) == 0 && memcmp(o3 + (size_t)KV * N, g, sizeof(float) * KV * N) == 0);
+        }
+    }
+    /* rope at per-row positions = rope at pos0 row by row */
+    for (int v = 0; v < 2; v++) {
+        wg_backend *b = bs[v];
+        wg_tensor *X = buf(b, D, N, x);
+        wg_rope rope = {.dims = 100, .base = 500000.0f, .scale = 1.0f, .neox = true};
+        CHECK(cpu_op_rope_rows(b, X, N, 10, 100, &rope, pos));
+        b->ops->read_rows(b, X, 0, N, outs[v]);
+        b->ops->tensor_free(b, X);
+    }
+    CHECK(memcmp(o1, o3, sizeof(float) * sz) == 0);
+    wg_tensor *X = buf(b1, D, 1, x + (size_t)D * 8);
+    b1->ops->rope(b1, X, 1, 10, 100, &(wg_rope){.dims = 100, .base = 500000.0f, .scale = 1.0f, .neox = true}, pos[8], 0);
+    b1->ops->read_rows(b1, X, 0, 1, o1);
+    b1->ops->tensor_free(b1, X);
+    CHECK(memcmp(o1, o3 + (size_t)D * 8, sizeof(float) * D) == 0);
+    free(x); free(g); free(u); free(w); free(o1); free(o3); free(ref);
 }
 
 static void test_small_ops(wg_backend *b) {
@@ -196,9 +271,30 @@ int main(void) {
     test_attention(b3, 8, 4, 8, 5, 6);
     test_attention(b3, 8, 2, 64, 100, 3);
     test_attention(b3, 6, 1, 32, 0, 40);
+    /* decoding deep in the cache: split into chunks of positions, merged afterwards */
+    test_attention(b3, 32, 4, 64, 2047, 1);
+    test_attention(b3, 8, 8, 16, 300, 2);
+    test_attention(b1, 4, 2, 64, 700, 1);
     test_small_ops(b1);
     test_small_ops(b3);
+    test_split_ops(b1, b3);
     b1->ops->destroy(b1);
     b3->ops->destroy(b3);
+    /* the default (int8) mode's attention takes a polynomial exp, held to the same bound, on
+     * each instruction-set level's copy this CPU can run (a level above it is capped) */
+    unsetenv("WGLLM_CPU_EXACT");
+    const char *levels[] = {"scalar", "avx2", "avx512"};
+    for (int l = 0; l < 3; l++) {
+        setenv("WGLLM_CPU_ISA", levels[l], 1);
+        wg_backend *bq = wg_backend_cpu_create(2, err, sizeof err);
+        CHECK(bq != NULL);
+        if (!bq) continue;
+        test_attention(bq, 32, 4, 64, 2047, 1);
+        test_attention(bq, 8, 2, 64, 100, 3);
+        test_attention(bq, 6, 1, 32, 0, 40);
+        test_attention(bq, 4, 2, 8, 50, 2); /* a head of no multiple of 16: the plain loops */
+        bq->ops->destroy(bq);
+    }
+    unsetenv("WGLLM_CPU_ISA");
     CHECK_DONE();
 }

@@ -11,6 +11,7 @@
 #include "backend/cpu/cpu_internal.h"
 #include "quant/q8_x16.h"
 #include "quant/types.h"
+#include "util/cpu_topology.h"
 
 static void cpu_destroy(wg_backend *b) {
     if (!b) return;
@@ -162,7 +163,7 @@ static const wg_backend_ops k_cpu_ops = {
 };
 
 wg_backend *wg_backend_cpu_create(int n_threads, char *err, size_t err_size) {
-    if (n_threads <= 0) n_threads = cpu_online_count();
+    if (n_threads <= 0) n_threads = wg_cpu_default_threads();
     wg_backend *b = calloc(1, sizeof *b);
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!b || !c) {

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "backend/backend.h"
 #include "util/threadpool.h"
@@ -36,10 +37,16 @@ static inline void *cpu_row(const wg_tensor *t, int64_t row) {
 
 static inline bool cpu_is_x16(const wg_tensor *t) { return ((const cpu_tensor *)t->impl)->x16; }
 
+/* Records an op's failure for synchronize (the first one). */
+static inline void cpu_fail(wg_backend *b, const char *msg) {
+    cpu_ctx *c = b->ctx;
+    if (c->failed) return;
+    c->failed = true;
+    snprintf(c->error, sizeof c->error, "cpu backend: %s", msg);
+}
+
 int cpu_online_count(void);
 
-/* Records an op's failure for synchronize (the first one). */
-void cpu_fail(wg_backend *b, const char *msg);
 
 void cpu_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out);
 void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,

@@ -18,22 +18,45 @@ int cpu_online_count(void) {
 
 static wg_threadpool *pool_of(wg_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
 
-void cpu_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out) {
-    if (cpu_is_x16(table)) { /* each row back in the file's layout first */
-        uint8_t *row = malloc(wg_type_row_bytes(table->type, table->ne0));
-        if (!row) {
-            cpu_fail(b, "out of memory for an embedding row");
-            return;
-        }
-        for (int i = 0; i < n; i++) {
-            wg_x16_unpack_row(table->type, ((const cpu_tensor *)table->impl)->data, ids[i], table->ne0, row);
-            wg_dequantize_row(table->type, row, cpu_row(out, i), table->ne0);
-        }
-        free(row);
+/* Ops with less work than this many floats run on the calling thread: waking the
+ * pool costs more than it saves. */
+#define PAR_MIN_FLOATS 16384
+
+/* Runs fn over n items of `item_floats` floats of work each: on the calling thread when
+ * the whole is small, else in about 4 chunks per thread. */
+static void run_items(wg_backend *b, wg_range_fn fn, void *job, int64_t n, int64_t item_floats) {
+    wg_threadpool *p = pool_of(b);
+    const int64_t threads = wg_threadpool_size(p);
+    int64_t grain = n * item_floats < PAR_MIN_FLOATS ? n : (n + 4 * threads - 1) / (4 * threads);
+    wg_threadpool_run(p, fn, job, n, grain);
+}
+
+typedef struct {
+    const wg_tensor *table;
+    const int32_t *ids;
+    wg_tensor *out;
+} get_rows_job;
+
+static void get_rows_range(void *arg, int64_t i0, int64_t i1, int tid) {
+    const get_rows_job *j = arg;
+    const wg_tensor *t = j->table;
+    if (cpu_is_x16(t)) { /* a repacked table: each row back in the file's layout, a block at a time */
+        const uint8_t *packed = ((const cpu_tensor *)t->impl)->data;
+        for (int64_t i = i0; i < i1; i++)
+            for (int64_t b = 0; b < t->ne0 / 32; b++) {
+                uint8_t blk[2 + 32];
+                wg_x16_unpack_block(t->type, packed, j->ids[i], t->ne0, b, blk);
+                wg_dequantize_row(t->type, blk, (float *)cpu_row(j->out, i) + 32 * b, 32);
+            }
         return;
     }
-    for (int i = 0; i < n; i++)
-        wg_dequantize_row(table->type, cpu_row(table, ids[i]), cpu_row(out, i), table->ne0);
+    for (int64_t i = i0; i < i1; i++)
+        wg_dequantize_row(t->type, cpu_row(t, j->ids[i]), cpu_row(j->out, i), t->ne0);
+}
+
+void cpu_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out) {
+    get_rows_job j = {table, ids, out};
+    run_items(b, get_rows_range, &j, n, table->ne0);
 }
 
 void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,
@@ -41,11 +64,28 @@ void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
     memmove(cpu_row(dst, dst_row0), cpu_row(src, src_row0), (size_t)n * (size_t)src->ne0 * sizeof(float));
 }
 
-void cpu_fail(wg_backend *b, const char *msg) {
-    cpu_ctx *c = b->ctx;
-    if (c->failed) return;
-    c->failed = true;
-    snprintf(c->error, sizeof c->error, "cpu backend: %s", msg);
+
+typedef struct {
+    const wg_tensor *x;
+    const float *w;
+    wg_tensor *out;
+    int64_t d, g;
+    float eps;
+} rms_norm_job;
+
+static void rms_norm_range(void *arg, int64_t i0, int64_t i1, int tid) {
+    const rms_norm_job *jb = arg;
+    const int64_t d = jb->d, g = jb->g;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xi = cpu_row(jb->x, i);
+        float *oi = cpu_row(jb->out, i); /* may be xi: each value is read before it is written */
+        for (int64_t j0 = 0; j0 < d; j0 += g) {
+            double ss = 0.0;
+            for (int64_t j = j0; j < j0 + g; j++) ss += (double)xi[j] * xi[j];
+            float scale = (float)(1.0 / sqrt(ss / (double)g + (double)jb->eps));
+            for (int64_t j = j0; j < j0 + g; j++) oi[j] = xi[j] * scale * jb->w[j - j0];
+        }
+    }
 }
 
 void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out) {
@@ -54,17 +94,8 @@ void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
         cpu_fail(b, "rms_norm weight must be f32 of a length dividing the row");
         return;
     }
-    const float *wv = cpu_row(w, 0);
-    for (int i = 0; i < n; i++) {
-        const float *xi = cpu_row(x, i);
-        float *oi = cpu_row(out, i); /* may be xi: each value is read before it is written */
-        for (int64_t j0 = 0; j0 < d; j0 += g) {
-            double ss = 0.0;
-            for (int64_t j = j0; j < j0 + g; j++) ss += (double)xi[j] * xi[j];
-            float scale = (float)(1.0 / sqrt(ss / (double)g + (double)eps));
-            for (int64_t j = j0; j < j0 + g; j++) oi[j] = xi[j] * scale * wv[j - j0];
-        }
-    }
+    rms_norm_job j = {x, cpu_row(w, 0), out, d, g, eps};
+    run_items(b, rms_norm_range, &j, n, d);
 }
 
 /* ---- matmul: rows of W split across threads; each W row is reused for all n tokens ---- */
@@ -136,20 +167,26 @@ void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
     wg_threadpool_run(p, matmul_range, &j, rows, grain);
 }
 
-void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
-                 int row0) {
-    const int dims = rope->dims;
+typedef struct {
+    wg_tensor *x;
+    int n_heads, head_dim, pos0, row0;
+    const int32_t *pos; /* per row, or NULL: pos0 + i */
+    const wg_rope *rope;
+    const float *freq; /* dims / 2 */
+} rope_job;
+
+static void rope_range(void *arg, int64_t i0, int64_t i1, int tid) {
+    const rope_job *jb = arg;
+    const int dims = jb->rope->dims;
     /* the two values of pair j: adjacent (2j, 2j + 1) or halves (j, j + dims / 2) */
-    const int stride = rope->neox ? 1 : 2, mate = rope->neox ? dims / 2 : 1;
-    for (int i = 0; i < n; i++) {
-        float *xi = cpu_row(x, row0 + i);
-        float pos = (float)(pos0 + i) * rope->scale;
+    const int stride = jb->rope->neox ? 1 : 2, mate = jb->rope->neox ? dims / 2 : 1;
+    for (int64_t i = i0; i < i1; i++) {
+        float *xi = cpu_row(jb->x, jb->row0 + i);
+        float pos = (float)(jb->pos ? jb->pos[i] : jb->pos0 + (int)i) * jb->rope->scale;
         for (int j = 0; j < dims / 2; j++) {
-            float freq = 1.0f / powf(rope->base, (float)(2 * j) / (float)dims);
-            if (rope->factors) freq /= rope->factors[j];
-            float c = cosf(pos * freq), s = sinf(pos * freq);
-            for (int h = 0; h < n_heads; h++) {
-                float *v = xi + (size_t)h * (size_t)head_dim + (size_t)(j * stride);
+            float c = cosf(pos * jb->freq[j]), s = sinf(pos * jb->freq[j]);
+            for (int h = 0; h < jb->n_heads; h++) {
+                float *v = xi + (size_t)h * (size_t)jb->head_dim + (size_t)(j * stride);
                 float a = v[0], bb = v[mate];
                 v[0] = a * c - bb * s;
                 v[mate] = a * s + bb * c;
@@ -158,88 +195,95 @@ void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, 
     }
 }
 
+/* The rotation of rows [row0, row0 + n) at positions pos[i] (or pos0 + i). */
+static void rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,
+                      int pos0, const int32_t *pos, int row0) {
+    enum { MAX_PAIRS = 512 };
+    const int dims = rope->dims;
+    if (dims < 0 || dims / 2 > MAX_PAIRS) {
+        cpu_fail(b, "rope rotates more than 1024 values per head");
+        return;
+    }
+    float freq[MAX_PAIRS];
+    for (int j = 0; j < dims / 2; j++) {
+        freq[j] = 1.0f / powf(rope->base, (float)(2 * j) / (float)dims);
+        if (rope->factors) freq[j] /= rope->factors[j];
+    }
+    rope_job j = {x, n_heads, head_dim, pos0, row0, pos, rope, freq};
+    run_items(b, rope_range, &j, n, (int64_t)n_heads * dims * 2);
+}
+
+void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,
+                 int row0) {
+    rope_rows(b, x, n, n_heads, head_dim, rope, pos0, NULL, row0);
+}
+
 bool cpu_op_rope_rows(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope,
                       const int32_t *pos) {
-    for (int i = 0; i < n; i++) cpu_op_rope(b, x, 1, n_heads, head_dim, rope, pos[i], i);
+    rope_rows(b, x, n, n_heads, head_dim, rope, 0, pos, 0);
     return true;
+}
+
+typedef struct {
+    wg_tensor *k_cache, *v_cache;
+    const wg_tensor *k, *v;
+    int pos0, row0;
+} kv_store_job;
+
+static void kv_store_range(void *arg, int64_t i0, int64_t i1, int tid) {
+    const kv_store_job *j = arg;
+    const size_t n = (size_t)(i1 - i0);
+    memcpy(cpu_row(j->k_cache, j->pos0 + i0), cpu_row(j->k, j->row0 + i0), n * (size_t)j->k->ne0 * sizeof(float));
+    memcpy(cpu_row(j->v_cache, j->pos0 + i0), cpu_row(j->v, j->row0 + i0), n * (size_t)j->v->ne0 * sizeof(float));
 }
 
 void cpu_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, const wg_tensor *k,
                      const wg_tensor *v, int pos0, int n, int row0) {
-    memcpy(cpu_row(k_cache, pos0), cpu_row(k, row0), (size_t)n * (size_t)k->ne0 * sizeof(float));
-    memcpy(cpu_row(v_cache, pos0), cpu_row(v, row0), (size_t)n * (size_t)v->ne0 * sizeof(float));
+    kv_store_job j = {k_cache, v_cache, k, v, pos0, row0};
+    /* a copy is cheap per float: only long prompts are split */
+    run_items(b, kv_store_range, &j, n, (k->ne0 + v->ne0) / 2);
 }
 
-/* ---- attention: one work item per (token, query head) ---- */
+/* Element-wise ops: ranges of floats, whole blocks of ELEM_BLOCK per item. */
+enum { ELEM_BLOCK = 1024 };
+
 typedef struct {
-    const wg_tensor *q, *k_cache, *v_cache;
-    wg_tensor *out;
-    int pos0, n_head, n_head_kv, head_dim, window, row0;
-    float *scratch;
-    size_t scratch_stride;
-} attn_job;
+    const float *g, *u;
+    float *o;
+    size_t len;
+} swiglu_job;
 
-static void attention_range(void *arg, int64_t it0, int64_t it1, int tid) {
-    const attn_job *j = arg;
-    const int hd = j->head_dim, group = j->n_head / j->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
-    float *att = j->scratch + (size_t)tid * j->scratch_stride;
-    for (int64_t it = it0; it < it1; it++) {
-        int i = (int)(it / j->n_head), h = (int)(it % j->n_head);
-        int pos = j->pos0 + i, kvh = h / group;
-        int first = j->window > 0 && pos - j->window + 1 > 0 ? pos - j->window + 1 : 0;
-        const float *q = (const float *)cpu_row(j->q, j->row0 + i) + (size_t)h * hd;
-        float mx = -INFINITY;
-        for (int t = first; t <= pos; t++) {
-            const float *k = (const float *)cpu_row(j->k_cache, t) + (size_t)kvh * hd;
-            float s = 0.0f;
-            for (int d = 0; d < hd; d++) s += q[d] * k[d];
-            s *= scale;
-            att[t] = s;
-            if (s > mx) mx = s;
-        }
-        float sum = 0.0f;
-        for (int t = first; t <= pos; t++) {
-            att[t] = expf(att[t] - mx);
-            sum += att[t];
-        }
-        float inv = 1.0f / sum;
-        float *o = (float *)cpu_row(j->out, j->row0 + i) + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
-        for (int t = first; t <= pos; t++) {
-            const float *v = (const float *)cpu_row(j->v_cache, t) + (size_t)kvh * hd;
-            float a = att[t] * inv;
-            for (int d = 0; d < hd; d++) o[d] += a * v[d];
-        }
-    }
-}
-
-void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cache, const wg_tensor *v_cache,
-                      int pos0, int n, int n_head, int n_head_kv, int head_dim, int window, wg_tensor *out,
-                      int row0) {
-    cpu_ctx *c = b->ctx;
-    size_t stride = (size_t)k_cache->ne1;
-    size_t need = stride * (size_t)wg_threadpool_size(c->pool);
-    if (need > c->scratch_floats) {
-        float *s = realloc(c->scratch, need * sizeof(float));
-        if (!s) {
-            cpu_fail(b, "out of memory for attention scores");
-            return;
-        }
-        c->scratch = s;
-        c->scratch_floats = need;
-    }
-    attn_job j = {q, k_cache, v_cache, out, pos0, n_head, n_head_kv, head_dim, window, row0, c->scratch, stride};
-    int64_t items = (int64_t)n * n_head;
-    int64_t grain = (int64_t)pos0 + n < 64 ? items : 1;
-    wg_threadpool_run(c->pool, attention_range, &j, items, grain);
+static void swiglu_range(void *arg, int64_t b0, int64_t b1, int tid) {
+    const swiglu_job *j = arg;
+    const size_t end = (size_t)b1 * ELEM_BLOCK < j->len ? (size_t)b1 * ELEM_BLOCK : j->len;
+    for (size_t i = (size_t)b0 * ELEM_BLOCK; i < end; i++) j->o[i] = j->g[i] / (1.0f + expf(-j->g[i])) * j->u[i];
 }
 
 void cpu_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, int n, wg_tensor *out) {
     size_t len = (size_t)n * (size_t)gate->ne0;
-    const float *g = cpu_row(gate, 0), *u = cpu_row(up, 0);
-    float *o = cpu_row(out, 0);
-    for (size_t i = 0; i < len; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    swiglu_job j = {cpu_row(gate, 0), cpu_row(up, 0), cpu_row(out, 0), len};
+    /* an exp per value: worth splitting from a quarter of the usual size */
+    run_items(b, swiglu_range, &j, (int64_t)((len + ELEM_BLOCK - 1) / ELEM_BLOCK), ELEM_BLOCK * 4);
+}
+
+typedef struct {
+    float *a;
+    const float *c;
+    size_t len, d; /* d > 0: c is one row of d added to each row */
+} add_job;
+
+static void add_range(void *arg, int64_t b0, int64_t b1, int tid) {
+    const add_job *j = arg;
+    const size_t end = (size_t)b1 * ELEM_BLOCK < j->len ? (size_t)b1 * ELEM_BLOCK : j->len;
+    size_t i = (size_t)b0 * ELEM_BLOCK;
+    if (j->d == 0) {
+        for (; i < end; i++) j->a[i] += j->c[i];
+        return;
+    }
+    while (i < end) { /* a run within one row */
+        size_t k = i % j->d, stop = i - k + j->d < end ? i - k + j->d : end;
+        for (; i < stop; i++, k++) j->a[i] += j->c[k];
+    }
 }
 
 void cpu_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n) {
@@ -248,16 +292,7 @@ void cpu_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n) {
         cpu_fail(b, "add needs an f32 y of x's row length");
         return;
     }
-    if (y->ne1 == 1) { /* one row (a bias) added to each row */
-        const float *c = cpu_row(y, 0);
-        for (int i = 0; i < n; i++) {
-            float *a = cpu_row(x, i);
-            for (size_t k = 0; k < d; k++) a[k] += c[k];
-        }
-        return;
-    }
-    size_t len = (size_t)n * d;
-    float *a = cpu_row(x, 0);
-    const float *c = cpu_row(y, 0);
-    for (size_t i = 0; i < len; i++) a[i] += c[i];
+    /* rows of x and y are contiguous (buffers and f32 weights alike) */
+    add_job j = {cpu_row(x, 0), cpu_row(y, 0), (size_t)n * d, y->ne1 == 1 ? d : 0};
+    run_items(b, add_range, &j, (int64_t)((j.len + ELEM_BLOCK - 1) / ELEM_BLOCK), ELEM_BLOCK);
 }
