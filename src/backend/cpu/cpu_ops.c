@@ -95,6 +95,7 @@ static void matmul_range(void *arg, int64_t r0, int64_t r1, int tid) {
 
 void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
     cpu_ctx *c = b->ctx;
+    if (cpu_matmul_q8k(b, w, x, n, out)) return;
     if (n < MATMUL_EXPAND_MIN_BATCH && cpu_matmul_q8(b, w, x, n, out)) return;
     matmul_job j = {w, x, out, n, NULL};
     wg_threadpool *p = pool_of(b);
