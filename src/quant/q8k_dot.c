@@ -39,6 +39,7 @@
 #endif
 
 #define K_INLINE static inline __attribute__((always_inline))
+#define K_PREFETCH 1024 /* bytes ahead in each weight row */
 
 /* One decoded weight super-block. `es` repeats each scale once per lane of the
  * level's int16 (or int32 for vpdpbusd) partial sums. */
@@ -54,10 +55,26 @@ typedef struct {
 } k_dec;
 
 K_INLINE void expand_scales(k_dec *w) {
-#if WG_Q8K_LEVEL == 3
-    for (int i = 0; i < 64; i++) w->es[i] = w->sc[i / 4]; /* 4 bytes a lane */
-#elif WG_Q8K_LEVEL > 0
-    for (int i = 0; i < 128; i++) w->es[i] = w->sc[i / 8]; /* 2 bytes a lane */
+#if WG_Q8K_LEVEL == 1 /* pair j of scales -> lanes 0..7 and 8..15 of es vector j */
+    const __m256i S = _mm256_loadu_si256((const __m256i *)w->sc);
+    const __m256i ctrl = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
+                                          2, 3, 2, 3, 2, 3);
+    for (int j = 0; j < 8; j++)
+        _mm256_storeu_si256((__m256i *)(w->es + 16 * j),
+                            _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(S, _mm256_set1_epi32(j)), ctrl));
+#elif WG_Q8K_LEVEL == 2 /* lane i of es vector k: scale 4k + i / 8 */
+    const __m512i S = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)w->sc));
+    const __m512i base = _mm512_set_epi64(0x0003000300030003ll, 0x0003000300030003ll, 0x0002000200020002ll,
+                                          0x0002000200020002ll, 0x0001000100010001ll, 0x0001000100010001ll, 0, 0);
+    for (int k = 0; k < 4; k++)
+        _mm512_storeu_si512((void *)(w->es + 32 * k),
+                            _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(4 * k))), S));
+#elif WG_Q8K_LEVEL == 3 /* lane i of es vector k: scale 4k + i / 4 */
+    const __m512i S = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)w->sc));
+    const __m512i base = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    for (int k = 0; k < 4; k++)
+        _mm512_storeu_si512((void *)(w->es + 16 * k),
+                            _mm512_permutexvar_epi32(_mm512_add_epi32(base, _mm512_set1_epi32(4 * k)), S));
 #else
     (void)w;
 #endif
@@ -97,6 +114,19 @@ K_INLINE void dec_q3_k(const uint8_t *b, k_dec *w) {
     expand_scales(w);
 }
 
+/* The 8 scales (bytes of sm[0..1]) and 8 minimums (sm[2..3]) of 6 bits of a q4_k or
+ * q5_k super-block b (wg_k4_scale_min), four at a time: with words a, b, c of the
+ * 12 bytes, scales 0..3 are the low 6 bits of a, scales 4..7 the low nibbles of c
+ * with the top 2 bits of a above them; the minimums likewise from b and the high
+ * nibbles of c. */
+K_INLINE void k45_scales(const uint8_t *blk, uint32_t sm[4]) {
+    const uint32_t a = wg_load_le32(blk + 4), b = wg_load_le32(blk + 8), c = wg_load_le32(blk + 12);
+    sm[0] = a & 0x3f3f3f3fu;
+    sm[1] = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+    sm[2] = b & 0x3f3f3f3fu;
+    sm[3] = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+}
+
 K_INLINE void dec_q45(const uint8_t *b, k_dec *w, int has_qh) {
     const uint8_t *qs = b + (has_qh ? 48 : 16);
     for (int k = 0; k < 4; k++)
@@ -109,9 +139,10 @@ K_INLINE void dec_q45(const uint8_t *b, k_dec *w, int has_qh) {
         for (int k = 0; k < 8; k++)
             for (int l = 0; l < 32; l++) w->u[32 * k + l] = (uint8_t)(w->u[32 * k + l] | (((qh[l] >> k) & 1) << 4));
     }
+    uint32_t sm[4];
+    k45_scales(b, sm);
     for (int j = 0; j < 8; j++) {
-        uint8_t sc, m;
-        wg_k4_scale_min(j, b + 4, &sc, &m);
+        const uint8_t sc = (uint8_t)(sm[j / 4] >> (8 * (j % 4))), m = (uint8_t)(sm[2 + j / 4] >> (8 * (j % 4)));
         w->sc[2 * j] = w->sc[2 * j + 1] = sc;
         w->mn[2 * j] = w->mn[2 * j + 1] = m;
         w->off[2 * j] = w->off[2 * j + 1] = 0;
@@ -144,44 +175,64 @@ K_INLINE void dec_q6_k(const uint8_t *b, k_dec *w) {
     expand_scales(w);
 }
 
-/* ---- sum_g sc_g * sum_{e in g} u_e q_e for NR rows and one block of x ----
+/* ---- the two integer sums of NR rows with one block of x ----
+ * isum = sum_g sc_g * sum_{e in g} u_e q_e - sum_g off_g * bsum_g, msum = sum_g mn_g * bsum_g
+ * (off only where HAS_OFF, mn only where HAS_MIN: constants of each type).
  * u <= 63 and |q| <= 127: a vpmaddubsw pair is at most 16002 (no saturation). */
 #if WG_Q8K_LEVEL == 0
-K_INLINE void core(const k_dec *const *w, const int NR, const int8_t *q, int32_t *out) {
+K_INLINE void core(const k_dec *const *w, const int NR, const wg_q8k_block *x, const int HAS_OFF, const int HAS_MIN,
+                   int32_t *isum, int32_t *msum) {
     for (int r = 0; r < NR; r++) {
-        int32_t s = 0;
+        int32_t s = 0, m = 0;
         for (int g = 0; g < 16; g++) {
             int32_t t = 0;
-            for (int j = 0; j < 16; j++) t += w[r]->u[16 * g + j] * q[16 * g + j];
+            for (int j = 0; j < 16; j++) t += w[r]->u[16 * g + j] * x->qs[16 * g + j];
             s += w[r]->sc[g] * t;
+            if (HAS_OFF) s -= w[r]->off[g] * x->bsums[g];
+            if (HAS_MIN) m += w[r]->mn[g] * x->bsums[g];
         }
-        out[r] = s;
+        isum[r] = s;
+        msum[r] = m;
     }
 }
-#elif WG_Q8K_LEVEL == 1
-K_INLINE void core(const k_dec *const *w, const int NR, const int8_t *q, int32_t *out) {
+#else
+K_INLINE int32_t hsum256(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+#if WG_Q8K_LEVEL == 1
+K_INLINE void core(const k_dec *const *w, const int NR, const wg_q8k_block *x, const int HAS_OFF, const int HAS_MIN,
+                   int32_t *isum, int32_t *msum) {
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)x->bsums);
     __m256i acc[WG_Q8K_TILE_R];
-    for (int r = 0; r < NR; r++) acc[r] = _mm256_setzero_si256();
+    for (int r = 0; r < NR; r++)
+        acc[r] = HAS_OFF ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(bs, _mm256_loadu_si256((const __m256i *)w[r]->off)))
+                         : _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) { /* 32 elements: lanes 0..7 group 2j, 8..15 group 2j + 1 */
-        const __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * j));
+        const __m256i qv = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
         for (int r = 0; r < NR; r++) {
             const __m256i p = _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(w[r]->u + 32 * j)), qv);
             acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, _mm256_loadu_si256((const __m256i *)(w[r]->es + 16 * j))));
         }
     }
     for (int r = 0; r < NR; r++) {
-        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc[r]), _mm256_extracti128_si256(acc[r], 1));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-        out[r] = _mm_cvtsi128_si32(s);
+        isum[r] = hsum256(acc[r]);
+        msum[r] = HAS_MIN ? hsum256(_mm256_madd_epi16(bs, _mm256_loadu_si256((const __m256i *)w[r]->mn))) : 0;
     }
 }
 #else
-K_INLINE void core(const k_dec *const *w, const int NR, const int8_t *q, int32_t *out) {
+K_INLINE void core(const k_dec *const *w, const int NR, const wg_q8k_block *x, const int HAS_OFF, const int HAS_MIN,
+                   int32_t *isum, int32_t *msum) {
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)x->bsums);
     __m512i acc[WG_Q8K_TILE_R];
-    for (int r = 0; r < NR; r++) acc[r] = _mm512_setzero_si512();
+    for (int r = 0; r < NR; r++)
+        acc[r] = HAS_OFF ? _mm512_zextsi256_si512(_mm256_sub_epi32(
+                               _mm256_setzero_si256(), _mm256_madd_epi16(bs, _mm256_loadu_si256((const __m256i *)w[r]->off))))
+                         : _mm512_setzero_si512();
     for (int k = 0; k < 4; k++) { /* 64 elements: groups 4k .. 4k + 3 */
-        const __m512i qv = _mm512_loadu_si512((const void *)(q + 64 * k));
+        const __m512i qv = _mm512_loadu_si512((const void *)(x->qs + 64 * k));
         for (int r = 0; r < NR; r++) {
             const __m512i u = _mm512_load_si512((const void *)(w[r]->u + 64 * k));
 #if WG_Q8K_LEVEL == 3 /* four products a lane in int32, then that lane's scale */
@@ -193,70 +244,162 @@ K_INLINE void core(const k_dec *const *w, const int NR, const int8_t *q, int32_t
 #endif
         }
     }
-    for (int r = 0; r < NR; r++) out[r] = _mm512_reduce_add_epi32(acc[r]);
+    for (int r = 0; r < NR; r++) {
+        isum[r] = _mm512_reduce_add_epi32(acc[r]);
+        msum[r] = HAS_MIN ? hsum256(_mm256_madd_epi16(bs, _mm256_loadu_si256((const __m256i *)w[r]->mn))) : 0;
+    }
 }
+#endif
 #endif
 
 /* Adds one super-block's value into *acc (the f32 steps of every level). */
-K_INLINE void finish(const k_dec *w, const wg_q8k_block *x, int32_t dot, float *acc) {
-    int32_t corr = 0, msum = 0;
-    for (int g = 0; g < 16; g++) {
-        corr += w->off[g] * x->bsums[g];
-        msum += w->mn[g] * x->bsums[g];
-    }
-    *acc += (w->d * x->d) * (float)(dot - corr);
-    *acc -= (w->dmin * x->d) * (float)msum;
+K_INLINE void finish(const k_dec *w, const wg_q8k_block *x, int32_t isum, int32_t msum, const int HAS_MIN, float *acc) {
+    *acc += (w->d * x->d) * (float)isum;
+    if (HAS_MIN) *acc -= (w->dmin * x->d) * (float)msum;
 }
 
-K_INLINE float dot_rows(void (*dec)(const uint8_t *, k_dec *), int bytes, const uint8_t *row,
+typedef void (*k_dec_fn)(const uint8_t *, k_dec *);
+
+K_INLINE float dot_rows(k_dec_fn dec, const int HAS_OFF, const int HAS_MIN, int bytes, const uint8_t *row,
                         const wg_q8k_block *x, int64_t nb) {
     k_dec w;
     const k_dec *wp = &w;
     float acc = 0.0f;
     for (int64_t b = 0; b < nb; b++) {
         dec(row + b * bytes, &w);
-        int32_t d;
-        core(&wp, 1, x[b].qs, &d);
-        finish(&w, x + b, d, &acc);
+        int32_t is, ms;
+        core(&wp, 1, x + b, HAS_OFF, HAS_MIN, &is, &ms);
+        finish(&w, x + b, is, ms, HAS_MIN, &acc);
     }
     return acc;
 }
 
 /* Rows past nr read row 0's decoding; their sums are dropped. */
-K_INLINE void tile_rows(void (*dec)(const uint8_t *, k_dec *), int bytes, const uint8_t *w, size_t w_stride, int nr,
-                        const wg_q8k_block *x, size_t x_stride, int nt, int64_t nb, float *out, size_t ldo) {
+K_INLINE void tile_rows(k_dec_fn dec, const int HAS_OFF, const int HAS_MIN, int bytes, const uint8_t *w,
+                        size_t w_stride, int nr, const wg_q8k_block *x, size_t x_stride, int nt, int64_t nb,
+                        float *out, size_t ldo) {
     k_dec blk[WG_Q8K_TILE_R];
     const k_dec *wp[WG_Q8K_TILE_R];
     float acc[WG_Q8K_TILE_T][WG_Q8K_TILE_R] = {{0}};
     for (int r = 0; r < WG_Q8K_TILE_R; r++) wp[r] = &blk[r < nr ? r : 0];
     for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < nr; r++) dec(w + (size_t)r * w_stride + (size_t)b * (size_t)bytes, &blk[r]);
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *src = w + (size_t)r * w_stride + (size_t)b * (size_t)bytes;
+            /* nr streams at once outrun the hardware prefetcher: ask for the lines of
+             * a few blocks ahead (measured: tiles of 4 x 1 read DRAM at half the speed without) */
+            for (int l = 0; l < bytes; l += 64) __builtin_prefetch(src + K_PREFETCH + l);
+            dec(src, &blk[r]);
+        }
         for (int t = 0; t < nt; t++) {
             const wg_q8k_block *xb = x + (size_t)t * x_stride + (size_t)b;
-            int32_t d[WG_Q8K_TILE_R];
-            if (nr == 1) core(wp, 1, xb->qs, d);
-            else core(wp, WG_Q8K_TILE_R, xb->qs, d);
-            for (int r = 0; r < nr; r++) finish(&blk[r], xb, d[r], &acc[t][r]);
+            int32_t is[WG_Q8K_TILE_R], ms[WG_Q8K_TILE_R];
+            if (nr == 1) core(wp, 1, xb, HAS_OFF, HAS_MIN, is, ms);
+            else core(wp, WG_Q8K_TILE_R, xb, HAS_OFF, HAS_MIN, is, ms);
+            for (int r = 0; r < nr; r++) finish(&blk[r], xb, is[r], ms[r], HAS_MIN, &acc[t][r]);
         }
     }
     for (int t = 0; t < nt; t++)
         for (int r = 0; r < nr; r++) out[(size_t)t * ldo + (size_t)r] = acc[t][r];
 }
 
-#define K_ENTRY(t, bytes)                                                                                     \
-    float SFX(wg_q8k_dot_##t)(const uint8_t *row, const wg_q8k_block *x, int64_t nb) {                        \
-        return dot_rows(dec_##t, bytes, row, x, nb);                                                          \
-    }                                                                                                         \
-    void SFX(wg_q8k_tile_##t)(const uint8_t *w, size_t w_stride, int nr, const wg_q8k_block *x,              \
-                              size_t x_stride, int nt, int64_t nb, float *out, size_t ldo) {                  \
-        tile_rows(dec_##t, bytes, w, w_stride, nr, x, x_stride, nt, nb, out, ldo);                            \
+#if WG_Q8K_LEVEL > 0
+/* One q4_k / q5_k row by one token with codes, scales and minimums kept in
+ * registers (the decode path streams weights; the decoded block costs more than
+ * the dot here). The same integer sums and f32 steps as dot_rows. */
+K_INLINE float dot_q45(const uint8_t *row, const wg_q8k_block *x, int64_t nb, const int HAS_QH) {
+    const int bytes = HAS_QH ? WG_Q5_K_BYTES : WG_Q4_K_BYTES;
+    const __m256i lo4 = _mm256_set1_epi8(15);
+    float acc = 0.0f;
+    for (int64_t b = 0; b < nb; b++, row += bytes) {
+        const wg_q8k_block *xb = x + b;
+        uint32_t sm[4];
+        k45_scales(row, sm);
+        const __m128i sc8 = _mm_set_epi32(0, 0, (int)sm[1], (int)sm[0]), mn8 = _mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]);
+        /* minimum j covers bsums 2j and 2j + 1 */
+        const int32_t msum = hsum256(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xb->bsums),
+                                                       _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8))));
+        const uint8_t *qs = row + (HAS_QH ? 48 : 16);
+        __m256i qh = _mm256_setzero_si256();
+        if (HAS_QH) qh = _mm256_loadu_si256((const __m256i *)(row + 16));
+#if WG_Q8K_LEVEL == 1
+        uint8_t scb[16];
+        _mm_storeu_si128((__m128i *)scb, sc8);
+        __m256i accv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) { /* elements 64k.. (low nibbles, scale 2k), 64k + 32.. (high, scale 2k + 1) */
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
+            __m256i lo = _mm256_and_si256(v, lo4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+            if (HAS_QH) {
+                const __m256i bl = _mm256_set1_epi8((char)(1 << (2 * k))), bh = _mm256_set1_epi8((char)(2 << (2 * k)));
+                const __m256i sixteen = _mm256_set1_epi8(16);
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), sixteen));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), sixteen));
+            }
+            const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(xb->qs + 64 * k)));
+            const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xb->qs + 64 * k + 32)));
+            accv = _mm256_add_epi32(accv, _mm256_madd_epi16(plo, _mm256_set1_epi16(scb[2 * k])));
+            accv = _mm256_add_epi32(accv, _mm256_madd_epi16(phi, _mm256_set1_epi16(scb[2 * k + 1])));
+        }
+        const int32_t isum = hsum256(accv);
+#else
+#if WG_Q8K_LEVEL == 3
+        const __m512i scw = _mm512_cvtepu8_epi32(sc8); /* scale j in int32 lane j */
+        const __m512i base = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+#else
+        const __m512i scw = _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(sc8)); /* scale j in int16 lane j */
+        const __m512i base = _mm512_set_epi64(0x0001000100010001ll, 0x0001000100010001ll, 0x0001000100010001ll,
+                                              0x0001000100010001ll, 0, 0, 0, 0);
+#endif
+        __m512i accv = _mm512_setzero_si512();
+        for (int k = 0; k < 4; k++) { /* low half: low nibbles, scale 2k; high half: high nibbles, scale 2k + 1 */
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
+            __m256i lo = _mm256_and_si256(v, lo4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+            if (HAS_QH) {
+                const __m256i sixteen = _mm256_set1_epi8(16);
+                lo = _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * k)))), lo, sixteen);
+                hi = _mm256_mask_add_epi8(hi, _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(2 << (2 * k)))), hi, sixteen);
+            }
+            const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            const __m512i q = _mm512_loadu_si512((const void *)(xb->qs + 64 * k));
+#if WG_Q8K_LEVEL == 3
+            const __m512i sv = _mm512_permutexvar_epi32(_mm512_add_epi32(base, _mm512_set1_epi32(2 * k)), scw);
+            accv = _mm512_add_epi32(accv, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q), sv));
+#else
+            const __m512i sv = _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(2 * k))), scw);
+            accv = _mm512_add_epi32(accv, _mm512_madd_epi16(_mm512_maddubs_epi16(u, q), sv));
+#endif
+        }
+        const int32_t isum = _mm512_reduce_add_epi32(accv);
+#endif
+        acc += (_cvtsh_ss(wg_load_le16(row)) * xb->d) * (float)isum;
+        acc -= (_cvtsh_ss(wg_load_le16(row + 2)) * xb->d) * (float)msum;
+    }
+    return acc;
+}
+#define K_DOT_q4_k(row, x, nb) dot_q45(row, x, nb, 0)
+#define K_DOT_q5_k(row, x, nb) dot_q45(row, x, nb, 1)
+#else
+#define K_DOT_q4_k(row, x, nb) dot_rows(dec_q4_k, 0, 1, WG_Q4_K_BYTES, row, x, nb)
+#define K_DOT_q5_k(row, x, nb) dot_rows(dec_q5_k, 0, 1, WG_Q5_K_BYTES, row, x, nb)
+#endif
+#define K_DOT_q2_k(row, x, nb) dot_rows(dec_q2_k, 0, 1, WG_Q2_K_BYTES, row, x, nb)
+#define K_DOT_q3_k(row, x, nb) dot_rows(dec_q3_k, 1, 0, WG_Q3_K_BYTES, row, x, nb)
+#define K_DOT_q6_k(row, x, nb) dot_rows(dec_q6_k, 1, 0, WG_Q6_K_BYTES, row, x, nb)
+
+#define K_ENTRY(t, has_off, has_min, bytes)                                                            \
+    float SFX(wg_q8k_dot_##t)(const uint8_t *row, const wg_q8k_block *x, int64_t nb) {                 \
+        return K_DOT_##t(row, x, nb);                                                                  \
+    }                                                                                                  \
+    void SFX(wg_q8k_tile_##t)(const uint8_t *w, size_t w_stride, int nr, const wg_q8k_block *x,       \
+                              size_t x_stride, int nt, int64_t nb, float *out, size_t ldo) {           \
+        tile_rows(dec_##t, has_off, has_min, bytes, w, w_stride, nr, x, x_stride, nt, nb, out, ldo);   \
     }
 
-K_ENTRY(q2_k, WG_Q2_K_BYTES)
-K_ENTRY(q3_k, WG_Q3_K_BYTES)
-K_ENTRY(q4_k, WG_Q4_K_BYTES)
-K_ENTRY(q5_k, WG_Q5_K_BYTES)
-K_ENTRY(q6_k, WG_Q6_K_BYTES)
+/* offsets: the types of signed codes; minimums: the others */
+K_ENTRY(q2_k, 0, 1, WG_Q2_K_BYTES)
+K_ENTRY(q3_k, 1, 0, WG_Q3_K_BYTES)
+K_ENTRY(q4_k, 0, 1, WG_Q4_K_BYTES)
+K_ENTRY(q5_k, 0, 1, WG_Q5_K_BYTES)
+K_ENTRY(q6_k, 1, 0, WG_Q6_K_BYTES)
 
 #else
 typedef int wg_q8k_dot_unused; /* ISO C forbids an empty translation unit */

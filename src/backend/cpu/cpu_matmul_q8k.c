@@ -16,6 +16,7 @@ typedef struct {
     float *out;             /* [n][m] */
     int64_t nb, m;
     int n;
+    wg_q8k_dot_fn dot;
     wg_q8k_tile_fn tile;
 } q8k_job;
 
@@ -25,6 +26,10 @@ static void q8k_range(void *arg, int64_t g0, int64_t g1, int tid) {
     for (int64_t g = g0; g < g1; g++) {
         const int64_t r0 = g * WG_Q8K_TILE_R;
         const int nr = j->m - r0 < WG_Q8K_TILE_R ? (int)(j->m - r0) : WG_Q8K_TILE_R;
+        if (j->n == 1) { /* one token: the dot streams one row at a time, measured faster than a 4 x 1 tile */
+            for (int r = 0; r < nr; r++) j->out[r0 + r] = j->dot(cpu_row(j->w, r0 + r), j->xq, j->nb);
+            continue;
+        }
         for (int t0 = 0; t0 < j->n; t0 += WG_Q8K_TILE_T) {
             const int nt = j->n - t0 < WG_Q8K_TILE_T ? j->n - t0 : WG_Q8K_TILE_T;
             j->tile(cpu_row(j->w, r0), stride, nr, j->xq + (size_t)t0 * (size_t)j->nb, (size_t)j->nb, nt, j->nb,
@@ -48,8 +53,9 @@ static void quant_range(void *arg, int64_t i0, int64_t i1, int tid) {
 bool cpu_matmul_q8k(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
     cpu_ctx *c = b->ctx;
     if (c->exact || n <= 0 || w->ne0 % 256 != 0) return false;
+    wg_q8k_dot_fn dot;
     wg_q8k_tile_fn tile;
-    if (!wg_q8k_kernels(w->type, c->isa, NULL, &tile)) return false;
+    if (!wg_q8k_kernels(w->type, c->isa, &dot, &tile)) return false;
     const int64_t nb = w->ne0 / 256;
     const size_t need = (size_t)nb * (size_t)n;
     if (need > c->xqk_blocks) {
@@ -62,7 +68,7 @@ bool cpu_matmul_q8k(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n
     quant_job qj = {x, c->xqk, w->ne0};
     wg_threadpool_run(p, quant_range, &qj, n, n < 8 ? n : 1);
 
-    q8k_job j = {w, c->xqk, cpu_row(out, 0), nb, w->ne1, n, tile};
+    q8k_job j = {w, c->xqk, cpu_row(out, 0), nb, w->ne1, n, dot, tile};
     const int64_t groups = (w->ne1 + WG_Q8K_TILE_R - 1) / WG_Q8K_TILE_R;
     /* as the f32 matmul: ~8 chunks per thread, small matrices on one thread */
     int64_t grain = groups / (8 * wg_threadpool_size(p));
