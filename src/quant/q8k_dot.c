@@ -375,15 +375,75 @@ K_INLINE float dot_q45(const uint8_t *row, const wg_q8k_block *x, int64_t nb, co
     }
     return acc;
 }
+/* One q6_k row by one token, likewise in registers. */
+K_INLINE float dot_q6(const uint8_t *row, const wg_q8k_block *x, int64_t nb) {
+    const __m256i lo4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    float acc = 0.0f;
+    for (int64_t b = 0; b < nb; b++, row += WG_Q6_K_BYTES) {
+        const wg_q8k_block *xb = x + b;
+        const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row + 192))); /* scale g in lane g */
+        /* the stored value is code - 32: minus 32 * sum_g sc_g * bsum_g */
+        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xb->bsums), sc), 5);
+        __m256i u[8]; /* elements 32i .. 32i + 31: groups 2i, 2i + 1 */
+        for (int n = 0; n < 2; n++) {
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(row + 64 * n));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(row + 64 * n + 32));
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(row + 128 + 32 * n));
+            u[4 * n + 0] = _mm256_or_si256(_mm256_and_si256(ql0, lo4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+            u[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(ql1, lo4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+            u[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), lo4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            u[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), lo4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+        }
+#if WG_Q8K_LEVEL == 1
+        const __m256i ctrl = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                                              3, 2, 3, 2, 3, 2, 3);
+        __m256i accv = _mm256_sub_epi32(_mm256_setzero_si256(), corr);
+        for (int i = 0; i < 8; i++) {
+            const __m256i p = _mm256_maddubs_epi16(u[i], _mm256_loadu_si256((const __m256i *)(xb->qs + 32 * i)));
+            const __m256i sv = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc, _mm256_set1_epi32(i)), ctrl);
+            accv = _mm256_add_epi32(accv, _mm256_madd_epi16(p, sv));
+        }
+        const int32_t isum = hsum256(accv);
+#else
+#if WG_Q8K_LEVEL == 3
+        const __m512i scw = _mm512_cvtepi16_epi32(sc);
+        const __m512i base = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+#else
+        const __m512i scw = _mm512_zextsi256_si512(sc);
+        const __m512i base = _mm512_set_epi64(0x0003000300030003ll, 0x0003000300030003ll, 0x0002000200020002ll,
+                                              0x0002000200020002ll, 0x0001000100010001ll, 0x0001000100010001ll, 0, 0);
+#endif
+        __m512i accv = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
+        for (int k = 0; k < 4; k++) { /* elements 64k .. 64k + 63: groups 4k .. 4k + 3 */
+            const __m512i uu = _mm512_inserti64x4(_mm512_castsi256_si512(u[2 * k]), u[2 * k + 1], 1);
+            const __m512i q = _mm512_loadu_si512((const void *)(xb->qs + 64 * k));
+#if WG_Q8K_LEVEL == 3
+            const __m512i sv = _mm512_permutexvar_epi32(_mm512_add_epi32(base, _mm512_set1_epi32(4 * k)), scw);
+            accv = _mm512_add_epi32(accv, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uu, q), sv));
+#else
+            const __m512i sv = _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(4 * k))), scw);
+            accv = _mm512_add_epi32(accv, _mm512_madd_epi16(_mm512_maddubs_epi16(uu, q), sv));
+#endif
+        }
+        const int32_t isum = _mm512_reduce_add_epi32(accv);
+#endif
+        acc += (_cvtsh_ss(wg_load_le16(row + 208)) * xb->d) * (float)isum;
+    }
+    return acc;
+}
+#define K_DOT_q6_k(row, x, nb) dot_q6(row, x, nb)
 #define K_DOT_q4_k(row, x, nb) dot_q45(row, x, nb, 0)
 #define K_DOT_q5_k(row, x, nb) dot_q45(row, x, nb, 1)
 #else
 #define K_DOT_q4_k(row, x, nb) dot_rows(dec_q4_k, 0, 1, WG_Q4_K_BYTES, row, x, nb)
 #define K_DOT_q5_k(row, x, nb) dot_rows(dec_q5_k, 0, 1, WG_Q5_K_BYTES, row, x, nb)
+#define K_DOT_q6_k(row, x, nb) dot_rows(dec_q6_k, 1, 0, WG_Q6_K_BYTES, row, x, nb)
 #endif
 #define K_DOT_q2_k(row, x, nb) dot_rows(dec_q2_k, 0, 1, WG_Q2_K_BYTES, row, x, nb)
 #define K_DOT_q3_k(row, x, nb) dot_rows(dec_q3_k, 1, 0, WG_Q3_K_BYTES, row, x, nb)
-#define K_DOT_q6_k(row, x, nb) dot_rows(dec_q6_k, 1, 0, WG_Q6_K_BYTES, row, x, nb)
 
 #define K_ENTRY(t, has_off, has_min, bytes)                                                            \
     float SFX(wg_q8k_dot_##t)(const uint8_t *row, const wg_q8k_block *x, int64_t nb) {                 \
