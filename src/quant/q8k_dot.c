@@ -40,6 +40,11 @@
 
 #define K_INLINE static inline __attribute__((always_inline))
 #define K_PREFETCH 1024 /* bytes ahead in each weight row */
+#if WG_Q8K_LEVEL > 0
+#define K_HALF(p) _cvtsh_ss(wg_load_le16(p)) /* F16C: the same exact conversion */
+#else
+#define K_HALF(p) wg_half_to_float(wg_load_le16(p))
+#endif
 
 /* One decoded weight super-block. `es` repeats each scale once per lane of the
  * level's int16 (or int32 for vpdpbusd) partial sums. */
@@ -91,8 +96,8 @@ K_INLINE void dec_q2_k(const uint8_t *b, k_dec *w) {
         w->mn[g] = (int16_t)(b[g] >> 4);
         w->off[g] = 0;
     }
-    w->d = wg_half_to_float(wg_load_le16(b + 80));
-    w->dmin = wg_half_to_float(wg_load_le16(b + 82));
+    w->d = K_HALF(b + 80);
+    w->dmin = K_HALF(b + 82);
     expand_scales(w);
 }
 
@@ -109,7 +114,7 @@ K_INLINE void dec_q3_k(const uint8_t *b, k_dec *w) {
         w->off[g] = (int16_t)(4 * w->sc[g]);
         w->mn[g] = 0;
     }
-    w->d = wg_half_to_float(wg_load_le16(b + 108));
+    w->d = K_HALF(b + 108);
     w->dmin = 0.0f;
     expand_scales(w);
 }
@@ -147,8 +152,8 @@ K_INLINE void dec_q45(const uint8_t *b, k_dec *w, int has_qh) {
         w->mn[2 * j] = w->mn[2 * j + 1] = m;
         w->off[2 * j] = w->off[2 * j + 1] = 0;
     }
-    w->d = wg_half_to_float(wg_load_le16(b));
-    w->dmin = wg_half_to_float(wg_load_le16(b + 2));
+    w->d = K_HALF(b);
+    w->dmin = K_HALF(b + 2);
     expand_scales(w);
 }
 K_INLINE void dec_q4_k(const uint8_t *b, k_dec *w) { dec_q45(b, w, 0); }
@@ -170,7 +175,7 @@ K_INLINE void dec_q6_k(const uint8_t *b, k_dec *w) {
         w->off[g] = (int16_t)(32 * w->sc[g]); /* stored value is code - 32 */
         w->mn[g] = 0;
     }
-    w->d = wg_half_to_float(wg_load_le16(b + 208));
+    w->d = K_HALF(b + 208);
     w->dmin = 0.0f;
     expand_scales(w);
 }
@@ -316,12 +321,29 @@ K_INLINE void tile_rows(k_dec_fn dec, const int HAS_OFF, const int HAS_MIN, int 
             for (int l = 0; l < bytes; l += 64) __builtin_prefetch(src + K_PREFETCH + l);
             dec(src, &blk[r]);
         }
+#if WG_Q8K_LEVEL > 0
+        const __m128 d4 = _mm_setr_ps(wp[0]->d, wp[1]->d, wp[2]->d, wp[3]->d);
+        const __m128 dmin4 = _mm_setr_ps(wp[0]->dmin, wp[1]->dmin, wp[2]->dmin, wp[3]->dmin);
+#endif
         for (int t = 0; t < nt; t++) {
             const wg_q8k_block *xb = x + (size_t)t * x_stride + (size_t)b;
             int32_t is[WG_Q8K_TILE_R], ms[WG_Q8K_TILE_R];
-            if (nr == 1) core(wp, 1, xb, HAS_OFF, HAS_MIN, is, ms);
-            else core(wp, WG_Q8K_TILE_R, xb, HAS_OFF, HAS_MIN, is, ms);
+            if (nr == 1) {
+                core(wp, 1, xb, HAS_OFF, HAS_MIN, is, ms);
+                finish(&blk[0], xb, is[0], ms[0], HAS_MIN, &acc[t][0]);
+                continue;
+            }
+            core(wp, WG_Q8K_TILE_R, xb, HAS_OFF, HAS_MIN, is, ms);
+#if WG_Q8K_LEVEL > 0 /* finish() of the four rows, lane by lane: the same f32 steps */
+            const __m128 dx = _mm_set1_ps(xb->d);
+            __m128 a = _mm_loadu_ps(acc[t]);
+            a = _mm_add_ps(a, _mm_mul_ps(_mm_mul_ps(d4, dx), _mm_cvtepi32_ps(_mm_loadu_si128((const __m128i *)is))));
+            if (HAS_MIN)
+                a = _mm_sub_ps(a, _mm_mul_ps(_mm_mul_ps(dmin4, dx), _mm_cvtepi32_ps(_mm_loadu_si128((const __m128i *)ms))));
+            _mm_storeu_ps(acc[t], a);
+#else
             for (int r = 0; r < nr; r++) finish(&blk[r], xb, is[r], ms[r], HAS_MIN, &acc[t][r]);
+#endif
         }
     }
     for (int t = 0; t < nt; t++)
