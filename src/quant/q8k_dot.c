@@ -5,7 +5,7 @@
  * Per weight super-block a row is decoded into 256 unsigned codes in element order
  * plus, per 16 elements, a scale, an offset and a minimum (plain C loops that each
  * build vectorizes for its flags). Only the code-times-x sum of 256 byte pairs is
- * written per level (vpmaddubsw + vpmaddwd, or vpdpbusd); it is exact in int32:
+ * written per level (vpmaddubsw, then vpmaddwd or VNNI's vpdpwssd); it is exact in int32:
  *   isum = sum_g sc_g * sum_{e in g} u_e q_e - sum_g off_g * bsum_g
  *   msum = sum_g mn_g * bsum_g
  *   acc += (d * dx) * isum, then acc -= (dmin * dx) * msum   (f32, block order)
@@ -47,12 +47,10 @@
 #endif
 
 /* One decoded weight super-block. `es` repeats each scale once per lane of the
- * level's int16 (or int32 for vpdpbusd) partial sums. */
+ * level's int16 partial sums (pairs of products). */
 typedef struct {
     _Alignas(64) uint8_t u[256];
-#if WG_Q8K_LEVEL == 3
-    int32_t es[64];
-#elif WG_Q8K_LEVEL > 0
+#if WG_Q8K_LEVEL > 0
     int16_t es[128];
 #endif
     int16_t sc[16], off[16], mn[16];
@@ -67,19 +65,13 @@ K_INLINE void expand_scales(k_dec *w) {
     for (int j = 0; j < 8; j++)
         _mm256_storeu_si256((__m256i *)(w->es + 16 * j),
                             _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(S, _mm256_set1_epi32(j)), ctrl));
-#elif WG_Q8K_LEVEL == 2 /* lane i of es vector k: scale 4k + i / 8 */
+#elif WG_Q8K_LEVEL >= 2 /* lane i of es vector k: scale 4k + i / 8 */
     const __m512i S = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)w->sc));
     const __m512i base = _mm512_set_epi64(0x0003000300030003ll, 0x0003000300030003ll, 0x0002000200020002ll,
                                           0x0002000200020002ll, 0x0001000100010001ll, 0x0001000100010001ll, 0, 0);
     for (int k = 0; k < 4; k++)
         _mm512_storeu_si512((void *)(w->es + 32 * k),
                             _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(4 * k))), S));
-#elif WG_Q8K_LEVEL == 3 /* lane i of es vector k: scale 4k + i / 4 */
-    const __m512i S = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)w->sc));
-    const __m512i base = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    for (int k = 0; k < 4; k++)
-        _mm512_storeu_si512((void *)(w->es + 16 * k),
-                            _mm512_permutexvar_epi32(_mm512_add_epi32(base, _mm512_set1_epi32(4 * k)), S));
 #else
     (void)w;
 #endif
@@ -260,9 +252,9 @@ K_INLINE void core(const k_dec *const *w, const int NR, const wg_q8k_block *x, c
         const __m512i qv = _mm512_loadu_si512((const void *)(x->qs + 64 * k));
         for (int r = 0; r < NR; r++) {
             const __m512i u = _mm512_load_si512((const void *)(w[r]->u + 64 * k));
-#if WG_Q8K_LEVEL == 3 /* four products a lane in int32, then that lane's scale */
-            const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, qv);
-            acc[r] = _mm512_add_epi32(acc[r], _mm512_mullo_epi32(p, _mm512_loadu_si512((const void *)(w[r]->es + 16 * k))));
+#if WG_Q8K_LEVEL == 3 /* pairs in int16, then pairs of pairs times their scale into int32 in one step */
+            const __m512i p = _mm512_maddubs_epi16(u, qv);
+            acc[r] = _mm512_dpwssd_epi32(acc[r], p, _mm512_loadu_si512((const void *)(w[r]->es + 32 * k)));
 #else
             const __m512i p = _mm512_maddubs_epi16(u, qv);
             acc[r] = _mm512_add_epi32(acc[r], _mm512_madd_epi16(p, _mm512_loadu_si512((const void *)(w[r]->es + 32 * k))));
