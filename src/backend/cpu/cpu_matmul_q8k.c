@@ -66,7 +66,9 @@ bool cpu_matmul_q8k(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n
     }
     wg_threadpool *p = c->pool;
     quant_job qj = {x, c->xqk, w->ne0};
-    wg_threadpool_run(p, quant_range, &qj, n, n < 8 ? n : 1);
+    /* a few rows on this thread: waking the pool would cost more */
+    if (n < 8) quant_range(&qj, 0, n, 0);
+    else wg_threadpool_run(p, quant_range, &qj, n, 1);
 
     q8k_job j = {w, c->xqk, cpu_row(out, 0), nb, w->ne1, n, dot, tile};
     const int64_t groups = (w->ne1 + WG_Q8K_TILE_R - 1) / WG_Q8K_TILE_R;
