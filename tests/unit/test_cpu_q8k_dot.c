@@ -7,7 +7,7 @@
  *    numbers and the sums small, and within 1e-5 of the sum of |terms| of a float64
  *    evaluation otherwise;
  *  - the tile (rows x tokens, odd counts) bit-identical to the dot kernel;
- *  - the backend's matmul for batches 1..17: the kernels at every level WGLLM_CPU_ISA
+ *  - the backend's matmul for batches 1..17 and past one tile: the kernels at every level WGLLM_CPU_ISA
  *    allows, the f32 path under WGLLM_CPU_EXACT=1. */
 #include <math.h>
 #include <stdint.h>
@@ -285,8 +285,9 @@ static bool backend_matmul(uint32_t type, const uint8_t *q, int64_t k, int64_t m
 
 static void test_backend(void) {
     /* rows not a multiple of the tile's, 3 super-blocks */
-    enum { K = 256 * 3, M = 4 * 9 + 3, NMAX = 17 };
-    static const int k_batches[] = {1, 2, 3, 4, 5, 8, 17};
+    enum { K = 256 * 3, M = 4 * 9 + 3, NMAX = WG_Q8K_TILE_T + 8 };
+    /* NMAX: more tokens than one tile holds, not a multiple of it */
+    static const int k_batches[] = {1, 2, 3, 4, 5, 8, 17, NMAX};
     static float x[K * NMAX], out[M * NMAX];
     for (int i = 0; i < K * NMAX; i++) x[i] = frand();
     static wg_q8k_block xq[NMAX][K / 256];
