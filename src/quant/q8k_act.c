@@ -7,21 +7,32 @@
 #include "quant/q8k_kernels.h"
 #include "quant/types.h"
 
-/* One pass per row and op, so plain C: the matrix products dominate by far. */
+/* roundf for |v| < 2^22 (here |v| <= 127) in arithmetic that vectorizes: adding and
+ * subtracting 1.5 * 2^23 rounds to nearest even; a tie (v - r exactly +-0.5, an exact
+ * difference) goes away from zero instead. NaN stays NaN. */
+static inline float round_half_away(float v) {
+    const float magic = 12582912.0f;
+    const float r = (v + magic) - magic;
+    const float diff = v - r;
+    return diff == 0.5f || diff == -0.5f ? v + (v > 0.0f ? 0.5f : -0.5f) : r;
+}
+
+/* One pass per row and op in plain C; the loops vectorize. */
 void wg_q8k_quantize_row(const float *x, wg_q8k_block *dst, int64_t n) {
     for (int64_t b = 0; b < n / 256; b++, x += 256) {
         float amax = 0.0f;
         bool nan = false;
-        for (int j = 0; j < 256; j++) {
+        for (int j = 0; j < 256; j++) { /* NaN is tracked apart, so a plain max (vectorizes) */
             nan |= x[j] != x[j];
-            amax = fmaxf(amax, fabsf(x[j]));
+            const float a = fabsf(x[j]);
+            amax = a > amax ? a : amax;
         }
         /* inf or NaN in x: d is inf or NaN and the codes 0, so every product is NaN */
         const float d = nan ? NAN : amax / 127.0f;
         float id = d > 0.0f ? 1.0f / d : 0.0f;
         if (!isfinite(id)) id = 0.0f;
         for (int j = 0; j < 256; j++) {
-            const float r = roundf(x[j] * id);
+            const float r = round_half_away(x[j] * id);
             /* finite x keeps |r| <= 127; the guards only tame inf/NaN */
             dst[b].qs[j] = (int8_t)(r >= 127.0f ? 127 : r <= -127.0f ? -127 : r == r ? (int)r : 0);
         }

@@ -87,6 +87,9 @@ static void test_quantize(void) {
     static float x[N];
     for (int i = 0; i < N; i++) x[i] = frand() * (float)(1 + i % 5);
     for (int j = 0; j < 256; j++) x[256 + j] = 0.0f; /* an all-zero block: d 0, codes 0 */
+    /* d = 1 and every other value halfway between two codes: ties go away from zero */
+    for (int j = 0; j < 256; j++) x[512 + j] = (float)(j % 254) - 126.5f;
+    x[512] = 127.0f;
     wg_q8k_block q[N / 256];
     wg_q8k_quantize_row(x, q, N);
     for (int b = 0; b < N / 256; b++) {
@@ -104,6 +107,7 @@ static void test_quantize(void) {
         }
     }
     CHECK(q[1].d == 0.0f);
+    CHECK(q[2].d == 1.0f && q[2].qs[1] == -126 && q[2].qs[2] == -125 && q[2].qs[128] == 2 && q[2].qs[253] == 127);
 
     /* inf or NaN in x must not vanish: the products with that block are NaN */
     uint8_t row[MAX_BLOCK_BYTES * 2];
