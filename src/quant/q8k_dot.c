@@ -199,20 +199,22 @@ K_INLINE int32_t hsum256(__m256i v) {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm_cvtsi128_si32(s);
 }
-/* The sums of the four lanes of each of a, b, c, d, as lanes 0..3. */
-K_INLINE __m128i hsum4x4(__m128i a, __m128i b, __m128i c, __m128i d) {
-    const __m128i ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
-    const __m128i cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
-    return _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd));
-}
 K_INLINE __m128i fold256(__m256i v) { return _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)); }
+
+/* The sums of the lanes of each of a, b, c, d, as lanes 0..3: transpose-add within
+ * each 128-bit lane first, then fold the lanes once for all four. */
+K_INLINE __m128i hsum4x4_256(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+    const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+    return fold256(_mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd)));
+}
 
 /* The minimums' sums of NR rows (HAS_MIN types). */
 K_INLINE void min_sums(const k_dec *const *w, const int NR, __m256i bs, int32_t *msum) {
     if (NR == WG_Q8K_TILE_R) {
-        __m128i m[WG_Q8K_TILE_R];
-        for (int r = 0; r < NR; r++) m[r] = fold256(_mm256_madd_epi16(bs, _mm256_loadu_si256((const __m256i *)w[r]->mn)));
-        _mm_storeu_si128((__m128i *)msum, hsum4x4(m[0], m[1], m[2], m[3]));
+        __m256i m[WG_Q8K_TILE_R];
+        for (int r = 0; r < NR; r++) m[r] = _mm256_madd_epi16(bs, _mm256_loadu_si256((const __m256i *)w[r]->mn));
+        _mm_storeu_si128((__m128i *)msum, hsum4x4_256(m[0], m[1], m[2], m[3]));
     } else {
         for (int r = 0; r < NR; r++) msum[r] = hsum256(_mm256_madd_epi16(bs, _mm256_loadu_si256((const __m256i *)w[r]->mn)));
     }
@@ -233,7 +235,7 @@ K_INLINE void core(const k_dec *const *w, const int NR, const wg_q8k_block *x, c
         }
     }
     if (NR == WG_Q8K_TILE_R)
-        _mm_storeu_si128((__m128i *)isum, hsum4x4(fold256(acc[0]), fold256(acc[1]), fold256(acc[2]), fold256(acc[3])));
+        _mm_storeu_si128((__m128i *)isum, hsum4x4_256(acc[0], acc[1], acc[2], acc[3]));
     else
         for (int r = 0; r < NR; r++) isum[r] = hsum256(acc[r]);
     if (HAS_MIN) min_sums(w, NR, bs, msum);
@@ -261,11 +263,12 @@ K_INLINE void core(const k_dec *const *w, const int NR, const wg_q8k_block *x, c
 #endif
         }
     }
-    if (NR == WG_Q8K_TILE_R) {
-        __m128i h[WG_Q8K_TILE_R];
-        for (int r = 0; r < NR; r++)
-            h[r] = fold256(_mm256_add_epi32(_mm512_castsi512_si256(acc[r]), _mm512_extracti64x4_epi64(acc[r], 1)));
-        _mm_storeu_si128((__m128i *)isum, hsum4x4(h[0], h[1], h[2], h[3]));
+    if (NR == WG_Q8K_TILE_R) { /* transpose-add in each 128-bit lane, then fold the lanes once */
+        const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(acc[0], acc[1]), _mm512_unpackhi_epi32(acc[0], acc[1]));
+        const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(acc[2], acc[3]), _mm512_unpackhi_epi32(acc[2], acc[3]));
+        const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+        const __m256i t2 = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+        _mm_storeu_si128((__m128i *)isum, fold256(t2));
     } else {
         for (int r = 0; r < NR; r++) isum[r] = _mm512_reduce_add_epi32(acc[r]);
     }
