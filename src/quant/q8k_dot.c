@@ -2,16 +2,21 @@
  * the portable reference, and q8k_dot_avx2.c, q8k_dot_avx512.c and q8k_dot_vnni.c
  * include it again with WG_Q8K_LEVEL set (the build gives each its -m flags).
  *
- * Per weight super-block a row is decoded into 256 unsigned codes in element order
- * plus, per 16 elements, a scale, an offset and a minimum (plain C loops that each
- * build vectorizes for its flags). Only the code-times-x sum of 256 byte pairs is
- * written per level (vpmaddubsw, then vpmaddwd or VNNI's vpdpwssd); it is exact in int32:
+ * For the tiles, each weight super-block is decoded once into 256 unsigned codes in
+ * element order plus, per 16 elements, a scale, an offset and a minimum (plain C
+ * loops that each build vectorizes for its flags); only the code-times-x sums are
+ * written per level (vpmaddubsw, then vpmaddwd or VNNI's vpdpwssd). The one-token
+ * dots of q4_k, q5_k and q6_k keep codes and scales in registers instead (weights
+ * stream from memory there). Either way, per super-block, exact in int32:
  *   isum = sum_g sc_g * sum_{e in g} u_e q_e - sum_g off_g * bsum_g
  *   msum = sum_g mn_g * bsum_g
  *   acc += (d * dx) * isum, then acc -= (dmin * dx) * msum   (f32, block order)
- * where the signed code is u - off_g / sc_g (q6_k: 32, q3_k: 4, else 0). The f32
- * steps are the same everywhere (ISO C: no contraction into FMA), so all levels
+ * with off_g = sc_g * (what u exceeds the signed code by: q6_k 32, q3_k 4, else 0).
+ * The f32 steps are the same everywhere, never contracted into FMA, so all levels
  * and both entry points give the same bits. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* GCC's default in ISO C mode; clang contracts unless told */
+#endif
 #ifndef WG_Q8K_LEVEL
 #define WG_Q8K_LEVEL 0
 #endif
