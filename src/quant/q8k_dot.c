@@ -44,6 +44,12 @@
 #endif
 
 #define K_INLINE static inline __attribute__((always_inline))
+/* acc + pairs of int16 products of p and s, in int32: one vpdpwssd with VNNI */
+#if WG_Q8K_LEVEL == 3
+#define K_MADD_ACC(acc, p, s) _mm512_dpwssd_epi32((acc), (p), (s))
+#elif WG_Q8K_LEVEL == 2
+#define K_MADD_ACC(acc, p, s) _mm512_add_epi32((acc), _mm512_madd_epi16((p), (s)))
+#endif
 #define K_PREFETCH 1024 /* bytes ahead in each weight row */
 #if WG_Q8K_LEVEL > 0
 #define K_HALF(p) _cvtsh_ss(wg_load_le16(p)) /* F16C: the same exact conversion */
@@ -259,13 +265,7 @@ K_INLINE void core(const k_dec *const *w, const int NR, const wg_q8k_block *x, c
         const __m512i qv = _mm512_loadu_si512((const void *)(x->qs + 64 * k));
         for (int r = 0; r < NR; r++) {
             const __m512i u = _mm512_load_si512((const void *)(w[r]->u + 64 * k));
-#if WG_Q8K_LEVEL == 3 /* pairs in int16, then pairs of pairs times their scale into int32 in one step */
-            const __m512i p = _mm512_maddubs_epi16(u, qv);
-            acc[r] = _mm512_dpwssd_epi32(acc[r], p, _mm512_loadu_si512((const void *)(w[r]->es + 32 * k)));
-#else
-            const __m512i p = _mm512_maddubs_epi16(u, qv);
-            acc[r] = _mm512_add_epi32(acc[r], _mm512_madd_epi16(p, _mm512_loadu_si512((const void *)(w[r]->es + 32 * k))));
-#endif
+            acc[r] = K_MADD_ACC(acc[r], _mm512_maddubs_epi16(u, qv), _mm512_loadu_si512((const void *)(w[r]->es + 32 * k)));
         }
     }
     if (NR == WG_Q8K_TILE_R) { /* transpose-add in each 128-bit lane, then fold the lanes once */
@@ -389,14 +389,9 @@ K_INLINE float dot_q45(const uint8_t *row, const wg_q8k_block *x, int64_t nb, co
         }
         const int32_t isum = hsum256(accv);
 #else
-#if WG_Q8K_LEVEL == 3
-        const __m512i scw = _mm512_cvtepu8_epi32(sc8); /* scale j in int32 lane j */
-        const __m512i base = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-#else
         const __m512i scw = _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(sc8)); /* scale j in int16 lane j */
         const __m512i base = _mm512_set_epi64(0x0001000100010001ll, 0x0001000100010001ll, 0x0001000100010001ll,
                                               0x0001000100010001ll, 0, 0, 0, 0);
-#endif
         __m512i accv = _mm512_setzero_si512();
         for (int k = 0; k < 4; k++) { /* low half: low nibbles, scale 2k; high half: high nibbles, scale 2k + 1 */
             const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
@@ -408,13 +403,8 @@ K_INLINE float dot_q45(const uint8_t *row, const wg_q8k_block *x, int64_t nb, co
             }
             const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
             const __m512i q = _mm512_loadu_si512((const void *)(xb->qs + 64 * k));
-#if WG_Q8K_LEVEL == 3
-            const __m512i sv = _mm512_permutexvar_epi32(_mm512_add_epi32(base, _mm512_set1_epi32(2 * k)), scw);
-            accv = _mm512_add_epi32(accv, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q), sv));
-#else
             const __m512i sv = _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(2 * k))), scw);
-            accv = _mm512_add_epi32(accv, _mm512_madd_epi16(_mm512_maddubs_epi16(u, q), sv));
-#endif
+            accv = K_MADD_ACC(accv, _mm512_maddubs_epi16(u, q), sv);
         }
         const int32_t isum = _mm512_reduce_add_epi32(accv);
 #endif
@@ -456,25 +446,15 @@ K_INLINE float dot_q6(const uint8_t *row, const wg_q8k_block *x, int64_t nb) {
         }
         const int32_t isum = hsum256(accv);
 #else
-#if WG_Q8K_LEVEL == 3
-        const __m512i scw = _mm512_cvtepi16_epi32(sc);
-        const __m512i base = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-#else
         const __m512i scw = _mm512_zextsi256_si512(sc);
         const __m512i base = _mm512_set_epi64(0x0003000300030003ll, 0x0003000300030003ll, 0x0002000200020002ll,
                                               0x0002000200020002ll, 0x0001000100010001ll, 0x0001000100010001ll, 0, 0);
-#endif
         __m512i accv = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
         for (int k = 0; k < 4; k++) { /* elements 64k .. 64k + 63: groups 4k .. 4k + 3 */
             const __m512i uu = _mm512_inserti64x4(_mm512_castsi256_si512(u[2 * k]), u[2 * k + 1], 1);
             const __m512i q = _mm512_loadu_si512((const void *)(xb->qs + 64 * k));
-#if WG_Q8K_LEVEL == 3
-            const __m512i sv = _mm512_permutexvar_epi32(_mm512_add_epi32(base, _mm512_set1_epi32(4 * k)), scw);
-            accv = _mm512_add_epi32(accv, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uu, q), sv));
-#else
             const __m512i sv = _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(4 * k))), scw);
-            accv = _mm512_add_epi32(accv, _mm512_madd_epi16(_mm512_maddubs_epi16(uu, q), sv));
-#endif
+            accv = K_MADD_ACC(accv, _mm512_maddubs_epi16(uu, q), sv);
         }
         const int32_t isum = _mm512_reduce_add_epi32(accv);
 #endif
