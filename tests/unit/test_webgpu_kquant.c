@@ -251,6 +251,7 @@ static wg_backend *make_gpu(void) {
 int main(void) {
     char err[256];
     unsetenv("WGLLM_WEBGPU_MAX_BINDING");
+    setenv("WGLLM_CPU_EXACT", "1", 1); /* the reference: the CPU's f32 path */
     pair p = {0};
     p.cpu = wg_backend_cpu_create(2, err, sizeof err);
     CHECK_MSG(p.cpu != NULL, "%s", err);

@@ -21,6 +21,7 @@ static void cpu_destroy(wg_backend *b) {
         free(c->scratch);
         free(c->rowbuf);
         free(c->xq);
+        free(c->xqk);
         free(c);
     }
     free(b);

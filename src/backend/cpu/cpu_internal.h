@@ -26,6 +26,8 @@ typedef struct cpu_ctx {
     int isa;     /* wg_cpu_isa of the int8 kernels (WGLLM_CPU_ISA caps it) */
     struct wg_q8_block *xq; /* the int8 rows of x of the current matmul, grown on demand */
     size_t xq_blocks;
+    struct wg_q8k_block *xqk; /* the Q8_K rows of x of the current K-quant matmul, grown on demand */
+    size_t xqk_blocks;
     bool failed; /* an op could not run; reported by synchronize */
     char error[128];
 } cpu_ctx;
@@ -56,6 +58,9 @@ void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n,
 /* The matmul on int8 x (cpu_matvec_q8.c), any batch size: false, having done nothing,
  * where it does not apply (exact mode, a weight type without int8 kernel, no memory). */
 bool cpu_matmul_q8(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
+/* The K-quant matmul on Q8_K x (cpu_matmul_q8k.c), any batch size: false, having
+ * done nothing, where it does not apply (exact mode, not a K-quant, no memory). */
+bool cpu_matmul_q8k(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out);
 /* Reads WGLLM_CPU_EXACT and WGLLM_CPU_ISA into c; false + message for a bad value. */
 bool cpu_arith_from_env(cpu_ctx *c, char *err, size_t err_size);
 void cpu_op_rope(wg_backend *b, wg_tensor *x, int n, int n_heads, int head_dim, const wg_rope *rope, int pos0,

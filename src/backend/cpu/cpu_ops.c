@@ -140,6 +140,7 @@ static void matmul_range(void *arg, int64_t r0, int64_t r1, int tid) {
 
 void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
     cpu_ctx *c = b->ctx;
+    if (cpu_matmul_q8k(b, w, x, n, out)) return;
     if (cpu_matmul_q8(b, w, x, n, out)) return;
     if (cpu_is_x16(w)) { /* only the int8 kernels read the repacked layout */
         cpu_fail(b, "out of memory for the int8 rows of a matmul");
