@@ -210,8 +210,7 @@ tests_of() {
     esac
 }
 # llama-bench's tg test starts on an empty cache, so wgllm's tg is timed after a 1-token prompt;
-# wgllm bench has no depth option: its tg at depth D is the tg after a D-token prompt, which
-# covers the same cache positions D..D+N-1 as llama-bench -d D.
+# at depth D both engines fill the cache with D tokens first, untimed (-d D), then time tg.
 llama_args() {
     case $1 in
         pp*) echo "-p $n_prompt -n 0" ;;
@@ -222,7 +221,7 @@ llama_args() {
 wgllm_args() {
     case $1 in
         pp*) echo "-p $n_prompt -n 0" ;;
-        *@d*) echo "-p $depth -n $n_gen" ;;
+        *@d*) echo "-p 1 -n $n_gen -d $depth" ;;
         *) echo "-p 1 -n $n_gen" ;;
     esac
 }
@@ -280,8 +279,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 noamx_line=""
 depth_line=""
 [ "$depth" -gt 0 ] && depth_line="
-  tg$n_gen@d$depth: llama-bench \`-d $depth\`; wgllm bench has no depth option, so \`-p $depth -n $n_gen\`
-  (its tg is timed over the same cache positions $depth..$((depth + n_gen - 1)))."
+  tg$n_gen@d$depth: both engines \`-d $depth\` (the cache filled with $depth tokens, untimed, then tg timed)."
 [ "$amx" = 1 ] && noamx_line="
 - llama.cpp without AMX: the same build with \`-mno-amx-tile -mno-amx-int8 -mno-amx-bf16\` (column \"no AMX\"):
   the 1.0x bar applies to the instruction sets both engines use."
