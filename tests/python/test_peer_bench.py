@@ -164,8 +164,8 @@ elif a[0] == "quantize":
 else:
     opt = dict(zip(a[1::2], a[2::2]))
     assert a[0] == "bench" and opt["--backend"] == "cpu" and "--json" in a and os.path.isfile(opt["-m"])
-    p, n = int(opt["-p"]), int(opt["-n"])
-    tg = {(8, 0): 0.0, (1, 4): 2.99, (16, 4): 2.5}[(p, n)]
+    p, n, d = int(opt["-p"]), int(opt["-n"]), int(opt.get("-d", 0))
+    tg = {(8, 0, 0): 0.0, (1, 4, 0): 2.99, (1, 4, 16): 2.5}[(p, n, d)]
     print(wgllm_record(p, n, "100.00" if n == 0 else "5.00", "%.2f" % tg))
 '''
 
@@ -207,7 +207,7 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
         "llama-bench -m tinyllama-q4_0.gguf -t 2 -p 0 -n 4 -r 1 -o jsonl",
         "wgllm bench -m tinyllama-q4_0.gguf --backend cpu -t 2 -p 1 -n 4 --reps 1 --json",
         "llama-bench -m tinyllama-q4_0.gguf -t 2 -p 0 -n 4 -d 16 -r 1 -o jsonl",
-        "wgllm bench -m tinyllama-q4_0.gguf --backend cpu -t 2 -p 16 -n 4 --reps 1 --json",
+        "wgllm bench -m tinyllama-q4_0.gguf --backend cpu -t 2 -p 1 -n 4 -d 16 --reps 1 --json",
     ]
     assert runs[6:10] == [
         "llama-bench -m tinyllama-q4_k_m.gguf -t 2 -p 8 -n 0 -r 1 -o jsonl",
@@ -225,7 +225,7 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
     assert record.startswith("## CPU backend against llama.cpp (")
     for needed in ("Machine: ", "flags of interest:", "wgllm commit: ", "-DGGML_NATIVE=ON",
                    "Command: `bench/cpu_vs_llamacpp.sh --models-dir", "`wgllm synth --preset tinyllama --ctx 4096"
-                   " --type q4_0 --seed 1 tinyllama-q4_0.gguf`", "wgllm bench has no depth option"):
+                   " --type q4_0 --seed 1 tinyllama-q4_0.gguf`", "both engines `-d 16`"):
         assert needed in record, needed
     rows = rows_of(record)
     assert rows[1:] == [
