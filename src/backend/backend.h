@@ -55,6 +55,10 @@ typedef struct wg_backend_ops {
      * and must stay valid until the tensor is freed (backends may reference it, e.g. mmap). */
     wg_tensor *(*weight_create)(wg_backend *b, uint32_t type, int64_t ne0, int64_t ne1, const void *data,
                                 char *err, size_t err_size);
+    /* Optional (NULL: !weights_reference_host for every weight): true when this weight keeps
+     * no pointer to the caller's bytes (the backend made its own copy, e.g. repacked), so the
+     * caller may drop their pages. */
+    bool (*weight_copied)(const wg_backend *b, const wg_tensor *t);
     /* Zero-initialised f32 activation matrix. */
     wg_tensor *(*buffer_create)(wg_backend *b, int64_t ne0, int64_t ne1, char *err, size_t err_size);
     /* Optional (NULL: buffer_create): a zero-initialised f32 matrix for results (the logits)

@@ -58,10 +58,17 @@ static bool load_data(loader *ld, const gguf_tensor_info *ti) {
     return gguf_tensor_load(ld->m->file, ti, ld->err, ld->err_size);
 }
 
-/* Once a backend has copied a weight (to a GPU), its host pages are dropped, so host
- * memory stays small while a large model uploads. */
-static void drop_host_pages(const loader *ld, const gguf_tensor_info *ti) {
-    if (ld->m->backend->ops->weights_reference_host) return;
+/* Whether the backend keeps its own copy of weight t (uploaded to a GPU, repacked). */
+static bool weight_copied(const loader *ld, const wg_tensor *t) {
+    const wg_backend *b = ld->m->backend;
+    return b->ops->weight_copied ? b->ops->weight_copied(b, t) : !b->ops->weights_reference_host;
+}
+
+/* Once a backend has copied every weight made of a tensor, the tensor's host pages are
+ * dropped, so host memory stays small while a large model uploads or is repacked. */
+static void drop_host_pages(const loader *ld, const gguf_tensor_info *ti, wg_tensor *const *views, int n) {
+    for (int i = 0; i < n; i++)
+        if (!weight_copied(ld, views[i])) return;
     gguf_tensor_unload(ld->m->file, ti);
 }
 
@@ -92,7 +99,7 @@ static bool load_split(loader *ld, const char *name, int64_t ne0, const int64_t 
     for (int i = 0; i < n_out; row0 += rows[i], i++)
         if (!(out[i] = weight_rows(ld, name, ti, row0, rows[i]))) return false;
     ld->m->weight_bytes += ti->nbytes;
-    drop_host_pages(ld, ti);
+    drop_host_pages(ld, ti, out, n_out);
     return true;
 }
 

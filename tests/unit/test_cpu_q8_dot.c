@@ -18,6 +18,7 @@
 #include "check.h"
 #include "int8_ref.h"
 #include "quant/q8_act.h"
+#include "quant/q8_x16.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
@@ -173,6 +174,68 @@ static void test_kernels(void) {
     }
 }
 
+/* The x16 layout (q4_0, q8_0 sixteen rows at a time): packing round trip, and every
+ * level's kernel for 1..TOK tokens (more than one tile) against the exact sums of each row. */
+static void test_x16_kernels(void) {
+    enum { TOK = 19 };
+    const int best = (int)wg_cpu_isa_best();
+    const uint32_t types[] = {WG_TYPE_Q4_0, WG_TYPE_Q8_0};
+    CHECK(!wg_x16_type(WG_TYPE_Q4_1) && !wg_x16_type(WG_TYPE_F32) && wg_x16_matmul_kernel(WG_TYPE_Q5_0, 0) == NULL);
+    CHECK(wg_x16_matmul_kernel(WG_TYPE_Q4_0, best + 1) == NULL && wg_x16_matmul_kernel(WG_TYPE_Q4_0, -1) == NULL);
+    for (int ti = 0; ti < 2; ti++) {
+        const uint32_t type = types[ti];
+        for (size_t s = 0; s < sizeof k_blocks / sizeof k_blocks[0]; s++) {
+            const int nb = k_blocks[s], n = nb * 32;
+            const size_t rb = wg_type_row_bytes(type, n);
+            uint8_t *rows = malloc(rb * 32), *packed = malloc(rb * 32), *back = malloc(rb);
+            float *x = malloc(sizeof(float) * (size_t)n);
+            wg_q8_block *xq = malloc(sizeof(wg_q8_block) * (size_t)nb * TOK);
+            float out[TOK * 16];
+            for (int trial = 0; trial < 4; trial++) {
+                const bool whole = trial % 2 == 0;
+                for (int r = 0; r < 32; r++) random_row(type, rows + (size_t)r * rb, nb, whole ? whole_scale : small_scale);
+                wg_x16_pack(type, rows, packed, n, 32);
+                for (int r = 0; r < 32; r++) {
+                    wg_x16_unpack_row(type, packed, r, n, back);
+                    CHECK_MSG(memcmp(back, rows + (size_t)r * rb, rb) == 0, "%s nb %d: row %d unpacked differs",
+                              wg_type_name(type), nb, r);
+                }
+                for (int t = 0; t < TOK; t++) {
+                    for (int i = 0; i < n; i++)
+                        x[i] = whole ? (float)((int)(rnd() % 255) - 127) : frand() * (float)(1 + (i / 32) % 4);
+                    if (whole) /* amax 127 in every block: d = 1, codes = x */
+                        for (int b = 0; b < nb; b++) x[b * 32 + (int)(rnd() % 32)] = 127.0f;
+                    wg_q8_quantize_row(x, xq + (size_t)t * (size_t)nb, n);
+                }
+                for (int isa = 0; isa <= best; isa++) {
+                    for (int nt = 1; nt <= TOK; nt += nt < 10 ? 1 : 9) {
+                        for (int g = 0; g < 2; g++) {
+                            wg_x16_matmul_kernel(type, isa)(packed + (size_t)g * wg_x16_group_bytes(type, n), xq, nb, nt,
+                                                            nb, out, 16);
+                            int bad = 0;
+                            for (int t = 0; t < nt; t++)
+                                for (int i = 0; i < 16; i++) {
+                                    double abs_sum;
+                                    const double want =
+                                        exact_dot(type, rows + (size_t)(16 * g + i) * rb, xq + (size_t)t * (size_t)nb, nb, &abs_sum);
+                                    const double got = out[t * 16 + i];
+                                    bad += whole ? got != want : fabs(got - want) > 1e-5 * abs_sum + 1e-30;
+                                }
+                            CHECK_MSG(bad == 0, "x16 %s %s nb %d nt %d %s: %d of %d outputs off", wg_type_name(type),
+                                      wg_cpu_isa_name(isa), nb, nt, whole ? "whole numbers" : "random", bad, nt * 16);
+                        }
+                    }
+                }
+            }
+            free(rows);
+            free(packed);
+            free(back);
+            free(x);
+            free(xq);
+        }
+    }
+}
+
 static void test_lookup(void) {
     CHECK(wg_q8_dot_kernel(WG_TYPE_F32, WG_CPU_ISA_SCALAR) == NULL);
     CHECK(wg_q8_dot_kernel(WG_TYPE_Q4_K, WG_CPU_ISA_SCALAR) == NULL);
@@ -208,8 +271,57 @@ static bool backend_matmul(uint32_t type, const uint8_t *q, int64_t k, int64_t m
     return ok;
 }
 
+/* What the backend's int8 matmul of n tokens gives for row r of q (m rows) and the int8
+ * row xq at a level: weights of the x16 types with a multiple of 16 rows are repacked, the
+ * rest dotted row by row (one token) or through the tile of q8_gemm.h, which sums as the
+ * scalar kernel (test_cpu_q8_gemm.c). */
+static float expected_q8(uint32_t type, int level, int n, const uint8_t *q, int64_t k, int64_t m, int64_t r,
+                         const wg_q8_block *xq) {
+    const size_t rb = wg_type_row_bytes(type, k);
+    if (!wg_x16_type(type) || m % WG_X16_ROWS != 0)
+        return wg_q8_dot_kernel(type, n >= 2 ? WG_CPU_ISA_SCALAR : level)(q + (size_t)r * rb, xq, k / 32);
+    uint8_t *packed = malloc(WG_X16_ROWS * rb);
+    float out[WG_X16_ROWS];
+    wg_x16_pack(type, q + (size_t)(r / WG_X16_ROWS) * WG_X16_ROWS * rb, packed, k, WG_X16_ROWS);
+    wg_x16_matmul_kernel(type, level)(packed, xq, k / 32, 1, k / 32, out, WG_X16_ROWS);
+    free(packed);
+    return out[r % WG_X16_ROWS];
+}
+
+/* Embedding rows of a repacked table come back as the file's rows dequantized. */
+static void test_get_rows_x16(void) {
+    enum { K = 32 * 5, M = 48 };
+    for (int ti = 0; ti < 2; ti++) {
+        const uint32_t type = ti ? WG_TYPE_Q8_0 : WG_TYPE_Q4_0;
+        const size_t rb = wg_type_row_bytes(type, K);
+        uint8_t q[M * 34 * 5];
+        for (int r = 0; r < M; r++) random_row(type, q + (size_t)r * rb, K / 32, small_scale);
+        char err[256];
+        wg_backend *b = wg_backend_cpu_create(1, err, sizeof err);
+        CHECK_MSG(b != NULL, "cpu backend: %s", err);
+        if (!b) return;
+        wg_tensor *W = b->ops->weight_create(b, type, K, M, q, err, sizeof err);
+        wg_tensor *Y = b->ops->buffer_create(b, K, 3, err, sizeof err);
+        CHECK(W && Y && b->ops->weight_copied && b->ops->weight_copied(b, W));
+        const int32_t ids[3] = {0, 17, 47};
+        float got[3 * K], want[K];
+        if (W && Y) {
+            b->ops->get_rows(b, W, ids, 3, Y);
+            CHECK(b->ops->synchronize(b));
+            b->ops->read_rows(b, Y, 0, 3, got);
+            for (int i = 0; i < 3; i++) {
+                wg_dequantize_row(type, q + (size_t)ids[i] * rb, want, K);
+                CHECK_MSG(memcmp(got + i * K, want, sizeof want) == 0, "%s get_rows row %d", wg_type_name(type), ids[i]);
+            }
+        }
+        b->ops->tensor_free(b, W);
+        b->ops->tensor_free(b, Y);
+        b->ops->destroy(b);
+    }
+}
+
 static void test_backend(void) {
-    enum { K = 32 * 7, M = 300, N = 3 };
+    enum { K = 32 * 7, M = 304, N = 9 };
     float x[K * N], out[M * N];
     for (int i = 0; i < K * N; i++) x[i] = frand();
     wg_q8_block xq[N][K / 32];
@@ -219,7 +331,8 @@ static void test_backend(void) {
         const size_t rb = wg_type_row_bytes(type, K);
         uint8_t *q = malloc(rb * M);
         for (int r = 0; r < M; r++) random_row(type, q + (size_t)r * rb, K / 32, small_scale);
-        for (int n = 1; n <= N; n++) {
+        /* 9 tokens: a prompt batch, int8 for every type */
+        for (int n = 1; n <= N; n = n < 3 ? n + 1 : N + (n == N)) {
             /* the default and every level: the kernel of that level on the rounded x */
             for (int isa = -1; isa <= (int)wg_cpu_isa_best(); isa++) {
                 if (isa < 0) unsetenv("WGLLM_CPU_ISA");
@@ -229,16 +342,14 @@ static void test_backend(void) {
                 int bad = 0;
                 for (int i = 0; i < n; i++)
                     for (int r = 0; r < M; r++)
-                        /* 2+ tokens take the tile (test_cpu_q8_gemm.c): the scalar kernel's sums */
-                        bad += out[i * M + r] != wg_q8_dot_kernel(type, n >= 2 ? WG_CPU_ISA_SCALAR : level)(
-                                                     q + (size_t)r * rb, xq[i], K / 32);
+                        bad += out[i * M + r] != expected_q8(type, level, n, q, K, M, r, xq[i]);
                 CHECK_MSG(bad == 0, "%s n %d WGLLM_CPU_ISA=%s: %d outputs differ from the kernel", wg_type_name(type),
                           n, isa < 0 ? "(unset)" : wg_cpu_isa_name(isa), bad);
             }
             unsetenv("WGLLM_CPU_ISA");
             /* exact mode: the f32 dot of the f32 x, as before int8 existed */
             setenv("WGLLM_CPU_EXACT", "1", 1);
-            if (backend_matmul(type, q, K, M, x, n, out)) {
+            if (n < N && backend_matmul(type, q, K, M, x, n, out)) {
                 int bad = 0;
                 for (int i = 0; i < n; i++)
                     for (int r = 0; r < M; r++)
@@ -269,6 +380,8 @@ int main(void) {
     test_quantize();
     test_lookup();
     test_kernels();
+    test_x16_kernels();
+    test_get_rows_x16();
     test_backend();
     CHECK_DONE();
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu_internal.h"
+#include "quant/q8_x16.h"
 #include "quant/types.h"
 
 static void cpu_destroy(wg_backend *b) {
@@ -49,6 +50,24 @@ static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, i
     }
     cpu_tensor *ct = t->impl;
     ct->row_bytes = row_bytes;
+    const cpu_ctx *c = b->ctx;
+    /* The int8 kernels read q4_0 and q8_0 sixteen rows at a time from a repacked copy (the
+     * model loader then drops the file's pages of it); the exact path keeps the file's rows. */
+    if (!c->exact && wg_x16_type(type) && ne1 % WG_X16_ROWS == 0 && ne0 % 32 == 0 &&
+        wg_x16_matmul_kernel(type, c->isa)) {
+        const size_t total = row_bytes * (size_t)ne1;
+        void *packed = aligned_alloc(64, (total + 63) & ~(size_t)63);
+        if (!packed) {
+            free(t);
+            snprintf(err, err_size, "cpu backend: out of memory repacking a %zu-byte weight", total);
+            return NULL;
+        }
+        wg_x16_pack(type, data, packed, ne0, ne1);
+        ct->data = packed;
+        ct->owned = true;
+        ct->x16 = true;
+        return t;
+    }
     /* f32 rows are read as floats: copy data that is not 4-byte aligned. */
     if (((uintptr_t)data & 3u) != 0) {
         size_t total = row_bytes * (size_t)ne1;
@@ -107,6 +126,8 @@ static void cpu_read_rows(wg_backend *b, const wg_tensor *t, int64_t row0, int64
     memcpy(dst, cpu_row(t, row0), (size_t)n * (size_t)t->ne0 * sizeof(float));
 }
 
+static bool cpu_weight_copied(const wg_backend *b, const wg_tensor *t) { return ((const cpu_tensor *)t->impl)->owned; }
+
 static bool cpu_synchronize(wg_backend *b) {
     cpu_ctx *c = b->ctx;
     bool ok = !c->failed;
@@ -122,6 +143,7 @@ static const wg_backend_ops k_cpu_ops = {
     .host_memory = true,
     .destroy = cpu_destroy,
     .weight_create = cpu_weight_create,
+    .weight_copied = cpu_weight_copied,
     .buffer_create = cpu_buffer_create,
     .tensor_free = cpu_tensor_free,
     .write_rows = cpu_write_rows,

@@ -12,6 +12,7 @@ typedef struct cpu_tensor {
     void *data;
     size_t row_bytes;
     bool owned;
+    bool x16; /* a weight repacked sixteen rows at a time (quant/q8_x16.h): cpu_row does not apply */
 } cpu_tensor;
 
 typedef struct cpu_ctx {
@@ -33,7 +34,12 @@ static inline void *cpu_row(const wg_tensor *t, int64_t row) {
     return (char *)ct->data + (size_t)row * ct->row_bytes;
 }
 
+static inline bool cpu_is_x16(const wg_tensor *t) { return ((const cpu_tensor *)t->impl)->x16; }
+
 int cpu_online_count(void);
+
+/* Records an op's failure for synchronize (the first one). */
+void cpu_fail(wg_backend *b, const char *msg);
 
 void cpu_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out);
 void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int n, wg_tensor *dst,

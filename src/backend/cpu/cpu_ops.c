@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu_internal.h"
+#include "quant/q8_x16.h"
 #include "quant/quant.h"
+#include "quant/types.h"
 
 int cpu_online_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -17,6 +19,19 @@ int cpu_online_count(void) {
 static wg_threadpool *pool_of(wg_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
 
 void cpu_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, int n, wg_tensor *out) {
+    if (cpu_is_x16(table)) { /* each row back in the file's layout first */
+        uint8_t *row = malloc(wg_type_row_bytes(table->type, table->ne0));
+        if (!row) {
+            cpu_fail(b, "out of memory for an embedding row");
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            wg_x16_unpack_row(table->type, ((const cpu_tensor *)table->impl)->data, ids[i], table->ne0, row);
+            wg_dequantize_row(table->type, row, cpu_row(out, i), table->ne0);
+        }
+        free(row);
+        return;
+    }
     for (int i = 0; i < n; i++)
         wg_dequantize_row(table->type, cpu_row(table, ids[i]), cpu_row(out, i), table->ne0);
 }
@@ -26,8 +41,7 @@ void cpu_op_copy_rows(wg_backend *b, const wg_tensor *src, int64_t src_row0, int
     memmove(cpu_row(dst, dst_row0), cpu_row(src, src_row0), (size_t)n * (size_t)src->ne0 * sizeof(float));
 }
 
-/* Records an op's failure for synchronize (the first one). */
-static void fail(wg_backend *b, const char *msg) {
+void cpu_fail(wg_backend *b, const char *msg) {
     cpu_ctx *c = b->ctx;
     if (c->failed) return;
     c->failed = true;
@@ -37,7 +51,7 @@ static void fail(wg_backend *b, const char *msg) {
 void cpu_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, float eps, int n, wg_tensor *out) {
     const int64_t d = x->ne0, g = w->ne0;
     if (w->type != WG_TYPE_F32 || g <= 0 || d % g != 0) {
-        fail(b, "rms_norm weight must be f32 of a length dividing the row");
+        cpu_fail(b, "rms_norm weight must be f32 of a length dividing the row");
         return;
     }
     const float *wv = cpu_row(w, 0);
@@ -96,6 +110,10 @@ static void matmul_range(void *arg, int64_t r0, int64_t r1, int tid) {
 void cpu_op_matmul(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
     cpu_ctx *c = b->ctx;
     if (cpu_matmul_q8(b, w, x, n, out)) return;
+    if (cpu_is_x16(w)) { /* only the int8 kernels read the repacked layout */
+        cpu_fail(b, "out of memory for the int8 rows of a matmul");
+        return;
+    }
     matmul_job j = {w, x, out, n, NULL};
     wg_threadpool *p = pool_of(b);
     if (n >= MATMUL_EXPAND_MIN_BATCH && w->type != WG_TYPE_F32) {
@@ -205,7 +223,7 @@ void cpu_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     if (need > c->scratch_floats) {
         float *s = realloc(c->scratch, need * sizeof(float));
         if (!s) {
-            fail(b, "out of memory for attention scores");
+            cpu_fail(b, "out of memory for attention scores");
             return;
         }
         c->scratch = s;
@@ -227,7 +245,7 @@ void cpu_op_swiglu(wg_backend *b, const wg_tensor *gate, const wg_tensor *up, in
 void cpu_op_add(wg_backend *b, wg_tensor *x, const wg_tensor *y, int n) {
     const size_t d = (size_t)x->ne0;
     if (y->type != WG_TYPE_F32 || y->ne0 != x->ne0) {
-        fail(b, "add needs an f32 y of x's row length");
+        cpu_fail(b, "add needs an f32 y of x's row length");
         return;
     }
     if (y->ne1 == 1) { /* one row (a bias) added to each row */
