@@ -13,8 +13,10 @@
  * each broadcast of x then serves 16 rows. Measured on one Zen 4 thread (CPU time;
  * 2048 x 2048 Q4_0, 128 tokens, VNNI): 16 x 6 about 155 GMAC/s (16 x 4 and 16 x 5 within
  * noise of it), 8 x 8 125-130, 8 x 4 113. Decoding the weights is 3-8% of the work at 128
- * tokens (every type), so repacking them at load into this layout could save at most
- * that, and would need the mmap'd copy dropped: not done. */
+ * tokens (every type), but dominates for few tokens: against the same layout repacked
+ * at load (q8_x16.h, which q4_0 and q8_0 weights take instead of this file), 1.04x as
+ * slow at 128 tokens, 1.2x at 16, 2.7x at 2. So this tile serves the rows as stored:
+ * q4_1, q5_0, q5_1 and shapes that are not repacked. */
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) &&                        \
     (!defined(WG_GEMM_AVX512) || (defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__))) && \
     (!defined(WG_GEMM_VNNI) || defined(__AVX512VNNI__))

@@ -271,14 +271,15 @@ static bool backend_matmul(uint32_t type, const uint8_t *q, int64_t k, int64_t m
     return ok;
 }
 
-/* What the backend's int8 matmul gives for row r of q (m rows) and the int8 row xq at a
- * level: weights of the x16 types with a multiple of 16 rows are repacked, the rest dotted
- * row by row. */
-static float expected_q8(uint32_t type, int level, const uint8_t *q, int64_t k, int64_t m, int64_t r,
+/* What the backend's int8 matmul of n tokens gives for row r of q (m rows) and the int8
+ * row xq at a level: weights of the x16 types with a multiple of 16 rows are repacked, the
+ * rest dotted row by row (one token) or through the tile of q8_gemm.h, which sums as the
+ * scalar kernel (test_cpu_q8_gemm.c). */
+static float expected_q8(uint32_t type, int level, int n, const uint8_t *q, int64_t k, int64_t m, int64_t r,
                          const wg_q8_block *xq) {
     const size_t rb = wg_type_row_bytes(type, k);
     if (!wg_x16_type(type) || m % WG_X16_ROWS != 0)
-        return wg_q8_dot_kernel(type, level)(q + (size_t)r * rb, xq, k / 32);
+        return wg_q8_dot_kernel(type, n >= 2 ? WG_CPU_ISA_SCALAR : level)(q + (size_t)r * rb, xq, k / 32);
     uint8_t *packed = malloc(WG_X16_ROWS * rb);
     float out[WG_X16_ROWS];
     wg_x16_pack(type, q + (size_t)(r / WG_X16_ROWS) * WG_X16_ROWS * rb, packed, k, WG_X16_ROWS);
@@ -330,7 +331,7 @@ static void test_backend(void) {
         const size_t rb = wg_type_row_bytes(type, K);
         uint8_t *q = malloc(rb * M);
         for (int r = 0; r < M; r++) random_row(type, q + (size_t)r * rb, K / 32, small_scale);
-        /* 9 tokens: a prompt batch */
+        /* 9 tokens: a prompt batch, int8 for every type */
         for (int n = 1; n <= N; n = n < 3 ? n + 1 : N + (n == N)) {
             /* the default and every level: the kernel of that level on the rounded x */
             for (int isa = -1; isa <= (int)wg_cpu_isa_best(); isa++) {
@@ -341,10 +342,7 @@ static void test_backend(void) {
                 int bad = 0;
                 for (int i = 0; i < n; i++)
                     for (int r = 0; r < M; r++)
-                        /* repacked types: their kernel; 2+ tokens of the others take the tile
-                         * (test_cpu_q8_gemm.c): the scalar kernel's sums */
-                        bad += out[i * M + r] != expected_q8(type, n >= 2 && !wg_x16_type(type) ? WG_CPU_ISA_SCALAR : level,
-                                                             q, K, M, r, xq[i]);
+                        bad += out[i * M + r] != expected_q8(type, level, n, q, K, M, r, xq[i]);
                 CHECK_MSG(bad == 0, "%s n %d WGLLM_CPU_ISA=%s: %d outputs differ from the kernel", wg_type_name(type),
                           n, isa < 0 ? "(unset)" : wg_cpu_isa_name(isa), bad);
             }

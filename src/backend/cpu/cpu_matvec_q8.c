@@ -1,18 +1,18 @@
 /* The CPU backend's matmul on int8 activations: each row of x is rounded once per
- * op into wg_q8_block (src/quant/q8_act.h), then integer block dots: Q4_0 and Q8_0
- * weights repacked sixteen rows at a time (src/quant/q8_x16.h) take their kernel at
- * every batch size; the others take tiles of weight rows by several tokens
- * (src/quant/q8_gemm.h) from 2 tokens on, and the dot kernels of q8_act.h for one. This is the default
- * for Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights; WGLLM_CPU_EXACT=1 keeps the f32 path of
- * cpu_ops.c, whose sums follow llama2.c's arithmetic (the golden tests hold it to that). */
+ * op into wg_q8_block (src/quant/q8_act.h), then integer block dots. Weights repacked
+ * at load (q4_0, q8_0: src/quant/q8_x16.h) take the x16 kernels for any batch; rows as
+ * stored take the dot kernels of q8_act.h for one token and, from 2 tokens on, tiles of
+ * up to 16 rows by several tokens (src/quant/q8_gemm.h). This is the default for Q4_0,
+ * Q4_1, Q5_0, Q5_1 and Q8_0 weights; WGLLM_CPU_EXACT=1 keeps the f32 path of cpu_ops.c,
+ * whose sums follow llama2.c's arithmetic (the golden tests hold it to that). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
 #include "quant/q8_act.h"
-#include "quant/q8_x16.h"
 #include "quant/q8_gemm.h"
+#include "quant/q8_x16.h"
 #include "quant/types.h"
 
 bool cpu_arith_from_env(cpu_ctx *c, char *err, size_t err_size) {
