@@ -28,7 +28,12 @@ void wg_x16_pack(uint32_t type, const uint8_t *src, uint8_t *dst, int64_t ne0, i
             for (int r = 0; r < WG_X16_ROWS; r++) {
                 const uint8_t *blk = src + (size_t)r * rb + (size_t)b * bb;
                 memcpy(dst + 2 * r, blk, 2);
-                for (int j = 0; j < cb; j++) dst[code_at(r, j)] = (uint8_t)(blk[2 + j] ^ off);
+                for (int j = 0; j < cb; j += 4) { /* 4 codes of a row at a time */
+                    uint32_t w;
+                    memcpy(&w, blk + 2 + j, 4);
+                    w ^= off * 0x01010101u;
+                    memcpy(dst + code_at(r, j), &w, 4);
+                }
             }
         }
     }
