@@ -10,6 +10,7 @@
 
 #include "backend/cpu/cpu_internal.h"
 #include "quant/q8_x16.h"
+#include "quant/q8k_x16.h"
 #include "quant/types.h"
 #include "util/cpu_topology.h"
 
@@ -53,18 +54,22 @@ static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, i
     cpu_tensor *ct = t->impl;
     ct->row_bytes = row_bytes;
     const cpu_ctx *c = b->ctx;
-    /* The int8 kernels read q4_0 and q8_0 sixteen rows at a time from a repacked copy (the
-     * model loader then drops the file's pages of it); the exact path keeps the file's rows. */
-    if (!c->exact && wg_x16_type(type) && ne1 % WG_X16_ROWS == 0 && ne0 % 32 == 0 &&
-        wg_x16_matmul_kernel(type, c->isa)) {
-        const size_t total = row_bytes * (size_t)ne1;
+    /* The int8 kernels read q4_0, q8_0 (and q4_k where the level has a kernel for it) sixteen
+     * rows at a time from a repacked copy (the model loader then drops the file's pages of
+     * it); the exact path keeps the file's rows. */
+    const bool x16 = wg_x16_type(type) && ne0 % 32 == 0 && wg_x16_matmul_kernel(type, c->isa);
+    const bool x16k = wg_q8k_x16_type(type) && ne0 % 256 == 0 && wg_q8k_x16_kernel(type, c->isa);
+    if (!c->exact && (x16 || x16k) && ne1 % WG_X16_ROWS == 0) {
+        const size_t total = x16 ? row_bytes * (size_t)ne1
+                                 : wg_q8k_x16_group_bytes(type, ne0) * (size_t)(ne1 / WG_X16_ROWS);
         void *packed = aligned_alloc(64, (total + 63) & ~(size_t)63);
         if (!packed) {
             free(t);
             snprintf(err, err_size, "cpu backend: out of memory repacking a %zu-byte weight", total);
             return NULL;
         }
-        wg_x16_pack(type, data, packed, ne0, ne1);
+        if (x16) wg_x16_pack(type, data, packed, ne0, ne1);
+        else wg_q8k_x16_pack(type, data, packed, ne0, ne1);
         ct->data = packed;
         ct->owned = true;
         ct->x16 = true;

@@ -10,6 +10,7 @@
 
 #include "backend/cpu/cpu_internal.h"
 #include "quant/q8k_act.h"
+#include "quant/q8k_x16.h"
 
 typedef struct {
     const wg_tensor *w;
@@ -44,6 +45,24 @@ static void q8k_range(void *arg, int64_t g0, int64_t g1, int tid) {
     }
 }
 
+/* Q4_K weights repacked sixteen rows at a time (src/quant/q8k_x16.h): groups of sixteen
+ * rows split across threads, all tokens per group. */
+typedef struct {
+    const uint8_t *w;
+    size_t group_bytes;
+    const wg_q8k_block *xq;
+    float *out;
+    int64_t nb, m;
+    int n;
+    wg_q8k_x16_fn kernel;
+} x16_job;
+
+static void x16_range(void *arg, int64_t g0, int64_t g1, int tid) {
+    const x16_job *j = arg;
+    for (int64_t g = g0; g < g1; g++)
+        j->kernel(j->w + (size_t)g * j->group_bytes, j->xq, j->nb, j->n, j->nb, j->out + 16 * g, j->m);
+}
+
 typedef struct {
     const wg_tensor *x;
     wg_q8k_block *xq;
@@ -62,6 +81,8 @@ bool cpu_matmul_q8k(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n
     wg_q8k_dot_fn dot;
     wg_q8k_tile_fn tile;
     if (!wg_q8k_kernels(w->type, c->isa, &dot, &tile)) return false;
+    const wg_q8k_x16_fn x16 = cpu_is_x16(w) ? wg_q8k_x16_kernel(w->type, c->isa) : NULL;
+    if (cpu_is_x16(w) && !x16) return false;
     const int64_t nb = w->ne0 / 256;
     const size_t need = (size_t)nb * (size_t)n;
     if (need > c->xqk_blocks) {
@@ -76,6 +97,15 @@ bool cpu_matmul_q8k(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n
     if (n < 8) quant_range(&qj, 0, n, 0);
     else wg_threadpool_run(p, quant_range, &qj, n, 1);
 
+    if (x16) {
+        const int64_t groups = w->ne1 / 16;
+        int64_t grain = groups / (8 * wg_threadpool_size(p));
+        if (grain < 1) grain = 1;
+        x16_job xj = {((const cpu_tensor *)w->impl)->data, wg_q8k_x16_group_bytes(w->type, w->ne0), c->xqk,
+                      cpu_row(out, 0), nb, w->ne1, n, x16};
+        wg_threadpool_run(p, x16_range, &xj, groups, grain);
+        return true;
+    }
     q8k_job j = {w, c->xqk, cpu_row(out, 0), nb, w->ne1, n, dot, tile};
     const int64_t groups = (w->ne1 + WG_Q8K_TILE_R - 1) / WG_Q8K_TILE_R;
     /* as the f32 matmul: ~8 chunks per thread, small matrices on one thread */
