@@ -9,30 +9,80 @@
 #include "quant/q8_act.h"
 #include "quant/types.h"
 
-enum { ROWS = 16, SB = WG_Q4_K_BYTES, GROUP_SB = 64 + 128 + 128 + 32 * 64 };
+enum { ROWS = 16, Q4K_GROUP_SB = 64 + 128 + 128 + 32 * 64, Q6K_GROUP_SB = 32 + 256 + 32 * 64 + 16 * 64 };
 
-void wg_q8k_x16_matmul_q4_k_scalar(const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt,
-                                   int64_t nb, float *out, int64_t out_stride);
+#define DECLARE(t, sfx)                                                                                     \
+    void wg_q8k_x16_matmul_##t##sfx(const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt, \
+                                    int64_t nb, float *out, int64_t out_stride);
+DECLARE(q4_k, _scalar)
+DECLARE(q6_k, _scalar)
 #if defined(WGLLM_X86_Q8_DOTS)
-void wg_q8k_x16_matmul_q4_k_avx512(const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt,
-                                   int64_t nb, float *out, int64_t out_stride);
-void wg_q8k_x16_matmul_q4_k_vnni(const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt,
-                                 int64_t nb, float *out, int64_t out_stride);
+DECLARE(q4_k, _avx512)
+DECLARE(q4_k, _vnni)
+DECLARE(q6_k, _avx512)
+DECLARE(q6_k, _vnni)
 #endif
 
-bool wg_q8k_x16_type(uint32_t type) { return type == WG_TYPE_Q4_K; }
+bool wg_q8k_x16_type(uint32_t type) { return type == WG_TYPE_Q4_K || type == WG_TYPE_Q6_K; }
 
-size_t wg_q8k_x16_group_bytes(uint32_t type, int64_t ne0) {
-    (void)type;
-    return (size_t)(ne0 / 256) * GROUP_SB;
+static size_t sb_bytes(uint32_t type) { return type == WG_TYPE_Q4_K ? WG_Q4_K_BYTES : WG_Q6_K_BYTES; }
+static size_t group_sb(uint32_t type) { return type == WG_TYPE_Q4_K ? Q4K_GROUP_SB : Q6K_GROUP_SB; }
+
+size_t wg_q8k_x16_group_bytes(uint32_t type, int64_t ne0) { return (size_t)(ne0 / 256) * group_sb(type); }
+
+/* Q6_K: element e's 6-bit code in the file's layout, and where it goes in the packed one.
+ * Chunk k = e / 64 holds 16 groups of 4 elements, group i = (e % 64) / 4: its low 4 bits
+ * are the low (i < 8) or high (i >= 8) nibbles of step 8k + i % 8 of the code bytes, its
+ * high 2 bits are bits 2 * (i / 4) of step 4k + i % 4 of the high-bit bytes. */
+static inline int q6_code(const uint8_t *blk, int e) {
+    const int lo = (blk[64 * (e / 128) + e % 64] >> (e % 128 < 64 ? 0 : 4)) & 15;
+    const int hi = (blk[128 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+    return lo | hi << 4;
+}
+static inline void q6_set_code(uint8_t *blk, int e, int q) {
+    blk[64 * (e / 128) + e % 64] |= (uint8_t)((q & 15) << (e % 128 < 64 ? 0 : 4));
+    blk[128 + 32 * (e / 128) + e % 32] |= (uint8_t)((q >> 4) << (2 * ((e % 128) / 32)));
+}
+static inline size_t q6_lo_at(int r, int e) {
+    const int k = e / 64, i = (e % 64) / 4;
+    return 288 + 64 * (size_t)(8 * k + i % 8) + 4 * (size_t)r + (size_t)(e % 4);
+}
+static inline size_t q6_hi_at(int r, int e) {
+    const int k = e / 64, i = (e % 64) / 4;
+    return 288 + 2048 + 64 * (size_t)(4 * k + i % 4) + 4 * (size_t)r + (size_t)(e % 4);
+}
+
+static void pack_q6_k(const uint8_t *blk, int r, uint8_t *dst) {
+    memcpy(dst + 2 * r, blk + 208, 2);
+    for (int j = 0; j < 16; j++) dst[32 + 32 * (j / 2) + 2 * r + j % 2] = blk[192 + j];
+    for (int e = 0; e < 256; e++) {
+        const int q = q6_code(blk, e), i = (e % 64) / 4;
+        dst[q6_lo_at(r, e)] |= (uint8_t)((q & 15) << (i < 8 ? 0 : 4));
+        dst[q6_hi_at(r, e)] |= (uint8_t)((q >> 4) << (2 * (i / 4)));
+    }
+}
+
+static void unpack_q6_k(const uint8_t *g, int r, uint8_t *dst) {
+    memset(dst, 0, WG_Q6_K_BYTES);
+    memcpy(dst + 208, g + 2 * r, 2);
+    for (int j = 0; j < 16; j++) dst[192 + j] = g[32 + 32 * (j / 2) + 2 * r + j % 2];
+    for (int e = 0; e < 256; e++) {
+        const int i = (e % 64) / 4;
+        const int lo = (g[q6_lo_at(r, e)] >> (i < 8 ? 0 : 4)) & 15, hi = (g[q6_hi_at(r, e)] >> (2 * (i / 4))) & 3;
+        q6_set_code(dst, e, lo | hi << 4);
+    }
 }
 
 void wg_q8k_x16_pack(uint32_t type, const uint8_t *src, uint8_t *dst, int64_t ne0, int64_t rows) {
-    (void)type;
     const int64_t nb = ne0 / 256;
-    const size_t rb = (size_t)nb * SB;
+    const size_t SB = sb_bytes(type), GS = group_sb(type), rb = (size_t)nb * SB;
     for (int64_t g = 0; g < rows / ROWS; g++, src += ROWS * rb) {
-        for (int64_t b = 0; b < nb; b++, dst += GROUP_SB) {
+        for (int64_t b = 0; b < nb; b++, dst += GS) {
+            if (type == WG_TYPE_Q6_K) {
+                memset(dst, 0, GS);
+                for (int r = 0; r < ROWS; r++) pack_q6_k(src + (size_t)r * rb + (size_t)b * SB, r, dst);
+                continue;
+            }
             for (int r = 0; r < ROWS; r++) {
                 const uint8_t *blk = src + (size_t)r * rb + (size_t)b * SB;
                 memcpy(dst + 2 * r, blk, 2);          /* d */
@@ -52,7 +102,11 @@ void wg_q8k_x16_pack(uint32_t type, const uint8_t *src, uint8_t *dst, int64_t ne
 void wg_q8k_x16_unpack_block(uint32_t type, const uint8_t *packed, int64_t row, int64_t ne0, int64_t b,
                              uint8_t *dst) {
     const int r = (int)(row % ROWS);
-    const uint8_t *g = packed + (size_t)(row / ROWS) * wg_q8k_x16_group_bytes(type, ne0) + (size_t)b * GROUP_SB;
+    const uint8_t *g = packed + (size_t)(row / ROWS) * wg_q8k_x16_group_bytes(type, ne0) + (size_t)b * group_sb(type);
+    if (type == WG_TYPE_Q6_K) {
+        unpack_q6_k(g, r, dst);
+        return;
+    }
     memcpy(dst, g + 2 * r, 2);
     memcpy(dst + 2, g + 32 + 2 * r, 2);
     uint8_t sc[8], m[8];
@@ -72,29 +126,40 @@ void wg_q8k_x16_unpack_block(uint32_t type, const uint8_t *packed, int64_t row, 
 
 /* The reference: each row's super-block rebuilt in the file's layout and dotted by the
  * portable Q8_K kernel. */
-void wg_q8k_x16_matmul_q4_k_scalar(const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt,
-                                   int64_t nb, float *out, int64_t out_stride) {
+static void matmul_scalar(uint32_t type, const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt,
+                          int64_t nb, float *out, int64_t out_stride) {
     wg_q8k_dot_fn dot;
-    wg_q8k_kernels(WG_TYPE_Q4_K, WG_CPU_ISA_SCALAR, &dot, NULL);
-    uint8_t row[SB];
+    wg_q8k_kernels(type, WG_CPU_ISA_SCALAR, &dot, NULL);
+    uint8_t row[WG_Q6_K_BYTES > WG_Q4_K_BYTES ? WG_Q6_K_BYTES : WG_Q4_K_BYTES];
     for (int r = 0; r < ROWS; r++)
         for (int t = 0; t < nt; t++) {
             float acc = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
-                wg_q8k_x16_unpack_block(WG_TYPE_Q4_K, group, r, nb * 256, b, row);
+                wg_q8k_x16_unpack_block(type, group, r, nb * 256, b, row);
                 acc += dot(row, x + (size_t)t * (size_t)x_stride + b, 1);
             }
             out[(size_t)t * (size_t)out_stride + (size_t)r] = acc;
         }
 }
 
+void wg_q8k_x16_matmul_q4_k_scalar(const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt,
+                                   int64_t nb, float *out, int64_t out_stride) {
+    matmul_scalar(WG_TYPE_Q4_K, group, x, x_stride, nt, nb, out, out_stride);
+}
+
+void wg_q8k_x16_matmul_q6_k_scalar(const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt,
+                                   int64_t nb, float *out, int64_t out_stride) {
+    matmul_scalar(WG_TYPE_Q6_K, group, x, x_stride, nt, nb, out, out_stride);
+}
+
 wg_q8k_x16_fn wg_q8k_x16_kernel(uint32_t type, int isa) {
     if (!wg_q8k_x16_type(type) || isa < 0 || isa > (int)wg_cpu_isa_best()) return NULL;
+    const bool q4 = type == WG_TYPE_Q4_K;
     switch (isa) {
-    case WG_CPU_ISA_SCALAR: return wg_q8k_x16_matmul_q4_k_scalar;
+    case WG_CPU_ISA_SCALAR: return q4 ? wg_q8k_x16_matmul_q4_k_scalar : wg_q8k_x16_matmul_q6_k_scalar;
 #if defined(WGLLM_X86_Q8_DOTS)
-    case WG_CPU_ISA_AVX512: return wg_q8k_x16_matmul_q4_k_avx512;
-    case WG_CPU_ISA_VNNI: return wg_q8k_x16_matmul_q4_k_vnni;
+    case WG_CPU_ISA_AVX512: return q4 ? wg_q8k_x16_matmul_q4_k_avx512 : wg_q8k_x16_matmul_q6_k_avx512;
+    case WG_CPU_ISA_VNNI: return q4 ? wg_q8k_x16_matmul_q4_k_vnni : wg_q8k_x16_matmul_q6_k_vnni;
 #endif
     default: return NULL;
     }

@@ -1,4 +1,4 @@
-/* Q4_K weights repacked sixteen rows at a time (src/quant/q8k_x16.h):
+/* Q4_K and Q6_K weights repacked sixteen rows at a time (src/quant/q8k_x16.h):
  *  - packing round trip, super-block by super-block, byte for byte;
  *  - every level's kernel (and the backend's matmul, which repacks Q4_K with 16k rows)
  *    against the portable Q8_K dot of each row, for 1..13 tokens, within 1e-5 of the sum
@@ -27,14 +27,19 @@ static float frand(void) {
 
 enum { ROWS = 32, TOK = 13 };
 
+static uint32_t g_type;   /* the type under test */
+static size_t g_sb_bytes; /* its super-block bytes */
+
 /* rows of nb super-blocks, quantized from random values of varied magnitude */
-static uint8_t *random_q4_k(int64_t nb) {
+static uint8_t *random_rows(int64_t nb) {
     const int64_t n = nb * 256;
     float *f = malloc(sizeof(float) * (size_t)n);
-    uint8_t *q = malloc((size_t)ROWS * (size_t)nb * WG_Q4_K_BYTES);
+    uint8_t *q = malloc((size_t)ROWS * (size_t)nb * g_sb_bytes);
     for (int r = 0; r < ROWS; r++) {
         for (int64_t i = 0; i < n; i++) f[i] = frand() * (float)(1 + (i / 32) % 5) * (r % 3 ? 1.0f : 0.01f);
-        wg_q4_k_quantize(f, q + (size_t)r * (size_t)nb * WG_Q4_K_BYTES, nb, NULL);
+        uint8_t *dst = q + (size_t)r * (size_t)nb * g_sb_bytes;
+        if (g_type == WG_TYPE_Q4_K) wg_q4_k_quantize(f, dst, nb, NULL);
+        else wg_q6_k_quantize(f, dst, nb, NULL);
     }
     free(f);
     return q;
@@ -45,7 +50,7 @@ static double abs_terms(const uint8_t *row, const wg_q8k_block *x, int64_t nb) {
     float w[256];
     double s = 0.0;
     for (int64_t b = 0; b < nb; b++) {
-        wg_dequantize_row(WG_TYPE_Q4_K, row + (size_t)b * WG_Q4_K_BYTES, w, 256);
+        wg_dequantize_row(g_type, row + (size_t)b * g_sb_bytes, w, 256);
         for (int e = 0; e < 256; e++) s += fabs((double)w[e] * x[b].d * x[b].qs[e]);
     }
     return s;
@@ -55,16 +60,16 @@ static void test_kernels(void) {
     const int64_t nbs[] = {1, 3};
     for (size_t k = 0; k < 2; k++) {
         const int64_t nb = nbs[k], n = nb * 256;
-        const size_t rb = (size_t)nb * WG_Q4_K_BYTES;
-        uint8_t *q = random_q4_k(nb);
-        uint8_t *packed = malloc(wg_q8k_x16_group_bytes(WG_TYPE_Q4_K, n) * (ROWS / 16));
-        wg_q8k_x16_pack(WG_TYPE_Q4_K, q, packed, n, ROWS);
+        const size_t rb = (size_t)nb * g_sb_bytes;
+        uint8_t *q = random_rows(nb);
+        uint8_t *packed = malloc(wg_q8k_x16_group_bytes(g_type, n) * (ROWS / 16));
+        wg_q8k_x16_pack(g_type, q, packed, n, ROWS);
         int bad = 0;
         for (int r = 0; r < ROWS; r++)
             for (int64_t b = 0; b < nb; b++) {
-                uint8_t blk[WG_Q4_K_BYTES];
-                wg_q8k_x16_unpack_block(WG_TYPE_Q4_K, packed, r, n, b, blk);
-                bad += memcmp(blk, q + (size_t)r * rb + (size_t)b * WG_Q4_K_BYTES, WG_Q4_K_BYTES) != 0;
+                uint8_t blk[WG_Q6_K_BYTES];
+                wg_q8k_x16_unpack_block(g_type, packed, r, n, b, blk);
+                bad += memcmp(blk, q + (size_t)r * rb + (size_t)b * g_sb_bytes, g_sb_bytes) != 0;
             }
         CHECK_MSG(bad == 0, "nb %lld: %d super-blocks unpacked differently", (long long)nb, bad);
         float *xf = malloc(sizeof(float) * (size_t)n);
@@ -74,16 +79,16 @@ static void test_kernels(void) {
             wg_q8k_quantize_row(xf, x + t * nb, n);
         }
         wg_q8k_dot_fn ref;
-        CHECK(wg_q8k_kernels(WG_TYPE_Q4_K, WG_CPU_ISA_SCALAR, &ref, NULL));
+        CHECK(wg_q8k_kernels(g_type, WG_CPU_ISA_SCALAR, &ref, NULL));
         int levels = 0;
         for (int isa = 0; isa <= (int)wg_cpu_isa_best(); isa++) {
-            const wg_q8k_x16_fn f = wg_q8k_x16_kernel(WG_TYPE_Q4_K, isa);
+            const wg_q8k_x16_fn f = wg_q8k_x16_kernel(g_type, isa);
             if (!f) continue;
             levels++;
             for (int nt = 1; nt <= TOK; nt += nt < 7 ? 1 : 6) {
                 float out[TOK * ROWS];
                 for (int g = 0; g < ROWS / 16; g++)
-                    f(packed + (size_t)g * wg_q8k_x16_group_bytes(WG_TYPE_Q4_K, n), x, nb, nt, nb, out + 16 * g, ROWS);
+                    f(packed + (size_t)g * wg_q8k_x16_group_bytes(g_type, n), x, nb, nt, nb, out + 16 * g, ROWS);
                 int off = 0;
                 for (int t = 0; t < nt; t++)
                     for (int r = 0; r < ROWS; r++) {
@@ -95,31 +100,31 @@ static void test_kernels(void) {
                           off, nt * ROWS);
             }
         }
-        CHECK(levels >= 1 && wg_q8k_x16_kernel(WG_TYPE_Q4_K, WG_CPU_ISA_SCALAR) != NULL);
+        CHECK(levels >= 1 && wg_q8k_x16_kernel(g_type, WG_CPU_ISA_SCALAR) != NULL);
         free(xf);
         free(x);
         free(q);
         free(packed);
     }
-    CHECK(!wg_q8k_x16_type(WG_TYPE_Q6_K) && wg_q8k_x16_kernel(WG_TYPE_Q6_K, 0) == NULL);
-    CHECK(wg_q8k_x16_kernel(WG_TYPE_Q4_K, (int)wg_cpu_isa_best() + 1) == NULL);
+    CHECK(!wg_q8k_x16_type(WG_TYPE_Q5_K) && wg_q8k_x16_kernel(WG_TYPE_Q5_K, 0) == NULL);
+    CHECK(wg_q8k_x16_kernel(g_type, (int)wg_cpu_isa_best() + 1) == NULL);
 }
 
 /* The backend repacks a Q4_K weight of 32 rows: matmul and get_rows as above. */
 static void test_backend(void) {
     enum { NB = 2, N = 5 };
     const int64_t k = NB * 256;
-    uint8_t *q = random_q4_k(NB);
+    uint8_t *q = random_rows(NB);
     char err[256];
     wg_backend *b = wg_backend_cpu_create(2, err, sizeof err);
     CHECK_MSG(b != NULL, "%s", err);
     if (!b) return;
-    wg_tensor *W = b->ops->weight_create(b, WG_TYPE_Q4_K, k, ROWS, q, err, sizeof err);
+    wg_tensor *W = b->ops->weight_create(b, g_type, k, ROWS, q, err, sizeof err);
     wg_tensor *X = b->ops->buffer_create(b, k, N, err, sizeof err);
     wg_tensor *Y = b->ops->buffer_create(b, ROWS, N, err, sizeof err);
     wg_tensor *E = b->ops->buffer_create(b, k, 3, err, sizeof err);
     CHECK(W && X && Y && E);
-    CHECK_MSG(b->ops->weight_copied(b, W), "a Q4_K weight of 32 rows is repacked where the level has a kernel");
+    CHECK_MSG(b->ops->weight_copied(b, W), "%s: a weight of 32 rows is repacked where the level has a kernel", wg_type_name(g_type));
     float xf[N * NB * 256], y[N * ROWS], e[3 * NB * 256], want[NB * 256];
     for (int i = 0; i < N * k; i++) xf[i] = frand();
     b->ops->write_rows(b, X, 0, N, xf);
@@ -130,19 +135,19 @@ static void test_backend(void) {
     b->ops->read_rows(b, Y, 0, N, y);
     b->ops->read_rows(b, E, 0, 3, e);
     wg_q8k_dot_fn ref;
-    wg_q8k_kernels(WG_TYPE_Q4_K, WG_CPU_ISA_SCALAR, &ref, NULL);
+    wg_q8k_kernels(g_type, WG_CPU_ISA_SCALAR, &ref, NULL);
     int off = 0;
     for (int t = 0; t < N; t++) {
         wg_q8k_block xq[NB];
         wg_q8k_quantize_row(xf + t * k, xq, k);
         for (int r = 0; r < ROWS; r++) {
-            const uint8_t *row = q + (size_t)r * NB * WG_Q4_K_BYTES;
+            const uint8_t *row = q + (size_t)r * NB * g_sb_bytes;
             off += fabs(y[t * ROWS + r] - ref(row, xq, NB)) > 1e-5 * abs_terms(row, xq, NB) + 1e-30;
         }
     }
     CHECK_MSG(off == 0, "backend matmul: %d of %d outputs off", off, N * ROWS);
     for (int i = 0; i < 3; i++) {
-        wg_dequantize_row(WG_TYPE_Q4_K, q + (size_t)ids[i] * NB * WG_Q4_K_BYTES, want, k);
+        wg_dequantize_row(g_type, q + (size_t)ids[i] * NB * g_sb_bytes, want, k);
         CHECK_MSG(memcmp(e + i * k, want, sizeof want) == 0, "get_rows row %d", ids[i]);
     }
     b->ops->tensor_free(b, W);
@@ -156,7 +161,12 @@ static void test_backend(void) {
 int main(void) {
     unsetenv("WGLLM_CPU_EXACT");
     unsetenv("WGLLM_CPU_ISA");
-    test_kernels();
-    test_backend();
+    const uint32_t types[2] = {WG_TYPE_Q4_K, WG_TYPE_Q6_K};
+    for (int i = 0; i < 2; i++) {
+        g_type = types[i];
+        g_sb_bytes = wg_type_row_bytes(g_type, 256);
+        test_kernels();
+        test_backend();
+    }
     CHECK_DONE();
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "backend/cpu/cpu_internal.h"
@@ -38,6 +39,22 @@ static wg_tensor *tensor_new(uint32_t type, int64_t ne0, int64_t ne1) {
     return t;
 }
 
+/* Asks the kernel to reclaim the whole pages of [p, p + n): a hint that keeps the bytes
+ * (pages of a mapped file are read again if touched), for source bytes the backend has
+ * copied and will not read again. */
+static void release_pages(const void *p, size_t n) {
+#ifdef MADV_PAGEOUT
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    const uintptr_t begin = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    const uintptr_t end = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (end > begin) madvise((void *)begin, end - begin, MADV_PAGEOUT);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64_t ne1, const void *data,
                                     char *err, size_t err_size) {
     size_t row_bytes = wg_type_row_bytes(type, ne0);
@@ -68,8 +85,18 @@ static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, i
             snprintf(err, err_size, "cpu backend: out of memory repacking a %zu-byte weight", total);
             return NULL;
         }
-        if (x16) wg_x16_pack(type, data, packed, ne0, ne1);
-        else wg_q8k_x16_pack(type, data, packed, ne0, ne1);
+        /* In slices, each slice's source pages released as soon as it is packed, so that
+         * memory does not hold a large tensor twice while it is repacked. */
+        const int64_t slice = 256; /* rows */
+        const size_t packed_rows = total / (size_t)ne1 * WG_X16_ROWS; /* bytes of 16 packed rows */
+        for (int64_t r0 = 0; r0 < ne1; r0 += slice) {
+            const int64_t rows = ne1 - r0 < slice ? ne1 - r0 : slice;
+            const uint8_t *src = (const uint8_t *)data + (size_t)r0 * row_bytes;
+            uint8_t *dst = (uint8_t *)packed + (size_t)(r0 / WG_X16_ROWS) * packed_rows;
+            if (x16) wg_x16_pack(type, src, dst, ne0, rows);
+            else wg_q8k_x16_pack(type, src, dst, ne0, rows);
+            release_pages(src, (size_t)rows * row_bytes);
+        }
         ct->data = packed;
         ct->owned = true;
         ct->x16 = true;

@@ -42,11 +42,11 @@ typedef struct {
 static void get_rows_range(void *arg, int64_t i0, int64_t i1, int tid) {
     const get_rows_job *j = arg;
     const wg_tensor *t = j->table;
-    if (cpu_is_x16(t) && t->type == WG_TYPE_Q4_K) { /* repacked q4_k: a super-block at a time */
+    if (cpu_is_x16(t) && wg_q8k_x16_type(t->type)) { /* repacked K-quant: a super-block at a time */
         const uint8_t *packed = ((const cpu_tensor *)t->impl)->data;
         for (int64_t i = i0; i < i1; i++)
             for (int64_t b = 0; b < t->ne0 / 256; b++) {
-                uint8_t blk[WG_Q4_K_BYTES];
+                uint8_t blk[WG_Q6_K_BYTES > WG_Q4_K_BYTES ? WG_Q6_K_BYTES : WG_Q4_K_BYTES];
                 wg_q8k_x16_unpack_block(t->type, packed, j->ids[i], t->ne0, b, blk);
                 wg_dequantize_row(t->type, blk, (float *)cpu_row(j->out, i) + 256 * b, 256);
             }
