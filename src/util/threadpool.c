@@ -27,7 +27,7 @@ struct wg_threadpool {
     alignas(64) atomic_int_fast64_t next; /* first item not yet handed out */
     alignas(64) atomic_int n_sleeping; /* workers past their spin, in the condition-variable wait */
     atomic_bool quit;
-    /* the current job: written before gen is bumped, read after */
+    /* the current job: written before the job is reopened (inside), read by those who enter */
     wg_range_fn fn;
     void *arg;
     int64_t n, grain;

@@ -5,7 +5,8 @@
  * job counter, so back-to-back ops start without a system call; after that they
  * sleep in the kernel and an idle pool costs no CPU. The caller waits for the
  * end of a job by spinning on an atomic counter (then yielding), never on a
- * condition variable. */
+ * condition variable, and only for the workers that took part: on a busy machine
+ * a worker not yet scheduled does not hold it up (the caller does its share). */
 #ifndef WGLLM_THREADPOOL_H
 #define WGLLM_THREADPOOL_H
 
