@@ -110,7 +110,6 @@ static void test_split_ops(wg_backend *b1, wg_backend *b3) {
     char err[128];
     wg_backend *bs[2] = {b1, b3};
     float *outs[2] = {o1, o3};
-    const int32_t pos[N] = {5, 900, 3, 77, 12, 0, 1, 2, 3000, 40};
     int32_t ids[N];
     for (int i = 0; i < N; i++) ids[i] = (i * 7) % N;
     for (int k = 0; k < 7; k++) {
@@ -152,22 +151,36 @@ static void test_split_ops(wg_backend *b1, wg_backend *b3) {
             CHECK(memcmp(o3, x, sizeof(float) * KV * N) == 0 && memcmp(o3 + (size_t)KV * N, g, sizeof(float) * KV * N) == 0);
         }
     }
-    /* rope at per-row positions = rope at pos0 row by row */
+    free(x); free(g); free(u); free(w); free(o1); free(o3); free(ref);
+}
+
+/* rope at per-row positions (split across threads) = the same on one thread = rope at
+ * pos0 row by row */
+static void test_rope_rows_split(wg_backend *b1, wg_backend *b3) {
+    enum { D = 1000, N = 40 };
+    const size_t sz = (size_t)D * N;
+    float *x = malloc(sizeof(float) * sz), *o1 = malloc(sizeof(float) * sz), *o3 = malloc(sizeof(float) * sz);
+    for (size_t i = 0; i < sz; i++) x[i] = frand() * 3;
+    const int32_t pos[N] = {5, 900, 3, 77, 12, 0, 1, 2, 3000, 40};
+    wg_backend *bs[2] = {b1, b3};
+    float *outs[2] = {o1, o3};
+    const wg_rope rope = {.dims = 100, .base = 500000.0f, .scale = 1.0f, .neox = true};
     for (int v = 0; v < 2; v++) {
         wg_backend *b = bs[v];
         wg_tensor *X = buf(b, D, N, x);
-        wg_rope rope = {.dims = 100, .base = 500000.0f, .scale = 1.0f, .neox = true};
         CHECK(cpu_op_rope_rows(b, X, N, 10, 100, &rope, pos));
         b->ops->read_rows(b, X, 0, N, outs[v]);
         b->ops->tensor_free(b, X);
     }
     CHECK(memcmp(o1, o3, sizeof(float) * sz) == 0);
     wg_tensor *X = buf(b1, D, 1, x + (size_t)D * 8);
-    b1->ops->rope(b1, X, 1, 10, 100, &(wg_rope){.dims = 100, .base = 500000.0f, .scale = 1.0f, .neox = true}, pos[8], 0);
+    b1->ops->rope(b1, X, 1, 10, 100, &rope, pos[8], 0);
     b1->ops->read_rows(b1, X, 0, 1, o1);
     b1->ops->tensor_free(b1, X);
     CHECK(memcmp(o1, o3 + (size_t)D * 8, sizeof(float) * D) == 0);
-    free(x); free(g); free(u); free(w); free(o1); free(o3); free(ref);
+    free(x);
+    free(o1);
+    free(o3);
 }
 
 static void test_small_ops(wg_backend *b) {
@@ -278,6 +291,7 @@ int main(void) {
     test_small_ops(b1);
     test_small_ops(b3);
     test_split_ops(b1, b3);
+    test_rope_rows_split(b1, b3);
     b1->ops->destroy(b1);
     b3->ops->destroy(b3);
     /* the default (int8) mode's attention takes a polynomial exp, held to the same bound, on

@@ -190,17 +190,21 @@ typedef struct {
 
 static void rope_range(void *arg, int64_t i0, int64_t i1, int tid) {
     const rope_job *jb = arg;
-    const int dims = jb->rope->dims;
+    const int dims = jb->rope->dims, n_heads = jb->n_heads;
+    const size_t head_dim = (size_t)jb->head_dim;
+    const float scale = jb->rope->scale, *freq = jb->freq;
+    const int32_t *rows_pos = jb->pos;
     /* the two values of pair j: adjacent (2j, 2j + 1) or halves (j, j + dims / 2) */
     const int stride = jb->rope->neox ? 1 : 2, mate = jb->rope->neox ? dims / 2 : 1;
     for (int64_t i = i0; i < i1; i++) {
         float *xi = cpu_row(jb->x, jb->row0 + i);
-        float pos = (float)(jb->pos ? jb->pos[i] : jb->pos0 + (int)i) * jb->rope->scale;
+        const int p = rows_pos ? rows_pos[i] : jb->pos0 + (int)i;
+        const float angle = (float)p * scale;
         for (int j = 0; j < dims / 2; j++) {
-            float c = cosf(pos * jb->freq[j]), s = sinf(pos * jb->freq[j]);
-            for (int h = 0; h < jb->n_heads; h++) {
-                float *v = xi + (size_t)h * (size_t)jb->head_dim + (size_t)(j * stride);
-                float a = v[0], bb = v[mate];
+            const float c = cosf(angle * freq[j]), s = sinf(angle * freq[j]);
+            for (int h = 0; h < n_heads; h++) {
+                float *v = xi + (size_t)h * head_dim + (size_t)(j * stride);
+                const float a = v[0], bb = v[mate];
                 v[0] = a * c - bb * s;
                 v[mate] = a * s + bb * c;
             }
