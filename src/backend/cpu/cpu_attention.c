@@ -62,7 +62,8 @@ ATTN_INLINE void axpy_f32(float *restrict y, float a, const float *restrict x, i
     }                                                                                                           \
                                                                                                                 \
     /* sc[g * len + t] = q_g . (K row lo + t) for the group's heads; hd = W * nv <= 256 */                     \
-    ATTN_INLINE void scores_vec##W(float *restrict sc, const float *restrict q, const wg_tensor *k_cache,       \
+    __attribute__((unused)) ATTN_INLINE void scores_vec##W(float *restrict sc, const float *restrict q,        \
+                                                           const wg_tensor *k_cache,                            \
                                    size_t col, int lo, int len, int group, int nv) {                            \
         for (int t = 0; t < len; t++) {                                                                         \
             const float *k = (const float *)cpu_row(k_cache, lo + t) + col;                                     \
@@ -93,11 +94,61 @@ ATTN_VEC_KERNELS(4)
 ATTN_VEC_KERNELS(8)
 ATTN_VEC_KERNELS(16)
 
+/* Sixteen dot products' partial vectors summed at once: a tree of shuffles and adds
+ * (45 operations for 16 scores against a full reduction of each). out[i] = sum of v[i]. */
+typedef int v16i __attribute__((vector_size(64)));
+#if defined(__clang__)
+#define SHUF16(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+#else
+#define SHUF16(a, b, ...) __builtin_shuffle((a), (b), (v16i){__VA_ARGS__})
+#endif
+ATTN_INLINE void reduce16x16(const v16 *v, float *out) {
+    v16 r[8], s[4], u[2];
+    for (int p = 0; p < 8; p++) /* [partials of v[2p] | of v[2p+1]], 8 each */
+        r[p] = SHUF16(v[2 * p], v[2 * p + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+               SHUF16(v[2 * p], v[2 * p + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int p = 0; p < 4; p++) /* 4 each */
+        s[p] = SHUF16(r[2 * p], r[2 * p + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+               SHUF16(r[2 * p], r[2 * p + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    for (int p = 0; p < 2; p++) /* 2 each */
+        u[p] = SHUF16(s[2 * p], s[2 * p + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+               SHUF16(s[2 * p], s[2 * p + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    const v16 w = SHUF16(u[0], u[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+                  SHUF16(u[0], u[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    memcpy(out, &w, sizeof w);
+}
+
+/* scores_vec16 with the (position, head) dot products reduced sixteen at a time. */
+ATTN_INLINE void scores_vec16_batched(float *restrict sc, const float *restrict q, const wg_tensor *k_cache,
+                                      size_t col, int lo, int len, int group, int nv) {
+    v16 pend[16];
+    float *dst[16], sums[16];
+    int k = 0;
+    for (int t = 0; t < len; t++) {
+        const float *kr = (const float *)cpu_row(k_cache, lo + t) + col;
+        v16 kv[256 / 16];
+        for (int i = 0; i < nv; i++) kv[i] = *(const v16u *)(kr + 16 * i);
+        for (int g = 0; g < group; g++) {
+            const float *qg = q + (size_t)g * 16 * (size_t)nv;
+            v16 acc = *(const v16u *)qg * kv[0];
+            for (int i = 1; i < nv; i++) acc += *(const v16u *)(qg + 16 * i) * kv[i];
+            pend[k] = acc;
+            dst[k] = sc + (size_t)g * (size_t)len + (size_t)t;
+            if (++k == 16) {
+                reduce16x16(pend, sums);
+                for (int i = 0; i < 16; i++) *dst[i] = sums[i];
+                k = 0;
+            }
+        }
+    }
+    for (int i = 0; i < k; i++) *dst[i] = hsum16(&pend[i]);
+}
+
 /* The scores and the weighted V of hd % 16 == 0, hd <= 256, at vector width vw. */
 ATTN_INLINE void scores_vec(int vw, float *restrict sc, const float *restrict q, const wg_tensor *k_cache, size_t col,
                             int lo, int len, int group, int hd) {
     if (vw == 16)
-        scores_vec16(sc, q, k_cache, col, lo, len, group, hd / 16);
+        scores_vec16_batched(sc, q, k_cache, col, lo, len, group, hd / 16);
     else if (vw == 8)
         scores_vec8(sc, q, k_cache, col, lo, len, group, hd / 8);
     else
