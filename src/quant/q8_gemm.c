@@ -45,16 +45,8 @@ static const wg_q8_quantize_fn k_quantize[WG_CPU_ISA_COUNT_] = {
 };
 
 wg_q8_gemm_fn wg_q8_gemm_kernel(uint32_t type, int isa) {
-    int col;
-    switch (type) {
-    case WG_TYPE_Q4_0: col = 0; break;
-    case WG_TYPE_Q4_1: col = 1; break;
-    case WG_TYPE_Q5_0: col = 2; break;
-    case WG_TYPE_Q5_1: col = 3; break;
-    case WG_TYPE_Q8_0: col = 4; break;
-    default: return NULL;
-    }
-    if (isa < 0 || isa > (int)wg_cpu_isa_best()) return NULL;
+    const int col = wg_q8_type_column(type);
+    if (col < 0 || isa < 0 || isa > (int)wg_cpu_isa_best()) return NULL;
     return k_gemm[isa][col];
 }
 

@@ -20,10 +20,8 @@ import pytest
 
 import gguf
 from conftest import relative_error
+from test_cpu_int8 import IDS, softmax  # the same story and measure as the 32-block types
 
-# ids of a short story (aidreams' tokenizer, 512 pieces), BOS first
-IDS = [1, 403, 407, 261, 378, 284, 343, 260, 302, 306, 270, 259, 364, 431, 273, 285, 418, 268, 300, 261,
-       350, 262, 402, 284, 280, 442, 259, 470, 263, 321]
 
 WIDE = 256
 Q = gguf.GGMLQuantizationType
@@ -43,12 +41,6 @@ BOUNDS = {  # qtype: (worst row relative error, mean KL, top-token agreement at 
     "q5_k": (0.04, 5e-4, 0.9),
     "q6_k": (0.035, 4e-4, 0.9),
 }
-
-
-def softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def widen(src, out):
