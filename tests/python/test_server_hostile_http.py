@@ -231,7 +231,8 @@ def test_half_closed_client_gets_its_answer(slow_server, stream):
     """A client that shuts down its sending side after the request (as `nc -N` does) still
     waits for the answer. It queues behind another request, so the server sees its FIN
     long before there is anything to send."""
-    blocker = threading.Thread(target=raw, args=(slow_server.port, synth_completion(False, 48)),
+    # the blocker runs to the end of the context (a short one can finish before it is seen)
+    blocker = threading.Thread(target=raw, args=(slow_server.port, synth_completion(False, 100000)),
                                kwargs={"timeout": 120})
     blocker.start()
     deadline = time.monotonic() + 60

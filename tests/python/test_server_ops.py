@@ -137,7 +137,8 @@ def test_sigterm_drains_without_losing_requests(wgllm, synth_small):
     s = Server(wgllm, synth_small, "--parallel", "2", "--max-queue", "16", "--drain-timeout", "120",
                name="drain")
     out = []
-    threads = load(s.url, "synth-small", 6, out)
+    # long enough that none ends before all six have arrived (a few hundred tokens a second or more)
+    threads = load(s.url, "synth-small", 6, out, max_tokens=400)
     wait_for(lambda: (lambda m: m["wgllm_active_sequences"] + m["wgllm_queue_depth"])(s.metrics()) == 6,
              what="all requests to arrive")
     s.signal(signal.SIGTERM)
