@@ -3,6 +3,9 @@
 #include "quant/q8_act.h"
 
 #include <ctype.h>
+#if defined(WGLLM_X86_Q8_DOTS)
+#include <cpuid.h>
+#endif
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,10 +56,18 @@ int wg_cpu_isa_from_name(const char *name) {
     return -1;
 }
 
+#if defined(WGLLM_X86_Q8_DOTS)
+/* F16C from CPUID leaf 1 (clang's __builtin_cpu_supports has no "f16c"). */
+static bool cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 wg_cpu_isa wg_cpu_isa_best(void) {
 #if defined(WGLLM_X86_Q8_DOTS)
     /* libgcc's checks include the OS's support of the AVX and AVX-512 registers */
-    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()))
         return WG_CPU_ISA_SCALAR;
     if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
           __builtin_cpu_supports("avx512vl")))
