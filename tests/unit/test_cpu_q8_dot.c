@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend_matmul.h"
 #include "check.h"
 #include "int8_ref.h"
 #include "quant/q8_act.h"
@@ -245,30 +246,6 @@ static void test_lookup(void) {
     CHECK(wg_cpu_isa_from_name("AVX2") == WG_CPU_ISA_AVX2);
     CHECK(wg_cpu_isa_from_name("avx") == -1 && wg_cpu_isa_from_name("") == -1 && wg_cpu_isa_from_name(NULL) == -1);
     CHECK(wg_cpu_isa_name(WG_CPU_ISA_COUNT_) == NULL);
-}
-
-/* One matmul of n tokens on a fresh backend made under the current environment. */
-static bool backend_matmul(uint32_t type, const uint8_t *q, int64_t k, int64_t m, const float *x, int n, float *out) {
-    char err[256];
-    wg_backend *b = wg_backend_cpu_create(2, err, sizeof err);
-    CHECK_MSG(b != NULL, "cpu backend: %s", err);
-    if (!b) return false;
-    wg_tensor *W = b->ops->weight_create(b, type, k, m, q, err, sizeof err);
-    wg_tensor *X = b->ops->buffer_create(b, k, n, err, sizeof err);
-    wg_tensor *Y = b->ops->buffer_create(b, m, n, err, sizeof err);
-    bool ok = W && X && Y;
-    if (ok) {
-        b->ops->write_rows(b, X, 0, n, x);
-        b->ops->matmul(b, W, X, n, Y);
-        ok = b->ops->synchronize(b);
-        b->ops->read_rows(b, Y, 0, n, out);
-    }
-    b->ops->tensor_free(b, W);
-    b->ops->tensor_free(b, X);
-    b->ops->tensor_free(b, Y);
-    b->ops->destroy(b);
-    CHECK(ok);
-    return ok;
 }
 
 /* What the backend's int8 matmul of n tokens gives for row r of q (m rows) and the int8

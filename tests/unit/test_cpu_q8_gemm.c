@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend_matmul.h"
 #include "check.h"
 #include "quant/q8_act.h"
 #include "quant/q8_gemm.h"
@@ -137,30 +138,6 @@ static void test_kernels(void) {
     CHECK(wg_q8_gemm_kernel(WG_TYPE_Q4_K, WG_CPU_ISA_SCALAR) == NULL);
     CHECK(wg_q8_gemm_kernel(WG_TYPE_Q4_0, -1) == NULL);
     CHECK(wg_q8_gemm_kernel(WG_TYPE_Q4_0, (int)wg_cpu_isa_best() + 1) == NULL);
-}
-
-/* One matmul of n tokens on a fresh 2-thread backend made under the current environment. */
-static bool backend_matmul(uint32_t type, const uint8_t *q, int64_t k, int64_t m, const float *x, int n, float *out) {
-    char err[256];
-    wg_backend *b = wg_backend_cpu_create(2, err, sizeof err);
-    CHECK_MSG(b != NULL, "cpu backend: %s", err);
-    if (!b) return false;
-    wg_tensor *W = b->ops->weight_create(b, type, k, m, q, err, sizeof err);
-    wg_tensor *X = b->ops->buffer_create(b, k, n, err, sizeof err);
-    wg_tensor *Y = b->ops->buffer_create(b, m, n, err, sizeof err);
-    bool ok = W && X && Y;
-    if (ok) {
-        b->ops->write_rows(b, X, 0, n, x);
-        b->ops->matmul(b, W, X, n, Y);
-        ok = b->ops->synchronize(b);
-        b->ops->read_rows(b, Y, 0, n, out);
-    }
-    b->ops->tensor_free(b, W);
-    b->ops->tensor_free(b, X);
-    b->ops->tensor_free(b, Y);
-    b->ops->destroy(b);
-    CHECK(ok);
-    return ok;
 }
 
 static void test_backend(void) {
