@@ -68,6 +68,11 @@ static kernel_spec spec_of(int k, int *fmt) {
         *fmt = k - WGB_K_GET_ROWS;
         return (kernel_spec){.body = "get_rows", .access = "rw", .param_slots = 2};
     }
+    if (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST) {
+        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q4_0_int8 lib_q8_batch"};
+        wgb_q8_batch_spec(k - WGB_K_Q8_BATCH, &s.body, &s.access, &s.prefix);
+        return s;
+    }
     switch (k) {
     case WGB_K_RMS_NORM: return (kernel_spec){.body = "rms_norm", .access = "rrw", .param_slots = 1};
     case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3, .lib = LIB_ROPE};
