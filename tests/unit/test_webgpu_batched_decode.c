@@ -336,7 +336,8 @@ static void check_qkv(wg_backend *g, int64_t k, int64_t m_q, int64_t m_kv, int n
     snprintf(what, sizeof what, "matmul_qkv k=%lld m_q=%lld m_kv=%lld n=%d", (long long)k, (long long)m_q,
              (long long)m_kv, n);
     /* Q4_0 weights, except for the one case expected to decline for no other reason */
-    const uint32_t type = expect || m_q % 16 || m_kv % 16 || n < 2 || n > 32 ? WG_TYPE_Q4_0 : WG_TYPE_Q8_0;
+    const bool nt_rows = !wgb_q8_batch_takes(n) && (m_q % 16 || m_kv % 16); /* the nt kernel takes rows in 16s */
+    const uint32_t type = expect || nt_rows || n < 2 || n > WGB_Q8_BATCH_MAX_N ? WG_TYPE_Q4_0 : WG_TYPE_Q8_0;
     wg_tensor *wq = q4_weight(g, k, m_q, type), *wk = q4_weight(g, k, m_kv, type), *wv = q4_weight(g, k, m_kv, type);
     float *xv = rand_vec((size_t)(k * n));
     wg_tensor *x = buf(g, k, n, xv);
@@ -394,7 +395,9 @@ static void run(const char *what) {
         check_qkv(g, 256, 128, 128, 8, true);
         check_qkv(g, 96, 64, 16, 13, true);
         check_qkv(g, 96, 64, 32, 1, false);  /* one token: the fused single-token kernels */
-        check_qkv(g, 96, 64, 32, 33, false); /* the tiled matmul's range */
+        check_qkv(g, 96, 64, 32, 33, true);  /* 9-64 tokens: the batch tiles (wgpu_q8_batch.c) */
+        check_qkv(g, 96, 72, 40, 64, true);  /* ... which take rows in any count */
+        check_qkv(g, 96, 64, 32, 65, false); /* the prompt kernel's range */
         check_qkv(g, 96, 72, 32, 4, false);  /* rows not in 16s */
         check_qkv(g, 96, 64, 32, 4, false);  /* q8_0 weights (see check_qkv) */
     }
