@@ -236,14 +236,14 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
 }
 
 /* A step of three sequences with several rows each (a prompt chunk, one decoding token, a
- * chunk that crosses the 32-row dispatches): 36 rows against kv_store and attention per
+ * chunk that crosses the 64-row dispatches): 72 rows against kv_store and attention per
  * sequence. */
 static void check_chunks(wg_backend *g, bool neox, int window, const char *what) {
-    enum { NS = 3, ROWS = 36 };
+    enum { NS = 3, ROWS = 72 };
     wg_rope rope;
     const int n_head = 8, n_head_kv = 2, hd = 64;
     const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
-    const int len[NS] = {20, 1, 15}, pos0[NS] = {100, 7, 0};
+    const int len[NS] = {40, 1, 31}, pos0[NS] = {100, 7, 0};
     float *q = rand_vec((size_t)(qd * ROWS)), *k = rand_vec((size_t)(kvd * ROWS)), *v = rand_vec((size_t)(kvd * ROWS));
     wg_tensor *tq = buf(g, qd, ROWS, q), *tk = buf(g, kvd, ROWS, k), *tv = buf(g, kvd, ROWS, v);
     wg_tensor *out = buf(g, qd, ROWS, NULL), *out_ref = buf(g, qd, ROWS, NULL);
@@ -294,7 +294,7 @@ static void check_chunks(wg_backend *g, bool neox, int window, const char *what)
         bad += memcmp(ca, cb, sizeof(float) * (size_t)(kvd * N_CTX)) != 0;
     }
     CHECK_MSG(bad == 0, "%s: %d caches differ after the chunked step", what, bad);
-    printf("%s: %d rows of %d sequences (20, 1, 15 rows): output rel. error %.3g, caches equal\n", what, ROWS, NS, e);
+    printf("%s: %d rows of %d sequences (40, 1, 31 rows): output rel. error %.3g, caches equal\n", what, ROWS, NS, e);
     /* one position twice in a sequence: declined */
     pos[1] = pos[0];
     CHECK(!wgb_op_decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,

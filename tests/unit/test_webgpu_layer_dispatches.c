@@ -7,7 +7,7 @@
  *     attention of all rows at once),
  *   - a 40-token prompt (the batch-sized tiled products, q/k/v and gate/up fused),
  *   - a step of two 40-token prompts (more rows than the batched attention takes),
- *   - decode steps of 8, 16 and 32 sequences (9 dispatches a layer for each: before the
+ *   - decode steps of 8, 16, 32 and 64 sequences (9 dispatches a layer for each: before the
  *     batch-sized tiles, 13 for 16 and 21 for 32, 8 tokens per product dispatch)
  * equal the counts recorded before the fusions moved behind the backend seam. The f16
  * and f32 variants of a kernel count as one (devices differ in shader-f16). Also: a step of
@@ -222,11 +222,12 @@ int main(void) {
 {"matmul_q4_0_q8", 63}, {NULL, 0}}};
     check_counts(c, &batch80, calls, submits);
 
-    /* 8, 16 and 32 sequences decoding together: from 9 on, each product is one tiled int8
-     * dispatch for all the step's tokens (kernels/matmul_q4_0_q8_batch*.wgsl), so a layer
-     * takes as many dispatches as with 8 */
+    /* 8, 16, 32 and 64 sequences decoding together: from 9 on, each product is one tiled
+     * int8 dispatch for all the step's tokens (kernels/matmul_q4_0_q8_batch*.wgsl), and the
+     * stores and attention of up to 64 rows one dispatch each, so a layer takes as many
+     * dispatches as with 8 */
     {
-        static const scenario streams[3] = {
+        static const scenario streams[4] = {
             {"decode, 8 sequences", 3, {{"get_rows_q4_0", 1},
 {"copy", 16},
 {"quantize_x_q8", 9},
@@ -254,25 +255,34 @@ int main(void) {
 {"kv_store_rows", 9},
 {"matmul_q4_0_q8_batch_swiglu", 9},
 {"matmul_q4_0_q8_batch_qkv", 9}, {NULL, 0}}},
+            {"decode, 64 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 128},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matmul_q4_0_q8_batch", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9},
+{"matmul_q4_0_q8_batch_qkv", 9}, {NULL, 0}}},
         };
-        wgllm_context *many[32] = {NULL};
+        wgllm_context *many[64] = {NULL};
         wgllm_context_params cp = wgllm_context_default_params();
         cp.n_ctx = 16;
-        const wgllm_token *mt[32];
-        int mn[32];
-        for (int i = 0; i < 32; i++) {
+        const wgllm_token *mt[64];
+        int mn[64];
+        for (int i = 0; i < 64; i++) {
             CHECK(wgllm_context_create(m, &cp, &many[i], err, sizeof err) == WGLLM_OK);
             CHECK(many[i] && wgllm_eval(many[i], prompt + i, 1 + i % 5, false) == WGLLM_OK);
-            mt[i] = prompt + 40 + i;
+            mt[i] = prompt + i % 40 + 40;
             mn[i] = 1;
         }
         take_counts(c, last, &last_submits, calls, &submits);
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
             CHECK(wgllm_eval_batch(many, mt, mn, 8 << i) == WGLLM_OK);
             take_counts(c, last, &last_submits, calls, &submits);
             check_counts(c, &streams[i], calls, submits);
         }
-        for (int i = 0; i < 32; i++) wgllm_context_free(many[i]);
+        for (int i = 0; i < 64; i++) wgllm_context_free(many[i]);
     }
 
     /* A context with a matmul observer: its steps run the primitive ops (wg_layer_compose,

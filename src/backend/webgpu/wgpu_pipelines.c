@@ -79,14 +79,14 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
         return (kernel_spec){
-            .body = "attention", .access = "rrrwwww", .param_slots = 5, .prefix = KV_F32, .has_subgroup_variant = true,
+            .body = "attention", .access = "rrrwwww", .param_slots = 7, .prefix = KV_F32, .has_subgroup_variant = true,
             .lib = LIB_Q8_ROPE};
     case WGB_K_KV_STORE_ROWS:
         return (kernel_spec){
-            .body = "kv_store_rows", .access = "rrww", .param_slots = 5, .prefix = KV_F32, .lib = LIB_ROPE};
+            .body = "kv_store_rows", .access = "rrww", .param_slots = 7, .prefix = KV_F32, .lib = LIB_ROPE};
     case WGB_K_KV_STORE_ROWS_F16:
         return (kernel_spec){
-            .body = "kv_store_rows", .access = "rrww", .param_slots = 5, .prefix = KV_F16, .needs_f16 = true,
+            .body = "kv_store_rows", .access = "rrww", .param_slots = 7, .prefix = KV_F16, .needs_f16 = true,
             .lib = LIB_ROPE};
     case WGB_K_KV_STORE_F16:
         return (kernel_spec){
@@ -94,7 +94,7 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_ATTENTION_F16:
         return (kernel_spec){.body = "attention",
                              .access = "rrrwwww",
-                             .param_slots = 5,
+                             .param_slots = 7,
                              .prefix = KV_F16,
                              .needs_f16 = true,
                              .has_subgroup_variant = true,
