@@ -5,8 +5,10 @@
  *   - queued greedy steps (no flush every few layers),
  *   - a decode step of three sequences (q/k/v in one product, rotation, stores and
  *     attention of all rows at once),
- *   - a 40-token prompt (tiled products),
- *   - a step of two 40-token prompts (more rows than the batched attention takes)
+ *   - a 40-token prompt (the batch-sized tiled products, q/k/v and gate/up fused),
+ *   - a step of two 40-token prompts (more rows than the batched attention takes),
+ *   - decode steps of 8, 16, 32 and 64 sequences (9 dispatches a layer for each: before the
+ *     batch-sized tiles, 13 for 16 and 21 for 32, 8 tokens per product dispatch)
  * equal the counts recorded before the fusions moved behind the backend seam. The f16
  * and f32 variants of a kernel count as one (devices differ in shader-f16). Also: a step of
  * a context with a matmul observer (the primitive ops) shows every product's input and gives
@@ -188,14 +190,15 @@ int main(void) {
     take_counts(c, last, &last_submits, calls, &submits);
     static const scenario prompt40 = {"prompt, 40 tokens", 5, {{"get_rows_q4_0", 1},
 {"rope", 18},
-{"swiglu", 9},
 {"copy", 1},
 {"quantize_x_q8", 18},
 {"matvec_q4_0_q8", 1},
 {"rms_norm_q8", 19},
 {"kv_store", 9},
 {"attention", 9},
-{"matmul_q4_0_q8", 63}, {NULL, 0}}};
+{"matmul_q4_0_q8_batch", 18},
+{"matmul_q4_0_q8_batch_qkv", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9}, {NULL, 0}}};
     check_counts(c, &prompt40, calls, submits);
 
     /* two prompts of 40 tokens in one step */
@@ -205,7 +208,9 @@ int main(void) {
     const int ns2[2] = {40, 40};
     CHECK(wgllm_eval_batch(ctx + 1, toks2, ns2, 2) == WGLLM_OK);
     take_counts(c, last, &last_submits, calls, &submits);
-    static const scenario batch80 = {"two prompts, 80 rows", 5, {{"get_rows_q4_0", 1},
+    /* 4 command buffers: the first step with 65 rows or more (the prompt kernel's gate and up
+     * scratch made, not grown: growing flushes) */
+    static const scenario batch80 = {"two prompts, 80 rows", 4, {{"get_rows_q4_0", 1},
 {"rope", 36},
 {"swiglu", 9},
 {"copy", 4},
@@ -216,6 +221,69 @@ int main(void) {
 {"attention", 18},
 {"matmul_q4_0_q8", 63}, {NULL, 0}}};
     check_counts(c, &batch80, calls, submits);
+
+    /* 8, 16, 32 and 64 sequences decoding together: from 9 on, each product is one tiled
+     * int8 dispatch for all the step's tokens (kernels/matmul_q4_0_q8_batch*.wgsl), and the
+     * stores and attention of up to 64 rows one dispatch each, so a layer takes as many
+     * dispatches as with 8 */
+    {
+        static const scenario streams[4] = {
+            {"decode, 8 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 16},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matvec_q4_0_q8_nt", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matvec_q4_0_q8_nt_swiglu", 9},
+{"matvec_q4_0_q8_nt_qkv", 9}, {NULL, 0}}},
+            {"decode, 16 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 32},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matmul_q4_0_q8_batch", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9},
+{"matmul_q4_0_q8_batch_qkv", 9}, {NULL, 0}}},
+            {"decode, 32 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 64},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matmul_q4_0_q8_batch", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9},
+{"matmul_q4_0_q8_batch_qkv", 9}, {NULL, 0}}},
+            {"decode, 64 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 128},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matmul_q4_0_q8_batch", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9},
+{"matmul_q4_0_q8_batch_qkv", 9}, {NULL, 0}}},
+        };
+        wgllm_context *many[64] = {NULL};
+        wgllm_context_params cp = wgllm_context_default_params();
+        cp.n_ctx = 16;
+        const wgllm_token *mt[64];
+        int mn[64];
+        for (int i = 0; i < 64; i++) {
+            CHECK(wgllm_context_create(m, &cp, &many[i], err, sizeof err) == WGLLM_OK);
+            CHECK(many[i] && wgllm_eval(many[i], prompt + i, 1 + i % 5, false) == WGLLM_OK);
+            mt[i] = prompt + i % 40 + 40;
+            mn[i] = 1;
+        }
+        take_counts(c, last, &last_submits, calls, &submits);
+        for (int i = 0; i < 4; i++) {
+            CHECK(wgllm_eval_batch(many, mt, mn, 8 << i) == WGLLM_OK);
+            take_counts(c, last, &last_submits, calls, &submits);
+            check_counts(c, &streams[i], calls, submits);
+        }
+        for (int i = 0; i < 64; i++) wgllm_context_free(many[i]);
+    }
 
     /* A context with a matmul observer: its steps run the primitive ops (wg_layer_compose,
      * with the n_ff buffer the fused layer goes without), see every product's input and give

@@ -230,6 +230,10 @@ static void q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_t m, wg
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *part = &wt->parts[i];
         wgb_bind bb[4] = {part->bind, xq, xs, ob};
+        if (wgb_q8_batch_takes(n)) { /* a batched decode step: the weights read once */
+            wgb_q8_batch_matmul(c, bb, k, part->rows, part->row0, m, n, accumulate);
+            continue;
+        }
         if (n >= Q8_MATMUL_MIN_TOKENS) {
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
                              (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
@@ -370,10 +374,11 @@ void wgb_op_matmul_add(wg_backend *b, const wg_tensor *w, const wg_tensor *x, in
 bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
                        const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (n < 2 || n >= Q8_MATMUL_MIN_TOKENS || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
+    const bool batch = wgb_q8_batch_takes(n);
+    if (n < 2 || (n >= Q8_MATMUL_MIN_TOKENS && !batch) || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
     const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
     if (!via_int8(c, wq) || !via_int8(c, wk) || !via_int8(c, wv) || wk->ne0 != kd || wv->ne0 != kd ||
-        wv->ne1 != m_kv || m_q % Q8_MATVEC_NT_ROWS || m_kv % Q8_MATVEC_NT_ROWS || wgb_t(wq)->n_parts != 1 ||
+        wv->ne1 != m_kv || (!batch && (m_q % Q8_MATVEC_NT_ROWS || m_kv % Q8_MATVEC_NT_ROWS)) || wgb_t(wq)->n_parts != 1 ||
         wgb_t(wk)->n_parts != 1 || wgb_t(wv)->n_parts != 1 || x->ne0 < kd || x->ne1 < n || q->ne0 < m_q ||
         k->ne0 < m_kv || v->ne0 != k->ne0 || q->ne1 < n || k->ne1 < n || v->ne1 < n)
         return false;
@@ -383,6 +388,10 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     if (!ensure_q8(c, wgb_act(x), kd, n, &xq, &xs)) return true; /* failure recorded */
     wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
                       wgb_act(q), wgb_act(k), wgb_act(v)};
+    if (batch) {
+        wgb_q8_batch_qkv(c, bb, kd, m_q, m_kv, n, q->ne0, k->ne0);
+        return true;
+    }
     for (int t0 = 0; t0 < n; t0 += Q8_MATVEC_NT) {
         int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
         uint32_t p[8] = {(uint32_t)kd, (uint32_t)m_q, (uint32_t)m_kv, (uint32_t)nt,
@@ -414,12 +423,17 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
         wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)m, Q8_MATVEC_NT_ROWS));
         return;
     }
-    if (n < Q8_MATMUL_MIN_TOKENS && k % 32 == 0 && via_int8(c, w_gate) && w_up->type == WG_TYPE_Q4_0 &&
-        gt->n_parts == 1 && ut->n_parts == 1) {
-        /* a few tokens (a batched decode step): 8 at a time, gate and up rows together */
+    if ((n < Q8_MATMUL_MIN_TOKENS || wgb_q8_batch_takes(n)) && k % 32 == 0 && via_int8(c, w_gate) &&
+        w_up->type == WG_TYPE_Q4_0 && gt->n_parts == 1 && ut->n_parts == 1) {
+        /* a batched decode step: gate and up rows together, 9-64 tokens in one tile of
+         * tokens, fewer 8 at a time */
         wgb_bind xq, xs;
         if (!ensure_q8(c, wgb_act(x), k, n, &xq, &xs)) return;
         wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
+        if (wgb_q8_batch_takes(n)) {
+            wgb_q8_batch_swiglu(c, bb, k, m, n);
+            return;
+        }
         for (int t0 = 0; t0 < n; t0 += Q8_MATVEC_NT) {
             int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
             uint32_t p[8] = {(uint32_t)k, (uint32_t)m, (uint32_t)((int64_t)t0 * m), (uint32_t)nt,

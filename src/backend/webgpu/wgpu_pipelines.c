@@ -68,20 +68,25 @@ static kernel_spec spec_of(int k, int *fmt) {
         *fmt = k - WGB_K_GET_ROWS;
         return (kernel_spec){.body = "get_rows", .access = "rw", .param_slots = 2};
     }
+    if (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST) {
+        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q4_0_int8 lib_q8_batch"};
+        wgb_q8_batch_spec(k - WGB_K_Q8_BATCH, &s.body, &s.access, &s.prefix);
+        return s;
+    }
     switch (k) {
     case WGB_K_RMS_NORM: return (kernel_spec){.body = "rms_norm", .access = "rrw", .param_slots = 1};
     case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3, .lib = LIB_ROPE};
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
         return (kernel_spec){
-            .body = "attention", .access = "rrrwwww", .param_slots = 5, .prefix = KV_F32, .has_subgroup_variant = true,
+            .body = "attention", .access = "rrrwwww", .param_slots = 7, .prefix = KV_F32, .has_subgroup_variant = true,
             .lib = LIB_Q8_ROPE};
     case WGB_K_KV_STORE_ROWS:
         return (kernel_spec){
-            .body = "kv_store_rows", .access = "rrww", .param_slots = 5, .prefix = KV_F32, .lib = LIB_ROPE};
+            .body = "kv_store_rows", .access = "rrww", .param_slots = 7, .prefix = KV_F32, .lib = LIB_ROPE};
     case WGB_K_KV_STORE_ROWS_F16:
         return (kernel_spec){
-            .body = "kv_store_rows", .access = "rrww", .param_slots = 5, .prefix = KV_F16, .needs_f16 = true,
+            .body = "kv_store_rows", .access = "rrww", .param_slots = 7, .prefix = KV_F16, .needs_f16 = true,
             .lib = LIB_ROPE};
     case WGB_K_KV_STORE_F16:
         return (kernel_spec){
@@ -89,7 +94,7 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_ATTENTION_F16:
         return (kernel_spec){.body = "attention",
                              .access = "rrrwwww",
-                             .param_slots = 5,
+                             .param_slots = 7,
                              .prefix = KV_F16,
                              .needs_f16 = true,
                              .has_subgroup_variant = true,

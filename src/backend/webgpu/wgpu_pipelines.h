@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "backend/webgpu/wgpu_device.h"
+#include "backend/webgpu/wgpu_q8_batch.h"
 
 /* Weight formats, in the order of the per-format kernels below. */
 enum {
@@ -65,6 +66,8 @@ typedef enum wgb_kernel {
     WGB_K_MATVEC_Q4_0_Q8_NT_QKV,    /* batched decode: q, k, v products for a few tokens */
     WGB_K_MATVEC_Q4_0_Q8_QKV_NEOX,  /* WGB_K_MATVEC_Q4_0_Q8_QKV(_F16) with NeoX-style rope */
     WGB_K_MATVEC_Q4_0_Q8_QKV_F16_NEOX,
+    WGB_K_Q8_BATCH, /* batched decode, 9-64 tokens: + tile * WGB_Q8_BATCH_MODES + mode (wgpu_q8_batch.h) */
+    WGB_K_Q8_BATCH_LAST = WGB_K_Q8_BATCH + WGB_Q8_BATCH_KERNELS - 1,
     WGB_K_COUNT
 } wgb_kernel;
 
