@@ -37,6 +37,10 @@ static void serve_usage(FILE *out) {
             "                       (default 128; use 0 behind a proxy, where all share one address)\n"
             "  --request-timeout S  seconds to receive a whole request, headers and body, counted\n"
             "                       from the connection (or the previous answer) (default 30)\n");
+#ifdef WGLLM_HAVE_GRPC
+    fprintf(out, "  --grpc-port N        also serve the gRPC API (wgllm.v1.Generator, grpc.health.v1) on\n"
+                 "                       this TCP port, 0 = any free port (default: off)\n");
+#endif
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -70,6 +74,10 @@ int cmd_serve(int argc, char **argv) {
             o.host = v;
         } else if (!strcmp(a, "--port")) {
             INT(0, 65535, o.port);
+#ifdef WGLLM_HAVE_GRPC
+        } else if (!strcmp(a, "--grpc-port")) {
+            INT(0, 65535, o.grpc_port);
+#endif
         } else if (!strcmp(a, "--backend")) {
             VALUE();
             if (!opt_backend("serve", a, v, &o.backend)) return 2;
