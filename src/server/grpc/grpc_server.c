@@ -15,6 +15,7 @@
 #include "server/grpc/grpc_codec.h"
 
 #define RECV_TIMEOUT_S 30.0 /* most time a client may take to send its request message */
+#define DEADLINE_SLACK_MS 500
 
 typedef struct srv_grpc {
     srv_server *srv;
@@ -258,7 +259,11 @@ static void serve_call(srv_gcall *g) {
     if (!g->close_done) pluck(g, &g->close_tag, gpr_inf_future(GPR_CLOCK_MONOTONIC));
     g->close_done = true;
     if (g->cancelled && g->code == SRV_GRPC_OK) g->code = SRV_GRPC_CANCELLED;
-    if (g->cancelled && gpr_time_cmp(gpr_now(g->details.deadline.clock_type), g->details.deadline) >= 0)
+    /* a client whose deadline passes usually resets the stream itself, a little before the
+       server's own timer (the deadline travels as a relative grpc-timeout): near it counts */
+    gpr_timespec slack = gpr_time_from_millis(DEADLINE_SLACK_MS, GPR_TIMESPAN);
+    if (g->cancelled &&
+        gpr_time_cmp(gpr_time_add(gpr_now(g->details.deadline.clock_type), slack), g->details.deadline) >= 0)
         g->code = SRV_GRPC_DEADLINE_EXCEEDED;
     srv_metrics_grpc(g->srv->metrics, g->method, g->code);
     log_call(g);
