@@ -256,3 +256,25 @@ def test_api_key(wgllm, shared, protos):
         assert m['wgllm_grpc_requests_total{method="/wgllm.v1.Generator/Generate",code="UNAUTHENTICATED"}'] == 5
     finally:
         assert s.stop() == 0
+
+
+def test_port_in_use_and_message_limit(wgllm, shared, protos):
+    """A gRPC port in use fails the start at once (exit 1, no shared SO_REUSEPORT listener);
+    request messages are held to --max-body."""
+    import socket
+    model = shared / "models" / "aidreams260K-f32.gguf"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = wgllm.run("serve", "-m", model, "--port", "0", "--grpc-port", port, "--backend", "cpu", "-t", "1")
+    assert p.returncode == 1
+    assert b"cannot listen for gRPC" in p.stderr
+    s = GrpcServer(wgllm, model, "--max-body", "2000", protos=protos, name="grpc-limit")
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            s.stub().Generate(protos.pb.GenerateRequest(text="x" * 3000, max_tokens=1), timeout=30)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert s.stub().Generate(protos.pb.GenerateRequest(text="x", stop=["y" * 1500], max_tokens=1), timeout=30).usage
+    finally:
+        assert s.stop() == 0

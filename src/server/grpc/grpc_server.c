@@ -5,6 +5,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,7 +376,15 @@ bool srv_grpc_listen(srv_server *srv, char *err, size_t err_size) {
     pthread_cond_init(&gs->cv, NULL);
     atomic_init(&gs->stopping, false);
     srv->grpc = gs;
-    gs->server = grpc_server_create(NULL, NULL);
+    /* no SO_REUSEPORT (gRPC's default): a second server on the port must fail, not share it;
+       request messages are held to --max-body, as HTTP bodies (larger: RESOURCE_EXHAUSTED) */
+    size_t max_body = srv->opt.max_body < INT_MAX ? srv->opt.max_body : INT_MAX;
+    grpc_arg arg[2] = {
+        {.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = (int)max_body},
+    };
+    grpc_channel_args args = {.num_args = 2, .args = arg};
+    gs->server = grpc_server_create(&args, NULL);
     gs->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(gs->server, gs->cq, NULL);
     char addr[160];
