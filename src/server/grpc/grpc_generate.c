@@ -43,6 +43,10 @@ static bool take(srv_job *j, size_t *sent_text, int *sent_lps, delta *d) {
     if (!j->done && j->text_len == *sent_text && j->n_lps == *sent_lps) wait_a_little(j);
     d->len = j->text_len - *sent_text;
     d->n_lps = j->n_lps - *sent_lps;
+    if (!d->len && !d->n_lps && !j->done) { /* nothing yet */
+        pthread_mutex_unlock(&j->mu);
+        return true;
+    }
     d->text = malloc(d->len + 1);
     d->lps = malloc(sizeof *d->lps * (size_t)(d->n_lps ? d->n_lps : 1));
     bool ok = d->text && d->lps;
