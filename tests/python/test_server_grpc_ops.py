@@ -144,3 +144,27 @@ def test_sigterm_drains_grpc_streams(wgllm, synth_small, protos):
     assert [ok for ok, _ in out] == [True] * n, out
     assert rc == 0
     assert '"event":"draining"' in s.log()
+
+
+def test_drain_timeout_cuts_streams_with_unavailable(wgllm, synth, protos):
+    """A stream still running when --drain-timeout passes ends UNAVAILABLE; the exit code says
+    requests were cut (3), as for HTTP."""
+    s = GrpcServer(wgllm, long_model(synth), "--parallel", "1", "--drain-timeout", "1", protos=protos,
+                   name="grpc-drain-timeout")
+    try:
+        pb = protos.pb
+        call = s.stub().GenerateToken(pb.GenerateRequest(text="x", max_tokens=100000, temperature=0,
+                                                         ignore_eos=True), timeout=300)
+        assert next(call).tokens
+        s.signal(signal.SIGTERM)
+        with pytest.raises(grpc.RpcError) as e:
+            for _ in call:
+                pass
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value
+        assert "shutting down" in e.value.details()
+        rc = s.stop()
+    except BaseException:
+        s.kill()
+        raise
+    assert rc == 3
+    assert '"event":"drain_timeout"' in s.log()

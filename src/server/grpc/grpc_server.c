@@ -239,12 +239,16 @@ static void gcall_free(srv_gcall *g) {
     free(g);
 }
 
-static void serve_call(srv_gcall *g) {
-    g->t_start = srv_now();
+static void copy_method(srv_gcall *g) {
     size_t n = GRPC_SLICE_LENGTH(g->details.method);
     if (n >= sizeof g->method) n = sizeof g->method - 1;
     memcpy(g->method, GRPC_SLICE_START_PTR(g->details.method), n);
     g->method[n] = 0;
+}
+
+static void serve_call(srv_gcall *g) {
+    g->t_start = srv_now();
+    copy_method(g);
     char *peer = grpc_call_get_peer(g->call);
     snprintf(g->remote, sizeof g->remote, "%s", peer ? peer : "");
     gpr_free(peer);
@@ -317,6 +321,8 @@ static void hand_over(srv_grpc *gs, srv_gcall *g) {
     }
     g->close_done = true; /* no close op was started */
     srv_gcall_finish(g, SRV_GRPC_RESOURCE_EXHAUSTED, "too many open calls", NULL);
+    copy_method(g);
+    srv_metrics_grpc(g->srv->metrics, g->method, g->code);
     gcall_free(g);
 }
 
