@@ -168,3 +168,35 @@ def test_drain_timeout_cuts_streams_with_unavailable(wgllm, synth, protos):
         raise
     assert rc == 3
     assert '"event":"drain_timeout"' in s.log()
+
+
+def test_too_many_open_calls(wgllm, synth, protos):
+    """Each call has a thread while it is open; beyond --max-connections calls are refused at
+    once with RESOURCE_EXHAUSTED, and served again once calls end."""
+    s = GrpcServer(wgllm, long_model(synth), "--parallel", "2", "--max-connections", "8", protos=protos,
+                   name="grpc-open-calls")
+    try:
+        pb = protos.pb
+        stub = s.stub()
+        endless = pb.GenerateRequest(text="x", max_tokens=100000, temperature=0, ignore_eos=True)
+        calls = [stub.GenerateToken(endless, timeout=300) for _ in range(8)]
+        wait_for(lambda: busy(s) == 8, what="eight calls to be open")
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Tokenize(pb.TokenizeRequest(content="x"), timeout=30)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "too many open calls" in e.value.details()
+        for c in calls:
+            c.cancel()
+        wait_for(lambda: busy(s) == 0, timeout=30, what="the calls to end")
+
+        def served():  # the calls' threads end just after their jobs
+            try:
+                return bool(stub.Tokenize(pb.TokenizeRequest(content="x"), timeout=30).tokens)
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err
+                return False
+        wait_for(served, timeout=30, what="a call to be served again")
+        m = s.metrics()
+        assert m['wgllm_grpc_requests_total{method="/wgllm.v1.Generator/Tokenize",code="RESOURCE_EXHAUSTED"}'] >= 1
+    finally:
+        assert s.stop() == 0

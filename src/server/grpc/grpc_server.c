@@ -319,8 +319,9 @@ static void hand_over(srv_grpc *gs, srv_gcall *g) {
         pthread_cond_broadcast(&gs->cv);
         pthread_mutex_unlock(&gs->mu);
     }
-    g->close_done = true; /* no close op was started */
-    srv_gcall_finish(g, SRV_GRPC_RESOURCE_EXHAUSTED, "too many open calls", NULL);
+    /* no batch to wait on: this thread must not depend on a client that does not read */
+    grpc_call_cancel_with_status(g->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many open calls", NULL);
+    g->code = SRV_GRPC_RESOURCE_EXHAUSTED;
     copy_method(g);
     srv_metrics_grpc(g->srv->metrics, g->method, g->code);
     gcall_free(g);
