@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake clang libclang-rt-14-dev pkg-config python3 python3-venv
           libcjson-dev libmicrohttpd-dev
+          libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
           prometheus wrk curl)
 ensure_packages "${packages[@]}"
 # Deployment tests (tests/python/test_deploy_*.py): promtool, and buildah/podman/debootstrap to

@@ -27,6 +27,7 @@ typedef struct srv_options {
     double request_timeout;     /* seconds to receive a whole request (headers and body) */
     const char *admin_key;  /* NULL: the admin routes are off (404) */
     const char *models_dir; /* reloads may name files only inside it; NULL: the -m file's directory */
+    int grpc_port;          /* the gRPC API's port (builds with WGLLM_HAVE_GRPC); -1: off, 0: any free port */
 } srv_options;
 
 void srv_options_defaults(srv_options *o);

@@ -24,11 +24,11 @@ HISTOGRAMS = {"gpu_inference_latency_seconds", "wgllm_time_to_first_token_second
 SERVER_METRICS = HISTOGRAMS | {
     "tokens_per_second", "gpu_memory_usage_bytes", "wgllm_requests_total", "wgllm_queue_depth",
     "wgllm_active_sequences", "wgllm_max_queue", "wgllm_kv_cache_usage_ratio", "wgllm_prompt_tokens_total",
-    "wgllm_generated_tokens_total"}
+    "wgllm_generated_tokens_total", "wgllm_grpc_requests_total"}
 # Other exporters the rules rely on (kube-state-metrics, dcgm-exporter).
 EXTERNAL = {"kube_deployment_status_replicas_unavailable", "kube_deployment_status_replicas_available",
             "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"}
-ALERTS = {"WgllmInferenceLatencyP95High", "WgllmErrorRateHigh", "WgllmQueueSaturated", "WgllmGpuMemoryNearLimit",
+ALERTS = {"WgllmInferenceLatencyP95High", "WgllmErrorRateHigh", "WgllmGrpcErrorRateHigh", "WgllmQueueSaturated", "WgllmGpuMemoryNearLimit",
           "WgllmKvCacheNearFull", "WgllmPodsNotReady", "WgllmNoReadyPods"}
 PROMQL_WORDS = {"sum", "by", "rate", "histogram_quantile", "max", "avg", "on", "le", "and", "or", "without",
                 "label_values", "namespace", "pod", "route", "status", "group_left", "avg_over_time"}
