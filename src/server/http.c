@@ -332,8 +332,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
     if (c->responded) return MHD_YES;
     if (c->too_big) return too_large(c);
     const route *r = find_route(srv, url);
-    if (!r)
-        return srv_reply_errorf(c, 404, "invalid_request_error", "not_found", "no route for %s %.100s", method, url);
+    if (!r) {
+        /* the URL arrives percent-decoded: any bytes at all, and JSON strings must be UTF-8 */
+        char *shown = srv_utf8_sanitize(url, strnlen(url, 100), NULL);
+        enum MHD_Result ret = srv_reply_errorf(c, 404, "invalid_request_error", "not_found", "no route for %s %s",
+                                               method, shown ? shown : "");
+        free(shown);
+        return ret;
+    }
     /* HEAD as GET for the playground's files (MHD then sends the head alone) */
     bool head = r->fn == srv_route_webui && !strcmp(method, "HEAD");
     if (strcmp(method, r->method) && !head)

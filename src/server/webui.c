@@ -17,8 +17,8 @@ const srv_web_asset *srv_web_asset_for_path(const char *path) {
 enum MHD_Result srv_route_webui(srv_conn *c) {
     const srv_web_asset *a = srv_web_asset_for_path(c->path);
     if (!a || strlen(c->path) >= sizeof c->path - 1) /* a cut path names nothing */
-        return srv_reply_errorf(c, 404, "invalid_request_error", "not_found", "no route for %s %.100s", c->method,
-                                c->path);
+        return srv_reply_errorf(c, 404, "invalid_request_error", "not_found",
+                                "no such file in the playground (see GET /)");
     /* static storage: MHD sends it without a copy */
     struct MHD_Response *r = MHD_create_response_from_buffer(a->size, (void *)a->data, MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
