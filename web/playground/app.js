@@ -211,9 +211,13 @@ function showStats(s, final) {
   const parts = [];
   if (s.tFirst !== null) parts.push('first token ' + Math.round(s.tFirst - s.t0) + ' ms');
   const n = s.usage ? s.usage.completion_tokens : s.chunks;
-  const now = final ? s.tEnd : performance.now();
-  if (s.tFirst !== null && n > 1 && now > s.tFirst) {
+  const now = final ? s.tLast : performance.now();
+  // tokens after the first over the time they took; a reply that arrived in one piece
+  // (a fast model: the server sends what it has) is timed from the request instead
+  if (s.tFirst !== null && n > 1 && s.chunks > 1 && now - s.tFirst >= 20) {
     parts.push(((n - 1) / ((now - s.tFirst) / 1000)).toFixed(1) + ' tok/s');
+  } else if (final && s.tFirst !== null && n > 0 && s.tEnd > s.t0) {
+    parts.push((n / ((s.tEnd - s.t0) / 1000)).toFixed(1) + ' tok/s');
   }
   parts.push((s.usage ? '' : '~') + n + ' tokens');
   if (s.finish) parts.push('finish: ' + s.finish);
@@ -235,7 +239,6 @@ function showError(e) {
   let text = e.message || String(e);
   if (e instanceof ApiError) {
     text = (e.status ? e.status + ' ' : '') + (e.code ? '(' + e.code + ') ' : '') + text;
-    if (e.status === 429) text += ' \u2014 the server\'s queue is full; try again shortly.';
   }
   const entry = addEntry('error', text);
   entry.node.setAttribute('role', 'alert');
@@ -246,7 +249,8 @@ async function generate() {
   const body = requestBody();
   const entry = addEntry('assistant', '');
   entry.node.setAttribute('aria-busy', 'true');
-  const s = { t0: performance.now(), tFirst: null, tEnd: 0, chunks: 0, usage: null, finish: null, stopped: false };
+  const s = { t0: performance.now(), tFirst: null, tLast: 0, tEnd: 0, chunks: 0, usage: null, finish: null,
+    stopped: false };
   const base = state.ctxUsed;
   const controller = new AbortController();
   state.controller = controller;
@@ -269,6 +273,7 @@ async function generate() {
       if (piece) {
         if (s.tFirst === null) s.tFirst = performance.now();
         s.chunks++;
+        s.tLast = performance.now();
         entry.content += piece;
         scheduleRender(entry);
         state.ctxUsed = base + s.chunks; // until the usage chunk says
