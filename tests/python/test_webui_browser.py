@@ -435,3 +435,38 @@ def test_script_in_model_output_is_not_executed(browser, demo_server):
     finally:
         d.get("about:blank")
         stub.close()
+
+
+MARKDOWN = [  # (input, the rendered fragment serialised)
+    ("plain *em* **strong** _u_ __uu__ `a <b>`",
+     "<p>plain <em>em</em> <strong>strong</strong> <em>u</em> <strong>uu</strong> <code>a &lt;b&gt;</code></p>"),
+    ("snake_case_name and 2*3*4", "<p>snake_case_name and 2<em>3</em>4</p>"),
+    ("para one\nline two\n\npara two", "<p>para one<br>line two</p><p>para two</p>"),
+    ("# Title\n- a\n- b *c*\n\n1. x\n2. y", "<h3>Title</h3><ul><li>a</li><li>b <em>c</em></li></ul><ol><li>x</li><li>y</li></ol>"),
+    ("3. three\n4. four", '<ol start="3"><li>three</li><li>four</li></ol>'),
+    ("```js\nlet a = 1 < 2;\n```\nafter", '<pre data-lang="js"><code data-lang="js">let a = 1 &lt; 2;</code></pre><p>after</p>'),
+    ("```\nstill streaming", "<pre><code>still streaming</code></pre>"),
+    ("> quoted **x**\n\n---", "<blockquote><p>quoted <strong>x</strong></p></blockquote><hr>"),
+    ("[a](http://x.org/) [b](data:text/html,hi) [c](//evil.org) [d](https://y.org/?q=\"<>)",
+     '<p><a href="http://x.org/" rel="noopener noreferrer" target="_blank">a</a> [b](data:text/html,hi) '
+     '[c](//evil.org) <a href="https://y.org/?q=%22%3C%3E" rel="noopener noreferrer" target="_blank">d</a></p>'),
+    ("<b onclick=x>&amp;</b>", "<p>&lt;b onclick=x&gt;&amp;amp;&lt;/b&gt;</p>"),
+    ("[" * 3000 + " " + "**a" * 1000, None),  # hostile but harmless: renders, keeps every bracket
+]
+
+
+def test_markdown_renderer(browser, demo_server):
+    """The page's own renderer module, imported in the page, on a table of inputs."""
+    d = browser
+    open_page(d, demo_server)
+    got = d.execute_async_script(
+        "const [inputs, done] = arguments;"
+        "import('/webui/markdown.js').then(({ renderMarkdown }) => done(inputs.map(t => {"
+        "  const div = document.createElement('div'); div.appendChild(renderMarkdown(t));"
+        "  return [div.innerHTML, div.textContent]; })));",
+        [m[0] for m in MARKDOWN])
+    for (text, want), (html, content) in zip(MARKDOWN, got):
+        if want is None:
+            assert content.startswith("[" * 3000), content[:50]
+        else:
+            assert html == want, text

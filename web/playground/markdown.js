@@ -26,12 +26,14 @@ function safeUrl(raw) {
   }
 }
 
-// Inline spans, earliest match first (ties: the order below).
+// Inline spans, earliest match first (ties: the order below). A span's inside never holds
+// its own delimiter, so an opener without a closer costs one scan to the next delimiter:
+// long hostile lines ("[[[[...", "**a**a**a...") stay linear per attempt.
 const INLINE = [
-  { kind: 'code', re: /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/ },
-  { kind: 'link', re: /\[([^\]\n]+)\]\(([^()\s]+)\)/ },
-  { kind: 'strong', re: /\*\*(?=\S)([\s\S]*?\S)\*\*/ },
-  { kind: 'strong', re: /(?<![\w])__(?=\S)([\s\S]*?\S)__(?![\w])/ },
+  { kind: 'code', re: /(`+)([^`]+)\1(?!`)/ },
+  { kind: 'link', re: /\[([^[\]\n]+)\]\(([^()\s]+)\)/ },
+  { kind: 'strong', re: /\*\*(?=[^\s*])([^*]*?[^\s*])\*\*/ },
+  { kind: 'strong', re: /(?<![\w])__(?=[^\s_])([^_]*?[^\s_])__(?![\w])/ },
   { kind: 'em', re: /\*(?=[^\s*])([^*]*?[^\s*])\*/ },
   { kind: 'em', re: /(?<![\w])_(?=[^\s_])([^_]*?[^\s_])_(?![\w])/ },
 ];
@@ -67,7 +69,7 @@ function inline(text, parent) {
       }
     } else {
       const e = el(p.kind);
-      inline(p.kind === 'strong' || p.kind === 'em' ? m[m.length - 1] : m[1], e);
+      inline(m[m.length - 1], e);
       parent.appendChild(e);
     }
     text = text.slice(m.index + m[0].length);
