@@ -12,3 +12,6 @@ ensure_packages "${packages[@]}"
 # Deployment tests (tests/python/test_deploy_*.py): promtool, and buildah/podman/debootstrap to
 # build and run the container image without a registry; git lists the files of its build context.
 ensure_packages prometheus buildah podman debootstrap git
+# The playground's browser test (tests/python/test_webui_browser.py): headless chromium driven
+# through chromium-driver by Selenium, with a font for its screenshots.
+ensure_packages chromium chromium-driver fonts-dejavu-core

@@ -74,6 +74,7 @@ enum MHD_Result srv_route_metrics(srv_conn *c);
 enum MHD_Result srv_route_tokenize(srv_conn *c);
 enum MHD_Result srv_route_detokenize(srv_conn *c);
 enum MHD_Result srv_route_reload(srv_conn *c); /* admin.c: checks the admin key itself */
+enum MHD_Result srv_route_webui(srv_conn *c);  /* webui.c: the embedded playground page */
 /* The body as a JSON object (valid UTF-8), or NULL with e set. */
 cJSON *srv_parse_object(srv_conn *c, srv_error *e);
 /* Resolves the models directory (--models-dir, or the -m file's). */
