@@ -266,7 +266,8 @@ def check_deploy_queries(types, labels):
 
     problems = []
     for where, expr in deploy_queries():
-        names = {base(n) for n in metric_names(expr) | set(re.findall(r"\bwgllm_[A-Za-z0-9_:]*", expr))} - EXTERNAL
+        referenced = metric_names(expr) | set(re.findall(r"\bwgllm_[A-Za-z0-9_:]*", expr))
+        names = {base(n) for n in referenced} - EXTERNAL
         problems += [f"{where}: {n} is not exported" for n in sorted(names - set(types))]
         for name, used in selectors(expr):
             if name in EXTERNAL or base(name) not in types:
@@ -278,7 +279,8 @@ def check_deploy_queries(types, labels):
             for clause in re.findall(r"\b(?:by|on|without)\s*\(([^)]*)\)", expr):
                 grouped |= {g.strip() for g in clause.split(",") if g.strip()}
             known = set().union(*(labels.get(n, set()) for n in names)) | SCRAPE_LABELS | {"le"}
-            problems += [f"{where}: groups by {lb}, a label none of its series has" for lb in sorted(grouped - known)]
+            problems += [f"{where}: groups by {lb}, a label none of its series has"
+                         for lb in sorted(grouped - known)]
     served = {r["name"]["as"] for r in adapter_rules()}
     for r in adapter_rules():
         if not re.fullmatch(r["name"]["matches"], re.sub(r"\{.*", "", r["seriesQuery"])):
@@ -305,17 +307,20 @@ def test_deploy_queries_match_the_server_exports(scraped):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("file,old,new", [
-    (RULES, "wgllm_queue_capacity > 0", "wgllm_max_queue > 0"),                 # a name not exported
-    (DASHBOARD, "rate(wgllm_http_requests_total{", "rate(wgllm_requests_total{"),
-    (DASHBOARD, '\\"5..\\"', '\\"5..\\",code=\\"500\\"'),                      # a label not on the series
-    (ADAPTER, "'tokens_per_second{", "'wgllm_tokens_per_second{"),
-    (HPA, "name: tokens_per_second", "name: wgllm_tokens_per_second"),           # served by no adapter rule
+@pytest.mark.parametrize("var,old,new", [
+    ("RULES", "wgllm_queue_capacity > 0", "wgllm_max_queue > 0"),             # a name not exported
+    ("DASHBOARD", "rate(wgllm_http_requests_total{", "rate(wgllm_requests_total{"),
+    ("DASHBOARD", '\\"5..\\"', '\\"5..\\",code=\\"500\\"'),                  # a label not on the series
+    ("DASHBOARD", "sum by (method, code)", "sum by (method, status)"),        # grouped by a missing label
+    ("ADAPTER", "'tokens_per_second{", "'wgllm_tokens_per_second{"),
+    ("HPA", "name: tokens_per_second", "name: wgllm_tokens_per_second"),       # served by no adapter rule
 ])
-def test_deploy_query_check_catches_wrong_names(scraped, monkeypatch, tmp_path, file, old, new):
-    text = file.read_text()
+def test_deploy_query_check_catches_wrong_names(scraped, monkeypatch, tmp_path, var, old, new):
+    """Copies of the deploy files with one wrong name or label: the check reports them."""
+    original = globals()[var]
+    text = original.read_text()
     assert old in text
-    copy = tmp_path / file.name
+    copy = tmp_path / original.name
     copy.write_text(text.replace(old, new, 1))
-    monkeypatch.setitem(globals(), {RULES: "RULES", DASHBOARD: "DASHBOARD", ADAPTER: "ADAPTER", HPA: "HPA"}[file], copy)
+    monkeypatch.setitem(globals(), var, copy)
     assert check_deploy_queries(*scraped)
