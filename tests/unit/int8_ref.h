@@ -83,4 +83,22 @@ static inline void matvec_q4_0_q8_ref(const uint8_t *w, int64_t k, int64_t m, co
     free(d);
 }
 
+/* y = W x for rows of any quantized type and int8 x: the row dequantized by the C
+ * dequantizer (llama.cpp's values) times the int8 x, summed in double. */
+static inline void matvec_q8_ref(uint32_t type, const uint8_t *w, int64_t k, int64_t m, const float *x, double *y) {
+    int8_t *q = malloc((size_t)k);
+    float *d = malloc(sizeof(float) * (size_t)(k / 32)), *row = malloc(sizeof(float) * (size_t)k);
+    quantize_x_q8_ref(x, k, q, d);
+    const size_t rb = wg_type_row_bytes(type, k);
+    for (int64_t r = 0; r < m; r++) {
+        wg_dequantize_row(type, w + (size_t)r * rb, row, k);
+        double acc = 0.0;
+        for (int64_t i = 0; i < k; i++) acc += (double)row[i] * (double)q[i] * (double)d[i / 32];
+        y[r] = acc;
+    }
+    free(q);
+    free(d);
+    free(row);
+}
+
 #endif
