@@ -1,5 +1,6 @@
 /* Standalone benchmark and correctness check of the decode kernels
- * kernels/quantize_x_q8.wgsl and kernels/matvec_q4_0_q8.wgsl.
+ * kernels/quantize_x_q8.wgsl and kernels/matvec_q8.wgsl of Q4_0 weights (as the backend
+ * builds it: lib_q8_x.wgsl, lib_q4_0_int8.wgsl and q8dot_q4_0.wgsl in front).
  *
  *   wgpu_matvec_bench KERNEL_DIR [--time] [--sweep] [--reps N] [--warm-s S] [--copy-mib N] [--device N]
  *
@@ -7,8 +8,8 @@
  * with --sweep). With --time: per-kernel GPU time on the Llama-2-7B decode shapes, GB/s
  * of weights read, and the buffer-copy bandwidth of the same device.
  *
- * Variants: the matvec source declares `const WG: u32 = ...;` and `const ROWS: u32 = ...;`;
- * the bench rewrites those two lines to try other workgroup sizes and rows per workgroup,
+ * Variants: the matvec source starts with `const WG: u32 = ...;` and `const ROWS: u32 = ...;`
+ * (the backend's shape, wgpu_pipelines.h); the bench rewrites those two lines to try other workgroup sizes and rows per workgroup,
  * and builds the subgroup entry point when the device has the "subgroups" feature.
  *
  * Timing: with timestamp-query, each timed dispatch sits alone in a compute pass whose
@@ -26,6 +27,7 @@
 #include <time.h>
 
 #include "backend/webgpu/wgpu_device.h"
+#include "backend/webgpu/wgpu_pipelines.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
@@ -105,6 +107,25 @@ static char *read_kernel(const char *dir, const char *lib, const char *name) {
     if (s) sprintf(s, "%s\n%s", a, b);
     free(a);
     free(b);
+    return s;
+}
+
+/* The Q4_0 int8 matvec as the backend builds it: its shape declared in front, then the
+ * shared files and the body. */
+static char *read_matvec(const char *dir) {
+    static const char *const files[] = {"lib_q8_x.wgsl", "lib_q4_0_int8.wgsl", "q8dot_q4_0.wgsl", "matvec_q8.wgsl"};
+    char head[96];
+    snprintf(head, sizeof head, "const WG: u32 = %uu;\nconst ROWS: u32 = %uu;\n", (unsigned)WGB_Q8_WG,
+             (unsigned)WGB_Q8_ROWS);
+    char *s = strdup(head);
+    for (size_t i = 0; s && i < sizeof files / sizeof files[0]; i++) {
+        char *t = read_text(dir, files[i]);
+        char *u = t ? malloc(strlen(s) + strlen(t) + 2) : NULL;
+        if (u) sprintf(u, "%s\n%s", s, t);
+        free(t);
+        free(s);
+        s = u;
+    }
     return s;
 }
 
@@ -682,7 +703,7 @@ int main(int argc, char **argv) {
 
     /* as the backend builds them: the shared functions in front of each kernel */
     char *qsrc = read_kernel(dir, "lib_q8_round.wgsl", "quantize_x_q8.wgsl");
-    char *msrc = read_kernel(dir, "lib_q4_0_int8.wgsl", "matvec_q4_0_q8.wgsl");
+    char *msrc = read_matvec(dir);
     if (!qsrc || !msrc) return 1;
     WGPUComputePipeline qpipe = build(&B, "quantize_x_q8", qsrc, "main");
     if (!qpipe) return 1;
@@ -695,7 +716,7 @@ int main(int argc, char **argv) {
             for (int a = 0; a < 3; a++)
                 for (int r = 0; r < 4; r++) vs[n_v++] = (variant){wgs[a], rows[r], sg == 1, NULL, ""};
     } else {
-        /* the file's own constants, with and without subgroups */
+        /* the backend's constants, with and without subgroups */
         unsigned w0 = 0, r0 = 0;
         const char *p = strstr(msrc, "const WG: u32 =");
         const char *q = strstr(msrc, "const ROWS: u32 =");
