@@ -21,12 +21,12 @@
 // unit once for several tokens. The integer sums are exact; scales multiply in f32.
 
 // The sum of 16 int8 values (4 words).
-fn q8_sum16(v: vec4<u32>) -> i32 {
+fn i8_sum16(v: vec4<u32>) -> i32 {
     let ones = 0x01010101u;
     return dot4I8Packed(v.x, ones) + dot4I8Packed(v.y, ones) + dot4I8Packed(v.z, ones) + dot4I8Packed(v.w, ones);
 }
 
 // sum over the 16 byte pairs of w and x, each as 4 packed int8.
-fn q8_dot16(w: vec4<u32>, x: vec4<u32>) -> i32 {
+fn i8_dot16(w: vec4<u32>, x: vec4<u32>) -> i32 {
     return dot4I8Packed(w.x, x.x) + dot4I8Packed(w.y, x.y) + dot4I8Packed(w.z, x.z) + dot4I8Packed(w.w, x.w);
 }

@@ -1,6 +1,8 @@
 // matvec_q8_qkv: one decode token's attention inputs in one dispatch: q = Wq x,
-// k = Wk x, v = Wv x (quantized weights of one format, decoded by the q8dot_<fmt>.wgsl put
-// in front; x as int8 blocks from quantize_x_q8.wgsl or rms_norm_q8.wgsl), rotary embedding
+// k = Wk x, v = Wv x (quantized weights: q and k of one format, decoded by the
+// q8dot_<fmt>.wgsl put in front, v of that format or another (Q4_K_M files: Q6_K in some
+// layers), through the v8_ names, see lib_q8_v_same.wgsl; x as int8 blocks from
+// quantize_x_q8.wgsl or rms_norm_q8.wgsl), rotary embedding
 // of q and k at position pos, and k, v stored into the KV caches at row pos. Equal to
 // matvec_q8.wgsl three times, then rope.wgsl twice and kv_store.wgsl (same dot products,
 // reduction order and angle arithmetic). WG and ROWS: declared in front by the host.
@@ -73,12 +75,22 @@ fn row_dot(which: u32, row: u32, u: u32, nu: u32, x: Q8X) -> f32 {
 }
 
 // Partial dot products of invocation t for rows lr0 .. lr0 + ROWS - 1 of matrix `which`
-// (0 q, 1 k, 2 v): the order of matvec_q8.wgsl's partial_dots.
+// (0 q, 1 k, 2 v): the order of matvec_q8.wgsl's partial_dots. v's units may be of another
+// format (v8_, see lib_q8_v_same.wgsl).
 fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
     let nu = params.k / 32u;
     var acc: array<f32, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
+    }
+    if (which == 2u) {
+        for (var u = t; u < nu; u += WG) {
+            let x = v8_x(0u, 0u, u);
+            for (var r = 0u; r < ROWS; r++) {
+                acc[r] += v8_dot(v8_unpack(v8_load(2u, lr0 + r, u, nu), lr0 + r, u, nu), x);
+            }
+        }
+        return acc;
     }
     if (permuted(which, lr0)) {
         // slot r computes row rb + (r >> 1) + (r & 1) * half_dims (see slot_row)

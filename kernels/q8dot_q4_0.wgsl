@@ -15,7 +15,7 @@ alias Q8W = Q4Block;
 fn q8_x(tw: u32, ts: u32, u: u32) -> Q8X {
     let a = xq[tw + 2u * u];
     let c = xq[tw + 2u * u + 1u];
-    return Q8X(a, c, xs[ts + u], 8 * (q8_sum16(a) + q8_sum16(c)));
+    return Q8X(a, c, xs[ts + u], 8 * (i8_sum16(a) + i8_sum16(c)));
 }
 
 fn q8_load(sel: u32, row: u32, u: u32, nu: u32) -> array<u32, Q8_WORDS> {

@@ -30,7 +30,7 @@ fn q8_x(tw: u32, ts: u32, u: u32) -> Q8X {
     let h = u & 1u;
     let a = xq[tw + 2u * ba + h];
     let b = xq[tw + 2u * ba + 2u + h];
-    return Q8X(a, b, xs[ts + ba], xs[ts + ba + 1u], q8_sum16(a), q8_sum16(b));
+    return Q8X(a, b, xs[ts + ba], xs[ts + ba + 1u], i8_sum16(a), i8_sum16(b));
 }
 
 fn q8_load(sel: u32, row: u32, u: u32, nu: u32) -> array<u32, Q8_WORDS> {
@@ -62,8 +62,8 @@ fn q8_unpack(w: array<u32, Q8_WORDS>, row: u32, u: u32, nu: u32) -> Q8W {
 
 // |sc * sum(q x)| <= 63 * 15 * 127 * 16 and |m * sum(x)| <= 63 * 127 * 16: exact in f32
 fn q8_dot(b: Q8W, x: Q8X) -> f32 {
-    let qa = q8_dot16(b.qa, x.a);
-    let qb = q8_dot16(b.qb, x.b);
+    let qa = i8_dot16(b.qa, x.a);
+    let qb = i8_dot16(b.qb, x.b);
     return b.dm.x * (x.da * f32(b.sc.x * qa) + x.db * f32(b.sc.y * qb)) -
            b.dm.y * (x.da * f32(b.mn.x * x.sa) + x.db * f32(b.mn.y * x.sb));
 }

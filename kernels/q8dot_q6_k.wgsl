@@ -33,7 +33,7 @@ fn q8_x(tw: u32, ts: u32, u: u32) -> Q8X {
     let hh = j & 1u;
     let a = xq[tw + 2u * ba + hh];
     let b = xq[tw + 2u * ba + 4u + hh];
-    return Q8X(a, b, xs[ts + ba], xs[ts + ba + 2u], q8_sum16(a), q8_sum16(b));
+    return Q8X(a, b, xs[ts + ba], xs[ts + ba + 2u], i8_sum16(a), i8_sum16(b));
 }
 
 // Byte offset of unit u's super-block.
@@ -85,7 +85,7 @@ fn q8_unpack(w: array<u32, Q8_WORDS>, row: u32, u: u32, nu: u32) -> Q8W {
 
 // sum((q - 32) x) = sum(q x) - 32 sum(x); |sc * that| <= 128 * 32 * 127 * 16: exact in f32
 fn q8_dot(b: Q8W, x: Q8X) -> f32 {
-    let qa = q8_dot16(b.qa, x.a) - 32 * x.sa;
-    let qb = q8_dot16(b.qb, x.b) - 32 * x.sb;
+    let qa = i8_dot16(b.qa, x.a) - 32 * x.sa;
+    let qb = i8_dot16(b.qb, x.b) - 32 * x.sb;
     return b.d * (x.da * f32(b.sc.x * qa) + x.db * f32(b.sc.y * qb));
 }

@@ -45,5 +45,5 @@ fn q8_unpack(w: array<u32, Q8_WORDS>, row: u32, u: u32, nu: u32) -> Q8W {
 }
 
 fn q8_dot(b: Q8W, x: Q8X) -> f32 {
-    return f32(q8_dot16(b.lo, x.a) + q8_dot16(b.hi, x.c)) * (b.d * x.d);
+    return f32(i8_dot16(b.lo, x.a) + i8_dot16(b.hi, x.c)) * (b.d * x.d);
 }

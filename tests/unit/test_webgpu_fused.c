@@ -1,6 +1,6 @@
 /* The WebGPU backend's fused decode op qkv_rope_store (q, k, v products of one token with
  * Q4_0 weights, and with Q8_0, Q4_K and Q6_K weights (the same kernel body with their int8
- * block dots), rotary embedding, KV cache store: one dispatch) against
+ * block dots) and Q4_K q, k with a Q6_K v (Q4_K_M), rotary embedding, KV cache store: one dispatch) against
  *   1. the same backend's unfused ops (matmul x3, rope x2, kv_store) on the same inputs:
  *      the same int8 dot products, reduction order and angle arithmetic, so the results
  *      agree to f32 rounding: bound 1e-6 (max|diff| / max|value|), for the f16 cache too;
@@ -148,14 +148,14 @@ static void note(ctx *c, int i, double e, double bound, const char *what, const 
     if (!(e <= c->worst[i])) c->worst[i] = e;
 }
 
-static void check_case(ctx *c, const shape *s, uint32_t type, int pos, bool half) {
+static void check_case(ctx *c, const shape *s, uint32_t type, uint32_t vtype, int pos, bool half) {
     wg_backend *g = c->gpu, *cpu = c->cpu;
     /* k-quant rows are whole super-blocks: k rounded up to 256 */
     const int64_t k = type == WG_TYPE_Q4_K || type == WG_TYPE_Q6_K ? (s->k + 255) / 256 * 256 : s->k, m_q = (int64_t)s->n_head * s->head_dim, m_kv = (int64_t)s->n_head_kv * s->head_dim;
     const float base = 10000.0f, scale = s->factors ? 0.5f : 1.0f;
     char what[160];
-    snprintf(what, sizeof what, "%s: heads %d/%d hd %d rope %d%s k %lld%s pos %d %s cache", wg_type_name(type),
-             s->n_head, s->n_head_kv,
+    snprintf(what, sizeof what, "%s/%s: heads %d/%d hd %d rope %d%s k %lld%s pos %d %s cache", wg_type_name(type),
+             wg_type_name(vtype), s->n_head, s->n_head_kv,
              s->head_dim, s->rope_dims, s->neox ? " neox" : "", (long long)k, s->factors ? " factors" : "", pos,
              half ? "f16" : "f32");
     float *factors = NULL;
@@ -163,12 +163,12 @@ static void check_case(ctx *c, const shape *s, uint32_t type, int pos, bool half
         factors = malloc(sizeof(float) * (size_t)(s->rope_dims / 2));
         for (int j = 0; j < s->rope_dims / 2; j++) factors[j] = 1.0f + 3.0f * (float)j / (float)s->rope_dims;
     }
-    uint8_t *wqd = q_weight(type, k, m_q), *wkd = q_weight(type, k, m_kv), *wvd = q_weight(type, k, m_kv);
+    uint8_t *wqd = q_weight(type, k, m_q), *wkd = q_weight(type, k, m_kv), *wvd = q_weight(vtype, k, m_kv);
     float *x = rand_vec((size_t)k, 2.0f);
     float *kinit = rand_vec((size_t)(m_kv * N_CTX), 1.0f), *vinit = rand_vec((size_t)(m_kv * N_CTX), 1.0f);
 
     wg_tensor *wq = weight(g, type, wqd, k, m_q), *wk = weight(g, type, wkd, k, m_kv),
-              *wv = weight(g, type, wvd, k, m_kv);
+              *wv = weight(g, vtype, wvd, k, m_kv);
     wg_tensor *xg = act(g, k, 1, x, false), *qf = act(g, m_q, 1, NULL, false), *qu = act(g, m_q, 1, NULL, false);
     wg_tensor *kt = act(g, m_kv, 1, NULL, false), *vt = act(g, m_kv, 1, NULL, false);
     wg_tensor *kcf = act(g, m_kv, N_CTX, kinit, half), *vcf = act(g, m_kv, N_CTX, vinit, half);
@@ -210,7 +210,7 @@ static void check_case(ctx *c, const shape *s, uint32_t type, int pos, bool half
                *vr = malloc(sizeof(double) * (size_t)m_kv);
         matvec_q8_ref(type, wqd, k, m_q, x, qr);
         matvec_q8_ref(type, wkd, k, m_kv, x, kr);
-        matvec_q8_ref(type, wvd, k, m_kv, x, vr);
+        matvec_q8_ref(vtype, wvd, k, m_kv, x, vr);
         rope_ref(qr, s->n_head, s->head_dim, s->rope_dims, s->neox, pos, base, scale, factors);
         rope_ref(kr, s->n_head_kv, s->head_dim, s->rope_dims, s->neox, pos, base, scale, factors);
         const double bkv = half ? BOUND_F16 : BOUND_REF;
@@ -225,7 +225,7 @@ static void check_case(ctx *c, const shape *s, uint32_t type, int pos, bool half
 
         /* 3. against the CPU backend's unfused ops on f32 x */
         wg_tensor *cwq = weight(cpu, type, wqd, k, m_q), *cwk = weight(cpu, type, wkd, k, m_kv),
-                  *cwv = weight(cpu, type, wvd, k, m_kv);
+                  *cwv = weight(cpu, vtype, wvd, k, m_kv);
         wg_tensor *cx = act(cpu, k, 1, x, false), *cq = act(cpu, m_q, 1, NULL, false);
         wg_tensor *ck = act(cpu, m_kv, 1, NULL, false), *cv = act(cpu, m_kv, 1, NULL, false);
         wg_tensor *ckc = act(cpu, m_kv, N_CTX, k0, false), *cvc = act(cpu, m_kv, N_CTX, v0, false);
@@ -266,37 +266,48 @@ static void run_cases(ctx *c) {
     static const int positions[] = {0, 1, 300};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t p = 0; p < 3; p++)
-            for (int half = 0; half < 2; half++) check_case(c, &shapes[s], WG_TYPE_Q4_0, positions[p], half);
-    /* the other int8 formats: the same body with their block dots (one position keeps it short) */
-    static const uint32_t types[] = {WG_TYPE_Q8_0, WG_TYPE_Q4_K, WG_TYPE_Q6_K};
+            for (int half = 0; half < 2; half++) check_case(c, &shapes[s], WG_TYPE_Q4_0, WG_TYPE_Q4_0, positions[p], half);
+    /* the other int8 formats: the same body with their block dots (one position and one
+     * cache type a shape keep it short), and Q4_K q, k with a Q6_K v (Q4_K_M's layers of a
+     * wider attn_v) */
+    static const uint32_t types[][2] = {{WG_TYPE_Q8_0, WG_TYPE_Q8_0}, {WG_TYPE_Q4_K, WG_TYPE_Q4_K},
+                                        {WG_TYPE_Q6_K, WG_TYPE_Q6_K}, {WG_TYPE_Q4_K, WG_TYPE_Q6_K}};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int half = 0; half < 2; half++) check_case(c, &shapes[s], types[t], positions[2], half);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) /* f32 and f16 caches by turns */
+            check_case(c, &shapes[s], types[t][0], types[t][1], positions[2], (s + t) % 2 == 1);
 }
 
 /* Cases the fused kernel does not take: declined, the cache untouched. */
-static void check_declines(wg_backend *g, uint32_t type, int64_t k, const wg_rope *rope, const char *what) {
+/* v of vtype, q and k of type. */
+static void check_declines_v(wg_backend *g, uint32_t type, uint32_t vtype, int64_t k, const wg_rope *rope,
+                             const char *what) {
     const int64_t m = 64;
-    const size_t rb = wg_type_row_bytes(type, k);
-    uint8_t *wd = calloc(rb, (size_t)m);
+    const size_t rb = wg_type_row_bytes(type, k), vrb = wg_type_row_bytes(vtype, k);
+    uint8_t *wd = calloc(rb, (size_t)m), *vd = calloc(vrb, (size_t)m);
     float *row = rand_vec((size_t)k, 1.0f);
     for (int64_t r = 0; r < m; r++) CHECK(wg_quantize_row(type, row, wd + (size_t)r * rb, k));
+    for (int64_t r = 0; r < m; r++) CHECK(wg_quantize_row(vtype, row, vd + (size_t)r * vrb, k));
     float *init = rand_vec((size_t)(m * N_CTX), 1.0f), *after = malloc(sizeof(float) * (size_t)(m * N_CTX));
-    wg_tensor *w = weight(g, type, wd, k, m), *x = act(g, k, 1, row, false), *q = act(g, m, 1, NULL, false);
+    wg_tensor *w = weight(g, type, wd, k, m), *wv = weight(g, vtype, vd, k, m), *x = act(g, k, 1, row, false), *q = act(g, m, 1, NULL, false);
     wg_tensor *kc = act(g, m, N_CTX, init, false), *vc = act(g, m, N_CTX, init, false);
-    if (w && x && q && kc && vc) {
-        bool done = wgb_op_qkv_rope_store(g, w, w, w, x, 1, 1, 64, rope, 5, q, kc, vc);
+    if (w && wv && x && q && kc && vc) {
+        bool done = wgb_op_qkv_rope_store(g, w, w, wv, x, 1, 1, 64, rope, 5, q, kc, vc);
         CHECK_MSG(!done, "%s: qkv_rope_store should decline", what);
         read_all(g, kc, after);
         CHECK_MSG(memcmp(after, init, sizeof(float) * (size_t)(m * N_CTX)) == 0, "%s: cache changed", what);
     }
-    wg_tensor *gt[] = {w, x, q, kc, vc};
+    wg_tensor *gt[] = {w, wv, x, q, kc, vc};
     for (size_t i = 0; i < sizeof gt / sizeof gt[0]; i++)
         if (gt[i]) g->ops->tensor_free(g, gt[i]);
     free(wd);
+    free(vd);
     free(row);
     free(init);
     free(after);
+}
+
+static void check_declines(wg_backend *g, uint32_t type, int64_t k, const wg_rope *rope, const char *what) {
+    check_declines_v(g, type, type, k, rope, what);
 }
 
 /* Decode attention also leaves its output as int8 blocks for the Q4_0 matvec that follows
@@ -376,6 +387,7 @@ int main(void) {
         run_cases(&c);
         run_attention_q8(&c);
         check_declines(c.gpu, WG_TYPE_Q5_0, 64, &rope64, "q5_0 weights (no int8 kernels)");
+        check_declines_v(c.gpu, WG_TYPE_Q4_0, WG_TYPE_Q8_0, 64, &rope64, "q4_0 q, k with a q8_0 v (no such kernel)");
         /* NeoX pairs are taken two at a time: an odd number of pairs is declined */
         check_declines(c.gpu, WG_TYPE_Q4_0, 64, &(wg_rope){.dims = 34, .neox = true, .base = 10000.0f, .scale = 1.0f},
                        "neox over 17 pairs");

@@ -543,7 +543,8 @@ static bool q8_single(const wgb_ctx *c, const wg_tensor *w, int f, int64_t k, in
     return w && wgb_t(w)->weight && q8_format(c, w, 1) == f && wgb_t(w)->n_parts == 1 && w->ne0 == k && w->ne1 == rows;
 }
 
-/* Decode (one token) with q, k, v weights of one int8 format on int8 x: the three products,
+/* Decode (one token) with q, k, v weights of int8 formats on int8 x (q and k of one format, v
+ * of it or another the kernel has, wgb_qkv_format_of): the three products,
  * the rotary embedding of q and k and the store of k and v at cache row pos0, in one
  * dispatch (kernels/matvec_q8_qkv.wgsl) instead of six. False, recording nothing, where that
  * kernel does not apply; the model then calls matmul, rope and kv_store. */
@@ -553,9 +554,10 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     wgb_ctx *c = wgb_ctx_of(b);
     if (!c->q4_int8 || !wq || !is_act(x) || !is_act(q_out) || !is_act(k_cache) || !is_act(v_cache)) return false;
     const int64_t k = wq->ne0, m_q = (int64_t)n_head * head_dim, m_kv = (int64_t)n_head_kv * head_dim;
-    const int f = q8_format(c, wq, 1);
-    if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % WGB_Q8_ROWS || k <= 0 || f < 0 || x->ne0 < k ||
-        x->ne1 < 1 || !q8_single(c, wq, f, k, m_q) || !q8_single(c, wk, f, k, m_kv) || !q8_single(c, wv, f, k, m_kv))
+    const int f = q8_format(c, wq, 1), fv = wv ? q8_format(c, wv, 1) : -1, fqkv = wgb_qkv_format_of(f, fv);
+    if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % WGB_Q8_ROWS || k <= 0 || fqkv < 0 ||
+        x->ne0 < k || x->ne1 < 1 || !q8_single(c, wq, f, k, m_q) || !q8_single(c, wk, f, k, m_kv) ||
+        !q8_single(c, wv, fv, k, m_kv))
         return false;
     /* neox: the kernel's row slots take pairs two at a time (matvec_q8_qkv.wgsl) */
     if (!rope_ok(rope, head_dim) || (rope->neox && rope->dims % 4) || pos0 < 0) return false;
@@ -564,7 +566,7 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
         pos0 >= v_cache->ne1)
         return false;
     const bool half = wgb_t(k_cache)->half;
-    const int kern = WGB_K_Q8_QKV + WGB_QKV_VARIANTS * f + (half ? WGB_QKV_F16 : 0) + (rope->neox ? WGB_QKV_NEOX : 0);
+    const int kern = WGB_K_Q8_QKV + WGB_QKV_VARIANTS * fqkv + (half ? WGB_QKV_F16 : 0) + (rope->neox ? WGB_QKV_NEOX : 0);
     const uint64_t qid = wgb_act(q_out).id, kid = wgb_act(k_cache).id, vid = wgb_act(v_cache).id;
     if (half != wgb_t(v_cache)->half || !c->pl.k[kern].pipe || qid == kid || qid == vid || kid == vid) return false;
 

@@ -39,12 +39,22 @@ int wgb_q8_format_of(uint32_t type) {
     }
 }
 
+int wgb_qkv_format_of(int f_qk, int f_v) {
+    if (f_qk < 0 || f_v < 0) return -1;
+    if (f_qk == f_v) return f_qk;
+    return f_qk == WGB_Q8F_Q4_K && f_v == WGB_Q8F_Q6_K ? WGB_QKV_FMT_Q4_K_V_Q6_K : -1;
+}
+
 int64_t wgb_q8_row_multiple(int f) { return f == WGB_Q8F_Q4_K || f == WGB_Q8F_Q6_K ? 256 : 32; }
 
 /* The weight format (WGB_FMT_*) and kernel files of each int8 format. */
 static const int k_q8_fmt[WGB_Q8F_COUNT] = {WGB_FMT_Q4_0, WGB_FMT_Q8_0, WGB_FMT_Q4_K, WGB_FMT_Q6_K};
 static const char *const k_q8_libs[WGB_Q8F_COUNT] = {"lib_q8_x lib_q4_0_int8 q8dot_q4_0", "lib_q8_x q8dot_q8_0",
                                                      "lib_q8_x q8dot_q4_k", "lib_q8_x q8dot_q6_k"};
+/* The fused q/k/v kernel's (q and k, v) int8 formats of each WGB_QKV_FMT_*. */
+static const int k_qkv_fmt[WGB_QKV_FMT_COUNT][2] = {{WGB_Q8F_Q4_0, WGB_Q8F_Q4_0}, {WGB_Q8F_Q8_0, WGB_Q8F_Q8_0},
+                                                    {WGB_Q8F_Q4_K, WGB_Q8F_Q4_K}, {WGB_Q8F_Q6_K, WGB_Q8F_Q6_K},
+                                                    {WGB_Q8F_Q4_K, WGB_Q8F_Q6_K}};
 
 /* The int8 kernels' shapes as WGSL declarations (see wgpu_pipelines.h). */
 #define STR_(x) #x
@@ -71,6 +81,7 @@ typedef struct {
     const char *lib;         /* kernel files of shared functions put in front of the body (space-separated), or NULL */
     const char *consts;      /* WGSL const declarations put in front (the int8 kernels' shapes), or NULL */
     int q8;                  /* an int8 kernel: 1 + its int8 format (WGB_Q8F_*), whose files go in front too; else 0 */
+    int v8;                  /* the fused q/k/v kernel: 1 + v's int8 format (see lib_q8_v_same.wgsl); else 0 */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
@@ -89,11 +100,12 @@ static kernel_spec q8_spec_of(int k) {
     static const char *const kv_adj[2] = {KV_F32 ROPE_ADJACENT, KV_F16 ROPE_ADJACENT};
     if (k >= WGB_K_Q8_QKV) {
         const int v = (k - WGB_K_Q8_QKV) % WGB_QKV_VARIANTS, h = (v & WGB_QKV_F16) != 0;
+        const int *f = k_qkv_fmt[(k - WGB_K_Q8_QKV) / WGB_QKV_VARIANTS];
         /* the rope style is a constant of the kernel, so the adjacent-pairs one pays nothing for NeoX */
         return (kernel_spec){.body = "matvec_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
                              .has_subgroup_entry = true, .prefix = v & WGB_QKV_NEOX ? kv_neox[h] : kv_adj[h],
                              .consts = Q8_SHAPE, .needs_f16 = h, .lib = LIB_ROPE,
-                             .q8 = 1 + (k - WGB_K_Q8_QKV) / WGB_QKV_VARIANTS};
+                             .q8 = 1 + f[0], .v8 = 1 + f[1]};
     }
     if (k >= WGB_K_Q8_NT_QKV)
         return (kernel_spec){.body = "matvec_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1, .params_last = true,
@@ -296,15 +308,41 @@ static bool prepend_libs(char **text, const char *list, char *err, size_t err_si
     return true;
 }
 
+/* Every `from` in text replaced by `to`, of the same length. */
+static void rename_all(char *text, const char *from, const char *to) {
+    const size_t n = strlen(from);
+    for (char *p = text; (p = strstr(p, from)) != NULL; p += n) memcpy(p, to, n);
+}
+
+/* The fused q/k/v kernel's v8_ functions (lib_q8_v_same.wgsl) for v of int8 format f_v,
+ * q and k of f_qk: aliases of the q8_ ones, or f_v's q8dot file renamed. */
+static bool prepend_v8(char **text, int f_qk, int f_v, char *err, size_t err_size) {
+    if (f_v == f_qk) return prepend_libs(text, "lib_q8_v_same", err, err_size);
+    static const char *const dots[WGB_Q8F_COUNT] = {"q8dot_q4_0", "q8dot_q8_0", "q8dot_q4_k", "q8dot_q6_k"};
+    char *lib = load_kernel(dots[f_v], err, err_size);
+    if (!lib) {
+        free(*text);
+        *text = NULL;
+        return false;
+    }
+    rename_all(lib, "q8_", "v8_");
+    rename_all(lib, "Q8", "V8");
+    bool ok = prepend(text, lib, err, err_size);
+    free(lib);
+    /* Q4_0's block functions, where q and k do not bring them */
+    return ok && (f_v != WGB_Q8F_Q4_0 || f_qk == WGB_Q8F_Q4_0 || prepend_libs(text, "lib_q4_0_int8", err, err_size));
+}
+
 static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, char *err, size_t err_size) {
     const wg_wgpu *api = d->api;
     int fmt;
     kernel_spec s = spec_of(k, &fmt);
     char label[64];
     if (fmt >= 0) snprintf(label, sizeof label, "%s_%s", s.body, k_fmt_names[fmt]);
-    else if (s.q8) /* matvec_q8_swiglu of Q4_K: matvec_q4_k_q8_swiglu */
-        snprintf(label, sizeof label, "matvec_%s_q8%s%s", k_fmt_names[k_q8_fmt[s.q8 - 1]], s.body + strlen("matvec_q8"),
-                 s.needs_f16 ? "_f16" : "");
+    else if (s.q8) /* matvec_q8_swiglu of Q4_K: matvec_q4_k_q8_swiglu; a v of another format: ..._v_q6_k */
+        snprintf(label, sizeof label, "matvec_%s_q8%s%s%s%s", k_fmt_names[k_q8_fmt[s.q8 - 1]],
+                 s.body + strlen("matvec_q8"), s.needs_f16 ? "_f16" : "", s.v8 && s.v8 != s.q8 ? "_v_" : "",
+                 s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "");
     else snprintf(label, sizeof label, "%s%s", s.body, s.needs_f16 ? "_f16" : "");
 
     char *body = load_kernel(s.body, err, err_size);
@@ -333,7 +371,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
     }
     /* the libraries named in s.lib and the int8 format's files, each put in front */
     if (!prepend_libs(&text, s.lib, err, err_size) || (s.q8 && !prepend_libs(&text, k_q8_libs[s.q8 - 1], err, err_size)) ||
-        !prepend(&text, s.consts, err, err_size))
+        (s.v8 && !prepend_v8(&text, s.q8 - 1, s.v8 - 1, err, err_size)) || !prepend(&text, s.consts, err, err_size))
         return false;
     if (!prepend(&text, s.prefix, err, err_size)) return false; /* first: `enable` directives must precede everything */
     const bool use_subgroups = s.has_subgroup_entry && subgroups;

@@ -38,6 +38,10 @@ enum {
 
 /* Weight formats with int8 kernels (kernels/q8dot_<fmt>.wgsl), in this order. */
 enum { WGB_Q8F_Q4_0, WGB_Q8F_Q8_0, WGB_Q8F_Q4_K, WGB_Q8F_Q6_K, WGB_Q8F_COUNT };
+/* Weight formats of the fused q/k/v kernel: each int8 format (WGB_Q8F_*) for all three
+ * matrices, then q and k in Q4_K with v in Q6_K (the layers of Q4_K_M files that give
+ * attn_v more bits). */
+enum { WGB_QKV_FMT_Q4_K_V_Q6_K = WGB_Q8F_COUNT, WGB_QKV_FMT_COUNT };
 /* Variants of the fused q/k/v kernel: f16 KV cache, NeoX-style rope. */
 enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 
@@ -77,9 +81,9 @@ typedef enum wgb_kernel {
     WGB_K_Q8_NT = WGB_K_Q8_SWIGLU + WGB_Q8F_COUNT,     /* a few tokens per weight read, + format */
     WGB_K_Q8_NT_SWIGLU = WGB_K_Q8_NT + WGB_Q8F_COUNT,  /* a few tokens: silu(Wg x) * (Wu x), + format */
     WGB_K_Q8_NT_QKV = WGB_K_Q8_NT_SWIGLU + WGB_Q8F_COUNT, /* a few tokens: q, k, v products, + format */
-    /* one token: q, k, v products, rope and KV store; + WGB_QKV_VARIANTS * format + variant */
+    /* one token: q, k, v products, rope and KV store; + WGB_QKV_VARIANTS * WGB_QKV_FMT_* + variant */
     WGB_K_Q8_QKV = WGB_K_Q8_NT_QKV + WGB_Q8F_COUNT,
-    WGB_K_COUNT = WGB_K_Q8_QKV + WGB_QKV_VARIANTS * WGB_Q8F_COUNT
+    WGB_K_COUNT = WGB_K_Q8_QKV + WGB_QKV_VARIANTS * WGB_QKV_FMT_COUNT
 } wgb_kernel;
 
 /* Bytes of one parameter slot: the largest minUniformBufferOffsetAlignment WebGPU allows. */
@@ -105,6 +109,9 @@ typedef struct wgb_pipelines {
 int wgb_format_of(uint32_t type);
 /* Int8 format index (WGB_Q8F_*) of a weight type, or -1 if it has no int8 kernels. */
 int wgb_q8_format_of(uint32_t type);
+/* The fused q/k/v kernel's format (WGB_QKV_FMT_*) for q and k of int8 format f_qk and v of
+ * f_v, or -1 if there is none. */
+int wgb_qkv_format_of(int f_qk, int f_v);
 /* Row lengths the int8 kernels of int8 format f take are multiples of this (32 or 256). */
 int64_t wgb_q8_row_multiple(int f);
 
