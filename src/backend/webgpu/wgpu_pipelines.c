@@ -341,8 +341,8 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
     if (fmt >= 0) snprintf(label, sizeof label, "%s_%s", s.body, k_fmt_names[fmt]);
     else if (s.q8) /* matvec_q8_swiglu of Q4_K: matvec_q4_k_q8_swiglu; a v of another format: ..._v_q6_k */
         snprintf(label, sizeof label, "matvec_%s_q8%s%s%s%s", k_fmt_names[k_q8_fmt[s.q8 - 1]],
-                 s.body + strlen("matvec_q8"), s.needs_f16 ? "_f16" : "", s.v8 && s.v8 != s.q8 ? "_v_" : "",
-                 s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "");
+                 s.body + strlen("matvec_q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
+                 s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
     else snprintf(label, sizeof label, "%s%s", s.body, s.needs_f16 ? "_f16" : "");
 
     char *body = load_kernel(s.body, err, err_size);
