@@ -321,7 +321,7 @@ static bool check_quantize(bench *B, WGPUComputePipeline qpipe, uint32_t k, uint
         binding bind[4] = {{bx, 0, nx * 4}, {bq, 0, (uint64_t)k * n}, {bs, 0, (uint64_t)k * n / 8}, {bp, 0, 16}};
         WGPUBindGroup bg = make_bind_group(B, qpipe, bind, 4);
         uint32_t gx, gy;
-        grid_for(((uint64_t)k * n / 4 + 255) / 256, &gx, &gy);
+        grid_for(((uint64_t)k * n / 4 + WGB_Q8_QUANT_WG - 1) / WGB_Q8_QUANT_WG, &gx, &gy);
         ok = run_once(B, qpipe, bg, gx, gy) && wg_buffer_read(B->d, bq, 0, gq, (size_t)k * n, err, sizeof err) &&
              wg_buffer_read(B->d, bs, 0, gs, (size_t)k * n / 8, err, sizeof err);
         B->api->BindGroupRelease(bg);
@@ -396,7 +396,7 @@ static bool check_matvec(bench *B, WGPUComputePipeline qpipe, const variant *v, 
                      {bmp, 0, 16}};
     WGPUBindGroup qbg = make_bind_group(B, qpipe, qb, 4), mbg = make_bind_group(B, v->pipe, mb, 5);
     uint32_t qx, qy, mx, my;
-    grid_for(((uint64_t)k / 4 + 255) / 256, &qx, &qy);
+    grid_for(((uint64_t)k / 4 + WGB_Q8_QUANT_WG - 1) / WGB_Q8_QUANT_WG, &qx, &qy);
     grid_for(((uint64_t)m + v->rows - 1) / v->rows, &mx, &my);
     ok = run_once(B, qpipe, qbg, qx, qy) && run_once(B, v->pipe, mbg, mx, my) &&
          wg_buffer_read(B->d, bq, 0, gq, k, err, sizeof err) &&
@@ -585,7 +585,7 @@ static bool time_matvecs(bench *B, WGPUComputePipeline qpipe, variant *vs, int n
         binding qb[4] = {{bx, 0, (uint64_t)sh->k * 4}, {bq, 0, sh->k}, {bs, 0, (uint64_t)nb * 4}, {bqp, 0, 16}};
         WGPUBindGroup qbg = make_bind_group(B, qpipe, qb, 4);
         uint32_t qx, qy;
-        grid_for(((uint64_t)sh->k / 4 + 255) / 256, &qx, &qy);
+        grid_for(((uint64_t)sh->k / 4 + WGB_Q8_QUANT_WG - 1) / WGB_Q8_QUANT_WG, &qx, &qy);
         timing qt;
         if (!time_dispatches(B, qpipe, &qbg, 1, qx, qy, &qt)) return false;
         printf("%-12s %-6s %-6u %-20s %10.2f %10.2f %10.2f\n", "quantize_x", "-", sh->k, "wg256", qt.median_ns / 1e3,
@@ -703,6 +703,14 @@ int main(int argc, char **argv) {
 
     /* as the backend builds them: the shared functions in front of each kernel */
     char *qsrc = read_kernel(dir, "lib_q8_round.wgsl", "quantize_x_q8.wgsl");
+    char qhead[48];
+    snprintf(qhead, sizeof qhead, "const WG: u32 = %uu;\n", (unsigned)WGB_Q8_QUANT_WG);
+    if (qsrc) { /* the workgroup size the backend declares (wgpu_pipelines.h) */
+        char *t = malloc(strlen(qhead) + strlen(qsrc) + 1);
+        if (t) sprintf(t, "%s%s", qhead, qsrc);
+        free(qsrc);
+        qsrc = t;
+    }
     char *msrc = read_matvec(dir);
     if (!qsrc || !msrc) return 1;
     WGPUComputePipeline qpipe = build(&B, "quantize_x_q8", qsrc, "main");

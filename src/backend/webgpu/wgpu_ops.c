@@ -10,7 +10,6 @@
 #define MATVEC_ROWS_PER_GROUP 8u /* kernels/matvec.wgsl: 256 threads / 32 threads per row */
 #define MATMUL_TILE_M 128u       /* kernels/matmul.wgsl: TM */
 #define MATMUL_TILE_N 64u        /* kernels/matmul.wgsl: TN */
-#define Q8_QUANT_WORDS 256u      /* kernels/quantize_x_q8.wgsl: packed words (4 elements) per workgroup */
 /* Rows a workgroup of the int8 kernels (their shapes: wgpu_pipelines.h) */
 #define Q8_MATVEC_ROWS ((uint64_t)WGB_Q8_ROWS)                /* matvec_q8, matvec_q8_qkv */
 #define Q8_SWIGLU_ROWS ((uint64_t)WGB_Q8_SW_RG * WGB_Q8_ROWS) /* matvec_q8_swiglu */
@@ -211,7 +210,7 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
         wgb_bind bb[3] = {xb, *xq, *xs};
         bool was_failed = c->failed;
         wgb_dispatch_linear(c, WGB_K_QUANTIZE_X_Q8, p, sizeof p, bb,
-                            groups_of((uint64_t)k / 4 * (uint64_t)n, Q8_QUANT_WORDS));
+                            groups_of((uint64_t)k / 4 * (uint64_t)n, WGB_Q8_QUANT_WG));
         /* cache only what was surely recorded */
         c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : xb.id;
         c->q8_k = k;

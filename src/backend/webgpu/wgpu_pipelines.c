@@ -59,6 +59,7 @@ static const int k_qkv_fmt[WGB_QKV_FMT_COUNT][2] = {{WGB_Q8F_Q4_0, WGB_Q8F_Q4_0}
 /* The int8 kernels' shapes as WGSL declarations (see wgpu_pipelines.h). */
 #define STR_(x) #x
 #define STR(x) STR_(x)
+#define Q8_QUANT_SHAPE "const WG: u32 = " STR(WGB_Q8_QUANT_WG) "u;\n"
 #define Q8_SHAPE "const WG: u32 = " STR(WGB_Q8_WG) "u;\nconst ROWS: u32 = " STR(WGB_Q8_ROWS) "u;\n"
 #define Q8_SW_SHAPE                                                                                                    \
     "const TPR: u32 = " STR(WGB_Q8_SW_TPR) "u;\nconst RG: u32 = " STR(WGB_Q8_SW_RG) "u;\nconst ROWS: u32 = " STR(     \
@@ -174,7 +175,8 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_COPY: return (kernel_spec){.body = "copy", .access = "rw", .param_slots = 1};
     case WGB_K_QUANTIZE_X_Q8:
         return (kernel_spec){
-            .body = "quantize_x_q8", .access = "rww", .param_slots = 1, .params_last = true, .lib = LIB_Q8};
+            .body = "quantize_x_q8", .access = "rww", .param_slots = 1, .params_last = true, .lib = LIB_Q8,
+            .consts = Q8_QUANT_SHAPE};
     case WGB_K_RMS_NORM_Q8:
         return (kernel_spec){.body = "rms_norm_q8", .access = "rrwww", .param_slots = 1, .lib = LIB_Q8};
     case WGB_K_MATMUL_Q4_0_Q8:

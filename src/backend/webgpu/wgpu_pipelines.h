@@ -48,6 +48,7 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 /* Shapes of the int8 kernels (declared as WGSL consts in front of them, see above).
  * Tuning (H200, Llama-2-7B shapes, Q4_0): WG 128 / ROWS 4 is best over a whole layer; WG 64 /
  * ROWS 4 is 5-9% faster on 11008 x 4096 and 32000 x 4096 but 27% slower on 4096 x 11008. */
+#define WGB_Q8_QUANT_WG 256 /* quantize_x_q8: invocations a workgroup, one packed word (4 elements) each */
 #define WGB_Q8_WG 128    /* matvec_q8, matvec_q8_qkv: invocations a workgroup */
 #define WGB_Q8_ROWS 4    /* their rows a workgroup (qkv: 4, two rotated pairs); matvec_q8_swiglu: rows a group */
 #define WGB_Q8_SW_TPR 32 /* matvec_q8_swiglu: threads of a row group */
