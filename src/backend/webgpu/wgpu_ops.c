@@ -263,7 +263,7 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
  * products read x through scratch, so x may be the output buffer. */
 static int q8_format(const wgb_ctx *c, const wg_tensor *w, int n) {
     const int f = wgb_q8_format_of(w->type);
-    if (!c->q4_int8 || f < 0 || w->ne0 % wgb_q8_row_multiple(f)) return -1;
+    if (!c->q4_int8 || f < 0 || !c->pl.q8_built[f] || w->ne0 % wgb_q8_row_multiple(f)) return -1;
     return n < Q8_MATMUL_MIN_TOKENS || f == WGB_Q8F_Q4_0 ? f : -1;
 }
 

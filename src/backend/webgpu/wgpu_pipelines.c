@@ -451,7 +451,9 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
 
 bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines *p, char *err, size_t err_size) {
     memset(p, 0, sizeof *p);
-    for (int k = 0; k < WGB_K_COUNT; k++) {
+    p->subgroups = subgroups;
+    p->f16 = f16;
+    for (int k = 0; k < WGB_K_Q8_MATVEC; k++) { /* the int8 kernels come after, per format */
         int fmt;
         if (spec_of(k, &fmt).needs_f16 && !f16) continue;
         if (!build_one(d, k, subgroups, &p->k[k], err, err_size)) {
@@ -462,10 +464,33 @@ bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines 
     return true;
 }
 
+/* Kernel k unless it is built or needs what the device lacks. */
+static bool build_missing(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size) {
+    int fmt;
+    if (p->k[k].pipe || (spec_of(k, &fmt).needs_f16 && !p->f16)) return true;
+    return build_one(d, k, p->subgroups, &p->k[k], err, err_size);
+}
+
+bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size) {
+    if (f < 0 || f >= WGB_Q8F_COUNT) return false;
+    if (p->q8_built[f]) return true;
+    static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV};
+    for (size_t i = 0; i < sizeof family / sizeof family[0]; i++)
+        if (!build_missing(d, p, family[i] + f, err, err_size)) return false;
+    p->q8_built[f] = true;
+    for (int q = 0; q < WGB_QKV_FMT_COUNT; q++) {
+        if (!p->q8_built[k_qkv_fmt[q][0]] || !p->q8_built[k_qkv_fmt[q][1]]) continue;
+        for (int v = 0; v < WGB_QKV_VARIANTS; v++)
+            if (!build_missing(d, p, WGB_K_Q8_QKV + WGB_QKV_VARIANTS * q + v, err, err_size)) return false;
+    }
+    return true;
+}
+
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p) {
     for (int k = 0; k < WGB_K_COUNT; k++) {
         if (p->k[k].pipe) d->api->ComputePipelineRelease(p->k[k].pipe);
         if (p->k[k].layout) d->api->BindGroupLayoutRelease(p->k[k].layout);
     }
-    memset(p, 0, sizeof *p);
+    memset(p->k, 0, sizeof p->k);
+    memset(p->q8_built, 0, sizeof p->q8_built);
 }

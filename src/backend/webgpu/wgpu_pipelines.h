@@ -104,6 +104,8 @@ typedef struct wgb_pipeline {
 
 typedef struct wgb_pipelines {
     wgb_pipeline k[WGB_K_COUNT];
+    bool subgroups, f16;            /* as wgb_pipelines_create was asked */
+    bool q8_built[WGB_Q8F_COUNT];   /* the int8 kernels of each int8 format (wgb_pipelines_add_q8) */
 } wgb_pipelines;
 
 /* Format index of a weight type (wg_type), or -1 if the backend has no kernels for it. */
@@ -116,12 +118,18 @@ int wgb_qkv_format_of(int f_qk, int f_v);
 /* Row lengths the int8 kernels of int8 format f take are multiples of this (32 or 256). */
 int64_t wgb_q8_row_multiple(int f);
 
-/* Builds every pipeline; false with the failing kernel and the compiler's message in err.
+/* Builds every pipeline but the int8 kernels of each format (wgb_pipelines_add_q8); false
+ * with the failing kernel and the compiler's message in err.
  * `subgroups`: use the subgroup entry points where a kernel has them (the device must
  * have the subgroups feature); otherwise their code is cut out of the kernel text.
  * `f16`: also the f16 KV cache kernels (the device must have shader-f16); without it
  * their pipelines stay empty. */
 bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines *p, char *err, size_t err_size);
+/* The int8 kernels of int8 format f (WGB_Q8F_*), and the fused q/k/v kernels of the format
+ * pairs whose formats are now both built: built when the first weight of the format is
+ * loaded (a model needs one or two formats, and each costs ~10 pipelines at start). True
+ * if they exist; false with the compiler's message. */
+bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size);
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p);
 
 #endif
