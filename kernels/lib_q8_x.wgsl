@@ -19,6 +19,8 @@
 // kernel's weight matrix sel; sel is the same for a whole workgroup). Loading and decoding
 // are apart so that a kernel can load the next unit before it works on this one and decode a
 // unit once for several tokens. The integer sums are exact; scales multiply in f32.
+// The helpers below are named i8_, not q8_: matvec_q8_qkv.wgsl may take a second format's
+// file with its q8_ names renamed v8_ (lib_q8_v_same.wgsl), which must still find them.
 
 // The sum of 16 int8 values (4 words).
 fn i8_sum16(v: vec4<u32>) -> i32 {
