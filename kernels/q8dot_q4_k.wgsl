@@ -1,4 +1,5 @@
-// Q4_K weights for the int8 products (the interface: lib_q8_x.wgsl). A super-block of 256
+// Q4_K weights for the int8 products (the interface: lib_q8_x.wgsl; the scales:
+// lib_k_scales.wgsl, put in front). A super-block of 256
 // elements is 144 bytes, all fields word aligned: f16 d, f16 dmin (word 0), 12 bytes of
 // 6-bit scales and mins (words 1..3), 128 bytes of nibbles (words 4..35); value
 // d * sc * q - dmin * m, one (sc, m) pair per 32-element sub-block. Sub-blocks 2p and 2p + 1
@@ -40,20 +41,10 @@ fn q8_load(sel: u32, row: u32, u: u32, nu: u32) -> array<u32, Q8_WORDS> {
                                 wword(sel, qi), wword(sel, qi + 1u), wword(sel, qi + 2u), wword(sel, qi + 3u));
 }
 
-// Sub-block j's 6-bit scale and min from the three scale words s0..s2 (bytes 0..11 of the
-// scale array): j < 4: low 6 bits of bytes j and j + 4; j >= 4: nibbles of byte j + 4
-// with the top 2 bits of bytes j - 4 and j on top.
-fn q4_k_scale_min(s0: u32, s1: u32, s2: u32, j: u32) -> vec2<i32> {
-    let sh = 8u * (j & 3u);
-    let lo = vec2<u32>(s0, s1) >> vec2<u32>(sh);
-    let hi = ((vec2<u32>(s2) >> vec2<u32>(sh, sh + 4u)) & vec2<u32>(15u)) | (((lo >> vec2<u32>(6u)) & vec2<u32>(3u)) << vec2<u32>(4u));
-    return vec2<i32>(select(hi, lo & vec2<u32>(63u), j < 4u));
-}
-
 fn q8_unpack(w: array<u32, Q8_WORDS>, row: u32, u: u32, nu: u32) -> Q8W {
     let j = 2u * ((u >> 1u) & 3u);
-    let sma = q4_k_scale_min(w[1], w[2], w[3], j);
-    let smb = q4_k_scale_min(w[1], w[2], w[3], j + 1u);
+    let sma = k_scale_min(w[1], w[2], w[3], j);
+    let smb = k_scale_min(w[1], w[2], w[3], j + 1u);
     let q = vec4<u32>(w[4], w[5], w[6], w[7]);
     let lo4 = vec4<u32>(0x0f0f0f0fu);
     return Q8W(q & lo4, (q >> vec4<u32>(4u)) & lo4, unpack2x16float(w[0]), vec2<i32>(sma.x, smb.x),

@@ -25,13 +25,13 @@ from test_forward import BATCH_BOUND, BOUNDS, MODELS, case  # noqa: F401  (the f
 # model whose logits swing with small changes), written 0.036, synth 0.025, aidreams260K
 # 0.012; a float64 emulation of the same rounding gives the same numbers. Bound 0.25;
 # the tight check of Q4_0 is against that emulation (Q4_INT8_BOUND below).
-# Q8_0, Q4_K and Q6_K products below 33 tokens take the same int8 kernels (one body per
+# Q8_0, Q4_K, Q5_K and Q6_K products below 33 tokens take the same int8 kernels (one body per
 # fused idea, the format's int8 block dot), so q8_0 models get the Q4_0 bounds too.
 WEBGPU_BOUND = dict(BOUNDS, q4_0=0.25, q8_0=0.25)
 INT8_TYPES = ("q4_0", "q8_0")
 # the weight types whose products (below 33 tokens) see x rounded to int8 on WebGPU
 _INT8_GGML = {gguf.GGMLQuantizationType.Q4_0, gguf.GGMLQuantizationType.Q8_0, gguf.GGMLQuantizationType.Q4_K,
-              gguf.GGMLQuantizationType.Q6_K}
+              gguf.GGMLQuantizationType.Q5_K, gguf.GGMLQuantizationType.Q6_K}
 
 # Q4_0 logits against the float64 reference with the int8 rounding of x emulated (the
 # kernels' arithmetic apart from f32 sums). Rounding is discontinuous: where an element

@@ -7,7 +7,7 @@ Both backends decode the same blocks to the same f32 values and accumulate in f3
 different orders, so with the f32 kernels (WGLLM_WEBGPU_Q4_INT8=0) the logits agree to f32
 rounding; the bound is the one the other weight types of the WebGPU backend meet, 1e-4
 (relative, per row). A wrong scale, min or bit field moves the logits by O(1e-2 .. 1).
-With the int8 kernels (the default: Q4_K and Q6_K products on x rounded to int8 blocks)
+With the int8 kernels (the default: Q4_K, Q5_K and Q6_K products on x rounded to int8 blocks)
 the logits are held to the float64 reference with that rounding emulated, as Q4_0's are
 (test_webgpu.py's bounds)."""
 

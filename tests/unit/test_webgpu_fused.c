@@ -1,6 +1,6 @@
 /* The WebGPU backend's fused decode op qkv_rope_store (q, k, v products of one token with
- * Q4_0 weights, and with Q8_0, Q4_K and Q6_K weights (the same kernel body with their int8
- * block dots) and Q4_K q, k with a Q6_K v (Q4_K_M), rotary embedding, KV cache store: one dispatch) against
+ * Q4_0 weights, and with Q8_0, Q4_K, Q5_K and Q6_K weights (the same kernel body with their
+ * int8 block dots) and Q4_K or Q5_K q, k with a Q6_K v (Q4_K_M, Q5_K_M), rotary embedding, KV cache store: one dispatch) against
  *   1. the same backend's unfused ops (matmul x3, rope x2, kv_store) on the same inputs:
  *      the same int8 dot products, reduction order and angle arithmetic, so the results
  *      agree to f32 rounding: bound 1e-6 (max|diff| / max|value|), for the f16 cache too;
@@ -151,7 +151,7 @@ static void note(ctx *c, int i, double e, double bound, const char *what, const 
 static void check_case(ctx *c, const shape *s, uint32_t type, uint32_t vtype, int pos, bool half) {
     wg_backend *g = c->gpu, *cpu = c->cpu;
     /* k-quant rows are whole super-blocks: k rounded up to 256 */
-    const int64_t k = type == WG_TYPE_Q4_K || type == WG_TYPE_Q6_K ? (s->k + 255) / 256 * 256 : s->k, m_q = (int64_t)s->n_head * s->head_dim, m_kv = (int64_t)s->n_head_kv * s->head_dim;
+    const int64_t k = type == WG_TYPE_Q4_K || type == WG_TYPE_Q5_K || type == WG_TYPE_Q6_K ? (s->k + 255) / 256 * 256 : s->k, m_q = (int64_t)s->n_head * s->head_dim, m_kv = (int64_t)s->n_head_kv * s->head_dim;
     const float base = 10000.0f, scale = s->factors ? 0.5f : 1.0f;
     char what[160];
     snprintf(what, sizeof what, "%s/%s: heads %d/%d hd %d rope %d%s k %lld%s pos %d %s cache", wg_type_name(type),
@@ -268,10 +268,11 @@ static void run_cases(ctx *c) {
         for (size_t p = 0; p < 3; p++)
             for (int half = 0; half < 2; half++) check_case(c, &shapes[s], WG_TYPE_Q4_0, WG_TYPE_Q4_0, positions[p], half);
     /* the other int8 formats: the same body with their block dots (one position and one
-     * cache type a shape keep it short), and Q4_K q, k with a Q6_K v (Q4_K_M's layers of a
-     * wider attn_v) */
+     * cache type a shape keep it short), and Q4_K or Q5_K q, k with a Q6_K v (the layers of a
+     * wider attn_v in Q4_K_M, Q5_K_M files) */
     static const uint32_t types[][2] = {{WG_TYPE_Q8_0, WG_TYPE_Q8_0}, {WG_TYPE_Q4_K, WG_TYPE_Q4_K},
-                                        {WG_TYPE_Q6_K, WG_TYPE_Q6_K}, {WG_TYPE_Q4_K, WG_TYPE_Q6_K}};
+                                        {WG_TYPE_Q6_K, WG_TYPE_Q6_K}, {WG_TYPE_Q5_K, WG_TYPE_Q5_K},
+                                        {WG_TYPE_Q4_K, WG_TYPE_Q6_K}, {WG_TYPE_Q5_K, WG_TYPE_Q6_K}};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) /* f32 and f16 caches by turns */
             check_case(c, &shapes[s], types[t][0], types[t][1], positions[2], (s + t) % 2 == 1);

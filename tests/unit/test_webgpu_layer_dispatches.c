@@ -10,9 +10,10 @@
  * equal the counts recorded before the fusions moved behind the backend seam. The f16
  * and f32 variants of a kernel count as one (devices differ in shader-f16). Also: a step of
  * a context with a matmul observer (the primitive ops) shows every product's input and gives
- * the logits of the fused layer. Then a decode step of the same model in Q8_0 and in Q4_K_M
- * (Q6_K attn_v and ffn_down in layers 0, 3, 6, 7, 8, Q6_K output): the same 8 dispatches a
- * layer as Q4_0, through the int8 kernels of their formats (q/k/v of Q4_K with a Q6_K v in one). */
+ * the logits of the fused layer. Then a decode step of the same model in Q8_0, Q4_K_M and
+ * Q5_K_M (Q6_K attn_v and ffn_down in layers 0, 3, 6, 7, 8, Q6_K output): the same 8
+ * dispatches a layer as Q4_0, through the int8 kernels of their formats (q/k/v of Q4_K or
+ * Q5_K with a Q6_K v in one). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -130,7 +131,7 @@ static void check_decode(const char *path, const scenario *sc) {
     wgllm_model_free(m);
 }
 
-/* Decode steps of Q8_0 and Q4_K_M files of the same shape. */
+/* Decode steps of Q8_0, Q4_K_M and Q5_K_M files of the same shape. */
 static void check_other_formats(void) {
     char f32[256], path[256], err[512] = "";
     snprintf(path, sizeof path, "test_webgpu_layer_dispatches_q8_%d.gguf", (int)getpid());
@@ -149,7 +150,8 @@ static void check_other_formats(void) {
     snprintf(f32, sizeof f32, "test_webgpu_layer_dispatches_f32_%d.gguf", (int)getpid());
     snprintf(path, sizeof path, "test_webgpu_layer_dispatches_q4km_%d.gguf", (int)getpid());
     const wg_quantize_opts qo = {.n_threads = 2};
-    bool ok = write_model_as(f32, WG_TYPE_F32) && wg_quantize_file(f32, path, wg_ftype_find("q4_k_m"), &qo, err, sizeof err);
+    const bool have_f32 = write_model_as(f32, WG_TYPE_F32);
+    bool ok = have_f32 && wg_quantize_file(f32, path, wg_ftype_find("q4_k_m"), &qo, err, sizeof err);
     CHECK_MSG(ok, "q4_k_m: %s", err);
     if (ok) {
         static const scenario q4km = {"decode, one sequence, q4_k_m", 3, {{"get_rows_q4_k", 1},
@@ -163,6 +165,22 @@ static void check_other_formats(void) {
 {"matvec_q4_k_q8_qkv", 4},
 {"matvec_q4_k_q8_qkv_v_q6_k", 5}, {NULL, 0}}};
         check_decode(path, &q4km);
+    }
+    remove(path);
+    ok = have_f32 && wg_quantize_file(f32, path, wg_ftype_find("q5_k_m"), &qo, err, sizeof err);
+    CHECK_MSG(ok, "q5_k_m: %s", err);
+    if (ok) {
+        static const scenario q5km = {"decode, one sequence, q5_k_m", 3, {{"get_rows_q5_k", 1},
+{"copy", 1},
+{"quantize_x_q8", 9},
+{"matvec_q5_k_q8", 13},
+{"matvec_q6_k_q8", 6},
+{"rms_norm_q8", 19},
+{"matvec_q5_k_q8_swiglu", 9},
+{"attention", 9},
+{"matvec_q5_k_q8_qkv", 4},
+{"matvec_q5_k_q8_qkv_v_q6_k", 5}, {NULL, 0}}};
+        check_decode(path, &q5km);
     }
     remove(f32);
     remove(path);

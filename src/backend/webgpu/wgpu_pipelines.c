@@ -35,6 +35,7 @@ int wgb_q8_format_of(uint32_t type) {
     case WG_TYPE_Q8_0: return WGB_Q8F_Q8_0;
     case WG_TYPE_Q4_K: return WGB_Q8F_Q4_K;
     case WG_TYPE_Q6_K: return WGB_Q8F_Q6_K;
+    case WG_TYPE_Q5_K: return WGB_Q8F_Q5_K;
     default: return -1;
     }
 }
@@ -42,19 +43,23 @@ int wgb_q8_format_of(uint32_t type) {
 int wgb_qkv_format_of(int f_qk, int f_v) {
     if (f_qk < 0 || f_v < 0) return -1;
     if (f_qk == f_v) return f_qk;
-    return f_qk == WGB_Q8F_Q4_K && f_v == WGB_Q8F_Q6_K ? WGB_QKV_FMT_Q4_K_V_Q6_K : -1;
+    if (f_v != WGB_Q8F_Q6_K) return -1;
+    return f_qk == WGB_Q8F_Q4_K ? WGB_QKV_FMT_Q4_K_V_Q6_K : f_qk == WGB_Q8F_Q5_K ? WGB_QKV_FMT_Q5_K_V_Q6_K : -1;
 }
 
-int64_t wgb_q8_row_multiple(int f) { return f == WGB_Q8F_Q4_K || f == WGB_Q8F_Q6_K ? 256 : 32; }
+int64_t wgb_q8_row_multiple(int f) { return f == WGB_Q8F_Q4_0 || f == WGB_Q8F_Q8_0 ? 32 : 256; }
 
 /* The weight format (WGB_FMT_*) and kernel files of each int8 format. */
-static const int k_q8_fmt[WGB_Q8F_COUNT] = {WGB_FMT_Q4_0, WGB_FMT_Q8_0, WGB_FMT_Q4_K, WGB_FMT_Q6_K};
-static const char *const k_q8_libs[WGB_Q8F_COUNT] = {"lib_q8_x lib_q4_0_int8 q8dot_q4_0", "lib_q8_x q8dot_q8_0",
-                                                     "lib_q8_x q8dot_q4_k", "lib_q8_x q8dot_q6_k"};
+static const int k_q8_fmt[WGB_Q8F_COUNT] = {WGB_FMT_Q4_0, WGB_FMT_Q8_0, WGB_FMT_Q4_K, WGB_FMT_Q6_K, WGB_FMT_Q5_K};
+static const char *const k_q8_dot[WGB_Q8F_COUNT] = {"q8dot_q4_0", "q8dot_q8_0", "q8dot_q4_k", "q8dot_q6_k",
+                                                    "q8dot_q5_k"};
+/* what a format's file needs in front besides lib_q8_x, or NULL */
+static const char *const k_q8_extra[WGB_Q8F_COUNT] = {"lib_q4_0_int8", NULL, "lib_k_scales", NULL, "lib_k_scales"};
 /* The fused q/k/v kernel's (q and k, v) int8 formats of each WGB_QKV_FMT_*. */
 static const int k_qkv_fmt[WGB_QKV_FMT_COUNT][2] = {{WGB_Q8F_Q4_0, WGB_Q8F_Q4_0}, {WGB_Q8F_Q8_0, WGB_Q8F_Q8_0},
                                                     {WGB_Q8F_Q4_K, WGB_Q8F_Q4_K}, {WGB_Q8F_Q6_K, WGB_Q8F_Q6_K},
-                                                    {WGB_Q8F_Q4_K, WGB_Q8F_Q6_K}};
+                                                    {WGB_Q8F_Q5_K, WGB_Q8F_Q5_K}, {WGB_Q8F_Q4_K, WGB_Q8F_Q6_K},
+                                                    {WGB_Q8F_Q5_K, WGB_Q8F_Q6_K}};
 
 /* The int8 kernels' shapes as WGSL declarations (see wgpu_pipelines.h). */
 #define STR_(x) #x
@@ -320,8 +325,7 @@ static void rename_all(char *text, const char *from, const char *to) {
  * q and k of f_qk: aliases of the q8_ ones, or f_v's q8dot file renamed. */
 static bool prepend_v8(char **text, int f_qk, int f_v, char *err, size_t err_size) {
     if (f_v == f_qk) return prepend_libs(text, "lib_q8_v_same", err, err_size);
-    static const char *const dots[WGB_Q8F_COUNT] = {"q8dot_q4_0", "q8dot_q8_0", "q8dot_q4_k", "q8dot_q6_k"};
-    char *lib = load_kernel(dots[f_v], err, err_size);
+    char *lib = load_kernel(k_q8_dot[f_v], err, err_size);
     if (!lib) {
         free(*text);
         *text = NULL;
@@ -331,8 +335,9 @@ static bool prepend_v8(char **text, int f_qk, int f_v, char *err, size_t err_siz
     rename_all(lib, "Q8", "V8");
     bool ok = prepend(text, lib, err, err_size);
     free(lib);
-    /* Q4_0's block functions, where q and k do not bring them */
-    return ok && (f_v != WGB_Q8F_Q4_0 || f_qk == WGB_Q8F_Q4_0 || prepend_libs(text, "lib_q4_0_int8", err, err_size));
+    /* what v's file needs, where q and k do not bring it */
+    const char *extra = k_q8_extra[f_v], *have = k_q8_extra[f_qk];
+    return ok && (!extra || (have && strcmp(extra, have) == 0) || prepend_libs(text, extra, err, err_size));
 }
 
 static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, char *err, size_t err_size) {
@@ -372,7 +377,10 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         if (!text) return false;
     }
     /* the libraries named in s.lib and the int8 format's files, each put in front */
-    if (!prepend_libs(&text, s.lib, err, err_size) || (s.q8 && !prepend_libs(&text, k_q8_libs[s.q8 - 1], err, err_size)) ||
+    if (!prepend_libs(&text, s.lib, err, err_size) ||
+        (s.q8 && (!prepend_libs(&text, "lib_q8_x", err, err_size) ||
+                  !prepend_libs(&text, k_q8_extra[s.q8 - 1], err, err_size) ||
+                  !prepend_libs(&text, k_q8_dot[s.q8 - 1], err, err_size))) ||
         (s.v8 && !prepend_v8(&text, s.q8 - 1, s.v8 - 1, err, err_size)) || !prepend(&text, s.consts, err, err_size))
         return false;
     if (!prepend(&text, s.prefix, err, err_size)) return false; /* first: `enable` directives must precede everything */

@@ -37,11 +37,11 @@ enum {
 };
 
 /* Weight formats with int8 kernels (kernels/q8dot_<fmt>.wgsl), in this order. */
-enum { WGB_Q8F_Q4_0, WGB_Q8F_Q8_0, WGB_Q8F_Q4_K, WGB_Q8F_Q6_K, WGB_Q8F_COUNT };
+enum { WGB_Q8F_Q4_0, WGB_Q8F_Q8_0, WGB_Q8F_Q4_K, WGB_Q8F_Q6_K, WGB_Q8F_Q5_K, WGB_Q8F_COUNT };
 /* Weight formats of the fused q/k/v kernel: each int8 format (WGB_Q8F_*) for all three
- * matrices, then q and k in Q4_K with v in Q6_K (the layers of Q4_K_M files that give
- * attn_v more bits). */
-enum { WGB_QKV_FMT_Q4_K_V_Q6_K = WGB_Q8F_COUNT, WGB_QKV_FMT_COUNT };
+ * matrices, then q and k in Q4_K or Q5_K with v in Q6_K (the layers of Q4_K_M and Q5_K_M
+ * files that give attn_v more bits). */
+enum { WGB_QKV_FMT_Q4_K_V_Q6_K = WGB_Q8F_COUNT, WGB_QKV_FMT_Q5_K_V_Q6_K, WGB_QKV_FMT_COUNT };
 /* Variants of the fused q/k/v kernel: f16 KV cache, NeoX-style rope. */
 enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 
