@@ -337,7 +337,7 @@ static void check_qkv(wg_backend *g, int64_t k, int64_t m_q, int64_t m_kv, int n
              (long long)m_kv, n);
     /* Q4_0 weights, except for the one case expected to decline for no other reason */
     const bool nt_rows = !wgb_q8_batch_takes(n) && (m_q % 16 || m_kv % 16); /* the nt kernel takes rows in 16s */
-    const uint32_t type = expect || nt_rows || n < 2 || n > WGB_Q8_BATCH_MAX_N ? WG_TYPE_Q4_0 : WG_TYPE_Q8_0;
+    const uint32_t type = expect || nt_rows || n < 2 || n > WGB_Q8_BATCH_MAX_N ? WG_TYPE_Q4_0 : WG_TYPE_Q5_0;
     wg_tensor *wq = q4_weight(g, k, m_q, type), *wk = q4_weight(g, k, m_kv, type), *wv = q4_weight(g, k, m_kv, type);
     float *xv = rand_vec((size_t)(k * n));
     wg_tensor *x = buf(g, k, n, xv);
