@@ -1,0 +1,10 @@
+// Runs a WASI command module under Node's node:wasi with the current directory preopened.
+// Usage: node run-node.mjs MODULE.wasm ARGS...
+import { readFile } from 'node:fs/promises';
+import { WASI } from 'node:wasi';
+import process from 'node:process';
+
+const [mod, ...args] = process.argv.slice(2);
+const wasi = new WASI({ version: 'preview1', args: [mod, ...args], env: {}, preopens: { '.': '.' }, returnOnExit: true });
+const { instance } = await WebAssembly.instantiate(await readFile(mod), wasi.getImportObject());
+process.exitCode = wasi.start(instance);
