@@ -6,6 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 CC=${CC:-clang}
+AR=${AR:-llvm-ar-14} # an archiver that indexes wasm objects (binutils' ar does not)
 OUT=${OUT:-build-wasm}
 WASI_INC=${WASI_INC:-/usr/include/wasm32-wasi}
 mkdir -p "$OUT/obj"
@@ -26,7 +27,7 @@ for f in $SOURCES; do
 done
 rm -f "$OUT/libwgllm_core.a"
 # shellcheck disable=SC2086
-llvm-ar-14 rcs "$OUT/libwgllm_core.a" $OBJS 2>/dev/null || ar rcs "$OUT/libwgllm_core.a" $OBJS
+$AR rcs "$OUT/libwgllm_core.a" $OBJS
 echo "built $OUT/libwgllm_core.a"
 # shellcheck disable=SC2086
 $CC $CFLAGS wasm/probe.c -o "$OUT/wgllm_probe.wasm" -L"$OUT" -lwgllm_core -lwasi-emulated-mman -lm
