@@ -15,3 +15,7 @@ ensure_packages prometheus buildah podman debootstrap git
 # The playground's browser test (tests/python/test_webui_browser.py): headless chromium driven
 # through chromium-driver by Selenium, with a font for its screenshots.
 ensure_packages chromium chromium-driver fonts-dejavu-core
+# The wasm32-wasi build of the engine (scripts/build-wasm.sh; llvm-ar from llvm-14) and its test
+# (tests/python/test_wasm_cpu.py): lld's wasm-ld, wasi-libc, compiler-rt's wasm32 builtins,
+# Node.js for its WASI runtime.
+ensure_packages lld llvm-14 wasi-libc libclang-rt-14-dev-wasm32 nodejs

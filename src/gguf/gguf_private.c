@@ -135,6 +135,9 @@ bool gguf_tensor_load(gguf_file *f, const gguf_tensor_info *ti, char *err, size_
 
 void gguf_tensor_unload(gguf_file *f, const gguf_tensor_info *ti) {
     if (!f->mapping) return; /* caller memory is the caller's */
+#ifdef __wasi__
+    return; /* WASI cannot give pages back: the bytes stay, still loaded */
+#endif
     const long page = sysconf(_SC_PAGESIZE);
     if (page <= 0) return;
     uintptr_t begin = ((uintptr_t)ti->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
@@ -153,7 +156,9 @@ bool gguf_detach(gguf_file *f, char *err, size_t err_size) {
                 (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec == f->opened_mtime_ns;
     close(f->fd);
     f->fd = -1;
+#ifndef __wasi__ /* WASI has no page protection */
     mprotect(f->mapping, f->size, PROT_READ); /* the model's bytes, read-only from now on */
+#endif
     if (!same) set_err(err, err_size, "the file changed while it was being loaded (rewritten in place?): load it again");
     return same;
 }

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef __wasi__ /* WASI has no resource limits */
 #include <sys/resource.h>
+#endif
 #include <unistd.h>
 
 #define CGROUP_NO_LIMIT ((uint64_t)1 << 60) /* v1 writes "no limit" as a number near 2^63 */
@@ -105,6 +107,10 @@ static bool cgroup_query(uint64_t *bytes) {
 
 /* RLIMIT_AS less the address space in use (first field of /proc/self/statm, in pages). */
 static bool rlimit_query(uint64_t *bytes) {
+#ifdef __wasi__
+    (void)bytes;
+    return false;
+#else
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return false;
     char text[256];
@@ -114,6 +120,7 @@ static bool rlimit_query(uint64_t *bytes) {
     uint64_t used = pages * (uint64_t)page;
     *bytes = (uint64_t)rl.rlim_cur > used ? (uint64_t)rl.rlim_cur - used : 0;
     return true;
+#endif
 }
 
 wg_host_memory wg_host_memory_query(void) {

@@ -8,6 +8,10 @@
 
 /* Reads the small text file root/cpuN/topology/name as one leading non-negative
  * integer; -1 when absent or not a number. */
+#ifdef __wasi__
+/* WebAssembly without the threads proposal runs on one thread. */
+int wg_cpu_default_threads(void) { return 1; }
+#else
 static long read_topology_int(const char *root, int cpu, const char *name) {
     char path[512];
     int len = snprintf(path, sizeof path, "%s/cpu%d/topology/%s", root, cpu, name);
@@ -59,3 +63,4 @@ int wg_cpu_default_threads(void) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     return online > 0 ? (int)online : 1;
 }
+#endif

@@ -43,7 +43,7 @@ static wg_tensor *tensor_new(uint32_t type, int64_t ne0, int64_t ne1) {
  * (pages of a mapped file are read again if touched), for source bytes the backend has
  * copied and will not read again. */
 static void release_pages(const void *p, size_t n) {
-#ifdef MADV_PAGEOUT
+#if defined(MADV_PAGEOUT) && !defined(__wasi__) /* WASI declares madvise but has none */
     const long page = sysconf(_SC_PAGESIZE);
     if (page <= 0) return;
     const uintptr_t begin = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Builds the CPU engine (GGUF reader, tokenizers, sampler, model, quant, CPU backend)
+# for wasm32-wasi with Debian's toolchain:
+#   apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 binaryen
+# Output: build-wasm/libwgllm_core.a (and build-wasm/wgllm_probe.wasm, a WASI command).
+set -eu
+cd "$(dirname "$0")/.."
+CC=${CC:-clang}
+AR=${AR:-llvm-ar-14} # an archiver that indexes wasm objects (binutils' ar does not)
+OUT=${OUT:-build-wasm}
+WASI_INC=${WASI_INC:-/usr/include/wasm32-wasi}
+mkdir -p "$OUT/obj"
+# -nostdlibinc: Debian's clang also searches /usr/include (glibc's headers) for this
+# target; only the compiler's own headers and wasi-libc's may be seen.
+CFLAGS="--target=wasm32-wasi -nostdlibinc -isystem wasm/compat -isystem $WASI_INC
+  -O2 -std=c11 -D_GNU_SOURCE -D_WASI_EMULATED_MMAN ${WASM_SIMD:--msimd128}
+  -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Isrc"
+SOURCES=$(ls src/gguf/gguf_format.c src/gguf/gguf_private.c src/gguf/gguf_read.c \
+  src/tokenizer/*.c src/sampler/*.c src/model/*.c src/quant/*.c \
+  src/backend/cpu/*.c src/backend/*.c src/util/*.c)
+OBJS=""
+for f in $SOURCES; do
+  o="$OUT/obj/$(echo "$f" | tr / _).o"
+  # shellcheck disable=SC2086
+  $CC $CFLAGS -c "$f" -o "$o"
+  OBJS="$OBJS $o"
+done
+rm -f "$OUT/libwgllm_core.a"
+# shellcheck disable=SC2086
+$AR rcs "$OUT/libwgllm_core.a" $OBJS
+echo "built $OUT/libwgllm_core.a"
+# shellcheck disable=SC2086
+$CC $CFLAGS wasm/probe.c -o "$OUT/wgllm_probe.wasm" -L"$OUT" -lwgllm_core -lwasi-emulated-mman -lm
+echo "built $OUT/wgllm_probe.wasm"

@@ -1,0 +1,148 @@
+"""The CPU engine compiled to wasm32-wasi (scripts/build-wasm.sh, Debian's clang, lld and
+wasi-libc) gives the native build's greedy ids: under Node's WASI (f32 and quantized
+weights, with and without SIMD128) and in headless chromium through the in-memory WASI
+host of wasm/wasi-mem.mjs. A malformed GGUF is an error message and exit status 1."""
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PROMPT = "Once upon a time"
+N = 32
+WAIT = 120  # seconds: a build or a browser run on a loaded 2-core machine
+
+
+def need(path, pkg):
+    if not (shutil.which(path) or Path(path).exists()):
+        pytest.fail(f"{path} not found: install Debian's {pkg} (scripts/install-deps.sh)")
+
+
+@pytest.fixture(scope="module", params=["simd128", "scalar"])
+def probe(request, scratch):
+    """wgllm_probe.wasm built by scripts/build-wasm.sh, with -msimd128 or without."""
+    for path, pkg in (("wasm-ld", "lld"), ("/usr/lib/wasm32-wasi/libc.a", "wasi-libc"),
+                      ("node", "nodejs")):
+        need(path, pkg)
+    out = scratch / f"wasm-{request.param}"
+    env = dict(os.environ, OUT=str(out),
+               WASM_SIMD="-msimd128" if request.param == "simd128" else "-mno-simd128")
+    p = subprocess.run([str(REPO / "scripts" / "build-wasm.sh")], env=env, capture_output=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    return out / "wgllm_probe.wasm"
+
+
+def native_ids(wgllm, model):
+    toks = wgllm.run_json("-m", model, "-p", PROMPT, "-n", N, "--temp", 0, "--backend", "cpu")
+    return [t["id"] for t in toks]
+
+
+def node_probe(module, model, prompt=PROMPT, n=N):
+    cmd = ["node", "--no-warnings", str(REPO / "wasm" / "run-node.mjs"), str(module),
+           model.name, prompt, str(n)]
+    return subprocess.run(cmd, cwd=model.parent, capture_output=True, timeout=WAIT)
+
+
+@pytest.fixture(scope="module")
+def models(wgllm, converted):
+    f32 = converted("aidreams260K")
+    out = {"f32": f32}
+    for qtype in ("q8_0", "q4_k_m", "q6_k"):
+        path = f32.parent / f"aidreams260K-{qtype}.gguf"
+        if not path.exists():
+            wgllm.ok("quantize", f32, path, qtype, "--threads", "1", timeout=WAIT)
+        out[qtype] = path
+    return out
+
+
+@pytest.mark.parametrize("qtype", ["f32", "q8_0", "q4_k_m", "q6_k"])
+def test_node_greedy_matches_native(wgllm, models, probe, qtype):
+    want = native_ids(wgllm, models[qtype])
+    assert len(want) == N
+    p = node_probe(probe, models[qtype])
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert [int(t) for t in p.stdout.split()] == want
+
+
+def test_node_malformed_gguf(models, probe, scratch):
+    bad = scratch / "truncated.gguf"
+    bad.write_bytes(models["f32"].read_bytes()[:100])
+    p = node_probe(probe, bad)
+    assert p.returncode == 1
+    assert p.stdout == b""
+    assert b"load: truncated.gguf: " in p.stderr
+
+
+@pytest.fixture(scope="module")
+def site(models, probe, scratch):
+    """This page, its WASI host, the module and the models, served over HTTP (module
+    scripts and fetch do not work from file://)."""
+    root = scratch / f"site-{probe.parent.name}"
+    root.mkdir(exist_ok=True)
+    for src in (REPO / "wasm" / "probe.html", REPO / "wasm" / "wasi-mem.mjs", probe):
+        shutil.copy(src, root / src.name)
+    shutil.copy(models["f32"], root / "model.gguf")
+    (root / "bad.gguf").write_bytes(models["f32"].read_bytes()[:100])
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    Quiet.extensions_map = {**Quiet.extensions_map, ".mjs": "text/javascript",
+                            ".wasm": "application/wasm"}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need(CHROMIUM, "chromium")
+    need(CHROMEDRIVER, "chromium-driver")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--no-first-run", "--disable-extensions"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(WAIT)
+    driver.set_script_timeout(WAIT)
+    yield driver
+    driver.quit()
+
+
+def browser_probe(browser, site, model):
+    browser.get(f"{site}/probe.html")
+    return browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const go = () => window.probeReady ? runProbe(arguments[0], arguments[1], arguments[2])"
+        "  .then(done, (e) => done({rc: -1, out: '', err: String(e)})) : setTimeout(go, 50);"
+        "go();", model, PROMPT, N)
+
+
+def test_browser_greedy_matches_native(wgllm, models, site, browser):
+    want = native_ids(wgllm, models["f32"])
+    got = browser_probe(browser, site, "model.gguf")
+    assert got["rc"] == 0, got["err"]
+    assert [int(t) for t in got["out"].split()] == want
+
+
+def test_browser_malformed_gguf(site, browser):
+    got = browser_probe(browser, site, "bad.gguf")
+    assert got["rc"] == 1
+    assert got["out"] == ""
+    assert "load: model.gguf: " in got["err"]

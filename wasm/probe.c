@@ -1,0 +1,50 @@
+/* A WASI command over the wasm32 engine: loads a GGUF, prints the prompt's ids and
+ * then n greedy ids, one line each, for comparison with the native build.
+ * Usage: wgllm_probe MODEL PROMPT N */
+#include "wgllm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool print_id(wgllm_token t, void *user) {
+    (void)user;
+    printf("%d\n", (int)t);
+    return true;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s MODEL PROMPT N\n", argv[0]);
+        return 2;
+    }
+    char err[512] = "";
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.backend = WGLLM_BACKEND_CPU;
+    mp.n_threads = 1;
+    wgllm_model *m = NULL;
+    if (wgllm_model_load(argv[1], &mp, &m, err, sizeof err) != WGLLM_OK) {
+        fprintf(stderr, "load: %s\n", err);
+        return 1;
+    }
+    wgllm_context_params cp = wgllm_context_default_params();
+    wgllm_context *c = NULL;
+    if (wgllm_context_create(m, &cp, &c, err, sizeof err) != WGLLM_OK) {
+        fprintf(stderr, "context: %s\n", err);
+        wgllm_model_free(m);
+        return 1;
+    }
+    wgllm_token ids[512];
+    int64_t n = wgllm_tokenize(m, argv[2], strlen(argv[2]), wgllm_add_bos_default(m), ids, 512);
+    int rc = 1;
+    if (n <= 0 || n > 512 || wgllm_eval(c, ids, (int)n, false) != WGLLM_OK) {
+        fprintf(stderr, "prompt: %s\n", wgllm_context_error(c));
+    } else if (wgllm_generate_greedy(c, atoi(argv[3]), print_id, NULL, false) < 0) {
+        fprintf(stderr, "generate: %s\n", wgllm_context_error(c));
+    } else {
+        rc = 0;
+    }
+    wgllm_context_free(c);
+    wgllm_model_free(m);
+    return rc;
+}
