@@ -49,7 +49,8 @@ def native_ids(wgllm, model):
 
 
 def node_probe(module, model, prompt=PROMPT, n=N):
-    cmd = ["node", "--no-warnings", str(REPO / "wasm" / "run-node.mjs"), str(module),
+    # the flag: Debian 12's Node 18 has node:wasi only behind it; later versions accept it
+    cmd = ["node", "--no-warnings", "--experimental-wasi-unstable-preview1", str(REPO / "wasm" / "run-node.mjs"), str(module),
            model.name, prompt, str(n)]
     return subprocess.run(cmd, cwd=model.parent, capture_output=True, timeout=WAIT)
 
