@@ -88,6 +88,7 @@ static inline __attribute__((always_inline)) void q6_k_tile(const uint8_t *group
     for (int64_t b = 0; b < nb; b++, g += Q6K_GROUP_SB) {
         __m512i isum[Q6K_TILE];
         for (int t = 0; t < Q6K_TILE; t++) isum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
         for (int j = 0; j < 16; j++) { /* scale j: values 16j..16j+15 */
             const uint8_t *v = g + 288 + 192 * j;
             const __m512i v0 = _mm512_loadu_si512(v), v1 = _mm512_loadu_si512(v + 64), v2 = _mm512_loadu_si512(v + 128);
