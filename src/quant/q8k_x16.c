@@ -1,4 +1,4 @@
-/* The Q4_K x16 layout (q8k_x16.h): packing, unpacking, the portable kernel and the
+/* The Q4_K and Q6_K x16 layouts (q8k_x16.h): packing, unpacking, the portable kernel and the
  * table of kernels per level (q8k_x16_avx512.c, q8k_x16_vnni.c). */
 #include "quant/q8k_x16.h"
 

@@ -1,4 +1,4 @@
-/* Q4_K weights repacked sixteen rows at a time, for the CPU's int8 matmul on Q8_K
+/* Q4_K and Q6_K weights repacked sixteen rows at a time, for the CPU's int8 matmul on Q8_K
  * activations (src/quant/q8k_act.h); the K-quant counterpart of q8_x16.h.
  *
  * Per super-block of 256 values, the sixteen rows' fields lie together so that one
