@@ -31,7 +31,8 @@ void wg_q8k_quantize_row_avx512(const float *x, wg_q8k_block *dst, int64_t n) {
             __m512 r = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
             const __m512 diff = _mm512_abs_ps(_mm512_sub_ps(v, r));
             const __mmask16 tie = _mm512_cmp_ps_mask(diff, half, _CMP_EQ_OQ);
-            const __m512i away = _mm512_or_si512(_mm512_castps_si512(half), _mm512_and_si512(_mm512_castps_si512(v), sign));
+            const __m512i away =
+                _mm512_or_si512(_mm512_castps_si512(half), _mm512_and_si512(_mm512_castps_si512(v), sign));
             r = _mm512_mask_add_ps(r, tie, v, _mm512_castsi512_ps(away)); /* v +- 0.5 */
             const __mmask16 ok = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q); /* NaN codes are 0 */
             const __m512i q = _mm512_maskz_cvtps_epi32(ok, _mm512_min_ps(_mm512_max_ps(r, lo), hi));
