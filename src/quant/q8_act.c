@@ -7,6 +7,7 @@
 #include <cpuid.h>
 #endif
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -64,7 +65,7 @@ static bool cpu_has_f16c(void) {
 }
 #endif
 
-wg_cpu_isa wg_cpu_isa_best(void) {
+static wg_cpu_isa isa_detect(void) {
 #if defined(WGLLM_X86_Q8_DOTS)
     /* libgcc's checks include the OS's support of the AVX and AVX-512 registers */
     if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()))
@@ -77,6 +78,18 @@ wg_cpu_isa wg_cpu_isa_best(void) {
 #else
     return WG_CPU_ISA_SCALAR;
 #endif
+}
+
+/* Detected once: the kernel lookups ask on every matmul, and CPUID exits to the
+ * hypervisor in a VM (about 5% of a 2-thread TinyLlama decode). */
+wg_cpu_isa wg_cpu_isa_best(void) {
+    static atomic_int best = -1;
+    int v = atomic_load_explicit(&best, memory_order_relaxed);
+    if (v < 0) {
+        v = (int)isa_detect();
+        atomic_store_explicit(&best, v, memory_order_relaxed);
+    }
+    return (wg_cpu_isa)v;
 }
 
 /* Columns: q4_0, q4_1, q5_0, q5_1, q8_0. */

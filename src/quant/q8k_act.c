@@ -45,6 +45,18 @@ void wg_q8k_quantize_row(const float *x, wg_q8k_block *dst, int64_t n) {
     }
 }
 
+#if defined(WGLLM_X86_Q8_DOTS)
+void wg_q8k_quantize_row_avx512(const float *x, wg_q8k_block *dst, int64_t n); /* q8k_act_avx512.c */
+#endif
+
+wg_q8k_quantize_fn wg_q8k_quantizer(int isa) {
+    if (isa < 0 || isa > (int)wg_cpu_isa_best()) return NULL;
+#if defined(WGLLM_X86_Q8_DOTS)
+    if (isa >= WG_CPU_ISA_AVX512) return wg_q8k_quantize_row_avx512;
+#endif
+    return wg_q8k_quantize_row;
+}
+
 /* Columns: q2_k, q3_k, q4_k, q5_k, q6_k. */
 #define K_DOTS(sfx) {wg_q8k_dot_q2_k##sfx, wg_q8k_dot_q3_k##sfx, wg_q8k_dot_q4_k##sfx, wg_q8k_dot_q5_k##sfx, wg_q8k_dot_q6_k##sfx}
 #define K_TILES(sfx) {wg_q8k_tile_q2_k##sfx, wg_q8k_tile_q3_k##sfx, wg_q8k_tile_q4_k##sfx, wg_q8k_tile_q5_k##sfx, wg_q8k_tile_q6_k##sfx}

@@ -28,6 +28,11 @@ typedef struct wg_q8k_block {
  * gives codes 0 and that block's d is NaN, so the dot products show it. */
 void wg_q8k_quantize_row(const float *x, wg_q8k_block *dst, int64_t n);
 
+/* wg_q8k_quantize_row at level `isa` (the same bits at every level; the portable one
+ * where a level has none); NULL above wg_cpu_isa_best(). */
+typedef void (*wg_q8k_quantize_fn)(const float *x, wg_q8k_block *dst, int64_t n);
+wg_q8k_quantize_fn wg_q8k_quantizer(int isa);
+
 /* sum_i row[i] * x[i] over nb weight super-blocks and nb blocks of x. */
 typedef float (*wg_q8k_dot_fn)(const uint8_t *row, const wg_q8k_block *x, int64_t nb);
 

@@ -1,4 +1,4 @@
-/* The Q4_K x16 layout (q8k_x16.h): packing, unpacking, the portable kernel and the
+/* The Q4_K and Q6_K x16 layouts (q8k_x16.h): packing, unpacking, the portable kernel and the
  * table of kernels per level (q8k_x16_avx512.c, q8k_x16_vnni.c). */
 #include "quant/q8k_x16.h"
 
@@ -9,7 +9,7 @@
 #include "quant/q8_act.h"
 #include "quant/types.h"
 
-enum { ROWS = 16, Q4K_GROUP_SB = 64 + 128 + 128 + 32 * 64, Q6K_GROUP_SB = 32 + 256 + 32 * 64 + 16 * 64 };
+enum { ROWS = 16, Q4K_GROUP_SB = 64 + 128 + 128 + 32 * 64, Q6K_GROUP_SB = 32 + 256 + 16 * 3 * 64 };
 
 #define DECLARE(t, sfx)                                                                                     \
     void wg_q8k_x16_matmul_##t##sfx(const uint8_t *group, const wg_q8k_block *x, int64_t x_stride, int nt, \
@@ -30,10 +30,8 @@ static size_t group_sb(uint32_t type) { return type == WG_TYPE_Q4_K ? Q4K_GROUP_
 
 size_t wg_q8k_x16_group_bytes(uint32_t type, int64_t ne0) { return (size_t)(ne0 / 256) * group_sb(type); }
 
-/* Q6_K: element e's 6-bit code in the file's layout, and where it goes in the packed one.
- * Chunk k = e / 64 holds 16 groups of 4 elements, group i = (e % 64) / 4: its low 4 bits
- * are the low (i < 8) or high (i >= 8) nibbles of step 8k + i % 8 of the code bytes, its
- * high 2 bits are bits 2 * (i / 4) of step 4k + i % 4 of the high-bit bytes. */
+/* Q6_K: element e's 6-bit code in the file's layout. Chunk e / 128 has 64 code bytes (low
+ * nibbles: e % 128 < 64, high nibbles: the rest) and 32 high-bit bytes (2 bits per 32). */
 static inline int q6_code(const uint8_t *blk, int e) {
     const int lo = (blk[64 * (e / 128) + e % 64] >> (e % 128 < 64 ? 0 : 4)) & 15;
     const int hi = (blk[128 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
@@ -43,33 +41,35 @@ static inline void q6_set_code(uint8_t *blk, int e, int q) {
     blk[64 * (e / 128) + e % 64] |= (uint8_t)((q & 15) << (e % 128 < 64 ? 0 : 4));
     blk[128 + 32 * (e / 128) + e % 32] |= (uint8_t)((q >> 4) << (2 * ((e % 128) / 32)));
 }
-static inline size_t q6_lo_at(int r, int e) {
-    const int k = e / 64, i = (e % 64) / 4;
-    return 288 + 64 * (size_t)(8 * k + i % 8) + 4 * (size_t)r + (size_t)(e % 4);
-}
-static inline size_t q6_hi_at(int r, int e) {
-    const int k = e / 64, i = (e % 64) / 4;
-    return 288 + 2048 + 64 * (size_t)(4 * k + i % 4) + 4 * (size_t)r + (size_t)(e % 4);
+/* In the packed group, the 16 values of scale j (e / 16) lie in 3 steps of 64 bytes at
+ * 288 + 192 j: values 16j + 4m .. + 3 (m < 3) in bits 0-5 of step m (row r at 4r), those
+ * of m = 3 in bits 6-7 of steps 0, 1, 2 (code bits 0-1, 2-3, 4-5). */
+static inline size_t q6_step_at(int r, int e, int m) {
+    return 288 + 192 * (size_t)(e / 16) + 64 * (size_t)m + 4 * (size_t)r + (size_t)(e % 4);
 }
 
 static void pack_q6_k(const uint8_t *blk, int r, uint8_t *dst) {
     memcpy(dst + 2 * r, blk + 208, 2);
-    for (int j = 0; j < 16; j++) dst[32 + 32 * (j / 2) + 2 * r + j % 2] = blk[192 + j];
+    for (int j = 0; j < 16; j++) dst[32 + 16 * j + r] = blk[192 + j];
     for (int e = 0; e < 256; e++) {
-        const int q = q6_code(blk, e), i = (e % 64) / 4;
-        dst[q6_lo_at(r, e)] |= (uint8_t)((q & 15) << (i < 8 ? 0 : 4));
-        dst[q6_hi_at(r, e)] |= (uint8_t)((q >> 4) << (2 * (i / 4)));
+        const int q = q6_code(blk, e), m = (e % 16) / 4;
+        if (m < 3) dst[q6_step_at(r, e, m)] |= (uint8_t)q;
+        else
+            for (int f = 0; f < 3; f++) dst[q6_step_at(r, e, f)] |= (uint8_t)(((q >> (2 * f)) & 3) << 6);
     }
 }
 
 static void unpack_q6_k(const uint8_t *g, int r, uint8_t *dst) {
     memset(dst, 0, WG_Q6_K_BYTES);
     memcpy(dst + 208, g + 2 * r, 2);
-    for (int j = 0; j < 16; j++) dst[192 + j] = g[32 + 32 * (j / 2) + 2 * r + j % 2];
+    for (int j = 0; j < 16; j++) dst[192 + j] = g[32 + 16 * j + r];
     for (int e = 0; e < 256; e++) {
-        const int i = (e % 64) / 4;
-        const int lo = (g[q6_lo_at(r, e)] >> (i < 8 ? 0 : 4)) & 15, hi = (g[q6_hi_at(r, e)] >> (2 * (i / 4))) & 3;
-        q6_set_code(dst, e, lo | hi << 4);
+        const int m = (e % 16) / 4;
+        int q = 0;
+        if (m < 3) q = g[q6_step_at(r, e, m)] & 63;
+        else
+            for (int f = 0; f < 3; f++) q |= (g[q6_step_at(r, e, f)] >> 6) << (2 * f);
+        q6_set_code(dst, e, q);
     }
 }
 

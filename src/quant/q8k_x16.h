@@ -1,4 +1,4 @@
-/* Q4_K weights repacked sixteen rows at a time, for the CPU's int8 matmul on Q8_K
+/* Q4_K and Q6_K weights repacked sixteen rows at a time, for the CPU's int8 matmul on Q8_K
  * activations (src/quant/q8k_act.h); the K-quant counterpart of q8_x16.h.
  *
  * Per super-block of 256 values, the sixteen rows' fields lie together so that one
@@ -11,7 +11,17 @@
  *   high nibbles the same places of sub-block 2(s/8)+1.
  * 2,368 bytes against 2,304 in the file (2.8% more). Per super-block and token, all
  * in int32 lanes: isum = sum_j sc_j * (codes of sub-block j . x), msum = sum_j mn_j *
- * (sum of x over sub-block j), then acc += d*dx * isum - dmin*dx * msum in f32. */
+ * (sum of x over sub-block j), then acc += d*dx * isum - dmin*dx * msum in f32.
+ *
+ * Q6_K, per super-block, in the order the kernel reads it:
+ *   d[16]            f16 (32 bytes);
+ *   sc[16][16]       i8, scale j of row r at sc[j][r] (256 bytes);
+ *   16 x 3 steps of 64 bytes, three per scale j (values 16j..16j+15): byte 4r + i of
+ *   step m < 3 holds row r's 6-bit code of value 16j + 4m + i in bits 0-5, and in bits
+ *   6-7 bits 2m, 2m+1 of the code of value 16j + 12 + i. The fourth step's codes take
+ *   three shifts, two ternary-logic selects and an AND; the others one AND.
+ * 3,360 bytes against 3,360 in the file. Per scale: p = -32 * (x's sum over its 16
+ * values) + codes . x, isum += sc_j * p, then acc += d*dx * isum. */
 #ifndef WGLLM_QUANT_Q8K_X16_H
 #define WGLLM_QUANT_Q8K_X16_H
 
@@ -21,7 +31,7 @@
 
 #include "quant/q8k_act.h"
 
-/* True for the weight types that have this layout (q4_k). */
+/* True for the weight types that have this layout (q4_k, q6_k). */
 bool wg_q8k_x16_type(uint32_t type);
 
 /* Bytes of one group of sixteen rows of ne0 values (ne0 a multiple of 256). */
@@ -31,7 +41,7 @@ size_t wg_q8k_x16_group_bytes(uint32_t type, int64_t ne0);
  * (rows / 16 groups). */
 void wg_q8k_x16_pack(uint32_t type, const uint8_t *src, uint8_t *dst, int64_t ne0, int64_t rows);
 
-/* Super-block b of row `row` back in the file's layout (144 bytes for q4_k). */
+/* Super-block b of row `row` back in the file's layout (144 bytes for q4_k, 210 for q6_k). */
 void wg_q8k_x16_unpack_block(uint32_t type, const uint8_t *packed, int64_t row, int64_t ne0, int64_t b,
                              uint8_t *dst);
 

@@ -3,9 +3,9 @@
  * eight steps are byte dots with four codes of x broadcast, summed in int32, times the
  * row's scale (vpmulld); the minimums' sums are vpmaddwd of the rows' minimum pairs with
  * x's sub-block sums. Tokens go in tiles of up to TILE; each sub-block pair's codes are
- * loaded and split once per tile. Q6_K likewise, its 6-bit codes rebuilt from the nibble
- * and 2-bit steps once per tile, and the codes' offset of 32 taken off as 32 * sum_j
- * sc_j * (x's sum over the 16 values of scale j), vpmaddwd of the rows' scale pairs. */
+ * loaded and split once per tile. Q6_K likewise, a scale's four steps of 6-bit codes
+ * rebuilt from three stored ones once per tile (q8k_x16.h), the codes' offset of 32
+ * taken off by starting each scale's sum at -32 * x's sum over its 16 values. */
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
     defined(__FMA__) && defined(__F16C__) && (!defined(WG_Q8_VNNI) || defined(__AVX512VNNI__))
 #include <immintrin.h>
@@ -21,7 +21,7 @@
 #define DOT_ADD(acc, u, s) _mm512_add_epi32((acc), _mm512_madd_epi16(_mm512_maddubs_epi16((u), (s)), _mm512_set1_epi16(1)))
 #endif
 
-enum { TILE = 6, GROUP_SB = 64 + 128 + 128 + 32 * 64, Q6K_TILE = 8, Q6K_GROUP_SB = 32 + 256 + 32 * 64 + 16 * 64 };
+enum { TILE = 6, GROUP_SB = 64 + 128 + 128 + 32 * 64, Q6K_TILE = 8, Q6K_GROUP_SB = 32 + 256 + 16 * 3 * 64 };
 
 static inline __m512i x4(const int8_t *q) {
     int32_t w;
@@ -81,52 +81,39 @@ static inline __attribute__((always_inline)) void q4_k_tile(const uint8_t *group
 static inline __attribute__((always_inline)) void q6_k_tile(const uint8_t *group, const wg_q8k_block *x,
                                                              int64_t x_stride, int nt, int64_t nb, float *out,
                                                              int64_t out_stride) {
-    const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3), m30 = _mm512_set1_epi8(0x30);
+    const __m512i m63 = _mm512_set1_epi8(63), m192 = _mm512_set1_epi8((char)0xC0);
     __m512 acc[Q6K_TILE];
     for (int t = 0; t < Q6K_TILE; t++) acc[t] = _mm512_setzero_ps();
     const uint8_t *g = group;
     for (int64_t b = 0; b < nb; b++, g += Q6K_GROUP_SB) {
         __m512i isum[Q6K_TILE];
         for (int t = 0; t < Q6K_TILE; t++) isum[t] = _mm512_setzero_si512();
-        for (int k = 0; k < 4; k++) { /* values 64k..64k+63: scales 4k..4k+3 */
-            const __m512i p0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(g + 32 + 64 * k)));
-            const __m512i p1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(g + 64 + 64 * k)));
-            const __m512i sc[4] = {_mm512_srai_epi32(_mm512_slli_epi32(p0, 16), 16), _mm512_srai_epi32(p0, 16),
-                                   _mm512_srai_epi32(_mm512_slli_epi32(p1, 16), 16), _mm512_srai_epi32(p1, 16)};
-            __m512i c[16]; /* c[i]: the codes of values 64k + 4i .. 64k + 4i + 3 of each row */
-            for (int s = 0; s < 8; s++) {
-                const __m512i v = _mm512_loadu_si512(g + 288 + 64 * (8 * k + s));
-                c[s] = _mm512_and_si512(v, m4);
-                c[8 + s] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            }
-            for (int s = 0; s < 4; s++) {
-                const __m512i h = _mm512_loadu_si512(g + 288 + 2048 + 64 * (4 * k + s));
-                c[s] = _mm512_or_si512(c[s], _mm512_slli_epi16(_mm512_and_si512(h, m3), 4));
-                c[4 + s] = _mm512_or_si512(c[4 + s], _mm512_and_si512(_mm512_slli_epi16(h, 2), m30));
-                c[8 + s] = _mm512_or_si512(c[8 + s], _mm512_and_si512(h, m30));
-                c[12 + s] = _mm512_or_si512(c[12 + s], _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
-            }
+#pragma GCC unroll 4
+        for (int j = 0; j < 16; j++) { /* scale j: values 16j..16j+15 */
+            const uint8_t *v = g + 288 + 192 * j;
+            const __m512i v0 = _mm512_loadu_si512(v), v1 = _mm512_loadu_si512(v + 64), v2 = _mm512_loadu_si512(v + 128);
+            /* the fourth step from bits 6-7 of the three: (v1's, v0's >> 2), then (v2's, that >> 2) */
+            const __m512i u = _mm512_ternarylogic_epi32(v1, _mm512_srli_epi16(v0, 2), m192, 0xE4);
+            const __m512i w = _mm512_ternarylogic_epi32(v2, _mm512_srli_epi16(u, 2), m192, 0xE4);
+            const __m512i c0 = _mm512_and_si512(v0, m63), c1 = _mm512_and_si512(v1, m63),
+                          c2 = _mm512_and_si512(v2, m63), c3 = _mm512_and_si512(_mm512_srli_epi16(w, 2), m63);
+            const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 32 + 16 * j)));
             for (int t = 0; t < nt; t++) {
-                const int8_t *q = x[(size_t)t * (size_t)x_stride + b].qs + 64 * k;
-                for (int j = 0; j < 4; j++) {
-                    __m512i p = _mm512_setzero_si512();
-                    for (int i = 4 * j; i < 4 * j + 4; i++) p = DOT_ADD(p, c[i], x4(q + 4 * i));
-                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p, sc[j]));
-                }
+                const wg_q8k_block *xb = x + (size_t)t * (size_t)x_stride + b;
+                const int8_t *q = xb->qs + 16 * j;
+                /* the codes' offset of 32: the sum starts at -32 * (x's sum over the 16 values) */
+                __m512i p = _mm512_set1_epi32(-32 * xb->bsums[j]);
+                p = DOT_ADD(p, c0, x4(q));
+                p = DOT_ADD(p, c1, x4(q + 4));
+                p = DOT_ADD(p, c2, x4(q + 8));
+                p = DOT_ADD(p, c3, x4(q + 12));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p, sc));
             }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g));
         for (int t = 0; t < nt; t++) {
             const wg_q8k_block *xb = x + (size_t)t * (size_t)x_stride + b;
-            __m512i off = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i++) { /* sum_j sc_j * bsum_j, scales 2i and 2i+1 together */
-                const __m512i sp = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(g + 32 + 32 * i)));
-                const __m512i pair = _mm512_set1_epi32(
-                    (int32_t)((uint32_t)(uint16_t)xb->bsums[2 * i] | (uint32_t)(uint16_t)xb->bsums[2 * i + 1] << 16));
-                off = _mm512_add_epi32(off, _mm512_madd_epi16(sp, pair));
-            }
-            const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(off, 5));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[t]);
         }
     }
     for (int t = 0; t < nt; t++) _mm512_storeu_ps(out + (size_t)t * (size_t)out_stride, acc[t]);

@@ -1,6 +1,7 @@
 /* The CPU backend's K-quant int8 path (src/quant/q8k_act.h, cpu_matmul_q8k.c):
  *  - x rounded to Q8_K blocks: d = amax / 127, codes rounded half away from zero,
- *    bsums the sums of 16 codes, inf/NaN shown as NaN;
+ *    bsums the sums of 16 codes, inf/NaN shown as NaN; every level's quantizer
+ *    byte for byte the portable one;
  *  - every kernel level this CPU runs, for Q2_K .. Q6_K and 1..several super-blocks:
  *    bit-identical to the scalar level (the integer super-block sums are exact and
  *    the f32 steps the same), exactly the float64 value where all scales are whole
@@ -128,6 +129,43 @@ static void test_quantize(void) {
             }
         }
     }
+}
+
+/* Every level's quantizer gives the portable one's bytes: random magnitudes, ties at
+ * every code, zeros, -0, subnormals, huge values, and blocks with inf or NaN. */
+static void test_quantizers(void) {
+    enum { NB = 9, N = 256 * NB };
+    static float x[N];
+    for (int i = 0; i < N; i++) x[i] = frand() * (float)(1 + i % 7) * (i % 11 ? 1.0f : 1e-3f);
+    for (int j = 0; j < 256; j++) x[256 + j] = (float)(j % 254) - 126.5f; /* ties: d = 1 after x[256] */
+    x[256] = 127.0f;
+    for (int j = 0; j < 256; j++) x[512 + j] = j % 2 ? -0.0f : 0.0f;
+    for (int j = 0; j < 256; j++) x[768 + j] = frand() * 1e-40f; /* subnormal */
+    for (int j = 0; j < 256; j++) x[1024 + j] = frand() * 3e38f;
+    x[1280 + 7] = INFINITY;
+    x[1536 + 100] = -INFINITY;
+    x[1536 + 200] = NAN;
+    x[1792 + 255] = NAN;
+    /* scaled ties: amax 254 gives d = 2, so odd integers land halfway */
+    for (int j = 0; j < 256; j++) x[2048 + j] = (float)((int)(rnd() % 255) - 127) * (j ? 1.0f : 2.0f);
+    static wg_q8k_block want[NB], got[NB];
+    wg_q8k_quantize_row(x, want, N);
+    CHECK(wg_q8k_quantizer(WG_CPU_ISA_SCALAR) == wg_q8k_quantize_row);
+    CHECK(wg_q8k_quantizer((int)wg_cpu_isa_best() + 1) == NULL && wg_q8k_quantizer(-1) == NULL);
+    for (int isa = 0; isa <= (int)wg_cpu_isa_best(); isa++) {
+        const wg_q8k_quantize_fn f = wg_q8k_quantizer(isa);
+        CHECK(f != NULL);
+        if (!f) continue;
+        memset(got, 0x5a, sizeof got);
+        f(x, got, N);
+        for (int b = 0; b < NB; b++) {
+            const bool same_d = memcmp(&got[b].d, &want[b].d, sizeof(float)) == 0;
+            CHECK_MSG(same_d && memcmp(got[b].qs, want[b].qs, 256) == 0 &&
+                          memcmp(got[b].bsums, want[b].bsums, sizeof want[b].bsums) == 0,
+                      "%s: block %d differs from the portable quantizer", wg_cpu_isa_name(isa), b);
+        }
+    }
+    CHECK(isinf(want[5].d) && isnan(want[6].d) && isnan(want[7].d) && want[5].qs[0] == 0);
 }
 
 /* The exact value of a row times rounded x in float64 (dequantized weights are exact
@@ -323,6 +361,7 @@ int main(void) {
     unsetenv("WGLLM_CPU_EXACT"); /* this test sets the mode itself */
     unsetenv("WGLLM_CPU_ISA");
     test_quantize();
+    test_quantizers();
     test_lookup();
     test_kernels();
     test_tile();

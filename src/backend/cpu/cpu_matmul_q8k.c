@@ -67,12 +67,13 @@ typedef struct {
     const wg_tensor *x;
     wg_q8k_block *xq;
     int64_t k;
+    wg_q8k_quantize_fn quantize;
 } quant_job;
 
 static void quant_range(void *arg, int64_t i0, int64_t i1, int tid) {
     const quant_job *j = arg;
     for (int64_t i = i0; i < i1; i++)
-        wg_q8k_quantize_row(cpu_row(j->x, i), j->xq + (size_t)i * (size_t)(j->k / 256), j->k);
+        j->quantize(cpu_row(j->x, i), j->xq + (size_t)i * (size_t)(j->k / 256), j->k);
 }
 
 bool cpu_matmul_q8k(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n, wg_tensor *out) {
@@ -92,7 +93,7 @@ bool cpu_matmul_q8k(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int n
         c->xqk_blocks = need;
     }
     wg_threadpool *p = c->pool;
-    quant_job qj = {x, c->xqk, w->ne0};
+    quant_job qj = {x, c->xqk, w->ne0, wg_q8k_quantizer(c->isa)};
     /* a few rows on this thread: waking the pool would cost more */
     if (n < 8) quant_range(&qj, 0, n, 0);
     else wg_threadpool_run(p, quant_range, &qj, n, 1);
