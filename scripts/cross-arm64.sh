@@ -28,10 +28,11 @@ done
 model=$shared/models/aidreams260K-f32.gguf
 [ -f "$model" ] || fail "$model not found (set WGLLM_SHARED)"
 
-# The int8 kernel test of the Q8_0-style types (every level against the scalar kernels, the
-# backend's matmul at every WGLLM_CPU_ISA level), the types with aarch64 kernels of their own.
-# The K-quants run the portable kernels at every aarch64 level; their tests (test_cpu_q8k_dot,
-# test_cpu_q8k_x16) build here but take too long under qemu to run on every suite.
+# The int8 kernel test of the Q8_0-style types, the types with aarch64 kernels of their own:
+# every level against the scalar kernels (--kernels-only: its backend part starts 80 thread
+# pools, minutes under qemu; the runs below take the backend through every step instead). The
+# K-quants run the portable kernels at every aarch64 level; their tests (test_cpu_q8k_dot,
+# test_cpu_q8k_x16) build here but quantize too slowly under qemu to run on every suite.
 tests_max=(test_cpu_q8_dot)
 tests_a57=(test_cpu_q8_dot)
 cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-aarch64-linux-gnu.cmake" \
@@ -47,7 +48,7 @@ qemu() { # CPU PROGRAM ARGS...
 run_tests() { # CPU EXPECTED_LEVELS TEST... (prints one line per test; fails if any failed)
   local cpu=$1 want=$2 rc=0 t; shift 2
   for t in "$@"; do
-    if (cd "$build" && WGLLM_SHARED=$shared qemu "$cpu" "./$t") >"$build/$t.$cpu.log" 2>&1; then
+    if (cd "$build" && WGLLM_SHARED=$shared qemu "$cpu" "./$t" --kernels-only) >"$build/$t.$cpu.log" 2>&1; then
       echo "arm64 $cpu $t: ok"
     else
       echo "arm64 $cpu $t: FAILED ($build/$t.$cpu.log)"; tail -n 30 "$build/$t.$cpu.log"; rc=1
@@ -74,16 +75,20 @@ ids_of() { # JSON lines of `wgllm run --json` -> the ids on one line
 }
 for type in q8_0 q4_0; do
   gguf=$work/aidreams260K-$type.gguf
-  "$native" quantize "$model" "$gguf" "$type" --pure >/dev/null
-  args=(run -m "$gguf" -p "Once upon a time" -n 48 --temp 0 --json --backend cpu -t 2)
+  "$native" quantize "$model" "$gguf" "$type" --pure >"$work/quantize-$type.log" 2>&1 ||
+    { tail -n 5 "$work/quantize-$type.log"; fail "native quantize to $type failed"; }
+  # one thread on both sides: the same split of every sum
+  args=(run -m "$gguf" -p "Once upon a time" -n 48 --temp 0 --json --backend cpu -t 1)
   want=$("$native" "${args[@]}" 2>/dev/null | ids_of)
   [ -n "$want" ] || { echo "native $type: no ids"; status=1; continue; }
-  for cpu in max cortex-a57; do
-    got=$(qemu "$cpu" "$build/wgllm" "${args[@]}" 2>"$build/run-$type-$cpu.err" | ids_of)
+  # the best level of each CPU model (dotprod, neon) and the neon level forced on the first
+  for run in max: cortex-a57: max:neon; do
+    cpu=${run%%:*} isa=${run#*:}
+    got=$(WGLLM_CPU_ISA=$isa qemu "$cpu" "$build/wgllm" "${args[@]}" 2>"$build/run-$type-$cpu.err" | ids_of)
     if [ "$got" = "$want" ]; then
-      echo "arm64 $cpu wgllm run $type: ids equal the native build's"
+      echo "arm64 $cpu${isa:+ WGLLM_CPU_ISA=$isa} wgllm run $type: ids equal the native build's"
     else
-      echo "arm64 $cpu wgllm run $type: ids differ"; echo "  native: $want"; echo "  arm64:  $got"
+      echo "arm64 $cpu${isa:+ WGLLM_CPU_ISA=$isa} wgllm run $type: ids differ"; echo "  native: $want"; echo "  arm64:  $got"
       tail -n 5 "$build/run-$type-$cpu.err"; status=1
     fi
   done
