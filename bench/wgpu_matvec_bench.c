@@ -1,5 +1,6 @@
 /* Standalone benchmark and correctness check of the decode kernels
- * kernels/quantize_x_q8.wgsl and kernels/matvec_q4_0_q8.wgsl.
+ * kernels/quantize_x_q8.wgsl and kernels/matvec_q8.wgsl of Q4_0 weights (as the backend
+ * builds it: lib_q8_x.wgsl, lib_q4_0_int8.wgsl and q8dot_q4_0.wgsl in front).
  *
  *   wgpu_matvec_bench KERNEL_DIR [--time] [--sweep] [--reps N] [--warm-s S] [--copy-mib N] [--device N]
  *
@@ -7,8 +8,8 @@
  * with --sweep). With --time: per-kernel GPU time on the Llama-2-7B decode shapes, GB/s
  * of weights read, and the buffer-copy bandwidth of the same device.
  *
- * Variants: the matvec source declares `const WG: u32 = ...;` and `const ROWS: u32 = ...;`;
- * the bench rewrites those two lines to try other workgroup sizes and rows per workgroup,
+ * Variants: the matvec source starts with `const WG: u32 = ...;` and `const ROWS: u32 = ...;`
+ * (the backend's shape, wgpu_pipelines.h); the bench rewrites those two lines to try other workgroup sizes and rows per workgroup,
  * and builds the subgroup entry point when the device has the "subgroups" feature.
  *
  * Timing: with timestamp-query, each timed dispatch sits alone in a compute pass whose
@@ -26,6 +27,7 @@
 #include <time.h>
 
 #include "backend/webgpu/wgpu_device.h"
+#include "backend/webgpu/wgpu_pipelines.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
@@ -105,6 +107,25 @@ static char *read_kernel(const char *dir, const char *lib, const char *name) {
     if (s) sprintf(s, "%s\n%s", a, b);
     free(a);
     free(b);
+    return s;
+}
+
+/* The Q4_0 int8 matvec as the backend builds it: its shape declared in front, then the
+ * shared files and the body. */
+static char *read_matvec(const char *dir) {
+    static const char *const files[] = {"lib_q8_x.wgsl", "lib_q4_0_int8.wgsl", "q8dot_q4_0.wgsl", "matvec_q8.wgsl"};
+    char head[96];
+    snprintf(head, sizeof head, "const WG: u32 = %uu;\nconst ROWS: u32 = %uu;\n", (unsigned)WGB_Q8_WG,
+             (unsigned)WGB_Q8_ROWS);
+    char *s = strdup(head);
+    for (size_t i = 0; s && i < sizeof files / sizeof files[0]; i++) {
+        char *t = read_text(dir, files[i]);
+        char *u = t ? malloc(strlen(s) + strlen(t) + 2) : NULL;
+        if (u) sprintf(u, "%s\n%s", s, t);
+        free(t);
+        free(s);
+        s = u;
+    }
     return s;
 }
 
@@ -300,7 +321,7 @@ static bool check_quantize(bench *B, WGPUComputePipeline qpipe, uint32_t k, uint
         binding bind[4] = {{bx, 0, nx * 4}, {bq, 0, (uint64_t)k * n}, {bs, 0, (uint64_t)k * n / 8}, {bp, 0, 16}};
         WGPUBindGroup bg = make_bind_group(B, qpipe, bind, 4);
         uint32_t gx, gy;
-        grid_for(((uint64_t)k * n / 4 + 255) / 256, &gx, &gy);
+        grid_for(((uint64_t)k * n / 4 + WGB_Q8_QUANT_WG - 1) / WGB_Q8_QUANT_WG, &gx, &gy);
         ok = run_once(B, qpipe, bg, gx, gy) && wg_buffer_read(B->d, bq, 0, gq, (size_t)k * n, err, sizeof err) &&
              wg_buffer_read(B->d, bs, 0, gs, (size_t)k * n / 8, err, sizeof err);
         B->api->BindGroupRelease(bg);
@@ -375,7 +396,7 @@ static bool check_matvec(bench *B, WGPUComputePipeline qpipe, const variant *v, 
                      {bmp, 0, 16}};
     WGPUBindGroup qbg = make_bind_group(B, qpipe, qb, 4), mbg = make_bind_group(B, v->pipe, mb, 5);
     uint32_t qx, qy, mx, my;
-    grid_for(((uint64_t)k / 4 + 255) / 256, &qx, &qy);
+    grid_for(((uint64_t)k / 4 + WGB_Q8_QUANT_WG - 1) / WGB_Q8_QUANT_WG, &qx, &qy);
     grid_for(((uint64_t)m + v->rows - 1) / v->rows, &mx, &my);
     ok = run_once(B, qpipe, qbg, qx, qy) && run_once(B, v->pipe, mbg, mx, my) &&
          wg_buffer_read(B->d, bq, 0, gq, k, err, sizeof err) &&
@@ -564,7 +585,7 @@ static bool time_matvecs(bench *B, WGPUComputePipeline qpipe, variant *vs, int n
         binding qb[4] = {{bx, 0, (uint64_t)sh->k * 4}, {bq, 0, sh->k}, {bs, 0, (uint64_t)nb * 4}, {bqp, 0, 16}};
         WGPUBindGroup qbg = make_bind_group(B, qpipe, qb, 4);
         uint32_t qx, qy;
-        grid_for(((uint64_t)sh->k / 4 + 255) / 256, &qx, &qy);
+        grid_for(((uint64_t)sh->k / 4 + WGB_Q8_QUANT_WG - 1) / WGB_Q8_QUANT_WG, &qx, &qy);
         timing qt;
         if (!time_dispatches(B, qpipe, &qbg, 1, qx, qy, &qt)) return false;
         printf("%-12s %-6s %-6u %-20s %10.2f %10.2f %10.2f\n", "quantize_x", "-", sh->k, "wg256", qt.median_ns / 1e3,
@@ -682,7 +703,15 @@ int main(int argc, char **argv) {
 
     /* as the backend builds them: the shared functions in front of each kernel */
     char *qsrc = read_kernel(dir, "lib_q8_round.wgsl", "quantize_x_q8.wgsl");
-    char *msrc = read_kernel(dir, "lib_q4_0_int8.wgsl", "matvec_q4_0_q8.wgsl");
+    char qhead[48];
+    snprintf(qhead, sizeof qhead, "const WG: u32 = %uu;\n", (unsigned)WGB_Q8_QUANT_WG);
+    if (qsrc) { /* the workgroup size the backend declares (wgpu_pipelines.h) */
+        char *t = malloc(strlen(qhead) + strlen(qsrc) + 1);
+        if (t) sprintf(t, "%s%s", qhead, qsrc);
+        free(qsrc);
+        qsrc = t;
+    }
+    char *msrc = read_matvec(dir);
     if (!qsrc || !msrc) return 1;
     WGPUComputePipeline qpipe = build(&B, "quantize_x_q8", qsrc, "main");
     if (!qpipe) return 1;
@@ -695,7 +724,7 @@ int main(int argc, char **argv) {
             for (int a = 0; a < 3; a++)
                 for (int r = 0; r < 4; r++) vs[n_v++] = (variant){wgs[a], rows[r], sg == 1, NULL, ""};
     } else {
-        /* the file's own constants, with and without subgroups */
+        /* the backend's constants, with and without subgroups */
         unsigned w0 = 0, r0 = 0;
         const char *p = strstr(msrc, "const WG: u32 =");
         const char *q = strstr(msrc, "const ROWS: u32 =");

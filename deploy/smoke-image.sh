@@ -52,7 +52,7 @@ for f in opt/wgllm/bin/wgllm opt/wgllm/wgpu/lib/libwgpu_native.so; do
   if readelf -S "$root/$f" | grep -q '\.symtab'; then fail "/$f is not stripped"; fi
 done
 # The loader, and what NVIDIA's Vulkan driver (mounted by the container toolkit) needs beyond itself.
-for f in libvulkan.so.1 libX11.so.6 libXext.so.6 libEGL.so.1 libGLdispatch.so.0; do
+for f in libvulkan.so.1 libX11.so.6 libXext.so.6 libEGL.so.1 libGLdispatch.so.0 libgrpc.so.29 libprotobuf-c.so.1; do
   [ -e "$root/usr/lib/x86_64-linux-gnu/$f" ] || fail "$f missing"
 done
 for f in usr/bin/cc usr/bin/gcc usr/bin/cmake usr/include/stdio.h; do
@@ -62,8 +62,10 @@ echo "smoke: CLI checks passed"
 
 if [ "$serve" = 1 ]; then
   port=${SMOKE_PORT:-18080}
+  grpc_port=${SMOKE_GRPC_PORT:-18051}
   in_image "$ctr" -- wgllm synth --preset tiny --type q8_0 --seed 1 /var/lib/wgllm/m.gguf >/dev/null
   in_image --network host --env WGLLM_MODEL=/var/lib/wgllm/m.gguf --env WGLLM_PORT="$port" \
+    --env WGLLM_GRPC_PORT="$grpc_port" \
     --env WGLLM_HOST=127.0.0.1 --env WGLLM_BACKEND=cpu "$ctr" -- /usr/local/bin/wgllm-entrypoint &
   server_pid=$!
   for _ in $(seq 120); do
@@ -75,5 +77,6 @@ if [ "$serve" = 1 ]; then
   reply=$(curl -fsS "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
           -d '{"model":"m","prompt":"hello","max_tokens":4,"temperature":0}') || fail "POST /v1/completions"
   grep -q '"choices"' <<<"$reply" || fail "completion reply: $reply"
+  (exec 3<>"/dev/tcp/127.0.0.1/$grpc_port") 2>/dev/null || fail "the gRPC port $grpc_port does not accept"
   echo "smoke: serve checks passed"
 fi

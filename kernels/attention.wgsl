@@ -39,7 +39,7 @@ struct Params {
     pad2: u32,
     // per_row: (position, first vec4 of the sequence's K cache, of its V cache, unused);
     // the caches of all sequences lie in the bound K and V arenas
-    rows: array<vec4<u32>, 32>,
+    rows: array<vec4<u32>, 64>, // WGB_DECODE_MAX_ROWS
     freqs: array<vec4<f32>, 32>,
 }
 

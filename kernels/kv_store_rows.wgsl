@@ -16,7 +16,7 @@ struct Params {
     pad0: u32,
     pad1: u32,
     pad2: u32,
-    rows: array<vec4<u32>, 32>,
+    rows: array<vec4<u32>, 64>, // WGB_DECODE_MAX_ROWS
     freqs: array<vec4<f32>, 32>,
 }
 

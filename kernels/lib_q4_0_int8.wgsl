@@ -1,5 +1,5 @@
-// Q4_0 weight blocks times int8 activation blocks: what the int8 matvec kernels share.
-// Put in front of a kernel by the host.
+// Q4_0 weight blocks times int8 activation blocks: what the int8 kernels of Q4_0 share
+// (q8dot_q4_0.wgsl, matmul_q4_0_q8.wgsl). Put in front of a kernel by the host.
 //
 // A Q4_0 block is 18 bytes: f16 scale d, then 16 bytes of nibbles; element j is the low
 // nibble of byte j, element j + 16 the high nibble, value (q - 8) * d. Blocks start at even
@@ -29,15 +29,6 @@ fn q4_0_unpack(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32) -> Q4Block {
                       select((w2 >> 16u) | (w3 << 16u), w3, odd), select((w3 >> 16u) | (w4 << 16u), w4, odd));
     let lo = vec4<u32>(0x0f0f0f0fu);
     return Q4Block(q & lo, (q >> vec4<u32>(4u)) & lo, select(d2.x, d2.y, odd));
-}
-
-// 8 * the sum of an x block: sum((q - 8) x) = sum(q x) - 8 sum(x), so the nibbles stay
-// unsigned bytes and the 8 is subtracted once per block.
-fn q8_sum8(xa: vec4<u32>, xc: vec4<u32>) -> i32 {
-    let ones = 0x01010101u;
-    return 8 * (dot4I8Packed(xa.x, ones) + dot4I8Packed(xa.y, ones) + dot4I8Packed(xa.z, ones) +
-                dot4I8Packed(xa.w, ones) + dot4I8Packed(xc.x, ones) + dot4I8Packed(xc.y, ones) +
-                dot4I8Packed(xc.z, ones) + dot4I8Packed(xc.w, ones));
 }
 
 // sum(q x) over the block, q the unsigned nibbles.

@@ -9,9 +9,9 @@
 //   2 xs:     array<f32>, read_write  k / 32 scales per token row: xs[t * k / 32 + i / 32]
 //   3 params: uniform { k: u32, n: u32, x_off: u32, _pad: u32 }   (k a multiple of 32, n tokens)
 //
-// Workgroup size 256; each invocation makes one packed word (4 elements), so 8 invocations
-// share a block and one workgroup covers 32 blocks.
-// Dispatch: groups = ceil(n * k / 4 / 256); gx = min(groups, 65535); gy = ceil(groups / gx);
+// Workgroup size WG (declared in front by the host: wgpu_pipelines.h); each invocation makes
+// one packed word (4 elements), so 8 invocations share a block and a workgroup covers WG / 8 blocks.
+// Dispatch: groups = ceil(n * k / 4 / WG); gx = min(groups, 65535); gy = ceil(groups / gx);
 // dispatchWorkgroups(gx, gy); group = wg.x + wg.y * num_workgroups.x.
 
 struct Params {
@@ -25,8 +25,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> xq: array<u32>;
 @group(0) @binding(2) var<storage, read_write> xs: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-
-const WG: u32 = 256u;
 
 // Per-invocation |x| maxima; the 8 lanes of a block read each other's after a barrier.
 var<workgroup> lane_amax: array<f32, WG>;

@@ -36,7 +36,7 @@ model=$shared/models/aidreams260K-f32.gguf
 tests_max=(test_cpu_q8_dot)
 tests_a57=(test_cpu_q8_dot)
 cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-aarch64-linux-gnu.cmake" \
-  -DCMAKE_BUILD_TYPE=Release -DWGLLM_WEBGPU=OFF >/dev/null
+  -DCMAKE_BUILD_TYPE=Release -DWGLLM_WEBGPU=OFF -DWGLLM_GRPC=OFF >/dev/null
 cmake --build "$build" -j"$jobs" --target wgllm "${tests_max[@]}" test_cpu_q8k_dot test_cpu_q8k_x16 >/dev/null
 file -b "$build/wgllm" | grep -q 'ARM aarch64' || fail "$build/wgllm is not an aarch64 binary"
 

@@ -6,11 +6,15 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake clang libclang-rt-14-dev pkg-config python3 python3-venv
           libcjson-dev libmicrohttpd-dev
+          libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
           prometheus wrk curl)
 ensure_packages "${packages[@]}"
 # Deployment tests (tests/python/test_deploy_*.py): promtool, and buildah/podman/debootstrap to
 # build and run the container image without a registry; git lists the files of its build context.
 ensure_packages prometheus buildah podman debootstrap git
+# The playground's browser test (tests/python/test_webui_browser.py): headless chromium driven
+# through chromium-driver by Selenium, with a font for its screenshots.
+ensure_packages chromium chromium-driver fonts-dejavu-core
 # The aarch64 cross build and its run under qemu (scripts/cross-arm64.sh): Debian's cross
 # compiler and qemu-user, and the arm64 builds of the two libraries (multiarch).
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 scripts/install-webgpu.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWGLLM_GRPC=ON >/dev/null
 cmake --build build -j"$(nproc)"
 
 # The WebGPU library and adapters as wgllm sees them (the library's own version, not the wheel's).

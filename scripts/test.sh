@@ -41,12 +41,12 @@ run_ctest() { # build dir
 
 status=0
 echo "=== release build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWGLLM_PYTHON="$py" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWGLLM_GRPC=ON -DWGLLM_PYTHON="$py" >/dev/null
 cmake --build build -j"$jobs"
 run_ctest build || status=1
 
 echo "=== ASan+UBSan build"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGLLM_SANITIZE=ON -DWGLLM_PYTHON="$py" >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGLLM_SANITIZE=ON -DWGLLM_GRPC=ON -DWGLLM_PYTHON="$py" >/dev/null
 cmake --build build-asan -j"$jobs"
 # The Vulkan drivers stay loaded until exit (wg_wgpu_keep_loaded), so their process-lifetime
 # data is not reported; the one suppression is for blocks lavapipe itself loses
@@ -56,7 +56,7 @@ ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   run_ctest build-asan || status=1
 
 echo "=== fuzzing (${fuzz_seconds}s per target)"
-CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGLLM_FUZZ=ON \
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGLLM_FUZZ=ON -DWGLLM_GRPC=ON \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
 cmake --build build-fuzz -j"$jobs" --target $(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
 for src in tests/fuzz/fuzz_*.c; do

@@ -18,6 +18,7 @@ args=(serve -m "$WGLLM_MODEL")
 flags=(
   --host WGLLM_HOST
   --port WGLLM_PORT
+  --grpc-port WGLLM_GRPC_PORT
   --backend WGLLM_BACKEND
   --parallel WGLLM_PARALLEL
   --ctx WGLLM_CTX

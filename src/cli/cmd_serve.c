@@ -28,7 +28,8 @@ static void serve_usage(FILE *out) {
             "  --models-dir DIR     reloads may name only files inside DIR (default: the -m file's folder)\n"
             "  --model-cache DIR    serve a verified copy of the model kept in DIR (e.g. a tmpfs such as\n"
             "                       /dev/shm): copied once, atomically; corrupt or partial copies are rebuilt\n"
-            "  --max-body BYTES     largest request body; beyond: 413 (default 1048576)\n"
+            "  --max-body BYTES     largest request body (and gRPC request message); beyond: 413\n"
+            "                       (gRPC: RESOURCE_EXHAUSTED) (default 1048576)\n"
             "  --prefill-chunk N    prompt tokens a sequence evaluates per step (default 64)\n"
             "  --step-tokens N      most tokens in one batched step (default 128)\n"
             "  --max-connections N  open HTTP connections, all clients together (default 512); the\n"
@@ -36,7 +37,12 @@ static void serve_usage(FILE *out) {
             "  --max-connections-per-ip N  open connections per client address, 0 = no limit\n"
             "                       (default 128; use 0 behind a proxy, where all share one address)\n"
             "  --request-timeout S  seconds to receive a whole request, headers and body, counted\n"
-            "                       from the connection (or the previous answer) (default 30)\n");
+            "                       from the connection (or the previous answer) (default 30)\n"
+            "  --no-webui           no playground page at / (404); the API is unchanged\n");
+#ifdef WGLLM_HAVE_GRPC
+    fprintf(out, "  --grpc-port N        also serve the gRPC API (wgllm.v1.Generator, grpc.health.v1) on\n"
+                 "                       this TCP port, 0 = any free port (default: off)\n");
+#endif
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -70,6 +76,10 @@ int cmd_serve(int argc, char **argv) {
             o.host = v;
         } else if (!strcmp(a, "--port")) {
             INT(0, 65535, o.port);
+#ifdef WGLLM_HAVE_GRPC
+        } else if (!strcmp(a, "--grpc-port")) {
+            INT(0, 65535, o.grpc_port);
+#endif
         } else if (!strcmp(a, "--backend")) {
             VALUE();
             if (!opt_backend("serve", a, v, &o.backend)) return 2;
@@ -119,6 +129,8 @@ int cmd_serve(int argc, char **argv) {
             INT(1, 65536, o.max_connections);
         } else if (!strcmp(a, "--max-connections-per-ip")) {
             INT(0, 65536, o.max_connections_per_ip);
+        } else if (!strcmp(a, "--no-webui")) {
+            o.no_webui = true;
         } else if (!strcmp(a, "--request-timeout")) {
             VALUE();
             if (!arg_float(v, &f) || !(f >= 0.1f) || f > 86400) BAD();

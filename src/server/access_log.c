@@ -35,6 +35,10 @@ void srv_access_log(const srv_conn *c, bool completed, double seconds) {
     if (c->streamed) cJSON_AddBoolToObject(o, "stream", 1);
     if (!completed) cJSON_AddBoolToObject(o, "client_disconnected", 1);
     if (c->error_code[0]) cJSON_AddStringToObject(o, "error", c->error_code);
+    if (c->protocol) {
+        cJSON_AddStringToObject(o, "protocol", c->protocol);
+        cJSON_AddNumberToObject(o, "grpc_status", c->grpc_status);
+    }
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!line) return;

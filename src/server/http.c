@@ -177,12 +177,18 @@ static const route k_routes[] = {
     {"/ready", "GET", srv_route_ready, true},
     {"/metrics", "GET", srv_route_metrics, true},
     {"/admin/reload", "POST", srv_route_reload, true}, /* checks the admin key (admin.c) */
+    {"/", "GET", srv_route_webui, true}, /* the playground asks for the API key itself */
 };
+/* /webui/NAME: the playground's other files (webui.c answers 404 for names it does not embed) */
+static const route k_webui_files = {"/webui/", "GET", srv_route_webui, true};
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
 
-/* The admin routes do not exist (404) unless --admin-key is given. */
+/* The admin routes do not exist (404) unless --admin-key is given, the playground's with --no-webui. */
 static const route *find_route(const srv_server *srv, const char *url) {
     if (!srv->opt.admin_key && !strncmp(url, "/admin/", 7)) return NULL;
+    bool webui = !strcmp(url, "/") || !strncmp(url, "/webui/", 7);
+    if (webui && srv->opt.no_webui) return NULL;
+    if (!strncmp(url, "/webui/", 7)) return &k_webui_files;
     for (size_t i = 0; i < N_ROUTES; i++)
         if (!strcmp(url, k_routes[i].path)) return &k_routes[i];
     return NULL;
@@ -326,9 +332,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
     if (c->responded) return MHD_YES;
     if (c->too_big) return too_large(c);
     const route *r = find_route(srv, url);
-    if (!r)
-        return srv_reply_errorf(c, 404, "invalid_request_error", "not_found", "no route for %s %.100s", method, url);
-    if (strcmp(method, r->method))
+    if (!r) {
+        /* the URL arrives percent-decoded: any bytes at all, and JSON strings must be UTF-8 */
+        char *shown = srv_utf8_sanitize(url, strnlen(url, 100), NULL);
+        enum MHD_Result ret = srv_reply_errorf(c, 404, "invalid_request_error", "not_found", "no route for %s %s",
+                                               method, shown ? shown : "");
+        free(shown);
+        return ret;
+    }
+    /* HEAD as GET for the playground's files (MHD then sends the head alone) */
+    bool head = r->fn == srv_route_webui && !strcmp(method, "HEAD");
+    if (strcmp(method, r->method) && !head)
         return srv_reply_errorf(c, 405, "invalid_request_error", "method_not_allowed", "%.100s takes %s, not %s", url,
                                 r->method, method);
     if (!r->open && !authorized(c))

@@ -41,6 +41,7 @@ typedef struct srv_job {
     int n_stops;
     wgllm_token stop_token; /* a chat template's end-of-turn token, or -1 */
     double t_arrival;
+    bool token_ids; /* record every token (lps) even without logprobs: the gRPC API returns ids */
 
     /* outputs (under mu) */
     char *text; /* released text: never ends inside a possible stop string */

@@ -11,8 +11,18 @@
 
 static const char *const k_routes[] = {"/v1/completions", "/v1/chat/completions", "/v1/models", "/tokenize",
                                        "/detokenize",     "/health",              "/ready",     "/metrics",
-                                       "/admin/reload",   "other"};
+                                       "/admin/reload",   "/",                    "/webui/",    "other"};
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
+static const char *const k_grpc_methods[] = {"/wgllm.v1.Generator/GenerateToken", "/wgllm.v1.Generator/Generate",
+                                             "/wgllm.v1.Generator/Tokenize",      "/wgllm.v1.Generator/Detokenize",
+                                             "/wgllm.v1.Generator/GetModelInfo",  "/grpc.health.v1.Health/Check",
+                                             "other"};
+#define N_GRPC_METHODS (sizeof k_grpc_methods / sizeof k_grpc_methods[0])
+static const char *const k_grpc_codes[] = {
+    "OK",      "CANCELLED",           "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+    "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+#define N_GRPC_CODES (int)(sizeof k_grpc_codes / sizeof k_grpc_codes[0])
 #define N_STATUS 600
 #define RATE_WINDOW 10 /* seconds of tokens_per_second */
 
@@ -31,6 +41,7 @@ static const double k_token_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 struct srv_metrics {
     pthread_mutex_t mu;
     uint64_t requests[N_ROUTES][N_STATUS];
+    uint64_t grpc_calls[N_GRPC_METHODS][N_GRPC_CODES];
     uint64_t prompt_tokens, generated_tokens, rejected, reloads_ok, reloads_failed;
     histogram ttft, per_token, inference;
     /* generated tokens per wall-clock second, for tokens_per_second */
@@ -81,6 +92,16 @@ void srv_metrics_request(srv_metrics *m, const char *route, int status) {
     if (status < 0 || status >= N_STATUS) status = 0;
     pthread_mutex_lock(&m->mu);
     m->requests[r][status]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_grpc(srv_metrics *m, const char *method, int code) {
+    size_t r = N_GRPC_METHODS - 1;
+    for (size_t i = 0; i + 1 < N_GRPC_METHODS; i++)
+        if (method && !strcmp(method, k_grpc_methods[i])) r = i;
+    if (code < 0 || code >= N_GRPC_CODES) code = 2; /* UNKNOWN */
+    pthread_mutex_lock(&m->mu);
+    m->grpc_calls[r][code]++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -193,7 +214,15 @@ char *srv_metrics_render(srv_metrics *m, const srv_metrics_gauges *g, size_t *le
             if (m->requests[r][s])
                 outf(&o, "wgllm_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", k_routes[r], s,
                      (unsigned long long)m->requests[r][s]);
-    counter(&o, "wgllm_requests_rejected_total", "Requests refused with 429 because the queue was full.",
+    header(&o, "wgllm_grpc_requests_total", "counter", "gRPC calls answered, by method and status code.");
+    for (size_t r = 0; r < N_GRPC_METHODS; r++)
+        for (int s = 0; s < N_GRPC_CODES; s++)
+            if (m->grpc_calls[r][s])
+                outf(&o, "wgllm_grpc_requests_total{method=\"%s\",code=\"%s\"} %llu\n", k_grpc_methods[r],
+                     k_grpc_codes[s],
+                     (unsigned long long)m->grpc_calls[r][s]);
+    counter(&o, "wgllm_requests_rejected_total",
+            "Requests refused because the queue was full (HTTP 429, gRPC RESOURCE_EXHAUSTED).",
             m->rejected);
     counter(&o, "wgllm_prompt_tokens_total", "Prompt tokens evaluated.", m->prompt_tokens);
     counter(&o, "wgllm_generated_tokens_total", "Tokens generated.", m->generated_tokens);

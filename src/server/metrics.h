@@ -18,6 +18,8 @@ void srv_metrics_first_token(srv_metrics *m, double seconds);
 void srv_metrics_token_latency(srv_metrics *m, double seconds);
 void srv_metrics_inference(srv_metrics *m, double seconds);
 void srv_metrics_rejected(srv_metrics *m);
+/* A gRPC call answered: method is one of the served ones (else "other"), code its status. */
+void srv_metrics_grpc(srv_metrics *m, const char *method, int code);
 void srv_metrics_reload(srv_metrics *m, int ok);
 
 /* The values that live elsewhere, sampled when /metrics is rendered. */

@@ -322,18 +322,25 @@ static bool parse_fields(const cJSON *root, srv_request *r, srv_error *e) {
     return true;
 }
 
-bool srv_request_parse(const char *body, size_t len, srv_req_kind kind, srv_request *r, srv_error *e) {
+bool srv_request_from_object(const cJSON *root, srv_req_kind kind, srv_request *r, srv_error *e) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->max_tokens = kind == SRV_REQ_COMPLETION ? 16 : -1; /* OpenAI's defaults */
     r->temperature = 1.0f;
     r->top_p = 1.0f;
     r->repeat_penalty = 1.0f;
+    bool ok = parse_fields(root, r, e);
+    if (!ok) srv_request_free(r);
+    return ok;
+}
+
+bool srv_request_parse(const char *body, size_t len, srv_req_kind kind, srv_request *r, srv_error *e) {
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
     cJSON *root = srv_json_parse_object(body, len, e);
     if (!root) return false;
-    bool ok = parse_fields(root, r, e);
+    bool ok = srv_request_from_object(root, kind, r, e);
     cJSON_Delete(root);
-    if (!ok) srv_request_free(r);
     return ok;
 }
 

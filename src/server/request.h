@@ -58,6 +58,10 @@ typedef struct srv_request {
  * fills *out (free with srv_request_free), or false with *err set and *out empty. */
 bool srv_request_parse(const char *body, size_t len, srv_req_kind kind, srv_request *out, srv_error *err);
 void srv_request_free(srv_request *r);
+/* The same checks on a parsed object (the gRPC API maps its messages onto the JSON form, so
+   both protocols share one validator). root is borrowed. */
+struct cJSON;
+bool srv_request_from_object(const struct cJSON *root, srv_req_kind kind, srv_request *out, srv_error *err);
 
 /* UTF-8 helpers: strict validation (no overlongs, surrogates or code points
  * above U+10FFFF), and a copy with every invalid sequence replaced by U+FFFD. */

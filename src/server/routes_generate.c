@@ -247,32 +247,30 @@ oom:
     return NULL;
 }
 
-enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind) {
-    srv_server *srv = c->srv;
-    srv_request req;
-    srv_error e;
-    if (!srv_request_parse(c->body, c->body_len, kind, &req, &e)) return srv_reply_error(c, &e);
+srv_job *srv_generate_prepare(srv_server *srv, srv_request *req, srv_error *e) {
     srv_model *m = srv_models_acquire(&srv->models);
-    if (req.model && strcmp(req.model, m->id)) { /* no model: the served one */
-        srv_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
-                      "the model '%.100s' does not exist; this server serves '%s'", req.model, m->id);
+    if (req->model && strcmp(req->model, m->id)) { /* no model: the served one */
+        srv_error_set(e, 404, "invalid_request_error", "model_not_found", "model",
+                      "the model '%.100s' does not exist; this server serves '%s'", req->model, m->id);
         srv_models_release(&srv->models, m);
-        srv_request_free(&req);
-        return srv_reply_error(c, &e);
+        srv_request_free(req);
+        return NULL;
     }
     int n_prompt = 0;
-    wgllm_token *prompt = build_prompt(&req, m, &n_prompt, &e);
+    wgllm_token *prompt = build_prompt(req, m, &n_prompt, e);
     if (!prompt) {
         srv_models_release(&srv->models, m);
-        srv_request_free(&req);
-        return srv_reply_error(c, &e);
+        srv_request_free(req);
+        return NULL;
     }
-    srv_job *j = srv_job_create(&req, &srv->models, m, prompt, n_prompt);
+    srv_req_kind kind = req->kind;
+    srv_job *j = srv_job_create(req, &srv->models, m, prompt, n_prompt);
     if (!j) {
         free(prompt);
         srv_models_release(&srv->models, m);
-        srv_request_free(&req);
-        return srv_reply_errorf(c, 500, "server_error", NULL, "out of memory");
+        srv_request_free(req);
+        srv_error_set(e, 500, "server_error", NULL, "", "out of memory");
+        return NULL;
     }
     const char *marker = kind == SRV_REQ_CHAT ? srv_chat_end_marker(m->chat) : NULL;
     if (marker) {
@@ -282,6 +280,17 @@ enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind) {
         wgllm_token t[2];
         if (wgllm_tokenize_special(m->model, marker, strlen(marker), false, true, t, 2) == 1) j->stop_token = t[0];
     }
+    return j;
+}
+
+enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind) {
+    srv_server *srv = c->srv;
+    srv_request req;
+    srv_error e;
+    if (!srv_request_parse(c->body, c->body_len, kind, &req, &e)) return srv_reply_error(c, &e);
+    srv_job *j = srv_generate_prepare(srv, &req, &e);
+    if (!j) return srv_reply_error(c, &e);
+    int n_prompt = j->n_prompt;
     c->job = j;
     c->prompt_tokens = n_prompt;
     if (srv_sched_submit(srv->sched, j) == SRV_SUBMIT_FULL) {

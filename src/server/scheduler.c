@@ -1,4 +1,5 @@
 /* The scheduler thread: admission, batched steps, sampling, retirement. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,12 @@ static void next_token(srv_sched *s, seq *q) {
             srv_logprobs(logits, m->n_vocab, tok, r->top_logprobs, &lp);
             lpp = &lp;
         }
+    }
+    if (tok >= 0 && !lpp && j->token_ids) { /* the id alone; logprob NAN: not computed */
+        lp.id = tok;
+        lp.logprob = NAN;
+        lp.n_top = 0;
+        lpp = &lp;
     }
     if (tok < 0) {
         retire(s, q, SRV_FINISH_ERROR, "sampling failed");

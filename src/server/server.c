@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/grpc.h"
 #include "server/http.h"
 #include "server/reload.h"
 #include "server/server_internal.h"
@@ -26,6 +27,7 @@ void srv_options_defaults(srv_options *o) {
     o->max_connections = 512;
     o->max_connections_per_ip = 128;
     o->request_timeout = 30.0;
+    o->grpc_port = -1;
 }
 
 void srv_new_id(srv_server *srv, const char *prefix, char *out, size_t size) {
@@ -118,6 +120,12 @@ int srv_run(const srv_options *o) {
         fprintf(stderr, "wgllm serve: error: %s\n", err);
         goto done;
     }
+#ifdef WGLLM_HAVE_GRPC
+    if (o->grpc_port >= 0 && !srv_grpc_listen(srv, err, sizeof err)) {
+        fprintf(stderr, "wgllm serve: error: %s\n", err);
+        goto done;
+    }
+#endif
     if (!srv_models_init(&srv->models, o->model_path, o->alias, o->model_cache, &mp, o->n_ctx, o->parallel, err, sizeof err)) {
         fprintf(stderr, "wgllm serve: error: %s\n", err);
         goto done;
@@ -132,6 +140,13 @@ int srv_run(const srv_options *o) {
         fprintf(stderr, "wgllm serve: error: %s\n", err);
         goto done;
     }
+#ifdef WGLLM_HAVE_GRPC
+    if (srv->grpc && !srv_grpc_start(srv, err, sizeof err)) {
+        fprintf(stderr, "wgllm serve: error: %s\n", err);
+        goto done;
+    }
+    if (srv->grpc) fprintf(stderr, "{\"event\":\"listening_grpc\",\"host\":\"%s\",\"port\":%d}\n", o->host, srv_grpc_port(srv));
+#endif
     {
         srv_model *m = srv_models_acquire(&srv->models);
         wgllm_model_info info;
@@ -155,6 +170,9 @@ int srv_run(const srv_options *o) {
     }
     log_event("stopped", NULL, NULL);
 done:
+#ifdef WGLLM_HAVE_GRPC
+    srv_grpc_stop(srv); /* before the scheduler: its calls hold jobs */
+#endif
     srv_http_stop(srv);
     srv_sched_free(srv->sched);
     if (!srv_reloader_stop(srv->reloader)) {

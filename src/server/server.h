@@ -2,6 +2,7 @@
 #ifndef WGLLM_SERVER_H
 #define WGLLM_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "wgllm.h"
@@ -27,6 +28,8 @@ typedef struct srv_options {
     double request_timeout;     /* seconds to receive a whole request (headers and body) */
     const char *admin_key;  /* NULL: the admin routes are off (404) */
     const char *models_dir; /* reloads may name files only inside it; NULL: the -m file's directory */
+    int grpc_port;          /* the gRPC API's port (builds with WGLLM_HAVE_GRPC); -1: off, 0: any free port */
+    bool no_webui;          /* GET / and /webui/ answer 404 instead of the playground page */
 } srv_options;
 
 void srv_options_defaults(srv_options *o);

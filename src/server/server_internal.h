@@ -29,6 +29,7 @@ typedef struct srv_server {
     atomic_int open_requests; /* HTTP requests received and not yet completed */
     atomic_uint_fast64_t next_id;
     struct srv_reloader *reloader;
+    struct srv_grpc *grpc; /* the gRPC API (grpc/grpc_server.c), or NULL */
     char models_dir[PATH_MAX]; /* reload paths must resolve inside it (admin.c) */
 } srv_server;
 
@@ -49,6 +50,8 @@ typedef struct srv_conn {
     int prompt_tokens, completion_tokens;
     srv_job *job; /* a generation in progress, cancelled if the client leaves */
     char error_code[48];
+    const char *protocol; /* NULL: HTTP; "grpc": a gRPC call logged in the same shape */
+    int grpc_status;
 } srv_conn;
 
 /* ---- responses (http.c); each queues one response and records the status ---- */
@@ -71,11 +74,15 @@ enum MHD_Result srv_route_metrics(srv_conn *c);
 enum MHD_Result srv_route_tokenize(srv_conn *c);
 enum MHD_Result srv_route_detokenize(srv_conn *c);
 enum MHD_Result srv_route_reload(srv_conn *c); /* admin.c: checks the admin key itself */
+enum MHD_Result srv_route_webui(srv_conn *c);  /* webui.c: the embedded playground page */
 /* The body as a JSON object (valid UTF-8), or NULL with e set. */
 cJSON *srv_parse_object(srv_conn *c, srv_error *e);
 /* Resolves the models directory (--models-dir, or the -m file's). */
 bool srv_admin_init(srv_server *srv, char *err, size_t err_size);
 enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind);
+/* Checks the model name, tokenizes the prompt and builds the job (not yet submitted); takes
+   ownership of req. NULL with e set (400, 404 or 500) on failure. */
+srv_job *srv_generate_prepare(srv_server *srv, srv_request *req, srv_error *e);
 
 /* ---- OpenAI response bodies (openai_format.c) ---- */
 cJSON *srv_openai_response(const srv_job *j, const char *id, int64_t created, const char *text, size_t len);

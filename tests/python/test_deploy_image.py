@@ -46,7 +46,7 @@ def test_dockerfile_shape():
     stages = [line for line in text.splitlines() if line.startswith("FROM ")]
     assert len(stages) == 2 and "AS build" in stages[0] and "AS runtime" in stages[1]
     build, runtime = text.split("AS runtime", 1)
-    for needed in ("libvulkan1", "libx11-6", "libxext6", "libegl1", "apt-get clean", "COPY --from=build /opt/wgllm/", "HEALTHCHECK",
+    for needed in ("libgrpc29", "libprotobuf-c1", "EXPOSE 8080 50051", "WGLLM_GRPC_PORT=50051", "libvulkan1", "libx11-6", "libxext6", "libegl1", "apt-get clean", "COPY --from=build /opt/wgllm/", "HEALTHCHECK",
                    "USER 10001", "WGLLM_WEBGPU_LIB=/opt/wgllm/wgpu/lib/libwgpu_native.so",
                    "NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics"):
         assert needed in runtime, needed
@@ -82,12 +82,14 @@ def entrypoint(bindir, env, *args):
 def test_entrypoint_maps_environment_to_flags(fake_wgllm):
     p = entrypoint(fake_wgllm, {
         "WGLLM_MODEL": "/models/my model.gguf", "WGLLM_HOST": "0.0.0.0", "WGLLM_PORT": "8080",
+        "WGLLM_GRPC_PORT": "50051",
         "WGLLM_BACKEND": "webgpu", "WGLLM_PARALLEL": "8", "WGLLM_CTX": "4096", "WGLLM_MAX_QUEUE": "64",
         "WGLLM_DRAIN_TIMEOUT": "30", "WGLLM_MODEL_CACHE": "/cache", "WGLLM_API_KEY": "s3cret",
     }, "--extra", "x y")
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == [
-        "serve", "-m", "/models/my model.gguf", "--host", "0.0.0.0", "--port", "8080", "--backend", "webgpu",
+        "serve", "-m", "/models/my model.gguf", "--host", "0.0.0.0", "--port", "8080", "--grpc-port", "50051",
+        "--backend", "webgpu",
         "--parallel", "8", "--ctx", "4096", "--max-queue", "64", "--drain-timeout", "30",
         "--model-cache", "/cache", "--api-key", "s3cret", "--extra", "x y"]
 

@@ -218,6 +218,10 @@ def test_deployment_settings_agree():
     assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert c["startupProbe"]["httpGet"]["path"] == "/health"
     assert str(c["ports"][0]["containerPort"]) == cm["WGLLM_PORT"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert str(ports["grpc"]) == cm["WGLLM_GRPC_PORT"]
+    svc = {p["name"]: p for p in base["Service"]["spec"]["ports"]}
+    assert svc["grpc"]["targetPort"] == "grpc" and svc["grpc"]["appProtocol"] == "kubernetes.io/h2c"
     # Grace period covers the preStop sleep plus the whole drain, with a margin for exit.
     pre_stop = c["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"

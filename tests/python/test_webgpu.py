@@ -25,7 +25,13 @@ from test_forward import BATCH_BOUND, BOUNDS, MODELS, case  # noqa: F401  (the f
 # model whose logits swing with small changes), written 0.036, synth 0.025, aidreams260K
 # 0.012; a float64 emulation of the same rounding gives the same numbers. Bound 0.25;
 # the tight check of Q4_0 is against that emulation (Q4_INT8_BOUND below).
-WEBGPU_BOUND = dict(BOUNDS, q4_0=0.25)
+# Q8_0, Q4_K, Q5_K and Q6_K products below 33 tokens take the same int8 kernels (one body per
+# fused idea, the format's int8 block dot), so q8_0 models get the Q4_0 bounds too.
+WEBGPU_BOUND = dict(BOUNDS, q4_0=0.25, q8_0=0.25)
+INT8_TYPES = ("q4_0", "q8_0")
+# the weight types whose products (below 33 tokens) see x rounded to int8 on WebGPU
+_INT8_GGML = {gguf.GGMLQuantizationType.Q4_0, gguf.GGMLQuantizationType.Q8_0, gguf.GGMLQuantizationType.Q4_K,
+              gguf.GGMLQuantizationType.Q5_K, gguf.GGMLQuantizationType.Q6_K}
 
 # Q4_0 logits against the float64 reference with the int8 rounding of x emulated (the
 # kernels' arithmetic apart from f32 sums). Rounding is discontinuous: where an element
@@ -55,7 +61,7 @@ def _round_x_int8(x):
 
 
 class _Int8X:
-    """A Q4_0 matrix whose products see x rounded to int8 first."""
+    """A matrix whose products see x rounded to int8 first."""
 
     def __init__(self, w):
         self.w = w
@@ -66,9 +72,9 @@ class _Int8X:
 
 
 def int8_x_reference(path, ids):
-    """llama_ref's float64 logits with x rounded to int8 before every Q4_0 matrix."""
+    """llama_ref's float64 logits with x rounded to int8 before every matrix of an int8 type."""
     model = llama_ref.Model(path)
-    q4 = {t.name for t in gguf.GGUFReader(path).tensors if t.tensor_type == gguf.GGMLQuantizationType.Q4_0}
+    q4 = {t.name for t in gguf.GGUFReader(path).tensors if t.tensor_type in _INT8_GGML}
     for i, layer in enumerate(model.layers):
         for name, attr in _LAYER_WEIGHTS.items():
             if f"blk.{i}.{name}.weight" in q4:
@@ -85,7 +91,7 @@ def test_webgpu_logits_match_reference(case, wgllm, ref_logits):  # noqa: F811
     print(f"{path.name}: webgpu relative error {err:.3g}")
     bound = WEBGPU_BOUND[qtype]
     assert err <= bound, f"{path.name}: webgpu relative error {err:.3g} > {bound}"
-    if qtype == "q4_0":
+    if qtype in INT8_TYPES:
         ref = int8_x_reference(path, ids)
         rows = np.max(np.abs(ours - ref), axis=1) / np.max(np.abs(ref), axis=1)
         med, worst = float(np.median(rows)), float(np.max(rows))
@@ -109,11 +115,11 @@ def test_webgpu_batched_prefill(case, wgllm):  # noqa: F811
     (33 tokens and more) is checked in tests/unit/test_webgpu_matmul_q8.c."""
     path, ids, qtype = case
     single = wgllm.logits(path, ids, batch=1, backend="webgpu")
-    for batch in (7, 16) if qtype == "q4_0" else (7,):
+    for batch in (7, 16) if qtype in INT8_TYPES else (7,):
         batched = wgllm.logits(path, ids, batch=batch, backend="webgpu")
         err = relative_error(batched, single)
         print(f"{path.name}: batch {batch} vs 1 relative error {err:.3g}")
-        bound = Q4_BATCH_BOUND if qtype == "q4_0" else 10 * BATCH_BOUND
+        bound = Q4_BATCH_BOUND if qtype in INT8_TYPES else 10 * BATCH_BOUND
         assert err <= bound, f"{path.name}: batch {batch} vs 1 relative error {err:.3g}"
 
 

@@ -4,14 +4,19 @@ logits on WebGPU (weights kept in their blocks on the device) against the CPU ba
 the float64 reference on the same bytes. Runs on Mesa's lavapipe in CI, never skipped.
 
 Both backends decode the same blocks to the same f32 values and accumulate in f32 in
-different orders, so the logits agree to f32 rounding; the bound is the one the other
-weight types of the WebGPU backend meet, 1e-4 (relative, per row). A wrong scale, min or
-bit field moves the logits by O(1e-2 .. 1)."""
+different orders, so with the f32 kernels (WGLLM_WEBGPU_Q4_INT8=0) the logits agree to f32
+rounding; the bound is the one the other weight types of the WebGPU backend meet, 1e-4
+(relative, per row). A wrong scale, min or bit field moves the logits by O(1e-2 .. 1).
+With the int8 kernels (the default: Q4_K, Q5_K and Q6_K products on x rounded to int8 blocks)
+the logits are held to the float64 reference with that rounding emulated, as Q4_0's are
+(test_webgpu.py's bounds)."""
 
 import gguf
+import numpy as np
 import pytest
 
 from conftest import relative_error
+from test_webgpu import Q4_INT8_MAX_BOUND, Q4_INT8_MEDIAN_BOUND, int8_x_reference
 
 IDS = [1, 300, 301, 5, 400, 17, 302, 9]
 BOUND = 1e-4
@@ -38,7 +43,7 @@ def kquant_model(wgllm, synth, scratch):
 
 
 @pytest.mark.parametrize("mix", sorted(MIXES))
-def test_webgpu_kquant_logits(mix, wgllm, kquant_model, ref_logits):
+def test_webgpu_kquant_logits(mix, wgllm, kquant_model, ref_logits, monkeypatch):
     path = kquant_model(mix)
     types = {t.tensor_type.name for t in gguf.GGUFReader(str(path)).tensors}
     assert MIXES[mix] <= types, f"{mix}: tensor types {sorted(types)}"
@@ -46,8 +51,17 @@ def test_webgpu_kquant_logits(mix, wgllm, kquant_model, ref_logits):
     ref = ref_logits(path, IDS)
     assert relative_error(cpu, ref) <= BOUND
     # one token a step (matrix-vector kernels), then prompt batches of 5 (tiled kernels)
+    int8_ref = int8_x_reference(path, IDS)
     for batch in (1, 5):
         gpu = wgllm.logits(path, IDS, batch=batch, backend="webgpu")
+        rows = np.max(np.abs(gpu - int8_ref), axis=1) / np.max(np.abs(int8_ref), axis=1)
+        med, worst = float(np.median(rows)), float(np.max(rows))
+        print(f"{mix} batch {batch}: webgpu vs int8-x reference: median row {med:.3g}, worst {worst:.3g}")
+        assert med <= Q4_INT8_MEDIAN_BOUND, f"{mix} batch {batch}: median row error vs int8-x reference {med:.3g}"
+        assert worst <= Q4_INT8_MAX_BOUND, f"{mix} batch {batch}: worst row error vs int8-x reference {worst:.3g}"
+        with monkeypatch.context() as mp:
+            mp.setenv("WGLLM_WEBGPU_Q4_INT8", "0")  # the f32 kernels
+            gpu = wgllm.logits(path, IDS, batch=batch, backend="webgpu")
         err_cpu, err_ref = relative_error(gpu, cpu), relative_error(gpu, ref)
         print(f"{mix} batch {batch}: webgpu vs cpu {err_cpu:.3g}, vs float64 reference {err_ref:.3g}")
         assert err_cpu <= BOUND, f"{mix} batch {batch}: webgpu vs cpu relative error {err_cpu:.3g}"

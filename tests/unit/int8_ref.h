@@ -83,4 +83,42 @@ static inline void matvec_q4_0_q8_ref(const uint8_t *w, int64_t k, int64_t m, co
     free(d);
 }
 
+/* slack[r] as matvec_q4_0_q8_tie_slack gives it, for rows of any quantized type. */
+static inline void matvec_q8_tie_slack(uint32_t type, const uint8_t *w, int64_t k, int64_t m, const float *x,
+                                       double *slack) {
+    int8_t *q = malloc((size_t)k);
+    float *d = malloc(sizeof(float) * (size_t)(k / 32)), *row = malloc(sizeof(float) * (size_t)k);
+    quantize_x_q8_ref(x, k, q, d);
+    const size_t rb = wg_type_row_bytes(type, k);
+    for (int64_t r = 0; r < m; r++) {
+        wg_dequantize_row(type, w + (size_t)r * rb, row, k);
+        slack[r] = 0.0;
+        for (int64_t i = 0; i < k; i++) {
+            const float id = d[i / 32] > 0.0f ? 1.0f / d[i / 32] : 0.0f;
+            if (q8_near_tie(x[i], id)) slack[r] += fabs((double)row[i]) * (double)d[i / 32];
+        }
+    }
+    free(q);
+    free(d);
+    free(row);
+}
+
+/* y = W x for rows of any quantized type and int8 x: the row dequantized by the C
+ * dequantizer (llama.cpp's values) times the int8 x, summed in double. */
+static inline void matvec_q8_ref(uint32_t type, const uint8_t *w, int64_t k, int64_t m, const float *x, double *y) {
+    int8_t *q = malloc((size_t)k);
+    float *d = malloc(sizeof(float) * (size_t)(k / 32)), *row = malloc(sizeof(float) * (size_t)k);
+    quantize_x_q8_ref(x, k, q, d);
+    const size_t rb = wg_type_row_bytes(type, k);
+    for (int64_t r = 0; r < m; r++) {
+        wg_dequantize_row(type, w + (size_t)r * rb, row, k);
+        double acc = 0.0;
+        for (int64_t i = 0; i < k; i++) acc += (double)row[i] * (double)q[i] * (double)d[i / 32];
+        y[r] = acc;
+    }
+    free(q);
+    free(d);
+    free(row);
+}
+
 #endif

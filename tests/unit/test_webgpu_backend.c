@@ -31,7 +31,7 @@
 #define BOUND_EXACT 1e-6
 #define BOUND_REDUCE 1e-5
 #define BOUND_LAYER 1e-4
-#define BOUND_LAYER_Q8X 5e-2 /* Q4_0 layer with int8 activations in decode */
+#define BOUND_LAYER_Q8X 5e-2 /* Q4_0, Q8_0 layer with int8 activations in decode */
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 
@@ -162,9 +162,9 @@ static void compare_q8(pair *p, const twin *w, const twin *x, const twin *y, int
     p->gpu->ops->read_rows(p->gpu, y->g, 0, n, g);
     if (sync_ok(p, what)) {
         for (int t = 0; t < n; t++) {
-            matvec_q4_0_q8_ref(w->data, k, m, xv + (size_t)(t * k), ref);
+            matvec_q8_ref(w->g->type, w->data, k, m, xv + (size_t)(t * k), ref);
             /* beyond what x's near-tie elements rounding the other way explain (int8_ref.h) */
-            matvec_q4_0_q8_tie_slack(w->data, k, m, xv + (size_t)(t * k), slack);
+            matvec_q8_tie_slack(w->g->type, w->data, k, m, xv + (size_t)(t * k), slack);
             double maxr = 0.0, maxd = 0.0;
             for (int64_t i = 0; i < m; i++) {
                 double e = fabs((double)g[(size_t)(t * m + i)] - ref[i]) - slack[i];
@@ -197,8 +197,9 @@ static void check_matmul(pair *p, uint32_t type, int64_t k, int64_t m, int n) {
     if (w.g && x.g && y.g) {
         p->gpu->ops->matmul(p->gpu, w.g, x.g, n, y.g);
         p->cpu->ops->matmul(p->cpu, w.c, x.c, n, y.c);
-        /* Q4_0 goes through the int8 kernels at every batch size */
-        if (k % 32 == 0 && type == WG_TYPE_Q4_0 && p->q4_int8) compare_q8(p, &w, &x, &y, n, what);
+        /* Q4_0 goes through the int8 kernels at every batch size, Q8_0 below the tiled matmul's 33 tokens */
+        if (k % 32 == 0 && p->q4_int8 && (type == WG_TYPE_Q4_0 || (type == WG_TYPE_Q8_0 && n < 33)))
+            compare_q8(p, &w, &x, &y, n, what);
         else compare(p, &y, 0, n, BOUND_REDUCE, n == 1 && k % 32 == 0 ? OP_MATVEC : OP_MATMUL, what);
     }
     twin_free(p, &w);
@@ -548,7 +549,8 @@ static void test_layer(pair *p, uint32_t type) {
         }
         char what[96];
         snprintf(what, sizeof what, "layer %s step %d (pos %d, n %d)", wg_type_name(type), step, pos, n);
-        if (type == WG_TYPE_Q4_0 && p->q4_int8) compare(p, &x, 0, n, BOUND_LAYER_Q8X, OP_LAYER_Q8, what);
+        if ((type == WG_TYPE_Q4_0 || type == WG_TYPE_Q8_0) && p->q4_int8)
+            compare(p, &x, 0, n, BOUND_LAYER_Q8X, OP_LAYER_Q8, what);
         else compare(p, &x, 0, n, BOUND_LAYER, OP_LAYER, what);
         pos += n;
     }

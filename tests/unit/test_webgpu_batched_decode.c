@@ -236,14 +236,14 @@ static void check_case(wg_backend *g, int n_head, int n_head_kv, int hd, int rop
 }
 
 /* A step of three sequences with several rows each (a prompt chunk, one decoding token, a
- * chunk that crosses the 32-row dispatches): 36 rows against kv_store and attention per
+ * chunk that crosses the 64-row dispatches): 72 rows against kv_store and attention per
  * sequence. */
 static void check_chunks(wg_backend *g, bool neox, int window, const char *what) {
-    enum { NS = 3, ROWS = 36 };
+    enum { NS = 3, ROWS = 72 };
     wg_rope rope;
     const int n_head = 8, n_head_kv = 2, hd = 64;
     const int64_t qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
-    const int len[NS] = {20, 1, 15}, pos0[NS] = {100, 7, 0};
+    const int len[NS] = {40, 1, 31}, pos0[NS] = {100, 7, 0};
     float *q = rand_vec((size_t)(qd * ROWS)), *k = rand_vec((size_t)(kvd * ROWS)), *v = rand_vec((size_t)(kvd * ROWS));
     wg_tensor *tq = buf(g, qd, ROWS, q), *tk = buf(g, kvd, ROWS, k), *tv = buf(g, kvd, ROWS, v);
     wg_tensor *out = buf(g, qd, ROWS, NULL), *out_ref = buf(g, qd, ROWS, NULL);
@@ -294,7 +294,7 @@ static void check_chunks(wg_backend *g, bool neox, int window, const char *what)
         bad += memcmp(ca, cb, sizeof(float) * (size_t)(kvd * N_CTX)) != 0;
     }
     CHECK_MSG(bad == 0, "%s: %d caches differ after the chunked step", what, bad);
-    printf("%s: %d rows of %d sequences (20, 1, 15 rows): output rel. error %.3g, caches equal\n", what, ROWS, NS, e);
+    printf("%s: %d rows of %d sequences (40, 1, 31 rows): output rel. error %.3g, caches equal\n", what, ROWS, NS, e);
     /* one position twice in a sequence: declined */
     pos[1] = pos[0];
     CHECK(!wgb_op_decode_attention(g, tq, tk, tv, rk, rv, pos, ROWS, n_head, n_head_kv, hd,
@@ -336,7 +336,8 @@ static void check_qkv(wg_backend *g, int64_t k, int64_t m_q, int64_t m_kv, int n
     snprintf(what, sizeof what, "matmul_qkv k=%lld m_q=%lld m_kv=%lld n=%d", (long long)k, (long long)m_q,
              (long long)m_kv, n);
     /* Q4_0 weights, except for the one case expected to decline for no other reason */
-    const uint32_t type = expect || m_q % 16 || m_kv % 16 || n < 2 || n > 32 ? WG_TYPE_Q4_0 : WG_TYPE_Q8_0;
+    const bool nt_rows = !wgb_q8_batch_takes(n) && (m_q % 16 || m_kv % 16); /* the nt kernel takes rows in 16s */
+    const uint32_t type = expect || nt_rows || n < 2 || n > WGB_Q8_BATCH_MAX_N ? WG_TYPE_Q4_0 : WG_TYPE_Q5_0;
     wg_tensor *wq = q4_weight(g, k, m_q, type), *wk = q4_weight(g, k, m_kv, type), *wv = q4_weight(g, k, m_kv, type);
     float *xv = rand_vec((size_t)(k * n));
     wg_tensor *x = buf(g, k, n, xv);
@@ -394,7 +395,9 @@ static void run(const char *what) {
         check_qkv(g, 256, 128, 128, 8, true);
         check_qkv(g, 96, 64, 16, 13, true);
         check_qkv(g, 96, 64, 32, 1, false);  /* one token: the fused single-token kernels */
-        check_qkv(g, 96, 64, 32, 33, false); /* the tiled matmul's range */
+        check_qkv(g, 96, 64, 32, 33, true);  /* 9-64 tokens: the batch tiles (wgpu_q8_batch.c) */
+        check_qkv(g, 96, 72, 40, 64, true);  /* ... which take rows in any count */
+        check_qkv(g, 96, 64, 32, 65, false); /* the prompt kernel's range */
         check_qkv(g, 96, 72, 32, 4, false);  /* rows not in 16s */
         check_qkv(g, 96, 64, 32, 4, false);  /* q8_0 weights (see check_qkv) */
     }

@@ -1,10 +1,12 @@
 /* The WebGPU backend's fused decode op qkv_rope_store (q, k, v products of one token with
- * Q4_0 weights, rotary embedding, KV cache store: one dispatch) against
+ * Q4_0 weights, and with Q8_0, Q4_K, Q5_K and Q6_K weights (the same kernel body with their
+ * int8 block dots) and Q4_K or Q5_K q, k with a Q6_K v (Q4_K_M, Q5_K_M), rotary embedding, KV cache store: one dispatch) against
  *   1. the same backend's unfused ops (matmul x3, rope x2, kv_store) on the same inputs:
  *      the same int8 dot products, reduction order and angle arithmetic, so the results
  *      agree to f32 rounding: bound 1e-6 (max|diff| / max|value|), for the f16 cache too;
  *   2. a reference computed here: x rounded to int8 blocks as kernels/quantize_x_q8.wgsl
- *      does, exact integer block dots, scales and the rotation in double (the angle is
+ *      does, exact integer block dots (other formats: the C dequantizer's rows), scales and
+ *      the rotation in double (the angle is
  *      rounded to f32 as the CPU backend and rope.wgsl do): bound 1e-5, plus f16 rounding
  *      (2^-11 relative) for the f16 cache;
  *   3. the CPU backend's matmul, rope and kv_store on f32 x: bound 5e-2, the int8
@@ -14,7 +16,7 @@
  * factors, adjacent and NeoX (halves) pairs, k over several 128-block strides; positions
  * 0, 1 and 300; f32 and f16 caches; with subgroups and with the workgroup-memory
  * reduction. Cache rows other than pos0 must stay as they were. Also: the op declines
- * (returns false, changes nothing) for weights that are not Q4_0 or are split over
+ * (returns false, changes nothing) for weights without int8 kernels or split over
  * bindings, and for NeoX pairs of an odd count. */
 #include <math.h>
 #include <stdint.h>
@@ -100,12 +102,12 @@ static void rope_ref(double *v, int n_heads, int head_dim, int rope_dims, bool n
     }
 }
 
-static uint8_t *q4_weight(int64_t k, int64_t m) {
-    const size_t rb = wg_type_row_bytes(WG_TYPE_Q4_0, k);
+static uint8_t *q_weight(uint32_t type, int64_t k, int64_t m) {
+    const size_t rb = wg_type_row_bytes(type, k);
     uint8_t *w = malloc(rb * (size_t)m);
     for (int64_t r = 0; r < m; r++) {
         float *row = rand_vec((size_t)k, 1.0f);
-        CHECK(wg_quantize_row(WG_TYPE_Q4_0, row, w + (size_t)r * rb, k));
+        CHECK(wg_quantize_row(type, row, w + (size_t)r * rb, k));
         free(row);
     }
     return w;
@@ -146,12 +148,14 @@ static void note(ctx *c, int i, double e, double bound, const char *what, const 
     if (!(e <= c->worst[i])) c->worst[i] = e;
 }
 
-static void check_case(ctx *c, const shape *s, int pos, bool half) {
+static void check_case(ctx *c, const shape *s, uint32_t type, uint32_t vtype, int pos, bool half) {
     wg_backend *g = c->gpu, *cpu = c->cpu;
-    const int64_t k = s->k, m_q = (int64_t)s->n_head * s->head_dim, m_kv = (int64_t)s->n_head_kv * s->head_dim;
+    /* k-quant rows are whole super-blocks: k rounded up to 256 */
+    const int64_t k = type == WG_TYPE_Q4_K || type == WG_TYPE_Q5_K || type == WG_TYPE_Q6_K ? (s->k + 255) / 256 * 256 : s->k, m_q = (int64_t)s->n_head * s->head_dim, m_kv = (int64_t)s->n_head_kv * s->head_dim;
     const float base = 10000.0f, scale = s->factors ? 0.5f : 1.0f;
     char what[160];
-    snprintf(what, sizeof what, "heads %d/%d hd %d rope %d%s k %lld%s pos %d %s cache", s->n_head, s->n_head_kv,
+    snprintf(what, sizeof what, "%s/%s: heads %d/%d hd %d rope %d%s k %lld%s pos %d %s cache", wg_type_name(type),
+             wg_type_name(vtype), s->n_head, s->n_head_kv,
              s->head_dim, s->rope_dims, s->neox ? " neox" : "", (long long)k, s->factors ? " factors" : "", pos,
              half ? "f16" : "f32");
     float *factors = NULL;
@@ -159,12 +163,12 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
         factors = malloc(sizeof(float) * (size_t)(s->rope_dims / 2));
         for (int j = 0; j < s->rope_dims / 2; j++) factors[j] = 1.0f + 3.0f * (float)j / (float)s->rope_dims;
     }
-    uint8_t *wqd = q4_weight(k, m_q), *wkd = q4_weight(k, m_kv), *wvd = q4_weight(k, m_kv);
+    uint8_t *wqd = q_weight(type, k, m_q), *wkd = q_weight(type, k, m_kv), *wvd = q_weight(vtype, k, m_kv);
     float *x = rand_vec((size_t)k, 2.0f);
     float *kinit = rand_vec((size_t)(m_kv * N_CTX), 1.0f), *vinit = rand_vec((size_t)(m_kv * N_CTX), 1.0f);
 
-    wg_tensor *wq = weight(g, WG_TYPE_Q4_0, wqd, k, m_q), *wk = weight(g, WG_TYPE_Q4_0, wkd, k, m_kv),
-              *wv = weight(g, WG_TYPE_Q4_0, wvd, k, m_kv);
+    wg_tensor *wq = weight(g, type, wqd, k, m_q), *wk = weight(g, type, wkd, k, m_kv),
+              *wv = weight(g, vtype, wvd, k, m_kv);
     wg_tensor *xg = act(g, k, 1, x, false), *qf = act(g, m_q, 1, NULL, false), *qu = act(g, m_q, 1, NULL, false);
     wg_tensor *kt = act(g, m_kv, 1, NULL, false), *vt = act(g, m_kv, 1, NULL, false);
     wg_tensor *kcf = act(g, m_kv, N_CTX, kinit, half), *vcf = act(g, m_kv, N_CTX, vinit, half);
@@ -204,9 +208,9 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
         /* 2. against the int8 reference in double */
         double *qr = malloc(sizeof(double) * (size_t)m_q), *kr = malloc(sizeof(double) * (size_t)m_kv),
                *vr = malloc(sizeof(double) * (size_t)m_kv);
-        matvec_q4_0_q8_ref(wqd, k, m_q, x, qr);
-        matvec_q4_0_q8_ref(wkd, k, m_kv, x, kr);
-        matvec_q4_0_q8_ref(wvd, k, m_kv, x, vr);
+        matvec_q8_ref(type, wqd, k, m_q, x, qr);
+        matvec_q8_ref(type, wkd, k, m_kv, x, kr);
+        matvec_q8_ref(vtype, wvd, k, m_kv, x, vr);
         rope_ref(qr, s->n_head, s->head_dim, s->rope_dims, s->neox, pos, base, scale, factors);
         rope_ref(kr, s->n_head_kv, s->head_dim, s->rope_dims, s->neox, pos, base, scale, factors);
         const double bkv = half ? BOUND_F16 : BOUND_REF;
@@ -220,8 +224,8 @@ static void check_case(ctx *c, const shape *s, int pos, bool half) {
         free(vr);
 
         /* 3. against the CPU backend's unfused ops on f32 x */
-        wg_tensor *cwq = weight(cpu, WG_TYPE_Q4_0, wqd, k, m_q), *cwk = weight(cpu, WG_TYPE_Q4_0, wkd, k, m_kv),
-                  *cwv = weight(cpu, WG_TYPE_Q4_0, wvd, k, m_kv);
+        wg_tensor *cwq = weight(cpu, type, wqd, k, m_q), *cwk = weight(cpu, type, wkd, k, m_kv),
+                  *cwv = weight(cpu, vtype, wvd, k, m_kv);
         wg_tensor *cx = act(cpu, k, 1, x, false), *cq = act(cpu, m_q, 1, NULL, false);
         wg_tensor *ck = act(cpu, m_kv, 1, NULL, false), *cv = act(cpu, m_kv, 1, NULL, false);
         wg_tensor *ckc = act(cpu, m_kv, N_CTX, k0, false), *cvc = act(cpu, m_kv, N_CTX, v0, false);
@@ -262,32 +266,49 @@ static void run_cases(ctx *c) {
     static const int positions[] = {0, 1, 300};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t p = 0; p < 3; p++)
-            for (int half = 0; half < 2; half++) check_case(c, &shapes[s], positions[p], half);
+            for (int half = 0; half < 2; half++) check_case(c, &shapes[s], WG_TYPE_Q4_0, WG_TYPE_Q4_0, positions[p], half);
+    /* the other int8 formats: the same body with their block dots (one position and one
+     * cache type a shape keep it short), and Q4_K or Q5_K q, k with a Q6_K v (the layers of a
+     * wider attn_v in Q4_K_M, Q5_K_M files) */
+    static const uint32_t types[][2] = {{WG_TYPE_Q8_0, WG_TYPE_Q8_0}, {WG_TYPE_Q4_K, WG_TYPE_Q4_K},
+                                        {WG_TYPE_Q6_K, WG_TYPE_Q6_K}, {WG_TYPE_Q5_K, WG_TYPE_Q5_K},
+                                        {WG_TYPE_Q4_K, WG_TYPE_Q6_K}, {WG_TYPE_Q5_K, WG_TYPE_Q6_K}};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) /* f32 and f16 caches by turns */
+            check_case(c, &shapes[s], types[t][0], types[t][1], positions[2], (s + t) % 2 == 1);
 }
 
 /* Cases the fused kernel does not take: declined, the cache untouched. */
-static void check_declines(wg_backend *g, uint32_t type, int64_t k, const wg_rope *rope, const char *what) {
+/* v of vtype, q and k of type. */
+static void check_declines_v(wg_backend *g, uint32_t type, uint32_t vtype, int64_t k, const wg_rope *rope,
+                             const char *what) {
     const int64_t m = 64;
-    const size_t rb = wg_type_row_bytes(type, k);
-    uint8_t *wd = calloc(rb, (size_t)m);
+    const size_t rb = wg_type_row_bytes(type, k), vrb = wg_type_row_bytes(vtype, k);
+    uint8_t *wd = calloc(rb, (size_t)m), *vd = calloc(vrb, (size_t)m);
     float *row = rand_vec((size_t)k, 1.0f);
     for (int64_t r = 0; r < m; r++) CHECK(wg_quantize_row(type, row, wd + (size_t)r * rb, k));
+    for (int64_t r = 0; r < m; r++) CHECK(wg_quantize_row(vtype, row, vd + (size_t)r * vrb, k));
     float *init = rand_vec((size_t)(m * N_CTX), 1.0f), *after = malloc(sizeof(float) * (size_t)(m * N_CTX));
-    wg_tensor *w = weight(g, type, wd, k, m), *x = act(g, k, 1, row, false), *q = act(g, m, 1, NULL, false);
+    wg_tensor *w = weight(g, type, wd, k, m), *wv = weight(g, vtype, vd, k, m), *x = act(g, k, 1, row, false), *q = act(g, m, 1, NULL, false);
     wg_tensor *kc = act(g, m, N_CTX, init, false), *vc = act(g, m, N_CTX, init, false);
-    if (w && x && q && kc && vc) {
-        bool done = wgb_op_qkv_rope_store(g, w, w, w, x, 1, 1, 64, rope, 5, q, kc, vc);
+    if (w && wv && x && q && kc && vc) {
+        bool done = wgb_op_qkv_rope_store(g, w, w, wv, x, 1, 1, 64, rope, 5, q, kc, vc);
         CHECK_MSG(!done, "%s: qkv_rope_store should decline", what);
         read_all(g, kc, after);
         CHECK_MSG(memcmp(after, init, sizeof(float) * (size_t)(m * N_CTX)) == 0, "%s: cache changed", what);
     }
-    wg_tensor *gt[] = {w, x, q, kc, vc};
+    wg_tensor *gt[] = {w, wv, x, q, kc, vc};
     for (size_t i = 0; i < sizeof gt / sizeof gt[0]; i++)
         if (gt[i]) g->ops->tensor_free(g, gt[i]);
     free(wd);
+    free(vd);
     free(row);
     free(init);
     free(after);
+}
+
+static void check_declines(wg_backend *g, uint32_t type, int64_t k, const wg_rope *rope, const char *what) {
+    check_declines_v(g, type, type, k, rope, what);
 }
 
 /* Decode attention also leaves its output as int8 blocks for the Q4_0 matvec that follows
@@ -302,7 +323,7 @@ static void check_attention_q8(ctx *c, int n_head, int n_head_kv, int hd, int po
     snprintf(what, sizeof what, "attention then q4_0 matvec heads %d/%d hd %d pos %d %s cache", n_head, n_head_kv, hd,
              pos, half ? "f16" : "f32");
     float *q = rand_vec((size_t)qd, 1.0f), *kv = rand_vec((size_t)(kvd * n_ctx), 1.0f);
-    uint8_t *wd = q4_weight(qd, m);
+    uint8_t *wd = q_weight(WG_TYPE_Q4_0, qd, m);
     wg_tensor *w = weight(g, WG_TYPE_Q4_0, wd, qd, m), *qt = act(g, qd, 1, q, false), *att = act(g, qd, 1, NULL, false);
     wg_tensor *kc = act(g, kvd, n_ctx, kv, half), *vc = act(g, kvd, n_ctx, kv, half);
     wg_tensor *y1 = act(g, m, 1, NULL, false), *y2 = act(g, m, 1, NULL, false);
@@ -366,7 +387,8 @@ int main(void) {
     if (c.cpu && c.gpu) {
         run_cases(&c);
         run_attention_q8(&c);
-        check_declines(c.gpu, WG_TYPE_Q8_0, 64, &rope64, "q8_0 weights");
+        check_declines(c.gpu, WG_TYPE_Q5_0, 64, &rope64, "q5_0 weights (no int8 kernels)");
+        check_declines_v(c.gpu, WG_TYPE_Q4_0, WG_TYPE_Q8_0, 64, &rope64, "q4_0 q, k with a q8_0 v (no such kernel)");
         /* NeoX pairs are taken two at a time: an odd number of pairs is declined */
         check_declines(c.gpu, WG_TYPE_Q4_0, 64, &(wg_rope){.dims = 34, .neox = true, .base = 10000.0f, .scale = 1.0f},
                        "neox over 17 pairs");

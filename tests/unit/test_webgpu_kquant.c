@@ -9,7 +9,11 @@
  * Both backends decode the same bytes to the same f32 values, so only the order of the f32
  * summation (and fused multiply-adds) differs. Error measure: max|gpu - cpu| / max|cpu| over
  * the compared values; bounds: 1e-5 for matmul, 1e-6 for get_rows (one rounding at most).
- * A wrong scale, min, nibble or high bit gives errors of order 1e-2 .. 1. */
+ * A wrong scale, min, nibble or high bit gives errors of order 1e-2 .. 1.
+ * All of it twice: with the f32 kernels (WGLLM_WEBGPU_Q4_INT8=0, the fallback) and with the
+ * int8 kernels (below 33 tokens: x rounded to int8 blocks, matvec_q8*.wgsl), which
+ * are held to 2e-2 against the CPU's f32 path and to 1e-5 against the int8 reference (the
+ * C dequantizer's rows times the int8 x the GPU made). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,11 +24,15 @@
 #include "backend/webgpu/wgpu_backend.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
+#include "int8_ref.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
 #define BOUND_EXACT 1e-6
 #define BOUND_REDUCE 1e-5
+/* Products on int8 x (below 33 tokens) against the CPU's f32 path: x's rounding
+ * to int8 blocks (measured worst ~5e-3); against the int8 reference: BOUND_REDUCE. */
+#define BOUND_INT8_CPU 2e-2
 
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
 
@@ -37,6 +45,7 @@ static float frand(void) { /* uniform in [-1, 1) */
 
 typedef struct {
     wg_backend *gpu, *cpu;
+    bool int8; /* the backend's int8 products on (WGLLM_WEBGPU_Q4_INT8) */
     double worst[3];
 } pair;
 
@@ -135,6 +144,42 @@ static double compare(pair *p, const twin *t, double bound, int op, const char *
 static const uint32_t k_types[] = {WG_TYPE_Q4_K, WG_TYPE_Q5_K, WG_TYPE_Q6_K};
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
 
+/* The bound against the CPU's f32 path for n tokens of a `type` product. */
+static double bound_of(const pair *p, uint32_t type, int n) {
+    return p->int8 && n < 33 ? BOUND_INT8_CPU : BOUND_REDUCE;
+}
+
+/* y (n tokens of W x on int8 x) against the int8 reference from x's GPU contents, beyond what
+ * near-tie elements of x rounding the other way explain (int8_ref.h). */
+static void compare_int8_ref(pair *p, const twin *w, uint32_t type, const twin *x, const twin *y, int n,
+                             const char *what) {
+    const int64_t k = x->g->ne0, m = y->g->ne0;
+    float *xv = malloc(sizeof(float) * (size_t)(k * n)), *g = malloc(sizeof(float) * (size_t)(m * n));
+    double *ref = malloc(sizeof(double) * (size_t)m), *slack = malloc(sizeof(double) * (size_t)m);
+    p->gpu->ops->read_rows(p->gpu, x->g, 0, n, xv);
+    p->gpu->ops->read_rows(p->gpu, y->g, 0, n, g);
+    if (sync_ok(p, what)) {
+        for (int t = 0; t < n; t++) {
+            matvec_q8_ref(type, w->data, k, m, xv + (size_t)(t * k), ref);
+            matvec_q8_tie_slack(type, w->data, k, m, xv + (size_t)(t * k), slack);
+            double maxr = 0.0, maxd = 0.0;
+            for (int64_t i = 0; i < m; i++) {
+                double e = fabs((double)g[(size_t)(t * m + i)] - ref[i]) - slack[i];
+                double dd = e < 0.0 ? 0.0 : e; /* NaN stays NaN */
+                if (!(dd <= maxd)) maxd = dd;
+                if (fabs(ref[i]) > maxr) maxr = fabs(ref[i]);
+            }
+            double rel = maxr > 0 ? maxd / maxr : maxd;
+            CHECK_MSG(rel <= BOUND_REDUCE, "%s: token %d: relative error %.3g vs int8 reference > %.1g", what, t, rel,
+                      BOUND_REDUCE);
+        }
+    }
+    free(xv);
+    free(g);
+    free(ref);
+    free(slack);
+}
+
 /* y = W x (and y += W x, `add`) for n tokens. */
 static void check_matmul(pair *p, uint32_t type, int64_t k, int64_t m, int n, bool add) {
     char what[128];
@@ -157,8 +202,9 @@ static void check_matmul(pair *p, uint32_t type, int64_t k, int64_t m, int n, bo
         } else {
             p->gpu->ops->matmul(p->gpu, w.g, x.g, n, y.g);
             p->cpu->ops->matmul(p->cpu, w.c, x.c, n, y.c);
+            if (bound_of(p, type, n) > BOUND_REDUCE) compare_int8_ref(p, &w, type, &x, &y, n, what);
         }
-        compare(p, &y, BOUND_REDUCE, n == 1 ? OP_MATVEC : OP_MATMUL, what);
+        compare(p, &y, bound_of(p, type, n), n == 1 ? OP_MATVEC : OP_MATMUL, what);
     }
     twin_free(p, &w);
     twin_free(p, &x);
@@ -178,7 +224,7 @@ static void check_swiglu(pair *p, uint32_t type, int64_t k, int64_t m, int n) {
         p->cpu->ops->matmul(p->cpu, wg.c, x.c, n, gate.c);
         p->cpu->ops->matmul(p->cpu, wu.c, x.c, n, up.c);
         p->cpu->ops->swiglu(p->cpu, gate.c, up.c, n, y.c);
-        compare(p, &y, BOUND_REDUCE, n == 1 ? OP_MATVEC : OP_MATMUL, what);
+        compare(p, &y, bound_of(p, type, n), n == 1 ? OP_MATVEC : OP_MATMUL, what);
     }
     twin_free(p, &wg);
     twin_free(p, &wu);
@@ -222,6 +268,8 @@ static void run_all(pair *p) {
         check_matmul(p, k_types[t], 512, 37, 3, true);
         check_swiglu(p, k_types[t], 512, 37, 1);
         check_swiglu(p, k_types[t], 256, 37, 3);
+        check_swiglu(p, k_types[t], 256, 37, 11);       /* int8: two dispatches of 8 tokens at most */
+        check_matmul(p, k_types[t], 512, 37, 11, false);
         check_get_rows(p, k_types[t], 256, 11, 3);
         check_get_rows(p, k_types[t], 768, 300, 130); /* more ids than one dispatch holds */
     }
@@ -255,15 +303,24 @@ int main(void) {
     pair p = {0};
     p.cpu = wg_backend_cpu_create(2, err, sizeof err);
     CHECK_MSG(p.cpu != NULL, "%s", err);
+    setenv("WGLLM_WEBGPU_Q4_INT8", "0", 1); /* the f32 kernels (the fallback) */
     p.gpu = make_gpu();
+    unsetenv("WGLLM_WEBGPU_Q4_INT8");
     if (p.cpu && p.gpu) {
         run_all(&p);
-        report(&p, "webgpu vs cpu, K-quants");
+        report(&p, "webgpu (f32 kernels) vs cpu, K-quants");
     }
     if (p.gpu) p.gpu->ops->destroy(p.gpu);
 
+    pair q = {.cpu = p.cpu, .gpu = make_gpu(), .int8 = true}; /* Q4_K, Q6_K products on int8 x */
+    if (q.cpu && q.gpu) {
+        run_all(&q);
+        report(&q, "webgpu (int8 kernels) vs cpu, K-quants");
+    }
+    if (q.gpu) q.gpu->ops->destroy(q.gpu);
+
     setenv("WGLLM_WEBGPU_MAX_BINDING", "4096", 1);
-    pair s = {.cpu = p.cpu, .gpu = make_gpu()};
+    pair s = {.cpu = p.cpu, .gpu = make_gpu(), .int8 = true};
     unsetenv("WGLLM_WEBGPU_MAX_BINDING");
     if (s.cpu && s.gpu) {
         run_split(&s);

@@ -5,12 +5,17 @@
  *   - queued greedy steps (no flush every few layers),
  *   - a decode step of three sequences (q/k/v in one product, rotation, stores and
  *     attention of all rows at once),
- *   - a 40-token prompt (tiled products),
- *   - a step of two 40-token prompts (more rows than the batched attention takes)
+ *   - a 40-token prompt (the batch-sized tiled products, q/k/v and gate/up fused),
+ *   - a step of two 40-token prompts (more rows than the batched attention takes),
+ *   - decode steps of 8, 16, 32 and 64 sequences (9 dispatches a layer for each: before the
+ *     batch-sized tiles, 13 for 16 and 21 for 32, 8 tokens per product dispatch)
  * equal the counts recorded before the fusions moved behind the backend seam. The f16
  * and f32 variants of a kernel count as one (devices differ in shader-f16). Also: a step of
  * a context with a matmul observer (the primitive ops) shows every product's input and gives
- * the logits of the fused layer. */
+ * the logits of the fused layer. Then a decode step of the same model in Q8_0, Q4_K_M and
+ * Q5_K_M (Q6_K attn_v and ffn_down in layers 0, 3, 6, 7, 8, Q6_K output): the same 8
+ * dispatches a layer as Q4_0, through the int8 kernels of their formats (q/k/v of Q4_K or
+ * Q5_K with a Q6_K v in one). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +27,7 @@
 #include "check.h"
 #include "convert/synth.h"
 #include "model/model.h"
+#include "quantize/quantize.h"
 #include "quant/types.h"
 #include "wgllm.h"
 
@@ -81,7 +87,7 @@ static void check_counts(wgb_ctx *c, const scenario *sc, const int *calls, int s
     printf("%s: %d dispatches, %d command buffers: %s\n", sc->what, total, submits, got);
 }
 
-static bool write_model(const char *path) {
+static bool write_model_as(const char *path, uint32_t type) {
     const wg_llama_shape shape = {256, 768, 9, 8, 4, 512, 1024, false, {0}};
     wg_vocab v;
     char err[512];
@@ -89,14 +95,98 @@ static bool write_model(const char *path) {
         CHECK_MSG(0, "vocab: %s", err);
         return false;
     }
-    wg_llama_write_opts opts = {.type = WG_TYPE_Q4_0, .n_threads = 2};
+    wg_llama_write_opts opts = {.type = type, .n_threads = 2};
     bool ok = wg_synth_write(path, &shape, &v, 7, &opts, err, sizeof err);
     CHECK_MSG(ok, "synth: %s", err);
     wg_vocab_clear(&v);
     return ok;
 }
 
+static bool write_model(const char *path) { return write_model_as(path, WG_TYPE_Q4_0); }
+
 static bool on_token(wgllm_token t, void *user) { return true; }
+
+/* A decode step of one sequence (after a 5-token prompt) of the model at path, against sc. */
+static void check_decode(const char *path, const scenario *sc) {
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.backend = WGLLM_BACKEND_WEBGPU;
+    wgllm_model *m = NULL;
+    wgllm_context *ctx = NULL;
+    char err[512];
+    if (wgllm_model_load(path, &mp, &m, err, sizeof err) != WGLLM_OK) {
+        CHECK_MSG(0, "%s: WebGPU model load: %s", sc->what, err);
+        return;
+    }
+    CHECK(wgllm_context_create(m, NULL, &ctx, err, sizeof err) == WGLLM_OK);
+    wgb_ctx *c = wgb_ctx_of(m->backend);
+    uint64_t last[WGB_K_COUNT] = {0}, last_submits = 0;
+    int calls[WGB_K_COUNT], submits;
+    const wgllm_token prompt[6] = {3, 40, 77, 114, 151, 188};
+    if (ctx) {
+        CHECK(wgllm_eval(ctx, prompt, 5, false) == WGLLM_OK);
+        take_counts(c, last, &last_submits, calls, &submits);
+        CHECK(wgllm_eval(ctx, prompt + 5, 1, false) == WGLLM_OK);
+        take_counts(c, last, &last_submits, calls, &submits);
+        check_counts(c, sc, calls, submits);
+        wgllm_context_free(ctx);
+    }
+    wgllm_model_free(m);
+}
+
+/* Decode steps of Q8_0, Q4_K_M and Q5_K_M files of the same shape. */
+static void check_other_formats(void) {
+    char f32[256], path[256], err[512] = "";
+    snprintf(path, sizeof path, "test_webgpu_layer_dispatches_q8_%d.gguf", (int)getpid());
+    if (write_model_as(path, WG_TYPE_Q8_0)) {
+        static const scenario q8 = {"decode, one sequence, q8_0", 3, {{"get_rows_q8_0", 1},
+{"copy", 1},
+{"quantize_x_q8", 9},
+{"matvec_q8_0_q8", 19},
+{"rms_norm_q8", 19},
+{"matvec_q8_0_q8_swiglu", 9},
+{"attention", 9},
+{"matvec_q8_0_q8_qkv", 9}, {NULL, 0}}};
+        check_decode(path, &q8);
+    }
+    remove(path);
+    snprintf(f32, sizeof f32, "test_webgpu_layer_dispatches_f32_%d.gguf", (int)getpid());
+    snprintf(path, sizeof path, "test_webgpu_layer_dispatches_q4km_%d.gguf", (int)getpid());
+    const wg_quantize_opts qo = {.n_threads = 2};
+    const bool have_f32 = write_model_as(f32, WG_TYPE_F32);
+    bool ok = have_f32 && wg_quantize_file(f32, path, wg_ftype_find("q4_k_m"), &qo, err, sizeof err);
+    CHECK_MSG(ok, "q4_k_m: %s", err);
+    if (ok) {
+        static const scenario q4km = {"decode, one sequence, q4_k_m", 3, {{"get_rows_q4_k", 1},
+{"copy", 1},
+{"quantize_x_q8", 9},
+{"matvec_q4_k_q8", 13},
+{"matvec_q6_k_q8", 6},
+{"rms_norm_q8", 19},
+{"matvec_q4_k_q8_swiglu", 9},
+{"attention", 9},
+{"matvec_q4_k_q8_qkv", 4},
+{"matvec_q4_k_q8_qkv_v_q6_k", 5}, {NULL, 0}}};
+        check_decode(path, &q4km);
+    }
+    remove(path);
+    ok = have_f32 && wg_quantize_file(f32, path, wg_ftype_find("q5_k_m"), &qo, err, sizeof err);
+    CHECK_MSG(ok, "q5_k_m: %s", err);
+    if (ok) {
+        static const scenario q5km = {"decode, one sequence, q5_k_m", 3, {{"get_rows_q5_k", 1},
+{"copy", 1},
+{"quantize_x_q8", 9},
+{"matvec_q5_k_q8", 13},
+{"matvec_q6_k_q8", 6},
+{"rms_norm_q8", 19},
+{"matvec_q5_k_q8_swiglu", 9},
+{"attention", 9},
+{"matvec_q5_k_q8_qkv", 4},
+{"matvec_q5_k_q8_qkv_v_q6_k", 5}, {NULL, 0}}};
+        check_decode(path, &q5km);
+    }
+    remove(f32);
+    remove(path);
+}
 
 typedef struct {
     int calls, rows_ffn_down; /* products announced; rows of blk.8.ffn_down's input */
@@ -188,14 +278,15 @@ int main(void) {
     take_counts(c, last, &last_submits, calls, &submits);
     static const scenario prompt40 = {"prompt, 40 tokens", 5, {{"get_rows_q4_0", 1},
 {"rope", 18},
-{"swiglu", 9},
 {"copy", 1},
 {"quantize_x_q8", 18},
 {"matvec_q4_0_q8", 1},
 {"rms_norm_q8", 19},
 {"kv_store", 9},
 {"attention", 9},
-{"matmul_q4_0_q8", 63}, {NULL, 0}}};
+{"matmul_q4_0_q8_batch", 18},
+{"matmul_q4_0_q8_batch_qkv", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9}, {NULL, 0}}};
     check_counts(c, &prompt40, calls, submits);
 
     /* two prompts of 40 tokens in one step */
@@ -205,7 +296,9 @@ int main(void) {
     const int ns2[2] = {40, 40};
     CHECK(wgllm_eval_batch(ctx + 1, toks2, ns2, 2) == WGLLM_OK);
     take_counts(c, last, &last_submits, calls, &submits);
-    static const scenario batch80 = {"two prompts, 80 rows", 5, {{"get_rows_q4_0", 1},
+    /* 4 command buffers: the first step with 65 rows or more (the prompt kernel's gate and up
+     * scratch made, not grown: growing flushes) */
+    static const scenario batch80 = {"two prompts, 80 rows", 4, {{"get_rows_q4_0", 1},
 {"rope", 36},
 {"swiglu", 9},
 {"copy", 4},
@@ -216,6 +309,69 @@ int main(void) {
 {"attention", 18},
 {"matmul_q4_0_q8", 63}, {NULL, 0}}};
     check_counts(c, &batch80, calls, submits);
+
+    /* 8, 16, 32 and 64 sequences decoding together: from 9 on, each product is one tiled
+     * int8 dispatch for all the step's tokens (kernels/matmul_q4_0_q8_batch*.wgsl), and the
+     * stores and attention of up to 64 rows one dispatch each, so a layer takes as many
+     * dispatches as with 8 */
+    {
+        static const scenario streams[4] = {
+            {"decode, 8 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 16},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matvec_q4_0_q8_nt", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matvec_q4_0_q8_nt_swiglu", 9},
+{"matvec_q4_0_q8_nt_qkv", 9}, {NULL, 0}}},
+            {"decode, 16 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 32},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matmul_q4_0_q8_batch", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9},
+{"matmul_q4_0_q8_batch_qkv", 9}, {NULL, 0}}},
+            {"decode, 32 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 64},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matmul_q4_0_q8_batch", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9},
+{"matmul_q4_0_q8_batch_qkv", 9}, {NULL, 0}}},
+            {"decode, 64 sequences", 3, {{"get_rows_q4_0", 1},
+{"copy", 128},
+{"quantize_x_q8", 9},
+{"rms_norm_q8", 19},
+{"matmul_q4_0_q8_batch", 19},
+{"attention", 9},
+{"kv_store_rows", 9},
+{"matmul_q4_0_q8_batch_swiglu", 9},
+{"matmul_q4_0_q8_batch_qkv", 9}, {NULL, 0}}},
+        };
+        wgllm_context *many[64] = {NULL};
+        wgllm_context_params cp = wgllm_context_default_params();
+        cp.n_ctx = 16;
+        const wgllm_token *mt[64];
+        int mn[64];
+        for (int i = 0; i < 64; i++) {
+            CHECK(wgllm_context_create(m, &cp, &many[i], err, sizeof err) == WGLLM_OK);
+            CHECK(many[i] && wgllm_eval(many[i], prompt + i, 1 + i % 5, false) == WGLLM_OK);
+            mt[i] = prompt + i % 40 + 40;
+            mn[i] = 1;
+        }
+        take_counts(c, last, &last_submits, calls, &submits);
+        for (int i = 0; i < 4; i++) {
+            CHECK(wgllm_eval_batch(many, mt, mn, 8 << i) == WGLLM_OK);
+            take_counts(c, last, &last_submits, calls, &submits);
+            check_counts(c, &streams[i], calls, submits);
+        }
+        for (int i = 0; i < 64; i++) wgllm_context_free(many[i]);
+    }
 
     /* A context with a matmul observer: its steps run the primitive ops (wg_layer_compose,
      * with the n_ff buffer the fused layer goes without), see every product's input and give
@@ -243,5 +399,6 @@ int main(void) {
 
     for (int i = 0; i < 3; i++) wgllm_context_free(ctx[i]);
     wgllm_model_free(m);
+    check_other_formats();
     CHECK_DONE();
 }

@@ -84,7 +84,7 @@ enum {
 
 #define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
 #define WGB_ROPE_MAX_ROWS 32   /* kernels/rope.wgsl: pos array (rope_rows) */
-#define WGB_DECODE_MAX_ROWS 32 /* kernels/attention.wgsl, kv_store_rows.wgsl: rows array (one dispatch) */
+#define WGB_DECODE_MAX_ROWS 64 /* kernels/attention.wgsl, kv_store_rows.wgsl: rows array (one dispatch: 64 streams) */
 #define WGB_DECODE_MAX_BATCH 256 /* decode_attention: rows per call, in dispatches of WGB_DECODE_MAX_ROWS */
 #define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
 /* GPU time per kernel from timestamp queries (WGLLM_WEBGPU_PROFILE=1: every dispatch in

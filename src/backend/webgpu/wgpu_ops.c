@@ -10,11 +10,11 @@
 #define MATVEC_ROWS_PER_GROUP 8u /* kernels/matvec.wgsl: 256 threads / 32 threads per row */
 #define MATMUL_TILE_M 128u       /* kernels/matmul.wgsl: TM */
 #define MATMUL_TILE_N 64u        /* kernels/matmul.wgsl: TN */
-#define Q8_QUANT_WORDS 256u      /* kernels/quantize_x_q8.wgsl: packed words (4 elements) per workgroup */
-#define Q8_MATVEC_ROWS 4u        /* kernels/matvec_q4_0_q8.wgsl: ROWS */
-#define Q8_MATVEC_NT 8           /* kernels/matvec_q4_0_q8_nt.wgsl: NT, tokens per dispatch */
-#define Q8_MATVEC_NT_ROWS 16u    /* matvec_q4_0_q8_nt.wgsl, matvec_q4_0_q8_swiglu.wgsl: RG * ROWS rows per workgroup */
-#define Q8_NT_SWIGLU_ROWS 8u     /* matvec_q4_0_q8_nt_swiglu.wgsl: RG rows (of both matrices) per workgroup */
+/* Rows a workgroup of the int8 kernels (their shapes: wgpu_pipelines.h) */
+#define Q8_MATVEC_ROWS ((uint64_t)WGB_Q8_ROWS)                /* matvec_q8, matvec_q8_qkv */
+#define Q8_SWIGLU_ROWS ((uint64_t)WGB_Q8_SW_RG * WGB_Q8_ROWS) /* matvec_q8_swiglu */
+#define Q8_NT_ROWS ((uint64_t)WGB_Q8_NT_RG * 2)               /* matvec_q8_nt, matvec_q8_nt_qkv: two a group */
+#define Q8_NT_SWIGLU_ROWS ((uint64_t)WGB_Q8_NT_RG)            /* matvec_q8_nt_swiglu: one of each matrix a group */
 #define Q8_MATMUL_TILE_M 128u    /* kernels/matmul_q4_0_q8.wgsl: TM */
 #define Q8_MATMUL_TILE_N 64u     /* kernels/matmul_q4_0_q8.wgsl: TN */
 /* From this many tokens on, Q4_0 products on int8 x use the tiled kernel, below it the
@@ -210,7 +210,7 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
         wgb_bind bb[3] = {xb, *xq, *xs};
         bool was_failed = c->failed;
         wgb_dispatch_linear(c, WGB_K_QUANTIZE_X_Q8, p, sizeof p, bb,
-                            groups_of((uint64_t)k / 4 * (uint64_t)n, Q8_QUANT_WORDS));
+                            groups_of((uint64_t)k / 4 * (uint64_t)n, WGB_Q8_QUANT_WG));
         /* cache only what was surely recorded */
         c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : xb.id;
         c->q8_k = k;
@@ -219,18 +219,22 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
     return true;
 }
 
-/* Q4_0 weights times x rounded to int8 blocks, as llama.cpp does it: integer dot products,
- * so only the weights' 4.5 bits per element are read at full width. One token: the int8
- * matvec; a few (several sequences decoding together): the nt matvec, 8 tokens per weight
- * read; from Q8_MATMUL_MIN_TOKENS on (prompts): the tiled int8 matmul. */
-static void q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_t m, wgb_bind xb, int n, wgb_bind ob,
-                      bool accumulate) {
+/* Quantized weights (int8 format f) times x rounded to int8 blocks, as llama.cpp does it:
+ * integer dot products, so only the weights' bits are read at full width. One token: the
+ * int8 matvec; a few (several sequences decoding together): the nt matvec, 8 tokens per
+ * weight read; from Q8_MATMUL_MIN_TOKENS on (prompts, Q4_0 only): the tiled int8 matmul. */
+static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int64_t m, wgb_bind xb, int n,
+                        wgb_bind ob, bool accumulate) {
     wgb_bind xq, xs;
     if (!ensure_q8(c, xb, k, n, &xq, &xs)) return;
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *part = &wt->parts[i];
         wgb_bind bb[4] = {part->bind, xq, xs, ob};
-        if (n >= Q8_MATMUL_MIN_TOKENS) {
+        if (f == WGB_Q8F_Q4_0 && wgb_q8_batch_takes(n)) { /* a batched decode step: the weights read once */
+            wgb_q8_batch_matmul(c, bb, k, part->rows, part->row0, m, n, accumulate);
+            continue;
+        }
+        if (n >= Q8_MATMUL_MIN_TOKENS) { /* f is Q4_0 (q8_format) */
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
                              (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
             uint64_t gx = groups_of((uint64_t)part->rows, Q8_MATMUL_TILE_M);
@@ -244,24 +248,27 @@ static void q4_0_int8(wgb_ctx *c, const wgb_tensor *wt, int64_t k, int64_t m, wg
         }
         if (n == 1) {
             uint32_t p[4] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, accumulate}; /* k, m, y_off */
-            wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8, p, sizeof p, bb,
+            wgb_dispatch_linear(c, WGB_K_Q8_MATVEC + f, p, sizeof p, bb,
                                 groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
             continue;
         }
-        for (int t0 = 0; t0 < n; t0 += Q8_MATVEC_NT) {
-            int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
+        for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
+            int nt = n - t0 < WGB_Q8_NT ? n - t0 : WGB_Q8_NT;
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)(part->row0 + (int64_t)t0 * m), accumulate,
                              (uint32_t)nt, (uint32_t)m, (uint32_t)t0, 0}; /* ..., n, y_stride, x_tok0 */
-            wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT, p, sizeof p, bb,
-                                groups_of((uint64_t)part->rows, Q8_MATVEC_NT_ROWS));
+            wgb_dispatch_linear(c, WGB_K_Q8_NT + f, p, sizeof p, bb, groups_of((uint64_t)part->rows, Q8_NT_ROWS));
         }
     }
 }
 
-/* Q4_0 products on int8 x (q4_0_int8) where the weight's rows are whole blocks; they read x
- * through scratch, so x may be the output buffer. */
-static bool via_int8(const wgb_ctx *c, const wg_tensor *w) {
-    return c->q4_int8 && w->type == WG_TYPE_Q4_0 && w->ne0 % 32 == 0;
+/* The int8 format (WGB_Q8F_*) in which n rows of x times w go on int8 x (q8_products), or -1:
+ * a weight format with int8 kernels, rows of whole units, and for n >= Q8_MATMUL_MIN_TOKENS
+ * Q4_0 only (the one tiled int8 matmul; other formats take the f32 tiled matmul). The int8
+ * products read x through scratch, so x may be the output buffer. */
+static int q8_format(const wgb_ctx *c, const wg_tensor *w, int n) {
+    const int f = wgb_q8_format_of(w->type);
+    if (!c->q4_int8 || f < 0 || !c->pl.q8_built[f] || w->ne0 % wgb_q8_row_multiple(f)) return -1;
+    return n < Q8_MATMUL_MIN_TOKENS || f == WGB_Q8F_Q4_0 ? f : -1;
 }
 
 /* Checks a matmul's operands: w a weight with kernels, x and out big enough for n rows. */
@@ -279,16 +286,17 @@ static bool matmul_ok(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_bi
 }
 
 /* out = W x, or out += W x. x rows of k floats, out rows of m floats, packed (as on the CPU).
- * x must not be the buffer of out, except via_int8. Q4_0: q4_0_int8 (every batch size).
- * Other formats: the per-format matvec for one token, else the f32 tiled matmul
+ * x must not be the buffer of out, except on int8 x (q8_format). Otherwise the per-format
+ * matvec for one token, else the f32 tiled matmul
  * (kernels/matmul.wgsl, decoding the weights into workgroup memory). */
 static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_bind ob, bool accumulate) {
     const wgb_tensor *wt = wgb_t(w);
     const int fmt = wgb_format_of(w->type);
     const int64_t k = w->ne0, m = w->ne1;
     const bool blocks = k % 32 == 0;
-    if (via_int8(c, w)) {
-        q4_0_int8(c, wt, k, m, xb, n, ob, accumulate);
+    const int f8 = q8_format(c, w, n);
+    if (f8 >= 0) {
+        q8_products(c, wt, f8, k, m, xb, n, ob, accumulate);
         return;
     }
     for (int i = 0; i < wt->n_parts; i++) {
@@ -353,7 +361,7 @@ static void matmul_op(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int
     }
     if (!matmul_ok(c, w, wgb_act(x), n, wgb_act(out))) return;
     wgb_bind xb = wgb_act(x);
-    if (!via_int8(c, w) && !unaliased(c, 0, x, out, &xb)) return;
+    if (q8_format(c, w, n) < 0 && !unaliased(c, 0, x, out, &xb)) return;
     matmul_into(c, w, xb, n, wgb_act(out), accumulate);
 }
 
@@ -365,15 +373,19 @@ void wgb_op_matmul_add(wg_backend *b, const wg_tensor *w, const wg_tensor *x, in
     matmul_op(b, w, x, n, out, true);
 }
 
-/* A few tokens' q, k, v products with Q4_0 weights in one dispatch (the batched decode
- * step); false, recording nothing, where matvec_q4_0_q8_nt_qkv.wgsl does not apply. */
+/* A few tokens' q, k, v products with weights of one int8 format in one dispatch (the
+ * batched decode step); false, recording nothing, where matvec_q8_nt_qkv.wgsl does not apply. */
 bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
                        const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (n < 2 || n >= Q8_MATMUL_MIN_TOKENS || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
+    bool batch = wgb_q8_batch_takes(n);
+    if (n < 2 || (n >= Q8_MATMUL_MIN_TOKENS && !batch) || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
     const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
-    if (!via_int8(c, wq) || !via_int8(c, wk) || !via_int8(c, wv) || wk->ne0 != kd || wv->ne0 != kd ||
-        wv->ne1 != m_kv || m_q % Q8_MATVEC_NT_ROWS || m_kv % Q8_MATVEC_NT_ROWS || wgb_t(wq)->n_parts != 1 ||
+    const int f = q8_format(c, wq, n);
+    batch = batch && f == WGB_Q8F_Q4_0; /* the batch tiles are Q4_0's */
+    if (f < 0 || q8_format(c, wk, n) != f || q8_format(c, wv, n) != f || wk->ne0 != kd || wv->ne0 != kd ||
+        wv->ne1 != m_kv || (!batch && (n >= Q8_MATMUL_MIN_TOKENS || m_q % (int64_t)Q8_NT_ROWS || m_kv % (int64_t)Q8_NT_ROWS)) ||
+        wgb_t(wq)->n_parts != 1 ||
         wgb_t(wk)->n_parts != 1 || wgb_t(wv)->n_parts != 1 || x->ne0 < kd || x->ne1 < n || q->ne0 < m_q ||
         k->ne0 < m_kv || v->ne0 != k->ne0 || q->ne1 < n || k->ne1 < n || v->ne1 < n)
         return false;
@@ -383,12 +395,15 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     if (!ensure_q8(c, wgb_act(x), kd, n, &xq, &xs)) return true; /* failure recorded */
     wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
                       wgb_act(q), wgb_act(k), wgb_act(v)};
-    for (int t0 = 0; t0 < n; t0 += Q8_MATVEC_NT) {
-        int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
+    if (batch) {
+        wgb_q8_batch_qkv(c, bb, kd, m_q, m_kv, n, q->ne0, k->ne0);
+        return true;
+    }
+    for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
+        int nt = n - t0 < WGB_Q8_NT ? n - t0 : WGB_Q8_NT;
         uint32_t p[8] = {(uint32_t)kd, (uint32_t)m_q, (uint32_t)m_kv, (uint32_t)nt,
                          (uint32_t)q->ne0, (uint32_t)k->ne0, (uint32_t)t0, 0};
-        wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT_QKV, p, sizeof p, bb,
-                            groups_of((uint64_t)(m_q + 2 * m_kv), Q8_MATVEC_NT_ROWS));
+        wgb_dispatch_linear(c, WGB_K_Q8_NT_QKV + f, p, sizeof p, bb, groups_of((uint64_t)(m_q + 2 * m_kv), Q8_NT_ROWS));
     }
     return true;
 }
@@ -405,26 +420,33 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
     if (!matmul_ok(c, w_gate, wgb_act(x), n, wgb_act(out)) || !matmul_ok(c, w_up, wgb_act(x), n, wgb_act(out)))
         return;
     const wgb_tensor *gt = wgb_t(w_gate), *ut = wgb_t(w_up);
-    if (n == 1 && k % 32 == 0 && c->q4_int8 && w_gate->type == WG_TYPE_Q4_0 && w_up->type == WG_TYPE_Q4_0 &&
-        gt->n_parts == 1 && ut->n_parts == 1 && wgb_act(x).id != wgb_act(out).id) {
+    const int f = q8_format(c, w_gate, n); /* gate and up of one int8 format: fused */
+    if (n == 1 && f >= 0 && q8_format(c, w_up, n) == f && gt->n_parts == 1 && ut->n_parts == 1 &&
+        wgb_act(x).id != wgb_act(out).id) {
         wgb_bind xq, xs;
         if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return;
         uint32_t p[4] = {(uint32_t)k, (uint32_t)m, 0, 0};
         wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
-        wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_SWIGLU, p, sizeof p, bb, groups_of((uint64_t)m, Q8_MATVEC_NT_ROWS));
+        wgb_dispatch_linear(c, WGB_K_Q8_SWIGLU + f, p, sizeof p, bb, groups_of((uint64_t)m, Q8_SWIGLU_ROWS));
         return;
     }
-    if (n < Q8_MATMUL_MIN_TOKENS && k % 32 == 0 && via_int8(c, w_gate) && w_up->type == WG_TYPE_Q4_0 &&
-        gt->n_parts == 1 && ut->n_parts == 1) {
-        /* a few tokens (a batched decode step): 8 at a time, gate and up rows together */
+    const bool batch = f == WGB_Q8F_Q4_0 && wgb_q8_batch_takes(n); /* the batch tiles are Q4_0's */
+    if ((n < Q8_MATMUL_MIN_TOKENS || batch) && f >= 0 && q8_format(c, w_up, n) == f && gt->n_parts == 1 &&
+        ut->n_parts == 1) {
+        /* a batched decode step: gate and up rows together, 9-64 Q4_0 tokens in one tile of
+         * tokens, fewer (or other formats) 8 at a time */
         wgb_bind xq, xs;
         if (!ensure_q8(c, wgb_act(x), k, n, &xq, &xs)) return;
         wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
-        for (int t0 = 0; t0 < n; t0 += Q8_MATVEC_NT) {
-            int nt = n - t0 < Q8_MATVEC_NT ? n - t0 : Q8_MATVEC_NT;
+        if (batch) {
+            wgb_q8_batch_swiglu(c, bb, k, m, n);
+            return;
+        }
+        for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
+            int nt = n - t0 < WGB_Q8_NT ? n - t0 : WGB_Q8_NT;
             uint32_t p[8] = {(uint32_t)k, (uint32_t)m, (uint32_t)((int64_t)t0 * m), (uint32_t)nt,
                              (uint32_t)m, (uint32_t)t0, 0, 0}; /* k, m, y_off, n, y_stride, x_tok0 */
-            wgb_dispatch_linear(c, WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU, p, sizeof p, bb,
+            wgb_dispatch_linear(c, WGB_K_Q8_NT_SWIGLU + f, p, sizeof p, bb,
                                 groups_of((uint64_t)m, Q8_NT_SWIGLU_ROWS));
         }
         return;
@@ -533,14 +555,15 @@ void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, cons
     wgb_dispatch_linear(c, half ? WGB_K_KV_STORE_F16 : WGB_K_KV_STORE, p, sizeof p, bb, groups_of(count, 256));
 }
 
-/* A Q4_0 weight in one binding, of `rows` rows of k. */
-static bool q4_single(const wg_tensor *w, int64_t k, int64_t rows) {
-    return w && wgb_t(w)->weight && w->type == WG_TYPE_Q4_0 && wgb_t(w)->n_parts == 1 && w->ne0 == k && w->ne1 == rows;
+/* A weight of int8 format f in one binding, of `rows` rows of k. */
+static bool q8_single(const wgb_ctx *c, const wg_tensor *w, int f, int64_t k, int64_t rows) {
+    return w && wgb_t(w)->weight && q8_format(c, w, 1) == f && wgb_t(w)->n_parts == 1 && w->ne0 == k && w->ne1 == rows;
 }
 
-/* Decode (one token) with Q4_0 q, k, v weights on int8 x: the three products, the rotary
- * embedding of q and k and the store of k and v at cache row pos0, in one dispatch
- * (kernels/matvec_q4_0_q8_qkv.wgsl) instead of six. False, recording nothing, where that
+/* Decode (one token) with q, k, v weights of int8 formats on int8 x (q and k of one format, v
+ * of it or another the kernel has, wgb_qkv_format_of): the three products,
+ * the rotary embedding of q and k and the store of k and v at cache row pos0, in one
+ * dispatch (kernels/matvec_q8_qkv.wgsl) instead of six. False, recording nothing, where that
  * kernel does not apply; the model then calls matmul, rope and kv_store. */
 bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
                            const wg_tensor *x, int n_head, int n_head_kv, int head_dim, const wg_rope *rope,
@@ -548,18 +571,19 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     wgb_ctx *c = wgb_ctx_of(b);
     if (!c->q4_int8 || !wq || !is_act(x) || !is_act(q_out) || !is_act(k_cache) || !is_act(v_cache)) return false;
     const int64_t k = wq->ne0, m_q = (int64_t)n_head * head_dim, m_kv = (int64_t)n_head_kv * head_dim;
-    if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % 4 || k <= 0 || k % 32 || x->ne0 < k ||
-        x->ne1 < 1 || !q4_single(wq, k, m_q) || !q4_single(wk, k, m_kv) || !q4_single(wv, k, m_kv))
+    const int f = q8_format(c, wq, 1), fv = wv ? q8_format(c, wv, 1) : -1, fqkv = wgb_qkv_format_of(f, fv);
+    if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % WGB_Q8_ROWS || k <= 0 || fqkv < 0 ||
+        x->ne0 < k || x->ne1 < 1 || !q8_single(c, wq, f, k, m_q) || !q8_single(c, wk, f, k, m_kv) ||
+        !q8_single(c, wv, fv, k, m_kv))
         return false;
-    /* neox: the kernel's row slots take pairs two at a time (matvec_q4_0_q8_qkv.wgsl) */
+    /* neox: the kernel's row slots take pairs two at a time (matvec_q8_qkv.wgsl) */
     if (!rope_ok(rope, head_dim) || (rope->neox && rope->dims % 4) || pos0 < 0) return false;
     const int pairs = rope->dims / 2;
     if (q_out->ne0 < m_q || q_out->ne1 < 1 || k_cache->ne0 < m_kv || v_cache->ne0 < m_kv || pos0 >= k_cache->ne1 ||
         pos0 >= v_cache->ne1)
         return false;
     const bool half = wgb_t(k_cache)->half;
-    const int kern = rope->neox ? (half ? WGB_K_MATVEC_Q4_0_Q8_QKV_F16_NEOX : WGB_K_MATVEC_Q4_0_Q8_QKV_NEOX)
-                                : (half ? WGB_K_MATVEC_Q4_0_Q8_QKV_F16 : WGB_K_MATVEC_Q4_0_Q8_QKV);
+    const int kern = WGB_K_Q8_QKV + WGB_QKV_VARIANTS * fqkv + (half ? WGB_QKV_F16 : 0) + (rope->neox ? WGB_QKV_NEOX : 0);
     const uint64_t qid = wgb_act(q_out).id, kid = wgb_act(k_cache).id, vid = wgb_act(v_cache).id;
     if (half != wgb_t(v_cache)->half || !c->pl.k[kern].pipe || qid == kid || qid == vid || kid == vid) return false;
 
@@ -687,7 +711,7 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     }
     wgb_bind qb;
     if (!unaliased(c, 0, q, out, &qb)) return;
-    /* Decode: out also as int8 blocks, so the Q4_0 matvec after it (wo) needs no quantize
+    /* Decode: out also as int8 blocks, so the int8 matvec after it (wo) needs no quantize
      * dispatch (ensure_q8 finds it made). */
     const bool q8 = n == 1 && row0 == 0 && c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;
     attention_dispatch(c, qb, q->ne0, wgb_act(k_cache), wgb_act(v_cache), wgb_t(k_cache)->half, k_cache->ne0, pos0,

@@ -29,6 +29,50 @@ int wgb_format_of(uint32_t type) {
     }
 }
 
+int wgb_q8_format_of(uint32_t type) {
+    switch (type) {
+    case WG_TYPE_Q4_0: return WGB_Q8F_Q4_0;
+    case WG_TYPE_Q8_0: return WGB_Q8F_Q8_0;
+    case WG_TYPE_Q4_K: return WGB_Q8F_Q4_K;
+    case WG_TYPE_Q6_K: return WGB_Q8F_Q6_K;
+    case WG_TYPE_Q5_K: return WGB_Q8F_Q5_K;
+    default: return -1;
+    }
+}
+
+int wgb_qkv_format_of(int f_qk, int f_v) {
+    if (f_qk < 0 || f_v < 0) return -1;
+    if (f_qk == f_v) return f_qk;
+    if (f_v != WGB_Q8F_Q6_K) return -1;
+    return f_qk == WGB_Q8F_Q4_K ? WGB_QKV_FMT_Q4_K_V_Q6_K : f_qk == WGB_Q8F_Q5_K ? WGB_QKV_FMT_Q5_K_V_Q6_K : -1;
+}
+
+int64_t wgb_q8_row_multiple(int f) { return f == WGB_Q8F_Q4_0 || f == WGB_Q8F_Q8_0 ? 32 : 256; }
+
+/* The weight format (WGB_FMT_*) and kernel files of each int8 format. */
+static const int k_q8_fmt[WGB_Q8F_COUNT] = {WGB_FMT_Q4_0, WGB_FMT_Q8_0, WGB_FMT_Q4_K, WGB_FMT_Q6_K, WGB_FMT_Q5_K};
+static const char *const k_q8_dot[WGB_Q8F_COUNT] = {"q8dot_q4_0", "q8dot_q8_0", "q8dot_q4_k", "q8dot_q6_k",
+                                                    "q8dot_q5_k"};
+/* what a format's file needs in front besides lib_q8_x, or NULL */
+static const char *const k_q8_extra[WGB_Q8F_COUNT] = {"lib_q4_0_int8", NULL, "lib_k_scales", NULL, "lib_k_scales"};
+/* The fused q/k/v kernel's (q and k, v) int8 formats of each WGB_QKV_FMT_*. */
+static const int k_qkv_fmt[WGB_QKV_FMT_COUNT][2] = {{WGB_Q8F_Q4_0, WGB_Q8F_Q4_0}, {WGB_Q8F_Q8_0, WGB_Q8F_Q8_0},
+                                                    {WGB_Q8F_Q4_K, WGB_Q8F_Q4_K}, {WGB_Q8F_Q6_K, WGB_Q8F_Q6_K},
+                                                    {WGB_Q8F_Q5_K, WGB_Q8F_Q5_K}, {WGB_Q8F_Q4_K, WGB_Q8F_Q6_K},
+                                                    {WGB_Q8F_Q5_K, WGB_Q8F_Q6_K}};
+
+/* The int8 kernels' shapes as WGSL declarations (see wgpu_pipelines.h). */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define Q8_QUANT_SHAPE "const WG: u32 = " STR(WGB_Q8_QUANT_WG) "u;\n"
+#define Q8_SHAPE "const WG: u32 = " STR(WGB_Q8_WG) "u;\nconst ROWS: u32 = " STR(WGB_Q8_ROWS) "u;\n"
+#define Q8_SW_SHAPE                                                                                                    \
+    "const TPR: u32 = " STR(WGB_Q8_SW_TPR) "u;\nconst RG: u32 = " STR(WGB_Q8_SW_RG) "u;\nconst ROWS: u32 = " STR(     \
+        WGB_Q8_ROWS) "u;\n"
+#define Q8_NT_SHAPE                                                                                                    \
+    "const TPR: u32 = " STR(WGB_Q8_NT_TPR) "u;\nconst RG: u32 = " STR(WGB_Q8_NT_RG) "u;\nconst NT: u32 = " STR(      \
+        WGB_Q8_NT) "u;\n"
+
 /* How a kernel is put together: body file, storage bindings ('r' read-only, 'w' read-write,
  * in binding order from 1) and the size of its parameter block. */
 typedef struct {
@@ -41,6 +85,9 @@ typedef struct {
     const char *prefix;      /* WGSL put in front of the body (type aliases), or NULL */
     bool needs_f16;          /* built only on devices with shader-f16 */
     const char *lib;         /* kernel files of shared functions put in front of the body (space-separated), or NULL */
+    const char *consts;      /* WGSL const declarations put in front (the int8 kernels' shapes), or NULL */
+    int q8;                  /* an int8 kernel: 1 + its int8 format (WGB_Q8F_*), whose files go in front too; else 0 */
+    int v8;                  /* the fused q/k/v kernel: 1 + v's int8 format (see lib_q8_v_same.wgsl); else 0 */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
@@ -50,12 +97,44 @@ typedef struct {
 #define LIB_Q8 "lib_q8_round"
 #define LIB_Q4 "lib_q4_0_int8"
 #define LIB_ROPE "lib_rope"
-#define LIB_Q4_ROPE "lib_q4_0_int8 lib_rope"
 #define LIB_Q8_ROPE "lib_q8_round lib_rope"
-#define LIB_Q4_NT "lib_q4_0_int8 lib_q4_0_nt"
+#define LIB_NT "lib_q8_nt"
+
+/* The int8 kernels: one body per idea, for each int8 format. */
+static kernel_spec q8_spec_of(int k) {
+    static const char *const kv_neox[2] = {KV_F32 ROPE_NEOX, KV_F16 ROPE_NEOX};
+    static const char *const kv_adj[2] = {KV_F32 ROPE_ADJACENT, KV_F16 ROPE_ADJACENT};
+    if (k >= WGB_K_Q8_QKV) {
+        const int v = (k - WGB_K_Q8_QKV) % WGB_QKV_VARIANTS, h = (v & WGB_QKV_F16) != 0;
+        const int *f = k_qkv_fmt[(k - WGB_K_Q8_QKV) / WGB_QKV_VARIANTS];
+        /* the rope style is a constant of the kernel, so the adjacent-pairs one pays nothing for NeoX */
+        return (kernel_spec){.body = "matvec_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
+                             .has_subgroup_entry = true, .prefix = v & WGB_QKV_NEOX ? kv_neox[h] : kv_adj[h],
+                             .consts = Q8_SHAPE, .needs_f16 = h, .lib = LIB_ROPE,
+                             .q8 = 1 + f[0], .v8 = 1 + f[1]};
+    }
+    if (k >= WGB_K_Q8_NT_QKV)
+        return (kernel_spec){.body = "matvec_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1, .params_last = true,
+                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
+                             .q8 = 1 + k - WGB_K_Q8_NT_QKV};
+    if (k >= WGB_K_Q8_NT_SWIGLU)
+        return (kernel_spec){.body = "matvec_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
+                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
+                             .q8 = 1 + k - WGB_K_Q8_NT_SWIGLU};
+    if (k >= WGB_K_Q8_NT)
+        return (kernel_spec){.body = "matvec_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
+                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
+                             .q8 = 1 + k - WGB_K_Q8_NT};
+    if (k >= WGB_K_Q8_SWIGLU)
+        return (kernel_spec){.body = "matvec_q8_swiglu", .access = "rrrrw", .param_slots = 1, .consts = Q8_SW_SHAPE,
+                             .q8 = 1 + k - WGB_K_Q8_SWIGLU};
+    return (kernel_spec){.body = "matvec_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
+                         .has_subgroup_entry = true, .consts = Q8_SHAPE, .q8 = 1 + k - WGB_K_Q8_MATVEC};
+}
 
 static kernel_spec spec_of(int k, int *fmt) {
     *fmt = -1;
+    if (k >= WGB_K_Q8_MATVEC) return q8_spec_of(k);
     if (k < WGB_K_MATMUL) {
         *fmt = k - WGB_K_MATVEC;
         return (kernel_spec){.body = "matvec", .access = "rrw", .param_slots = 1};
@@ -68,20 +147,25 @@ static kernel_spec spec_of(int k, int *fmt) {
         *fmt = k - WGB_K_GET_ROWS;
         return (kernel_spec){.body = "get_rows", .access = "rw", .param_slots = 2};
     }
+    if (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST) {
+        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q4_0_int8 lib_q8_batch"};
+        wgb_q8_batch_spec(k - WGB_K_Q8_BATCH, &s.body, &s.access, &s.prefix);
+        return s;
+    }
     switch (k) {
     case WGB_K_RMS_NORM: return (kernel_spec){.body = "rms_norm", .access = "rrw", .param_slots = 1};
     case WGB_K_ROPE: return (kernel_spec){.body = "rope", .access = "w", .param_slots = 3, .lib = LIB_ROPE};
     case WGB_K_KV_STORE: return (kernel_spec){.body = "kv_store", .access = "rrww", .param_slots = 1, .prefix = KV_F32};
     case WGB_K_ATTENTION:
         return (kernel_spec){
-            .body = "attention", .access = "rrrwwww", .param_slots = 5, .prefix = KV_F32, .has_subgroup_variant = true,
+            .body = "attention", .access = "rrrwwww", .param_slots = 7, .prefix = KV_F32, .has_subgroup_variant = true,
             .lib = LIB_Q8_ROPE};
     case WGB_K_KV_STORE_ROWS:
         return (kernel_spec){
-            .body = "kv_store_rows", .access = "rrww", .param_slots = 5, .prefix = KV_F32, .lib = LIB_ROPE};
+            .body = "kv_store_rows", .access = "rrww", .param_slots = 7, .prefix = KV_F32, .lib = LIB_ROPE};
     case WGB_K_KV_STORE_ROWS_F16:
         return (kernel_spec){
-            .body = "kv_store_rows", .access = "rrww", .param_slots = 5, .prefix = KV_F16, .needs_f16 = true,
+            .body = "kv_store_rows", .access = "rrww", .param_slots = 7, .prefix = KV_F16, .needs_f16 = true,
             .lib = LIB_ROPE};
     case WGB_K_KV_STORE_F16:
         return (kernel_spec){
@@ -89,7 +173,7 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_ATTENTION_F16:
         return (kernel_spec){.body = "attention",
                              .access = "rrrwwww",
-                             .param_slots = 5,
+                             .param_slots = 7,
                              .prefix = KV_F16,
                              .needs_f16 = true,
                              .has_subgroup_variant = true,
@@ -101,37 +185,10 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_COPY: return (kernel_spec){.body = "copy", .access = "rw", .param_slots = 1};
     case WGB_K_QUANTIZE_X_Q8:
         return (kernel_spec){
-            .body = "quantize_x_q8", .access = "rww", .param_slots = 1, .params_last = true, .lib = LIB_Q8};
-    case WGB_K_MATVEC_Q4_0_Q8:
-        return (kernel_spec){.body = "matvec_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
-                             .has_subgroup_entry = true, .lib = LIB_Q4};
+            .body = "quantize_x_q8", .access = "rww", .param_slots = 1, .params_last = true, .lib = LIB_Q8,
+            .consts = Q8_QUANT_SHAPE};
     case WGB_K_RMS_NORM_Q8:
         return (kernel_spec){.body = "rms_norm_q8", .access = "rrwww", .param_slots = 1, .lib = LIB_Q8};
-    case WGB_K_MATVEC_Q4_0_Q8_NT:
-        return (kernel_spec){
-            .body = "matvec_q4_0_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
-            .has_subgroup_variant = true, .lib = LIB_Q4_NT};
-    case WGB_K_MATVEC_Q4_0_Q8_NT_QKV:
-        return (kernel_spec){.body = "matvec_q4_0_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1,
-                             .params_last = true, .has_subgroup_variant = true, .lib = LIB_Q4_NT};
-    case WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU:
-        return (kernel_spec){.body = "matvec_q4_0_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
-                             .has_subgroup_variant = true, .lib = LIB_Q4_NT};
-    case WGB_K_MATVEC_Q4_0_Q8_SWIGLU:
-        return (kernel_spec){.body = "matvec_q4_0_q8_swiglu", .access = "rrrrw", .param_slots = 1, .lib = LIB_Q4};
-    /* the rope style is a constant of the kernel, so the adjacent-pairs one pays nothing for NeoX */
-    case WGB_K_MATVEC_Q4_0_Q8_QKV:
-    case WGB_K_MATVEC_Q4_0_Q8_QKV_NEOX:
-        return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
-                             .has_subgroup_entry = true,
-                             .prefix = k == WGB_K_MATVEC_Q4_0_Q8_QKV ? KV_F32 ROPE_ADJACENT : KV_F32 ROPE_NEOX,
-                             .lib = LIB_Q4_ROPE};
-    case WGB_K_MATVEC_Q4_0_Q8_QKV_F16:
-    case WGB_K_MATVEC_Q4_0_Q8_QKV_F16_NEOX:
-        return (kernel_spec){.body = "matvec_q4_0_q8_qkv", .access = "rrrrrwww", .param_slots = 3,
-                             .has_subgroup_entry = true,
-                             .prefix = k == WGB_K_MATVEC_Q4_0_Q8_QKV_F16 ? KV_F16 ROPE_ADJACENT : KV_F16 ROPE_NEOX,
-                             .needs_f16 = true, .lib = LIB_Q4_ROPE};
     case WGB_K_MATMUL_Q4_0_Q8:
         return (kernel_spec){
             .body = "matmul_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true, .lib = LIB_Q4};
@@ -227,12 +284,77 @@ static bool pop_scope(wg_device *d, const char *what, char *err, size_t err_size
     return ok;
 }
 
+/* *text = head + *text (head NULL: unchanged); false with a message (text freed) if out of memory. */
+static bool prepend(char **text, const char *head, char *err, size_t err_size) {
+    if (!head) return true;
+    char *t = malloc(strlen(head) + strlen(*text) + 2);
+    if (!t) {
+        free(*text);
+        *text = NULL;
+        snprintf(err, err_size, "out of memory");
+        return false;
+    }
+    sprintf(t, "%s\n%s", head, *text);
+    free(*text);
+    *text = t;
+    return true;
+}
+
+/* The kernel files named in `list` (space-separated, or NULL) put in front of *text; false
+ * with a message (text freed) when one is missing. */
+static bool prepend_libs(char **text, const char *list, char *err, size_t err_size) {
+    for (const char *l = list; l && *l;) {
+        size_t len = strcspn(l, " ");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), l);
+        l += len + (l[len] == ' ');
+        char *lib = load_kernel(name, err, err_size);
+        bool ok = lib && prepend(text, lib, err, err_size);
+        free(lib);
+        if (!ok) {
+            free(*text);
+            *text = NULL;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Every `from` in text replaced by `to`, of the same length. */
+static void rename_all(char *text, const char *from, const char *to) {
+    const size_t n = strlen(from);
+    for (char *p = text; (p = strstr(p, from)) != NULL; p += n) memcpy(p, to, n);
+}
+
+/* The fused q/k/v kernel's v8_ functions (lib_q8_v_same.wgsl) for v of int8 format f_v,
+ * q and k of f_qk: aliases of the q8_ ones, or f_v's q8dot file renamed. */
+static bool prepend_v8(char **text, int f_qk, int f_v, char *err, size_t err_size) {
+    if (f_v == f_qk) return prepend_libs(text, "lib_q8_v_same", err, err_size);
+    char *lib = load_kernel(k_q8_dot[f_v], err, err_size);
+    if (!lib) {
+        free(*text);
+        *text = NULL;
+        return false;
+    }
+    rename_all(lib, "q8_", "v8_");
+    rename_all(lib, "Q8", "V8");
+    bool ok = prepend(text, lib, err, err_size);
+    free(lib);
+    /* what v's file needs, where q and k do not bring it */
+    const char *extra = k_q8_extra[f_v], *have = k_q8_extra[f_qk];
+    return ok && (!extra || (have && strcmp(extra, have) == 0) || prepend_libs(text, extra, err, err_size));
+}
+
 static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, char *err, size_t err_size) {
     const wg_wgpu *api = d->api;
     int fmt;
     kernel_spec s = spec_of(k, &fmt);
     char label[64];
     if (fmt >= 0) snprintf(label, sizeof label, "%s_%s", s.body, k_fmt_names[fmt]);
+    else if (s.q8) /* matvec_q8_swiglu of Q4_K: matvec_q4_k_q8_swiglu; a v of another format: ..._v_q6_k */
+        snprintf(label, sizeof label, "matvec_%s_q8%s%s%s%s", k_fmt_names[k_q8_fmt[s.q8 - 1]],
+                 s.body + strlen("matvec_q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
+                 s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
     else snprintf(label, sizeof label, "%s%s", s.body, s.needs_f16 ? "_f16" : "");
 
     char *body = load_kernel(s.body, err, err_size);
@@ -259,32 +381,14 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         free(body);
         if (!text) return false;
     }
-    /* the libraries named in s.lib (space-separated), each put in front */
-    for (const char *l = s.lib; l && *l;) {
-        size_t len = strcspn(l, " ");
-        char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), l);
-        l += len + (l[len] == ' ');
-        char *lib = load_kernel(name, err, err_size);
-        char *t = lib ? malloc(strlen(lib) + strlen(text) + 2) : NULL;
-        if (t) sprintf(t, "%s\n%s", lib, text);
-        else if (lib) snprintf(err, err_size, "out of memory");
-        free(lib);
-        free(text);
-        if (!t) return false;
-        text = t;
-    }
-    if (s.prefix) { /* first: `enable` directives must precede everything */
-        char *t = malloc(strlen(s.prefix) + strlen(text) + 1);
-        if (!t) {
-            free(text);
-            snprintf(err, err_size, "out of memory");
-            return false;
-        }
-        sprintf(t, "%s%s", s.prefix, text);
-        free(text);
-        text = t;
-    }
+    /* the libraries named in s.lib and the int8 format's files, each put in front */
+    if (!prepend_libs(&text, s.lib, err, err_size) ||
+        (s.q8 && (!prepend_libs(&text, "lib_q8_x", err, err_size) ||
+                  !prepend_libs(&text, k_q8_extra[s.q8 - 1], err, err_size) ||
+                  !prepend_libs(&text, k_q8_dot[s.q8 - 1], err, err_size))) ||
+        (s.v8 && !prepend_v8(&text, s.q8 - 1, s.v8 - 1, err, err_size)) || !prepend(&text, s.consts, err, err_size))
+        return false;
+    if (!prepend(&text, s.prefix, err, err_size)) return false; /* first: `enable` directives must precede everything */
     const bool use_subgroups = s.has_subgroup_entry && subgroups;
     if (((s.has_subgroup_entry || s.has_subgroup_variant) && !subgroups && !cut_subgroups(text)) ||
         (s.has_subgroup_variant && subgroups && !cut_fallback(text))) {
@@ -360,7 +464,9 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
 
 bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines *p, char *err, size_t err_size) {
     memset(p, 0, sizeof *p);
-    for (int k = 0; k < WGB_K_COUNT; k++) {
+    p->subgroups = subgroups;
+    p->f16 = f16;
+    for (int k = 0; k < WGB_K_Q8_MATVEC; k++) { /* the int8 kernels come after, per format */
         int fmt;
         if (spec_of(k, &fmt).needs_f16 && !f16) continue;
         if (!build_one(d, k, subgroups, &p->k[k], err, err_size)) {
@@ -371,10 +477,33 @@ bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines 
     return true;
 }
 
+/* Kernel k unless it is built or needs what the device lacks. */
+static bool build_missing(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size) {
+    int fmt;
+    if (p->k[k].pipe || (spec_of(k, &fmt).needs_f16 && !p->f16)) return true;
+    return build_one(d, k, p->subgroups, &p->k[k], err, err_size);
+}
+
+bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size) {
+    if (f < 0 || f >= WGB_Q8F_COUNT) return false;
+    if (p->q8_built[f]) return true;
+    static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV};
+    for (size_t i = 0; i < sizeof family / sizeof family[0]; i++)
+        if (!build_missing(d, p, family[i] + f, err, err_size)) return false;
+    p->q8_built[f] = true;
+    for (int q = 0; q < WGB_QKV_FMT_COUNT; q++) {
+        if (!p->q8_built[k_qkv_fmt[q][0]] || !p->q8_built[k_qkv_fmt[q][1]]) continue;
+        for (int v = 0; v < WGB_QKV_VARIANTS; v++)
+            if (!build_missing(d, p, WGB_K_Q8_QKV + WGB_QKV_VARIANTS * q + v, err, err_size)) return false;
+    }
+    return true;
+}
+
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p) {
     for (int k = 0; k < WGB_K_COUNT; k++) {
         if (p->k[k].pipe) d->api->ComputePipelineRelease(p->k[k].pipe);
         if (p->k[k].layout) d->api->BindGroupLayoutRelease(p->k[k].layout);
     }
-    memset(p, 0, sizeof *p);
+    memset(p->k, 0, sizeof p->k);
+    memset(p->q8_built, 0, sizeof p->q8_built);
 }

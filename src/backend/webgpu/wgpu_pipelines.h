@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "backend/webgpu/wgpu_device.h"
+#include "backend/webgpu/wgpu_q8_batch.h"
 
 /* Weight formats, in the order of the per-format kernels below. */
 enum {
@@ -36,6 +37,27 @@ enum {
     WGB_FMT_COUNT
 };
 
+/* Weight formats with int8 kernels (kernels/q8dot_<fmt>.wgsl), in this order. */
+enum { WGB_Q8F_Q4_0, WGB_Q8F_Q8_0, WGB_Q8F_Q4_K, WGB_Q8F_Q6_K, WGB_Q8F_Q5_K, WGB_Q8F_COUNT };
+/* Weight formats of the fused q/k/v kernel: each int8 format (WGB_Q8F_*) for all three
+ * matrices, then q and k in Q4_K or Q5_K with v in Q6_K (the layers of Q4_K_M and Q5_K_M
+ * files that give attn_v more bits). */
+enum { WGB_QKV_FMT_Q4_K_V_Q6_K = WGB_Q8F_COUNT, WGB_QKV_FMT_Q5_K_V_Q6_K, WGB_QKV_FMT_COUNT };
+/* Variants of the fused q/k/v kernel: f16 KV cache, NeoX-style rope. */
+enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
+
+/* Shapes of the int8 kernels (declared as WGSL consts in front of them, see above).
+ * Tuning (H200, Llama-2-7B shapes, Q4_0): WG 128 / ROWS 4 is best over a whole layer; WG 64 /
+ * ROWS 4 is 5-9% faster on 11008 x 4096 and 32000 x 4096 but 27% slower on 4096 x 11008. */
+#define WGB_Q8_QUANT_WG 256 /* quantize_x_q8: invocations a workgroup, one packed word (4 elements) each */
+#define WGB_Q8_WG 128    /* matvec_q8, matvec_q8_qkv: invocations a workgroup */
+#define WGB_Q8_ROWS 4    /* their rows a workgroup (qkv: 4, two rotated pairs); matvec_q8_swiglu: rows a group */
+#define WGB_Q8_SW_TPR 32 /* matvec_q8_swiglu: threads of a row group */
+#define WGB_Q8_SW_RG 4   /* matvec_q8_swiglu: row groups a workgroup */
+#define WGB_Q8_NT_TPR 32 /* lib_q8_nt.wgsl: threads of a row group */
+#define WGB_Q8_NT_RG 8   /* lib_q8_nt.wgsl: row groups a workgroup (two rows each; nt_swiglu: one of each matrix) */
+#define WGB_Q8_NT 8      /* lib_q8_nt.wgsl: tokens a dispatch */
+
 typedef enum wgb_kernel {
     WGB_K_MATVEC,                            /* + format */
     WGB_K_MATMUL = WGB_K_MATVEC + WGB_FMT_COUNT, /* + format */
@@ -49,23 +71,23 @@ typedef enum wgb_kernel {
     WGB_K_ADD,
     WGB_K_COPY,
     WGB_K_ARGMAX,
-    WGB_K_QUANTIZE_X_Q8,   /* decode x -> int8 blocks, for the Q4_0 x int8 matvec */
-    WGB_K_MATVEC_Q4_0_Q8,
+    WGB_K_QUANTIZE_X_Q8,          /* decode x -> int8 blocks, for the int8 products */
     WGB_K_RMS_NORM_Q8,            /* decode: RMSNorm that also writes the int8 x */
-    WGB_K_MATVEC_Q4_0_Q8_SWIGLU,  /* decode: silu(Wg x) * (Wu x) in one dispatch */
-    WGB_K_MATVEC_Q4_0_Q8_NT,      /* batched decode: a few tokens per weight read */
     WGB_K_KV_STORE_F16,           /* kv_store and attention over an f16 KV cache (shader-f16) */
     WGB_K_ATTENTION_F16,
-    WGB_K_MATVEC_Q4_0_Q8_QKV,     /* decode: q, k, v products, rope and KV store in one dispatch */
-    WGB_K_MATVEC_Q4_0_Q8_QKV_F16, /* the same into an f16 KV cache */
     WGB_K_KV_STORE_ROWS,          /* batched decode: each token's k, v into its sequence's caches */
     WGB_K_KV_STORE_ROWS_F16,
     WGB_K_MATMUL_Q4_0_Q8,         /* prompts: Q4_0 tiles times int8 x */
-    WGB_K_MATVEC_Q4_0_Q8_NT_SWIGLU, /* batched decode: silu(Wg x) * (Wu x) for a few tokens */
-    WGB_K_MATVEC_Q4_0_Q8_NT_QKV,    /* batched decode: q, k, v products for a few tokens */
-    WGB_K_MATVEC_Q4_0_Q8_QKV_NEOX,  /* WGB_K_MATVEC_Q4_0_Q8_QKV(_F16) with NeoX-style rope */
-    WGB_K_MATVEC_Q4_0_Q8_QKV_F16_NEOX,
-    WGB_K_COUNT
+    WGB_K_Q8_BATCH, /* batched decode, 9-64 tokens: + tile * WGB_Q8_BATCH_MODES + mode (wgpu_q8_batch.h) */
+    WGB_K_Q8_BATCH_LAST = WGB_K_Q8_BATCH + WGB_Q8_BATCH_KERNELS - 1,
+    WGB_K_Q8_MATVEC,                                   /* one token, + int8 format (WGB_Q8F_*) */
+    WGB_K_Q8_SWIGLU = WGB_K_Q8_MATVEC + WGB_Q8F_COUNT, /* one token: silu(Wg x) * (Wu x), + format */
+    WGB_K_Q8_NT = WGB_K_Q8_SWIGLU + WGB_Q8F_COUNT,     /* a few tokens per weight read, + format */
+    WGB_K_Q8_NT_SWIGLU = WGB_K_Q8_NT + WGB_Q8F_COUNT,  /* a few tokens: silu(Wg x) * (Wu x), + format */
+    WGB_K_Q8_NT_QKV = WGB_K_Q8_NT_SWIGLU + WGB_Q8F_COUNT, /* a few tokens: q, k, v products, + format */
+    /* one token: q, k, v products, rope and KV store; + WGB_QKV_VARIANTS * WGB_QKV_FMT_* + variant */
+    WGB_K_Q8_QKV = WGB_K_Q8_NT_QKV + WGB_Q8F_COUNT,
+    WGB_K_COUNT = WGB_K_Q8_QKV + WGB_QKV_VARIANTS * WGB_QKV_FMT_COUNT
 } wgb_kernel;
 
 /* Bytes of one parameter slot: the largest minUniformBufferOffsetAlignment WebGPU allows. */
@@ -85,17 +107,32 @@ typedef struct wgb_pipeline {
 
 typedef struct wgb_pipelines {
     wgb_pipeline k[WGB_K_COUNT];
+    bool subgroups, f16;            /* as wgb_pipelines_create was asked */
+    bool q8_built[WGB_Q8F_COUNT];   /* the int8 kernels of each int8 format (wgb_pipelines_add_q8) */
 } wgb_pipelines;
 
 /* Format index of a weight type (wg_type), or -1 if the backend has no kernels for it. */
 int wgb_format_of(uint32_t type);
+/* Int8 format index (WGB_Q8F_*) of a weight type, or -1 if it has no int8 kernels. */
+int wgb_q8_format_of(uint32_t type);
+/* The fused q/k/v kernel's format (WGB_QKV_FMT_*) for q and k of int8 format f_qk and v of
+ * f_v, or -1 if there is none. */
+int wgb_qkv_format_of(int f_qk, int f_v);
+/* Row lengths the int8 kernels of int8 format f take are multiples of this (32 or 256). */
+int64_t wgb_q8_row_multiple(int f);
 
-/* Builds every pipeline; false with the failing kernel and the compiler's message in err.
+/* Builds every pipeline but the int8 kernels of each format (wgb_pipelines_add_q8); false
+ * with the failing kernel and the compiler's message in err.
  * `subgroups`: use the subgroup entry points where a kernel has them (the device must
  * have the subgroups feature); otherwise their code is cut out of the kernel text.
  * `f16`: also the f16 KV cache kernels (the device must have shader-f16); without it
  * their pipelines stay empty. */
 bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines *p, char *err, size_t err_size);
+/* The int8 kernels of int8 format f (WGB_Q8F_*), and the fused q/k/v kernels of the format
+ * pairs whose formats are now both built: built when the first weight of the format is
+ * loaded (a model needs one or two formats, and each costs ~10 pipelines at start). True
+ * if they exist; false with the compiler's message. */
+bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size);
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p);
 
 #endif

@@ -1,10 +1,10 @@
-// matvec_q4_0_q8_nt: Y = W X for a Q4_0 weight matrix and a few tokens (2 to NT) at
-// once: the batched decode step of several sequences. Like matvec_q4_0_q8.wgsl (see there
-// for the dispatch), but each weight block is decoded once and dotted with every token's x,
+// matvec_q8_nt: Y = W X for a quantized weight matrix and a few tokens (2 to NT) at
+// once: the batched decode step of several sequences. Like matvec_q8.wgsl (see there
+// for the dispatch), but each weight unit is decoded once and dotted with every token's x,
 // so the weights are read once per step instead of once per token; the tiled matmul would
-// leave most of the GPU idle at such small batches. The work is lib_q4_0_nt.wgsl's (put in
-// front, with lib_q4_0_int8.wgsl); group g of workgroup wg owns rows 2 (RG wg + g) and the
-// one after.
+// leave most of the GPU idle at such small batches. The work is lib_q8_nt.wgsl's (put in
+// front, after the format's q8dot_<fmt>.wgsl); group g of workgroup wg owns rows 2 (RG wg + g)
+// and the one after.
 //
 // Bindings: 0 w; 1 xq (k / 4 words per token, read as vec4s); 2 xs (k / 32 scales per token), tokens
 // x_tok0 .. x_tok0 + n - 1 used;
@@ -28,9 +28,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-fn load_w(sel: u32, which: u32, g: u32) -> array<u32, 5> {
-    let o = q4_0_word(g);
-    return array<u32, 5>(w[o], w[o + 1u], w[o + 2u], w[o + 3u], w[o + 4u]);
+fn wword(sel: u32, o: u32) -> u32 {
+    return w[o];
 }
 
 // Thread t < 2 NT of a group writes row row0 + t % 2 of token t / 2 from the group's sums.
@@ -48,7 +47,7 @@ fn run(wid: u32, li: u32, sgs: u32) {
     let t = li % TPR;
     let row0 = (wid * RG + grp) * 2u;
     let live = row0 < params.m; // not a return: the tree's barriers need every thread
-    let s = group_sums(dots(0u, row0, min(row0 + 1u, params.m - 1u), t, live), grp, t, sgs);
+    let s = group_sums(dots(0u, 0u, row0, min(row0 + 1u, params.m - 1u), t, live), grp, t, sgs);
     if (live && t < 2u * NT) {
         put(row0, t, token_sum(s, t / 2u));
     }

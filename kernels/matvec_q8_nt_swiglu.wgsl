@@ -1,11 +1,11 @@
-// matvec_q4_0_q8_nt_swiglu: the feed-forward's first half for a few tokens (2 to NT: the
-// batched decode step of several sequences), Q4_0 weights x int8 activations:
-// y[j][r] = silu(Wg[r] . x[j]) * (Wu[r] . x[j]). As matvec_q4_0_q8_nt.wgsl (see there), but
+// matvec_q8_nt_swiglu: the feed-forward's first half for a few tokens (2 to NT: the
+// batched decode step of several sequences), quantized weights x int8 activations:
+// y[j][r] = silu(Wg[r] . x[j]) * (Wu[r] . x[j]). As matvec_q8_nt.wgsl (see there), but
 // each group owns one row of both matrices (group g of workgroup wg: row RG wg + g; two blocks
 // per step, as there: more would cost occupancy), so the SwiGLU needs no gate and up buffers
-// and no extra dispatch. lib_q4_0_int8.wgsl and lib_q4_0_nt.wgsl are put in front.
+// and no extra dispatch. The format's q8dot_<fmt>.wgsl and lib_q8_nt.wgsl are put in front.
 //
-// Bindings: 0 params; 1 Wg, 2 Wu (rows of k / 32 Q4_0 blocks); 3 xq (k / 4 words per token,
+// Bindings: 0 params; 1 Wg, 2 Wu (the rows); 3 xq (k / 4 words per token,
 // read as vec4s), 4 xs (k / 32 scales per token), tokens x_tok0 .. x_tok0 + n - 1;
 // 5 y (token j, row r at y[y_off + j * y_stride + r]).
 
@@ -27,13 +27,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read> xs: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-// The group's first rows come from Wg, its second from Wu (the same row).
-fn load_w(sel: u32, which: u32, g: u32) -> array<u32, 5> {
-    let o = q4_0_word(g);
-    if (which == 0u) {
-        return array<u32, 5>(wg_[o], wg_[o + 1u], wg_[o + 2u], wg_[o + 3u], wg_[o + 4u]);
+// Word o of Wg (sel 0) or Wu (1).
+fn wword(sel: u32, o: u32) -> u32 {
+    if (sel == 0u) {
+        return wg_[o];
     }
-    return array<u32, 5>(wu_[o], wu_[o + 1u], wu_[o + 2u], wu_[o + 3u], wu_[o + 4u]);
+    return wu_[o];
 }
 
 // Thread t < NT of a group writes its row of token t: v = (gate, up).
@@ -49,7 +48,7 @@ fn run(wid: u32, li: u32, sgs: u32) {
     let t = li % TPR;
     let row = wid * RG + grp;
     let live = row < params.m; // not a return: the tree's barriers need every thread
-    let s = group_sums(dots(0u, row, row, t, live), grp, t, sgs);
+    let s = group_sums(dots(0u, 1u, row, row, t, live), grp, t, sgs);
     if (live && t < NT) {
         put(row, t, token_sum(s, t));
     }

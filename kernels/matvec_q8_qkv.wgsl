@@ -1,8 +1,11 @@
-// matvec_q4_0_q8_qkv: one decode token's attention inputs in one dispatch: q = Wq x,
-// k = Wk x, v = Wv x (Q4_0 weights, x as int8 blocks from quantize_x_q8.wgsl or
-// rms_norm_q8.wgsl), rotary embedding of q and k at position pos, and k, v stored into
-// the KV caches at row pos. Equal to matvec_q4_0_q8.wgsl three times, then rope.wgsl
-// twice and kv_store.wgsl (same dot products, reduction order and angle arithmetic).
+// matvec_q8_qkv: one decode token's attention inputs in one dispatch: q = Wq x,
+// k = Wk x, v = Wv x (quantized weights: q and k of one format, decoded by the
+// q8dot_<fmt>.wgsl put in front, v of that format or another (Q4_K_M files: Q6_K in some
+// layers), through the v8_ names, see lib_q8_v_same.wgsl; x as int8 blocks from
+// quantize_x_q8.wgsl or rms_norm_q8.wgsl), rotary embedding
+// of q and k at position pos, and k, v stored into the KV caches at row pos. Equal to
+// matvec_q8.wgsl three times, then rope.wgsl twice and kv_store.wgsl (same dot products,
+// reduction order and angle arithmetic). WG and ROWS: declared in front by the host.
 //
 // Rows are numbered over q, then k, then v (m_q + 2 m_kv in all); a workgroup owns ROWS
 // (4) consecutive rows. head_dim is a multiple of 4, so a workgroup stays inside one of
@@ -15,13 +18,13 @@
 //
 // Bindings (group 0):
 //   0 params: uniform Params (below)
-//   1 wq, 2 wk, 3 wv: array<u32>, read   Q4_0 rows as in matvec_q4_0_q8.wgsl (one binding each)
+//   1 wq, 2 wk, 3 wv: array<u32>, read   rows as in matvec_q8.wgsl (one binding each)
 //   4 xq: array<vec4<u32>>, read         k / 4 words of int8 x (read 4 words at a time)
 //   5 xs: array<f32>, read               k / 32 scales of x
 //   6 q:  array<f32>, read_write         q[r] for r < m_q
 //   7 kc, 8 vc: array<KVS>, read_write   kc[k_dst + r], vc[v_dst + r] for r < m_kv
 // KVS: the caches' element type, f32 or f16, and NEOX (declared in front of this file by the host).
-// Dispatch: groups = (m_q + 2 m_kv) / ROWS, laid out as in matvec_q4_0_q8.wgsl.
+// Dispatch: groups = (m_q + 2 m_kv) / ROWS, laid out as in matvec_q8.wgsl.
 //
 // Entry points: `main` (workgroup-memory reduction) and `main_subgroup` (subgroupAdd,
 // between the SUBGROUPS-BEGIN/END markers, cut out by the host without the feature).
@@ -52,60 +55,58 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> kc: array<KVS>;
 @group(0) @binding(8) var<storage, read_write> vc: array<KVS>;
 
-const WG: u32 = 128u;
-const ROWS: u32 = 4u;
+const_assert ROWS == 4u; // the slots of two rotated pairs (finish, slot_row)
 
 var<workgroup> partial: array<f32, WG * ROWS>;
 
-// Weight words w0..w4 of Q4_0 block g (see matvec_q4_0_q8.wgsl) times the x block with
-// int8 words xa (elements 0..15), xb (16..31), 8 * element sum xsum8 and scale dx.
-fn block_dot(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32, xa: vec4<u32>, xb: vec4<u32>, xsum8: i32,
-             dx: f32) -> f32 {
-    let blk = q4_0_unpack(w0, w1, w2, w3, w4, g);
-    return f32(q4_0_dot(blk, xa, xb) - xsum8) * (blk.d * dx);
+// Word o of matrix sel (0 q, 1 k, 2 v; the same for the whole workgroup, so the branch is too).
+fn wword(sel: u32, o: u32) -> u32 {
+    if (sel == 0u) {
+        return wq[o];
+    }
+    if (sel == 1u) {
+        return wk[o];
+    }
+    return wv[o];
+}
+
+fn row_dot(which: u32, row: u32, u: u32, nu: u32, x: Q8X) -> f32 {
+    return q8_dot(q8_unpack(q8_load(which, row, u, nu), row, u, nu), x);
 }
 
 // Partial dot products of invocation t for rows lr0 .. lr0 + ROWS - 1 of matrix `which`
-// (0 q, 1 k, 2 v; uniform over the workgroup, so the branch on it is too): the order of
-// matvec_q4_0_q8.wgsl's partial_dots.
-// Block g of row-matrix `which` times the x block (uniform branch on which).
-fn dot_row(which: u32, g: u32, xa: vec4<u32>, xb: vec4<u32>, xsum8: i32, dx: f32) -> f32 {
-    let base = q4_0_word(g);
-    if (which == 0u) {
-        return block_dot(wq[base], wq[base + 1u], wq[base + 2u], wq[base + 3u], wq[base + 4u], g, xa, xb, xsum8, dx);
-    } else if (which == 1u) {
-        return block_dot(wk[base], wk[base + 1u], wk[base + 2u], wk[base + 3u], wk[base + 4u], g, xa, xb, xsum8, dx);
-    }
-    return block_dot(wv[base], wv[base + 1u], wv[base + 2u], wv[base + 3u], wv[base + 4u], g, xa, xb, xsum8, dx);
-}
-
+// (0 q, 1 k, 2 v): the order of matvec_q8.wgsl's partial_dots. v's units may be of another
+// format (v8_, see lib_q8_v_same.wgsl).
 fn partial_dots(which: u32, lr0: u32, t: u32) -> array<f32, ROWS> {
-    let nb = params.k / 32u;
+    let nu = params.k / 32u;
     var acc: array<f32, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
     }
-    if (permuted(which, lr0)) {
-        // slot r computes row rb + (r >> 1) + (r & 1) * half_dims (see slot_row)
-        let rb = slot_row(which, lr0);
-        for (var b = t; b < nb; b += WG) {
-            let xa = xq[b * 2u];
-            let xb = xq[b * 2u + 1u];
-            let dx = xs[b];
-            let xsum8 = q8_sum8(xa, xb);
+    if (which == 2u) {
+        for (var u = t; u < nu; u += WG) {
+            let x = v8_x(0u, 0u, u);
             for (var r = 0u; r < ROWS; r++) {
-                acc[r] += dot_row(which, (rb + (r >> 1u) + (r & 1u) * params.half_dims) * nb + b, xa, xb, xsum8, dx);
+                acc[r] += v8_dot(v8_unpack(v8_load(2u, lr0 + r, u, nu), lr0 + r, u, nu), x);
             }
         }
         return acc;
     }
-    for (var b = t; b < nb; b += WG) {
-        let xa = xq[b * 2u];
-        let xb = xq[b * 2u + 1u];
-        let dx = xs[b];
-        let xsum8 = q8_sum8(xa, xb);
+    if (permuted(which, lr0)) {
+        // slot r computes row rb + (r >> 1) + (r & 1) * half_dims (see slot_row)
+        let rb = slot_row(which, lr0);
+        for (var u = t; u < nu; u += WG) {
+            let x = q8_x(0u, 0u, u);
+            for (var r = 0u; r < ROWS; r++) {
+                acc[r] += row_dot(which, rb + (r >> 1u) + (r & 1u) * params.half_dims, u, nu, x);
+            }
+        }
+        return acc;
+    }
+    for (var u = t; u < nu; u += WG) {
+        let x = q8_x(0u, 0u, u);
         for (var r = 0u; r < ROWS; r++) {
-            acc[r] += dot_row(which, (lr0 + r) * nb + b, xa, xb, xsum8, dx);
+            acc[r] += row_dot(which, lr0 + r, u, nu, x);
         }
     }
     return acc;

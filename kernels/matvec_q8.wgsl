@@ -1,19 +1,20 @@
-// matvec_q4_0_q8: y = W x for a Q4_0 weight matrix W (m rows, k columns) and one token x
-// that quantize_x_q8.wgsl turned into int8 blocks (xq, xs). Integer dot products per
-// 32-block with dot4I8Packed, one f32 multiply-add per block and row.
+// matvec_q8: y = W x for a quantized weight matrix W (m rows, k columns) and one token x
+// that quantize_x_q8.wgsl turned into int8 blocks (xq, xs). Integer dot products with
+// dot4I8Packed, f32 scale products per 32 elements. The weight format is the one of the
+// q8dot_<fmt>.wgsl put in front (with lib_q8_x.wgsl, the interface); WG and ROWS are
+// declared in front by the host (wgpu_pipelines.h).
 //
 // Bindings (group 0):
-//   0 w:      array<u32>, read        rows of k / 32 Q4_0 blocks, contiguous, row 0 at byte 0
-//                                     (the layout: lib_q4_0_int8.wgsl, put in front of this file)
+//   0 w:      array<u32>, read        the rows, contiguous, row 0 at byte 0
 //   1 xq:     array<vec4<u32>>, read  k / 4 words: int8 x, 4 per word, little-endian (read 4 words at a time)
 //   2 xs:     array<f32>, read        k / 32 scales of x
 //   3 y:      array<f32>, read_write  y[y_off + r] for r < m
 //   4 params: uniform { k: u32, m: u32, y_off: u32, accumulate: u32 }   (k a multiple of 32;
 //             accumulate != 0: y += W x, the residual add fused into the matvec)
 //
-// Workgroup size WG (128), ROWS (4) rows per workgroup. Invocation t takes blocks
+// Workgroup size WG, ROWS rows per workgroup. Invocation t takes units (32 elements)
 // t, t + WG, ... of each of its ROWS rows, so neighbouring invocations read neighbouring
-// blocks (coalesced) and each x block is loaded once for ROWS rows.
+// units (coalesced) and each x unit is loaded once for ROWS rows.
 // Dispatch: groups = ceil(m / ROWS); gx = min(groups, 65535); gy = ceil(groups / gx);
 // dispatchWorkgroups(gx, gy); group = wg.x + wg.y * num_workgroups.x (rows up to 65535 * 65535 * ROWS).
 //
@@ -41,31 +42,26 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-const WG: u32 = 128u;
-const ROWS: u32 = 4u;
+fn wword(sel: u32, o: u32) -> u32 {
+    return w[o];
+}
 
 var<workgroup> partial: array<f32, WG * ROWS>;
 
 // Partial dot products of this invocation for rows row0 .. row0 + ROWS - 1
 // (rows past m are computed on row m - 1 and never stored).
 fn partial_dots(row0: u32, t: u32) -> array<f32, ROWS> {
-    let nb = params.k / 32u;
+    let nu = params.k / 32u;
     let m = params.m;
     var acc: array<f32, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
     }
-    for (var b = t; b < nb; b += WG) {
-        let xa = xq[b * 2u];
-        let xc = xq[b * 2u + 1u];
-        let dx = xs[b];
-        let xsum8 = q8_sum8(xa, xc);
+    for (var u = t; u < nu; u += WG) {
+        let x = q8_x(0u, 0u, u);
         for (var r = 0u; r < ROWS; r++) {
             let row = min(row0 + r, m - 1u);
-            let g = row * nb + b; // global block index
-            let base = q4_0_word(g);
-            let blk = q4_0_unpack(w[base], w[base + 1u], w[base + 2u], w[base + 3u], w[base + 4u], g);
-            acc[r] += f32(q4_0_dot(blk, xa, xc) - xsum8) * (blk.d * dx);
+            acc[r] += q8_dot(q8_unpack(q8_load(0u, row, u, nu), row, u, nu), x);
         }
     }
     return acc;

@@ -1,10 +1,8 @@
-// The shared part of the batched-decode int8 kernels (matvec_q4_0_q8_nt*.wgsl: Q4_0 rows
+// The shared part of the batched-decode int8 kernels (matvec_q8_nt*.wgsl: quantized rows
 // times a few tokens' int8 x, 2 to NT tokens per dispatch). Put in front of such a kernel by
-// the host, after lib_q4_0_int8.wgsl. The kernel provides `params` (with k, n and x_tok0),
-// the bindings xq (vec4 words) and xs, and
-//   fn load_w(sel: u32, which: u32, g: u32) -> array<u32, 5>
-// the 5 words holding Q4_0 block g of its first (which = 0) or second source of rows (sel:
-// a choice of matrices that is the same for a whole workgroup, where the kernel has one).
+// the host, after the weight format's q8dot_<fmt>.wgsl (see lib_q8_x.wgsl). The kernel
+// provides `params` (with k, n and x_tok0), the bindings xq (vec4 words) and xs, and wword.
+// TPR, RG and NT (8) are declared in front by the host.
 //
 // A workgroup is RG groups of TPR threads; a group owns two rows (a pair of rows of one
 // matrix, or the same row of two) and its threads split the rows' blocks, so each sum spans
@@ -13,10 +11,8 @@
 // they are not spilled to local memory. Each thread loads its next blocks before it works on
 // the current ones, so the loads overlap the arithmetic.
 
-const TPR: u32 = 32u;
-const RG: u32 = 8u;
 const WG: u32 = TPR * RG;
-const NT: u32 = 8u;
+const_assert NT == 8u; // the named accumulators of Acc
 
 // Per-token sums of the group's two rows (x: the first, y: the second).
 struct Acc {
@@ -30,61 +26,56 @@ struct Acc {
     a7: vec2<f32>,
 }
 
-// Both rows' contributions of block b for token tok.
-fn tok_dot(b0: Q4Block, b1: Q4Block, tok: u32, b: u32, nb: u32, xw: u32) -> vec2<f32> {
-    let xb = (tok * xw + b * 8u) >> 2u;
-    let xa = xq[xb];
-    let xc = xq[xb + 1u];
-    let xsum8 = q8_sum8(xa, xc);
-    let s = vec2<i32>(q4_0_dot(b0, xa, xc), q4_0_dot(b1, xa, xc));
-    return vec2<f32>(s - vec2<i32>(xsum8)) * (vec2<f32>(b0.d, b1.d) * xs[tok * nb + b]);
+// Both rows' contributions of unit u for token tok.
+fn tok_dot(b0: Q8W, b1: Q8W, tok: u32, u: u32, nu: u32) -> vec2<f32> {
+    let x = q8_x(tok * (params.k / 16u), tok * nu, u);
+    return vec2<f32>(q8_dot(b0, x), q8_dot(b1, x));
 }
 
-// This thread's share (blocks t, t + TPR, ...) of rows ra (from source 0) and rb (source 1)
+// This thread's share (units t, t + TPR, ...) of row ra of matrix sa and row rb of matrix sb
 // for every token.
-fn dots(sel: u32, ra: u32, rb: u32, t: u32, live: bool) -> Acc {
-    let nb = params.k / 32u;
+fn dots(sa: u32, sb: u32, ra: u32, rb: u32, t: u32, live: bool) -> Acc {
+    let nu = params.k / 32u;
     let n = params.n;
-    let xw = params.k / 4u; // words of one token's xq
     let x0 = params.x_tok0;
     var acc: Acc;
-    // the first blocks' words, then always one iteration ahead
-    var b = t;
-    var w0 = array<u32, 5>();
-    var w1 = array<u32, 5>();
-    if (live && b < nb) {
-        w0 = load_w(sel, 0u, ra * nb + b);
-        w1 = load_w(sel, 1u, rb * nb + b);
+    // the first units' words, then always one iteration ahead
+    var u = t;
+    var w0 = array<u32, Q8_WORDS>();
+    var w1 = array<u32, Q8_WORDS>();
+    if (live && u < nu) {
+        w0 = q8_load(sa, ra, u, nu);
+        w1 = q8_load(sb, rb, u, nu);
     }
-    for (; live && b < nb; b += TPR) {
-        let blk0 = q4_0_unpack(w0[0], w0[1], w0[2], w0[3], w0[4], ra * nb + b);
-        let blk1 = q4_0_unpack(w1[0], w1[1], w1[2], w1[3], w1[4], rb * nb + b);
-        let bn = b + TPR;
-        if (bn < nb) {
-            w0 = load_w(sel, 0u, ra * nb + bn);
-            w1 = load_w(sel, 1u, rb * nb + bn);
+    for (; live && u < nu; u += TPR) {
+        let blk0 = q8_unpack(w0, ra, u, nu);
+        let blk1 = q8_unpack(w1, rb, u, nu);
+        let un = u + TPR;
+        if (un < nu) {
+            w0 = q8_load(sa, ra, un, nu);
+            w1 = q8_load(sb, rb, un, nu);
         }
-        acc.a0 += tok_dot(blk0, blk1, x0, b, nb, xw);
+        acc.a0 += tok_dot(blk0, blk1, x0, u, nu);
         if (n > 1u) {
-            acc.a1 += tok_dot(blk0, blk1, x0 + 1u, b, nb, xw);
+            acc.a1 += tok_dot(blk0, blk1, x0 + 1u, u, nu);
         }
         if (n > 2u) {
-            acc.a2 += tok_dot(blk0, blk1, x0 + 2u, b, nb, xw);
+            acc.a2 += tok_dot(blk0, blk1, x0 + 2u, u, nu);
         }
         if (n > 3u) {
-            acc.a3 += tok_dot(blk0, blk1, x0 + 3u, b, nb, xw);
+            acc.a3 += tok_dot(blk0, blk1, x0 + 3u, u, nu);
         }
         if (n > 4u) {
-            acc.a4 += tok_dot(blk0, blk1, x0 + 4u, b, nb, xw);
+            acc.a4 += tok_dot(blk0, blk1, x0 + 4u, u, nu);
         }
         if (n > 5u) {
-            acc.a5 += tok_dot(blk0, blk1, x0 + 5u, b, nb, xw);
+            acc.a5 += tok_dot(blk0, blk1, x0 + 5u, u, nu);
         }
         if (n > 6u) {
-            acc.a6 += tok_dot(blk0, blk1, x0 + 6u, b, nb, xw);
+            acc.a6 += tok_dot(blk0, blk1, x0 + 6u, u, nu);
         }
         if (n > 7u) {
-            acc.a7 += tok_dot(blk0, blk1, x0 + 7u, b, nb, xw);
+            acc.a7 += tok_dot(blk0, blk1, x0 + 7u, u, nu);
         }
     }
     return acc;

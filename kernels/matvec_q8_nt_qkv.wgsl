@@ -1,9 +1,9 @@
-// matvec_q4_0_q8_nt_qkv: q = Wq x, k = Wk x, v = Wv x for a few tokens (2 to NT: the
-// batched decode step of several sequences) in one dispatch, as matvec_q4_0_q8_nt.wgsl
-// computes each (see there; lib_q4_0_int8.wgsl and lib_q4_0_nt.wgsl are put in front): the rows of the three
-// matrices are numbered one after the other and a workgroup's 16 rows lie in one matrix
-// (the host checks that both row counts are multiples of 16), so it is one grid instead of
-// three dispatches.
+// matvec_q8_nt_qkv: q = Wq x, k = Wk x, v = Wv x for a few tokens (2 to NT: the
+// batched decode step of several sequences) in one dispatch, as matvec_q8_nt.wgsl
+// computes each (see there; the format's q8dot_<fmt>.wgsl and lib_q8_nt.wgsl are put in
+// front): the rows of the three matrices are numbered one after the other and a
+// workgroup's 2 RG rows lie in one matrix (the host checks that both row counts are
+// multiples of it), so it is one grid instead of three dispatches.
 //
 // Bindings: 0 wq, 1 wk, 2 wv; 3 xq (k / 4 words per token, read as vec4s), 4 xs (k / 32
 // scales per token), tokens x_tok0 .. x_tok0 + n - 1; 5 q, 6 k, 7 v (token t, row r at
@@ -41,12 +41,6 @@ fn wword(sel: u32, o: u32) -> u32 {
     return wv[o];
 }
 
-// Both rows of a group come from matrix sel.
-fn load_w(sel: u32, which: u32, g: u32) -> array<u32, 5> {
-    let o = q4_0_word(g);
-    return array<u32, 5>(wword(sel, o), wword(sel, o + 1u), wword(sel, o + 2u), wword(sel, o + 3u), wword(sel, o + 4u));
-}
-
 // Thread t < 2 NT of a group writes row row0 + t % 2 of token t / 2 of matrix sel.
 fn put(sel: u32, m: u32, row0: u32, t: u32, v: vec2<f32>) {
     let r = t % 2u;
@@ -72,7 +66,7 @@ fn run(wid: u32, li: u32, sgs: u32) {
     let m = select(params.m_kv, params.m_q, sel == 0u);
     let row0 = g - base;
     let live = g < params.m_q + 2u * params.m_kv; // not a return: the tree's barriers need every thread
-    let s = group_sums(dots(sel, row0, min(row0 + 1u, m - 1u), t, live), grp, t, sgs);
+    let s = group_sums(dots(sel, sel, row0, min(row0 + 1u, m - 1u), t, live), grp, t, sgs);
     if (live && t < 2u * NT) {
         put(sel, m, row0, t, token_sum(s, t / 2u));
     }

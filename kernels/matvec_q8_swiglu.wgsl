@@ -1,11 +1,12 @@
-// The feed-forward's first half for one token, Q4_0 weights x int8 activations:
+// The feed-forward's first half for one token, quantized weights x int8 activations:
 // y[r] = silu(Wg[r] . x) * (Wu[r] . x). Gate and up rows are computed by the same
 // workgroup, so the SwiGLU needs no extra dispatch and no gate/up buffers.
-// x comes from quantize_x_q8.wgsl or rms_norm_q8.wgsl; the blocks are decoded by
-// lib_q4_0_int8.wgsl (put in front of this file); the dispatch shape is that of matvec_q4_0_q8.wgsl.
+// x comes from quantize_x_q8.wgsl or rms_norm_q8.wgsl; the weights are decoded by the
+// q8dot_<fmt>.wgsl put in front (see lib_q8_x.wgsl); the dispatch is laid out as in matvec_q8.wgsl,
+// RG * ROWS rows a workgroup (TPR, RG, ROWS: declared in front by the host).
 //
-// Bindings: 0 params { k, m, pad, pad }; 1 Wg, 2 Wu (rows of k / 32 Q4_0 blocks, row 0 at
-// byte 0 of the binding); 3 xq, 4 xs; 5 y (m floats).
+// Bindings: 0 params { k, m, pad, pad }; 1 Wg, 2 Wu (the rows, row 0 at byte 0 of the
+// binding); 3 xq, 4 xs; 5 y (m floats).
 
 struct Params {
     k: u32,
@@ -23,10 +24,16 @@ struct Params {
 
 // A workgroup is RG groups of TPR threads; group g owns rows row0 + ROWS g .. + ROWS - 1 of
 // both matrices, its threads splitting the blocks, so each reduction spans TPR threads.
-const TPR: u32 = 32u;
-const RG: u32 = 4u;
 const WG: u32 = TPR * RG;
-const ROWS: u32 = 4u;
+const_assert ROWS == 4u; // a vec4 of sums per thread and matrix
+
+// Word o of Wg (sel 0) or Wu (1).
+fn wword(sel: u32, o: u32) -> u32 {
+    if (sel == 0u) {
+        return wg_[o];
+    }
+    return wu_[o];
+}
 
 // group g, lane l: gate sums in partial[(2 g) * TPR + l], up sums in partial[(2 g + 1) * TPR + l]
 var<workgroup> partial: array<vec4<f32>, 2u * RG * TPR>;
@@ -38,24 +45,17 @@ fn main(@builtin(workgroup_id) wgid: vec3<u32>,
     let grp = li / TPR;
     let t = li % TPR;
     let row0 = ((wgid.x + wgid.y * nwg.x) * RG + grp) * ROWS;
-    let nb = params.k / 32u;
+    let nu = params.k / 32u;
     let m = params.m;
     let live = row0 < m; // not a return: the barriers below need every thread
     var accg = vec4<f32>(0.0);
     var accu = vec4<f32>(0.0);
-    for (var b = t; live && b < nb; b += TPR) {
-        let xa = xq[b * 2u];
-        let xc = xq[b * 2u + 1u];
-        let xsum8 = q8_sum8(xa, xc);
-        let dx = xs[b];
+    for (var u = t; live && u < nu; u += TPR) {
+        let x = q8_x(0u, 0u, u);
         for (var r = 0u; r < ROWS; r++) {
             let row = min(row0 + r, m - 1u);
-            let g = row * nb + b;
-            let base = q4_0_word(g);
-            let bg = q4_0_unpack(wg_[base], wg_[base + 1u], wg_[base + 2u], wg_[base + 3u], wg_[base + 4u], g);
-            let bu = q4_0_unpack(wu_[base], wu_[base + 1u], wu_[base + 2u], wu_[base + 3u], wu_[base + 4u], g);
-            accg[r] += f32(q4_0_dot(bg, xa, xc) - xsum8) * (bg.d * dx);
-            accu[r] += f32(q4_0_dot(bu, xa, xc) - xsum8) * (bu.d * dx);
+            accg[r] += q8_dot(q8_unpack(q8_load(0u, row, u, nu), row, u, nu), x);
+            accu[r] += q8_dot(q8_unpack(q8_load(1u, row, u, nu), row, u, nu), x);
         }
     }
     let pg = 2u * grp * TPR;

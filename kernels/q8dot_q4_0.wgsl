@@ -1,0 +1,34 @@
+// Q4_0 weights for the int8 products (the interface: lib_q8_x.wgsl; the block layout:
+// lib_q4_0_int8.wgsl, put in front). A unit is block row * nu + u.
+
+const Q8_WORDS: u32 = 5u;
+
+struct Q8X {
+    a: vec4<u32>, // elements 0..15
+    c: vec4<u32>, // elements 16..31
+    d: f32,
+    s8: i32,      // 8 * the block's sum
+}
+
+alias Q8W = Q4Block;
+
+fn q8_x(tw: u32, ts: u32, u: u32) -> Q8X {
+    let a = xq[tw + 2u * u];
+    let c = xq[tw + 2u * u + 1u];
+    return Q8X(a, c, xs[ts + u], 8 * (i8_sum16(a) + i8_sum16(c)));
+}
+
+fn q8_load(sel: u32, row: u32, u: u32, nu: u32) -> array<u32, Q8_WORDS> {
+    let o = q4_0_word(row * nu + u);
+    return array<u32, Q8_WORDS>(wword(sel, o), wword(sel, o + 1u), wword(sel, o + 2u), wword(sel, o + 3u),
+                                wword(sel, o + 4u));
+}
+
+fn q8_unpack(w: array<u32, Q8_WORDS>, row: u32, u: u32, nu: u32) -> Q8W {
+    return q4_0_unpack(w[0], w[1], w[2], w[3], w[4], row * nu + u);
+}
+
+// sum((q - 8) x) = sum(q x) - 8 sum(x): the nibbles stay unsigned bytes
+fn q8_dot(b: Q8W, x: Q8X) -> f32 {
+    return f32(q4_0_dot(b, x.a, x.c) - x.s8) * (b.d * x.d);
+}
