@@ -19,3 +19,15 @@ ensure_packages chromium chromium-driver fonts-dejavu-core
 # (tests/python/test_wasm_cpu.py): lld's wasm-ld, wasi-libc, compiler-rt's wasm32 builtins,
 # Node.js for its WASI runtime.
 ensure_packages lld llvm-14 wasi-libc libclang-rt-14-dev-wasm32 nodejs
+# The aarch64 cross build and its run under qemu (scripts/cross-arm64.sh): Debian's cross
+# compiler and qemu-user, and the arm64 builds of the two libraries (multiarch).
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: the arm64 architecture is not enabled; run as root: dpkg --add-architecture arm64" >&2
+    exit 1
+  fi
+  dpkg --add-architecture arm64
+  apt-get update -qq
+fi
+ensure_packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file \
+                libcjson-dev:arm64 libmicrohttpd-dev:arm64

@@ -1,9 +1,19 @@
 # Sourced by the install scripts: ensure_packages PKG... installs the Debian
 # packages that are missing (as root), or says which are missing.
+# A name without :ARCH means the native architecture (or all): with a foreign architecture
+# enabled (arm64, for the cross build) `dpkg -s NAME` is ambiguous once both are installed.
+package_installed() {
+  case $1 in
+    *:*) dpkg-query -W -f='${db:Status-Abbrev}\n' "$1" 2>/dev/null | grep -q '^ii' ;;
+    *) dpkg-query -W -f='${db:Status-Abbrev} ${Architecture}\n' "$1" 2>/dev/null |
+         grep -Eq "^ii +($(dpkg --print-architecture)|all)\$" ;;
+  esac
+}
+
 ensure_packages() {
   local missing=() p
   for p in "$@"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    package_installed "$p" || missing+=("$p")
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
   echo "installing: ${missing[*]}"

@@ -1,10 +1,16 @@
 /* Rounding a row of x to wg_q8_block, the instruction-set levels and the table of
- * int8 dot kernels (q8_dot.c, q8_dot_avx2.c, q8_dot_avx512.c, q8_dot_vnni.c). */
+ * int8 dot kernels (q8_dot.c; x86-64: q8_dot_avx2.c, q8_dot_avx512.c, q8_dot_vnni.c;
+ * aarch64: q8_dot_neon.c, q8_dot_dotprod.c). */
 #include "quant/q8_act.h"
 
 #include <ctype.h>
 #if defined(WGLLM_X86_Q8_DOTS)
 #include <cpuid.h>
+#elif defined(WGLLM_ARM_Q8_DOTS)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20) /* Linux's bit, for C libraries older than it */
+#endif
 #endif
 #include <math.h>
 #include <stdatomic.h>
@@ -40,7 +46,11 @@ void wg_q8_quantize_row(const float *x, wg_q8_block *dst, int64_t n) {
     }
 }
 
+#if defined(__aarch64__)
+static const char *const k_isa_names[WG_CPU_ISA_COUNT_] = {"scalar", "neon", "dotprod"};
+#else
 static const char *const k_isa_names[WG_CPU_ISA_COUNT_] = {"scalar", "avx2", "avx512", "vnni"};
+#endif
 
 const char *wg_cpu_isa_name(int isa) {
     return isa >= 0 && isa < WG_CPU_ISA_COUNT_ ? k_isa_names[isa] : NULL;
@@ -75,6 +85,9 @@ static wg_cpu_isa isa_detect(void) {
         return WG_CPU_ISA_AVX2;
     if (!__builtin_cpu_supports("avx512vnni")) return WG_CPU_ISA_AVX512;
     return WG_CPU_ISA_VNNI;
+#elif defined(WGLLM_ARM_Q8_DOTS)
+    /* Advanced SIMD is part of every aarch64 CPU; sdot/udot came with Armv8.2 (optional) */
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? WG_CPU_ISA_DOTPROD : WG_CPU_ISA_NEON;
 #else
     return WG_CPU_ISA_SCALAR;
 #endif
@@ -100,6 +113,9 @@ static const wg_q8_dot_fn k_kernels[WG_CPU_ISA_COUNT_][5] = {
     ROW(_avx2),
     ROW(_avx512),
     ROW(_vnni),
+#elif defined(WGLLM_ARM_Q8_DOTS)
+    ROW(_neon),
+    ROW(_dotprod),
 #endif
 };
 

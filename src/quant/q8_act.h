@@ -4,8 +4,8 @@
  * (d = amax / 127, codes rounded half away from zero) with the scale kept in f32.
  * Every weight block then costs one integer dot of 32 code pairs and one scale.
  *
- * The kernels exist per x86 instruction set, picked at run time (the binary stays
- * portable); every level computes the same integer block sums, only the f32 sum of
+ * The kernels exist per instruction set (x86-64 and aarch64), picked at run time (the
+ * binary stays portable); every level computes the same integer block sums, only the f32 sum of
  * the scaled blocks may round differently. */
 #ifndef WGLLM_QUANT_Q8_ACT_H
 #define WGLLM_QUANT_Q8_ACT_H
@@ -21,20 +21,36 @@ typedef struct wg_q8_block {
     int8_t q[32];
 } wg_q8_block;
 
-/* Kernel levels, lowest first. SCALAR is portable C; AVX2 needs AVX2, FMA and F16C;
- * AVX512 needs AVX-512 F, BW and VL; VNNI needs those and AVX-512 VNNI (vpdpbusd). */
+/* Kernel levels, lowest first; each architecture has its own ladder. SCALAR is
+ * portable C. x86-64: AVX2 needs AVX2, FMA and F16C; AVX512 needs AVX-512 F, BW and
+ * VL; VNNI needs those and AVX-512 VNNI (vpdpbusd). aarch64: NEON is Advanced SIMD
+ * (every aarch64 CPU); DOTPROD needs the Armv8.2 dot product (sdot, HWCAP_ASIMDDP). */
 typedef enum wg_cpu_isa {
     WG_CPU_ISA_SCALAR = 0,
+#if defined(__aarch64__)
+    WG_CPU_ISA_NEON = 1,
+    WG_CPU_ISA_DOTPROD = 2,
+    WG_CPU_ISA_COUNT_ = 3 /* not a level */
+#else
     WG_CPU_ISA_AVX2 = 1,
     WG_CPU_ISA_AVX512 = 2,
     WG_CPU_ISA_VNNI = 3,
     WG_CPU_ISA_COUNT_ = 4 /* not a level */
+#endif
 } wg_cpu_isa;
+
+/* The names of this build's levels, for messages. */
+#if defined(__aarch64__)
+#define WG_CPU_ISA_NAMES "scalar, neon or dotprod"
+#else
+#define WG_CPU_ISA_NAMES "scalar, avx2, avx512 or vnni"
+#endif
 
 /* The highest level that this CPU and this build can run. */
 wg_cpu_isa wg_cpu_isa_best(void);
 
-/* "scalar", "avx2", "avx512", "vnni"; NULL for a value outside the enum. */
+/* "scalar", "avx2", "avx512", "vnni" (aarch64: "scalar", "neon", "dotprod"); NULL for
+ * a value outside the enum. */
 const char *wg_cpu_isa_name(int isa);
 
 /* Parses a name as written by wg_cpu_isa_name (case-insensitive); -1 if unknown. */

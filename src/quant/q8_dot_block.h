@@ -59,8 +59,23 @@ static inline int32_t wg_q8_block_isum(uint32_t type, wg_q8_layout L, const uint
 /* The block's value in f32: isum * (dw * dx), plus m * (dx * sum) for the formats
  * with a minimum. */
 static inline float wg_q8_block_dot(uint32_t type, wg_q8_layout L, const uint8_t *blk, const wg_q8_block *x) {
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* as GCC in ISO C mode, so wg_q8_block_scaled gives the same bits */
+#endif
     const float dw = wg_half_to_float(wg_load_le16(blk));
     float v = (float)wg_q8_block_isum(type, L, blk, x) * (dw * x->d);
+    if (L.m) v += wg_half_to_float(wg_load_le16(blk + L.m)) * (x->d * (float)x->sum);
+    return v;
+}
+
+/* wg_q8_block_dot's f32 steps on an integer dot isum computed elsewhere: kernels that
+ * only compute isum differently (aarch64's) give the scalar kernels' bits. */
+static inline float wg_q8_block_scaled(wg_q8_layout L, const uint8_t *blk, const wg_q8_block *x, int32_t isum) {
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+    const float dw = wg_half_to_float(wg_load_le16(blk));
+    float v = (float)isum * (dw * x->d);
     if (L.m) v += wg_half_to_float(wg_load_le16(blk + L.m)) * (x->d * (float)x->sum);
     return v;
 }

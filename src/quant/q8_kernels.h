@@ -1,5 +1,5 @@
 /* Internal to src/quant: the int8 dot kernels of every level (see q8_act.h). Call
- * the x86 ones only through wg_q8_dot_kernel, which checks the CPU. */
+ * the vector ones only through wg_q8_dot_kernel, which checks the CPU. */
 #ifndef WGLLM_QUANT_Q8_KERNELS_H
 #define WGLLM_QUANT_Q8_KERNELS_H
 
@@ -31,6 +31,9 @@ WG_Q8_DECLARE(_scalar)
 WG_Q8_DECLARE(_avx2)
 WG_Q8_DECLARE(_avx512)
 WG_Q8_DECLARE(_vnni)
+#elif defined(WGLLM_ARM_Q8_DOTS)
+WG_Q8_DECLARE(_neon)
+WG_Q8_DECLARE(_dotprod)
 #endif
 
 #endif

@@ -95,6 +95,9 @@ static const wg_x16_matmul_fn k_kernels[WG_CPU_ISA_COUNT_][2] = {
     ROW(_avx2),
     ROW(_avx512),
     ROW(_vnni),
+#elif defined(WGLLM_ARM_Q8_DOTS)
+    {NULL, NULL}, /* aarch64 levels: no x16 kernel yet, the weights stay as stored */
+    {NULL, NULL},
 #endif
 };
 

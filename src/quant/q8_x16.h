@@ -46,8 +46,9 @@ void wg_x16_unpack_block(uint32_t type, const uint8_t *packed, int64_t row, int6
 typedef void (*wg_x16_matmul_fn)(const uint8_t *group, const wg_q8_block *x, int64_t x_stride, int nt, int64_t nb,
                                  float *out, int64_t out_stride);
 
-/* The kernel of `type` at level `isa`; NULL when there is none (not an x16 type, or a
- * level above wg_cpu_isa_best()). */
+/* The kernel of `type` at level `isa`; NULL when there is none (not an x16 type, a
+ * level without one (aarch64's: the weights stay as stored), or a level above
+ * wg_cpu_isa_best()). */
 wg_x16_matmul_fn wg_x16_matmul_kernel(uint32_t type, int isa);
 
 #endif

@@ -66,6 +66,9 @@ static const wg_q8k_dot_fn k_dots[WG_CPU_ISA_COUNT_][5] = {
     K_DOTS(_avx2),
     K_DOTS(_avx512),
     K_DOTS(_vnni),
+#elif defined(WGLLM_ARM_Q8_DOTS)
+    K_DOTS(_scalar), /* aarch64 levels: the portable kernels (no NEON ones yet) */
+    K_DOTS(_scalar),
 #endif
 };
 static const wg_q8k_tile_fn k_tiles[WG_CPU_ISA_COUNT_][5] = {
@@ -74,6 +77,9 @@ static const wg_q8k_tile_fn k_tiles[WG_CPU_ISA_COUNT_][5] = {
     K_TILES(_avx2),
     K_TILES(_avx512),
     K_TILES(_vnni),
+#elif defined(WGLLM_ARM_Q8_DOTS)
+    K_TILES(_scalar),
+    K_TILES(_scalar),
 #endif
 };
 

@@ -51,7 +51,7 @@ typedef void (*wg_q8k_x16_fn)(const uint8_t *group, const wg_q8k_block *x, int64
                               float *out, int64_t out_stride);
 
 /* The kernel of `type` at level `isa`: NULL when there is none (not a repacked type,
- * a level without one (AVX2: the weights stay as stored), or above wg_cpu_isa_best()). */
+ * a level without one (AVX2, aarch64's: the weights stay as stored), or above wg_cpu_isa_best()). */
 wg_q8k_x16_fn wg_q8k_x16_kernel(uint32_t type, int isa);
 
 #endif

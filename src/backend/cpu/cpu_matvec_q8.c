@@ -27,7 +27,7 @@ bool cpu_arith_from_env(cpu_ctx *c, char *err, size_t err_size) {
     if (isa && *isa) {
         const int want = wg_cpu_isa_from_name(isa);
         if (want < 0) {
-            snprintf(err, err_size, "cpu backend: WGLLM_CPU_ISA must be scalar, avx2, avx512 or vnni");
+            snprintf(err, err_size, "cpu backend: WGLLM_CPU_ISA must be " WG_CPU_ISA_NAMES);
             return false;
         }
         if (want < c->isa) c->isa = want; /* forces a lower level; a higher one than the CPU has is ignored */
