@@ -1,5 +1,5 @@
-// Q4_K weights for the int8 products (the interface: lib_q8_x.wgsl; the scales:
-// lib_k_scales.wgsl, put in front). A super-block of 256
+// Q4_K weights for the int8 products (the interface: lib_q8_x.wgsl; the scales, the
+// unit structs and q8_x: lib_k_scales.wgsl, put in front). A super-block of 256
 // elements is 144 bytes, all fields word aligned: f16 d, f16 dmin (word 0), 12 bytes of
 // 6-bit scales and mins (words 1..3), 128 bytes of nibbles (words 4..35); value
 // d * sc * q - dmin * m, one (sc, m) pair per 32-element sub-block. Sub-blocks 2p and 2p + 1
@@ -8,31 +8,6 @@
 // neighbouring units read neighbouring bytes. k is a multiple of 256.
 
 const Q8_WORDS: u32 = 8u;
-
-struct Q8X {
-    a: vec4<u32>, // 16 elements of sub-block 2p
-    b: vec4<u32>, // the same 16 of sub-block 2p + 1
-    da: f32,
-    db: f32,
-    sa: i32,      // their sums
-    sb: i32,
-}
-
-struct Q8W {
-    qa: vec4<u32>,  // codes (0..15) of the 16 elements of sub-block 2p, as bytes
-    qb: vec4<u32>,  // of sub-block 2p + 1
-    dm: vec2<f32>,  // d, dmin
-    sc: vec2<i32>,  // the two sub-blocks' scales
-    mn: vec2<i32>,  // and mins
-}
-
-fn q8_x(tw: u32, ts: u32, u: u32) -> Q8X {
-    let ba = u & ~1u; // block 2p of super-block u / 8: 8 sb + 2p
-    let h = u & 1u;
-    let a = xq[tw + 2u * ba + h];
-    let b = xq[tw + 2u * ba + 2u + h];
-    return Q8X(a, b, xs[ts + ba], xs[ts + ba + 1u], i8_sum16(a), i8_sum16(b));
-}
 
 fn q8_load(sel: u32, row: u32, u: u32, nu: u32) -> array<u32, Q8_WORDS> {
     let wi = ((row * nu + u) >> 3u) * 36u;

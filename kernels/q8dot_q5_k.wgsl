@@ -1,37 +1,13 @@
-// Q5_K weights for the int8 products (the interface: lib_q8_x.wgsl; the scales:
-// lib_k_scales.wgsl, put in front). A super-block of 256 elements is 176 bytes, all fields
-// word aligned: f16 d, f16 dmin (word 0), 12 bytes of 6-bit scales and mins (words 1..3),
-// 32 bytes of fifth bits qh (words 4..11: bit j of byte l is element l of sub-block j), 128
-// bytes of nibbles (words 12..43, as Q4_K's); value d * sc * q - dmin * m. Units as in
-// q8dot_q4_k.wgsl: u = 8 sb + 2p + h is elements 16h .. 16h + 15 of sub-blocks 2p and 2p + 1,
-// 16 bytes of nibbles and the 16 qh bytes of the same elements. k is a multiple of 256.
+// Q5_K weights for the int8 products (the interface: lib_q8_x.wgsl; the scales, the unit
+// structs and q8_x: lib_k_scales.wgsl, put in front). A super-block of 256 elements is 176
+// bytes, all fields word aligned: f16 d, f16 dmin (word 0), 12 bytes of 6-bit scales and mins
+// (words 1..3), 32 bytes of fifth bits qh (words 4..11: bit j of byte l is element l of
+// sub-block j), 128 bytes of nibbles (words 12..43, as Q4_K's); value d * sc * q - dmin * m.
+// Units as in q8dot_q4_k.wgsl: u = 8 sb + 2p + h is elements 16h .. 16h + 15 of sub-blocks 2p
+// and 2p + 1, 16 bytes of nibbles and the 16 qh bytes of the same elements. k is a multiple
+// of 256.
 
 const Q8_WORDS: u32 = 12u;
-
-struct Q8X {
-    a: vec4<u32>, // 16 elements of sub-block 2p
-    b: vec4<u32>, // the same 16 of sub-block 2p + 1
-    da: f32,
-    db: f32,
-    sa: i32,      // their sums
-    sb: i32,
-}
-
-struct Q8W {
-    qa: vec4<u32>,  // codes (0..31) of the 16 elements of sub-block 2p, as bytes
-    qb: vec4<u32>,  // of sub-block 2p + 1
-    dm: vec2<f32>,  // d, dmin
-    sc: vec2<i32>,  // the two sub-blocks' scales
-    mn: vec2<i32>,  // and mins
-}
-
-fn q8_x(tw: u32, ts: u32, u: u32) -> Q8X {
-    let ba = u & ~1u; // block 2p of super-block u / 8: 8 sb + 2p
-    let h = u & 1u;
-    let a = xq[tw + 2u * ba + h];
-    let b = xq[tw + 2u * ba + 2u + h];
-    return Q8X(a, b, xs[ts + ba], xs[ts + ba + 1u], i8_sum16(a), i8_sum16(b));
-}
 
 fn q8_load(sel: u32, row: u32, u: u32, nu: u32) -> array<u32, Q8_WORDS> {
     let wi = ((row * nu + u) >> 3u) * 44u;
