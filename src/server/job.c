@@ -92,6 +92,17 @@ bool srv_job_append(srv_job *j, const char *text, size_t len, const srv_token_lo
     return ok;
 }
 
+void srv_job_wait(srv_job *j, int ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += ms * 1000000L;
+    while (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+}
+
 void srv_job_finish(srv_job *j, srv_finish f, int n_generated, const char *error) {
     pthread_mutex_lock(&j->mu);
     j->n_generated = n_generated;

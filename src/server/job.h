@@ -63,6 +63,10 @@ void srv_job_release(srv_job *j);
 bool srv_job_append(srv_job *j, const char *text, size_t len, const srv_token_logprob *lp);
 void srv_job_finish(srv_job *j, srv_finish f, int n_generated, const char *error);
 
+/* Waiter side: waits on the job's condition variable for at most ms milliseconds, so that a
+ * waiter also notices a client that went away. Under j->mu. */
+void srv_job_wait(srv_job *j, int ms);
+
 double srv_now(void); /* monotonic seconds */
 
 #endif

@@ -11,18 +11,6 @@
 
 #define POLL_MS 50 /* how often a waiting request checks that its client is still there */
 
-/* Waits on the job's condition variable for at most POLL_MS. Under j->mu. */
-static void wait_a_little(srv_job *j) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += POLL_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-}
-
 static enum MHD_Result job_error_reply(srv_conn *c, srv_job *j) {
     bool shutting = strstr(j->error, "shutting down") != NULL;
     return srv_reply_errorf(c, shutting ? 503 : 500, "server_error", shutting ? "shutting_down" : "generation_failed",
@@ -137,7 +125,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
         if (st->done_sent) return MHD_CONTENT_READER_END_OF_STREAM;
         srv_job *j = st->job;
         pthread_mutex_lock(&j->mu);
-        if (!j->done && j->text_len == st->sent_text && j->n_lps == st->sent_lps && !st->first) wait_a_little(j);
+        if (!j->done && j->text_len == st->sent_text && j->n_lps == st->sent_lps && !st->first)
+            srv_job_wait(j, POLL_MS);
         build_events(st);
         pthread_mutex_unlock(&j->mu);
         if (st->len == 0 && srv_client_gone(st->c)) {
@@ -305,7 +294,7 @@ enum MHD_Result srv_route_generate(srv_conn *c, srv_req_kind kind) {
 
     pthread_mutex_lock(&j->mu);
     while (!j->done) {
-        wait_a_little(j);
+        srv_job_wait(j, POLL_MS);
         if (j->done) break;
         pthread_mutex_unlock(&j->mu);
         if (srv_client_gone(c)) {

@@ -5,24 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server/grpc/grpc_call.h"
 #include "server/grpc/grpc_codec.h"
 #include "wgllm/v1/generate.pb-c.h"
 
 #define POLL_MS 20 /* how often a waiting call checks that its client is still there */
-
-static void wait_a_little(srv_job *j) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += POLL_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-}
 
 /* What the job produced since the last response, copied out under its lock. */
 typedef struct delta {
@@ -40,7 +28,7 @@ typedef struct delta {
 static bool take(srv_job *j, size_t *sent_text, int *sent_lps, delta *d) {
     memset(d, 0, sizeof *d);
     pthread_mutex_lock(&j->mu);
-    if (!j->done && j->text_len == *sent_text && j->n_lps == *sent_lps) wait_a_little(j);
+    if (!j->done && j->text_len == *sent_text && j->n_lps == *sent_lps) srv_job_wait(j, POLL_MS);
     d->len = j->text_len - *sent_text;
     d->n_lps = j->n_lps - *sent_lps;
     if (!d->len && !d->n_lps && !j->done) { /* nothing yet */
@@ -195,7 +183,7 @@ void srv_grpc_generate(srv_gcall *g, bool stream) {
     for (;;) {
         if (!stream) { /* the unary answer waits for the end, then takes everything at once */
             pthread_mutex_lock(&j->mu);
-            if (!j->done) wait_a_little(j);
+            if (!j->done) srv_job_wait(j, POLL_MS);
             bool done = j->done;
             pthread_mutex_unlock(&j->mu);
             if (!done) {
