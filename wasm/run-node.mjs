@@ -6,6 +6,9 @@ import { WASI } from 'node:wasi';
 import process from 'node:process';
 
 const [mod, ...args] = process.argv.slice(2);
-const wasi = new WASI({ version: 'preview1', args: [mod, ...args], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('WGLLM_'))), preopens: { '.': '.' }, returnOnExit: true });
-const { instance } = await WebAssembly.instantiate(await readFile(mod), wasi.getImportObject());
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('WGLLM_')));
+const wasi = new WASI({ version: 'preview1', args: [mod, ...args], env, preopens: { '.': '.' }, returnOnExit: true });
+// wasiImport rather than getImportObject(), which Node 18 (Debian 12's) does not have
+const imports = { wasi_snapshot_preview1: wasi.wasiImport };
+const { instance } = await WebAssembly.instantiate(await readFile(mod), imports);
 process.exitCode = wasi.start(instance);
