@@ -8,19 +8,25 @@
 #include "server/grpc/grpc_call.h"
 #include "wgllm/v1/generate.pb-c.h"
 
-static void malformed(srv_gcall *g, const char *type) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "the request is not a valid %s message", type);
-    srv_gcall_finish(g, SRV_GRPC_INVALID_ARGUMENT, msg, NULL);
+/* The call's request as a message of type d, or NULL once the call has ended (the client went
+ * away, or the bytes are no such message: INVALID_ARGUMENT). */
+static void *recv_request(srv_gcall *g, const ProtobufCMessageDescriptor *d) {
+    size_t len = 0;
+    uint8_t *bytes = srv_gcall_recv(g, &len);
+    if (!bytes) return NULL;
+    ProtobufCMessage *rq = protobuf_c_message_unpack(d, NULL, len, bytes);
+    free(bytes);
+    if (!rq) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the request is not a valid %s message", d->name);
+        srv_gcall_finish(g, SRV_GRPC_INVALID_ARGUMENT, msg, NULL);
+    }
+    return rq;
 }
 
 void srv_grpc_tokenize(srv_gcall *g) {
-    size_t len = 0;
-    uint8_t *bytes = srv_gcall_recv(g, &len);
-    if (!bytes) return;
-    Wgllm__V1__TokenizeRequest *rq = wgllm__v1__tokenize_request__unpack(NULL, len, bytes);
-    free(bytes);
-    if (!rq) return malformed(g, "wgllm.v1.TokenizeRequest");
+    Wgllm__V1__TokenizeRequest *rq = recv_request(g, &wgllm__v1__tokenize_request__descriptor);
+    if (!rq) return;
     size_t n_text = strlen(rq->content);
     if (!srv_utf8_valid(rq->content, n_text)) {
         wgllm__v1__tokenize_request__free_unpacked(rq, NULL);
@@ -49,12 +55,8 @@ void srv_grpc_tokenize(srv_gcall *g) {
 }
 
 void srv_grpc_detokenize(srv_gcall *g) {
-    size_t len = 0;
-    uint8_t *bytes = srv_gcall_recv(g, &len);
-    if (!bytes) return;
-    Wgllm__V1__DetokenizeRequest *rq = wgllm__v1__detokenize_request__unpack(NULL, len, bytes);
-    free(bytes);
-    if (!rq) return malformed(g, "wgllm.v1.DetokenizeRequest");
+    Wgllm__V1__DetokenizeRequest *rq = recv_request(g, &wgllm__v1__detokenize_request__descriptor);
+    if (!rq) return;
     srv_model *m = srv_models_acquire(&g->srv->models);
     int n_vocab = m->n_vocab;
     bool bad = false;
@@ -84,12 +86,8 @@ void srv_grpc_detokenize(srv_gcall *g) {
 }
 
 void srv_grpc_model_info(srv_gcall *g) {
-    size_t len = 0;
-    uint8_t *bytes = srv_gcall_recv(g, &len);
-    if (!bytes) return;
-    Wgllm__V1__GetModelInfoRequest *rq = wgllm__v1__get_model_info_request__unpack(NULL, len, bytes);
-    free(bytes);
-    if (!rq) return malformed(g, "wgllm.v1.GetModelInfoRequest");
+    Wgllm__V1__GetModelInfoRequest *rq = recv_request(g, &wgllm__v1__get_model_info_request__descriptor);
+    if (!rq) return;
     wgllm__v1__get_model_info_request__free_unpacked(rq, NULL);
     srv_model *m = srv_models_acquire(&g->srv->models);
     wgllm_model_info info;
@@ -108,12 +106,8 @@ void srv_grpc_model_info(srv_gcall *g) {
 
 /* "" (the whole server) and "wgllm.v1.Generator" are known; SERVING while ready, as GET /ready. */
 void srv_grpc_health_check(srv_gcall *g) {
-    size_t len = 0;
-    uint8_t *bytes = srv_gcall_recv(g, &len);
-    if (!bytes) return;
-    Grpc__Health__V1__HealthCheckRequest *rq = grpc__health__v1__health_check_request__unpack(NULL, len, bytes);
-    free(bytes);
-    if (!rq) return malformed(g, "grpc.health.v1.HealthCheckRequest");
+    Grpc__Health__V1__HealthCheckRequest *rq = recv_request(g, &grpc__health__v1__health_check_request__descriptor);
+    if (!rq) return;
     bool known = !rq->service[0] || !strcmp(rq->service, "wgllm.v1.Generator");
     grpc__health__v1__health_check_request__free_unpacked(rq, NULL);
     if (!known) return srv_gcall_finish(g, SRV_GRPC_NOT_FOUND, "unknown service", NULL);
