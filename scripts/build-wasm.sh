@@ -32,3 +32,11 @@ echo "built $OUT/libwgllm_core.a"
 # shellcheck disable=SC2086
 $CC $CFLAGS wasm/probe.c -o "$OUT/wgllm_probe.wasm" -L"$OUT" -lwgllm_core -lwasi-emulated-mman -lm
 echo "built $OUT/wgllm_probe.wasm"
+# The module for embedding (a reactor: no main, exports called by web/local/wgllm-worker.js),
+# with its own mmap (wasm/mman.c) in place of wasi-emulated-mman, and the page around it.
+# shellcheck disable=SC2086
+$CC $CFLAGS -mexec-model=reactor -Iwasm wasm/wgllm_wasm.c wasm/mman.c src/server/chat_template.c \
+  -o "$OUT/wgllm.wasm" -L"$OUT" -lwgllm_core -lm
+mkdir -p "$OUT/local"
+cp web/local/* wasm/wasi-mem.mjs "$OUT/wgllm.wasm" "$OUT/local/"
+echo "built $OUT/wgllm.wasm and the page in $OUT/local/"

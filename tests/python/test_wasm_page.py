@@ -1,0 +1,194 @@
+"""The browser page (web/local/, built into OUT/local/ by scripts/build-wasm.sh) in Debian's
+headless chromium: a GGUF picked in its file input, or streamed from a URL, is loaded by
+wgllm.js into the engine in a Web Worker, and 32 greedy tokens equal the native build's
+ids; the chat form answers through the model's template and shows tokens/s; a malformed
+GGUF, and the webgpu backend of a build without it, end in the engine's message on the page
+instead of a hung tab."""
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PROMPT = "Once upon a time"
+N = 32
+WAIT = 120  # seconds: a build or a browser run on a loaded 2-core machine
+
+
+def need(path, pkg):
+    if not (shutil.which(path) or Path(path).exists()):
+        pytest.fail(f"{path} not found: install Debian's {pkg} (scripts/install-deps.sh)")
+
+
+@pytest.fixture(scope="module")
+def page_dir(scratch):
+    """OUT/local/: the page, wgllm.js, its worker, the WASI host and wgllm.wasm."""
+    for path, pkg in (("wasm-ld", "lld"), ("/usr/lib/wasm32-wasi/libc.a", "wasi-libc")):
+        need(path, pkg)
+    out = scratch / "wasm-page"
+    p = subprocess.run([str(REPO / "scripts" / "build-wasm.sh")], env=dict(os.environ, OUT=str(out)),
+                       capture_output=True, timeout=600)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    return out / "local"
+
+
+@pytest.fixture(scope="module")
+def model(converted):
+    return converted("aidreams260K")
+
+
+@pytest.fixture(scope="module")
+def bad_files(model, scratch):
+    data = model.read_bytes()
+    truncated, magic = scratch / "truncated.gguf", scratch / "badmagic.gguf"
+    truncated.write_bytes(data[:100])
+    magic.write_bytes(b"XXXX" + data[4:])
+    return {"truncated": (truncated, "truncated.gguf: absurd counts"),
+            "bad magic": (magic, 'badmagic.gguf: bad magic "XXXX": not a GGUF file')}
+
+
+@pytest.fixture(scope="module")
+def site(page_dir, model):
+    """The page over HTTP with the model next to it (for the URL form)."""
+    shutil.copy(model, page_dir / "model.gguf")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    Quiet.extensions_map = {**Quiet.extensions_map, ".mjs": "text/javascript", ".js": "text/javascript",
+                            ".wasm": "application/wasm"}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(Quiet, directory=str(page_dir)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need(CHROMIUM, "chromium")
+    need(CHROMEDRIVER, "chromium-driver")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--no-first-run", "--disable-extensions"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(WAIT)
+    driver.set_script_timeout(WAIT)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def want(wgllm, model):
+    toks = wgllm.run_json("-m", model, "-p", PROMPT, "-n", N, "--temp", 0, "--backend", "cpu")
+    ids = [t["id"] for t in toks]
+    assert len(ids) == N
+    return ids
+
+
+def open_page(browser, site, backend="cpu"):
+    browser.get(f"{site}/index.html")
+    Select(browser.find_element(By.ID, "backend")).select_by_value(backend)
+
+
+def settle(browser):
+    """Waits until loading ends; returns the page's state and error text."""
+    WebDriverWait(browser, WAIT).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in ("ready", "error"))
+    return (browser.find_element(By.TAG_NAME, "body").get_attribute("data-state"),
+            browser.find_element(By.ID, "error").text)
+
+
+def greedy_ids(browser):
+    return browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "(async () => {"
+        "  const g = wgllmPage.model.generate(arguments[0], {maxTokens: arguments[1], temperature: 0,"
+        "                                                    chat: false});"
+        "  let text = '';"
+        "  for await (const piece of g) text += piece;"
+        "  return {ids: g.tokens, text, stats: g.stats};"
+        "})().then(done, (e) => done({error: String(e)}));", PROMPT, N)
+
+
+def test_file_greedy_matches_native(browser, site, model, want):
+    open_page(browser, site)
+    browser.find_element(By.ID, "file").send_keys(str(model))
+    state, err = settle(browser)
+    assert state == "ready", err
+    info = browser.find_element(By.ID, "info").text
+    assert "backend\ncpu" in info and "context\n128 tokens" in info, info
+    assert browser.find_element(By.ID, "progress-text").text.startswith("loaded in")
+    got = greedy_ids(browser)
+    assert "error" not in got, got
+    assert got["ids"] == want
+    assert got["stats"]["tokens"] == N and got["stats"]["stop"] == "length"
+    assert got["text"].strip()
+
+
+def test_url_greedy_matches_native(browser, site, want):
+    open_page(browser, site)
+    browser.find_element(By.ID, "url").send_keys(f"{site}/model.gguf")
+    browser.find_element(By.ID, "load-url").click()
+    state, err = settle(browser)
+    assert state == "ready", err
+    got = greedy_ids(browser)
+    assert "error" not in got, got
+    assert got["ids"] == want
+
+
+def test_chat_form_streams_an_answer(browser, site, model):
+    open_page(browser, site)
+    browser.find_element(By.ID, "file").send_keys(str(model))
+    assert settle(browser)[0] == "ready"
+    browser.find_element(By.ID, "max-tokens").clear()
+    browser.find_element(By.ID, "max-tokens").send_keys("16")
+    browser.find_element(By.ID, "prompt").send_keys("Tell me a story.")
+    browser.find_element(By.ID, "send").click()
+    WebDriverWait(browser, WAIT).until(lambda d: "tokens/s" in d.find_element(By.ID, "stats").text
+                                       and "stop:" in d.find_element(By.ID, "stats").text)
+    msgs = browser.find_elements(By.CSS_SELECTOR, "#log .msg")
+    assert [m.get_attribute("class") for m in msgs] == ["msg user", "msg assistant"]
+    assert msgs[1].text.strip()
+    # the conversation went through the model's template (this model has none: the fallback)
+    prompt = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "wgllmPage.model.formatChat([{role: 'user', content: 'hi'}]).then(done, (e) => done(String(e)));")
+    assert prompt == "User: hi\nAssistant:"
+
+
+@pytest.mark.parametrize("kind", ["truncated", "bad magic"])
+def test_malformed_gguf_shows_the_error(browser, site, bad_files, kind):
+    path, message = bad_files[kind]
+    open_page(browser, site)
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    state, err = settle(browser)
+    assert state == "error"
+    assert message in err
+    # the tab still answers, and a good model loads after the error
+    assert browser.execute_script("return 1 + 1") == 2
+
+
+def test_webgpu_backend_without_it_is_an_error(browser, site, model):
+    """This build has no WebGPU backend: the engine says so (no stub, no hang)."""
+    open_page(browser, site, backend="webgpu")
+    browser.find_element(By.ID, "file").send_keys(str(model))
+    state, err = settle(browser)
+    assert state == "error"
+    assert "WebGPU" in err
