@@ -19,6 +19,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from server_util import Server
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -140,6 +142,23 @@ def test_file_greedy_matches_native(browser, site, model, want):
     assert got["ids"] == want
     assert got["stats"]["tokens"] == N and got["stats"]["stop"] == "length"
     assert got["text"].strip()
+
+
+def test_served_by_wgllm_serve(browser, wgllm, shared, page_dir, model, want):
+    """`wgllm serve --local-dir OUT/local`: the page runs under the route's CSP (WebAssembly,
+    a module Worker) and gives the same ids."""
+    s = Server(wgllm, shared / "models" / "aidreams260K-f32.gguf", "--parallel", "1", "--local-dir", page_dir,
+               name="local-page")
+    try:
+        open_page(browser, f"{s.url}/local")
+        browser.find_element(By.ID, "file").send_keys(str(model))
+        state, err = settle(browser)
+        assert state == "ready", err
+        got = greedy_ids(browser)
+        assert "error" not in got, got
+        assert got["ids"] == want
+    finally:
+        assert s.stop() == 0
 
 
 def test_url_greedy_matches_native(browser, site, want):
