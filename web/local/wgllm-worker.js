@@ -135,7 +135,8 @@ const ops = {
     }
     if (!session) throw engineError(0);
     progress(total, total);
-    return JSON.parse(cstring(ex.wgllm_info(session)));
+    // memory_bytes: the module's memory after loading (the weights are in it once)
+    return { ...JSON.parse(cstring(ex.wgllm_info(session))), memory_bytes: ex.memory.buffer.byteLength };
   },
 
   async tokenize({ text, special }) {
