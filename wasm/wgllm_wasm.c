@@ -30,6 +30,7 @@ typedef struct session {
     wgllm_token pending; /* produced, not yet evaluated; -1: none */
     bool greedy;
     int n_left;          /* tokens this generation may still produce */
+    int n_reused;        /* prompt tokens of this generation found in the cache */
     const char *stop;    /* why it ended: "eos", "length", "context" */
     char *out;           /* the last returned string */
     size_t out_len;
@@ -254,6 +255,7 @@ int wgjs_begin(session *s, const char *prompt, size_t len, int parse_special, in
     while (keep < s->n_hist && keep < n - 1 && s->hist[keep] == ids[keep]) keep++;
     wgllm_context_truncate(s->ctx, keep);
     s->n_hist = keep;
+    s->n_reused = keep;
     wgllm_detokenizer_free(s->detok);
     s->detok = wgllm_detokenizer_create(s->model);
     bool ok = s->detok != NULL;
@@ -310,4 +312,4 @@ EXPORT(wgllm_next) int wgjs_next(session *s) {
 }
 
 EXPORT(wgllm_stop_reason) const char *wgjs_stop_reason(const session *s) { return s->stop ? s->stop : ""; }
-EXPORT(wgllm_n_past) int wgjs_n_past(const session *s) { return wgllm_context_n_past(s->ctx); }
+EXPORT(wgllm_n_reused) int wgjs_n_reused(const session *s) { return s->n_reused; }

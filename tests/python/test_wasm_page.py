@@ -201,6 +201,51 @@ def test_url_greedy_matches_native(browser, site, model, want, path):
     assert got["ids"] == want
 
 
+def generate(browser, prompt, opts):
+    return browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "(async () => {"
+        "  const g = wgllmPage.model.generate(arguments[0], arguments[1]);"
+        "  let text = '';"
+        "  for await (const piece of g) text += piece;"
+        "  return {ids: g.tokens, text, stop: g.stats.stop, cached: g.stats.cachedTokens};"
+        "})().then(done, (e) => done({error: String(e)}));", prompt, opts)
+
+
+def test_options_stop_seed_and_errors(browser, site, model, wgllm):
+    open_page(browser, site)
+    browser.find_element(By.ID, "file").send_keys(str(model))
+    assert settle(browser)[0] == "ready"
+    full = generate(browser, PROMPT, {"maxTokens": N, "temperature": 0})
+    assert "error" not in full, full
+    words = full["text"].split()
+    assert len(words) > 4, full
+    # a stop string ends the text where it starts, even across token boundaries
+    cut = generate(browser, PROMPT, {"maxTokens": N, "temperature": 0, "stop": [words[3]]})
+    assert cut["stop"] == "stop"
+    assert cut["text"] == full["text"][:full["text"].index(words[3])]
+    # sampling: one seed, one answer
+    a = generate(browser, PROMPT, {"maxTokens": 16, "temperature": 1.0, "topP": 0.9, "seed": 7})
+    b = generate(browser, PROMPT, {"maxTokens": 16, "temperature": 1.0, "topP": 0.9, "seed": 7})
+    assert a["ids"] == b["ids"] and a["ids"] and a["stop"] in ("length", "eos"), (a, b)
+    # the engine's messages: a prompt longer than the context, bad sampling options
+    long = generate(browser, "Once upon a time " * 200, {"maxTokens": 4})
+    assert "the context holds 128" in long.get("error", ""), long
+    bad = generate(browser, PROMPT, {"maxTokens": 4, "temperature": 1.0, "topP": -1})
+    assert "top_p" in bad.get("error", ""), bad
+    # and the model still works after them
+    assert generate(browser, PROMPT, {"maxTokens": N, "temperature": 0})["ids"] == full["ids"]
+    # a prompt that continues the last one reuses its cached tokens, with the native ids
+    longer = PROMPT + full["text"][:full["text"].index(words[3])]
+    want = [t["id"] for t in wgllm.run_json("-m", model, "-p", longer, "-n", 16, "--temp", 0, "--backend", "cpu")]
+    again = generate(browser, longer, {"maxTokens": 16, "temperature": 0})
+    assert again["ids"] == want
+    n_prompt = len(browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "wgllmPage.model.tokenize(arguments[0]).then(done, (e) => done(String(e)));", PROMPT))
+    assert n_prompt > 3 and again["cached"] >= n_prompt, (n_prompt, again)
+
+
 def test_chat_form_streams_an_answer(browser, site, model):
     open_page(browser, site)
     browser.find_element(By.ID, "file").send_keys(str(model))

@@ -168,7 +168,7 @@ const ops = {
       calls.begin(session, ptr, len, special ? 1 : 0, o.maxTokens, o.temperature, o.topP, o.topK, o.minP,
                   o.repeatPenalty, o.seed));
     if (n < 0) throw engineError(session);
-    return { promptTokens: n, promptMs: performance.now() - t0 };
+    return { promptTokens: n, cachedTokens: ex.wgllm_n_reused(session), promptMs: performance.now() - t0 };
   },
 
   async next() {

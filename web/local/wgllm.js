@@ -77,7 +77,8 @@ class Generation {
     this.prompt = prompt;
     this.opts = opts;
     this.tokens = [];
-    this.stats = { promptTokens: 0, promptMs: 0, tokens: 0, ms: 0, tokensPerSecond: 0, stop: '' };
+    // cachedTokens: prompt tokens reused from the previous generation's cache
+    this.stats = { promptTokens: 0, cachedTokens: 0, promptMs: 0, tokens: 0, ms: 0, tokensPerSecond: 0, stop: '' };
   }
 
   async *[Symbol.asyncIterator]() {
