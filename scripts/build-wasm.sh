@@ -39,4 +39,6 @@ $CC $CFLAGS -mexec-model=reactor -Iwasm wasm/wgllm_wasm.c wasm/mman.c src/server
   -o "$OUT/wgllm.wasm" -L"$OUT" -lwgllm_core -lm
 mkdir -p "$OUT/local"
 cp web/local/* wasm/wasi-mem.mjs "$OUT/wgllm.wasm" "$OUT/local/"
+# the webgpu.h table in JavaScript, for a module built with the WebGPU backend
+if [ -f wasm/webgpu.mjs ]; then cp wasm/webgpu.mjs "$OUT/local/"; fi
 echo "built $OUT/wgllm.wasm and the page in $OUT/local/"

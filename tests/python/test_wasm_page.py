@@ -71,6 +71,13 @@ def site(page_dir, model):
             pass
 
         def do_GET(self):
+            if self.path == "/huge/model.gguf":  # says 5 GB, sends a few bytes
+                self.send_response(200)
+                self.send_header("Content-Length", str(5 * 10**9))
+                self.end_headers()
+                self.wfile.write(b"GGUF")
+                self.close_connection = True
+                return None
             if self.path != "/chunked/model.gguf":
                 return super().do_GET()
             # no Content-Length: the page cannot size the model's memory up front
@@ -276,6 +283,19 @@ def test_malformed_gguf_shows_the_error(browser, site, bad_files, kind):
     assert message in err
     # the tab still answers, and a good model loads after the error
     assert browser.execute_script("return 1 + 1") == 2
+
+
+@pytest.mark.parametrize("path, message", [
+    ("huge/model.gguf", "5000000000 bytes do not fit in WebAssembly's 4 GiB of memory"),
+    ("missing.gguf", "missing.gguf: HTTP 404"),
+])
+def test_url_errors(browser, site, path, message):
+    open_page(browser, site)
+    browser.find_element(By.ID, "url").send_keys(f"{site}/{path}")
+    browser.find_element(By.ID, "load-url").click()
+    state, err = settle(browser)
+    assert state == "error"
+    assert message in err
 
 
 def test_webgpu_backend_without_it_is_an_error(browser, site, model):

@@ -83,9 +83,14 @@ async function fetchModel(url, progress) {
     }
     return { source: new Blob(chunks), buf: 0, size: 0 };
   }
+  // wasm32: sizes are 32-bit, and the model shares the 4 GiB with everything else
+  if (length >= 2 ** 32) {
+    reader.cancel().catch(() => {});
+    throw new Error(`${url}: ${length} bytes do not fit in WebAssembly's 4 GiB of memory`);
+  }
   const buf = ex.wgllm_alloc(length);
   if (!buf) {
-    reader.cancel();
+    reader.cancel().catch(() => {});
     throw new Error(`out of memory: cannot hold the model's ${length} bytes`);
   }
   let loaded = 0;
@@ -186,7 +191,14 @@ const ops = {
   },
 };
 
-self.onmessage = async ({ data }) => {
+// One request at a time, in order: an export suspended by JSPI (awaiting the GPU) must not
+// be entered again by the next request.
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => {
+  queue = queue.then(() => handle(data));
+};
+
+async function handle(data) {
   const { id, op } = data;
   let last = 0;
   const progress = (loaded, total) => { // at most ten a second, and the end
@@ -201,4 +213,4 @@ self.onmessage = async ({ data }) => {
   } catch (e) {
     self.postMessage({ id, error: e && e.message ? e.message : String(e) });
   }
-};
+}
