@@ -18,6 +18,9 @@
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 enum { GEN_ERROR = -1, GEN_DONE = -2 };
+/* The default context: a training context of 128K tokens would give a KV cache of
+ * gigabytes, more than the 4 GiB a wasm32 module can address beside the weights. */
+enum { DEFAULT_CTX = 4096 };
 
 typedef struct session {
     wgllm_model *model;
@@ -73,7 +76,7 @@ EXPORT(wgllm_free) void wgjs_free(session *s) {
 }
 
 /* Loads path (a name the page's WASI host serves) on backend "cpu", "webgpu" or "auto"
- * with a context of n_ctx tokens (<= 0: the model's). url_buf, when not NULL, is the
+ * with a context of n_ctx tokens (<= 0: the model's, at most DEFAULT_CTX). url_buf, when not NULL, is the
  * whole file already in memory (from wgllm_alloc, url_size bytes): the session takes it
  * and the engine uses it in place. Returns the session, or NULL (wgllm_error(NULL)). */
 EXPORT(wgllm_load)
@@ -100,8 +103,10 @@ session *wgjs_load(const char *path, const char *backend, int n_ctx, void *url_b
         wgjs_free(s);
         return NULL;
     }
+    wgllm_model_info mi;
+    wgllm_model_get_info(s->model, &mi);
     wgllm_context_params cp = wgllm_context_default_params();
-    cp.n_ctx = n_ctx;
+    cp.n_ctx = n_ctx > 0 ? n_ctx : mi.n_ctx_train < DEFAULT_CTX ? mi.n_ctx_train : DEFAULT_CTX;
     s->detok = wgllm_detokenizer_create(s->model);
     if (!s->detok || wgllm_context_create(s->model, &cp, &s->ctx, load_err, sizeof load_err) != WGLLM_OK) {
         if (!load_err[0]) snprintf(load_err, sizeof load_err, "out of memory");

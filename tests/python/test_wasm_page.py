@@ -298,6 +298,23 @@ def test_url_errors(browser, site, path, message):
     assert message in err
 
 
+def test_context_size(browser, site, wgllm, scratch):
+    """A model trained on a long context gets at most 4096 tokens by default (its KV cache must
+    fit in wasm32's 4 GiB); nCtx sets it."""
+    long_ctx = scratch / "long-ctx.gguf"
+    wgllm.ok("synth", "--preset", "tiny", "--ctx", 32768, "--type", "f32", "--seed", 1, long_ctx)
+    open_page(browser, site)
+    browser.find_element(By.ID, "file").send_keys(str(long_ctx))
+    assert settle(browser)[0] == "ready"
+    assert browser.execute_script("return wgllmPage.model.info.n_ctx") == 4096
+    assert browser.execute_script("return wgllmPage.model.info.n_ctx_train") == 32768
+    n = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "wgllmPage.wgllm.load(document.getElementById('file').files[0], {nCtx: 64})"
+        "  .then(async (m) => { const n = m.info.n_ctx; await m.free(); done(n); }, (e) => done(String(e)));")
+    assert n == 64
+
+
 def test_webgpu_backend_without_it_is_an_error(browser, site, model):
     """This build has no WebGPU backend: the engine says so (no stub, no hang)."""
     open_page(browser, site, backend="webgpu")

@@ -1,10 +1,10 @@
 // The page: picks a GGUF (file, drop or URL), loads it through wgllm.js and chats with it.
 // Its state is on <body data-state> (empty, loading, ready, generating, error) and the
-// loaded model at window.wgllmPage.model, for tests and for the console.
+// loaded model at window.wgllmPage.model (the API at .wgllm), for tests and for the console.
 import * as wgllm from './wgllm.js';
 
 const $ = (id) => document.getElementById(id);
-const page = (window.wgllmPage = { model: null, generation: null });
+const page = (window.wgllmPage = { model: null, generation: null, wgllm });
 let history = [];
 
 const mib = (n) => (n / 1048576).toFixed(1) + ' MiB';

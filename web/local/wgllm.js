@@ -158,7 +158,7 @@ export class Model {
 }
 
 // source: a File or Blob (read in place, slice by slice) or a URL (streamed in).
-// options: backend ('cpu', 'webgpu' or 'auto'), nCtx (context tokens; 0: the model's),
+// options: backend ('cpu', 'webgpu' or 'auto'), nCtx (context tokens; 0: the model's, at most 4096),
 // onProgress(loaded, total) (total 0 while unknown), wasmUrl and workerUrl (default:
 // next to this file).
 export async function load(source, options = {}) {
