@@ -124,9 +124,9 @@ session *wgjs_load(const char *path, const char *backend, int n_ctx, void *url_b
 EXPORT(wgllm_info) const char *wgjs_info(session *s) {
     wgllm_model_info mi;
     wgllm_model_get_info(s->model, &mi);
-    char esc[2][300];
-    const char *src[2] = {mi.name, mi.backend};
-    for (int k = 0; k < 2; k++) {
+    char esc[3][300];
+    const char *src[3] = {mi.name, mi.backend, mi.arch};
+    for (int k = 0; k < 3; k++) {
         size_t j = 0;
         for (const char *p = src[k]; *p && j + 7 < sizeof esc[k]; p++) {
             unsigned char c = (unsigned char)*p;
@@ -139,12 +139,12 @@ EXPORT(wgllm_info) const char *wgjs_info(session *s) {
         esc[k][j] = 0;
     }
     const char *end = srv_chat_end_marker(s->chat);
-    char buf[1024];
+    char buf[2048];
     int n = snprintf(buf, sizeof buf,
                      "{\"name\":\"%s\",\"backend\":\"%s\",\"arch\":\"%s\",\"n_ctx\":%d,\"n_ctx_train\":%d,"
                      "\"n_vocab\":%d,\"n_layer\":%d,\"n_embd\":%d,\"weight_bytes\":%llu,\"chat_format\":\"%s\","
                      "\"chat_end\":\"%s\"}",
-                     esc[0], esc[1], mi.arch, wgllm_context_n_ctx(s->ctx), mi.n_ctx_train, mi.n_vocab, mi.n_layer,
+                     esc[0], esc[1], esc[2], wgllm_context_n_ctx(s->ctx), mi.n_ctx_train, mi.n_vocab, mi.n_layer,
                      mi.n_embd, (unsigned long long)mi.weight_bytes, srv_chat_format_name(s->chat),
                      !end ? "" : s->chat == SRV_CHAT_FALLBACK ? "\\nUser:" : end);
     return set_out(s, buf, (size_t)n);
@@ -228,6 +228,7 @@ int wgjs_begin(session *s, const char *prompt, size_t len, int parse_special, in
     s->err[0] = 0;
     s->pending = -1;
     s->stop = NULL;
+    s->n_left = 0; /* until the prompt is in: a wgllm_next now ends at once */
     wgllm_sampler_params sp = wgllm_sampler_default_params();
     sp.temperature = temperature;
     sp.top_p = top_p;
@@ -273,8 +274,9 @@ int wgjs_begin(session *s, const char *prompt, size_t len, int parse_special, in
     }
     ok = ok && evaluate(s, ids + keep, n - keep);
     free(ids);
+    if (!ok) return -1;
     s->n_left = max_tokens < 0 ? INT32_MAX : max_tokens;
-    return ok ? n : -1;
+    return n;
 }
 
 /* Produces the next token: returns its id (its text at wgllm_piece), GEN_DONE when the

@@ -271,6 +271,12 @@ def test_chat_form_streams_an_answer(browser, site, model):
         "const done = arguments[arguments.length - 1];"
         "wgllmPage.model.formatChat([{role: 'user', content: 'hi'}]).then(done, (e) => done(String(e)));")
     assert prompt == "User: hi\nAssistant:"
+    # a NUL inside a message cannot shift the fields of the next one
+    prompt = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "wgllmPage.model.formatChat([{role: 'system', content: 'a\\0user'}, {role: 'user', content: 'b'}])"
+        "  .then(done, (e) => done(String(e)));")
+    assert prompt == "System: auser\nUser: b\nAssistant:"
 
 
 @pytest.mark.parametrize("kind", ["truncated", "bad magic"])

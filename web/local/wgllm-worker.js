@@ -157,7 +157,9 @@ const ops = {
   },
 
   async format({ messages }) {
-    const parts = messages.flatMap((m) => [enc.encode(String(m.role) + '\0'), enc.encode(String(m.content) + '\0')]);
+    // NUL separates the fields: one inside a message would shift the rest
+    const field = (v) => enc.encode(String(v).replaceAll('\0', '') + '\0');
+    const parts = messages.flatMap((m) => [field(m.role), field(m.content)]);
     const packed = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
     parts.reduce((at, p) => (packed.set(p, at), at + p.length), 0);
     return withBytes(packed, async (ptr, len) => {

@@ -12,7 +12,7 @@ const here = (name) => new URL(name, import.meta.url).href;
 // Defaults of the engine's sampler (wgllm_sampler_default_params).
 const GEN_DEFAULTS = { maxTokens: 256, temperature: 0.8, topP: 0.95, topK: 40, minP: 0.05, repeatPenalty: 1.0 };
 
-class Worker_ {
+class WorkerClient {
   constructor(url) {
     this.w = new Worker(url, { type: 'module' });
     this.pending = new Map();
@@ -163,7 +163,7 @@ export class Model {
 // next to this file).
 export async function load(source, options = {}) {
   const { backend = 'cpu', nCtx = 0, onProgress = null } = options;
-  const worker = new Worker_(options.workerUrl ?? here('wgllm-worker.js'));
+  const worker = new WorkerClient(options.workerUrl ?? here('wgllm-worker.js'));
   const src = source instanceof Blob ? source : new URL(String(source), location.href).href;
   try {
     const info = await worker.call('load', { source: src, backend, nCtx,
