@@ -187,6 +187,25 @@ def memory_bytes(browser):
     return browser.execute_script("return wgllmPage.model.info.memory_bytes")
 
 
+@pytest.mark.parametrize("how", ["file", "url"])
+def test_load_progress(browser, site, model, how):
+    """onProgress counts the model's bytes up to its size, never down."""
+    open_page(browser, site)
+    browser.find_element(By.ID, "file").send_keys(str(model))
+    assert settle(browser)[0] == "ready"
+    events = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const src = arguments[0] === 'file' ? document.getElementById('file').files[0] : 'model.gguf';"
+        "const ev = [];"
+        "wgllmPage.wgllm.load(src, {onProgress: (l, t) => ev.push([l, t])})"
+        "  .then(async (m) => { await m.free(); done(ev); }, (e) => done(String(e)));", how)
+    size = model.stat().st_size
+    assert isinstance(events, list) and events, events
+    assert events[-1] == [size, size]
+    assert all(a[0] <= b[0] for a, b in zip(events, events[1:])), events
+    assert all(t == size for _, t in events), events
+
+
 @pytest.mark.parametrize("path", ["model.gguf", "chunked/model.gguf"])
 def test_url_greedy_matches_native(browser, site, model, want, path):
     open_page(browser, site)
