@@ -2,7 +2,8 @@
 # Builds the CPU engine (GGUF reader, tokenizers, sampler, model, quant, CPU backend)
 # for wasm32-wasi with Debian's toolchain:
 #   apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 binaryen
-# Output: build-wasm/libwgllm_core.a (and build-wasm/wgllm_probe.wasm, a WASI command).
+# Output: build-wasm/libwgllm_core.a, build-wasm/wgllm_probe.wasm (a WASI command) and
+# build-wasm/local/ (the in-browser page with wgllm.js and wgllm.wasm, a static folder).
 set -eu
 cd "$(dirname "$0")/.."
 CC=${CC:-clang}
