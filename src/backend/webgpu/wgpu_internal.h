@@ -173,6 +173,7 @@ typedef struct wgb_ctx {
     } id_slots[WGB_ID_SLOTS];
 
     wgb_profile prof;
+    struct wgb_tune_state *tune; /* kernel choices of this adapter (wgpu_autotune.c), made at first need */
     /* Dispatches recorded per kernel and command buffers submitted since the backend
      * started (tests check which kernels a step takes). */
     uint64_t dispatched[WGB_K_COUNT];
