@@ -158,12 +158,10 @@ static int cand_index(wgb_tune_kind kind, const char *name, size_t len) {
     return -1;
 }
 
-static bool parse_hex(const char *s, size_t max_digits) {
-    size_t n = 0;
-    if (strncmp(s, "0x", 2)) return false;
-    for (s += 2; *s; s++, n++)
-        if (!strchr("0123456789abcdef", *s)) return false;
-    return n >= 1 && n <= max_digits;
+/* Lower-case hex digits, min..max of them. */
+static bool is_hex(const char *s, size_t min, size_t max) {
+    const size_t n = strspn(s, "0123456789abcdef");
+    return !s[n] && n >= min && n <= max;
 }
 
 /* "nt=12.5,batch=30" in the kind's candidate order, each finite and in range. */
@@ -199,7 +197,9 @@ static bool parse_line(char *line, tune_entry *e) {
         for (const char *p = f[i]; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f) return false;
     }
-    if (!parse_hex(f[2], 8) || !parse_hex(f[3], 8) || !parse_hex(f[7], 16) || strlen(f[7]) != 18) return false;
+    if (strncmp(f[2], "0x", 2) || !is_hex(f[2] + 2, 1, 8) || strncmp(f[3], "0x", 2) || !is_hex(f[3] + 2, 1, 8) ||
+        !is_hex(f[7], 16, 16))
+        return false;
     e->row = row_index(f[8]);
     if (e->row < 0) return false;
     const wgb_tune_kind kind = k_rows[e->row].kind;
