@@ -332,6 +332,13 @@ static bool cache_write(const char *path, const tune_entry *es, int n) {
 
 /* ------------------------------------------------------------ choosing */
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+
 static wgb_tune_state *state_of(wgb_ctx *c) {
     if (c->tune) return c->tune;
     wgb_tune_state *t = calloc(1, sizeof *t);
@@ -364,6 +371,7 @@ static void measure_and_store(wgb_ctx *c, wgb_tune_state *t, wgb_tune_kind kind,
     double us[N_ROWS][TUNE_MAX_CANDS] = {{0}};
     const bool was_failed = c->failed;
     if (was_failed || c->dev->lost) return; /* keep the fixed choices */
+    const double t0 = now_s();
     if (!k_kinds[kind].measure(c, kind, us)) {
         if (!was_failed && c->failed) { /* the measurement's failure is not the model's */
             warn("measuring failed (%s%s); fixed choices", c->error, "");
@@ -373,6 +381,7 @@ static void measure_and_store(wgb_ctx *c, wgb_tune_state *t, wgb_tune_kind kind,
         return;
     }
     t->measured++;
+    if (t->verbose) fprintf(stderr, "wgllm: webgpu autotune: measuring took %.0f ms\n", (now_s() - t0) * 1e3);
     /* the rows of this kind, in table order, into us[0..] */
     int i = 0;
     for (int r = 0; r < N_ROWS; r++) {
@@ -502,11 +511,6 @@ int wgb_autotune_print(FILE *out, const wgb_tune_adapter *a) {
 
 /* ------------------------------------------------------------ measuring */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* A device buffer with `bytes` of host data, as a one-part tensor of the backend. */
 static wg_tensor *synth_tensor(wgb_ctx *c, uint32_t type, int64_t ne0, int64_t ne1, const void *data, size_t bytes,
