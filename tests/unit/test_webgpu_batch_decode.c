@@ -1,10 +1,10 @@
 /* Batched decode steps on WebGPU against the CPU backend: B sequences of mixed lengths (1 to
  * 23 positions) decode one token each in one wgllm_eval_batch, B = 1, 8, 9, 16, 24, 33, 64.
  * From 9 tokens on, the step's products take the route the adapter's autotune chose
- * (wgpu_autotune.h); both are forced here in turn: the tiled int8 batch kernels
+ * (wgpu_autotune.h); the test forces one: the tiled int8 batch kernels
  * (kernels/matmul_q4_0_q8_batch*.wgsl: plain, q/k/v, gate/up + SwiGLU), one dispatch each
- * for all the step's tokens, with the tile of the step's size, and passes of 8 tokens
- * through the nt kernels; the test checks which ran.
+ * for all the step's tokens, with the tile of the step's size; or, with the argument "nt",
+ * passes of 8 tokens through the nt kernels (B = 9, 24, 40). It checks which ran.
  * The model's widths leave partial row tiles and partial block steps (288 = 4.5 x 64
  * columns and rows, 96 KV rows, 800 FF rows). Each sequence's logits must match the CPU's
  * within the bound below and give the same greedy id. */
@@ -139,7 +139,7 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, double vs
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     char path[256];
     snprintf(path, sizeof path, "test_webgpu_batch_decode_%d.gguf", (int)getpid());
     if (!write_model(path)) CHECK_DONE();
@@ -151,17 +151,18 @@ int main(void) {
         wgllm_model_free(gpu);
         CHECK_DONE();
     }
-    /* the batch tiles at every size; the nt passes below and above the prompt kernel's 33 */
-    static const struct {
-        int n, route;
-    } runs[] = {{1, WGB_TUNE_DECODE_BATCH},  {8, WGB_TUNE_DECODE_BATCH},  {9, WGB_TUNE_DECODE_BATCH},
-                {16, WGB_TUNE_DECODE_BATCH}, {24, WGB_TUNE_DECODE_BATCH}, {33, WGB_TUNE_DECODE_BATCH},
-                {64, WGB_TUNE_DECODE_BATCH}, {9, WGB_TUNE_DECODE_NT},     {40, WGB_TUNE_DECODE_NT}};
-    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    /* argument "nt": the nt passes at a size of each autotune bucket, else the batch tiles at
+     * every size (two ctest entries, each well under a minute under ASan) */
+    static const int batch_sizes[] = {1, 8, 9, 16, 24, 33, 64}, nt_sizes[] = {9, 24, 40};
+    const bool nt_route = argc > 1 && !strcmp(argv[1], "nt");
+    const int route = nt_route ? WGB_TUNE_DECODE_NT : WGB_TUNE_DECODE_BATCH;
+    const int *sizes = nt_route ? nt_sizes : batch_sizes;
+    const size_t n_sizes = nt_route ? sizeof nt_sizes / sizeof nt_sizes[0] : sizeof batch_sizes / sizeof batch_sizes[0];
+    const char *how = nt_route ? "nt passes" : "batch tiles";
+    for (size_t i = 0; i < n_sizes; i++) {
         double e[2] = {0, 0};
-        const int n = runs[i].n;
-        const char *how = runs[i].route == WGB_TUNE_DECODE_BATCH ? "batch tiles" : "nt passes";
-        step(cpu, gpu, n, runs[i].route, e);
+        const int n = sizes[i];
+        step(cpu, gpu, n, route, e);
         CHECK_MSG(e[0] <= CPU_BOUND, "%d sequences, %s: logits differ from the CPU's by %.3g", n, how, e[0]);
         CHECK_MSG(e[1] <= ALONE_BOUND, "%d sequences, %s: logits differ from the tokens alone by %.3g", n, how, e[1]);
         printf("%2d sequences, %s: worst logit error vs the CPU %.3g (bound %.0e), vs alone on WebGPU %.3g (bound "
