@@ -580,15 +580,14 @@ static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE
     wg_tensor *w[3] = {0}, *x = NULL, *y = NULL;
     bool ok = host != NULL;
     uint32_t seed = 12345;
-    for (int i = 0; ok && i < n_w; i++) {
-        for (size_t b = 0; b < wbytes; b += 18) { /* f16 scale 2^-7..2^-6, random nibbles */
-            const uint32_t s = 0x2000 | (lcg(&seed) & 0x3ff);
-            host[b] = (uint8_t)s;
-            host[b + 1] = (uint8_t)(s >> 8);
-            for (int j = 2; j < 18; j++) host[b + j] = (uint8_t)lcg(&seed);
-        }
-        ok = (w[i] = synth_tensor(c, WG_TYPE_Q4_0, k, m, host, wbytes, true)) != NULL;
+    for (size_t b = 0; ok && b < wbytes; b += 18) { /* f16 scale 2^-7..2^-6, random nibbles */
+        const uint32_t s = 0x2000 | (lcg(&seed) & 0x3ff);
+        host[b] = (uint8_t)s;
+        host[b + 1] = (uint8_t)(s >> 8);
+        for (int j = 2; j < 18; j++) host[b + j] = (uint8_t)lcg(&seed);
     }
+    for (int i = 0; ok && i < n_w; i++) /* the same bytes in separate buffers: each is read from memory */
+        ok = (w[i] = synth_tensor(c, WG_TYPE_Q4_0, k, m, host, wbytes, true)) != NULL;
     if (ok) {
         float *xf = (float *)host;
         for (size_t i = 0; i < xbytes / 4; i++) xf[i] = (float)(lcg(&seed) & 0xffff) / 32768.0f - 1.0f;
