@@ -369,11 +369,15 @@ static void say(const wgb_tune_state *t, const char *how, int r, const double *u
 static void measure_and_store(wgb_ctx *c, wgb_tune_state *t, wgb_tune_kind kind, const char *key, const char *path,
                               tune_entry *old, int n_old) {
     double us[N_ROWS][TUNE_MAX_CANDS] = {{0}};
-    const bool was_failed = c->failed;
-    if (was_failed || c->dev->lost) return; /* keep the fixed choices */
+    if (c->failed || c->dev->lost) return; /* keep the fixed choices */
+    /* the recorded work first, so that it is neither timed nor counted: its failure is the model's */
+    char err[256];
+    wgb_flush(c);
+    if (!wg_device_finish(c->dev, err, sizeof err)) wgb_fail(c, "%s", err);
+    if (c->failed) return;
     const double t0 = now_s();
     if (!k_kinds[kind].measure(c, kind, us)) {
-        if (!was_failed && c->failed) { /* the measurement's failure is not the model's */
+        if (c->failed && !c->dev->lost) { /* the measurement's own failure: the model goes on */
             warn("measuring failed (%s%s); fixed choices", c->error, "");
             c->failed = false;
             c->error[0] = 0;
@@ -548,7 +552,7 @@ static uint32_t lcg(uint32_t *s) {
 }
 
 /* Q4_0 products y = W x of the rows' token counts through the real op, once with each
- * candidate forced. Weights of a 7B's FFN shape, three of them (bigger than the L2 caches
+ * candidate forced; the best of a few repetitions. Weights of a 7B's FFN shape, three of them (bigger than the L2 caches
  * of today's GPUs, so each pass reads them from memory); on a CPU adapter (lavapipe) a
  * small shape, so the measurement stays short. */
 static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE_MAX_CANDS]) {
@@ -564,12 +568,6 @@ static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE
         if (k_rows[r].kind == kind && k_rows[r].n > n_max) n_max = k_rows[r].n;
     char err[256];
     if (!c->pl.q8_built[WGB_Q8F_Q4_0] && !wgb_pipelines_add_q8(c->dev, &c->pl, WGB_Q8F_Q4_0, err, sizeof err)) {
-        wgb_fail(c, "%s", err);
-        return false;
-    }
-    /* the recorded work first, so that it is not timed */
-    wgb_flush(c);
-    if (!wg_device_finish(c->dev, err, sizeof err)) {
         wgb_fail(c, "%s", err);
         return false;
     }
@@ -597,6 +595,15 @@ static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE
         ok = x && y;
     }
     free(host);
+    /* GPU time from timestamp queries around each submitted pass where the device has them
+     * (and no profiling runs already), else wall time around submit and wait */
+    wgb_profile *prof = malloc(sizeof *prof);
+    bool stamps = false;
+    if (prof) {
+        *prof = c->prof;
+        stamps = !prof->mode && c->dev->features.timestamp_query && wgb_profile_open(c, 2);
+        if (!stamps) c->prof = *prof;
+    }
     wg_backend b = {NULL, c};
     int i = 0;
     for (int r = 0; ok && r < N_ROWS; r++) {
@@ -605,12 +612,12 @@ static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE
             t->measuring = cand;
             double best = INFINITY;
             for (int rep = 0; ok && rep <= reps; rep++) { /* rep 0 warms up */
-                const double t0 = now_s();
+                const double t0 = now_s(), ns0 = c->prof.ns[WGB_K_COUNT];
                 for (int j = 0; j < inner; j++)
                     for (int q = 0; q < n_w; q++) wgb_op_matmul(&b, w[q], x, k_rows[r].n, y);
-                wgb_flush(c);
+                wgb_flush(c); /* with timestamps: waits for them */
                 ok = wg_device_finish(c->dev, err, sizeof err) && !c->failed;
-                const double dt = now_s() - t0;
+                const double dt = stamps && c->prof.mode ? (c->prof.ns[WGB_K_COUNT] - ns0) * 1e-9 : now_s() - t0;
                 if (rep > 0 && dt < best) best = dt;
             }
             us[i][cand] = best * 1e6 / (inner * n_w);
@@ -618,6 +625,11 @@ static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE
         i++;
     }
     t->measuring = -1;
+    if (stamps) {
+        wgb_profile_destroy(c);
+        c->prof = *prof;
+    }
+    free(prof);
     if (!ok && !c->failed) wgb_fail(c, "%s", err);
     for (int q = 0; q < n_w; q++) synth_free(c, w[q]);
     synth_free(c, x);

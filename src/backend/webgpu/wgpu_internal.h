@@ -204,6 +204,9 @@ void wgb_kv_arenas_destroy(wgb_ctx *c);
 
 /* wgpu_profile.c */
 void wgb_profile_init(wgb_ctx *c);
+/* Starts timing in `mode` (1 per dispatch, 2 per pass; the device has timestamp queries);
+ * false when the query set cannot be made. */
+bool wgb_profile_open(wgb_ctx *c, int mode);
 bool wgb_profile_full(const wgb_ctx *c);
 /* Begins a compute pass, timed when profiling; `kernel` < 0 for a pass of many dispatches. */
 WGPUComputePassEncoder wgb_profile_begin_pass(wgb_ctx *c, int kernel);
