@@ -189,10 +189,10 @@ int main(void) {
     check_hostile(c, "garbage", "hello\nworld\n\t\t\t\n", strlen("hello\nworld\n\t\t\t\n"), true);
     check_hostile(c, "empty", "", 0, false);
     {
-        const size_t big = 100 * 1024; /* over the file limit */
+        const size_t big = 300 * 1024; /* over the file limit */
         char *s = malloc(big);
         memset(s, 'a', big);
-        check_hostile(c, "a 100 KiB line", s, big, true);
+        check_hostile(c, "a 300 KiB file", s, big, true);
         char *l = malloc(g_valid_n + 5000); /* a long line under the file limit, then the valid lines */
         memset(l, 'b', 5000);
         l[4999] = '\n';
@@ -229,6 +229,21 @@ int main(void) {
         CHECK_MSG(count(s, "NVIDIA H100") == 1 && count(s, "not a line") == 0 && count(s, "\n") == 5, "%s",
                   s ? s : "");
         free(s);
+    }
+    {
+        /* more lines than are kept: the first 192 read, the newest 189 of them kept next to ours */
+        const char *line = "wgllm-autotune-1\tvulkan\t0x10de\t0x2330\t-\tGPU %03d\t1.0\t0123456789abcdef\t"
+                           "q4_0_decode_9_16\tnt\tnt=10.0,batch=20.0\n";
+        char *many = malloc(300 * 128), *p = many;
+        for (int i = 0; i < 300; i++) p += sprintf(p, line, i);
+        check_hostile(c, "300 lines", many, (size_t)(p - many), true);
+        size_t n;
+        char *s = read_file(g_file, &n);
+        CHECK_MSG(count(s, "\n") == 1 + 192 && count(s, "GPU 003\t") == 1 && count(s, "GPU 002\t") == 0 &&
+                      count(s, "GPU 191\t") == 1 && count(s, "GPU 192\t") == 0,
+                  "300 lines: %d lines kept", count(s, "\n"));
+        free(s);
+        free(many);
     }
     {
         /* a symbolic link in the file's place: not followed, replaced by a file */

@@ -21,9 +21,9 @@
 #define TUNE_FIELDS 11          /* magic, 7 key fields, row, pick, times */
 #define TUNE_FIELD_MAX 127      /* bytes of one key field */
 #define TUNE_KEY_MAX 1024
-#define TUNE_FILE_MAX (64 * 1024) /* a bigger file is not ours */
+#define TUNE_FILE_MAX (256 * 1024) /* a bigger file is not ours (TUNE_ENTRIES_MAX lines of at most ~1 KiB fit) */
 #define TUNE_LINE_MAX 2048
-#define TUNE_ENTRIES_MAX 256 /* lines kept for other adapters and drivers */
+#define TUNE_ENTRIES_MAX 192 /* lines kept for other adapters and drivers */
 #define TUNE_US_MAX 1e9
 /* A candidate must beat the simpler first one by this much (ties: the simpler route). */
 #define TUNE_WIN_MARGIN 0.97
