@@ -10,7 +10,7 @@
  * workgroups (a short prompt after a long history) and the splits merged by
  * attention_combine.wgsl. */
 #define FA_BUSY_GROUPS 512u
-/* Positions a split takes at least (16 tiles of WGB_FA_BC = 16). */
+/* Positions a split takes at least: a split of few tiles would spend its time loading q. */
 #define FA_SPLIT_MIN 256u
 
 bool wgb_flash_attention(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bind kb, wgb_bind vb, bool half,

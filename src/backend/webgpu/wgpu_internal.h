@@ -257,7 +257,7 @@ bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
  * with too little workgroup memory). */
 bool wgb_flash_attention(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bind kb, wgb_bind vb, bool half,
                          int64_t kv_stride, int pos0, int n, int n_head, int n_head_kv, int head_dim, int window,
-                         struct wg_tensor *out, int row0);
+                         wg_tensor *out, int row0);
 
 /* the layer op (wgpu_layer.c): the fused ops below where a step allows them */
 void wgb_op_layer(wg_backend *b, const wg_layer_desc *d, const wg_layer_step *s, const wg_layer_acts *a);
