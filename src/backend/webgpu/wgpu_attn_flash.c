@@ -1,6 +1,9 @@
 /* Prompt attention through kernels/attention_flash.wgsl: the query rows of a prompt in tiles
  * that read each K/V tile once for the whole tile (and for all heads of a GQA group), where
- * attention.wgsl re-reads the cache prefix for every query row. */
+ * attention.wgsl re-reads the cache prefix for every query row. On lavapipe (2 cores), a
+ * 512-token prompt of a 2-layer model with head_dim 64 and 8 query heads per kv head spent
+ * 1.39 s in attention (timestamp queries, WGLLM_WEBGPU_PROFILE=1) against 5.41 s in
+ * attention.wgsl (WGLLM_WEBGPU_FLASH_ATTN=0); not yet timed on a GPU. */
 #include <math.h>
 #include <string.h>
 
