@@ -153,7 +153,9 @@ static void test_kernel(wg_backend *b) {
     for (int hd = 64; hd <= 128; hd *= 2)
         for (int h = 0; h < 2; h++) {
             const int k = wgb_flash_kernel(hd, h);
-            CHECK_MSG(k >= 0 && c->pl.k[k].pipe, "no flash kernel built for head_dim %d, %s cache", hd, h ? "f16" : "f32");
+            char err[1024] = "";
+            CHECK_MSG(k >= 0 && wgb_pipelines_add_flash(c->dev, &c->pl, k, err, sizeof err),
+                      "no flash kernel for head_dim %d, %s cache: %s", hd, h ? "f16" : "f32", err);
         }
     c->flash_min_tokens = 1; /* every step through the kernel */
     static const shape cases[] = {

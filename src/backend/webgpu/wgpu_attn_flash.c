@@ -20,7 +20,13 @@ bool wgb_flash_attention(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bind kb,
                          int64_t kv_stride, int pos0, int n, int n_head, int n_head_kv, int head_dim, int window,
                          wg_tensor *out, int row0) {
     const int k = wgb_flash_kernel(head_dim, half);
-    if (c->flash_min_tokens == 0 || (uint32_t)n < c->flash_min_tokens || k < 0 || !c->pl.k[k].pipe) return false;
+    if (c->flash_min_tokens == 0 || (uint32_t)n < c->flash_min_tokens || k < 0) return false;
+    char err[1024];
+    if (!wgb_pipelines_add_flash(c->dev, &c->pl, k, err, sizeof err)) {
+        if (!err[0]) return false; /* the device cannot have it */
+        wgb_fail(c, "%s", err);
+        return true;
+    }
     const uint32_t group = (uint32_t)(n_head / n_head_kv);
     const uint64_t rows = (uint64_t)n * group, tiles = (rows + WGB_FA_ROWS - 1) / WGB_FA_ROWS;
     /* positions a workgroup sees at most: a window plus the tokens of its rows, or all */

@@ -254,7 +254,7 @@ bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
 /* wgpu_attn_flash.c: attention of n query rows (a prompt) through the flash kernel, as
  * wgb_op_attention takes it (operands checked, q unaliased); false, recording nothing,
  * where that kernel does not apply (too few tokens, a head_dim without a variant, a device
- * with too little workgroup memory). */
+ * with too little workgroup memory). Its pipeline is built here the first time. */
 bool wgb_flash_attention(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bind kb, wgb_bind vb, bool half,
                          int64_t kv_stride, int pos0, int n, int n_head, int n_head_kv, int head_dim, int window,
                          wg_tensor *out, int row0);

@@ -106,7 +106,7 @@ typedef struct {
     int q8;                  /* an int8 kernel: 1 + its int8 format (WGB_Q8F_*), whose files go in front too; else 0 */
     int v8;                  /* the fused q/k/v kernel: 1 + v's int8 format (see lib_q8_v_same.wgsl); else 0 */
     const char *tag;         /* label suffix of a variant (e.g. its head_dim), or NULL */
-    bool wg_mem_fa;          /* built only where the device gives WGB_FA_WG_MEM of workgroup memory */
+    bool flash;              /* a prompt attention kernel: built on first use (wgb_pipelines_add_flash) */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
@@ -171,7 +171,7 @@ static kernel_spec spec_of(int k, int *fmt) {
         const int v = k - WGB_K_ATTN_FLASH, h = v & 1;
         return (kernel_spec){.body = "attention_flash", .access = "rrrww", .param_slots = 1,
                              .prefix = h ? KV_F16 : KV_F32, .needs_f16 = h, .lib = LIB_ATTN,
-                             .consts = k_fa[v / 2].consts, .tag = k_fa[v / 2].tag, .wg_mem_fa = true};
+                             .consts = k_fa[v / 2].consts, .tag = k_fa[v / 2].tag, .flash = true};
     }
     if (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST) {
         kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q4_0_int8 lib_q8_batch"};
@@ -496,8 +496,7 @@ bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines 
     for (int k = 0; k < WGB_K_Q8_MATVEC; k++) { /* the int8 kernels come after, per format */
         int fmt;
         const kernel_spec s = spec_of(k, &fmt);
-        if ((s.needs_f16 && !f16) || (s.wg_mem_fa && d->limits.max_compute_workgroup_storage_size < WGB_FA_WG_MEM))
-            continue;
+        if ((s.needs_f16 && !f16) || s.flash) continue;
         if (!build_one(d, k, subgroups, &p->k[k], err, err_size)) {
             wgb_pipelines_destroy(d, p);
             return false;
@@ -526,6 +525,16 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
             if (!build_missing(d, p, WGB_K_Q8_QKV + WGB_QKV_VARIANTS * q + v, err, err_size)) return false;
     }
     return true;
+}
+
+bool wgb_pipelines_add_flash(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size) {
+    int fmt;
+    if (err_size) err[0] = '\0';
+    if (k < WGB_K_ATTN_FLASH || k > WGB_K_ATTN_FLASH_LAST) return false;
+    if (p->k[k].pipe) return true;
+    if ((spec_of(k, &fmt).needs_f16 && !p->f16) || d->limits.max_compute_workgroup_storage_size < WGB_FA_WG_MEM)
+        return false;
+    return build_one(d, k, p->subgroups, &p->k[k], err, err_size);
 }
 
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p) {

@@ -63,6 +63,7 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
  * tile, threads of a row group (each thread holds 4 rows). With head_dim 128 the tiles take
  * 26.25 KiB of workgroup memory, within the 32 KiB the kernel is allowed (WGB_FA_WG_MEM,
  * checked by the kernel); a device offering less keeps attention.wgsl for prompts too.
+ * Built on first use (wgb_pipelines_add_flash).
  * Untuned: chosen to fit lavapipe's 32 KiB, not yet timed on a GPU. */
 #define WGB_FA_ROWS 32
 #define WGB_FA_BC 16
@@ -154,6 +155,11 @@ bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines 
  * loaded (a model needs one or two formats, and each costs ~10 pipelines at start). True
  * if they exist; false with the compiler's message. */
 bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size);
+/* The prompt attention kernel k (wgb_flash_kernel), built on its first use: a model needs
+ * one of them, and each costs ~0.2 s at start on lavapipe. True if it exists; false with an
+ * empty err where the device cannot have it (too little workgroup memory, no shader-f16),
+ * with the compiler's message where it failed to build. */
+bool wgb_pipelines_add_flash(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size);
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p);
 
 #endif
