@@ -31,8 +31,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-const TM: u32 = 128u;
-const TN: u32 = 64u;
+const TM: u32 = Q8MM_TM; // the host's shapes, put in front
+const TN: u32 = Q8MM_TN;
+const_assert TM == 128u && TN == 64u; // the thread layout below: 16 x 16 threads of 8 rows x 4 tokens
 const KB: u32 = 2u; // blocks per step
 
 // Half block h (0: elements 0..15, 1: 16..31) of step block b, row r: ws[(2 b + h) * TM + r];

@@ -7,25 +7,18 @@
 #include "backend/webgpu/wgpu_internal.h"
 #include "quant/types.h"
 
-#define MATVEC_ROWS_PER_GROUP 8u /* kernels/matvec.wgsl: 256 threads / 32 threads per row */
-#define MATMUL_TILE_M 128u       /* kernels/matmul.wgsl: TM */
-#define MATMUL_TILE_N 64u        /* kernels/matmul.wgsl: TN */
+#define MATVEC_ROWS_PER_GROUP ((uint64_t)WGB_MATVEC_WG / WGB_MATVEC_TPR)
 /* Rows a workgroup of the int8 kernels (their shapes: wgpu_pipelines.h) */
 #define Q8_MATVEC_ROWS ((uint64_t)WGB_Q8_ROWS)                /* matvec_q8, matvec_q8_qkv */
 #define Q8_SWIGLU_ROWS ((uint64_t)WGB_Q8_SW_RG * WGB_Q8_ROWS) /* matvec_q8_swiglu */
 #define Q8_NT_ROWS ((uint64_t)WGB_Q8_NT_RG * 2)               /* matvec_q8_nt, matvec_q8_nt_qkv: two a group */
 #define Q8_NT_SWIGLU_ROWS ((uint64_t)WGB_Q8_NT_RG)            /* matvec_q8_nt_swiglu: one of each matrix a group */
-#define Q8_MATMUL_TILE_M 128u    /* kernels/matmul_q4_0_q8.wgsl: TM */
-#define Q8_MATMUL_TILE_N 64u     /* kernels/matmul_q4_0_q8.wgsl: TN */
 /* From this many tokens on, Q4_0 products on int8 x use the tiled kernel, below it the
  * matvecs (which read the weights once per 8 tokens). The tiled kernel's 64-token tiles
  * need many tokens to fill a big GPU: at 16 tokens it ran at 0.43x of two nt passes on an
  * H200 (7B shapes, 248 vs 572 tok/s for 16 streams). */
 #define Q8_MATMUL_MIN_TOKENS 33
-#define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
-#define ROPE_MAX_PAIRS WGB_ROPE_MAX_PAIRS
-#define ATTN_MAX_HEAD_DIM 256    /* kernels/attention.wgsl: one workgroup of 256 */
-#define ATTN_SPLIT 256u          /* positions per split: one chunk of kernels/attention.wgsl */
+#define ATTN_SPLIT ((uint32_t)WGB_ATTN_WG) /* positions per split: one chunk of kernels/attention.wgsl */
 #define ATTN_BUSY_PAIRS 256      /* (token, head) pairs that keep the GPU busy without splits */
 
 static uint64_t groups_of(uint64_t items, uint64_t per_group) { return (items + per_group - 1) / per_group; }
@@ -88,7 +81,7 @@ void wgb_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, 
         const wgb_part *p = &tt->parts[part];
         struct {
             uint32_t ne0, row_bytes, out_row0, n_ids, out_stride, pad[3];
-            uint32_t ids[GET_ROWS_MAX_IDS];
+            uint32_t ids[WGB_GET_ROWS_MAX_IDS];
         } prm;
         memset(&prm, 0, sizeof prm);
         prm.ne0 = (uint32_t)table->ne0;
@@ -96,7 +89,7 @@ void wgb_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, 
         prm.out_row0 = (uint32_t)i;
         prm.out_stride = (uint32_t)out->ne0;
         int j = i;
-        while (j < n && j - i < GET_ROWS_MAX_IDS && ids[j] >= p->row0 && ids[j] < p->row0 + p->rows) {
+        while (j < n && j - i < WGB_GET_ROWS_MAX_IDS && ids[j] >= p->row0 && ids[j] < p->row0 + p->rows) {
             prm.ids[j - i] = (uint32_t)(ids[j] - p->row0);
             j++;
         }
@@ -237,8 +230,8 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
         if (n >= Q8_MATMUL_MIN_TOKENS) { /* f is Q4_0 (q8_format) */
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
                              (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
-            uint64_t gx = groups_of((uint64_t)part->rows, Q8_MATMUL_TILE_M);
-            uint64_t gy = groups_of((uint64_t)n, Q8_MATMUL_TILE_N);
+            uint64_t gx = groups_of((uint64_t)part->rows, WGB_Q8MM_TM);
+            uint64_t gy = groups_of((uint64_t)n, WGB_Q8MM_TN);
             if (gx > c->max_groups || gy > c->max_groups) {
                 wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
                 return;
@@ -310,7 +303,7 @@ static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_
         } else {
             uint32_t prm[8] = {(uint32_t)p->rows, (uint32_t)n,         (uint32_t)k,  (uint32_t)wt->row_bytes,
                                (uint32_t)p->row0, (uint32_t)m, blocks ? 1u : 0u, accumulate};
-            uint64_t gx = groups_of((uint64_t)p->rows, MATMUL_TILE_M), gy = groups_of((uint64_t)n, MATMUL_TILE_N);
+            uint64_t gx = groups_of((uint64_t)p->rows, WGB_MATMUL_TM), gy = groups_of((uint64_t)n, WGB_MATMUL_TN);
             if (gx > c->max_groups || gy > c->max_groups) {
                 wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
                 return;
@@ -480,9 +473,9 @@ static const float *rope_freqs(wgb_ctx *c, const wg_rope *rope) {
     return c->rope_freqs;
 }
 
-/* A rotation the kernels take: dims even, 0 < dims <= head_dim, at most ROPE_MAX_PAIRS pairs. */
+/* A rotation the kernels take: dims even, 0 < dims <= head_dim, at most WGB_ROPE_MAX_PAIRS pairs. */
 static bool rope_ok(const wg_rope *rope, int head_dim) {
-    return rope && rope->dims > 0 && rope->dims % 2 == 0 && rope->dims / 2 <= ROPE_MAX_PAIRS && rope->dims <= head_dim;
+    return rope && rope->dims > 0 && rope->dims % 2 == 0 && rope->dims / 2 <= WGB_ROPE_MAX_PAIRS && rope->dims <= head_dim;
 }
 
 /* rope of rows row0 .. row0 + n - 1, row i at position pos0 + i, or at pos[i] when pos is
@@ -492,14 +485,14 @@ static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head
     if (row0 < 0 || !fits(c, x, (int64_t)row0 + n, (int64_t)n_heads * head_dim, "rope")) return;
     if (!rope_ok(rope, head_dim) || pos0 < 0) {
         wgb_fail(c, "webgpu backend: rope of %d dims (head_dim %d) is not supported (even, at most %d)",
-                 rope ? rope->dims : 0, head_dim, 2 * ROPE_MAX_PAIRS);
+                 rope ? rope->dims : 0, head_dim, 2 * WGB_ROPE_MAX_PAIRS);
         return;
     }
     const int pairs = rope->dims / 2;
     struct {
         uint32_t n_heads, head_dim, half_dims, pos0, stride, count, freq_scale, row0;
         uint32_t per_row, neox, pad[2];
-        float freqs[ROPE_MAX_PAIRS];
+        float freqs[WGB_ROPE_MAX_PAIRS];
         uint32_t pos[WGB_ROPE_MAX_ROWS];
     } p;
     memset(&p, 0, sizeof p);
@@ -591,7 +584,7 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return true; /* failure recorded */
     struct {
         uint32_t k, m_q, m_kv, head_dim, half_dims, pos, freq_scale, k_dst, v_dst, pad[3];
-        float freqs[ROPE_MAX_PAIRS];
+        float freqs[WGB_ROPE_MAX_PAIRS];
     } p;
     memset(&p, 0, sizeof p);
     p.k = (uint32_t)k;
@@ -635,7 +628,7 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
         uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
         uint32_t per_row, half_dims, freq_scale, window, neox, pad[3];
         uint32_t rows[WGB_DECODE_MAX_ROWS][4];
-        float freqs[ROPE_MAX_PAIRS];
+        float freqs[WGB_ROPE_MAX_PAIRS];
     } p;
     memset(&p, 0, sizeof p);
     p.n_head = (uint32_t)n_head;
@@ -687,9 +680,9 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
         wgb_fail(c, "webgpu backend: attention window %d", window);
         return;
     }
-    if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv) {
+    if (head_dim <= 0 || head_dim > WGB_ATTN_WG || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv) {
         wgb_fail(c, "webgpu backend: attention with %d heads, %d kv heads, head_dim %d is not supported "
-                 "(head_dim <= %d)", n_head, n_head_kv, head_dim, ATTN_MAX_HEAD_DIM);
+                 "(head_dim <= %d)", n_head, n_head_kv, head_dim, WGB_ATTN_WG);
         return;
     }
     int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_head_kv * head_dim;
@@ -753,7 +746,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
     if (rope && rope->dims == 0) rope = NULL;
     if (rope && !rope_ok(rope, head_dim)) return false;
     const int pairs = rope ? rope->dims / 2 : 0;
-    if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
+    if (head_dim <= 0 || head_dim > WGB_ATTN_WG || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
         n_head % n_head_kv || (uint32_t)n_head > c->max_groups)
         return false;
     const int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_head_kv * head_dim;
@@ -791,7 +784,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
         struct {
             uint32_t count, k_stride, v_stride, kv_stride, row0, head_dim, half_dims, freq_scale, neox, pad[3];
             uint32_t rows[WGB_DECODE_MAX_ROWS][4];
-            float freqs[ROPE_MAX_PAIRS];
+            float freqs[WGB_ROPE_MAX_PAIRS];
         } ps;
         memset(&ps, 0, sizeof ps);
         ps.count = (uint32_t)kvd;
@@ -883,7 +876,7 @@ bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t
         wgb_bind bb[2] = {wgb_act(x[i]), c->argmax_out}; /* row 0: in the first part */
         wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
     }
-    uint32_t r[64];
+    uint32_t r[WGB_ARGMAX_BYTES / 4];
     const bool ok = wgb_read(c, &c->argmax_out, (uint64_t)first * 4, r, (uint64_t)n * 4) && !c->failed;
     for (int i = 0; i < n; i++) out[i] = ok && r[i] < (uint32_t)x[i]->ne0 ? (int32_t)r[i] : -1;
     return true;

@@ -386,7 +386,8 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         (s.q8 && (!prepend_libs(&text, "lib_q8_x", err, err_size) ||
                   !prepend_libs(&text, k_q8_extra[s.q8 - 1], err, err_size) ||
                   !prepend_libs(&text, k_q8_dot[s.q8 - 1], err, err_size))) ||
-        (s.v8 && !prepend_v8(&text, s.q8 - 1, s.v8 - 1, err, err_size)) || !prepend(&text, s.consts, err, err_size))
+        (s.v8 && !prepend_v8(&text, s.q8 - 1, s.v8 - 1, err, err_size)) || !prepend(&text, s.consts, err, err_size) ||
+        !prepend(&text, WGB_SHAPES_WGSL, err, err_size))
         return false;
     if (!prepend(&text, s.prefix, err, err_size)) return false; /* first: `enable` directives must precede everything */
     const bool use_subgroups = s.has_subgroup_entry && subgroups;

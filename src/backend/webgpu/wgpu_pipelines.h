@@ -20,6 +20,7 @@
 
 #include "backend/webgpu/wgpu_device.h"
 #include "backend/webgpu/wgpu_q8_batch.h"
+#include "backend/webgpu/wgpu_shapes.h"
 
 /* Weight formats, in the order of the per-format kernels below. */
 enum {
