@@ -1,7 +1,7 @@
 /* Batched decode steps on WebGPU against the CPU backend: B sequences of mixed lengths (1 to
  * 23 positions) decode one token each in one wgllm_eval_batch, B = 1, 8, 9, 16, 24, 33, 64.
  * From 9 tokens on, the step's products are the tiled int8 batch kernels
- * (kernels/matmul_q4_0_q8_batch*.wgsl: plain, q/k/v, gate/up + SwiGLU), one dispatch each
+ * (kernels/matmul_q8_batch*.wgsl: plain, q/k/v, gate/up + SwiGLU), one dispatch each
  * for all the step's tokens, with the tile of the step's size; the test checks they ran.
  * The model's widths leave partial row tiles and partial block steps (288 = 4.5 x 64
  * columns and rows, 96 KV rows, 800 FF rows). Each sequence's logits must match the CPU's

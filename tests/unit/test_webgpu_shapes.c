@@ -18,8 +18,8 @@ static const struct {
     {"matvec", "MATVEC_WG", "@workgroup_size(256)"},
     {"matmul", "MATMUL_TM", "const TM: u32 = 128u"},
     {"matmul", "MATMUL_TN", "const TN: u32 = 64u"},
-    {"matmul_q4_0_q8", "Q8MM_TM", "const TM: u32 = 128u"},
-    {"matmul_q4_0_q8", "Q8MM_TN", "const TN: u32 = 64u"},
+    {"matmul_q8", "Q8MM_TM", "const TM: u32 = 128u"},
+    {"matmul_q8", "Q8MM_TN", "const TN: u32 = 64u"},
     {"get_rows", "GET_ROWS_MAX_IDS", "array<vec4<u32>, 30>"},
     {"rope", "ROPE_MAX_PAIRS", "array<vec4<f32>, 32>"},
     {"rope", "ROPE_MAX_ROWS", "array<vec4<u32>, 8>"},
@@ -43,7 +43,7 @@ int main(void) {
         CHECK_MSG(strstr(src, k_uses[i].literal) == NULL, "%s still has '%s'", k_uses[i].kernel, k_uses[i].literal);
     }
     /* no kernel declares a shape itself: the host's declaration would clash */
-    static const char *const kernels[] = {"matvec", "matmul", "matmul_q4_0_q8", "get_rows", "rope",
+    static const char *const kernels[] = {"matvec", "matmul", "matmul_q8", "get_rows", "rope",
                                           "attention", "kv_store_rows", "matvec_q8_qkv"};
     char decl[64];
     for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++)

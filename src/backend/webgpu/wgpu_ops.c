@@ -13,7 +13,7 @@
 #define Q8_SWIGLU_ROWS ((uint64_t)WGB_Q8_SW_RG * WGB_Q8_ROWS) /* matvec_q8_swiglu */
 #define Q8_NT_ROWS ((uint64_t)WGB_Q8_NT_RG * 2)               /* matvec_q8_nt, matvec_q8_nt_qkv: two a group */
 #define Q8_NT_SWIGLU_ROWS ((uint64_t)WGB_Q8_NT_RG)            /* matvec_q8_nt_swiglu: one of each matrix a group */
-/* From this many tokens on, Q4_0 products on int8 x use the tiled kernel, below it the
+/* From this many tokens on, the products on int8 x use the tiled kernel, below it the
  * matvecs (which read the weights once per 8 tokens). The tiled kernel's 64-token tiles
  * need many tokens to fill a big GPU: at 16 tokens it ran at 0.43x of two nt passes on an
  * H200 (7B shapes, 248 vs 572 tok/s for 16 streams). */
@@ -215,7 +215,7 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
 /* Quantized weights (int8 format f) times x rounded to int8 blocks, as llama.cpp does it:
  * integer dot products, so only the weights' bits are read at full width. One token: the
  * int8 matvec; a few (several sequences decoding together): the nt matvec, 8 tokens per
- * weight read; from Q8_MATMUL_MIN_TOKENS on (prompts, Q4_0 only): the tiled int8 matmul. */
+ * weight read; from Q8_MATMUL_MIN_TOKENS on (prompts): the tiled int8 matmul. */
 static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int64_t m, wgb_bind xb, int n,
                         wgb_bind ob, bool accumulate) {
     wgb_bind xq, xs;
@@ -227,7 +227,7 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
             wgb_q8_batch_matmul(c, bb, k, part->rows, part->row0, m, n, accumulate);
             continue;
         }
-        if (n >= Q8_MATMUL_MIN_TOKENS) { /* f is Q4_0 (q8_format) */
+        if (n >= Q8_MATMUL_MIN_TOKENS) {
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
                              (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
             uint64_t gx = groups_of((uint64_t)part->rows, WGB_Q8MM_TM);
@@ -236,7 +236,7 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
                 wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
                 return;
             }
-            wgb_dispatch(c, WGB_K_MATMUL_Q4_0_Q8, p, sizeof p, bb, (uint32_t)gx, (uint32_t)gy);
+            wgb_dispatch(c, WGB_K_Q8_MATMUL + f, p, sizeof p, bb, (uint32_t)gx, (uint32_t)gy);
             continue;
         }
         if (n == 1) {
@@ -255,13 +255,12 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
 }
 
 /* The int8 format (WGB_Q8F_*) in which n rows of x times w go on int8 x (q8_products), or -1:
- * a weight format with int8 kernels, rows of whole units, and for n >= Q8_MATMUL_MIN_TOKENS
- * Q4_0 only (the one tiled int8 matmul; other formats take the f32 tiled matmul). The int8
- * products read x through scratch, so x may be the output buffer. */
-static int q8_format(const wgb_ctx *c, const wg_tensor *w, int n) {
+ * a weight format with int8 kernels and rows of whole units. The int8 products read x
+ * through scratch, so x may be the output buffer. */
+static int q8_format(const wgb_ctx *c, const wg_tensor *w) {
     const int f = wgb_q8_format_of(w->type);
     if (!c->q4_int8 || f < 0 || !c->pl.q8_built[f] || w->ne0 % wgb_q8_row_multiple(f)) return -1;
-    return n < Q8_MATMUL_MIN_TOKENS || f == WGB_Q8F_Q4_0 ? f : -1;
+    return f;
 }
 
 /* Checks a matmul's operands: w a weight with kernels, x and out big enough for n rows. */
@@ -287,7 +286,7 @@ static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_
     const int fmt = wgb_format_of(w->type);
     const int64_t k = w->ne0, m = w->ne1;
     const bool blocks = k % 32 == 0;
-    const int f8 = q8_format(c, w, n);
+    const int f8 = q8_format(c, w);
     if (f8 >= 0) {
         q8_products(c, wt, f8, k, m, xb, n, ob, accumulate);
         return;
@@ -354,7 +353,7 @@ static void matmul_op(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int
     }
     if (!matmul_ok(c, w, wgb_act(x), n, wgb_act(out))) return;
     wgb_bind xb = wgb_act(x);
-    if (q8_format(c, w, n) < 0 && !unaliased(c, 0, x, out, &xb)) return;
+    if (q8_format(c, w) < 0 && !unaliased(c, 0, x, out, &xb)) return;
     matmul_into(c, w, xb, n, wgb_act(out), accumulate);
 }
 
@@ -374,9 +373,9 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     bool batch = wgb_q8_batch_takes(n);
     if (n < 2 || (n >= Q8_MATMUL_MIN_TOKENS && !batch) || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
     const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
-    const int f = q8_format(c, wq, n);
+    const int f = q8_format(c, wq);
     batch = batch && f == WGB_Q8F_Q4_0; /* the batch tiles are Q4_0's */
-    if (f < 0 || q8_format(c, wk, n) != f || q8_format(c, wv, n) != f || wk->ne0 != kd || wv->ne0 != kd ||
+    if (f < 0 || q8_format(c, wk) != f || q8_format(c, wv) != f || wk->ne0 != kd || wv->ne0 != kd ||
         wv->ne1 != m_kv || (!batch && (n >= Q8_MATMUL_MIN_TOKENS || m_q % (int64_t)Q8_NT_ROWS || m_kv % (int64_t)Q8_NT_ROWS)) ||
         wgb_t(wq)->n_parts != 1 ||
         wgb_t(wk)->n_parts != 1 || wgb_t(wv)->n_parts != 1 || x->ne0 < kd || x->ne1 < n || q->ne0 < m_q ||
@@ -413,8 +412,8 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
     if (!matmul_ok(c, w_gate, wgb_act(x), n, wgb_act(out)) || !matmul_ok(c, w_up, wgb_act(x), n, wgb_act(out)))
         return;
     const wgb_tensor *gt = wgb_t(w_gate), *ut = wgb_t(w_up);
-    const int f = q8_format(c, w_gate, n); /* gate and up of one int8 format: fused */
-    if (n == 1 && f >= 0 && q8_format(c, w_up, n) == f && gt->n_parts == 1 && ut->n_parts == 1 &&
+    const int f = q8_format(c, w_gate); /* gate and up of one int8 format: fused */
+    if (n == 1 && f >= 0 && q8_format(c, w_up) == f && gt->n_parts == 1 && ut->n_parts == 1 &&
         wgb_act(x).id != wgb_act(out).id) {
         wgb_bind xq, xs;
         if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return;
@@ -424,7 +423,7 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
         return;
     }
     const bool batch = f == WGB_Q8F_Q4_0 && wgb_q8_batch_takes(n); /* the batch tiles are Q4_0's */
-    if ((n < Q8_MATMUL_MIN_TOKENS || batch) && f >= 0 && q8_format(c, w_up, n) == f && gt->n_parts == 1 &&
+    if ((n < Q8_MATMUL_MIN_TOKENS || batch) && f >= 0 && q8_format(c, w_up) == f && gt->n_parts == 1 &&
         ut->n_parts == 1) {
         /* a batched decode step: gate and up rows together, 9-64 Q4_0 tokens in one tile of
          * tokens, fewer (or other formats) 8 at a time */
@@ -550,7 +549,7 @@ void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, cons
 
 /* A weight of int8 format f in one binding, of `rows` rows of k. */
 static bool q8_single(const wgb_ctx *c, const wg_tensor *w, int f, int64_t k, int64_t rows) {
-    return w && wgb_t(w)->weight && q8_format(c, w, 1) == f && wgb_t(w)->n_parts == 1 && w->ne0 == k && w->ne1 == rows;
+    return w && wgb_t(w)->weight && q8_format(c, w) == f && wgb_t(w)->n_parts == 1 && w->ne0 == k && w->ne1 == rows;
 }
 
 /* Decode (one token) with q, k, v weights of int8 formats on int8 x (q and k of one format, v
@@ -564,7 +563,7 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     wgb_ctx *c = wgb_ctx_of(b);
     if (!c->q4_int8 || !wq || !is_act(x) || !is_act(q_out) || !is_act(k_cache) || !is_act(v_cache)) return false;
     const int64_t k = wq->ne0, m_q = (int64_t)n_head * head_dim, m_kv = (int64_t)n_head_kv * head_dim;
-    const int f = q8_format(c, wq, 1), fv = wv ? q8_format(c, wv, 1) : -1, fqkv = wgb_qkv_format_of(f, fv);
+    const int f = q8_format(c, wq), fv = wv ? q8_format(c, wv) : -1, fqkv = wgb_qkv_format_of(f, fv);
     if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % WGB_Q8_ROWS || k <= 0 || fqkv < 0 ||
         x->ne0 < k || x->ne1 < 1 || !q8_single(c, wq, f, k, m_q) || !q8_single(c, wk, f, k, m_kv) ||
         !q8_single(c, wv, fv, k, m_kv))

@@ -95,7 +95,6 @@ typedef struct {
 #define ROPE_ADJACENT "const NEOX = false;\n"
 #define ROPE_NEOX "const NEOX = true;\n"
 #define LIB_Q8 "lib_q8_round"
-#define LIB_Q4 "lib_q4_0_int8"
 #define LIB_ROPE "lib_rope"
 #define LIB_Q8_ROPE "lib_q8_round lib_rope"
 #define LIB_NT "lib_q8_nt"
@@ -113,6 +112,9 @@ static kernel_spec q8_spec_of(int k) {
                              .consts = Q8_SHAPE, .needs_f16 = h, .lib = LIB_ROPE,
                              .q8 = 1 + f[0], .v8 = 1 + f[1]};
     }
+    if (k >= WGB_K_Q8_MATMUL)
+        return (kernel_spec){.body = "matmul_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
+                             .q8 = 1 + k - WGB_K_Q8_MATMUL};
     if (k >= WGB_K_Q8_NT_QKV)
         return (kernel_spec){.body = "matvec_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1, .params_last = true,
                              .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
@@ -148,7 +150,7 @@ static kernel_spec spec_of(int k, int *fmt) {
         return (kernel_spec){.body = "get_rows", .access = "rw", .param_slots = 2};
     }
     if (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST) {
-        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q4_0_int8 lib_q8_batch"};
+        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q8_batch", .q8 = 1 + WGB_Q8F_Q4_0};
         wgb_q8_batch_spec(k - WGB_K_Q8_BATCH, &s.body, &s.access, &s.prefix);
         return s;
     }
@@ -189,9 +191,6 @@ static kernel_spec spec_of(int k, int *fmt) {
             .consts = Q8_QUANT_SHAPE};
     case WGB_K_RMS_NORM_Q8:
         return (kernel_spec){.body = "rms_norm_q8", .access = "rrwww", .param_slots = 1, .lib = LIB_Q8};
-    case WGB_K_MATMUL_Q4_0_Q8:
-        return (kernel_spec){
-            .body = "matmul_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true, .lib = LIB_Q4};
     default: return (kernel_spec){.body = "argmax", .access = "rw", .param_slots = 1};
     }
 }
@@ -352,8 +351,8 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
     char label[64];
     if (fmt >= 0) snprintf(label, sizeof label, "%s_%s", s.body, k_fmt_names[fmt]);
     else if (s.q8) /* matvec_q8_swiglu of Q4_K: matvec_q4_k_q8_swiglu; a v of another format: ..._v_q6_k */
-        snprintf(label, sizeof label, "matvec_%s_q8%s%s%s%s", k_fmt_names[k_q8_fmt[s.q8 - 1]],
-                 s.body + strlen("matvec_q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
+        snprintf(label, sizeof label, "%.*s%s_%s%s%s%s", (int)(strstr(s.body, "q8") - s.body), s.body,
+                 k_fmt_names[k_q8_fmt[s.q8 - 1]], strstr(s.body, "q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
                  s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
     else snprintf(label, sizeof label, "%s%s", s.body, s.needs_f16 ? "_f16" : "");
 
@@ -488,7 +487,8 @@ static bool build_missing(wg_device *d, wgb_pipelines *p, int k, char *err, size
 bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size) {
     if (f < 0 || f >= WGB_Q8F_COUNT) return false;
     if (p->q8_built[f]) return true;
-    static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV};
+    static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV,
+                                 WGB_K_Q8_MATMUL};
     for (size_t i = 0; i < sizeof family / sizeof family[0]; i++)
         if (!build_missing(d, p, family[i] + f, err, err_size)) return false;
     p->q8_built[f] = true;

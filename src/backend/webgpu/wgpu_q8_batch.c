@@ -27,8 +27,8 @@ static const char *const k_prefix[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES
 #undef WGB_Q8_BATCH_WGSL
 
 void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix) {
-    static const char *const bodies[WGB_Q8_BATCH_MODES] = {"matmul_q4_0_q8_batch", "matmul_q4_0_q8_batch_qkv",
-                                                           "matmul_q4_0_q8_batch_swiglu"};
+    static const char *const bodies[WGB_Q8_BATCH_MODES] = {"matmul_q8_batch", "matmul_q8_batch_qkv",
+                                                           "matmul_q8_batch_swiglu"};
     static const char *const accesses[WGB_Q8_BATCH_MODES] = {"rrrw", "rrrrrwww", "rrrrw"};
     *body = bodies[variant % WGB_Q8_BATCH_MODES];
     *access = accesses[variant % WGB_Q8_BATCH_MODES];

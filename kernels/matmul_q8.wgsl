@@ -1,12 +1,15 @@
-// matmul_q4_0_q8: Y = W X for a Q4_0 weight matrix and a batch of tokens (prefill, larger
-// batched steps) already rounded to int8 blocks (quantize_x_q8.wgsl), with integer dot
-// products as in the int8 matvecs: per block, sum((q - 8) x) is exact in i32 and scaled
-// once by d_w * d_x, so the result equals the matvec path's up to the f32 summation order.
+// matmul_q8: Y = W X for a quantized weight matrix of an int8 format (Q4_0, Q8_0, Q4_K,
+// Q5_K, Q6_K) and a batch of tokens (prefill) already rounded to int8 blocks
+// (quantize_x_q8.wgsl), with integer dot products as in the int8 matvecs: per block of 32,
+// the i32 dot is exact and scaled once by d_w * d_x (two such halves where the format has
+// 16-element scales, and minus its min times x's block sum), so the result equals the
+// matvec path's up to the f32 summation order. The format comes as its q8dot_<fmt>.wgsl
+// (put in front, with lib_q8_x.wgsl): its q8_block_load / q8_block decode one weight block
+// into signed bytes and scales, once per workgroup; one kernel for every format.
 //
 // A workgroup of 256 owns a 128-row x 64-token tile of Y; each thread accumulates 8 rows x
 // 4 tokens (8 vec4 accumulators, one per row). Per step, KB = 2 blocks (64 columns) of the
-// tile's weights and tokens are staged in workgroup memory as int8 words: the weights are
-// decoded once per step here, with the nibbles turned into signed bytes, so the inner loop
+// tile's weights and tokens are staged in workgroup memory as int8 words, so the inner loop
 // is only dot4I8Packed. The next step's global words are loaded into registers before the
 // current step's arithmetic, so their latency is hidden behind it.
 //
@@ -31,6 +34,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
+fn wword(sel: u32, o: u32) -> u32 {
+    return w[o];
+}
+
 const TM: u32 = Q8MM_TM; // the host's shapes, put in front
 const TN: u32 = Q8MM_TN;
 const_assert TM == 128u && TN == 64u; // the thread layout below: 16 x 16 threads of 8 rows x 4 tokens
@@ -38,38 +45,32 @@ const KB: u32 = 2u; // blocks per step
 
 // Half block h (0: elements 0..15, 1: 16..31) of step block b, row r: ws[(2 b + h) * TM + r];
 // consecutive rows are consecutive vec4s, so the 16 row-threads of a warp read without bank
-// conflicts. Tokens likewise in xt. 8 KiB + 1 KiB + 4 KiB + 0.5 KiB.
+// conflicts. Tokens likewise in xt; xsum: the i32 sum of each staged x half block (for the
+// formats with mins).
 var<workgroup> ws: array<vec4<u32>, 2u * KB * TM>;
-var<workgroup> wd: array<f32, KB * TM>;
+var<workgroup> wd: array<vec2<f32>, KB * TM>;
+var<workgroup> wm: array<f32, KB * TM>;
 var<workgroup> xt: array<vec4<u32>, 2u * KB * TN>;
 var<workgroup> xd: array<f32, KB * TN>;
-
-// Unsigned nibble bytes q -> the signed bytes q - 8: flipping bit 3 gives q - 8 for q >= 8
-// and q + 8 for q < 8, where setting the top 4 bits subtracts the missing 16.
-fn signed_nibbles(q: vec4<u32>) -> vec4<u32> {
-    return (q ^ vec4<u32>(0x08080808u)) | (((~q >> vec4<u32>(3u)) & vec4<u32>(0x01010101u)) * 0xF0u);
-}
+var<workgroup> xsum: array<i32, 2u * KB * TN>;
 
 fn dot32(wl: vec4<u32>, wh: vec4<u32>, xl: vec4<u32>, xh: vec4<u32>) -> i32 {
-    return dot4I8Packed(wl.x, xl.x) + dot4I8Packed(wl.y, xl.y) + dot4I8Packed(wl.z, xl.z) +
-           dot4I8Packed(wl.w, xl.w) + dot4I8Packed(wh.x, xh.x) + dot4I8Packed(wh.y, xh.y) +
-           dot4I8Packed(wh.z, xh.z) + dot4I8Packed(wh.w, xh.w);
+    return i8_dot16(wl, xl) + i8_dot16(wh, xh);
 }
 
 // One weight block's raw words, as loaded a step ahead.
 struct WRaw {
-    a: vec4<u32>,
-    e: u32,
-    g: u32,    // block index within the binding (its parity picks the alignment)
-    live: u32, // 0 past the matrix: stages zeros
+    a: array<u32, Q8_BLOCK_WORDS>,
+    row: u32,
+    b: u32,
+    live: bool, // false past the matrix: stages zeros
 }
 
 fn fetch_w(r: u32, b: u32, nb: u32) -> WRaw {
-    var raw = WRaw(vec4<u32>(0u), 0u, 0u, 0u);
+    var raw = WRaw(array<u32, Q8_BLOCK_WORDS>(), r, b, false);
     if (r < params.m && b < nb) {
-        let g = r * nb + b;
-        let o = q4_0_word(g);
-        raw = WRaw(vec4<u32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]), w[o + 4u], g, 1u);
+        raw.a = q8_block_load(0u, r, b, nb);
+        raw.live = true;
     }
     return raw;
 }
@@ -116,6 +117,52 @@ fn store_row(r: u32, t: u32, v: vec4<f32>) {
     }
 }
 
+// A thread's 4 tokens of one step block.
+struct XTok {
+    l0: vec4<u32>,
+    h0: vec4<u32>,
+    l1: vec4<u32>,
+    h1: vec4<u32>,
+    l2: vec4<u32>,
+    h2: vec4<u32>,
+    l3: vec4<u32>,
+    h3: vec4<u32>,
+    dx: vec4<f32>,
+    xm: vec4<f32>, // dx * the block's sum (formats with mins)
+}
+
+fn x_tok(b: u32, t: u32) -> XTok {
+    let l = 2u * b * TN + t;
+    let h = (2u * b + 1u) * TN + t;
+    let dx = vec4<f32>(xd[b * TN + t], xd[b * TN + t + 1u], xd[b * TN + t + 2u], xd[b * TN + t + 3u]);
+    var xm = vec4<f32>(0.0);
+    if (Q8_BLOCK_MIN) {
+        xm = dx * vec4<f32>(vec4<i32>(xsum[l] + xsum[h], xsum[l + 1u] + xsum[h + 1u], xsum[l + 2u] + xsum[h + 2u],
+                                      xsum[l + 3u] + xsum[h + 3u]));
+    }
+    return XTok(xt[l], xt[h], xt[l + 1u], xt[h + 1u], xt[l + 2u], xt[h + 2u], xt[l + 3u], xt[h + 3u], dx, xm);
+}
+
+// Staged row r's block b times the 4 tokens' blocks.
+fn row_dot(b: u32, r: u32, x: XTok) -> vec4<f32> {
+    let wl = ws[2u * b * TM + r];
+    let wh = ws[(2u * b + 1u) * TM + r];
+    let d = wd[b * TM + r];
+    var v: vec4<f32>;
+    if (Q8_BLOCK_SPLIT) {
+        let lo = vec4<i32>(i8_dot16(wl, x.l0), i8_dot16(wl, x.l1), i8_dot16(wl, x.l2), i8_dot16(wl, x.l3));
+        let hi = vec4<i32>(i8_dot16(wh, x.h0), i8_dot16(wh, x.h1), i8_dot16(wh, x.h2), i8_dot16(wh, x.h3));
+        v = (vec4<f32>(lo) * d.x + vec4<f32>(hi) * d.y) * x.dx;
+    } else {
+        v = vec4<f32>(vec4<i32>(dot32(wl, wh, x.l0, x.h0), dot32(wl, wh, x.l1, x.h1), dot32(wl, wh, x.l2, x.h2),
+                                dot32(wl, wh, x.l3, x.h3))) * (d.x * x.dx);
+    }
+    if (Q8_BLOCK_MIN) {
+        v -= wm[b * TM + r] * x.xm;
+    }
+    return v;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let row0 = wid.x * TM;
@@ -150,11 +197,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         pd = fetch_xd(dt, sb, nb);
     }
     for (var s = 0u; s < steps; s++) {
-        let blk = q4_0_unpack(pw.a.x, pw.a.y, pw.a.z, pw.a.w, pw.e, pw.g);
-        let live = pw.live != 0u;
-        ws[2u * sb * TM + sr] = select(vec4<u32>(0u), signed_nibbles(blk.lo), live);
-        ws[(2u * sb + 1u) * TM + sr] = select(vec4<u32>(0u), signed_nibbles(blk.hi), live);
-        wd[sb * TM + sr] = select(0.0, blk.d, live);
+        var blk = I8Block(vec4<u32>(0u), vec4<u32>(0u), vec2<f32>(0.0), 0.0);
+        if (pw.live) {
+            blk = q8_block(pw.a, pw.row, pw.b, nb);
+        }
+        ws[2u * sb * TM + sr] = blk.lo;
+        ws[(2u * sb + 1u) * TM + sr] = blk.hi;
+        wd[sb * TM + sr] = blk.d;
+        if (Q8_BLOCK_MIN) {
+            wm[sb * TM + sr] = blk.m;
+            xsum[sq * TN + st] = i8_sum16(px);
+        }
         xt[sq * TN + st] = px;
         if (has_xd) {
             xd[sb * TN + li / KB] = pd;
@@ -169,52 +222,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
         }
         for (var b = 0u; b < KB; b++) {
-            let t = 4u * ty;
-            let xl0 = xt[2u * b * TN + t];
-            let xh0 = xt[(2u * b + 1u) * TN + t];
-            let xl1 = xt[2u * b * TN + t + 1u];
-            let xh1 = xt[(2u * b + 1u) * TN + t + 1u];
-            let xl2 = xt[2u * b * TN + t + 2u];
-            let xh2 = xt[(2u * b + 1u) * TN + t + 2u];
-            let xl3 = xt[2u * b * TN + t + 3u];
-            let xh3 = xt[(2u * b + 1u) * TN + t + 3u];
-            let dx = vec4<f32>(xd[b * TN + t], xd[b * TN + t + 1u], xd[b * TN + t + 2u], xd[b * TN + t + 3u]);
-            let lo = 2u * b * TM + tx;
-            let hi = (2u * b + 1u) * TM + tx;
-            let di = b * TM + tx;
-            // One row of the sub-tile: its block times the 4 tokens' blocks.
-            var wl = ws[lo];
-            var wh = ws[hi];
-            a0 += vec4<f32>(vec4<i32>(dot32(wl, wh, xl0, xh0), dot32(wl, wh, xl1, xh1), dot32(wl, wh, xl2, xh2),
-                                      dot32(wl, wh, xl3, xh3))) * (wd[di] * dx);
-            wl = ws[lo + 16u];
-            wh = ws[hi + 16u];
-            a1 += vec4<f32>(vec4<i32>(dot32(wl, wh, xl0, xh0), dot32(wl, wh, xl1, xh1), dot32(wl, wh, xl2, xh2),
-                                      dot32(wl, wh, xl3, xh3))) * (wd[di + 16u] * dx);
-            wl = ws[lo + 32u];
-            wh = ws[hi + 32u];
-            a2 += vec4<f32>(vec4<i32>(dot32(wl, wh, xl0, xh0), dot32(wl, wh, xl1, xh1), dot32(wl, wh, xl2, xh2),
-                                      dot32(wl, wh, xl3, xh3))) * (wd[di + 32u] * dx);
-            wl = ws[lo + 48u];
-            wh = ws[hi + 48u];
-            a3 += vec4<f32>(vec4<i32>(dot32(wl, wh, xl0, xh0), dot32(wl, wh, xl1, xh1), dot32(wl, wh, xl2, xh2),
-                                      dot32(wl, wh, xl3, xh3))) * (wd[di + 48u] * dx);
-            wl = ws[lo + 64u];
-            wh = ws[hi + 64u];
-            a4 += vec4<f32>(vec4<i32>(dot32(wl, wh, xl0, xh0), dot32(wl, wh, xl1, xh1), dot32(wl, wh, xl2, xh2),
-                                      dot32(wl, wh, xl3, xh3))) * (wd[di + 64u] * dx);
-            wl = ws[lo + 80u];
-            wh = ws[hi + 80u];
-            a5 += vec4<f32>(vec4<i32>(dot32(wl, wh, xl0, xh0), dot32(wl, wh, xl1, xh1), dot32(wl, wh, xl2, xh2),
-                                      dot32(wl, wh, xl3, xh3))) * (wd[di + 80u] * dx);
-            wl = ws[lo + 96u];
-            wh = ws[hi + 96u];
-            a6 += vec4<f32>(vec4<i32>(dot32(wl, wh, xl0, xh0), dot32(wl, wh, xl1, xh1), dot32(wl, wh, xl2, xh2),
-                                      dot32(wl, wh, xl3, xh3))) * (wd[di + 96u] * dx);
-            wl = ws[lo + 112u];
-            wh = ws[hi + 112u];
-            a7 += vec4<f32>(vec4<i32>(dot32(wl, wh, xl0, xh0), dot32(wl, wh, xl1, xh1), dot32(wl, wh, xl2, xh2),
-                                      dot32(wl, wh, xl3, xh3))) * (wd[di + 112u] * dx);
+            let x = x_tok(b, 4u * ty);
+            a0 += row_dot(b, tx, x);
+            a1 += row_dot(b, tx + 16u, x);
+            a2 += row_dot(b, tx + 32u, x);
+            a3 += row_dot(b, tx + 48u, x);
+            a4 += row_dot(b, tx + 64u, x);
+            a5 += row_dot(b, tx + 80u, x);
+            a6 += row_dot(b, tx + 96u, x);
+            a7 += row_dot(b, tx + 112u, x);
         }
         workgroupBarrier();
     }

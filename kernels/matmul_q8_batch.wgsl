@@ -1,6 +1,6 @@
-// matmul_q4_0_q8_batch: Y = W X for a Q4_0 weight matrix and the int8 x of a batched decode
+// matmul_q8_batch: Y = W X for a weight matrix of an int8 format and the int8 x of a batched decode
 // step of 9 to 64 tokens (several sequences decoding together): the tiles of
-// lib_q8_batch.wgsl (put in front, after lib_q4_0_int8.wgsl), each weight tile read once for
+// lib_q8_batch.wgsl (put in front, with the format's q8dot_<fmt>.wgsl), each weight tile read once for
 // all the step's tokens. Same results as the nt matvecs and the prompt kernel up to the f32
 // summation order: per block, the i32 dot product scaled once by d_w * d_x.
 //
@@ -25,7 +25,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-fn w_word(sel: u32, i: u32) -> u32 {
+fn wword(sel: u32, i: u32) -> u32 {
     return w[i];
 }
 

@@ -1,9 +1,9 @@
-// matmul_q4_0_q8_batch_qkv: the q, k and v products of a batched decode step of 9 to 64
-// tokens in one dispatch (Q4_0 weights, int8 x): each workgroup takes a row tile of one of
+// matmul_q8_batch_qkv: the q, k and v products of a batched decode step of 9 to 64
+// tokens in one dispatch (weights of one int8 format, int8 x): each workgroup takes a row tile of one of
 // the three matrices (q's tiles first, then k's, then v's), with lib_q8_batch.wgsl's tiles.
 // Rotation and the cache stores follow in decode_attention's dispatches.
 //
-// Bindings: 0 Wq, 1 Wk, 2 Wv; 3 xq, 4 xs (as in matmul_q4_0_q8_batch.wgsl); 5 q, 6 k, 7 v
+// Bindings: 0 Wq, 1 Wk, 2 Wv; 3 xq, 4 xs (as in matmul_q8_batch.wgsl); 5 q, 6 k, 7 v
 // (token t, row r at [t * stride + r]); 8 params.
 // Dispatch: (ceil(m_q / TM) + 2 ceil(m_kv / TM), ceil(n / TN)) workgroups.
 
@@ -28,7 +28,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> v: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
 
-fn w_word(sel: u32, i: u32) -> u32 {
+fn wword(sel: u32, i: u32) -> u32 {
     if (sel == 0u) {
         return wq[i];
     }
