@@ -223,8 +223,8 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *part = &wt->parts[i];
         wgb_bind bb[4] = {part->bind, xq, xs, ob};
-        if (f == WGB_Q8F_Q4_0 && wgb_q8_batch_takes(n)) { /* a batched decode step: the weights read once */
-            wgb_q8_batch_matmul(c, bb, k, part->rows, part->row0, m, n, accumulate);
+        if (wgb_q8_batch_takes(n)) { /* a batched decode step: the weights read once */
+            wgb_q8_batch_matmul(c, f, bb, k, part->rows, part->row0, m, n, accumulate);
             continue;
         }
         if (n >= Q8_MATMUL_MIN_TOKENS) {
@@ -374,7 +374,6 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     if (n < 2 || (n >= Q8_MATMUL_MIN_TOKENS && !batch) || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
     const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
     const int f = q8_format(c, wq);
-    batch = batch && f == WGB_Q8F_Q4_0; /* the batch tiles are Q4_0's */
     if (f < 0 || q8_format(c, wk) != f || q8_format(c, wv) != f || wk->ne0 != kd || wv->ne0 != kd ||
         wv->ne1 != m_kv || (!batch && (n >= Q8_MATMUL_MIN_TOKENS || m_q % (int64_t)Q8_NT_ROWS || m_kv % (int64_t)Q8_NT_ROWS)) ||
         wgb_t(wq)->n_parts != 1 ||
@@ -388,7 +387,7 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
                       wgb_act(q), wgb_act(k), wgb_act(v)};
     if (batch) {
-        wgb_q8_batch_qkv(c, bb, kd, m_q, m_kv, n, q->ne0, k->ne0);
+        wgb_q8_batch_qkv(c, f, bb, kd, m_q, m_kv, n, q->ne0, k->ne0);
         return true;
     }
     for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
@@ -422,16 +421,16 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
         wgb_dispatch_linear(c, WGB_K_Q8_SWIGLU + f, p, sizeof p, bb, groups_of((uint64_t)m, Q8_SWIGLU_ROWS));
         return;
     }
-    const bool batch = f == WGB_Q8F_Q4_0 && wgb_q8_batch_takes(n); /* the batch tiles are Q4_0's */
+    const bool batch = f >= 0 && wgb_q8_batch_takes(n);
     if ((n < Q8_MATMUL_MIN_TOKENS || batch) && f >= 0 && q8_format(c, w_up) == f && gt->n_parts == 1 &&
         ut->n_parts == 1) {
-        /* a batched decode step: gate and up rows together, 9-64 Q4_0 tokens in one tile of
-         * tokens, fewer (or other formats) 8 at a time */
+        /* a batched decode step: gate and up rows together, 9-64 tokens in one tile of
+         * tokens, fewer 8 at a time */
         wgb_bind xq, xs;
         if (!ensure_q8(c, wgb_act(x), k, n, &xq, &xs)) return;
         wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
         if (batch) {
-            wgb_q8_batch_swiglu(c, bb, k, m, n);
+            wgb_q8_batch_swiglu(c, f, bb, k, m, n);
             return;
         }
         for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {

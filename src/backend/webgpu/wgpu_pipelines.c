@@ -112,6 +112,12 @@ static kernel_spec q8_spec_of(int k) {
                              .consts = Q8_SHAPE, .needs_f16 = h, .lib = LIB_ROPE,
                              .q8 = 1 + f[0], .v8 = 1 + f[1]};
     }
+    if (k >= WGB_K_Q8_BATCH) {
+        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q8_batch",
+                         .q8 = 1 + (k - WGB_K_Q8_BATCH) / WGB_Q8_BATCH_KERNELS};
+        wgb_q8_batch_spec((k - WGB_K_Q8_BATCH) % WGB_Q8_BATCH_KERNELS, &s.body, &s.access, &s.prefix);
+        return s;
+    }
     if (k >= WGB_K_Q8_MATMUL)
         return (kernel_spec){.body = "matmul_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
                              .q8 = 1 + k - WGB_K_Q8_MATMUL};
@@ -148,11 +154,6 @@ static kernel_spec spec_of(int k, int *fmt) {
     if (k < WGB_K_RMS_NORM) {
         *fmt = k - WGB_K_GET_ROWS;
         return (kernel_spec){.body = "get_rows", .access = "rw", .param_slots = 2};
-    }
-    if (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST) {
-        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q8_batch", .q8 = 1 + WGB_Q8F_Q4_0};
-        wgb_q8_batch_spec(k - WGB_K_Q8_BATCH, &s.body, &s.access, &s.prefix);
-        return s;
     }
     switch (k) {
     case WGB_K_RMS_NORM: return (kernel_spec){.body = "rms_norm", .access = "rrw", .param_slots = 1};
@@ -491,6 +492,8 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
                                  WGB_K_Q8_MATMUL};
     for (size_t i = 0; i < sizeof family / sizeof family[0]; i++)
         if (!build_missing(d, p, family[i] + f, err, err_size)) return false;
+    for (int v = 0; v < WGB_Q8_BATCH_KERNELS; v++)
+        if (!build_missing(d, p, WGB_K_Q8_BATCH + f * WGB_Q8_BATCH_KERNELS + v, err, err_size)) return false;
     p->q8_built[f] = true;
     for (int q = 0; q < WGB_QKV_FMT_COUNT; q++) {
         if (!p->q8_built[k_qkv_fmt[q][0]] || !p->q8_built[k_qkv_fmt[q][1]]) continue;
