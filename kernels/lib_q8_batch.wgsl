@@ -6,7 +6,9 @@
 // shape comes from the host as constants put in front of everything (wgpu_q8_batch.c,
 // defined there once):
 //   TM rows x TN tokens per workgroup of 256; each thread sums RT rows x TT tokens.
-// The kernel provides `params` (with k and n), the bindings xq (vec4 words) and xs, and
+// The kernel provides (the plain and q/k/v ones through lib_q8_mat_io.wgsl and
+// lib_q8_qkv_io.wgsl, which the nt matvecs share) `params` (with k and n), the bindings xq
+// (vec4 words) and xs, and
 //   fn wword(sel: u32, i: u32) -> u32    word i of weight matrix sel
 //   fn w_rows(sel: u32) -> u32           its rows
 //

@@ -13,30 +13,9 @@
 // is only dot4I8Packed. The next step's global words are loaded into registers before the
 // current step's arithmetic, so their latency is hidden behind it.
 //
-// Bindings: 0 w; 1 xq (k / 4 words per token, read as vec4s); 2 xs (k / 32 scales per token);
-// 3 y (token t, row r at y[y_off + t * y_stride + r]); 4 params.
+// Parameters and bindings: lib_q8_mat_io.wgsl (put in front).
 // Dispatch: (ceil(m / TM), ceil(n / TN)) workgroups.
 
-struct Params {
-    k: u32,
-    m: u32,          // rows in this weight binding
-    n: u32,          // tokens
-    accumulate: u32, // != 0: y += W x
-    y_off: u32,      // output index of the binding's first row
-    y_stride: u32,   // output row stride (all rows of the weight)
-    pad0: u32,
-    pad1: u32,
-}
-
-@group(0) @binding(0) var<storage, read> w: array<u32>;
-@group(0) @binding(1) var<storage, read> xq: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> xs: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-
-fn wword(sel: u32, o: u32) -> u32 {
-    return w[o];
-}
 
 const TM: u32 = Q8MM_TM; // the host's shapes, put in front
 const TN: u32 = Q8MM_TN;
@@ -89,31 +68,15 @@ fn fetch_xd(t: u32, b: u32, nb: u32) -> f32 {
     return 0.0;
 }
 
-fn put_y(o: u32, v: f32) {
-    if (params.accumulate != 0u) {
-        y[o] += v;
-    } else {
-        y[o] = v;
-    }
-}
-
 // Row r of tokens t .. t + 3.
 fn store_row(r: u32, t: u32, v: vec4<f32>) {
     if (r >= params.m) {
         return;
     }
-    let o = params.y_off + t * params.y_stride + r;
-    if (t < params.n) {
-        put_y(o, v.x);
-    }
-    if (t + 1u < params.n) {
-        put_y(o + params.y_stride, v.y);
-    }
-    if (t + 2u < params.n) {
-        put_y(o + 2u * params.y_stride, v.z);
-    }
-    if (t + 3u < params.n) {
-        put_y(o + 3u * params.y_stride, v.w);
+    for (var j = 0u; j < 4u; j++) {
+        if (t + j < params.n) {
+            put_y(t + j, r, v[j]);
+        }
     }
 }
 

@@ -2,7 +2,8 @@
  * each kernel that depends on one names it (the host puts it in front as a WGSL const) and
  * declares no number of its own for it. A kernel that went back to a literal tile size or
  * array length would drift from the C side's dispatch sizes and parameter blocks unseen.
- * Needs no adapter: it reads the embedded kernel text. */
+ * Likewise the int8 kernel families share one parameter block and binding list per kind of
+ * product. Needs no adapter: it reads the embedded kernel text. */
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +53,18 @@ int main(void) {
             snprintf(decl, sizeof decl, "const %s:", k_names[n]);
             CHECK_MSG(!src || strstr(src, decl) == NULL, "%s declares %s", kernels[k], k_names[n]);
         }
+    /* the nt matvecs, the batch tiles and the prompt tiles take their parameter blocks and
+     * bindings (and q/k/v their split over the three matrices) from one library each */
+    static const char *const io_users[] = {"matvec_q8_nt", "matvec_q8_nt_qkv", "matmul_q8_batch", "matmul_q8_batch_qkv",
+                                           "matmul_q8"};
+    for (size_t k = 0; k < sizeof io_users / sizeof io_users[0]; k++) {
+        const char *src = wg_kernel_source(io_users[k]);
+        CHECK_MSG(src && !strstr(src, "struct Params") && !strstr(src, "@binding"), "%s declares its own io",
+                  io_users[k]);
+    }
+    const char *qkv = wg_kernel_source("lib_q8_qkv_io"), *mat = wg_kernel_source("lib_q8_mat_io");
+    CHECK(qkv && strstr(qkv, "fn qkv_locate(") && strstr(qkv, "struct Params"));
+    CHECK(mat && strstr(mat, "fn put_y(") && strstr(mat, "struct Params"));
     /* the WGSL text is made from the same table */
     CHECK(strstr(WGB_SHAPES_WGSL, "const Q8MM_TM: u32 = 128u;") != NULL);
     CHECK(WGB_Q8MM_TM == 128 && WGB_DECODE_MAX_ROWS == 64);

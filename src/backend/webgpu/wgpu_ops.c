@@ -228,8 +228,8 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
             continue;
         }
         if (n >= Q8_MATMUL_MIN_TOKENS) {
-            uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
-                             (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
+            uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, accumulate,
+                             (uint32_t)n, (uint32_t)m, 0, 0}; /* lib_q8_mat_io.wgsl's Params */
             uint64_t gx = groups_of((uint64_t)part->rows, WGB_Q8MM_TM);
             uint64_t gy = groups_of((uint64_t)n, WGB_Q8MM_TN);
             if (gx > c->max_groups || gy > c->max_groups) {

@@ -98,6 +98,8 @@ typedef struct {
 #define LIB_ROPE "lib_rope"
 #define LIB_Q8_ROPE "lib_q8_round lib_rope"
 #define LIB_NT "lib_q8_nt"
+#define LIB_MAT_IO "lib_q8_mat_io" /* the plain int8 products' parameters and bindings */
+#define LIB_QKV_IO "lib_q8_qkv_io" /* the q/k/v int8 products' */
 
 /* The int8 kernels: one body per idea, for each int8 format. */
 static kernel_spec q8_spec_of(int k) {
@@ -113,17 +115,16 @@ static kernel_spec q8_spec_of(int k) {
                              .q8 = 1 + f[0], .v8 = 1 + f[1]};
     }
     if (k >= WGB_K_Q8_BATCH) {
-        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q8_batch",
-                         .q8 = 1 + (k - WGB_K_Q8_BATCH) / WGB_Q8_BATCH_KERNELS};
-        wgb_q8_batch_spec((k - WGB_K_Q8_BATCH) % WGB_Q8_BATCH_KERNELS, &s.body, &s.access, &s.prefix);
+        kernel_spec s = {.param_slots = 1, .params_last = true, .q8 = 1 + (k - WGB_K_Q8_BATCH) / WGB_Q8_BATCH_KERNELS};
+        wgb_q8_batch_spec((k - WGB_K_Q8_BATCH) % WGB_Q8_BATCH_KERNELS, &s.body, &s.access, &s.prefix, &s.lib);
         return s;
     }
     if (k >= WGB_K_Q8_MATMUL)
         return (kernel_spec){.body = "matmul_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
-                             .q8 = 1 + k - WGB_K_Q8_MATMUL};
+                             .lib = LIB_MAT_IO, .q8 = 1 + k - WGB_K_Q8_MATMUL};
     if (k >= WGB_K_Q8_NT_QKV)
         return (kernel_spec){.body = "matvec_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1, .params_last = true,
-                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
+                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT " " LIB_QKV_IO,
                              .q8 = 1 + k - WGB_K_Q8_NT_QKV};
     if (k >= WGB_K_Q8_NT_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
@@ -131,7 +132,7 @@ static kernel_spec q8_spec_of(int k) {
                              .q8 = 1 + k - WGB_K_Q8_NT_SWIGLU};
     if (k >= WGB_K_Q8_NT)
         return (kernel_spec){.body = "matvec_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
-                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
+                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT " " LIB_MAT_IO,
                              .q8 = 1 + k - WGB_K_Q8_NT};
     if (k >= WGB_K_Q8_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_swiglu", .access = "rrrrw", .param_slots = 1, .consts = Q8_SW_SHAPE,

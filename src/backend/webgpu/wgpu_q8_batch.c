@@ -26,10 +26,14 @@ static const tile k_tiles[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_
 static const char *const k_prefix[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_WGSL)};
 #undef WGB_Q8_BATCH_WGSL
 
-void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix) {
+void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib) {
     static const char *const bodies[WGB_Q8_BATCH_MODES] = {"matmul_q8_batch", "matmul_q8_batch_qkv",
                                                            "matmul_q8_batch_swiglu"};
     static const char *const accesses[WGB_Q8_BATCH_MODES] = {"rrrw", "rrrrrwww", "rrrrw"};
+    /* the parameters and bindings the plain and q/k/v kernels share with the nt matvecs */
+    static const char *const libs[WGB_Q8_BATCH_MODES] = {"lib_q8_batch lib_q8_mat_io", "lib_q8_batch lib_q8_qkv_io",
+                                                         "lib_q8_batch"};
+    *lib = libs[variant % WGB_Q8_BATCH_MODES];
     *body = bodies[variant % WGB_Q8_BATCH_MODES];
     *access = accesses[variant % WGB_Q8_BATCH_MODES];
     *prefix = k_prefix[variant / WGB_Q8_BATCH_MODES];
@@ -58,7 +62,8 @@ static void dispatch(wgb_ctx *c, int f, int mode, int n, const void *p, size_t b
 
 void wgb_q8_batch_matmul(wgb_ctx *c, int f, const wgb_bind *bb, int64_t k, int64_t rows, int64_t y_off, int64_t y_stride,
                          int n, bool accumulate) {
-    uint32_t p[8] = {(uint32_t)k, (uint32_t)rows, (uint32_t)n, accumulate, (uint32_t)y_off, (uint32_t)y_stride, 0, 0};
+    /* lib_q8_mat_io.wgsl's Params */
+    uint32_t p[8] = {(uint32_t)k, (uint32_t)rows, (uint32_t)y_off, accumulate, (uint32_t)n, (uint32_t)y_stride, 0, 0};
     dispatch(c, f, WGB_Q8_BATCH_PLAIN, n, p, sizeof p, bb, (uint64_t)rows, false);
 }
 
@@ -67,6 +72,7 @@ void wgb_q8_batch_qkv(wgb_ctx *c, int f, const wgb_bind *bb, int64_t k, int64_t 
     const uint64_t tm = k_tiles[tile_for(n)].tm;
     /* the q tiles, then k's and v's: each matrix's rows in whole tiles */
     const uint64_t rows = ((uint64_t)m_q + tm - 1) / tm * tm + 2 * (((uint64_t)m_kv + tm - 1) / tm * tm);
+    /* lib_q8_qkv_io.wgsl's Params */
     uint32_t p[8] = {(uint32_t)k, (uint32_t)m_q, (uint32_t)m_kv, (uint32_t)n, (uint32_t)q_stride, (uint32_t)kv_stride,
                      0, 0};
     dispatch(c, f, WGB_Q8_BATCH_QKV, n, p, sizeof p, bb, rows, false);
