@@ -160,7 +160,8 @@ raw=$out_dir/raw.tsv
 check_line="not run"
 if [ "$skip_check" = 0 ]; then
     echo "checking the batched-decode and int8 tile kernels against the CPU on this GPU" >&2
-    if (cd build-gpu-peer && ./test_webgpu_batch_decode && ./test_webgpu_kquant) >"$out_dir/kernel-check.log" 2>&1; then
+    if (cd build-gpu-peer && ./test_webgpu_batch_decode && ./test_webgpu_batch_decode --formats &&
+            ./test_webgpu_kquant) >"$out_dir/kernel-check.log" 2>&1; then
         check_line="passed ($(grep -c 'sequences: worst' "$out_dir/kernel-check.log") batch sizes; kernel-check.log)"
     else
         check_line="FAILED (see kernel-check.log)"

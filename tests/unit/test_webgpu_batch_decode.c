@@ -6,8 +6,8 @@
  * that no other int8 product did. Models: Q4_0 and Q8_0, whose widths leave partial row tiles
  * and partial block steps (288 = 4.5 x 64 columns and rows, 96 KV rows, 800 FF rows), and
  * q4_k_m (Q4_K, with Q6_K where the mix gives more bits: the K-quants' 256-element rows; a
- * layer whose v is Q6_K takes q/k/v in three dispatches, the other in one), at one step
- * size per tile for the latter two.
+ * layer whose v is Q6_K takes q/k/v in three dispatches, the other in one), at one or two
+ * step sizes for the latter two (run with --formats: ctest's second entry).
  * Each sequence's logits must match the CPU's within the bound below and give the same
  * greedy id. */
 #include <math.h>
@@ -185,15 +185,23 @@ static void run_model(const char *name, const wg_llama_shape *shape, uint32_t ty
     wgllm_model_free(gpu);
 }
 
-int main(void) {
+/* No argument: the Q4_0 model; --formats: the Q8_0 and q4_k_m ones (a second ctest entry,
+ * so that each run stays short on a loaded machine). */
+int main(int argc, char **argv) {
+    const bool formats = argc > 1 && strcmp(argv[1], "--formats") == 0;
+    CHECK_MSG(argc == 1 || formats, "usage: %s [--formats]", argv[0]);
     setenv("WGLLM_WEBGPU_KV_F16", "0", 1); /* f32 caches: the comparisons measure the products */
     const wg_llama_shape odd = {288, 800, 2, 9, 3, 512, 256, false, {0}};
     const wg_llama_shape kq = {256, 768, 2, 4, 2, 512, 256, false, {0}}; /* rows of whole super-blocks */
-    static const int all[] = {1, 8, 9, 16, 24, 33, 64}, per_tile[] = {12, 24, 40};
+    /* the other formats: fewer sizes (test_webgpu_kquant checks every tile of every format) */
+    static const int all[] = {1, 8, 9, 16, 24, 33, 64}, few[] = {12, 40}, one[] = {40};
     /* plain (wo, down), q/k/v and SwiGLU of one tile shape */
-    run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, 3, CPU_BOUND, all, (int)(sizeof all / sizeof all[0]));
-    run_model("q8_0", &odd, WG_TYPE_Q8_0, NULL, 3, CPU_BOUND, per_tile, (int)(sizeof per_tile / sizeof per_tile[0]));
-    /* plain of Q4_K and of Q6_K, SwiGLU of Q4_K, q/k/v of Q4_K (the layer whose v is Q4_K) */
-    run_model("q4_k_m", &kq, 0, "q4_k_m", 4, CPU_BOUND_KQ, per_tile, (int)(sizeof per_tile / sizeof per_tile[0]));
+    if (!formats) {
+        run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, 3, CPU_BOUND, all, (int)(sizeof all / sizeof all[0]));
+    } else {
+        run_model("q8_0", &odd, WG_TYPE_Q8_0, NULL, 3, CPU_BOUND, one, 1);
+        /* plain of Q4_K and of Q6_K, SwiGLU of Q4_K, q/k/v of Q4_K (the layer whose v is Q4_K) */
+        run_model("q4_k_m", &kq, 0, "q4_k_m", 4, CPU_BOUND_KQ, few, (int)(sizeof few / sizeof few[0]));
+    }
     CHECK_DONE();
 }
