@@ -7,8 +7,8 @@
 #    or --llama-src DIR, into .deps/llama-cuda-<version> (or $LLAMA_CUDA_BUILD); a stamp there
 #    (tree, architecture, nvcc) lets the next run reuse it;
 # 2. builds wgllm in Release (with WebGPU) into build-gpu-peer/, and checks the batched-decode
-#    and prompt attention kernels against the CPU on this GPU (test_webgpu_batch_decode,
-#    test_webgpu_flash_attention);
+#    and prompt attention kernels, and the int8 tile kernels of every int8 format, against the
+#    CPU on this GPU (test_webgpu_batch_decode, test_webgpu_flash_attention, test_webgpu_kquant);
 # 3. makes the models with `wgllm synth` (7B-shaped Q4_0 and Q4_K_M, TinyLlama-shaped Q4_0);
 # 4. warms the GPU, logs its clocks (nvidia-smi) before and after, and runs both engines
 #    interleaved per round: pp512, tg128, tg128 at depth 4096 (llama.cpp with flash attention on),
@@ -143,7 +143,8 @@ if [ -n "${WGLLM_BIN:-}" ]; then
     skip_check=1
 else
     cmake -S . -B build-gpu-peer -DCMAKE_BUILD_TYPE=Release -DWGLLM_WEBGPU=ON >/dev/null
-    cmake --build build-gpu-peer -j"$jobs" --target wgllm test_webgpu_batch_decode test_webgpu_flash_attention >/dev/null
+    cmake --build build-gpu-peer -j"$jobs" --target wgllm test_webgpu_batch_decode test_webgpu_flash_attention \
+        test_webgpu_kquant >/dev/null
     wgllm=$root/build-gpu-peer/wgllm
 fi
 echo "builds took $(( $(date +%s) - t_build )) s" >&2
@@ -159,9 +160,9 @@ raw=$out_dir/raw.tsv
 # ---- the kernels on this GPU against the CPU ----
 check_line="not run"
 if [ "$skip_check" = 0 ]; then
-    echo "checking the batched-decode and prompt attention kernels against the CPU on this GPU" >&2
-    if (cd build-gpu-peer && ./test_webgpu_batch_decode && ./test_webgpu_flash_attention) \
-        >"$out_dir/kernel-check.log" 2>&1; then
+    echo "checking the batched-decode, prompt attention and int8 tile kernels against the CPU on this GPU" >&2
+    if (cd build-gpu-peer && ./test_webgpu_batch_decode && ./test_webgpu_batch_decode --formats &&
+            ./test_webgpu_flash_attention && ./test_webgpu_kquant) >"$out_dir/kernel-check.log" 2>&1; then
         check_line="passed ($(grep -c 'sequences: worst' "$out_dir/kernel-check.log") batch sizes, $(grep -c 'cache: rel. error' \
             "$out_dir/kernel-check.log") prompt attention cases; kernel-check.log)"
     else

@@ -40,8 +40,8 @@ struct Params {
     pad2: u32,
     // per_row: (position, first vec4 of the sequence's K cache, of its V cache, unused);
     // the caches of all sequences lie in the bound K and V arenas
-    rows: array<vec4<u32>, 64>, // WGB_DECODE_MAX_ROWS
-    freqs: array<vec4<f32>, 32>,
+    rows: array<vec4<u32>, DECODE_MAX_ROWS>,
+    freqs: array<vec4<f32>, ROPE_MAX_PAIRS / 4u>,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -54,12 +54,12 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> XQ: array<u32>;
 @group(0) @binding(7) var<storage, read_write> XS: array<f32>;
 
-const CH: u32 = 256u;
+const CH: u32 = ATTN_WG; // the host's shapes, put in front
 
-var<workgroup> qs: array<vec4<f32>, 64>;
-var<workgroup> sc: array<f32, 256>;
-var<workgroup> red: array<f32, 256>;
-var<workgroup> red4: array<vec4<f32>, 256>;
+var<workgroup> qs: array<vec4<f32>, ATTN_WG / 4u>;
+var<workgroup> sc: array<f32, ATTN_WG>;
+var<workgroup> red: array<f32, ATTN_WG>;
+var<workgroup> red4: array<vec4<f32>, ATTN_WG>;
 
 // The entry point and the two softmax reductions come in two versions: with subgroup
 // operations (2 barriers per reduction) and with a workgroup-memory tree (8). The host keeps
@@ -68,9 +68,9 @@ var<workgroup> red4: array<vec4<f32>, 256>;
 // SUBGROUPS-BEGIN
 // One slot per subgroup; subgroups are consecutive runs of local_invocation_index, at least
 // 4 wide (see matvec_q4_0_q8.wgsl).
-var<workgroup> sg_red: array<f32, 64>;
+var<workgroup> sg_red: array<f32, ATTN_WG / 4u>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ATTN_WG)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(subgroup_size) sgs: u32, @builtin(subgroup_invocation_id) lane: u32) {
     attend(li, wid, sgs, lane);
@@ -84,7 +84,7 @@ fn reduce(v: f32, is_max: bool, li: u32, sgs: u32, lane: u32) -> f32 {
     }
     workgroupBarrier();
     var acc = sg_red[0];
-    for (var i = 1u; i < 256u / sgs; i++) {
+    for (var i = 1u; i < ATTN_WG / sgs; i++) {
         acc = select(acc + sg_red[i], max(acc, sg_red[i]), is_max);
     }
     workgroupBarrier();
@@ -92,7 +92,7 @@ fn reduce(v: f32, is_max: bool, li: u32, sgs: u32, lane: u32) -> f32 {
 }
 // SUBGROUPS-END
 // NO-SUBGROUPS-BEGIN
-@compute @workgroup_size(256)
+@compute @workgroup_size(ATTN_WG)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     attend(li, wid, 0u, 0u);
 }
@@ -100,7 +100,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 fn reduce(v: f32, is_max: bool, li: u32, sgs: u32, lane: u32) -> f32 {
     red[li] = v;
     workgroupBarrier();
-    for (var st = 128u; st > 0u; st >>= 1u) {
+    for (var st = ATTN_WG / 2u; st > 0u; st >>= 1u) {
         if (li < st) {
             red[li] = select(red[li] + red[li + st], max(red[li], red[li + st]), is_max);
         }

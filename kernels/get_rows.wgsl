@@ -10,7 +10,7 @@ struct Params {
     pad0: u32,
     pad1: u32,
     pad2: u32,
-    ids: array<vec4<u32>, 30>, // row indices relative to the binding's first row
+    ids: array<vec4<u32>, GET_ROWS_MAX_IDS / 4u>, // row indices relative to the binding's first row
 }
 
 @group(0) @binding(0) var<uniform> P: Params;

@@ -16,8 +16,8 @@ struct Params {
     pad0: u32,
     pad1: u32,
     pad2: u32,
-    rows: array<vec4<u32>, 64>, // WGB_DECODE_MAX_ROWS
-    freqs: array<vec4<f32>, 32>,
+    rows: array<vec4<u32>, DECODE_MAX_ROWS>,
+    freqs: array<vec4<f32>, ROPE_MAX_PAIRS / 4u>,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;

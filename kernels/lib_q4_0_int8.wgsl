@@ -1,5 +1,5 @@
 // Q4_0 weight blocks times int8 activation blocks: what the int8 kernels of Q4_0 share
-// (q8dot_q4_0.wgsl, matmul_q4_0_q8.wgsl). Put in front of a kernel by the host.
+// (q8dot_q4_0.wgsl). Put in front of a kernel by the host.
 //
 // A Q4_0 block is 18 bytes: f16 scale d, then 16 bytes of nibbles; element j is the low
 // nibble of byte j, element j + 16 the high nibble, value (q - 8) * d. Blocks start at even

@@ -1,14 +1,18 @@
-// The shared part of the batched-decode int8 products (matmul_q4_0_q8_batch*.wgsl): Q4_0
-// rows times the int8 x of a step of 9 to 64 tokens (several sequences decoding together),
-// each weight tile read once for every token of the step. Put in front of such a kernel by
-// the host, after lib_q4_0_int8.wgsl. The tile shape comes from the host as constants put
-// in front of everything (wgpu_q8_batch.c, defined there once):
+// The shared part of the batched-decode int8 products (matmul_q8_batch*.wgsl): rows of an
+// int8 weight format times the int8 x of a step of 9 to 64 tokens (several sequences
+// decoding together), each weight tile read once for every token of the step. Put in front
+// of such a kernel by the host, with the format's q8dot_<fmt>.wgsl and lib_q8_x.wgsl, whose
+// q8_block_load / q8_block decode a weight block into signed bytes and scales. The tile
+// shape comes from the host as constants put in front of everything (wgpu_q8_batch.c,
+// defined there once):
 //   TM rows x TN tokens per workgroup of 256; each thread sums RT rows x TT tokens.
-// The kernel provides `params` (with k and n), the bindings xq (vec4 words) and xs, and
-//   fn w_word(sel: u32, i: u32) -> u32   word i of weight matrix sel
+// The kernel provides (the plain and q/k/v ones through lib_q8_mat_io.wgsl and
+// lib_q8_qkv_io.wgsl, which the nt matvecs share) `params` (with k and n), the bindings xq
+// (vec4 words) and xs, and
+//   fn wword(sel: u32, i: u32) -> u32    word i of weight matrix sel
 //   fn w_rows(sel: u32) -> u32           its rows
 //
-// As the prompt kernel (matmul_q4_0_q8.wgsl), a step stages KB blocks of the tile's rows and
+// As the prompt kernel (matmul_q8.wgsl), a step stages KB blocks of the tile's rows and
 // tokens in workgroup memory, the weights decoded once into signed bytes, the next step's
 // words loaded before this step's arithmetic. Its tiles are smaller, sized for a decode
 // step: one token tile holds the whole step, so the weights are read once, and the row tiles
@@ -21,39 +25,29 @@ const XV: u32 = 2u * TN * KB; // x vec4 words staged per step
 const XPT: u32 = (XV + 255u) / 256u;
 
 // Half block h of step block b, tile row r: ws[(2 b + h) * TM + r] (neighbouring threads,
-// neighbouring rows: no bank conflicts); tokens likewise in xt.
+// neighbouring rows: no bank conflicts); tokens likewise in xt, and in xsum the i32 sums of
+// the staged x half blocks (for the formats with mins).
 var<workgroup> ws: array<vec4<u32>, 2u * KB * TM>;
-var<workgroup> wd: array<f32, KB * TM>;
+var<workgroup> wd: array<vec2<f32>, KB * TM>;
+var<workgroup> wm: array<f32, KB * TM>;
 var<workgroup> xt: array<vec4<u32>, XV>;
+var<workgroup> xsum: array<i32, XV>;
 var<workgroup> xd: array<f32, KB * TN>;
 
 alias Acc = array<f32, RT * TT>; // row i, token j at [i * TT + j]
 
-// Unsigned nibble bytes q -> the signed bytes q - 8 (as in matmul_q4_0_q8.wgsl).
-fn batch_signed(q: vec4<u32>) -> vec4<u32> {
-    return (q ^ vec4<u32>(0x08080808u)) | (((~q >> vec4<u32>(3u)) & vec4<u32>(0x01010101u)) * 0xF0u);
-}
-
-fn batch_dot32(wl: vec4<u32>, wh: vec4<u32>, xl: vec4<u32>, xh: vec4<u32>) -> i32 {
-    return dot4I8Packed(wl.x, xl.x) + dot4I8Packed(wl.y, xl.y) + dot4I8Packed(wl.z, xl.z) +
-           dot4I8Packed(wl.w, xl.w) + dot4I8Packed(wh.x, xh.x) + dot4I8Packed(wh.y, xh.y) +
-           dot4I8Packed(wh.z, xh.z) + dot4I8Packed(wh.w, xh.w);
-}
-
 struct BatchW {
-    a: vec4<u32>,
-    e: u32,
-    g: u32,    // block index within its matrix (its parity picks the alignment)
-    live: u32, // 0 past the matrix or past k: stages zeros
+    a: array<u32, Q8_BLOCK_WORDS>,
+    row: u32,
+    b: u32,
+    live: bool, // false past the matrix or past k: stages zeros
 }
 
 fn batch_fetch_w(sel: u32, r: u32, b: u32, nb: u32) -> BatchW {
-    var raw = BatchW(vec4<u32>(0u), 0u, 0u, 0u);
+    var raw = BatchW(array<u32, Q8_BLOCK_WORDS>(), r, b, false);
     if (r < w_rows(sel) && b < nb) {
-        let g = r * nb + b;
-        let o = q4_0_word(g);
-        raw = BatchW(vec4<u32>(w_word(sel, o), w_word(sel, o + 1u), w_word(sel, o + 2u), w_word(sel, o + 3u)),
-                     w_word(sel, o + 4u), g, 1u);
+        raw.a = q8_block_load(sel, r, b, nb);
+        raw.live = true;
     }
     return raw;
 }
@@ -100,16 +94,25 @@ fn batch_tile(sel_lo: u32, sel_hi: u32, split: u32, row0: u32, tok0: u32, li: u3
     }
     var pd = batch_fetch_xd(tok0, li, 0u, nb);
     for (var s = 0u; s < steps; s++) {
-        let blk = q4_0_unpack(pw.a.x, pw.a.y, pw.a.z, pw.a.w, pw.e, pw.g);
-        let live = pw.live != 0u;
-        ws[2u * sb * TM + sr] = select(vec4<u32>(0u), batch_signed(blk.lo), live);
-        ws[(2u * sb + 1u) * TM + sr] = select(vec4<u32>(0u), batch_signed(blk.hi), live);
-        wd[sb * TM + sr] = select(0.0, blk.d, live);
+        var blk = I8Block(vec4<u32>(0u), vec4<u32>(0u), vec2<f32>(0.0), 0.0);
+        if (pw.live) {
+            blk = q8_block(pw.a, pw.row, pw.b, nb);
+        }
+        ws[2u * sb * TM + sr] = blk.lo;
+        ws[(2u * sb + 1u) * TM + sr] = blk.hi;
+        wd[sb * TM + sr] = blk.d;
+        if (Q8_BLOCK_MIN) {
+            wm[sb * TM + sr] = blk.m;
+        }
         for (var u = 0u; u < XPT; u++) {
             let e = li + 256u * u;
             if (e < XV) {
                 // token e / (2 KB), half block e % (2 KB) -> xt[(half block) * TN + token]
-                xt[(e % (2u * KB)) * TN + e / (2u * KB)] = px[u];
+                let o = (e % (2u * KB)) * TN + e / (2u * KB);
+                xt[o] = px[u];
+                if (Q8_BLOCK_MIN) {
+                    xsum[o] = i8_sum16(px[u]);
+                }
             }
         }
         if (li < KB * TN) {
@@ -128,11 +131,15 @@ fn batch_tile(sel_lo: u32, sel_hi: u32, split: u32, row0: u32, tok0: u32, li: u3
             var xl: array<vec4<u32>, TT>;
             var xh: array<vec4<u32>, TT>;
             var dx: array<f32, TT>;
+            var xm: array<f32, TT>; // dx * the block's sum (formats with mins)
             for (var j = 0u; j < TT; j++) {
                 let t = TT * ty + j;
                 xl[j] = xt[2u * b * TN + t];
                 xh[j] = xt[(2u * b + 1u) * TN + t];
                 dx[j] = xd[b * TN + t];
+                if (Q8_BLOCK_MIN) {
+                    xm[j] = dx[j] * f32(xsum[2u * b * TN + t] + xsum[(2u * b + 1u) * TN + t]);
+                }
             }
             for (var i = 0u; i < RT; i++) {
                 let r = tx + TX * i;
@@ -140,7 +147,16 @@ fn batch_tile(sel_lo: u32, sel_hi: u32, split: u32, row0: u32, tok0: u32, li: u3
                 let wh = ws[(2u * b + 1u) * TM + r];
                 let d = wd[b * TM + r];
                 for (var j = 0u; j < TT; j++) {
-                    acc[i * TT + j] += f32(batch_dot32(wl, wh, xl[j], xh[j])) * (d * dx[j]);
+                    var v: f32;
+                    if (Q8_BLOCK_SPLIT) {
+                        v = (f32(i8_dot16(wl, xl[j])) * d.x + f32(i8_dot16(wh, xh[j])) * d.y) * dx[j];
+                    } else {
+                        v = f32(i8_dot16(wl, xl[j]) + i8_dot16(wh, xh[j])) * (d.x * dx[j]);
+                    }
+                    if (Q8_BLOCK_MIN) {
+                        v -= wm[b * TM + r] * xm[j];
+                    }
+                    acc[i * TT + j] += v;
                 }
             }
         }

@@ -1,7 +1,8 @@
 // The shared part of the batched-decode int8 kernels (matvec_q8_nt*.wgsl: quantized rows
 // times a few tokens' int8 x, 2 to NT tokens per dispatch). Put in front of such a kernel by
 // the host, after the weight format's q8dot_<fmt>.wgsl (see lib_q8_x.wgsl). The kernel
-// provides `params` (with k, n and x_tok0), the bindings xq (vec4 words) and xs, and wword.
+// provides `params` (with k, n and x_tok0), the bindings xq (vec4 words) and xs, and wword
+// (lib_q8_mat_io.wgsl or lib_q8_qkv_io.wgsl, shared with the batch tiles, give them).
 // TPR, RG and NT (8) are declared in front by the host.
 //
 // A workgroup is RG groups of TPR threads; a group owns two rows (a pair of rows of one

@@ -32,3 +32,27 @@ fn i8_sum16(v: vec4<u32>) -> i32 {
 fn i8_dot16(w: vec4<u32>, x: vec4<u32>) -> i32 {
     return dot4I8Packed(w.x, x.x) + dot4I8Packed(w.y, x.y) + dot4I8Packed(w.z, x.z) + dot4I8Packed(w.w, x.w);
 }
+
+// The tiled kernels (matmul_q8.wgsl, lib_q8_batch.wgsl) take a row as k / 32 blocks of 32
+// elements in order, each matching one x block, decoded once per workgroup into signed
+// bytes: element j is d[j / 16] * byte j - m. q8dot_<fmt>.wgsl provides for them:
+//   const Q8_BLOCK_WORDS: u32                               words of one block's weight data
+//   const Q8_BLOCK_SPLIT: bool                              d.x != d.y can happen (16-element scales)
+//   const Q8_BLOCK_MIN: bool                                m != 0 can happen (the K-quant mins)
+//   fn q8_block_load(sel: u32, row: u32, b: u32, nb: u32) -> array<u32, Q8_BLOCK_WORDS>
+//   fn q8_block(w: array<u32, Q8_BLOCK_WORDS>, row: u32, b: u32, nb: u32) -> I8Block
+struct I8Block {
+    lo: vec4<u32>, // elements 0..15 as int8
+    hi: vec4<u32>, // elements 16..31
+    d: vec2<f32>,  // scale of elements 0..15, of 16..31
+    m: f32,        // subtracted from every element
+}
+
+// Unsigned bytes q (< 128) -> the signed bytes q - bias, bias a power of two: flipping the
+// bias bit gives q - bias for q >= bias and q + bias below it, where setting the bits above
+// the bias subtracts the missing 2 bias.
+fn i8_unbias(q: vec4<u32>, bias: u32) -> vec4<u32> {
+    let ones = vec4<u32>(0x01010101u);
+    let below = (~q >> vec4<u32>(countTrailingZeros(bias))) & ones; // 1 where q < bias
+    return (q ^ (ones * bias)) | (below * ((0x100u - 2u * bias) & 0xffu));
+}

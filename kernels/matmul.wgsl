@@ -24,13 +24,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 
-const TM: u32 = 128u;
-const TN: u32 = 64u;
+const TM: u32 = MATMUL_TM; // the host's shapes, put in front
+const TN: u32 = MATMUL_TN;
+const_assert TM == 128u && TN == 64u; // the thread layout below: 16 x 16 threads of 8 rows x 4 tokens
 const TK: u32 = 32u;
 
 // Ws[kk * TM / 4 + r / 4][r % 4] = W[row0 + r][k0 + kk]; Xs likewise with tokens.
-var<workgroup> Ws: array<vec4<f32>, 1024>; // TK * TM / 4
-var<workgroup> Xs: array<vec4<f32>, 512>;  // TK * TN / 4
+var<workgroup> Ws: array<vec4<f32>, TK * TM / 4u>;
+var<workgroup> Xs: array<vec4<f32>, TK * TN / 4u>;
 
 fn w_elem_or0(ro: u32, e: u32) -> f32 {
     if (e < P.k) {

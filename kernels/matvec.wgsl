@@ -22,16 +22,16 @@ struct Params {
 @group(0) @binding(2) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 
-const TPR: u32 = 32u;              // threads per row
-const RPW: u32 = 256u / TPR;       // rows per workgroup
+const TPR: u32 = MATVEC_TPR;         // threads per row (shapes: put in front by the host)
+const RPW: u32 = MATVEC_WG / TPR;    // rows per workgroup
 
-var<workgroup> red: array<f32, 256>;
+var<workgroup> red: array<f32, MATVEC_WG>;
 
 fn xv(i: u32) -> vec4<f32> {
     return X[i];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(MATVEC_WG)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
     let r = (wid.y * nwg.x + wid.x) * RPW + li / TPR;

@@ -4,41 +4,15 @@
 // so the weights are read once per step instead of once per token; the tiled matmul would
 // leave most of the GPU idle at such small batches. The work is lib_q8_nt.wgsl's (put in
 // front, after the format's q8dot_<fmt>.wgsl); group g of workgroup wg owns rows 2 (RG wg + g)
-// and the one after.
-//
-// Bindings: 0 w; 1 xq (k / 4 words per token, read as vec4s); 2 xs (k / 32 scales per token), tokens
-// x_tok0 .. x_tok0 + n - 1 used;
-// 3 y (token j, row r at y[y_off + j * y_stride + r]); 4 params.
+// and the one after. Parameters and bindings: lib_q8_mat_io.wgsl (put in front).
 
-struct Params {
-    k: u32,
-    m: u32,
-    y_off: u32,
-    accumulate: u32, // != 0: y += W x
-    n: u32,          // tokens, 1 .. NT
-    y_stride: u32,
-    x_tok0: u32,     // first token of x (xq, xs) for this dispatch
-    pad1: u32,
-}
-
-@group(0) @binding(0) var<storage, read> w: array<u32>;
-// xq as vec4 words: one 16-byte load per half block (fewer, wider loads from the cache)
-@group(0) @binding(1) var<storage, read> xq: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> xs: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-
-fn wword(sel: u32, o: u32) -> u32 {
-    return w[o];
-}
 
 // Thread t < 2 NT of a group writes row row0 + t % 2 of token t / 2 from the group's sums.
 fn put(row0: u32, t: u32, v: vec2<f32>) {
     let r = t % 2u;
     let j = t / 2u;
     if (j < params.n && row0 + r < params.m) {
-        let o = params.y_off + j * params.y_stride + row0 + r;
-        y[o] = select(v[r], y[o] + v[r], params.accumulate != 0u);
+        put_y(j, row0 + r, v[r]);
     }
 }
 

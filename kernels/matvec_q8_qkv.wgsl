@@ -42,7 +42,7 @@ struct Params {
     pad0: u32,
     pad1: u32,
     pad2: u32,
-    freqs: array<vec4<f32>, 32>,
+    freqs: array<vec4<f32>, ROPE_MAX_PAIRS / 4u>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -32,3 +32,17 @@ fn q8_unpack(w: array<u32, Q8_WORDS>, row: u32, u: u32, nu: u32) -> Q8W {
 fn q8_dot(b: Q8W, x: Q8X) -> f32 {
     return f32(q4_0_dot(b, x.a, x.c) - x.s8) * (b.d * x.d);
 }
+
+// The tiled kernels' blocks (lib_q8_x.wgsl): the same blocks, the nibbles made signed.
+const Q8_BLOCK_WORDS: u32 = Q8_WORDS;
+const Q8_BLOCK_SPLIT = false;
+const Q8_BLOCK_MIN = false;
+
+fn q8_block_load(sel: u32, row: u32, b: u32, nb: u32) -> array<u32, Q8_BLOCK_WORDS> {
+    return q8_load(sel, row, b, nb);
+}
+
+fn q8_block(w: array<u32, Q8_BLOCK_WORDS>, row: u32, b: u32, nb: u32) -> I8Block {
+    let q = q8_unpack(w, row, b, nb);
+    return I8Block(i8_unbias(q.lo, 8u), i8_unbias(q.hi, 8u), vec2<f32>(q.d), 0.0);
+}

@@ -33,3 +33,28 @@ fn q8_dot(b: Q8W, x: Q8X) -> f32 {
     return b.dm.x * (x.da * f32(b.sc.x * qa) + x.db * f32(b.sc.y * qb)) -
            b.dm.y * (x.da * f32(b.mn.x * x.sa) + x.db * f32(b.mn.y * x.sb));
 }
+
+// The tiled kernels' blocks (lib_q8_x.wgsl): block b of a row is sub-block j = b % 8 of
+// super-block b / 8, the low (j even) or high nibbles of 32 bytes; scale d * sc, min
+// dmin * m. Words: 0..3 of the super-block, then its 8 words of nibbles.
+const Q8_BLOCK_WORDS: u32 = 12u;
+const Q8_BLOCK_SPLIT = false;
+const Q8_BLOCK_MIN = true;
+
+fn q8_block_load(sel: u32, row: u32, b: u32, nb: u32) -> array<u32, Q8_BLOCK_WORDS> {
+    let wi = ((row * nb + b) >> 3u) * 36u;
+    let qi = wi + 4u + 8u * ((b >> 1u) & 3u);
+    return array<u32, Q8_BLOCK_WORDS>(wword(sel, wi), wword(sel, wi + 1u), wword(sel, wi + 2u), wword(sel, wi + 3u),
+                                      wword(sel, qi), wword(sel, qi + 1u), wword(sel, qi + 2u), wword(sel, qi + 3u),
+                                      wword(sel, qi + 4u), wword(sel, qi + 5u), wword(sel, qi + 6u), wword(sel, qi + 7u));
+}
+
+fn q8_block(w: array<u32, Q8_BLOCK_WORDS>, row: u32, b: u32, nb: u32) -> I8Block {
+    let j = b & 7u;
+    let sm = k_scale_min(w[1], w[2], w[3], j);
+    let dm = unpack2x16float(w[0]);
+    let sh = vec4<u32>(4u * (j & 1u));
+    let lo4 = vec4<u32>(0x0f0f0f0fu);
+    return I8Block((vec4<u32>(w[4], w[5], w[6], w[7]) >> sh) & lo4, (vec4<u32>(w[8], w[9], w[10], w[11]) >> sh) & lo4,
+                   vec2<f32>(dm.x * f32(sm.x)), dm.y * f32(sm.y));
+}

@@ -89,3 +89,51 @@ fn q8_dot(b: Q8W, x: Q8X) -> f32 {
     let qb = i8_dot16(b.qb, x.b) - 32 * x.sb;
     return b.d * (x.da * f32(b.sc.x * qa) + x.db * f32(b.sc.y * qb));
 }
+
+// The tiled kernels' blocks (lib_q8_x.wgsl): block b of a row is elements 32 j .. 32 j + 31
+// (j = b % 8: half n = j / 4, c = j % 4) of super-block b / 8: the low (c < 2) or high
+// nibbles of ql[64n + 32 (c & 1) ..], bits 2c of qh[32n ..], scales sc[8n + 2c] (elements
+// 0..15) and sc[8n + 2c + 1], codes q - 32. Words: 9 of ql and 9 of qh (2-byte aligned), the
+// scales' word and d's.
+const Q8_BLOCK_WORDS: u32 = 20u;
+const Q8_BLOCK_SPLIT = true;
+const Q8_BLOCK_MIN = false;
+
+fn q8_block_load(sel: u32, row: u32, b: u32, nb: u32) -> array<u32, Q8_BLOCK_WORDS> {
+    let o = q6_k_base(row, b, nb);
+    let j = b & 7u;
+    let n = j >> 2u;
+    let c = j & 3u;
+    let l = (o + 64u * n + 32u * (c & 1u)) >> 2u;
+    let h = (o + 128u + 32u * n) >> 2u;
+    return array<u32, Q8_BLOCK_WORDS>(wword(sel, l), wword(sel, l + 1u), wword(sel, l + 2u), wword(sel, l + 3u),
+                                      wword(sel, l + 4u), wword(sel, l + 5u), wword(sel, l + 6u), wword(sel, l + 7u),
+                                      wword(sel, l + 8u), wword(sel, h), wword(sel, h + 1u), wword(sel, h + 2u),
+                                      wword(sel, h + 3u), wword(sel, h + 4u), wword(sel, h + 5u), wword(sel, h + 6u),
+                                      wword(sel, h + 7u), wword(sel, h + 8u),
+                                      wword(sel, (o + 192u + 8u * n + 2u * c) >> 2u), wword(sel, (o + 208u) >> 2u));
+}
+
+fn q8_block(w: array<u32, Q8_BLOCK_WORDS>, row: u32, b: u32, nb: u32) -> I8Block {
+    let o = q6_k_base(row, b, nb);
+    let odd = (o & 2u) != 0u;
+    let j = b & 7u;
+    let c = j & 3u;
+    let lsh = vec4<u32>(4u * (c >> 1u));
+    let hsh = vec4<u32>(2u * c);
+    let lo4 = vec4<u32>(0x0f0f0f0fu);
+    let lo2 = vec4<u32>(0x03030303u);
+    var q: array<vec4<u32>, 2>;
+    for (var i = 0u; i < 2u; i++) {
+        let a = 4u * i;
+        let ql = vec4<u32>(q6_k_word(w[a], w[a + 1u], odd), q6_k_word(w[a + 1u], w[a + 2u], odd),
+                           q6_k_word(w[a + 2u], w[a + 3u], odd), q6_k_word(w[a + 3u], w[a + 4u], odd));
+        let qh = vec4<u32>(q6_k_word(w[9u + a], w[10u + a], odd), q6_k_word(w[10u + a], w[11u + a], odd),
+                           q6_k_word(w[11u + a], w[12u + a], odd), q6_k_word(w[12u + a], w[13u + a], odd));
+        q[i] = i8_unbias(((ql >> lsh) & lo4) | (((qh >> hsh) & lo2) << vec4<u32>(4u)), 32u);
+    }
+    let sb = (o + 192u + 8u * (j >> 2u) + 2u * c) & 3u; // the scales' first byte in word 18
+    let d2 = unpack2x16float(w[19]);
+    let d = select(d2.x, d2.y, odd);
+    return I8Block(q[0], q[1], d * vec2<f32>(f32(q6_k_sbyte(w[18], sb)), f32(q6_k_sbyte(w[18], sb + 1u))), 0.0);
+}

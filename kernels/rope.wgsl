@@ -17,8 +17,8 @@ struct Params {
     neox: u32,       // != 0: pairs are halves (x[j], x[j + half_dims])
     pad1: u32,
     pad2: u32,
-    freqs: array<vec4<f32>, 32>,
-    pos: array<vec4<u32>, 8>,
+    freqs: array<vec4<f32>, ROPE_MAX_PAIRS / 4u>,
+    pos: array<vec4<u32>, ROPE_MAX_ROWS / 4u>,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;

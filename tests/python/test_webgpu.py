@@ -29,7 +29,7 @@ from test_forward import BATCH_BOUND, BOUNDS, MODELS, case  # noqa: F401  (the f
 # fused idea, the format's int8 block dot), so q8_0 models get the Q4_0 bounds too.
 WEBGPU_BOUND = dict(BOUNDS, q4_0=0.25, q8_0=0.25)
 INT8_TYPES = ("q4_0", "q8_0")
-# the weight types whose products (below 33 tokens) see x rounded to int8 on WebGPU
+# the weight types whose products (any number of tokens) see x rounded to int8 on WebGPU
 _INT8_GGML = {gguf.GGMLQuantizationType.Q4_0, gguf.GGMLQuantizationType.Q8_0, gguf.GGMLQuantizationType.Q4_K,
               gguf.GGMLQuantizationType.Q5_K, gguf.GGMLQuantizationType.Q6_K}
 

@@ -7,7 +7,7 @@
  * op: 1e-6 for data movement and element-wise ops, 1e-5 for reductions in f32 (matmul,
  * rms_norm, rope angles, attention), 1e-4 for the chained layer.
  *
- * Q4_0 products (any number of tokens) round x to int8 blocks first, as llama.cpp's CPU and
+ * Q4_0 and Q8_0 products (any number of tokens) round x to int8 blocks first, as llama.cpp's CPU and
  * CUDA paths do: they are compared with the same int8 rounding computed here (exact integer
  * dot products, in double) at 1e-5, and with the f32 CPU backend only in the chained layer, where 8-bit
  * activations give 1.7e-2 .. 2.3e-2 (measured, worst of the prefill and 5 decode steps): bound 5e-2, still far
@@ -197,8 +197,8 @@ static void check_matmul(pair *p, uint32_t type, int64_t k, int64_t m, int n) {
     if (w.g && x.g && y.g) {
         p->gpu->ops->matmul(p->gpu, w.g, x.g, n, y.g);
         p->cpu->ops->matmul(p->cpu, w.c, x.c, n, y.c);
-        /* Q4_0 goes through the int8 kernels at every batch size, Q8_0 below the tiled matmul's 33 tokens */
-        if (k % 32 == 0 && p->q4_int8 && (type == WG_TYPE_Q4_0 || (type == WG_TYPE_Q8_0 && n < 33)))
+        /* Q4_0 and Q8_0 go through the int8 kernels at every batch size (from 33 tokens: the tiled one) */
+        if (k % 32 == 0 && p->q4_int8 && (type == WG_TYPE_Q4_0 || type == WG_TYPE_Q8_0))
             compare_q8(p, &w, &x, &y, n, what);
         else compare(p, &y, 0, n, BOUND_REDUCE, n == 1 && k % 32 == 0 ? OP_MATVEC : OP_MATMUL, what);
     }

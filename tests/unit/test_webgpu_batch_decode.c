@@ -2,12 +2,16 @@
  * 23 positions) decode one token each in one wgllm_eval_batch, B = 1, 8, 9, 16, 24, 33, 64.
  * From 9 tokens on, the step's products take the route the adapter's autotune chose
  * (wgpu_autotune.h); the test forces one: the tiled int8 batch kernels
- * (kernels/matmul_q4_0_q8_batch*.wgsl: plain, q/k/v, gate/up + SwiGLU), one dispatch each
- * for all the step's tokens, with the tile of the step's size; or, with the argument "nt",
- * passes of 8 tokens through the nt kernels (B = 9, 24, 40). It checks which ran.
- * The model's widths leave partial row tiles and partial block steps (288 = 4.5 x 64
- * columns and rows, 96 KV rows, 800 FF rows). Each sequence's logits must match the CPU's
- * within the bound below and give the same greedy id. */
+ * (kernels/matmul_q8_batch*.wgsl: plain, q/k/v, gate/up + SwiGLU), one dispatch each
+ * for all the step's tokens, with the tile of the step's size (it checks that they ran and
+ * that no other int8 product did); or, with the argument "nt", passes of 8 tokens through
+ * the nt kernels (B = 9, 24, 40; it checks that they ran and the prompt kernel did not). Models: Q4_0 and Q8_0, whose widths leave partial row tiles
+ * and partial block steps (288 = 4.5 x 64 columns and rows, 96 KV rows, 800 FF rows), and
+ * q4_k_m (Q4_K, with Q6_K where the mix gives more bits: the K-quants' 256-element rows; a
+ * layer whose v is Q6_K takes q/k/v in three dispatches, the other in one), at one or two
+ * step sizes for the latter two (run with --formats: ctest's second entry).
+ * Each sequence's logits must match the CPU's within the bound below and give the same
+ * greedy id. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,30 +24,48 @@
 #include "convert/synth.h"
 #include "model/model.h"
 #include "quant/types.h"
+#include "quantize/quantize.h"
 #include "wgllm.h"
 
 #define MAX_SEQ 64
 /* WebGPU's batched step against the same tokens alone on WebGPU (the one-token kernels):
  * only the f32 summation order differs (f32 KV cache); measured 3.2e-7 of the largest
- * logit on lavapipe. */
+ * logit on lavapipe (Q4_0). The median sequence is held to that bound; any one sequence to
+ * FLIP_BOUND, since an element of x on an int8 rounding boundary may round either way
+ * after another summation order (measured: one sequence of the Q8_0 and the q4_k_m model
+ * moved by 2.7e-3 and 1.1e-3, the rest by at most 4.2e-7), while a wrong weight block, scale
+ * or token moves every sequence by O(1e-2 .. 1). */
 #define ALONE_BOUND 1e-4
+#define FLIP_BOUND 2e-2
 /* Against the CPU: both round x to int8 blocks, but a value on a rounding boundary may go
  * either way; on this random model one such value moved one sequence's logits by 1.2e-2
  * (the same with one sequence alone), the others by at most 3e-7. */
 #define CPU_BOUND 3e-2
+/* The CPU rounds x for the K-quants in blocks of 256 (Q8_K), WebGPU in blocks of 32: the
+ * q4_k_m model's logits differ by up to 4.9e-2 (measured; the same with each token alone). */
+#define CPU_BOUND_KQ 1e-1
 
-static bool write_model(const char *path) {
-    const wg_llama_shape shape = {288, 800, 2, 9, 3, 512, 256, false, {0}};
+/* A synthetic model of `type` (F32, Q8_0, Q4_0), or of the llama.cpp mix `mix` (quantized
+ * from an F32 one) when mix is not NULL. */
+static bool write_model(const char *path, const wg_llama_shape *shape, uint32_t type, const char *mix) {
     wg_vocab v;
-    char err[512];
-    if (!wg_synth_make_vocab(shape.n_vocab, &v, err, sizeof err)) {
+    char err[512], tmp[300];
+    if (!wg_synth_make_vocab(shape->n_vocab, &v, err, sizeof err)) {
         CHECK_MSG(0, "vocab: %s", err);
         return false;
     }
-    wg_llama_write_opts opts = {.type = WG_TYPE_Q4_0, .n_threads = 2};
-    bool ok = wg_synth_write(path, &shape, &v, 11, &opts, err, sizeof err);
+    snprintf(tmp, sizeof tmp, "%s.f32", path);
+    wg_llama_write_opts opts = {.type = mix ? WG_TYPE_F32 : type, .n_threads = 2};
+    bool ok = wg_synth_write(mix ? tmp : path, shape, &v, 11, &opts, err, sizeof err);
     CHECK_MSG(ok, "synth: %s", err);
     wg_vocab_clear(&v);
+    if (ok && mix) {
+        const wg_quantize_opts qo = {.n_threads = 2};
+        const wg_ftype *ft = wg_ftype_find(mix);
+        ok = ft && wg_quantize_file(tmp, path, ft, &qo, err, sizeof err);
+        CHECK_MSG(ok, "quantize %s: %s", mix, ft ? err : "unknown type");
+        remove(tmp);
+    }
     return ok;
 }
 
@@ -64,9 +86,16 @@ static int argmax(const float *l, int n) {
     return best;
 }
 
-/* One step of b sequences on both backends; the worst relative logit errors against the
- * CPU (vs[0]) and against WebGPU alone (vs[1]). */
-static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, double vs[2]) {
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One step of b sequences on both backends; the relative logit errors per sequence against
+ * the CPU (cpu[s]) and against WebGPU alone (alone[s]). `kernels`: how many distinct batch
+ * kernels the step runs from 9 sequences on the route of the batch tiles. */
+static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, int kernels, double cpu_bound, double *err_cpu,
+                 double *err_alone) {
     wgllm_context *cc[MAX_SEQ] = {0}, *gc[MAX_SEQ] = {0};
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = 32;
@@ -92,19 +121,16 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, double vs
     memcpy(before, c->dispatched, sizeof before);
     CHECK(wgllm_eval_batch(cc, toks, ns, b) == WGLLM_OK);
     CHECK(wgllm_eval_batch(gc, toks, ns, b) == WGLLM_OK);
-    int batch_kernels = 0;
+    int batch_kernels = 0, other_int8 = 0, nt = 0, prompt_kernels = 0;
     for (int k = WGB_K_Q8_BATCH; k <= WGB_K_Q8_BATCH_LAST; k++) batch_kernels += c->dispatched[k] != before[k];
-    /* plain (wo, down), q/k/v and SwiGLU of one tile shape; or none, the nt kernels in
-     * passes of 8 tokens (and never the prompt kernel) */
+    for (int k = WGB_K_Q8_MATVEC; k < WGB_K_Q8_BATCH; k++) other_int8 += c->dispatched[k] != before[k];
+    for (int k = WGB_K_Q8_NT; k < WGB_K_Q8_MATMUL; k++) nt += c->dispatched[k] != before[k];
+    for (int k = WGB_K_Q8_MATMUL; k < WGB_K_Q8_BATCH; k++) prompt_kernels += c->dispatched[k] != before[k];
     const bool tiles = b >= WGB_Q8_BATCH_MIN_N && route == WGB_TUNE_DECODE_BATCH;
-    CHECK_MSG(batch_kernels == (tiles ? 3 : 0), "%d sequences: %d batch kernels ran", b, batch_kernels);
-    const int f = WGB_Q8F_Q4_0;
-    const uint64_t nt = c->dispatched[WGB_K_Q8_NT + f] - before[WGB_K_Q8_NT + f] +
-                        c->dispatched[WGB_K_Q8_NT_SWIGLU + f] - before[WGB_K_Q8_NT_SWIGLU + f] +
-                        c->dispatched[WGB_K_Q8_NT_QKV + f] - before[WGB_K_Q8_NT_QKV + f];
-    CHECK_MSG((nt > 0) == (b > 1 && !tiles), "%d sequences: %llu nt dispatches", b, (unsigned long long)nt);
-    CHECK_MSG(c->dispatched[WGB_K_MATMUL_Q4_0_Q8] == before[WGB_K_MATMUL_Q4_0_Q8], "%d sequences: prompt kernel ran",
-              b);
+    CHECK_MSG(batch_kernels == (tiles ? kernels : 0), "%d sequences: %d batch kernels ran", b, batch_kernels);
+    CHECK_MSG(!tiles || other_int8 == 0, "%d sequences: %d other int8 kernels ran", b, other_int8);
+    CHECK_MSG(tiles || b < 2 || nt > 0, "%d sequences: no nt kernel ran", b);
+    CHECK_MSG(prompt_kernels == 0, "%d sequences: the prompt kernel ran", b);
     const int n_vocab = wgllm_n_vocab(cpu);
     float *batched = malloc(sizeof(float) * (size_t)n_vocab);
     for (int s = 0; s < b && batched; s++) {
@@ -116,10 +142,10 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, double vs
             d = fmax(d, fabs((double)lc[i] - lg[i]));
             mx = fmax(mx, fabs((double)lc[i]));
         }
-        vs[0] = fmax(vs[0], d / mx);
+        err_cpu[s] = d / mx;
         /* ids agree unless the top two are closer than the error */
         int ic = argmax(lc, n_vocab), ig = argmax(lg, n_vocab);
-        CHECK_MSG(ic == ig || fabs((double)lc[ic] - lc[ig]) <= 2 * CPU_BOUND * mx,
+        CHECK_MSG(ic == ig || fabs((double)lc[ic] - lc[ig]) <= 2 * cpu_bound * mx,
                   "%d sequences: sequence %d greedy id %d on the CPU, %d on WebGPU", b, s, ic, ig);
         /* the same token alone on WebGPU */
         memcpy(batched, lg, sizeof(float) * (size_t)n_vocab);
@@ -130,7 +156,7 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, double vs
         if (!lg) break;
         d = 0;
         for (int i = 0; i < n_vocab; i++) d = fmax(d, fabs((double)batched[i] - lg[i]));
-        vs[1] = fmax(vs[1], d / mx);
+        err_alone[s] = d / mx;
     }
     free(batched);
     for (int s = 0; s < b; s++) {
@@ -139,37 +165,59 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, double vs
     }
 }
 
-int main(int argc, char **argv) {
+/* The steps of one model (failures recorded). */
+static void run_model(const char *name, const wg_llama_shape *shape, uint32_t type, const char *mix, int route,
+                      int kernels, double cpu_bound, const int *sizes, int n_sizes) {
+    const char *how = route == WGB_TUNE_DECODE_NT ? "nt passes" : "batch tiles";
     char path[256];
     snprintf(path, sizeof path, "test_webgpu_batch_decode_%d.gguf", (int)getpid());
-    if (!write_model(path)) CHECK_DONE();
-    setenv("WGLLM_WEBGPU_KV_F16", "0", 1); /* f32 caches: the comparisons measure the products */
+    if (!write_model(path, shape, type, mix)) return;
     wgllm_model *cpu = load(path, WGLLM_BACKEND_CPU), *gpu = load(path, WGLLM_BACKEND_WEBGPU);
     remove(path);
-    if (!cpu || !gpu) {
-        wgllm_model_free(cpu);
-        wgllm_model_free(gpu);
-        CHECK_DONE();
-    }
-    /* argument "nt": the nt passes at a size of each autotune bucket, else the batch tiles at
-     * every size (two ctest entries, each well under a minute under ASan) */
-    static const int batch_sizes[] = {1, 8, 9, 16, 24, 33, 64}, nt_sizes[] = {9, 24, 40};
-    const bool nt_route = argc > 1 && !strcmp(argv[1], "nt");
-    const int route = nt_route ? WGB_TUNE_DECODE_NT : WGB_TUNE_DECODE_BATCH;
-    const int *sizes = nt_route ? nt_sizes : batch_sizes;
-    const size_t n_sizes = nt_route ? sizeof nt_sizes / sizeof nt_sizes[0] : sizeof batch_sizes / sizeof batch_sizes[0];
-    const char *how = nt_route ? "nt passes" : "batch tiles";
-    for (size_t i = 0; i < n_sizes; i++) {
-        double e[2] = {0, 0};
-        const int n = sizes[i];
-        step(cpu, gpu, n, route, e);
-        CHECK_MSG(e[0] <= CPU_BOUND, "%d sequences, %s: logits differ from the CPU's by %.3g", n, how, e[0]);
-        CHECK_MSG(e[1] <= ALONE_BOUND, "%d sequences, %s: logits differ from the tokens alone by %.3g", n, how, e[1]);
-        printf("%2d sequences, %s: worst logit error vs the CPU %.3g (bound %.0e), vs alone on WebGPU %.3g (bound "
-               "%.0e)\n",
-               n, how, e[0], CPU_BOUND, e[1], ALONE_BOUND);
+    for (int i = 0; cpu && gpu && i < n_sizes; i++) {
+        const int b = sizes[i];
+        double e_cpu[MAX_SEQ], e_alone[MAX_SEQ];
+        for (int s = 0; s < MAX_SEQ; s++) e_cpu[s] = e_alone[s] = NAN; /* a sequence left out fails */
+        step(cpu, gpu, b, route, kernels, cpu_bound, e_cpu, e_alone);
+        qsort(e_cpu, (size_t)b, sizeof e_cpu[0], cmp_double);
+        qsort(e_alone, (size_t)b, sizeof e_alone[0], cmp_double);
+        const double worst_cpu = e_cpu[b - 1], med = e_alone[(b - 1) / 2], worst = e_alone[b - 1];
+        CHECK_MSG(worst_cpu <= cpu_bound, "%s, %d sequences, %s: logits differ from the CPU's by %.3g", name, b, how,
+                  worst_cpu);
+        CHECK_MSG(med <= ALONE_BOUND && worst <= FLIP_BOUND,
+                  "%s, %d sequences, %s: logits differ from the tokens alone by %.3g (median), %.3g (worst)", name, b,
+                  how, med, worst);
+        printf("%s, %2d sequences, %s: worst logit error vs the CPU %.3g (bound %.0e), vs alone on WebGPU: median "
+               "%.3g (bound %.0e), worst %.3g (bound %.0e)\n", name, b, how, worst_cpu, cpu_bound, med, ALONE_BOUND,
+               worst, FLIP_BOUND);
     }
     wgllm_model_free(cpu);
     wgllm_model_free(gpu);
+}
+
+/* No argument: the Q4_0 model on the batch tiles; --formats: the Q8_0 and q4_k_m ones (a
+ * second ctest entry, so that each run stays short on a loaded machine); nt: the Q4_0 model
+ * on passes of 8 through the nt kernels, at a size of each autotune bucket. */
+int main(int argc, char **argv) {
+    const bool formats = argc > 1 && strcmp(argv[1], "--formats") == 0;
+    const bool nt_route = argc > 1 && strcmp(argv[1], "nt") == 0;
+    CHECK_MSG(argc == 1 || (argc == 2 && (formats || nt_route)), "usage: %s [--formats | nt]", argv[0]);
+    setenv("WGLLM_WEBGPU_KV_F16", "0", 1); /* f32 caches: the comparisons measure the products */
+    const wg_llama_shape odd = {288, 800, 2, 9, 3, 512, 256, false, {0}};
+    const wg_llama_shape kq = {256, 768, 2, 4, 2, 512, 256, false, {0}}; /* rows of whole super-blocks */
+    /* the other formats: fewer sizes (test_webgpu_kquant checks every tile of every format) */
+    static const int all[] = {1, 8, 9, 16, 24, 33, 64}, few[] = {12, 40}, one[] = {40}, nt_sizes[] = {9, 24, 40};
+    const int batch = WGB_TUNE_DECODE_BATCH;
+    /* plain (wo, down), q/k/v and SwiGLU of one tile shape */
+    if (nt_route) {
+        run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT, 3, CPU_BOUND, nt_sizes,
+                  (int)(sizeof nt_sizes / sizeof nt_sizes[0]));
+    } else if (!formats) {
+        run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, batch, 3, CPU_BOUND, all, (int)(sizeof all / sizeof all[0]));
+    } else {
+        run_model("q8_0", &odd, WG_TYPE_Q8_0, NULL, batch, 3, CPU_BOUND, one, 1);
+        /* plain of Q4_K and of Q6_K, SwiGLU of Q4_K, q/k/v of Q4_K (the layer whose v is Q4_K) */
+        run_model("q4_k_m", &kq, 0, "q4_k_m", batch, 4, CPU_BOUND_KQ, few, (int)(sizeof few / sizeof few[0]));
+    }
     CHECK_DONE();
 }

@@ -1,4 +1,4 @@
-/* WebGPU kernels of the K-quant weight formats (Q4_K, Q5_K, Q6_K) against the CPU backend
+/* WebGPU kernels of the K-quant weight formats (Q4_K, Q5_K, Q6_K) and Q8_0 against the CPU backend
  * on the same block bytes: matmul with one token (the matvec kernel), with 3 and 70 tokens
  * (the tiled kernel, several token tiles), matmul_add (the accumulating form),
  * matmul_swiglu, get_rows, on
@@ -11,9 +11,11 @@
  * the compared values; bounds: 1e-5 for matmul, 1e-6 for get_rows (one rounding at most).
  * A wrong scale, min, nibble or high bit gives errors of order 1e-2 .. 1.
  * All of it twice: with the f32 kernels (WGLLM_WEBGPU_Q4_INT8=0, the fallback) and with the
- * int8 kernels (below 33 tokens: x rounded to int8 blocks, matvec_q8*.wgsl), which
- * are held to 2e-2 against the CPU's f32 path and to 1e-5 against the int8 reference (the
- * C dequantizer's rows times the int8 x the GPU made). */
+ * int8 kernels (x rounded to int8 blocks: up to 8 tokens matvec_q8*.wgsl, 9 to 64 the batch
+ * tiles matmul_q8_batch*.wgsl, more the prompt tiles matmul_q8.wgsl, both with the format's
+ * q8_block decoding), which are held to 2e-2
+ * against the CPU's f32 path and to 1e-5 against the int8 reference (the C dequantizer's
+ * rows times the int8 x the GPU made). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,7 +32,7 @@
 
 #define BOUND_EXACT 1e-6
 #define BOUND_REDUCE 1e-5
-/* Products on int8 x (below 33 tokens) against the CPU's f32 path: x's rounding
+/* Products on int8 x against the CPU's f32 path: x's rounding
  * to int8 blocks (measured worst ~5e-3); against the int8 reference: BOUND_REDUCE. */
 #define BOUND_INT8_CPU 2e-2
 
@@ -141,12 +143,12 @@ static double compare(pair *p, const twin *t, double bound, int op, const char *
     return rel;
 }
 
-static const uint32_t k_types[] = {WG_TYPE_Q4_K, WG_TYPE_Q5_K, WG_TYPE_Q6_K};
+static const uint32_t k_types[] = {WG_TYPE_Q4_K, WG_TYPE_Q5_K, WG_TYPE_Q6_K, WG_TYPE_Q8_0};
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
 
-/* The bound against the CPU's f32 path for n tokens of a `type` product. */
-static double bound_of(const pair *p, uint32_t type, int n) {
-    return p->int8 && n < 33 ? BOUND_INT8_CPU : BOUND_REDUCE;
+/* The bound of a product against the CPU's f32 path. */
+static double bound_of(const pair *p) {
+    return p->int8 ? BOUND_INT8_CPU : BOUND_REDUCE;
 }
 
 /* y (n tokens of W x on int8 x) against the int8 reference from x's GPU contents, beyond what
@@ -200,11 +202,22 @@ static void check_matmul(pair *p, uint32_t type, int64_t k, int64_t m, int n, bo
                 p->cpu->ops->tensor_free(p->cpu, z);
             }
         } else {
+            /* int8: 9 to 64 tokens the format's batch tiles, more its prompt tiles */
+            const uint64_t *dispatched = wgb_ctx_of(p->gpu)->dispatched;
+            const int f = wgb_q8_format_of(type), tiled = WGB_K_Q8_MATMUL + f;
+            const int batch0 = WGB_K_Q8_BATCH + f * WGB_Q8_BATCH_KERNELS, batch1 = batch0 + WGB_Q8_BATCH_KERNELS;
+            uint64_t before[WGB_K_COUNT];
+            memcpy(before, dispatched, sizeof before);
             p->gpu->ops->matmul(p->gpu, w.g, x.g, n, y.g);
+            int batch = 0;
+            for (int k = batch0; k < batch1; k++) batch += dispatched[k] != before[k];
+            CHECK_MSG((dispatched[tiled] > before[tiled]) == (p->int8 && n > WGB_Q8_BATCH_MAX_N),
+                      "%s: prompt tile kernel %s", what, dispatched[tiled] > before[tiled] ? "ran" : "did not run");
+            CHECK_MSG(batch == (p->int8 && wgb_q8_batch_takes(n)), "%s: %d batch tile kernels ran", what, batch);
             p->cpu->ops->matmul(p->cpu, w.c, x.c, n, y.c);
-            if (bound_of(p, type, n) > BOUND_REDUCE) compare_int8_ref(p, &w, type, &x, &y, n, what);
+            if (bound_of(p) > BOUND_REDUCE) compare_int8_ref(p, &w, type, &x, &y, n, what);
         }
-        compare(p, &y, bound_of(p, type, n), n == 1 ? OP_MATVEC : OP_MATMUL, what);
+        compare(p, &y, bound_of(p), n == 1 ? OP_MATVEC : OP_MATMUL, what);
     }
     twin_free(p, &w);
     twin_free(p, &x);
@@ -224,7 +237,7 @@ static void check_swiglu(pair *p, uint32_t type, int64_t k, int64_t m, int n) {
         p->cpu->ops->matmul(p->cpu, wg.c, x.c, n, gate.c);
         p->cpu->ops->matmul(p->cpu, wu.c, x.c, n, up.c);
         p->cpu->ops->swiglu(p->cpu, gate.c, up.c, n, y.c);
-        compare(p, &y, bound_of(p, type, n), n == 1 ? OP_MATVEC : OP_MATMUL, what);
+        compare(p, &y, bound_of(p), n == 1 ? OP_MATVEC : OP_MATMUL, what);
     }
     twin_free(p, &wg);
     twin_free(p, &wu);
@@ -232,6 +245,39 @@ static void check_swiglu(pair *p, uint32_t type, int64_t k, int64_t m, int n) {
     twin_free(p, &gate);
     twin_free(p, &up);
     twin_free(p, &y);
+}
+
+/* q, k, v = Wq x, Wk x, Wv x in one op (the batch tiles' q/k/v kernel for 9 to 64 tokens),
+ * each against the CPU's product. */
+static void check_qkv(pair *p, uint32_t type, int n) {
+    char what[128];
+    snprintf(what, sizeof what, "matmul_qkv %s n=%d", wg_type_name(type), n);
+    const int64_t k = 512, m_q = 300, m_kv = 100;
+    twin wq = weight_new(p, type, k, m_q), wk = weight_new(p, type, k, m_kv), wv = weight_new(p, type, k, m_kv);
+    twin x = act_new(p, k, n, 1.0f);
+    twin q = act_new(p, m_q, n, 0.0f), kk = act_new(p, m_kv, n, 0.0f), v = act_new(p, m_kv, n, 0.0f);
+    if (wq.g && wk.g && wv.g && x.g && q.g && kk.g && v.g) {
+        const bool fused = wgb_op_matmul_qkv(p->gpu, wq.g, wk.g, wv.g, x.g, n, q.g, kk.g, v.g);
+        CHECK_MSG(fused == p->int8, "%s: the fused op %s", what, fused ? "ran" : "declined");
+        if (!fused) { /* the f32 kernels: one product each */
+            p->gpu->ops->matmul(p->gpu, wq.g, x.g, n, q.g);
+            p->gpu->ops->matmul(p->gpu, wk.g, x.g, n, kk.g);
+            p->gpu->ops->matmul(p->gpu, wv.g, x.g, n, v.g);
+        }
+        p->cpu->ops->matmul(p->cpu, wq.c, x.c, n, q.c);
+        p->cpu->ops->matmul(p->cpu, wk.c, x.c, n, kk.c);
+        p->cpu->ops->matmul(p->cpu, wv.c, x.c, n, v.c);
+        if (p->int8) {
+            compare_int8_ref(p, &wq, type, &x, &q, n, what);
+            compare_int8_ref(p, &wk, type, &x, &kk, n, what);
+            compare_int8_ref(p, &wv, type, &x, &v, n, what);
+        }
+        compare(p, &q, bound_of(p), OP_MATMUL, what);
+        compare(p, &kk, bound_of(p), OP_MATMUL, what);
+        compare(p, &v, bound_of(p), OP_MATMUL, what);
+    }
+    twin *all[] = {&wq, &wk, &wv, &x, &q, &kk, &v};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) twin_free(p, all[i]);
 }
 
 static void check_get_rows(pair *p, uint32_t type, int64_t ne0, int64_t ne1, int n) {
@@ -269,7 +315,12 @@ static void run_all(pair *p) {
         check_swiglu(p, k_types[t], 512, 37, 1);
         check_swiglu(p, k_types[t], 256, 37, 3);
         check_swiglu(p, k_types[t], 256, 37, 11);       /* int8: two dispatches of 8 tokens at most */
+        check_swiglu(p, k_types[t], 256, 37, 40);       /* int8: the batch tiles' gate/up + SwiGLU */
+        check_swiglu(p, k_types[t], 256, 37, 70);       /* int8: two prompt-tile products, then SwiGLU */
         check_matmul(p, k_types[t], 512, 37, 11, false);
+        check_matmul(p, k_types[t], 768, 37, 40, false); /* int8: the batch tiles */
+        check_matmul(p, k_types[t], 256, 300, 20, false);
+        check_qkv(p, k_types[t], 40);
         check_get_rows(p, k_types[t], 256, 11, 3);
         check_get_rows(p, k_types[t], 768, 300, 130); /* more ids than one dispatch holds */
     }
@@ -312,7 +363,7 @@ int main(void) {
     }
     if (p.gpu) p.gpu->ops->destroy(p.gpu);
 
-    pair q = {.cpu = p.cpu, .gpu = make_gpu(), .int8 = true}; /* Q4_K, Q6_K products on int8 x */
+    pair q = {.cpu = p.cpu, .gpu = make_gpu(), .int8 = true}; /* products on int8 x */
     if (q.cpu && q.gpu) {
         run_all(&q);
         report(&q, "webgpu (int8 kernels) vs cpu, K-quants");

@@ -311,7 +311,7 @@ int main(void) {
     check_counts(c, &batch80, calls, submits);
 
     /* 8, 16, 32 and 64 sequences decoding together: from 9 on, each product is one tiled
-     * int8 dispatch for all the step's tokens (kernels/matmul_q4_0_q8_batch*.wgsl), and the
+     * int8 dispatch for all the step's tokens (kernels/matmul_q8_batch*.wgsl), and the
      * stores and attention of up to 64 rows one dispatch each, so a layer takes as many
      * dispatches as with 8 */
     {

@@ -1,5 +1,5 @@
 /* The WebGPU backend's Q4_0 products on int8 x for batches of tokens (prompts: the tiled
- * kernel kernels/matmul_q4_0_q8.wgsl, from 33 tokens on; the 8-token matvec below) against
+ * kernel kernels/matmul_q8.wgsl, from 33 tokens on; the 8-token matvec below) against
  *   1. a reference computed here: x rounded to int8 blocks as kernels/quantize_x_q8.wgsl
  *      does, exact integer block dots, scales and the sum in double. The kernel computes
  *      each block's integer dot exactly as well, so what differs is one rounding of the

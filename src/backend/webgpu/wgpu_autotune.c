@@ -51,7 +51,7 @@ typedef struct {
 static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE_MAX_CANDS]);
 
 static const char *const k_decode_cands[] = {"nt", "batch"};
-static const char *const k_decode_kernels[] = {"lib_q8_batch", "matmul_q4_0_q8_batch", "lib_q8_nt", "matvec_q8_nt",
+static const char *const k_decode_kernels[] = {"lib_q8_batch", "matmul_q8_batch", "lib_q8_mat_io", "lib_q8_qkv_io", "lib_q8_nt", "matvec_q8_nt",
                                                "q8dot_q4_0", "lib_q8_x", "quantize_x_q8", NULL};
 static const tune_kind k_kinds[WGB_TUNE_KINDS] = {
     [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, 2, k_decode_kernels, measure_q4_0_decode},
@@ -111,9 +111,9 @@ static uint64_t kernels_hash(wgb_tune_kind kind) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (const char *const *k = k_kinds[kind].kernels; *k; k++) h = fnv1a(h, wg_kernel_source(*k));
     for (int v = 0; v < WGB_Q8_BATCH_KERNELS; v++) {
-        const char *body, *access, *prefix;
-        wgb_q8_batch_spec(v, &body, &access, &prefix);
-        h = fnv1a(fnv1a(h, body), prefix);
+        const char *body, *access, *prefix, *lib;
+        wgb_q8_batch_spec(v, &body, &access, &prefix, &lib);
+        h = fnv1a(fnv1a(fnv1a(h, body), prefix), lib);
     }
     char nt[32];
     snprintf(nt, sizeof nt, "%d %d %d", WGB_Q8_NT, WGB_Q8_NT_TPR, WGB_Q8_NT_RG);

@@ -805,9 +805,9 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
     pd.size = (uint64_t)c->cap_slots * WGB_SLOT_BYTES;
     c->params = c->slots ? c->api->DeviceCreateBuffer(c->dev->device, &pd) : NULL;
     c->params_id = ++c->next_id;
-    c->argmax_out.buf = wg_buffer_create(c->dev, 256, "argmax", err, err_size);
+    c->argmax_out.buf = wg_buffer_create(c->dev, WGB_ARGMAX_BYTES, "argmax", err, err_size);
     c->argmax_out.id = ++c->next_id;
-    c->argmax_out.size = 256;
+    c->argmax_out.size = WGB_ARGMAX_BYTES;
     if (!c->params || !c->argmax_out.buf) {
         if (!c->argmax_out.buf) goto fail;
         snprintf(err, err_size, "WebGPU: cannot create the parameter buffer");

@@ -82,11 +82,9 @@ enum {
     WGB_SCRATCH_COUNT
 };
 
-#define WGB_ROPE_MAX_PAIRS 128 /* kernels/rope.wgsl: freqs array */
-#define WGB_ROPE_MAX_ROWS 32   /* kernels/rope.wgsl: pos array (rope_rows) */
-#define WGB_DECODE_MAX_ROWS 64 /* kernels/attention.wgsl, kv_store_rows.wgsl: rows array (one dispatch: 64 streams) */
 #define WGB_DECODE_MAX_BATCH 256 /* decode_attention: rows per call, in dispatches of WGB_DECODE_MAX_ROWS */
 #define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
+#define WGB_ARGMAX_BYTES 256    /* argmax_out: the id slots, then argmax_rows' results */
 /* GPU time per kernel from timestamp queries (WGLLM_WEBGPU_PROFILE=1: every dispatch in
  * its own timed pass, so the sum includes ~µs of per-pass overhead; =pass: the normal
  * passes timed, i.e. the GPU's busy time). Reported on stderr when the backend closes. */

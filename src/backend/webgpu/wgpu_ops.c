@@ -8,25 +8,18 @@
 #include "backend/webgpu/wgpu_internal.h"
 #include "quant/types.h"
 
-#define MATVEC_ROWS_PER_GROUP 8u /* kernels/matvec.wgsl: 256 threads / 32 threads per row */
-#define MATMUL_TILE_M 128u       /* kernels/matmul.wgsl: TM */
-#define MATMUL_TILE_N 64u        /* kernels/matmul.wgsl: TN */
+#define MATVEC_ROWS_PER_GROUP ((uint64_t)WGB_MATVEC_WG / WGB_MATVEC_TPR)
 /* Rows a workgroup of the int8 kernels (their shapes: wgpu_pipelines.h) */
 #define Q8_MATVEC_ROWS ((uint64_t)WGB_Q8_ROWS)                /* matvec_q8, matvec_q8_qkv */
 #define Q8_SWIGLU_ROWS ((uint64_t)WGB_Q8_SW_RG * WGB_Q8_ROWS) /* matvec_q8_swiglu */
 #define Q8_NT_ROWS ((uint64_t)WGB_Q8_NT_RG * 2)               /* matvec_q8_nt, matvec_q8_nt_qkv: two a group */
 #define Q8_NT_SWIGLU_ROWS ((uint64_t)WGB_Q8_NT_RG)            /* matvec_q8_nt_swiglu: one of each matrix a group */
-#define Q8_MATMUL_TILE_M 128u    /* kernels/matmul_q4_0_q8.wgsl: TM */
-#define Q8_MATMUL_TILE_N 64u     /* kernels/matmul_q4_0_q8.wgsl: TN */
-/* From this many tokens on, Q4_0 products on int8 x use the tiled kernel, below it the
+/* From this many tokens on, the products on int8 x use the tiled kernel, below it the
  * matvecs (which read the weights once per 8 tokens). The tiled kernel's 64-token tiles
  * need many tokens to fill a big GPU: at 16 tokens it ran at 0.43x of two nt passes on an
  * H200 (7B shapes, 248 vs 572 tok/s for 16 streams). */
 #define Q8_MATMUL_MIN_TOKENS 33
-#define GET_ROWS_MAX_IDS 120     /* kernels/get_rows.wgsl: ids array */
-#define ROPE_MAX_PAIRS WGB_ROPE_MAX_PAIRS
-#define ATTN_MAX_HEAD_DIM 256    /* kernels/attention.wgsl: one workgroup of 256 */
-#define ATTN_SPLIT 256u          /* positions per split: one chunk of kernels/attention.wgsl */
+#define ATTN_SPLIT ((uint32_t)WGB_ATTN_WG) /* positions per split: one chunk of kernels/attention.wgsl */
 #define ATTN_BUSY_PAIRS 256      /* (token, head) pairs that keep the GPU busy without splits */
 
 static uint64_t groups_of(uint64_t items, uint64_t per_group) { return (items + per_group - 1) / per_group; }
@@ -89,7 +82,7 @@ void wgb_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, 
         const wgb_part *p = &tt->parts[part];
         struct {
             uint32_t ne0, row_bytes, out_row0, n_ids, out_stride, pad[3];
-            uint32_t ids[GET_ROWS_MAX_IDS];
+            uint32_t ids[WGB_GET_ROWS_MAX_IDS];
         } prm;
         memset(&prm, 0, sizeof prm);
         prm.ne0 = (uint32_t)table->ne0;
@@ -97,7 +90,7 @@ void wgb_op_get_rows(wg_backend *b, const wg_tensor *table, const int32_t *ids, 
         prm.out_row0 = (uint32_t)i;
         prm.out_stride = (uint32_t)out->ne0;
         int j = i;
-        while (j < n && j - i < GET_ROWS_MAX_IDS && ids[j] >= p->row0 && ids[j] < p->row0 + p->rows) {
+        while (j < n && j - i < WGB_GET_ROWS_MAX_IDS && ids[j] >= p->row0 && ids[j] < p->row0 + p->rows) {
             prm.ids[j - i] = (uint32_t)(ids[j] - p->row0);
             j++;
         }
@@ -220,17 +213,18 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
     return true;
 }
 
-/* A batched decode step of Q4_0 weights (9-64 tokens): the batch tiles or passes of 8 tokens
+/* A batched decode step of int8-format weights (9-64 tokens): the batch tiles or passes of 8 tokens
  * through the nt kernels, as measured on this adapter (wgpu_autotune.h); -1 otherwise. */
 static int decode_route(wgb_ctx *c, int f, int n) {
-    if (f != WGB_Q8F_Q4_0 || !wgb_q8_batch_takes(n)) return -1;
+    /* the tiles' loops are shared by every int8 format: Q4_0's timing decides for all */
+    if (f < 0 || !wgb_q8_batch_takes(n)) return -1;
     return wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n);
 }
 
 /* Quantized weights (int8 format f) times x rounded to int8 blocks, as llama.cpp does it:
  * integer dot products, so only the weights' bits are read at full width. One token: the
  * int8 matvec; a few (several sequences decoding together): the nt matvec, 8 tokens per
- * weight read; from Q8_MATMUL_MIN_TOKENS on (prompts, Q4_0 only): the tiled int8 matmul. */
+ * weight read; from Q8_MATMUL_MIN_TOKENS on (prompts): the tiled int8 matmul. */
 static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int64_t m, wgb_bind xb, int n,
                         wgb_bind ob, bool accumulate) {
     const int route = decode_route(c, f, n); /* before ensure_q8: a first choice may measure */
@@ -240,19 +234,19 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
         const wgb_part *part = &wt->parts[i];
         wgb_bind bb[4] = {part->bind, xq, xs, ob};
         if (route == WGB_TUNE_DECODE_BATCH) { /* a batched decode step: the weights read once */
-            wgb_q8_batch_matmul(c, bb, k, part->rows, part->row0, m, n, accumulate);
+            wgb_q8_batch_matmul(c, f, bb, k, part->rows, part->row0, m, n, accumulate);
             continue;
         }
-        if (n >= Q8_MATMUL_MIN_TOKENS && route < 0) { /* f is Q4_0 (q8_format) */
-            uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
-                             (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
-            uint64_t gx = groups_of((uint64_t)part->rows, Q8_MATMUL_TILE_M);
-            uint64_t gy = groups_of((uint64_t)n, Q8_MATMUL_TILE_N);
+        if (n >= Q8_MATMUL_MIN_TOKENS && route < 0) { /* a prompt */
+            uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, accumulate,
+                             (uint32_t)n, (uint32_t)m, 0, 0}; /* lib_q8_mat_io.wgsl's Params */
+            uint64_t gx = groups_of((uint64_t)part->rows, WGB_Q8MM_TM);
+            uint64_t gy = groups_of((uint64_t)n, WGB_Q8MM_TN);
             if (gx > c->max_groups || gy > c->max_groups) {
                 wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
                 return;
             }
-            wgb_dispatch(c, WGB_K_MATMUL_Q4_0_Q8, p, sizeof p, bb, (uint32_t)gx, (uint32_t)gy);
+            wgb_dispatch(c, WGB_K_Q8_MATMUL + f, p, sizeof p, bb, (uint32_t)gx, (uint32_t)gy);
             continue;
         }
         if (n == 1) {
@@ -271,13 +265,12 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
 }
 
 /* The int8 format (WGB_Q8F_*) in which n rows of x times w go on int8 x (q8_products), or -1:
- * a weight format with int8 kernels, rows of whole units, and for n >= Q8_MATMUL_MIN_TOKENS
- * Q4_0 only (the one tiled int8 matmul; other formats take the f32 tiled matmul). The int8
- * products read x through scratch, so x may be the output buffer. */
-static int q8_format(const wgb_ctx *c, const wg_tensor *w, int n) {
+ * a weight format with int8 kernels and rows of whole units. The int8 products read x
+ * through scratch, so x may be the output buffer. */
+static int q8_format(const wgb_ctx *c, const wg_tensor *w) {
     const int f = wgb_q8_format_of(w->type);
     if (!c->q4_int8 || f < 0 || !c->pl.q8_built[f] || w->ne0 % wgb_q8_row_multiple(f)) return -1;
-    return n < Q8_MATMUL_MIN_TOKENS || f == WGB_Q8F_Q4_0 ? f : -1;
+    return f;
 }
 
 /* Checks a matmul's operands: w a weight with kernels, x and out big enough for n rows. */
@@ -303,7 +296,7 @@ static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_
     const int fmt = wgb_format_of(w->type);
     const int64_t k = w->ne0, m = w->ne1;
     const bool blocks = k % 32 == 0;
-    const int f8 = q8_format(c, w, n);
+    const int f8 = q8_format(c, w);
     if (f8 >= 0) {
         q8_products(c, wt, f8, k, m, xb, n, ob, accumulate);
         return;
@@ -319,7 +312,7 @@ static void matmul_into(wgb_ctx *c, const wg_tensor *w, wgb_bind xb, int n, wgb_
         } else {
             uint32_t prm[8] = {(uint32_t)p->rows, (uint32_t)n,         (uint32_t)k,  (uint32_t)wt->row_bytes,
                                (uint32_t)p->row0, (uint32_t)m, blocks ? 1u : 0u, accumulate};
-            uint64_t gx = groups_of((uint64_t)p->rows, MATMUL_TILE_M), gy = groups_of((uint64_t)n, MATMUL_TILE_N);
+            uint64_t gx = groups_of((uint64_t)p->rows, WGB_MATMUL_TM), gy = groups_of((uint64_t)n, WGB_MATMUL_TN);
             if (gx > c->max_groups || gy > c->max_groups) {
                 wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
                 return;
@@ -370,7 +363,7 @@ static void matmul_op(wg_backend *b, const wg_tensor *w, const wg_tensor *x, int
     }
     if (!matmul_ok(c, w, wgb_act(x), n, wgb_act(out))) return;
     wgb_bind xb = wgb_act(x);
-    if (q8_format(c, w, n) < 0 && !unaliased(c, 0, x, out, &xb)) return;
+    if (q8_format(c, w) < 0 && !unaliased(c, 0, x, out, &xb)) return;
     matmul_into(c, w, xb, n, wgb_act(out), accumulate);
 }
 
@@ -390,9 +383,9 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     const bool decode = wgb_q8_batch_takes(n);
     if (n < 2 || (n >= Q8_MATMUL_MIN_TOKENS && !decode) || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
     const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
-    const int f = q8_format(c, wq, n);
-    const bool batch = decode_route(c, f, n) == WGB_TUNE_DECODE_BATCH; /* the batch tiles are Q4_0's */
-    if (f < 0 || q8_format(c, wk, n) != f || q8_format(c, wv, n) != f || wk->ne0 != kd || wv->ne0 != kd ||
+    const int f = q8_format(c, wq);
+    const bool batch = decode_route(c, f, n) == WGB_TUNE_DECODE_BATCH;
+    if (f < 0 || q8_format(c, wk) != f || q8_format(c, wv) != f || wk->ne0 != kd || wv->ne0 != kd ||
         wv->ne1 != m_kv || (!batch && ((n >= Q8_MATMUL_MIN_TOKENS && !decode) || m_q % (int64_t)Q8_NT_ROWS || m_kv % (int64_t)Q8_NT_ROWS)) ||
         wgb_t(wq)->n_parts != 1 ||
         wgb_t(wk)->n_parts != 1 || wgb_t(wv)->n_parts != 1 || x->ne0 < kd || x->ne1 < n || q->ne0 < m_q ||
@@ -405,7 +398,7 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     wgb_bind bb[8] = {wgb_t(wq)->parts[0].bind, wgb_t(wk)->parts[0].bind, wgb_t(wv)->parts[0].bind, xq, xs,
                       wgb_act(q), wgb_act(k), wgb_act(v)};
     if (batch) {
-        wgb_q8_batch_qkv(c, bb, kd, m_q, m_kv, n, q->ne0, k->ne0);
+        wgb_q8_batch_qkv(c, f, bb, kd, m_q, m_kv, n, q->ne0, k->ne0);
         return true;
     }
     for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
@@ -429,8 +422,8 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
     if (!matmul_ok(c, w_gate, wgb_act(x), n, wgb_act(out)) || !matmul_ok(c, w_up, wgb_act(x), n, wgb_act(out)))
         return;
     const wgb_tensor *gt = wgb_t(w_gate), *ut = wgb_t(w_up);
-    const int f = q8_format(c, w_gate, n); /* gate and up of one int8 format: fused */
-    if (n == 1 && f >= 0 && q8_format(c, w_up, n) == f && gt->n_parts == 1 && ut->n_parts == 1 &&
+    const int f = q8_format(c, w_gate); /* gate and up of one int8 format: fused */
+    if (n == 1 && f >= 0 && q8_format(c, w_up) == f && gt->n_parts == 1 && ut->n_parts == 1 &&
         wgb_act(x).id != wgb_act(out).id) {
         wgb_bind xq, xs;
         if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return;
@@ -439,17 +432,17 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
         wgb_dispatch_linear(c, WGB_K_Q8_SWIGLU + f, p, sizeof p, bb, groups_of((uint64_t)m, Q8_SWIGLU_ROWS));
         return;
     }
-    const int route = decode_route(c, f, n); /* the batch tiles are Q4_0's */
+    const int route = decode_route(c, f, n);
     const bool batch = route == WGB_TUNE_DECODE_BATCH;
-    if ((n < Q8_MATMUL_MIN_TOKENS || route >= 0) && f >= 0 && q8_format(c, w_up, n) == f && gt->n_parts == 1 &&
+    if ((n < Q8_MATMUL_MIN_TOKENS || route >= 0) && f >= 0 && q8_format(c, w_up) == f && gt->n_parts == 1 &&
         ut->n_parts == 1) {
-        /* a batched decode step: gate and up rows together, 9-64 Q4_0 tokens in one tile of
-         * tokens where the adapter's choice says so, else (and other formats) 8 at a time */
+        /* a batched decode step: gate and up rows together, 9-64 tokens in one tile of
+         * tokens where the adapter's choice says so, else 8 at a time */
         wgb_bind xq, xs;
         if (!ensure_q8(c, wgb_act(x), k, n, &xq, &xs)) return;
         wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
         if (batch) {
-            wgb_q8_batch_swiglu(c, bb, k, m, n);
+            wgb_q8_batch_swiglu(c, f, bb, k, m, n);
             return;
         }
         for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
@@ -490,9 +483,9 @@ static const float *rope_freqs(wgb_ctx *c, const wg_rope *rope) {
     return c->rope_freqs;
 }
 
-/* A rotation the kernels take: dims even, 0 < dims <= head_dim, at most ROPE_MAX_PAIRS pairs. */
+/* A rotation the kernels take: dims even, 0 < dims <= head_dim, at most WGB_ROPE_MAX_PAIRS pairs. */
 static bool rope_ok(const wg_rope *rope, int head_dim) {
-    return rope && rope->dims > 0 && rope->dims % 2 == 0 && rope->dims / 2 <= ROPE_MAX_PAIRS && rope->dims <= head_dim;
+    return rope && rope->dims > 0 && rope->dims % 2 == 0 && rope->dims / 2 <= WGB_ROPE_MAX_PAIRS && rope->dims <= head_dim;
 }
 
 /* rope of rows row0 .. row0 + n - 1, row i at position pos0 + i, or at pos[i] when pos is
@@ -502,14 +495,14 @@ static void rope_dispatch(wgb_ctx *c, wg_tensor *x, int n, int n_heads, int head
     if (row0 < 0 || !fits(c, x, (int64_t)row0 + n, (int64_t)n_heads * head_dim, "rope")) return;
     if (!rope_ok(rope, head_dim) || pos0 < 0) {
         wgb_fail(c, "webgpu backend: rope of %d dims (head_dim %d) is not supported (even, at most %d)",
-                 rope ? rope->dims : 0, head_dim, 2 * ROPE_MAX_PAIRS);
+                 rope ? rope->dims : 0, head_dim, 2 * WGB_ROPE_MAX_PAIRS);
         return;
     }
     const int pairs = rope->dims / 2;
     struct {
         uint32_t n_heads, head_dim, half_dims, pos0, stride, count, freq_scale, row0;
         uint32_t per_row, neox, pad[2];
-        float freqs[ROPE_MAX_PAIRS];
+        float freqs[WGB_ROPE_MAX_PAIRS];
         uint32_t pos[WGB_ROPE_MAX_ROWS];
     } p;
     memset(&p, 0, sizeof p);
@@ -567,7 +560,7 @@ void wgb_op_kv_store(wg_backend *b, wg_tensor *k_cache, wg_tensor *v_cache, cons
 
 /* A weight of int8 format f in one binding, of `rows` rows of k. */
 static bool q8_single(const wgb_ctx *c, const wg_tensor *w, int f, int64_t k, int64_t rows) {
-    return w && wgb_t(w)->weight && q8_format(c, w, 1) == f && wgb_t(w)->n_parts == 1 && w->ne0 == k && w->ne1 == rows;
+    return w && wgb_t(w)->weight && q8_format(c, w) == f && wgb_t(w)->n_parts == 1 && w->ne0 == k && w->ne1 == rows;
 }
 
 /* Decode (one token) with q, k, v weights of int8 formats on int8 x (q and k of one format, v
@@ -581,7 +574,7 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     wgb_ctx *c = wgb_ctx_of(b);
     if (!c->q4_int8 || !wq || !is_act(x) || !is_act(q_out) || !is_act(k_cache) || !is_act(v_cache)) return false;
     const int64_t k = wq->ne0, m_q = (int64_t)n_head * head_dim, m_kv = (int64_t)n_head_kv * head_dim;
-    const int f = q8_format(c, wq, 1), fv = wv ? q8_format(c, wv, 1) : -1, fqkv = wgb_qkv_format_of(f, fv);
+    const int f = q8_format(c, wq), fv = wv ? q8_format(c, wv) : -1, fqkv = wgb_qkv_format_of(f, fv);
     if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || head_dim % WGB_Q8_ROWS || k <= 0 || fqkv < 0 ||
         x->ne0 < k || x->ne1 < 1 || !q8_single(c, wq, f, k, m_q) || !q8_single(c, wk, f, k, m_kv) ||
         !q8_single(c, wv, fv, k, m_kv))
@@ -601,7 +594,7 @@ bool wgb_op_qkv_rope_store(wg_backend *b, const wg_tensor *wq, const wg_tensor *
     if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return true; /* failure recorded */
     struct {
         uint32_t k, m_q, m_kv, head_dim, half_dims, pos, freq_scale, k_dst, v_dst, pad[3];
-        float freqs[ROPE_MAX_PAIRS];
+        float freqs[WGB_ROPE_MAX_PAIRS];
     } p;
     memset(&p, 0, sizeof p);
     p.k = (uint32_t)k;
@@ -645,7 +638,7 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
         uint32_t n_head, group, hd, pos0, q_stride, kv_stride, out_stride, scale, n_split, split_len, row0, q8;
         uint32_t per_row, half_dims, freq_scale, window, neox, pad[3];
         uint32_t rows[WGB_DECODE_MAX_ROWS][4];
-        float freqs[ROPE_MAX_PAIRS];
+        float freqs[WGB_ROPE_MAX_PAIRS];
     } p;
     memset(&p, 0, sizeof p);
     p.n_head = (uint32_t)n_head;
@@ -697,9 +690,9 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
         wgb_fail(c, "webgpu backend: attention window %d", window);
         return;
     }
-    if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv) {
+    if (head_dim <= 0 || head_dim > WGB_ATTN_WG || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv) {
         wgb_fail(c, "webgpu backend: attention with %d heads, %d kv heads, head_dim %d is not supported "
-                 "(head_dim <= %d)", n_head, n_head_kv, head_dim, ATTN_MAX_HEAD_DIM);
+                 "(head_dim <= %d)", n_head, n_head_kv, head_dim, WGB_ATTN_WG);
         return;
     }
     int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_head_kv * head_dim;
@@ -766,7 +759,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
     if (rope && rope->dims == 0) rope = NULL;
     if (rope && !rope_ok(rope, head_dim)) return false;
     const int pairs = rope ? rope->dims / 2 : 0;
-    if (head_dim <= 0 || head_dim > ATTN_MAX_HEAD_DIM || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
+    if (head_dim <= 0 || head_dim > WGB_ATTN_WG || head_dim % 4 || n_head <= 0 || n_head_kv <= 0 ||
         n_head % n_head_kv || (uint32_t)n_head > c->max_groups)
         return false;
     const int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_head_kv * head_dim;
@@ -804,7 +797,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
         struct {
             uint32_t count, k_stride, v_stride, kv_stride, row0, head_dim, half_dims, freq_scale, neox, pad[3];
             uint32_t rows[WGB_DECODE_MAX_ROWS][4];
-            float freqs[ROPE_MAX_PAIRS];
+            float freqs[WGB_ROPE_MAX_PAIRS];
         } ps;
         memset(&ps, 0, sizeof ps);
         ps.count = (uint32_t)kvd;
@@ -896,7 +889,7 @@ bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t
         wgb_bind bb[2] = {wgb_act(x[i]), c->argmax_out}; /* row 0: in the first part */
         wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
     }
-    uint32_t r[64];
+    uint32_t r[WGB_ARGMAX_BYTES / 4];
     const bool ok = wgb_read(c, &c->argmax_out, (uint64_t)first * 4, r, (uint64_t)n * 4) && !c->failed;
     for (int i = 0; i < n; i++) out[i] = ok && r[i] < (uint32_t)x[i]->ne0 ? (int32_t)r[i] : -1;
     return true;

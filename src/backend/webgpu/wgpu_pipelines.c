@@ -114,11 +114,12 @@ typedef struct {
 #define ROPE_ADJACENT "const NEOX = false;\n"
 #define ROPE_NEOX "const NEOX = true;\n"
 #define LIB_Q8 "lib_q8_round"
-#define LIB_Q4 "lib_q4_0_int8"
 #define LIB_ROPE "lib_rope"
 #define LIB_Q8_ROPE_ATTN "lib_q8_round lib_rope lib_attention"
 #define LIB_ATTN "lib_attention"
 #define LIB_NT "lib_q8_nt"
+#define LIB_MAT_IO "lib_q8_mat_io" /* the plain int8 products' parameters and bindings */
+#define LIB_QKV_IO "lib_q8_qkv_io" /* the q/k/v int8 products' */
 
 /* The int8 kernels: one body per idea, for each int8 format. */
 static kernel_spec q8_spec_of(int k) {
@@ -133,9 +134,17 @@ static kernel_spec q8_spec_of(int k) {
                              .consts = Q8_SHAPE, .needs_f16 = h, .lib = LIB_ROPE,
                              .q8 = 1 + f[0], .v8 = 1 + f[1]};
     }
+    if (k >= WGB_K_Q8_BATCH) {
+        kernel_spec s = {.param_slots = 1, .params_last = true, .q8 = 1 + (k - WGB_K_Q8_BATCH) / WGB_Q8_BATCH_KERNELS};
+        wgb_q8_batch_spec((k - WGB_K_Q8_BATCH) % WGB_Q8_BATCH_KERNELS, &s.body, &s.access, &s.prefix, &s.lib);
+        return s;
+    }
+    if (k >= WGB_K_Q8_MATMUL)
+        return (kernel_spec){.body = "matmul_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
+                             .lib = LIB_MAT_IO, .q8 = 1 + k - WGB_K_Q8_MATMUL};
     if (k >= WGB_K_Q8_NT_QKV)
         return (kernel_spec){.body = "matvec_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1, .params_last = true,
-                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
+                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT " " LIB_QKV_IO,
                              .q8 = 1 + k - WGB_K_Q8_NT_QKV};
     if (k >= WGB_K_Q8_NT_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
@@ -143,7 +152,7 @@ static kernel_spec q8_spec_of(int k) {
                              .q8 = 1 + k - WGB_K_Q8_NT_SWIGLU};
     if (k >= WGB_K_Q8_NT)
         return (kernel_spec){.body = "matvec_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
-                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
+                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT " " LIB_MAT_IO,
                              .q8 = 1 + k - WGB_K_Q8_NT};
     if (k >= WGB_K_Q8_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_swiglu", .access = "rrrrw", .param_slots = 1, .consts = Q8_SW_SHAPE,
@@ -172,11 +181,6 @@ static kernel_spec spec_of(int k, int *fmt) {
         return (kernel_spec){.body = "attention_flash", .access = "rrrww", .param_slots = 1,
                              .prefix = h ? KV_F16 : KV_F32, .needs_f16 = h, .lib = LIB_ATTN,
                              .consts = k_fa[v / 2].consts, .tag = k_fa[v / 2].tag, .flash = true};
-    }
-    if (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST) {
-        kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q4_0_int8 lib_q8_batch"};
-        wgb_q8_batch_spec(k - WGB_K_Q8_BATCH, &s.body, &s.access, &s.prefix);
-        return s;
     }
     switch (k) {
     case WGB_K_RMS_NORM: return (kernel_spec){.body = "rms_norm", .access = "rrw", .param_slots = 1};
@@ -216,9 +220,6 @@ static kernel_spec spec_of(int k, int *fmt) {
             .consts = Q8_QUANT_SHAPE};
     case WGB_K_RMS_NORM_Q8:
         return (kernel_spec){.body = "rms_norm_q8", .access = "rrwww", .param_slots = 1, .lib = LIB_Q8};
-    case WGB_K_MATMUL_Q4_0_Q8:
-        return (kernel_spec){
-            .body = "matmul_q4_0_q8", .access = "rrrw", .param_slots = 1, .params_last = true, .lib = LIB_Q4};
     default: return (kernel_spec){.body = "argmax", .access = "rw", .param_slots = 1};
     }
 }
@@ -379,8 +380,8 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
     char label[64];
     if (fmt >= 0) snprintf(label, sizeof label, "%s_%s", s.body, k_fmt_names[fmt]);
     else if (s.q8) /* matvec_q8_swiglu of Q4_K: matvec_q4_k_q8_swiglu; a v of another format: ..._v_q6_k */
-        snprintf(label, sizeof label, "matvec_%s_q8%s%s%s%s", k_fmt_names[k_q8_fmt[s.q8 - 1]],
-                 s.body + strlen("matvec_q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
+        snprintf(label, sizeof label, "%.*s%s_%s%s%s%s", (int)(strstr(s.body, "q8") - s.body), s.body,
+                 k_fmt_names[k_q8_fmt[s.q8 - 1]], strstr(s.body, "q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
                  s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
     else snprintf(label, sizeof label, "%s%s%s%s", s.body, s.tag ? "_" : "", s.tag ? s.tag : "", s.needs_f16 ? "_f16" : "");
 
@@ -413,7 +414,8 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         (s.q8 && (!prepend_libs(&text, "lib_q8_x", err, err_size) ||
                   !prepend_libs(&text, k_q8_extra[s.q8 - 1], err, err_size) ||
                   !prepend_libs(&text, k_q8_dot[s.q8 - 1], err, err_size))) ||
-        (s.v8 && !prepend_v8(&text, s.q8 - 1, s.v8 - 1, err, err_size)) || !prepend(&text, s.consts, err, err_size))
+        (s.v8 && !prepend_v8(&text, s.q8 - 1, s.v8 - 1, err, err_size)) || !prepend(&text, s.consts, err, err_size) ||
+        !prepend(&text, WGB_SHAPES_WGSL, err, err_size))
         return false;
     if (!prepend(&text, s.prefix, err, err_size)) return false; /* first: `enable` directives must precede everything */
     const bool use_subgroups = s.has_subgroup_entry && subgroups;
@@ -515,9 +517,12 @@ static bool build_missing(wg_device *d, wgb_pipelines *p, int k, char *err, size
 bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size) {
     if (f < 0 || f >= WGB_Q8F_COUNT) return false;
     if (p->q8_built[f]) return true;
-    static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV};
+    static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV,
+                                 WGB_K_Q8_MATMUL};
     for (size_t i = 0; i < sizeof family / sizeof family[0]; i++)
         if (!build_missing(d, p, family[i] + f, err, err_size)) return false;
+    for (int v = 0; v < WGB_Q8_BATCH_KERNELS; v++)
+        if (!build_missing(d, p, WGB_K_Q8_BATCH + f * WGB_Q8_BATCH_KERNELS + v, err, err_size)) return false;
     p->q8_built[f] = true;
     for (int q = 0; q < WGB_QKV_FMT_COUNT; q++) {
         if (!p->q8_built[k_qkv_fmt[q][0]] || !p->q8_built[k_qkv_fmt[q][1]]) continue;

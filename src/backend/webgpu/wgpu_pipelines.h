@@ -20,6 +20,7 @@
 
 #include "backend/webgpu/wgpu_device.h"
 #include "backend/webgpu/wgpu_q8_batch.h"
+#include "backend/webgpu/wgpu_shapes.h"
 
 /* Weight formats, in the order of the per-format kernels below. */
 enum {
@@ -94,9 +95,6 @@ typedef enum wgb_kernel {
     WGB_K_ATTENTION_F16,
     WGB_K_KV_STORE_ROWS,          /* batched decode: each token's k, v into its sequence's caches */
     WGB_K_KV_STORE_ROWS_F16,
-    WGB_K_MATMUL_Q4_0_Q8,         /* prompts: Q4_0 tiles times int8 x */
-    WGB_K_Q8_BATCH, /* batched decode, 9-64 tokens: + tile * WGB_Q8_BATCH_MODES + mode (wgpu_q8_batch.h) */
-    WGB_K_Q8_BATCH_LAST = WGB_K_Q8_BATCH + WGB_Q8_BATCH_KERNELS - 1,
     WGB_K_ATTN_FLASH, /* prompts: + 2 * head-dim index (WGB_FA_HEAD_DIMS) + f16 cache */
     WGB_K_ATTN_FLASH_LAST = WGB_K_ATTN_FLASH + WGB_FA_KERNELS - 1,
     WGB_K_Q8_MATVEC,                                   /* one token, + int8 format (WGB_Q8F_*) */
@@ -104,8 +102,13 @@ typedef enum wgb_kernel {
     WGB_K_Q8_NT = WGB_K_Q8_SWIGLU + WGB_Q8F_COUNT,     /* a few tokens per weight read, + format */
     WGB_K_Q8_NT_SWIGLU = WGB_K_Q8_NT + WGB_Q8F_COUNT,  /* a few tokens: silu(Wg x) * (Wu x), + format */
     WGB_K_Q8_NT_QKV = WGB_K_Q8_NT_SWIGLU + WGB_Q8F_COUNT, /* a few tokens: q, k, v products, + format */
+    WGB_K_Q8_MATMUL = WGB_K_Q8_NT_QKV + WGB_Q8F_COUNT,    /* prompts: tiles times int8 x, + format */
+    /* batched decode, 9-64 tokens: + format * WGB_Q8_BATCH_KERNELS + tile * WGB_Q8_BATCH_MODES + mode
+     * (wgpu_q8_batch.h) */
+    WGB_K_Q8_BATCH = WGB_K_Q8_MATMUL + WGB_Q8F_COUNT,
+    WGB_K_Q8_BATCH_LAST = WGB_K_Q8_BATCH + WGB_Q8F_COUNT * WGB_Q8_BATCH_KERNELS - 1,
     /* one token: q, k, v products, rope and KV store; + WGB_QKV_VARIANTS * WGB_QKV_FMT_* + variant */
-    WGB_K_Q8_QKV = WGB_K_Q8_NT_QKV + WGB_Q8F_COUNT,
+    WGB_K_Q8_QKV = WGB_K_Q8_BATCH_LAST + 1,
     WGB_K_COUNT = WGB_K_Q8_QKV + WGB_QKV_VARIANTS * WGB_QKV_FMT_COUNT
 } wgb_kernel;
 

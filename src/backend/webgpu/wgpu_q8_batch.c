@@ -26,10 +26,14 @@ static const tile k_tiles[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_
 static const char *const k_prefix[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_WGSL)};
 #undef WGB_Q8_BATCH_WGSL
 
-void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix) {
-    static const char *const bodies[WGB_Q8_BATCH_MODES] = {"matmul_q4_0_q8_batch", "matmul_q4_0_q8_batch_qkv",
-                                                           "matmul_q4_0_q8_batch_swiglu"};
+void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib) {
+    static const char *const bodies[WGB_Q8_BATCH_MODES] = {"matmul_q8_batch", "matmul_q8_batch_qkv",
+                                                           "matmul_q8_batch_swiglu"};
     static const char *const accesses[WGB_Q8_BATCH_MODES] = {"rrrw", "rrrrrwww", "rrrrw"};
+    /* the parameters and bindings the plain and q/k/v kernels share with the nt matvecs */
+    static const char *const libs[WGB_Q8_BATCH_MODES] = {"lib_q8_batch lib_q8_mat_io", "lib_q8_batch lib_q8_qkv_io",
+                                                         "lib_q8_batch"};
+    *lib = libs[variant % WGB_Q8_BATCH_MODES];
     *body = bodies[variant % WGB_Q8_BATCH_MODES];
     *access = accesses[variant % WGB_Q8_BATCH_MODES];
     *prefix = k_prefix[variant / WGB_Q8_BATCH_MODES];
@@ -44,7 +48,7 @@ static int tile_for(int n) {
     return t;
 }
 
-static void dispatch(wgb_ctx *c, int mode, int n, const void *p, size_t bytes, const wgb_bind *bb, uint64_t rows,
+static void dispatch(wgb_ctx *c, int f, int mode, int n, const void *p, size_t bytes, const wgb_bind *bb, uint64_t rows,
                      bool halves) {
     const int t = tile_for(n);
     const uint64_t per = halves ? k_tiles[t].tm / 2 : k_tiles[t].tm;
@@ -53,26 +57,28 @@ static void dispatch(wgb_ctx *c, int mode, int n, const void *p, size_t bytes, c
         wgb_fail(c, "webgpu backend: batched matmul too large for one dispatch");
         return;
     }
-    wgb_dispatch(c, WGB_K_Q8_BATCH + t * WGB_Q8_BATCH_MODES + mode, p, bytes, bb, (uint32_t)gx, (uint32_t)gy);
+    wgb_dispatch(c, WGB_K_Q8_BATCH + f * WGB_Q8_BATCH_KERNELS + t * WGB_Q8_BATCH_MODES + mode, p, bytes, bb, (uint32_t)gx, (uint32_t)gy);
 }
 
-void wgb_q8_batch_matmul(wgb_ctx *c, const wgb_bind *bb, int64_t k, int64_t rows, int64_t y_off, int64_t y_stride,
+void wgb_q8_batch_matmul(wgb_ctx *c, int f, const wgb_bind *bb, int64_t k, int64_t rows, int64_t y_off, int64_t y_stride,
                          int n, bool accumulate) {
-    uint32_t p[8] = {(uint32_t)k, (uint32_t)rows, (uint32_t)n, accumulate, (uint32_t)y_off, (uint32_t)y_stride, 0, 0};
-    dispatch(c, WGB_Q8_BATCH_PLAIN, n, p, sizeof p, bb, (uint64_t)rows, false);
+    /* lib_q8_mat_io.wgsl's Params */
+    uint32_t p[8] = {(uint32_t)k, (uint32_t)rows, (uint32_t)y_off, accumulate, (uint32_t)n, (uint32_t)y_stride, 0, 0};
+    dispatch(c, f, WGB_Q8_BATCH_PLAIN, n, p, sizeof p, bb, (uint64_t)rows, false);
 }
 
-void wgb_q8_batch_qkv(wgb_ctx *c, const wgb_bind *bb, int64_t k, int64_t m_q, int64_t m_kv, int n,
+void wgb_q8_batch_qkv(wgb_ctx *c, int f, const wgb_bind *bb, int64_t k, int64_t m_q, int64_t m_kv, int n,
                       int64_t q_stride, int64_t kv_stride) {
     const uint64_t tm = k_tiles[tile_for(n)].tm;
     /* the q tiles, then k's and v's: each matrix's rows in whole tiles */
     const uint64_t rows = ((uint64_t)m_q + tm - 1) / tm * tm + 2 * (((uint64_t)m_kv + tm - 1) / tm * tm);
+    /* lib_q8_qkv_io.wgsl's Params */
     uint32_t p[8] = {(uint32_t)k, (uint32_t)m_q, (uint32_t)m_kv, (uint32_t)n, (uint32_t)q_stride, (uint32_t)kv_stride,
                      0, 0};
-    dispatch(c, WGB_Q8_BATCH_QKV, n, p, sizeof p, bb, rows, false);
+    dispatch(c, f, WGB_Q8_BATCH_QKV, n, p, sizeof p, bb, rows, false);
 }
 
-void wgb_q8_batch_swiglu(wgb_ctx *c, const wgb_bind *bb, int64_t k, int64_t m, int n) {
+void wgb_q8_batch_swiglu(wgb_ctx *c, int f, const wgb_bind *bb, int64_t k, int64_t m, int n) {
     uint32_t p[4] = {(uint32_t)k, (uint32_t)m, (uint32_t)n, 0};
-    dispatch(c, WGB_Q8_BATCH_SWIGLU, n, p, sizeof p, bb, (uint64_t)m, true);
+    dispatch(c, f, WGB_Q8_BATCH_SWIGLU, n, p, sizeof p, bb, (uint64_t)m, true);
 }

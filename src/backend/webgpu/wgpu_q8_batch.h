@@ -1,5 +1,5 @@
-/* Batched decode steps of 9 to 64 tokens (several sequences decoding together) with Q4_0
- * weights: tiled int8 products that read each weight tile once for every token of the step
+/* Batched decode steps of 9 to 64 tokens (several sequences decoding together) with weights
+ * of an int8 format (WGB_Q8F_*): tiled int8 products that read each weight tile once for every token of the step
  * (kernels/lib_q8_batch.wgsl and its three kernels: the plain product, q/k/v in one
  * dispatch, gate/up + SwiGLU). Below 9 tokens the nt matvecs take one pass; above 64 the
  * prompt kernel's bigger tiles fill the GPU.
@@ -30,26 +30,28 @@ enum { WGB_Q8_BATCH_PLAIN, WGB_Q8_BATCH_QKV, WGB_Q8_BATCH_SWIGLU, WGB_Q8_BATCH_M
 #define WGB_Q8_BATCH_COUNT_TILE(maxn, tm, tn, rt, tt) +1
 enum { WGB_Q8_BATCH_TILE_COUNT = 0 WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_COUNT_TILE) };
 #undef WGB_Q8_BATCH_COUNT_TILE
-/* kernels: WGB_K_Q8_BATCH + tile * WGB_Q8_BATCH_MODES + mode (wgpu_pipelines.h) */
+/* kernels of one int8 format: WGB_K_Q8_BATCH + format * WGB_Q8_BATCH_KERNELS + tile * WGB_Q8_BATCH_MODES + mode
+ * (wgpu_pipelines.h) */
 #define WGB_Q8_BATCH_KERNELS (WGB_Q8_BATCH_TILE_COUNT * WGB_Q8_BATCH_MODES)
 
-/* How kernel `variant` (0 .. WGB_Q8_BATCH_KERNELS - 1) is built: its body, storage access
- * string and the WGSL constants of its tile (static strings). */
-void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix);
+/* How kernel `variant` (0 .. WGB_Q8_BATCH_KERNELS - 1) of a format is built: its body, storage
+ * access string, the WGSL constants of its tile and its libraries (static strings). */
+void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib);
 
 struct wgb_ctx;
 struct wgb_bind;
 
 /* Whether a step of n tokens takes these kernels. */
 bool wgb_q8_batch_takes(int n);
-/* y (+)= W x for one weight binding: bb = {w, xq, xs, y}; rows of the binding, written at
+/* The products of weights of int8 format f (WGB_Q8F_*; the format's kernels built):
+ * y (+)= W x for one weight binding: bb = {w, xq, xs, y}; rows of the binding, written at
  * y[y_off + t * y_stride + r]. */
-void wgb_q8_batch_matmul(struct wgb_ctx *c, const struct wgb_bind *bb, int64_t k, int64_t rows, int64_t y_off,
+void wgb_q8_batch_matmul(struct wgb_ctx *c, int f, const struct wgb_bind *bb, int64_t k, int64_t rows, int64_t y_off,
                          int64_t y_stride, int n, bool accumulate);
 /* q, k, v = Wq x, Wk x, Wv x: bb = {Wq, Wk, Wv, xq, xs, q, k, v}. */
-void wgb_q8_batch_qkv(struct wgb_ctx *c, const struct wgb_bind *bb, int64_t k, int64_t m_q, int64_t m_kv, int n,
+void wgb_q8_batch_qkv(struct wgb_ctx *c, int f, const struct wgb_bind *bb, int64_t k, int64_t m_q, int64_t m_kv, int n,
                       int64_t q_stride, int64_t kv_stride);
 /* y = silu(Wg x) * (Wu x), packed rows of m: bb = {Wg, Wu, xq, xs, y}. */
-void wgb_q8_batch_swiglu(struct wgb_ctx *c, const struct wgb_bind *bb, int64_t k, int64_t m, int n);
+void wgb_q8_batch_swiglu(struct wgb_ctx *c, int f, const struct wgb_bind *bb, int64_t k, int64_t m, int n);
 
 #endif

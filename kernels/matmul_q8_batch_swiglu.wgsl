@@ -1,10 +1,10 @@
-// matmul_q4_0_q8_batch_swiglu: the feed-forward's first half for a batched decode step of 9
-// to 64 tokens (Q4_0 weights, int8 x): y[t][r] = silu(Wg[r] . x[t]) * (Wu[r] . x[t]). A
+// matmul_q8_batch_swiglu: the feed-forward's first half for a batched decode step of 9
+// to 64 tokens (weights of one int8 format, int8 x): y[t][r] = silu(Wg[r] . x[t]) * (Wu[r] . x[t]). A
 // workgroup's tile (lib_q8_batch.wgsl) holds TM / 2 rows of Wg and the same rows of Wu, so
 // the thread that sums a gate row also sums its up row (RT is even) and no gate or up buffer
 // is written.
 //
-// Bindings: 0 Wg, 1 Wu; 2 xq, 3 xs (as in matmul_q4_0_q8_batch.wgsl); 4 y (token t, row r at
+// Bindings: 0 Wg, 1 Wu; 2 xq, 3 xs (as in matmul_q8_batch.wgsl); 4 y (token t, row r at
 // y[t * m + r]); 5 params.
 // Dispatch: (ceil(m / (TM / 2)), ceil(n / TN)) workgroups.
 
@@ -22,7 +22,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-fn w_word(sel: u32, i: u32) -> u32 {
+fn wword(sel: u32, i: u32) -> u32 {
     if (sel == 0u) {
         return wg_[i];
     }

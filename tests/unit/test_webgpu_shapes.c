@@ -1,0 +1,72 @@
+/* The shapes the WebGPU backend's C code and kernels share (wgpu_shapes.h) are defined once:
+ * each kernel that depends on one names it (the host puts it in front as a WGSL const) and
+ * declares no number of its own for it. A kernel that went back to a literal tile size or
+ * array length would drift from the C side's dispatch sizes and parameter blocks unseen.
+ * Likewise the int8 kernel families share one parameter block and binding list per kind of
+ * product. Needs no adapter: it reads the embedded kernel text. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/webgpu/wgpu_kernels.h"
+#include "backend/webgpu/wgpu_shapes.h"
+#include "check.h"
+
+/* kernel, a shape it must use, a literal it must no longer carry */
+static const struct {
+    const char *kernel, *shape, *literal;
+} k_uses[] = {
+    {"matvec", "MATVEC_TPR", "const TPR: u32 = 32u"},
+    {"matvec", "MATVEC_WG", "@workgroup_size(256)"},
+    {"matmul", "MATMUL_TM", "const TM: u32 = 128u"},
+    {"matmul", "MATMUL_TN", "const TN: u32 = 64u"},
+    {"matmul_q8", "Q8MM_TM", "const TM: u32 = 128u"},
+    {"matmul_q8", "Q8MM_TN", "const TN: u32 = 64u"},
+    {"get_rows", "GET_ROWS_MAX_IDS", "array<vec4<u32>, 30>"},
+    {"rope", "ROPE_MAX_PAIRS", "array<vec4<f32>, 32>"},
+    {"rope", "ROPE_MAX_ROWS", "array<vec4<u32>, 8>"},
+    {"attention", "DECODE_MAX_ROWS", "array<vec4<u32>, 64>"},
+    {"attention", "ROPE_MAX_PAIRS", "array<vec4<f32>, 32>"},
+    {"attention", "ATTN_WG", "@workgroup_size(256)"},
+    {"kv_store_rows", "DECODE_MAX_ROWS", "array<vec4<u32>, 64>"},
+    {"matvec_q8_qkv", "ROPE_MAX_PAIRS", "array<vec4<f32>, 32>"},
+};
+
+#define NAME_OF(name, value) #name,
+static const char *const k_names[] = {WGB_SHAPES(NAME_OF)};
+#undef NAME_OF
+
+int main(void) {
+    for (size_t i = 0; i < sizeof k_uses / sizeof k_uses[0]; i++) {
+        const char *src = wg_kernel_source(k_uses[i].kernel);
+        CHECK_MSG(src != NULL, "kernel %s is not embedded", k_uses[i].kernel);
+        if (!src) continue;
+        CHECK_MSG(strstr(src, k_uses[i].shape) != NULL, "%s does not use %s", k_uses[i].kernel, k_uses[i].shape);
+        CHECK_MSG(strstr(src, k_uses[i].literal) == NULL, "%s still has '%s'", k_uses[i].kernel, k_uses[i].literal);
+    }
+    /* no kernel declares a shape itself: the host's declaration would clash */
+    static const char *const kernels[] = {"matvec", "matmul", "matmul_q8", "get_rows", "rope",
+                                          "attention", "kv_store_rows", "matvec_q8_qkv"};
+    char decl[64];
+    for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++)
+        for (size_t n = 0; n < sizeof k_names / sizeof k_names[0]; n++) {
+            const char *src = wg_kernel_source(kernels[k]);
+            snprintf(decl, sizeof decl, "const %s:", k_names[n]);
+            CHECK_MSG(!src || strstr(src, decl) == NULL, "%s declares %s", kernels[k], k_names[n]);
+        }
+    /* the nt matvecs, the batch tiles and the prompt tiles take their parameter blocks and
+     * bindings (and q/k/v their split over the three matrices) from one library each */
+    static const char *const io_users[] = {"matvec_q8_nt", "matvec_q8_nt_qkv", "matmul_q8_batch", "matmul_q8_batch_qkv",
+                                           "matmul_q8"};
+    for (size_t k = 0; k < sizeof io_users / sizeof io_users[0]; k++) {
+        const char *src = wg_kernel_source(io_users[k]);
+        CHECK_MSG(src && !strstr(src, "struct Params") && !strstr(src, "@binding"), "%s declares its own io",
+                  io_users[k]);
+    }
+    const char *qkv = wg_kernel_source("lib_q8_qkv_io"), *mat = wg_kernel_source("lib_q8_mat_io");
+    CHECK(qkv && strstr(qkv, "fn qkv_locate(") && strstr(qkv, "struct Params"));
+    CHECK(mat && strstr(mat, "fn put_y(") && strstr(mat, "struct Params"));
+    /* the WGSL text is made from the same table */
+    CHECK(strstr(WGB_SHAPES_WGSL, "const Q8MM_TM: u32 = 128u;") != NULL);
+    CHECK(WGB_Q8MM_TM == 128 && WGB_DECODE_MAX_ROWS == 64);
+    CHECK_DONE();
+}
