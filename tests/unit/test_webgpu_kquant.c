@@ -23,6 +23,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend/webgpu/wgpu_autotune.h"
 #include "backend/webgpu/wgpu_backend.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
@@ -344,6 +345,8 @@ static wg_backend *make_gpu(void) {
     char err[2048] = "";
     wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
     CHECK_MSG(g != NULL, "no usable WebGPU device (a GPU, or Mesa's lavapipe on CI): %s", err);
+    /* the batch tiles for 9-64 tokens whatever this adapter's autotune chose: they are checked here */
+    if (g) wgb_autotune_force(wgb_ctx_of(g), WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_BATCH);
     return g;
 }
 
