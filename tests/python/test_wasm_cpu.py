@@ -76,6 +76,20 @@ def test_node_greedy_matches_native(wgllm, models, probe, qtype):
     assert [int(t) for t in p.stdout.split()] == want
 
 
+@pytest.mark.parametrize("test", ["test_cpu_q8_dot", "test_cpu_q8_gemm", "test_cpu_q8k_dot", "test_cpu_q8k_x16"])
+def test_node_int8_kernel_units(probe, test):
+    """The int8 kernels' unit tests (every level against the scalar reference, bit for bit,
+    and the backend's matmul on the file's rows) built for wasm32 and run under Node."""
+    cmd = ["node", "--no-warnings", "--experimental-wasi-unstable-preview1", str(REPO / "wasm" / "run-node.mjs"),
+           str(probe.parent / f"{test}.wasm")]
+    p = subprocess.run(cmd, cwd=probe.parent, capture_output=True, timeout=WAIT)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0, out + p.stderr.decode(errors="replace")
+    assert " passed, 0 failed" in out
+    if "levels run here" in out:  # the vector level is there exactly when the module has SIMD128
+        assert ("simd128" in out.split("levels run here:")[1].splitlines()[0]) == (probe.parent.name == "wasm-simd128")
+
+
 def test_node_malformed_gguf(models, probe, scratch):
     bad = scratch / "truncated.gguf"
     bad.write_bytes(models["f32"].read_bytes()[:100])

@@ -166,7 +166,7 @@ static void test_kernels(void) {
                     CHECK_MSG(fabs((double)got - (double)base) <= 2e-5 * abs_sum + 1e-30,
                               "%s %s nb %d: %.9g, scalar %.9g", wg_type_name(type), wg_cpu_isa_name(isa), nb,
                               (double)got, (double)base);
-#if defined(__aarch64__) /* aarch64's levels differ from the scalar only in the integer sums */
+#if defined(__aarch64__) || defined(__wasm__) /* their levels differ from the scalar only in the integer sums */
                     CHECK_MSG(memcmp(&got, &base, sizeof got) == 0, "%s %s nb %d: %.9g, not the scalar's %.9g",
                               wg_type_name(type), wg_cpu_isa_name(isa), nb, (double)got, (double)base);
 #endif
@@ -253,6 +253,11 @@ static void test_lookup(void) {
     for (int isa = 0; isa < WG_CPU_ISA_COUNT_; isa++) CHECK(wg_cpu_isa_from_name(wg_cpu_isa_name(isa)) == isa);
 #if defined(__aarch64__)
     CHECK(wg_cpu_isa_from_name("DotProd") == WG_CPU_ISA_DOTPROD && wg_cpu_isa_from_name("avx2") == -1);
+#elif defined(__wasm__)
+    CHECK(wg_cpu_isa_from_name("SIMD128") == WG_CPU_ISA_SIMD128 && wg_cpu_isa_from_name("avx2") == -1);
+#if defined(__wasm_simd128__)
+    CHECK(wg_cpu_isa_best() == WG_CPU_ISA_SIMD128);
+#endif
 #else
     CHECK(wg_cpu_isa_from_name("AVX2") == WG_CPU_ISA_AVX2);
 #endif
