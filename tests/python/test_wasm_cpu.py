@@ -59,7 +59,7 @@ def node_probe(module, model, prompt=PROMPT, n=N):
 def models(wgllm, converted):
     f32 = converted("aidreams260K")
     out = {"f32": f32}
-    for qtype in ("q8_0", "q4_k_m", "q6_k"):
+    for qtype in ("q8_0", "q4_0", "q5_1", "q4_k_m", "q6_k"):
         path = f32.parent / f"aidreams260K-{qtype}.gguf"
         if not path.exists():
             wgllm.ok("quantize", f32, path, qtype, "--threads", "1", timeout=WAIT)
@@ -67,7 +67,7 @@ def models(wgllm, converted):
     return out
 
 
-@pytest.mark.parametrize("qtype", ["f32", "q8_0", "q4_k_m", "q6_k"])
+@pytest.mark.parametrize("qtype", ["f32", "q8_0", "q4_0", "q5_1", "q4_k_m", "q6_k"])
 def test_node_greedy_matches_native(wgllm, models, probe, qtype):
     want = native_ids(wgllm, models[qtype])
     assert len(want) == N

@@ -128,7 +128,11 @@ static void test_backend(void) {
     wg_tensor *Y = b->ops->buffer_create(b, ROWS, N, err, sizeof err);
     wg_tensor *E = b->ops->buffer_create(b, k, 3, err, sizeof err);
     CHECK(W && X && Y && E);
+#if defined(__wasm__) /* the backend reads the file's rows there, at every level */
+    const bool x16 = false;
+#else
     const bool x16 = wg_q8k_x16_kernel(g_type, (int)wg_cpu_isa_best()) != NULL; /* none on aarch64 */
+#endif
     CHECK_MSG(b->ops->weight_copied(b, W) == x16, "%s: a weight of 32 rows is repacked where the level has a kernel",
               wg_type_name(g_type));
     float xf[N * NB * 256], y[N * ROWS], e[3 * NB * 256], want[NB * 256];
