@@ -48,11 +48,11 @@ def native_ids(wgllm, model):
     return [t["id"] for t in toks]
 
 
-def node_probe(module, model, prompt=PROMPT, n=N):
+def node_probe(module, model, prompt=PROMPT, n=N, env=None):
     # the flag: Debian 12's Node 18 has node:wasi only behind it; later versions accept it
     cmd = ["node", "--no-warnings", "--experimental-wasi-unstable-preview1", str(REPO / "wasm" / "run-node.mjs"), str(module),
            model.name, prompt, str(n)]
-    return subprocess.run(cmd, cwd=model.parent, capture_output=True, timeout=WAIT)
+    return subprocess.run(cmd, cwd=model.parent, capture_output=True, timeout=WAIT, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,21 @@ def test_node_greedy_matches_native(wgllm, models, probe, qtype):
     want = native_ids(wgllm, models[qtype])
     assert len(want) == N
     p = node_probe(probe, models[qtype])
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert [int(t) for t in p.stdout.split()] == want
+
+
+@pytest.mark.parametrize("qtype", ["q8_0", "q4_0", "q5_1"])
+def test_node_int8_greedy_matches_native(wgllm, models, probe, monkeypatch, qtype):
+    """The int8 path: the module's best level (SIMD128 where built with it) on the file's rows
+    gives the ids of the native int8 path at its portable level (the same integer block sums
+    and f32 steps)."""
+    monkeypatch.setenv("WGLLM_CPU_EXACT", "0")
+    monkeypatch.setenv("WGLLM_CPU_ISA", "scalar")
+    want = native_ids(wgllm, models[qtype])
+    assert len(want) == N
+    env = {k: v for k, v in os.environ.items() if k != "WGLLM_CPU_ISA"}
+    p = node_probe(probe, models[qtype], env=env)
     assert p.returncode == 0, p.stderr.decode(errors="replace")
     assert [int(t) for t in p.stdout.split()] == want
 
