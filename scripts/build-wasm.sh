@@ -33,6 +33,11 @@ echo "built $OUT/libwgllm_core.a"
 # shellcheck disable=SC2086
 $CC $CFLAGS wasm/probe.c -o "$OUT/wgllm_probe.wasm" -L"$OUT" -lwgllm_core -lwasi-emulated-mman -lm
 echo "built $OUT/wgllm_probe.wasm"
+# the int8 kernel unit tests as WASI commands (tests/python/test_wasm_cpu.py runs them under Node)
+for t in test_cpu_q8_dot test_cpu_q8_gemm test_cpu_q8k_dot test_cpu_q8k_x16; do
+  # shellcheck disable=SC2086
+  $CC $CFLAGS -Itests/unit "tests/unit/$t.c" -o "$OUT/$t.wasm" -L"$OUT" -lwgllm_core -lwasi-emulated-mman -lm
+done
 # The module for embedding (a reactor: no main, exports called by web/local/wgllm-worker.js),
 # with its own mmap (wasm/mman.c) in place of wasi-emulated-mman, and the page around it.
 # shellcheck disable=SC2086

@@ -1,6 +1,6 @@
 /* Rounding a row of x to wg_q8_block, the instruction-set levels and the table of
  * int8 dot kernels (q8_dot.c; x86-64: q8_dot_avx2.c, q8_dot_avx512.c, q8_dot_vnni.c;
- * aarch64: q8_dot_neon.c, q8_dot_dotprod.c). */
+ * aarch64: q8_dot_neon.c, q8_dot_dotprod.c; wasm32: q8_dot_simd128.c). */
 #include "quant/q8_act.h"
 
 #include <ctype.h>
@@ -48,6 +48,8 @@ void wg_q8_quantize_row(const float *x, wg_q8_block *dst, int64_t n) {
 
 #if defined(__aarch64__)
 static const char *const k_isa_names[WG_CPU_ISA_COUNT_] = {"scalar", "neon", "dotprod"};
+#elif defined(__wasm__)
+static const char *const k_isa_names[WG_CPU_ISA_COUNT_] = {"scalar", "simd128"};
 #else
 static const char *const k_isa_names[WG_CPU_ISA_COUNT_] = {"scalar", "avx2", "avx512", "vnni"};
 #endif
@@ -88,6 +90,8 @@ static wg_cpu_isa isa_detect(void) {
 #elif defined(WGLLM_ARM_Q8_DOTS)
     /* Advanced SIMD is part of every aarch64 CPU; sdot/udot came with Armv8.2 (optional) */
     return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? WG_CPU_ISA_DOTPROD : WG_CPU_ISA_NEON;
+#elif defined(WGLLM_WASM_Q8_DOTS)
+    return WG_CPU_ISA_SIMD128; /* the module was built with it, so the engine runs it */
 #else
     return WG_CPU_ISA_SCALAR;
 #endif
@@ -116,6 +120,10 @@ static const wg_q8_dot_fn k_kernels[WG_CPU_ISA_COUNT_][5] = {
 #elif defined(WGLLM_ARM_Q8_DOTS)
     ROW(_neon),
     ROW(_dotprod),
+#elif defined(WGLLM_WASM_Q8_DOTS)
+    ROW(_simd128),
+#elif defined(__wasm__)
+    {NULL, NULL, NULL, NULL, NULL}, /* a module without SIMD128: never above scalar */
 #endif
 };
 

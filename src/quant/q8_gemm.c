@@ -24,17 +24,22 @@ GEMM_SCALAR(q5_0)
 GEMM_SCALAR(q5_1)
 GEMM_SCALAR(q8_0)
 
-#if defined(WGLLM_ARM_Q8_DOTS)
-/* aarch64 has no tile of its own yet: the level's dot kernel per row and token, whose
- * bits equal the scalar kernel's (q8_dot_neon.c), so the tile still sums as it. */
+#if defined(WGLLM_ARM_Q8_DOTS) || defined(WGLLM_WASM_Q8_DOTS)
+/* aarch64 and wasm32 have no tile of their own yet: the level's dot kernel per row and
+ * token, whose bits equal the scalar kernel's (q8_dot_neon.c, q8_dot_simd128.c), so the
+ * tile still sums as it. */
 #define GEMM_DOT(name, sfx)                                                                                \
     static void wg_q8_gemm_##name##sfx(const uint8_t *w, size_t row_bytes, int64_t rows,                  \
                                        const wg_q8_block *x, int64_t nb, int n, float *out, int64_t ldo) { \
         gemm_scalar(wg_q8_dot_##name##sfx, w, row_bytes, rows, x, nb, n, out, ldo);                       \
     }
 #define GEMM_DOTS(sfx) GEMM_DOT(q4_0, sfx) GEMM_DOT(q4_1, sfx) GEMM_DOT(q5_0, sfx) GEMM_DOT(q5_1, sfx) GEMM_DOT(q8_0, sfx)
+#if defined(WGLLM_ARM_Q8_DOTS)
 GEMM_DOTS(_neon)
 GEMM_DOTS(_dotprod)
+#else
+GEMM_DOTS(_simd128)
+#endif
 #endif
 
 /* Columns: q4_0, q4_1, q5_0, q5_1, q8_0. */
@@ -48,6 +53,8 @@ static const wg_q8_gemm_fn k_gemm[WG_CPU_ISA_COUNT_][5] = {
 #elif defined(WGLLM_ARM_Q8_DOTS)
     ROW(_neon),
     ROW(_dotprod),
+#elif defined(WGLLM_WASM_Q8_DOTS)
+    ROW(_simd128),
 #endif
 };
 
@@ -59,6 +66,8 @@ static const wg_q8_quantize_fn k_quantize[WG_CPU_ISA_COUNT_] = {
     wg_q8_quantize_row_vnni,
 #elif defined(WGLLM_ARM_Q8_DOTS)
     wg_q8_quantize_row,
+    wg_q8_quantize_row,
+#elif defined(WGLLM_WASM_Q8_DOTS)
     wg_q8_quantize_row,
 #endif
 };

@@ -34,6 +34,8 @@ WG_Q8_DECLARE(_vnni)
 #elif defined(WGLLM_ARM_Q8_DOTS)
 WG_Q8_DECLARE(_neon)
 WG_Q8_DECLARE(_dotprod)
+#elif defined(WGLLM_WASM_Q8_DOTS)
+WG_Q8_DECLARE(_simd128)
 #endif
 
 #endif

@@ -98,6 +98,8 @@ static const wg_x16_matmul_fn k_kernels[WG_CPU_ISA_COUNT_][2] = {
 #elif defined(WGLLM_ARM_Q8_DOTS)
     {NULL, NULL}, /* aarch64 levels: no x16 kernel yet, the weights stay as stored */
     {NULL, NULL},
+#elif defined(__wasm__)
+    {NULL, NULL}, /* wasm32 SIMD128: the weights stay as stored (see cpu_weight_create) */
 #endif
 };
 

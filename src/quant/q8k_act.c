@@ -69,6 +69,8 @@ static const wg_q8k_dot_fn k_dots[WG_CPU_ISA_COUNT_][5] = {
 #elif defined(WGLLM_ARM_Q8_DOTS)
     K_DOTS(_scalar), /* aarch64 levels: the portable kernels (no NEON ones yet) */
     K_DOTS(_scalar),
+#elif defined(WGLLM_WASM_Q8_DOTS)
+    K_DOTS(_scalar), /* wasm32 SIMD128: the portable kernels (no SIMD128 ones yet) */
 #endif
 };
 static const wg_q8k_tile_fn k_tiles[WG_CPU_ISA_COUNT_][5] = {
@@ -79,6 +81,8 @@ static const wg_q8k_tile_fn k_tiles[WG_CPU_ISA_COUNT_][5] = {
     K_TILES(_vnni),
 #elif defined(WGLLM_ARM_Q8_DOTS)
     K_TILES(_scalar),
+    K_TILES(_scalar),
+#elif defined(WGLLM_WASM_Q8_DOTS)
     K_TILES(_scalar),
 #endif
 };

@@ -48,18 +48,18 @@ def native_ids(wgllm, model):
     return [t["id"] for t in toks]
 
 
-def node_probe(module, model, prompt=PROMPT, n=N):
+def node_probe(module, model, prompt=PROMPT, n=N, env=None):
     # the flag: Debian 12's Node 18 has node:wasi only behind it; later versions accept it
     cmd = ["node", "--no-warnings", "--experimental-wasi-unstable-preview1", str(REPO / "wasm" / "run-node.mjs"), str(module),
            model.name, prompt, str(n)]
-    return subprocess.run(cmd, cwd=model.parent, capture_output=True, timeout=WAIT)
+    return subprocess.run(cmd, cwd=model.parent, capture_output=True, timeout=WAIT, env=env)
 
 
 @pytest.fixture(scope="module")
 def models(wgllm, converted):
     f32 = converted("aidreams260K")
     out = {"f32": f32}
-    for qtype in ("q8_0", "q4_k_m", "q6_k"):
+    for qtype in ("q8_0", "q4_0", "q5_1", "q4_k_m", "q6_k"):
         path = f32.parent / f"aidreams260K-{qtype}.gguf"
         if not path.exists():
             wgllm.ok("quantize", f32, path, qtype, "--threads", "1", timeout=WAIT)
@@ -67,13 +67,42 @@ def models(wgllm, converted):
     return out
 
 
-@pytest.mark.parametrize("qtype", ["f32", "q8_0", "q4_k_m", "q6_k"])
+@pytest.mark.parametrize("qtype", ["f32", "q8_0", "q4_0", "q5_1", "q4_k_m", "q6_k"])
 def test_node_greedy_matches_native(wgllm, models, probe, qtype):
     want = native_ids(wgllm, models[qtype])
     assert len(want) == N
     p = node_probe(probe, models[qtype])
     assert p.returncode == 0, p.stderr.decode(errors="replace")
     assert [int(t) for t in p.stdout.split()] == want
+
+
+@pytest.mark.parametrize("qtype", ["q8_0", "q4_0", "q5_1"])
+def test_node_int8_greedy_matches_native(wgllm, models, probe, monkeypatch, qtype):
+    """The int8 path: the module's best level (SIMD128 where built with it) on the file's rows
+    gives the ids of the native int8 path at its portable level (the same integer block sums
+    and f32 steps)."""
+    monkeypatch.setenv("WGLLM_CPU_EXACT", "0")
+    monkeypatch.setenv("WGLLM_CPU_ISA", "scalar")
+    want = native_ids(wgllm, models[qtype])
+    assert len(want) == N
+    env = {k: v for k, v in os.environ.items() if k != "WGLLM_CPU_ISA"}
+    p = node_probe(probe, models[qtype], env=env)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert [int(t) for t in p.stdout.split()] == want
+
+
+@pytest.mark.parametrize("test", ["test_cpu_q8_dot", "test_cpu_q8_gemm", "test_cpu_q8k_dot", "test_cpu_q8k_x16"])
+def test_node_int8_kernel_units(probe, test):
+    """The int8 kernels' unit tests (every level against the scalar reference, bit for bit,
+    and the backend's matmul on the file's rows) built for wasm32 and run under Node."""
+    cmd = ["node", "--no-warnings", "--experimental-wasi-unstable-preview1", str(REPO / "wasm" / "run-node.mjs"),
+           str(probe.parent / f"{test}.wasm")]
+    p = subprocess.run(cmd, cwd=probe.parent, capture_output=True, timeout=WAIT)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0, out + p.stderr.decode(errors="replace")
+    assert " passed, 0 failed" in out
+    if "levels run here" in out:  # the vector level is there exactly when the module has SIMD128
+        assert ("simd128" in out.split("levels run here:")[1].splitlines()[0]) == (probe.parent.name == "wasm-simd128")
 
 
 def test_node_malformed_gguf(models, probe, scratch):

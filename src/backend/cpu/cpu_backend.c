@@ -73,6 +73,15 @@ static void *weight_alloc(size_t n) {
     return aligned_alloc(64, n);
 }
 
+/* wasm32 keeps the file's bytes in the module's memory (nothing there can release
+ * them), so a repacked copy would hold each weight twice (a 591 MiB Q4_0 model took
+ * 1.28 GiB); its kernels read the file's rows, at every level. */
+#if defined(__wasm__)
+#define REPACK false
+#else
+#define REPACK true
+#endif
+
 static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64_t ne1, const void *data,
                                     char *err, size_t err_size) {
     size_t row_bytes = wg_type_row_bytes(type, ne0);
@@ -94,7 +103,7 @@ static wg_tensor *cpu_weight_create(wg_backend *b, uint32_t type, int64_t ne0, i
      * it); the exact path keeps the file's rows. */
     const bool x16 = wg_x16_type(type) && ne0 % 32 == 0 && wg_x16_matmul_kernel(type, c->isa);
     const bool x16k = wg_q8k_x16_type(type) && ne0 % 256 == 0 && wg_q8k_x16_kernel(type, c->isa);
-    if (!c->exact && (x16 || x16k) && ne1 % WG_X16_ROWS == 0) {
+    if (REPACK && !c->exact && (x16 || x16k) && ne1 % WG_X16_ROWS == 0) {
         const size_t total = x16 ? row_bytes * (size_t)ne1
                                  : wg_q8k_x16_group_bytes(type, ne0) * (size_t)(ne1 / WG_X16_ROWS);
         void *packed = weight_alloc(total);
