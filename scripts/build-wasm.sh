@@ -1,14 +1,18 @@
 #!/bin/sh
-# Builds the CPU engine (GGUF reader, tokenizers, sampler, model, quant, CPU backend)
-# for wasm32-wasi with Debian's toolchain:
-#   apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 binaryen
+# Builds the engine (GGUF reader, tokenizers, sampler, model, quant, CPU backend and the
+# WebGPU backend over the page's navigator.gpu) for wasm32-wasi with Debian's toolchain:
+#   apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 binaryen cmake
 # Output: build-wasm/libwgllm_core.a (and build-wasm/wgllm_probe.wasm, a WASI command).
+# WASM_WEBGPU=0 leaves the WebGPU backend out; with it, the module imports webgpu.h from
+# the import module "webgpu" (wasm/webgpu.mjs) and exports malloc, free and its function
+# table, which that implementation needs. The headers are wgpu-native's (WGPU_DIR).
 set -eu
 cd "$(dirname "$0")/.."
 CC=${CC:-clang}
 AR=${AR:-llvm-ar-14} # an archiver that indexes wasm objects (binutils' ar does not)
 OUT=${OUT:-build-wasm}
 WASI_INC=${WASI_INC:-/usr/include/wasm32-wasi}
+WGPU_DIR=${WGPU_DIR:-.deps/wgpu}
 mkdir -p "$OUT/obj"
 # -nostdlibinc: Debian's clang also searches /usr/include (glibc's headers) for this
 # target; only the compiler's own headers and wasi-libc's may be seen.
@@ -18,6 +22,15 @@ CFLAGS="--target=wasm32-wasi -nostdlibinc -isystem wasm/compat -isystem $WASI_IN
 SOURCES=$(ls src/gguf/gguf_format.c src/gguf/gguf_private.c src/gguf/gguf_read.c \
   src/tokenizer/*.c src/sampler/*.c src/model/*.c src/quant/*.c \
   src/backend/cpu/*.c src/backend/*.c src/util/*.c)
+LDFLAGS=""
+if [ "${WASM_WEBGPU:-1}" != 0 ]; then
+  # The same WGSL files as the native build, embedded by the same step. Dawn's late-2024
+  # adapter is left out: it binds a dlopen'ed library, which wasm has not.
+  cmake -DKERNEL_DIR=kernels -DOUT="$OUT/wgsl_kernels.c" -P cmake/embed_wgsl.cmake
+  SOURCES="$SOURCES $(ls src/backend/webgpu/*.c | grep -v wgpu_dawn2024) $OUT/wgsl_kernels.c"
+  CFLAGS="$CFLAGS -I$WGPU_DIR/include -DWGLLM_HAVE_WEBGPU=1 -DWGLLM_HAVE_WEBGPU_BACKEND=1"
+  LDFLAGS="-Wl,--export=malloc -Wl,--export=free -Wl,--export-table"
+fi
 OBJS=""
 for f in $SOURCES; do
   o="$OUT/obj/$(echo "$f" | tr / _).o"
@@ -30,5 +43,5 @@ rm -f "$OUT/libwgllm_core.a"
 $AR rcs "$OUT/libwgllm_core.a" $OBJS
 echo "built $OUT/libwgllm_core.a"
 # shellcheck disable=SC2086
-$CC $CFLAGS wasm/probe.c -o "$OUT/wgllm_probe.wasm" -L"$OUT" -lwgllm_core -lwasi-emulated-mman -lm
+$CC $CFLAGS $LDFLAGS wasm/probe.c -o "$OUT/wgllm_probe.wasm" -L"$OUT" -lwgllm_core -lwasi-emulated-mman -lm
 echo "built $OUT/wgllm_probe.wasm"

@@ -1,6 +1,7 @@
 /* A WASI command over the wasm32 engine: loads a GGUF, prints the prompt's ids and
- * then n greedy ids, one line each, for comparison with the native build.
- * Usage: wgllm_probe MODEL PROMPT N */
+ * then n greedy ids, one line each, for comparison with the native build; the backend
+ * that ran (for WebGPU, its adapter) goes to stderr.
+ * Usage: wgllm_probe MODEL PROMPT N [cpu|webgpu] (default cpu) */
 #include "wgllm.h"
 
 #include <stdio.h>
@@ -14,19 +15,22 @@ static bool print_id(wgllm_token t, void *user) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s MODEL PROMPT N\n", argv[0]);
+    wgllm_model_params mp = wgllm_model_default_params();
+    mp.backend = WGLLM_BACKEND_CPU;
+    if ((argc != 4 && argc != 5) || (argc == 5 && !wgllm_backend_kind_from_name(argv[4], &mp.backend))) {
+        fprintf(stderr, "usage: %s MODEL PROMPT N [cpu|webgpu]\n", argv[0]);
         return 2;
     }
     char err[512] = "";
-    wgllm_model_params mp = wgllm_model_default_params();
-    mp.backend = WGLLM_BACKEND_CPU;
     mp.n_threads = 1;
     wgllm_model *m = NULL;
     if (wgllm_model_load(argv[1], &mp, &m, err, sizeof err) != WGLLM_OK) {
         fprintf(stderr, "load: %s\n", err);
         return 1;
     }
+    wgllm_model_info info;
+    wgllm_model_get_info(m, &info);
+    fprintf(stderr, "backend: %s\n", info.backend);
     wgllm_context_params cp = wgllm_context_default_params();
     wgllm_context *c = NULL;
     if (wgllm_context_create(m, &cp, &c, err, sizeof err) != WGLLM_OK) {
