@@ -4,6 +4,8 @@
  * Usage: wgllm_probe MODEL PROMPT N [cpu|webgpu] (default cpu) */
 #include "wgllm.h"
 
+#include "backend/registry.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,12 @@ int main(int argc, char **argv) {
     wgllm_model_info info;
     wgllm_model_get_info(m, &info);
     fprintf(stderr, "backend: %s\n", info.backend);
+    if (mp.backend == WGLLM_BACKEND_WEBGPU) { /* which adapter the page's WebGPU gave */
+        wg_backend_device_list *l = wg_backend_devices_list(WGLLM_BACKEND_WEBGPU, err, sizeof err);
+        for (int i = 0; l && i < l->n_devices; i++)
+            fprintf(stderr, "adapter %d: %s (%s)\n", i, l->devices[i].name, l->devices[i].vendor);
+        wg_backend_devices_free(l);
+    }
     wgllm_context_params cp = wgllm_context_default_params();
     wgllm_context *c = NULL;
     if (wgllm_context_create(m, &cp, &c, err, sizeof err) != WGLLM_OK) {

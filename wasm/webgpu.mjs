@@ -237,7 +237,10 @@ export function createWebGPUImports(gpu, getInstance) {
       let why = null;
       if (!gpu) why = 'navigator.gpu is missing: this browser has no WebGPU, or it is off, or the page is not a secure context';
       else if (!jspi) why = 'WebGPU from wasm needs JSPI (WebAssembly.Suspending), which this JavaScript engine lacks';
-      if (why) return track(Promise.resolve(), () => settle(REQUEST_ADAPTER_ERROR, null, why));
+      if (why) { // queued now: without JSPI no promise settles while the module runs
+        ready.push(() => settle(REQUEST_ADAPTER_ERROR, null, why));
+        return nextFuture++;
+      }
       const o = {};
       if (opts) {
         const pp = POWER_PREFERENCES[u32(opts + 8)];
