@@ -9,6 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
 
 static bool print_id(wgllm_token t, void *user) {
     (void)user;
@@ -49,11 +56,16 @@ int main(int argc, char **argv) {
     wgllm_token ids[512];
     int64_t n = wgllm_tokenize(m, argv[2], strlen(argv[2]), wgllm_add_bos_default(m), ids, 512);
     int rc = 1;
+    double t0 = now_ms(), t1 = 0;
+    int64_t got = -1;
     if (n <= 0 || n > 512 || wgllm_eval(c, ids, (int)n, false) != WGLLM_OK) {
         fprintf(stderr, "prompt: %s\n", wgllm_context_error(c));
-    } else if (wgllm_generate_greedy(c, atoi(argv[3]), print_id, NULL, false) < 0) {
+    } else if (t1 = now_ms(), (got = wgllm_generate_greedy(c, atoi(argv[3]), print_id, NULL, false)) < 0) {
         fprintf(stderr, "generate: %s\n", wgllm_context_error(c));
     } else {
+        double t2 = now_ms();
+        fprintf(stderr, "prompt: %d tokens in %.1f ms; generated %lld tokens in %.1f ms (%.1f tokens/s)\n", (int)n,
+                t1 - t0, (long long)got, t2 - t1, got > 0 && t2 > t1 ? 1e3 * (double)got / (t2 - t1) : 0.0);
         rc = 0;
     }
     wgllm_context_free(c);
