@@ -462,6 +462,13 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
     return true;
 }
 
+/* The products built per weight format: each format's tiled matmul, and Q4_0's int8 prompt
+ * and batched-decode kernels (built with its int8 kernels). */
+static bool per_format(int k) {
+    return (k >= WGB_K_MATMUL && k < WGB_K_GET_ROWS) || k == WGB_K_MATMUL_Q4_0_Q8 ||
+           (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST);
+}
+
 bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines *p, char *err, size_t err_size) {
     memset(p, 0, sizeof *p);
     p->subgroups = subgroups;
@@ -469,6 +476,7 @@ bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines 
     for (int k = 0; k < WGB_K_Q8_MATVEC; k++) { /* the int8 kernels come after, per format */
         int fmt;
         if (spec_of(k, &fmt).needs_f16 && !f16) continue;
+        if (per_format(k)) continue; /* with the first weight of their format */
         if (!build_one(d, k, subgroups, &p->k[k], err, err_size)) {
             wgb_pipelines_destroy(d, p);
             return false;
@@ -490,6 +498,9 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
     static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV};
     for (size_t i = 0; i < sizeof family / sizeof family[0]; i++)
         if (!build_missing(d, p, family[i] + f, err, err_size)) return false;
+    if (f == WGB_Q8F_Q4_0) /* its prompt and batched-decode products (q8_products in wgpu_ops.c) */
+        for (int k = WGB_K_MATMUL_Q4_0_Q8; k <= WGB_K_Q8_BATCH_LAST; k++)
+            if (!build_missing(d, p, k, err, err_size)) return false;
     p->q8_built[f] = true;
     for (int q = 0; q < WGB_QKV_FMT_COUNT; q++) {
         if (!p->q8_built[k_qkv_fmt[q][0]] || !p->q8_built[k_qkv_fmt[q][1]]) continue;
@@ -497,6 +508,11 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
             if (!build_missing(d, p, WGB_K_Q8_QKV + WGB_QKV_VARIANTS * q + v, err, err_size)) return false;
     }
     return true;
+}
+
+bool wgb_pipelines_add_format(wg_device *d, wgb_pipelines *p, int fmt, char *err, size_t err_size) {
+    if (fmt < 0 || fmt >= WGB_FMT_COUNT) return false;
+    return build_missing(d, p, WGB_K_MATMUL + fmt, err, err_size);
 }
 
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p) {
