@@ -29,7 +29,7 @@ const WORK_DONE_SUCCESS = 1, WORK_DONE_ERROR = 3;
 const ERROR_NONE = 1, ERROR_VALIDATION = 2, ERROR_OOM = 3, ERROR_INTERNAL = 4, ERROR_UNKNOWN = 5;
 const LOST_UNKNOWN = 1, LOST_DESTROYED = 2;
 const STYPE_SHADER_SOURCE_WGSL = 2;
-const ADAPTER_TYPE_UNKNOWN = 4, BACKEND_WEBGPU = 2;
+const ADAPTER_TYPE_CPU = 3, ADAPTER_TYPE_UNKNOWN = 4, BACKEND_WEBGPU = 2;
 const U32_UNDEFINED = 0xffffffff, U64_UNDEFINED = 0xffffffffffffffffn;
 
 const ERROR_FILTERS = { 1: 'validation', 2: 'out-of-memory', 3: 'internal' };
@@ -265,7 +265,9 @@ export function createWebGPUImports(gpu, getInstance) {
       writeSV(p + 20, info.device || info.description || [info.vendor, info.architecture].filter(Boolean).join(' '));
       writeSV(p + 28, info.description);
       dv().setUint32(p + 36, BACKEND_WEBGPU, true);
-      dv().setUint32(p + 40, ADAPTER_TYPE_UNKNOWN, true);
+      // a fallback (software) adapter is what AUTO skips for the CPU backend (registry.c)
+      const soft = info.isFallbackAdapter || /swiftshader/i.test(`${info.architecture} ${info.description}`);
+      dv().setUint32(p + 40, soft ? ADAPTER_TYPE_CPU : ADAPTER_TYPE_UNKNOWN, true);
       dv().setUint32(p + 52, info.subgroupMinSize ?? 0, true);
       dv().setUint32(p + 56, info.subgroupMaxSize ?? 0, true);
       return STATUS_SUCCESS;

@@ -137,3 +137,12 @@ def test_node_without_webgpu_is_a_message(converted, probe):
     assert p.returncode == 1
     assert p.stdout == b""
     assert b"navigator.gpu is missing" in p.stderr, p.stderr
+
+
+def test_auto_skips_swiftshader(wgllm, converted, site, browser):
+    """AUTO takes a hardware adapter only: SwiftShader is reported as a CPU adapter, so the
+    wasm CPU backend runs, with the same ids."""
+    got = run_page(browser, site, "auto", n=8)
+    assert got["rc"] == 0, got["err"]
+    assert "backend: cpu (only software WebGPU adapters" in got["err"], got["err"]
+    assert [int(t) for t in got["out"].split()] == native_ids(wgllm, converted("aidreams260K"))[:8]
