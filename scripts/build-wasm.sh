@@ -27,7 +27,10 @@ if [ "${WASM_WEBGPU:-1}" != 0 ]; then
   # The same WGSL files as the native build, embedded by the same step. Dawn's late-2024
   # adapter is left out: it binds a dlopen'ed library, which wasm has not.
   cmake -DKERNEL_DIR=kernels -DOUT="$OUT/wgsl_kernels.c" -P cmake/embed_wgsl.cmake
-  SOURCES="$SOURCES $(ls src/backend/webgpu/*.c | grep -v wgpu_dawn2024) $OUT/wgsl_kernels.c"
+  for f in src/backend/webgpu/*.c; do
+    [ "$f" = src/backend/webgpu/wgpu_dawn2024.c ] || SOURCES="$SOURCES $f"
+  done
+  SOURCES="$SOURCES $OUT/wgsl_kernels.c"
   CFLAGS="$CFLAGS -I$WGPU_DIR/include -DWGLLM_HAVE_WEBGPU=1 -DWGLLM_HAVE_WEBGPU_BACKEND=1"
   LDFLAGS="-Wl,--export=malloc -Wl,--export=free -Wl,--export-table"
 fi
