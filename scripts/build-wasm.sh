@@ -2,9 +2,10 @@
 # Builds the engine (GGUF reader, tokenizers, sampler, model, quant, CPU backend and the
 # WebGPU backend over the page's navigator.gpu) for wasm32-wasi with Debian's toolchain:
 #   apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 binaryen cmake
-# Output: build-wasm/libwgllm_core.a (and build-wasm/wgllm_probe.wasm, a WASI command).
-# WASM_WEBGPU=0 leaves the WebGPU backend out; with it, the module imports webgpu.h from
-# the import module "webgpu" (wasm/webgpu.mjs) and exports malloc, free and its function
+# Output: build-wasm/libwgllm_core.a, build-wasm/wgllm_probe.wasm (a WASI command) and
+# build-wasm/local/ (the in-browser page with wgllm.js and wgllm.wasm, a static folder).
+# WASM_WEBGPU=0 leaves the WebGPU backend out; with it, the modules import webgpu.h from
+# the import module "webgpu" (wasm/webgpu.mjs) and export malloc, free and their function
 # table, which that implementation needs. The headers are wgpu-native's (WGPU_DIR).
 set -eu
 cd "$(dirname "$0")/.."
@@ -48,3 +49,13 @@ echo "built $OUT/libwgllm_core.a"
 # shellcheck disable=SC2086
 $CC $CFLAGS $LDFLAGS wasm/probe.c -o "$OUT/wgllm_probe.wasm" -L"$OUT" -lwgllm_core -lwasi-emulated-mman -lm
 echo "built $OUT/wgllm_probe.wasm"
+# The module for embedding (a reactor: no main, exports called by web/local/wgllm-worker.js),
+# with its own mmap (wasm/mman.c) in place of wasi-emulated-mman, and the page around it.
+# shellcheck disable=SC2086
+$CC $CFLAGS $LDFLAGS -mexec-model=reactor -Iwasm wasm/wgllm_wasm.c wasm/mman.c src/server/chat_template.c \
+  -o "$OUT/wgllm.wasm" -L"$OUT" -lwgllm_core -lm
+mkdir -p "$OUT/local"
+cp web/local/* wasm/wasi-mem.mjs "$OUT/wgllm.wasm" "$OUT/local/"
+# the webgpu.h table in JavaScript, for a module built with the WebGPU backend
+if [ -f wasm/webgpu.mjs ]; then cp wasm/webgpu.mjs "$OUT/local/"; fi
+echo "built $OUT/wgllm.wasm and the page in $OUT/local/"

@@ -1,17 +1,35 @@
-// A WASI preview1 host for a browser page: files live in memory (a Map of name ->
-// Uint8Array), stdout and stderr are collected as text. Only the calls the engine's
-// command modules import are implemented; anything else reports ENOSYS.
-const ESUCCESS = 0, EBADF = 8, EINVAL = 28, ENOENT = 44, ENOSYS = 52;
+// A WASI preview1 host for a browser page. Files are named sources: a Uint8Array, a Blob
+// or File (read slice by slice with FileReaderSync, so only in a Worker: the file's bytes
+// are copied once, into the module's memory, never held whole by this host), or any
+// {size, read(pos, len) -> Uint8Array}. stdout and stderr are collected as text. Only the
+// calls the engine's modules import are implemented; anything else reports ENOSYS.
+const ESUCCESS = 0, EBADF = 8, EINVAL = 28, EIO = 29, ENOENT = 44, ENOSYS = 52;
 const FILETYPE_CHAR = 2, FILETYPE_DIR = 3, FILETYPE_REG = 4;
+const SLICE = 8 << 20; // bytes of a Blob read at once: the most this host holds at a time
+
+export function fileSource(data) {
+  if (data instanceof Uint8Array) return { size: data.length, read: (pos, len) => data.subarray(pos, pos + len) };
+  if (typeof Blob !== 'undefined' && data instanceof Blob) {
+    const reader = new FileReaderSync();
+    return {
+      size: data.size,
+      read: (pos, len) => new Uint8Array(reader.readAsArrayBuffer(data.slice(pos, pos + Math.min(len, SLICE)))),
+    };
+  }
+  return data;
+}
 
 class Exit extends Error {
   constructor(code) { super(`exit ${code}`); this.code = code; }
 }
 
 export class MemWasi {
-  constructor(args, files) {
+  // files: a Map of name -> source (see fileSource); onRead(bytes), if given, is told of
+  // every read from a file (load progress).
+  constructor(args, files, onRead = null) {
     this.args = args;
     this.files = files;
+    this.onRead = onRead;
     this.fds = new Map([[3, { dir: true }]]); // fd 3: the preopened directory "."
     this.next = 4;
     this.out = ['', ''];
@@ -45,17 +63,34 @@ export class MemWasi {
     }
   }
 
-  // Copies from the file at fd's position (or `at`) into the iovecs; returns bytes read.
+  // A reactor module (no _start): runs its constructors.
+  initialize(instance) {
+    this.memory = instance.exports.memory;
+    instance.exports._initialize?.();
+  }
+
+  // Copies from the file at `at` into the iovecs; returns bytes read, or -1 when the
+  // source failed (a File changed or removed since it was picked).
   readv(f, iovs, n, at) {
     const v = this.view(), mem = this.bytes();
     let pos = at, total = 0;
-    for (let i = 0; i < n; i++) {
-      const ptr = v.getUint32(iovs + 8 * i, true), len = v.getUint32(iovs + 8 * i + 4, true);
-      const chunk = f.data.subarray(Math.min(pos, f.data.length), Math.min(pos + len, f.data.length));
-      mem.set(chunk, ptr);
-      pos += chunk.length;
-      total += chunk.length;
-      if (chunk.length < len) break;
+    try {
+      for (let i = 0; i < n; i++) {
+        const ptr = v.getUint32(iovs + 8 * i, true), len = v.getUint32(iovs + 8 * i + 4, true);
+        let done = 0;
+        while (done < len && pos < f.src.size) {
+          const chunk = f.src.read(pos, Math.min(len - done, f.src.size - pos));
+          if (!chunk.length) break;
+          mem.set(chunk, ptr + done);
+          done += chunk.length;
+          pos += chunk.length;
+          this.onRead?.(chunk.length);
+        }
+        total += done;
+        if (done < len) break;
+      }
+    } catch {
+      return -1;
     }
     return total;
   }
@@ -106,7 +141,7 @@ export class MemWasi {
         const data = this.files.get(name);
         if (!data) return ENOENT;
         const fd = this.next++;
-        this.fds.set(fd, { data, pos: 0 });
+        this.fds.set(fd, { src: fileSource(data), pos: 0 });
         this.view().setUint32(out, fd, true);
         return ESUCCESS;
       },
@@ -130,13 +165,13 @@ export class MemWasi {
         v.setBigUint64(out + 8, BigInt(fd), true); // ino
         v.setUint8(out + 16, FILETYPE_REG);
         v.setBigUint64(out + 24, 1n, true); // nlink
-        v.setBigUint64(out + 32, BigInt(f.data.length), true);
+        v.setBigUint64(out + 32, BigInt(f.src.size), true);
         return ESUCCESS;
       },
       fd_seek: (fd, offset, whence, out) => {
         const f = file(fd);
         if (!f) return EBADF;
-        const base = whence === 0 ? 0 : whence === 1 ? f.pos : f.data.length;
+        const base = whence === 0 ? 0 : whence === 1 ? f.pos : f.src.size;
         const pos = base + Number(offset);
         if (pos < 0) return EINVAL;
         f.pos = pos;
@@ -147,6 +182,7 @@ export class MemWasi {
         const f = file(fd);
         if (!f) return EBADF;
         const got = this.readv(f, iovs, n, f.pos);
+        if (got < 0) return EIO;
         f.pos += got;
         this.view().setUint32(out, got, true);
         return ESUCCESS;
@@ -154,7 +190,9 @@ export class MemWasi {
       fd_pread: (fd, iovs, n, offset, out) => {
         const f = file(fd);
         if (!f) return EBADF;
-        this.view().setUint32(out, this.readv(f, iovs, n, Number(offset)), true);
+        const got = this.readv(f, iovs, n, Number(offset));
+        if (got < 0) return EIO;
+        this.view().setUint32(out, got, true);
         return ESUCCESS;
       },
       fd_write: (fd, iovs, n, out) => {

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "backend/registry.h"
+#ifdef WGLLM_HAVE_WEBGPU_BACKEND
+#include "backend/webgpu/wgpu_autotune.h"
+#endif
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/json_out.h"
@@ -15,7 +18,8 @@ static void usage(FILE *out) {
                  "  --json   machine-readable output\n\n"
                  "environment:\n"
                  "  WGLLM_WEBGPU_LIB=PATH       webgpu.h library to load (default: the bundled wgpu-native; see README)\n"
-                 "  WGLLM_WEBGPU_BACKEND=NAME   vulkan, gl, metal, dx12 or all (wgpu-native only)\n");
+                 "  WGLLM_WEBGPU_BACKEND=NAME   vulkan, gl, metal, dx12 or all (wgpu-native only)\n"
+                 "  WGLLM_WEBGPU_AUTOTUNE_FILE=PATH  the kernel choices measured per adapter (see README)\n");
 }
 
 static void print_text(const wg_backend_device_list *l) {
@@ -30,6 +34,11 @@ static void print_text(const wg_backend_device_list *l) {
                a->device_id);
         if (a->architecture[0]) printf("  architecture  %s\n", a->architecture);
         if (a->driver[0]) printf("  driver        %s\n", a->driver);
+#ifdef WGLLM_HAVE_WEBGPU_BACKEND
+        /* the kernel choices measured on this adapter and driver, if cached */
+        const wgb_tune_adapter ta = {a->api, a->name, a->architecture, a->driver, a->vendor_id, a->device_id};
+        wgb_autotune_print(stdout, &ta);
+#endif
         printf("  features     ");
         for (int k = 0; k < a->n_features; k++) printf(" %s", a->features[k]);
         if (a->n_features) printf("\n");

@@ -38,7 +38,9 @@ static void serve_usage(FILE *out) {
             "                       (default 128; use 0 behind a proxy, where all share one address)\n"
             "  --request-timeout S  seconds to receive a whole request, headers and body, counted\n"
             "                       from the connection (or the previous answer) (default 30)\n"
-            "  --no-webui           no playground page at / (404); the API is unchanged\n");
+            "  --no-webui           no playground page at / (404); the API is unchanged\n"
+            "  --local-dir DIR      serve the in-browser page (scripts/build-wasm.sh's OUT/local) at\n"
+            "                       /local/ (default: off, 404)\n");
 #ifdef WGLLM_HAVE_GRPC
     fprintf(out, "  --grpc-port N        also serve the gRPC API (wgllm.v1.Generator, grpc.health.v1) on\n"
                  "                       this TCP port, 0 = any free port (default: off)\n");
@@ -131,6 +133,9 @@ int cmd_serve(int argc, char **argv) {
             INT(0, 65536, o.max_connections_per_ip);
         } else if (!strcmp(a, "--no-webui")) {
             o.no_webui = true;
+        } else if (!strcmp(a, "--local-dir")) {
+            VALUE();
+            o.local_dir = v;
         } else if (!strcmp(a, "--request-timeout")) {
             VALUE();
             if (!arg_float(v, &f) || !(f >= 0.1f) || f > 86400) BAD();

@@ -181,6 +181,8 @@ static const route k_routes[] = {
 };
 /* /webui/NAME: the playground's other files (webui.c answers 404 for names it does not embed) */
 static const route k_webui_files = {"/webui/", "GET", srv_route_webui, true};
+/* /local/NAME: the in-browser page, from --local-dir (404 without it) */
+static const route k_local_files = {"/local/", "GET", srv_route_local, true};
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
 
 /* The admin routes do not exist (404) unless --admin-key is given, the playground's with --no-webui. */
@@ -189,6 +191,7 @@ static const route *find_route(const srv_server *srv, const char *url) {
     bool webui = !strcmp(url, "/") || !strncmp(url, "/webui/", 7);
     if (webui && srv->opt.no_webui) return NULL;
     if (!strncmp(url, "/webui/", 7)) return &k_webui_files;
+    if (!strncmp(url, "/local/", 7)) return srv->local_fd >= 0 ? &k_local_files : NULL;
     for (size_t i = 0; i < N_ROUTES; i++)
         if (!strcmp(url, k_routes[i].path)) return &k_routes[i];
     return NULL;
@@ -340,8 +343,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
         free(shown);
         return ret;
     }
-    /* HEAD as GET for the playground's files (MHD then sends the head alone) */
-    bool head = r->fn == srv_route_webui && !strcmp(method, "HEAD");
+    /* HEAD as GET for the playground's and the local page's files (MHD then sends the head alone) */
+    bool head = (r->fn == srv_route_webui || r->fn == srv_route_local) && !strcmp(method, "HEAD");
     if (strcmp(method, r->method) && !head)
         return srv_reply_errorf(c, 405, "invalid_request_error", "method_not_allowed", "%.100s takes %s, not %s", url,
                                 r->method, method);

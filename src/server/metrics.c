@@ -11,7 +11,8 @@
 
 static const char *const k_routes[] = {"/v1/completions", "/v1/chat/completions", "/v1/models", "/tokenize",
                                        "/detokenize",     "/health",              "/ready",     "/metrics",
-                                       "/admin/reload",   "/",                    "/webui/",    "other"};
+                                       "/admin/reload",   "/",                    "/webui/",    "/local/",
+                                       "other"};
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
 static const char *const k_grpc_methods[] = {"/wgllm.v1.Generator/GenerateToken", "/wgllm.v1.Generator/Generate",
                                              "/wgllm.v1.Generator/Tokenize",      "/wgllm.v1.Generator/Detokenize",

@@ -94,6 +94,7 @@ int srv_run(const srv_options *o) {
     atomic_init(&srv->open_requests, 0);
     atomic_init(&srv->next_id, 0);
     srv->listen_fd = -1;
+    srv->local_fd = -1;
     char err[512];
     int rc = 1;
     bool models_ok = false;
@@ -113,6 +114,10 @@ int srv_run(const srv_options *o) {
     mp.n_threads = o->n_threads;
     if (!(srv->metrics = srv_metrics_create())) {
         fprintf(stderr, "wgllm serve: error: out of memory\n");
+        goto done;
+    }
+    if (!srv_local_open(srv, err, sizeof err)) {
+        fprintf(stderr, "wgllm serve: error: %s\n", err);
         goto done;
     }
     /* the port first: a port in use fails at once, not after a long model load */
@@ -182,6 +187,7 @@ done:
     }
     if (models_ok) srv_models_destroy(&srv->models);
     srv_metrics_free(srv->metrics);
+    srv_local_close(srv);
     free(srv);
     return rc;
 }

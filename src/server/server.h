@@ -30,6 +30,7 @@ typedef struct srv_options {
     const char *models_dir; /* reloads may name files only inside it; NULL: the -m file's directory */
     int grpc_port;          /* the gRPC API's port (builds with WGLLM_HAVE_GRPC); -1: off, 0: any free port */
     bool no_webui;          /* GET / and /webui/ answer 404 instead of the playground page */
+    const char *local_dir;  /* GET /local/NAME serves the in-browser page from it; NULL: 404 */
 } srv_options;
 
 void srv_options_defaults(srv_options *o);

@@ -31,6 +31,7 @@ typedef struct srv_server {
     struct srv_reloader *reloader;
     struct srv_grpc *grpc; /* the gRPC API (grpc/grpc_server.c), or NULL */
     char models_dir[PATH_MAX]; /* reload paths must resolve inside it (admin.c) */
+    int local_fd;              /* --local-dir, open; -1: none (local_dir.c) */
 } srv_server;
 
 /* One HTTP request, from its headers to the completion notification. */
@@ -75,6 +76,10 @@ enum MHD_Result srv_route_tokenize(srv_conn *c);
 enum MHD_Result srv_route_detokenize(srv_conn *c);
 enum MHD_Result srv_route_reload(srv_conn *c); /* admin.c: checks the admin key itself */
 enum MHD_Result srv_route_webui(srv_conn *c);  /* webui.c: the embedded playground page */
+enum MHD_Result srv_route_local(srv_conn *c);  /* local_dir.c: the in-browser page from --local-dir */
+bool srv_local_open(srv_server *srv, char *err, size_t err_size);
+void srv_local_close(srv_server *srv);
+const char *srv_local_type(const char *name); /* content type of a servable file name, or NULL */
 /* The body as a JSON object (valid UTF-8), or NULL with e set. */
 cJSON *srv_parse_object(srv_conn *c, srv_error *e);
 /* Resolves the models directory (--models-dir, or the -m file's). */

@@ -284,6 +284,31 @@ def test_devices_lists_an_adapter(wgllm):
     assert b"maxStorageBufferBindingSize" in p.stdout or b"max_storage_buffer_binding_size" in p.stdout
 
 
+def test_autotune_cached_across_runs(wgllm, tmp_path, monkeypatch):
+    """The first batched decode step of 9-64 Q4_0 tokens measures its kernel route and writes
+    the autotune file; the next process reads it without measuring; `wgllm devices` prints it."""
+    model = tmp_path / "q4.gguf"
+    wgllm.ok("synth", "--type", "q4_0", "--seed", 3, model)
+    cache = tmp_path / "tune" / "webgpu-autotune.tsv"
+    cache.parent.mkdir()
+    monkeypatch.setenv("WGLLM_WEBGPU_AUTOTUNE_FILE", str(cache))
+    monkeypatch.setenv("WGLLM_WEBGPU_AUTOTUNE", "verbose")
+    bench = ("bench", "-m", model, "-p", 4, "-n", 2, "--reps", 1, "--parallel", 9, "--backend", "webgpu")
+    first = wgllm.ok(*bench, timeout=120).stderr.decode()
+    assert first.count("webgpu autotune: measured q4_0_decode_") == 3, first
+    assert cache.is_file() and cache.read_text().count("wgllm-autotune-1\t") == 3
+    second = wgllm.ok(*bench, timeout=120).stderr.decode()
+    assert "measured" not in second and second.count("webgpu autotune: cached q4_0_decode_") == 3, second
+    out = wgllm.ok("devices").stdout.decode()
+    assert out.count("  autotune      q4_0_decode_") == 3, out
+    # 0: the fixed choices, nothing read or written
+    cache.unlink()
+    monkeypatch.setenv("WGLLM_WEBGPU_AUTOTUNE", "0")
+    off = wgllm.ok(*bench, timeout=120).stderr.decode()
+    assert "webgpu autotune" not in off and not cache.exists(), off
+    assert "  autotune  " not in wgllm.ok("devices").stdout.decode()
+
+
 def test_auto_skips_software_adapter(golden_cases, wgllm):
     """On a machine whose only adapter is lavapipe, auto runs on the CPU and says why."""
     if os.environ.get("WGLLM_EXPECT_GPU"):

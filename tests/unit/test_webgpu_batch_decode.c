@@ -1,8 +1,10 @@
 /* Batched decode steps on WebGPU against the CPU backend: B sequences of mixed lengths (1 to
  * 23 positions) decode one token each in one wgllm_eval_batch, B = 1, 8, 9, 16, 24, 33, 64.
- * From 9 tokens on, the step's products are the tiled int8 batch kernels
+ * From 9 tokens on, the step's products take the route the adapter's autotune chose
+ * (wgpu_autotune.h); the test forces one: the tiled int8 batch kernels
  * (kernels/matmul_q4_0_q8_batch*.wgsl: plain, q/k/v, gate/up + SwiGLU), one dispatch each
- * for all the step's tokens, with the tile of the step's size; the test checks they ran.
+ * for all the step's tokens, with the tile of the step's size; or, with the argument "nt",
+ * passes of 8 tokens through the nt kernels (B = 9, 24, 40). It checks which ran.
  * The model's widths leave partial row tiles and partial block steps (288 = 4.5 x 64
  * columns and rows, 96 KV rows, 800 FF rows). Each sequence's logits must match the CPU's
  * within the bound below and give the same greedy id. */
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/webgpu/wgpu_autotune.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
 #include "convert/synth.h"
@@ -63,7 +66,7 @@ static int argmax(const float *l, int n) {
 
 /* One step of b sequences on both backends; the worst relative logit errors against the
  * CPU (vs[0]) and against WebGPU alone (vs[1]). */
-static void step(wgllm_model *cpu, wgllm_model *gpu, int b, double vs[2]) {
+static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, double vs[2]) {
     wgllm_context *cc[MAX_SEQ] = {0}, *gc[MAX_SEQ] = {0};
     wgllm_context_params cp = wgllm_context_default_params();
     cp.n_ctx = 32;
@@ -84,15 +87,24 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, double vs[2]) {
         ns[s] = 1;
     }
     wgb_ctx *c = wgb_ctx_of(gpu->backend);
+    wgb_autotune_force(c, WGB_TUNE_Q4_0_DECODE, route);
     uint64_t before[WGB_K_COUNT];
     memcpy(before, c->dispatched, sizeof before);
     CHECK(wgllm_eval_batch(cc, toks, ns, b) == WGLLM_OK);
     CHECK(wgllm_eval_batch(gc, toks, ns, b) == WGLLM_OK);
     int batch_kernels = 0;
     for (int k = WGB_K_Q8_BATCH; k <= WGB_K_Q8_BATCH_LAST; k++) batch_kernels += c->dispatched[k] != before[k];
-    /* plain (wo, down), q/k/v and SwiGLU of one tile shape */
-    CHECK_MSG(batch_kernels == (b >= WGB_Q8_BATCH_MIN_N ? 3 : 0), "%d sequences: %d batch kernels ran", b,
-              batch_kernels);
+    /* plain (wo, down), q/k/v and SwiGLU of one tile shape; or none, the nt kernels in
+     * passes of 8 tokens (and never the prompt kernel) */
+    const bool tiles = b >= WGB_Q8_BATCH_MIN_N && route == WGB_TUNE_DECODE_BATCH;
+    CHECK_MSG(batch_kernels == (tiles ? 3 : 0), "%d sequences: %d batch kernels ran", b, batch_kernels);
+    const int f = WGB_Q8F_Q4_0;
+    const uint64_t nt = c->dispatched[WGB_K_Q8_NT + f] - before[WGB_K_Q8_NT + f] +
+                        c->dispatched[WGB_K_Q8_NT_SWIGLU + f] - before[WGB_K_Q8_NT_SWIGLU + f] +
+                        c->dispatched[WGB_K_Q8_NT_QKV + f] - before[WGB_K_Q8_NT_QKV + f];
+    CHECK_MSG((nt > 0) == (b > 1 && !tiles), "%d sequences: %llu nt dispatches", b, (unsigned long long)nt);
+    CHECK_MSG(c->dispatched[WGB_K_MATMUL_Q4_0_Q8] == before[WGB_K_MATMUL_Q4_0_Q8], "%d sequences: prompt kernel ran",
+              b);
     const int n_vocab = wgllm_n_vocab(cpu);
     float *batched = malloc(sizeof(float) * (size_t)n_vocab);
     for (int s = 0; s < b && batched; s++) {
@@ -127,7 +139,7 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, double vs[2]) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     char path[256];
     snprintf(path, sizeof path, "test_webgpu_batch_decode_%d.gguf", (int)getpid());
     if (!write_model(path)) CHECK_DONE();
@@ -139,14 +151,23 @@ int main(void) {
         wgllm_model_free(gpu);
         CHECK_DONE();
     }
-    static const int sizes[] = {1, 8, 9, 16, 24, 33, 64};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    /* argument "nt": the nt passes at a size of each autotune bucket, else the batch tiles at
+     * every size (two ctest entries, each well under a minute under ASan) */
+    static const int batch_sizes[] = {1, 8, 9, 16, 24, 33, 64}, nt_sizes[] = {9, 24, 40};
+    const bool nt_route = argc > 1 && !strcmp(argv[1], "nt");
+    const int route = nt_route ? WGB_TUNE_DECODE_NT : WGB_TUNE_DECODE_BATCH;
+    const int *sizes = nt_route ? nt_sizes : batch_sizes;
+    const size_t n_sizes = nt_route ? sizeof nt_sizes / sizeof nt_sizes[0] : sizeof batch_sizes / sizeof batch_sizes[0];
+    const char *how = nt_route ? "nt passes" : "batch tiles";
+    for (size_t i = 0; i < n_sizes; i++) {
         double e[2] = {0, 0};
-        step(cpu, gpu, sizes[i], e);
-        CHECK_MSG(e[0] <= CPU_BOUND, "%d sequences: logits differ from the CPU's by %.3g", sizes[i], e[0]);
-        CHECK_MSG(e[1] <= ALONE_BOUND, "%d sequences: logits differ from the tokens alone by %.3g", sizes[i], e[1]);
-        printf("%2d sequences: worst logit error vs the CPU %.3g (bound %.0e), vs alone on WebGPU %.3g (bound %.0e)\n",
-               sizes[i], e[0], CPU_BOUND, e[1], ALONE_BOUND);
+        const int n = sizes[i];
+        step(cpu, gpu, n, route, e);
+        CHECK_MSG(e[0] <= CPU_BOUND, "%d sequences, %s: logits differ from the CPU's by %.3g", n, how, e[0]);
+        CHECK_MSG(e[1] <= ALONE_BOUND, "%d sequences, %s: logits differ from the tokens alone by %.3g", n, how, e[1]);
+        printf("%2d sequences, %s: worst logit error vs the CPU %.3g (bound %.0e), vs alone on WebGPU %.3g (bound "
+               "%.0e)\n",
+               n, how, e[0], CPU_BOUND, e[1], ALONE_BOUND);
     }
     wgllm_model_free(cpu);
     wgllm_model_free(gpu);

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/webgpu/wgpu_autotune.h"
 #include "backend/webgpu/wgpu_backend.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
@@ -376,6 +377,8 @@ static void run(const char *what) {
     wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
     CHECK_MSG(g != NULL, "%s", err);
     if (!g) return;
+    /* the batch tiles for 9-64 tokens, whatever this adapter measures faster */
+    wgb_autotune_force(wgb_ctx_of(g), WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_BATCH);
     {
         char name[128];
         snprintf(name, sizeof name, "%s, GQA 8/2 heads of 64", what);
@@ -400,6 +403,10 @@ static void run(const char *what) {
         check_qkv(g, 96, 64, 32, 65, false); /* the prompt kernel's range */
         check_qkv(g, 96, 72, 32, 4, false);  /* rows not in 16s */
         check_qkv(g, 96, 64, 32, 4, false);  /* q8_0 weights (see check_qkv) */
+        /* passes of 8 tokens through the nt kernels where the adapter chose them */
+        wgb_autotune_force(wgb_ctx_of(g), WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_NT);
+        check_qkv(g, 96, 64, 32, 13, true);
+        check_qkv(g, 96, 64, 32, 40, true);
     }
     g->ops->destroy(g);
 }

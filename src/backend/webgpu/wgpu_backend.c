@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/webgpu/wgpu_autotune.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "quant/blocks.h"
 #include "quant/types.h"
@@ -661,6 +662,7 @@ static void destroy(wg_backend *b) {
             wg_device_finish(c->dev, err, sizeof err);
             wgb_profile_report(c);
             wgb_profile_destroy(c);
+            wgb_autotune_free(c);
             wgb_kv_arenas_destroy(c);
             for (size_t i = 0; i < c->n_bgs; i++) c->api->BindGroupRelease(c->bgs[i].bg);
             while (c->pools) {

@@ -173,6 +173,7 @@ typedef struct wgb_ctx {
     } id_slots[WGB_ID_SLOTS];
 
     wgb_profile prof;
+    struct wgb_tune_state *tune; /* kernel choices of this adapter (wgpu_autotune.c), made at first need */
     /* Dispatches recorded per kernel and command buffers submitted since the backend
      * started (tests check which kernels a step takes). */
     uint64_t dispatched[WGB_K_COUNT];
@@ -203,6 +204,9 @@ void wgb_kv_arenas_destroy(wgb_ctx *c);
 
 /* wgpu_profile.c */
 void wgb_profile_init(wgb_ctx *c);
+/* Starts timing in `mode` (1 per dispatch, 2 per pass; the device has timestamp queries);
+ * false when the query set cannot be made. */
+bool wgb_profile_open(wgb_ctx *c, int mode);
 bool wgb_profile_full(const wgb_ctx *c);
 /* Begins a compute pass, timed when profiling; `kernel` < 0 for a pass of many dispatches. */
 WGPUComputePassEncoder wgb_profile_begin_pass(wgb_ctx *c, int kernel);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/webgpu/wgpu_autotune.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "quant/types.h"
 
@@ -219,22 +220,30 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
     return true;
 }
 
+/* A batched decode step of Q4_0 weights (9-64 tokens): the batch tiles or passes of 8 tokens
+ * through the nt kernels, as measured on this adapter (wgpu_autotune.h); -1 otherwise. */
+static int decode_route(wgb_ctx *c, int f, int n) {
+    if (f != WGB_Q8F_Q4_0 || !wgb_q8_batch_takes(n)) return -1;
+    return wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n);
+}
+
 /* Quantized weights (int8 format f) times x rounded to int8 blocks, as llama.cpp does it:
  * integer dot products, so only the weights' bits are read at full width. One token: the
  * int8 matvec; a few (several sequences decoding together): the nt matvec, 8 tokens per
  * weight read; from Q8_MATMUL_MIN_TOKENS on (prompts, Q4_0 only): the tiled int8 matmul. */
 static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int64_t m, wgb_bind xb, int n,
                         wgb_bind ob, bool accumulate) {
+    const int route = decode_route(c, f, n); /* before ensure_q8: a first choice may measure */
     wgb_bind xq, xs;
     if (!ensure_q8(c, xb, k, n, &xq, &xs)) return;
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *part = &wt->parts[i];
         wgb_bind bb[4] = {part->bind, xq, xs, ob};
-        if (f == WGB_Q8F_Q4_0 && wgb_q8_batch_takes(n)) { /* a batched decode step: the weights read once */
+        if (route == WGB_TUNE_DECODE_BATCH) { /* a batched decode step: the weights read once */
             wgb_q8_batch_matmul(c, bb, k, part->rows, part->row0, m, n, accumulate);
             continue;
         }
-        if (n >= Q8_MATMUL_MIN_TOKENS) { /* f is Q4_0 (q8_format) */
+        if (n >= Q8_MATMUL_MIN_TOKENS && route < 0) { /* f is Q4_0 (q8_format) */
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)n, accumulate,
                              (uint32_t)part->row0, (uint32_t)m, 0, 0}; /* k, m, n, accumulate, y_off, y_stride */
             uint64_t gx = groups_of((uint64_t)part->rows, Q8_MATMUL_TILE_M);
@@ -378,13 +387,13 @@ void wgb_op_matmul_add(wg_backend *b, const wg_tensor *w, const wg_tensor *x, in
 bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, const wg_tensor *wv,
                        const wg_tensor *x, int n, wg_tensor *q, wg_tensor *k, wg_tensor *v) {
     wgb_ctx *c = wgb_ctx_of(b);
-    bool batch = wgb_q8_batch_takes(n);
-    if (n < 2 || (n >= Q8_MATMUL_MIN_TOKENS && !batch) || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
+    const bool decode = wgb_q8_batch_takes(n);
+    if (n < 2 || (n >= Q8_MATMUL_MIN_TOKENS && !decode) || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
     const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
     const int f = q8_format(c, wq, n);
-    batch = batch && f == WGB_Q8F_Q4_0; /* the batch tiles are Q4_0's */
+    const bool batch = decode_route(c, f, n) == WGB_TUNE_DECODE_BATCH; /* the batch tiles are Q4_0's */
     if (f < 0 || q8_format(c, wk, n) != f || q8_format(c, wv, n) != f || wk->ne0 != kd || wv->ne0 != kd ||
-        wv->ne1 != m_kv || (!batch && (n >= Q8_MATMUL_MIN_TOKENS || m_q % (int64_t)Q8_NT_ROWS || m_kv % (int64_t)Q8_NT_ROWS)) ||
+        wv->ne1 != m_kv || (!batch && ((n >= Q8_MATMUL_MIN_TOKENS && !decode) || m_q % (int64_t)Q8_NT_ROWS || m_kv % (int64_t)Q8_NT_ROWS)) ||
         wgb_t(wq)->n_parts != 1 ||
         wgb_t(wk)->n_parts != 1 || wgb_t(wv)->n_parts != 1 || x->ne0 < kd || x->ne1 < n || q->ne0 < m_q ||
         k->ne0 < m_kv || v->ne0 != k->ne0 || q->ne1 < n || k->ne1 < n || v->ne1 < n)
@@ -430,11 +439,12 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
         wgb_dispatch_linear(c, WGB_K_Q8_SWIGLU + f, p, sizeof p, bb, groups_of((uint64_t)m, Q8_SWIGLU_ROWS));
         return;
     }
-    const bool batch = f == WGB_Q8F_Q4_0 && wgb_q8_batch_takes(n); /* the batch tiles are Q4_0's */
-    if ((n < Q8_MATMUL_MIN_TOKENS || batch) && f >= 0 && q8_format(c, w_up, n) == f && gt->n_parts == 1 &&
+    const int route = decode_route(c, f, n); /* the batch tiles are Q4_0's */
+    const bool batch = route == WGB_TUNE_DECODE_BATCH;
+    if ((n < Q8_MATMUL_MIN_TOKENS || route >= 0) && f >= 0 && q8_format(c, w_up, n) == f && gt->n_parts == 1 &&
         ut->n_parts == 1) {
         /* a batched decode step: gate and up rows together, 9-64 Q4_0 tokens in one tile of
-         * tokens, fewer (or other formats) 8 at a time */
+         * tokens where the adapter's choice says so, else (and other formats) 8 at a time */
         wgb_bind xq, xs;
         if (!ensure_q8(c, wgb_act(x), k, n, &xq, &xs)) return;
         wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};

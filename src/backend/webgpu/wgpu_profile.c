@@ -19,14 +19,20 @@ static void on_map(WGPUMapAsyncStatus status, WGPUStringView message, void *u1, 
 }
 
 void wgb_profile_init(wgb_ctx *c) {
-    wgb_profile *p = &c->prof;
-    memset(p, 0, sizeof *p);
+    memset(&c->prof, 0, sizeof c->prof);
     const char *v = getenv("WGLLM_WEBGPU_PROFILE");
     if (!v || !*v || strcmp(v, "0") == 0) return;
     if (!c->dev->features.timestamp_query) {
         fprintf(stderr, "wgllm: WGLLM_WEBGPU_PROFILE ignored: the device has no timestamp-query feature\n");
         return;
     }
+    if (!wgb_profile_open(c, strcmp(v, "pass") == 0 ? 2 : 1))
+        fprintf(stderr, "wgllm: WGLLM_WEBGPU_PROFILE ignored: cannot create the query set\n");
+}
+
+bool wgb_profile_open(wgb_ctx *c, int mode) {
+    wgb_profile *p = &c->prof;
+    memset(p, 0, sizeof *p);
     const wg_wgpu *api = c->api;
     WGPUQuerySetDescriptor qd = WGPU_QUERY_SET_DESCRIPTOR_INIT;
     qd.type = WGPUQueryType_Timestamp;
@@ -39,13 +45,13 @@ void wgb_profile_init(wgb_ctx *c) {
     bd.usage = WGPUBufferUsage_MapRead | WGPUBufferUsage_CopyDst;
     p->readback = api->DeviceCreateBuffer(c->dev->device, &bd);
     if (!p->queries || !p->resolve || !p->readback) {
-        fprintf(stderr, "wgllm: WGLLM_WEBGPU_PROFILE ignored: cannot create the query set\n");
         wgb_profile_destroy(c);
-        return;
+        return false;
     }
     p->period = api->QueueGetTimestampPeriod ? api->QueueGetTimestampPeriod(c->dev->queue) : 1.0;
     if (p->period <= 0) p->period = 1.0;
-    p->mode = strcmp(v, "pass") == 0 ? 2 : 1;
+    p->mode = mode;
+    return true;
 }
 
 bool wgb_profile_full(const wgb_ctx *c) { return c->prof.mode && c->prof.n >= WGB_PROFILE_SLOTS; }

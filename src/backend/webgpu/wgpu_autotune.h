@@ -1,0 +1,63 @@
+/* Kernel choices per adapter, measured on the adapter at first need and remembered on disk.
+ *
+ * A choice (a "kind") picks one of a few candidate kernel routes for a range of sizes (its
+ * rows, e.g. decode steps of 9-16, 17-32 and 33-64 tokens). The first time the backend asks
+ * for a kind, its rows are read from the cache file or, when missing there, timed on the
+ * device with synthetic operands and written back. A later kind (prompt tile shapes, ...)
+ * is rows in the table of wgpu_autotune.c plus its measuring function.
+ *
+ * The cache: $WGLLM_WEBGPU_AUTOTUNE_FILE, else $XDG_CACHE_HOME/wgllm/webgpu-autotune.tsv,
+ * else ~/.cache/wgllm/webgpu-autotune.tsv. One tab-separated line per adapter and row, keyed
+ * by the adapter (backend, vendor and device ids, architecture, name), its driver and a hash
+ * of the kinds' kernel sources, so that a new driver or kernel set measures again. Written
+ * atomically (a temporary file renamed over it); a file that cannot be read or written only
+ * costs a measurement. Malformed lines are dropped with one warning.
+ *
+ * WGLLM_WEBGPU_AUTOTUNE=0: no measuring, no file (each kind's fixed defaults) | 1 (default)
+ * | force: measure again and rewrite | verbose: as 1, and say on stderr what was measured
+ * or read. */
+#ifndef WGLLM_WGPU_AUTOTUNE_H
+#define WGLLM_WGPU_AUTOTUNE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct wgb_ctx;
+
+/* Kinds of choice, and their candidates. */
+typedef enum {
+    /* a batched decode step of 9-64 tokens with Q4_0 weights (wgpu_q8_batch.h) */
+    WGB_TUNE_Q4_0_DECODE,
+    WGB_TUNE_KINDS
+} wgb_tune_kind;
+enum { WGB_TUNE_DECODE_NT, WGB_TUNE_DECODE_BATCH }; /* passes of 8 tokens, or the batch tiles */
+
+/* The candidate for a step of n tokens (a kind's first candidate outside its rows). May
+ * flush, wait for the device and time kernels the first time (the int8 copy of x in
+ * scratch is then gone: ask before making it). */
+int wgb_autotune_pick(struct wgb_ctx *c, wgb_tune_kind kind, int n);
+
+/* Frees the choices made (the backend's destroy). */
+void wgb_autotune_free(struct wgb_ctx *c);
+
+/* Tests: every row of `kind` takes candidate `pick` from now on (no measuring, no file);
+ * and how often this backend measured a kind or took one from the file. */
+void wgb_autotune_force(struct wgb_ctx *c, wgb_tune_kind kind, int pick);
+void wgb_autotune_counts(const struct wgb_ctx *c, int *measured, int *from_file);
+
+/* An adapter as the cache names it (the strings of `wgllm devices`). */
+typedef struct wgb_tune_adapter {
+    const char *backend, *name, *architecture, *driver;
+    uint32_t vendor_id, device_id;
+} wgb_tune_adapter;
+
+/* Prints the cached choices of an adapter, one "  autotune ..." line each; returns how
+ * many. Reads the file only. */
+int wgb_autotune_print(FILE *out, const wgb_tune_adapter *a);
+
+/* The cache file's path in buf (false when there is none: no HOME, or too long). */
+bool wgb_autotune_path(char *buf, size_t size);
+
+#endif
