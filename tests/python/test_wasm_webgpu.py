@@ -15,6 +15,8 @@ import time
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from test_wasm_cpu import CHROMEDRIVER, CHROMIUM, N, PROMPT, REPO, need, native_ids, node_probe
 
@@ -146,3 +148,51 @@ def test_auto_skips_swiftshader(wgllm, converted, site, browser):
     assert got["rc"] == 0, got["err"]
     assert "backend: cpu (only software WebGPU adapters" in got["err"], got["err"]
     assert [int(t) for t in got["out"].split()] == native_ids(wgllm, converted("aidreams260K"))[:8]
+
+
+@pytest.fixture(scope="module")
+def page_site(probe):
+    """The in-browser page (OUT/local/, built with the probe) served from 127.0.0.1."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    Quiet.extensions_map = {**Quiet.extensions_map, ".mjs": "text/javascript", ".js": "text/javascript",
+                            ".wasm": "application/wasm"}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(Quiet, directory=str(probe.parent / "local")))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_page_webgpu_greedy_matches_native(wgllm, converted, page_site, browser):
+    """The page (wgllm.js, its Worker, wgllm.wasm) on the webgpu backend: the model from a
+    file, 32 greedy ids equal to the native build's."""
+    model = converted("aidreams260K")
+    browser.get(f"{page_site}/index.html")
+    Select(browser.find_element(By.ID, "backend")).select_by_value("webgpu")
+    browser.find_element(By.ID, "file").send_keys(str(model.resolve()))  # chromedriver wants it canonical
+    deadline = time.monotonic() + WAIT
+    state = ""
+    while time.monotonic() < deadline and state not in ("ready", "error"):
+        time.sleep(0.5)
+        state = browser.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+    assert state == "ready", browser.find_element(By.ID, "error").text
+    assert "backend\nwebgpu" in browser.find_element(By.ID, "info").text
+    browser.execute_script(
+        "window.pageResult = null;"
+        "(async () => {"
+        "  const g = wgllmPage.model.generate(arguments[0], {maxTokens: arguments[1], temperature: 0, chat: false});"
+        "  for await (const piece of g);"
+        "  return {ids: g.tokens, stats: g.stats};"
+        "})().then((r) => { window.pageResult = r; }, (e) => { window.pageResult = {error: String(e)}; });",
+        PROMPT, N)
+    got = None
+    while time.monotonic() < deadline and not got:
+        time.sleep(0.5)
+        got = browser.execute_script("return window.pageResult")
+    assert got and "error" not in got, got
+    assert got["ids"] == native_ids(wgllm, model)
