@@ -7,7 +7,8 @@
 #    or --llama-src DIR, into .deps/llama-cuda-<version> (or $LLAMA_CUDA_BUILD); a stamp there
 #    (tree, architecture, nvcc) lets the next run reuse it;
 # 2. builds wgllm in Release (with WebGPU) into build-gpu-peer/, and checks the batched-decode
-#    kernels against the CPU on this GPU (test_webgpu_batch_decode);
+#    and prompt attention kernels against the CPU on this GPU (test_webgpu_batch_decode,
+#    test_webgpu_flash_attention);
 # 3. makes the models with `wgllm synth` (7B-shaped Q4_0 and Q4_K_M, TinyLlama-shaped Q4_0);
 # 4. warms the GPU, logs its clocks (nvidia-smi) before and after, and runs both engines
 #    interleaved per round: pp512, tg128, tg128 at depth 4096 (llama.cpp with flash attention on),
@@ -142,7 +143,7 @@ if [ -n "${WGLLM_BIN:-}" ]; then
     skip_check=1
 else
     cmake -S . -B build-gpu-peer -DCMAKE_BUILD_TYPE=Release -DWGLLM_WEBGPU=ON >/dev/null
-    cmake --build build-gpu-peer -j"$jobs" --target wgllm test_webgpu_batch_decode >/dev/null
+    cmake --build build-gpu-peer -j"$jobs" --target wgllm test_webgpu_batch_decode test_webgpu_flash_attention >/dev/null
     wgllm=$root/build-gpu-peer/wgllm
 fi
 echo "builds took $(( $(date +%s) - t_build )) s" >&2
@@ -158,9 +159,11 @@ raw=$out_dir/raw.tsv
 # ---- the kernels on this GPU against the CPU ----
 check_line="not run"
 if [ "$skip_check" = 0 ]; then
-    echo "checking the batched-decode kernels against the CPU on this GPU" >&2
-    if (cd build-gpu-peer && ./test_webgpu_batch_decode) >"$out_dir/kernel-check.log" 2>&1; then
-        check_line="passed ($(grep -c 'sequences: worst' "$out_dir/kernel-check.log") batch sizes; kernel-check.log)"
+    echo "checking the batched-decode and prompt attention kernels against the CPU on this GPU" >&2
+    if (cd build-gpu-peer && ./test_webgpu_batch_decode && ./test_webgpu_flash_attention) \
+        >"$out_dir/kernel-check.log" 2>&1; then
+        check_line="passed ($(grep -c 'sequences: worst' "$out_dir/kernel-check.log") batch sizes, $(grep -c 'cache: rel. error' \
+            "$out_dir/kernel-check.log") prompt attention cases; kernel-check.log)"
     else
         check_line="FAILED (see kernel-check.log)"
         echo "gpu_vs_llamacpp.sh: the kernel check failed: $out_dir/kernel-check.log" >&2
@@ -301,7 +304,8 @@ wgpu_lib=$(sed -n 's/^WebGPU library: .*(\(version [^)]*\)).*/\1/p' <<<"$devices
 
 - GPU: $gpu_name; wgllm's adapter: ${adapter:-unknown} (wgpu-native ${wgpu_lib:-unknown}).
 - wgllm commit: $commit; CMake Release with WebGPU. Kernel check on this GPU
-  (test_webgpu_batch_decode, batched decode against the CPU): $check_line.
+  (test_webgpu_batch_decode, batched decode, and test_webgpu_flash_attention, prompt attention, against
+  the CPU): $check_line.
 - llama.cpp: \`llama-bench\` and \`llama-batched-bench\` from llama-cpp-python $version's vendor tree
   (or --llama-src), $peer_desc; all layers on the GPU (\`-ngl 99\`), flash attention on (\`-fa 1\`,
   \`-fa on\`).

@@ -14,7 +14,8 @@
 // length that matvec quantizes.
 // per_row != 0 (several sequences decoding one token each): token i has its own position
 // and KV cache, given in rows[i], and q may be rotated here (half_dims > 0) instead of by a
-// rope dispatch (lib_rope.wgsl is put in front).
+// rope dispatch (lib_rope.wgsl is put in front). NEG, the window's bounds, the softmax step
+// and the partials' layout come from lib_attention.wgsl.
 
 struct Params {
     n_head: u32,
@@ -54,8 +55,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> XS: array<f32>;
 
 const CH: u32 = 256u;
-// Below any finite score; exp(NEG - m) is 0 for any real m.
-const NEG: f32 = -3.0e38;
 
 var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> sc: array<f32, 256>;
@@ -149,10 +148,7 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     var m_run = NEG;
     var l_run = 0.0;
     var o = vec4<f32>(0.0);
-    var lo = 0u; // the first position attended to
-    if (P.window != 0u && n_pos > P.window) {
-        lo = n_pos - P.window;
-    }
+    let lo = attn_first(n_pos - 1u, P.window); // the first position attended to
     let start = lo + split * P.split_len;
     let stop = min(n_pos, start + P.split_len);
     for (var c0 = start; c0 < stop; c0 += CH) {
@@ -166,14 +162,15 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
             }
             s = acc * P.scale;
         }
-        let m_new = max(m_run, reduce(s, true, li, sgs, lane));
+        let step = softmax_step(m_run, reduce(s, true, li, sgs, lane));
+        let m_new = step.x;
         var p = 0.0;
         if (t < stop) {
             p = exp(s - m_new);
         }
         sc[li] = p;
         let p_sum = reduce(p, false, li, sgs, lane); // its barriers also publish sc
-        let alpha = exp(m_run - m_new);
+        let alpha = step.y;
         l_run = l_run * alpha + p_sum;
         m_run = m_new;
         o *= alpha;
@@ -202,7 +199,7 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
             O[ob + 2u] = v.z;
             O[ob + 3u] = v.w;
         } else {
-            let pb = ((i * P.n_head + h) * P.n_split + split) * (P.hd + 2u);
+            let pb = attn_part(i, h, P.n_head, P.n_split, split, P.hd);
             if (li == 0u) {
                 part[pb] = m_run;
                 part[pb + 1u] = l_run;

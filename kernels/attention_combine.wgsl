@@ -1,4 +1,5 @@
-// Merges the per-split results of attention.wgsl: out = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M)
+// Merges the per-split results of attention.wgsl and attention_flash.wgsl (their layout:
+// lib_attention.wgsl's attn_part): out = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M)
 // with M the largest split maximum. One workgroup per (query head, token).
 // q8 != 0: out is also written as int8 blocks (see attention.wgsl's q8).
 
@@ -26,16 +27,14 @@ var<workgroup> lane_amax: array<f32, 64>;
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let h = wid.x;
     let i = wid.y;
-    let base = (i * P.n_head + h) * P.n_split;
-    let stride = P.hd + 2u;
-    var mx = part[base * stride];
-    for (var s = 1u; s < P.n_split; s++) {
-        mx = max(mx, part[(base + s) * stride]);
+    var mx = NEG;
+    for (var s = 0u; s < P.n_split; s++) {
+        mx = max(mx, part[attn_part(i, h, P.n_head, P.n_split, s, P.hd)]);
     }
     var l = 0.0;
     var acc = 0.0;
     for (var s = 0u; s < P.n_split; s++) {
-        let pb = (base + s) * stride;
+        let pb = attn_part(i, h, P.n_head, P.n_split, s, P.hd);
         let f = exp(part[pb] - mx);
         l += part[pb + 1u] * f;
         if (li < P.hd) {

@@ -22,6 +22,10 @@
 #define POOL_MAX_BYTES ((uint64_t)1 << 30)
 /* Wait for the queue after this many uploaded bytes, so staging copies are released. */
 #define UPLOAD_WAIT_BYTES ((uint64_t)256 << 20)
+/* Attention of a sequence's step of this many tokens or more takes the prompt kernel
+ * (attention_flash.wgsl): one tile of query rows of a head (WGB_FA_ROWS); fewer tokens, as
+ * decode steps, take attention.wgsl with its split positions. */
+#define FLASH_MIN_TOKENS WGB_FA_ROWS
 
 struct wgb_pool {
     wgb_bind bind; /* the whole buffer */
@@ -787,6 +791,7 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
     }
     c->q4_int8 = env_flag("WGLLM_WEBGPU_Q4_INT8", true);
     c->kv_f16 = c->dev->features.shader_f16 && env_flag("WGLLM_WEBGPU_KV_F16", true);
+    c->flash_min_tokens = env_uint("WGLLM_WEBGPU_FLASH_ATTN", FLASH_MIN_TOKENS);
     if (!wgb_pipelines_create(c->dev, c->dev->features.subgroups && env_flag("WGLLM_WEBGPU_SUBGROUPS", true), c->kv_f16, &c->pl,
                               err, err_size))
         goto fail;

@@ -150,6 +150,9 @@ typedef struct wgb_ctx {
      * quantize it once. */
     bool q4_int8;
     bool kv_f16; /* KV caches in f16 (shader-f16; WGLLM_WEBGPU_KV_F16=0: f32) */
+    /* attention of this many tokens or more of one sequence through attention_flash.wgsl
+     * (WGLLM_WEBGPU_FLASH_ATTN; 0: never) */
+    uint32_t flash_min_tokens;
     uint64_t q8_x_id;
     int64_t q8_k;
     int q8_n; /* rows of x made */
@@ -251,6 +254,14 @@ void wgb_flush(wgb_ctx *c);
 bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint64_t size);
 /* A scratch buffer (WGB_SCRATCH_*) of at least `bytes`; grows on demand. */
 bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
+
+/* wgpu_attn_flash.c: attention of n query rows (a prompt) through the flash kernel, as
+ * wgb_op_attention takes it (operands checked, q unaliased); false, recording nothing,
+ * where that kernel does not apply (too few tokens, a head_dim without a variant, a device
+ * with too little workgroup memory). Its pipeline is built here the first time. */
+bool wgb_flash_attention(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bind kb, wgb_bind vb, bool half,
+                         int64_t kv_stride, int pos0, int n, int n_head, int n_head_kv, int head_dim, int window,
+                         wg_tensor *out, int row0);
 
 /* the layer op (wgpu_layer.c): the fused ops below where a step allows them */
 void wgb_op_layer(wg_backend *b, const wg_layer_desc *d, const wg_layer_step *s, const wg_layer_acts *a);

@@ -721,6 +721,9 @@ void wgb_op_attention(wg_backend *b, const wg_tensor *q, const wg_tensor *k_cach
     }
     wgb_bind qb;
     if (!unaliased(c, 0, q, out, &qb)) return;
+    if (wgb_flash_attention(c, qb, q->ne0, wgb_act(k_cache), wgb_act(v_cache), wgb_t(k_cache)->half, k_cache->ne0,
+                            pos0, n, n_head, n_head_kv, head_dim, window, out, row0))
+        return;
     /* Decode: out also as int8 blocks, so the int8 matvec after it (wo) needs no quantize
      * dispatch (ensure_q8 finds it made). */
     const bool q8 = n == 1 && row0 == 0 && c->q4_int8 && head_dim % 32 == 0 && out->ne0 == qd;

@@ -73,6 +73,23 @@ static const int k_qkv_fmt[WGB_QKV_FMT_COUNT][2] = {{WGB_Q8F_Q4_0, WGB_Q8F_Q4_0}
     "const TPR: u32 = " STR(WGB_Q8_NT_TPR) "u;\nconst RG: u32 = " STR(WGB_Q8_NT_RG) "u;\nconst NT: u32 = " STR(      \
         WGB_Q8_NT) "u;\n"
 
+/* The prompt attention kernels' head dims and WGSL shapes, in kernel order. */
+#define FA_SHAPE                                                                                                       \
+    "const ROWS: u32 = " STR(WGB_FA_ROWS) "u;\nconst BC: u32 = " STR(WGB_FA_BC) "u;\nconst TX: u32 = " STR(          \
+        WGB_FA_TX) "u;\nconst WG_MEM: u32 = " STR(WGB_FA_WG_MEM) "u;\n"
+#define FA_ENTRY(hd) {hd, "hd" #hd, FA_SHAPE "const HD: u32 = " #hd "u;\n"},
+static const struct {
+    int head_dim;
+    const char *tag;
+    const char *consts;
+} k_fa[] = {WGB_FA_HEAD_DIMS(FA_ENTRY)};
+
+int wgb_flash_kernel(int head_dim, bool half) {
+    for (int i = 0; i < (int)(sizeof k_fa / sizeof k_fa[0]); i++)
+        if (k_fa[i].head_dim == head_dim) return WGB_K_ATTN_FLASH + 2 * i + (half ? 1 : 0);
+    return -1;
+}
+
 /* How a kernel is put together: body file, storage bindings ('r' read-only, 'w' read-write,
  * in binding order from 1) and the size of its parameter block. */
 typedef struct {
@@ -88,6 +105,8 @@ typedef struct {
     const char *consts;      /* WGSL const declarations put in front (the int8 kernels' shapes), or NULL */
     int q8;                  /* an int8 kernel: 1 + its int8 format (WGB_Q8F_*), whose files go in front too; else 0 */
     int v8;                  /* the fused q/k/v kernel: 1 + v's int8 format (see lib_q8_v_same.wgsl); else 0 */
+    const char *tag;         /* label suffix of a variant (e.g. its head_dim), or NULL */
+    bool flash;              /* a prompt attention kernel: built on first use (wgb_pipelines_add_flash) */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
@@ -97,7 +116,8 @@ typedef struct {
 #define LIB_Q8 "lib_q8_round"
 #define LIB_Q4 "lib_q4_0_int8"
 #define LIB_ROPE "lib_rope"
-#define LIB_Q8_ROPE "lib_q8_round lib_rope"
+#define LIB_Q8_ROPE_ATTN "lib_q8_round lib_rope lib_attention"
+#define LIB_ATTN "lib_attention"
 #define LIB_NT "lib_q8_nt"
 
 /* The int8 kernels: one body per idea, for each int8 format. */
@@ -147,6 +167,12 @@ static kernel_spec spec_of(int k, int *fmt) {
         *fmt = k - WGB_K_GET_ROWS;
         return (kernel_spec){.body = "get_rows", .access = "rw", .param_slots = 2};
     }
+    if (k >= WGB_K_ATTN_FLASH && k <= WGB_K_ATTN_FLASH_LAST) {
+        const int v = k - WGB_K_ATTN_FLASH, h = v & 1;
+        return (kernel_spec){.body = "attention_flash", .access = "rrrww", .param_slots = 1,
+                             .prefix = h ? KV_F16 : KV_F32, .needs_f16 = h, .lib = LIB_ATTN,
+                             .consts = k_fa[v / 2].consts, .tag = k_fa[v / 2].tag, .flash = true};
+    }
     if (k >= WGB_K_Q8_BATCH && k <= WGB_K_Q8_BATCH_LAST) {
         kernel_spec s = {.param_slots = 1, .params_last = true, .lib = "lib_q4_0_int8 lib_q8_batch"};
         wgb_q8_batch_spec(k - WGB_K_Q8_BATCH, &s.body, &s.access, &s.prefix);
@@ -159,7 +185,7 @@ static kernel_spec spec_of(int k, int *fmt) {
     case WGB_K_ATTENTION:
         return (kernel_spec){
             .body = "attention", .access = "rrrwwww", .param_slots = 7, .prefix = KV_F32, .has_subgroup_variant = true,
-            .lib = LIB_Q8_ROPE};
+            .lib = LIB_Q8_ROPE_ATTN};
     case WGB_K_KV_STORE_ROWS:
         return (kernel_spec){
             .body = "kv_store_rows", .access = "rrww", .param_slots = 7, .prefix = KV_F32, .lib = LIB_ROPE};
@@ -177,9 +203,10 @@ static kernel_spec spec_of(int k, int *fmt) {
                              .prefix = KV_F16,
                              .needs_f16 = true,
                              .has_subgroup_variant = true,
-                             .lib = LIB_Q8_ROPE};
+                             .lib = LIB_Q8_ROPE_ATTN};
     case WGB_K_ATTN_COMBINE:
-        return (kernel_spec){.body = "attention_combine", .access = "rwww", .param_slots = 1, .lib = LIB_Q8};
+        return (kernel_spec){.body = "attention_combine", .access = "rwww", .param_slots = 1,
+                             .lib = LIB_Q8 " " LIB_ATTN};
     case WGB_K_SWIGLU: return (kernel_spec){.body = "swiglu", .access = "rrw", .param_slots = 1};
     case WGB_K_ADD: return (kernel_spec){.body = "add", .access = "wr", .param_slots = 1};
     case WGB_K_COPY: return (kernel_spec){.body = "copy", .access = "rw", .param_slots = 1};
@@ -355,7 +382,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         snprintf(label, sizeof label, "matvec_%s_q8%s%s%s%s", k_fmt_names[k_q8_fmt[s.q8 - 1]],
                  s.body + strlen("matvec_q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
                  s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
-    else snprintf(label, sizeof label, "%s%s", s.body, s.needs_f16 ? "_f16" : "");
+    else snprintf(label, sizeof label, "%s%s%s%s", s.body, s.tag ? "_" : "", s.tag ? s.tag : "", s.needs_f16 ? "_f16" : "");
 
     char *body = load_kernel(s.body, err, err_size);
     if (!body) return false;
@@ -475,7 +502,8 @@ bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines 
     p->f16 = f16;
     for (int k = 0; k < WGB_K_Q8_MATVEC; k++) { /* the int8 kernels come after, per format */
         int fmt;
-        if (spec_of(k, &fmt).needs_f16 && !f16) continue;
+        const kernel_spec s = spec_of(k, &fmt);
+        if ((s.needs_f16 && !f16) || s.flash) continue;
         if (per_format(k)) continue; /* with the first weight of their format */
         if (!build_one(d, k, subgroups, &p->k[k], err, err_size)) {
             wgb_pipelines_destroy(d, p);
@@ -513,6 +541,16 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
 bool wgb_pipelines_add_format(wg_device *d, wgb_pipelines *p, int fmt, char *err, size_t err_size) {
     if (fmt < 0 || fmt >= WGB_FMT_COUNT) return false;
     return build_missing(d, p, WGB_K_MATMUL + fmt, err, err_size);
+}
+
+bool wgb_pipelines_add_flash(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size) {
+    int fmt;
+    if (err_size) err[0] = '\0';
+    if (k < WGB_K_ATTN_FLASH || k > WGB_K_ATTN_FLASH_LAST) return false;
+    if (p->k[k].pipe) return true;
+    if ((spec_of(k, &fmt).needs_f16 && !p->f16) || d->limits.max_compute_workgroup_storage_size < WGB_FA_WG_MEM)
+        return false;
+    return build_one(d, k, p->subgroups, &p->k[k], err, err_size);
 }
 
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p) {

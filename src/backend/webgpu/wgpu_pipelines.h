@@ -58,6 +58,23 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 #define WGB_Q8_NT_RG 8   /* lib_q8_nt.wgsl: row groups a workgroup (two rows each; nt_swiglu: one of each matrix) */
 #define WGB_Q8_NT 8      /* lib_q8_nt.wgsl: tokens a dispatch */
 
+/* Shape of the prompt attention kernel (kernels/attention_flash.wgsl, declared as WGSL consts in
+ * front of it): query rows a workgroup (token-head pairs of one kv head), positions a K/V
+ * tile, threads of a row group (each thread holds 4 rows). With head_dim 128 the tiles take
+ * 26.25 KiB of workgroup memory, within the 32 KiB the kernel is allowed (WGB_FA_WG_MEM,
+ * checked by the kernel); a device offering less keeps attention.wgsl for prompts too.
+ * Built on first use (wgb_pipelines_add_flash).
+ * Untuned: chosen to fit lavapipe's 32 KiB, not yet timed on a GPU. */
+#define WGB_FA_ROWS 32
+#define WGB_FA_BC 16
+#define WGB_FA_TX 8
+#define WGB_FA_WG_MEM 32768
+/* Head dims of the prompt attention kernel (one pipeline each, f32 and f16 caches): a
+ * multiple of 4 * WGB_FA_TX whose tiles fit WGB_FA_WG_MEM. Other head dims use attention.wgsl. */
+#define WGB_FA_HEAD_DIMS(X) X(64) X(128)
+#define WGB_FA_COUNT_ONE(hd) +2
+enum { WGB_FA_KERNELS = 0 WGB_FA_HEAD_DIMS(WGB_FA_COUNT_ONE) };
+
 typedef enum wgb_kernel {
     WGB_K_MATVEC,                            /* + format */
     WGB_K_MATMUL = WGB_K_MATVEC + WGB_FMT_COUNT, /* + format */
@@ -80,6 +97,8 @@ typedef enum wgb_kernel {
     WGB_K_MATMUL_Q4_0_Q8,         /* prompts: Q4_0 tiles times int8 x */
     WGB_K_Q8_BATCH, /* batched decode, 9-64 tokens: + tile * WGB_Q8_BATCH_MODES + mode (wgpu_q8_batch.h) */
     WGB_K_Q8_BATCH_LAST = WGB_K_Q8_BATCH + WGB_Q8_BATCH_KERNELS - 1,
+    WGB_K_ATTN_FLASH, /* prompts: + 2 * head-dim index (WGB_FA_HEAD_DIMS) + f16 cache */
+    WGB_K_ATTN_FLASH_LAST = WGB_K_ATTN_FLASH + WGB_FA_KERNELS - 1,
     WGB_K_Q8_MATVEC,                                   /* one token, + int8 format (WGB_Q8F_*) */
     WGB_K_Q8_SWIGLU = WGB_K_Q8_MATVEC + WGB_Q8F_COUNT, /* one token: silu(Wg x) * (Wu x), + format */
     WGB_K_Q8_NT = WGB_K_Q8_SWIGLU + WGB_Q8F_COUNT,     /* a few tokens per weight read, + format */
@@ -118,6 +137,9 @@ int wgb_q8_format_of(uint32_t type);
 /* The fused q/k/v kernel's format (WGB_QKV_FMT_*) for q and k of int8 format f_qk and v of
  * f_v, or -1 if there is none. */
 int wgb_qkv_format_of(int f_qk, int f_v);
+/* The prompt attention kernel (WGB_K_ATTN_FLASH + ...) for head_dim over an f16 (half) or f32
+ * cache, or -1 if there is none for that head_dim. */
+int wgb_flash_kernel(int head_dim, bool half);
 /* Row lengths the int8 kernels of int8 format f take are multiples of this (32 or 256). */
 int64_t wgb_q8_row_multiple(int f);
 
@@ -139,6 +161,11 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
  * browser: 4.5 to 10 s each for the 11 formats) would otherwise spend most of a load on
  * formats the model does not hold. True if it exists; false with the compiler's message. */
 bool wgb_pipelines_add_format(wg_device *d, wgb_pipelines *p, int fmt, char *err, size_t err_size);
+/* The prompt attention kernel k (wgb_flash_kernel), built on its first use: a model needs
+ * one of them, and each costs ~0.2 s at start on lavapipe. True if it exists; false with an
+ * empty err where the device cannot have it (too little workgroup memory, no shader-f16),
+ * with the compiler's message where it failed to build. */
+bool wgb_pipelines_add_flash(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size);
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p);
 
 #endif
