@@ -50,6 +50,19 @@ export class MemWasi {
     }
   }
 
+  // start() for a module whose imports may suspend (JSPI, as the WebGPU backend's waits
+  // do, wasm/webgpu.mjs): _start runs through WebAssembly.promising. Resolves to the status.
+  async startAsync(instance) {
+    this.memory = instance.exports.memory;
+    try {
+      await WebAssembly.promising(instance.exports._start)();
+      return 0;
+    } catch (e) {
+      if (e instanceof Exit) return e.code;
+      throw e;
+    }
+  }
+
   // A reactor module (no _start): runs its constructors.
   initialize(instance) {
     this.memory = instance.exports.memory;

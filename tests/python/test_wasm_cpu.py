@@ -120,7 +120,7 @@ def site(models, probe, scratch):
     scripts and fetch do not work from file://)."""
     root = scratch / f"site-{probe.parent.name}"
     root.mkdir(exist_ok=True)
-    for src in (REPO / "wasm" / "probe.html", REPO / "wasm" / "wasi-mem.mjs", probe):
+    for src in (REPO / "wasm" / "probe.html", REPO / "wasm" / "wasi-mem.mjs", REPO / "wasm" / "webgpu.mjs", probe):
         shutil.copy(src, root / src.name)
     shutil.copy(models["f32"], root / "model.gguf")
     (root / "bad.gguf").write_bytes(models["f32"].read_bytes()[:100])

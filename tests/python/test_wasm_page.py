@@ -2,7 +2,7 @@
 headless chromium: a GGUF picked in its file input, or streamed from a URL, is loaded by
 wgllm.js into the engine in a Web Worker, and 32 greedy tokens equal the native build's
 ids; the chat form answers through the model's template and shows tokens/s; a malformed
-GGUF, and the webgpu backend of a build without it, end in the engine's message on the page
+GGUF, and the webgpu backend in a browser without WebGPU, end in the engine's message on the page
 instead of a hung tab."""
 
 import functools
@@ -381,7 +381,8 @@ def test_context_size(browser, site, wgllm, scratch):
 
 
 def test_webgpu_backend_without_it_is_an_error(browser, site, model):
-    """This build has no WebGPU backend: the engine says so (no stub, no hang)."""
+    """This browser runs with --disable-gpu, so WebGPU has no adapter: the engine says so (no
+    stub, no hang). The WebGPU path itself is test_wasm_webgpu.py's."""
     open_page(browser, site, backend="webgpu")
     browser.find_element(By.ID, "file").send_keys(str(model))
     state, err = settle(browser)

@@ -272,6 +272,14 @@ done:
     return es;
 }
 
+#ifdef __wasi__
+/* A wasm build keeps no cache file: wasi-libc has no mkstemp or fchmod, and a page's files
+ * live in memory only. The choices are measured again at each load. */
+static bool cache_write(const char *path, const tune_entry *es, int n) {
+    (void)path, (void)es, (void)n;
+    return false;
+}
+#else
 static bool write_all(int fd, const char *s, size_t n) {
     while (n) {
         ssize_t w = write(fd, s, n);
@@ -329,6 +337,7 @@ static bool cache_write(const char *path, const tune_entry *es, int n) {
     errno = e;
     return false;
 }
+#endif
 
 /* ------------------------------------------------------------ choosing */
 

@@ -465,8 +465,9 @@ static wg_tensor *weight_create(wg_backend *b, uint32_t type, int64_t ne0, int64
                  (long long)ne1, wg_type_name(type));
         return NULL;
     }
-    /* the int8 kernels of the weight's format, with its first weight */
+    /* the matmul and int8 kernels of the weight's format, with its first weight */
     const int f8 = wgb_q8_format_of(type);
+    if (!wgb_pipelines_add_format(c->dev, &c->pl, wgb_format_of(type), err, err_size)) return NULL;
     if (c->q4_int8 && f8 >= 0 && !wgb_pipelines_add_q8(c->dev, &c->pl, f8, err, err_size)) return NULL;
     uint64_t max_bytes = c->split_binding_max & ~(uint64_t)3;
     int64_t rows_per_part = (int64_t)(max_bytes / rb);

@@ -1,26 +1,8 @@
 #include "backend/webgpu/wgpu_loader.h"
 
-#include "backend/webgpu/wgpu_dawn2024.h"
-
-#include <dlfcn.h>
-#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#ifndef WGLLM_WEBGPU_DEFAULT_LIB
-#define WGLLM_WEBGPU_DEFAULT_LIB ""
-#endif
-
-static const char k_soname[] = "libwgpu_native.so";
-
-const char *wg_wgpu_default_path(void) {
-    const char *env = getenv("WGLLM_WEBGPU_LIB");
-    if (env && *env) return env;
-    if (WGLLM_WEBGPU_DEFAULT_LIB[0] && access(WGLLM_WEBGPU_DEFAULT_LIB, R_OK) == 0) return WGLLM_WEBGPU_DEFAULT_LIB;
-    return k_soname;
-}
 
 WGPUStringView wg_sv(const char *s) {
     WGPUStringView v = {s, s ? strlen(s) : 0};
@@ -34,6 +16,28 @@ void wg_sv_copy(WGPUStringView v, char *dst, size_t dst_size) {
     if (n >= dst_size) n = dst_size - 1;
     if (n) memcpy(dst, v.data, n);
     dst[n] = '\0';
+}
+
+/* wasm32 has no dlopen: the entry points are the module's imports (wgpu_loader_wasm.c). */
+#ifndef __wasm__
+
+#include "backend/webgpu/wgpu_dawn2024.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <unistd.h>
+
+#ifndef WGLLM_WEBGPU_DEFAULT_LIB
+#define WGLLM_WEBGPU_DEFAULT_LIB ""
+#endif
+
+static const char k_soname[] = "libwgpu_native.so";
+
+const char *wg_wgpu_default_path(void) {
+    const char *env = getenv("WGLLM_WEBGPU_LIB");
+    if (env && *env) return env;
+    if (WGLLM_WEBGPU_DEFAULT_LIB[0] && access(WGLLM_WEBGPU_DEFAULT_LIB, R_OK) == 0) return WGLLM_WEBGPU_DEFAULT_LIB;
+    return k_soname;
 }
 
 /* dlsym returns an object pointer; POSIX guarantees it converts to a function pointer,
@@ -224,3 +228,5 @@ void wg_wgpu_keep_loaded(const wg_wgpu *api) {
     }
     free(w.names);
 }
+
+#endif /* !__wasm__ */

@@ -491,6 +491,10 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
     return true;
 }
 
+/* The products built with the first weight of their format: each format's tiled matmul (the
+ * int8 kernels, after WGB_K_Q8_MATVEC, are built per format by wgb_pipelines_add_q8). */
+static bool per_format(int k) { return k >= WGB_K_MATMUL && k < WGB_K_GET_ROWS; }
+
 bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines *p, char *err, size_t err_size) {
     memset(p, 0, sizeof *p);
     p->subgroups = subgroups;
@@ -499,6 +503,7 @@ bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines 
         int fmt;
         const kernel_spec s = spec_of(k, &fmt);
         if ((s.needs_f16 && !f16) || s.flash) continue;
+        if (per_format(k)) continue; /* with the first weight of their format */
         if (!build_one(d, k, subgroups, &p->k[k], err, err_size)) {
             wgb_pipelines_destroy(d, p);
             return false;
@@ -530,6 +535,11 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
             if (!build_missing(d, p, WGB_K_Q8_QKV + WGB_QKV_VARIANTS * q + v, err, err_size)) return false;
     }
     return true;
+}
+
+bool wgb_pipelines_add_format(wg_device *d, wgb_pipelines *p, int fmt, char *err, size_t err_size) {
+    if (fmt < 0 || fmt >= WGB_FMT_COUNT) return false;
+    return build_missing(d, p, WGB_K_MATMUL + fmt, err, err_size);
 }
 
 bool wgb_pipelines_add_flash(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size) {

@@ -146,7 +146,8 @@ int wgb_flash_kernel(int head_dim, bool half);
 /* Row lengths the int8 kernels of int8 format f take are multiples of this (32 or 256). */
 int64_t wgb_q8_row_multiple(int f);
 
-/* Builds every pipeline but the int8 kernels of each format (wgb_pipelines_add_q8); false
+/* Builds every pipeline but the per-format products (wgb_pipelines_add_format) and the int8
+ * kernels of each format (wgb_pipelines_add_q8); false
  * with the failing kernel and the compiler's message in err.
  * `subgroups`: use the subgroup entry points where a kernel has them (the device must
  * have the subgroups feature); otherwise their code is cut out of the kernel text.
@@ -158,6 +159,11 @@ bool wgb_pipelines_create(wg_device *d, bool subgroups, bool f16, wgb_pipelines 
  * loaded (a model needs one or two formats, and each costs ~10 pipelines at start). True
  * if they exist; false with the compiler's message. */
 bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size);
+/* The tiled matmul of weight format fmt (WGB_FMT_*), built with the first weight of the
+ * format like the int8 kernels: a compiler that takes seconds a kernel (SwiftShader in a
+ * browser: 4.5 to 10 s each for the 11 formats) would otherwise spend most of a load on
+ * formats the model does not hold. True if it exists; false with the compiler's message. */
+bool wgb_pipelines_add_format(wg_device *d, wgb_pipelines *p, int fmt, char *err, size_t err_size);
 /* The prompt attention kernel k (wgb_flash_kernel), built on its first use: a model needs
  * one of them, and each costs ~0.2 s at start on lavapipe. True if it exists; false with an
  * empty err where the device cannot have it (too little workgroup memory, no shader-f16),
