@@ -3,29 +3,19 @@ wasi-libc) gives the native build's greedy ids: under Node's WASI (f32 and quant
 weights, with and without SIMD128) and in headless chromium through the in-memory WASI
 host of wasm/wasi-mem.mjs. A malformed GGUF is an error message and exit status 1."""
 
-import functools
-import http.server
 import os
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+
+from browser_util import WAIT, chromium, need, serve_dir
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 PROMPT = "Once upon a time"
 N = 32
-WAIT = 120  # seconds: a build or a browser run on a loaded 2-core machine
 
-
-def need(path, pkg):
-    if not (shutil.which(path) or Path(path).exists()):
-        pytest.fail(f"{path} not found: install Debian's {pkg} (scripts/install-deps.sh)")
 
 
 @pytest.fixture(scope="module", params=["simd128", "scalar"])
@@ -125,34 +115,14 @@ def site(models, probe, scratch):
     shutil.copy(models["f32"], root / "model.gguf")
     (root / "bad.gguf").write_bytes(models["f32"].read_bytes()[:100])
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    Quiet.extensions_map = {**Quiet.extensions_map, ".mjs": "text/javascript",
-                            ".wasm": "application/wasm"}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_dir(root) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    need(CHROMIUM, "chromium")
-    need(CHROMEDRIVER, "chromium-driver")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--no-first-run", "--disable-extensions"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(WAIT)
-    driver.set_script_timeout(WAIT)
-    yield driver
-    driver.quit()
+    with chromium(webgpu=False) as driver:
+        yield driver
 
 
 def browser_probe(browser, site, model):

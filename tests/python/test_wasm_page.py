@@ -5,33 +5,23 @@ ids; the chat form answers through the model's template and shows tokens/s; a ma
 GGUF, and the webgpu backend in a browser without WebGPU, end in the engine's message on the page
 instead of a hung tab."""
 
-import functools
-import http.server
 import os
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from server_util import Server
 
+from browser_util import WAIT, QuietHandler, chromium, need, serve_dir
+
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 PROMPT = "Once upon a time"
 N = 32
-WAIT = 120  # seconds: a build or a browser run on a loaded 2-core machine
 
-
-def need(path, pkg):
-    if not (shutil.which(path) or Path(path).exists()):
-        pytest.fail(f"{path} not found: install Debian's {pkg} (scripts/install-deps.sh)")
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +56,7 @@ def site(page_dir, model):
     """The page over HTTP with the model next to it (for the URL form)."""
     shutil.copy(model, page_dir / "model.gguf")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
+    class Quiet(QuietHandler):
         def do_GET(self):
             if self.path == "/huge/model.gguf":  # says 5 GB, sends a few bytes
                 self.send_response(200)
@@ -92,30 +79,14 @@ def site(page_dir, model):
             self.wfile.write(b"0\r\n\r\n")
 
     Quiet.protocol_version = "HTTP/1.1"
-    Quiet.extensions_map = {**Quiet.extensions_map, ".mjs": "text/javascript", ".js": "text/javascript",
-                            ".wasm": "application/wasm"}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Quiet, directory=str(page_dir)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_dir(page_dir, Quiet) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    need(CHROMIUM, "chromium")
-    need(CHROMEDRIVER, "chromium-driver")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--no-first-run", "--disable-extensions"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(WAIT)
-    driver.set_script_timeout(WAIT)
-    yield driver
-    driver.quit()
+    with chromium(webgpu=False) as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")

@@ -4,21 +4,17 @@ wasm/webgpu.mjs, waits suspended through JSPI. The greedy ids equal the native b
 page names the adapter, and a WGSL kernel the page's compiler rejects is an error message,
 not a hung tab."""
 
-import functools
-import http.server
 import os
 import shutil
 import subprocess
-import threading
 import time
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from test_wasm_cpu import CHROMEDRIVER, CHROMIUM, N, PROMPT, REPO, need, native_ids, node_probe
+from browser_util import WAIT, chromium, need, serve_dir
+from test_wasm_cpu import N, PROMPT, REPO, native_ids, node_probe
 
 # seconds: SwiftShader compiles every kernel on the CPU (the matmul kernels take 5-10 s each
 # on a loaded 2-core machine), and the run is polled, not awaited in one WebDriver call,
@@ -49,34 +45,14 @@ def site(converted, probe, scratch):
         shutil.copy(src, root / src.name)
     shutil.copy(converted("aidreams260K"), root / "model.gguf")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    Quiet.extensions_map = {**Quiet.extensions_map, ".mjs": "text/javascript", ".wasm": "application/wasm"}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_dir(root) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    need(CHROMIUM, "chromium")
-    need(CHROMEDRIVER, "chromium-driver")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    # WebGPU on SwiftShader, Chromium's CPU Vulkan, which Debian's chromium ships
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-extensions", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader",
-                "--enable-unsafe-swiftshader"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(WAIT)
-    driver.set_script_timeout(WAIT)
-    yield driver
-    driver.quit()
+    with chromium(webgpu=True) as driver:
+        yield driver
 
 
 def run_page(browser, site, backend, n=N, before=""):
@@ -154,18 +130,8 @@ def test_auto_skips_swiftshader(wgllm, converted, site, browser):
 def page_site(probe):
     """The in-browser page (OUT/local/, built with the probe) served from 127.0.0.1."""
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    Quiet.extensions_map = {**Quiet.extensions_map, ".mjs": "text/javascript", ".js": "text/javascript",
-                            ".wasm": "application/wasm"}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Quiet, directory=str(probe.parent / "local")))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_dir(probe.parent / "local") as url:
+        yield url
 
 
 def test_page_webgpu_greedy_matches_native(wgllm, converted, page_site, browser):
