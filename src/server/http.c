@@ -18,14 +18,8 @@
 #include "server/http.h"
 #include "server/server_internal.h"
 
-enum MHD_Result srv_reply(srv_conn *c, int status, const char *content_type, char *body, size_t len) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (status == 429) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+/* Queues r (taken) with status and records the status. */
+static enum MHD_Result queue_response(srv_conn *c, int status, struct MHD_Response *r) {
     if (atomic_load(&c->srv->draining) || c->too_big) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c->mhd, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -36,6 +30,28 @@ enum MHD_Result srv_reply(srv_conn *c, int status, const char *content_type, cha
     if (!c->counted) srv_metrics_request(c->srv->metrics, c->route, status);
     c->counted = true;
     return ret;
+}
+
+enum MHD_Result srv_reply(srv_conn *c, int status, const char *content_type, char *body, size_t len) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (status == 429) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    return queue_response(c, status, r);
+}
+
+enum MHD_Result srv_reply_page(srv_conn *c, struct MHD_Response *r, const char *content_type, const char *csp) {
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(r, "Content-Security-Policy", csp);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    /* a page's files change with the binary or the folder: revalidate rather than keep an old copy */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    return queue_response(c, 200, r);
 }
 
 enum MHD_Result srv_reply_json(srv_conn *c, int status, cJSON *obj) {

@@ -78,18 +78,5 @@ enum MHD_Result srv_route_local(srv_conn *c) {
         close(fd);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, "Content-Security-Policy", LOCAL_CSP);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    if (atomic_load(&c->srv->draining)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(c->mhd, 200, r);
-    MHD_destroy_response(r);
-    c->status = 200;
-    c->responded = true;
-    if (!c->counted) srv_metrics_request(c->srv->metrics, c->route, 200);
-    c->counted = true;
-    return ret;
+    return srv_reply_page(c, r, type, LOCAL_CSP);
 }

@@ -58,6 +58,8 @@ typedef struct srv_conn {
 /* ---- responses (http.c); each queues one response and records the status ---- */
 enum MHD_Result srv_reply(srv_conn *c, int status, const char *content_type, char *body, size_t len);
 enum MHD_Result srv_reply_json(srv_conn *c, int status, cJSON *obj); /* frees obj */
+/* 200 with a page's file (r, taken): its type, the page's CSP and the headers that keep it to itself */
+enum MHD_Result srv_reply_page(srv_conn *c, struct MHD_Response *r, const char *content_type, const char *csp);
 enum MHD_Result srv_reply_error(srv_conn *c, const srv_error *e);
 enum MHD_Result srv_reply_errorf(srv_conn *c, int status, const char *type, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

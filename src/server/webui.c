@@ -22,19 +22,5 @@ enum MHD_Result srv_route_webui(srv_conn *c) {
     /* static storage: MHD sends it without a copy */
     struct MHD_Response *r = MHD_create_response_from_buffer(a->size, (void *)a->data, MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
-    MHD_add_response_header(r, "Content-Security-Policy", SRV_WEBUI_CSP);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    /* the page changes with the binary: revalidate rather than keep an old copy */
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    if (atomic_load(&c->srv->draining)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(c->mhd, 200, r);
-    MHD_destroy_response(r);
-    c->status = 200;
-    c->responded = true;
-    if (!c->counted) srv_metrics_request(c->srv->metrics, c->route, 200);
-    c->counted = true;
-    return ret;
+    return srv_reply_page(c, r, a->content_type, SRV_WEBUI_CSP);
 }
