@@ -30,6 +30,9 @@ struct wgb_ctx;
 typedef enum {
     /* a batched decode step of 9-64 tokens with Q4_0 weights (wgpu_q8_batch.h) */
     WGB_TUNE_Q4_0_DECODE,
+    /* the int8 prompt tiles' shape for products of 65 or more tokens; its candidates are
+     * the tiles of wgpu_q8_prompt.h, in their order (Q4_0 timed, taken for every int8 format) */
+    WGB_TUNE_Q8_PROMPT,
     WGB_TUNE_KINDS
 } wgb_tune_kind;
 enum { WGB_TUNE_DECODE_NT, WGB_TUNE_DECODE_BATCH }; /* passes of 8 tokens, or the batch tiles */
