@@ -387,9 +387,9 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         snprintf(label, sizeof label, "%.*s%s_%s%s%s%s", (int)(strstr(s.body, "q8") - s.body), s.body,
                  k_fmt_names[k_q8_fmt[s.q8 - 1]], strstr(s.body, "q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
                  s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
+    else snprintf(label, sizeof label, "%s%s%s%s", s.body, s.tag ? "_" : "", s.tag ? s.tag : "", s.needs_f16 ? "_f16" : "");
     if (s.q8 && s.tag) /* a prompt tile's shape: matmul_q4_0_q8_128x128 */
         snprintf(label + strlen(label), sizeof label - strlen(label), "_%s", s.tag);
-    else snprintf(label, sizeof label, "%s%s%s%s", s.body, s.tag ? "_" : "", s.tag ? s.tag : "", s.needs_f16 ? "_f16" : "");
 
     char *body = load_kernel(s.body, err, err_size);
     if (!body) return false;
