@@ -3,8 +3,9 @@
  * A choice (a "kind") picks one of a few candidate kernel routes for a range of sizes (its
  * rows, e.g. decode steps of 9-16, 17-32 and 33-64 tokens). The first time the backend asks
  * for a kind, its rows are read from the cache file or, when missing there, timed on the
- * device with synthetic operands and written back. A later kind (prompt tile shapes, ...)
- * is rows in the table of wgpu_autotune.c plus its measuring function.
+ * device with synthetic operands and written back. A kind is rows in the table of
+ * wgpu_autotune.c plus its measuring function (the prompt tiles' shapes share the decode
+ * kind's: the real op, each candidate forced).
  *
  * The cache: $WGLLM_WEBGPU_AUTOTUNE_FILE, else $XDG_CACHE_HOME/wgllm/webgpu-autotune.tsv,
  * else ~/.cache/wgllm/webgpu-autotune.tsv. One tab-separated line per adapter and row, keyed
