@@ -9,7 +9,9 @@
  * Shapes: token counts 65 and 131 (odd; partial token tiles of 64 and 128), rows 100
  * (partial row tiles of 64 and 128), Q4_0 and Q8_0 rows of 3 and 5 blocks (a partial step
  * of 2 and of 4 blocks), the K-quants' rows of 1 and 3 super-blocks; out = W x and
- * out += W x. It checks that the forced tile's kernel ran and no other prompt tile did.
+ * out += W x. It checks that the forced tile's kernel ran and no other prompt tile did, and
+ * that on a device with workgroup memory for the first tile only a pick of another runs the
+ * first.
  * Runs on any adapter (CI: lavapipe, whose 32 KiB of workgroup memory holds every tile);
  * none is a failure. */
 #include <math.h>
@@ -56,7 +58,8 @@ static uint8_t *weight_bytes(uint32_t type, int64_t k, int64_t m) {
 
 static double g_worst;
 
-/* y = W x (or y += W x over a random y) for n tokens in tile t, against the reference. */
+/* y = W x (or y += W x over a random y) for n tokens, against the reference; tile t's kernel
+ * must be the one that ran. */
 static void check_product(wg_backend *g, uint32_t type, int t, int64_t k, int64_t m, int n, bool accumulate) {
     wgb_ctx *c = wgb_ctx_of(g);
     char what[160];
@@ -136,6 +139,24 @@ int main(void) {
     }
     printf("worst relative error vs the int8 reference over %d tiles and 5 formats: %.3g\n",
            WGB_Q8_PROMPT_TILE_COUNT, g_worst);
+    /* a device with workgroup memory for tile 0 only: a pick of a bigger tile runs tile 0,
+     * and the pipelines refuse the others without an error message */
+    uint32_t *limit = &c->dev->limits.max_compute_workgroup_storage_size;
+    const uint32_t saved = *limit;
+    *limit = wgb_q8_prompt_wg_bytes(0);
+    for (int t = 1; t < WGB_Q8_PROMPT_TILE_COUNT; t++) {
+        CHECK_MSG(!wgb_q8_prompt_fits(c, t), "tile %s fits %u bytes", wgb_q8_prompt_name(t), *limit);
+        wgb_autotune_force(c, WGB_TUNE_Q8_PROMPT, t);
+        check_product(g, WG_TYPE_Q4_0, 0, 96, 100, 65, false);
+        err[0] = 'x';
+        CHECK(!wgb_pipelines_add_q8_prompt(c->dev, &c->pl, WGB_Q8F_Q4_0, t, err, sizeof err) && err[0] == 0);
+    }
+    {
+        err[0] = 'x';
+        CHECK(wgb_pipelines_add_q8_prompt(c->dev, &c->pl, WGB_Q8F_Q4_0, 0, err, sizeof err) && err[0] == 0);
+    }
+    *limit = saved;
+    CHECK_MSG(!c->failed, "%s", c->error);
     g->ops->destroy(g);
     CHECK_DONE();
 }
