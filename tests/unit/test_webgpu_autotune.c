@@ -240,7 +240,7 @@ int main(void) {
         /* more lines than are kept: the first 192 read, the newest 189 of them kept next to ours */
         const char *line = "wgllm-autotune-2\tvulkan\t0x10de\t0x2330\t-\tGPU %03d\t1.0\t0123456789abcdef\t"
                            "q4_0_decode_9_16\tnt\tnt=10.0,batch=20.0,nt16=30.0,nt32=40.0\n";
-        char *many = malloc(300 * 128), *p = many;
+        char *many = malloc(300 * 192), *p = many;
         for (int i = 0; i < 300; i++) p += sprintf(p, line, i);
         check_hostile(c, "300 lines", many, (size_t)(p - many), true);
         size_t n;
