@@ -162,7 +162,8 @@ check_line="not run"
 if [ "$skip_check" = 0 ]; then
     echo "checking the batched-decode, prompt attention and int8 tile kernels against the CPU on this GPU" >&2
     if (cd build-gpu-peer && ./test_webgpu_batch_decode && ./test_webgpu_batch_decode --formats &&
-            ./test_webgpu_flash_attention && ./test_webgpu_kquant) >"$out_dir/kernel-check.log" 2>&1; then
+            ./test_webgpu_batch_decode nt && ./test_webgpu_flash_attention && ./test_webgpu_kquant) \
+            >"$out_dir/kernel-check.log" 2>&1; then
         check_line="passed ($(grep -c 'sequences: worst' "$out_dir/kernel-check.log") batch sizes, $(grep -c 'cache: rel. error' \
             "$out_dir/kernel-check.log") prompt attention cases; kernel-check.log)"
     else
@@ -299,14 +300,16 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 devices=$("$wgllm" devices 2>/dev/null || true)
 adapter=$(sed -n 's/^device 0: //p' <<<"$devices" | head -1)
 wgpu_lib=$(sed -n 's/^WebGPU library: .*(\(version [^)]*\)).*/\1/p' <<<"$devices" | head -1)
+# the kernel routes the autotune chose on this adapter during the runs (wgpu_autotune.h)
+tuned=$(sed -n 's/^ *autotune *//p' <<<"$devices" | sed 's/^/  - /')
 {
     cat <<RECORD
 ## WebGPU backend against llama.cpp CUDA ($(date -u +%Y-%m-%d))
 
 - GPU: $gpu_name; wgllm's adapter: ${adapter:-unknown} (wgpu-native ${wgpu_lib:-unknown}).
 - wgllm commit: $commit; CMake Release with WebGPU. Kernel check on this GPU
-  (test_webgpu_batch_decode, batched decode, and test_webgpu_flash_attention, prompt attention, against
-  the CPU): $check_line.
+  (test_webgpu_batch_decode: batched decode on every route; test_webgpu_flash_attention: prompt
+  attention; test_webgpu_kquant: the int8 tiles of every format; against the CPU): $check_line.
 - llama.cpp: \`llama-bench\` and \`llama-batched-bench\` from llama-cpp-python $version's vendor tree
   (or --llama-src), $peer_desc; all layers on the GPU (\`-ngl 99\`), flash attention on (\`-fa 1\`,
   \`-fa on\`).
@@ -319,6 +322,9 @@ wgpu_lib=$(sed -n 's/^WebGPU library: .*(\(version [^)]*\)).*/\1/p' <<<"$devices
 - Streams: S sequences, each a $par_prompt-token prompt and $n_gen generated tokens, decoding together:
   wgllm \`bench --parallel\`, llama.cpp \`llama-batched-bench -npp $par_prompt -ntg $n_gen -npl $streams\`
   (its S_TG, the aggregate generation rate).
+- wgllm's autotune choices on this adapter (\`wgllm devices\`; each row: the route taken, then each
+  candidate's time):
+${tuned:-  - none cached}
 - GPU clocks (nvidia-smi: name, driver, pstate, SM MHz, memory MHz, max SM MHz, C, W) after the
   warm-up: $clocks_start; at the end: $clocks_end.
 - Ratios are wgllm / llama.cpp, truncated (never rounded up) to 2 decimals; tok/s truncated as well,

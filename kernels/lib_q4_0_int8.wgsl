@@ -31,7 +31,7 @@ fn q4_0_unpack(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32, g: u32) -> Q4Block {
     return Q4Block(q & lo, (q >> vec4<u32>(4u)) & lo, select(d2.x, d2.y, odd));
 }
 
-// sum(q x) over the block, q the unsigned nibbles.
+// sum(q x) over the block, q as bytes (the unsigned nibbles, or made signed).
 fn q4_0_dot(b: Q4Block, xa: vec4<u32>, xc: vec4<u32>) -> i32 {
     return dot4I8Packed(b.lo.x, xa.x) + dot4I8Packed(b.lo.y, xa.y) + dot4I8Packed(b.lo.z, xa.z) +
            dot4I8Packed(b.lo.w, xa.w) + dot4I8Packed(b.hi.x, xc.x) + dot4I8Packed(b.hi.y, xc.y) +

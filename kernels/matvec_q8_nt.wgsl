@@ -7,12 +7,12 @@
 // and the one after. Parameters and bindings: lib_q8_mat_io.wgsl (put in front).
 
 
-// Thread t < 2 NT of a group writes row row0 + t % 2 of token t / 2 from the group's sums.
-fn put(row0: u32, t: u32, v: vec2<f32>) {
-    let r = t % 2u;
-    let j = t / 2u;
+// Output e < 2 NT of a group is row row0 + e % 2 of token e / 2 of the group's sums s.
+fn put(row0: u32, e: u32, s: Acc) {
+    let r = e % 2u;
+    let j = e / 2u;
     if (j < params.n && row0 + r < params.m) {
-        put_y(j, row0 + r, v[r]);
+        put_y(j, row0 + r, token_sum(s, j)[r]);
     }
 }
 
@@ -22,8 +22,8 @@ fn run(wid: u32, li: u32, sgs: u32) {
     let row0 = (wid * RG + grp) * 2u;
     let live = row0 < params.m; // not a return: the tree's barriers need every thread
     let s = group_sums(dots(0u, 0u, row0, min(row0 + 1u, params.m - 1u), t, live), grp, t, sgs);
-    if (live && t < 2u * NT) {
-        put(row0, t, token_sum(s, t / 2u));
+    for (var e = t; live && e < 2u * NT; e += TPR) {
+        put(row0, e, s);
     }
 }
 

@@ -7,12 +7,12 @@
 // the split over the three matrices: lib_q8_qkv_io.wgsl (put in front).
 
 
-// Thread t < 2 NT of a group writes row row0 + t % 2 of token t / 2 of matrix sel.
-fn put(sel: u32, m: u32, row0: u32, t: u32, v: vec2<f32>) {
-    let r = t % 2u;
-    let j = t / 2u;
+// Output e < 2 NT of a group is row row0 + e % 2 of token e / 2 of matrix sel.
+fn put(sel: u32, m: u32, row0: u32, e: u32, s: Acc) {
+    let r = e % 2u;
+    let j = e / 2u;
     if (j < params.n && row0 + r < m) {
-        qkv_put(sel, params.x_tok0 + j, row0 + r, v[r]); // outputs in the rows of their tokens
+        qkv_put(sel, params.x_tok0 + j, row0 + r, token_sum(s, j)[r]); // outputs in the rows of their tokens
     }
 }
 
@@ -26,8 +26,8 @@ fn run(wid: u32, li: u32, sgs: u32) {
     let row0 = loc.y;
     let live = g < params.m_q + 2u * params.m_kv; // not a return: the tree's barriers need every thread
     let s = group_sums(dots(sel, sel, row0, min(row0 + 1u, m - 1u), t, live), grp, t, sgs);
-    if (live && t < 2u * NT) {
-        put(sel, m, row0, t, token_sum(s, t / 2u));
+    for (var e = t; live && e < 2u * NT; e += TPR) {
+        put(sel, m, row0, e, s);
     }
 }
 

@@ -35,7 +35,7 @@ fn wword(sel: u32, o: u32) -> u32 {
     return wu_[o];
 }
 
-// Thread t < NT of a group writes its row of token t: v = (gate, up).
+// Token t of the group's row: v = (gate, up).
 fn put(row: u32, t: u32, v: vec2<f32>) {
     if (t < params.n && row < params.m) {
         let g = v.x;
@@ -49,8 +49,8 @@ fn run(wid: u32, li: u32, sgs: u32) {
     let row = wid * RG + grp;
     let live = row < params.m; // not a return: the tree's barriers need every thread
     let s = group_sums(dots(0u, 1u, row, row, t, live), grp, t, sgs);
-    if (live && t < NT) {
-        put(row, t, token_sum(s, t));
+    for (var j = t; live && j < NT; j += TPR) {
+        put(row, j, token_sum(s, j));
     }
 }
 

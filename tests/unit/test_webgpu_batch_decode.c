@@ -4,8 +4,9 @@
  * (wgpu_autotune.h); the test forces one: the tiled int8 batch kernels
  * (kernels/matmul_q8_batch*.wgsl: plain, q/k/v, gate/up + SwiGLU), one dispatch each
  * for all the step's tokens, with the tile of the step's size (it checks that they ran and
- * that no other int8 product did); or, with the argument "nt", passes of 8 tokens through
- * the nt kernels (B = 9, 24, 40; it checks that they ran and the prompt kernel did not). Models: Q4_0 and Q8_0, whose widths leave partial row tiles
+ * that no other int8 product did); or, with the argument "nt", passes of 8, 16 and 32 tokens
+ * through the nt kernels of that width (B = 9, 24, 40 for 8, 40 for the others; it checks that they ran, no other
+ * width's did and the prompt kernel did not; the widest also on the q4_k_m mix). Models: Q4_0 and Q8_0, whose widths leave partial row tiles
  * and partial block steps (288 = 4.5 x 64 columns and rows, 96 KV rows, 800 FF rows), and
  * q4_k_m (Q4_K, with Q6_K where the mix gives more bits: the K-quants' 256-element rows; a
  * layer whose v is Q6_K takes q/k/v in three dispatches, the other in one), at one or two
@@ -124,13 +125,22 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, int kerne
     int batch_kernels = 0, other_int8 = 0, nt = 0, prompt_kernels = 0;
     for (int k = WGB_K_Q8_BATCH; k <= WGB_K_Q8_BATCH_LAST; k++) batch_kernels += c->dispatched[k] != before[k];
     for (int k = WGB_K_Q8_MATVEC; k < WGB_K_Q8_BATCH; k++) other_int8 += c->dispatched[k] != before[k];
-    for (int k = WGB_K_Q8_NT; k < WGB_K_Q8_MATMUL; k++) nt += c->dispatched[k] != before[k];
+    /* the nt kernels of the route's width (8 for the tiles' steps under 9 tokens) and of no other */
+    const int width = route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : 0;
+    int other_width = 0;
+    for (int k = WGB_K_Q8_NT; k < WGB_K_Q8_MATMUL; k++) {
+        const bool ran = c->dispatched[k] != before[k];
+        const bool ours = ((k - WGB_K_Q8_NT) % (WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT)) / WGB_Q8F_COUNT == width;
+        nt += ran && ours;
+        other_width += ran && !ours && (width == 0 || b >= WGB_Q8_BATCH_MIN_N);
+    }
     for (int k = WGB_K_Q8_MATMUL; k < WGB_K_Q8_BATCH; k++) prompt_kernels += c->dispatched[k] != before[k];
     const bool tiles = b >= WGB_Q8_BATCH_MIN_N && route == WGB_TUNE_DECODE_BATCH;
     CHECK_MSG(batch_kernels == (tiles ? kernels : 0), "%d sequences: %d batch kernels ran", b, batch_kernels);
     CHECK_MSG(!tiles || other_int8 == 0, "%d sequences: %d other int8 kernels ran", b, other_int8);
     CHECK_MSG(tiles || b < 2 || nt > 0, "%d sequences: no nt kernel ran", b);
     CHECK_MSG(prompt_kernels == 0, "%d sequences: the prompt kernel ran", b);
+    CHECK_MSG(other_width == 0, "%d sequences: %d nt kernels of another width ran", b, other_width);
     const int n_vocab = wgllm_n_vocab(cpu);
     float *batched = malloc(sizeof(float) * (size_t)n_vocab);
     for (int s = 0; s < b && batched; s++) {
@@ -168,7 +178,10 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, int kerne
 /* The steps of one model (failures recorded). */
 static void run_model(const char *name, const wg_llama_shape *shape, uint32_t type, const char *mix, int route,
                       int kernels, double cpu_bound, const int *sizes, int n_sizes) {
-    const char *how = route == WGB_TUNE_DECODE_NT ? "nt passes" : "batch tiles";
+    const char *how = route == WGB_TUNE_DECODE_NT     ? "nt passes of 8"
+                      : route == WGB_TUNE_DECODE_NT16 ? "nt passes of 16"
+                      : route == WGB_TUNE_DECODE_NT32 ? "nt passes of 32"
+                                                      : "batch tiles";
     char path[256];
     snprintf(path, sizeof path, "test_webgpu_batch_decode_%d.gguf", (int)getpid());
     if (!write_model(path, shape, type, mix)) return;
@@ -210,8 +223,13 @@ int main(int argc, char **argv) {
     const int batch = WGB_TUNE_DECODE_BATCH;
     /* plain (wo, down), q/k/v and SwiGLU of one tile shape */
     if (nt_route) {
+        /* passes of 8 at a size of each autotune bucket; the wider ones at 40 (whole passes and a
+         * part); a K-quant mix on the widest */
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT, 3, CPU_BOUND, nt_sizes,
                   (int)(sizeof nt_sizes / sizeof nt_sizes[0]));
+        run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT16, 3, CPU_BOUND, one, 1);
+        run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT32, 3, CPU_BOUND, one, 1);
+        run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT32, 4, CPU_BOUND_KQ, one, 1);
     } else if (!formats) {
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, batch, 3, CPU_BOUND, all, (int)(sizeof all / sizeof all[0]));
     } else {

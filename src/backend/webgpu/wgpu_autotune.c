@@ -15,9 +15,13 @@
 
 #include "backend/webgpu/wgpu_internal.h"
 #include "backend/webgpu/wgpu_kernels.h"
+#include "backend/webgpu/wgpu_q8_nt.h"
 #include "quant/types.h"
 
-#define TUNE_MAGIC "wgllm-autotune-1"
+/* The line format and candidate sets; lines of another version are dropped without a warning
+ * (measured again). 2: the decode kind's nt16 and nt32. */
+#define TUNE_MAGIC_STEM "wgllm-autotune-"
+#define TUNE_MAGIC TUNE_MAGIC_STEM "2"
 #define TUNE_MAX_CANDS 4
 #define TUNE_FIELDS 11          /* magic, 7 key fields, row, pick, times */
 #define TUNE_FIELD_MAX 127      /* bytes of one key field */
@@ -59,11 +63,11 @@ static const char *const k_prompt_kernels[] = {"matmul_q8", "lib_q8_mat_io", "q8
                                                "lib_q4_0_int8", "quantize_x_q8", NULL};
 _Static_assert(WGB_Q8_PROMPT_TILE_COUNT <= TUNE_MAX_CANDS, "more prompt tiles than autotune candidates");
 
-static const char *const k_decode_cands[] = {"nt", "batch"};
+static const char *const k_decode_cands[] = {"nt", "batch", "nt16", "nt32"};
 static const char *const k_decode_kernels[] = {"lib_q8_batch", "matmul_q8_batch", "lib_q8_mat_io", "lib_q8_qkv_io", "lib_q8_nt", "matvec_q8_nt",
                                                "q8dot_q4_0", "lib_q8_x", "quantize_x_q8", NULL};
 static const tune_kind k_kinds[WGB_TUNE_KINDS] = {
-    [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, 2, k_decode_kernels, measure_q4_0_decode, NULL},
+    [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, 4, k_decode_kernels, measure_q4_0_decode, NULL},
     /* the same measurement: the real op at the rows' token counts, each candidate forced */
     [WGB_TUNE_Q8_PROMPT] = {k_prompt_cands, WGB_Q8_PROMPT_TILE_COUNT, k_prompt_kernels, measure_q4_0_decode,
                             wgb_q8_prompt_fits},
@@ -135,7 +139,17 @@ static uint64_t kernels_hash(wgb_tune_kind kind) {
         h = fnv1a(h, wgb_q8_prompt_prefix(t));
     char nt[32];
     snprintf(nt, sizeof nt, "%d %d %d", WGB_Q8_NT, WGB_Q8_NT_TPR, WGB_Q8_NT_RG);
-    return fnv1a(h, nt);
+    h = fnv1a(h, nt);
+    /* the generated per-token code of each nt width */
+#define HASH_WIDTH(w)                      \
+    {                                      \
+        char *acc = wgb_q8_nt_wgsl(w);     \
+        h = fnv1a(h, acc);                 \
+        free(acc);                         \
+    }
+    WGB_Q8_NT_WIDTHS(HASH_WIDTH)
+#undef HASH_WIDTH
+    return h;
 }
 
 static void make_key(char *key, const wgb_tune_adapter *a, wgb_tune_kind kind) {
@@ -263,7 +277,9 @@ static tune_entry *cache_read(const char *path, int *count) {
         const char *nl = memchr(buf + at, '\n', len - at);
         size_t end = nl ? (size_t)(nl - buf) : len, n = end - at;
         char line[TUNE_LINE_MAX];
-        if (n > 0 && buf[at] != '#') {
+        const bool other_version = n > strlen(TUNE_MAGIC) && !strncmp(buf + at, TUNE_MAGIC_STEM, strlen(TUNE_MAGIC_STEM)) &&
+                                   (strncmp(buf + at, TUNE_MAGIC, strlen(TUNE_MAGIC)) || buf[at + strlen(TUNE_MAGIC)] != '\t');
+        if (n > 0 && buf[at] != '#' && !other_version) {
             if (n >= sizeof line || memchr(buf + at, 0, n) || *count >= TUNE_ENTRIES_MAX) {
                 bad++;
             } else {

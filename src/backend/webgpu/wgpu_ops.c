@@ -213,18 +213,33 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
     return true;
 }
 
-/* A batched decode step of int8-format weights (9-64 tokens): the batch tiles or passes of 8 tokens
- * through the nt kernels, as measured on this adapter (wgpu_autotune.h); -1 otherwise. */
+/* A batched decode step of int8-format weights (9-64 tokens): the batch tiles or passes of 8, 16
+ * or 32 tokens through the nt kernels, as measured on this adapter (wgpu_autotune.h); -1
+ * otherwise. The wider nt kernels are built here at their first use. */
 static int decode_route(wgb_ctx *c, int f, int n) {
-    /* the tiles' loops are shared by every int8 format: Q4_0's timing decides for all */
+    /* the kernels' loops are shared by every int8 format: Q4_0's timing decides for all */
     if (f < 0 || !wgb_q8_batch_takes(n)) return -1;
-    return wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n);
+    const int route = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n);
+    const int width = route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : 0;
+    char err[256];
+    if (width && !wgb_pipelines_add_nt(c->dev, &c->pl, f, width, err, sizeof err)) {
+        wgb_fail(c, "%s", err);
+        return WGB_TUNE_DECODE_NT;
+    }
+    return route;
 }
+
+/* The nt kernels' passes for a step on `route` (decode_route; -1 for 2-8 tokens): the
+ * width index (WGB_Q8_NT_WIDTHS) and the tokens of a pass. */
+#define NT_TOKENS(w) w,
+static const int k_nt_tokens[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_TOKENS)};
+#undef NT_TOKENS
+static int nt_width(int route) { return route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : 0; }
 
 /* Quantized weights (int8 format f) times x rounded to int8 blocks, as llama.cpp does it:
  * integer dot products, so only the weights' bits are read at full width. One token: the
- * int8 matvec; a few (several sequences decoding together): the nt matvec, 8 tokens per
- * weight read; from Q8_MATMUL_MIN_TOKENS on (prompts): the tiled int8 matmul. */
+ * int8 matvec; a few (several sequences decoding together): the nt matvec, 8 (or 16 or 32,
+ * as the autotune chose) tokens per weight read; from Q8_MATMUL_MIN_TOKENS on (prompts): the tiled int8 matmul. */
 static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int64_t m, wgb_bind xb, int n,
                         wgb_bind ob, bool accumulate) {
     const int route = decode_route(c, f, n); /* before ensure_q8: a first choice may measure */
@@ -249,11 +264,13 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
                                 groups_of((uint64_t)part->rows, Q8_MATVEC_ROWS));
             continue;
         }
-        for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
-            int nt = n - t0 < WGB_Q8_NT ? n - t0 : WGB_Q8_NT;
+        const int wi = nt_width(route), w = k_nt_tokens[wi];
+        for (int t0 = 0; t0 < n; t0 += w) {
+            int nt = n - t0 < w ? n - t0 : w;
             uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)(part->row0 + (int64_t)t0 * m), accumulate,
                              (uint32_t)nt, (uint32_t)m, (uint32_t)t0, 0}; /* ..., n, y_stride, x_tok0 */
-            wgb_dispatch_linear(c, WGB_K_Q8_NT + f, p, sizeof p, bb, groups_of((uint64_t)part->rows, Q8_NT_ROWS));
+            wgb_dispatch_linear(c, WGB_K_Q8_NT + wi * WGB_Q8F_COUNT + f, p, sizeof p, bb,
+                                groups_of((uint64_t)part->rows, Q8_NT_ROWS));
         }
     }
 }
@@ -378,7 +395,8 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     if (n < 2 || (n >= Q8_MATMUL_MIN_TOKENS && !decode) || !is_act(x) || !is_act(q) || !is_act(k) || !is_act(v)) return false;
     const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
     const int f = q8_format(c, wq);
-    const bool batch = decode_route(c, f, n) == WGB_TUNE_DECODE_BATCH;
+    const int route = decode_route(c, f, n);
+    const bool batch = route == WGB_TUNE_DECODE_BATCH;
     if (f < 0 || q8_format(c, wk) != f || q8_format(c, wv) != f || wk->ne0 != kd || wv->ne0 != kd ||
         wv->ne1 != m_kv || (!batch && ((n >= Q8_MATMUL_MIN_TOKENS && !decode) || m_q % (int64_t)Q8_NT_ROWS || m_kv % (int64_t)Q8_NT_ROWS)) ||
         wgb_t(wq)->n_parts != 1 ||
@@ -395,11 +413,13 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
         wgb_q8_batch_qkv(c, f, bb, kd, m_q, m_kv, n, q->ne0, k->ne0);
         return true;
     }
-    for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
-        int nt = n - t0 < WGB_Q8_NT ? n - t0 : WGB_Q8_NT;
+    const int wi = nt_width(route), w = k_nt_tokens[wi];
+    for (int t0 = 0; t0 < n; t0 += w) {
+        int nt = n - t0 < w ? n - t0 : w;
         uint32_t p[8] = {(uint32_t)kd, (uint32_t)m_q, (uint32_t)m_kv, (uint32_t)nt,
                          (uint32_t)q->ne0, (uint32_t)k->ne0, (uint32_t)t0, 0};
-        wgb_dispatch_linear(c, WGB_K_Q8_NT_QKV + f, p, sizeof p, bb, groups_of((uint64_t)(m_q + 2 * m_kv), Q8_NT_ROWS));
+        wgb_dispatch_linear(c, WGB_K_Q8_NT_QKV + wi * WGB_Q8F_COUNT + f, p, sizeof p, bb,
+                            groups_of((uint64_t)(m_q + 2 * m_kv), Q8_NT_ROWS));
     }
     return true;
 }
@@ -439,11 +459,12 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
             wgb_q8_batch_swiglu(c, f, bb, k, m, n);
             return;
         }
-        for (int t0 = 0; t0 < n; t0 += WGB_Q8_NT) {
-            int nt = n - t0 < WGB_Q8_NT ? n - t0 : WGB_Q8_NT;
+        const int wi = nt_width(route), w = k_nt_tokens[wi];
+        for (int t0 = 0; t0 < n; t0 += w) {
+            int nt = n - t0 < w ? n - t0 : w;
             uint32_t p[8] = {(uint32_t)k, (uint32_t)m, (uint32_t)((int64_t)t0 * m), (uint32_t)nt,
                              (uint32_t)m, (uint32_t)t0, 0, 0}; /* k, m, y_off, n, y_stride, x_tok0 */
-            wgb_dispatch_linear(c, WGB_K_Q8_NT_SWIGLU + f, p, sizeof p, bb,
+            wgb_dispatch_linear(c, WGB_K_Q8_NT_SWIGLU + wi * WGB_Q8F_COUNT + f, p, sizeof p, bb,
                                 groups_of((uint64_t)m, Q8_NT_SWIGLU_ROWS));
         }
         return;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/webgpu/wgpu_kernels.h"
+#include "backend/webgpu/wgpu_q8_nt.h"
 #include "quant/types.h"
 
 static const char *const k_fmt_names[WGB_FMT_COUNT] = {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0",
@@ -69,9 +70,10 @@ static const int k_qkv_fmt[WGB_QKV_FMT_COUNT][2] = {{WGB_Q8F_Q4_0, WGB_Q8F_Q4_0}
 #define Q8_SW_SHAPE                                                                                                    \
     "const TPR: u32 = " STR(WGB_Q8_SW_TPR) "u;\nconst RG: u32 = " STR(WGB_Q8_SW_RG) "u;\nconst ROWS: u32 = " STR(     \
         WGB_Q8_ROWS) "u;\n"
-#define Q8_NT_SHAPE                                                                                                    \
-    "const TPR: u32 = " STR(WGB_Q8_NT_TPR) "u;\nconst RG: u32 = " STR(WGB_Q8_NT_RG) "u;\nconst NT: u32 = " STR(      \
-        WGB_Q8_NT) "u;\n"
+/* the nt kernels' widths, in kernel order (their shapes: wgb_q8_nt_wgsl) */
+#define NT_WIDTH(w) w,
+static const int k_nt_width[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_WIDTH)};
+#undef NT_WIDTH
 
 /* The prompt attention kernels' head dims and WGSL shapes, in kernel order. */
 #define FA_SHAPE                                                                                                       \
@@ -107,6 +109,7 @@ typedef struct {
     int v8;                  /* the fused q/k/v kernel: 1 + v's int8 format (see lib_q8_v_same.wgsl); else 0 */
     const char *tag;         /* label suffix of a variant (e.g. its head_dim), or NULL */
     bool flash;              /* a prompt attention kernel: built on first use (wgb_pipelines_add_flash) */
+    int nt;                  /* an nt kernel: its tokens a dispatch (the generated lib, wgpu_q8_nt.h); else 0 */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
@@ -148,16 +151,19 @@ static kernel_spec q8_spec_of(int k) {
     }
     if (k >= WGB_K_Q8_NT_QKV)
         return (kernel_spec){.body = "matvec_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1, .params_last = true,
-                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT " " LIB_QKV_IO,
-                             .q8 = 1 + k - WGB_K_Q8_NT_QKV};
+                             .has_subgroup_variant = true, .lib = LIB_NT " " LIB_QKV_IO,
+                             .q8 = 1 + (k - WGB_K_Q8_NT_QKV) % WGB_Q8F_COUNT,
+                             .nt = k_nt_width[(k - WGB_K_Q8_NT_QKV) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_NT_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
-                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT,
-                             .q8 = 1 + k - WGB_K_Q8_NT_SWIGLU};
+                             .has_subgroup_variant = true, .lib = LIB_NT,
+                             .q8 = 1 + (k - WGB_K_Q8_NT_SWIGLU) % WGB_Q8F_COUNT,
+                             .nt = k_nt_width[(k - WGB_K_Q8_NT_SWIGLU) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_NT)
         return (kernel_spec){.body = "matvec_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
-                             .has_subgroup_variant = true, .consts = Q8_NT_SHAPE, .lib = LIB_NT " " LIB_MAT_IO,
-                             .q8 = 1 + k - WGB_K_Q8_NT};
+                             .has_subgroup_variant = true, .lib = LIB_NT " " LIB_MAT_IO,
+                             .q8 = 1 + (k - WGB_K_Q8_NT) % WGB_Q8F_COUNT,
+                             .nt = k_nt_width[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_swiglu", .access = "rrrrw", .param_slots = 1, .consts = Q8_SW_SHAPE,
                              .q8 = 1 + k - WGB_K_Q8_SWIGLU};
@@ -388,6 +394,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
                  k_fmt_names[k_q8_fmt[s.q8 - 1]], strstr(s.body, "q8"), s.v8 && s.v8 != s.q8 ? "_v_" : "",
                  s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
     else snprintf(label, sizeof label, "%s%s%s%s", s.body, s.tag ? "_" : "", s.tag ? s.tag : "", s.needs_f16 ? "_f16" : "");
+    if (s.nt > WGB_Q8_NT) snprintf(label + strlen(label), sizeof label - strlen(label), "_w%d", s.nt);
     if (s.q8 && s.tag) /* a prompt tile's shape: matmul_q4_0_q8_128x128 */
         snprintf(label + strlen(label), sizeof label - strlen(label), "_%s", s.tag);
 
@@ -423,6 +430,21 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         (s.v8 && !prepend_v8(&text, s.q8 - 1, s.v8 - 1, err, err_size)) || !prepend(&text, s.consts, err, err_size) ||
         !prepend(&text, WGB_SHAPES_WGSL, err, err_size))
         return false;
+    if (s.q8) { /* how many tokens' x each decoded weight unit meets (q8dot_q4_0.wgsl's choice) */
+        char line[48];
+        snprintf(line, sizeof line, "const X_TOKENS: u32 = %du;\n", s.nt ? s.nt : 1);
+        if (!prepend(&text, line, err, err_size)) return false;
+    }
+    if (s.nt) {
+        char *acc = wgb_q8_nt_wgsl(s.nt);
+        const bool ok = acc && prepend(&text, acc, err, err_size);
+        if (!acc) {
+            snprintf(err, err_size, "out of memory");
+            free(text);
+        }
+        free(acc);
+        if (!ok) return false;
+    }
     if (!prepend(&text, s.prefix, err, err_size)) return false; /* first: `enable` directives must precede everything */
     const bool use_subgroups = s.has_subgroup_entry && subgroups;
     if (((s.has_subgroup_entry || s.has_subgroup_variant) && !subgroups && !cut_subgroups(text)) ||
@@ -528,6 +550,7 @@ static bool build_missing(wg_device *d, wgb_pipelines *p, int k, char *err, size
 bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size_t err_size) {
     if (f < 0 || f >= WGB_Q8F_COUNT) return false;
     if (p->q8_built[f]) return true;
+    /* the nt kernels of the first width; the wider ones at first use (wgb_pipelines_add_nt) */
     static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV};
     for (size_t i = 0; i < sizeof family / sizeof family[0]; i++)
         if (!build_missing(d, p, family[i] + f, err, err_size)) return false;
@@ -546,6 +569,13 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
 bool wgb_pipelines_add_format(wg_device *d, wgb_pipelines *p, int fmt, char *err, size_t err_size) {
     if (fmt < 0 || fmt >= WGB_FMT_COUNT) return false;
     return build_missing(d, p, WGB_K_MATMUL + fmt, err, err_size);
+}
+
+bool wgb_pipelines_add_nt(wg_device *d, wgb_pipelines *p, int f, int width, char *err, size_t err_size) {
+    if (f < 0 || f >= WGB_Q8F_COUNT || width < 0 || width >= WGB_Q8_NT_WIDTH_COUNT || !p->q8_built[f]) return false;
+    const int o = width * WGB_Q8F_COUNT + f;
+    return build_missing(d, p, WGB_K_Q8_NT + o, err, err_size) && build_missing(d, p, WGB_K_Q8_NT_SWIGLU + o, err, err_size) &&
+           build_missing(d, p, WGB_K_Q8_NT_QKV + o, err, err_size);
 }
 
 bool wgb_pipelines_add_flash(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size) {

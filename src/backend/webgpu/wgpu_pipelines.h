@@ -58,7 +58,14 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 #define WGB_Q8_SW_RG 4   /* matvec_q8_swiglu: row groups a workgroup */
 #define WGB_Q8_NT_TPR 32 /* lib_q8_nt.wgsl: threads of a row group */
 #define WGB_Q8_NT_RG 8   /* lib_q8_nt.wgsl: row groups a workgroup (two rows each; nt_swiglu: one of each matrix) */
-#define WGB_Q8_NT 8      /* lib_q8_nt.wgsl: tokens a dispatch */
+#define WGB_Q8_NT 8      /* lib_q8_nt.wgsl: tokens a dispatch (the first width below) */
+/* The nt kernels' widths, tokens a dispatch: 8, and wider passes that read each weight once for
+ * more tokens (built at first use; the autotune decides where they win). Each width is a
+ * pipeline per format and nt kernel: WGB_K_Q8_NT* + width index * WGB_Q8F_COUNT + format. */
+#define WGB_Q8_NT_WIDTHS(X) X(8) X(16) X(32)
+#define WGB_Q8_NT_COUNT_ONE(w) +1
+enum { WGB_Q8_NT_WIDTH_COUNT = 0 WGB_Q8_NT_WIDTHS(WGB_Q8_NT_COUNT_ONE) };
+#undef WGB_Q8_NT_COUNT_ONE
 
 /* Shape of the prompt attention kernel (kernels/attention_flash.wgsl, declared as WGSL consts in
  * front of it): query rows a workgroup (token-head pairs of one kv head), positions a K/V
@@ -100,11 +107,12 @@ typedef enum wgb_kernel {
     WGB_K_ATTN_FLASH_LAST = WGB_K_ATTN_FLASH + WGB_FA_KERNELS - 1,
     WGB_K_Q8_MATVEC,                                   /* one token, + int8 format (WGB_Q8F_*) */
     WGB_K_Q8_SWIGLU = WGB_K_Q8_MATVEC + WGB_Q8F_COUNT, /* one token: silu(Wg x) * (Wu x), + format */
-    WGB_K_Q8_NT = WGB_K_Q8_SWIGLU + WGB_Q8F_COUNT,     /* a few tokens per weight read, + format */
-    WGB_K_Q8_NT_SWIGLU = WGB_K_Q8_NT + WGB_Q8F_COUNT,  /* a few tokens: silu(Wg x) * (Wu x), + format */
-    WGB_K_Q8_NT_QKV = WGB_K_Q8_NT_SWIGLU + WGB_Q8F_COUNT, /* a few tokens: q, k, v products, + format */
+    /* a few tokens per weight read, + width index * WGB_Q8F_COUNT + format (WGB_Q8_NT_WIDTHS) */
+    WGB_K_Q8_NT = WGB_K_Q8_SWIGLU + WGB_Q8F_COUNT,
+    WGB_K_Q8_NT_SWIGLU = WGB_K_Q8_NT + WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT, /* silu(Wg x) * (Wu x), likewise */
+    WGB_K_Q8_NT_QKV = WGB_K_Q8_NT_SWIGLU + WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT, /* q, k, v products, likewise */
     /* prompts: tiles times int8 x, + format * WGB_Q8_PROMPT_TILE_COUNT + tile (wgpu_q8_prompt.h) */
-    WGB_K_Q8_MATMUL = WGB_K_Q8_NT_QKV + WGB_Q8F_COUNT,
+    WGB_K_Q8_MATMUL = WGB_K_Q8_NT_QKV + WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT,
     /* batched decode, 9-64 tokens: + format * WGB_Q8_BATCH_KERNELS + tile * WGB_Q8_BATCH_MODES + mode
      * (wgpu_q8_batch.h) */
     WGB_K_Q8_BATCH = WGB_K_Q8_MATMUL + WGB_Q8F_COUNT * WGB_Q8_PROMPT_TILE_COUNT,
@@ -166,6 +174,10 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
  * browser: 4.5 to 10 s each for the 11 formats) would otherwise spend most of a load on
  * formats the model does not hold. True if it exists; false with the compiler's message. */
 bool wgb_pipelines_add_format(wg_device *d, wgb_pipelines *p, int fmt, char *err, size_t err_size);
+/* The nt kernels of width index `width` (WGB_Q8_NT_WIDTHS) for int8 format f, whose other
+ * kernels are built: the wider ones are built on first use. True if they exist; false with
+ * the compiler's message. */
+bool wgb_pipelines_add_nt(wg_device *d, wgb_pipelines *p, int f, int width, char *err, size_t err_size);
 /* The prompt attention kernel k (wgb_flash_kernel), built on its first use: a model needs
  * one of them, and each costs ~0.2 s at start on lavapipe. True if it exists; false with an
  * empty err where the device cannot have it (too little workgroup memory, no shader-f16),
