@@ -212,7 +212,8 @@ static void check_partial(wg_backend *g) {
     wgb_ctx *c = wgb_ctx_of(g);
     const int64_t k = 96, m = 96, mp = 80;
     uint8_t *bg = NULL, *bu = NULL;
-    float *x = rand_vec((size_t)k, 2.0f), *y = malloc(sizeof(float) * m), *yp = malloc(sizeof(float) * m); /* a whole row of the m-row buffer */
+    /* yp: a whole row of the m-row buffer, of which the m = 80 product writes 80 */
+    float *x = rand_vec((size_t)k, 2.0f), *y = malloc(sizeof(float) * m), *yp = malloc(sizeof(float) * m);
     wg_tensor *t[6] = {weight(g, WG_TYPE_Q4_0, k, m, &bg), weight(g, WG_TYPE_Q4_0, k, m, &bu), NULL, NULL,
                        act(g, k, x), act(g, m, NULL)};
     char err[512] = "";

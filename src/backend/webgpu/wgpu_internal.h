@@ -262,7 +262,7 @@ void wgb_flush(wgb_ctx *c);
 bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint64_t size);
 /* A scratch buffer (WGB_SCRATCH_*) of at least `bytes`; grows on demand. */
 bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
-/* Clears the tags of the int8 copies made from activation `id` (see wgb_q8_tag); of all. */
+/* Clear the tags (wgb_q8_tag) of the int8 copies made from activation `id`; of every copy. */
 void wgb_q8_forget(wgb_ctx *c, uint64_t id);
 void wgb_q8_forget_all(wgb_ctx *c);
 
