@@ -683,6 +683,6 @@ static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE
     for (int q = 0; q < n_w; q++) synth_free(c, w[q]);
     synth_free(c, x);
     synth_free(c, y);
-    c->q8_x_id = 0; /* the int8 x in scratch is the measurement's now */
+    wgb_q8_forget_all(c); /* the int8 x in scratch is the measurement's now */
     return ok;
 }

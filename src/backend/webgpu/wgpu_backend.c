@@ -210,10 +210,8 @@ void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, con
     if (c->dev->lost || gx == 0 || gy == 0) return;
     const wgb_pipeline *p = &c->pl.k[k];
     /* A kernel writing the activation whose int8 copy is cached makes that copy stale. */
-    if (c->q8_x_id) {
-        for (int i = 0; i < p->n_storage; i++)
-            if ((p->written >> i & 1u) && binds[i].id == c->q8_x_id) c->q8_x_id = 0;
-    }
+    for (int i = 0; i < p->n_storage; i++)
+        if (p->written >> i & 1u) wgb_q8_forget(c, binds[i].id);
     if (c->n_slots + p->param_slots > c->cap_slots || wgb_profile_full(c)) wgb_flush(c);
     WGPUBindGroup bg = bind_group_for(c, k, binds);
     if (!bg) return;
@@ -328,7 +326,9 @@ bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out) {
     wgb_bind *s = &c->scratch[slot];
     bytes = wgb_round_up(bytes ? bytes : 4, 256);
     if (s->size < bytes) {
-        if (slot == WGB_SCRATCH_XQ || slot == WGB_SCRATCH_XS) c->q8_x_id = 0; /* the new buffer holds nothing */
+        /* the new buffer holds nothing */
+        if (slot == WGB_SCRATCH_XQ || slot == WGB_SCRATCH_XS) c->q8[WGB_Q8_SLOT_X].id = 0;
+        if (slot == WGB_SCRATCH_XQ_H || slot == WGB_SCRATCH_XS_H) c->q8[WGB_Q8_SLOT_HIDDEN].id = 0;
         if (s->buf) {
             wgb_flush(c); /* recorded work may still use the old one */
             wgb_purge_bind_groups(c, s->id);
@@ -346,6 +346,15 @@ bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out) {
     }
     *out = *s;
     return true;
+}
+
+void wgb_q8_forget(wgb_ctx *c, uint64_t id) {
+    for (int i = 0; i < WGB_Q8_SLOTS; i++)
+        if (id && c->q8[i].id == id) c->q8[i].id = 0;
+}
+
+void wgb_q8_forget_all(wgb_ctx *c) {
+    for (int i = 0; i < WGB_Q8_SLOTS; i++) c->q8[i].id = 0;
 }
 
 /* ------------------------------------------------------------ tensors */
@@ -586,7 +595,7 @@ static bool rows_ok(wgb_ctx *c, const wg_tensor *t, int64_t row0, int64_t n, con
 /* Rows [row0, row0 + n) of one part of t (outputs may have several). */
 static void write_part(wgb_ctx *c, const wg_tensor *t, const wgb_part *part, int64_t row0, int64_t n,
                        const float *src) {
-    if (part->bind.id == c->q8_x_id) c->q8_x_id = 0;
+    wgb_q8_forget(c, part->bind.id);
     char err[512];
     wgb_bind d = part->bind;
     const size_t bytes = (size_t)n * wgb_t(t)->row_bytes;
@@ -647,7 +656,7 @@ static bool synchronize(wg_backend *b) {
     char err[1024];
     if (!wg_device_finish(c->dev, err, sizeof err)) wgb_fail(c, "%s", err);
     bool ok = !c->failed;
-    if (!ok) c->q8_x_id = 0; /* a failed step may have skipped the quantize dispatch */
+    if (!ok) wgb_q8_forget_all(c); /* a failed step may have skipped the quantize dispatch */
     c->failed = false;
     return ok;
 }

@@ -70,7 +70,7 @@ typedef struct wgb_bg_entry {
 } wgb_bg_entry;
 
 /* Scratch buffers: operands aliasing an output (0, 1), attention partials, int8 x and
- * its block scales for the Q4_0 decode matvec. */
+ * its block scales for the Q4_0 decode matvec (two pairs: see wgb_q8_tag). */
 enum {
     WGB_SCRATCH_ALIAS0,
     WGB_SCRATCH_ALIAS1,
@@ -79,8 +79,21 @@ enum {
     WGB_SCRATCH_XS,
     WGB_SCRATCH_GATE, /* matmul_swiglu without its fused kernel */
     WGB_SCRATCH_UP,
+    WGB_SCRATCH_XQ_H, /* int8 copy of the FFN hidden state (matvec_q8_swiglu's output) */
+    WGB_SCRATCH_XS_H,
     WGB_SCRATCH_COUNT
 };
+
+/* The int8 copies of activations in scratch: slot X (XQ/XS) holds what rms_norm, attention
+ * or a quantize dispatch made; slot HIDDEN (XQ_H/XS_H) what the one-token gate/up kernel
+ * made of its output while it read slot X. Each names the activation it was made from
+ * (buffer id, 0: none), its row length and rows. */
+enum { WGB_Q8_SLOT_X, WGB_Q8_SLOT_HIDDEN, WGB_Q8_SLOTS };
+typedef struct wgb_q8_tag {
+    uint64_t id;
+    int64_t k;
+    int n;
+} wgb_q8_tag;
 
 #define WGB_DECODE_MAX_BATCH 256 /* decode_attention: rows per call, in dispatches of WGB_DECODE_MAX_ROWS */
 #define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
@@ -142,18 +155,15 @@ typedef struct wgb_ctx {
     wgb_bind scratch[WGB_SCRATCH_COUNT];
 
     /* Q4_0 products on int8 x (WGLLM_WEBGPU_Q4_INT8=0: the f32 kernels instead). The
-     * int8 x lives in scratch XQ/XS; q8_x_id / q8_k name the activation (buffer id, row
-     * length) it was made from, 0 when none: every dispatch writing that activation and
-     * every host write to it clear q8_x_id, so matmuls on the same x (q, k, v; gate, up)
-     * quantize it once. */
+     * int8 x lives in scratch, tagged in q8[] with the activation it was made from: every
+     * dispatch writing that activation and every host write to it clear the tag
+     * (wgb_q8_forget), so matmuls on the same x (q, k, v; gate, up) quantize it once. */
     bool q4_int8;
     bool kv_f16; /* KV caches in f16 (shader-f16; WGLLM_WEBGPU_KV_F16=0: f32) */
     /* attention of this many tokens or more of one sequence through attention_flash.wgsl
      * (WGLLM_WEBGPU_FLASH_ATTN; 0: never) */
     uint32_t flash_min_tokens;
-    uint64_t q8_x_id;
-    int64_t q8_k;
-    int q8_n; /* rows of x made */
+    wgb_q8_tag q8[WGB_Q8_SLOTS];
 
     /* rope's frequencies for (rope_base, rope_dims, rope_factors); rope_dims 0: none yet */
     float rope_freqs[WGB_ROPE_MAX_PAIRS];
@@ -252,6 +262,9 @@ void wgb_flush(wgb_ctx *c);
 bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint64_t size);
 /* A scratch buffer (WGB_SCRATCH_*) of at least `bytes`; grows on demand. */
 bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
+/* Clear the tags (wgb_q8_tag) of the int8 copies made from activation `id`; of every copy. */
+void wgb_q8_forget(wgb_ctx *c, uint64_t id);
+void wgb_q8_forget_all(wgb_ctx *c);
 
 /* wgpu_attn_flash.c: attention of n query rows (a prompt) through the flash kernel, as
  * wgb_op_attention takes it (operands checked, q unaliased); false, recording nothing,

@@ -1,9 +1,9 @@
 /* The WebGPU backend's `layer` op: a layer step (backend/layer.h) with this backend's
  * fused kernels where the step and the layer allow them, else its primitive ops in the
  * order of wg_layer_compose. Per layer, a decode step of one sequence with Q4_0, Q8_0, Q4_K, Q5_K
- * or Q6_K weights (Q4_K_M and Q5_K_M included) takes eight
+ * or Q6_K weights (Q4_K_M and Q5_K_M included) takes seven
  * dispatches: rms_norm (+ int8 x), q/k/v + rope + cache store, attention (+ int8 out),
- * wo (+= x), rms_norm (+ int8 x), gate/up + SwiGLU, int8 hidden, down (+= x)
+ * wo (+= x), rms_norm (+ int8 x), gate/up + SwiGLU (+ int8 hidden), down (+= x)
  * (tests/unit/test_webgpu_layer_dispatches.c). */
 #include "backend/layer.h"
 #include "backend/webgpu/wgpu_internal.h"

@@ -11,7 +11,8 @@
 #define MATVEC_ROWS_PER_GROUP ((uint64_t)WGB_MATVEC_WG / WGB_MATVEC_TPR)
 /* Rows a workgroup of the int8 kernels (their shapes: wgpu_pipelines.h) */
 #define Q8_MATVEC_ROWS ((uint64_t)WGB_Q8_ROWS)                /* matvec_q8, matvec_q8_qkv */
-#define Q8_SWIGLU_ROWS ((uint64_t)WGB_Q8_SW_RG * WGB_Q8_ROWS) /* matvec_q8_swiglu */
+#define Q8_SWIGLU_ROWS ((uint64_t)WGB_Q8_SW_RG * WGB_Q8_ROWS) /* matvec_q8_swiglu: whole int8 blocks */
+_Static_assert(WGB_Q8_SW_RG * WGB_Q8_ROWS % 32 == 0, "matvec_q8_swiglu writes whole int8 blocks of its rows");
 #define Q8_NT_ROWS ((uint64_t)WGB_Q8_NT_RG * 2)               /* matvec_q8_nt, matvec_q8_nt_qkv: two a group */
 #define Q8_NT_SWIGLU_ROWS ((uint64_t)WGB_Q8_NT_RG)            /* matvec_q8_nt_swiglu: one of each matrix a group */
 /* From this many tokens on, the products on int8 x use the tiled kernel, below it the
@@ -177,9 +178,7 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
         wgb_bind bb[5] = {xb, wb, wgb_act(out), xq, xs};
         bool was_failed = c->failed;
         wgb_dispatch(c, WGB_K_RMS_NORM_Q8, p, sizeof p, bb, (uint32_t)groups_of((uint64_t)k / 4, 256), (uint32_t)n);
-        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
-        c->q8_k = k;
-        c->q8_n = n;
+        c->q8[WGB_Q8_SLOT_X] = (wgb_q8_tag){was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id, k, n};
         return;
     }
     /* in place: the kernel reads Y itself; X gets the (read-only) weight, never read */
@@ -192,25 +191,33 @@ void wgb_op_rms_norm(wg_backend *b, const wg_tensor *x, const wg_tensor *w, floa
     wgb_dispatch(c, WGB_K_RMS_NORM, &p, sizeof p, bb, (uint32_t)groups, (uint32_t)n);
 }
 
-/* n rows of x as int8 blocks of 32 (one f32 scale each) in scratch XQ/XS, made once while
- * x stays unchanged (see wgb_ctx.q8_x_id): the q, k, v (and gate, up) matmuls of a layer
- * share it. */
-static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, wgb_bind *xs) {
+/* n rows of x as int8 blocks of 32 (one f32 scale each) in scratch, made once while x
+ * stays unchanged (see wgb_q8_tag): the q, k, v (and gate, up) matmuls of a layer share
+ * it. Found in slot HIDDEN where hidden_ok (the gate/up kernel made it there), else made
+ * in slot X (XQ/XS). */
+static bool ensure_q8_in(wgb_ctx *c, wgb_bind xb, int64_t k, int n, bool hidden_ok, wgb_bind *xq, wgb_bind *xs) {
+    const wgb_q8_tag *h = &c->q8[WGB_Q8_SLOT_HIDDEN];
+    if (hidden_ok && h->id == xb.id && h->k == k && h->n == n)
+        return wgb_scratch(c, WGB_SCRATCH_XQ_H, (uint64_t)k * (uint64_t)n, xq) &&
+               wgb_scratch(c, WGB_SCRATCH_XS_H, (uint64_t)k / 8 * (uint64_t)n, xs);
     if (!wgb_scratch(c, WGB_SCRATCH_XQ, (uint64_t)k * (uint64_t)n, xq) ||
         !wgb_scratch(c, WGB_SCRATCH_XS, (uint64_t)k / 8 * (uint64_t)n, xs))
         return false;
-    if (c->q8_x_id != xb.id || c->q8_k != k || c->q8_n != n) {
+    const wgb_q8_tag *t = &c->q8[WGB_Q8_SLOT_X];
+    if (t->id != xb.id || t->k != k || t->n != n) {
         uint32_t p[4] = {(uint32_t)k, (uint32_t)n, 0, 0}; /* k, n, x_off */
         wgb_bind bb[3] = {xb, *xq, *xs};
         bool was_failed = c->failed;
         wgb_dispatch_linear(c, WGB_K_QUANTIZE_X_Q8, p, sizeof p, bb,
                             groups_of((uint64_t)k / 4 * (uint64_t)n, WGB_Q8_QUANT_WG));
         /* cache only what was surely recorded */
-        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : xb.id;
-        c->q8_k = k;
-        c->q8_n = n;
+        c->q8[WGB_Q8_SLOT_X] = (wgb_q8_tag){was_failed || c->failed || c->dev->lost ? 0 : xb.id, k, n};
     }
     return true;
+}
+
+static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, wgb_bind *xs) {
+    return ensure_q8_in(c, xb, k, n, true, xq, xs);
 }
 
 /* A batched decode step of int8-format weights (9-64 tokens): the batch tiles or passes of 8, 16
@@ -439,11 +446,21 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
     const int f = q8_format(c, w_gate); /* gate and up of one int8 format: fused */
     if (n == 1 && f >= 0 && q8_format(c, w_up) == f && gt->n_parts == 1 && ut->n_parts == 1 &&
         wgb_act(x).id != wgb_act(out).id) {
-        wgb_bind xq, xs;
-        if (!ensure_q8(c, wgb_act(x), k, 1, &xq, &xs)) return;
-        uint32_t p[4] = {(uint32_t)k, (uint32_t)m, 0, 0};
-        wgb_bind bb[5] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out)};
+        /* out's int8 copy too, in slot HIDDEN (x's is read from slot X in the same
+         * dispatch), for the down product: whole blocks of 32 rows a workgroup */
+        const bool q8_out = m % 32 == 0;
+        wgb_bind xq, xs, hq, hs;
+        if (!ensure_q8_in(c, wgb_act(x), k, 1, false, &xq, &xs) ||
+            !wgb_scratch(c, WGB_SCRATCH_XQ_H, q8_out ? (uint64_t)m : 4, &hq) ||
+            !wgb_scratch(c, WGB_SCRATCH_XS_H, q8_out ? (uint64_t)m / 8 : 4, &hs))
+            return;
+        uint32_t p[4] = {(uint32_t)k, (uint32_t)m, q8_out, 0};
+        wgb_bind bb[7] = {gt->parts[0].bind, ut->parts[0].bind, xq, xs, wgb_act(out), hq, hs};
+        bool was_failed = c->failed;
         wgb_dispatch_linear(c, WGB_K_Q8_SWIGLU + f, p, sizeof p, bb, groups_of((uint64_t)m, Q8_SWIGLU_ROWS));
+        if (q8_out) /* cache only what was surely recorded */
+            c->q8[WGB_Q8_SLOT_HIDDEN] =
+                (wgb_q8_tag){was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id, m, 1};
         return;
     }
     const int route = decode_route(c, f, n);
@@ -690,9 +707,7 @@ static void attention_dispatch(wgb_ctx *c, wgb_bind qb, int64_t q_stride, wgb_bi
         wgb_dispatch(c, WGB_K_ATTN_COMBINE, pc, sizeof pc, cb, (uint32_t)n_head, (uint32_t)n);
     }
     if (q8) { /* cache only what was surely recorded */
-        c->q8_x_id = was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id;
-        c->q8_k = qd;
-        c->q8_n = n;
+        c->q8[WGB_Q8_SLOT_X] = (wgb_q8_tag){was_failed || c->failed || c->dev->lost ? 0 : wgb_act(out).id, qd, n};
     }
 }
 
@@ -836,7 +851,7 @@ bool wgb_op_decode_attention(wg_backend *b, const wg_tensor *q, const wg_tensor 
         attention_dispatch(c, qb, q->ne0, kb, vb, half, k_caches[0]->ne0, 0, nr, n_head, n_head_kv, head_dim, window,
                            out, r0, rows, max_pos + 1, q8, rope, freqs);
     }
-    if (q8 && c->q8_x_id == wgb_act(out).id) c->q8_n = n; /* every chunk wrote its rows */
+    if (q8 && c->q8[WGB_Q8_SLOT_X].id == wgb_act(out).id) c->q8[WGB_Q8_SLOT_X].n = n; /* every chunk wrote its rows */
     return true;
 }
 

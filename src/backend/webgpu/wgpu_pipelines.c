@@ -165,8 +165,8 @@ static kernel_spec q8_spec_of(int k) {
                              .q8 = 1 + (k - WGB_K_Q8_NT) % WGB_Q8F_COUNT,
                              .nt = k_nt_width[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_SWIGLU)
-        return (kernel_spec){.body = "matvec_q8_swiglu", .access = "rrrrw", .param_slots = 1, .consts = Q8_SW_SHAPE,
-                             .q8 = 1 + k - WGB_K_Q8_SWIGLU};
+        return (kernel_spec){.body = "matvec_q8_swiglu", .access = "rrrrwww", .param_slots = 1, .consts = Q8_SW_SHAPE,
+                             .lib = LIB_Q8, .q8 = 1 + k - WGB_K_Q8_SWIGLU};
     return (kernel_spec){.body = "matvec_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
                          .has_subgroup_entry = true, .consts = Q8_SHAPE, .q8 = 1 + k - WGB_K_Q8_MATVEC};
 }

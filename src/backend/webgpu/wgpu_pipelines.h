@@ -55,7 +55,7 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 #define WGB_Q8_WG 128    /* matvec_q8, matvec_q8_qkv: invocations a workgroup */
 #define WGB_Q8_ROWS 4    /* their rows a workgroup (qkv: 4, two rotated pairs); matvec_q8_swiglu: rows a group */
 #define WGB_Q8_SW_TPR 32 /* matvec_q8_swiglu: threads of a row group */
-#define WGB_Q8_SW_RG 4   /* matvec_q8_swiglu: row groups a workgroup */
+#define WGB_Q8_SW_RG 8   /* matvec_q8_swiglu: row groups a workgroup (32 rows: whole int8 blocks of its output) */
 #define WGB_Q8_NT_TPR 32 /* lib_q8_nt.wgsl: threads of a row group */
 #define WGB_Q8_NT_RG 8   /* lib_q8_nt.wgsl: row groups a workgroup (two rows each; nt_swiglu: one of each matrix) */
 #define WGB_Q8_NT 8      /* lib_q8_nt.wgsl: tokens a dispatch (the first width below) */
