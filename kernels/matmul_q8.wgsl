@@ -7,26 +7,23 @@
 // (put in front, with lib_q8_x.wgsl): its q8_block_load / q8_block decode one weight block
 // into signed bytes and scales, once per workgroup; one kernel for every format.
 //
-// A workgroup of 256 owns a TM-row x TN-token tile of Y; each thread accumulates RT rows x
-// TT tokens (RT * TT / 4 vec4 accumulators). Per step, KB blocks (32 KB columns) of the
+// A workgroup of 256 owns a 128-row x 64-token tile of Y; each thread accumulates 8 rows x
+// 4 tokens (8 vec4 accumulators, one per row). Per step, KB = 2 blocks (64 columns) of the
 // tile's weights and tokens are staged in workgroup memory as int8 words, so the inner loop
 // is only dot4I8Packed. The next step's global words are loaded into registers before the
-// current step's arithmetic, so their latency is hidden behind it. The shape's constants
-// TM, TN, RT, TT and KB are put in front by the host (wgpu_q8_prompt.h, where each shape
-// is defined once and checked); the loops over a thread's rows and tokens have constant
-// bounds, so the compiler unrolls them and keeps the accumulators in registers.
+// current step's arithmetic, so their latency is hidden behind it.
 //
 // Parameters and bindings: lib_q8_mat_io.wgsl (put in front).
 // Dispatch: (ceil(m / TM), ceil(n / TN)) workgroups.
 
-const TX: u32 = TM / RT; // threads across the rows: thread (tx, ty) has rows tx + TX i
-const TG: u32 = TT / 4u; // a thread's tokens as vec4 groups: TT ty + 4 g .. + 3
-const XV: u32 = 2u * KB * TN / 256u; // vec4s of x a thread stages per step
-const_assert TX * (TN / TT) == 256u && TM % RT == 0u && TT % 4u == 0u; // 256 threads, whole vec4s
-const_assert TM * KB == 256u && XV * 256u == 2u * KB * TN && KB * TN <= 256u; // staging: see main
+
+const TM: u32 = Q8MM_TM; // the host's shapes, put in front
+const TN: u32 = Q8MM_TN;
+const_assert TM == 128u && TN == 64u; // the thread layout below: 16 x 16 threads of 8 rows x 4 tokens
+const KB: u32 = 2u; // blocks per step
 
 // Half block h (0: elements 0..15, 1: 16..31) of step block b, row r: ws[(2 b + h) * TM + r];
-// consecutive rows are consecutive vec4s, so the TX row-threads of a warp read without bank
+// consecutive rows are consecutive vec4s, so the 16 row-threads of a warp read without bank
 // conflicts. Tokens likewise in xt; xsum: the i32 sum of each staged x half block (for the
 // formats with mins).
 var<workgroup> ws: array<vec4<u32>, 2u * KB * TM>;
@@ -83,31 +80,81 @@ fn store_row(r: u32, t: u32, v: vec4<f32>) {
     }
 }
 
+// A thread's 4 tokens of one step block.
+struct XTok {
+    l0: vec4<u32>,
+    h0: vec4<u32>,
+    l1: vec4<u32>,
+    h1: vec4<u32>,
+    l2: vec4<u32>,
+    h2: vec4<u32>,
+    l3: vec4<u32>,
+    h3: vec4<u32>,
+    dx: vec4<f32>,
+    xm: vec4<f32>, // dx * the block's sum (formats with mins)
+}
+
+fn x_tok(b: u32, t: u32) -> XTok {
+    let l = 2u * b * TN + t;
+    let h = (2u * b + 1u) * TN + t;
+    let dx = vec4<f32>(xd[b * TN + t], xd[b * TN + t + 1u], xd[b * TN + t + 2u], xd[b * TN + t + 3u]);
+    var xm = vec4<f32>(0.0);
+    if (Q8_BLOCK_MIN) {
+        xm = dx * vec4<f32>(vec4<i32>(xsum[l] + xsum[h], xsum[l + 1u] + xsum[h + 1u], xsum[l + 2u] + xsum[h + 2u],
+                                      xsum[l + 3u] + xsum[h + 3u]));
+    }
+    return XTok(xt[l], xt[h], xt[l + 1u], xt[h + 1u], xt[l + 2u], xt[h + 2u], xt[l + 3u], xt[h + 3u], dx, xm);
+}
+
+// Staged row r's block b times the 4 tokens' blocks.
+fn row_dot(b: u32, r: u32, x: XTok) -> vec4<f32> {
+    let wl = ws[2u * b * TM + r];
+    let wh = ws[(2u * b + 1u) * TM + r];
+    let d = wd[b * TM + r];
+    var v: vec4<f32>;
+    if (Q8_BLOCK_SPLIT) {
+        let lo = vec4<i32>(i8_dot16(wl, x.l0), i8_dot16(wl, x.l1), i8_dot16(wl, x.l2), i8_dot16(wl, x.l3));
+        let hi = vec4<i32>(i8_dot16(wh, x.h0), i8_dot16(wh, x.h1), i8_dot16(wh, x.h2), i8_dot16(wh, x.h3));
+        v = (vec4<f32>(lo) * d.x + vec4<f32>(hi) * d.y) * x.dx;
+    } else {
+        v = vec4<f32>(vec4<i32>(dot32(wl, wh, x.l0, x.h0), dot32(wl, wh, x.l1, x.h1), dot32(wl, wh, x.l2, x.h2),
+                                dot32(wl, wh, x.l3, x.h3))) * (d.x * x.dx);
+    }
+    if (Q8_BLOCK_MIN) {
+        v -= wm[b * TM + r] * x.xm;
+    }
+    return v;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let row0 = wid.x * TM;
     let tok0 = wid.y * TN;
     let nb = params.k / 32u;
-    let tx = li % TX;
-    let ty = li / TX;
+    let tx = li % 16u; // rows tx + 16 i, i = 0..7
+    let ty = li / 16u; // tokens 4 ty .. 4 ty + 3
     // Staging: thread li decodes block li % KB of tile row li / KB (neighbours read one
-    // row's consecutive bytes), and loads x vec4s q = li + 256 j: vec4 q % (2 KB) of tile
-    // token q / (2 KB)'s KB blocks (neighbours read one token's consecutive words).
+    // row's consecutive bytes) and loads vec4 li % 4 of tile token li / 4's two blocks.
     let sr = li / KB;
     let sb = li % KB;
+    let st = li / 4u;
+    let sq = li % 4u;
     // scales: threads 0 .. KB * TN - 1, token li / KB, block li % KB
     let dt = tok0 + li / KB;
     let has_xd = li < KB * TN;
 
-    var acc: array<vec4<f32>, RT * TG>; // acc[i * TG + g]: row tx + TX i, tokens TT ty + 4 g ..
+    var a0 = vec4<f32>(0.0); // a<i>: row tx + 16 i, tokens 4 ty .. 4 ty + 3
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
 
     let steps = (nb + KB - 1u) / KB;
     var pw = fetch_w(row0 + sr, sb, nb);
-    var px: array<vec4<u32>, XV>;
-    for (var j = 0u; j < XV; j++) {
-        let q = li + 256u * j;
-        px[j] = fetch_x(tok0 + q / (2u * KB), (q % (2u * KB)) / 2u, q % 2u, nb);
-    }
+    var px = fetch_x(tok0 + st, sq / 2u, sq % 2u, nb);
     var pd = 0.0;
     if (has_xd) {
         pd = fetch_xd(dt, sb, nb);
@@ -122,15 +169,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         wd[sb * TM + sr] = blk.d;
         if (Q8_BLOCK_MIN) {
             wm[sb * TM + sr] = blk.m;
+            xsum[sq * TN + st] = i8_sum16(px);
         }
-        for (var j = 0u; j < XV; j++) {
-            let q = li + 256u * j;
-            let o = (q % (2u * KB)) * TN + q / (2u * KB); // half block q % (2 KB), token q / (2 KB)
-            xt[o] = px[j];
-            if (Q8_BLOCK_MIN) {
-                xsum[o] = i8_sum16(px[j]);
-            }
-        }
+        xt[sq * TN + st] = px;
         if (has_xd) {
             xd[sb * TN + li / KB] = pd;
         }
@@ -138,67 +179,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (s + 1u < steps) {
             let b = (s + 1u) * KB;
             pw = fetch_w(row0 + sr, b + sb, nb);
-            for (var j = 0u; j < XV; j++) {
-                let q = li + 256u * j;
-                px[j] = fetch_x(tok0 + q / (2u * KB), b + (q % (2u * KB)) / 2u, q % 2u, nb);
-            }
+            px = fetch_x(tok0 + st, b + sq / 2u, sq % 2u, nb);
             if (has_xd) {
                 pd = fetch_xd(dt, b + sb, nb);
             }
         }
         for (var b = 0u; b < KB; b++) {
-            // the thread's TT tokens of block b: both halves, scales, and for the formats
-            // with mins dx * the block's sum
-            var xl: array<vec4<u32>, TT>;
-            var xh: array<vec4<u32>, TT>;
-            var dx: array<vec4<f32>, TG>;
-            var xm: array<vec4<f32>, TG>;
-            for (var j = 0u; j < TT; j++) {
-                xl[j] = xt[2u * b * TN + TT * ty + j];
-                xh[j] = xt[(2u * b + 1u) * TN + TT * ty + j];
-            }
-            for (var g = 0u; g < TG; g++) {
-                let t = b * TN + TT * ty + 4u * g;
-                dx[g] = vec4<f32>(xd[t], xd[t + 1u], xd[t + 2u], xd[t + 3u]);
-                if (Q8_BLOCK_MIN) {
-                    let l = 2u * b * TN + TT * ty + 4u * g;
-                    let h = l + TN;
-                    xm[g] = dx[g] * vec4<f32>(vec4<i32>(xsum[l] + xsum[h], xsum[l + 1u] + xsum[h + 1u],
-                                                        xsum[l + 2u] + xsum[h + 2u], xsum[l + 3u] + xsum[h + 3u]));
-                }
-            }
-            for (var i = 0u; i < RT; i++) {
-                let r = tx + TX * i;
-                let wl = ws[2u * b * TM + r];
-                let wh = ws[(2u * b + 1u) * TM + r];
-                let d = wd[b * TM + r];
-                for (var g = 0u; g < TG; g++) {
-                    let j = 4u * g;
-                    var v: vec4<f32>;
-                    if (Q8_BLOCK_SPLIT) {
-                        let lo = vec4<i32>(i8_dot16(wl, xl[j]), i8_dot16(wl, xl[j + 1u]), i8_dot16(wl, xl[j + 2u]),
-                                           i8_dot16(wl, xl[j + 3u]));
-                        let hi = vec4<i32>(i8_dot16(wh, xh[j]), i8_dot16(wh, xh[j + 1u]), i8_dot16(wh, xh[j + 2u]),
-                                           i8_dot16(wh, xh[j + 3u]));
-                        v = (vec4<f32>(lo) * d.x + vec4<f32>(hi) * d.y) * dx[g];
-                    } else {
-                        v = vec4<f32>(vec4<i32>(dot32(wl, wh, xl[j], xh[j]), dot32(wl, wh, xl[j + 1u], xh[j + 1u]),
-                                                dot32(wl, wh, xl[j + 2u], xh[j + 2u]),
-                                                dot32(wl, wh, xl[j + 3u], xh[j + 3u]))) * (d.x * dx[g]);
-                    }
-                    if (Q8_BLOCK_MIN) {
-                        v -= wm[b * TM + r] * xm[g];
-                    }
-                    acc[i * TG + g] += v;
-                }
-            }
+            let x = x_tok(b, 4u * ty);
+            a0 += row_dot(b, tx, x);
+            a1 += row_dot(b, tx + 16u, x);
+            a2 += row_dot(b, tx + 32u, x);
+            a3 += row_dot(b, tx + 48u, x);
+            a4 += row_dot(b, tx + 64u, x);
+            a5 += row_dot(b, tx + 80u, x);
+            a6 += row_dot(b, tx + 96u, x);
+            a7 += row_dot(b, tx + 112u, x);
         }
         workgroupBarrier();
     }
     // Neighbouring threads store neighbouring rows of one token.
-    for (var i = 0u; i < RT; i++) {
-        for (var g = 0u; g < TG; g++) {
-            store_row(row0 + tx + TX * i, tok0 + TT * ty + 4u * g, acc[i * TG + g]);
-        }
-    }
+    let r = row0 + tx;
+    let t = tok0 + 4u * ty;
+    store_row(r, t, a0);
+    store_row(r + 16u, t, a1);
+    store_row(r + 32u, t, a2);
+    store_row(r + 48u, t, a3);
+    store_row(r + 64u, t, a4);
+    store_row(r + 80u, t, a5);
+    store_row(r + 96u, t, a6);
+    store_row(r + 112u, t, a7);
 }

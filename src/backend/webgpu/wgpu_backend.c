@@ -22,9 +22,12 @@
 #define POOL_MAX_BYTES ((uint64_t)1 << 30)
 /* Wait for the queue after this many uploaded bytes, so staging copies are released. */
 #define UPLOAD_WAIT_BYTES ((uint64_t)256 << 20)
-/* Attention of a sequence's step of this many tokens or more takes the prompt kernel
- * (attention_flash.wgsl): one tile of query rows of a head (WGB_FA_ROWS); fewer tokens, as
- * decode steps, take attention.wgsl with its split positions. */
+/* On a CPU adapter (lavapipe, SwiftShader), attention of a sequence's step of this many tokens or
+ * more takes the prompt kernel (attention_flash.wgsl): one tile of query rows of a head
+ * (WGB_FA_ROWS); fewer tokens, as decode steps, take attention.wgsl with its split positions.
+ * On a GPU the default is attention.wgsl for every step: on an H100 (2026-12-06) the flash
+ * kernel made a 7B pp512 slower, 1,467 against 2,290 tok/s, where on lavapipe it is 2.3x faster
+ * (bench/RESULTS.md). WGLLM_WEBGPU_FLASH_ATTN=N sets the threshold on any adapter. */
 #define FLASH_MIN_TOKENS WGB_FA_ROWS
 
 struct wgb_pool {
@@ -800,7 +803,8 @@ wg_backend *wg_backend_webgpu_create(int adapter_index, char *err, size_t err_si
     }
     c->q4_int8 = env_flag("WGLLM_WEBGPU_Q4_INT8", true);
     c->kv_f16 = c->dev->features.shader_f16 && env_flag("WGLLM_WEBGPU_KV_F16", true);
-    c->flash_min_tokens = env_uint("WGLLM_WEBGPU_FLASH_ATTN", FLASH_MIN_TOKENS);
+    const bool cpu_adapter = c->gpu->info[c->dev->adapter_index].type == WGPUAdapterType_CPU;
+    c->flash_min_tokens = env_uint("WGLLM_WEBGPU_FLASH_ATTN", cpu_adapter ? FLASH_MIN_TOKENS : 0);
     if (!wgb_pipelines_create(c->dev, c->dev->features.subgroups && env_flag("WGLLM_WEBGPU_SUBGROUPS", true), c->kv_f16, &c->pl,
                               err, err_size))
         goto fail;
