@@ -220,14 +220,20 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
     return ensure_q8_in(c, xb, k, n, true, xq, xs);
 }
 
+/* The nt kernels' passes for a step on `route` (decode_route; -1 for 2-8 tokens): the
+ * width index (WGB_Q8_NT_WIDTHS) and the tokens of a pass. */
+#define NT_TOKENS(w) w,
+static const int k_nt_tokens[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_TOKENS)};
+#undef NT_TOKENS
+static int nt_width(int route) { return route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : 0; }
+
 /* A batched decode step of int8-format weights (9-64 tokens): the batch tiles or passes of 8, 16
  * or 32 tokens through the nt kernels, as measured on this adapter (wgpu_autotune.h); -1
  * otherwise. The wider nt kernels are built here at their first use. */
 static int decode_route(wgb_ctx *c, int f, int n) {
     /* the kernels' loops are shared by every int8 format: Q4_0's timing decides for all */
     if (f < 0 || !wgb_q8_batch_takes(n)) return -1;
-    const int route = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n);
-    const int width = route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : 0;
+    const int route = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n), width = nt_width(route);
     char err[256];
     if (width && !wgb_pipelines_add_nt(c->dev, &c->pl, f, width, err, sizeof err)) {
         wgb_fail(c, "%s", err);
@@ -236,12 +242,6 @@ static int decode_route(wgb_ctx *c, int f, int n) {
     return route;
 }
 
-/* The nt kernels' passes for a step on `route` (decode_route; -1 for 2-8 tokens): the
- * width index (WGB_Q8_NT_WIDTHS) and the tokens of a pass. */
-#define NT_TOKENS(w) w,
-static const int k_nt_tokens[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_TOKENS)};
-#undef NT_TOKENS
-static int nt_width(int route) { return route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : 0; }
 
 /* Quantized weights (int8 format f) times x rounded to int8 blocks, as llama.cpp does it:
  * integer dot products, so only the weights' bits are read at full width. One token: the
