@@ -33,14 +33,8 @@
 #define BOUND_SAME 1e-4
 #define BOUND_CPU 5e-2
 
-static uint64_t g_rng = 0x853c49e6748fea9bull;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
-}
+#define TEST_RAND_SEED 0x853c49e6748fea9bull
+#include "test_rand.h"
 
 typedef struct {
     const char *name;

@@ -33,14 +33,8 @@
 #define BOUND_LAYER 1e-4
 #define BOUND_LAYER_Q8X 5e-2 /* Q4_0, Q8_0 layer with int8 activations in decode */
 
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
-}
+#define TEST_RAND_SEED 0x9e3779b97f4a7c15ull
+#include "test_rand.h"
 
 static void fill(float *v, size_t n, float scale) {
     for (size_t i = 0; i < n; i++) v[i] = frand() * scale;

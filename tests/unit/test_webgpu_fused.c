@@ -38,20 +38,8 @@
 #define BOUND_CPU 5e-2
 #define N_CTX 310
 
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
-}
-
-static float *rand_vec(size_t n, float scale) {
-    float *v = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
-    return v;
-}
+#define TEST_RAND_SEED 0x2545f4914f6cdd1dull
+#include "test_rand.h"
 
 typedef struct {
     int n_head, n_head_kv, head_dim, rope_dims;

@@ -37,14 +37,8 @@
  * to int8 blocks (measured worst ~5e-3); against the int8 reference: BOUND_REDUCE. */
 #define BOUND_INT8_CPU 2e-2
 
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
-}
+#define TEST_RAND_SEED 0x2545f4914f6cdd1dull
+#include "test_rand.h"
 
 typedef struct {
     wg_backend *gpu, *cpu;

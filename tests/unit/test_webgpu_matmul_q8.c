@@ -33,20 +33,8 @@
 #define BOUND_REF 1e-5
 #define BOUND_NT 1e-6
 
-static uint64_t g_rng = 0x7f4a7c159e3779b9ull;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
-}
-
-static float *rand_vec(size_t n, float scale) {
-    float *v = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
-    return v;
-}
+#define TEST_RAND_SEED 0x7f4a7c159e3779b9ull
+#include "test_rand.h"
 
 typedef struct {
     wg_backend *gpu;

@@ -29,14 +29,8 @@
 #define N_MAX 100
 #define PART 42 /* rows of M floats in 4096 bytes */
 
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
-}
+#define TEST_RAND_SEED 0x9e3779b97f4a7c15ull
+#include "test_rand.h"
 
 /* max|a - b| / max|b| */
 static double rel_err(const float *a, const float *b, size_t n) {

@@ -26,20 +26,8 @@
 #include "quant/quant.h"
 #include "quant/types.h"
 
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
-}
-
-static float *rand_vec(size_t n, float scale) {
-    float *v = malloc(sizeof(float) * n);
-    for (size_t i = 0; v && i < n; i++) v[i] = frand() * scale;
-    return v;
-}
+#define TEST_RAND_SEED 0x9e3779b97f4a7c15ull
+#include "test_rand.h"
 
 /* A random weight of m rows of k in `type`; its bytes in *bytes_out where asked (caller frees). */
 static wg_tensor *weight(wg_backend *g, uint32_t type, int64_t k, int64_t m, uint8_t **bytes_out) {
