@@ -8,7 +8,8 @@
 #    (tree, architecture, nvcc) lets the next run reuse it;
 # 2. builds wgllm in Release (with WebGPU) into build-gpu-peer/, and checks the batched-decode
 #    and prompt attention kernels, and the int8 tile kernels of every int8 format, against the
-#    CPU on this GPU (test_webgpu_batch_decode, test_webgpu_flash_attention, test_webgpu_kquant);
+#    CPU on this GPU (test_webgpu_batch_decode, test_webgpu_flash_attention, test_webgpu_kquant,
+#    test_webgpu_prompt_tiles: every shape of the prompt tiles);
 # 3. makes the models with `wgllm synth` (7B-shaped Q4_0 and Q4_K_M, TinyLlama-shaped Q4_0);
 # 4. warms the GPU, logs its clocks (nvidia-smi) before and after, and runs both engines
 #    interleaved per round: pp512, tg128, tg128 at depth 4096 (llama.cpp with flash attention on),
@@ -144,7 +145,7 @@ if [ -n "${WGLLM_BIN:-}" ]; then
 else
     cmake -S . -B build-gpu-peer -DCMAKE_BUILD_TYPE=Release -DWGLLM_WEBGPU=ON >/dev/null
     cmake --build build-gpu-peer -j"$jobs" --target wgllm test_webgpu_batch_decode test_webgpu_flash_attention \
-        test_webgpu_kquant >/dev/null
+        test_webgpu_kquant test_webgpu_prompt_tiles >/dev/null
     wgllm=$root/build-gpu-peer/wgllm
 fi
 echo "builds took $(( $(date +%s) - t_build )) s" >&2
@@ -162,7 +163,8 @@ check_line="not run"
 if [ "$skip_check" = 0 ]; then
     echo "checking the batched-decode, prompt attention and int8 tile kernels against the CPU on this GPU" >&2
     if (cd build-gpu-peer && ./test_webgpu_batch_decode && ./test_webgpu_batch_decode --formats &&
-            ./test_webgpu_batch_decode nt && ./test_webgpu_flash_attention && ./test_webgpu_kquant) \
+            ./test_webgpu_batch_decode nt && ./test_webgpu_flash_attention && ./test_webgpu_kquant &&
+            ./test_webgpu_prompt_tiles) \
             >"$out_dir/kernel-check.log" 2>&1; then
         check_line="passed ($(grep -c 'sequences: worst' "$out_dir/kernel-check.log") batch sizes, $(grep -c 'cache: rel. error' \
             "$out_dir/kernel-check.log") prompt attention cases; kernel-check.log)"
@@ -309,7 +311,8 @@ tuned=$(sed -n 's/^ *autotune *//p' <<<"$devices" | sed 's/^/  - /')
 - GPU: $gpu_name; wgllm's adapter: ${adapter:-unknown} (wgpu-native ${wgpu_lib:-unknown}).
 - wgllm commit: $commit; CMake Release with WebGPU. Kernel check on this GPU
   (test_webgpu_batch_decode: batched decode on every route; test_webgpu_flash_attention: prompt
-  attention; test_webgpu_kquant: the int8 tiles of every format; against the CPU): $check_line.
+  attention; test_webgpu_kquant: the int8 tiles of every format; test_webgpu_prompt_tiles: every
+  prompt tile shape; against the CPU): $check_line.
 - llama.cpp: \`llama-bench\` and \`llama-batched-bench\` from llama-cpp-python $version's vendor tree
   (or --llama-src), $peer_desc; all layers on the GPU (\`-ngl 99\`), flash attention on (\`-fa 1\`,
   \`-fa on\`).

@@ -1,22 +1,25 @@
-// The shared part of the batched-decode int8 products (matmul_q8_batch*.wgsl): rows of an
-// int8 weight format times the int8 x of a step of 9 to 64 tokens (several sequences
-// decoding together), each weight tile read once for every token of the step. Put in front
-// of such a kernel by the host, with the format's q8dot_<fmt>.wgsl and lib_q8_x.wgsl, whose
-// q8_block_load / q8_block decode a weight block into signed bytes and scales. The tile
-// shape comes from the host as constants put in front of everything (wgpu_q8_batch.c,
-// defined there once):
-//   TM rows x TN tokens per workgroup of 256; each thread sums RT rows x TT tokens.
+// The int8 tiles: rows of an int8 weight format times int8 x, each weight tile decoded
+// once per workgroup into signed bytes in workgroup memory and used by all the tile's
+// tokens. Two users put it in front of their kernels (matmul_q8_batch*.wgsl), with the
+// format's q8dot_<fmt>.wgsl and lib_q8_x.wgsl, whose q8_block_load / q8_block decode a
+// weight block:
+//   - batched decode steps of 9 to 64 tokens (wgpu_q8_batch.c): one token tile holds the
+//     whole step, so the weights are read once, and the row tiles are small enough to give
+//     a big GPU many workgroups;
+//   - prompts (wgpu_q8_prompt.c): bigger tiles, the shape picked per adapter by the autotune.
+// The tile shape comes from the host as constants put in front of everything:
+//   TM rows x TN tokens per workgroup of 256; each thread sums RT rows x TT tokens,
+// and with it the thread's generated registers and their arithmetic (struct Acc, tile_step,
+// acc_at: wgb_q8_tile_wgsl, wgpu_q8_gen.c).
 // The kernel provides (the plain and q/k/v ones through lib_q8_mat_io.wgsl and
 // lib_q8_qkv_io.wgsl, which the nt matvecs share) `params` (with k and n), the bindings xq
 // (vec4 words) and xs, and
 //   fn wword(sel: u32, i: u32) -> u32    word i of weight matrix sel
 //   fn w_rows(sel: u32) -> u32           its rows
 //
-// As the prompt kernel (matmul_q8.wgsl), a step stages KB blocks of the tile's rows and
-// tokens in workgroup memory, the weights decoded once into signed bytes, the next step's
-// words loaded before this step's arithmetic. Its tiles are smaller, sized for a decode
-// step: one token tile holds the whole step, so the weights are read once, and the row tiles
-// are small enough to give a big GPU many workgroups.
+// A step stages KB blocks of the tile's rows and tokens in workgroup memory; the next
+// step's words are loaded into registers before this step's arithmetic, so their latency
+// hides behind it.
 
 const KB: u32 = 256u / TM; // blocks per row per step: each thread decodes one block
 const TX: u32 = TM / RT;   // threads along the rows (TX * TY = 256)
@@ -33,8 +36,6 @@ var<workgroup> wm: array<f32, KB * TM>;
 var<workgroup> xt: array<vec4<u32>, XV>;
 var<workgroup> xsum: array<i32, XV>;
 var<workgroup> xd: array<f32, KB * TN>;
-
-alias Acc = array<f32, RT * TT>; // row i, token j at [i * TT + j]
 
 struct BatchW {
     a: array<u32, Q8_BLOCK_WORDS>,
@@ -128,37 +129,7 @@ fn batch_tile(sel_lo: u32, sel_hi: u32, split: u32, row0: u32, tok0: u32, li: u3
             pd = batch_fetch_xd(tok0, li, b0, nb);
         }
         for (var b = 0u; b < KB; b++) {
-            var xl: array<vec4<u32>, TT>;
-            var xh: array<vec4<u32>, TT>;
-            var dx: array<f32, TT>;
-            var xm: array<f32, TT>; // dx * the block's sum (formats with mins)
-            for (var j = 0u; j < TT; j++) {
-                let t = TT * ty + j;
-                xl[j] = xt[2u * b * TN + t];
-                xh[j] = xt[(2u * b + 1u) * TN + t];
-                dx[j] = xd[b * TN + t];
-                if (Q8_BLOCK_MIN) {
-                    xm[j] = dx[j] * f32(xsum[2u * b * TN + t] + xsum[(2u * b + 1u) * TN + t]);
-                }
-            }
-            for (var i = 0u; i < RT; i++) {
-                let r = tx + TX * i;
-                let wl = ws[2u * b * TM + r];
-                let wh = ws[(2u * b + 1u) * TM + r];
-                let d = wd[b * TM + r];
-                for (var j = 0u; j < TT; j++) {
-                    var v: f32;
-                    if (Q8_BLOCK_SPLIT) {
-                        v = (f32(i8_dot16(wl, xl[j])) * d.x + f32(i8_dot16(wh, xh[j])) * d.y) * dx[j];
-                    } else {
-                        v = f32(i8_dot16(wl, xl[j]) + i8_dot16(wh, xh[j])) * (d.x * dx[j]);
-                    }
-                    if (Q8_BLOCK_MIN) {
-                        v -= wm[b * TM + r] * xm[j];
-                    }
-                    acc[i * TT + j] += v;
-                }
-            }
+            tile_step(&acc, b, tx, ty);
         }
         workgroupBarrier();
     }

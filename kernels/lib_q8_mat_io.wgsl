@@ -1,5 +1,5 @@
 // What the plain int8 products share (matvec_q8_nt.wgsl: a few tokens per weight read;
-// matmul_q8_batch.wgsl: the batch tiles; matmul_q8.wgsl: the prompt tiles): their parameter
+// matmul_q8.wgsl: the int8 tiles of prompts and batched decode steps): their parameter
 // block and bindings, the weight reader the format's q8dot_<fmt>.wgsl calls, and where a
 // result goes. Put in front by the host; the C side fills Params in this order for all three.
 //

@@ -3,7 +3,7 @@
 // the host, after the weight format's q8dot_<fmt>.wgsl (see lib_q8_x.wgsl). The kernel
 // provides `params` (with k, n and x_tok0), the bindings xq (vec4 words) and xs, and wword
 // (lib_q8_mat_io.wgsl or lib_q8_qkv_io.wgsl, shared with the batch tiles, give them).
-// The host also puts in front, for the kernel's width NT (8, 16 or 32 tokens; wgpu_q8_nt.c):
+// The host also puts in front, for the kernel's width NT (8, 16 or 32 tokens; wgpu_q8_gen.c):
 // TPR, RG and NT, and the per-token code: struct Acc (a named vec2 per token, so the sums
 // stay in registers, not in local memory as an indexed array may), acc_tokens, token_sum,
 // acc_chunk_put / acc_chunk_take and xor_sum.

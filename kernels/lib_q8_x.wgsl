@@ -33,7 +33,7 @@ fn i8_dot16(w: vec4<u32>, x: vec4<u32>) -> i32 {
     return dot4I8Packed(w.x, x.x) + dot4I8Packed(w.y, x.y) + dot4I8Packed(w.z, x.z) + dot4I8Packed(w.w, x.w);
 }
 
-// The tiled kernels (matmul_q8.wgsl, lib_q8_batch.wgsl) take a row as k / 32 blocks of 32
+// The tiled kernels (lib_q8_batch.wgsl) take a row as k / 32 blocks of 32
 // elements in order, each matching one x block, decoded once per workgroup into signed
 // bytes: element j is d[j / 16] * byte j - m. q8dot_<fmt>.wgsl provides for them:
 //   const Q8_BLOCK_WORDS: u32                               words of one block's weight data

@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = 0u; j < TT; j++) {
             let t = tok0 + TT * (li / TX) + j;
             if (r < m && t < params.n) {
-                qkv_put(sel, params.x_tok0 + t, r, acc[i * TT + j]);
+                qkv_put(sel, params.x_tok0 + t, r, acc_at(acc, i, j));
             }
         }
     }

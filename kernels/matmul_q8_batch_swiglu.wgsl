@@ -4,7 +4,7 @@
 // the thread that sums a gate row also sums its up row (RT is even) and no gate or up buffer
 // is written.
 //
-// Bindings: 0 Wg, 1 Wu; 2 xq, 3 xs (as in matmul_q8_batch.wgsl); 4 y (token t, row r at
+// Bindings: 0 Wg, 1 Wu; 2 xq, 3 xs (as in matmul_q8.wgsl); 4 y (token t, row r at
 // y[t * m + r]); 5 params.
 // Dispatch: (ceil(m / (TM / 2)), ceil(n / TN)) workgroups.
 
@@ -45,8 +45,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = 0u; j < TT; j++) {
             let t = tok0 + TT * (li / TX) + j;
             if (r < params.m && t < params.n) {
-                let g = acc[i * TT + j];
-                y[t * params.m + r] = g / (1.0 + exp(-g)) * acc[(i + RT / 2u) * TT + j];
+                let g = acc_at(acc, i, j);
+                y[t * params.m + r] = g / (1.0 + exp(-g)) * acc_at(acc, (i + RT / 2u), j);
             }
         }
     }

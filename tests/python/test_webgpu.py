@@ -296,7 +296,8 @@ def test_autotune_cached_across_runs(wgllm, tmp_path, monkeypatch):
     bench = ("bench", "-m", model, "-p", 4, "-n", 2, "--reps", 1, "--parallel", 9, "--backend", "webgpu")
     first = wgllm.ok(*bench, timeout=120).stderr.decode()
     assert first.count("webgpu autotune: measured q4_0_decode_") == 3, first
-    assert cache.is_file() and cache.read_text().count("wgllm-autotune-2\t") == 3
+    # (the bench's warm-up prompt may also measure the prompt tiles' rows: their own lines)
+    assert cache.is_file() and cache.read_text().count("\tq4_0_decode_") == 3
     second = wgllm.ok(*bench, timeout=120).stderr.decode()
     assert "measured" not in second and second.count("webgpu autotune: cached q4_0_decode_") == 3, second
     out = wgllm.ok("devices").stdout.decode()

@@ -10,8 +10,8 @@ rounding; the bound is the one the other weight types of the WebGPU backend meet
 With the int8 kernels (the default: Q4_K, Q5_K and Q6_K products on x rounded to int8 blocks)
 the logits are held to the float64 reference with that rounding emulated, as Q4_0's are
 (test_webgpu.py's bounds); prompts of 40 and 70 tokens in one batch take the tiled int8
-kernels for every K-quant matrix (the batch tiles matmul_q8_batch*.wgsl for 9 to 64 tokens,
-the prompt tiles matmul_q8.wgsl above), held to the worst-row bound (see the test)."""
+kernels for every K-quant matrix (the int8 tiles lib_q8_batch.wgsl in their batch shapes for 9 to 64 tokens,
+in their prompt shapes above), held to the worst-row bound (see the test)."""
 
 import gguf
 import numpy as np

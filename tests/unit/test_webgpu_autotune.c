@@ -190,6 +190,33 @@ int main(void) {
     CHECK(measured == 1 && from_file == 0);
     setenv("WGLLM_WEBGPU_AUTOTUNE", "1", 1);
 
+    /* the prompt tiles' kind: its two rows measured at its first need and written next to
+     * the decode kind's lines, read by the next state; 0: the fixed tile (0) */
+    {
+        wgb_autotune_free(c);
+        const int p65 = wgb_autotune_pick(c, WGB_TUNE_Q8_PROMPT, 65), pbig = wgb_autotune_pick(c, WGB_TUNE_Q8_PROMPT, 5000);
+        wgb_autotune_counts(c, &measured, &from_file);
+        CHECK_MSG(measured == 1 && from_file == 0 && !c->failed, "prompt kind: measured %d, from the file %d: %s",
+                  measured, from_file, c->error);
+        CHECK(p65 >= 0 && p65 < WGB_Q8_PROMPT_TILE_COUNT && pbig >= 0 && pbig < WGB_Q8_PROMPT_TILE_COUNT);
+        CHECK(wgb_autotune_pick(c, WGB_TUNE_Q8_PROMPT, 64) == 0);
+        size_t n;
+        char *s = read_file(g_file, &n);
+        CHECK_MSG(count(s, "\tq8_prompt_") == 2 && count(s, "\tq4_0_decode_") == 3, "%s", s ? s : "");
+        free(s);
+        wgb_autotune_free(c);
+        CHECK(wgb_autotune_pick(c, WGB_TUNE_Q8_PROMPT, 200) == p65 && wgb_autotune_pick(c, WGB_TUNE_Q8_PROMPT, 257) == pbig);
+        wgb_autotune_counts(c, &measured, &from_file);
+        CHECK_MSG(measured == 0 && from_file == 1, "prompt kind, again: measured %d, from the file %d", measured,
+                  from_file);
+        setenv("WGLLM_WEBGPU_AUTOTUNE", "0", 1);
+        wgb_autotune_free(c);
+        CHECK(wgb_autotune_pick(c, WGB_TUNE_Q8_PROMPT, 65) == 0 && wgb_autotune_pick(c, WGB_TUNE_Q8_PROMPT, 5000) == 0);
+        setenv("WGLLM_WEBGPU_AUTOTUNE", "1", 1);
+        printf("prompt tiles: measured (%s for 65-256 tokens, %s for more), cached, 0: the fixed tile\n",
+               wgb_q8_prompt_name(p65), wgb_q8_prompt_name(pbig));
+    }
+
     /* hostile files */
     check_hostile(c, "garbage", "hello\nworld\n\t\t\t\n", strlen("hello\nworld\n\t\t\t\n"), true);
     check_hostile(c, "empty", "", 0, false);

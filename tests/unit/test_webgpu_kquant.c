@@ -12,7 +12,7 @@
  * A wrong scale, min, nibble or high bit gives errors of order 1e-2 .. 1.
  * All of it twice: with the f32 kernels (WGLLM_WEBGPU_Q4_INT8=0, the fallback) and with the
  * int8 kernels (x rounded to int8 blocks: up to 8 tokens matvec_q8*.wgsl, 9 to 64 the batch
- * tiles matmul_q8_batch*.wgsl, more the prompt tiles matmul_q8.wgsl, both with the format's
+ * shapes of the int8 tiles (lib_q8_batch.wgsl), more their prompt shapes, both with the format's
  * q8_block decoding), which are held to 2e-2
  * against the CPU's f32 path and to 1e-5 against the int8 reference (the C dequantizer's
  * rows times the int8 x the GPU made). */
@@ -199,15 +199,16 @@ static void check_matmul(pair *p, uint32_t type, int64_t k, int64_t m, int n, bo
         } else {
             /* int8: 9 to 64 tokens the format's batch tiles, more its prompt tiles */
             const uint64_t *dispatched = wgb_ctx_of(p->gpu)->dispatched;
-            const int f = wgb_q8_format_of(type), tiled = WGB_K_Q8_MATMUL + f;
+            const int f = wgb_q8_format_of(type);
             const int batch0 = WGB_K_Q8_BATCH + f * WGB_Q8_BATCH_KERNELS, batch1 = batch0 + WGB_Q8_BATCH_KERNELS;
             uint64_t before[WGB_K_COUNT];
             memcpy(before, dispatched, sizeof before);
             p->gpu->ops->matmul(p->gpu, w.g, x.g, n, y.g);
-            int batch = 0;
+            int batch = 0, tiled = 0; /* tiled: the prompt tiles of any shape (test_webgpu_prompt_tiles checks each) */
             for (int k = batch0; k < batch1; k++) batch += dispatched[k] != before[k];
-            CHECK_MSG((dispatched[tiled] > before[tiled]) == (p->int8 && n > WGB_Q8_BATCH_MAX_N),
-                      "%s: prompt tile kernel %s", what, dispatched[tiled] > before[tiled] ? "ran" : "did not run");
+            for (int t = 0; t < WGB_Q8_PROMPT_TILE_COUNT; t++)
+                tiled += dispatched[wgb_q8_prompt_kernel(f, t)] != before[wgb_q8_prompt_kernel(f, t)];
+            CHECK_MSG(tiled == (p->int8 && n > WGB_Q8_BATCH_MAX_N), "%s: %d prompt tile kernels ran", what, tiled);
             CHECK_MSG(batch == (p->int8 && wgb_q8_batch_takes(n)), "%s: %d batch tile kernels ran", what, batch);
             p->cpu->ops->matmul(p->cpu, w.c, x.c, n, y.c);
             if (bound_of(p) > BOUND_REDUCE) compare_int8_ref(p, &w, type, &x, &y, n, what);

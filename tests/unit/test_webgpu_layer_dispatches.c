@@ -122,8 +122,10 @@ static void check_decode(const char *path, const scenario *sc) {
     CHECK(wgllm_context_create(m, NULL, &ctx, err, sizeof err) == WGLLM_OK);
     wgb_ctx *c = wgb_ctx_of(m->backend);
     /* the route whose kernels are counted below, with nothing measured (a measurement here
-     * would add its own dispatches and command buffers): the batch tiles for 9-64 tokens */
+     * would add its own dispatches and command buffers): the batch tiles for 9-64 tokens,
+     * the prompt tiles' first shape */
     wgb_autotune_force(c, WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_BATCH);
+    wgb_autotune_force(c, WGB_TUNE_Q8_PROMPT, 0);
     uint64_t last[WGB_K_COUNT] = {0}, last_submits = 0;
     int calls[WGB_K_COUNT], submits;
     const wgllm_token prompt[6] = {3, 40, 77, 114, 151, 188};
@@ -220,8 +222,10 @@ int main(void) {
     remove(path);
     wgb_ctx *c = wgb_ctx_of(m->backend);
     /* the route whose kernels are counted below, with nothing measured (a measurement here
-     * would add its own dispatches and command buffers): the batch tiles for 9-64 tokens */
+     * would add its own dispatches and command buffers): the batch tiles for 9-64 tokens,
+     * the prompt tiles' first shape */
     wgb_autotune_force(c, WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_BATCH);
+    wgb_autotune_force(c, WGB_TUNE_Q8_PROMPT, 0);
     uint64_t last[WGB_K_COUNT] = {0}, last_submits = 0;
     int calls[WGB_K_COUNT], submits;
     wgllm_context *ctx[3] = {NULL};

@@ -5,9 +5,12 @@
  * Likewise the int8 kernel families share one parameter block and binding list per kind of
  * product. Needs no adapter: it reads the embedded kernel text. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/webgpu/wgpu_kernels.h"
+#include "backend/webgpu/wgpu_q8_gen.h"
+#include "backend/webgpu/wgpu_q8_prompt.h"
 #include "backend/webgpu/wgpu_shapes.h"
 #include "check.h"
 
@@ -19,8 +22,6 @@ static const struct {
     {"matvec", "MATVEC_WG", "@workgroup_size(256)"},
     {"matmul", "MATMUL_TM", "const TM: u32 = 128u"},
     {"matmul", "MATMUL_TN", "const TN: u32 = 64u"},
-    {"matmul_q8", "Q8MM_TM", "const TM: u32 = 128u"},
-    {"matmul_q8", "Q8MM_TN", "const TN: u32 = 64u"},
     {"get_rows", "GET_ROWS_MAX_IDS", "array<vec4<u32>, 30>"},
     {"rope", "ROPE_MAX_PAIRS", "array<vec4<f32>, 32>"},
     {"rope", "ROPE_MAX_ROWS", "array<vec4<u32>, 8>"},
@@ -53,10 +54,9 @@ int main(void) {
             snprintf(decl, sizeof decl, "const %s:", k_names[n]);
             CHECK_MSG(!src || strstr(src, decl) == NULL, "%s declares %s", kernels[k], k_names[n]);
         }
-    /* the nt matvecs, the batch tiles and the prompt tiles take their parameter blocks and
+    /* the nt matvecs and the int8 tiles (prompts and batched decode) take their parameter blocks and
      * bindings (and q/k/v their split over the three matrices) from one library each */
-    static const char *const io_users[] = {"matvec_q8_nt", "matvec_q8_nt_qkv", "matmul_q8_batch", "matmul_q8_batch_qkv",
-                                           "matmul_q8"};
+    static const char *const io_users[] = {"matvec_q8_nt", "matvec_q8_nt_qkv", "matmul_q8_batch_qkv", "matmul_q8"};
     for (size_t k = 0; k < sizeof io_users / sizeof io_users[0]; k++) {
         const char *src = wg_kernel_source(io_users[k]);
         CHECK_MSG(src && !strstr(src, "struct Params") && !strstr(src, "@binding"), "%s declares its own io",
@@ -66,7 +66,30 @@ int main(void) {
     CHECK(qkv && strstr(qkv, "fn qkv_locate(") && strstr(qkv, "struct Params"));
     CHECK(mat && strstr(mat, "fn put_y(") && strstr(mat, "struct Params"));
     /* the WGSL text is made from the same table */
-    CHECK(strstr(WGB_SHAPES_WGSL, "const Q8MM_TM: u32 = 128u;") != NULL);
-    CHECK(WGB_Q8MM_TM == 128 && WGB_DECODE_MAX_ROWS == 64);
+    CHECK(strstr(WGB_SHAPES_WGSL, "const MATMUL_TM: u32 = 128u;") != NULL);
+    CHECK(WGB_MATMUL_TM == 128 && WGB_DECODE_MAX_ROWS == 64);
+    /* the int8 prompt tiles take every shape constant from the host (wgpu_q8_prompt.h) */
+    static const char *const prompt_shape[] = {"TM", "TN", "RT", "TT"};
+    const char *q8mm = wg_kernel_source("matmul_q8");
+    for (size_t i = 0; i < sizeof prompt_shape / sizeof prompt_shape[0]; i++) {
+        snprintf(decl, sizeof decl, "const %s:", prompt_shape[i]);
+        CHECK_MSG(q8mm && !strstr(q8mm, decl), "matmul_q8 declares %s", prompt_shape[i]);
+        for (int t = 0; t < WGB_Q8_PROMPT_TILE_COUNT; t++)
+            CHECK_MSG(strstr(wgb_q8_prompt_prefix(t), decl), "prompt tile %d lacks %s", t, prompt_shape[i]);
+    }
+    /* the tile threads' registers are generated with named fields, no indexed arrays, for
+     * every shape in use; shapes the generator does not make are refused */
+    for (int t = 0; t < WGB_Q8_PROMPT_TILE_COUNT + 1; t++) {
+        int rt = 4, tt = 1; /* the last round: the smallest batch tile's 2 x 1 below */
+        if (t < WGB_Q8_PROMPT_TILE_COUNT) wgb_q8_prompt_thread(t, &rt, &tt);
+        else rt = 2;
+        char *code = wgb_q8_tile_wgsl(rt, tt);
+        CHECK_MSG(code && !strstr(code, "array<") && strstr(code, "fn tile_step(") && strstr(code, "fn acc_at("),
+                  "tile code of %d x %d", rt, tt);
+        snprintf(decl, sizeof decl, "a%d_%d: %s", rt - 1, (tt + 3) / 4 - 1, tt >= 4 ? "vec4<f32>" : tt == 2 ? "vec2<f32>" : "f32");
+        CHECK_MSG(code && strstr(code, decl), "tile code of %d x %d lacks %s", rt, tt, decl);
+        free(code);
+    }
+    CHECK(wgb_q8_tile_wgsl(8, 3) == NULL && wgb_q8_tile_wgsl(0, 4) == NULL && wgb_q8_tile_wgsl(16, 8) == NULL);
     CHECK_DONE();
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 
 #include "backend/webgpu/wgpu_internal.h"
 #include "backend/webgpu/wgpu_kernels.h"
-#include "backend/webgpu/wgpu_q8_nt.h"
+#include "backend/webgpu/wgpu_q8_gen.h"
 #include "quant/types.h"
 
 /* The line format and candidate sets; lines of another version are dropped without a warning
@@ -41,6 +42,7 @@ typedef struct {
     int n_cands;
     const char *const *kernels; /* sources that decide the timing, hashed into the key; NULL ends */
     bool (*measure)(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE_MAX_CANDS]);
+    bool (*usable)(const wgb_ctx *c, int cand); /* whether the device can run it (NULL: all can) */
 } tune_kind;
 
 /* One size range of a kind. `fixed`: the candidate taken without measuring
@@ -54,11 +56,21 @@ typedef struct {
 
 static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE_MAX_CANDS]);
 
+#define PROMPT_CAND(name, tm, tn, rt, tt, kb) name,
+static const char *const k_prompt_cands[] = {WGB_Q8_PROMPT_TILES(PROMPT_CAND)};
+#undef PROMPT_CAND
+static const char *const k_prompt_kernels[] = {"matmul_q8", "lib_q8_batch", "lib_q8_mat_io", "q8dot_q4_0", "lib_q8_x",
+                                               "lib_q4_0_int8", "quantize_x_q8", NULL};
+_Static_assert(WGB_Q8_PROMPT_TILE_COUNT <= TUNE_MAX_CANDS, "more prompt tiles than autotune candidates");
+
 static const char *const k_decode_cands[] = {"nt", "batch", "nt16", "nt32"};
-static const char *const k_decode_kernels[] = {"lib_q8_batch", "matmul_q8_batch", "lib_q8_mat_io", "lib_q8_qkv_io", "lib_q8_nt", "matvec_q8_nt",
+static const char *const k_decode_kernels[] = {"lib_q8_batch", "matmul_q8", "lib_q8_mat_io", "lib_q8_qkv_io", "lib_q8_nt", "matvec_q8_nt",
                                                "q8dot_q4_0", "lib_q8_x", "quantize_x_q8", NULL};
 static const tune_kind k_kinds[WGB_TUNE_KINDS] = {
-    [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, 4, k_decode_kernels, measure_q4_0_decode},
+    [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, 4, k_decode_kernels, measure_q4_0_decode, NULL},
+    /* the same measurement: the real op at the rows' token counts, each candidate forced */
+    [WGB_TUNE_Q8_PROMPT] = {k_prompt_cands, WGB_Q8_PROMPT_TILE_COUNT, k_prompt_kernels, measure_q4_0_decode,
+                            wgb_q8_prompt_fits},
 };
 
 /* Fixed choice: passes of 8, measured 1.1-2.9x faster than the batch tiles at 16 and 32
@@ -67,6 +79,10 @@ static const tune_row k_rows[] = {
     {WGB_TUNE_Q4_0_DECODE, "q4_0_decode_9_16", 9, 16, 16, WGB_TUNE_DECODE_NT},
     {WGB_TUNE_Q4_0_DECODE, "q4_0_decode_17_32", 17, 32, 32, WGB_TUNE_DECODE_NT},
     {WGB_TUNE_Q4_0_DECODE, "q4_0_decode_33_64", 33, 64, 64, WGB_TUNE_DECODE_NT},
+    /* Fixed choice: the tile of the kernel before the autotune (wgpu_q8_prompt.h). The two
+     * rows: a short prompt (a chat turn) leaves few token tiles, a long one many. */
+    {WGB_TUNE_Q8_PROMPT, "q8_prompt_65_256", 65, 256, 128, 0},
+    {WGB_TUNE_Q8_PROMPT, "q8_prompt_257_up", 257, INT_MAX, 512, 0},
 };
 #define N_ROWS ((int)(sizeof k_rows / sizeof k_rows[0]))
 
@@ -110,14 +126,29 @@ static uint64_t fnv1a(uint64_t h, const char *s) {
     return h ^ 0xff; /* separates "ab","c" from "a","bc" */
 }
 
-/* The kernels of a kind and the batch tile shapes (their WGSL constants) in one hash. */
+/* The generated code of a tile thread of rt x tt. */
+static uint64_t hash_tile(uint64_t h, int rt, int tt) {
+    char *code = wgb_q8_tile_wgsl(rt, tt);
+    h = fnv1a(h, code);
+    free(code);
+    return h;
+}
+
+/* The kernels of a kind and the tile shapes (their WGSL constants and generated code) in one hash. */
 static uint64_t kernels_hash(wgb_tune_kind kind) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (const char *const *k = k_kinds[kind].kernels; *k; k++) h = fnv1a(h, wg_kernel_source(*k));
     for (int v = 0; v < WGB_Q8_BATCH_KERNELS; v++) {
         const char *body, *access, *prefix, *lib;
-        wgb_q8_batch_spec(v, &body, &access, &prefix, &lib);
+        int rt, tt;
+        wgb_q8_batch_spec(v, &body, &access, &prefix, &lib, &rt, &tt);
         h = fnv1a(fnv1a(fnv1a(h, body), prefix), lib);
+        h = hash_tile(h, rt, tt);
+    }
+    for (int t = 0; kind == WGB_TUNE_Q8_PROMPT && t < WGB_Q8_PROMPT_TILE_COUNT; t++) {
+        int rt, tt;
+        wgb_q8_prompt_thread(t, &rt, &tt);
+        h = hash_tile(fnv1a(h, wgb_q8_prompt_prefix(t)), rt, tt);
     }
     char nt[32];
     snprintf(nt, sizeof nt, "%d %d %d", WGB_Q8_NT, WGB_Q8_NT_TPR, WGB_Q8_NT_RG);
@@ -429,9 +460,11 @@ static void measure_and_store(wgb_ctx *c, wgb_tune_state *t, wgb_tune_kind kind,
     int n = 0;
     for (int e = 0; e < n_old; e++)
         if (k_rows[old[e].row].kind != kind || strcmp(old[e].key, key)) es[n++] = old[e];
-    if (n > TUNE_ENTRIES_MAX - N_ROWS) { /* the oldest go */
-        memmove(es, es + (n - (TUNE_ENTRIES_MAX - N_ROWS)), sizeof *es * (size_t)(TUNE_ENTRIES_MAX - N_ROWS));
-        n = TUNE_ENTRIES_MAX - N_ROWS;
+    int mine = 0; /* this kind's rows */
+    for (int r = 0; r < N_ROWS; r++) mine += k_rows[r].kind == kind;
+    if (n > TUNE_ENTRIES_MAX - mine) { /* the oldest go */
+        memmove(es, es + (n - (TUNE_ENTRIES_MAX - mine)), sizeof *es * (size_t)(TUNE_ENTRIES_MAX - mine));
+        n = TUNE_ENTRIES_MAX - mine;
     }
     i = 0;
     for (int r = 0; r < N_ROWS; r++) {
@@ -634,6 +667,10 @@ static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE
     for (int r = 0; ok && r < N_ROWS; r++) {
         if (k_rows[r].kind != kind) continue;
         for (int cand = 0; ok && cand < k_kinds[kind].n_cands; cand++) {
+            if (k_kinds[kind].usable && !k_kinds[kind].usable(c, cand)) { /* never chosen */
+                us[i][cand] = TUNE_US_MAX;
+                continue;
+            }
             t->measuring = cand;
             double best = INFINITY;
             for (int rep = 0; ok && rep <= reps; rep++) { /* rep 0 warms up */

@@ -3,8 +3,9 @@
  * A choice (a "kind") picks one of a few candidate kernel routes for a range of sizes (its
  * rows, e.g. decode steps of 9-16, 17-32 and 33-64 tokens). The first time the backend asks
  * for a kind, its rows are read from the cache file or, when missing there, timed on the
- * device with synthetic operands and written back. A later kind (prompt tile shapes, ...)
- * is rows in the table of wgpu_autotune.c plus its measuring function.
+ * device with synthetic operands and written back. A kind is rows in the table of
+ * wgpu_autotune.c plus its measuring function (the prompt tiles' shapes share the decode
+ * kind's: the real op, each candidate forced).
  *
  * The cache: $WGLLM_WEBGPU_AUTOTUNE_FILE, else $XDG_CACHE_HOME/wgllm/webgpu-autotune.tsv,
  * else ~/.cache/wgllm/webgpu-autotune.tsv. One tab-separated line per adapter and row, keyed
@@ -30,6 +31,9 @@ struct wgb_ctx;
 typedef enum {
     /* a batched decode step of 9-64 tokens with Q4_0 weights (wgpu_q8_batch.h) */
     WGB_TUNE_Q4_0_DECODE,
+    /* the int8 prompt tiles' shape for products of 65 or more tokens; its candidates are
+     * the tiles of wgpu_q8_prompt.h, in their order (Q4_0 timed, taken for every int8 format) */
+    WGB_TUNE_Q8_PROMPT,
     WGB_TUNE_KINDS
 } wgb_tune_kind;
 /* passes of 8 tokens through the nt kernels, the batch tiles, passes of 16 or of 32 */

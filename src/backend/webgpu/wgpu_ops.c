@@ -250,6 +250,8 @@ static int decode_route(wgb_ctx *c, int f, int n) {
 static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int64_t m, wgb_bind xb, int n,
                         wgb_bind ob, bool accumulate) {
     const int route = decode_route(c, f, n); /* before ensure_q8: a first choice may measure */
+    const bool prompt = n >= Q8_MATMUL_MIN_TOKENS && route < 0;
+    const int tile = prompt ? wgb_q8_prompt_tile(c, f, n) : 0; /* likewise */
     wgb_bind xq, xs;
     if (!ensure_q8(c, xb, k, n, &xq, &xs)) return;
     for (int i = 0; i < wt->n_parts; i++) {
@@ -259,16 +261,8 @@ static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int6
             wgb_q8_batch_matmul(c, f, bb, k, part->rows, part->row0, m, n, accumulate);
             continue;
         }
-        if (n >= Q8_MATMUL_MIN_TOKENS && route < 0) { /* a prompt */
-            uint32_t p[8] = {(uint32_t)k, (uint32_t)part->rows, (uint32_t)part->row0, accumulate,
-                             (uint32_t)n, (uint32_t)m, 0, 0}; /* lib_q8_mat_io.wgsl's Params */
-            uint64_t gx = groups_of((uint64_t)part->rows, WGB_Q8MM_TM);
-            uint64_t gy = groups_of((uint64_t)n, WGB_Q8MM_TN);
-            if (gx > c->max_groups || gy > c->max_groups) {
-                wgb_fail(c, "webgpu backend: matmul too large for one dispatch");
-                return;
-            }
-            wgb_dispatch(c, WGB_K_Q8_MATMUL + f, p, sizeof p, bb, (uint32_t)gx, (uint32_t)gy);
+        if (prompt) { /* the prompt tiles, in the shape this adapter's autotune chose */
+            wgb_q8_prompt_matmul(c, f, tile, bb, k, part->rows, part->row0, m, n, accumulate);
             continue;
         }
         if (n == 1) {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "backend/webgpu/wgpu_kernels.h"
-#include "backend/webgpu/wgpu_q8_nt.h"
+#include "backend/webgpu/wgpu_q8_gen.h"
 #include "quant/types.h"
 
 static const char *const k_fmt_names[WGB_FMT_COUNT] = {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0",
@@ -109,7 +109,8 @@ typedef struct {
     int v8;                  /* the fused q/k/v kernel: 1 + v's int8 format (see lib_q8_v_same.wgsl); else 0 */
     const char *tag;         /* label suffix of a variant (e.g. its head_dim), or NULL */
     bool flash;              /* a prompt attention kernel: built on first use (wgb_pipelines_add_flash) */
-    int nt;                  /* an nt kernel: its tokens a dispatch (the generated lib, wgpu_q8_nt.h); else 0 */
+    int nt;                  /* an nt kernel: its tokens a dispatch (the generated lib, wgpu_q8_gen.h); else 0 */
+    int tile_rt, tile_tt;    /* an int8 tile kernel: a thread's rows and tokens (the generated lib); else 0 */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
@@ -139,12 +140,20 @@ static kernel_spec q8_spec_of(int k) {
     }
     if (k >= WGB_K_Q8_BATCH) {
         kernel_spec s = {.param_slots = 1, .params_last = true, .q8 = 1 + (k - WGB_K_Q8_BATCH) / WGB_Q8_BATCH_KERNELS};
-        wgb_q8_batch_spec((k - WGB_K_Q8_BATCH) % WGB_Q8_BATCH_KERNELS, &s.body, &s.access, &s.prefix, &s.lib);
+        wgb_q8_batch_spec((k - WGB_K_Q8_BATCH) % WGB_Q8_BATCH_KERNELS, &s.body, &s.access, &s.prefix, &s.lib,
+                          &s.tile_rt, &s.tile_tt);
+        if (strcmp(s.body, "matmul_q8") == 0) s.tag = "batch"; /* the plain product: matmul_q4_0_q8_batch */
         return s;
     }
-    if (k >= WGB_K_Q8_MATMUL)
-        return (kernel_spec){.body = "matmul_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
-                             .lib = LIB_MAT_IO, .q8 = 1 + k - WGB_K_Q8_MATMUL};
+    if (k >= WGB_K_Q8_MATMUL) { /* the shape's constants in front; tile 0 keeps the plain label */
+        const int t = (k - WGB_K_Q8_MATMUL) % WGB_Q8_PROMPT_TILE_COUNT;
+        kernel_spec s = {.body = "matmul_q8", .access = "rrrw", .param_slots = 1, .params_last = true,
+                         .lib = "lib_q8_batch " LIB_MAT_IO, .consts = wgb_q8_prompt_prefix(t),
+                         .tag = t ? wgb_q8_prompt_name(t) : NULL,
+                         .q8 = 1 + (k - WGB_K_Q8_MATMUL) / WGB_Q8_PROMPT_TILE_COUNT};
+        wgb_q8_prompt_thread(t, &s.tile_rt, &s.tile_tt);
+        return s;
+    }
     if (k >= WGB_K_Q8_NT_QKV)
         return (kernel_spec){.body = "matvec_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1, .params_last = true,
                              .has_subgroup_variant = true, .lib = LIB_NT " " LIB_QKV_IO,
@@ -391,6 +400,8 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
                  s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
     else snprintf(label, sizeof label, "%s%s%s%s", s.body, s.tag ? "_" : "", s.tag ? s.tag : "", s.needs_f16 ? "_f16" : "");
     if (s.nt > WGB_Q8_NT) snprintf(label + strlen(label), sizeof label - strlen(label), "_w%d", s.nt);
+    if (s.q8 && s.tag) /* a prompt tile's shape: matmul_q4_0_q8_128x128 */
+        snprintf(label + strlen(label), sizeof label - strlen(label), "_%s", s.tag);
 
     char *body = load_kernel(s.body, err, err_size);
     if (!body) return false;
@@ -429,8 +440,8 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         snprintf(line, sizeof line, "const X_TOKENS: u32 = %du;\n", s.nt ? s.nt : 1);
         if (!prepend(&text, line, err, err_size)) return false;
     }
-    if (s.nt) {
-        char *acc = wgb_q8_nt_wgsl(s.nt);
+    if (s.nt || s.tile_rt) {
+        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt);
         const bool ok = acc && prepend(&text, acc, err, err_size);
         if (!acc) {
             snprintf(err, err_size, "out of memory");
@@ -545,10 +556,10 @@ bool wgb_pipelines_add_q8(wg_device *d, wgb_pipelines *p, int f, char *err, size
     if (f < 0 || f >= WGB_Q8F_COUNT) return false;
     if (p->q8_built[f]) return true;
     /* the nt kernels of the first width; the wider ones at first use (wgb_pipelines_add_nt) */
-    static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV,
-                                 WGB_K_Q8_MATMUL};
+    static const int family[] = {WGB_K_Q8_MATVEC, WGB_K_Q8_SWIGLU, WGB_K_Q8_NT, WGB_K_Q8_NT_SWIGLU, WGB_K_Q8_NT_QKV};
     for (size_t i = 0; i < sizeof family / sizeof family[0]; i++)
         if (!build_missing(d, p, family[i] + f, err, err_size)) return false;
+    if (!build_missing(d, p, wgb_q8_prompt_kernel(f, 0), err, err_size)) return false; /* the others on first use */
     for (int v = 0; v < WGB_Q8_BATCH_KERNELS; v++)
         if (!build_missing(d, p, WGB_K_Q8_BATCH + f * WGB_Q8_BATCH_KERNELS + v, err, err_size)) return false;
     p->q8_built[f] = true;
@@ -580,6 +591,13 @@ bool wgb_pipelines_add_flash(wg_device *d, wgb_pipelines *p, int k, char *err, s
     if ((spec_of(k, &fmt).needs_f16 && !p->f16) || d->limits.max_compute_workgroup_storage_size < WGB_FA_WG_MEM)
         return false;
     return build_one(d, k, p->subgroups, &p->k[k], err, err_size);
+}
+
+bool wgb_pipelines_add_q8_prompt(wg_device *d, wgb_pipelines *p, int f, int t, char *err, size_t err_size) {
+    if (err_size) err[0] = '\0';
+    if (f < 0 || f >= WGB_Q8F_COUNT || t < 0 || t >= WGB_Q8_PROMPT_TILE_COUNT || !p->q8_built[f]) return false;
+    if (t > 0 && d->limits.max_compute_workgroup_storage_size < wgb_q8_prompt_wg_bytes(t)) return false;
+    return build_missing(d, p, wgb_q8_prompt_kernel(f, t), err, err_size);
 }
 
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p) {

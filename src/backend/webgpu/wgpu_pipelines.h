@@ -20,6 +20,7 @@
 
 #include "backend/webgpu/wgpu_device.h"
 #include "backend/webgpu/wgpu_q8_batch.h"
+#include "backend/webgpu/wgpu_q8_prompt.h"
 #include "backend/webgpu/wgpu_shapes.h"
 
 /* Weight formats, in the order of the per-format kernels below. */
@@ -110,10 +111,11 @@ typedef enum wgb_kernel {
     WGB_K_Q8_NT = WGB_K_Q8_SWIGLU + WGB_Q8F_COUNT,
     WGB_K_Q8_NT_SWIGLU = WGB_K_Q8_NT + WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT, /* silu(Wg x) * (Wu x), likewise */
     WGB_K_Q8_NT_QKV = WGB_K_Q8_NT_SWIGLU + WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT, /* q, k, v products, likewise */
-    WGB_K_Q8_MATMUL = WGB_K_Q8_NT_QKV + WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT,   /* prompts: tiles times int8 x, + format */
+    /* prompts: tiles times int8 x, + format * WGB_Q8_PROMPT_TILE_COUNT + tile (wgpu_q8_prompt.h) */
+    WGB_K_Q8_MATMUL = WGB_K_Q8_NT_QKV + WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT,
     /* batched decode, 9-64 tokens: + format * WGB_Q8_BATCH_KERNELS + tile * WGB_Q8_BATCH_MODES + mode
      * (wgpu_q8_batch.h) */
-    WGB_K_Q8_BATCH = WGB_K_Q8_MATMUL + WGB_Q8F_COUNT,
+    WGB_K_Q8_BATCH = WGB_K_Q8_MATMUL + WGB_Q8F_COUNT * WGB_Q8_PROMPT_TILE_COUNT,
     WGB_K_Q8_BATCH_LAST = WGB_K_Q8_BATCH + WGB_Q8F_COUNT * WGB_Q8_BATCH_KERNELS - 1,
     /* one token: q, k, v products, rope and KV store; + WGB_QKV_VARIANTS * WGB_QKV_FMT_* + variant */
     WGB_K_Q8_QKV = WGB_K_Q8_BATCH_LAST + 1,
@@ -181,6 +183,11 @@ bool wgb_pipelines_add_nt(wg_device *d, wgb_pipelines *p, int f, int width, char
  * empty err where the device cannot have it (too little workgroup memory, no shader-f16),
  * with the compiler's message where it failed to build. */
 bool wgb_pipelines_add_flash(wg_device *d, wgb_pipelines *p, int k, char *err, size_t err_size);
+/* The prompt tile t (wgpu_q8_prompt.h) of int8 format f, whose other int8 kernels are built:
+ * built on its first use (tile 0 comes with wgb_pipelines_add_q8). True if it exists; false
+ * with an empty err where the device lacks its workgroup memory, with the compiler's message
+ * where it failed to build. */
+bool wgb_pipelines_add_q8_prompt(wg_device *d, wgb_pipelines *p, int f, int t, char *err, size_t err_size);
 void wgb_pipelines_destroy(wg_device *d, wgb_pipelines *p);
 
 #endif

@@ -8,6 +8,7 @@
 typedef struct {
     int max_n;
     uint32_t tm, tn;
+    int rt, tt;
 } tile;
 
 #define WGB_Q8_BATCH_CHECK(maxn, tm, tn, rt, tt)                                                           \
@@ -17,7 +18,7 @@ typedef struct {
 WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_CHECK)
 #undef WGB_Q8_BATCH_CHECK
 
-#define WGB_Q8_BATCH_ROW(maxn, tm, tn, rt, tt) {maxn, tm, tn},
+#define WGB_Q8_BATCH_ROW(maxn, tm, tn, rt, tt) {maxn, tm, tn, rt, tt},
 static const tile k_tiles[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_ROW)};
 #undef WGB_Q8_BATCH_ROW
 
@@ -26,8 +27,9 @@ static const tile k_tiles[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_
 static const char *const k_prefix[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_WGSL)};
 #undef WGB_Q8_BATCH_WGSL
 
-void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib) {
-    static const char *const bodies[WGB_Q8_BATCH_MODES] = {"matmul_q8_batch", "matmul_q8_batch_qkv",
+void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib,
+                       int *rt, int *tt) {
+    static const char *const bodies[WGB_Q8_BATCH_MODES] = {"matmul_q8", "matmul_q8_batch_qkv",
                                                            "matmul_q8_batch_swiglu"};
     static const char *const accesses[WGB_Q8_BATCH_MODES] = {"rrrw", "rrrrrwww", "rrrrw"};
     /* the parameters and bindings the plain and q/k/v kernels share with the nt matvecs */
@@ -37,6 +39,8 @@ void wgb_q8_batch_spec(int variant, const char **body, const char **access, cons
     *body = bodies[variant % WGB_Q8_BATCH_MODES];
     *access = accesses[variant % WGB_Q8_BATCH_MODES];
     *prefix = k_prefix[variant / WGB_Q8_BATCH_MODES];
+    *rt = k_tiles[variant / WGB_Q8_BATCH_MODES].rt;
+    *tt = k_tiles[variant / WGB_Q8_BATCH_MODES].tt;
 }
 
 bool wgb_q8_batch_takes(int n) { return n >= WGB_Q8_BATCH_MIN_N && n <= WGB_Q8_BATCH_MAX_N; }

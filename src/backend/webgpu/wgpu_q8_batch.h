@@ -35,8 +35,10 @@ enum { WGB_Q8_BATCH_TILE_COUNT = 0 WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_COUNT_TILE) }
 #define WGB_Q8_BATCH_KERNELS (WGB_Q8_BATCH_TILE_COUNT * WGB_Q8_BATCH_MODES)
 
 /* How kernel `variant` (0 .. WGB_Q8_BATCH_KERNELS - 1) of a format is built: its body, storage
- * access string, the WGSL constants of its tile and its libraries (static strings). */
-void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib);
+ * access string, the WGSL constants of its tile and its libraries (static strings), and a
+ * thread's rows and tokens (its generated code: wgb_q8_tile_wgsl). */
+void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib,
+                       int *rt, int *tt);
 
 struct wgb_ctx;
 struct wgb_bind;

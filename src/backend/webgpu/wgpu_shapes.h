@@ -11,8 +11,6 @@
     X(MATVEC_TPR, 32)        /* matvec.wgsl: threads a row (a workgroup: MATVEC_WG / MATVEC_TPR rows) */    \
     X(MATMUL_TM, 128)        /* matmul.wgsl (f32 tiles): rows a workgroup */                                \
     X(MATMUL_TN, 64)         /* matmul.wgsl: tokens a workgroup */                                          \
-    X(Q8MM_TM, 128)          /* matmul_q8.wgsl (int8 prompt tiles): rows a workgroup */                     \
-    X(Q8MM_TN, 64)           /* matmul_q8.wgsl: tokens a workgroup */                                       \
     X(GET_ROWS_MAX_IDS, 120) /* get_rows.wgsl: ids of one dispatch (its parameter block) */                 \
     X(ROPE_MAX_PAIRS, 128)   /* rope, attention, kv_store_rows, matvec_q8_qkv: frequencies in the block */  \
     X(ROPE_MAX_ROWS, 32)     /* rope.wgsl: positions of one dispatch */                                     \

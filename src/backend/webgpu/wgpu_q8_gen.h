@@ -1,0 +1,22 @@
+/* Generated WGSL for the int8 kernels' per-thread registers. WGSL cannot give a struct or a
+ * call sequence a length from a constant, and an array of accumulators indexed in a loop may
+ * live in local memory instead of registers (an H100 ran such a tile 33-57% slower), so each
+ * shape gets named fields and unrolled calls, written here once:
+ *   - the nt kernels (kernels/lib_q8_nt.wgsl): the per-token sums of a width of NT tokens;
+ *   - the int8 tiles (kernels/lib_q8_batch.wgsl): a thread's RT rows x TT tokens. */
+#ifndef WGLLM_WGPU_Q8_GEN_H
+#define WGLLM_WGPU_Q8_GEN_H
+
+/* The WGSL text for nt tokens (a multiple of 8): struct Acc, acc_tokens, token_sum, the
+ * chunked workgroup-memory sums and (between the SUBGROUPS markers) xor_sum, plus the
+ * constants TPR, RG and NT. A malloc'ed string, NULL when out of memory or nt is not
+ * a multiple of 8. */
+char *wgb_q8_nt_wgsl(int nt);
+
+/* The WGSL text of an int8 tile thread of rt rows x tt tokens (tt 1, 2 or a multiple of 4,
+ * rt * tt <= 64): struct Acc (row i, tokens 4c .. 4c + 3 in field a<i>_<c>), tile_step (one
+ * staged block's products into the accumulators) and acc_at (row i, token j of the sums).
+ * A malloc'ed string, NULL when out of memory or the shape is not one of those. */
+char *wgb_q8_tile_wgsl(int rt, int tt);
+
+#endif
