@@ -1,4 +1,4 @@
-/* Every shape of the int8 prompt tiles (kernels/matmul_q8.wgsl in the shapes of
+/* Every shape of the int8 prompt tiles (kernels/matmul_q8.wgsl with lib_q8_batch.wgsl in the shapes of
  * wgpu_q8_prompt.h), each forced in turn as the autotune's choice (WGB_TUNE_Q8_PROMPT), for
  * every int8 weight format (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K), against the int8 reference of
  * int8_ref.h: the C dequantizer's rows times x rounded to int8 blocks, summed in double.
