@@ -10,7 +10,8 @@
 // The tile shape comes from the host as constants put in front of everything:
 //   TM rows x TN tokens per workgroup of 256; each thread sums RT rows x TT tokens,
 // and with it the thread's generated registers and their arithmetic (struct Acc, tile_step,
-// acc_at: wgb_q8_tile_wgsl, wgpu_q8_gen.c).
+// tile_store: wgb_q8_tile_wgsl, wgpu_q8_gen.c). tile_store hands each sum (or gate/up pair)
+// to the kernel's acc_put (pair_put) with the thread's place in a PutCtx.
 // The kernel provides (the plain and q/k/v ones through lib_q8_mat_io.wgsl and
 // lib_q8_qkv_io.wgsl, which the nt matvecs share) `params` (with k and n), the bindings xq
 // (vec4 words) and xs, and
@@ -36,6 +37,19 @@ var<workgroup> wm: array<f32, KB * TM>;
 var<workgroup> xt: array<vec4<u32>, XV>;
 var<workgroup> xsum: array<i32, XV>;
 var<workgroup> xd: array<f32, KB * TN>;
+
+// Where a thread's sums go: row row0 + tx + TX i, token tok0 + TT ty + j of matrix sel.
+struct PutCtx {
+    row0: u32,
+    tok0: u32,
+    tx: u32,
+    ty: u32,
+    sel: u32,
+}
+
+fn put_ctx(row0: u32, tok0: u32, li: u32, sel: u32) -> PutCtx {
+    return PutCtx(row0, tok0, li % TX, li / TX, sel);
+}
 
 struct BatchW {
     a: array<u32, Q8_BLOCK_WORDS>,

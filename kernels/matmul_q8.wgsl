@@ -8,18 +8,17 @@
 // Parameters and bindings: lib_q8_mat_io.wgsl (put in front).
 // Dispatch: (ceil(m / TM), ceil(n / TN)) workgroups.
 
+fn acc_put(c: PutCtx, i: u32, j: u32, v: f32) {
+    let r = c.row0 + c.tx + TX * i;
+    let t = c.tok0 + TT * c.ty + j;
+    if (r < params.m && t < params.n) {
+        put_y(t, r, v);
+    }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let row0 = wid.x * TM;
     let tok0 = wid.y * TN;
-    let acc = batch_tile(0u, 0u, TM, row0, tok0, li);
-    for (var i = 0u; i < RT; i++) {
-        let r = row0 + li % TX + TX * i;
-        for (var j = 0u; j < TT; j++) {
-            let t = tok0 + TT * (li / TX) + j;
-            if (r < params.m && t < params.n) {
-                put_y(t, r, acc_at(acc, i, j));
-            }
-        }
-    }
+    tile_store(batch_tile(0u, 0u, TM, row0, tok0, li), put_ctx(row0, tok0, li, 0u));
 }

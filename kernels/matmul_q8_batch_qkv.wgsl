@@ -8,21 +8,19 @@
 // Dispatch: (ceil(m_q / TM) + 2 ceil(m_kv / TM), ceil(n / TN)) workgroups.
 
 
+fn acc_put(c: PutCtx, i: u32, j: u32, v: f32) {
+    let r = c.row0 + c.tx + TX * i;
+    let t = c.tok0 + TT * c.ty + j;
+    if (r < w_rows(c.sel) && t < params.n) {
+        qkv_put(c.sel, params.x_tok0 + t, r, v);
+    }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let loc = qkv_locate(wid.x, TM);
     let sel = loc.x;
     let row0 = loc.y;
     let tok0 = wid.y * TN;
-    let acc = batch_tile(sel, sel, TM, row0, tok0, li);
-    let m = w_rows(sel);
-    for (var i = 0u; i < RT; i++) {
-        let r = row0 + li % TX + TX * i;
-        for (var j = 0u; j < TT; j++) {
-            let t = tok0 + TT * (li / TX) + j;
-            if (r < m && t < params.n) {
-                qkv_put(sel, params.x_tok0 + t, r, acc_at(acc, i, j));
-            }
-        }
-    }
+    tile_store(batch_tile(sel, sel, TM, row0, tok0, li), put_ctx(row0, tok0, li, sel));
 }

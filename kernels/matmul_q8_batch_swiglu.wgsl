@@ -33,21 +33,19 @@ fn w_rows(sel: u32) -> u32 {
     return params.m;
 }
 
+// The thread's gate row i (i < RT / 2) and the same row of Wu (its row i + RT / 2), token j.
+fn pair_put(c: PutCtx, i: u32, j: u32, g: f32, u: f32) {
+    let r = c.row0 + c.tx + TX * i;
+    let t = c.tok0 + TT * c.ty + j;
+    if (r < params.m && t < params.n) {
+        y[t * params.m + r] = g / (1.0 + exp(-g)) * u;
+    }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let half = TM / 2u;
     let row0 = wid.x * half;
     let tok0 = wid.y * TN;
-    let acc = batch_tile(0u, 1u, half, row0, tok0, li);
-    // rows i < RT / 2 of this thread are gate rows; row i + RT / 2 is the same row of Wu
-    for (var i = 0u; i < RT / 2u; i++) {
-        let r = row0 + li % TX + TX * i;
-        for (var j = 0u; j < TT; j++) {
-            let t = tok0 + TT * (li / TX) + j;
-            if (r < params.m && t < params.n) {
-                let g = acc_at(acc, i, j);
-                y[t * params.m + r] = g / (1.0 + exp(-g)) * acc_at(acc, (i + RT / 2u), j);
-            }
-        }
-    }
+    tile_store(batch_tile(0u, 1u, half, row0, tok0, li), put_ctx(row0, tok0, li, 0u));
 }

@@ -83,13 +83,19 @@ int main(void) {
         int rt = 4, tt = 1; /* the last round: the smallest batch tile's 2 x 1 below */
         if (t < WGB_Q8_PROMPT_TILE_COUNT) wgb_q8_prompt_thread(t, &rt, &tt);
         else rt = 2;
-        char *code = wgb_q8_tile_wgsl(rt, tt);
-        CHECK_MSG(code && !strstr(code, "array<") && strstr(code, "fn tile_step(") && strstr(code, "fn acc_at("),
+        char *code = wgb_q8_tile_wgsl(rt, tt, false), *pairs = wgb_q8_tile_wgsl(rt, tt, true);
+        CHECK_MSG(code && !strstr(code, "array<") && strstr(code, "fn tile_step(") && strstr(code, "acc_put(c, 0u, 0u, ") &&
+                      !strstr(code, "pair_put"),
                   "tile code of %d x %d", rt, tt);
+        /* gate/up pairs: row 0 with row rt / 2, and no single stores */
+        snprintf(decl, sizeof decl, "pair_put(c, 0u, 0u, a.a0_0%s, a.a%d_0", tt > 1 ? "[0]" : "", rt / 2);
+        CHECK_MSG(pairs && strstr(pairs, decl) && !strstr(pairs, "acc_put"), "pair code of %d x %d lacks %s", rt, tt, decl);
+        free(pairs);
         snprintf(decl, sizeof decl, "a%d_%d: %s", rt - 1, (tt + 3) / 4 - 1, tt >= 4 ? "vec4<f32>" : tt == 2 ? "vec2<f32>" : "f32");
         CHECK_MSG(code && strstr(code, decl), "tile code of %d x %d lacks %s", rt, tt, decl);
         free(code);
     }
-    CHECK(wgb_q8_tile_wgsl(8, 3) == NULL && wgb_q8_tile_wgsl(0, 4) == NULL && wgb_q8_tile_wgsl(16, 8) == NULL);
+    CHECK(wgb_q8_tile_wgsl(8, 3, false) == NULL && wgb_q8_tile_wgsl(0, 4, false) == NULL &&
+          wgb_q8_tile_wgsl(16, 8, false) == NULL && wgb_q8_tile_wgsl(3, 4, true) == NULL);
     CHECK_DONE();
 }

@@ -128,7 +128,7 @@ static uint64_t fnv1a(uint64_t h, const char *s) {
 
 /* The generated code of a tile thread of rt x tt. */
 static uint64_t hash_tile(uint64_t h, int rt, int tt) {
-    char *code = wgb_q8_tile_wgsl(rt, tt);
+    char *code = wgb_q8_tile_wgsl(rt, tt, false);
     h = fnv1a(h, code);
     free(code);
     return h;

@@ -441,7 +441,9 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         if (!prepend(&text, line, err, err_size)) return false;
     }
     if (s.nt || s.tile_rt) {
-        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt);
+        /* the gate/up kernel stores its sums in pairs */
+        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt)
+                         : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, strcmp(s.body, "matmul_q8_batch_swiglu") == 0);
         const bool ok = acc && prepend(&text, acc, err, err_size);
         if (!acc) {
             snprintf(err, err_size, "out of memory");

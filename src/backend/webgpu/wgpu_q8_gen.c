@@ -2,6 +2,7 @@
 #include "backend/webgpu/wgpu_q8_gen.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +95,15 @@ static void put_list(text *t, int j0, int w, const char *fmt) {
     }
 }
 
-char *wgb_q8_tile_wgsl(int rt, int tt) {
-    if (rt < 1 || (tt != 1 && tt != 2 && tt % 4) || tt < 1 || rt * tt > 64) return NULL;
+/* Field expression of row i, token j. */
+static const char *field(char *buf, size_t size, int i, int j, int cw) {
+    if (cw == 1) snprintf(buf, size, "a.a%d_%d", i, j);
+    else snprintf(buf, size, "a.a%d_%d[%d]", i, j / cw, j % cw);
+    return buf;
+}
+
+char *wgb_q8_tile_wgsl(int rt, int tt, bool pairs) {
+    if (rt < 1 || (tt != 1 && tt != 2 && tt % 4) || tt < 1 || rt * tt > 64 || (pairs && rt % 2)) return NULL;
     const int cw = tt < 4 ? tt : 4, chunks = tt / cw;
     char vf[16], vi[16];
     vec_of(cw, "f32", vf, sizeof vf);
@@ -142,14 +150,26 @@ char *wgb_q8_tile_wgsl(int rt, int tt) {
         put(&t, "    let w%d = w_row(b, tx + %du * TX);\n", i, i);
         for (int c = 0; c < chunks; c++) put(&t, "    (*acc).a%d_%d += chunk%d(w%d, x);\n", i, c, c, i);
     }
-    put(&t, "}\n\n// Row i, token j of the thread's sums.\nfn acc_at(a: Acc, i: u32, j: u32) -> f32 {\n"
-            "    switch i * TT + j {\n");
-    for (int i = 0; i < rt; i++)
-        for (int j = 0; j < tt; j++) {
-            if (cw == 1) put(&t, "        case %du: {\n            return a.a%d_%d;\n        }\n", i * tt + j, i, j);
-            else put(&t, "        case %du: {\n            return a.a%d_%d[%d];\n        }\n", i * tt + j, i, j / cw, j % cw);
-        }
-    put(&t, "        default: {\n            return 0.0;\n        }\n    }\n}\n");
+    put(&t, "}\n\n");
+    /* the results, each a call with constant indices: a loop over an index into the fields
+     * would make them an indexed aggregate again */
+    char el[32];
+    if (!pairs) {
+        put(&t, "// The thread's sums through the kernel's acc_put.\nfn tile_store(a: Acc, c: PutCtx) {\n");
+        for (int i = 0; i < rt; i++)
+            for (int j = 0; j < tt; j++)
+                put(&t, "    acc_put(c, %du, %du, %s);\n", i, j, field(el, sizeof el, i, j, cw));
+    } else {
+        put(&t, "// The thread's rows i and i + RT / 2 (gate and up) through the kernel's pair_put.\n"
+                "fn tile_store(a: Acc, c: PutCtx) {\n");
+        for (int i = 0; i < rt / 2; i++)
+            for (int j = 0; j < tt; j++) {
+                char el2[32];
+                put(&t, "    pair_put(c, %du, %du, %s, %s);\n", i, j, field(el, sizeof el, i, j, cw),
+                    field(el2, sizeof el2, i + rt / 2, j, cw));
+            }
+    }
+    put(&t, "}\n");
     if (t.failed) {
         free(t.s);
         return NULL;

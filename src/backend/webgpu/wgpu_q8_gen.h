@@ -7,6 +7,8 @@
 #ifndef WGLLM_WGPU_Q8_GEN_H
 #define WGLLM_WGPU_Q8_GEN_H
 
+#include <stdbool.h>
+
 /* The WGSL text for nt tokens (a multiple of 8): struct Acc, acc_tokens, token_sum, the
  * chunked workgroup-memory sums and (between the SUBGROUPS markers) xor_sum, plus the
  * constants TPR, RG and NT. A malloc'ed string, NULL when out of memory or nt is not
@@ -15,8 +17,10 @@ char *wgb_q8_nt_wgsl(int nt);
 
 /* The WGSL text of an int8 tile thread of rt rows x tt tokens (tt 1, 2 or a multiple of 4,
  * rt * tt <= 64): struct Acc (row i, tokens 4c .. 4c + 3 in field a<i>_<c>), tile_step (one
- * staged block's products into the accumulators) and acc_at (row i, token j of the sums).
- * A malloc'ed string, NULL when out of memory or the shape is not one of those. */
-char *wgb_q8_tile_wgsl(int rt, int tt);
+ * staged block's products into the accumulators) and tile_store(a: Acc, c: PutCtx), which
+ * hands each sum to the kernel's fn acc_put(c, i, j, v) or, with pairs (rt even: gate rows
+ * i < rt / 2, up rows i + rt / 2), each gate/up pair to fn pair_put(c, i, j, g, u). A
+ * malloc'ed string, NULL when out of memory or the shape is not one of those. */
+char *wgb_q8_tile_wgsl(int rt, int tt, bool pairs);
 
 #endif
