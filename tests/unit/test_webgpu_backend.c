@@ -24,6 +24,7 @@
 #include "backend/cpu/cpu_internal.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
+#include "webgpu_test.h"
 #include "int8_ref.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -716,9 +717,7 @@ static void run_q4_f32(pair *p) {
 }
 
 static wg_backend *make_gpu(void) {
-    char err[2048] = "";
-    wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
-    CHECK_MSG(g != NULL, "no usable WebGPU device (a GPU, or Mesa's lavapipe on CI): %s", err);
+    wg_backend *g = test_webgpu_create();
     return g;
 }
 

@@ -27,6 +27,7 @@
 #include "backend/webgpu/wgpu_backend.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
+#include "webgpu_test.h"
 #include "int8_ref.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -337,9 +338,7 @@ static void report(const pair *p, const char *title) {
 }
 
 static wg_backend *make_gpu(void) {
-    char err[2048] = "";
-    wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
-    CHECK_MSG(g != NULL, "no usable WebGPU device (a GPU, or Mesa's lavapipe on CI): %s", err);
+    wg_backend *g = test_webgpu_create();
     /* the batch tiles for 9-64 tokens whatever this adapter's autotune chose: they are checked here */
     if (g) wgb_autotune_force(wgb_ctx_of(g), WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_BATCH);
     return g;

@@ -26,6 +26,7 @@
 #include "backend/webgpu/wgpu_backend.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
+#include "webgpu_test.h"
 #include "int8_ref.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -287,9 +288,7 @@ static void check_swiglu(ctx *c, int64_t k, int64_t m, int n) {
 }
 
 static wg_backend *make_gpu(void) {
-    char err[2048] = "";
-    wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
-    CHECK_MSG(g != NULL, "no usable WebGPU device (a GPU, or Mesa's lavapipe on CI): %s", err);
+    wg_backend *g = test_webgpu_create();
     return g;
 }
 

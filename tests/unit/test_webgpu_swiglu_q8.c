@@ -22,6 +22,7 @@
 #include "backend/webgpu/wgpu_backend.h"
 #include "backend/webgpu/wgpu_internal.h"
 #include "check.h"
+#include "webgpu_test.h"
 #include "int8_ref.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -234,9 +235,7 @@ static void check_partial(wg_backend *g) {
 int main(void) {
     unsetenv("WGLLM_WEBGPU_Q4_INT8");
     unsetenv("WGLLM_WEBGPU_MAX_BINDING");
-    char err[2048] = "";
-    wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
-    CHECK_MSG(g != NULL, "no usable WebGPU device (a GPU, or Mesa's lavapipe on CI): %s", err);
+    wg_backend *g = test_webgpu_create();
     if (g) {
         check_copy(g, WG_TYPE_Q4_0, 96, 32, 64);     /* one workgroup */
         check_copy(g, WG_TYPE_Q4_0, 256, 1056, 96);  /* 33 workgroups */
