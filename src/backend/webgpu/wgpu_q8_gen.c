@@ -105,7 +105,7 @@ static const char *field(char *buf, size_t size, int i, int j, int cw) {
 char *wgb_q8_tile_wgsl(int rt, int tt, bool pairs) {
     if (rt < 1 || (tt != 1 && tt != 2 && tt % 4) || tt < 1 || rt * tt > 64 || (pairs && rt % 2)) return NULL;
     const int cw = tt < 4 ? tt : 4, chunks = tt / cw;
-    char vf[16], vi[16];
+    char vf[32], vi[32];
     vec_of(cw, "f32", vf, sizeof vf);
     vec_of(cw, "i32", vi, sizeof vi);
     text t = {0};
@@ -153,7 +153,7 @@ char *wgb_q8_tile_wgsl(int rt, int tt, bool pairs) {
     put(&t, "}\n\n");
     /* the results, each a call with constant indices: a loop over an index into the fields
      * would make them an indexed aggregate again */
-    char el[32];
+    char el[64];
     if (!pairs) {
         put(&t, "// The thread's sums through the kernel's acc_put.\nfn tile_store(a: Acc, c: PutCtx) {\n");
         for (int i = 0; i < rt; i++)
@@ -164,7 +164,7 @@ char *wgb_q8_tile_wgsl(int rt, int tt, bool pairs) {
                 "fn tile_store(a: Acc, c: PutCtx) {\n");
         for (int i = 0; i < rt / 2; i++)
             for (int j = 0; j < tt; j++) {
-                char el2[32];
+                char el2[64];
                 put(&t, "    pair_put(c, %du, %du, %s, %s);\n", i, j, field(el, sizeof el, i, j, cw),
                     field(el2, sizeof el2, i + rt / 2, j, cw));
             }
