@@ -31,14 +31,8 @@
 
 #define BOUND_REF 1e-5
 
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 40) * (1.0 / (double)(1ull << 23))) - 1.0f;
-}
+#define TEST_RAND_SEED 0x9e3779b97f4a7c15ull
+#include "test_rand.h"
 
 /* Random rows whose 16-element groups differ in amplitude and offset, so that the K-quants'
  * sub-block scales and mins span their range; quantized to `type`. */
