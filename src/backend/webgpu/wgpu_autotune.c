@@ -139,11 +139,9 @@ static uint64_t kernels_hash(wgb_tune_kind kind) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (const char *const *k = k_kinds[kind].kernels; *k; k++) h = fnv1a(h, wg_kernel_source(*k));
     for (int v = 0; v < WGB_Q8_BATCH_KERNELS; v++) {
-        const char *body, *access, *prefix, *lib;
-        int rt, tt;
-        wgb_q8_batch_spec(v, &body, &access, &prefix, &lib, &rt, &tt);
-        h = fnv1a(fnv1a(fnv1a(h, body), prefix), lib);
-        h = hash_tile(h, rt, tt);
+        const wgb_q8_batch_kernel b = wgb_q8_batch_spec(v);
+        h = fnv1a(fnv1a(fnv1a(h, b.body), b.prefix), b.lib);
+        h = hash_tile(h, b.rt, b.tt);
     }
     for (int t = 0; kind == WGB_TUNE_Q8_PROMPT && t < WGB_Q8_PROMPT_TILE_COUNT; t++) {
         int rt, tt;

@@ -111,6 +111,7 @@ typedef struct {
     bool flash;              /* a prompt attention kernel: built on first use (wgb_pipelines_add_flash) */
     int nt;                  /* an nt kernel: its tokens a dispatch (the generated lib, wgpu_q8_gen.h); else 0 */
     int tile_rt, tile_tt;    /* an int8 tile kernel: a thread's rows and tokens (the generated lib); else 0 */
+    bool tile_pairs;         /* ... whose sums are stored as gate/up pairs */
 } kernel_spec;
 
 #define KV_F32 "alias KV4 = vec4<f32>;\nalias KVS = f32;\n"
@@ -139,11 +140,11 @@ static kernel_spec q8_spec_of(int k) {
                              .q8 = 1 + f[0], .v8 = 1 + f[1]};
     }
     if (k >= WGB_K_Q8_BATCH) {
-        kernel_spec s = {.param_slots = 1, .params_last = true, .q8 = 1 + (k - WGB_K_Q8_BATCH) / WGB_Q8_BATCH_KERNELS};
-        wgb_q8_batch_spec((k - WGB_K_Q8_BATCH) % WGB_Q8_BATCH_KERNELS, &s.body, &s.access, &s.prefix, &s.lib,
-                          &s.tile_rt, &s.tile_tt);
-        if (strcmp(s.body, "matmul_q8") == 0) s.tag = "batch"; /* the plain product: matmul_q4_0_q8_batch */
-        return s;
+        const wgb_q8_batch_kernel b = wgb_q8_batch_spec((k - WGB_K_Q8_BATCH) % WGB_Q8_BATCH_KERNELS);
+        return (kernel_spec){.body = b.body, .access = b.access, .param_slots = 1, .params_last = true,
+                             .prefix = b.prefix, .lib = b.lib, .tag = b.tag,
+                             .q8 = 1 + (k - WGB_K_Q8_BATCH) / WGB_Q8_BATCH_KERNELS, .tile_rt = b.rt, .tile_tt = b.tt,
+                             .tile_pairs = b.pairs};
     }
     if (k >= WGB_K_Q8_MATMUL) { /* the shape's constants in front; tile 0 keeps the plain label */
         const int t = (k - WGB_K_Q8_MATMUL) % WGB_Q8_PROMPT_TILE_COUNT;
@@ -441,9 +442,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         if (!prepend(&text, line, err, err_size)) return false;
     }
     if (s.nt || s.tile_rt) {
-        /* the gate/up kernel stores its sums in pairs */
-        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt)
-                         : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, strcmp(s.body, "matmul_q8_batch_swiglu") == 0);
+        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, s.tile_pairs);
         const bool ok = acc && prepend(&text, acc, err, err_size);
         if (!acc) {
             snprintf(err, err_size, "out of memory");

@@ -27,20 +27,19 @@ static const tile k_tiles[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_
 static const char *const k_prefix[WGB_Q8_BATCH_TILE_COUNT] = {WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_WGSL)};
 #undef WGB_Q8_BATCH_WGSL
 
-void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib,
-                       int *rt, int *tt) {
-    static const char *const bodies[WGB_Q8_BATCH_MODES] = {"matmul_q8", "matmul_q8_batch_qkv",
-                                                           "matmul_q8_batch_swiglu"};
-    static const char *const accesses[WGB_Q8_BATCH_MODES] = {"rrrw", "rrrrrwww", "rrrrw"};
-    /* the parameters and bindings the plain and q/k/v kernels share with the nt matvecs */
-    static const char *const libs[WGB_Q8_BATCH_MODES] = {"lib_q8_batch lib_q8_mat_io", "lib_q8_batch lib_q8_qkv_io",
-                                                         "lib_q8_batch"};
-    *lib = libs[variant % WGB_Q8_BATCH_MODES];
-    *body = bodies[variant % WGB_Q8_BATCH_MODES];
-    *access = accesses[variant % WGB_Q8_BATCH_MODES];
-    *prefix = k_prefix[variant / WGB_Q8_BATCH_MODES];
-    *rt = k_tiles[variant / WGB_Q8_BATCH_MODES].rt;
-    *tt = k_tiles[variant / WGB_Q8_BATCH_MODES].tt;
+wgb_q8_batch_kernel wgb_q8_batch_spec(int variant) {
+    /* the plain and q/k/v kernels share their parameters and bindings with the nt matvecs */
+    static const wgb_q8_batch_kernel modes[WGB_Q8_BATCH_MODES] = {
+        {.body = "matmul_q8", .access = "rrrw", .lib = "lib_q8_batch lib_q8_mat_io", .tag = "batch"},
+        {.body = "matmul_q8_batch_qkv", .access = "rrrrrwww", .lib = "lib_q8_batch lib_q8_qkv_io"},
+        {.body = "matmul_q8_batch_swiglu", .access = "rrrrw", .lib = "lib_q8_batch", .pairs = true},
+    };
+    wgb_q8_batch_kernel s = modes[variant % WGB_Q8_BATCH_MODES];
+    const int t = variant / WGB_Q8_BATCH_MODES;
+    s.prefix = k_prefix[t];
+    s.rt = k_tiles[t].rt;
+    s.tt = k_tiles[t].tt;
+    return s;
 }
 
 bool wgb_q8_batch_takes(int n) { return n >= WGB_Q8_BATCH_MIN_N && n <= WGB_Q8_BATCH_MAX_N; }

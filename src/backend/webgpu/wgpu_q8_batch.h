@@ -34,11 +34,15 @@ enum { WGB_Q8_BATCH_TILE_COUNT = 0 WGB_Q8_BATCH_TILES(WGB_Q8_BATCH_COUNT_TILE) }
  * (wgpu_pipelines.h) */
 #define WGB_Q8_BATCH_KERNELS (WGB_Q8_BATCH_TILE_COUNT * WGB_Q8_BATCH_MODES)
 
-/* How kernel `variant` (0 .. WGB_Q8_BATCH_KERNELS - 1) of a format is built: its body, storage
- * access string, the WGSL constants of its tile and its libraries (static strings), and a
- * thread's rows and tokens (its generated code: wgb_q8_tile_wgsl). */
-void wgb_q8_batch_spec(int variant, const char **body, const char **access, const char **prefix, const char **lib,
-                       int *rt, int *tt);
+/* How kernel `variant` (0 .. WGB_Q8_BATCH_KERNELS - 1) of a format is built. */
+typedef struct {
+    const char *body, *access; /* kernel file; storage access string */
+    const char *prefix, *lib;  /* the WGSL constants of its tile; its libraries */
+    const char *tag;           /* label suffix (the plain product: matmul_q4_0_q8_batch), or NULL */
+    int rt, tt;                /* a thread's rows and tokens (its generated code: wgb_q8_tile_wgsl) */
+    bool pairs;                /* the gate/up kernel: its sums stored as gate/up pairs */
+} wgb_q8_batch_kernel;
+wgb_q8_batch_kernel wgb_q8_batch_spec(int variant);
 
 struct wgb_ctx;
 struct wgb_bind;
