@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/webgpu/wgpu_kernels.h"
+#include "backend/webgpu/wgpu_q8_batch.h"
 #include "backend/webgpu/wgpu_q8_gen.h"
 #include "backend/webgpu/wgpu_q8_prompt.h"
 #include "backend/webgpu/wgpu_shapes.h"
@@ -78,11 +79,17 @@ int main(void) {
             CHECK_MSG(strstr(wgb_q8_prompt_prefix(t), decl), "prompt tile %d lacks %s", t, prompt_shape[i]);
     }
     /* the tile threads' registers are generated with named fields, no indexed arrays, for
-     * every shape in use; shapes the generator does not make are refused */
-    for (int t = 0; t < WGB_Q8_PROMPT_TILE_COUNT + 1; t++) {
-        int rt = 4, tt = 1; /* the last round: the smallest batch tile's 2 x 1 below */
-        if (t < WGB_Q8_PROMPT_TILE_COUNT) wgb_q8_prompt_thread(t, &rt, &tt);
-        else rt = 2;
+     * every shape in use (the prompt tiles, then the batch tiles' kernels); shapes the
+     * generator does not make are refused */
+    for (int t = 0; t < WGB_Q8_PROMPT_TILE_COUNT + WGB_Q8_BATCH_KERNELS; t++) {
+        int rt, tt;
+        if (t < WGB_Q8_PROMPT_TILE_COUNT) {
+            wgb_q8_prompt_thread(t, &rt, &tt);
+        } else {
+            const wgb_q8_batch_kernel b = wgb_q8_batch_spec(t - WGB_Q8_PROMPT_TILE_COUNT);
+            rt = b.rt;
+            tt = b.tt;
+        }
         char *code = wgb_q8_tile_wgsl(rt, tt, false), *pairs = wgb_q8_tile_wgsl(rt, tt, true);
         CHECK_MSG(code && !strstr(code, "array<") && strstr(code, "fn tile_step(") && strstr(code, "acc_put(c, 0u, 0u, ") &&
                       !strstr(code, "pair_put"),

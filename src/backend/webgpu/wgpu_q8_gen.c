@@ -86,8 +86,8 @@ static const char *vec_of(int w, const char *s, char *buf, size_t size) {
     return buf;
 }
 
-/* "first, first + 1u, ..." as `fmt` applied to each of the chunk's w tokens; fmt has one %d
- * for the token's offset in the thread's tokens. */
+/* `fmt` for each of the chunk's w tokens j0 .. j0 + w - 1, comma-separated; every %d of fmt
+ * (up to three) is the token's offset j in the thread's tokens. */
 static void put_list(text *t, int j0, int w, const char *fmt) {
     for (int j = j0; j < j0 + w; j++) {
         if (j > j0) put(t, ", ");
