@@ -5,9 +5,13 @@
 // so any context length works with fixed workgroup memory. With one split the result is
 // written directly; with several (decode: few tokens, long context), each split writes its
 // maximum, sum and unnormalised output to `part` and attention_combine.wgsl merges them.
-// For the weighted sum of values the threads form groups of head_dim / 4 (one vec4 of
-// dimensions each); group g takes every G-th position of a chunk. Needs head_dim <= 256
-// and head_dim, the cache row length a multiple of 4.
+// The scores of a chunk are computed by teams of TK threads per position, each thread a
+// strided share of the key's vec4s, so that a team reads its key row in consecutive words
+// (one thread per whole row made every load of a subgroup touch as many rows as threads);
+// the teams' partial dots meet in workgroup memory. For the weighted sum of values the
+// threads form groups of head_dim / 4 (one vec4 of dimensions each); group g takes every
+// G-th position of a chunk. Needs head_dim <= 256 and head_dim, the cache row length a
+// multiple of 4.
 // q8 != 0 (decode, one split, head_dim a multiple of 32): out is also written as int8
 // blocks of 32 with f32 scales (XQ, XS: quantize_x_q8.wgsl's layout and rule, bit for bit),
 // for the Q4_0 x int8 matvec that reads it next; needs row0 = 0 and out_stride = the row
@@ -55,11 +59,14 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> XS: array<f32>;
 
 const CH: u32 = ATTN_WG; // the host's shapes, put in front
+const TK: u32 = 8u;       // threads per position in the scores: a power of 2 dividing CH
 
 var<workgroup> qs: array<vec4<f32>, ATTN_WG / 4u>;
 var<workgroup> sc: array<f32, ATTN_WG>;
 var<workgroup> red: array<f32, ATTN_WG>;
-var<workgroup> red4: array<vec4<f32>, ATTN_WG>;
+// The teams' partial dots of a chunk (TK floats a position, as TK / 4 vec4s), then the
+// groups' partial outputs at the end (the first ATTN_WG entries).
+var<workgroup> red4: array<vec4<f32>, ATTN_WG * TK / 4u>;
 
 // The entry point and the two softmax reductions come in two versions: with subgroup
 // operations (2 barriers per reduction) and with a workgroup-memory tree (8). The host keeps
@@ -151,16 +158,32 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     let lo = attn_first(n_pos - 1u, P.window); // the first position attended to
     let start = lo + split * P.split_len;
     let stop = min(n_pos, start + P.split_len);
+    let tk = li % TK;      // this thread's lane in its scoring team
+    let tp = li / TK;      // its team's position within a pass of CH / TK positions
     for (var c0 = start; c0 < stop; c0 += CH) {
+        for (var j = 0u; j < TK; j++) {
+            let tt = j * (CH / TK) + tp;
+            if (c0 + j * (CH / TK) >= stop) {
+                break;   // uniform: no position of this pass is in the chunk
+            }
+            var acc = 0.0;
+            if (c0 + tt < stop) {
+                let kb = (c0 + tt) * kvs4 + kvo4;
+                for (var e = tk; e < hd4; e += TK) {
+                    acc += dot(qs[e], vec4<f32>(Kc[kb + e]));
+                }
+            }
+            red4[tt * (TK / 4u) + tk / 4u][tk % 4u] = acc;
+        }
+        workgroupBarrier();
         let t = c0 + li;
         var s = NEG;
         if (t < stop) {
-            let kb = t * kvs4 + kvo4;
-            var acc = 0.0;
-            for (var e = 0u; e < hd4; e++) {
-                acc += dot(qs[e], vec4<f32>(Kc[kb + e]));
+            var acc4 = vec4<f32>(0.0);
+            for (var k = 0u; k < TK / 4u; k++) {
+                acc4 += red4[li * (TK / 4u) + k];
             }
-            s = acc * P.scale;
+            s = (acc4.x + acc4.y + acc4.z + acc4.w) * P.scale;
         }
         let step = softmax_step(m_run, reduce(s, true, li, sgs, lane));
         let m_new = step.x;

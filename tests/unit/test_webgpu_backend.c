@@ -419,6 +419,9 @@ static void test_attention(pair *p) {
     /* 256 pairs and more: one workgroup per pair, no splits */
     check_attention(p, 32, 8, 64, 100, 8);
     check_attention(p, 32, 32, 128, 290, 9);
+    /* the largest head (every scoring-team lane takes 8 of its vec4s) and one of 24 vec4s */
+    check_attention(p, 4, 2, 256, 300, 3);
+    check_attention(p, 4, 1, 96, 40, 2);
     /* the f16 cache, where the device has shader-f16 (lavapipe has it) */
     char err[256];
     wg_tensor *probe = p->gpu->ops->kv_cache_create(p->gpu, 64, 4, 0, err, sizeof err);
