@@ -199,7 +199,17 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
         o *= alpha;
         let clen = min(CH, stop - c0);
         if (g < ng) {
-            for (var tt = g; tt < clen; tt += ng) {
+            // four rows a step, their loads issued together (short contexts wait on latency)
+            var tt = g;
+            for (; tt + 3u * ng < clen; tt += 4u * ng) {
+                let vb = (c0 + tt) * kvs4 + vvo4 + d4;
+                let v0 = vec4<f32>(Vc[vb]);
+                let v1 = vec4<f32>(Vc[vb + ng * kvs4]);
+                let v2 = vec4<f32>(Vc[vb + 2u * ng * kvs4]);
+                let v3 = vec4<f32>(Vc[vb + 3u * ng * kvs4]);
+                o += sc[tt] * v0 + sc[tt + ng] * v1 + sc[tt + 2u * ng] * v2 + sc[tt + 3u * ng] * v3;
+            }
+            for (; tt < clen; tt += ng) {
                 o += sc[tt] * vec4<f32>(Vc[(c0 + tt) * kvs4 + vvo4 + d4]);
             }
         }
