@@ -59,7 +59,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> XS: array<f32>;
 
 const CH: u32 = ATTN_WG; // the host's shapes, put in front
-const TK: u32 = 8u;       // threads per position in the scores: a power of 2 dividing CH
+const TK: u32 = 8u;       // threads per position in the scores: an even power of 2 dividing CH
 
 var<workgroup> qs: array<vec4<f32>, ATTN_WG / 4u>;
 var<workgroup> sc: array<f32, ATTN_WG>;
@@ -161,19 +161,25 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     let tk = li % TK;      // this thread's lane in its scoring team
     let tp = li / TK;      // its team's position within a pass of CH / TK positions
     for (var c0 = start; c0 < stop; c0 += CH) {
-        for (var j = 0u; j < TK; j++) {
-            let tt = j * (CH / TK) + tp;
+        // two passes a step, their loads issued together; a row past the chunk is read at the
+        // chunk's last row (valid memory) and its score never used
+        for (var j = 0u; j < TK; j += 2u) {
             if (c0 + j * (CH / TK) >= stop) {
-                break;   // uniform: no position of this pass is in the chunk
+                break;   // uniform: no position of these passes is in the chunk
             }
-            var acc = 0.0;
-            if (c0 + tt < stop) {
-                let kb = (c0 + tt) * kvs4 + kvo4;
-                for (var e = tk; e < hd4; e += TK) {
-                    acc += dot(qs[e], vec4<f32>(Kc[kb + e]));
-                }
+            let ta = j * (CH / TK) + tp;
+            let tb = ta + CH / TK;
+            let ka = min(c0 + ta, stop - 1u) * kvs4 + kvo4;
+            let kb = min(c0 + tb, stop - 1u) * kvs4 + kvo4;
+            var acc_a = 0.0;
+            var acc_b = 0.0;
+            for (var e = tk; e < hd4; e += TK) {
+                let qe = qs[e];
+                acc_a += dot(qe, vec4<f32>(Kc[ka + e]));
+                acc_b += dot(qe, vec4<f32>(Kc[kb + e]));
             }
-            red4[tt * (TK / 4u) + tk / 4u][tk % 4u] = acc;
+            red4[ta * (TK / 4u) + tk / 4u][tk % 4u] = acc_a;
+            red4[tb * (TK / 4u) + tk / 4u][tk % 4u] = acc_b;
         }
         workgroupBarrier();
         let t = c0 + li;

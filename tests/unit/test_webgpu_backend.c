@@ -416,6 +416,9 @@ static void test_attention(pair *p) {
      * 256-position split boundary (early rows leave the last split empty). */
     check_attention(p, 4, 2, 64, 250, 11);
     check_attention(p, 2, 1, 32, 0, 64);
+    /* six splits: the merge's steps of four splits and its remainder */
+    check_attention(p, 2, 1, 64, 1300, 1);
+    check_attention(p, 4, 4, 128, 1030, 2);
     /* 256 pairs and more: one workgroup per pair, no splits */
     check_attention(p, 32, 8, 64, 100, 8);
     check_attention(p, 32, 32, 128, 290, 9);
