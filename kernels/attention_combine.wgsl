@@ -28,7 +28,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let h = wid.x;
     let i = wid.y;
     // Four splits a step in both loops, their loads issued together: with one a step each
-    // split's load waited for the one before (some 10 us at 16 splits on an H100).
+    // split's load waited for the one before (the merge of 16 splits took 15 us a layer in an
+    // H100 profile, bench/RESULTS.md).
     let ns4 = P.n_split & ~3u;
     var mx = NEG;
     for (var s = 0u; s < ns4; s += 4u) {
