@@ -656,8 +656,8 @@ static bool measure_q4_0_decode(wgb_ctx *c, wgb_tune_kind kind, double us[][TUNE
     free(host);
     wg_backend b = {NULL, c};
     /* A GPU fresh from idle runs at a fraction of its clock for a while under load: products
-     * first, untimed, for TUNE_WARM_S of wall time (timed cold, every candidate on an H100 took
-     * 4-5x its warm time, and a choice once written is kept). */
+     * first, untimed, for TUNE_WARM_S of wall time (timed cold, the candidates measured first on
+     * an H100 took 3-5x their warm time, and a choice once written is kept). */
     const double w0 = now_s();
     for (int n = 0; ok && !cpu && n < TUNE_WARM_MAX && now_s() - w0 < TUNE_WARM_S; n++) {
         for (int q = 0; q < n_w; q++) wgb_op_matmul(&b, w[q], x, n_max, y);
