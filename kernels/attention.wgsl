@@ -59,7 +59,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> XS: array<f32>;
 
 const CH: u32 = ATTN_WG; // the host's shapes, put in front
-const TK: u32 = 8u;       // threads per position in the scores: an even power of 2 dividing CH
+const TK: u32 = 8u;       // threads per position in the scores: a power of 2, at least 4, dividing CH
 
 var<workgroup> qs: array<vec4<f32>, ATTN_WG / 4u>;
 var<workgroup> sc: array<f32, ATTN_WG>;
@@ -161,25 +161,27 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
     let tk = li % TK;      // this thread's lane in its scoring team
     let tp = li / TK;      // its team's position within a pass of CH / TK positions
     for (var c0 = start; c0 < stop; c0 += CH) {
-        // two passes a step, their loads issued together; a row past the chunk is read at the
-        // chunk's last row (valid memory) and its score never used
-        for (var j = 0u; j < TK; j += 2u) {
+        // four passes a step, their loads issued together (each step is a memory round trip
+        // of every thread); a row past the chunk is read at the chunk's last row (valid
+        // memory) and its score never used
+        for (var j = 0u; j < TK; j += 4u) {
             if (c0 + j * (CH / TK) >= stop) {
                 break;   // uniform: no position of these passes is in the chunk
             }
             let ta = j * (CH / TK) + tp;
-            let tb = ta + CH / TK;
-            let ka = min(c0 + ta, stop - 1u) * kvs4 + kvo4;
-            let kb = min(c0 + tb, stop - 1u) * kvs4 + kvo4;
-            var acc_a = 0.0;
-            var acc_b = 0.0;
+            let k0 = min(c0 + ta, stop - 1u) * kvs4 + kvo4;
+            let k1 = min(c0 + ta + CH / TK, stop - 1u) * kvs4 + kvo4;
+            let k2 = min(c0 + ta + 2u * (CH / TK), stop - 1u) * kvs4 + kvo4;
+            let k3 = min(c0 + ta + 3u * (CH / TK), stop - 1u) * kvs4 + kvo4;
+            var acc = vec4<f32>(0.0);
             for (var e = tk; e < hd4; e += TK) {
                 let qe = qs[e];
-                acc_a += dot(qe, vec4<f32>(Kc[ka + e]));
-                acc_b += dot(qe, vec4<f32>(Kc[kb + e]));
+                acc += vec4<f32>(dot(qe, vec4<f32>(Kc[k0 + e])), dot(qe, vec4<f32>(Kc[k1 + e])),
+                                 dot(qe, vec4<f32>(Kc[k2 + e])), dot(qe, vec4<f32>(Kc[k3 + e])));
             }
-            red4[ta * (TK / 4u) + tk / 4u][tk % 4u] = acc_a;
-            red4[tb * (TK / 4u) + tk / 4u][tk % 4u] = acc_b;
+            for (var r = 0u; r < 4u; r++) {
+                red4[(ta + r * (CH / TK)) * (TK / 4u) + tk / 4u][tk % 4u] = acc[r];
+            }
         }
         workgroupBarrier();
         let t = c0 + li;
@@ -205,8 +207,22 @@ fn attend(li: u32, wid: vec3<u32>, sgs: u32, lane: u32) {
         o *= alpha;
         let clen = min(CH, stop - c0);
         if (g < ng) {
-            // four rows a step, their loads issued together (short contexts wait on latency)
+            // eight rows a step, then four, their loads issued together (short contexts wait
+            // on latency)
             var tt = g;
+            for (; tt + 7u * ng < clen; tt += 8u * ng) {
+                let vb = (c0 + tt) * kvs4 + vvo4 + d4;
+                let v0 = vec4<f32>(Vc[vb]);
+                let v1 = vec4<f32>(Vc[vb + ng * kvs4]);
+                let v2 = vec4<f32>(Vc[vb + 2u * ng * kvs4]);
+                let v3 = vec4<f32>(Vc[vb + 3u * ng * kvs4]);
+                let v4 = vec4<f32>(Vc[vb + 4u * ng * kvs4]);
+                let v5 = vec4<f32>(Vc[vb + 5u * ng * kvs4]);
+                let v6 = vec4<f32>(Vc[vb + 6u * ng * kvs4]);
+                let v7 = vec4<f32>(Vc[vb + 7u * ng * kvs4]);
+                o += sc[tt] * v0 + sc[tt + ng] * v1 + sc[tt + 2u * ng] * v2 + sc[tt + 3u * ng] * v3 +
+                     sc[tt + 4u * ng] * v4 + sc[tt + 5u * ng] * v5 + sc[tt + 6u * ng] * v6 + sc[tt + 7u * ng] * v7;
+            }
             for (; tt + 3u * ng < clen; tt += 4u * ng) {
                 let vb = (c0 + tt) * kvs4 + vvo4 + d4;
                 let v0 = vec4<f32>(Vc[vb]);

@@ -22,46 +22,65 @@ struct Params {
 
 var<workgroup> vals: array<f32, 256>;
 var<workgroup> lane_amax: array<f32, 64>;
+var<workgroup> wts: array<f32, 256>;   // a chunk's split weights e^(m_s - M)
+var<workgroup> lws: array<f32, 256>;   // and its sums l_s e^(m_s - M)
 
+// Every load below is issued with its neighbours: the merge is a few dependent memory round
+// trips (a split a step made 16 of them, and took 15 us a layer in an H100 profile,
+// bench/RESULTS.md).
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let h = wid.x;
     let i = wid.y;
-    // Four splits a step in both loops, their loads issued together: with one a step each
-    // split's load waited for the one before (the merge of 16 splits took 15 us a layer in an
-    // H100 profile, bench/RESULTS.md).
-    let ns4 = P.n_split & ~3u;
+    let p0 = attn_part(i, h, P.n_head, P.n_split, 0u, P.hd); // split s at p0 + s * ps
+    let ps = attn_part(i, h, P.n_head, P.n_split, 1u, P.hd) - p0; // the layout is lib_attention.wgsl's
+    // M: the largest split maximum, thread li reading splits li, li + 256, ...
     var mx = NEG;
-    for (var s = 0u; s < ns4; s += 4u) {
-        let a = part[attn_part(i, h, P.n_head, P.n_split, s, P.hd)];
-        let b = part[attn_part(i, h, P.n_head, P.n_split, s + 1u, P.hd)];
-        let c = part[attn_part(i, h, P.n_head, P.n_split, s + 2u, P.hd)];
-        let d = part[attn_part(i, h, P.n_head, P.n_split, s + 3u, P.hd)];
-        mx = max(mx, max(max(a, b), max(c, d)));
+    for (var s = li; s < P.n_split; s += 256u) {
+        mx = max(mx, part[p0 + s * ps]);
     }
-    for (var s = ns4; s < P.n_split; s++) {
-        mx = max(mx, part[attn_part(i, h, P.n_head, P.n_split, s, P.hd)]);
+    vals[li] = mx;
+    for (var st = 128u; st > 0u; st >>= 1u) {
+        workgroupBarrier();
+        if (li < st) {
+            vals[li] = max(vals[li], vals[li + st]);
+        }
     }
+    workgroupBarrier();
+    mx = vals[0];
     let dim = min(li, P.hd - 1u);   // threads past hd compute on the last dimension, store nothing
     var l = 0.0;
     var acc = 0.0;
-    for (var s = 0u; s < ns4; s += 4u) {
-        let pa = attn_part(i, h, P.n_head, P.n_split, s, P.hd);
-        let pb = attn_part(i, h, P.n_head, P.n_split, s + 1u, P.hd);
-        let pc = attn_part(i, h, P.n_head, P.n_split, s + 2u, P.hd);
-        let pd = attn_part(i, h, P.n_head, P.n_split, s + 3u, P.hd);
-        let m = vec4<f32>(part[pa], part[pb], part[pc], part[pd]);
-        let ls = vec4<f32>(part[pa + 1u], part[pb + 1u], part[pc + 1u], part[pd + 1u]);
-        let o = vec4<f32>(part[pa + 2u + dim], part[pb + 2u + dim], part[pc + 2u + dim], part[pd + 2u + dim]);
-        let f = exp(m - vec4<f32>(mx));
-        l += dot(ls, f);
-        acc += dot(o, f);
-    }
-    for (var s = ns4; s < P.n_split; s++) {
-        let pb = attn_part(i, h, P.n_head, P.n_split, s, P.hd);
-        let f = exp(part[pb] - mx);
-        l += part[pb + 1u] * f;
-        acc += part[pb + 2u + dim] * f;
+    // chunks of 256 splits: their weights in workgroup memory, then each dimension's sum
+    for (var base = 0u; base < P.n_split; base += 256u) {
+        let s = base + li;
+        var wt = 0.0;
+        var lw = 0.0;
+        if (s < P.n_split) {
+            wt = exp(part[p0 + s * ps] - mx);
+            lw = part[p0 + s * ps + 1u] * wt;
+        }
+        wts[li] = wt;
+        lws[li] = lw;
+        workgroupBarrier();
+        let cnt = min(256u, P.n_split - base);
+        let o = p0 + base * ps + 2u + dim;
+        var j = 0u;
+        for (; j + 8u <= cnt; j += 8u) {
+            let a = vec4<f32>(part[o + j * ps], part[o + (j + 1u) * ps], part[o + (j + 2u) * ps],
+                              part[o + (j + 3u) * ps]);
+            let b = vec4<f32>(part[o + (j + 4u) * ps], part[o + (j + 5u) * ps], part[o + (j + 6u) * ps],
+                              part[o + (j + 7u) * ps]);
+            acc += dot(a, vec4<f32>(wts[j], wts[j + 1u], wts[j + 2u], wts[j + 3u])) +
+                   dot(b, vec4<f32>(wts[j + 4u], wts[j + 5u], wts[j + 6u], wts[j + 7u]));
+            l += lws[j] + lws[j + 1u] + lws[j + 2u] + lws[j + 3u] + lws[j + 4u] + lws[j + 5u] + lws[j + 6u] +
+                 lws[j + 7u];
+        }
+        for (; j < cnt; j++) {
+            acc += part[o + j * ps] * wts[j];
+            l += lws[j];
+        }
+        workgroupBarrier();   // the next chunk overwrites wts, lws
     }
     let y = acc / l;
     if (li < P.hd) {

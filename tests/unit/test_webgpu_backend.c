@@ -416,9 +416,12 @@ static void test_attention(pair *p) {
      * 256-position split boundary (early rows leave the last split empty). */
     check_attention(p, 4, 2, 64, 250, 11);
     check_attention(p, 2, 1, 32, 0, 64);
-    /* six splits: the merge's steps of four splits and its remainder */
+    /* six and ten splits: the merge's steps of eight splits and its remainder */
     check_attention(p, 2, 1, 64, 1300, 1);
     check_attention(p, 4, 4, 128, 1030, 2);
+    check_attention(p, 2, 1, 64, 2400, 1);
+    /* 258 splits: the merge takes its split weights in two chunks of 256 */
+    check_attention(p, 1, 1, 32, 65800, 1);
     /* 256 pairs and more: one workgroup per pair, no splits */
     check_attention(p, 32, 8, 64, 100, 8);
     check_attention(p, 32, 32, 128, 290, 9);
