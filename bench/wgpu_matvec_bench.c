@@ -46,9 +46,15 @@ typedef struct bench {
     double warm_s;
 } bench;
 
+/* Weight layouts: GGUF's 18-byte blocks (the backend's), or the same bytes regrouped as all
+ * blocks' 16 nibble bytes, then all f16 scales ("soa"), read as vec4s or as words; "read" is
+ * no matvec, only a read of the same bytes as vec4s (the roofline of this device). */
+enum { LAYOUT_GGUF, LAYOUT_SOA_VEC4, LAYOUT_SOA_WORDS, LAYOUT_READ };
+
 typedef struct variant {
     unsigned wg, rows;
     bool subgroup;
+    int layout;
     WGPUComputePipeline pipe;
     char name[48];
 } variant;
@@ -115,8 +121,8 @@ static char *read_kernel(const char *dir, const char *lib, const char *name) {
 static char *read_matvec(const char *dir) {
     static const char *const files[] = {"lib_q8_x.wgsl", "lib_q4_0_int8.wgsl", "q8dot_q4_0.wgsl", "matvec_q8.wgsl"};
     char head[96];
-    snprintf(head, sizeof head, "const WG: u32 = %uu;\nconst ROWS: u32 = %uu;\n", (unsigned)WGB_Q8_WG,
-             (unsigned)WGB_Q8_ROWS);
+    snprintf(head, sizeof head, "const WG: u32 = %uu;\nconst ROWS: u32 = %uu;\nconst X_TOKENS: u32 = 1u;\n",
+             (unsigned)WGB_Q8_WG, (unsigned)WGB_Q8_ROWS);
     char *s = strdup(head);
     for (size_t i = 0; s && i < sizeof files / sizeof files[0]; i++) {
         char *t = read_text(dir, files[i]);
@@ -125,6 +131,124 @@ static char *read_matvec(const char *dir) {
         free(t);
         free(s);
         s = u;
+    }
+    return s;
+}
+
+/* The Q4_0 int8 matvec on the regrouped layout: block g's nibbles are vec4 g, its f16 scale
+ * is half g % 2 of word 4 nblocks + g / 2. Same bindings, parameters, grid and reduction
+ * as matvec_q8.wgsl (lib_q8_x.wgsl in front for the int8 sums). */
+static const char k_soa_body[] =
+    "struct Params { k: u32, m: u32, y_off: u32, accumulate: u32, }\n"
+    "WBINDING\n"
+    "@group(0) @binding(1) var<storage, read> xq: array<vec4<u32>>;\n"
+    "@group(0) @binding(2) var<storage, read> xs: array<f32>;\n"
+    "@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n"
+    "@group(0) @binding(4) var<uniform> params: Params;\n"
+    "WNIBBLES\n"
+    "WSCALEWORD\n"
+    "fn partial_dots(row0: u32, t: u32) -> array<f32, ROWS> {\n"
+    "    let nu = params.k / 32u;\n"
+    "    let m = params.m;\n"
+    "    let sbase = 4u * m * nu;\n"
+    "    var acc: array<f32, ROWS>;\n"
+    "    for (var r = 0u; r < ROWS; r++) { acc[r] = 0.0; }\n"
+    "    for (var u = t; u < nu; u += WG) {\n"
+    "        let xa = xq[2u * u];\n"
+    "        let xc = xq[2u * u + 1u];\n"
+    "        let s8 = 8 * (i8_sum16(xa) + i8_sum16(xc));\n"
+    "        let dx = xs[u];\n"
+    "        for (var r = 0u; r < ROWS; r++) {\n"
+    "            let g = min(row0 + r, m - 1u) * nu + u;\n"
+    "            let q = nibbles(g);\n"
+    "            let d2 = unpack2x16float(scale_word(sbase + (g >> 1u)));\n"
+    "            let d = select(d2.x, d2.y, (g & 1u) == 1u);\n"
+    "            let lo = q & vec4<u32>(0x0f0f0f0fu);\n"
+    "            let hi = (q >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu);\n"
+    "            acc[r] += f32(i8_dot16(lo, xa) + i8_dot16(hi, xc) - s8) * (d * dx);\n"
+    "        }\n"
+    "    }\n"
+    "    return acc;\n"
+    "}\n"
+    "var<workgroup> partial: array<f32, WG * ROWS>;\n"
+    "@compute @workgroup_size(WG)\n"
+    "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,\n"
+    "        @builtin(local_invocation_index) t: u32) {\n"
+    "    let row0 = (wg.x + wg.y * nwg.x) * ROWS;\n"
+    "    if (row0 >= params.m) { return; }\n"
+    "    let acc = partial_dots(row0, t);\n"
+    "    for (var r = 0u; r < ROWS; r++) { partial[r * WG + t] = acc[r]; }\n"
+    "    for (var half = WG / 2u; half > 0u; half >>= 1u) {\n"
+    "        workgroupBarrier();\n"
+    "        if (t < half) {\n"
+    "            for (var r = 0u; r < ROWS; r++) { partial[r * WG + t] += partial[r * WG + t + half]; }\n"
+    "        }\n"
+    "    }\n"
+    "    workgroupBarrier();\n"
+    "    if (t < ROWS && row0 + t < params.m) { y[params.y_off + row0 + t] = partial[t * WG]; }\n"
+    "}\n"
+    "// SUBGROUPS-BEGIN\n"
+    "var<workgroup> sg_partial: array<f32, (WG / 4u) * ROWS>;\n"
+    "@compute @workgroup_size(WG)\n"
+    "fn main_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,\n"
+    "                 @builtin(local_invocation_index) t: u32, @builtin(subgroup_invocation_id) lane: u32,\n"
+    "                 @builtin(subgroup_size) sg_size: u32) {\n"
+    "    let row0 = (wg.x + wg.y * nwg.x) * ROWS;\n"
+    "    if (row0 >= params.m) { return; }\n"
+    "    let acc = partial_dots(row0, t);\n"
+    "    let n_sg = (WG + sg_size - 1u) / sg_size;\n"
+    "    let sg = t / sg_size;\n"
+    "    for (var r = 0u; r < ROWS; r++) {\n"
+    "        let s = subgroupAdd(acc[r]);\n"
+    "        if (lane == 0u) { sg_partial[r * (WG / 4u) + sg] = s; }\n"
+    "    }\n"
+    "    workgroupBarrier();\n"
+    "    if (t < ROWS && row0 + t < params.m) {\n"
+    "        var sum = 0.0;\n"
+    "        for (var i = 0u; i < n_sg; i++) { sum += sg_partial[t * (WG / 4u) + i]; }\n"
+    "        y[params.y_off + row0 + t] = sum;\n"
+    "    }\n"
+    "}\n"
+    "// SUBGROUPS-END\n";
+
+/* The roofline: each invocation reads one vec4 of the weights (the bytes of a matvec). */
+static const char k_read_src[] =
+    "const WG: u32 = 256u;\n"
+    "const ROWS: u32 = 1u;\n"
+    "struct Params { k: u32, m: u32, y_off: u32, accumulate: u32, }\n"
+    "@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;\n"
+    "@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n"
+    "@compute @workgroup_size(WG)\n"
+    "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,\n"
+    "        @builtin(local_invocation_index) t: u32) {\n"
+    "    let i = (wg.x + wg.y * nwg.x) * WG + t;\n"
+    "    if (i >= arrayLength(&w)) { return; }\n"
+    "    let v = w[i];\n"
+    "    if (v.x == 0x12345678u && v.y == 0x9abcdef0u) { y[0] = f32(v.z); }\n"
+    "}\n";
+
+static bool replace_line(char **src, const char *prefix, const char *line);
+
+/* The soa kernel with its shape and weight access put in; NULL on allocation failure. */
+static char *soa_source(const char *dir, int layout) {
+    char *lib = read_text(dir, "lib_q8_x.wgsl");
+    if (!lib) return NULL;
+    const bool vec = layout == LAYOUT_SOA_VEC4;
+    const char *binding = vec ? "@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;"
+                              : "@group(0) @binding(0) var<storage, read> w: array<u32>;";
+    const char *nib = vec ? "fn nibbles(g: u32) -> vec4<u32> { return w[g]; }"
+                          : "fn nibbles(g: u32) -> vec4<u32> { let o = 4u * g; "
+                            "return vec4<u32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]); }";
+    const char *sw = vec ? "fn scale_word(i: u32) -> u32 { return w[i >> 2u][i & 3u]; }"
+                         : "fn scale_word(i: u32) -> u32 { return w[i]; }";
+    size_t n = strlen(lib) + strlen(k_soa_body) + strlen(binding) + strlen(nib) + strlen(sw) + 128;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "const WG: u32 = 128u;\nconst ROWS: u32 = 4u;\n%s\n%s", lib, k_soa_body);
+    free(lib);
+    if (s && !(replace_line(&s, "WBINDING", binding) && replace_line(&s, "WNIBBLES", nib) &&
+               replace_line(&s, "WSCALEWORD", sw))) {
+        free(s);
+        s = NULL;
     }
     return s;
 }
@@ -181,10 +305,12 @@ typedef struct binding {
     uint64_t offset, size;
 } binding;
 
-static WGPUBindGroup make_bind_group(bench *B, WGPUComputePipeline pipe, const binding *bs, size_t n) {
+/* Entries i < n at binding ids[i] (NULL: at i). */
+static WGPUBindGroup make_bind_group_at(bench *B, WGPUComputePipeline pipe, const binding *bs, const uint32_t *ids,
+                                        size_t n) {
     WGPUBindGroupEntry e[8];
     for (size_t i = 0; i < n; i++) {
-        WGPUBindGroupEntry x = {NULL, (uint32_t)i, bs[i].buf, bs[i].offset, (bs[i].size + 3) & ~3ull, NULL, NULL};
+        WGPUBindGroupEntry x = {NULL, ids ? ids[i] : (uint32_t)i, bs[i].buf, bs[i].offset, (bs[i].size + 3) & ~3ull, NULL, NULL};
         e[i] = x;
     }
     WGPUBindGroupLayout layout = B->api->ComputePipelineGetBindGroupLayout(pipe, 0);
@@ -192,6 +318,10 @@ static WGPUBindGroup make_bind_group(bench *B, WGPUComputePipeline pipe, const b
     WGPUBindGroup bg = B->api->DeviceCreateBindGroup(B->d->device, &desc);
     B->api->BindGroupLayoutRelease(layout);
     return bg;
+}
+
+static WGPUBindGroup make_bind_group(bench *B, WGPUComputePipeline pipe, const binding *bs, size_t n) {
+    return make_bind_group_at(B, pipe, bs, NULL, n);
 }
 
 /* groups -> a grid within 65535 per dimension; the kernels fold (x, y) back into one index. */
@@ -265,6 +395,14 @@ static int q4_nibble(const uint8_t *blk, int j) {
     return j < 16 ? (blk[2 + j] & 0x0f) : (blk[2 + j - 16] >> 4);
 }
 
+/* GGUF blocks -> the soa layout: all nibble bytes (16 a block), then all f16 scales. */
+static void repack_soa(const uint8_t *w, uint64_t n_blocks, uint8_t *out) {
+    for (uint64_t g = 0; g < n_blocks; g++) {
+        memcpy(out + 16 * g, w + 18 * g + 2, 16);
+        memcpy(out + 16 * n_blocks + 2 * g, w + 18 * g, 2);
+    }
+}
+
 /* ---------- pipelines ---------- */
 
 static WGPUComputePipeline build(bench *B, const char *label, const char *src, const char *entry) {
@@ -274,8 +412,12 @@ static WGPUComputePipeline build(bench *B, const char *label, const char *src, c
     return p;
 }
 
-static bool build_variant(bench *B, const char *matvec_src, variant *v) {
-    char *src = strdup(matvec_src);
+static const char *const k_layout_names[] = {"", "soa4_", "soaw_", "read_"};
+
+static bool build_variant(bench *B, const char *dir, const char *matvec_src, variant *v) {
+    char *src = v->layout == LAYOUT_GGUF ? strdup(matvec_src)
+                : v->layout == LAYOUT_READ ? strdup(k_read_src)
+                                           : soa_source(dir, v->layout);
     char line[96];
     bool ok = src != NULL;
     snprintf(line, sizeof line, "const WG: u32 = %uu;", v->wg);
@@ -283,8 +425,9 @@ static bool build_variant(bench *B, const char *matvec_src, variant *v) {
     snprintf(line, sizeof line, "const ROWS: u32 = %uu;", v->rows);
     ok = ok && replace_line(&src, "const ROWS: u32 =", line);
     ok = ok && apply_subgroups(&src, v->subgroup);
-    snprintf(v->name, sizeof v->name, "wg%u_rows%u_%s", v->wg, v->rows, v->subgroup ? "subgroup" : "wgmem");
-    v->pipe = ok ? build(B, v->name, src, v->subgroup ? "main_subgroup" : "main") : NULL;
+    snprintf(v->name, sizeof v->name, "%swg%u_rows%u_%s", k_layout_names[v->layout], v->wg, v->rows,
+             v->subgroup ? "subgroup" : "wgmem");
+    v->pipe = ok ? build(B, v->name, src, v->subgroup && v->layout != LAYOUT_READ ? "main_subgroup" : "main") : NULL;
     free(src);
     return v->pipe != NULL;
 }
@@ -362,19 +505,21 @@ out:
 static bool check_matvec(bench *B, WGPUComputePipeline qpipe, const variant *v, uint32_t k, uint32_t m,
                          uint64_t *rng) {
     const uint32_t nb = k / 32, x_off = 7, y_off = 3, y_tail = 5;
-    const uint64_t w_bytes = (uint64_t)m * nb * 18;
+    const uint64_t w_bytes = ((uint64_t)m * nb * 18 + 15) & ~15ull;
     const float sentinel = -777.0f;
-    uint8_t *w = malloc(w_bytes + 4);
+    uint8_t *w = malloc(w_bytes + 4), *up = malloc(w_bytes + 4);
     float *x = malloc(((size_t)k + x_off) * sizeof *x);
     float *y = malloc(((size_t)m + y_off + y_tail) * sizeof *y);
     uint32_t *gq = malloc(k);
     float *gs = malloc((size_t)nb * sizeof *gs);
-    bool ok = w && x && y && gq && gs;
+    bool ok = w && up && x && y && gq && gs;
     WGPUBuffer bw = NULL, bx = NULL, bq = NULL, bs = NULL, by = NULL, bqp = NULL, bmp = NULL;
     char err[1024] = "";
     if (!ok) goto out;
     memset(w, 0, w_bytes + 4);
     fill_q4_0(w, (uint64_t)m * nb, rng);
+    memcpy(up, w, w_bytes + 4);
+    if (v->layout != LAYOUT_GGUF) repack_soa(w, (uint64_t)m * nb, up);
     for (uint32_t i = 0; i < k + x_off; i++) x[i] = (float)(rng_unit(rng) * 2.0 - 1.0);
     for (uint32_t i = 0; i < m + y_off + y_tail; i++) y[i] = sentinel;
 
@@ -387,7 +532,7 @@ static bool check_matvec(bench *B, WGPUComputePipeline qpipe, const variant *v, 
     bqp = make_uniform(B, qp, "qparams");
     bmp = make_uniform(B, mp, "mparams");
     ok = bw && bx && bq && bs && by && bqp && bmp &&
-         wg_buffer_write(B->d, bw, 0, w, (w_bytes + 3) & ~3ull, err, sizeof err) &&
+         wg_buffer_write(B->d, bw, 0, up, w_bytes, err, sizeof err) &&
          wg_buffer_write(B->d, bx, 0, x, ((size_t)k + x_off) * 4, err, sizeof err) &&
          wg_buffer_write(B->d, by, 0, y, ((size_t)m + y_off + y_tail) * 4, err, sizeof err);
     if (!ok) goto out;
@@ -445,6 +590,7 @@ out:
     if (bqp) B->api->BufferRelease(bqp);
     if (bmp) B->api->BufferRelease(bmp);
     free(w);
+    free(up);
     free(x);
     free(y);
     free(gq);
@@ -598,10 +744,14 @@ static bool time_matvecs(bench *B, WGPUComputePipeline qpipe, variant *vs, int n
             for (int c = 0; c < copies; c++) {
                 binding mb[5] = {{bw, stride * c, w_bytes}, {bq, 0, sh->k}, {bs, 0, (uint64_t)nb * 4},
                                  {by, 0, (uint64_t)sh->m * 4}, {bmp, 0, 16}};
-                bgs[c] = make_bind_group(B, v->pipe, mb, 5);
+                static const uint32_t read_ids[2] = {0, 3};
+                binding rb[2] = {mb[0], mb[3]};
+                bgs[c] = v->layout == LAYOUT_READ ? make_bind_group_at(B, v->pipe, rb, read_ids, 2)
+                                                  : make_bind_group(B, v->pipe, mb, 5);
             }
             uint32_t gx, gy;
-            grid_for(((uint64_t)sh->m + v->rows - 1) / v->rows, &gx, &gy);
+            if (v->layout == LAYOUT_READ) grid_for((w_bytes / 16 + v->wg - 1) / v->wg, &gx, &gy);
+            else grid_for(((uint64_t)sh->m + v->rows - 1) / v->rows, &gx, &gy);
             timing t;
             bool ok = time_dispatches(B, v->pipe, bgs, copies, gx, gy, &t);
             for (int c = 0; c < copies; c++) B->api->BindGroupRelease(bgs[c]);
@@ -650,18 +800,19 @@ static bool time_copy(bench *B, uint64_t bytes) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s KERNEL_DIR [--time] [--sweep] [--reps N] [--warm-s S] [--copy-mib N] [--device N]\n",
+        fprintf(stderr, "usage: %s KERNEL_DIR [--time] [--sweep] [--reps N] [--warm-s S] [--copy-mib N] [--device N] [--layouts]\n",
                 argv[0]);
         return 2;
     }
     const char *dir = argv[1];
-    bool do_time = false, sweep = false;
+    bool do_time = false, sweep = false, layouts = false;
     int reps = 100, device = 0;
     double warm_s = 1.0;
     uint64_t copy_mib = 1024;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--time")) do_time = true;
         else if (!strcmp(argv[i], "--sweep")) sweep = true;
+        else if (!strcmp(argv[i], "--layouts")) layouts = true;
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warm-s") && i + 1 < argc) warm_s = atof(argv[++i]);
         else if (!strcmp(argv[i], "--copy-mib") && i + 1 < argc) copy_mib = (uint64_t)atoll(argv[++i]);
@@ -722,7 +873,7 @@ int main(int argc, char **argv) {
     if (sweep) {
         for (int sg = 0; sg <= (d->features.subgroups ? 1 : 0); sg++)
             for (int a = 0; a < 3; a++)
-                for (int r = 0; r < 4; r++) vs[n_v++] = (variant){wgs[a], rows[r], sg == 1, NULL, ""};
+                for (int r = 0; r < 4; r++) vs[n_v++] = (variant){wgs[a], rows[r], sg == 1, LAYOUT_GGUF, NULL, ""};
     } else {
         /* the backend's constants, with and without subgroups */
         unsigned w0 = 0, r0 = 0;
@@ -732,11 +883,19 @@ int main(int argc, char **argv) {
             fprintf(stderr, "matvec source lacks the WG / ROWS constants\n");
             return 1;
         }
-        vs[n_v++] = (variant){w0, r0, false, NULL, ""};
-        if (d->features.subgroups) vs[n_v++] = (variant){w0, r0, true, NULL, ""};
+        vs[n_v++] = (variant){w0, r0, false, LAYOUT_GGUF, NULL, ""};
+        if (d->features.subgroups) vs[n_v++] = (variant){w0, r0, true, LAYOUT_GGUF, NULL, ""};
+    }
+    if (layouts) { /* the regrouped layout in a few shapes, and the read roofline */
+        const bool sg = d->features.subgroups;
+        static const unsigned shapes[][2] = {{128, 4}, {64, 4}, {256, 4}, {128, 8}, {64, 8}, {128, 2}};
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            vs[n_v++] = (variant){shapes[i][0], shapes[i][1], sg, LAYOUT_SOA_VEC4, NULL, ""};
+        vs[n_v++] = (variant){128, 4, sg, LAYOUT_SOA_WORDS, NULL, ""};
+        vs[n_v++] = (variant){256, 1, false, LAYOUT_READ, NULL, ""};
     }
     for (int i = 0; i < n_v; i++)
-        if (!build_variant(&B, msrc, &vs[i])) return 1;
+        if (!build_variant(&B, dir, msrc, &vs[i])) return 1;
 
     uint64_t rng = 0x9e3779b97f4a7c15ull;
     int failures = 0;
@@ -746,6 +905,7 @@ int main(int argc, char **argv) {
     failures += !check_quantize(&B, qpipe, 32, 70000, 1, &rng); /* 2-D grid for the quantizer */
     static const uint32_t shapes[][2] = {{32, 1}, {64, 7}, {96, 33}, {352, 257}, {4096, 130}, {11008, 67}};
     for (int i = 0; i < n_v; i++) {
+        if (vs[i].layout == LAYOUT_READ) continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             failures += !check_matvec(&B, qpipe, &vs[i], shapes[s][0], shapes[s][1], &rng);
         /* more than 65535 workgroups: the 2-D grid */
