@@ -29,10 +29,30 @@ var<workgroup> lane_amax: array<f32, 256>;
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let n4 = P.d / 4u;
     let rb = wid.y * n4; // the row's first vec4 (= packed word)
+    let word = wid.x * 256u + li; // vec4 index = packed word index
+    let live = word < n4;
+    // this thread's weights, loaded before the sums so that their latency overlaps them
+    var wn = vec4<f32>(0.0);
+    if (live) {
+        wn = Wn[word];
+    }
+    // four vec4s a step, their loads issued together: a loop of one a step waited on each
+    // load in turn (a 4096-wide row: four round trips instead of one)
     var ss = 0.0;
-    for (var i = li; i < n4; i += 256u) {
-        let v = X[rb + i];
-        ss += dot(v, v);
+    var i = li;
+    for (; i + 768u < n4; i += 1024u) {
+        let a = X[rb + i];
+        let b = X[rb + i + 256u];
+        let c = X[rb + i + 512u];
+        let e = X[rb + i + 768u];
+        ss += dot(a, a);   // in the order of the loop below: the same sum, bit for bit
+        ss += dot(b, b);
+        ss += dot(c, c);
+        ss += dot(e, e);
+    }
+    for (; i < n4; i += 256u) {
+        let a = X[rb + i];
+        ss += dot(a, a);
     }
     red[li] = ss;
     workgroupBarrier();
@@ -43,11 +63,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         workgroupBarrier();
     }
     let scale = 1.0 / sqrt(red[0] / f32(P.d) + P.eps);
-    let word = wid.x * 256u + li; // vec4 index = packed word index
-    let live = word < n4;
     var v = vec4<f32>(0.0);
     if (live) {
-        v = X[rb + word] * scale * Wn[word];
+        v = X[rb + word] * scale * wn;
         Y[rb + word] = v;
     }
     let a = abs(v);
