@@ -296,6 +296,27 @@ done
 clocks_end=$(clocks)
 echo "end: $clocks_end" >>"$out_dir/clocks.log"
 
+# ---- where the CPU's time goes during decode (WGLLM_WEBGPU_PROFILE=host) ----
+# One more wgllm process per decoded model, after the timed rounds: if recording and submitting
+# take most of the time and waiting little, the GPU waits for the CPU (wgpu_profile.c).
+host_models=$(for item in $plan; do
+    case ${item#*:} in tg*@d*) ;; tg*) echo "${item%%:*}" ;; esac
+done | sort -u)
+host_lines=""
+for m in $host_models; do
+    echo "host profile: $m" >&2
+    out=$(WGLLM_WEBGPU_PROFILE=host "$wgllm" bench -m "$models_dir/$m.gguf" --backend webgpu -p 1 -n "$n_gen" \
+        --reps "$reps" 2>&1) || { printf '%s\n' "$out" >>"$out_dir/host-profile.log"
+        echo "gpu_vs_llamacpp.sh: the host profile of $m failed (host-profile.log)" >&2; continue; }
+    printf '%s\n' "$out" >>"$out_dir/host-profile.log"
+    tg=$(sed -n "s/^| [^|]* | webgpu | [^|]* | tg$n_gen | \([0-9.]*\) |\$/\1/p" <<<"$out" | head -1)
+    rows=$(grep -E '^(record dispatches|finish \+ submit|wait for read-backs) ' <<<"$out" |
+        awk '{ name = $1; for (i = 2; i <= NF - 4; i++) name = name " " $i
+               printf "%s%s %s (%s calls, %s us each)", sep, name, $NF, $(NF - 3), $(NF - 1); sep = "; " }')
+    host_lines="$host_lines
+  - $m: tg$n_gen ${tg:-?} tok/s; $rows"
+done
+
 # ---- the record ----
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit (with local changes)"
@@ -328,6 +349,10 @@ tuned=$(sed -n 's/^ *autotune *//p' <<<"$devices" | sed 's/^/  - /')
 - wgllm's autotune choices on this adapter (\`wgllm devices\`; each row: the route taken, then each
   candidate's time):
 ${tuned:-  - none cached}
+- Where wgllm's CPU time went in one more decode process per model, after the rounds
+  (\`WGLLM_WEBGPU_PROFILE=host wgllm bench -p 1 -n $n_gen --reps $reps\`; shares of the process's
+  time since the backend opened, warm-up and model upload included; host-profile.log):${host_lines:-
+  - not run}
 - GPU clocks (nvidia-smi: name, driver, pstate, SM MHz, memory MHz, max SM MHz, C, W) after the
   warm-up: $clocks_start; at the end: $clocks_end.
 - Ratios are wgllm / llama.cpp, truncated (never rounded up) to 2 decimals; tok/s truncated as well,

@@ -310,6 +310,34 @@ def test_autotune_cached_across_runs(wgllm, tmp_path, monkeypatch):
     assert "  autotune  " not in wgllm.ok("devices").stdout.decode()
 
 
+def test_profile_modes(golden_cases, wgllm, monkeypatch):
+    """WGLLM_WEBGPU_PROFILE=host times the CPU side (recording, submitting, waiting) and =1
+    each dispatch on the GPU; both report on stderr when the backend closes, and the tokens
+    are those of an unprofiled run."""
+    model = golden_cases["aidreams260K_greedy_once"].gguf
+    run = ("run", "-m", model, "-n", "8", "--temp", "0", "--backend", "webgpu")
+    plain = wgllm.ok(*run).stdout
+    monkeypatch.setenv("WGLLM_WEBGPU_PROFILE", "host")
+    p = wgllm.ok(*run)
+    assert p.stdout == plain
+    err = p.stderr.decode()
+    assert "WebGPU host profile" in err and "timestamp queries" not in err, err
+    rows = {}
+    for line in err.splitlines():
+        for what in ("record dispatches", "finish + submit", "wait for read-backs"):
+            if line.startswith(what):
+                rows[what] = int(line[len(what):].split()[0])
+    assert set(rows) == {"record dispatches", "finish + submit", "wait for read-backs"}, err
+    # every generated token was waited for, and each wait followed a submit
+    assert rows["wait for read-backs"] >= 8 and rows["finish + submit"] >= rows["wait for read-backs"], err
+    assert rows["record dispatches"] > rows["finish + submit"], err
+    monkeypatch.setenv("WGLLM_WEBGPU_PROFILE", "1")
+    p = wgllm.ok(*run)
+    assert p.stdout == plain
+    err = p.stderr.decode()
+    assert "one pass per dispatch" in err and "WebGPU host profile" not in err, err
+
+
 def test_auto_skips_software_adapter(golden_cases, wgllm):
     """On a machine whose only adapter is lavapipe, auto runs on the CPU and says why."""
     if os.environ.get("WGLLM_EXPECT_GPU"):

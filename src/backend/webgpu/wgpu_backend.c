@@ -161,6 +161,7 @@ void wgb_purge_bind_groups(wgb_ctx *c, uint64_t id) {
 
 void wgb_flush(wgb_ctx *c) {
     if (!c->enc) return;
+    const double t_host = c->prof.host ? wgb_now_ns() : 0;
     const wg_wgpu *api = c->api;
     if (c->pass) {
         api->ComputePassEncoderEnd(c->pass);
@@ -182,6 +183,7 @@ void wgb_flush(wgb_ctx *c) {
     } else {
         wgb_fail(c, "WebGPU: cannot finish a command buffer");
     }
+    if (c->prof.host) wgb_profile_host(c, WGB_HOST_SUBMIT, t_host);
 }
 
 static bool ensure_encoder(wgb_ctx *c) {
@@ -216,6 +218,7 @@ void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, con
     for (int i = 0; i < p->n_storage; i++)
         if (p->written >> i & 1u) wgb_q8_forget(c, binds[i].id);
     if (c->n_slots + p->param_slots > c->cap_slots || wgb_profile_full(c)) wgb_flush(c);
+    const double t_host = c->prof.host ? wgb_now_ns() : 0;
     WGPUBindGroup bg = bind_group_for(c, k, binds);
     if (!bg) return;
     const bool own_pass = c->prof.mode == 1; /* profiling each dispatch */
@@ -245,6 +248,7 @@ void wgb_dispatch(wgb_ctx *c, int k, const void *params, size_t param_bytes, con
         api->ComputePassEncoderRelease(c->pass);
         c->pass = NULL;
     }
+    if (c->prof.host) wgb_profile_host(c, WGB_HOST_RECORD, t_host);
     if (c->submit_every && ++c->n_recorded >= c->submit_every) wgb_flush(c);
 }
 
@@ -304,7 +308,10 @@ bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint6
     WGPUBufferMapCallbackInfo cb = {NULL, WGPUCallbackMode_AllowProcessEvents, on_map, c, NULL};
     api->BufferMapAsync(c->readback, WGPUMapMode_Read, 0, (size_t)bytes, cb);
     char err[1024];
-    if (!wg_device_wait(c->dev, &c->map_done, WG_GPU_WAIT_TIMEOUT_MS, "a read-back", err, sizeof err)) {
+    const double t_host = c->prof.host ? wgb_now_ns() : 0;
+    const bool waited = wg_device_wait(c->dev, &c->map_done, WG_GPU_WAIT_TIMEOUT_MS, "a read-back", err, sizeof err);
+    if (c->prof.host) wgb_profile_host(c, WGB_HOST_WAIT, t_host);
+    if (!waited) {
         wgb_fail(c, "%s", err);
         c->dev->lost = true; /* the map is still pending: the buffer cannot be reused */
         snprintf(c->dev->lost_message, sizeof c->dev->lost_message, "%s", err);

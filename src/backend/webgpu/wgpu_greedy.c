@@ -107,7 +107,10 @@ int32_t wgb_op_read_slot(wg_backend *b, int slot) {
         return -1;
     }
     char err[512];
-    if (!wg_device_wait(c->dev, &s->done, WG_GPU_WAIT_TIMEOUT_MS, "an id read-back", err, sizeof err)) {
+    const double t_host = c->prof.host ? wgb_now_ns() : 0;
+    const bool waited = wg_device_wait(c->dev, &s->done, WG_GPU_WAIT_TIMEOUT_MS, "an id read-back", err, sizeof err);
+    if (c->prof.host) wgb_profile_host(c, WGB_HOST_WAIT, t_host);
+    if (!waited) {
         wgb_fail(c, "%s", err);
         c->dev->lost = true; /* the map is still pending: the buffer cannot be reused */
         snprintf(c->dev->lost_message, sizeof c->dev->lost_message, "%s", err);

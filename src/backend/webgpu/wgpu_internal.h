@@ -100,7 +100,9 @@ typedef struct wgb_q8_tag {
 #define WGB_ARGMAX_BYTES 256    /* argmax_out: the id slots, then argmax_rows' results */
 /* GPU time per kernel from timestamp queries (WGLLM_WEBGPU_PROFILE=1: every dispatch in
  * its own timed pass, so the sum includes ~µs of per-pass overhead; =pass: the normal
- * passes timed, i.e. the GPU's busy time). Reported on stderr when the backend closes. */
+ * passes timed, i.e. the GPU's busy time). =host times the CPU side instead, with no
+ * query: recording dispatches, finishing and submitting command buffers, and waiting for
+ * read-backs. Reported on stderr when the backend closes. */
 #define WGB_PROFILE_SLOTS 2048 /* 4096 queries: WebGPU's query set limit */
 typedef struct wgb_profile {
     int mode; /* 0 off, 1 per dispatch, 2 per pass */
@@ -112,7 +114,13 @@ typedef struct wgb_profile {
     uint64_t calls[WGB_K_COUNT + 1];
     uint64_t submits;
     double period; /* ns per timestamp tick */
+    bool host;     /* =host: the CPU-side times below */
+    double host_ns[3];
+    uint64_t host_calls[3];
+    double host_t0; /* when the backend opened, ns */
 } wgb_profile;
+enum { WGB_HOST_RECORD, WGB_HOST_SUBMIT, WGB_HOST_WAIT };
+double wgb_now_ns(void);
 
 typedef struct wgb_ctx {
     wg_gpu *gpu;
@@ -224,6 +232,7 @@ WGPUComputePassEncoder wgb_profile_begin_pass(wgb_ctx *c, int kernel);
 void wgb_profile_before_finish(wgb_ctx *c, WGPUCommandEncoder enc);
 void wgb_profile_after_submit(wgb_ctx *c);
 void wgb_profile_report(wgb_ctx *c);
+void wgb_profile_host(wgb_ctx *c, int what, double t0); /* adds now - t0 to `what` */
 void wgb_profile_destroy(wgb_ctx *c);
 
 static inline wgb_ctx *wgb_ctx_of(const wg_backend *b) { return (wgb_ctx *)b->ctx; }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/webgpu/wgpu_internal.h"
 
@@ -18,10 +19,26 @@ static void on_map(WGPUMapAsyncStatus status, WGPUStringView message, void *u1, 
     c->map_done = true;
 }
 
+double wgb_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+void wgb_profile_host(wgb_ctx *c, int what, double t0) {
+    c->prof.host_ns[what] += wgb_now_ns() - t0;
+    c->prof.host_calls[what]++;
+}
+
 void wgb_profile_init(wgb_ctx *c) {
     memset(&c->prof, 0, sizeof c->prof);
     const char *v = getenv("WGLLM_WEBGPU_PROFILE");
     if (!v || !*v || strcmp(v, "0") == 0) return;
+    if (strcmp(v, "host") == 0) { /* CPU-side times only: no query, nothing serialised */
+        c->prof.host = true;
+        c->prof.host_t0 = wgb_now_ns();
+        return;
+    }
     if (!c->dev->features.timestamp_query) {
         fprintf(stderr, "wgllm: WGLLM_WEBGPU_PROFILE ignored: the device has no timestamp-query feature\n");
         return;
@@ -106,8 +123,22 @@ void wgb_profile_after_submit(wgb_ctx *c) {
     p->n = 0;
 }
 
+/* Where the CPU's time went: if recording plus submitting is close to the whole time, the
+ * GPU waits for the CPU; if waiting is most of it, the CPU waits for the GPU. */
+static void report_host(const wgb_profile *p) {
+    static const char *const names[3] = {"record dispatches", "finish + submit", "wait for read-backs"};
+    const double wall = wgb_now_ns() - p->host_t0;
+    fprintf(stderr, "\nWebGPU host profile (CPU side; %.3f ms since the backend opened)\n", wall / 1e6);
+    fprintf(stderr, "%-22s %10s %12s %10s %7s\n", "what", "calls", "total ms", "avg us", "share");
+    for (int i = 0; i < 3; i++)
+        fprintf(stderr, "%-22s %10llu %12.3f %10.2f %6.1f%%\n", names[i], (unsigned long long)p->host_calls[i],
+                p->host_ns[i] / 1e6, p->host_calls[i] ? p->host_ns[i] / 1e3 / (double)p->host_calls[i] : 0.0,
+                wall > 0 ? 100.0 * p->host_ns[i] / wall : 0.0);
+}
+
 void wgb_profile_report(wgb_ctx *c) {
     wgb_profile *p = &c->prof;
+    if (p->host) report_host(p);
     if (!p->submits) return;
     double total = 0;
     for (int k = 0; k <= WGB_K_COUNT; k++) total += p->ns[k];
