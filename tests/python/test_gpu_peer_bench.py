@@ -181,7 +181,7 @@ for pl in map(int, opt["-npl"].split(",")):
 FAKE_WGLLM = r'''#!PYTHON
 import os, sys
 sys.path.insert(0, os.environ["FAKE_DIR"])
-from fake_records import wgllm_line, wgllm_streams_line
+from fake_records import wgllm_line, wgllm_streams_line, HOST_PROFILE
 a = sys.argv[1:]
 with open(os.environ["FAKE_LOG"], "a") as f:
     f.write("wgllm " + " ".join(a) + "\n")
@@ -193,17 +193,31 @@ elif a[0] == "quantize":
 elif a[0] == "devices":
     print("WebGPU library: /opt/lib/libwgpu_native.so (version 29.0.1.1)\n\ndevice 0: NVIDIA H100 80GB HBM3\n")
 else:
+    host = os.environ.get("WGLLM_WEBGPU_PROFILE") == "host"  # the host profile: a table, no JSON
     opt = dict(zip(a[1::2], a[2::2]))
-    assert a[0] == "bench" and opt["--backend"] == "webgpu" and "--json" in a and os.path.isfile(opt["-m"])
+    assert a[0] == "bench" and opt["--backend"] == "webgpu" and ("--json" in a) != host and os.path.isfile(opt["-m"])
     p, n, d = int(opt["-p"]), int(opt["-n"]), int(opt.get("-d", 0))
     tiny = "tinyllama" in opt["-m"]
     tg = {(1, 128, 0): 39.99, (1, 128, 16): 33.0, (512, 0, 0): 0.0, (512, 128, 0): 1.0}[(p, n, d)] * (3 if tiny else 1)
     sys.stderr.write("bench: WebGPU adapter NVIDIA H100 80GB HBM3\n")
+    if host:  # as src/backend/webgpu/wgpu_profile.c and src/cli/cmd_bench.c print them
+        sys.stderr.write(HOST_PROFILE)
+        print("| model | backend | threads | test | tok/s (median of 1) |\n|---|---|---|---|---|")
+        print("| %s | webgpu | 0 | tg%d | %.2f |" % (os.path.basename(opt["-m"])[:-5], n, tg))
+        sys.exit(0)
     print(wgllm_line(p, n, d, "600.00" if n == 0 else "1.00", "%.2f" % tg))
     if "--parallel" in opt:
         for s in map(int, opt["--parallel"].split(",")):
             print(wgllm_streams_line(s, "%.2f" % (39.0 * s ** 0.75), n))
 '''
+
+HOST_PROFILE = """
+WebGPU host profile (CPU side; 3708.274 ms since the backend opened)
+what                        calls     total ms     avg us   share
+record dispatches            4026       15.937       3.96    0.4%
+finish + submit                70     1346.870   19241.00   36.3%
+wait for read-backs            66       95.272    1443.51    2.6%
+"""
 
 FAKE_SMI = r'''#!/bin/sh
 echo "nvidia-smi $*" >>"$FAKE_LOG"
@@ -221,7 +235,8 @@ def stand_ins(tmp_path):
     fake.mkdir()
     import inspect
     (fake / "fake_records.py").write_text("".join(inspect.getsource(f) + "\n" for f in (
-        llama_bench_line, batched_bench_line, wgllm_line, wgllm_streams_line)) + "BATCHED_NOISE = %r\n" % BATCHED_NOISE)
+        llama_bench_line, batched_bench_line, wgllm_line, wgllm_streams_line)) + "BATCHED_NOISE = %r\n" % BATCHED_NOISE
+        + "HOST_PROFILE = %r\n" % HOST_PROFILE)
     for name, text in (("llama-bench", FAKE_LLAMA_BENCH), ("llama-batched-bench", FAKE_BATCHED),
                        ("wgllm", FAKE_WGLLM), ("nvidia-smi", FAKE_SMI)):
         (fake / name).write_text(text.replace("PYTHON", sys.executable, 1))
@@ -274,7 +289,9 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
     ]
     # round 2: wgllm first
     assert runs[16].startswith("wgllm bench -m tinyllama-q4_0.gguf") and runs[17].startswith("llama-bench")
-    assert len(runs) == 33 and runs[32] == "wgllm devices"  # the adapter's name for the record
+    # after the rounds: one host-profiled decode process per decoded model, then the adapter's name
+    assert runs[32:] == ["wgllm bench -m %s.gguf --backend webgpu -p 1 -n 128 --reps 1" % m
+                         for m in ("llama2-7b-q4_0", "llama2-7b-q4_k_m", "tinyllama-q4_0")] + ["wgllm devices"]
     clocks = log.read_text().count("nvidia-smi --query-gpu=name,driver_version,pstate,clocks.sm")
     assert clocks == 5  # before and after the warm-up, after each round, at the end
     assert [line.split(":")[0] for line in (out / "clocks.log").read_text().splitlines()] == [
@@ -305,6 +322,10 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
         [s, "tg128 x 16 streams (aggregate)", "160.00 [160.00-160.00]", "312.00 [312.00-312.00]", "1.95x"],
     ]
     assert "- llama2-7b-q4_0, wgllm: 8 streams / 1 stream = 4.75x" in record
+    assert ("\n  - tinyllama-q4_0: tg128 119.97 tok/s; record dispatches 0.4% (4026 calls, 3.96 us each); "
+            "finish + submit 36.3% (70 calls, 19241.00 us each); wait for read-backs 2.6% (66 calls, 1443.51 us "
+            "each)\n") in record
+    assert record.count("tok/s; record dispatches") == 3
 
     # the models are kept: a second run (one test, --quick) makes none
     log.write_text("")
@@ -313,6 +334,7 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
     calls = [c.split()[0] for c in log.read_text().splitlines() if not c.startswith("nvidia-smi")]
     assert calls == ["llama-bench", "wgllm", "llama-batched-bench", "wgllm", "wgllm"]
     assert "-npl 1,8,16,32" in log.read_text() and "Rounds: 1" in p.stdout
+    assert "host-profile.log):\n  - not run\n" in p.stdout  # no one-stream decode in this run
 
 
 def test_script_usage_errors(tmp_path):
