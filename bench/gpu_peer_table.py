@@ -11,8 +11,11 @@ ENGINE is llama.cpp or wgllm. TEST is pp512, tg128, tg128@d4096 or `streams`. JS
 - for wgllm: one `wgllm bench --json` line (prompt_tok_s for pp, gen_tok_s for tg), or for
   `streams` its `--parallel` lines (streams, aggregate_gen_tok_s); the plain line of a streams
   run is not a result.
-A streams result is the test `tg<N> x<S>` (S streams). The table's number is the median over the
-rounds; every printed value is truncated, never rounded up (peer_table.py's rules).
+A streams result is the test `tg<N> x<S>` (S streams). TEST `server` is wgllm's alone: the last
+line of bench/serve_bench.py (its levels' decode_aggregate_tok_s and aggregate_tok_s, the tests
+`tg<N> x<S> server` and `tg<N> x<S> server wall`), set beside the engine's own aggregate at S
+streams. The table's number is the median over the rounds; every printed value is truncated,
+never rounded up (peer_table.py's rules).
 Standard library only.
 """
 import json
@@ -33,6 +36,17 @@ def stream_test(n_gen, streams):
 
 def values_of(engine, test, text):
     """[(test name, tok/s)] of one JSON line ([] where the line is no result)."""
+    if test == "server":
+        if engine != "wgllm":
+            raise ValueError("a server result is wgllm's")
+        rec = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+        out = []
+        for lv in rec["levels"]:
+            name = stream_test(rec["max_tokens"], lv["streams"]) + " server"
+            if lv.get("decode_aggregate_tok_s") is not None:
+                out.append((name, lv["decode_aggregate_tok_s"]))
+            out.append((name + " wall", lv["aggregate_tok_s"]))
+        return out
     if test != "streams":
         return [(test, process_value(engine, test, text))]
     rec = json.loads(text, parse_float=Decimal, parse_int=Decimal)
@@ -72,7 +86,11 @@ def table(results):
            "| --- | --- | ---: | ---: | ---: |"]
     for (model, test), by in results.items():
         med = {e: statistics.median(v) if v else None for e, v in by.items()}
-        label = test.replace(" x", " x ") + " streams (aggregate)" if " x" in test else test
+        label = test
+        if " x" in test:
+            base, server, wall = test.replace(" x", " x ").partition(" server")
+            label = base + (" streams (aggregate)" if not server else
+                            " streams, server (wall time)" if wall else " streams, server (from the first token)")
         out.append("| %s | %s | %s | %s | %s |" % (model, label, cell(by.get("llama.cpp")), cell(by.get("wgllm")),
                                                     ratio(med.get("wgllm"), med.get("llama.cpp"))))
     return "\n".join(out)
@@ -92,6 +110,23 @@ def scaling(results, many=8):
     return lines
 
 
+def server_lines(results):
+    """Lines of `server / engine` per model and stream count, where both were measured."""
+    lines = []
+    for (model, test), by in results.items():
+        if not test.endswith(" server") or not by.get("wgllm"):
+            continue
+        engine = results.get((model, test[: -len(" server")]), {}).get("wgllm")
+        if not engine:
+            continue
+        wall = results.get((model, test + " wall"), {}).get("wgllm")
+        streams = test.split(" x")[1].split()[0]
+        lines.append("- %s, %s streams: wgllm serve / wgllm bench --parallel = %s from the first token (%s over "
+                     "the wall time)" % (model, streams, ratio(statistics.median(by["wgllm"]), statistics.median(engine)),
+                                         ratio(statistics.median(wall), statistics.median(engine)) if wall else "n/a"))
+    return lines
+
+
 def main(argv):
     if len(argv) < 2:
         sys.stderr.write("usage: gpu_peer_table.py RAW.tsv...\n")
@@ -105,7 +140,7 @@ def main(argv):
         sys.stderr.write("gpu_peer_table.py: no results in %s\n" % " ".join(argv[1:]))
         return 1
     print(table(results))
-    more = scaling(results)
+    more = scaling(results) + server_lines(results)
     if more:
         print()
         print("\n".join(more))

@@ -14,8 +14,9 @@
 # 4. warms the GPU, logs its clocks (nvidia-smi) before and after, and runs both engines
 #    interleaved per round: pp512, tg128, tg128 at depth 4096 (llama.cpp with flash attention on),
 #    and N streams of a 32-token prompt and 128 generated tokens each (wgllm bench --parallel,
-#    llama-batched-bench); prints a markdown record with both engines' tok/s, the ratios
-#    wgllm / llama.cpp and wgllm's 8 streams / 1 stream, truncated (never rounded up).
+#    llama-batched-bench), and wgllm serve at the most streams (bench/serve_bench.py, no peer);
+#    prints a markdown record with both engines' tok/s, the ratios wgllm / llama.cpp, wgllm's
+#    8 streams / 1 stream and server / engine, truncated (never rounded up).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -42,7 +43,8 @@ usage: bench/gpu_vs_llamacpp.sh [options]
 environment: JOBS (build jobs, default nproc), LLAMA_CUDA_BUILD (the CUDA build folder, default
              .deps/llama-cuda-VERSION), WGLLM_BIN (use this wgllm, skip its build and the
              kernel check), LLAMA_BENCH_BIN and LLAMA_BATCHED_BENCH_BIN (use these, skip the CUDA
-             build), PYTHON (default python3)
+             build), PYTHON (default python3), SERVE_BENCH (the server benchmark command,
+             default: PYTHON bench/serve_bench.py)
 USAGE
 }
 
@@ -85,6 +87,7 @@ for t in "${test_list[@]}"; do
 done
 jobs=${JOBS:-$(nproc)}
 python=${PYTHON:-python3}
+read -r -a serve_bench <<<"${SERVE_BENCH:-$python $root/bench/serve_bench.py}"
 have_smi=0
 command -v nvidia-smi >/dev/null 2>&1 && have_smi=1
 
@@ -231,14 +234,15 @@ run_one() {
         wgllm/tg*) cmd=("$wgllm" bench -m "$f" --backend webgpu -p 1 -n "$n_gen" --reps "$reps" --json) ;;
         wgllm/streams)
             cmd=("$wgllm" bench -m "$f" --backend webgpu -p 1 -n "$n_gen" --reps "$reps" --parallel "$streams" --json) ;;
+        wgllm/server) # the most streams, each generating n_gen tokens; its last line is the JSON record
+            cmd=("${serve_bench[@]}" --model "$f" --bin "$wgllm" --backend webgpu --parallel "$max_streams"
+                 --levels "$max_streams" --max-tokens "$n_gen") ;;
         llama.cpp/pp*) cmd=("$llama_bench" -m "$f" -ngl 99 -fa 1 -p "$n_prompt" -n 0 -r "$reps" -o jsonl) ;;
         llama.cpp/*@d*) cmd=("$llama_bench" -m "$f" -ngl 99 -fa 1 -p 0 -n "$n_gen" -d "$depth" -r "$reps" -o jsonl) ;;
         llama.cpp/tg*) cmd=("$llama_bench" -m "$f" -ngl 99 -fa 1 -p 0 -n "$n_gen" -r "$reps" -o jsonl) ;;
         llama.cpp/streams)
             # every stream's prompt and generation in the cache at once
-            local max_pl
-            max_pl=$(echo "$streams" | tr ',' '\n' | sort -n | tail -1)
-            cmd=("$llama_batched" -m "$f" -ngl 99 -fa on -c $((max_pl * (par_prompt + n_gen))) -npp "$par_prompt"
+            cmd=("$llama_batched" -m "$f" -ngl 99 -fa on -c $((max_streams * (par_prompt + n_gen))) -npp "$par_prompt"
                  -ntg "$n_gen" -npl "$streams" --output-format jsonl) ;;
     esac
     echo "${cmd[*]}" >>"$out_dir/commands.log"
@@ -251,6 +255,7 @@ run_one() {
         case $line in '{"'*) printf '%s\t%s\t%s\t%s\t%s\n' "$engine" "$model" "$test" "$round" "$line" >>"$raw" ;; esac
     done <<<"$out"
 }
+max_streams=$(echo "$streams" | tr ',' '\n' | sort -n | tail -1)
 plan=""
 for t in "${test_list[@]}"; do
     case $t in
@@ -258,7 +263,7 @@ for t in "${test_list[@]}"; do
         7b) plan="$plan llama2-7b-q4_0:pp$n_prompt llama2-7b-q4_0:tg$n_gen" ;;
         depth) plan="$plan llama2-7b-q4_0:tg$n_gen@d$depth" ;;
         q4_k_m) plan="$plan llama2-7b-q4_k_m:pp$n_prompt llama2-7b-q4_k_m:tg$n_gen" ;;
-        streams) plan="$plan llama2-7b-q4_0:streams" ;;
+        streams) plan="$plan llama2-7b-q4_0:streams llama2-7b-q4_0:server" ;;
     esac
 done
 clocks() {
@@ -287,6 +292,7 @@ for round in $(seq "$rounds"); do
     [ $((round % 2)) = 0 ] && order="wgllm llama.cpp"
     for item in $plan; do
         for e in $order; do
+            [ "$e:${item#*:}" = llama.cpp:server ] && continue # no peer: set beside wgllm's own engine
             echo "round $round/$rounds: $e ${item%%:*} ${item#*:}" >&2
             run_one "$e" "${item%%:*}" "${item#*:}" "$round"
         done
@@ -346,6 +352,12 @@ tuned=$(sed -n 's/^ *autotune *//p' <<<"$devices" | sed 's/^/  - /')
 - Streams: S sequences, each a $par_prompt-token prompt and $n_gen generated tokens, decoding together:
   wgllm \`bench --parallel\`, llama.cpp \`llama-batched-bench -npp $par_prompt -ntg $n_gen -npl $streams\`
   (its S_TG, the aggregate generation rate).
+- Server: \`bench/serve_bench.py --backend webgpu --parallel $max_streams --levels $max_streams --max-tokens $n_gen\`
+  after wgllm's streams run in each round: \`wgllm serve\` with $max_streams simultaneous streaming requests
+  (a short prompt, $n_gen tokens each). "From the first token": the tokens after each stream's first,
+  over the time from the first stream's first token to the last stream's last (what \`bench --parallel\`
+  times in the engine); "wall time": every token over the level's wall time (connections and prompts
+  included).
 - wgllm's autotune choices on this adapter (\`wgllm devices\`; each row: the route taken, then each
   candidate's time):
 ${tuned:-  - none cached}

@@ -7,6 +7,14 @@ and reports generated tokens per second over the wall time of the level, the med
 time to first token and the per-stream speed. Prints a Markdown table, then one JSON
 object. Standard library only.
 
+Two aggregates per level:
+  aggregate: all generated tokens over the level's wall time (connections, prompts and
+    first tokens included);
+  decode aggregate: the tokens after each stream's first, over the time from the first
+    stream's first token to the last stream's last token. This is what `wgllm bench
+    --parallel` measures in the engine (its timer starts after the prompts), so the two
+    compare the server's cost per decode step with the engine's.
+
   bench/serve_bench.py --model MODEL.gguf [--bin build/wgllm] [--backend cpu] [--threads 2]
                        [--levels 1,2,4,8,16] [--max-tokens 64] [--parallel 16]
 """
@@ -55,18 +63,21 @@ def one_stream(url, model, prompt, max_tokens, out):
     req = urllib.request.Request(url + "/v1/completions", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     t0 = time.monotonic()
-    ttft, tokens = None, 0
+    first = last = None  # when the first and the last text arrived
+    tokens = 0
     with urllib.request.urlopen(req, timeout=3600) as r:
         for raw in r:
             line = raw.decode().strip()
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             obj = json.loads(line[6:])
-            if obj.get("choices") and obj["choices"][0].get("text") and ttft is None:
-                ttft = time.monotonic() - t0
+            if obj.get("choices") and obj["choices"][0].get("text"):
+                last = time.monotonic()
+                first = first or last
             if obj.get("usage"):
                 tokens = obj["usage"]["completion_tokens"]
-    out.append({"tokens": tokens, "ttft": ttft or 0.0, "seconds": time.monotonic() - t0})
+    out.append({"tokens": tokens, "ttft": (first or t0) - t0, "seconds": time.monotonic() - t0, "first": first,
+                "last": last})
 
 
 def run_level(url, model, n, max_tokens):
@@ -80,11 +91,16 @@ def run_level(url, model, n, max_tokens):
         t.join()
     wall = time.monotonic() - t0
     total = sum(o["tokens"] for o in out)
+    timed = [o for o in out if o["first"] is not None]
+    span = max(o["last"] for o in timed) - min(o["first"] for o in timed) if timed else 0.0
+    after_first = sum(o["tokens"] - 1 for o in timed)
     return {
         "streams": n,
         "generated_tokens": total,
-        "wall_seconds": round(wall, 3),
+        "wall_seconds": round(wall, 6),
         "aggregate_tok_s": round(total / wall, 2),
+        "decode_seconds": round(span, 6),
+        "decode_aggregate_tok_s": round(after_first / span, 2) if span > 0 and len(timed) == n else None,
         "per_stream_tok_s": round(statistics.median(o["tokens"] / o["seconds"] for o in out), 2),
         "median_ttft_s": round(statistics.median(o["ttft"] for o in out), 3),
     }
@@ -127,11 +143,12 @@ def main():
         if proc:
             proc.terminate()
             proc.wait(timeout=120)
-    print("| streams | generated tokens | wall s | aggregate tok/s | per-stream tok/s | median TTFT s |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| streams | generated tokens | wall s | aggregate tok/s | decode aggregate tok/s | per-stream tok/s "
+          "| median TTFT s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['streams']} | {r['generated_tokens']} | {r['wall_seconds']} | {r['aggregate_tok_s']} | "
-              f"{r['per_stream_tok_s']} | {r['median_ttft_s']} |")
+              f"{r['decode_aggregate_tok_s']} | {r['per_stream_tok_s']} | {r['median_ttft_s']} |")
     print(json.dumps({"model": args.model or url, "backend": args.backend, "max_tokens": args.max_tokens,
                       "levels": rows}))
 

@@ -134,6 +134,8 @@ def test_table_rejects_malformed_lines(tmp_path):
         "fields": "llama.cpp\tm\tpp512\n",
         "engine": "ollama\tm\tpp512\t1\t{}\n",
         "batched": "llama.cpp\tm\tstreams\t1\t%s\n" % wgllm_streams_line(8, "1.0"),
+        "server": 'llama.cpp\tm\tserver\t1\t{"max_tokens": 8, "levels": []}\n',
+        "levels": 'wgllm\tm\tserver\t1\t{"max_tokens": 8}\n',
     }
     for name, line in bad.items():
         (tmp_path / name).write_text(line)
@@ -141,6 +143,8 @@ def test_table_rejects_malformed_lines(tmp_path):
     assert "has 3 fields, not 5" in run_table(tmp_path / "fields").stderr
     assert "unknown engine 'ollama'" in run_table(tmp_path / "engine").stderr
     assert "not a llama-batched-bench record" in run_table(tmp_path / "batched").stderr
+    assert "a server result is wgllm's" in run_table(tmp_path / "server").stderr
+    assert "raw line 1: 'levels'" in run_table(tmp_path / "levels").stderr
     (tmp_path / "empty").write_text("")
     p = run_table(tmp_path / "empty")
     assert p.returncode == 1 and "no results" in p.stderr
@@ -211,6 +215,21 @@ else:
             print(wgllm_streams_line(s, "%.2f" % (39.0 * s ** 0.75), n))
 '''
 
+FAKE_SERVE_BENCH = r'''#!PYTHON
+import json, os, sys
+a = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write("serve_bench " + " ".join(a) + "\n")
+opt = dict(zip(a[::2], a[1::2]))
+assert opt["--backend"] == "webgpu" and opt["--parallel"] == opt["--levels"] and os.path.isfile(opt["--model"])
+assert os.path.basename(opt["--bin"]) == "wgllm"
+n, m = int(opt["--levels"]), int(opt["--max-tokens"])
+print("| streams | generated tokens | wall s | aggregate tok/s | decode aggregate tok/s | per-stream tok/s |")
+print(json.dumps({"model": opt["--model"], "backend": "webgpu", "max_tokens": m, "levels": [
+    {"streams": n, "generated_tokens": n * m, "wall_seconds": 8.192, "aggregate_tok_s": 250.0,
+     "decode_seconds": 7.0, "decode_aggregate_tok_s": 290.16, "per_stream_tok_s": 15.6, "median_ttft_s": 0.3}]}))
+'''
+
 HOST_PROFILE = """
 WebGPU host profile (CPU side; 3708.274 ms since the backend opened)
 what                        calls     total ms     avg us   share
@@ -238,13 +257,14 @@ def stand_ins(tmp_path):
         llama_bench_line, batched_bench_line, wgllm_line, wgllm_streams_line)) + "BATCHED_NOISE = %r\n" % BATCHED_NOISE
         + "HOST_PROFILE = %r\n" % HOST_PROFILE)
     for name, text in (("llama-bench", FAKE_LLAMA_BENCH), ("llama-batched-bench", FAKE_BATCHED),
-                       ("wgllm", FAKE_WGLLM), ("nvidia-smi", FAKE_SMI)):
+                       ("wgllm", FAKE_WGLLM), ("nvidia-smi", FAKE_SMI), ("serve_bench", FAKE_SERVE_BENCH)):
         (fake / name).write_text(text.replace("PYTHON", sys.executable, 1))
         (fake / name).chmod(stat.S_IRWXU)
     log = tmp_path / "engines.log"
     env = dict(os.environ, FAKE_DIR=str(fake), FAKE_LOG=str(log), WGLLM_BIN=str(fake / "wgllm"),
                LLAMA_BENCH_BIN=str(fake / "llama-bench"), LLAMA_BATCHED_BENCH_BIN=str(fake / "llama-batched-bench"),
-               PYTHON=sys.executable, PATH=str(fake) + os.pathsep + os.environ["PATH"])
+               PYTHON=sys.executable, SERVE_BENCH=str(fake / "serve_bench"),
+               PATH=str(fake) + os.pathsep + os.environ["PATH"])
     return fake, log, env
 
 
@@ -287,10 +307,14 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
         "--output-format jsonl",
         "wgllm bench -m llama2-7b-q4_0.gguf --backend webgpu -p 1 -n 128 --reps 1 --parallel 1,8,16 --json",
     ]
+    # the server after the streams, wgllm's alone (no peer command)
+    assert runs[16] == ("serve_bench --model llama2-7b-q4_0.gguf --bin %s --backend webgpu --parallel 16 --levels 16 "
+                        "--max-tokens 128" % (fake / "wgllm"))
     # round 2: wgllm first
-    assert runs[16].startswith("wgllm bench -m tinyllama-q4_0.gguf") and runs[17].startswith("llama-bench")
+    assert runs[17].startswith("wgllm bench -m tinyllama-q4_0.gguf") and runs[18].startswith("llama-bench")
+    assert runs[31:34] == [runs[15], runs[14], runs[16]]
     # after the rounds: one host-profiled decode process per decoded model, then the adapter's name
-    assert runs[32:] == ["wgllm bench -m %s.gguf --backend webgpu -p 1 -n 128 --reps 1" % m
+    assert runs[34:] == ["wgllm bench -m %s.gguf --backend webgpu -p 1 -n 128 --reps 1" % m
                          for m in ("llama2-7b-q4_0", "llama2-7b-q4_k_m", "tinyllama-q4_0")] + ["wgllm devices"]
     clocks = log.read_text().count("nvidia-smi --query-gpu=name,driver_version,pstate,clocks.sm")
     assert clocks == 5  # before and after the warm-up, after each round, at the end
@@ -320,7 +344,12 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
         # 40 sqrt(8) = 113.13..., 39 * 8^0.75 = 185.52...
         [s, "tg128 x 8 streams (aggregate)", "113.13 [113.13-113.13]", "185.52 [185.52-185.52]", "1.63x"],
         [s, "tg128 x 16 streams (aggregate)", "160.00 [160.00-160.00]", "312.00 [312.00-312.00]", "1.95x"],
+        [s, "tg128 x 16 streams, server (from the first token)", "n/a", "290.16 [290.16-290.16]", "n/a"],
+        [s, "tg128 x 16 streams, server (wall time)", "n/a", "250.00 [250.00-250.00]", "n/a"],
     ]
+    # 290.16 / 312.00 = 0.9300, 250 / 312 = 0.8012...
+    assert ("- llama2-7b-q4_0, 16 streams: wgllm serve / wgllm bench --parallel = 0.93x from the first token "
+            "(0.80x over the wall time)") in record
     assert "- llama2-7b-q4_0, wgllm: 8 streams / 1 stream = 4.75x" in record
     assert ("\n  - tinyllama-q4_0: tg128 119.97 tok/s; record dispatches 0.4% (4026 calls, 3.96 us each); "
             "finish + submit 36.3% (70 calls, 19241.00 us each); wait for read-backs 2.6% (66 calls, 1443.51 us "
@@ -332,7 +361,7 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
     p = run_script(env, tmp_path, "--models-dir", models, "--out", out, "--quick", "--only", "streams")
     assert p.returncode == 0, p.stderr
     calls = [c.split()[0] for c in log.read_text().splitlines() if not c.startswith("nvidia-smi")]
-    assert calls == ["llama-bench", "wgllm", "llama-batched-bench", "wgllm", "wgllm"]
+    assert calls == ["llama-bench", "wgllm", "llama-batched-bench", "wgllm", "serve_bench", "wgllm"]
     assert "-npl 1,8,16,32" in log.read_text() and "Rounds: 1" in p.stdout
     assert "host-profile.log):\n  - not run\n" in p.stdout  # no one-stream decode in this run
 
