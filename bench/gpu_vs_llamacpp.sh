@@ -6,10 +6,10 @@
 #    architecture) from the pinned llama-cpp-python sdist's vendor tree (scripts/fetch-llama-cpp.sh)
 #    or --llama-src DIR, into .deps/llama-cuda-<version> (or $LLAMA_CUDA_BUILD); a stamp there
 #    (tree, architecture, nvcc) lets the next run reuse it;
-# 2. builds wgllm in Release (with WebGPU) into build-gpu-peer/, and checks the batched-decode
-#    and prompt attention kernels, and the int8 tile kernels of every int8 format, against the
-#    CPU on this GPU (test_webgpu_batch_decode, test_webgpu_flash_attention, test_webgpu_kquant,
-#    test_webgpu_prompt_tiles: every shape of the prompt tiles);
+# 2. builds wgllm in Release (with WebGPU) into build-gpu-peer/, and checks its kernels against
+#    the CPU on this GPU (the programs in `checks` below: the ops and their variants, the fused
+#    decode kernels, the batched-decode routes, prompt attention, the int8 tiles of every format
+#    and every prompt tile shape, the decode matvec's variants);
 # 3. makes the models with `wgllm synth` (7B-shaped Q4_0 and Q4_K_M, TinyLlama-shaped Q4_0);
 # 4. warms the GPU, logs its clocks (nvidia-smi) before and after, and runs both engines
 #    interleaved per round: pp512, tg128, tg128 at depth 4096 (llama.cpp with flash attention on),
@@ -142,13 +142,18 @@ else
 fi
 
 # ---- wgllm ----
+# the kernel check: programs (in build-gpu-peer) that compare the GPU's results with the CPU's
+checks=("test_webgpu_backend" "test_backend_ops" "test_webgpu_fused" "test_webgpu_swiglu_q8" "test_webgpu_matmul_q8"
+        "test_webgpu_batch_decode" "test_webgpu_batch_decode --formats" "test_webgpu_batch_decode nt"
+        "test_webgpu_flash_attention" "test_webgpu_kquant" "test_webgpu_prompt_tiles"
+        "wgpu_matvec_bench $root/kernels --layouts")
 if [ -n "${WGLLM_BIN:-}" ]; then
     wgllm=$WGLLM_BIN
     skip_check=1
 else
     cmake -S . -B build-gpu-peer -DCMAKE_BUILD_TYPE=Release -DWGLLM_WEBGPU=ON >/dev/null
-    cmake --build build-gpu-peer -j"$jobs" --target wgllm test_webgpu_batch_decode test_webgpu_flash_attention \
-        test_webgpu_kquant test_webgpu_prompt_tiles >/dev/null
+    cmake --build build-gpu-peer -j"$jobs" --target wgllm $(for c in "${checks[@]}"; do echo "${c%% *}"; done | sort -u) \
+        >/dev/null
     wgllm=$root/build-gpu-peer/wgllm
 fi
 echo "builds took $(( $(date +%s) - t_build )) s" >&2
@@ -164,15 +169,20 @@ raw=$out_dir/raw.tsv
 # ---- the kernels on this GPU against the CPU ----
 check_line="not run"
 if [ "$skip_check" = 0 ]; then
-    echo "checking the batched-decode, prompt attention and int8 tile kernels against the CPU on this GPU" >&2
-    if (cd build-gpu-peer && ./test_webgpu_batch_decode && ./test_webgpu_batch_decode --formats &&
-            ./test_webgpu_batch_decode nt && ./test_webgpu_flash_attention && ./test_webgpu_kquant &&
-            ./test_webgpu_prompt_tiles) \
-            >"$out_dir/kernel-check.log" 2>&1; then
-        check_line="passed ($(grep -c 'sequences: worst' "$out_dir/kernel-check.log") batch sizes, $(grep -c 'cache: rel. error' \
-            "$out_dir/kernel-check.log") prompt attention cases; kernel-check.log)"
+    echo "checking the kernels against the CPU on this GPU (${#checks[@]} programs)" >&2
+    failed_checks=""
+    : >"$out_dir/kernel-check.log"
+    for c in "${checks[@]}"; do # every one runs, so that the log has them all
+        read -r -a argv <<<"$c"
+        echo "== ${c/$root\//}" >>"$out_dir/kernel-check.log"
+        (cd build-gpu-peer && "./${argv[0]}" "${argv[@]:1}") >>"$out_dir/kernel-check.log" 2>&1 ||
+            failed_checks="$failed_checks, ${c%% $root*}"
+    done
+    if [ -z "$failed_checks" ]; then
+        check_line="passed (${#checks[@]} programs; $(grep -c ' sequences, .*worst logit error vs the CPU' "$out_dir/kernel-check.log") batch decode cases, \
+$(grep -c 'cache: rel. error' "$out_dir/kernel-check.log") prompt attention cases; kernel-check.log)"
     else
-        check_line="FAILED (see kernel-check.log)"
+        check_line="FAILED: ${failed_checks#, } (kernel-check.log)"
         echo "gpu_vs_llamacpp.sh: the kernel check failed: $out_dir/kernel-check.log" >&2
     fi
 fi
@@ -336,10 +346,8 @@ tuned=$(sed -n 's/^ *autotune *//p' <<<"$devices" | sed 's/^/  - /')
 ## WebGPU backend against llama.cpp CUDA ($(date -u +%Y-%m-%d))
 
 - GPU: $gpu_name; wgllm's adapter: ${adapter:-unknown} (wgpu-native ${wgpu_lib:-unknown}).
-- wgllm commit: $commit; CMake Release with WebGPU. Kernel check on this GPU
-  (test_webgpu_batch_decode: batched decode on every route; test_webgpu_flash_attention: prompt
-  attention; test_webgpu_kquant: the int8 tiles of every format; test_webgpu_prompt_tiles: every
-  prompt tile shape; against the CPU): $check_line.
+- wgllm commit: $commit; CMake Release with WebGPU. Kernel check on this GPU against the CPU
+  ($(printf '%s, ' "${checks[@]%% $root*}" | sed 's/, $//')): $check_line.
 - llama.cpp: \`llama-bench\` and \`llama-batched-bench\` from llama-cpp-python $version's vendor tree
   (or --llama-src), $peer_desc; all layers on the GPU (\`-ngl 99\`), flash attention on (\`-fa 1\`,
   \`-fa on\`).
