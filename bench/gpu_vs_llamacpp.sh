@@ -14,7 +14,7 @@
 # 4. warms the GPU, logs its clocks (nvidia-smi) before and after, and runs both engines
 #    interleaved per round: pp512, tg128, tg128 at depth 4096 (llama.cpp with flash attention on),
 #    and N streams of a 32-token prompt and 128 generated tokens each (wgllm bench --parallel,
-#    llama-batched-bench), and wgllm serve at the most streams (bench/serve_bench.py, no peer);
+#    llama-batched-bench), and wgllm serve at each stream count past one (bench/serve_bench.py, no peer);
 #    prints a markdown record with both engines' tok/s, the ratios wgllm / llama.cpp, wgllm's
 #    8 streams / 1 stream and server / engine, truncated (never rounded up).
 set -euo pipefail
@@ -244,9 +244,9 @@ run_one() {
         wgllm/tg*) cmd=("$wgllm" bench -m "$f" --backend webgpu -p 1 -n "$n_gen" --reps "$reps" --json) ;;
         wgllm/streams)
             cmd=("$wgllm" bench -m "$f" --backend webgpu -p 1 -n "$n_gen" --reps "$reps" --parallel "$streams" --json) ;;
-        wgllm/server) # the most streams, each generating n_gen tokens; its last line is the JSON record
+        wgllm/server) # every stream count past one, each stream n_gen tokens; its last line is the JSON record
             cmd=("${serve_bench[@]}" --model "$f" --bin "$wgllm" --backend webgpu --parallel "$max_streams"
-                 --levels "$max_streams" --max-tokens "$n_gen") ;;
+                 --levels "$server_levels" --max-tokens "$n_gen" --ctx "$server_ctx") ;;
         llama.cpp/pp*) cmd=("$llama_bench" -m "$f" -ngl 99 -fa 1 -p "$n_prompt" -n 0 -r "$reps" -o jsonl) ;;
         llama.cpp/*@d*) cmd=("$llama_bench" -m "$f" -ngl 99 -fa 1 -p 0 -n "$n_gen" -d "$depth" -r "$reps" -o jsonl) ;;
         llama.cpp/tg*) cmd=("$llama_bench" -m "$f" -ngl 99 -fa 1 -p 0 -n "$n_gen" -r "$reps" -o jsonl) ;;
@@ -266,6 +266,12 @@ run_one() {
     done <<<"$out"
 }
 max_streams=$(echo "$streams" | tr ',' '\n' | sort -n | tail -1)
+# the server at every stream count of the streams test past one (the acceptance asks for 16)
+server_levels=$(echo "$streams" | tr ',' '\n' | awk '$1 > 1' | paste -sd, -)
+server_levels=${server_levels:-$max_streams}
+# the server's context per stream: its short chat prompt and n_gen tokens, with room to spare (the
+# model's own 8192 would take 2 GB of KV cache a stream: 32 streams of a 7B do not fit in 80 GB)
+server_ctx=$((4 * (par_prompt + n_gen) > 1024 ? 4 * (par_prompt + n_gen) : 1024))
 plan=""
 for t in "${test_list[@]}"; do
     case $t in
@@ -360,8 +366,8 @@ tuned=$(sed -n 's/^ *autotune *//p' <<<"$devices" | sed 's/^/  - /')
 - Streams: S sequences, each a $par_prompt-token prompt and $n_gen generated tokens, decoding together:
   wgllm \`bench --parallel\`, llama.cpp \`llama-batched-bench -npp $par_prompt -ntg $n_gen -npl $streams\`
   (its S_TG, the aggregate generation rate).
-- Server: \`bench/serve_bench.py --backend webgpu --parallel $max_streams --levels $max_streams --max-tokens $n_gen\`
-  after wgllm's streams run in each round: \`wgllm serve\` with $max_streams simultaneous streaming requests
+- Server: \`bench/serve_bench.py --backend webgpu --parallel $max_streams --levels $server_levels --max-tokens $n_gen --ctx $server_ctx\`
+  after wgllm's streams run in each round: \`wgllm serve\` with $server_levels simultaneous streaming requests
   (a short prompt, $n_gen tokens each). "From the first token": the tokens after each stream's first,
   over the time from the first stream's first token to the last stream's last (what \`bench --parallel\`
   times in the engine); "wall time": every token over the level's wall time (connections and prompts

@@ -221,13 +221,15 @@ a = sys.argv[1:]
 with open(os.environ["FAKE_LOG"], "a") as f:
     f.write("serve_bench " + " ".join(a) + "\n")
 opt = dict(zip(a[::2], a[1::2]))
-assert opt["--backend"] == "webgpu" and opt["--parallel"] == opt["--levels"] and os.path.isfile(opt["--model"])
-assert os.path.basename(opt["--bin"]) == "wgllm"
-n, m = int(opt["--levels"]), int(opt["--max-tokens"])
+levels = [int(x) for x in opt["--levels"].split(",")]
+assert opt["--backend"] == "webgpu" and int(opt["--parallel"]) == max(levels) and os.path.isfile(opt["--model"])
+assert os.path.basename(opt["--bin"]) == "wgllm" and int(opt["--ctx"]) >= 1024
+m = int(opt["--max-tokens"])
 print("| streams | generated tokens | wall s | aggregate tok/s | decode aggregate tok/s | per-stream tok/s |")
 print(json.dumps({"model": opt["--model"], "backend": "webgpu", "max_tokens": m, "levels": [
-    {"streams": n, "generated_tokens": n * m, "wall_seconds": 8.192, "aggregate_tok_s": 250.0,
-     "decode_seconds": 7.0, "decode_aggregate_tok_s": 290.16, "per_stream_tok_s": 15.6, "median_ttft_s": 0.3}]}))
+    {"streams": n, "generated_tokens": n * m, "wall_seconds": 8.192, "aggregate_tok_s": 250.0 * n / 16,
+     "decode_seconds": 7.0, "decode_aggregate_tok_s": 290.16 * n / 16, "per_stream_tok_s": 15.6,
+     "median_ttft_s": 0.3} for n in levels]}))
 '''
 
 HOST_PROFILE = """
@@ -308,8 +310,8 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
         "wgllm bench -m llama2-7b-q4_0.gguf --backend webgpu -p 1 -n 128 --reps 1 --parallel 1,8,16 --json",
     ]
     # the server after the streams, wgllm's alone (no peer command)
-    assert runs[16] == ("serve_bench --model llama2-7b-q4_0.gguf --bin %s --backend webgpu --parallel 16 --levels 16 "
-                        "--max-tokens 128" % (fake / "wgllm"))
+    assert runs[16] == ("serve_bench --model llama2-7b-q4_0.gguf --bin %s --backend webgpu --parallel 16 --levels 8,16 "
+                        "--max-tokens 128 --ctx 1024" % (fake / "wgllm"))
     # round 2: wgllm first
     assert runs[17].startswith("wgllm bench -m tinyllama-q4_0.gguf") and runs[18].startswith("llama-bench")
     assert runs[31:34] == [runs[15], runs[14], runs[16]]
@@ -344,10 +346,14 @@ def test_script_end_to_end_with_stand_in_engines(tmp_path):
         # 40 sqrt(8) = 113.13..., 39 * 8^0.75 = 185.52...
         [s, "tg128 x 8 streams (aggregate)", "113.13 [113.13-113.13]", "185.52 [185.52-185.52]", "1.63x"],
         [s, "tg128 x 16 streams (aggregate)", "160.00 [160.00-160.00]", "312.00 [312.00-312.00]", "1.95x"],
+        [s, "tg128 x 8 streams, server (from the first token)", "n/a", "145.08 [145.08-145.08]", "n/a"],
+        [s, "tg128 x 8 streams, server (wall time)", "n/a", "125.00 [125.00-125.00]", "n/a"],
         [s, "tg128 x 16 streams, server (from the first token)", "n/a", "290.16 [290.16-290.16]", "n/a"],
         [s, "tg128 x 16 streams, server (wall time)", "n/a", "250.00 [250.00-250.00]", "n/a"],
     ]
-    # 290.16 / 312.00 = 0.9300, 250 / 312 = 0.8012...
+    # 145.08 / 185.52 = 0.782..., 125 / 185.52 = 0.673...; 290.16 / 312.00 = 0.9300, 250 / 312 = 0.8012...
+    assert ("- llama2-7b-q4_0, 8 streams: wgllm serve / wgllm bench --parallel = 0.78x from the first token "
+            "(0.67x over the wall time)") in record
     assert ("- llama2-7b-q4_0, 16 streams: wgllm serve / wgllm bench --parallel = 0.93x from the first token "
             "(0.80x over the wall time)") in record
     assert "- llama2-7b-q4_0, wgllm: 8 streams / 1 stream = 4.75x" in record
