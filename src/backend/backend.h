@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define WG_SLOT_IDS 64 /* ids of a device id slot (argmax_to_slot): sequences of a pipelined step */
+
 typedef struct wg_tensor {
     uint32_t type; /* wg_type */
     int64_t ne0;   /* row length */
@@ -117,15 +119,18 @@ typedef struct wg_backend_ops {
      * many rows): out[i] = argmax of row 0 of x[i], as argmax gives it, for several tensors
      * read back together (one round trip for a batch of sequences); -1 on failure. */
     bool (*argmax_rows)(wg_backend *b, const wg_tensor *const *x, int n, int32_t *out);
-    /* Optional (all three or none): greedy decoding without a CPU round trip per token.
-     * argmax_to_slot records the argmax of row `row` into device id slot `slot` (0..3),
-     * submits, and starts reading it back; get_rows_from_slot records the embedding row
-     * of the id in that slot into out row 0 (false, recording nothing, when this table
-     * cannot: the caller then reads the id and uses get_rows); read_slot waits for the
-     * slot's id (-1 on failure). So step t+1 can be queued before token t reaches the CPU. */
-    void (*argmax_to_slot)(wg_backend *b, const wg_tensor *x, int64_t row, int slot);
-    bool (*get_rows_from_slot)(wg_backend *b, const wg_tensor *table, int slot, wg_tensor *out);
-    int32_t (*read_slot)(wg_backend *b, int slot);
+    /* Optional (all four or none): greedy decoding without a CPU round trip per token.
+     * A device id slot (0..3) holds up to WG_SLOT_IDS ids, one per sequence of a step.
+     * argmax_to_slot records the argmax of row `row` of x into id `pos` of slot `slot`;
+     * slot_read_start submits and starts reading the slot's first n ids back;
+     * get_rows_from_slot records the embedding rows of those n ids into out rows 0..n-1
+     * (false, recording nothing, when this table cannot: the caller then reads the ids
+     * and uses get_rows); read_slot waits for the n ids (false on failure, or when an op
+     * failed since). So step t+1 can be queued before the tokens of step t reach the CPU. */
+    void (*argmax_to_slot)(wg_backend *b, const wg_tensor *x, int64_t row, int slot, int pos);
+    void (*slot_read_start)(wg_backend *b, int slot, int n);
+    bool (*get_rows_from_slot)(wg_backend *b, const wg_tensor *table, int slot, int n, wg_tensor *out);
+    bool (*read_slot)(wg_backend *b, int slot, int n, int32_t *ids);
     /* Waits until all recorded work is done. False if any op since the last call
      * failed; error() then says why. */
     bool (*synchronize)(wg_backend *b);

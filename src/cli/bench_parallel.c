@@ -35,20 +35,16 @@ double bench_parallel(wgllm_model *m, int n_streams, int n_gen, double (*clock)(
         goto done;
     }
     double t0 = clock();
-    for (int g = 0; g < n_gen; g++) {
-        if (wgllm_greedy_batch(c, n_streams, next) != WGLLM_OK) {
+    for (int g = 0; g < n_gen; g++) { /* each step feeds every stream its greedy token */
+        if (wgllm_decode_greedy_batch(c, n_streams, next) != WGLLM_OK) {
             for (int i = 0; i < n_streams; i++)
                 if (wgllm_context_error(c[i])[0]) fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c[i]));
             goto done;
         }
-        for (int i = 0; i < n_streams; i++) {
-            tok[i] = &next[i];
-            nt[i] = 1;
-        }
-        if (wgllm_eval_batch(c, tok, nt, n_streams) != WGLLM_OK) {
-            fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c[0]));
-            goto done;
-        }
+    }
+    if (wgllm_greedy(c[n_streams - 1]) < 0) { /* waits for the last step, which ran on behind the loop */
+        fprintf(stderr, "wgllm bench: error: %s\n", wgllm_context_error(c[n_streams - 1]));
+        goto done;
     }
     rate = (double)n_streams * n_gen / (clock() - t0);
 done:

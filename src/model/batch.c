@@ -13,6 +13,21 @@ static int step_rows(const wgllm_model *m, int n_seqs) {
     return rows < n_seqs ? n_seqs : rows;
 }
 
+wgllm_status wg_batch_acts_ready(wgllm_model *m, int n_seqs, char *err, size_t err_size) {
+    const int rows = step_rows(m, n_seqs);
+    char why[200] = "";
+    bool ok = true;
+    if (m->batch_acts.rows < rows) {
+        wg_acts_free(m, &m->batch_acts);
+        ok = wg_acts_create(m, rows, &m->batch_acts, why, sizeof why);
+    }
+    /* a row of logits per sequence (each step's last token of it) */
+    ok = ok && wg_acts_reserve_logits(m, &m->batch_acts, n_seqs, why, sizeof why);
+    if (ok) return WGLLM_OK;
+    snprintf(err, err_size, "cannot allocate batch buffers: %s", why);
+    return WGLLM_ERR_NO_MEMORY;
+}
+
 wgllm_status wg_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const *tokens, const int *n_tokens,
                            int n_seqs) {
     wgllm_model *m = (wgllm_model *)ctxs[0]->model; /* the lock and the batch buffers are its mutable part */
@@ -28,17 +43,7 @@ wgllm_status wg_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const 
     }
     pthread_mutex_lock(&m->eval_lock);
     const int rows = step_rows(m, n_seqs);
-    wgllm_status st = WGLLM_OK;
-    char err[200] = "";
-    if (m->batch_acts.rows < rows) {
-        wg_acts_free(m, &m->batch_acts);
-        if (!wg_acts_create(m, rows, &m->batch_acts, err, sizeof err)) st = WGLLM_ERR_NO_MEMORY;
-    }
-    /* a row of logits per sequence (each step's last token of it) */
-    if (st == WGLLM_OK && !wg_acts_reserve_logits(m, &m->batch_acts, n_seqs, err, sizeof err))
-        st = WGLLM_ERR_NO_MEMORY;
-    if (st != WGLLM_OK)
-        snprintf(ctxs[0]->error, sizeof ctxs[0]->error, "cannot allocate batch buffers: %s", err);
+    wgllm_status st = wg_batch_acts_ready(m, n_seqs, ctxs[0]->error, sizeof ctxs[0]->error);
     for (int s = 0; s < n_seqs; s++) {
         start[s] = ctxs[s]->n_past;
         ctxs[s]->logits_on_host = false;

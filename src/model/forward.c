@@ -112,11 +112,14 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
     int n = 0;
     bool observed = false; /* some sequence's context has a matmul observer */
     for (int s = 0; s < n_seqs; s++) n += seqs[s].n, observed = observed || seqs[s].c->observer;
-    if (n_seqs == 1 && seqs[0].id_slot >= 0) { // the id is on the device (generate.c)
-        if (!ops->get_rows_from_slot(b, m->tok_embd, seqs[0].id_slot, a->l.x)) {
-            int32_t id = ops->read_slot(b, seqs[0].id_slot);
-            if (id < 0) return false;
-            ops->get_rows(b, m->tok_embd, &id, 1, a->l.x);
+    ((wgllm_model *)m)->greedy_ahead.valid = false; /* its contexts' caches or logits change (decode_greedy.c) */
+    /* The ids are on the device (generate.c, decode_greedy.c): id s of the slot is sequence s's one token. */
+    const int id_slot = seqs[0].id_slot;
+    if (id_slot >= 0) {
+        if (!ops->get_rows_from_slot(b, m->tok_embd, id_slot, n_seqs, a->l.x)) {
+            int32_t ids[WG_SLOT_IDS];
+            if (!ops->read_slot(b, id_slot, n_seqs, ids)) return false;
+            ops->get_rows(b, m->tok_embd, ids, n_seqs, a->l.x);
         }
     } else {
         int32_t *ids = gather_ids(seqs, n_seqs, n);
@@ -137,7 +140,7 @@ bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs
         .n_seqs = n_seqs,
         .seqs = a->seqs,
         .pos = a->pos,
-        .queued = n_seqs == 1 && seqs[0].id_slot >= 0, /* behind the step that made its id */
+        .queued = id_slot >= 0, /* behind the step that made its ids */
         .observer = observed ? &observer : NULL,
     };
     void (*layer)(wg_backend *, const wg_layer_desc *, const wg_layer_step *, const wg_layer_acts *) =

@@ -39,7 +39,7 @@ int wgllm_generate_greedy(wgllm_context *c, int n_max, bool (*on_token)(wgllm_to
     wgllm_model *m = (wgllm_model *)c->model; /* the lock is the only mutable part */
     wg_backend *b = m->backend;
     const wg_backend_ops *ops = b->ops;
-    if (!ops->argmax_to_slot || !ops->get_rows_from_slot || !ops->read_slot)
+    if (!ops->argmax_to_slot || !ops->slot_read_start || !ops->get_rows_from_slot || !ops->read_slot)
         return generate_plain(c, n_max, on_token, user, stop_at_eog);
 
     /* The lock is held throughout: the device id slots must not be shared with another
@@ -47,7 +47,8 @@ int wgllm_generate_greedy(wgllm_context *c, int n_max, bool (*on_token)(wgllm_to
     pthread_mutex_lock(&m->eval_lock);
     int slot = 0, produced = 0;
     bool ok = true;
-    ops->argmax_to_slot(b, c->acts.logits, 0, slot);
+    ops->argmax_to_slot(b, c->acts.logits, 0, slot, 0);
+    ops->slot_read_start(b, slot, 1);
     for (;;) {
         const int next = (slot + 1) % N_SLOTS;
         bool queued = false;
@@ -55,12 +56,13 @@ int wgllm_generate_greedy(wgllm_context *c, int n_max, bool (*on_token)(wgllm_to
             wg_seq seq = {c, NULL, 1, slot};
             ok = wg_forward(m, &c->acts, &seq, 1, false);
             if (!ok) break;
-            ops->argmax_to_slot(b, c->acts.logits, 0, next);
+            ops->argmax_to_slot(b, c->acts.logits, 0, next, 0);
+            ops->slot_read_start(b, next, 1);
             c->n_past++;
             queued = true;
         }
-        int32_t t = ops->read_slot(b, slot);
-        if (t < 0) {
+        int32_t t;
+        if (!ops->read_slot(b, slot, 1, &t)) {
             ok = false;
             break;
         }
@@ -68,7 +70,8 @@ int wgllm_generate_greedy(wgllm_context *c, int n_max, bool (*on_token)(wgllm_to
         bool stop = should_stop(c, t, produced, n_max, on_token, user, stop_at_eog) || !queued;
         if (stop) {
             if (queued) { /* that step evaluated the last token: take it back */
-                ops->read_slot(b, next);
+                int32_t unused;
+                ops->read_slot(b, next, 1, &unused);
                 c->n_past--;
             }
             break;

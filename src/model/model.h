@@ -50,6 +50,16 @@ struct wgllm_model {
     wg_backend *backend;
     pthread_mutex_t eval_lock; /* the backend runs one forward pass at a time */
     wg_acts batch_acts;        /* for wgllm_eval_batch; grown on demand under eval_lock */
+    /* The argmax of the last wgllm_decode_greedy_batch step, left in a device id slot for
+     * the next call over the same contexts (decode_greedy.c); under eval_lock. Any other
+     * forward pass makes it stale. */
+    struct wg_greedy_ahead {
+        bool valid;   /* the slot holds the ids of these contexts' next tokens */
+        bool reading; /* a read of the slot is under way (drained before the slot is reused) */
+        int slot, n;
+        const wgllm_context *ctx[WG_SLOT_IDS];
+        int n_past[WG_SLOT_IDS];
+    } greedy_ahead;
     wg_hparams hp;
     wg_layer *layers;
     wg_layer_desc *layer_descs; /* n_layer: the layers as the backends run them */
@@ -95,7 +105,8 @@ typedef struct wg_seq {
     wgllm_context *c;
     const int32_t *ids;
     int n;
-    int id_slot; /* >= 0: one token whose id is in that device slot (ids unused); see generate.c */
+    int id_slot; /* >= 0 (the same in every wg_seq of the step): one token, whose id is id s of
+                    that device slot for the step's sequence s (ids unused); see generate.c */
 } wg_seq;
 
 /* Runs a forward step over the sequences (sum of n <= a->rows) and appends their tokens
@@ -105,6 +116,9 @@ typedef struct wg_seq {
 bool wg_forward(const wgllm_model *m, wg_acts *a, const wg_seq *seqs, int n_seqs, bool all_logits);
 
 /* wgllm_eval_batch after its arguments were checked. */
+/* Makes m->batch_acts hold a step of n_seqs sequences and a row of logits each; under
+ * eval_lock. WGLLM_ERR_NO_MEMORY with the reason in err. */
+wgllm_status wg_batch_acts_ready(wgllm_model *m, int n_seqs, char *err, size_t err_size);
 wgllm_status wg_eval_batch(wgllm_context *const *ctxs, const wgllm_token *const *tokens, const int *n_tokens,
                            int n_seqs);
 

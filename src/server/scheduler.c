@@ -21,6 +21,8 @@ typedef struct seq {
     wgllm_detokenizer *detok;
     bool need_logits;
     bool has_greedy;     /* greedy: `greedy` holds the next token, read with the batch's */
+    bool fed;            /* the last token was fed by a pipelined step (decode_step): the logits
+                            after it are not sampled yet, and `next` is not to be fed */
     wgllm_token greedy;
     int32_t *counts;   /* per-token counts of generated tokens (penalties) */
     float *work;
@@ -71,6 +73,7 @@ static void retire(srv_sched *s, seq *q, srv_finish f, const char *error) {
 static bool start(srv_sched *s, seq *q) {
     srv_job *j = q->job;
     q->has_greedy = false;
+    q->fed = false;
     srv_model *m = j->model;
     char err[256] = "";
     int idx = -1;
@@ -144,6 +147,8 @@ static bool release_text(seq *q, bool final, const srv_token_logprob *lp) {
     return matched;
 }
 
+static void handle_token(srv_sched *s, seq *q, wgllm_token tok, srv_token_logprob *lpp, bool fed);
+
 /* Handles the logits after the sequence's last evaluated token. */
 static void next_token(srv_sched *s, seq *q) {
     srv_job *j = q->job;
@@ -172,6 +177,16 @@ static void next_token(srv_sched *s, seq *q) {
             lpp = &lp;
         }
     }
+    handle_token(s, q, tok, lpp, false);
+}
+
+/* Streams a sampled token, or ends the sequence with it. `fed`: a pipelined step has
+ * already evaluated it (decode_step), so it is not fed again. */
+static void handle_token(srv_sched *s, seq *q, wgllm_token tok, srv_token_logprob *lpp, bool fed) {
+    srv_job *j = q->job;
+    const srv_request *r = &j->req;
+    srv_model *m = j->model;
+    srv_token_logprob lp;
     if (tok >= 0 && !lpp && j->token_ids) { /* the id alone; logprob NAN: not computed */
         lp.id = tok;
         lp.logprob = NAN;
@@ -208,7 +223,7 @@ static void next_token(srv_sched *s, seq *q) {
         retire(s, q, SRV_FINISH_ERROR, "out of memory");
         return;
     }
-    bool ctx_full = wgllm_context_n_past(q->ctx) + 1 > wgllm_context_n_ctx(q->ctx);
+    bool ctx_full = !fed && wgllm_context_n_past(q->ctx) + 1 > wgllm_context_n_ctx(q->ctx);
     bool length = (r->max_tokens > 0 && q->n_gen >= r->max_tokens) || ctx_full;
     if (length) {
         const char *tail = wgllm_detokenizer_flush(q->detok, &n);
@@ -218,7 +233,7 @@ static void next_token(srv_sched *s, seq *q) {
         retire(s, q, SRV_FINISH_STOP, NULL);
     } else if (length) {
         retire(s, q, SRV_FINISH_LENGTH, NULL);
-    } else {
+    } else if (!fed) {
         q->next = tok;
     }
 }
@@ -242,6 +257,67 @@ static void greedy_ahead(srv_sched *s, const int *members, int n) {
     }
 }
 
+/* When every active sequence decodes greedily on one model, one pipelined step feeds each
+ * its greedy token (wgllm_decode_greedy_batch): the next step is queued on the device before
+ * this one's tokens are read, so the GPU works while the tokens are streamed. False, having
+ * done nothing, otherwise. */
+static bool decode_step(srv_sched *s) {
+    wgllm_context *ctxs[SRV_MAX_PARALLEL];
+    wgllm_token ids[SRV_MAX_PARALLEL];
+    int who[SRV_MAX_PARALLEL], k = 0;
+    srv_model *m = NULL;
+    for (int i = 0; i < s->p.parallel; i++) {
+        seq *q = &s->seqs[i];
+        if (!q->job) continue;
+        if (q->n_fed < q->job->n_prompt || q->need_logits || (m && q->job->model != m) ||
+            wgllm_context_n_past(q->ctx) >= wgllm_context_n_ctx(q->ctx))
+            return false;
+        m = q->job->model;
+        ctxs[k] = q->ctx;
+        who[k++] = i;
+    }
+    if (k == 0) return false;
+    wgllm_status st = wgllm_decode_greedy_batch(ctxs, k, ids);
+    for (int g = 0; g < k; g++) {
+        seq *q = &s->seqs[who[g]];
+        if (st != WGLLM_OK) {
+            const char *e = wgllm_context_error(q->ctx);
+            retire(s, q, SRV_FINISH_ERROR, e && e[0] ? e : wgllm_status_name(st));
+            continue;
+        }
+        /* A sequence that was not fed before had sampled this very token (the greedy
+           choice from the same logits) and streamed it already. */
+        bool sampled_now = q->fed;
+        q->fed = true;
+        if (sampled_now) handle_token(s, q, ids[g], NULL, true);
+    }
+    return true;
+}
+
+/* Samples the sequences whose last token a pipelined step fed (their logits after it wait),
+ * so that a plain step can feed them. */
+static void settle_fed(srv_sched *s) {
+    int members[SRV_MAX_PARALLEL], n = 0;
+    for (int i = 0; i < s->p.parallel; i++)
+        if (s->seqs[i].job && s->seqs[i].fed) members[n++] = i;
+    if (n == 0) return;
+    greedy_ahead(s, members, n);
+    for (int g = 0; g < n; g++) {
+        seq *q = &s->seqs[members[g]];
+        q->fed = false;
+        next_token(s, q);
+    }
+}
+
+static void count_kv(srv_sched *s) {
+    uint64_t kv = 0;
+    for (int i = 0; i < s->p.parallel; i++)
+        if (s->seqs[i].job && s->seqs[i].ctx) kv += (uint64_t)wgllm_context_n_past(s->seqs[i].ctx);
+    pthread_mutex_lock(&s->mu);
+    s->kv_used = kv;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* One batched forward step over every active sequence. */
 static void step(srv_sched *s) {
     int P = s->p.parallel, budget = s->p.step_tokens;
@@ -253,8 +329,16 @@ static void step(srv_sched *s) {
             retire(s, q, SRV_FINISH_ERROR, "cancelled");
             continue;
         }
-        if (!q->started && !start(s, q)) continue;
-        if (q->n_fed == q->job->n_prompt) { /* decoding: one token */
+        if (!q->started) start(s, q);
+    }
+    if (decode_step(s)) {
+        count_kv(s);
+        return;
+    }
+    settle_fed(s);
+    for (int i = 0; i < P; i++) {
+        seq *q = &s->seqs[i];
+        if (q->job && q->n_fed == q->job->n_prompt) { /* decoding: one token */
             q->step_n = 1;
             q->step_tokens = &q->next;
             budget--;
@@ -311,12 +395,7 @@ static void step(srv_sched *s) {
             next_token(s, q);
         }
     }
-    uint64_t kv = 0;
-    for (int i = 0; i < P; i++)
-        if (s->seqs[i].job && s->seqs[i].ctx) kv += (uint64_t)wgllm_context_n_past(s->seqs[i].ctx);
-    pthread_mutex_lock(&s->mu);
-    s->kv_used = kv;
-    pthread_mutex_unlock(&s->mu);
+    count_kv(s);
 }
 
 /* Drops cancelled jobs from the queue so they give back their place at once. Under mu. */

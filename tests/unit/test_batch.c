@@ -1,5 +1,6 @@
-/* wgllm_eval_batch: several sequences per step must give each sequence the logits it
- * gets when evaluated alone, on the CPU and on WebGPU (CI: Mesa's lavapipe). */
+/* wgllm_eval_batch and wgllm_decode_greedy_batch: several sequences per step must give each
+ * sequence the logits it gets when evaluated alone, on the CPU and on WebGPU (CI: Mesa's
+ * lavapipe). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,62 @@ static void run_batched(wgllm_model *m, int n_vocab, wgllm_token ids[N_SEQ][N_GE
     }
 }
 
+/* The same through wgllm_decode_greedy_batch after the prompts: each call feeds every
+ * sequence its greedy token. The pipelined state must survive what breaks it: a sequence
+ * leaving (step 4), the order changing (step 6), another context's evaluation between two
+ * calls (step 8), a read of logits (every step). */
+static void run_decoded(wgllm_model *m, int n_vocab, wgllm_token ids[N_SEQ][N_GEN], const float *ref,
+                        float *worst) {
+    wgllm_context *c[N_SEQ] = {0}, *other = NULL;
+    wgllm_token p[N_SEQ][64];
+    const wgllm_token *pt[N_SEQ];
+    int np[N_SEQ];
+    char err[256];
+    for (int s = 0; s < N_SEQ; s++) {
+        CHECK(wgllm_context_create(m, NULL, &c[s], err, sizeof err) == WGLLM_OK);
+        np[s] = (int)wgllm_tokenize(m, k_prompts[s], strlen(k_prompts[s]), true, p[s], 64);
+        pt[s] = p[s];
+    }
+    CHECK(wgllm_context_create(m, NULL, &other, err, sizeof err) == WGLLM_OK);
+    CHECK(wgllm_eval_batch(c, pt, np, N_SEQ) == WGLLM_OK);
+    int gen[N_SEQ] = {0};
+    for (int step = 0; step < N_GEN; step++) {
+        wgllm_context *dc[N_SEQ];
+        int who[N_SEQ], k = 0;
+        for (int s = 0; s < N_SEQ; s++) {
+            if (s == 1 && step >= 4) continue; /* sequence 1 stops after 4 tokens */
+            who[k++] = s;
+        }
+        if (step >= 6) /* reversed order */
+            for (int i = 0; i < k / 2; i++) {
+                int t = who[i];
+                who[i] = who[k - 1 - i];
+                who[k - 1 - i] = t;
+            }
+        for (int i = 0; i < k; i++) dc[i] = c[who[i]];
+        if (step == 8) {
+            wgllm_token t3[3] = {1, 2, 3};
+            CHECK(wgllm_eval(other, t3, 3, false) == WGLLM_OK);
+        }
+        wgllm_token got[N_SEQ];
+        CHECK(wgllm_decode_greedy_batch(dc, k, got) == WGLLM_OK);
+        for (int i = 0; i < k; i++) {
+            int s = who[i];
+            ids[s][gen[s]++] = got[i];
+            if (gen[s] == N_GEN) continue;
+            const float *l = wgllm_get_logits(c[s], 0); /* the logits after that token */
+            CHECK(l != NULL);
+            if (!l) return;
+            float e = rel_err(l, ref + ((size_t)s * N_GEN + gen[s]) * (size_t)n_vocab, n_vocab);
+            if (e > *worst) *worst = e;
+        }
+    }
+    CHECK(gen[1] == 4 && gen[0] == N_GEN && gen[3] == N_GEN);
+    CHECK(wgllm_context_n_past(c[0]) == np[0] + N_GEN);
+    for (int s = 0; s < N_SEQ; s++) wgllm_context_free(c[s]);
+    wgllm_context_free(other);
+}
+
 static void test_backend(const char *path, wgllm_backend_kind kind, const char *name) {
     wgllm_model_params mp = wgllm_model_default_params();
     mp.backend = kind;
@@ -136,6 +193,14 @@ static void test_backend(const char *path, wgllm_backend_kind kind, const char *
     CHECK_MSG(worst <= bound, "%s: logits rel. error %.3g", name, worst);
     printf("%s: %d sequences x %d tokens, batched vs alone: ids equal, worst logits rel. error %.3g\n", name, N_SEQ,
            N_GEN, worst);
+    wgllm_token decoded[N_SEQ][N_GEN];
+    float worst_decoded = 0.0f;
+    run_decoded(m, n_vocab, decoded, ref, &worst_decoded);
+    for (int s = 0; s < N_SEQ; s++)
+        CHECK_MSG(memcmp(alone[s], decoded[s], sizeof(wgllm_token) * (s == 1 ? 4 : N_GEN)) == 0,
+                  "%s: decode_greedy_batch ids of sequence %d differ", name, s);
+    CHECK_MSG(worst_decoded <= bound, "%s: decode_greedy_batch logits rel. error %.3g", name, worst_decoded);
+    printf("%s: decode_greedy_batch vs alone: ids equal, worst logits rel. error %.3g\n", name, worst_decoded);
 
     /* Bad input changes nothing. */
     wgllm_context *a = NULL, *b = NULL;
@@ -164,6 +229,24 @@ static void test_backend(const char *path, wgllm_backend_kind kind, const char *
     wgllm_token ids2[2];
     CHECK(wgllm_greedy_batch(both, 0, ids2) == WGLLM_ERR_INVALID_ARG);
     CHECK(wgllm_greedy_batch(NULL, 2, ids2) == WGLLM_ERR_INVALID_ARG);
+    /* decode_greedy_batch: a context twice, one without logits, a full one: nothing changes */
+    CHECK(wgllm_decode_greedy_batch(twice, 2, ids2) == WGLLM_ERR_INVALID_ARG);
+    CHECK(wgllm_decode_greedy_batch(both, 0, ids2) == WGLLM_ERR_INVALID_ARG);
+    wgllm_context *fresh = NULL;
+    CHECK(wgllm_context_create(m, &cp, &fresh, err, sizeof err) == WGLLM_OK);
+    wgllm_context *with_fresh[2] = {a, fresh};
+    CHECK(wgllm_decode_greedy_batch(with_fresh, 2, ids2) == WGLLM_ERR_INVALID_ARG);
+    CHECK(strstr(wgllm_context_error(fresh), "no logits") != NULL);
+    CHECK(wgllm_context_n_past(a) == 5);
+    nn[0] = nn[1] = 3; /* a and b: 8 of 8 positions */
+    CHECK(wgllm_eval_batch(both, tk, nn, 2) == WGLLM_OK);
+    CHECK(wgllm_decode_greedy_batch(both, 2, ids2) == WGLLM_ERR_CONTEXT_FULL);
+    CHECK(wgllm_context_n_past(a) == 8 && wgllm_context_n_past(b) == 8);
+    wgllm_context_truncate(a, 7);
+    wgllm_context_truncate(b, 7);
+    CHECK(wgllm_decode_greedy_batch(both, 2, ids2) == WGLLM_OK);
+    CHECK(wgllm_context_n_past(a) == 8 && ids2[0] >= 0 && ids2[0] < n_vocab);
+    wgllm_context_free(fresh);
     wgllm_context_free(a);
     wgllm_context_free(b);
     free(ref);

@@ -153,9 +153,16 @@ static void check_rows(wg_backend *g) {
     int32_t ids[2] = {-1, -1};
     CHECK(g->ops->argmax_rows(g, rows, 2, ids));
     CHECK(sync_ok(g) && ids[0] == argmax_ref(v, M) && ids[1] == argmax_ref(v + 30 * M, M));
-    g->ops->argmax_to_slot(g, s1, 95, 1);
-    int32_t slot_id = g->ops->read_slot(g, 1);
-    CHECK_MSG(sync_ok(g) && slot_id == argmax_ref(v + 95 * M, M), "argmax_to_slot of row 95: %d", slot_id);
+    /* rows of both parts into ids 0..2 of slot 1, read back together */
+    g->ops->argmax_to_slot(g, s1, 95, 1, 0);
+    g->ops->argmax_to_slot(g, s1, 3, 1, 1);
+    g->ops->argmax_to_slot(g, s1, 64, 1, 2);
+    g->ops->slot_read_start(g, 1, 3);
+    int32_t slot_ids[3] = {-1, -1, -1};
+    CHECK(g->ops->read_slot(g, 1, 3, slot_ids));
+    CHECK_MSG(sync_ok(g) && slot_ids[0] == argmax_ref(v + 95 * M, M) && slot_ids[1] == argmax_ref(v + 3 * M, M) &&
+                  slot_ids[2] == argmax_ref(v + 64 * M, M),
+              "argmax_to_slot of rows 95, 3, 64: %d %d %d", slot_ids[0], slot_ids[1], slot_ids[2]);
 
     /* ops of one binding refuse a split output */
     g->ops->add(g, s1, s2, 12);

@@ -735,6 +735,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .argmax = wgb_op_argmax,
     .argmax_rows = wgb_op_argmax_rows,
     .argmax_to_slot = wgb_op_argmax_to_slot,
+    .slot_read_start = wgb_op_slot_read_start,
     .get_rows_from_slot = wgb_op_get_rows_from_slot,
     .read_slot = wgb_op_read_slot,
     .synchronize = synchronize,

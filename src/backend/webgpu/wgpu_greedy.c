@@ -1,8 +1,9 @@
 /* Greedy decoding without a CPU round trip per token: the argmax of step t goes into a
- * device id slot, step t+1's embedding lookup takes its id from there (a buffer copy into
- * that dispatch's parameter block), and the id is read back through a mappable buffer per
- * slot while step t+1 already runs. The GPU never waits for the CPU between tokens, and
- * the CPU records the next step while the GPU computes the current one. */
+ * device id slot (one id per sequence of the step), step t+1's embedding lookup takes its
+ * ids from there (a buffer copy into that dispatch's parameter block), and the ids are read
+ * back through a mappable buffer per slot while step t+1 already runs. The GPU never waits
+ * for the CPU between tokens, and the CPU records the next step while the GPU computes the
+ * current one. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,23 +19,40 @@ static void on_slot_map(WGPUMapAsyncStatus status, WGPUStringView message, void 
     s->done = true;
 }
 
-static bool slot_ok(wgb_ctx *c, int slot) {
-    if (slot < 0 || slot >= WGB_ID_SLOTS) {
-        wgb_fail(c, "webgpu backend: id slot %d outside 0..%d", slot, WGB_ID_SLOTS - 1);
+static bool slot_ok(wgb_ctx *c, int slot, int n) {
+    if (slot < 0 || slot >= WGB_ID_SLOTS || n < 1 || n > WGB_SLOT_IDS) {
+        wgb_fail(c, "webgpu backend: id slot %d (%d ids) outside 0..%d (1..%d ids)", slot, n, WGB_ID_SLOTS - 1,
+                 WGB_SLOT_IDS);
         return false;
     }
     return true;
 }
 
-void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int slot) {
+static uint64_t slot_offset(const wgb_ctx *c, int slot) {
+    return c->argmax_out.offset + 4u * (uint64_t)slot * WGB_SLOT_IDS;
+}
+
+void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int slot, int pos) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (!slot_ok(c, slot) || c->dev->lost) return;
+    if (!slot_ok(c, slot, pos + 1) || c->dev->lost) return;
     int64_t local;
     const wgb_part *part = wgb_t(x)->weight ? NULL : wgb_part_of(x, row, &local); /* outputs may be split */
     if (!part) {
         wgb_fail(c, "webgpu backend: argmax of row %lld outside the tensor", (long long)row);
         return;
     }
+    if (c->id_slots[slot].pending) {
+        wgb_fail(c, "webgpu backend: id slot %d is still being read", slot);
+        return;
+    }
+    uint32_t p[4] = {(uint32_t)(local * x->ne0), (uint32_t)x->ne0, (uint32_t)(slot * WGB_SLOT_IDS + pos), 0};
+    wgb_bind bb[2] = {part->bind, c->argmax_out};
+    wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
+}
+
+void wgb_op_slot_read_start(wg_backend *b, int slot, int n) {
+    wgb_ctx *c = wgb_ctx_of(b);
+    if (!slot_ok(c, slot, n) || c->dev->lost) return;
     struct wgb_id_slot *s = &c->id_slots[slot];
     if (s->pending) {
         wgb_fail(c, "webgpu backend: id slot %d is still being read", slot);
@@ -44,34 +62,32 @@ void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int s
         WGPUBufferDescriptor d = WGPU_BUFFER_DESCRIPTOR_INIT;
         d.label = wg_sv("id read-back");
         d.usage = WGPUBufferUsage_MapRead | WGPUBufferUsage_CopyDst;
-        d.size = 256;
+        d.size = 4 * WGB_SLOT_IDS;
         s->buf = c->api->DeviceCreateBuffer(c->dev->device, &d);
         if (!s->buf) {
             wgb_fail(c, "WebGPU: cannot create an id read-back buffer");
             return;
         }
     }
-    uint32_t p[4] = {(uint32_t)(local * x->ne0), (uint32_t)x->ne0, (uint32_t)slot, 0};
-    wgb_bind bb[2] = {part->bind, c->argmax_out};
-    wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
     if (!wgb_encoder_outside_pass(c)) return;
-    c->api->CommandEncoderCopyBufferToBuffer(c->enc, c->argmax_out.buf, c->argmax_out.offset + 4u * (uint64_t)slot,
-                                             s->buf, 0, 4);
+    c->api->CommandEncoderCopyBufferToBuffer(c->enc, c->argmax_out.buf, slot_offset(c, slot), s->buf, 0,
+                                             4u * (uint64_t)n);
     wgb_flush(c);
     s->done = false;
     s->pending = true;
     s->has_value = false;
+    s->n = n;
     WGPUBufferMapCallbackInfo cb = {NULL, WGPUCallbackMode_AllowProcessEvents, on_slot_map, s, NULL};
-    c->api->BufferMapAsync(s->buf, WGPUMapMode_Read, 0, 4, cb);
+    c->api->BufferMapAsync(s->buf, WGPUMapMode_Read, 0, 4u * (uint64_t)n, cb);
 }
 
-bool wgb_op_get_rows_from_slot(wg_backend *b, const wg_tensor *table, int slot, wg_tensor *out) {
+bool wgb_op_get_rows_from_slot(wg_backend *b, const wg_tensor *table, int slot, int n, wg_tensor *out) {
     wgb_ctx *c = wgb_ctx_of(b);
     const wgb_tensor *tt = wgb_t(table);
     const int fmt = wgb_format_of(table->type);
     /* The id picks the binding of a split table: only one-binding tables are done here. */
-    if (!slot_ok(c, slot) || !tt->weight || fmt < 0 || tt->n_parts != 1 || wgb_t(out)->weight ||
-        out->ne0 < table->ne0 || out->ne1 < 1)
+    if (!slot_ok(c, slot, n) || n > WGB_GET_ROWS_MAX_IDS || !tt->weight || fmt < 0 || tt->n_parts != 1 ||
+        wgb_t(out)->weight || out->ne0 < table->ne0 || out->ne1 < n)
         return false;
     const wgb_pipeline *pl = &c->pl.k[WGB_K_GET_ROWS + fmt];
     if (c->n_slots + pl->param_slots > c->cap_slots || wgb_profile_full(c))
@@ -79,61 +95,65 @@ bool wgb_op_get_rows_from_slot(wg_backend *b, const wg_tensor *table, int slot, 
     if (!wgb_encoder_outside_pass(c)) return true; /* failure recorded */
     struct {
         uint32_t ne0, row_bytes, out_row0, n_ids, out_stride, pad[3];
-        uint32_t ids[4];
+        uint32_t ids[WGB_GET_ROWS_MAX_IDS];
     } prm;
     memset(&prm, 0, sizeof prm);
     prm.ne0 = (uint32_t)table->ne0;
     prm.row_bytes = (uint32_t)tt->row_bytes;
-    prm.n_ids = 1;
+    prm.n_ids = (uint32_t)n;
     prm.out_stride = (uint32_t)out->ne0;
-    /* ids[0] of the parameter slot this dispatch gets: filled on the GPU from the id slot,
+    /* ids[0..n) of the parameter slot this dispatch gets: filled on the GPU from the id slot,
      * after the queue has written the host's parameter block (it is written before the
      * command buffer runs). */
     uint64_t at = (uint64_t)c->n_slots * WGB_SLOT_BYTES + GET_ROWS_IDS_OFFSET;
-    c->api->CommandEncoderCopyBufferToBuffer(c->enc, c->argmax_out.buf, c->argmax_out.offset + 4u * (uint64_t)slot,
-                                             c->params, at, 4);
+    c->api->CommandEncoderCopyBufferToBuffer(c->enc, c->argmax_out.buf, slot_offset(c, slot), c->params, at,
+                                             4u * (uint64_t)n);
     wgb_bind bb[2] = {tt->parts[0].bind, wgb_act(out)};
-    wgb_dispatch(c, WGB_K_GET_ROWS + fmt, &prm, sizeof prm, bb, 1, 1);
+    wgb_dispatch(c, WGB_K_GET_ROWS + fmt, &prm, sizeof prm, bb, (uint32_t)n, 1);
     return true;
 }
 
-int32_t wgb_op_read_slot(wg_backend *b, int slot) {
+bool wgb_op_read_slot(wg_backend *b, int slot, int n, int32_t *ids) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (!slot_ok(c, slot)) return -1;
+    if (!slot_ok(c, slot, n)) return false;
     struct wgb_id_slot *s = &c->id_slots[slot];
-    if (!s->pending) {
-        if (s->has_value) return s->value;
-        wgb_fail(c, "webgpu backend: id slot %d was not filled", slot);
-        return -1;
+    if (s->pending) {
+        char err[512];
+        const double t_host = c->prof.host ? wgb_now_ns() : 0;
+        const bool waited =
+            wg_device_wait(c->dev, &s->done, WG_GPU_WAIT_TIMEOUT_MS, "an id read-back", err, sizeof err);
+        if (c->prof.host) wgb_profile_host(c, WGB_HOST_WAIT, t_host);
+        if (!waited) {
+            wgb_fail(c, "%s", err);
+            c->dev->lost = true; /* the map is still pending: the buffer cannot be reused */
+            snprintf(c->dev->lost_message, sizeof c->dev->lost_message, "%s", err);
+            return false;
+        }
+        s->pending = false;
+        bool read = false;
+        if (s->status == WGPUMapAsyncStatus_Success) {
+            const void *p = c->api->BufferGetConstMappedRange(s->buf, 0, 4u * (uint64_t)s->n);
+            if (p) memcpy(s->value, p, 4u * (size_t)s->n), read = true;
+            c->api->BufferUnmap(s->buf);
+        }
+        if (!wg_device_check(c->dev, err, sizeof err)) {
+            wgb_fail(c, "%s", err);
+            return false;
+        }
+        if (!read) {
+            wgb_fail(c, "WebGPU: id read-back failed (map status %d)", (int)s->status);
+            return false;
+        }
+        s->has_value = true;
     }
-    char err[512];
-    const double t_host = c->prof.host ? wgb_now_ns() : 0;
-    const bool waited = wg_device_wait(c->dev, &s->done, WG_GPU_WAIT_TIMEOUT_MS, "an id read-back", err, sizeof err);
-    if (c->prof.host) wgb_profile_host(c, WGB_HOST_WAIT, t_host);
-    if (!waited) {
-        wgb_fail(c, "%s", err);
-        c->dev->lost = true; /* the map is still pending: the buffer cannot be reused */
-        snprintf(c->dev->lost_message, sizeof c->dev->lost_message, "%s", err);
-        return -1;
+    if (!s->has_value || n > s->n) {
+        wgb_fail(c, "webgpu backend: id slot %d was not filled with %d ids", slot, n);
+        return false;
     }
-    s->pending = false;
-    uint32_t id = UINT32_MAX;
-    if (s->status == WGPUMapAsyncStatus_Success) {
-        const void *p = c->api->BufferGetConstMappedRange(s->buf, 0, 4);
-        if (p) memcpy(&id, p, 4);
-        c->api->BufferUnmap(s->buf);
-    }
-    if (!wg_device_check(c->dev, err, sizeof err)) {
-        wgb_fail(c, "%s", err);
-        return -1;
-    }
-    if (id == UINT32_MAX) {
-        wgb_fail(c, "WebGPU: id read-back failed (map status %d)", (int)s->status);
-        return -1;
-    }
-    s->value = (int32_t)id;
-    s->has_value = true;
-    return s->value;
+    /* a failure recorded since the ids were asked for makes them meaningless */
+    if (c->failed) return false;
+    memcpy(ids, s->value, sizeof *ids * (size_t)n);
+    return true;
 }
 
 void wgb_id_slots_destroy(wgb_ctx *c) {

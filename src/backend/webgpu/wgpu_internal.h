@@ -97,7 +97,9 @@ typedef struct wgb_q8_tag {
 
 #define WGB_DECODE_MAX_BATCH 256 /* decode_attention: rows per call, in dispatches of WGB_DECODE_MAX_ROWS */
 #define WGB_ID_SLOTS 4          /* device id slots for queued greedy steps */
-#define WGB_ARGMAX_BYTES 256    /* argmax_out: the id slots, then argmax_rows' results */
+#define WGB_SLOT_IDS WG_SLOT_IDS /* ids a slot holds: one per sequence of a batched step */
+#define WGB_ARGMAX_IDS 64       /* argmax_rows' results, after the slots in argmax_out */
+#define WGB_ARGMAX_BYTES (4 * (WGB_ID_SLOTS * WGB_SLOT_IDS + WGB_ARGMAX_IDS))
 /* GPU time per kernel from timestamp queries (WGLLM_WEBGPU_PROFILE=1: every dispatch in
  * its own timed pass, so the sum includes ~µs of per-pass overhead; =pass: the normal
  * passes timed, i.e. the GPU's busy time). =host times the CPU side instead, with no
@@ -182,13 +184,14 @@ typedef struct wgb_ctx {
     bool map_done;
     WGPUMapAsyncStatus map_status;
 
-    /* greedy decoding through device id slots (wgpu_greedy.c): argmax_out[slot] holds the
-     * id, copied to a mappable buffer per slot that is read while later steps run */
+    /* greedy decoding through device id slots (wgpu_greedy.c): argmax_out[slot * WGB_SLOT_IDS
+     * + i] holds id i, copied to a mappable buffer per slot that is read while later steps run */
     struct wgb_id_slot {
         WGPUBuffer buf;
         bool pending, done, has_value;
         WGPUMapAsyncStatus status;
-        int32_t value; /* once read, until the slot is filled again */
+        int n;                        /* ids being read, or read */
+        int32_t value[WGB_SLOT_IDS]; /* once read, until the slot is filled again */
     } id_slots[WGB_ID_SLOTS];
 
     wgb_profile prof;
@@ -203,9 +206,10 @@ typedef struct wgb_ctx {
 } wgb_ctx;
 
 /* wgpu_greedy.c */
-void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int slot);
-bool wgb_op_get_rows_from_slot(wg_backend *b, const wg_tensor *table, int slot, wg_tensor *out);
-int32_t wgb_op_read_slot(wg_backend *b, int slot);
+void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int slot, int pos);
+void wgb_op_slot_read_start(wg_backend *b, int slot, int n);
+bool wgb_op_get_rows_from_slot(wg_backend *b, const wg_tensor *table, int slot, int n, wg_tensor *out);
+bool wgb_op_read_slot(wg_backend *b, int slot, int n, int32_t *ids);
 void wgb_id_slots_destroy(wgb_ctx *c);
 /* wgpu_backend.c: an open command encoder with no compute pass open (for copies) */
 bool wgb_encoder_outside_pass(wgb_ctx *c);

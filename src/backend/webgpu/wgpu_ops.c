@@ -910,7 +910,7 @@ int32_t wgb_op_argmax(wg_backend *b, const wg_tensor *x, int64_t row) {
 bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t *out) {
     wgb_ctx *c = wgb_ctx_of(b);
     /* results in argmax_out after the id slots of wgpu_greedy.c */
-    const int first = WGB_ID_SLOTS, cap = (int)(c->argmax_out.size / 4) - WGB_ID_SLOTS;
+    const int first = WGB_ID_SLOTS * WGB_SLOT_IDS, cap = WGB_ARGMAX_IDS;
     if (n <= 0 || n > cap) return false;
     for (int i = 0; i < n; i++)
         if (!is_out(x[i]) || x[i]->ne1 < 1) return false;
@@ -919,7 +919,7 @@ bool wgb_op_argmax_rows(wg_backend *b, const wg_tensor *const *x, int n, int32_t
         wgb_bind bb[2] = {wgb_act(x[i]), c->argmax_out}; /* row 0: in the first part */
         wgb_dispatch(c, WGB_K_ARGMAX, p, sizeof p, bb, 1, 1);
     }
-    uint32_t r[WGB_ARGMAX_BYTES / 4];
+    uint32_t r[WGB_ARGMAX_IDS];
     const bool ok = wgb_read(c, &c->argmax_out, (uint64_t)first * 4, r, (uint64_t)n * 4) && !c->failed;
     for (int i = 0; i < n; i++) out[i] = ok && r[i] < (uint32_t)x[i]->ne0 ? (int32_t)r[i] : -1;
     return true;
