@@ -177,14 +177,16 @@ wgllm_status wgllm_greedy_batch(wgllm_context *const *ctxs, int n, wgllm_token *
 /* One decoding step of n contexts of one model, each fed the greedy choice from its last
  * logits (left by wgllm_eval, wgllm_eval_batch or this call): out[i] receives the token fed
  * to ctxs[i], whose logits afterwards are those after it. The same tokens and logits as
- * wgllm_greedy_batch followed by wgllm_eval_batch of its tokens. On a GPU backend the argmax
- * of the new logits stays on the device, and a following call over the same contexts, in
- * the same order, queues its step before reading back the tokens it feeds: the GPU runs
- * step t+1 while the caller handles the tokens of step t. A token that ends a sequence has
- * been evaluated too (wgllm_context_truncate takes it back). Checked first, changing nothing
- * on failure: WGLLM_ERR_INVALID_ARG for contexts of different models, a context twice or
- * one without logits, WGLLM_ERR_CONTEXT_FULL for a full context (wgllm_context_error of the
- * offending context says which). On a backend failure every context's error says why. */
+ * wgllm_greedy_batch followed by wgllm_eval_batch of its tokens. On a GPU backend (up to 64
+ * contexts, and an embedding table the GPU holds in one buffer) the argmax of the new logits
+ * stays on the device, and a following call over the same contexts, in the same order,
+ * queues its step before reading back the tokens it feeds: the GPU runs step t+1 while the
+ * caller handles the tokens of step t. A token that ends a sequence has been evaluated too
+ * (wgllm_context_truncate takes it back). Checked first: WGLLM_ERR_INVALID_ARG for contexts
+ * of different models, a context twice or one without logits, WGLLM_ERR_CONTEXT_FULL for a
+ * full context (wgllm_context_error of the offending context says which); nothing is
+ * evaluated then. On a backend failure (WGLLM_ERR_BACKEND) no token was added and the
+ * contexts have no logits (evaluate again); every context's error says why. */
 wgllm_status wgllm_decode_greedy_batch(wgllm_context *const *ctxs, int n, wgllm_token *out);
 int wgllm_n_vocab(const wgllm_model *m);
 /* Greedy generation of up to n_max tokens after the last evaluated one (which must have

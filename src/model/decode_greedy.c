@@ -49,16 +49,26 @@ static wgllm_status check_args(wgllm_context *const *ctxs, int n, wgllm_token *o
 /* Without device id slots, or for more sequences than a slot holds. */
 static wgllm_status decode_plain(wgllm_context *const *ctxs, int n, wgllm_token *out) {
     wgllm_status st = wgllm_greedy_batch(ctxs, n, out);
-    if (st != WGLLM_OK) return st;
-    const wgllm_token **toks = malloc(sizeof *toks * (size_t)n);
-    int *ones = malloc(sizeof *ones * (size_t)n);
-    if (!toks || !ones) {
+    const wgllm_token **toks = NULL;
+    int *ones = NULL;
+    if (st == WGLLM_OK) {
+        toks = malloc(sizeof *toks * (size_t)n);
+        ones = malloc(sizeof *ones * (size_t)n);
+        if (!toks || !ones) {
+            free(toks), free(ones);
+            return fail_all(ctxs, n, WGLLM_ERR_NO_MEMORY, "out of memory", "");
+        }
+        for (int i = 0; i < n; i++) toks[i] = &out[i], ones[i] = 1;
+        st = wgllm_eval_batch(ctxs, toks, ones, n);
         free(toks), free(ones);
-        return fail_all(ctxs, n, WGLLM_ERR_NO_MEMORY, "out of memory", "");
     }
-    for (int i = 0; i < n; i++) toks[i] = &out[i], ones[i] = 1;
-    st = wgllm_eval_batch(ctxs, toks, ones, n);
-    free(toks), free(ones);
+    if (st != WGLLM_OK) /* the context that says why speaks for all */
+        for (int i = 0; i < n; i++)
+            if (ctxs[i]->error[0]) {
+                char why[sizeof ctxs[i]->error];
+                snprintf(why, sizeof why, "%s", ctxs[i]->error);
+                return fail_all(ctxs, n, st, why, "");
+            }
     return st;
 }
 
@@ -127,8 +137,13 @@ wgllm_status wgllm_decode_greedy_batch(wgllm_context *const *ctxs, int n, wgllm_
     if (!ok) {
         drain(b, g);
         ops->synchronize(b); /* clears the failure for the next caller */
+        snprintf(err, sizeof err, "%s", ops->error(b));
+        for (int i = 0; i < n; i++) { /* the step may have written their logits: none are valid */
+            ctxs[i]->n_logit_rows = 0;
+            ctxs[i]->logits_on_host = false;
+        }
         pthread_mutex_unlock(&m->eval_lock);
-        return fail_all(ctxs, n, WGLLM_ERR_BACKEND, "backend failure: ", ops->error(b));
+        return fail_all(ctxs, n, WGLLM_ERR_BACKEND, "backend failure: ", err);
     }
     for (int i = 0; i < n; i++) {
         wgllm_context *c = ctxs[i];

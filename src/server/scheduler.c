@@ -289,7 +289,10 @@ static bool decode_step(srv_sched *s) {
            choice from the same logits) and streamed it already. */
         bool sampled_now = q->fed;
         q->fed = true;
-        if (sampled_now) handle_token(s, q, ids[g], NULL, true);
+        if (sampled_now)
+            handle_token(s, q, ids[g], NULL, true);
+        else if (ids[g] != q->next) /* its cache would no longer match its text */
+            retire(s, q, SRV_FINISH_ERROR, "internal error: the greedy step fed another token");
     }
     return true;
 }

@@ -32,9 +32,16 @@ static uint64_t slot_offset(const wgb_ctx *c, int slot) {
     return c->argmax_out.offset + 4u * (uint64_t)slot * WGB_SLOT_IDS;
 }
 
+/* False, with the failure recorded, when the device is gone: nothing recorded then runs. */
+static bool device_ok(wgb_ctx *c) {
+    if (c->dev->lost) wgb_fail(c, "WebGPU device lost: %s", c->dev->lost_message);
+    return !c->dev->lost;
+}
+
 void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int slot, int pos) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (!slot_ok(c, slot, pos + 1) || c->dev->lost) return;
+    if (!slot_ok(c, slot, pos + 1) || !device_ok(c)) return;
+    c->id_slots[slot].has_value = false; /* its old ids are no longer those asked for */
     int64_t local;
     const wgb_part *part = wgb_t(x)->weight ? NULL : wgb_part_of(x, row, &local); /* outputs may be split */
     if (!part) {
@@ -52,8 +59,9 @@ void wgb_op_argmax_to_slot(wg_backend *b, const wg_tensor *x, int64_t row, int s
 
 void wgb_op_slot_read_start(wg_backend *b, int slot, int n) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (!slot_ok(c, slot, n) || c->dev->lost) return;
+    if (!slot_ok(c, slot, n) || !device_ok(c)) return;
     struct wgb_id_slot *s = &c->id_slots[slot];
+    s->has_value = false;
     if (s->pending) {
         wgb_fail(c, "webgpu backend: id slot %d is still being read", slot);
         return;
@@ -115,7 +123,7 @@ bool wgb_op_get_rows_from_slot(wg_backend *b, const wg_tensor *table, int slot, 
 
 bool wgb_op_read_slot(wg_backend *b, int slot, int n, int32_t *ids) {
     wgb_ctx *c = wgb_ctx_of(b);
-    if (!slot_ok(c, slot, n)) return false;
+    if (!slot_ok(c, slot, n) || !device_ok(c)) return false;
     struct wgb_id_slot *s = &c->id_slots[slot];
     if (s->pending) {
         char err[512];
