@@ -69,6 +69,12 @@ static void retire(srv_sched *s, seq *q, srv_finish f, const char *error) {
     srv_job_release(j);
 }
 
+/* Ends a sequence whose step failed, with its context's message (else the status). */
+static void retire_failed(srv_sched *s, seq *q, wgllm_status st) {
+    const char *e = wgllm_context_error(q->ctx);
+    retire(s, q, SRV_FINISH_ERROR, e && e[0] ? e : wgllm_status_name(st));
+}
+
 /* Takes a KV slot of the job's model and sets up sampling; false: retired with an error. */
 static bool start(srv_sched *s, seq *q) {
     srv_job *j = q->job;
@@ -281,8 +287,7 @@ static bool decode_step(srv_sched *s) {
     for (int g = 0; g < k; g++) {
         seq *q = &s->seqs[who[g]];
         if (st != WGLLM_OK) {
-            const char *e = wgllm_context_error(q->ctx);
-            retire(s, q, SRV_FINISH_ERROR, e && e[0] ? e : wgllm_status_name(st));
+            retire_failed(s, q, st);
             continue;
         }
         /* A sequence that was not fed before had sampled this very token (the greedy
@@ -386,8 +391,7 @@ static void step(srv_sched *s) {
         for (int g = 0; g < n; g++) {
             seq *q = &s->seqs[members[g]];
             if (st != WGLLM_OK) {
-                const char *e = wgllm_context_error(q->ctx);
-                retire(s, q, SRV_FINISH_ERROR, e && e[0] ? e : wgllm_status_name(st));
+                retire_failed(s, q, st);
                 continue;
             }
             if (q->n_fed < q->job->n_prompt) {

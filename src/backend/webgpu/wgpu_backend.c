@@ -272,6 +272,19 @@ static void on_map(WGPUMapAsyncStatus status, WGPUStringView message, void *u1, 
     c->map_done = true;
 }
 
+bool wgb_wait_map(wgb_ctx *c, bool *done, const char *what) {
+    char err[1024];
+    const double t_host = c->prof.host ? wgb_now_ns() : 0;
+    const bool waited = wg_device_wait(c->dev, done, WG_GPU_WAIT_TIMEOUT_MS, what, err, sizeof err);
+    if (c->prof.host) wgb_profile_host(c, WGB_HOST_WAIT, t_host);
+    if (!waited) {
+        wgb_fail(c, "%s", err);
+        c->dev->lost = true; /* the map is still pending: the buffer cannot be reused */
+        snprintf(c->dev->lost_message, sizeof c->dev->lost_message, "%s", err);
+    }
+    return waited;
+}
+
 bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint64_t size) {
     if (c->dev->lost) {
         wgb_fail(c, "%s", c->dev->lost_message);
@@ -307,16 +320,7 @@ bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint6
     c->map_done = false;
     WGPUBufferMapCallbackInfo cb = {NULL, WGPUCallbackMode_AllowProcessEvents, on_map, c, NULL};
     api->BufferMapAsync(c->readback, WGPUMapMode_Read, 0, (size_t)bytes, cb);
-    char err[1024];
-    const double t_host = c->prof.host ? wgb_now_ns() : 0;
-    const bool waited = wg_device_wait(c->dev, &c->map_done, WG_GPU_WAIT_TIMEOUT_MS, "a read-back", err, sizeof err);
-    if (c->prof.host) wgb_profile_host(c, WGB_HOST_WAIT, t_host);
-    if (!waited) {
-        wgb_fail(c, "%s", err);
-        c->dev->lost = true; /* the map is still pending: the buffer cannot be reused */
-        snprintf(c->dev->lost_message, sizeof c->dev->lost_message, "%s", err);
-        return false;
-    }
+    if (!wgb_wait_map(c, &c->map_done, "a read-back")) return false;
     bool ok = c->map_status == WGPUMapAsyncStatus_Success;
     if (ok) {
         const void *p = api->BufferGetConstMappedRange(c->readback, 0, (size_t)bytes);
@@ -324,6 +328,7 @@ bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint6
         else ok = false;
         api->BufferUnmap(c->readback);
     }
+    char err[1024];
     if (!wg_device_check(c->dev, err, sizeof err)) {
         wgb_fail(c, "%s", err);
         return false;

@@ -126,17 +126,7 @@ bool wgb_op_read_slot(wg_backend *b, int slot, int n, int32_t *ids) {
     if (!slot_ok(c, slot, n) || !device_ok(c)) return false;
     struct wgb_id_slot *s = &c->id_slots[slot];
     if (s->pending) {
-        char err[512];
-        const double t_host = c->prof.host ? wgb_now_ns() : 0;
-        const bool waited =
-            wg_device_wait(c->dev, &s->done, WG_GPU_WAIT_TIMEOUT_MS, "an id read-back", err, sizeof err);
-        if (c->prof.host) wgb_profile_host(c, WGB_HOST_WAIT, t_host);
-        if (!waited) {
-            wgb_fail(c, "%s", err);
-            c->dev->lost = true; /* the map is still pending: the buffer cannot be reused */
-            snprintf(c->dev->lost_message, sizeof c->dev->lost_message, "%s", err);
-            return false;
-        }
+        if (!wgb_wait_map(c, &s->done, "an id read-back")) return false;
         s->pending = false;
         bool read = false;
         if (s->status == WGPUMapAsyncStatus_Success) {
@@ -144,6 +134,7 @@ bool wgb_op_read_slot(wg_backend *b, int slot, int n, int32_t *ids) {
             if (p) memcpy(s->value, p, 4u * (size_t)s->n), read = true;
             c->api->BufferUnmap(s->buf);
         }
+        char err[512];
         if (!wg_device_check(c->dev, err, sizeof err)) {
             wgb_fail(c, "%s", err);
             return false;

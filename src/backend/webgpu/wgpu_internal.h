@@ -272,6 +272,9 @@ void wgb_dispatch_linear(wgb_ctx *c, int k, const void *params, size_t param_byt
 /* Submits recorded work (no wait). */
 void wgb_flush(wgb_ctx *c);
 /* Copies `size` bytes of a buffer to host memory after all recorded work. */
+/* Waits until *done (a map callback); a timeout marks the device lost. Timed as a wait
+ * for read-backs by WGLLM_WEBGPU_PROFILE=host. */
+bool wgb_wait_map(wgb_ctx *c, bool *done, const char *what);
 bool wgb_read(wgb_ctx *c, const wgb_bind *src, uint64_t offset, void *dst, uint64_t size);
 /* A scratch buffer (WGB_SCRATCH_*) of at least `bytes`; grows on demand. */
 bool wgb_scratch(wgb_ctx *c, int slot, uint64_t bytes, wgb_bind *out);
