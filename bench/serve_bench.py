@@ -2,7 +2,8 @@
 """Aggregate generation speed of `wgllm serve` at 1, 2, 4, 8 and 16 concurrent streams.
 
 Starts the server on a free loopback port (or uses --url), sends N simultaneous
-streaming /v1/completions requests (greedy, ignore_eos, --max-tokens each) per level,
+streaming /v1/completions requests (greedy, ignore_eos, --max-tokens each) per level
+(each stream connects first, then all send together),
 and reports generated tokens per second over the wall time of the level, the median
 time to first token and the per-stream speed. Prints a Markdown table, then one JSON
 object. Standard library only.
@@ -14,12 +15,15 @@ Two aggregates per level:
     stream's first token to the last stream's last token. This is what `wgllm bench
     --parallel` measures in the engine (its timer starts after the prompts), so the two
     compare the server's cost per decode step with the engine's.
+The JSON also gives how far apart the streams' first tokens and last tokens came
+(first_token_spread_s, last_token_spread_s): the decode aggregate's span includes both.
 
   bench/serve_bench.py --model MODEL.gguf [--bin build/wgllm] [--backend cpu] [--threads 2]
                        [--levels 1,2,4,8,16] [--max-tokens 64] [--parallel 16]
 """
 
 import argparse
+import http.client
 import json
 import os
 import socket
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 
@@ -57,15 +62,25 @@ def model_id(url):
         return json.load(r)["data"][0]["id"]
 
 
-def one_stream(url, model, prompt, max_tokens, out):
-    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
-            "stream": True, "stream_options": {"include_usage": True}}
-    req = urllib.request.Request(url + "/v1/completions", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+def one_stream(url, model, prompt, max_tokens, out, start):
+    body = json.dumps({"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
+                       "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}).encode()
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=3600)
+    try:
+        conn.connect()  # connected before the level starts: the requests go out together
+    except OSError:
+        start.abort()
+        raise
+    start.wait(timeout=120)
     t0 = time.monotonic()
     first = last = None  # when the first and the last text arrived
     tokens = 0
-    with urllib.request.urlopen(req, timeout=3600) as r:
+    try:
+        conn.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        if r.status != 200:
+            raise RuntimeError(f"HTTP {r.status}: {r.read(500)!r}")
         for raw in r:
             line = raw.decode().strip()
             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -76,20 +91,30 @@ def one_stream(url, model, prompt, max_tokens, out):
                 first = first or last
             if obj.get("usage"):
                 tokens = obj["usage"]["completion_tokens"]
+    finally:
+        conn.close()
     out.append({"tokens": tokens, "ttft": (first or t0) - t0, "seconds": time.monotonic() - t0, "first": first,
                 "last": last})
 
 
 def run_level(url, model, n, max_tokens):
     out = []
-    threads = [threading.Thread(target=one_stream, args=(url, model, f"Stream {i} begins here:", max_tokens, out))
+    start = threading.Barrier(n + 1)
+    threads = [threading.Thread(target=one_stream, args=(url, model, f"Stream {i} begins here:", max_tokens, out,
+                                                         start))
                for i in range(n)]
-    t0 = time.monotonic()
     for t in threads:
         t.start()
+    try:
+        start.wait(timeout=120)  # every stream connected
+    except threading.BrokenBarrierError:
+        sys.exit("a stream could not connect")
+    t0 = time.monotonic()
     for t in threads:
         t.join()
     wall = time.monotonic() - t0
+    if len(out) != n:
+        sys.exit(f"{n - len(out)} of {n} streams failed")
     total = sum(o["tokens"] for o in out)
     timed = [o for o in out if o["first"] is not None]
     span = max(o["last"] for o in timed) - min(o["first"] for o in timed) if timed else 0.0
@@ -103,6 +128,11 @@ def run_level(url, model, n, max_tokens):
         "decode_aggregate_tok_s": round(after_first / span, 2) if span > 0 and len(timed) == n else None,
         "per_stream_tok_s": round(statistics.median(o["tokens"] / o["seconds"] for o in out), 2),
         "median_ttft_s": round(statistics.median(o["ttft"] for o in out), 3),
+        # how far apart the streams began and ended: the decode aggregate's span includes both
+        "first_token_spread_s": round(max(o["first"] for o in timed) - min(o["first"] for o in timed), 6)
+        if timed else None,
+        "last_token_spread_s": round(max(o["last"] for o in timed) - min(o["last"] for o in timed), 6)
+        if timed else None,
     }
 
 

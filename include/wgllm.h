@@ -188,6 +188,14 @@ wgllm_status wgllm_greedy_batch(wgllm_context *const *ctxs, int n, wgllm_token *
  * evaluated then. On a backend failure (WGLLM_ERR_BACKEND) no token was added and the
  * contexts have no logits (evaluate again); every context's error says why. */
 wgllm_status wgllm_decode_greedy_batch(wgllm_context *const *ctxs, int n, wgllm_token *out);
+/* Runs once each shape of step that a server with these n contexts (of one model) takes: one
+ * token of each of 1, 2, 3, 5, 9, 17, ... and n sequences (the sizes past each power of two,
+ * where kernels change tiles) with their greedy steps, and a prompt step of step_tokens
+ * tokens cut into chunks of `chunk` a sequence. A backend that builds or tunes its kernels
+ * the first time a shape runs (a GPU) does so now instead of inside the first requests' steps;
+ * on other backends it returns WGLLM_OK at once. The contexts are left empty (as after
+ * wgllm_context_truncate to 0, with no logits). On failure, ctxs[0]'s error says why. */
+wgllm_status wgllm_warm_up(wgllm_context *const *ctxs, int n, int step_tokens, int chunk);
 int wgllm_n_vocab(const wgllm_model *m);
 /* Greedy generation of up to n_max tokens after the last evaluated one (which must have
  * left its logits). Each token is passed to on_token (may be NULL), which returns false to

@@ -51,6 +51,10 @@ typedef struct wg_backend_ops {
     /* Tokens per forward step that use the backend well (a GPU wants big batches, to
      * read each weight tile once for many tokens); contexts size their buffers by it. */
     int batch_hint;
+    /* True when the backend builds or tunes kernels the first time a shape of step runs (a
+     * GPU compiles pipelines and measures tile choices then): wgllm_warm_up runs each shape
+     * once, so that this happens before a server's first requests and not inside them. */
+    bool kernels_at_first_use;
     void (*destroy)(wg_backend *b);
 
     /* Weight of any supported type; `data` holds ne1 rows of wg_type_row_bytes(type, ne0)

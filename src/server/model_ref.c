@@ -110,6 +110,14 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
             return NULL;
         }
     }
+    /* a GPU builds and tunes kernels at a shape's first run: now, not in the first requests */
+    wgllm_status ws = wgllm_warm_up(m->ctxs, m->parallel, r->step_tokens, r->prefill_chunk);
+    if (ws != WGLLM_OK) {
+        snprintf(err, err_size, "%s", wgllm_context_error(m->ctxs[0])[0] ? wgllm_context_error(m->ctxs[0])
+                                                                         : wgllm_status_name(ws));
+        model_free(m);
+        return NULL;
+    }
     wgllm_model_get_info(m->model, &info); /* device memory now includes the KV caches */
     m->device_memory = info.device_memory;
     m->refs = 1; /* the registry's own */
@@ -117,7 +125,8 @@ static srv_model *model_load(srv_models *r, const char *path_in, char *err, size
 }
 
 bool srv_models_init(srv_models *r, const char *path, const char *alias, const char *model_cache,
-                     const wgllm_model_params *params, int n_ctx, int parallel, char *err, size_t err_size) {
+                     const wgllm_model_params *params, int n_ctx, int parallel, int step_tokens, int prefill_chunk,
+                     char *err, size_t err_size) {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->reload_mu, NULL);
@@ -126,6 +135,8 @@ bool srv_models_init(srv_models *r, const char *path, const char *alias, const c
     r->params = *params;
     r->n_ctx = n_ctx;
     r->parallel = parallel;
+    r->step_tokens = step_tokens;
+    r->prefill_chunk = prefill_chunk;
     if (alias)
         snprintf(r->id, sizeof r->id, "%s", alias);
     else

@@ -19,7 +19,7 @@ typedef struct srv_model {
     srv_chat_format chat;
     uint64_t device_memory;
     int refs;                /* guarded by the registry's lock */
-    /* KV cache slots, created on first use; touched only by the scheduler thread
+    /* KV cache slots, created with the model; touched only by the scheduler thread
      * while a sequence on this model holds a reference. */
     wgllm_context **ctxs;
     bool *ctx_busy;
@@ -34,6 +34,7 @@ typedef struct srv_models {
     const char *model_cache; /* --model-cache DIR, or NULL */
     wgllm_model_params params;
     int n_ctx, parallel;
+    int step_tokens, prefill_chunk; /* the scheduler's step shapes, run once at each load */
 } srv_models;
 
 /* Where a model named on the command line or in a reload request is read from: the file
@@ -42,8 +43,12 @@ typedef struct srv_models {
 const char *server_resolve_model_path(const srv_models *r, const char *path, char *buf, size_t buf_size, char *err,
                                       size_t err_size);
 
+/* Loads the model with --parallel KV caches of n_ctx tokens each and runs the scheduler's
+ * shapes of step once (wgllm_warm_up): steps of up to step_tokens, prefill chunks of
+ * prefill_chunk. */
 bool srv_models_init(srv_models *r, const char *path, const char *alias, const char *model_cache,
-                     const wgllm_model_params *params, int n_ctx, int parallel, char *err, size_t err_size);
+                     const wgllm_model_params *params, int n_ctx, int parallel, int step_tokens, int prefill_chunk,
+                     char *err, size_t err_size);
 void srv_models_destroy(srv_models *r);
 /* The current model with one more reference (NULL only before init). */
 srv_model *srv_models_acquire(srv_models *r);

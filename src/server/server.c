@@ -131,7 +131,8 @@ int srv_run(const srv_options *o) {
         goto done;
     }
 #endif
-    if (!srv_models_init(&srv->models, o->model_path, o->alias, o->model_cache, &mp, o->n_ctx, o->parallel, err, sizeof err)) {
+    if (!srv_models_init(&srv->models, o->model_path, o->alias, o->model_cache, &mp, o->n_ctx, o->parallel, o->step_tokens,
+                         o->prefill_chunk, err, sizeof err)) {
         fprintf(stderr, "wgllm serve: error: %s\n", err);
         goto done;
     }

@@ -720,6 +720,7 @@ static const wg_backend_ops k_webgpu_ops = {
     .name = "webgpu",
     .weights_reference_host = false,
     .batch_hint = 512,
+    .kernels_at_first_use = true,
     .destroy = destroy,
     .weight_create = weight_create,
     .buffer_create = buffer_create,
