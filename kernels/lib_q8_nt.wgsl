@@ -4,54 +4,46 @@
 // provides `params` (with k, n and x_tok0), the bindings xq (vec4 words) and xs, and wword
 // (lib_q8_mat_io.wgsl or lib_q8_qkv_io.wgsl, shared with the batch tiles, give them).
 // The host also puts in front, for the kernel's width NT (8, 16 or 32 tokens; wgpu_q8_gen.c):
-// TPR, RG and NT, and the per-token code: struct Acc (a named vec2 per token, so the sums
-// stay in registers, not in local memory as an indexed array may), acc_tokens, token_sum,
-// acc_chunk_put / acc_chunk_take and xor_sum.
+// TPR, RG, NT and RPG, and the per-row and per-token code: the group's rows (RowIdx,
+// RowSums, rows_load, rows_unpack, tok_dot), struct Acc (a named RowSums per token, so the
+// sums stay in registers, not in local memory as an indexed array may), acc_tokens,
+// token_sum, acc_chunk_put / acc_chunk_take and xor_sum.
 //
-// A workgroup is RG groups of TPR threads; a group owns two rows (a pair of rows of one
-// matrix, or the same row of two) and its threads split the rows' blocks, so each sum spans
-// only TPR threads. Two rows per group (not more) keep enough warps in flight to hide the
-// memory latency. Each thread loads its next blocks before it works on the current ones, so
-// the loads overlap the arithmetic. A decoded unit meets the x of all the dispatch's
-// tokens: the wider the kernel, the fewer times a step reads its weights.
+// A workgroup is RG groups of TPR threads; a group owns RPG rows (rows of one matrix, or
+// rows of two) and its threads split the rows' blocks, so each sum spans only TPR threads.
+// Each x word a thread loads serves all the group's rows: more rows a group read less x
+// (which the wide kernels wait on), fewer keep more warps in flight to hide the memory
+// latency (the host picks RPG per width). Each thread loads its next blocks before it works
+// on the current ones, so the loads overlap the arithmetic. A decoded unit meets the x of
+// all the dispatch's tokens: the wider the kernel, the fewer times a step reads its weights.
 
 const WG: u32 = TPR * RG;
 
-// Both rows' contributions of unit u for token tok.
-fn tok_dot(b0: Q8W, b1: Q8W, tok: u32, u: u32, nu: u32) -> vec2<f32> {
-    let x = q8_x(tok * (params.k / 16u), tok * nu, u);
-    return vec2<f32>(q8_dot(b0, x), q8_dot(b1, x));
-}
-
-// This thread's share (units t, t + TPR, ...) of row ra of matrix sa and row rb of matrix sb
-// for every token.
-fn dots(sa: u32, sb: u32, ra: u32, rb: u32, t: u32, live: bool) -> Acc {
+// This thread's share (units t, t + TPR, ...) of the group's rows (row i: row[i] of matrix
+// sel[i]) for every token.
+fn dots(sel: RowIdx, row: RowIdx, t: u32, live: bool) -> Acc {
     let nu = params.k / 32u;
     var acc: Acc;
     // the first units' words, then always one iteration ahead
     var u = t;
-    var w0 = array<u32, Q8_WORDS>();
-    var w1 = array<u32, Q8_WORDS>();
+    var w: RowsW;
     if (live && u < nu) {
-        w0 = q8_load(sa, ra, u, nu);
-        w1 = q8_load(sb, rb, u, nu);
+        w = rows_load(sel, row, u, nu);
     }
     for (; live && u < nu; u += TPR) {
-        let blk0 = q8_unpack(w0, ra, u, nu);
-        let blk1 = q8_unpack(w1, rb, u, nu);
+        let b = rows_unpack(w, row, u, nu);
         let un = u + TPR;
         if (un < nu) {
-            w0 = q8_load(sa, ra, un, nu);
-            w1 = q8_load(sb, rb, un, nu);
+            w = rows_load(sel, row, un, nu);
         }
-        acc_tokens(&acc, blk0, blk1, params.x_tok0, u, nu, params.n);
+        acc_tokens(&acc, b, params.x_tok0, u, nu, params.n);
     }
     return acc;
 }
 
 // Lane l's sum of token 8 c + j of group g (chunk c): partial[(g * 8 + j) * TPR + l],
-// component r = row. One chunk of 8 tokens at a time: 16 KiB for 8 groups of 32.
-var<workgroup> partial: array<vec2<f32>, RG * 8u * TPR>;
+// component i = row i. One chunk of 8 tokens at a time: 16 KiB for 16 rows of 32 lanes.
+var<workgroup> partial: array<RowSums, RG * 8u * TPR>;
 
 // The group's sums by a workgroup-memory tree, 8 tokens at a time (every thread of the
 // workgroup calls it).

@@ -3,14 +3,14 @@
 // for the dispatch), but each weight unit is decoded once and dotted with every token's x,
 // so the weights are read once per step instead of once per token; the tiled matmul would
 // leave most of the GPU idle at such small batches. The work is lib_q8_nt.wgsl's (put in
-// front, after the format's q8dot_<fmt>.wgsl); group g of workgroup wg owns rows 2 (RG wg + g)
-// and the one after. Parameters and bindings: lib_q8_mat_io.wgsl (put in front).
+// front, after the format's q8dot_<fmt>.wgsl); group g of workgroup wg owns rows RPG (RG wg + g)
+// and the RPG - 1 after. Parameters and bindings: lib_q8_mat_io.wgsl (put in front).
 
 
-// Output e < 2 NT of a group is row row0 + e % 2 of token e / 2 of the group's sums s.
+// Output e < RPG NT of a group is row row0 + e % RPG of token e / RPG of the group's sums s.
 fn put(row0: u32, e: u32, s: Acc) {
-    let r = e % 2u;
-    let j = e / 2u;
+    let r = e % RPG;
+    let j = e / RPG;
     if (j < params.n && row0 + r < params.m) {
         put_y(j, row0 + r, token_sum(s, j)[r]);
     }
@@ -19,10 +19,11 @@ fn put(row0: u32, e: u32, s: Acc) {
 fn run(wid: u32, li: u32, sgs: u32) {
     let grp = li / TPR;
     let t = li % TPR;
-    let row0 = (wid * RG + grp) * 2u;
+    let row0 = (wid * RG + grp) * RPG;
     let live = row0 < params.m; // not a return: the tree's barriers need every thread
-    let s = group_sums(dots(0u, 0u, row0, min(row0 + 1u, params.m - 1u), t, live), grp, t, sgs);
-    for (var e = t; live && e < 2u * NT; e += TPR) {
+    let rows = min(RowIdx(row0) + ROW_OFFS, RowIdx(params.m - 1u));
+    let s = group_sums(dots(RowIdx(0u), rows, t, live), grp, t, sgs);
+    for (var e = t; live && e < RPG * NT; e += TPR) {
         put(row0, e, s);
     }
 }

@@ -2,15 +2,15 @@
 // batched decode step of several sequences) in one dispatch, as matvec_q8_nt.wgsl
 // computes each (see there; the format's q8dot_<fmt>.wgsl and lib_q8_nt.wgsl are put in
 // front): the rows of the three matrices are numbered one after the other and a
-// workgroup's 2 RG rows lie in one matrix (the host checks that both row counts are
+// workgroup's RPG RG rows lie in one matrix (the host checks that both row counts are
 // multiples of it), so it is one grid instead of three dispatches. Parameters, bindings and
 // the split over the three matrices: lib_q8_qkv_io.wgsl (put in front).
 
 
-// Output e < 2 NT of a group is row row0 + e % 2 of token e / 2 of matrix sel.
+// Output e < RPG NT of a group is row row0 + e % RPG of token e / RPG of matrix sel.
 fn put(sel: u32, m: u32, row0: u32, e: u32, s: Acc) {
-    let r = e % 2u;
-    let j = e / 2u;
+    let r = e % RPG;
+    let j = e / RPG;
     if (j < params.n && row0 + r < m) {
         qkv_put(sel, params.x_tok0 + j, row0 + r, token_sum(s, j)[r]); // outputs in the rows of their tokens
     }
@@ -19,14 +19,15 @@ fn put(sel: u32, m: u32, row0: u32, e: u32, s: Acc) {
 fn run(wid: u32, li: u32, sgs: u32) {
     let grp = li / TPR;
     let t = li % TPR;
-    let g = (wid * RG + grp) * 2u; // row over the three matrices
+    let g = (wid * RG + grp) * RPG; // row over the three matrices
     let loc = qkv_locate(g, 1u);
     let sel = loc.x;
     let m = w_rows(sel);
     let row0 = loc.y;
     let live = g < params.m_q + 2u * params.m_kv; // not a return: the tree's barriers need every thread
-    let s = group_sums(dots(sel, sel, row0, min(row0 + 1u, m - 1u), t, live), grp, t, sgs);
-    for (var e = t; live && e < 2u * NT; e += TPR) {
+    let rows = min(RowIdx(row0) + ROW_OFFS, RowIdx(m - 1u));
+    let s = group_sums(dots(RowIdx(sel), rows, t, live), grp, t, sgs);
+    for (var e = t; live && e < RPG * NT; e += TPR) {
         put(sel, m, row0, e, s);
     }
 }

@@ -1,9 +1,9 @@
 // matvec_q8_nt_swiglu: the feed-forward's first half for a few tokens (2 to NT: the
 // batched decode step of several sequences), quantized weights x int8 activations:
 // y[j][r] = silu(Wg[r] . x[j]) * (Wu[r] . x[j]). As matvec_q8_nt.wgsl (see there), but
-// each group owns one row of both matrices (group g of workgroup wg: row RG wg + g; two blocks
-// per step, as there: more would cost occupancy), so the SwiGLU needs no gate and up buffers
-// and no extra dispatch. The format's q8dot_<fmt>.wgsl and lib_q8_nt.wgsl are put in front.
+// each group owns RPG / 2 rows of both matrices (group g of workgroup wg: rows RPG / 2 (RG wg + g)
+// on; its row i is row i / 2 of the gate (even i) or up matrix (odd i): PAIR_SEL, PAIR_OFFS),
+// so the SwiGLU needs no gate and up buffers and no extra dispatch. The format's q8dot_<fmt>.wgsl and lib_q8_nt.wgsl are put in front.
 //
 // Bindings: 0 params; 1 Wg, 2 Wu (the rows); 3 xq (k / 4 words per token,
 // read as vec4s), 4 xs (k / 32 scales per token), tokens x_tok0 .. x_tok0 + n - 1;
@@ -46,11 +46,15 @@ fn put(row: u32, t: u32, v: vec2<f32>) {
 fn run(wid: u32, li: u32, sgs: u32) {
     let grp = li / TPR;
     let t = li % TPR;
-    let row = wid * RG + grp;
-    let live = row < params.m; // not a return: the tree's barriers need every thread
-    let s = group_sums(dots(0u, 1u, row, row, t, live), grp, t, sgs);
-    for (var j = t; live && j < NT; j += TPR) {
-        put(row, j, token_sum(s, j));
+    let row0 = (wid * RG + grp) * (RPG / 2u);
+    let live = row0 < params.m; // not a return: the tree's barriers need every thread
+    let rows = min(RowIdx(row0) + PAIR_OFFS, RowIdx(params.m - 1u));
+    let s = group_sums(dots(PAIR_SEL, rows, t, live), grp, t, sgs);
+    // output e < RPG / 2 NT: gate/up row row0 + e % (RPG / 2) of token e / (RPG / 2)
+    for (var e = t; live && e < RPG / 2u * NT; e += TPR) {
+        let i = e % (RPG / 2u);
+        let v = token_sum(s, e / (RPG / 2u));
+        put(row0 + i, e / (RPG / 2u), vec2<f32>(v[2u * i], v[2u * i + 1u]));
     }
 }
 

@@ -224,11 +224,14 @@ int main(int argc, char **argv) {
     /* plain (wo, down), q/k/v and SwiGLU of one tile shape */
     if (nt_route) {
         /* passes of 8 at a size of each autotune bucket; the wider ones at 40 (whole passes and a
-         * part); a K-quant mix on the widest */
+         * part); passes of 16 (four rows a group) on an output head whose last group has rows
+         * past the matrix; a K-quant mix on both wider widths */
+        const wg_llama_shape odd_vocab = {288, 800, 2, 9, 3, 509, 256, false, {0}};
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT, 3, CPU_BOUND, nt_sizes,
                   (int)(sizeof nt_sizes / sizeof nt_sizes[0]));
-        run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT16, 3, CPU_BOUND, one, 1);
+        run_model("q4_0", &odd_vocab, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT16, 3, CPU_BOUND, one, 1);
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT32, 3, CPU_BOUND, one, 1);
+        run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT16, 4, CPU_BOUND_KQ, one, 1);
         run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT32, 4, CPU_BOUND_KQ, one, 1);
     } else if (!formats) {
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, batch, 3, CPU_BOUND, all, (int)(sizeof all / sizeof all[0]));

@@ -152,12 +152,12 @@ static uint64_t kernels_hash(wgb_tune_kind kind) {
         h = hash_tile(fnv1a(h, wgb_q8_prompt_prefix(t)), rt, tt);
     }
     char nt[32];
-    snprintf(nt, sizeof nt, "%d %d %d", WGB_Q8_NT, WGB_Q8_NT_TPR, WGB_Q8_NT_RG);
+    snprintf(nt, sizeof nt, "%d %d %d", WGB_Q8_NT, WGB_Q8_NT_TPR, WGB_Q8_NT_ROWS);
     h = fnv1a(h, nt);
     /* the generated per-token code of each nt width */
-#define HASH_WIDTH(w)                      \
+#define HASH_WIDTH(w, r)                   \
     {                                      \
-        char *acc = wgb_q8_nt_wgsl(w);     \
+        char *acc = wgb_q8_nt_wgsl(w, r);  \
         h = fnv1a(h, acc);                 \
         free(acc);                         \
     }

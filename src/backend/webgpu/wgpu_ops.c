@@ -13,8 +13,8 @@
 #define Q8_MATVEC_ROWS ((uint64_t)WGB_Q8_ROWS)                /* matvec_q8, matvec_q8_qkv */
 #define Q8_SWIGLU_ROWS ((uint64_t)WGB_Q8_SW_RG * WGB_Q8_ROWS) /* matvec_q8_swiglu: whole int8 blocks */
 _Static_assert(WGB_Q8_SW_RG * WGB_Q8_ROWS % 32 == 0, "matvec_q8_swiglu writes whole int8 blocks of its rows");
-#define Q8_NT_ROWS ((uint64_t)WGB_Q8_NT_RG * 2)               /* matvec_q8_nt, matvec_q8_nt_qkv: two a group */
-#define Q8_NT_SWIGLU_ROWS ((uint64_t)WGB_Q8_NT_RG)            /* matvec_q8_nt_swiglu: one of each matrix a group */
+#define Q8_NT_ROWS ((uint64_t)WGB_Q8_NT_ROWS)                /* matvec_q8_nt, matvec_q8_nt_qkv */
+#define Q8_NT_SWIGLU_ROWS ((uint64_t)WGB_Q8_NT_ROWS / 2)       /* matvec_q8_nt_swiglu: of each matrix */
 /* From this many tokens on, the products on int8 x use the tiled kernel, below it the
  * matvecs (which read the weights once per 8 tokens). The tiled kernel's 64-token tiles
  * need many tokens to fill a big GPU: at 16 tokens it ran at 0.43x of two nt passes on an
@@ -222,7 +222,7 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
 
 /* The nt kernels' passes for a step on `route` (decode_route; -1 for 2-8 tokens): the
  * width index (WGB_Q8_NT_WIDTHS) and the tokens of a pass. */
-#define NT_TOKENS(w) w,
+#define NT_TOKENS(w, r) w,
 static const int k_nt_tokens[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_TOKENS)};
 #undef NT_TOKENS
 static int nt_width(int route) { return route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : 0; }

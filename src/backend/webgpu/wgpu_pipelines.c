@@ -71,9 +71,12 @@ static const int k_qkv_fmt[WGB_QKV_FMT_COUNT][2] = {{WGB_Q8F_Q4_0, WGB_Q8F_Q4_0}
     "const TPR: u32 = " STR(WGB_Q8_SW_TPR) "u;\nconst RG: u32 = " STR(WGB_Q8_SW_RG) "u;\nconst ROWS: u32 = " STR(     \
         WGB_Q8_ROWS) "u;\n"
 /* the nt kernels' widths, in kernel order (their shapes: wgb_q8_nt_wgsl) */
-#define NT_WIDTH(w) w,
+#define NT_WIDTH(w, r) w,
 static const int k_nt_width[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_WIDTH)};
 #undef NT_WIDTH
+#define NT_RPG(w, r) r,
+static const int k_nt_rpg[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_RPG)};
+#undef NT_RPG
 
 /* The prompt attention kernels' head dims and WGSL shapes, in kernel order. */
 #define FA_SHAPE                                                                                                       \
@@ -109,7 +112,7 @@ typedef struct {
     int v8;                  /* the fused q/k/v kernel: 1 + v's int8 format (see lib_q8_v_same.wgsl); else 0 */
     const char *tag;         /* label suffix of a variant (e.g. its head_dim), or NULL */
     bool flash;              /* a prompt attention kernel: built on first use (wgb_pipelines_add_flash) */
-    int nt;                  /* an nt kernel: its tokens a dispatch (the generated lib, wgpu_q8_gen.h); else 0 */
+    int nt, nt_rpg;          /* an nt kernel: its tokens a dispatch and rows a group (the generated lib, wgpu_q8_gen.h); else 0 */
     int tile_rt, tile_tt;    /* an int8 tile kernel: a thread's rows and tokens (the generated lib); else 0 */
     bool tile_pairs;         /* ... whose sums are stored as gate/up pairs */
 } kernel_spec;
@@ -159,17 +162,20 @@ static kernel_spec q8_spec_of(int k) {
         return (kernel_spec){.body = "matvec_q8_nt_qkv", .access = "rrrrrwww", .param_slots = 1, .params_last = true,
                              .has_subgroup_variant = true, .lib = LIB_NT " " LIB_QKV_IO,
                              .q8 = 1 + (k - WGB_K_Q8_NT_QKV) % WGB_Q8F_COUNT,
-                             .nt = k_nt_width[(k - WGB_K_Q8_NT_QKV) / WGB_Q8F_COUNT]};
+                             .nt = k_nt_width[(k - WGB_K_Q8_NT_QKV) / WGB_Q8F_COUNT],
+                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT_QKV) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_NT_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
                              .has_subgroup_variant = true, .lib = LIB_NT,
                              .q8 = 1 + (k - WGB_K_Q8_NT_SWIGLU) % WGB_Q8F_COUNT,
-                             .nt = k_nt_width[(k - WGB_K_Q8_NT_SWIGLU) / WGB_Q8F_COUNT]};
+                             .nt = k_nt_width[(k - WGB_K_Q8_NT_SWIGLU) / WGB_Q8F_COUNT],
+                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT_SWIGLU) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_NT)
         return (kernel_spec){.body = "matvec_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
                              .has_subgroup_variant = true, .lib = LIB_NT " " LIB_MAT_IO,
                              .q8 = 1 + (k - WGB_K_Q8_NT) % WGB_Q8F_COUNT,
-                             .nt = k_nt_width[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT]};
+                             .nt = k_nt_width[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT],
+                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_swiglu", .access = "rrrrwww", .param_slots = 1, .consts = Q8_SW_SHAPE,
                              .lib = LIB_Q8, .q8 = 1 + k - WGB_K_Q8_SWIGLU};
@@ -442,7 +448,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         if (!prepend(&text, line, err, err_size)) return false;
     }
     if (s.nt || s.tile_rt) {
-        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, s.tile_pairs);
+        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt, s.nt_rpg) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, s.tile_pairs);
         const bool ok = acc && prepend(&text, acc, err, err_size);
         if (!acc) {
             snprintf(err, err_size, "out of memory");

@@ -57,13 +57,15 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 #define WGB_Q8_SW_TPR 32 /* matvec_q8_swiglu: threads of a row group */
 #define WGB_Q8_SW_RG 8   /* matvec_q8_swiglu: row groups a workgroup (32 rows: whole int8 blocks of its output) */
 #define WGB_Q8_NT_TPR 32 /* lib_q8_nt.wgsl: threads of a row group */
-#define WGB_Q8_NT_RG 8   /* lib_q8_nt.wgsl: row groups a workgroup (two rows each; nt_swiglu: one of each matrix) */
-#define WGB_Q8_NT 8      /* lib_q8_nt.wgsl: tokens a dispatch (the first width below) */
-/* The nt kernels' widths, tokens a dispatch: 8, and wider passes that read each weight once for
- * more tokens (built at first use; the autotune decides where they win). Each width is a
- * pipeline per format and nt kernel: WGB_K_Q8_NT* + width index * WGB_Q8F_COUNT + format. */
-#define WGB_Q8_NT_WIDTHS(X) X(8) X(16) X(32)
-#define WGB_Q8_NT_COUNT_ONE(w) +1
+#define WGB_Q8_NT_ROWS 16 /* lib_q8_nt.wgsl: rows a workgroup (nt_swiglu: half as many of each matrix) */
+#define WGB_Q8_NT 8       /* lib_q8_nt.wgsl: tokens a dispatch (the first width below) */
+/* The nt kernels' widths X(tokens a dispatch, rows a group): 8, and wider passes that read
+ * each weight once for more tokens (built at first use; the autotune decides where they
+ * win). Four rows a group halve the x each row's products read (x is what the wide passes
+ * wait on), at the cost of registers: two where the sums of 32 tokens take them. Each width
+ * is a pipeline per format and nt kernel: WGB_K_Q8_NT* + width index * WGB_Q8F_COUNT + format. */
+#define WGB_Q8_NT_WIDTHS(X) X(8, 2) X(16, 4) X(32, 2)
+#define WGB_Q8_NT_COUNT_ONE(w, r) +1
 enum { WGB_Q8_NT_WIDTH_COUNT = 0 WGB_Q8_NT_WIDTHS(WGB_Q8_NT_COUNT_ONE) };
 #undef WGB_Q8_NT_COUNT_ONE
 

@@ -39,18 +39,40 @@ static void put(text *t, const char *fmt, ...) {
     t->len += (size_t)n;
 }
 
-char *wgb_q8_nt_wgsl(int nt) {
-    if (nt < 8 || nt % 8 || nt > 64) return NULL;
+char *wgb_q8_nt_wgsl(int nt, int rpg) {
+    if (nt < 8 || nt % 8 || nt > 64 || (rpg != 2 && rpg != 4) || WGB_Q8_NT_ROWS % rpg) return NULL;
     text t = {0};
-    put(&t, "const TPR: u32 = %du;\nconst RG: u32 = %du;\nconst NT: u32 = %du;\n", WGB_Q8_NT_TPR, WGB_Q8_NT_RG, nt);
-    put(&t, "// Per-token sums of the group's two rows (x: the first, y: the second), token j in aj.\nstruct Acc {\n");
-    for (int j = 0; j < nt; j++) put(&t, "    a%d: vec2<f32>,\n", j);
-    put(&t, "}\n\n// Unit u of both rows times each of the n tokens from x0 on.\n");
-    put(&t, "fn acc_tokens(acc: ptr<function, Acc>, b0: Q8W, b1: Q8W, x0: u32, u: u32, nu: u32, n: u32) {\n");
-    put(&t, "    (*acc).a0 += tok_dot(b0, b1, x0, u, nu);\n");
+    put(&t, "const TPR: u32 = %du;\nconst RG: u32 = %du;\nconst NT: u32 = %du;\nconst RPG: u32 = %du;\n", WGB_Q8_NT_TPR,
+        WGB_Q8_NT_ROWS / rpg, nt, rpg);
+    put(&t, "// A group's rows (component i: its row i) and its sums of them.\nalias RowIdx = vec%d<u32>;\n"
+            "alias RowSums = vec%d<f32>;\n", rpg, rpg);
+    /* the rows of a group: i; nt_swiglu's: row i / 2 of the gate (even i) and up matrix (odd i) */
+    put(&t, "const ROW_OFFS = RowIdx(");
+    for (int i = 0; i < rpg; i++) put(&t, "%s%du", i ? ", " : "", i);
+    put(&t, ");\nconst PAIR_SEL = RowIdx(");
+    for (int i = 0; i < rpg; i++) put(&t, "%s%du", i ? ", " : "", i % 2);
+    put(&t, ");\nconst PAIR_OFFS = RowIdx(");
+    for (int i = 0; i < rpg; i++) put(&t, "%s%du", i ? ", " : "", i / 2);
+    put(&t, ");\n\n// The words and the decoded unit of each of the group's rows.\nstruct RowsW {\n");
+    for (int i = 0; i < rpg; i++) put(&t, "    w%d: array<u32, Q8_WORDS>,\n", i);
+    put(&t, "}\n\nstruct RowsB {\n");
+    for (int i = 0; i < rpg; i++) put(&t, "    b%d: Q8W,\n", i);
+    put(&t, "}\n\nfn rows_load(sel: RowIdx, row: RowIdx, u: u32, nu: u32) -> RowsW {\n    return RowsW(");
+    for (int i = 0; i < rpg; i++) put(&t, "%sq8_load(sel[%d], row[%d], u, nu)", i ? ", " : "", i, i);
+    put(&t, ");\n}\n\nfn rows_unpack(w: RowsW, row: RowIdx, u: u32, nu: u32) -> RowsB {\n    return RowsB(");
+    for (int i = 0; i < rpg; i++) put(&t, "%sq8_unpack(w.w%d, row[%d], u, nu)", i ? ", " : "", i, i);
+    put(&t, ");\n}\n\n// Every row's part of unit u for token tok.\n"
+            "fn tok_dot(b: RowsB, tok: u32, u: u32, nu: u32) -> RowSums {\n"
+            "    let x = q8_x(tok * (params.k / 16u), tok * nu, u);\n    return RowSums(");
+    for (int i = 0; i < rpg; i++) put(&t, "%sq8_dot(b.b%d, x)", i ? ", " : "", i);
+    put(&t, ");\n}\n\n// Per-token sums of the group's rows, token j in aj.\nstruct Acc {\n");
+    for (int j = 0; j < nt; j++) put(&t, "    a%d: RowSums,\n", j);
+    put(&t, "}\n\n// Unit u of the rows times each of the n tokens from x0 on.\n");
+    put(&t, "fn acc_tokens(acc: ptr<function, Acc>, b: RowsB, x0: u32, u: u32, nu: u32, n: u32) {\n");
+    put(&t, "    (*acc).a0 += tok_dot(b, x0, u, nu);\n");
     for (int j = 1; j < nt; j++)
-        put(&t, "    if (n > %du) {\n        (*acc).a%d += tok_dot(b0, b1, x0 + %du, u, nu);\n    }\n", j, j, j);
-    put(&t, "}\n\nfn token_sum(s: Acc, j: u32) -> vec2<f32> {\n    var v = s.a0;\n");
+        put(&t, "    if (n > %du) {\n        (*acc).a%d += tok_dot(b, x0 + %du, u, nu);\n    }\n", j, j, j);
+    put(&t, "}\n\nfn token_sum(s: Acc, j: u32) -> RowSums {\n    var v = s.a0;\n");
     for (int j = 1; j < nt; j++) put(&t, "    v = select(v, s.a%d, j == %du);\n", j, j);
     put(&t, "    return v;\n}\n\n");
     /* the tree's chunks of 8 tokens: lib_q8_nt.wgsl's partial holds one chunk a group */
