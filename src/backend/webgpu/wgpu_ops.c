@@ -225,7 +225,9 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
 #define NT_TOKENS(w, r) w,
 static const int k_nt_tokens[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_TOKENS)};
 #undef NT_TOKENS
-static int nt_width(int route) { return route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : 0; }
+static int nt_width(int route) {
+    return route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : route == WGB_TUNE_DECODE_NT16R4 ? 3 : 0;
+}
 
 /* A batched decode step of int8-format weights (9-64 tokens): the batch tiles or passes of 8, 16
  * or 32 tokens through the nt kernels, as measured on this adapter (wgpu_autotune.h); -1

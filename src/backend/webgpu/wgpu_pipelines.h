@@ -61,10 +61,11 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 #define WGB_Q8_NT 8       /* lib_q8_nt.wgsl: tokens a dispatch (the first width below) */
 /* The nt kernels' widths X(tokens a dispatch, rows a group): 8, and wider passes that read
  * each weight once for more tokens (built at first use; the autotune decides where they
- * win). Four rows a group halve the x each row's products read (x is what the wide passes
- * wait on), at the cost of registers: two where the sums of 32 tokens take them. Each width
- * is a pipeline per format and nt kernel: WGB_K_Q8_NT* + width index * WGB_Q8F_COUNT + format. */
-#define WGB_Q8_NT_WIDTHS(X) X(8, 2) X(16, 4) X(32, 2)
+ * win). The last is 16 tokens again with four rows a group: each x word a thread reads
+ * serves twice the rows (the wide passes wait on their x reads from the L2 cache), for twice
+ * the registers and half the warps. Each width is a pipeline per format and nt kernel:
+ * WGB_K_Q8_NT* + width index * WGB_Q8F_COUNT + format. */
+#define WGB_Q8_NT_WIDTHS(X) X(8, 2) X(16, 2) X(32, 2) X(16, 4)
 #define WGB_Q8_NT_COUNT_ONE(w, r) +1
 enum { WGB_Q8_NT_WIDTH_COUNT = 0 WGB_Q8_NT_WIDTHS(WGB_Q8_NT_COUNT_ONE) };
 #undef WGB_Q8_NT_COUNT_ONE
