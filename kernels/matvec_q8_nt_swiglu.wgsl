@@ -1,9 +1,10 @@
 // matvec_q8_nt_swiglu: the feed-forward's first half for a few tokens (2 to NT: the
 // batched decode step of several sequences), quantized weights x int8 activations:
 // y[j][r] = silu(Wg[r] . x[j]) * (Wu[r] . x[j]). As matvec_q8_nt.wgsl (see there), but
-// each group owns RPG / 2 rows of both matrices (group g of workgroup wg: rows RPG / 2 (RG wg + g)
-// on; its row i is row i / 2 of the gate (even i) or up matrix (odd i): PAIR_SEL, PAIR_OFFS),
-// so the SwiGLU needs no gate and up buffers and no extra dispatch. The format's q8dot_<fmt>.wgsl and lib_q8_nt.wgsl are put in front.
+// each group owns RPG / 2 rows of both matrices (group g of workgroup wg: rows from
+// RPG / 2 (RG wg + g); its row i is row i / 2 of the gate (even i) or up matrix (odd i):
+// PAIR_SEL, PAIR_OFFS), so the SwiGLU needs no gate and up buffers and no extra dispatch. The
+// format's q8dot_<fmt>.wgsl and lib_q8_nt.wgsl are put in front.
 //
 // Bindings: 0 params; 1 Wg, 2 Wu (the rows); 3 xq (k / 4 words per token,
 // read as vec4s), 4 xs (k / 32 scales per token), tokens x_tok0 .. x_tok0 + n - 1;
