@@ -17,8 +17,9 @@ fn put(row0: u32, e: u32, s: Acc) {
 }
 
 fn run(wid: u32, li: u32, sgs: u32) {
-    let grp = li / TPR;
-    let t = li % TPR;
+    let place = group_place(li);
+    let grp = place.x;
+    let t = place.y;
     let row0 = (wid * RG + grp) * RPG;
     let live = row0 < params.m; // not a return: the tree's barriers need every thread
     let rows = min(RowIdx(row0) + ROW_OFFS, RowIdx(params.m - 1u));

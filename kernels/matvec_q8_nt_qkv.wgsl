@@ -17,8 +17,9 @@ fn put(sel: u32, m: u32, row0: u32, e: u32, s: Acc) {
 }
 
 fn run(wid: u32, li: u32, sgs: u32) {
-    let grp = li / TPR;
-    let t = li % TPR;
+    let place = group_place(li);
+    let grp = place.x;
+    let t = place.y;
     let g = (wid * RG + grp) * RPG; // row over the three matrices
     let loc = qkv_locate(g, 1u);
     let sel = loc.x;

@@ -45,8 +45,9 @@ fn put(row: u32, t: u32, v: vec2<f32>) {
 }
 
 fn run(wid: u32, li: u32, sgs: u32) {
-    let grp = li / TPR;
-    let t = li % TPR;
+    let place = group_place(li);
+    let grp = place.x;
+    let t = place.y;
     let row0 = (wid * RG + grp) * (RPG / 2u);
     let live = row0 < params.m; // not a return: the tree's barriers need every thread
     let rows = min(RowIdx(row0) + PAIR_OFFS, RowIdx(params.m - 1u));

@@ -151,7 +151,7 @@ int main(void) {
     free(e);
     CHECK(stat(g_file, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0644);
     g_valid = read_file(g_file, &g_valid_n);
-    CHECK(g_valid && count(g_valid, "wgllm-autotune-4\t") == 3 && count(g_valid, "\n") == 4);
+    CHECK(g_valid && count(g_valid, "wgllm-autotune-5\t") == 3 && count(g_valid, "\n") == 4);
     if (!g_valid) CHECK_DONE();
     {
         char e2[512] = "";
@@ -248,14 +248,14 @@ int main(void) {
     check_line_edit(c, "a negative time", 2, "nt=", "nt=-");
     check_line_edit(c, "a time not a number", 2, "nt=", "nt=nan");
     check_line_edit(c, "a bad vendor id", 0, "\t0x", "\t0xZZ");
-    check_line_edit(c, "another magic", 1, "wgllm-autotune-4", "xgllm-autotune-4");
-    check_line_edit_warn(c, "another version's line", 1, "wgllm-autotune-4", "wgllm-autotune-3", false);
+    check_line_edit(c, "another magic", 1, "wgllm-autotune-5", "xgllm-autotune-5");
+    check_line_edit_warn(c, "another version's line", 1, "wgllm-autotune-5", "wgllm-autotune-4", false);
     {
         /* another adapter's lines are kept, bad lines dropped */
         char other[512];
         snprintf(other, sizeof other,
-                 "wgllm-autotune-4\tvulkan\t0x10de\t0x2330\t-\tNVIDIA H100\t580.159.04\t0123456789abcdef\t"
-                 "q4_0_decode_9_16\tnt\tnt=10.0,batch=20.0,nt16=30.0,nt32=40.0,nt16r4=50.0\nnot a line\n");
+                 "wgllm-autotune-5\tvulkan\t0x10de\t0x2330\t-\tNVIDIA H100\t580.159.04\t0123456789abcdef\t"
+                 "q4_0_decode_9_16\tnt\tnt=10.0,batch=20.0,nt16=30.0,nt32=40.0,nt16r4=50.0,nt16l8=60.0,nt32l8=70.0,nt16r4l8=80.0\nnot a line\n");
         check_hostile(c, "another adapter's line and a bad one", other, strlen(other), true);
         size_t n;
         char *s = read_file(g_file, &n);
@@ -265,9 +265,9 @@ int main(void) {
     }
     {
         /* more lines than are kept: the first 192 read, the newest 189 of them kept next to ours */
-        const char *line = "wgllm-autotune-4\tvulkan\t0x10de\t0x2330\t-\tGPU %03d\t1.0\t0123456789abcdef\t"
-                           "q4_0_decode_9_16\tnt\tnt=10.0,batch=20.0,nt16=30.0,nt32=40.0,nt16r4=50.0\n";
-        char *many = malloc(300 * 192), *p = many;
+        const char *line = "wgllm-autotune-5\tvulkan\t0x10de\t0x2330\t-\tGPU %03d\t1.0\t0123456789abcdef\t"
+                           "q4_0_decode_9_16\tnt\tnt=10.0,batch=20.0,nt16=30.0,nt32=40.0,nt16r4=50.0,nt16l8=60.0,nt32l8=70.0,nt16r4l8=80.0\n";
+        char *many = malloc(300 * 256), *p = many;
         for (int i = 0; i < 300; i++) p += sprintf(p, line, i);
         check_hostile(c, "300 lines", many, (size_t)(p - many), true);
         size_t n;

@@ -126,10 +126,13 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, int kerne
     for (int k = WGB_K_Q8_BATCH; k <= WGB_K_Q8_BATCH_LAST; k++) batch_kernels += c->dispatched[k] != before[k];
     for (int k = WGB_K_Q8_MATVEC; k < WGB_K_Q8_BATCH; k++) other_int8 += c->dispatched[k] != before[k];
     /* the nt kernels of the route's width (8 for the tiles' steps under 9 tokens) and of no other */
-    const int width = route == WGB_TUNE_DECODE_NT16     ? 1
-                      : route == WGB_TUNE_DECODE_NT32   ? 2
-                      : route == WGB_TUNE_DECODE_NT16R4 ? 3
-                                                        : 0;
+    const int width = route == WGB_TUNE_DECODE_NT16       ? 1
+                      : route == WGB_TUNE_DECODE_NT32     ? 2
+                      : route == WGB_TUNE_DECODE_NT16R4   ? 3
+                      : route == WGB_TUNE_DECODE_NT16L8   ? 4
+                      : route == WGB_TUNE_DECODE_NT32L8   ? 5
+                      : route == WGB_TUNE_DECODE_NT16R4L8 ? 6
+                                                          : 0;
     int other_width = 0;
     for (int k = WGB_K_Q8_NT; k < WGB_K_Q8_MATMUL; k++) {
         const bool ran = c->dispatched[k] != before[k];
@@ -181,11 +184,14 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, int kerne
 /* The steps of one model (failures recorded). */
 static void run_model(const char *name, const wg_llama_shape *shape, uint32_t type, const char *mix, int route,
                       int kernels, double cpu_bound, const int *sizes, int n_sizes) {
-    const char *how = route == WGB_TUNE_DECODE_NT     ? "nt passes of 8"
-                      : route == WGB_TUNE_DECODE_NT16 ? "nt passes of 16"
-                      : route == WGB_TUNE_DECODE_NT32 ? "nt passes of 32"
-                      : route == WGB_TUNE_DECODE_NT16R4 ? "nt passes of 16, four rows a group"
-                                                      : "batch tiles";
+    const char *how = route == WGB_TUNE_DECODE_NT         ? "nt passes of 8"
+                      : route == WGB_TUNE_DECODE_NT16     ? "nt passes of 16"
+                      : route == WGB_TUNE_DECODE_NT32     ? "nt passes of 32"
+                      : route == WGB_TUNE_DECODE_NT16R4   ? "nt passes of 16, four rows a group"
+                      : route == WGB_TUNE_DECODE_NT16L8   ? "nt passes of 16, groups of 8 lanes"
+                      : route == WGB_TUNE_DECODE_NT32L8   ? "nt passes of 32, groups of 8 lanes"
+                      : route == WGB_TUNE_DECODE_NT16R4L8 ? "nt passes of 16, four rows and 8 lanes a group"
+                                                          : "batch tiles";
     char path[256];
     snprintf(path, sizeof path, "test_webgpu_batch_decode_%d.gguf", (int)getpid());
     if (!write_model(path, shape, type, mix)) return;
@@ -229,7 +235,8 @@ int main(int argc, char **argv) {
     if (nt_route) {
         /* passes of 8 at a size of each autotune bucket; the wider ones at 40 (whole passes and a
          * part), those of 16 on an output head whose last group has rows past the matrix; a
-         * K-quant mix on the widest and on four rows a group */
+         * K-quant mix on the widest and on four rows a group; groups of 8 lanes (their runs'
+         * sums through workgroup memory) likewise */
         const wg_llama_shape odd_vocab = {288, 800, 2, 9, 3, 509, 256, false, {0}};
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT, 3, CPU_BOUND, nt_sizes,
                   (int)(sizeof nt_sizes / sizeof nt_sizes[0]));
@@ -238,6 +245,11 @@ int main(int argc, char **argv) {
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT32, 3, CPU_BOUND, one, 1);
         run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT16R4, 4, CPU_BOUND_KQ, one, 1);
         run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT32, 4, CPU_BOUND_KQ, one, 1);
+        run_model("q4_0", &odd_vocab, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT16L8, 3, CPU_BOUND, one, 1);
+        run_model("q4_0", &odd_vocab, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT16R4L8, 3, CPU_BOUND, one, 1);
+        run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT32L8, 3, CPU_BOUND, one, 1);
+        run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT32L8, 4, CPU_BOUND_KQ, one, 1);
+        run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT16R4L8, 4, CPU_BOUND_KQ, one, 1);
     } else if (!formats) {
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, batch, 3, CPU_BOUND, all, (int)(sizeof all / sizeof all[0]));
     } else {

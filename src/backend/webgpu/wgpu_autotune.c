@@ -20,10 +20,11 @@
 
 /* The line format and candidate sets; lines of another version are dropped without a warning
  * (measured again). 2: the decode kind's nt16 and nt32. 3: measured after a warm-up (the
- * times of version 2 could be of a GPU at its idle clock). 4: the decode kind's nt16r4. */
+ * times of version 2 could be of a GPU at its idle clock). 4: the decode kind's nt16r4. 5: its
+ * nt16l8, nt32l8 and nt16r4l8. */
 #define TUNE_MAGIC_STEM "wgllm-autotune-"
-#define TUNE_MAGIC TUNE_MAGIC_STEM "4"
-#define TUNE_MAX_CANDS 5
+#define TUNE_MAGIC TUNE_MAGIC_STEM "5"
+#define TUNE_MAX_CANDS 8
 #define TUNE_FIELDS 11          /* magic, 7 key fields, row, pick, times */
 #define TUNE_FIELD_MAX 127      /* bytes of one key field */
 #define TUNE_KEY_MAX 1024
@@ -66,11 +67,12 @@ static const char *const k_prompt_kernels[] = {"matmul_q8", "lib_q8_batch", "lib
                                                "lib_q4_0_int8", "quantize_x_q8", NULL};
 _Static_assert(WGB_Q8_PROMPT_TILE_COUNT <= TUNE_MAX_CANDS, "more prompt tiles than autotune candidates");
 
-static const char *const k_decode_cands[] = {"nt", "batch", "nt16", "nt32", "nt16r4"};
+static const char *const k_decode_cands[] = {"nt", "batch", "nt16", "nt32", "nt16r4", "nt16l8", "nt32l8", "nt16r4l8"};
+_Static_assert(sizeof k_decode_cands / sizeof k_decode_cands[0] == WGB_TUNE_DECODE_CANDIDATES, "a name a decode candidate");
 static const char *const k_decode_kernels[] = {"lib_q8_batch", "matmul_q8", "lib_q8_mat_io", "lib_q8_qkv_io", "lib_q8_nt", "matvec_q8_nt",
                                                "q8dot_q4_0", "lib_q8_x", "quantize_x_q8", NULL};
 static const tune_kind k_kinds[WGB_TUNE_KINDS] = {
-    [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, 5, k_decode_kernels, measure_q4_0_decode, NULL},
+    [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, WGB_TUNE_DECODE_CANDIDATES, k_decode_kernels, measure_q4_0_decode, NULL},
     /* the same measurement: the real op at the rows' token counts, each candidate forced */
     [WGB_TUNE_Q8_PROMPT] = {k_prompt_cands, WGB_Q8_PROMPT_TILE_COUNT, k_prompt_kernels, measure_q4_0_decode,
                             wgb_q8_prompt_fits},
@@ -155,9 +157,9 @@ static uint64_t kernels_hash(wgb_tune_kind kind) {
     snprintf(nt, sizeof nt, "%d %d %d", WGB_Q8_NT, WGB_Q8_NT_TPR, WGB_Q8_NT_ROWS);
     h = fnv1a(h, nt);
     /* the generated per-token code of each nt width */
-#define HASH_WIDTH(w, r)                   \
-    {                                      \
-        char *acc = wgb_q8_nt_wgsl(w, r);  \
+#define HASH_WIDTH(w, r, l)                  \
+    {                                       \
+        char *acc = wgb_q8_nt_wgsl(w, r, l); \
         h = fnv1a(h, acc);                 \
         free(acc);                         \
     }

@@ -36,9 +36,20 @@ typedef enum {
     WGB_TUNE_Q8_PROMPT,
     WGB_TUNE_KINDS
 } wgb_tune_kind;
-/* passes of 8 tokens through the nt kernels, the batch tiles, passes of 16 or of 32, passes
- * of 16 with four rows a group (WGB_Q8_NT_WIDTHS) */
-enum { WGB_TUNE_DECODE_NT, WGB_TUNE_DECODE_BATCH, WGB_TUNE_DECODE_NT16, WGB_TUNE_DECODE_NT32, WGB_TUNE_DECODE_NT16R4 };
+/* passes of 8 tokens through the nt kernels, the batch tiles, then the wider nt widths in
+ * their order (WGB_Q8_NT_WIDTHS: candidate i >= 2 is width i - 1): passes of 16 or of 32,
+ * of 16 with four rows a group, and the same three with groups of 8 lanes */
+enum {
+    WGB_TUNE_DECODE_NT,
+    WGB_TUNE_DECODE_BATCH,
+    WGB_TUNE_DECODE_NT16,
+    WGB_TUNE_DECODE_NT32,
+    WGB_TUNE_DECODE_NT16R4,
+    WGB_TUNE_DECODE_NT16L8,
+    WGB_TUNE_DECODE_NT32L8,
+    WGB_TUNE_DECODE_NT16R4L8,
+    WGB_TUNE_DECODE_CANDIDATES
+};
 
 /* The candidate for a step of n tokens (a kind's first candidate outside its rows). May
  * flush, wait for the device and time kernels the first time (the int8 copy of x in

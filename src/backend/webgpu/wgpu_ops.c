@@ -222,11 +222,12 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
 
 /* The nt kernels' passes for a step on `route` (decode_route; -1 for 2-8 tokens): the
  * width index (WGB_Q8_NT_WIDTHS) and the tokens of a pass. */
-#define NT_TOKENS(w, r) w,
+#define NT_TOKENS(w, r, l) w,
 static const int k_nt_tokens[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_TOKENS)};
 #undef NT_TOKENS
+_Static_assert(WGB_TUNE_DECODE_CANDIDATES - 1 == WGB_Q8_NT_WIDTH_COUNT, "a decode candidate for each wider nt width");
 static int nt_width(int route) {
-    return route == WGB_TUNE_DECODE_NT16 ? 1 : route == WGB_TUNE_DECODE_NT32 ? 2 : route == WGB_TUNE_DECODE_NT16R4 ? 3 : 0;
+    return route > WGB_TUNE_DECODE_BATCH && route < WGB_TUNE_DECODE_CANDIDATES ? route - WGB_TUNE_DECODE_BATCH : 0;
 }
 
 /* A batched decode step of int8-format weights (9-64 tokens): the batch tiles or passes of 8, 16

@@ -71,12 +71,15 @@ static const int k_qkv_fmt[WGB_QKV_FMT_COUNT][2] = {{WGB_Q8F_Q4_0, WGB_Q8F_Q4_0}
     "const TPR: u32 = " STR(WGB_Q8_SW_TPR) "u;\nconst RG: u32 = " STR(WGB_Q8_SW_RG) "u;\nconst ROWS: u32 = " STR(     \
         WGB_Q8_ROWS) "u;\n"
 /* the nt kernels' widths, in kernel order (their shapes: wgb_q8_nt_wgsl) */
-#define NT_WIDTH(w, r) w,
+#define NT_WIDTH(w, r, l) w,
 static const int k_nt_width[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_WIDTH)};
 #undef NT_WIDTH
-#define NT_RPG(w, r) r,
+#define NT_RPG(w, r, l) r,
 static const int k_nt_rpg[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_RPG)};
 #undef NT_RPG
+#define NT_LANES(w, r, l) l,
+static const int k_nt_lanes[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_LANES)};
+#undef NT_LANES
 
 /* The prompt attention kernels' head dims and WGSL shapes, in kernel order. */
 #define FA_SHAPE                                                                                                       \
@@ -112,7 +115,7 @@ typedef struct {
     int v8;                  /* the fused q/k/v kernel: 1 + v's int8 format (see lib_q8_v_same.wgsl); else 0 */
     const char *tag;         /* label suffix of a variant (e.g. its head_dim), or NULL */
     bool flash;              /* a prompt attention kernel: built on first use (wgb_pipelines_add_flash) */
-    int nt, nt_rpg;          /* an nt kernel: its tokens a dispatch and rows a group (the generated lib, wgpu_q8_gen.h); else 0 */
+    int nt, nt_rpg, nt_lanes; /* an nt kernel: its tokens a dispatch, rows and lanes a group (wgpu_q8_gen.h); else 0 */
     int tile_rt, tile_tt;    /* an int8 tile kernel: a thread's rows and tokens (the generated lib); else 0 */
     bool tile_pairs;         /* ... whose sums are stored as gate/up pairs */
 } kernel_spec;
@@ -163,19 +166,22 @@ static kernel_spec q8_spec_of(int k) {
                              .has_subgroup_variant = true, .lib = LIB_NT " " LIB_QKV_IO,
                              .q8 = 1 + (k - WGB_K_Q8_NT_QKV) % WGB_Q8F_COUNT,
                              .nt = k_nt_width[(k - WGB_K_Q8_NT_QKV) / WGB_Q8F_COUNT],
-                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT_QKV) / WGB_Q8F_COUNT]};
+                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT_QKV) / WGB_Q8F_COUNT],
+                             .nt_lanes = k_nt_lanes[(k - WGB_K_Q8_NT_QKV) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_NT_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_nt_swiglu", .access = "rrrrw", .param_slots = 1,
                              .has_subgroup_variant = true, .lib = LIB_NT,
                              .q8 = 1 + (k - WGB_K_Q8_NT_SWIGLU) % WGB_Q8F_COUNT,
                              .nt = k_nt_width[(k - WGB_K_Q8_NT_SWIGLU) / WGB_Q8F_COUNT],
-                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT_SWIGLU) / WGB_Q8F_COUNT]};
+                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT_SWIGLU) / WGB_Q8F_COUNT],
+                             .nt_lanes = k_nt_lanes[(k - WGB_K_Q8_NT_SWIGLU) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_NT)
         return (kernel_spec){.body = "matvec_q8_nt", .access = "rrrw", .param_slots = 1, .params_last = true,
                              .has_subgroup_variant = true, .lib = LIB_NT " " LIB_MAT_IO,
                              .q8 = 1 + (k - WGB_K_Q8_NT) % WGB_Q8F_COUNT,
                              .nt = k_nt_width[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT],
-                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT]};
+                             .nt_rpg = k_nt_rpg[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT],
+                             .nt_lanes = k_nt_lanes[(k - WGB_K_Q8_NT) / WGB_Q8F_COUNT]};
     if (k >= WGB_K_Q8_SWIGLU)
         return (kernel_spec){.body = "matvec_q8_swiglu", .access = "rrrrwww", .param_slots = 1, .consts = Q8_SW_SHAPE,
                              .lib = LIB_Q8, .q8 = 1 + k - WGB_K_Q8_SWIGLU};
@@ -407,6 +413,9 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
                  s.v8 && s.v8 != s.q8 ? k_fmt_names[k_q8_fmt[s.v8 - 1]] : "", s.needs_f16 ? "_f16" : "");
     else snprintf(label, sizeof label, "%s%s%s%s", s.body, s.tag ? "_" : "", s.tag ? s.tag : "", s.needs_f16 ? "_f16" : "");
     if (s.nt > WGB_Q8_NT) snprintf(label + strlen(label), sizeof label - strlen(label), "_w%d", s.nt);
+    if (s.nt && s.nt_rpg != 2) snprintf(label + strlen(label), sizeof label - strlen(label), "_r%d", s.nt_rpg);
+    if (s.nt && s.nt_lanes != WGB_Q8_NT_TPR)
+        snprintf(label + strlen(label), sizeof label - strlen(label), "_l%d", s.nt_lanes);
     if (s.q8 && s.tag) /* a prompt tile's shape: matmul_q4_0_q8_128x128 */
         snprintf(label + strlen(label), sizeof label - strlen(label), "_%s", s.tag);
 
@@ -448,7 +457,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         if (!prepend(&text, line, err, err_size)) return false;
     }
     if (s.nt || s.tile_rt) {
-        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt, s.nt_rpg) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, s.tile_pairs);
+        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt, s.nt_rpg, s.nt_lanes) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, s.tile_pairs);
         const bool ok = acc && prepend(&text, acc, err, err_size);
         if (!acc) {
             snprintf(err, err_size, "out of memory");

@@ -59,14 +59,16 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
 #define WGB_Q8_NT_TPR 32 /* lib_q8_nt.wgsl: threads of a row group */
 #define WGB_Q8_NT_ROWS 16 /* lib_q8_nt.wgsl: rows a workgroup (nt_swiglu: half as many of each matrix) */
 #define WGB_Q8_NT 8       /* lib_q8_nt.wgsl: tokens a dispatch (the first width below) */
-/* The nt kernels' widths X(tokens a dispatch, rows a group): 8, and wider passes that read
- * each weight once for more tokens (built at first use; the autotune decides where they
- * win). The last is 16 tokens again with four rows a group: each x word a thread reads
- * serves twice the rows (the wide passes wait on their x reads from the L2 cache), for twice
- * the registers and half the warps. Each width is a pipeline per format and nt kernel:
- * WGB_K_Q8_NT* + width index * WGB_Q8F_COUNT + format. */
-#define WGB_Q8_NT_WIDTHS(X) X(8, 2) X(16, 2) X(32, 2) X(16, 4)
-#define WGB_Q8_NT_COUNT_ONE(w, r) +1
+/* The nt kernels' widths X(tokens a dispatch, rows a group, lanes a group): 8, and wider passes
+ * that read each weight once for more tokens (built at first use; the autotune decides where
+ * they win). The wide passes wait on their x reads from the L2 cache, so the later widths
+ * share each x word among more rows: four rows a group (twice the registers, half the warps),
+ * or groups of 8 lanes side by side in a run of WGB_Q8_NT_TPR threads (lib_q8_nt.wgsl): the
+ * run's four groups load the same x words in one instruction, and a group's 32 threads span
+ * four runs, summed through workgroup memory at the end. Each width is a pipeline per format
+ * and nt kernel: WGB_K_Q8_NT* + width index * WGB_Q8F_COUNT + format. */
+#define WGB_Q8_NT_WIDTHS(X) X(8, 2, 32) X(16, 2, 32) X(32, 2, 32) X(16, 4, 32) X(16, 2, 8) X(32, 2, 8) X(16, 4, 8)
+#define WGB_Q8_NT_COUNT_ONE(w, r, l) +1
 enum { WGB_Q8_NT_WIDTH_COUNT = 0 WGB_Q8_NT_WIDTHS(WGB_Q8_NT_COUNT_ONE) };
 #undef WGB_Q8_NT_COUNT_ONE
 

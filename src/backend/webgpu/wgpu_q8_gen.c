@@ -39,11 +39,14 @@ static void put(text *t, const char *fmt, ...) {
     t->len += (size_t)n;
 }
 
-char *wgb_q8_nt_wgsl(int nt, int rpg) {
+char *wgb_q8_nt_wgsl(int nt, int rpg, int lanes) {
     if (nt < 8 || nt % 8 || nt > 64 || (rpg != 2 && rpg != 4) || WGB_Q8_NT_ROWS % rpg) return NULL;
+    /* a run of TPR threads holds TPR / lanes groups, and a workgroup whole runs of them */
+    if (lanes < 8 || lanes > WGB_Q8_NT_TPR || WGB_Q8_NT_TPR % lanes || (WGB_Q8_NT_ROWS / rpg) % (WGB_Q8_NT_TPR / lanes))
+        return NULL;
     text t = {0};
-    put(&t, "const TPR: u32 = %du;\nconst RG: u32 = %du;\nconst NT: u32 = %du;\nconst RPG: u32 = %du;\n", WGB_Q8_NT_TPR,
-        WGB_Q8_NT_ROWS / rpg, nt, rpg);
+    put(&t, "const TPR: u32 = %du;\nconst RG: u32 = %du;\nconst NT: u32 = %du;\nconst RPG: u32 = %du;\n"
+            "const LANES: u32 = %du;\n", WGB_Q8_NT_TPR, WGB_Q8_NT_ROWS / rpg, nt, rpg, lanes);
     put(&t, "// A group's rows (component i: its row i) and its sums of them.\nalias RowIdx = vec%d<u32>;\n"
             "alias RowSums = vec%d<f32>;\n", rpg, rpg);
     /* the rows of a group: i; nt_swiglu's: row i / 2 of the gate (even i) and up matrix (odd i) */

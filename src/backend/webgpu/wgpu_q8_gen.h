@@ -9,12 +9,13 @@
 
 #include <stdbool.h>
 
-/* The WGSL text for nt tokens (a multiple of 8) of rpg rows a group (2 or 4): the rows'
- * types and loads (RowIdx, RowSums, RowsW, RowsB, rows_load, rows_unpack, tok_dot), struct
- * Acc, acc_tokens, token_sum, the chunked workgroup-memory sums and (between the SUBGROUPS
- * markers) xor_sum, plus the constants TPR, RG, NT, RPG, ROW_OFFS, PAIR_SEL and PAIR_OFFS.
- * A malloc'ed string, NULL when out of memory or the shape is not one of those. */
-char *wgb_q8_nt_wgsl(int nt, int rpg);
+/* The WGSL text for nt tokens (a multiple of 8) of rpg rows a group (2 or 4), whose threads
+ * sit `lanes` (8, 16 or 32) side by side in a run of WGB_Q8_NT_TPR: the rows' types and loads
+ * (RowIdx, RowSums, RowsW, RowsB, rows_load, rows_unpack, tok_dot), struct Acc, acc_tokens,
+ * token_sum, the chunked workgroup-memory sums and (between the SUBGROUPS markers) xor_sum,
+ * plus the constants TPR, RG, NT, RPG, LANES, ROW_OFFS, PAIR_SEL and PAIR_OFFS. A malloc'ed
+ * string, NULL when out of memory or the shape is not one of those. */
+char *wgb_q8_nt_wgsl(int nt, int rpg, int lanes);
 
 /* The WGSL text of an int8 tile thread of rt rows x tt tokens (tt 1, 2 or a multiple of 4,
  * rt * tt <= 64): struct Acc (row i, tokens 4c .. 4c + 3 in field a<i>_<c>), tile_step (one
