@@ -54,7 +54,7 @@ static char *first_pick(wgb_ctx *c, int *measured, int *from_file, int *pick) {
     *pick = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, 16);
     /* the other rows come with the first, and sizes outside them take the first candidate */
     int p24 = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, 24), p40 = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, 40);
-    CHECK(p24 >= 0 && p24 <= 1 && p40 >= 0 && p40 <= 1);
+    CHECK(p24 >= 0 && p24 < WGB_TUNE_DECODE_CANDIDATES && p40 >= 0 && p40 < WGB_TUNE_DECODE_CANDIDATES);
     CHECK(wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, 8) == 0 && wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, 65) == 0);
     fflush(stderr);
     dup2(saved, 2);
@@ -215,6 +215,27 @@ int main(void) {
         setenv("WGLLM_WEBGPU_AUTOTUNE", "1", 1);
         printf("prompt tiles: measured (%s for 65-256 tokens, %s for more), cached, 0: the fixed tile\n",
                wgb_q8_prompt_name(p65), wgb_q8_prompt_name(pbig));
+    }
+    /* the few kind (2-8 tokens): its row measured at its first need next to the others' lines,
+     * read by the next state; sizes outside it take the first candidate */
+    {
+        wgb_autotune_free(c);
+        const int p8 = wgb_autotune_pick(c, WGB_TUNE_Q4_0_FEW, 8);
+        wgb_autotune_counts(c, &measured, &from_file);
+        CHECK_MSG(measured == 1 && from_file == 0 && !c->failed, "few kind: measured %d, from the file %d: %s", measured,
+                  from_file, c->error);
+        CHECK(p8 >= 0 && p8 < WGB_TUNE_FEW_CANDIDATES && wgb_autotune_pick(c, WGB_TUNE_Q4_0_FEW, 2) == p8);
+        CHECK(wgb_autotune_pick(c, WGB_TUNE_Q4_0_FEW, 1) == 0 && wgb_autotune_pick(c, WGB_TUNE_Q4_0_FEW, 9) == 0);
+        size_t n;
+        char *s = read_file(g_file, &n);
+        CHECK_MSG(count(s, "\tq4_0_few_2_8\t") == 1 && count(s, "\tq4_0_decode_") == 3 && count(s, "\tq8_prompt_") == 2,
+                  "%s", s ? s : "");
+        free(s);
+        wgb_autotune_free(c);
+        CHECK(wgb_autotune_pick(c, WGB_TUNE_Q4_0_FEW, 5) == p8);
+        wgb_autotune_counts(c, &measured, &from_file);
+        CHECK_MSG(measured == 0 && from_file == 1, "few kind, again: measured %d, from the file %d", measured, from_file);
+        printf("few tokens: measured (%s), cached\n", p8 == WGB_TUNE_FEW_NT8L8 ? "groups of 8 lanes" : "whole-run groups");
     }
 
     /* hostile files */

@@ -92,6 +92,9 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The few kind's candidate for the steps under 9 tokens. */
+static int g_few = WGB_TUNE_FEW_NT8;
+
 /* One step of b sequences on both backends; the relative logit errors per sequence against
  * the CPU (cpu[s]) and against WebGPU alone (alone[s]). `kernels`: how many distinct batch
  * kernels the step runs from 9 sequences on the route of the batch tiles. */
@@ -118,6 +121,7 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, int kerne
     }
     wgb_ctx *c = wgb_ctx_of(gpu->backend);
     wgb_autotune_force(c, WGB_TUNE_Q4_0_DECODE, route);
+    wgb_autotune_force(c, WGB_TUNE_Q4_0_FEW, g_few);
     uint64_t before[WGB_K_COUNT];
     memcpy(before, c->dispatched, sizeof before);
     CHECK(wgllm_eval_batch(cc, toks, ns, b) == WGLLM_OK);
@@ -125,20 +129,21 @@ static void step(wgllm_model *cpu, wgllm_model *gpu, int b, int route, int kerne
     int batch_kernels = 0, other_int8 = 0, nt = 0, prompt_kernels = 0;
     for (int k = WGB_K_Q8_BATCH; k <= WGB_K_Q8_BATCH_LAST; k++) batch_kernels += c->dispatched[k] != before[k];
     for (int k = WGB_K_Q8_MATVEC; k < WGB_K_Q8_BATCH; k++) other_int8 += c->dispatched[k] != before[k];
-    /* the nt kernels of the route's width (8 for the tiles' steps under 9 tokens) and of no other */
-    const int width = route == WGB_TUNE_DECODE_NT16       ? 1
-                      : route == WGB_TUNE_DECODE_NT32     ? 2
-                      : route == WGB_TUNE_DECODE_NT16R4   ? 3
-                      : route == WGB_TUNE_DECODE_NT16L8   ? 4
-                      : route == WGB_TUNE_DECODE_NT32L8   ? 5
-                      : route == WGB_TUNE_DECODE_NT16R4L8 ? 6
-                                                          : 0;
+    /* the nt kernels of the route's width (under 9 tokens: the few kind's) and of no other */
+    const int wide = route == WGB_TUNE_DECODE_NT16       ? 1
+                     : route == WGB_TUNE_DECODE_NT32     ? 2
+                     : route == WGB_TUNE_DECODE_NT16R4   ? 3
+                     : route == WGB_TUNE_DECODE_NT16L8   ? 4
+                     : route == WGB_TUNE_DECODE_NT32L8   ? 5
+                     : route == WGB_TUNE_DECODE_NT16R4L8 ? 6
+                                                         : 0;
+    const int width = b >= WGB_Q8_BATCH_MIN_N ? wide : g_few == WGB_TUNE_FEW_NT8L8 ? 7 : 0;
     int other_width = 0;
     for (int k = WGB_K_Q8_NT; k < WGB_K_Q8_MATMUL; k++) {
         const bool ran = c->dispatched[k] != before[k];
         const bool ours = ((k - WGB_K_Q8_NT) % (WGB_Q8_NT_WIDTH_COUNT * WGB_Q8F_COUNT)) / WGB_Q8F_COUNT == width;
         nt += ran && ours;
-        other_width += ran && !ours && (width == 0 || b >= WGB_Q8_BATCH_MIN_N);
+        other_width += ran && !ours;
     }
     for (int k = WGB_K_Q8_MATMUL; k < WGB_K_Q8_BATCH; k++) prompt_kernels += c->dispatched[k] != before[k];
     const bool tiles = b >= WGB_Q8_BATCH_MIN_N && route == WGB_TUNE_DECODE_BATCH;
@@ -192,6 +197,9 @@ static void run_model(const char *name, const wg_llama_shape *shape, uint32_t ty
                       : route == WGB_TUNE_DECODE_NT32L8   ? "nt passes of 32, groups of 8 lanes"
                       : route == WGB_TUNE_DECODE_NT16R4L8 ? "nt passes of 16, four rows and 8 lanes a group"
                                                           : "batch tiles";
+    char label[160];
+    snprintf(label, sizeof label, "%s%s", how, g_few == WGB_TUNE_FEW_NT8L8 ? " (2-8 tokens: groups of 8 lanes)" : "");
+    how = label;
     char path[256];
     snprintf(path, sizeof path, "test_webgpu_batch_decode_%d.gguf", (int)getpid());
     if (!write_model(path, shape, type, mix)) return;
@@ -229,7 +237,7 @@ int main(int argc, char **argv) {
     const wg_llama_shape odd = {288, 800, 2, 9, 3, 512, 256, false, {0}};
     const wg_llama_shape kq = {256, 768, 2, 4, 2, 512, 256, false, {0}}; /* rows of whole super-blocks */
     /* the other formats: fewer sizes (test_webgpu_kquant checks every tile of every format) */
-    static const int all[] = {1, 8, 9, 16, 24, 33, 64}, few[] = {12, 40}, one[] = {40}, nt_sizes[] = {9, 24, 40};
+    static const int all[] = {1, 8, 9, 16, 24, 33, 64}, few[] = {12, 40}, one[] = {40}, nt_sizes[] = {9, 24, 40}, few_sizes[] = {2, 5, 8};
     const int batch = WGB_TUNE_DECODE_BATCH;
     /* plain (wo, down), q/k/v and SwiGLU of one tile shape */
     if (nt_route) {
@@ -250,6 +258,11 @@ int main(int argc, char **argv) {
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT32L8, 3, CPU_BOUND, one, 1);
         run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT32L8, 4, CPU_BOUND_KQ, one, 1);
         run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT16R4L8, 4, CPU_BOUND_KQ, one, 1);
+        /* steps of 2-8 tokens: one pass of 8 with groups of 8 lanes */
+        g_few = WGB_TUNE_FEW_NT8L8;
+        run_model("q4_0", &odd_vocab, WG_TYPE_Q4_0, NULL, WGB_TUNE_DECODE_NT, 3, CPU_BOUND, few_sizes,
+                  (int)(sizeof few_sizes / sizeof few_sizes[0]));
+        run_model("q4_k_m", &kq, 0, "q4_k_m", WGB_TUNE_DECODE_NT, 4, CPU_BOUND_KQ, few_sizes + 2, 1);
     } else if (!formats) {
         run_model("q4_0", &odd, WG_TYPE_Q4_0, NULL, batch, 3, CPU_BOUND, all, (int)(sizeof all / sizeof all[0]));
     } else {

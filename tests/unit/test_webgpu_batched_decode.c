@@ -377,8 +377,10 @@ static void run(const char *what) {
     wg_backend *g = wg_backend_webgpu_create(-1, err, sizeof err);
     CHECK_MSG(g != NULL, "%s", err);
     if (!g) return;
-    /* the batch tiles for 9-64 tokens, whatever this adapter measures faster */
+    /* the batch tiles for 9-64 tokens and whole-run groups for 2-8, whatever this adapter
+     * measures faster */
     wgb_autotune_force(wgb_ctx_of(g), WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_BATCH);
+    wgb_autotune_force(wgb_ctx_of(g), WGB_TUNE_Q4_0_FEW, WGB_TUNE_FEW_NT8);
     {
         char name[128];
         snprintf(name, sizeof name, "%s, GQA 8/2 heads of 64", what);
@@ -407,6 +409,10 @@ static void run(const char *what) {
         wgb_autotune_force(wgb_ctx_of(g), WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_NT);
         check_qkv(g, 96, 64, 32, 13, true);
         check_qkv(g, 96, 64, 32, 40, true);
+        /* 2-8 tokens in groups of 8 lanes */
+        wgb_autotune_force(wgb_ctx_of(g), WGB_TUNE_Q4_0_FEW, WGB_TUNE_FEW_NT8L8);
+        check_qkv(g, 96, 64, 32, 2, true);
+        check_qkv(g, 256, 128, 128, 8, true);
     }
     g->ops->destroy(g);
 }

@@ -123,9 +123,10 @@ static void check_decode(const char *path, const scenario *sc) {
     wgb_ctx *c = wgb_ctx_of(m->backend);
     /* the route whose kernels are counted below, with nothing measured (a measurement here
      * would add its own dispatches and command buffers): the batch tiles for 9-64 tokens,
-     * the prompt tiles' first shape */
+     * the prompt tiles' first shape, whole-run groups for 2-8 tokens */
     wgb_autotune_force(c, WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_BATCH);
     wgb_autotune_force(c, WGB_TUNE_Q8_PROMPT, 0);
+    wgb_autotune_force(c, WGB_TUNE_Q4_0_FEW, WGB_TUNE_FEW_NT8);
     uint64_t last[WGB_K_COUNT] = {0}, last_submits = 0;
     int calls[WGB_K_COUNT], submits;
     const wgllm_token prompt[6] = {3, 40, 77, 114, 151, 188};
@@ -223,9 +224,10 @@ int main(void) {
     wgb_ctx *c = wgb_ctx_of(m->backend);
     /* the route whose kernels are counted below, with nothing measured (a measurement here
      * would add its own dispatches and command buffers): the batch tiles for 9-64 tokens,
-     * the prompt tiles' first shape */
+     * the prompt tiles' first shape, whole-run groups for 2-8 tokens */
     wgb_autotune_force(c, WGB_TUNE_Q4_0_DECODE, WGB_TUNE_DECODE_BATCH);
     wgb_autotune_force(c, WGB_TUNE_Q8_PROMPT, 0);
+    wgb_autotune_force(c, WGB_TUNE_Q4_0_FEW, WGB_TUNE_FEW_NT8);
     uint64_t last[WGB_K_COUNT] = {0}, last_submits = 0;
     int calls[WGB_K_COUNT], submits;
     wgllm_context *ctx[3] = {NULL};

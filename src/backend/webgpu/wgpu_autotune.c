@@ -21,7 +21,7 @@
 /* The line format and candidate sets; lines of another version are dropped without a warning
  * (measured again). 2: the decode kind's nt16 and nt32. 3: measured after a warm-up (the
  * times of version 2 could be of a GPU at its idle clock). 4: the decode kind's nt16r4. 5: its
- * nt16l8, nt32l8 and nt16r4l8. */
+ * nt16l8, nt32l8 and nt16r4l8, and the few kind. */
 #define TUNE_MAGIC_STEM "wgllm-autotune-"
 #define TUNE_MAGIC TUNE_MAGIC_STEM "5"
 #define TUNE_MAX_CANDS 8
@@ -71,11 +71,14 @@ static const char *const k_decode_cands[] = {"nt", "batch", "nt16", "nt32", "nt1
 _Static_assert(sizeof k_decode_cands / sizeof k_decode_cands[0] == WGB_TUNE_DECODE_CANDIDATES, "a name a decode candidate");
 static const char *const k_decode_kernels[] = {"lib_q8_batch", "matmul_q8", "lib_q8_mat_io", "lib_q8_qkv_io", "lib_q8_nt", "matvec_q8_nt",
                                                "q8dot_q4_0", "lib_q8_x", "quantize_x_q8", NULL};
+static const char *const k_few_cands[] = {"nt8", "nt8l8"};
+_Static_assert(sizeof k_few_cands / sizeof k_few_cands[0] == WGB_TUNE_FEW_CANDIDATES, "a name a few-token candidate");
 static const tune_kind k_kinds[WGB_TUNE_KINDS] = {
     [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, WGB_TUNE_DECODE_CANDIDATES, k_decode_kernels, measure_q4_0_decode, NULL},
     /* the same measurement: the real op at the rows' token counts, each candidate forced */
     [WGB_TUNE_Q8_PROMPT] = {k_prompt_cands, WGB_Q8_PROMPT_TILE_COUNT, k_prompt_kernels, measure_q4_0_decode,
                             wgb_q8_prompt_fits},
+    [WGB_TUNE_Q4_0_FEW] = {k_few_cands, WGB_TUNE_FEW_CANDIDATES, k_decode_kernels, measure_q4_0_decode, NULL},
 };
 
 /* Fixed choice: passes of 8, measured 1.1-2.9x faster than the batch tiles at 16 and 32
@@ -88,6 +91,9 @@ static const tune_row k_rows[] = {
      * rows: a short prompt (a chat turn) leaves few token tiles, a long one many. */
     {WGB_TUNE_Q8_PROMPT, "q8_prompt_65_256", 65, 256, 128, 0},
     {WGB_TUNE_Q8_PROMPT, "q8_prompt_257_up", 257, INT_MAX, 512, 0},
+    /* Fixed choice: the pass of 8 before the autotune. One row: a pass costs about the same
+     * for any count up to its width. */
+    {WGB_TUNE_Q4_0_FEW, "q4_0_few_2_8", 2, 8, 8, WGB_TUNE_FEW_NT8},
 };
 #define N_ROWS ((int)(sizeof k_rows / sizeof k_rows[0]))
 

@@ -34,6 +34,9 @@ typedef enum {
     /* the int8 prompt tiles' shape for products of 65 or more tokens; its candidates are
      * the tiles of wgpu_q8_prompt.h, in their order (Q4_0 timed, taken for every int8 format) */
     WGB_TUNE_Q8_PROMPT,
+    /* a step of 2-8 tokens with int8-format weights: one pass of 8 through the nt kernels
+     * with whole-run groups or groups of 8 lanes (Q4_0 timed, taken for every int8 format) */
+    WGB_TUNE_Q4_0_FEW,
     WGB_TUNE_KINDS
 } wgb_tune_kind;
 /* passes of 8 tokens through the nt kernels, the batch tiles, then the wider nt widths in
@@ -50,6 +53,8 @@ enum {
     WGB_TUNE_DECODE_NT16R4L8,
     WGB_TUNE_DECODE_CANDIDATES
 };
+/* the few kind's: WGB_Q8_NT_WIDTHS' first width, and its last (8 tokens, groups of 8 lanes) */
+enum { WGB_TUNE_FEW_NT8, WGB_TUNE_FEW_NT8L8, WGB_TUNE_FEW_CANDIDATES };
 
 /* The candidate for a step of n tokens (a kind's first candidate outside its rows). May
  * flush, wait for the device and time kernels the first time (the int8 copy of x in

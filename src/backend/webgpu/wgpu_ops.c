@@ -220,47 +220,63 @@ static bool ensure_q8(wgb_ctx *c, wgb_bind xb, int64_t k, int n, wgb_bind *xq, w
     return ensure_q8_in(c, xb, k, n, true, xq, xs);
 }
 
-/* The nt kernels' passes for a step on `route` (decode_route; -1 for 2-8 tokens): the
- * width index (WGB_Q8_NT_WIDTHS) and the tokens of a pass. */
+/* How the int8 products of a step go (decode_route): the batch tiles, nothing chosen (one
+ * token, a prompt: nt passes of 8 where they run), or passes through the nt kernels of a
+ * width index (WGB_Q8_NT_WIDTHS) >= 0. */
+enum { ROUTE_TILES = -2, ROUTE_NONE = -1 };
 #define NT_TOKENS(w, r, l) w,
 static const int k_nt_tokens[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_TOKENS)};
 #undef NT_TOKENS
-_Static_assert(WGB_TUNE_DECODE_CANDIDATES - 1 == WGB_Q8_NT_WIDTH_COUNT, "a decode candidate for each wider nt width");
-static int nt_width(int route) {
-    return route > WGB_TUNE_DECODE_BATCH && route < WGB_TUNE_DECODE_CANDIDATES ? route - WGB_TUNE_DECODE_BATCH : 0;
-}
+/* the widths: passes of 8, then the decode kind's candidates after the batch tiles, then the
+ * few kind's second */
+_Static_assert(1 + ((int)WGB_TUNE_DECODE_CANDIDATES - 2) + 1 == (int)WGB_Q8_NT_WIDTH_COUNT,
+               "an nt width for each nt candidate");
+#define NT_FEW_L8 (WGB_Q8_NT_WIDTH_COUNT - 1)
 
-/* A batched decode step of int8-format weights (9-64 tokens): the batch tiles or passes of 8, 16
- * or 32 tokens through the nt kernels, as measured on this adapter (wgpu_autotune.h); -1
- * otherwise. The wider nt kernels are built here at their first use. */
+/* The nt width a route passes through (8 tokens for the others). */
+static int nt_width(int route) { return route >= 0 ? route : 0; }
+
+/* The route of the int8 products of a step of n tokens with weights of int8 format f (-1:
+ * none): a batched decode step of 9-64 tokens takes the batch tiles or passes of 8, 16 or 32
+ * tokens, and one of 2-8 tokens a pass of 8 of either group layout, as measured on this
+ * adapter (wgpu_autotune.h). The wider nt kernels are built here at their first use. */
 static int decode_route(wgb_ctx *c, int f, int n) {
     /* the kernels' loops are shared by every int8 format: Q4_0's timing decides for all */
-    if (f < 0 || !wgb_q8_batch_takes(n)) return -1;
-    const int route = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n), width = nt_width(route);
+    if (f < 0 || n < 2 || n > WGB_Q8_BATCH_MAX_N) return ROUTE_NONE;
+    int width = 0;
+    if (n <= WGB_Q8_NT) {
+        width = wgb_autotune_pick(c, WGB_TUNE_Q4_0_FEW, n) == WGB_TUNE_FEW_NT8L8 ? NT_FEW_L8 : 0;
+    } else if (wgb_q8_batch_takes(n)) {
+        const int pick = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n);
+        if (pick == WGB_TUNE_DECODE_BATCH) return ROUTE_TILES;
+        width = pick > WGB_TUNE_DECODE_BATCH && pick < WGB_TUNE_DECODE_CANDIDATES ? pick - WGB_TUNE_DECODE_BATCH : 0;
+    } else {
+        return ROUTE_NONE;
+    }
     char err[256];
     if (width && !wgb_pipelines_add_nt(c->dev, &c->pl, f, width, err, sizeof err)) {
         wgb_fail(c, "%s", err);
-        return WGB_TUNE_DECODE_NT;
+        return 0;
     }
-    return route;
+    return width;
 }
-
 
 /* Quantized weights (int8 format f) times x rounded to int8 blocks, as llama.cpp does it:
  * integer dot products, so only the weights' bits are read at full width. One token: the
  * int8 matvec; a few (several sequences decoding together): the nt matvec, 8 (or 16 or 32,
- * as the autotune chose) tokens per weight read; from Q8_MATMUL_MIN_TOKENS on (prompts): the tiled int8 matmul. */
+ * as the autotune chose) tokens per weight read; from Q8_MATMUL_MIN_TOKENS on (prompts): the
+ * tiled int8 matmul. */
 static void q8_products(wgb_ctx *c, const wgb_tensor *wt, int f, int64_t k, int64_t m, wgb_bind xb, int n,
                         wgb_bind ob, bool accumulate) {
     const int route = decode_route(c, f, n); /* before ensure_q8: a first choice may measure */
-    const bool prompt = n >= Q8_MATMUL_MIN_TOKENS && route < 0;
+    const bool prompt = n >= Q8_MATMUL_MIN_TOKENS && route == ROUTE_NONE;
     const int tile = prompt ? wgb_q8_prompt_tile(c, f, n) : 0; /* likewise */
     wgb_bind xq, xs;
     if (!ensure_q8(c, xb, k, n, &xq, &xs)) return;
     for (int i = 0; i < wt->n_parts; i++) {
         const wgb_part *part = &wt->parts[i];
         wgb_bind bb[4] = {part->bind, xq, xs, ob};
-        if (route == WGB_TUNE_DECODE_BATCH) { /* a batched decode step: the weights read once */
+        if (route == ROUTE_TILES) { /* a batched decode step: the weights read once */
             wgb_q8_batch_matmul(c, f, bb, k, part->rows, part->row0, m, n, accumulate);
             continue;
         }
@@ -406,7 +422,7 @@ bool wgb_op_matmul_qkv(wg_backend *b, const wg_tensor *wq, const wg_tensor *wk, 
     const int64_t kd = wq->ne0, m_q = wq->ne1, m_kv = wk->ne1;
     const int f = q8_format(c, wq);
     const int route = decode_route(c, f, n);
-    const bool batch = route == WGB_TUNE_DECODE_BATCH;
+    const bool batch = route == ROUTE_TILES;
     if (f < 0 || q8_format(c, wk) != f || q8_format(c, wv) != f || wk->ne0 != kd || wv->ne0 != kd ||
         wv->ne1 != m_kv || (!batch && ((n >= Q8_MATMUL_MIN_TOKENS && !decode) || m_q % (int64_t)Q8_NT_ROWS || m_kv % (int64_t)Q8_NT_ROWS)) ||
         wgb_t(wq)->n_parts != 1 ||
@@ -467,8 +483,8 @@ void wgb_op_matmul_swiglu(wg_backend *b, const wg_tensor *w_gate, const wg_tenso
         return;
     }
     const int route = decode_route(c, f, n);
-    const bool batch = route == WGB_TUNE_DECODE_BATCH;
-    if ((n < Q8_MATMUL_MIN_TOKENS || route >= 0) && f >= 0 && q8_format(c, w_up) == f && gt->n_parts == 1 &&
+    const bool batch = route == ROUTE_TILES;
+    if ((n < Q8_MATMUL_MIN_TOKENS || route != ROUTE_NONE) && f >= 0 && q8_format(c, w_up) == f && gt->n_parts == 1 &&
         ut->n_parts == 1) {
         /* a batched decode step: gate and up rows together, 9-64 tokens in one tile of
          * tokens where the adapter's choice says so, else 8 at a time */
