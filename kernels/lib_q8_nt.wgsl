@@ -4,9 +4,9 @@
 // provides `params` (with k, n and x_tok0), the bindings xq (vec4 words) and xs, and wword
 // (lib_q8_mat_io.wgsl or lib_q8_qkv_io.wgsl, shared with the batch tiles, give them).
 // The host also puts in front, for the kernel's width NT (8, 16 or 32 tokens; wgpu_q8_gen.c):
-// TPR, RG, NT, RPG and LANES, and the per-row and per-token code: the group's rows (RowIdx,
-// RowSums, rows_load, rows_unpack, tok_dot), struct Acc (a named RowSums per token, so the
-// sums stay in registers, not in local memory as an indexed array may), acc_tokens,
+// TPR, RG, NT, RPG, LANES and TREE_W, and the per-row and per-token code: the group's rows
+// (RowIdx, RowSums, rows_load, rows_unpack, tok_dot), struct Acc (a named RowSums per token,
+// so the sums stay in registers, not in local memory as an indexed array may), acc_tokens,
 // token_sum, acc_chunk_put / acc_chunk_take and xor_sum.
 //
 // A workgroup is RG groups of TPR threads; a group owns RPG rows (rows of one matrix, or
@@ -57,15 +57,16 @@ fn dots(sel: RowIdx, row: RowIdx, t: u32, live: bool) -> Acc {
     return acc;
 }
 
-// Lane l's sum of token 8 c + j of group g (chunk c): partial[(g * 8 + j) * TPR + l],
-// component i = row i. One chunk of 8 tokens at a time: 16 KiB for 16 rows of 32 lanes.
-var<workgroup> partial: array<RowSums, RG * 8u * TPR>;
+// Partial sum l of token 8 c + j of group g (chunk c): partial[(g * 8 + j) * TREE_W + l],
+// component i = row i. One chunk of 8 tokens at a time: 16 KiB for 16 rows of 32 lanes where
+// the tree may sum every thread (TREE_W = TPR), a fraction where it only adds runs.
+var<workgroup> partial: array<RowSums, RG * 8u * TREE_W>;
 
 // The sum of n partial sums of the group (n a power of two; the thread holding partial i < n
 // passes i, the others n or more) by a workgroup-memory tree, 8 tokens at a time. Every
 // thread of the workgroup calls it and gets its group's sums.
 fn tree_sum(acc: Acc, grp: u32, i: u32, n: u32) -> Acc {
-    let pb = grp * 8u * TPR;
+    let pb = grp * 8u * TREE_W;
     var s = acc;
     for (var c = 0u; c < NT / 8u; c++) {
         workgroupBarrier(); // the previous chunk is read
@@ -76,7 +77,7 @@ fn tree_sum(acc: Acc, grp: u32, i: u32, n: u32) -> Acc {
             workgroupBarrier();
             if (i < half) {
                 for (var j = 0u; j < 8u; j++) {
-                    partial[pb + j * TPR + i] += partial[pb + j * TPR + i + half];
+                    partial[pb + j * TREE_W + i] += partial[pb + j * TREE_W + i + half];
                 }
             }
         }
@@ -93,9 +94,10 @@ fn tree_sum(acc: Acc, grp: u32, i: u32, n: u32) -> Acc {
 // Subgroups of at least LANES lanes hold a group's threads of one run whole (both are aligned
 // runs of local_invocation_index): a butterfly of shuffles sums them without workgroup memory
 // or barriers, and the tree only adds the runs' sums (none when LANES = TPR). Smaller
-// subgroups take the tree for every thread.
+// subgroups take the tree for every thread (the host sizes it for that, TREE_W = TPR, unless
+// the device's smallest subgroup holds LANES).
 fn group_sums(acc: Acc, grp: u32, t: u32, sgs: u32) -> Acc {
-    if (sgs < LANES) {
+    if (sgs < LANES && TREE_W == TPR) {
         return tree_sum(acc, grp, t, TPR);
     }
     var s = acc;

@@ -71,7 +71,7 @@ static const char *const k_decode_cands[] = {"nt", "batch", "nt16", "nt32", "nt1
 _Static_assert(sizeof k_decode_cands / sizeof k_decode_cands[0] == WGB_TUNE_DECODE_CANDIDATES, "a name a decode candidate");
 static const char *const k_decode_kernels[] = {"lib_q8_batch", "matmul_q8", "lib_q8_mat_io", "lib_q8_qkv_io", "lib_q8_nt", "matvec_q8_nt",
                                                "q8dot_q4_0", "lib_q8_x", "quantize_x_q8", NULL};
-static const char *const k_few_cands[] = {"nt8", "nt8l8"};
+static const char *const k_few_cands[] = {"nt8", "nt8l8", "nt8r4l8"};
 _Static_assert(sizeof k_few_cands / sizeof k_few_cands[0] == WGB_TUNE_FEW_CANDIDATES, "a name a few-token candidate");
 static const tune_kind k_kinds[WGB_TUNE_KINDS] = {
     [WGB_TUNE_Q4_0_DECODE] = {k_decode_cands, WGB_TUNE_DECODE_CANDIDATES, k_decode_kernels, measure_q4_0_decode, NULL},
@@ -165,7 +165,7 @@ static uint64_t kernels_hash(wgb_tune_kind kind) {
     /* the generated per-token code of each nt width */
 #define HASH_WIDTH(w, r, l)                  \
     {                                       \
-        char *acc = wgb_q8_nt_wgsl(w, r, l); \
+        char *acc = wgb_q8_nt_wgsl(w, r, l, 0); \
         h = fnv1a(h, acc);                 \
         free(acc);                         \
     }

@@ -53,8 +53,9 @@ enum {
     WGB_TUNE_DECODE_NT16R4L8,
     WGB_TUNE_DECODE_CANDIDATES
 };
-/* the few kind's: WGB_Q8_NT_WIDTHS' first width, and its last (8 tokens, groups of 8 lanes) */
-enum { WGB_TUNE_FEW_NT8, WGB_TUNE_FEW_NT8L8, WGB_TUNE_FEW_CANDIDATES };
+/* the few kind's: WGB_Q8_NT_WIDTHS' first width, and its last two (8 tokens, groups of 8
+ * lanes of two or four rows) */
+enum { WGB_TUNE_FEW_NT8, WGB_TUNE_FEW_NT8L8, WGB_TUNE_FEW_NT8R4L8, WGB_TUNE_FEW_CANDIDATES };
 
 /* The candidate for a step of n tokens (a kind's first candidate outside its rows). May
  * flush, wait for the device and time kernels the first time (the int8 copy of x in

@@ -227,25 +227,27 @@ enum { ROUTE_TILES = -2, ROUTE_NONE = -1 };
 #define NT_TOKENS(w, r, l) w,
 static const int k_nt_tokens[WGB_Q8_NT_WIDTH_COUNT] = {WGB_Q8_NT_WIDTHS(NT_TOKENS)};
 #undef NT_TOKENS
-/* the widths: passes of 8, then the decode kind's candidates after the batch tiles, then the
- * few kind's second */
-_Static_assert(1 + ((int)WGB_TUNE_DECODE_CANDIDATES - 2) + 1 == (int)WGB_Q8_NT_WIDTH_COUNT,
+/* the widths: passes of 8 (the first candidate of both kinds), then the decode kind's
+ * candidates after the batch tiles, then the few kind's others */
+_Static_assert(1 + ((int)WGB_TUNE_DECODE_CANDIDATES - 2) + ((int)WGB_TUNE_FEW_CANDIDATES - 1) ==
+                   (int)WGB_Q8_NT_WIDTH_COUNT,
                "an nt width for each nt candidate");
-#define NT_FEW_L8 (WGB_Q8_NT_WIDTH_COUNT - 1)
+#define NT_FEW_FIRST ((int)WGB_TUNE_DECODE_CANDIDATES - 1) /* the width of the few kind's second */
 
 /* The nt width a route passes through (8 tokens for the others). */
 static int nt_width(int route) { return route >= 0 ? route : 0; }
 
 /* The route of the int8 products of a step of n tokens with weights of int8 format f (-1:
  * none): a batched decode step of 9-64 tokens takes the batch tiles or passes of 8, 16 or 32
- * tokens, and one of 2-8 tokens a pass of 8 of either group layout, as measured on this
+ * tokens, and one of 2-8 tokens a pass of 8 in one of its group layouts, as measured on this
  * adapter (wgpu_autotune.h). The wider nt kernels are built here at their first use. */
 static int decode_route(wgb_ctx *c, int f, int n) {
     /* the kernels' loops are shared by every int8 format: Q4_0's timing decides for all */
     if (f < 0 || n < 2 || n > WGB_Q8_BATCH_MAX_N) return ROUTE_NONE;
     int width = 0;
     if (n <= WGB_Q8_NT) {
-        width = wgb_autotune_pick(c, WGB_TUNE_Q4_0_FEW, n) == WGB_TUNE_FEW_NT8L8 ? NT_FEW_L8 : 0;
+        const int pick = wgb_autotune_pick(c, WGB_TUNE_Q4_0_FEW, n);
+        width = pick > 0 && pick < WGB_TUNE_FEW_CANDIDATES ? NT_FEW_FIRST + pick - 1 : 0;
     } else if (wgb_q8_batch_takes(n)) {
         const int pick = wgb_autotune_pick(c, WGB_TUNE_Q4_0_DECODE, n);
         if (pick == WGB_TUNE_DECODE_BATCH) return ROUTE_TILES;

@@ -457,7 +457,7 @@ static bool build_one(wg_device *d, int k, bool subgroups, wgb_pipeline *out, ch
         if (!prepend(&text, line, err, err_size)) return false;
     }
     if (s.nt || s.tile_rt) {
-        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt, s.nt_rpg, s.nt_lanes) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, s.tile_pairs);
+        char *acc = s.nt ? wgb_q8_nt_wgsl(s.nt, s.nt_rpg, s.nt_lanes, subgroups ? d->gpu->info[d->adapter_index].subgroup_min_size : 0) : wgb_q8_tile_wgsl(s.tile_rt, s.tile_tt, s.tile_pairs);
         const bool ok = acc && prepend(&text, acc, err, err_size);
         if (!acc) {
             snprintf(err, err_size, "out of memory");

@@ -65,11 +65,11 @@ enum { WGB_QKV_F16 = 1, WGB_QKV_NEOX = 2, WGB_QKV_VARIANTS = 4 };
  * share each x word among more rows: four rows a group (twice the registers, half the warps),
  * or groups of 8 lanes side by side in a run of WGB_Q8_NT_TPR threads (lib_q8_nt.wgsl): the
  * run's four groups load the same x words in one instruction, and a group's 32 threads span
- * four runs, summed through workgroup memory at the end. The last is 8 tokens with such
- * groups, for steps of 2-8 tokens. Each width is a pipeline per format and nt kernel:
+ * four runs, summed through workgroup memory at the end. The last two are 8 tokens with such
+ * groups of two or four rows, for steps of 2-8 tokens. Each width is a pipeline per format and nt kernel:
  * WGB_K_Q8_NT* + width index * WGB_Q8F_COUNT + format. */
 #define WGB_Q8_NT_WIDTHS(X) \
-    X(8, 2, 32) X(16, 2, 32) X(32, 2, 32) X(16, 4, 32) X(16, 2, 8) X(32, 2, 8) X(16, 4, 8) X(8, 2, 8)
+    X(8, 2, 32) X(16, 2, 32) X(32, 2, 32) X(16, 4, 32) X(16, 2, 8) X(32, 2, 8) X(16, 4, 8) X(8, 2, 8) X(8, 4, 8)
 #define WGB_Q8_NT_COUNT_ONE(w, r, l) +1
 enum { WGB_Q8_NT_WIDTH_COUNT = 0 WGB_Q8_NT_WIDTHS(WGB_Q8_NT_COUNT_ONE) };
 #undef WGB_Q8_NT_COUNT_ONE

@@ -39,14 +39,17 @@ static void put(text *t, const char *fmt, ...) {
     t->len += (size_t)n;
 }
 
-char *wgb_q8_nt_wgsl(int nt, int rpg, int lanes) {
+char *wgb_q8_nt_wgsl(int nt, int rpg, int lanes, unsigned min_subgroup) {
     if (nt < 8 || nt % 8 || nt > 64 || (rpg != 2 && rpg != 4) || WGB_Q8_NT_ROWS % rpg) return NULL;
     /* a run of TPR threads holds TPR / lanes groups, and a workgroup whole runs of them */
     if (lanes < 8 || lanes > WGB_Q8_NT_TPR || WGB_Q8_NT_TPR % lanes || (WGB_Q8_NT_ROWS / rpg) % (WGB_Q8_NT_TPR / lanes))
         return NULL;
+    /* subgroups of at least `lanes` sum each run's lanes by shuffles: the tree then only adds runs */
+    const int tree_w = min_subgroup >= (unsigned)lanes ? WGB_Q8_NT_TPR / lanes : WGB_Q8_NT_TPR;
     text t = {0};
     put(&t, "const TPR: u32 = %du;\nconst RG: u32 = %du;\nconst NT: u32 = %du;\nconst RPG: u32 = %du;\n"
-            "const LANES: u32 = %du;\n", WGB_Q8_NT_TPR, WGB_Q8_NT_ROWS / rpg, nt, rpg, lanes);
+            "const LANES: u32 = %du;\nconst TREE_W: u32 = %du;\n", WGB_Q8_NT_TPR, WGB_Q8_NT_ROWS / rpg, nt, rpg,
+        lanes, tree_w);
     put(&t, "// A group's rows (component i: its row i) and its sums of them.\nalias RowIdx = vec%d<u32>;\n"
             "alias RowSums = vec%d<f32>;\n", rpg, rpg);
     /* the rows of a group: i; nt_swiglu's: row i / 2 of the gate (even i) and up matrix (odd i) */
@@ -83,14 +86,14 @@ char *wgb_q8_nt_wgsl(int nt, int rpg, int lanes) {
     put(&t, "fn acc_chunk_put(pb: u32, t: u32, a: Acc, c: u32) {\n    switch c {\n");
     for (int c = 0; c < nt / 8; c++) {
         put(&t, "        case %du: {\n", c);
-        for (int j = 0; j < 8; j++) put(&t, "            partial[pb + %du * TPR + t] = a.a%d;\n", j, 8 * c + j);
+        for (int j = 0; j < 8; j++) put(&t, "            partial[pb + %du * TREE_W + t] = a.a%d;\n", j, 8 * c + j);
         put(&t, "        }\n");
     }
     put(&t, "        default: {}\n    }\n}\n\n");
     put(&t, "fn acc_chunk_take(pb: u32, a: ptr<function, Acc>, c: u32) {\n    switch c {\n");
     for (int c = 0; c < nt / 8; c++) {
         put(&t, "        case %du: {\n", c);
-        for (int j = 0; j < 8; j++) put(&t, "            (*a).a%d = partial[pb + %du * TPR];\n", 8 * c + j, j);
+        for (int j = 0; j < 8; j++) put(&t, "            (*a).a%d = partial[pb + %du * TREE_W];\n", 8 * c + j, j);
         put(&t, "        }\n");
     }
     put(&t, "        default: {}\n    }\n}\n\n");

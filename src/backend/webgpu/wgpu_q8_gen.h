@@ -13,9 +13,12 @@
  * sit `lanes` (8, 16 or 32) side by side in a run of WGB_Q8_NT_TPR: the rows' types and loads
  * (RowIdx, RowSums, RowsW, RowsB, rows_load, rows_unpack, tok_dot), struct Acc, acc_tokens,
  * token_sum, the chunked workgroup-memory sums and (between the SUBGROUPS markers) xor_sum,
- * plus the constants TPR, RG, NT, RPG, LANES, ROW_OFFS, PAIR_SEL and PAIR_OFFS. A malloc'ed
- * string, NULL when out of memory or the shape is not one of those. */
-char *wgb_q8_nt_wgsl(int nt, int rpg, int lanes);
+ * plus the constants TPR, RG, NT, RPG, LANES, TREE_W, ROW_OFFS, PAIR_SEL and PAIR_OFFS.
+ * min_subgroup: the device's smallest subgroup where the kernel takes its subgroup variant,
+ * else 0; where it holds `lanes`, the workgroup-memory tree is sized for the runs' sums only
+ * (workgroup memory takes from the L1 cache on some GPUs). A malloc'ed string, NULL when out
+ * of memory or the shape is not one of those. */
+char *wgb_q8_nt_wgsl(int nt, int rpg, int lanes, unsigned min_subgroup);
 
 /* The WGSL text of an int8 tile thread of rt rows x tt tokens (tt 1, 2 or a multiple of 4,
  * rt * tt <= 64): struct Acc (row i, tokens 4c .. 4c + 3 in field a<i>_<c>), tile_step (one
