@@ -163,11 +163,11 @@ static uint64_t kernels_hash(wgb_tune_kind kind) {
     snprintf(nt, sizeof nt, "%d %d %d", WGB_Q8_NT, WGB_Q8_NT_TPR, WGB_Q8_NT_ROWS);
     h = fnv1a(h, nt);
     /* the generated per-token code of each nt width */
-#define HASH_WIDTH(w, r, l)                  \
-    {                                       \
+#define HASH_WIDTH(w, r, l)                     \
+    {                                           \
         char *acc = wgb_q8_nt_wgsl(w, r, l, 0); \
-        h = fnv1a(h, acc);                 \
-        free(acc);                         \
+        h = fnv1a(h, acc);                      \
+        free(acc);                              \
     }
     WGB_Q8_NT_WIDTHS(HASH_WIDTH)
 #undef HASH_WIDTH

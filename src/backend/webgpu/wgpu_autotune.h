@@ -35,7 +35,8 @@ typedef enum {
      * the tiles of wgpu_q8_prompt.h, in their order (Q4_0 timed, taken for every int8 format) */
     WGB_TUNE_Q8_PROMPT,
     /* a step of 2-8 tokens with int8-format weights: one pass of 8 through the nt kernels
-     * with whole-run groups or groups of 8 lanes (Q4_0 timed, taken for every int8 format) */
+     * with whole-run groups or groups of 8 lanes of two or four rows (Q4_0 timed, taken for
+     * every int8 format) */
     WGB_TUNE_Q4_0_FEW,
     WGB_TUNE_KINDS
 } wgb_tune_kind;
