@@ -9,8 +9,8 @@ time to first token and the per-stream speed. Prints a Markdown table, then one 
 object. Standard library only.
 
 Two aggregates per level:
-  aggregate: all generated tokens over the level's wall time (connections, prompts and
-    first tokens included);
+  aggregate: all generated tokens over the level's wall time, from the first request sent
+    to the last response read (prompts and first tokens included);
   decode aggregate: the tokens after each stream's first, over the time from the first
     stream's first token to the last stream's last token. This is what `wgllm bench
     --parallel` measures in the engine (its timer starts after the prompts), so the two
