@@ -29,7 +29,7 @@ def test_levels_and_aggregates(golden_cases, wgllm):
     for lv in levels:
         n = lv["streams"]
         assert lv["generated_tokens"] == 24 * n  # ignore_eos: every stream runs to max_tokens
-        assert 0 <= lv["decode_seconds"] <= lv["wall_seconds"]
+        assert 0 <= lv["decode_seconds"] <= lv["wall_seconds"] + 1e-6
         # the tokens after each stream's first, over the span from the first first token to the
         # last last token. The script rounds what it prints: seconds to 1 us (TTFT to 1 ms), rates
         # to 0.01. The server sends the text made since its last event in one event, so a level of
@@ -42,7 +42,7 @@ def test_levels_and_aggregates(golden_cases, wgllm):
             lo, hi = 23 * n / (span + 5e-7), 23 * n / max(span - 5e-7, 1e-12)
             assert 0.99 * lo - 0.01 <= rate <= 1.01 * hi + 0.01, lv
         assert abs(lv["aggregate_tok_s"] - 24 * n / lv["wall_seconds"]) <= 0.01 * lv["aggregate_tok_s"] + 0.01, lv
-        assert 0 <= lv["median_ttft_s"] <= lv["wall_seconds"] + 5e-4, lv
+        assert 0 <= lv["median_ttft_s"] <= lv["wall_seconds"] + 6e-4, lv
         row = next(r for r in lines if r.startswith(f"| {n} | "))
         assert row.split(" | ")[4] == str(lv["decode_aggregate_tok_s"]), row
 
